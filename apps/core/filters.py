@@ -1,0 +1,31 @@
+import django_filters
+from django import forms
+
+from apps.core.models import AuditEvent
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    """Serves both the audit page and ``/api/v1/audit-events/``."""
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    actor = django_filters.CharFilter(field_name="actor_username", lookup_expr="iexact", label="Actor (username)")
+    action = django_filters.CharFilter(lookup_expr="istartswith", help_text="e.g. user or user.created")
+    object_type = django_filters.CharFilter(help_text="app_label.model, e.g. auth.user")
+    object_id = django_filters.CharFilter()
+    date_from = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields = ["q", "actor", "action", "object_type", "object_id", "date_from", "date_to"]
+
+    def search(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(
+            Q(object_repr__icontains=value) | Q(action__icontains=value) | Q(reason__icontains=value)
+        )

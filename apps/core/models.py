@@ -1,0 +1,111 @@
+from django.conf import settings
+from django.db import models
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete an audit event."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events are append-only; they cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events are append-only; they cannot be deleted.")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are append-only; they cannot be updated.")
+
+    def bulk_create(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are written one at a time by apps.core.services.audit_record.")
+
+    def for_object(self, obj) -> "AuditEventQuerySet":
+        return self.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
+
+
+class AuditEvent(models.Model):
+    """One recorded change: who did what to which object, when and why.
+
+    Append-only and hash-chained (see ``apps.core.audit_chain``). Written only by
+    ``apps.core.services.audit_record`` inside the transaction of the change itself.
+    ``actor_username`` is kept beside the foreign key so the trail still names
+    the person after their account is renamed or removed.
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(db_index=True, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=100, db_index=True, help_text="Dotted verb, e.g. model.created")
+    object_type = models.CharField(max_length=100, blank=True, db_index=True, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, blank=True, db_index=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="{field: [before, after]}")
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["object_type", "object_id", "-seq"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor_username or 'system'}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events are append-only; they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are append-only; they cannot be deleted.")
+
+    def hashed_fields(self) -> dict:
+        return {
+            "id": self.pk,
+            "seq": self.seq,
+            "created_at": self.created_at,
+            "actor_id": self.actor_id,
+            "actor_username": self.actor_username,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "object_repr": self.object_repr,
+            "changes": self.changes,
+            "reason": self.reason,
+            "request_id": self.request_id,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+class AuditVerification(models.Model):
+    """The result of one run of the audit chain check (``verify_audit`` or the nightly task)."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    checked = models.PositiveBigIntegerField()
+    first_bad_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    message = models.TextField()
+    triggered_by = models.CharField(max_length=50, help_text="command, task or page")
+
+    class Meta:
+        ordering = ["-finished_at"]
+        get_latest_by = "finished_at"
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,36 @@
+"""Access checks for pages and API endpoints, in one place.
+
+Every page view inherits ``RoleRequiredMixin`` and states ``allowed_roles``;
+every API view is checked by ``RolePermission`` (the DRF default) against its
+``read_roles`` and ``write_roles``. A view that states nothing admits no one,
+so a forgotten declaration fails closed (and the role-matrix test notices).
+"""
+
+from django.contrib.auth.mixins import AccessMixin
+from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from apps.core.roles import ALL_ROLES, user_roles
+
+
+class RoleRequiredMixin(AccessMixin):
+    allowed_roles: frozenset = frozenset()
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not user_roles(request.user) & self.allowed_roles:
+            raise PermissionDenied("Your role does not allow this page. Ask an administrator if you need it.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class RolePermission(BasePermission):
+    message = "Your role does not allow this action."
+
+    def has_permission(self, request, view) -> bool:
+        roles = user_roles(request.user)
+        if not roles:
+            return False
+        if request.method in SAFE_METHODS:
+            return bool(roles & getattr(view, "read_roles", ALL_ROLES))
+        return bool(roles & getattr(view, "write_roles", frozenset()))

@@ -1,0 +1,29 @@
+from django import template
+
+from apps.core.selectors import audit_history_for
+
+register = template.Library()
+
+
+@register.inclusion_tag("core/partials/history.html")
+def audit_history(obj, limit: int = 20):
+    """The audit events of one object, newest first, with a link to the full trail."""
+    return {
+        "events": audit_history_for(obj, limit=limit),
+        "object_type": obj._meta.label_lower,
+        "object_id": obj.pk,
+        "limit": limit,
+    }
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **changes):
+    """The current query string with some parameters replaced (for sort and page links)."""
+    query = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value is None or value == "":
+            query.pop(key, None)
+        else:
+            query[key] = value
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from apps.core import views
+
+app_name = "core"
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("audit/", views.AuditListView.as_view(), name="audit"),
+    path("accounts/me/", views.AccountView.as_view(), name="account"),
+    path("accounts/me/api-token/", views.ApiTokenRotateView.as_view(), name="api-token-rotate"),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,1 @@
+"""Models of the inventory app (filled by its own issue)."""

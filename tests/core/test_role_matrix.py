@@ -1,0 +1,96 @@
+"""Every URL pattern, requested by every role and by an anonymous visitor.
+
+``MATRIX`` must name every URL of the project (admin aside, which Django guards
+with is_staff): a new view fails ``test_every_url_is_in_the_matrix`` until
+someone decides who may use it.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from apps.core.roles import Role
+from apps.core.services import audit_record
+
+EVERYONE = {r.value for r in Role}
+NOBODY: set[str] = set()
+PUBLIC = "public"
+
+
+def audit_event_kwargs():
+    return {"pk": audit_record(actor=None, action="probe", object_type="x.y", object_id="1").pk}
+
+
+# url name -> (method, roles allowed, kwargs factory or None)
+MATRIX = {
+    "login": ("get", PUBLIC, None),
+    "logout": ("post", PUBLIC, None),
+    "core:healthz": ("get", PUBLIC, None),
+    "core:home": ("get", EVERYONE, None),
+    "core:audit": ("get", EVERYONE, None),
+    "core:account": ("get", EVERYONE, None),
+    "core:api-token-rotate": ("post", EVERYONE, None),
+    "inventory:index": ("get", EVERYONE, None),
+    "risk:index": ("get", EVERYONE, None),
+    "reviews:index": ("get", EVERYONE, None),
+    "monitoring:index": ("get", EVERYONE, None),
+    "api-me": ("get", EVERYONE, None),
+    "audit-event-list": ("get", EVERYONE, None),
+    "audit-event-detail": ("get", EVERYONE, audit_event_kwargs),
+    "api-schema": ("get", EVERYONE, None),
+    "api-docs": ("get", EVERYONE, None),
+}
+
+
+def iter_url_names(resolver: URLResolver | None = None, namespace: str = ""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from iter_url_names(entry, inner)
+        elif isinstance(entry, URLPattern):
+            if entry.name is None:
+                raise AssertionError(f"URL pattern {entry.pattern} has no name; name it and add it to MATRIX")
+            if "format" in entry.pattern.converters or "(?P<format>" in str(entry.pattern):
+                continue  # DRF's ``.json`` suffix duplicates of a route already in the matrix
+            yield f"{namespace}{entry.name}"
+
+
+def test_every_url_is_in_the_matrix():
+    names = set(iter_url_names())
+    assert names - set(MATRIX) == set(), "new URLs need an entry in MATRIX"
+    assert set(MATRIX) - names == set(), "MATRIX names URLs that no longer exist"
+
+
+CASES = [(name, role) for name in MATRIX for role in [*sorted(EVERYONE), "no_role", None]]
+
+
+@pytest.mark.parametrize(("url_name", "role"), CASES, ids=[f"{n}-{r or 'anonymous'}" for n, r in CASES])
+def test_role_matrix(url_name, role, client_as, db):
+    method, allowed, kwargs_factory = MATRIX[url_name]
+    client = client_as(role)
+    url = reverse(url_name, kwargs=kwargs_factory() if kwargs_factory else None)
+    response = getattr(client, method)(url)
+    is_api = url.startswith("/api/")
+    if allowed == PUBLIC or (role in allowed):
+        assert response.status_code < 400, f"{role} should reach {url}, got {response.status_code}"
+        if response.status_code in (301, 302) and allowed != PUBLIC:
+            assert not response["Location"].startswith(reverse("login")), f"{role} was sent to log in"
+    elif role is None:
+        if is_api:
+            assert response.status_code in (401, 403)
+        else:
+            assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    else:
+        assert response.status_code == 403, f"{role} must be refused {url}, got {response.status_code}"
+
+
+@pytest.mark.parametrize("role", [*sorted(EVERYONE - {"admin"}), "no_role"])
+def test_only_admins_reach_the_django_admin(role, client_as):
+    response = client_as(role).get(reverse("admin:index"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admins_reach_the_django_admin(client_as):
+    assert client_as("admin").get(reverse("admin:auth_user_changelist")).status_code == 200

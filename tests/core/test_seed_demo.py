@@ -1,0 +1,44 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from apps.core.models import AuditEvent
+from apps.core.roles import user_roles
+
+
+@pytest.fixture(autouse=True)
+def _debug_like_make_run(settings):
+    settings.DEBUG = True  # pytest-django forces DEBUG off; seed_demo is for debug installs
+
+
+def test_it_creates_one_user_per_role_with_the_demo_password(db):
+    call_command("seed_demo")
+    users = {u.username: u for u in get_user_model().objects.all()}
+    assert set(users) == {"executive", "reviewer", "reviewer2", "scientist", "admin"}
+    assert all(u.check_password("portal-demo") for u in users.values())
+    assert {r.value for r in user_roles(users["reviewer2"])} == {"reviewer"}
+    assert users["admin"].is_staff and not users["executive"].is_staff
+
+
+def test_it_is_idempotent(db):
+    call_command("seed_demo")
+    events = AuditEvent.objects.count()
+    call_command("seed_demo")
+    assert get_user_model().objects.count() == 5
+    assert AuditEvent.objects.count() == events
+
+
+def test_it_refuses_to_run_in_production_unless_forced(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="Refusing to create demo users"):
+        call_command("seed_demo")
+    assert not get_user_model().objects.exists()
+    call_command("seed_demo", "--force")
+    assert get_user_model().objects.count() == 5
+
+
+def test_demo_users_can_log_in(client, db):
+    call_command("seed_demo")
+    assert client.login(username="reviewer", password="portal-demo")
+    assert client.get("/").status_code == 200
