@@ -38,7 +38,12 @@ ADMIN_ONLY = frozenset({Role.ADMIN})
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.EXECUTIVE: set(),
     Role.REVIEWER: set(),
-    Role.DATA_SCIENTIST: set(),
+    Role.DATA_SCIENTIST: {
+        f"{verb}_{model}"
+        for verb in ("add", "change")
+        for model in ("businessunit", "team", "businessprocess", "dataset", "pipelinestep", "tag", "mlmodel",
+                      "modelversion", "deployment")
+    },
     Role.ADMIN: {"*"},
 }
 

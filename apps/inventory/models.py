@@ -1,1 +1,297 @@
-"""Models of the inventory app (filled by its own issue)."""
+"""The model inventory: who runs which model, trained on what, deployed where, for which business process.
+
+Lineage runs raw ``DataSet`` -> ``PipelineStep`` -> derived ``DataSet`` -> ``ModelVersion``
+(its training data) -> ``Deployment`` -> ``BusinessProcess``. Every write goes
+through ``apps.inventory.services``, which records it in the audit trail.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from apps.core.models import TimeStampedModel
+
+
+class BusinessUnit(TimeStampedModel):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(TimeStampedModel):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True)
+    business_unit = models.ForeignKey(BusinessUnit, on_delete=models.PROTECT, related_name="teams")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["business_unit__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["business_unit", "name"], name="team_unique_per_unit")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BusinessProcess(TimeStampedModel):
+    """A business decision that models automate or support, and what it is worth."""
+
+    name = models.CharField(max_length=160)
+    slug = models.SlugField(max_length=160, unique=True)
+    business_unit = models.ForeignKey(BusinessUnit, on_delete=models.PROTECT, related_name="processes")
+    description = models.TextField(blank=True)
+    decision = models.CharField(max_length=300, help_text="The decision the process makes, e.g. 'approve a loan'.")
+    decisions_per_day = models.PositiveIntegerField(null=True, blank=True)
+    value_at_stake = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True,
+        help_text="Yearly value that depends on the process, in EUR.",
+    )
+    accountable_executive = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "business processes"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:process-detail", kwargs={"slug": self.slug})
+
+
+class LegalBasis(models.TextChoices):
+    CONSENT = "consent", "Consent"
+    CONTRACT = "contract", "Contract"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+    VITAL_INTERESTS = "vital_interests", "Vital interests"
+    PUBLIC_TASK = "public_task", "Public task"
+    LEGITIMATE_INTERESTS = "legitimate_interests", "Legitimate interests"
+    NOT_APPLICABLE = "not_applicable", "Not applicable (no personal data)"
+
+
+class DataSet(TimeStampedModel):
+    """A versioned data set: raw (from a source system) or derived by a pipeline step."""
+
+    class Kind(models.TextChoices):
+        RAW = "raw", "Raw"
+        DERIVED = "derived", "Derived / features"
+
+    name = models.CharField(max_length=160)
+    slug = models.SlugField(max_length=180, unique=True)
+    version = models.CharField(max_length=60, help_text="Version label or content hash of this snapshot.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RAW)
+    description = models.TextField(blank=True)
+    source_system = models.CharField(max_length=160, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_datasets"
+    )
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    contains_personal_data = models.BooleanField(default=False)
+    legal_basis = models.CharField(max_length=30, choices=LegalBasis.choices, default=LegalBasis.NOT_APPLICABLE)
+    consent_notes = models.TextField(blank=True)
+    collection_start = models.DateField(null=True, blank=True)
+    collection_end = models.DateField(null=True, blank=True)
+    schema = models.JSONField(default=list, blank=True, help_text='Columns: [{"name": ..., "type": ...}]')
+
+    class Meta:
+        ordering = ["name", "version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="dataset_unique_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:dataset-detail", kwargs={"slug": self.slug})
+
+
+class PipelineStep(TimeStampedModel):
+    """A transformation (feature pipeline, join, cleaning job) from input data sets to one output."""
+
+    name = models.CharField(max_length=160)
+    slug = models.SlugField(max_length=180, unique=True)
+    description = models.TextField(blank=True)
+    code_uri = models.CharField(max_length=500, blank=True, help_text="Repository path or job definition.")
+    inputs = models.ManyToManyField(DataSet, related_name="consumed_by_steps")
+    output = models.ForeignKey(DataSet, on_delete=models.PROTECT, related_name="produced_by_steps")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Exposure(models.TextChoices):
+    INTERNAL = "internal", "Internal"
+    CUSTOMER_FACING = "customer_facing", "Customer-facing"
+    PUBLIC = "public", "Public"
+
+
+class AutomationLevel(models.TextChoices):
+    HUMAN_DECIDES = "human_decides", "Human decides (model advises)"
+    HUMAN_REVIEWS = "human_reviews", "Human reviews the model's decision"
+    FULLY_AUTOMATED = "fully_automated", "Fully automated"
+
+
+class TaskType(models.TextChoices):
+    BINARY = "binary", "Binary classification"
+    MULTICLASS = "multiclass", "Multiclass classification"
+    REGRESSION = "regression", "Regression"
+
+
+class Stage(models.TextChoices):
+    DEVELOPMENT = "development", "Development"
+    VALIDATION = "validation", "Validation"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    RETIRED = "retired", "Retired"
+
+
+# The order stages are shown in; a model's stage is its most advanced live version's.
+STAGE_ORDER = [Stage.DEVELOPMENT, Stage.VALIDATION, Stage.STAGING, Stage.PRODUCTION, Stage.RETIRED]
+
+
+class MLModel(TimeStampedModel):
+    """A model the organisation runs or builds, with the people accountable for it."""
+
+    name = models.CharField(max_length=160)
+    slug = models.SlugField(max_length=160, unique=True)
+    purpose = models.TextField(help_text="What the model is for, in business terms.")
+    intended_use = models.TextField(blank=True)
+    out_of_scope_uses = models.TextField(blank=True)
+    accountable_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="accountable_models",
+        help_text="The named person accountable for the model's automated decisions.",
+    )
+    technical_owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="technical_models")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="models")
+    business_processes = models.ManyToManyField(BusinessProcess, blank=True, related_name="models")
+    exposure = models.CharField(max_length=20, choices=Exposure.choices, default=Exposure.INTERNAL)
+    automation_level = models.CharField(
+        max_length=20, choices=AutomationLevel.choices, default=AutomationLevel.HUMAN_DECIDES
+    )
+    task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.BINARY)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="models")
+    # Denormalised by services so the inventory list filters and sorts without joins.
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+        indexes = [models.Index(fields=["team", "stage"], name="model_team_stage_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:model-detail", kwargs={"slug": self.slug})
+
+
+class ModelVersion(TimeStampedModel):
+    """One trained artefact of a model, the data it learnt from and the environment it was validated in."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=40, help_text="Version label, e.g. 1.4.0 or 2026-11-01.")
+    description = models.TextField(blank=True)
+    training_datasets = models.ManyToManyField(DataSet, blank=True, related_name="trained_versions")
+    algorithm = models.CharField(max_length=120, blank=True, help_text="e.g. gradient boosted trees")
+    framework = models.CharField(max_length=60, blank=True, help_text="e.g. scikit-learn 1.6.1")
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    artifact_uri = models.CharField(max_length=500, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT, db_index=True)
+    validation_metrics = models.JSONField(default=dict, blank=True, help_text='e.g. {"roc_auc": 0.91}')
+    validated_environment = models.JSONField(
+        default=dict, blank=True,
+        help_text='Environment fingerprint: {"python": "3.11.7", "os": "Linux", "packages": {"scikit-learn": "1.6.1"}}',
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["model", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["model", "version"], name="version_unique_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:version-detail", kwargs={"slug": self.model.slug, "version": self.version})
+
+
+class StageTransition(models.Model):
+    """History of a version's lifecycle stage; never edited."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="transitions")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.from_stage or '-'} -> {self.to_stage}"
+
+
+class Deployment(TimeStampedModel):
+    """Where a version runs (batch job or endpoint), since when, and in which software environment."""
+
+    class Environment(models.TextChoices):
+        DEVELOPMENT = "development", "Development"
+        STAGING = "staging", "Staging"
+        PRODUCTION = "production", "Production"
+
+    class Kind(models.TextChoices):
+        ENDPOINT = "endpoint", "Online endpoint"
+        BATCH = "batch", "Batch job"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="deployments")
+    environment = models.CharField(max_length=20, choices=Environment.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ENDPOINT)
+    target = models.CharField(max_length=300, help_text="Endpoint URL, job name or cluster/namespace.")
+    business_process = models.ForeignKey(
+        BusinessProcess, null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
+    )
+    runtime_environment = models.JSONField(default=dict, blank=True, help_text="Fingerprint of where it runs.")
+    deployed_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+    # Computed by services from the two fingerprints (apps.inventory.environment).
+    environment_mismatch = models.BooleanField(default=False, db_index=True)
+    mismatch_details = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-deployed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.version} @ {self.environment}:{self.target}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.retired_at is None

@@ -1,0 +1,412 @@
+"""Every write to the inventory: one function per change, each audited in its own transaction."""
+
+import copy
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
+from apps.core.roles import Role, has_role
+from apps.core.services import audit_record, changes_between
+from apps.inventory import environment
+from apps.inventory.models import (
+    STAGE_ORDER,
+    BusinessProcess,
+    BusinessUnit,
+    DataSet,
+    Deployment,
+    MLModel,
+    ModelVersion,
+    PipelineStep,
+    Stage,
+    StageTransition,
+    Tag,
+    Team,
+)
+
+INVENTORY_WRITERS = (Role.DATA_SCIENTIST, Role.ADMIN)
+
+
+def _require_writer(actor) -> None:
+    """``actor=None`` is the system itself (seed_demo, imports run by admins from the shell)."""
+    if actor is not None and not has_role(actor, *INVENTORY_WRITERS):
+        raise PermissionDeniedError("Only data scientists and admins can change the inventory.")
+
+
+def _snapshot(obj, fields: Iterable[str]) -> dict[str, Any]:
+    values = {}
+    for name in fields:
+        value = getattr(obj, name)
+        if hasattr(value, "pk"):
+            value = str(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif value is not None and not isinstance(value, (str, int, float, bool, list, dict)):
+            value = str(value)
+        values[name] = value
+    return values
+
+
+def _unique_slug(model_class, text: str, *, max_length: int = 150) -> str:
+    base = slugify(text)[:max_length] or "item"
+    slug, n = base, 2
+    while model_class.objects.filter(slug=slug).exists():
+        slug = f"{base[: max_length - 6]}-{n}"
+        n += 1
+    return slug
+
+
+def _clean(obj, *, exclude=("slug",)) -> None:
+    """Model validation as a DomainError naming the first bad field; uniqueness is left to _save_new."""
+    try:
+        obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        label = field if field != "__all__" else None
+        raise DomainError(f"{field}: {' '.join(messages)}" if label else " ".join(messages), field=label) from exc
+
+
+def _save_new(obj, *, what: str) -> None:
+    try:
+        with transaction.atomic():
+            obj.save(force_insert=True)
+    except IntegrityError as exc:
+        raise ConflictError(f"{what} already exists.") from exc
+
+
+def _apply_changes(obj, changes: dict[str, Any], *, editable: Iterable[str]) -> dict:
+    unknown = set(changes) - set(editable)
+    if unknown:
+        raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    before = _snapshot(obj, changes)
+    for name, value in changes.items():
+        setattr(obj, name, value)
+    _clean(obj)
+    obj.save(update_fields=[*changes, "updated_at"])
+    return changes_between(before, _snapshot(obj, changes))
+
+
+def _set_m2m(obj, name: str, values, label=str) -> list | None:
+    """Replace a many-to-many field; return [before, after] names if it changed."""
+    if values is None:
+        return None
+    manager = getattr(obj, name)
+    before = sorted(label(v) for v in manager.all())
+    manager.set(values)
+    after = sorted(label(v) for v in values)
+    return [before, after] if before != after else None
+
+
+# --- Organisation ---------------------------------------------------------------------
+
+@transaction.atomic
+def business_unit_create(*, actor, name: str, description: str = "") -> BusinessUnit:
+    _require_writer(actor)
+    unit = BusinessUnit(name=name.strip(), slug=_unique_slug(BusinessUnit, name), description=description)
+    _clean(unit)
+    _save_new(unit, what=f"A business unit named {name!r}")
+    audit_record(actor=actor, action="business_unit.created", obj=unit, changes={"name": [None, unit.name]})
+    return unit
+
+
+@transaction.atomic
+def team_create(*, actor, name: str, business_unit: BusinessUnit, description: str = "") -> Team:
+    _require_writer(actor)
+    team = Team(name=name.strip(), slug=_unique_slug(Team, f"{business_unit.slug}-{name}"),
+                business_unit=business_unit, description=description)
+    _save_new(team, what=f"A team named {name!r} in {business_unit}")
+    audit_record(actor=actor, action="team.created", obj=team,
+                 changes={"name": [None, team.name], "business_unit": [None, str(business_unit)]})
+    return team
+
+
+PROCESS_FIELDS = ("name", "business_unit", "description", "decision", "decisions_per_day", "value_at_stake",
+                  "accountable_executive")
+
+
+@transaction.atomic
+def process_create(*, actor, name: str, business_unit: BusinessUnit, decision: str, **fields) -> BusinessProcess:
+    _require_writer(actor)
+    process = BusinessProcess(name=name.strip(), slug=_unique_slug(BusinessProcess, name),
+                              business_unit=business_unit, decision=decision, **fields)
+    _clean(process)
+    _save_new(process, what=f"A business process named {name!r}")
+    audit_record(actor=actor, action="business_process.created", obj=process,
+                 changes=changes_between({}, _snapshot(process, PROCESS_FIELDS)))
+    return process
+
+
+@transaction.atomic
+def process_update(*, actor, process: BusinessProcess, **changes) -> BusinessProcess:
+    _require_writer(actor)
+    process = BusinessProcess.objects.select_for_update().get(pk=process.pk)
+    diff = _apply_changes(process, changes, editable=PROCESS_FIELDS)
+    if diff:
+        audit_record(actor=actor, action="business_process.updated", obj=process, changes=diff)
+    return process
+
+
+# --- Data and pipelines -----------------------------------------------------------------
+
+DATASET_FIELDS = ("description", "source_system", "owner", "content_sha256", "contains_personal_data",
+                  "legal_basis", "consent_notes", "collection_start", "collection_end", "schema", "kind")
+
+
+def _check_personal_data(dataset: DataSet) -> None:
+    if dataset.contains_personal_data and dataset.legal_basis == "not_applicable":
+        raise DomainError("A data set holding personal data needs a legal basis (consent, contract, ...).",
+                          field="legal_basis")
+    if dataset.collection_start and dataset.collection_end and dataset.collection_start > dataset.collection_end:
+        raise DomainError("The collection period ends before it starts.", field="collection_end")
+
+
+@transaction.atomic
+def dataset_create(*, actor, name: str, version: str, **fields) -> DataSet:
+    _require_writer(actor)
+    dataset = DataSet(name=name.strip(), version=version.strip(),
+                      slug=_unique_slug(DataSet, f"{name}-{version}"), **fields)
+    _check_personal_data(dataset)
+    _clean(dataset)
+    _save_new(dataset, what=f"Data set {name!r} version {version!r}")
+    audit_record(actor=actor, action="dataset.created", obj=dataset,
+                 changes=changes_between({}, _snapshot(dataset, ("name", "version", *DATASET_FIELDS))))
+    return dataset
+
+
+@transaction.atomic
+def dataset_update(*, actor, dataset: DataSet, **changes) -> DataSet:
+    _require_writer(actor)
+    dataset = DataSet.objects.select_for_update().get(pk=dataset.pk)
+    candidate = copy.copy(dataset)
+    for name, value in changes.items():
+        setattr(candidate, name, value)
+    _check_personal_data(candidate)
+    diff = _apply_changes(dataset, changes, editable=DATASET_FIELDS)
+    if diff:
+        audit_record(actor=actor, action="dataset.updated", obj=dataset, changes=diff)
+    return dataset
+
+
+@transaction.atomic
+def pipeline_step_create(*, actor, name: str, inputs: Iterable[DataSet], output: DataSet,
+                         description: str = "", code_uri: str = "") -> PipelineStep:
+    _require_writer(actor)
+    inputs = list(inputs)
+    if not inputs:
+        raise DomainError("A pipeline step needs at least one input data set.", field="inputs")
+    if output in inputs:
+        raise DomainError("A pipeline step cannot output one of its own inputs.", field="output")
+    step = PipelineStep(name=name.strip(), slug=_unique_slug(PipelineStep, name), output=output,
+                        description=description, code_uri=code_uri)
+    _save_new(step, what=f"A pipeline step named {name!r}")
+    step.inputs.set(inputs)
+    if output.kind != DataSet.Kind.DERIVED:
+        DataSet.objects.filter(pk=output.pk).update(kind=DataSet.Kind.DERIVED)
+    audit_record(actor=actor, action="pipeline_step.created", obj=step,
+                 changes={"inputs": [None, sorted(str(d) for d in inputs)], "output": [None, str(output)]})
+    return step
+
+
+# --- Models ------------------------------------------------------------------------------
+
+MODEL_FIELDS = ("name", "purpose", "intended_use", "out_of_scope_uses", "accountable_owner", "team", "exposure",
+                "automation_level", "task_type")
+
+
+def _tags(names: Iterable[str]) -> list[Tag]:
+    tags = []
+    for raw in names:
+        name = slugify(raw)[:50]
+        if name:
+            tags.append(Tag.objects.get_or_create(name=name)[0])
+    return tags
+
+
+@transaction.atomic
+def model_register(*, actor, name: str, purpose: str, accountable_owner, team: Team,
+                   technical_owners=(), business_processes=(), tags=(), **fields) -> MLModel:
+    _require_writer(actor)
+    if not accountable_owner.is_active:
+        raise DomainError(f"{accountable_owner} has left (inactive account); name an active accountable owner.",
+                          field="accountable_owner")
+    model = MLModel(name=name.strip(), slug=_unique_slug(MLModel, name), purpose=purpose,
+                    accountable_owner=accountable_owner, team=team, created_by=actor, **fields)
+    _clean(model)
+    _save_new(model, what=f"A model named {name!r}")
+    model.technical_owners.set(technical_owners)
+    model.business_processes.set(business_processes)
+    model.tags.set(_tags(tags))
+    changes = changes_between({}, _snapshot(model, MODEL_FIELDS))
+    changes.update({
+        "technical_owners": [None, sorted(u.get_username() for u in technical_owners)],
+        "business_processes": [None, sorted(str(p) for p in business_processes)],
+        "tags": [None, sorted(slugify(t) for t in tags)],
+    })
+    audit_record(actor=actor, action="model.registered", obj=model, changes=changes)
+    return model
+
+
+@transaction.atomic
+def model_update(*, actor, model: MLModel, technical_owners=None, business_processes=None, tags=None,
+                 reason: str = "", **changes) -> MLModel:
+    _require_writer(actor)
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    owner = changes.get("accountable_owner")
+    if owner is not None and not owner.is_active:
+        raise DomainError(f"{owner} has left (inactive account); name an active accountable owner.",
+                          field="accountable_owner")
+    diff = _apply_changes(model, changes, editable=MODEL_FIELDS)
+    for name, values, label in (
+        ("technical_owners", technical_owners, lambda u: u.get_username()),
+        ("business_processes", business_processes, str),
+        ("tags", None if tags is None else _tags(tags), str),
+    ):
+        changed = _set_m2m(model, name, values, label)
+        if changed:
+            diff[name] = changed
+    if diff:
+        audit_record(actor=actor, action="model.updated", obj=model, changes=diff, reason=reason)
+    return model
+
+
+# --- Versions and lifecycle ------------------------------------------------------------------
+
+VERSION_FIELDS = ("description", "algorithm", "framework", "hyperparameters", "artifact_uri", "artifact_sha256",
+                  "validation_metrics", "validated_environment")
+
+
+def _check_sha256(value: str) -> None:
+    if value and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower())):
+        raise DomainError("artifact_sha256 must be 64 hexadecimal characters.", field="artifact_sha256")
+
+
+@transaction.atomic
+def version_create(*, actor, model: MLModel, version: str, training_datasets=(), **fields) -> ModelVersion:
+    _require_writer(actor)
+    _check_sha256(fields.get("artifact_sha256", ""))
+    if model.stage == Stage.RETIRED and not model.versions.exclude(stage=Stage.RETIRED).exists() \
+            and model.versions.exists():
+        raise ConflictError(f"{model} is retired; register a new model instead of adding versions.")
+    obj = ModelVersion(model=model, version=version.strip(), created_by=actor, **fields)
+    _clean(obj)
+    _save_new(obj, what=f"{model} already has a version {version!r}; it")
+    obj.training_datasets.set(training_datasets)
+    StageTransition.objects.create(version=obj, from_stage="", to_stage=obj.stage, actor=actor,
+                                   reason="registered", at=timezone.now())
+    changes = changes_between({}, _snapshot(obj, ("version", "stage", *VERSION_FIELDS)))
+    changes["training_datasets"] = [None, sorted(str(d) for d in training_datasets)]
+    audit_record(actor=actor, action="version.created", obj=obj, changes=changes)
+    _refresh_model_stage(model)
+    return obj
+
+
+@transaction.atomic
+def version_update(*, actor, version: ModelVersion, training_datasets=None, reason: str = "",
+                   **changes) -> ModelVersion:
+    _require_writer(actor)
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    _check_sha256(changes.get("artifact_sha256", ""))
+    diff = _apply_changes(version, changes, editable=VERSION_FIELDS)
+    changed = _set_m2m(version, "training_datasets", training_datasets)
+    if changed:
+        diff["training_datasets"] = changed
+    if diff:
+        audit_record(actor=actor, action="version.updated", obj=version, changes=diff, reason=reason)
+    return version
+
+
+def _refresh_model_stage(model: MLModel) -> None:
+    """A model's stage is its most advanced live version's; retired when every version is."""
+    stages = set(model.versions.values_list("stage", flat=True))
+    live = [s for s in STAGE_ORDER if s in stages and s != Stage.RETIRED]
+    stage = live[-1] if live else (Stage.RETIRED if stages else Stage.DEVELOPMENT)
+    if model.stage != stage:
+        MLModel.objects.filter(pk=model.pk).update(stage=stage, updated_at=timezone.now())
+        model.stage = stage
+
+
+@transaction.atomic
+def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: str = "") -> ModelVersion:
+    """Move a version to another lifecycle stage, keeping the history."""
+    _require_writer(actor)
+    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    if to_stage not in Stage.values:
+        raise DomainError(f"Unknown stage {to_stage!r}; use one of {', '.join(Stage.values)}.", field="stage")
+    if version.stage == to_stage:
+        raise ConflictError(f"{version} is already in {Stage(to_stage).label}.")
+    if version.stage == Stage.RETIRED:
+        raise ConflictError(f"{version} is retired; register a new version instead.")
+    from_stage = version.stage
+    version.stage = to_stage
+    version.save(update_fields=["stage", "updated_at"])
+    StageTransition.objects.create(version=version, from_stage=from_stage, to_stage=to_stage, actor=actor,
+                                   reason=reason, at=timezone.now())
+    audit_record(actor=actor, action="version.stage_changed", obj=version,
+                 changes={"stage": [from_stage, to_stage]}, reason=reason)
+    _refresh_model_stage(version.model)
+    return version
+
+
+# --- Deployments ------------------------------------------------------------------------------
+
+def _mismatch(version: ModelVersion, runtime: dict) -> list[dict]:
+    return [d.as_dict() for d in environment.differences(version.validated_environment, runtime)]
+
+
+@transaction.atomic
+def deployment_create(*, actor, version: ModelVersion, environment: str, target: str, kind: str = "endpoint",
+                      business_process: BusinessProcess | None = None, runtime_environment: dict | None = None,
+                      deployed_at: datetime | None = None) -> Deployment:
+    _require_writer(actor)
+    if version.stage == Stage.RETIRED:
+        raise ConflictError(f"{version} is retired and cannot be deployed.")
+    runtime = runtime_environment or {}
+    mismatch = _mismatch(version, runtime)
+    deployment = Deployment(version=version, environment=environment, kind=kind, target=target.strip(),
+                            business_process=business_process, runtime_environment=runtime,
+                            deployed_at=deployed_at or timezone.now(), environment_mismatch=bool(mismatch),
+                            mismatch_details=mismatch, created_by=actor)
+    _clean(deployment, exclude=())
+    deployment.save(force_insert=True)
+    audit_record(actor=actor, action="deployment.created", obj=deployment,
+                 changes={"version": [None, str(version)], "environment": [None, environment],
+                          "target": [None, deployment.target], "environment_mismatch": [None, bool(mismatch)]})
+    return deployment
+
+
+@transaction.atomic
+def deployment_update_runtime(*, actor, deployment: Deployment, runtime_environment: dict) -> Deployment:
+    """Record a new runtime fingerprint (e.g. after an image rebuild) and re-check it."""
+    _require_writer(actor)
+    deployment = Deployment.objects.select_for_update().select_related("version").get(pk=deployment.pk)
+    mismatch = _mismatch(deployment.version, runtime_environment)
+    before = {
+        "runtime_environment": deployment.runtime_environment,
+        "environment_mismatch": deployment.environment_mismatch,
+    }
+    deployment.runtime_environment = runtime_environment
+    deployment.environment_mismatch = bool(mismatch)
+    deployment.mismatch_details = mismatch
+    deployment.save(update_fields=["runtime_environment", "environment_mismatch", "mismatch_details", "updated_at"])
+    after = {"runtime_environment": runtime_environment, "environment_mismatch": bool(mismatch)}
+    audit_record(actor=actor, action="deployment.runtime_changed", obj=deployment,
+                 changes=changes_between(before, after))
+    return deployment
+
+
+@transaction.atomic
+def deployment_retire(*, actor, deployment: Deployment, reason: str = "") -> Deployment:
+    _require_writer(actor)
+    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    if deployment.retired_at is not None:
+        raise ConflictError(f"Deployment {deployment} was already retired on {deployment.retired_at:%Y-%m-%d}.")
+    deployment.retired_at = timezone.now()
+    deployment.save(update_fields=["retired_at", "updated_at"])
+    audit_record(actor=actor, action="deployment.retired", obj=deployment,
+                 changes={"retired_at": [None, deployment.retired_at.isoformat()]}, reason=reason)
+    return deployment

@@ -1,0 +1,3 @@
+"""Model cards and inventory import (included by apps/inventory/urls.py)."""
+
+urlpatterns: list = []

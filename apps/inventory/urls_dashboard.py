@@ -1,0 +1,3 @@
+"""Executive dashboard and lineage pages (included by apps/inventory/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,118 @@
+"""Factories for inventory objects. They write rows directly (fast); tests of behaviour call services."""
+
+import factory
+from django.utils import timezone
+
+from apps.inventory.models import (
+    BusinessProcess,
+    BusinessUnit,
+    DataSet,
+    Deployment,
+    MLModel,
+    ModelVersion,
+    PipelineStep,
+    Team,
+)
+from tests.factories import UserFactory
+
+FINGERPRINT = {"python": "3.11.7", "os": "Linux", "packages": {"scikit-learn": "1.6.1", "numpy": "2.2.0"}}
+
+
+class BusinessUnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BusinessUnit
+
+    name = factory.Sequence(lambda n: f"Unit {n}")
+    slug = factory.Sequence(lambda n: f"unit-{n}")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+    business_unit = factory.SubFactory(BusinessUnitFactory)
+
+
+class BusinessProcessFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BusinessProcess
+
+    name = factory.Sequence(lambda n: f"Process {n}")
+    slug = factory.Sequence(lambda n: f"process-{n}")
+    business_unit = factory.SubFactory(BusinessUnitFactory)
+    decision = "approve or decline"
+    decisions_per_day = 1000
+    value_at_stake = 1_000_000
+
+
+class DataSetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DataSet
+
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+    slug = factory.Sequence(lambda n: f"dataset-{n}-v1")
+    version = "v1"
+    source_system = "warehouse"
+    schema = factory.LazyFunction(lambda: [{"name": "age", "type": "int"}, {"name": "income", "type": "float"}])
+
+
+class PipelineStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PipelineStep
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"step-{n}")
+    slug = factory.Sequence(lambda n: f"step-{n}")
+    output = factory.SubFactory(DataSetFactory, kind=DataSet.Kind.DERIVED)
+
+    @factory.post_generation
+    def inputs(self, create, extracted, **kwargs):
+        if create:
+            self.inputs.set(extracted or [DataSetFactory()])
+
+
+class MLModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MLModel
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Model {n}")
+    slug = factory.Sequence(lambda n: f"model-{n}")
+    purpose = "Predict something useful."
+    accountable_owner = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+
+    @factory.post_generation
+    def business_processes(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.business_processes.set(extracted)
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+        skip_postgeneration_save = True
+
+    model = factory.SubFactory(MLModelFactory)
+    version = factory.Sequence(lambda n: f"1.{n}.0")
+    algorithm = "logistic regression"
+    framework = "scikit-learn 1.6.1"
+    validated_environment = factory.LazyFunction(lambda: dict(FINGERPRINT))
+
+    @factory.post_generation
+    def training_datasets(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.training_datasets.set(extracted)
+
+
+class DeploymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Deployment
+
+    version = factory.SubFactory(ModelVersionFactory)
+    environment = Deployment.Environment.PRODUCTION
+    target = factory.Sequence(lambda n: f"https://models.internal/endpoint-{n}")
+    runtime_environment = factory.LazyFunction(lambda: dict(FINGERPRINT))
+    deployed_at = factory.LazyFunction(timezone.now)

@@ -1,0 +1,144 @@
+import pytest
+
+from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
+from apps.core.models import AuditEvent
+from apps.inventory import services
+from apps.inventory.models import DataSet, Stage, StageTransition
+from tests.inventory.factories import (
+    FINGERPRINT,
+    BusinessProcessFactory,
+    DataSetFactory,
+    MLModelFactory,
+    ModelVersionFactory,
+    TeamFactory,
+)
+
+
+@pytest.fixture
+def scientist(make_user):
+    return make_user("data_scientist", username="sam")
+
+
+def test_a_data_scientist_registers_a_model_and_it_is_audited(scientist, make_user):
+    owner, team, process = make_user("executive"), TeamFactory(), BusinessProcessFactory()
+    model = services.model_register(actor=scientist, name="Credit scoring", purpose="Score loan applications",
+                                    accountable_owner=owner, team=team, business_processes=[process],
+                                    tags=["Credit", "EU"], exposure="customer_facing")
+    assert model.slug == "credit-scoring" and list(model.business_processes.all()) == [process]
+    assert sorted(t.name for t in model.tags.all()) == ["credit", "eu"]
+    event = AuditEvent.objects.get(action="model.registered")
+    assert event.actor_username == "sam" and event.changes["exposure"] == [None, "customer_facing"]
+
+
+@pytest.mark.parametrize("role", ["executive", "reviewer"])
+def test_roles_that_only_read_cannot_register_models(make_user, role):
+    with pytest.raises(PermissionDeniedError):
+        services.model_register(actor=make_user(role), name="x", purpose="y",
+                                accountable_owner=make_user(), team=TeamFactory())
+
+
+def test_an_inactive_accountable_owner_is_refused(scientist, make_user):
+    with pytest.raises(DomainError, match="has left"):
+        services.model_register(actor=scientist, name="x", purpose="y",
+                                accountable_owner=make_user(is_active=False), team=TeamFactory())
+
+
+def test_duplicate_names_get_distinct_slugs(scientist, make_user):
+    owner, team = make_user(), TeamFactory()
+    first = services.model_register(actor=scientist, name="Churn", purpose="p", accountable_owner=owner, team=team)
+    second = services.model_register(actor=scientist, name="Churn", purpose="p", accountable_owner=owner, team=team)
+    assert (first.slug, second.slug) == ("churn", "churn-2")
+
+
+def test_model_update_records_only_what_changed(scientist):
+    model = MLModelFactory()
+    services.model_update(actor=scientist, model=model, exposure="public", purpose=model.purpose, tags=["x"])
+    event = AuditEvent.objects.get(action="model.updated")
+    assert event.changes == {"exposure": ["internal", "public"], "tags": [[], ["x"]]}
+
+
+def test_model_update_refuses_fields_that_are_not_editable(scientist):
+    with pytest.raises(DomainError, match="cannot be changed here: stage"):
+        services.model_update(actor=scientist, model=MLModelFactory(), stage="production")
+
+
+def test_a_version_records_its_training_data_and_first_stage(scientist):
+    model, data = MLModelFactory(), DataSetFactory()
+    version = services.version_create(actor=scientist, model=model, version="1.0.0", training_datasets=[data],
+                                      validated_environment=FINGERPRINT, artifact_sha256="ab" * 32)
+    assert list(version.training_datasets.all()) == [data]
+    assert list(StageTransition.objects.values_list("to_stage", flat=True)) == ["development"]
+
+
+def test_a_duplicate_version_label_is_a_conflict(scientist):
+    version = ModelVersionFactory()
+    with pytest.raises(ConflictError, match="already has a version"):
+        services.version_create(actor=scientist, model=version.model, version=version.version)
+
+
+def test_a_malformed_artifact_hash_is_refused(scientist):
+    with pytest.raises(DomainError, match="64 hexadecimal"):
+        services.version_create(actor=scientist, model=MLModelFactory(), version="1", artifact_sha256="xyz")
+
+
+def test_stage_transitions_keep_history_and_move_the_models_stage(scientist):
+    version = ModelVersionFactory()
+    services.version_transition(actor=scientist, version=version, to_stage="validation", reason="metrics ok")
+    services.version_transition(actor=scientist, version=version, to_stage="staging")
+    version.model.refresh_from_db()
+    assert version.model.stage == Stage.STAGING
+    assert list(version.transitions.values_list("from_stage", "to_stage")) == [
+        ("development", "validation"), ("validation", "staging")]
+
+
+def test_a_retired_version_cannot_move_again(scientist):
+    version = ModelVersionFactory(stage=Stage.RETIRED)
+    with pytest.raises(ConflictError, match="retired"):
+        services.version_transition(actor=scientist, version=version, to_stage="production")
+
+
+def test_a_model_is_retired_when_all_its_versions_are(scientist):
+    version = ModelVersionFactory(stage=Stage.PRODUCTION)
+    services.version_transition(actor=scientist, version=version, to_stage="retired")
+    version.model.refresh_from_db()
+    assert version.model.stage == Stage.RETIRED
+
+
+def test_a_deployment_with_a_different_runtime_is_flagged(scientist):
+    version = ModelVersionFactory()
+    runtime = {**FINGERPRINT, "python": "3.12.2", "packages": {"scikit-learn": "1.4.0", "numpy": "2.2.1"}}
+    deployment = services.deployment_create(actor=scientist, version=version, environment="production",
+                                            target="batch-scoring", runtime_environment=runtime)
+    assert deployment.environment_mismatch
+    assert {d["component"] for d in deployment.mismatch_details} == {"Python", "scikit-learn"}
+    fixed = services.deployment_update_runtime(actor=scientist, deployment=deployment,
+                                               runtime_environment=FINGERPRINT)
+    assert not fixed.environment_mismatch and fixed.mismatch_details == []
+
+
+def test_a_deployment_can_only_be_retired_once(scientist):
+    deployment = services.deployment_create(actor=scientist, version=ModelVersionFactory(),
+                                            environment="staging", target="t")
+    services.deployment_retire(actor=scientist, deployment=deployment, reason="replaced")
+    with pytest.raises(ConflictError, match="already retired"):
+        services.deployment_retire(actor=scientist, deployment=deployment)
+
+
+def test_personal_data_needs_a_legal_basis(scientist):
+    with pytest.raises(DomainError, match="legal basis"):
+        services.dataset_create(actor=scientist, name="customers", version="2026-01", contains_personal_data=True)
+    dataset = services.dataset_create(actor=scientist, name="customers", version="2026-01",
+                                      contains_personal_data=True, legal_basis="contract")
+    with pytest.raises(DomainError, match="legal basis"):
+        services.dataset_update(actor=scientist, dataset=dataset, legal_basis="not_applicable")
+    dataset.refresh_from_db()
+    assert dataset.legal_basis == "contract"
+
+
+def test_a_pipeline_step_derives_its_output(scientist):
+    raw, out = DataSetFactory(), DataSetFactory()
+    step = services.pipeline_step_create(actor=scientist, name="features", inputs=[raw], output=out)
+    out.refresh_from_db()
+    assert out.kind == DataSet.Kind.DERIVED and list(step.inputs.all()) == [raw]
+    with pytest.raises(DomainError, match="own inputs"):
+        services.pipeline_step_create(actor=scientist, name="loop", inputs=[raw], output=raw)
