@@ -1,0 +1,126 @@
+"""FilterSets shared by the inventory pages and the API (one definition serves both)."""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
+
+from apps.inventory.models import (
+    BusinessProcess,
+    BusinessUnit,
+    DataSet,
+    Deployment,
+    Exposure,
+    MLModel,
+    ModelVersion,
+    Stage,
+    TaskType,
+    Team,
+)
+
+MODEL_SORTS = {
+    "name": "name",
+    "-name": "-name",
+    "stage": "stage",
+    "-stage": "-stage",
+    "updated": "updated_at",
+    "-updated": "-updated_at",
+    "unit": "team__business_unit__name",
+    "-unit": "-team__business_unit__name",
+}
+
+
+class ModelFilter(django_filters.FilterSet):
+    """Query parameters: q, business_unit, team, stage, exposure, owner, task_type, tag, process,
+    env_mismatch, owner_left, sort (one of ``MODEL_SORTS``)."""
+
+    q = django_filters.CharFilter(method="search", label="Search", help_text="Name, purpose or tag")
+    business_unit = django_filters.ModelChoiceFilter(
+        field_name="team__business_unit", queryset=BusinessUnit.objects.all(), to_field_name="slug",
+        label="Business unit",
+    )
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all(), to_field_name="slug")
+    stage = django_filters.ChoiceFilter(choices=Stage.choices)
+    exposure = django_filters.ChoiceFilter(choices=Exposure.choices)
+    task_type = django_filters.ChoiceFilter(choices=TaskType.choices, label="Task type")
+    owner = django_filters.CharFilter(method="filter_owner", label="Owner (username)",
+                                      help_text="Accountable or technical owner")
+    tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
+    process = django_filters.ModelChoiceFilter(
+        field_name="business_processes", queryset=BusinessProcess.objects.all(), to_field_name="slug",
+        label="Business process",
+    )
+    env_mismatch = django_filters.BooleanFilter(method="filter_env_mismatch", label="Environment mismatch")
+    owner_left = django_filters.BooleanFilter(method="filter_owner_left", label="Accountable owner has left")
+    sort = django_filters.ChoiceFilter(method="apply_sort", choices=[(k, k) for k in MODEL_SORTS], label="Sort")
+
+    class Meta:
+        model = MLModel
+        fields = ["q", "business_unit", "team", "stage", "exposure", "task_type", "owner", "tag", "process",
+                  "env_mismatch", "owner_left", "sort"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(name__icontains=value) | Q(purpose__icontains=value) | Q(slug__icontains=value)
+            | Q(tags__name__iexact=value)
+        ).distinct()
+
+    def filter_owner(self, queryset, name, value):
+        users = get_user_model().objects.filter(username__iexact=value)
+        return queryset.filter(Q(accountable_owner__in=users) | Q(technical_owners__in=users)).distinct()
+
+    def filter_env_mismatch(self, queryset, name, value):
+        mismatched = Deployment.objects.filter(
+            version__model=OuterRef("pk"), retired_at__isnull=True, environment_mismatch=True
+        )
+        return queryset.filter(Exists(mismatched)) if value else queryset.exclude(Exists(mismatched))
+
+    def filter_owner_left(self, queryset, name, value):
+        return queryset.filter(accountable_owner__is_active=not value)
+
+    def apply_sort(self, queryset, name, value):
+        return queryset.order_by(MODEL_SORTS[value], "pk")
+
+
+class VersionFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__slug", label="Model (slug)")
+    stage = django_filters.ChoiceFilter(choices=Stage.choices)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["model", "stage"]
+
+
+class DataSetFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    kind = django_filters.ChoiceFilter(choices=DataSet.Kind.choices)
+    contains_personal_data = django_filters.BooleanFilter(label="Holds personal data")
+    source_system = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = DataSet
+        fields = ["q", "kind", "contains_personal_data", "source_system"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+class DeploymentFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="version__model__slug", label="Model (slug)")
+    environment = django_filters.ChoiceFilter(choices=Deployment.Environment.choices)
+    active = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull", label="Active")
+    environment_mismatch = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Deployment
+        fields = ["model", "environment", "active", "environment_mismatch"]
+
+
+class BusinessProcessFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
+    business_unit = django_filters.ModelChoiceFilter(
+        queryset=BusinessUnit.objects.all(), to_field_name="slug", label="Business unit"
+    )
+
+    class Meta:
+        model = BusinessProcess
+        fields = ["q", "business_unit"]
