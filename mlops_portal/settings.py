@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.risk",
     "apps.reviews",
     "apps.monitoring",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [
@@ -246,6 +247,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Email (notifications) -----------------------------------------------------------
 EMAIL_BACKEND = envstr("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("DJANGO_DEFAULT_FROM_EMAIL", "mlops-portal@localhost")
+# Absolute links in emails.
+PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
 # --- Logging -------------------------------------------------------------------------
 LOGGING = {
@@ -267,4 +270,6 @@ PORTAL_DEMO_PASSWORD = "portal-demo"
 # Periodic work; django-celery-beat copies these into its tables, where admins can edit them.
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "core.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
+    "mark-overdue-reassessments": {"task": "risk.mark_overdue_reassessments", "schedule": crontab(hour=6, minute=0)},
+    "deliver-notification-emails": {"task": "notifications.deliver_emails", "schedule": crontab(minute="*/5")},
 }

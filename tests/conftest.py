@@ -30,3 +30,15 @@ def client_as(client, make_user):
 def _fast_password_hashing(settings):
     # PBKDF2 is deliberately slow; tests create hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(request):
+    """Unit tests run Celery tasks in-process; tests marked ``worker`` use the real broker and worker."""
+    from mlops_portal.celery import app
+
+    eager = request.node.get_closest_marker("worker") is None
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = eager
+    yield
+    app.conf.task_always_eager = previous

@@ -7,7 +7,7 @@ grants each group from ``ROLE_PERMISSIONS``.
 
 from enum import StrEnum
 
-PORTAL_APPS = ("core", "inventory", "risk", "reviews", "monitoring")
+PORTAL_APPS = ("core", "inventory", "risk", "reviews", "monitoring", "notifications")
 
 
 class Role(StrEnum):

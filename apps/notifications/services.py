@@ -1,0 +1,54 @@
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from apps.notifications.models import Notification
+
+
+def notify(*, recipient, subject: str, body: str = "", url: str = "") -> Notification | None:
+    """Queue an in-app notification and its email; the email leaves after the transaction commits."""
+    if recipient is None or not recipient.is_active:
+        return None
+    notification = Notification.objects.create(recipient=recipient, subject=subject[:200], body=body, url=url)
+    from apps.notifications.tasks import deliver_emails
+
+    transaction.on_commit(deliver_emails.delay)
+    return notification
+
+
+def notification_mark_read(*, user, notification_id: int | None = None) -> int:
+    queryset = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_id is not None:
+        queryset = queryset.filter(pk=notification_id)
+    return queryset.update(read_at=timezone.now())
+
+
+def deliver_pending_emails(*, limit: int = 200) -> int:
+    """Send each pending email once: claim the row, send, record the outcome."""
+    sent = 0
+    pending = Notification.objects.filter(email_claimed_at__isnull=True).select_related("recipient")[:limit]
+    for notification in pending:
+        claimed = Notification.objects.filter(pk=notification.pk, email_claimed_at__isnull=True).update(
+            email_claimed_at=timezone.now()
+        )
+        if not claimed:
+            continue  # another worker took it
+        address = notification.recipient.email
+        if not address:
+            Notification.objects.filter(pk=notification.pk).update(email_error="recipient has no email address")
+            continue
+        try:
+            send_mail(notification.subject, _email_body(notification), settings.DEFAULT_FROM_EMAIL, [address])
+        except Exception as exc:  # noqa: BLE001 - keep the row, record why, let an admin retry
+            Notification.objects.filter(pk=notification.pk).update(email_error=str(exc)[:1000])
+            continue
+        Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())
+        sent += 1
+    return sent
+
+
+def _email_body(notification: Notification) -> str:
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    link = f"\n\nOpen in the portal: {base}{notification.url}" if notification.url else ""
+    return f"{notification.body}{link}\n\n-- MLOps Portal"

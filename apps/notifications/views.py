@@ -1,0 +1,31 @@
+from django.core.paginator import Paginator
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import TemplateView
+
+from apps.core.permissions import RoleRequiredMixin
+from apps.core.roles import ALL_ROLES
+from apps.notifications.models import Notification
+from apps.notifications.services import notification_mark_read
+
+
+class NotificationListView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "notifications/list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        queryset = Notification.objects.filter(recipient=self.request.user)
+        context["page_obj"] = Paginator(queryset, 50).get_page(self.request.GET.get("page"))
+        context["notifications"] = context["page_obj"].object_list
+        return context
+
+
+class NotificationMarkReadView(RoleRequiredMixin, View):
+    allowed_roles = ALL_ROLES
+    http_method_names = ["post"]
+
+    def post(self, request):
+        raw = request.POST.get("id")
+        notification_mark_read(user=request.user, notification_id=int(raw) if raw and raw.isdigit() else None)
+        return redirect("notifications:list")

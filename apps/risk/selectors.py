@@ -1,0 +1,101 @@
+"""Reads of the risk app. Other apps ask here for a model's tier and obligations."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Subquery, Value, When
+from django.utils import timezone
+
+from apps.risk.filters import RiskRegisterFilter
+from apps.risk.models import GovernancePolicy, Mitigation, RiskAssessment, RiskMatrix, RiskRating
+from apps.risk.scoring import TIERS
+
+
+def current_matrix() -> RiskMatrix:
+    return RiskMatrix.objects.order_by("-version").first()
+
+
+def current_policies() -> dict[str, GovernancePolicy]:
+    """The policy in force for each tier (the highest version), in one query."""
+    latest = GovernancePolicy.objects.filter(tier=OuterRef("tier")).order_by("-version").values("pk")[:1]
+    return {p.tier: p for p in GovernancePolicy.objects.filter(pk=Subquery(latest))}
+
+
+def policy_for_tier(tier: str) -> GovernancePolicy | None:
+    return GovernancePolicy.objects.filter(tier=tier).order_by("-version").first()
+
+
+def current_assessment(model) -> RiskAssessment | None:
+    return (RiskAssessment.objects.filter(model=model, status=RiskAssessment.Status.CURRENT)
+            .select_related("policy", "matrix", "submitted_by").first())
+
+
+def assessment_history(model):
+    return (RiskAssessment.objects.filter(model=model).exclude(status=RiskAssessment.Status.DRAFT)
+            .select_related("submitted_by", "policy", "matrix").prefetch_related("ratings__mitigations__owner")
+            .order_by("-submitted_at"))
+
+
+def drafts_for(model):
+    return RiskAssessment.objects.filter(model=model, status=RiskAssessment.Status.DRAFT).select_related("created_by")
+
+
+@dataclass(frozen=True)
+class Obligations:
+    """What governance the model's current tier demands (or the strictest, when never assessed)."""
+
+    tier: str | None
+    policy: GovernancePolicy | None
+    reassessment_due: date | None
+    overdue: bool
+    assessed: bool
+
+    @property
+    def required_approvals(self) -> int:
+        return self.policy.required_approvals if self.policy else 0
+
+
+def obligations_for(model) -> Obligations:
+    """A model's obligations come from the policy in force for its current tier.
+
+    An unassessed model is treated as critical until someone assesses it: the
+    safe default, and it makes the gap visible.
+    """
+    assessment = current_assessment(model)
+    if assessment is None:
+        return Obligations(tier=None, policy=policy_for_tier("critical"), reassessment_due=None, overdue=False,
+                           assessed=False)
+    policy = policy_for_tier(assessment.tier)
+    due = assessment.reassessment_due
+    return Obligations(tier=assessment.tier, policy=policy, reassessment_due=due,
+                       overdue=bool(due and due < timezone.localdate()), assessed=True)
+
+
+def overdue_assessments():
+    return RiskAssessment.objects.filter(
+        status=RiskAssessment.Status.CURRENT, reassessment_due__lt=timezone.localdate()
+    ).select_related("model", "model__accountable_owner")
+
+
+def latest_policy_versions() -> dict[str, int]:
+    return dict(GovernancePolicy.objects.values_list("tier").annotate(v=Max("version")))
+
+
+def register_rows(*, filters):
+    """Ratings of every current assessment, worst first, with what the register page shows, in constant queries."""
+    severity_rank = Case(*[When(severity=t, then=Value(n)) for n, t in enumerate(TIERS)], output_field=IntegerField())
+    queryset = (
+        RiskRating.objects.filter(assessment__status=RiskAssessment.Status.CURRENT)
+        .select_related("assessment__model__team__business_unit", "assessment__model__accountable_owner")
+        .prefetch_related(Prefetch("mitigations", queryset=Mitigation.objects.select_related("owner")))
+        .annotate(severity_rank=severity_rank)
+        .order_by("-severity_rank", "assessment__model__name", "risk")
+    )
+    return RiskRegisterFilter(filters, queryset=queryset)
+
+
+def heatmap_counts() -> dict[tuple[int, int], int]:
+    """How many current risks sit in each probability x impact cell (for the dashboard heat map)."""
+    rows = (RiskRating.objects.filter(assessment__status=RiskAssessment.Status.CURRENT)
+            .values("probability", "impact").annotate(n=Count("id")))
+    return {(r["probability"], r["impact"]): r["n"] for r in rows}

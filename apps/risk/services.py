@@ -1,0 +1,252 @@
+"""Writes of the risk app: drafts, submission (scoring + supersession), matrix and policy versions."""
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
+from apps.core.roles import Role, has_role
+from apps.core.services import audit_record, changes_between
+from apps.inventory.models import MLModel, Stage
+from apps.notifications.services import notify
+from apps.risk import scoring
+from apps.risk.models import (
+    GovernancePolicy,
+    Mitigation,
+    ReassessmentTrigger,
+    RiskAssessment,
+    RiskMatrix,
+    RiskRating,
+)
+from apps.risk.selectors import current_matrix, policy_for_tier
+
+DRAFTERS = (Role.REVIEWER, Role.DATA_SCIENTIST, Role.ADMIN)
+SUBMITTERS = (Role.REVIEWER, Role.ADMIN)
+CONTEXT_FIELDS = ("exposure", "automation_level", "personal_data", "people_affected", "regulated_domain",
+                  "eu_ai_act_category", "summary")
+
+
+def _require(actor, roles, what: str) -> None:
+    if actor is not None and not has_role(actor, *roles):
+        raise PermissionDeniedError(f"Your role cannot {what}.")
+
+
+def _check_model_assessable(model: MLModel) -> None:
+    if model.stage == Stage.RETIRED:
+        raise ConflictError(f"{model} is retired; retired models are not assessed.")
+
+
+def _write_ratings(assessment: RiskAssessment, ratings: dict[str, dict]) -> None:
+    """``ratings``: {risk: {probability, impact, rationale, mitigations: [{action, owner, due_date, status}]}}."""
+    unknown = set(ratings) - set(scoring.RISKS)
+    if unknown:
+        raise DomainError(f"Unknown risks: {', '.join(sorted(unknown))}.", field="ratings")
+    assessment.ratings.all().delete()
+    for risk, values in ratings.items():
+        for level in ("probability", "impact"):
+            value = values.get(level)
+            if value is not None and value not in scoring.LEVELS:
+                raise DomainError(f"{scoring.RISKS[risk][0]}: {level} must be 1-5, got {value!r}.",
+                                  field=f"{risk}_{level}")
+        if values.get("probability") is None or values.get("impact") is None:
+            continue  # a draft may leave a risk unrated; submission refuses it
+        rating = RiskRating.objects.create(assessment=assessment, risk=risk, probability=values["probability"],
+                                           impact=values["impact"], rationale=values.get("rationale", ""))
+        for mitigation in values.get("mitigations", []):
+            if mitigation.get("action"):
+                Mitigation.objects.create(rating=rating, action=mitigation["action"], owner=mitigation.get("owner"),
+                                          due_date=mitigation.get("due_date"),
+                                          status=mitigation.get("status") or Mitigation.Status.OPEN)
+
+
+def _ratings_snapshot(assessment: RiskAssessment) -> dict:
+    return {
+        r.risk: f"P{r.probability} x I{r.impact}" + (f" = {r.severity}" if r.severity else "")
+        for r in assessment.ratings.all()
+    }
+
+
+@transaction.atomic
+def assessment_save_draft(*, actor, model: MLModel, ratings: dict[str, dict], draft: RiskAssessment | None = None,
+                          **context) -> RiskAssessment:
+    """Create or update a draft. Anyone who drafts can keep editing it until it is submitted."""
+    _require(actor, DRAFTERS, "draft risk assessments")
+    _check_model_assessable(model)
+    unknown = set(context) - set(CONTEXT_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if draft is None:
+        draft = RiskAssessment(model=model, created_by=actor, exposure=model.exposure,
+                               automation_level=model.automation_level)
+        action = "risk_assessment.drafted"
+    else:
+        draft = RiskAssessment.objects.select_for_update().get(pk=draft.pk)
+        if draft.status != RiskAssessment.Status.DRAFT:
+            raise ConflictError("This assessment was already submitted; start a new one.")
+        action = "risk_assessment.draft_updated"
+    for name, value in context.items():
+        setattr(draft, name, value)
+    draft.save()
+    _write_ratings(draft, ratings)
+    audit_record(actor=actor, action=action, obj=draft, changes={"ratings": [None, _ratings_snapshot(draft)]})
+    return draft
+
+
+@transaction.atomic
+def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | None) -> RiskAssessment:
+    """Score the draft with the matrix in force, freeze it, and make it the model's current assessment.
+
+    ``based_on_id`` is the current assessment the assessor saw when opening the form;
+    if someone submitted a newer one since, this one is stale and is refused.
+    """
+    _require(actor, SUBMITTERS, "submit risk assessments (reviewers do)")
+    assessment = RiskAssessment.objects.select_for_update().select_related("model").get(pk=assessment.pk)
+    model = MLModel.objects.select_for_update().get(pk=assessment.model_id)
+    _check_model_assessable(model)
+    if assessment.status != RiskAssessment.Status.DRAFT:
+        raise ConflictError("This assessment was already submitted.")
+    previous = RiskAssessment.objects.filter(model=model, status=RiskAssessment.Status.CURRENT).first()
+    if (previous.pk if previous else None) != based_on_id:
+        who = previous.submitted_by if previous else None
+        raise ConflictError(
+            f"{who or 'Someone'} submitted a newer assessment of {model} at "
+            f"{previous.submitted_at:%Y-%m-%d %H:%M} while you were editing. Reload, compare, and submit again."
+            if previous else "The assessment you started from was withdrawn. Reload and submit again."
+        )
+    matrix = current_matrix()
+    ratings = {r.risk: (r.probability, r.impact) for r in assessment.ratings.all()}
+    try:
+        result = scoring.compute_tier(matrix.config, ratings, scoring.Context(
+            exposure=assessment.exposure, automation_level=assessment.automation_level,
+            personal_data=assessment.personal_data, people_affected=assessment.people_affected,
+            regulated_domain=assessment.regulated_domain))
+    except scoring.MatrixError as exc:
+        raise DomainError(f"Cannot submit: {exc}. Rate probability and impact of every risk.") from exc
+    for rating in assessment.ratings.all():
+        rating.severity = result.severities[rating.risk]
+        rating.save(update_fields=["severity"])
+    policy = policy_for_tier(result.tier)
+    now = timezone.now()
+    if previous:
+        previous.status = RiskAssessment.Status.SUPERSEDED
+        previous.save(update_fields=["status", "updated_at"])
+    assessment.status = RiskAssessment.Status.CURRENT
+    assessment.base_tier, assessment.tier, assessment.escalations = result.base_tier, result.tier, result.escalations
+    assessment.matrix, assessment.policy = matrix, policy
+    assessment.reassessment_due = (now + timedelta(days=policy.reassessment_days)).date()
+    assessment.supersedes = previous
+    assessment.submitted_by, assessment.submitted_at = actor, now
+    try:
+        with transaction.atomic():
+            assessment.save()
+    except IntegrityError as exc:
+        raise ConflictError("Another assessment of this model was submitted at the same moment. Reload.") from exc
+    ReassessmentTrigger.objects.filter(model=model, resolved_by__isnull=True).update(resolved_by=assessment)
+    audit_record(
+        actor=actor, action="risk_assessment.submitted", obj=assessment,
+        changes={"tier": [previous.tier if previous else None, result.tier],
+                 "ratings": [_ratings_snapshot(previous) if previous else None, _ratings_snapshot(assessment)],
+                 "reassessment_due": [str(previous.reassessment_due) if previous else None,
+                                      str(assessment.reassessment_due)],
+                 "matrix_version": [None, matrix.version], "policy": [None, str(policy)]},
+        reason=assessment.summary,
+    )
+    if previous is None or previous.tier != result.tier:
+        notify(recipient=model.accountable_owner, subject=f"{model} is now {result.tier} risk",
+               body=f"{actor or 'The portal'} assessed {model}: tier {result.tier}. "
+                    f"Re-assessment due {assessment.reassessment_due:%Y-%m-%d}.",
+               url=assessment.get_absolute_url())
+    return assessment
+
+
+@transaction.atomic
+def mitigation_update(*, actor, mitigation: Mitigation, status: str) -> Mitigation:
+    _require(actor, DRAFTERS, "update mitigations")
+    mitigation = Mitigation.objects.select_for_update().get(pk=mitigation.pk)
+    if status not in Mitigation.Status.values:
+        raise DomainError(f"Unknown status {status!r}.", field="status")
+    before = mitigation.status
+    mitigation.status = status
+    mitigation.save(update_fields=["status"])
+    audit_record(actor=actor, action="mitigation.status_changed", obj=mitigation, changes={"status": [before, status]})
+    return mitigation
+
+
+@transaction.atomic
+def matrix_publish(*, actor, config: dict, note: str) -> RiskMatrix:
+    """A new matrix version. Existing assessments keep the version they were scored with."""
+    _require(actor, (Role.ADMIN,), "change the risk matrix (admins do)")
+    if not note.strip():
+        raise DomainError("Say why the matrix changes.", field="note")
+    try:
+        scoring.validate_matrix(config)
+    except scoring.MatrixError as exc:
+        raise DomainError(str(exc), field="config") from exc
+    previous = current_matrix()
+    matrix = RiskMatrix.objects.create(version=(previous.version + 1) if previous else 1, config=config, note=note,
+                                       created_by=actor)
+    audit_record(actor=actor, action="risk_matrix.published", obj=matrix,
+                 changes=changes_between(previous.config if previous else {}, config), reason=note)
+    return matrix
+
+
+POLICY_FIELDS = ("required_approvals", "checklists", "monitoring_cadence", "metric_thresholds", "reassessment_days")
+KNOWN_CHECKLISTS = ("intentionality", "accountability")
+
+
+@transaction.atomic
+def policy_publish(*, actor, tier: str, note: str, **values) -> GovernancePolicy:
+    _require(actor, (Role.ADMIN,), "change governance policies (admins do)")
+    if tier not in scoring.TIERS:
+        raise DomainError(f"Unknown tier {tier!r}.", field="tier")
+    if not note.strip():
+        raise DomainError("Say why the policy changes.", field="note")
+    if values.get("required_approvals", 1) < 1:
+        raise DomainError("At least one reviewer approval is required.", field="required_approvals")
+    unknown = set(values.get("checklists", [])) - set(KNOWN_CHECKLISTS)
+    if unknown:
+        raise DomainError(f"Unknown checklists: {', '.join(sorted(unknown))}.", field="checklists")
+    if not 1 <= values.get("reassessment_days", 1) <= 3650:
+        raise DomainError("The re-assessment interval must be 1 to 3650 days.", field="reassessment_days")
+    previous = policy_for_tier(tier)
+    policy = GovernancePolicy.objects.create(tier=tier, version=(previous.version + 1) if previous else 1, note=note,
+                                             created_by=actor, **values)
+    before = {f: getattr(previous, f) for f in POLICY_FIELDS} if previous else {}
+    audit_record(actor=actor, action="governance_policy.published", obj=policy,
+                 changes=changes_between(before, {f: getattr(policy, f) for f in POLICY_FIELDS}), reason=note)
+    return policy
+
+
+@transaction.atomic
+def reassessment_request(*, model: MLModel, reason: str, actor=None) -> ReassessmentTrigger | None:
+    """Record an event that demands a new assessment and tell the accountable owner (once per open reason)."""
+    if ReassessmentTrigger.objects.filter(model=model, reason=reason, resolved_by__isnull=True).exists():
+        return None
+    trigger = ReassessmentTrigger.objects.create(model=model, reason=reason)
+    audit_record(actor=actor, action="risk_reassessment.requested", obj=model, reason=reason)
+    notify(recipient=model.accountable_owner, subject=f"Re-assess the risk of {model}", body=reason,
+           url=f"/risk/models/{model.slug}/")
+    return trigger
+
+
+def mark_overdue_and_notify() -> int:
+    """Beat task body: tell each accountable owner once per overdue assessment."""
+    from apps.risk.selectors import overdue_assessments
+
+    count = 0
+    for assessment in overdue_assessments().filter(overdue_notified_at__isnull=True):
+        with transaction.atomic():
+            claimed = RiskAssessment.objects.filter(pk=assessment.pk, overdue_notified_at__isnull=True).update(
+                overdue_notified_at=timezone.now())
+            if not claimed:
+                continue
+            audit_record(actor=None, action="risk_assessment.overdue", obj=assessment,
+                         reason=f"re-assessment was due {assessment.reassessment_due:%Y-%m-%d}")
+            notify(recipient=assessment.model.accountable_owner,
+                   subject=f"Risk re-assessment of {assessment.model} is overdue",
+                   body=f"The risk assessment of {assessment.model} was due for renewal on "
+                        f"{assessment.reassessment_due:%Y-%m-%d}. Ask a reviewer to re-assess it.",
+                   url=assessment.get_absolute_url())
+            count += 1
+    return count
