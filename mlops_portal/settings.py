@@ -215,6 +215,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per shared choice set, so clients get stable enum types.
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "apps.inventory.models.Stage",
+        "DataSetKindEnum": "apps.inventory.models.DataSet.Kind",
+        "DeploymentKindEnum": "apps.inventory.models.Deployment.Kind",
+        "TierEnum": "apps.risk.models.Tier",
+        "RatingLevelEnum": "apps.risk.models.LEVEL_CHOICES",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------

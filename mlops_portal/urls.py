@@ -8,6 +8,7 @@ from apps.core.forms import LoginForm
 api_v1 = [
     path("", include("apps.core.api.urls")),
     path("", include("apps.inventory.api.urls")),
+    path("", include("apps.risk.api.urls")),
 ]
 
 urlpatterns = [

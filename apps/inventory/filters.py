@@ -49,14 +49,23 @@ class ModelFilter(django_filters.FilterSet):
         field_name="business_processes", queryset=BusinessProcess.objects.all(), to_field_name="slug",
         label="Business process",
     )
+    tier = django_filters.ChoiceFilter(
+        method="filter_tier", label="Risk tier",
+        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical"),
+                 ("unassessed", "Not assessed")])
+    reassessment_overdue = django_filters.BooleanFilter(method="filter_overdue", label="Re-assessment overdue")
+    review_status = django_filters.ChoiceFilter(
+        method="filter_review_status", label="Review status",
+        choices=[("approved", "Has an approved version"), ("in_review", "Review open"),
+                 ("unapproved_production", "In production without valid approval"), ("none", "Never reviewed")])
     env_mismatch = django_filters.BooleanFilter(method="filter_env_mismatch", label="Environment mismatch")
     owner_left = django_filters.BooleanFilter(method="filter_owner_left", label="Accountable owner has left")
     sort = django_filters.ChoiceFilter(method="apply_sort", choices=[(k, k) for k in MODEL_SORTS], label="Sort")
 
     class Meta:
         model = MLModel
-        fields = ["q", "business_unit", "team", "stage", "exposure", "task_type", "owner", "tag", "process",
-                  "env_mismatch", "owner_left", "sort"]
+        fields = ["q", "business_unit", "team", "stage", "exposure", "task_type", "owner", "tag", "process", "tier",
+                  "reassessment_overdue", "review_status", "env_mismatch", "owner_left", "sort"]
 
     def search(self, queryset, name, value):
         return queryset.filter(
@@ -73,6 +82,39 @@ class ModelFilter(django_filters.FilterSet):
             version__model=OuterRef("pk"), retired_at__isnull=True, environment_mismatch=True
         )
         return queryset.filter(Exists(mismatched)) if value else queryset.exclude(Exists(mismatched))
+
+    def filter_tier(self, queryset, name, value):
+        from apps.risk.models import RiskAssessment
+
+        current = RiskAssessment.objects.filter(model=OuterRef("pk"), status="current")
+        if value == "unassessed":
+            return queryset.exclude(Exists(current))
+        return queryset.filter(Exists(current.filter(tier=value)))
+
+    def filter_overdue(self, queryset, name, value):
+        from django.utils import timezone
+
+        from apps.risk.models import RiskAssessment
+
+        overdue = RiskAssessment.objects.filter(model=OuterRef("pk"), status="current",
+                                                reassessment_due__lt=timezone.localdate())
+        return queryset.filter(Exists(overdue)) if value else queryset.exclude(Exists(overdue))
+
+    def filter_review_status(self, queryset, name, value):
+        from apps.reviews.models import Review
+
+        reviews = Review.objects.filter(version__model=OuterRef("pk"))
+        approved = reviews.filter(state="approved")
+        if value == "approved":
+            return queryset.filter(Exists(approved))
+        if value == "in_review":
+            return queryset.filter(Exists(reviews.filter(state__in=["submitted", "in_review"])))
+        if value == "none":
+            return queryset.exclude(Exists(reviews))
+        # A production version whose own approval is missing (never approved, or voided by a change).
+        unapproved = ModelVersion.objects.filter(model=OuterRef("pk"), stage=Stage.PRODUCTION).exclude(
+            Exists(Review.objects.filter(version=OuterRef("pk"), state="approved")))
+        return queryset.filter(Exists(unapproved))
 
     def filter_owner_left(self, queryset, name, value):
         return queryset.filter(accountable_owner__is_active=not value)

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.roles import Role, has_role
 from apps.core.services import audit_record, changes_between
-from apps.inventory import environment
+from apps.inventory import environment, gates, signals
 from apps.inventory.models import (
     STAGE_ORDER,
     BusinessProcess,
@@ -271,11 +271,16 @@ def model_update(*, actor, model: MLModel, technical_owners=None, business_proce
             diff[name] = changed
     if diff:
         audit_record(actor=actor, action="model.updated", obj=model, changes=diff, reason=reason)
+    risk_context = sorted(set(diff) & {"exposure", "purpose", "automation_level", "intended_use"})
+    if risk_context:
+        signals.model_risk_context_changed.send(sender=MLModel, model=model, actor=actor, changed=risk_context)
     return model
 
 
 # --- Versions and lifecycle ------------------------------------------------------------------
 
+# Changing these voids an approval: they are what reviewers signed off.
+REVIEWED_VERSION_FIELDS = {"artifact_uri", "artifact_sha256", "training_datasets", "hyperparameters", "algorithm"}
 VERSION_FIELDS = ("description", "algorithm", "framework", "hyperparameters", "artifact_uri", "artifact_sha256",
                   "validation_metrics", "validated_environment")
 
@@ -317,6 +322,9 @@ def version_update(*, actor, version: ModelVersion, training_datasets=None, reas
         diff["training_datasets"] = changed
     if diff:
         audit_record(actor=actor, action="version.updated", obj=version, changes=diff, reason=reason)
+    reviewed = sorted(set(diff) & REVIEWED_VERSION_FIELDS)
+    if reviewed:
+        signals.version_content_changed.send(sender=ModelVersion, version=version, actor=actor, changed=reviewed)
     return version
 
 
@@ -330,9 +338,26 @@ def _refresh_model_stage(model: MLModel) -> None:
         model.stage = stage
 
 
+def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> None:
+    """Refuse production without what the gate demands, unless an admin overrides with a reason."""
+    problems = gates.production_problems(version)
+    if not problems:
+        return
+    if not override_reason.strip():
+        raise ConflictError(f"{version} cannot go to production: {' '.join(problems)}", field="stage")
+    if actor is None or not has_role(actor, Role.ADMIN):
+        raise PermissionDeniedError("Only an admin can override the production gate.")
+    from apps.reviews.models import GateOverride
+
+    GateOverride.objects.create(version=version, actor=actor, reason=override_reason, problems=problems)
+    audit_record(actor=actor, action="production_gate.overridden", obj=version, changes={"problems": [problems, None]},
+                 reason=override_reason)
+
+
 @transaction.atomic
-def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: str = "") -> ModelVersion:
-    """Move a version to another lifecycle stage, keeping the history."""
+def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: str = "",
+                       override_reason: str = "") -> ModelVersion:
+    """Move a version to another lifecycle stage, keeping the history. Production passes the gate first."""
     _require_writer(actor)
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
     if to_stage not in Stage.values:
@@ -341,6 +366,8 @@ def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: s
         raise ConflictError(f"{version} is already in {Stage(to_stage).label}.")
     if version.stage == Stage.RETIRED:
         raise ConflictError(f"{version} is retired; register a new version instead.")
+    if to_stage == Stage.PRODUCTION:
+        _production_gate(actor=actor, version=version, override_reason=override_reason)
     from_stage = version.stage
     version.stage = to_stage
     version.save(update_fields=["stage", "updated_at"])
@@ -361,10 +388,12 @@ def _mismatch(version: ModelVersion, runtime: dict) -> list[dict]:
 @transaction.atomic
 def deployment_create(*, actor, version: ModelVersion, environment: str, target: str, kind: str = "endpoint",
                       business_process: BusinessProcess | None = None, runtime_environment: dict | None = None,
-                      deployed_at: datetime | None = None) -> Deployment:
+                      deployed_at: datetime | None = None, override_reason: str = "") -> Deployment:
     _require_writer(actor)
     if version.stage == Stage.RETIRED:
         raise ConflictError(f"{version} is retired and cannot be deployed.")
+    if environment == Deployment.Environment.PRODUCTION:
+        _production_gate(actor=actor, version=version, override_reason=override_reason)
     runtime = runtime_environment or {}
     mismatch = _mismatch(version, runtime)
     deployment = Deployment(version=version, environment=environment, kind=kind, target=target.strip(),

@@ -1,6 +1,6 @@
 """Writes of the risk app: drafts, submission (scoring + supersession), matrix and policy versions."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -94,13 +94,17 @@ def assessment_save_draft(*, actor, model: MLModel, ratings: dict[str, dict], dr
 
 
 @transaction.atomic
-def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | None) -> RiskAssessment:
+def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | None,
+                      at: datetime | None = None) -> RiskAssessment:
     """Score the draft with the matrix in force, freeze it, and make it the model's current assessment.
 
     ``based_on_id`` is the current assessment the assessor saw when opening the form;
     if someone submitted a newer one since, this one is stale and is refused.
+    ``at`` records a historical assessment (imports, the demo); only the system may set it.
     """
     _require(actor, SUBMITTERS, "submit risk assessments (reviewers do)")
+    if at is not None and actor is not None:
+        raise PermissionDeniedError("Only the system records assessments with a past date.")
     assessment = RiskAssessment.objects.select_for_update().select_related("model").get(pk=assessment.pk)
     model = MLModel.objects.select_for_update().get(pk=assessment.model_id)
     _check_model_assessable(model)
@@ -127,7 +131,7 @@ def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | N
         rating.severity = result.severities[rating.risk]
         rating.save(update_fields=["severity"])
     policy = policy_for_tier(result.tier)
-    now = timezone.now()
+    now = at or timezone.now()
     if previous:
         previous.status = RiskAssessment.Status.SUPERSEDED
         previous.save(update_fields=["status", "updated_at"])

@@ -107,7 +107,7 @@ def test_a_model_is_retired_when_all_its_versions_are(scientist):
 def test_a_deployment_with_a_different_runtime_is_flagged(scientist):
     version = ModelVersionFactory()
     runtime = {**FINGERPRINT, "python": "3.12.2", "packages": {"scikit-learn": "1.4.0", "numpy": "2.2.1"}}
-    deployment = services.deployment_create(actor=scientist, version=version, environment="production",
+    deployment = services.deployment_create(actor=scientist, version=version, environment="staging",
                                             target="batch-scoring", runtime_environment=runtime)
     assert deployment.environment_mismatch
     assert {d["component"] for d in deployment.mismatch_details} == {"Python", "scikit-learn"}

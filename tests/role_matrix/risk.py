@@ -26,3 +26,23 @@ MATRIX = {
     "risk:policy-edit": ("get", ADMINS, lambda: {"tier": "high"}),
     "risk:matrix-edit": ("get", ADMINS, None),
 }
+
+
+def policy_kwargs():
+    from apps.risk.models import GovernancePolicy
+
+    return {"pk": GovernancePolicy.objects.first().pk}
+
+
+REVIEWERS = frozenset({"reviewer", "admin"})
+
+MATRIX.update({
+    "risk-assessment-list": ("get", EVERYONE, None),
+    "risk-assessment-detail": ("get", EVERYONE, assessment_kwargs),
+    "risk-assessment-submit": ("post", REVIEWERS, assessment_kwargs),
+    "governance-policy-list": ("get", EVERYONE, None),
+    "governance-policy-detail": ("get", EVERYONE, policy_kwargs),
+    "governance-policy-current": ("get", EVERYONE, None),
+    "risk-matrix-list": ("get", EVERYONE, None),
+    "risk-matrix-detail": ("get", EVERYONE, lambda: {"version": 1}),
+})

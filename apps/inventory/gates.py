@@ -1,0 +1,25 @@
+"""The production gate: checks other apps register, run before a version enters production.
+
+A check is ``check(version) -> list[str]`` of problems, empty when satisfied.
+The reviews app registers "holds a valid approval", the risk app "has a current,
+not overdue risk assessment" (in their ``AppConfig.ready``). Inventory services
+call ``production_problems`` before moving a version to production or deploying
+it to the production environment; admins may override with a reason.
+"""
+
+from collections.abc import Callable
+
+PRODUCTION_CHECKS: list[Callable] = []
+
+
+def register(check: Callable) -> Callable:
+    if check not in PRODUCTION_CHECKS:
+        PRODUCTION_CHECKS.append(check)
+    return check
+
+
+def production_problems(version) -> list[str]:
+    problems: list[str] = []
+    for check in PRODUCTION_CHECKS:
+        problems.extend(check(version))
+    return problems

@@ -1,0 +1,11 @@
+"""Signals other apps listen to (the inventory does not import them)."""
+
+from django.dispatch import Signal
+
+# Sent inside the transaction when what a review approved changes (artefact, training data).
+# kwargs: version, actor, changed (list of field names)
+version_content_changed = Signal()
+
+# Sent inside the transaction when a model's exposure or purpose changes (demands a re-assessment).
+# kwargs: model, actor, changed (list of field names)
+model_risk_context_changed = Signal()

@@ -1,0 +1,313 @@
+"""Every change to a review goes through ``review_transition`` (or a function built on it).
+
+Each checks who may act and from which state, locks the review row, writes the
+audit trail in the same transaction, and raises a DomainError a person can act
+on (IllegalTransition -> 409 in the API).
+"""
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
+from apps.core.models import AuditEvent
+from apps.core.roles import Role, has_role
+from apps.core.services import audit_record
+from apps.inventory.models import ModelVersion
+from apps.notifications.services import notify
+from apps.reviews import transitions as t
+from apps.reviews.models import ChecklistAnswer, ChecklistItem, Review, ReviewDecision
+
+SUBMITTERS = (Role.DATA_SCIENTIST, Role.ADMIN)
+REVIEWERS = (Role.REVIEWER, Role.ADMIN)
+
+
+# --- What was reviewed ---------------------------------------------------------------------
+
+def content_hash(version: ModelVersion, answers) -> str:
+    """SHA-256 over what reviewers sign off: the version's artefact, training data and the checklist answers.
+
+    Changing the artefact or the training data afterwards changes the hash, which voids the approval.
+    """
+    payload = {
+        "version_id": version.pk,
+        "version": version.version,
+        "artifact_uri": version.artifact_uri,
+        "artifact_sha256": version.artifact_sha256,
+        "algorithm": version.algorithm,
+        "hyperparameters": version.hyperparameters,
+        "training_datasets": sorted(
+            [d.pk, d.version, d.content_sha256] for d in version.training_datasets.all()
+        ),
+        "answers": sorted(
+            [a.item_id, a.answer, a.evidence, a.evidence_link, a.evidence_sha256] for a in answers
+        ),
+    }
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def current_hash(review: Review) -> str:
+    return content_hash(review.version, review.answers.all())
+
+
+# --- Who may act ------------------------------------------------------------------------------
+
+def conflicted_users(review: Review) -> dict[int, str]:
+    """People who cannot approve this review (four-eyes rule), with the reason."""
+    version = review.version
+    model = version.model
+    people: dict[int, str] = {}
+    if review.submitted_by_id:
+        people[review.submitted_by_id] = "you submitted this review"
+    if version.created_by_id:
+        people.setdefault(version.created_by_id, "you registered this version")
+    people.setdefault(model.accountable_owner_id, "you are the model's accountable owner")
+    for user_id in model.technical_owners.values_list("pk", flat=True):
+        people.setdefault(user_id, "you are a technical owner of the model")
+    editors = AuditEvent.objects.filter(
+        object_type="inventory.modelversion", object_id=str(version.pk), actor__isnull=False
+    ).values_list("actor_id", flat=True)
+    for user_id in editors:
+        people.setdefault(user_id, "you edited this version")
+    return people
+
+
+def _require_reviewer(actor, review: Review) -> None:
+    if not has_role(actor, *REVIEWERS):
+        raise PermissionDeniedError("Only reviewers decide on reviews.")
+    reason = conflicted_users(review).get(actor.pk)
+    if reason:
+        raise PermissionDeniedError(f"Four-eyes rule: you cannot decide on this review because {reason}. "
+                                    "Ask another reviewer.")
+
+
+def _locked(review: Review) -> Review:
+    return Review.objects.select_for_update().select_related("version__model").get(pk=review.pk)
+
+
+def _move(review: Review, action: str) -> str:
+    try:
+        return t.target(action, review.state)
+    except t.IllegalTransition as exc:
+        raise ConflictError(str(exc)) from exc
+
+
+# --- Transitions -------------------------------------------------------------------------------
+
+@transaction.atomic
+def review_start(*, actor, version: ModelVersion) -> Review:
+    """Open a new review round for a version, with the checklists its tier demands."""
+    from apps.risk.selectors import obligations_for
+
+    if not has_role(actor, *SUBMITTERS):
+        raise PermissionDeniedError("Data scientists and admins open reviews of their versions.")
+    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    if version.stage == "retired":
+        raise ConflictError(f"{version} is retired; it is not reviewed any more.")
+    if Review.objects.filter(version=version, state__in=t.OPEN_STATES).exists():
+        raise ConflictError(f"{version} already has an open review; continue that one.")
+    obligations = obligations_for(version.model)
+    policy = obligations.policy
+    last_round = Review.objects.filter(version=version).order_by("-round").values_list("round", flat=True).first()
+    review = Review(version=version, round=(last_round or 0) + 1, created_by=actor,
+                    checklists=list(policy.checklists) if policy else ["intentionality", "accountability"],
+                    required_approvals=policy.required_approvals if policy else 2,
+                    policy_label=str(policy) if policy else "")
+    try:
+        with transaction.atomic():
+            review.save(force_insert=True)
+    except IntegrityError as exc:
+        raise ConflictError(f"{version} already has an open review; continue that one.") from exc
+    for item in ChecklistItem.objects.filter(active=True, checklist__in=review.checklists):
+        ChecklistAnswer.objects.create(review=review, item=item)
+    audit_record(actor=actor, action="review.started", obj=review,
+                 changes={"state": [None, review.state], "checklists": [None, review.checklists],
+                          "required_approvals": [None, review.required_approvals]})
+    return review
+
+
+ANSWER_FIELDS = ("answer", "evidence", "evidence_link", "reviewer_comment")
+
+
+@transaction.atomic
+def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evidence: str = "",
+                  evidence_link: str = "", evidence_file=None) -> ChecklistAnswer:
+    """The submitter answers a checklist item with evidence; only while the review is a draft."""
+    review = _locked(review)
+    if not has_role(actor, *SUBMITTERS):
+        raise PermissionDeniedError("Data scientists and admins answer the checklists; reviewers comment.")
+    if review.state != t.DRAFT:
+        raise ConflictError("Answers are frozen once a review is submitted; withdraw it and start a new round.")
+    if answer not in ChecklistAnswer.Answer.values and answer != "":
+        raise DomainError(f"Answer must be yes, no or na, not {answer!r}.", field="answer")
+    row = ChecklistAnswer.objects.select_for_update().filter(review=review, item_id=item_id).first()
+    if row is None:
+        raise DomainError("That item is not on this review's checklists.", field="item")
+    before = {f: getattr(row, f) for f in ANSWER_FIELDS}
+    row.answer, row.evidence, row.evidence_link = answer, evidence, evidence_link
+    if evidence_file is not None:
+        digest = hashlib.sha256()
+        for chunk in evidence_file.chunks():
+            digest.update(chunk)
+        row.evidence_file = evidence_file
+        row.evidence_sha256 = digest.hexdigest()
+    row.save()
+    after = {f: getattr(row, f) for f in ANSWER_FIELDS}
+    changes = {k: [before[k], after[k]] for k in ANSWER_FIELDS if before[k] != after[k]}
+    if evidence_file is not None:
+        changes["evidence_file"] = [None, row.evidence_sha256]
+    if changes:
+        audit_record(actor=actor, action="review.answered", obj=review, changes={row.item.key: changes})
+    return row
+
+
+@transaction.atomic
+def review_submit(*, actor, review: Review) -> Review:
+    review = _locked(review)
+    if not has_role(actor, *SUBMITTERS):
+        raise PermissionDeniedError("Data scientists and admins submit reviews.")
+    new_state = _move(review, "submit")
+    unanswered = [a.item.text for a in review.answers.select_related("item") if not a.answer]
+    if unanswered:
+        raise DomainError(f"Answer every checklist item before submitting; {len(unanswered)} left, "
+                          f"first: “{unanswered[0]}”", field="answers")
+    review.state, review.submitted_by, review.submitted_at = new_state, actor, timezone.now()
+    review.content_hash = current_hash(review)
+    review.save(update_fields=["state", "submitted_by", "submitted_at", "content_hash", "updated_at"])
+    audit_record(actor=actor, action="review.submitted", obj=review,
+                 changes={"state": [t.DRAFT, new_state], "content_hash": [None, review.content_hash]})
+    for user in review.assignees.all():
+        notify(recipient=user, subject=f"Review requested: {review.version}", url=review.get_absolute_url(),
+               body=f"{actor} submitted {review.version} for responsible-AI review.")
+    return review
+
+
+@transaction.atomic
+def review_assign(*, actor, review: Review, reviewer) -> Review:
+    review = _locked(review)
+    if not has_role(actor, *SUBMITTERS, *REVIEWERS):
+        raise PermissionDeniedError("Your role cannot assign reviewers.")
+    if not review.is_open:
+        raise ConflictError("Only open reviews get reviewers assigned.")
+    if not has_role(reviewer, *REVIEWERS):
+        raise DomainError(f"{reviewer} is not a reviewer.", field="reviewer")
+    reason = conflicted_users(review).get(reviewer.pk)
+    if reason:
+        raise DomainError(f"{reviewer} cannot review this version (four-eyes rule).", field="reviewer")
+    review.assignees.add(reviewer)
+    audit_record(actor=actor, action="review.assigned", obj=review, changes={"assignee": [None, reviewer.username]})
+    if review.state != t.DRAFT:
+        notify(recipient=reviewer, subject=f"Review assigned to you: {review.version}", url=review.get_absolute_url(),
+               body=f"{actor} asked you to review {review.version}.")
+    return review
+
+
+@transaction.atomic
+def review_decide(*, actor, review: Review, decision: str, comment: str = "",
+                  seen_hash: str | None = None) -> ReviewDecision:
+    """One reviewer's decision. Approvals count per distinct reviewer; enough of them approve the review.
+
+    The review row is locked, so concurrent decisions are serialised; the unique
+    (review, reviewer) constraint stops a double click counting twice. ``seen_hash``
+    is the content hash the reviewer's form showed; a different one means the
+    content changed under them (stale form).
+    """
+    review = _locked(review)
+    if decision not in ReviewDecision.Decision.values:
+        raise DomainError(f"Decision must be approve, request_changes or reject, not {decision!r}.", field="decision")
+    _require_reviewer(actor, review)
+    target_state = _move(review, decision)
+    if decision != "approve" and not comment.strip():
+        raise DomainError("Say what must change (or why it is rejected) in the comment.", field="comment")
+    if review.decisions.filter(reviewer=actor).exists():
+        raise ConflictError("You already decided on this review round.")
+    live_hash = current_hash(review)
+    if live_hash != review.content_hash or (seen_hash and seen_hash != review.content_hash):
+        raise ConflictError("What you reviewed has changed since it was submitted; reload the review.")
+    try:
+        with transaction.atomic():
+            record = ReviewDecision.objects.create(review=review, reviewer=actor, decision=decision, comment=comment,
+                                                   content_hash=live_hash)
+    except IntegrityError as exc:
+        raise ConflictError("You already decided on this review round.") from exc
+    before = review.state
+    approvals = review.decisions.filter(decision="approve").count()
+    if decision == "approve" and approvals < review.required_approvals:
+        new_state = t.IN_REVIEW
+    else:
+        new_state = target_state
+        review.decided_at = timezone.now()
+    review.state = new_state
+    review.save(update_fields=["state", "decided_at", "updated_at"])
+    audit_record(actor=actor, action=f"review.{decision}", obj=review, reason=comment,
+                 changes={"state": [before, new_state], "approvals": [approvals - (decision == "approve"), approvals],
+                          "required_approvals": [None, review.required_approvals], "content_hash": [None, live_hash]})
+    recipients = {review.submitted_by, review.version.model.accountable_owner}
+    for user in filter(None, recipients):
+        notify(recipient=user, subject=f"{review.version}: {actor} chose to {decision.replace('_', ' ')}",
+               body=comment or f"{approvals} of {review.required_approvals} approvals.", url=review.get_absolute_url())
+    return record
+
+
+@transaction.atomic
+def review_acknowledge(*, actor, review: Review) -> Review:
+    """The model's accountable owner records that they take responsibility for this version's decisions."""
+    review = _locked(review)
+    if actor.pk != review.version.model.accountable_owner_id:
+        raise PermissionDeniedError("Only the model's accountable owner can acknowledge responsibility.")
+    if review.state in (t.WITHDRAWN, t.REJECTED, t.EXPIRED):
+        raise ConflictError("This review round is closed.")
+    if review.owner_acknowledged_at:
+        raise ConflictError("You already acknowledged this review round.")
+    review.owner_acknowledged_by, review.owner_acknowledged_at = actor, timezone.now()
+    review.save(update_fields=["owner_acknowledged_by", "owner_acknowledged_at", "updated_at"])
+    audit_record(actor=actor, action="review.owner_acknowledged", obj=review)
+    return review
+
+
+@transaction.atomic
+def review_withdraw(*, actor, review: Review, reason: str = "") -> Review:
+    review = _locked(review)
+    if actor.pk not in {review.created_by_id, review.submitted_by_id} and not has_role(actor, Role.ADMIN):
+        raise PermissionDeniedError("Only the person who opened or submitted the review (or an admin) withdraws it.")
+    new_state = _move(review, "withdraw")
+    before = review.state
+    review.state = new_state
+    review.save(update_fields=["state", "updated_at"])
+    audit_record(actor=actor, action="review.withdrawn", obj=review, changes={"state": [before, new_state]},
+                 reason=reason)
+    return review
+
+
+@transaction.atomic
+def review_expire_for_version(*, version: ModelVersion, actor=None, changed=()) -> int:
+    """The reviewed content changed: approved rounds expire, open ones cannot continue on stale answers."""
+    count = 0
+    for review in Review.objects.select_for_update().filter(version=version, state__in=(t.APPROVED, t.SUBMITTED,
+                                                                                       t.IN_REVIEW)):
+        before = review.state
+        review.state = t.EXPIRED if before == t.APPROVED else t.WITHDRAWN
+        review.save(update_fields=["state", "updated_at"])
+        audit_record(actor=actor, action="review.voided", obj=review, changes={"state": [before, review.state]},
+                     reason=f"reviewed content changed: {', '.join(changed)}")
+        count += 1
+    return count
+
+
+# --- Reads used by the gate and pages ---------------------------------------------------------------
+
+def valid_approval(version: ModelVersion) -> Review | None:
+    """The approved review whose content still matches the version, if any."""
+    for review in Review.objects.filter(version=version, state=t.APPROVED).order_by("-decided_at"):
+        if current_hash(review) == review.content_hash:
+            return review
+    return None
+
+
+def approval_problems(version: ModelVersion) -> list[str]:
+    if valid_approval(version) is None:
+        return ["It needs a valid responsible-AI approval (a review approved by enough distinct reviewers)."]
+    return []

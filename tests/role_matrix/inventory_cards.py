@@ -1,0 +1,13 @@
+from tests.inventory.factories import ModelVersionFactory
+from tests.role_matrix import EVERYONE, WRITERS
+
+
+def model_card_kwargs():
+    version = ModelVersionFactory()
+    return {"slug": version.model.slug, "version": version.version}
+
+
+MATRIX = {
+    "inventory:model-card": ("get", EVERYONE, model_card_kwargs),
+    "inventory:import": ("get", WRITERS, None),
+}
