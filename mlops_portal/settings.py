@@ -240,7 +240,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    # Short socket timeouts: a request that enqueues work must not hang when Redis is down
+    # (the outbox sweep re-sends later).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # Results live in the portal's own tables; tasks do not return payloads.
 CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_IGNORE_RESULT = True
@@ -274,10 +281,17 @@ LOGGING = {
 }
 
 PORTAL_DEMO_PASSWORD = "portal-demo"
+PORTAL_MAX_UPLOAD_BYTES = envint("PORTAL_MAX_UPLOAD_MB", 200) * 1024 * 1024
+# A running computation not finished within this lease is taken over (its worker died).
+PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Periodic work; django-celery-beat copies these into its tables, where admins can edit them.
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "core.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
     "mark-overdue-reassessments": {"task": "risk.mark_overdue_reassessments", "schedule": crontab(hour=6, minute=0)},
     "deliver-notification-emails": {"task": "notifications.deliver_emails", "schedule": crontab(minute="*/5")},
+    "monitoring-windows": {"task": "monitoring.compute_due_windows", "schedule": crontab(hour=1, minute=15)},
+    "monitoring-requeue-stale": {"task": "monitoring.requeue_stale", "schedule": crontab(minute="*/2")},
 }

@@ -9,6 +9,8 @@ api_v1 = [
     path("", include("apps.core.api.urls")),
     path("", include("apps.inventory.api.urls")),
     path("", include("apps.risk.api.urls")),
+    path("", include("apps.reviews.api.urls")),
+    path("", include("apps.monitoring.api.urls")),
 ]
 
 urlpatterns = [

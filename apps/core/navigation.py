@@ -16,6 +16,7 @@ class NavItem:
 
 MENU = (
     NavItem("Home", "core:home", ALL_ROLES),
+    NavItem("Dashboard", "inventory:dashboard", ALL_ROLES),
     NavItem("Inventory", "inventory:index", ALL_ROLES),
     NavItem("Risk", "risk:index", ALL_ROLES),
     NavItem("Reviews", "reviews:index", ALL_ROLES),
@@ -34,6 +35,6 @@ def navigation_for(request) -> list[dict]:
         if not roles & item.roles:
             continue
         url = reverse(item.url_name)
-        active = current == url if url == "/" else current.startswith(url)
+        active = current == url if url in ("/", "/inventory/") else current.startswith(url)
         items.append({"label": item.label, "url": url, "active": active})
     return items

@@ -52,10 +52,14 @@ def _snapshot(obj, fields: Iterable[str]) -> dict[str, Any]:
     return values
 
 
+# Slugs that would collide with page URLs such as /inventory/models/new/.
+RESERVED_SLUGS = {"new", "export", "import", "dashboard", "lineage"}
+
+
 def _unique_slug(model_class, text: str, *, max_length: int = 150) -> str:
     base = slugify(text)[:max_length] or "item"
     slug, n = base, 2
-    while model_class.objects.filter(slug=slug).exists():
+    while slug in RESERVED_SLUGS or model_class.objects.filter(slug=slug).exists():
         slug = f"{base[: max_length - 6]}-{n}"
         n += 1
     return slug
@@ -297,7 +301,11 @@ def version_create(*, actor, model: MLModel, version: str, training_datasets=(),
     if model.stage == Stage.RETIRED and not model.versions.exclude(stage=Stage.RETIRED).exists() \
             and model.versions.exists():
         raise ConflictError(f"{model} is retired; register a new model instead of adding versions.")
-    obj = ModelVersion(model=model, version=version.strip(), created_by=actor, **fields)
+    label = version.strip()
+    if not label or "/" in label or label.lower() == "new" or any(c.isspace() for c in label):
+        raise DomainError("A version label cannot be empty, 'new', or contain '/' or spaces (e.g. 1.4.0).",
+                          field="version")
+    obj = ModelVersion(model=model, version=label, created_by=actor, **fields)
     _clean(obj)
     _save_new(obj, what=f"{model} already has a version {version!r}; it")
     obj.training_datasets.set(training_datasets)
@@ -322,10 +330,21 @@ def version_update(*, actor, version: ModelVersion, training_datasets=None, reas
         diff["training_datasets"] = changed
     if diff:
         audit_record(actor=actor, action="version.updated", obj=version, changes=diff, reason=reason)
+    if "validated_environment" in diff:
+        _recheck_deployments(version)
     reviewed = sorted(set(diff) & REVIEWED_VERSION_FIELDS)
     if reviewed:
         signals.version_content_changed.send(sender=ModelVersion, version=version, actor=actor, changed=reviewed)
     return version
+
+
+def _recheck_deployments(version: ModelVersion) -> None:
+    """The validated fingerprint changed: recompute the mismatch of every active deployment of the version."""
+    for deployment in version.deployments.filter(retired_at__isnull=True):
+        mismatch = _mismatch(version, deployment.runtime_environment)
+        if mismatch != deployment.mismatch_details:
+            Deployment.objects.filter(pk=deployment.pk).update(environment_mismatch=bool(mismatch),
+                                                               mismatch_details=mismatch, updated_at=timezone.now())
 
 
 def _refresh_model_stage(model: MLModel) -> None:

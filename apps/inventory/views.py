@@ -1,9 +1,403 @@
-from django.views.generic import TemplateView
+"""Inventory pages: thin views over ``selectors`` (reads) and ``services`` (writes)."""
 
+import copy
+import csv
+from functools import cached_property
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views import View
+from django.views.generic import FormView, TemplateView
+
+from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import ALL_ROLES, Role, user_roles
+from apps.inventory import forms, selectors, services
+from apps.inventory.models import MLModel, ModelVersion, Stage
+
+WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
+PAGE_SIZE = 50
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-class IndexView(RoleRequiredMixin, TemplateView):
+def can_write(user) -> bool:
+    return bool(user_roles(user) & WRITERS)
+
+
+def is_admin(user) -> bool:
+    return Role.ADMIN in user_roles(user)
+
+
+class ListPageMixin(RoleRequiredMixin):
+    """A filtered, paginated list; an htmx request gets only the results partial."""
+
     allowed_roles = ALL_ROLES
+    partial_template_name = ""
+    object_list_name = "objects"
+
+    def get_filterset(self):
+        raise NotImplementedError
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filterset = self.get_filterset()
+        page = Paginator(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        context.update({
+            "filter": filterset,
+            "page_obj": page,
+            self.object_list_name: page.object_list,
+            "filtered": any(v for k, v in self.request.GET.items() if k not in ("page", "sort")),
+            "can_write": can_write(self.request.user),
+        })
+        return context
+
+    def get_template_names(self):
+        headers = self.request.headers
+        # A history restore asks for the whole page even though it comes from htmx.
+        if headers.get("HX-Request") and not headers.get("HX-History-Restore-Request"):
+            return [self.partial_template_name]
+        return [self.template_name]
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+class IndexView(ListPageMixin, TemplateView):
     template_name = "inventory/index.html"
+    partial_template_name = "inventory/partials/model_table.html"
+    object_list_name = "models"
+
+    def get_filterset(self):
+        return selectors.models_for_list(self.request.GET)
+
+
+class ExportView(RoleRequiredMixin, View):
+    """The model list as CSV, with the same filters as the page."""
+
+    allowed_roles = ALL_ROLES
+    HEADER = ["slug", "name", "business_unit", "team", "stage", "exposure", "automation_level", "task_type",
+              "accountable_owner", "owner_active", "technical_owners", "business_processes", "tags",
+              "latest_version", "active_deployments", "environment_mismatch", "purpose", "updated_at"]
+
+    def get(self, request):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%d")
+        response["Content-Disposition"] = f'attachment; filename="model-inventory-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(self.HEADER)
+        for model in selectors.models_for_export(request.GET):
+            writer.writerow([csv_safe(cell) for cell in self.row(model)])
+        return response
+
+    @staticmethod
+    def row(model: MLModel) -> list:
+        return [
+            model.slug, model.name, model.team.business_unit.name, model.team.name, model.stage, model.exposure,
+            model.automation_level, model.task_type, model.accountable_owner.get_username(),
+            model.accountable_owner.is_active,
+            ";".join(sorted(u.get_username() for u in model.technical_owners.all())),
+            ";".join(sorted(p.slug for p in model.business_processes.all())),
+            ";".join(sorted(t.name for t in model.tags.all())),
+            model.latest_version or "", model.active_deployments, model.env_mismatch, model.purpose,
+            model.updated_at.isoformat(),
+        ]
+
+
+def csv_safe(value) -> str:
+    """The cell as text, quoted with ``'`` when a spreadsheet would read it as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+class ModelDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "inventory/model_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        model = selectors.model_detail(slug=kwargs["slug"])
+        versions = list(model.versions.all())
+        context.update(
+            model=model,
+            versions=versions,
+            deployments=selectors.model_deployments(model),
+            can_write=can_write(self.request.user),
+            **governance_panels(model, versions),
+        )
+        return context
+
+
+def governance_panels(model, versions) -> dict:
+    """Risk, review and monitoring facts for the model page, in a constant number of queries."""
+    from apps.monitoring.models import Alert
+    from apps.reviews.models import Review
+    from apps.risk.selectors import obligations_for
+
+    obligations = obligations_for(model)
+    latest: dict[int, Review] = {}
+    for review in Review.objects.filter(version__model=model).order_by("version_id", "-round"):
+        latest.setdefault(review.version_id, review)
+    rows = []
+    for version in versions:
+        review = latest.get(version.pk)
+        blockers = []
+        if not obligations.assessed:
+            blockers.append("needs a risk assessment")
+        elif obligations.overdue:
+            blockers.append("risk re-assessment overdue")
+        if review is None or review.state != "approved":
+            blockers.append("needs an approved review")
+        rows.append({"version": version, "review": review, "blockers": blockers})
+    alerts = list(Alert.objects.filter(model=model).exclude(status="resolved").select_related("version")[:20])
+    health = "breach" if any(a.severity == "breach" for a in alerts) else "warning" if alerts else "healthy"
+    return {"obligations": obligations, "review_rows": rows, "open_alerts": alerts, "health": health}
+
+
+class VersionDetailView(RoleRequiredMixin, TemplateView):
+    """A version's facts and history; writers move its stage from here (POST)."""
+
+    allowed_roles = ALL_ROLES
+    template_name = "inventory/version_detail.html"
+
+    @cached_property
+    def version(self) -> ModelVersion:
+        return selectors.version_detail(slug=self.kwargs["slug"], version=self.kwargs["version"])
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        version = self.version
+        writer = can_write(self.request.user)
+        if form is None and writer:
+            form = forms.StageTransitionForm(current=version.stage, allow_override=is_admin(self.request.user))
+        context.update(version=version, model=version.model, stage_form=form, can_write=writer,
+                       deployments=selectors.active_first(version.deployments.all()),
+                       is_retired=version.stage == Stage.RETIRED)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if not can_write(request.user):
+            raise PermissionDenied("Only data scientists and admins can move a version between stages.")
+        version = self.version
+        form = forms.StageTransitionForm(request.POST, current=version.stage, allow_override=is_admin(request.user))
+        if form.is_valid():
+            try:
+                services.version_transition(actor=request.user, version=version, **form.service_arguments())
+            except DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                messages.success(request, f"{version} moved to {Stage(form.cleaned_data['stage']).label}.")
+                return HttpResponseRedirect(version.get_absolute_url())
+        return self.render_to_response(self.get_context_data(form=form, **kwargs), status=400)
+
+
+def add_domain_error(form, exc: DomainError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+class ServiceFormView(RoleRequiredMixin, FormView):
+    """A form whose valid input goes to one service; a DomainError becomes a form error, nothing is saved."""
+
+    allowed_roles = WRITERS
+    template_name = "inventory/form.html"
+    title = ""
+    lead = ""
+    submit_label = "Save"
+    success_message = "{obj} was saved."
+
+    def perform(self, form):
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        try:
+            obj = self.perform(form)
+        except DomainError as exc:
+            add_domain_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message.format(obj=obj))
+        return HttpResponseRedirect(self.get_success_url_for(obj))
+
+    def get_success_url_for(self, obj) -> str:
+        return obj.get_absolute_url()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(title=self.title, lead=self.lead, submit_label=self.submit_label,
+                       cancel_url=self.get_cancel_url())
+        return context
+
+    def get_cancel_url(self) -> str:
+        raise NotImplementedError
+
+
+class ModelCreateView(ServiceFormView):
+    form_class = forms.MLModelForm
+    title = "Register a model"
+    lead = "Add a model the organisation builds or runs. You can add versions and deployments once it exists."
+    submit_label = "Register model"
+    success_message = "{obj} was registered."
+
+    def get_initial(self):
+        return {"accountable_owner": self.request.user, "technical_owners": [self.request.user]}
+
+    def perform(self, form):
+        return services.model_register(actor=self.request.user, **form.service_arguments())
+
+    def get_cancel_url(self):
+        return reverse("inventory:index")
+
+
+class ModelEditView(ServiceFormView):
+    form_class = forms.MLModelEditForm
+    submit_label = "Save changes"
+    success_message = "{obj} was updated."
+
+    @cached_property
+    def model(self) -> MLModel:
+        return get_object_or_404(MLModel, slug=self.kwargs["slug"])
+
+    @property
+    def title(self):
+        return f"Edit {self.model}"
+
+    def get_form_kwargs(self):
+        # A copy: validating the form writes the input onto its instance, and the page title shows the saved name.
+        return {**super().get_form_kwargs(), "instance": copy.copy(self.model)}
+
+    def perform(self, form):
+        return services.model_update(actor=self.request.user, model=self.model, **form.service_arguments())
+
+    def get_cancel_url(self):
+        return self.model.get_absolute_url()
+
+
+class VersionCreateView(ServiceFormView):
+    form_class = forms.VersionForm
+    submit_label = "Register version"
+    success_message = "Version {obj.version} of {obj.model} was registered."
+    lead = ("A trained artefact of the model: the data it learnt from, how it was trained and the environment "
+            "it was validated in. It starts in Development.")
+
+    @cached_property
+    def model(self) -> MLModel:
+        return get_object_or_404(MLModel, slug=self.kwargs["slug"])
+
+    @property
+    def title(self):
+        return f"New version of {self.model}"
+
+    def perform(self, form):
+        return services.version_create(actor=self.request.user, model=self.model, **form.service_arguments())
+
+    def get_cancel_url(self):
+        return self.model.get_absolute_url()
+
+
+class DeploymentCreateView(ServiceFormView):
+    form_class = forms.DeploymentForm
+    submit_label = "Record deployment"
+    success_message = "The deployment of {obj.version} to {obj.target} was recorded."
+    lead = ("Where this version runs. The portal compares the runtime environment with the one the version was "
+            "validated in and flags differences that can change its behaviour.")
+
+    @cached_property
+    def version(self) -> ModelVersion:
+        return get_object_or_404(ModelVersion.objects.select_related("model"), model__slug=self.kwargs["slug"],
+                                 version=self.kwargs["version"])
+
+    @property
+    def title(self):
+        return f"Deploy {self.version}"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "allow_override": is_admin(self.request.user)}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "validated_environment": self.version.validated_environment}
+
+    def perform(self, form):
+        deployment = services.deployment_create(actor=self.request.user, version=self.version,
+                                                **form.service_arguments())
+        if deployment.environment_mismatch:
+            messages.warning(self.request, "The runtime environment differs from the validated one: "
+                             + "; ".join(f"{d['component']} validated {d['validated']}, runs {d['runtime']}"
+                                         for d in deployment.mismatch_details))
+        return deployment
+
+    def get_success_url_for(self, obj) -> str:
+        return self.version.get_absolute_url()
+
+    def get_cancel_url(self):
+        return self.version.get_absolute_url()
+
+
+class DataSetCreateView(ServiceFormView):
+    form_class = forms.DataSetForm
+    title = "Register a data set"
+    lead = "A versioned snapshot of data: where it comes from, who owns it and whether it holds personal data."
+    submit_label = "Register data set"
+    success_message = "Data set {obj} was registered."
+
+    def perform(self, form):
+        return services.dataset_create(actor=self.request.user, **form.service_arguments())
+
+    def get_cancel_url(self):
+        return reverse("inventory:dataset-list")
+
+
+class ProcessCreateView(ServiceFormView):
+    form_class = forms.ProcessForm
+    title = "Add a business process"
+    lead = "A business decision that models automate or support, and what it is worth."
+    submit_label = "Add process"
+    success_message = "Business process {obj} was added."
+
+    def perform(self, form):
+        return services.process_create(actor=self.request.user, **form.service_arguments())
+
+    def get_cancel_url(self):
+        return reverse("inventory:process-list")
+
+
+class DataSetListView(ListPageMixin, TemplateView):
+    template_name = "inventory/dataset_list.html"
+    partial_template_name = "inventory/partials/dataset_table.html"
+    object_list_name = "datasets"
+
+    def get_filterset(self):
+        return selectors.datasets_for_list(self.request.GET)
+
+
+class DataSetDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "inventory/dataset_detail.html"
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "dataset": selectors.dataset_detail(slug=kwargs["slug"])}
+
+
+class ProcessListView(ListPageMixin, TemplateView):
+    template_name = "inventory/process_list.html"
+    partial_template_name = "inventory/partials/process_table.html"
+    object_list_name = "processes"
+
+    def get_filterset(self):
+        return selectors.processes_for_list(self.request.GET)
+
+
+class ProcessDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "inventory/process_detail.html"
+
+    def get_context_data(self, **kwargs):
+        process = selectors.process_detail(slug=kwargs["slug"])
+        return {**super().get_context_data(**kwargs), "process": process,
+                "rows": selectors.process_models(process)}

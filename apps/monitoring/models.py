@@ -1,1 +1,151 @@
-"""Models of the monitoring app (filled by its own issue)."""
+"""Evaluations uploaded by data scientists, the metrics Celery computes from them, and the alerts they raise.
+
+Raw uploads are kept content-addressed (SHA-256) with a Parquet copy that every
+recomputation reads. Metric windows are unique per (version, cadence, start):
+re-running a window replaces its row. Computation code lives in metrics.py and
+drift.py (pure) and tasks.py (claims work, calls services).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from apps.inventory.models import MLModel, ModelVersion
+
+
+class Evaluation(models.Model):
+    class Kind(models.TextChoices):
+        VALIDATION = "validation", "Validation (offline test set)"
+        PRODUCTION = "production", "Production (live predictions with outcomes)"
+        CHALLENGER = "challenger", "Challenger comparison"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.VALIDATION)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    filename = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=10)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.PositiveBigIntegerField()
+    raw_path = models.CharField(max_length=300, help_text="Raw upload, under MEDIA_ROOT, named by its SHA-256.")
+    parquet_path = models.CharField(max_length=300, help_text="Columnar copy that recomputations read.")
+    row_count = models.PositiveIntegerField(null=True, blank=True)
+    columns = models.JSONField(default=dict, blank=True,
+                               help_text="target, prediction, score, timestamp column names and sensitive features")
+    positive_label = models.CharField(max_length=100, default="1")
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    metrics = models.JSONField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the task was handed to the broker.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["created_by", "idempotency_key"], condition=~models.Q(idempotency_key=""),
+                                    name="evaluation_idempotency_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} evaluation #{self.pk} of {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("monitoring:evaluation-detail", kwargs={"pk": self.pk})
+
+
+class ReferenceData(models.Model):
+    """A version's reference features (its training data), compared with each evaluation for drift."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="references")
+    filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    raw_path = models.CharField(max_length=300)
+    parquet_path = models.CharField(max_length=300)
+    row_count = models.PositiveIntegerField()
+    columns = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"Reference data of {self.version} ({self.row_count} rows)"
+
+
+class MetricWindow(models.Model):
+    """Metrics of one production window (day, week or month) of one version: the monitoring time series."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="metric_windows")
+    cadence = models.CharField(max_length=10)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    row_count = models.PositiveIntegerField()
+    metrics = models.JSONField()
+    health = models.CharField(max_length=10, default="healthy")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["version", "window_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "cadence", "window_start"], name="one_result_per_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.cadence} window from {self.window_start:%Y-%m-%d}"
+
+
+class Alert(models.Model):
+    class Severity(models.TextChoices):
+        WARNING = "warning", "Warning"
+        BREACH = "breach", "Breach"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="alerts")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="alerts")
+    metric = models.CharField(max_length=120, help_text="e.g. overall.roc_auc, fairness.sex.demographic_parity_ratio")
+    value = models.FloatField(null=True)
+    threshold = models.CharField(max_length=120, help_text="The rule that was broken, e.g. '< 0.80' or 'drop > 0.05'")
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.OPEN, db_index=True)
+    message = models.TextField()
+    evaluation = models.ForeignKey(Evaluation, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    window = models.ForeignKey(MetricWindow, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open alert per model, version and metric: a re-run refreshes it instead of duplicating.
+            models.UniqueConstraint(fields=["version", "metric"], condition=~models.Q(status="resolved"),
+                                    name="one_unresolved_alert_per_metric"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: {self.metric} of {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("monitoring:alert-detail", kwargs={"pk": self.pk})

@@ -67,8 +67,10 @@ def conflicted_users(review: Review) -> dict[int, str]:
     people.setdefault(model.accountable_owner_id, "you are the model's accountable owner")
     for user_id in model.technical_owners.values_list("pk", flat=True):
         people.setdefault(user_id, "you are a technical owner of the model")
+    # Registering or editing the version's content makes one an author; moving its stage does not.
     editors = AuditEvent.objects.filter(
-        object_type="inventory.modelversion", object_id=str(version.pk), actor__isnull=False
+        object_type="inventory.modelversion", object_id=str(version.pk), actor__isnull=False,
+        action__in=("version.created", "version.updated"),
     ).values_list("actor_id", flat=True)
     for user_id in editors:
         people.setdefault(user_id, "you edited this version")

@@ -1,9 +1,390 @@
+"""Review pages: the work queues, one review with its forms, a version's rounds, and the sign-off report.
+
+Every POST validates a form and calls one service; a DomainError comes back as a message on the
+page with its status (403 refused, 409 wrong state, 400 otherwise) and nothing is saved.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.core.paginator import Page, Paginator
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
 from django.views.generic import TemplateView
 
+from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import ALL_ROLES, Role, has_role, user_roles
+from apps.inventory.gates import production_problems
+from apps.inventory.models import ModelVersion, Stage
+from apps.reviews import forms, report, selectors, services
+from apps.reviews import transitions as t
+from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review
+from apps.risk.selectors import obligations_for
+
+SUBMITTERS = frozenset(services.SUBMITTERS)
+REVIEWERS = frozenset(services.REVIEWERS)
+ASSIGNERS = SUBMITTERS | REVIEWERS
+PAGE_SIZE = 20
+VERSIONS_PAGE_SIZE = 10
+CLOSED_FOR_ACKNOWLEDGEMENT = (t.WITHDRAWN, t.REJECTED, t.EXPIRED)
+# Which context flag shows each form's section on the review page.
+FORM_SECTIONS = {"answers_form": "can_answer", "decision_form": "can_decide", "assign_form": "can_assign",
+                 "acknowledge_form": "can_acknowledge", "withdraw_form": "can_withdraw"}
+
+
+def _status(exc: DomainError) -> int:
+    return exc.status_code if exc.status_code in (403, 409) else 400
+
+
+def refusal(reason: str) -> str:
+    """The four-eyes message, worded exactly as the service words it."""
+    return f"Four-eyes rule: you cannot decide on this review because {reason}. Ask another reviewer."
+
+
+# --- Work queues ------------------------------------------------------------------------------
+
+@dataclass
+class Queue:
+    key: str
+    title: str
+    empty: str
+    page: Page
+    kind: str = "reviews"
+    rows: list = field(default_factory=list)
+    previous_url: str = ""
+    next_url: str = ""
+
+
+def _queue(request, *, key: str, title: str, empty: str, items, kind: str = "reviews",
+           per_page: int = PAGE_SIZE) -> Queue:
+    """One paginated list of the index page; each list has its own page parameter (``<key>_page``)."""
+    param = f"{key}_page"
+    page = Paginator(items, per_page).get_page(request.GET.get(param))
+    links = {}
+    for name, has, number in (("previous_url", page.has_previous, "previous_page_number"),
+                              ("next_url", page.has_next, "next_page_number")):
+        if has():
+            query = request.GET.copy()
+            query[param] = getattr(page, number)()
+            links[name] = f"?{query.urlencode()}#{key}"
+    rows = list(page.object_list)
+    if kind == "versions":
+        rows = [{"version": v, "problems": production_problems(v)} for v in rows]
+    return Queue(key=key, title=title, empty=empty, page=page, kind=kind, rows=rows, **links)
 
 
 class IndexView(RoleRequiredMixin, TemplateView):
+    """What each person has to do: reviewers' queues, data scientists' rounds and blockers, executives' overview."""
+
     allowed_roles = ALL_ROLES
     template_name = "reviews/index.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        request, user = self.request, self.request.user
+        roles = user_roles(user)
+        filters = request.GET
+        q, state = filters.get("q", "").strip(), filters.get("state", "")
+
+        def reviews(queryset):
+            return selectors.filtered(queryset, filters).qs
+
+        queues = []
+        if roles & REVIEWERS:
+            decisions = selectors.decisions_by(user)
+            if q:
+                decisions = decisions.filter(review__version__model__name__icontains=q)
+            if state in t.STATES:
+                decisions = decisions.filter(review__state=state)
+            queues += [
+                _queue(request, key="assigned", title="Assigned to me", items=reviews(selectors.assigned_to(user)),
+                       empty="No open review is assigned to you."),
+                _queue(request, key="waiting", title="Waiting for a reviewer",
+                       items=reviews(selectors.awaiting_decision(user)),
+                       empty="No submitted review is waiting for you. Reviews of versions you worked on are "
+                             "left to other reviewers."),
+                _queue(request, key="decided", title="Decided by me", items=decisions, kind="decisions",
+                       empty="You have not decided on any review yet."),
+            ]
+        if roles & SUBMITTERS:
+            queues += [
+                _queue(request, key="mine", title="My reviews", items=reviews(selectors.opened_or_submitted_by(user)),
+                       empty="You have not opened a review yet. Open one from a version's review page."),
+                _queue(request, key="blocks", title="What blocks my versions", kind="versions",
+                       items=selectors.versions_of(user, q=q), per_page=VERSIONS_PAGE_SIZE,
+                       empty="You have no live version (registered by you or of a model you technically own)."),
+            ]
+        if Role.EXECUTIVE in roles:
+            queues.append(_queue(request, key="open", title="All open reviews", items=reviews(selectors.open_reviews()),
+                                 empty="No review is open."))
+        context.update(queues=queues, state_choices=STATE_CHOICES, q=q, state=state,
+                       filtered=bool(q or state))
+        return context
+
+
+# --- One review -------------------------------------------------------------------------------
+
+def _load(pk) -> Review:
+    try:
+        return selectors.review_detail(int(pk))
+    except Review.DoesNotExist:
+        raise Http404("No such review.") from None
+
+
+def detail_context(request, review: Review, **bound_forms) -> dict:
+    """Everything the review page shows, and which of its forms this person may use."""
+    user = request.user
+    version, model = review.version, review.version.model
+    conflicted = services.conflicted_users(review)
+    answers = list(review.answers.all())
+    decisions = list(review.decisions.all())
+    decidable = review.state in (t.SUBMITTED, t.IN_REVIEW)
+    is_reviewer = has_role(user, *REVIEWERS)
+    my_decision = next((d for d in decisions if d.reviewer_id == user.pk), None)
+    conflict = conflicted.get(user.pk) if is_reviewer and decidable and my_decision is None else None
+    live_hash = services.current_hash(review) if review.content_hash else ""
+    context = {
+        "review": review, "version": version, "model": model, "obligations": obligations_for(model),
+        "answers": answers, "decisions": decisions,
+        "approvals": sum(d.decision == "approve" for d in decisions),
+        "allowed_actions": [a.replace("_", " ") for a in t.allowed_actions(review.state)],
+        "rounds": selectors.rounds_of(version),
+        "my_decision": my_decision,
+        "conflict_refusal": refusal(conflict) if conflict else "",
+        "content_changed": bool(review.content_hash) and live_hash != review.content_hash,
+        "can_answer": review.state == t.DRAFT and has_role(user, *SUBMITTERS),
+        "can_decide": decidable and is_reviewer and not conflict and my_decision is None,
+        "can_assign": review.is_open and has_role(user, *ASSIGNERS),
+        "can_acknowledge": (user.pk == model.accountable_owner_id and review.owner_acknowledged_at is None
+                            and review.state not in CLOSED_FOR_ACKNOWLEDGEMENT),
+        "can_withdraw": review.is_open and (user.pk in {review.created_by_id, review.submitted_by_id}
+                                            or has_role(user, Role.ADMIN)),
+    }
+    defaults = {
+        "answers_form": lambda: forms.AnswersForm(answers=answers) if context["can_answer"] else None,
+        "decision_form": lambda: forms.DecisionForm(initial={"seen_hash": review.content_hash}),
+        "assign_form": lambda: forms.AssignForm(reviewers=selectors.assignable_reviewers(review, conflicted))
+        if context["can_assign"] else None,
+        "acknowledge_form": forms.AcknowledgeForm,
+        "withdraw_form": forms.WithdrawForm,
+    }
+    for name, make in defaults.items():
+        context[name] = bound_forms.get(name) or make()
+    if context["can_assign"] and bound_forms.get("assign_form") is not None:
+        bound_forms["assign_form"].fields["reviewer"].queryset = selectors.assignable_reviewers(review, conflicted)
+    # A refused form whose section this person does not see: its messages go on top of the page.
+    context["refusals"] = [
+        message for name, form in bound_forms.items()
+        if form is not None and not context[FORM_SECTIONS[name]]
+        for messages_ in form.errors.values() for message in messages_
+    ]
+    return context
+
+
+def render_detail(request, pk, *, status: int = 200, **bound_forms) -> HttpResponse:
+    review = _load(pk)
+    return render(request, "reviews/detail.html", detail_context(request, review, **bound_forms), status=status)
+
+
+class ReviewDetailView(RoleRequiredMixin, View):
+    allowed_roles = ALL_ROLES
+
+    def get(self, request, pk):
+        return render_detail(request, pk)
+
+
+class ReviewActionView(RoleRequiredMixin, View):
+    """POST one form to one service; on refusal show the review page again with the message and its status."""
+
+    http_method_names = ["post"]
+    form_class = None
+    form_name = ""
+
+    def make_form(self, request, review):
+        return self.form_class(request.POST)
+
+    def perform(self, form, review) -> str:
+        """Call the service; return the success message."""
+        raise NotImplementedError
+
+    def add_error(self, form, exc: DomainError) -> None:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+    def post(self, request, pk):
+        review = get_object_or_404(Review, pk=pk)
+        form = self.make_form(request, review)
+        status = 400
+        if form.is_valid():
+            try:
+                message = self.perform(form, review)
+            except DomainError as exc:
+                self.add_error(form, exc)
+                status = _status(exc)
+            else:
+                messages.success(request, message)
+                return redirect(review)
+        return render_detail(request, pk, status=status, **{self.form_name: form})
+
+
+class AnswersView(ReviewActionView):
+    """Save the answers of a draft (all or nothing), then optionally submit it for review."""
+
+    allowed_roles = SUBMITTERS
+    form_name = "answers_form"
+
+    def make_form(self, request, review):
+        answers = ChecklistAnswer.objects.filter(review=review).select_related("item")
+        return forms.AnswersForm(request.POST, request.FILES, answers=answers)
+
+    def post(self, request, pk):
+        review = get_object_or_404(Review, pk=pk)
+        form = self.make_form(request, review)
+        if not form.is_valid():
+            return render_detail(request, pk, status=400, answers_form=form)
+        item_id = None
+        try:
+            with transaction.atomic():
+                for values in form.changed_items():
+                    item_id = values["item_id"]
+                    services.review_answer(actor=request.user, review=review, **values)
+        except DomainError as exc:
+            form.add_error(form.field_for(item_id, exc.field), exc.message)
+            return render_detail(request, pk, status=_status(exc), answers_form=form)
+        if "submit" not in request.POST:
+            messages.success(request, "Answers saved. Submit the review when every item is answered.")
+            return redirect(review)
+        try:
+            services.review_submit(actor=request.user, review=review)
+        except DomainError as exc:
+            messages.warning(request, "Your answers were saved; the review was not submitted.")
+            form.add_error(None, exc.message)
+            return render_detail(request, pk, status=_status(exc), answers_form=form)
+        messages.success(request, "Submitted for review. Reviewers other than you will decide.")
+        return redirect(review)
+
+
+class DecideView(ReviewActionView):
+    allowed_roles = REVIEWERS
+    form_class = forms.DecisionForm
+    form_name = "decision_form"
+
+    def perform(self, form, review):
+        data = form.cleaned_data
+        services.review_decide(actor=self.request.user, review=review, decision=data["decision"],
+                               comment=data["comment"], seen_hash=data["seen_hash"] or None)
+        review.refresh_from_db(fields=["state"])
+        return f"Your decision is recorded; the review is now {review.get_state_display().lower()}."
+
+
+class AssignView(ReviewActionView):
+    allowed_roles = ASSIGNERS
+    form_class = forms.AssignForm
+    form_name = "assign_form"
+
+    def perform(self, form, review):
+        reviewer = form.cleaned_data["reviewer"]
+        services.review_assign(actor=self.request.user, review=review, reviewer=reviewer)
+        return f"{reviewer.get_username()} is assigned to this review."
+
+
+class AcknowledgeView(ReviewActionView):
+    """Every role may reach it; the service admits only the model's accountable owner."""
+
+    allowed_roles = ALL_ROLES
+    form_class = forms.AcknowledgeForm
+    form_name = "acknowledge_form"
+
+    def perform(self, form, review):
+        services.review_acknowledge(actor=self.request.user, review=review)
+        return "Your acknowledgement of responsibility is recorded."
+
+
+class WithdrawView(ReviewActionView):
+    allowed_roles = SUBMITTERS
+    form_class = forms.WithdrawForm
+    form_name = "withdraw_form"
+
+    def perform(self, form, review):
+        services.review_withdraw(actor=self.request.user, review=review, reason=form.cleaned_data["reason"])
+        return "The review was withdrawn. Start a new round from the version's review page when ready."
+
+
+class EvidenceView(RoleRequiredMixin, View):
+    """An evidence file, always as a download (never rendered in the portal's origin)."""
+
+    allowed_roles = ALL_ROLES
+
+    def get(self, request, pk, answer_id):
+        answer = get_object_or_404(ChecklistAnswer, pk=answer_id, review_id=pk)
+        if not answer.evidence_file:
+            raise Http404("This answer has no evidence file.")
+        try:
+            handle = answer.evidence_file.open("rb")
+        except FileNotFoundError:
+            raise Http404("The evidence file is missing from storage.") from None
+        return FileResponse(handle, as_attachment=True, filename=os.path.basename(answer.evidence_file.name),
+                            content_type="application/octet-stream")
+
+
+# --- A version's rounds -------------------------------------------------------------------------
+
+def version_context(request, version: ModelVersion, **extra) -> dict:
+    rounds = list(selectors.rounds_of(version))
+    open_round = next((r for r in rounds if r.is_open), None)
+    return {
+        "version": version, "model": version.model, "rounds": rounds, "open_round": open_round,
+        "problems": production_problems(version), "obligations": obligations_for(version.model),
+        "can_start": (has_role(request.user, *SUBMITTERS) and version.stage != Stage.RETIRED
+                      and open_round is None),
+        **extra,
+    }
+
+
+def _version(version_id) -> ModelVersion:
+    return get_object_or_404(ModelVersion.objects.select_related("model"), pk=version_id)
+
+
+class VersionReviewsView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "reviews/version.html"
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), **version_context(self.request, _version(kwargs["version_id"]))}
+
+
+class StartView(RoleRequiredMixin, View):
+    allowed_roles = SUBMITTERS
+    http_method_names = ["post"]
+
+    def post(self, request, version_id):
+        version = _version(version_id)
+        try:
+            review = services.review_start(actor=request.user, version=version)
+        except DomainError as exc:
+            context = version_context(request, version, start_error=exc.message)
+            return render(request, "reviews/version.html", context, status=_status(exc))
+        messages.success(request, f"Round {review.round} opened. Answer every checklist item, then submit it.")
+        return redirect(review)
+
+
+# --- Sign-off report ------------------------------------------------------------------------------
+
+class ReportView(RoleRequiredMixin, View):
+    """The auditors' record of one round: Markdown download or printable HTML."""
+
+    allowed_roles = ALL_ROLES
+
+    def get(self, request, pk):
+        fmt = request.GET.get("format", "html")
+        if fmt not in ("html", "md"):
+            return HttpResponseBadRequest("Unknown format; use ?format=md or ?format=html.")
+        data = report.build(_load(pk))
+        if fmt == "md":
+            response = HttpResponse(report.to_markdown(data), content_type="text/markdown; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{data["filename"]}.md"'
+            return response
+        return render(request, "reviews/report.html", {"report": data, "review": data["review"]})

@@ -8,7 +8,11 @@ class RiskConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.inventory import gates, signals
-        from apps.risk import selectors, services
+        from apps.risk import (
+            redflags,  # noqa: F401 - registers the dashboard's risk flags
+            selectors,
+            services,
+        )
 
         def assessment_problems(version) -> list[str]:
             obligations = selectors.obligations_for(version.model)

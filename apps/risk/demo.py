@@ -1,8 +1,10 @@
 """Demo risk assessments: a realistic history for every demo model, some overdue.
 
 Ratings follow each model's facts (exposure, automation, regulated domain read
-from its tags, task), with a deterministic jitter per model so the register
-and the heat map have variety. Runs after the inventory demo.
+from its tags), with a deterministic jitter per model so the register and the
+heat map have variety. The inventory demo calls ``assess_model`` before a
+version goes live (the production gate demands a current assessment); ``seed``
+then assesses the rest, leaving a few never assessed and a few overdue.
 """
 
 import random
@@ -47,31 +49,37 @@ def _domain(model: MLModel) -> str:
     return "none"
 
 
+def assess_model(model: MLModel, *, rounds: int = 2, overdue: bool = False) -> RiskAssessment:
+    """Give ``model`` ``rounds`` assessments, the last one recent (or, with ``overdue``, long past due)."""
+    rng = random.Random(model.slug)
+    now = timezone.now()
+    offset = 400 if overdue else 0
+    previous = RiskAssessment.objects.filter(model=model, status=RiskAssessment.Status.CURRENT).first()
+    for round_no in range(rounds):
+        last = round_no == rounds - 1
+        days_ago = offset + (rng.randint(5, 60) if last else (rounds - round_no) * 150)
+        draft = services.assessment_save_draft(
+            actor=None, model=model, ratings=_ratings(model, rng, worsen=round_no),
+            exposure=model.exposure, automation_level=model.automation_level,
+            personal_data=model.task_type != "regression", people_affected=rng.choice([500, 20_000, 250_000]),
+            regulated_domain=_domain(model), summary=f"Round {round_no + 1} assessment of {model.name}.")
+        previous = services.assessment_submit(actor=None, assessment=draft,
+                                              based_on_id=previous.pk if previous else None,
+                                              at=now - timedelta(days=days_ago))
+    return previous
+
+
 @transaction.atomic
 def seed(*, stdout) -> None:
-    if RiskAssessment.objects.exists():
-        stdout.write("Risk demo: already seeded.")
-        return
+    """Assess every live model not assessed yet; every 9th stays unassessed, every 5th is overdue."""
     created = 0
-    today = timezone.now()
-    models = MLModel.objects.exclude(stage=Stage.RETIRED).select_related("accountable_owner").prefetch_related("tags")
-    for index, model in enumerate(models.order_by("pk")):
-        rng = random.Random(model.slug)
+    assessed = set(RiskAssessment.objects.values_list("model_id", flat=True))
+    models = (MLModel.objects.exclude(stage=Stage.RETIRED).exclude(pk__in=assessed)
+              .select_related("accountable_owner").prefetch_related("tags").order_by("pk"))
+    for index, model in enumerate(models):
         if index % 9 == 8:
             continue  # a few models were never assessed: visible gaps
-        rounds = 1 + index % 3
-        previous = None
-        offset = 400 if index % 5 == 0 else 0  # every 5th model's latest assessment is overdue
-        for round_no in range(rounds):
-            last = round_no == rounds - 1
-            days_ago = offset + (rng.randint(5, 60) if last else (rounds - round_no) * 150)
-            draft = services.assessment_save_draft(
-                actor=None, model=model, ratings=_ratings(model, rng, worsen=round_no),
-                exposure=model.exposure, automation_level=model.automation_level,
-                personal_data=model.task_type != "regression", people_affected=rng.choice([500, 20_000, 250_000]),
-                regulated_domain=_domain(model), summary=f"Round {round_no + 1} assessment of {model.name}.")
-            previous = services.assessment_submit(actor=None, assessment=draft,
-                                                  based_on_id=previous.pk if previous else None,
-                                                  at=today - timedelta(days=days_ago))
-            created += 1
-    stdout.write(f"Risk demo: {created} assessments.")
+        assess_model(model, rounds=1 + index % 3, overdue=index % 5 == 0)
+        created += 1
+    stdout.write(f"Risk demo: {RiskAssessment.objects.exclude(status='draft').count()} assessments "
+                 f"({created} models assessed now).")

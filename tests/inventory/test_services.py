@@ -142,3 +142,26 @@ def test_a_pipeline_step_derives_its_output(scientist):
     assert out.kind == DataSet.Kind.DERIVED and list(step.inputs.all()) == [raw]
     with pytest.raises(DomainError, match="own inputs"):
         services.pipeline_step_create(actor=scientist, name="loop", inputs=[raw], output=raw)
+
+
+@pytest.mark.parametrize("label", ["new", "1/2", "", "1 0"])
+def test_version_labels_that_would_break_urls_are_refused(scientist, label):
+    with pytest.raises(DomainError, match="version label"):
+        services.version_create(actor=scientist, model=MLModelFactory(), version=label)
+
+
+def test_a_model_called_new_does_not_hide_behind_the_form_url(scientist, make_user):
+    model = services.model_register(actor=scientist, name="New", purpose="p", accountable_owner=make_user(),
+                                    team=TeamFactory())
+    assert model.slug == "new-2"
+
+
+def test_changing_the_validated_environment_rechecks_active_deployments(scientist):
+    version = ModelVersionFactory()
+    deployment = services.deployment_create(actor=scientist, version=version, environment="staging", target="t",
+                                            runtime_environment=FINGERPRINT)
+    assert not deployment.environment_mismatch
+    services.version_update(actor=scientist, version=version,
+                            validated_environment={**FINGERPRINT, "python": "3.12.1"})
+    deployment.refresh_from_db()
+    assert deployment.environment_mismatch and deployment.mismatch_details[0]["component"] == "Python"

@@ -1,5 +1,37 @@
-from tests.role_matrix import EVERYONE
+from tests.inventory.factories import BusinessProcessFactory, DataSetFactory, MLModelFactory, ModelVersionFactory
+from tests.role_matrix import EVERYONE, WRITERS
+
+
+def model_kwargs():
+    return {"slug": MLModelFactory().slug}
+
+
+def version_kwargs():
+    version = ModelVersionFactory()
+    return {"slug": version.model.slug, "version": version.version}
+
+
+def dataset_kwargs():
+    return {"slug": DataSetFactory().slug}
+
+
+def process_kwargs():
+    return {"slug": BusinessProcessFactory().slug}
+
 
 MATRIX = {
     "inventory:index": ("get", EVERYONE, None),
+    "inventory:export": ("get", EVERYONE, None),
+    "inventory:model-detail": ("get", EVERYONE, model_kwargs),
+    "inventory:model-create": ("get", WRITERS, None),
+    "inventory:model-edit": ("get", WRITERS, model_kwargs),
+    "inventory:version-detail": ("get", EVERYONE, version_kwargs),
+    "inventory:version-create": ("get", WRITERS, model_kwargs),
+    "inventory:deployment-create": ("get", WRITERS, version_kwargs),
+    "inventory:dataset-list": ("get", EVERYONE, None),
+    "inventory:dataset-detail": ("get", EVERYONE, dataset_kwargs),
+    "inventory:dataset-create": ("get", WRITERS, None),
+    "inventory:process-list": ("get", EVERYONE, None),
+    "inventory:process-detail": ("get", EVERYONE, process_kwargs),
+    "inventory:process-create": ("get", WRITERS, None),
 }

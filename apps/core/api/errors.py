@@ -10,5 +10,10 @@ def exception_handler(exc, context):
         body = {"detail": exc.message}
         if exc.field:
             body["field"] = exc.field
+        problems = getattr(exc, "problems", None)
+        if problems:
+            body["problems"] = [
+                {"column": p.column, "rows": list(p.rows), "message": p.message} for p in problems
+            ]
         return Response(body, status=exc.status_code)
     return drf_exception_handler(exc, context)

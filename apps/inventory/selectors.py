@@ -1,0 +1,177 @@
+"""Reads of the inventory pages: each returns everything a page shows in a constant number of queries."""
+
+from collections.abc import Mapping
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from apps.inventory.filters import BusinessProcessFilter, DataSetFilter, ModelFilter
+from apps.inventory.models import (
+    BusinessProcess,
+    DataSet,
+    Deployment,
+    MLModel,
+    ModelVersion,
+    PipelineStep,
+    StageTransition,
+)
+
+DATASET_SORTS = {
+    "name": ("name", "version"),
+    "-name": ("-name", "-version"),
+    "updated": ("updated_at",),
+    "-updated": ("-updated_at",),
+    "models": ("models_count", "name"),
+    "-models": ("-models_count", "name"),
+}
+PROCESS_SORTS = {
+    "name": ("name",),
+    "-name": ("-name",),
+    "value": ("value_at_stake", "name"),
+    "-value": ("-value_at_stake", "name"),
+    "models": ("models_count", "name"),
+    "-models": ("-models_count", "name"),
+    "unit": ("business_unit__name", "name"),
+    "-unit": ("-business_unit__name", "name"),
+}
+
+
+def _count(queryset: QuerySet, group_by: str) -> Coalesce:
+    """A correlated COUNT(*) subquery: unlike ``Count()`` it is not inflated by the filters' joins."""
+    counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _ordered(queryset: QuerySet, filters: Mapping, sorts: dict) -> QuerySet:
+    return queryset.order_by(*sorts.get(filters.get("sort") or "", next(iter(sorts.values()))), "pk")
+
+
+def active_deployments() -> QuerySet:
+    return Deployment.objects.filter(retired_at__isnull=True)
+
+
+def models_for_list(filters: Mapping | None = None) -> ModelFilter:
+    """The model list as a ``ModelFilter``: ``.form`` for the filter bar, ``.qs`` for the rows.
+
+    Each row carries ``latest_version``, ``active_deployments`` and ``env_mismatch`` as
+    annotations, and its team, unit and accountable owner by join, so a page of rows is one query.
+    """
+    model_deployments = active_deployments().filter(version__model=OuterRef("pk"))
+    latest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-created_at", "-pk")
+    queryset = (
+        MLModel.objects.select_related("team__business_unit", "accountable_owner")
+        .annotate(
+            latest_version=Subquery(latest.values("version")[:1]),
+            active_deployments=_count(model_deployments, "version__model"),
+            env_mismatch=Exists(model_deployments.filter(environment_mismatch=True)),
+        )
+        .order_by("name", "pk")
+    )
+    return ModelFilter(filters or {}, queryset=queryset)
+
+
+def models_for_export(filters: Mapping | None = None) -> QuerySet:
+    """The filtered model list with the many-to-many values a CSV row needs."""
+    return models_for_list(filters).qs.prefetch_related("tags", "business_processes", "technical_owners")
+
+
+def _version_queryset() -> QuerySet:
+    return ModelVersion.objects.order_by("-created_at", "-pk").prefetch_related(
+        Prefetch("transitions", queryset=StageTransition.objects.select_related("actor")),
+        Prefetch("deployments", queryset=Deployment.objects.select_related("business_process")),
+        Prefetch(
+            "training_datasets",
+            queryset=DataSet.objects.prefetch_related(
+                Prefetch("produced_by_steps", queryset=PipelineStep.objects.prefetch_related("inputs"))
+            ),
+        ),
+    )
+
+
+def model_detail(*, slug: str) -> MLModel:
+    """One model with its people, processes, tags and versions (newest first) with their
+    transitions, deployments and training data lineage; 404 if there is no such model."""
+    queryset = MLModel.objects.select_related("team__business_unit", "accountable_owner").prefetch_related(
+        "technical_owners",
+        "business_processes",
+        "tags",
+        Prefetch("versions", queryset=_version_queryset()),
+    )
+    return get_object_or_404(queryset, slug=slug)
+
+
+def active_first(deployments) -> list[Deployment]:
+    """Deployments with the active ones first, each group newest first."""
+    return sorted(deployments, key=lambda d: (not d.is_active, -d.deployed_at.timestamp()))
+
+
+def model_deployments(model: MLModel) -> list[Deployment]:
+    """All deployments of a model fetched by ``model_detail``, active first, newest first."""
+    return active_first(d for version in model.versions.all() for d in version.deployments.all())
+
+
+def version_detail(*, slug: str, version: str) -> ModelVersion:
+    queryset = (
+        ModelVersion.objects.select_related("model__team__business_unit", "model__accountable_owner", "created_by")
+        .prefetch_related(
+            "training_datasets",
+            Prefetch("transitions", queryset=StageTransition.objects.select_related("actor")),
+            Prefetch("deployments", queryset=Deployment.objects.select_related("business_process")),
+        )
+    )
+    return get_object_or_404(queryset, model__slug=slug, version=version)
+
+
+def datasets_for_list(filters: Mapping | None = None) -> DataSetFilter:
+    filters = filters or {}
+    queryset = DataSet.objects.select_related("owner").annotate(
+        models_count=Count("trained_versions__model", distinct=True)
+    )
+    return DataSetFilter(filters, queryset=_ordered(queryset, filters, DATASET_SORTS))
+
+
+def dataset_detail(*, slug: str) -> DataSet:
+    """A data set with its upstream steps (and their inputs) and downstream steps and model versions."""
+    queryset = DataSet.objects.select_related("owner").prefetch_related(
+        Prefetch("produced_by_steps", queryset=PipelineStep.objects.prefetch_related("inputs")),
+        Prefetch("consumed_by_steps", queryset=PipelineStep.objects.select_related("output")),
+        Prefetch("trained_versions",
+                 queryset=ModelVersion.objects.select_related("model").order_by("model__name", "-created_at")),
+    )
+    return get_object_or_404(queryset, slug=slug)
+
+
+def processes_for_list(filters: Mapping | None = None) -> BusinessProcessFilter:
+    filters = filters or {}
+    queryset = BusinessProcess.objects.select_related("business_unit", "accountable_executive").annotate(
+        models_count=Count("models", distinct=True)
+    )
+    return BusinessProcessFilter(filters, queryset=_ordered(queryset, filters, PROCESS_SORTS))
+
+
+def process_detail(*, slug: str) -> BusinessProcess:
+    queryset = BusinessProcess.objects.select_related("business_unit", "accountable_executive")
+    return get_object_or_404(queryset, slug=slug)
+
+
+def process_models(process: BusinessProcess) -> list[dict]:
+    """The models that drive a process, each with the active deployments serving it.
+
+    A model counts when it names the process or when one of its deployments serves it,
+    so a deployment recorded against the process is never hidden.
+    """
+    serving = list(
+        active_deployments().filter(business_process=process).select_related("version__model")
+    )
+    model_ids = {d.version.model_id for d in serving}
+    models = (
+        MLModel.objects.filter(Q(business_processes=process) | Q(pk__in=model_ids))
+        .distinct()
+        .select_related("team__business_unit", "accountable_owner")
+        .order_by("name")
+    )
+    return [
+        {"model": model, "deployments": [d for d in serving if d.version.model_id == model.pk]}
+        for model in models
+    ]

@@ -1,0 +1,49 @@
+"""Badges, sortable column headers and JSON display for the inventory pages."""
+
+import json
+
+from django import template
+from django.utils.html import format_html
+
+from apps.inventory.models import Exposure, Stage
+
+register = template.Library()
+
+
+@register.simple_tag
+def stage_badge(stage: str):
+    label = Stage(stage).label if stage in Stage.values else stage
+    return format_html('<span class="stage-badge stage-{}">{}</span>', stage, label)
+
+
+@register.simple_tag
+def exposure_badge(exposure: str):
+    label = Exposure(exposure).label if exposure in Exposure.values else exposure
+    return format_html('<span class="exposure-badge exposure-{}">{}</span>', exposure, label)
+
+
+@register.inclusion_tag("inventory/partials/sort_header.html", takes_context=True)
+def sort_header(context, label: str, key: str, target: str = ""):
+    """A column header that sorts by ``key``; clicking the sorted column again reverses it."""
+    current = context["request"].GET.get("sort", "")
+    direction = "ascending" if current == key else "descending" if current == f"-{key}" else ""
+    return {
+        "request": context["request"],
+        "label": label,
+        "next_sort": f"-{key}" if current == key else key,
+        "direction": direction,
+        "target": target,
+    }
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def user_label(user) -> str:
+    if user is None:
+        return "—"
+    name = user.get_full_name()
+    return f"{name} ({user.get_username()})" if name else user.get_username()

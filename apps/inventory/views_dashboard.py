@@ -1,0 +1,207 @@
+"""The executive dashboard and the lineage pages. Read-only, open to every role.
+
+The aggregate reads the dashboard needs live here as small selector functions;
+each is one query, so the page costs the same whatever the size of the portfolio.
+"""
+
+from django import forms
+from django.db.models import Count, Q, QuerySet, Sum
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from apps.core.permissions import RoleRequiredMixin
+from apps.core.roles import ALL_ROLES
+from apps.inventory import charts, governance_charts, lineage_queries, redflags
+from apps.inventory.models import (
+    STAGE_ORDER,
+    AutomationLevel,
+    BusinessProcess,
+    BusinessUnit,
+    DataSet,
+    Deployment,
+    Exposure,
+    MLModel,
+    Stage,
+)
+
+RED_FLAGS_SHOWN = 25
+ModelProcesses = MLModel.business_processes.through
+
+
+# --- Selectors ----------------------------------------------------------------------------
+
+def models_in_scope(business_unit: BusinessUnit | None) -> QuerySet:
+    models = MLModel.objects.all()
+    return models.filter(team__business_unit=business_unit) if business_unit else models
+
+
+def stage_counts(models: QuerySet) -> list[tuple[str, str, str, int]]:
+    """(unit slug, unit name, stage, number of models) for every unit and stage that has models."""
+    return list(
+        models.order_by().values("team__business_unit__slug", "team__business_unit__name", "stage")
+        .annotate(n=Count("pk")).values_list("team__business_unit__slug", "team__business_unit__name", "stage", "n")
+    )
+
+
+def impact_by_unit(business_unit: BusinessUnit | None) -> list[tuple]:
+    """(unit slug, unit name, processes, value at stake, decisions per day) of processes production models serve.
+
+    A process counts as served when a production model names it or an active
+    production deployment runs for it; each process counts once.
+    """
+    declared = ModelProcesses.objects.filter(mlmodel__stage=Stage.PRODUCTION).values("businessprocess_id")
+    deployed = Deployment.objects.filter(
+        environment=Deployment.Environment.PRODUCTION, retired_at__isnull=True, business_process__isnull=False
+    ).values("business_process_id")
+    served = BusinessProcess.objects.filter(Q(pk__in=declared) | Q(pk__in=deployed))
+    if business_unit:
+        served = served.filter(business_unit=business_unit)
+    return list(
+        served.order_by().values("business_unit__slug", "business_unit__name")
+        .annotate(processes=Count("pk"), value=Sum("value_at_stake"), decisions=Sum("decisions_per_day"))
+        .values_list("business_unit__slug", "business_unit__name", "processes", "value", "decisions")
+    )
+
+
+def exposure_counts(models: QuerySet) -> list[tuple[str, str, int]]:
+    return list(
+        models.order_by().values("exposure", "automation_level").annotate(n=Count("pk"))
+        .values_list("exposure", "automation_level", "n")
+    )
+
+
+def process_coverage(business_unit: BusinessUnit | None) -> dict:
+    """How many business processes exist and how many at least one live model serves."""
+    declared = ModelProcesses.objects.exclude(mlmodel__stage=Stage.RETIRED).values("businessprocess_id")
+    deployed = Deployment.objects.filter(retired_at__isnull=True, business_process__isnull=False).values(
+        "business_process_id")
+    processes = BusinessProcess.objects.all()
+    if business_unit:
+        processes = processes.filter(business_unit=business_unit)
+    return processes.aggregate(
+        total=Count("pk"), covered=Count("pk", filter=Q(pk__in=declared) | Q(pk__in=deployed))
+    )
+
+
+# --- Forms ---------------------------------------------------------------------------------
+
+class DashboardFilterForm(forms.Form):
+    business_unit = forms.ModelChoiceField(
+        queryset=BusinessUnit.objects.all(), to_field_name="slug", required=False,
+        empty_label="All business units", help_text="Narrow every figure on the page to one unit.",
+    )
+
+
+class LineageFilterForm(forms.Form):
+    business_unit = forms.ModelChoiceField(
+        queryset=BusinessUnit.objects.all(), to_field_name="slug", required=False,
+        empty_label="All business units", help_text="The live models of one unit.",
+    )
+    process = forms.ModelChoiceField(
+        queryset=BusinessProcess.objects.all(), to_field_name="slug", required=False, label="Business process",
+        empty_label="Any process", help_text="The models that serve this process.",
+    )
+    dataset = forms.ModelChoiceField(
+        queryset=DataSet.objects.all(), to_field_name="slug", required=False, label="Data set",
+        empty_label="Any data set", help_text="Where it comes from and what was trained on it.",
+    )
+
+
+# --- Views ---------------------------------------------------------------------------------
+
+class DashboardView(RoleRequiredMixin, TemplateView):
+    """Red flags first, then the headline numbers and charts of the whole portfolio."""
+
+    allowed_roles = ALL_ROLES
+    template_name = "inventory/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = DashboardFilterForm(self.request.GET or None)
+        unit = form.cleaned_data["business_unit"] if form.is_valid() else None
+        list_url = reverse("inventory:index")
+        models = models_in_scope(unit)
+        counts = stage_counts(models)
+        flags = redflags.collect(models.exclude(stage=Stage.RETIRED))
+        context.update(
+            form=form,
+            business_unit=unit,
+            red_flags=flags[:RED_FLAGS_SHOWN],
+            red_flag_total=len(flags),
+            kpis=self._kpis(counts, flags, process_coverage(unit), list_url, unit),
+            charts=[
+                charts.stage_by_unit_chart(counts, stages=[(s.value, s.label) for s in STAGE_ORDER],
+                                           list_url=list_url),
+                charts.impact_by_unit_chart(impact_by_unit(unit), list_url=list_url),
+                charts.exposure_automation_chart(
+                    exposure_counts(models.exclude(stage=Stage.RETIRED)), exposures=Exposure.choices,
+                    automation_levels=AutomationLevel.choices, list_url=list_url),
+            ],
+            governance_charts=governance_charts.panels(
+                models.exclude(stage=Stage.RETIRED), list_url=list_url, register_url=reverse("risk:index"),
+                monitoring_url=reverse("monitoring:index"), business_unit=unit.slug if unit else ""),
+        )
+        return context
+
+    @staticmethod
+    def _kpis(counts, flags, coverage, list_url, unit) -> list[dict]:
+        slug = unit.slug if unit else ""
+        by_stage = {}
+        for _, _, stage, n in counts:
+            by_stage[stage] = by_stage.get(stage, 0) + n
+        retired = by_stage.get(Stage.RETIRED, 0)
+        mismatched_models = len({f.model for f in flags if f.kind == redflags.ENV_MISMATCH})
+        owner_left = sum(f.kind == redflags.OWNER_LEFT for f in flags)
+        return [
+            {"label": "Models", "value": sum(by_stage.values()) - retired,
+             "note": f"not retired; {retired} retired", "url": charts.list_link(list_url, business_unit=slug)},
+            {"label": "In production", "value": by_stage.get(Stage.PRODUCTION, 0), "note": "models",
+             "url": charts.list_link(list_url, business_unit=slug, stage=Stage.PRODUCTION)},
+            {"label": "Business processes covered", "value": coverage["covered"],
+             "note": f"of {coverage['total']} served by a live model", "url": reverse("inventory:lineage")},
+            {"label": "Environment mismatches", "value": mismatched_models, "bad": bool(mismatched_models),
+             "note": "models running outside their validated environment",
+             "url": charts.list_link(list_url, business_unit=slug, env_mismatch="true")},
+            {"label": "Owners who left", "value": owner_left, "bad": bool(owner_left),
+             "note": "models whose accountable owner is inactive",
+             "url": charts.list_link(list_url, business_unit=slug, owner_left="true")},
+        ]
+
+
+class ModelLineageView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "inventory/lineage.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        model = get_object_or_404(MLModel, slug=self.kwargs["slug"])
+        graph = lineage_queries.lineage_for_model(model=model)
+        context.update(model=model, graph=graph, subject=model.name,
+                       chart=charts.lineage_chart(graph, title=f"Lineage of {model.name}"))
+        return context
+
+
+class LineageView(RoleRequiredMixin, TemplateView):
+    """Portfolio lineage, narrowed by ``?dataset=``, else ``?process=``, else ``?business_unit=`` (slugs)."""
+
+    allowed_roles = ALL_ROLES
+    template_name = "inventory/lineage.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = LineageFilterForm(self.request.GET or None)
+        data = form.cleaned_data if form.is_valid() else {}
+        if form.is_bound and not form.is_valid():
+            graph, subject = None, ""
+        elif data.get("dataset"):
+            graph, subject = lineage_queries.lineage_for_dataset(dataset=data["dataset"]), str(data["dataset"])
+        elif data.get("process"):
+            graph, subject = lineage_queries.lineage_for_process(process=data["process"]), data["process"].name
+        else:
+            unit = data.get("business_unit")
+            graph = lineage_queries.lineage_for_portfolio(business_unit=unit)
+            subject = unit.name if unit else "the whole portfolio"
+        context.update(form=form, graph=graph, subject=subject,
+                       chart=charts.lineage_chart(graph, title=f"Lineage of {subject}") if graph else None)
+        return context

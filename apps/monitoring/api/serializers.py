@@ -1,0 +1,80 @@
+from rest_framework import serializers
+
+from apps.inventory.models import ModelVersion
+from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
+
+
+class EvaluationUploadSerializer(serializers.Serializer):
+    """The upload contract data scientists' scripts rely on (multipart/form-data)."""
+
+    model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    file = serializers.FileField(help_text="CSV, JSON Lines or Parquet; one row per prediction.")
+    kind = serializers.ChoiceField(choices=["validation", "production"], default="validation")
+    sensitive_features = serializers.CharField(required=False, allow_blank=True, default="",
+                                               help_text="Comma-separated column names, e.g. sex,age_band")
+    positive_label = serializers.CharField(required=False, default="1")
+    target_column = serializers.CharField(required=False, default="y_true")
+    prediction_column = serializers.CharField(required=False, default="y_pred")
+    score_column = serializers.CharField(required=False, default="y_score")
+    timestamp_column = serializers.CharField(required=False, default="timestamp")
+
+    def validate_sensitive_features(self, value: str) -> list[str]:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if len(names) != len(set(names)):
+            raise serializers.ValidationError("A column is named twice.")
+        return names
+
+
+class ProblemSerializer(serializers.Serializer):
+    column = serializers.CharField(allow_null=True)
+    rows = serializers.ListField(child=serializers.IntegerField())
+    message = serializers.CharField()
+
+
+class UploadErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    problems = ProblemSerializer(many=True, required=False)
+
+
+class EvaluationSerializer(serializers.ModelSerializer):
+    model_version = serializers.PrimaryKeyRelatedField(source="version", read_only=True)
+    model = serializers.CharField(source="version.model.slug", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    metrics = serializers.JSONField(read_only=True, allow_null=True,
+                                    help_text='{"overall": {...}, "groups": {...}, "fairness": {...}, "drift": {...}}')
+
+    class Meta:
+        model = Evaluation
+        fields = ["id", "model_version", "model", "kind", "status", "error", "warnings", "row_count", "metrics",
+                  "filename", "file_format", "sha256", "size_bytes", "columns", "positive_label", "period_start",
+                  "period_end", "attempts", "created_by", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class ReferenceUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The version's training features: CSV, JSON Lines or Parquet.")
+
+
+class ReferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReferenceData
+        fields = ["id", "version", "filename", "sha256", "row_count", "columns", "created_at"]
+        read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.slug", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = ["id", "model", "version", "metric", "value", "threshold", "severity", "status", "message",
+                  "evaluation", "window", "created_at", "acknowledged_at", "resolved_at"]
+        read_only_fields = fields
+
+
+class MetricWindowSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MetricWindow
+        fields = ["id", "version", "cadence", "window_start", "window_end", "row_count", "metrics", "health",
+                  "computed_at"]
+        read_only_fields = fields

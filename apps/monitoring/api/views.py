@@ -1,0 +1,113 @@
+"""Monitoring API: evaluation uploads (the contract of the client), results, alerts and metric windows."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.roles import ALL_ROLES, Role
+from apps.inventory.models import ModelVersion
+from apps.monitoring import services
+from apps.monitoring.api import serializers as s
+from apps.monitoring.models import Alert, Evaluation, MetricWindow
+
+UPLOADERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
+REJECTED = OpenApiResponse(s.UploadErrorSerializer, description="The file was refused; nothing was stored. "
+                           "`problems` names each column and the first offending rows.")
+IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                               description="Replaying an upload with the same key returns the first evaluation.")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List evaluations (filter: model_version, kind, status)"),
+    retrieve=extend_schema(summary="An evaluation's status, error, row count and metrics"),
+)
+class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.EvaluationSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    read_roles = ALL_ROLES
+    write_roles = UPLOADERS
+    filterset_fields = {"kind": ["exact"], "status": ["exact"]}
+
+    def get_queryset(self):
+        queryset = Evaluation.objects.select_related("version__model", "created_by").order_by("-created_at")
+        version = self.request.query_params.get("model_version")
+        if version and version.isdigit():
+            queryset = queryset.filter(version_id=int(version))
+        return queryset
+
+    @extend_schema(summary="Upload an evaluation file; metrics are computed by a worker",
+                   request={"multipart/form-data": s.EvaluationUploadSerializer}, parameters=[IDEMPOTENCY],
+                   responses={201: s.EvaluationSerializer, 200: s.EvaluationSerializer, 400: REJECTED,
+                              403: OpenApiResponse(description="Only data scientists and admins upload.")})
+    def create(self, request, *args, **kwargs):
+        body = s.EvaluationUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        upload = data["file"]
+        evaluation, created = services.evaluation_upload(
+            actor=request.user, version=data["model_version"], data=upload.read(), filename=upload.name,
+            kind=data["kind"], sensitive_features=data["sensitive_features"], positive_label=data["positive_label"],
+            columns={"target": data["target_column"], "prediction": data["prediction_column"],
+                     "score": data["score_column"], "timestamp": data["timestamp_column"]},
+            idempotency_key=request.headers.get("Idempotency-Key", "")[:100])
+        response = Response(s.EvaluationSerializer(evaluation).data,
+                            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        response["Location"] = f"/api/v1/evaluations/{evaluation.pk}/"
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class ReferenceUploadView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+    read_roles = ALL_ROLES
+    write_roles = UPLOADERS
+
+    @extend_schema(summary="Upload a version's reference data (training features) for drift",
+                   request={"multipart/form-data": s.ReferenceUploadSerializer},
+                   responses={201: s.ReferenceSerializer, 400: REJECTED}, operation_id="model_versions_reference")
+    def post(self, request, pk: int):
+        version = get_object_or_404(ModelVersion, pk=pk)
+        body = s.ReferenceUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        reference = services.reference_upload(actor=request.user, version=version, data=upload.read(),
+                                              filename=upload.name)
+        return Response(s.ReferenceSerializer(reference).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(list=extend_schema(summary="List alerts (filter: status, severity, model slug)"),
+                    retrieve=extend_schema(summary="One alert"))
+class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.AlertSerializer
+    read_roles = ALL_ROLES
+    write_roles = frozenset({Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN})
+    filterset_fields = {"status": ["exact"], "severity": ["exact"]}
+
+    def get_queryset(self):
+        queryset = Alert.objects.select_related("model").order_by("-created_at")
+        model = self.request.query_params.get("model")
+        return queryset.filter(model__slug=model) if model else queryset
+
+    @extend_schema(summary="Acknowledge an alert", request=None, responses={200: s.AlertSerializer})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        return Response(s.AlertSerializer(services.alert_acknowledge(actor=request.user, alert=self.get_object())).data)
+
+    @extend_schema(summary="Resolve an alert", request=None, responses={200: s.AlertSerializer})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        return Response(s.AlertSerializer(services.alert_resolve(actor=request.user, alert=self.get_object())).data)
+
+
+@extend_schema_view(list=extend_schema(summary="Metric time series: one row per version and window"),
+                    retrieve=extend_schema(summary="One metric window"))
+class MetricWindowViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.MetricWindowSerializer
+    read_roles = ALL_ROLES
+    filterset_fields = {"version": ["exact"], "cadence": ["exact"]}
+    queryset = MetricWindow.objects.order_by("version", "window_start")

@@ -1,0 +1,208 @@
+"""Feature drift of a current data set against a reference (pure numpy/pandas/scipy, no Django imports).
+
+Population Stability Index (PSI), per feature:
+
+* Numeric features are binned on the *reference* deciles. The inner bin edges are
+  ``numpy.unique(numpy.quantile(reference, [0.1, 0.2, ..., 0.9]))`` (duplicates
+  collapse, so a feature with few distinct values gets fewer bins); a value ``x``
+  falls in bin ``numpy.searchsorted(edges, x, side="right")``, i.e. bin ``i``
+  holds ``edges[i-1] <= x < edges[i]``, with everything below the first edge in
+  bin 0 and everything at or above the last edge in the last bin. So there are
+  ``len(edges) + 1`` bins, and the reference spreads over them in about tenths.
+* Categorical features use one bin per category of the union of both data sets.
+
+The share of each bin (count / total) is floored at 0.0001 so that an empty bin
+does not give log(0); PSI = sum over bins of ``(cur - ref) * ln(cur / ref)``.
+Usual reading: below 0.1 stable, 0.1-0.2 moderate shift, above 0.2 significant.
+
+Alongside PSI: numeric features get the two-sample Kolmogorov-Smirnov test
+(``scipy.stats.ks_2samp``: statistic and p-value); categorical features the
+chi-square test of independence (``scipy.stats.chi2_contingency``) on the
+2 x k table of category counts (statistic and p-value). Missing values are
+left out of numeric features and form a category of their own in
+categorical ones.
+"""
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+SHARE_FLOOR = 0.0001
+# Columns that describe the evaluation rather than the model's inputs.
+NON_FEATURE_COLUMNS = frozenset({"y_true", "y_pred", "y_score", "timestamp"})
+MISSING_CATEGORY = "(missing)"
+# scipy's ks_2samp(method="auto") computes exact p-values up to this sample size.
+KS_EXACT_MAX_N = 10000
+# Beyond it, a p-value that Massart's bound puts below this floor is reported as 0.0 (see ks_two_sample).
+KS_P_VALUE_FLOOR = 1e-12
+MAX_THREADS = 4
+
+
+def psi_from_counts(reference_counts, current_counts) -> float:
+    """PSI of two aligned count vectors (one entry per bin), shares floored at 0.0001."""
+    reference = np.asarray(reference_counts, dtype=np.float64)
+    current = np.asarray(current_counts, dtype=np.float64)
+    reference_share = np.maximum(reference / reference.sum(), SHARE_FLOOR)
+    current_share = np.maximum(current / current.sum(), SHARE_FLOOR)
+    return float(((current_share - reference_share) * np.log(current_share / reference_share)).sum())
+
+
+def decile_edges(reference) -> np.ndarray:
+    """Inner bin edges: the distinct reference deciles."""
+    return np.unique(np.quantile(np.asarray(reference, dtype=np.float64), QUANTILES))
+
+
+def numeric_psi(reference, current) -> float:
+    """PSI of a numeric feature over the reference decile bins (see the module docstring)."""
+    edges = decile_edges(reference)
+    bins = len(edges) + 1
+    reference_counts = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=bins)
+    current_counts = np.bincount(np.searchsorted(edges, current, side="right"), minlength=bins)
+    return psi_from_counts(reference_counts, current_counts)
+
+
+def _sorted_bin_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The bin counts of ``numeric_psi`` for sorted data: bin i holds edges[i-1] <= x < edges[i]."""
+    return np.diff(np.r_[0, np.searchsorted(ordered, edges, side="left"), ordered.size])
+
+
+def _run_ends(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of sorted data and how many values are <= each."""
+    last = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])
+    return ordered[last], last + 1
+
+
+def ks_two_sample(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """``scipy.stats.ks_2samp(reference, current)`` (two-sided, method "auto") for *sorted* samples.
+
+    Small samples (scipy's exact mode) go to scipy. Large ones repeat scipy's asymptotic
+    computation with the same arithmetic -- the statistic is the largest gap between the two
+    empirical CDFs at the data points (count/n1 - count/n2), the p-value
+    ``kstwo.sf(d, N)`` with ``N = round(n1 n2 / (n1 + n2))`` -- but find the counts with two
+    binary searches of sorted keys instead of scipy's four searches of all 2n points.
+
+    One deliberate difference: ``kstwo.sf`` costs time linear in N (0.4 s at N = 500,000) when
+    2.2 <= N d^2 < 370; scipy itself returns 0.0 above 370. Massart's inequality bounds the
+    p-value by ``2 exp(-2 N d^2)``, so when that bound is below ``KS_P_VALUE_FLOOR`` (1e-12) the
+    p-value is reported as 0.0: within 1e-12 of scipy's, and identical to it everywhere else.
+    """
+    n1, n2 = reference.size, current.size
+    if max(n1, n2) <= KS_EXACT_MAX_N:
+        result = stats.ks_2samp(reference, current)
+        return float(result.statistic), float(result.pvalue)
+    values1, below1 = _run_ends(reference)
+    values2, below2 = _run_ends(current)
+    differences = np.concatenate([
+        below1 / n1 - np.searchsorted(current, values1, side="right") / n2,
+        np.searchsorted(reference, values2, side="right") / n1 - below2 / n2,
+    ])
+    largest, smallest = differences.max(), np.clip(-differences.min(), 0, 1)
+    statistic = smallest if smallest > largest else largest
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    effective_n = np.round(m * n / (m + n))
+    if 2 * math.exp(-2 * effective_n * statistic**2) < KS_P_VALUE_FLOOR:
+        return float(statistic), 0.0
+    return float(statistic), float(np.clip(stats.kstwo.sf(statistic, effective_n), 0, 1))
+
+
+def _result(kind: str, psi=None, statistic=None, p_value=None, reference_count=0, current_count=0) -> dict:
+    def finite(value):
+        return float(value) if value is not None and np.isfinite(value) else None
+
+    return {
+        "kind": kind,
+        "psi": finite(psi),
+        "statistic": finite(statistic),
+        "p_value": finite(p_value),
+        "reference_count": int(reference_count),
+        "current_count": int(current_count),
+    }
+
+
+def numeric_drift(reference: pd.Series, current: pd.Series) -> dict:
+    """PSI and the Kolmogorov-Smirnov test of one numeric feature (missing values left out)."""
+    reference = reference.to_numpy(dtype=np.float64, na_value=np.nan)
+    current = current.to_numpy(dtype=np.float64, na_value=np.nan)
+    # Sorted once, the data gives the deciles, the bin counts and the KS statistic by binary search.
+    reference = np.sort(reference[~np.isnan(reference)])
+    current = np.sort(current[~np.isnan(current)])
+    if not reference.size or not current.size:
+        return _result("numeric", reference_count=reference.size, current_count=current.size)
+    edges = decile_edges(reference)
+    psi = psi_from_counts(_sorted_bin_counts(reference, edges), _sorted_bin_counts(current, edges))
+    statistic, p_value = ks_two_sample(reference, current)
+    return _result("numeric", psi, statistic, p_value, reference.size, current.size)
+
+
+def _category_counts(values: pd.Series) -> pd.Series:
+    """Count per category (as a string); missing values count as ``"(missing)"``."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        counts = np.bincount(values.cat.codes.to_numpy() + 1, minlength=len(categories) + 1)
+        counts = pd.Series(counts, index=[np.nan, *categories])
+    else:
+        counts = values.value_counts(dropna=False, sort=False)
+    counts = counts[counts > 0]
+    labels = [MISSING_CATEGORY if pd.isna(label) else str(label) for label in counts.index]
+    return counts.set_axis(labels).groupby(level=0, sort=False).sum()
+
+
+def categorical_drift(reference: pd.Series, current: pd.Series) -> dict:
+    """PSI over the union of categories and the chi-square test on the 2 x k count table."""
+    table = pd.concat([_category_counts(reference), _category_counts(current)], axis=1).fillna(0).to_numpy()
+    reference_count, current_count = table.sum(axis=0)
+    if not reference_count or not current_count:
+        return _result("categorical", reference_count=reference_count, current_count=current_count)
+    chi2 = stats.chi2_contingency(table.T)
+    return _result("categorical", psi_from_counts(table[:, 0], table[:, 1]), chi2.statistic, chi2.pvalue,
+                   reference_count, current_count)
+
+
+def is_numeric_feature(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+
+
+def drift_features(reference_df: pd.DataFrame, current_df: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str]:
+    """Columns of both data sets, in reference order, minus the target/prediction/score/timestamp and ``exclude``."""
+    skipped = NON_FEATURE_COLUMNS | set(exclude)
+    current = set(current_df.columns)
+    return [column for column in reference_df.columns if column in current and column not in skipped]
+
+
+def feature_drift(
+    reference_df: pd.DataFrame,
+    current_df: pd.DataFrame,
+    features: Sequence[str] | None = None,
+    *,
+    exclude: Iterable[str] = (),
+) -> dict[str, dict]:
+    """Drift of every feature against the reference.
+
+    Returns ``{FEATURE: {"kind", "psi", "statistic", "p_value", "reference_count", "current_count"}}``.
+
+    ``features`` defaults to the common columns except ``y_true``/``y_pred``/``y_score``/``timestamp``
+    and the columns in ``exclude`` (pass the target, prediction, score, timestamp and sensitive
+    columns when they have other names). A feature is numeric when it is numeric (not boolean) in
+    both data sets, categorical otherwise; statistic is KS for numeric, chi-square for categorical.
+    """
+    if features is None:
+        features = drift_features(reference_df, current_df, exclude)
+
+    def drift_of(feature: str) -> dict:
+        reference, current = reference_df[feature], current_df[feature]
+        if is_numeric_feature(reference) and is_numeric_feature(current):
+            return numeric_drift(reference, current)
+        return categorical_drift(reference, current)
+
+    # Sorting and binary search release the GIL, so features run side by side on the available cores.
+    workers = min(len(features), os.cpu_count() or 1, MAX_THREADS)
+    if workers <= 1:
+        return {feature: drift_of(feature) for feature in features}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(features, pool.map(drift_of, features), strict=True))

@@ -1,0 +1,639 @@
+"""Parse and validate an uploaded evaluation file before anything is stored (no Django imports).
+
+``parse_evaluation(data, filename=..., ...)`` returns a ``ParsedEvaluation`` (a DataFrame with
+normalised dtypes plus warnings) or raises ``IngestError`` with every problem found, each a
+``Problem(column, rows, message)`` a person can act on, e.g.
+``column 'y_score', rows 3, 7: value 1.7 is outside [0, 1]``.
+
+Formats are recognised by content, not only by the file name: Parquet by its ``PAR1`` magic
+bytes, JSON Lines by a first non-blank character ``{``, anything else is CSV (delimiter ``,``
+``;`` tab or ``|``, sniffed with ``csv.Sniffer`` on the first 64 KB, ``,`` when in doubt).
+Compressed input (gzip, zip, ...) is refused: an upload is checked against the size limit as it
+is, so it must not expand afterwards; for the same reason a Parquet file whose metadata
+promises an absurd number of rows or bytes for its size is refused before it is read.
+
+Row numbers are the ones a person sees in the file: for CSV the header is row 1 and the first
+data row is row 2 (blank lines are counted); for JSON Lines the line number; for Parquet the
+1-based row index. At most five rows are listed per problem.
+
+Normalised dtypes: binary labels become ``int8`` 0/1 (1 where ``str(value).strip()`` equals
+``positive_label``); multiclass labels a categorical of strings; regression targets,
+predictions and scores ``float64``; sensitive features a categorical of strings (a missing
+value becomes the group ``"(missing)"``, with a warning); other text columns categorical; the
+timestamp ``datetime64[ns, UTC]``.
+"""
+
+import codecs
+import csv
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from apps.monitoring.metrics import MISSING_GROUP, group_codes
+
+TASK_TYPES = ("binary", "multiclass", "regression")
+MAX_COLUMNS = 2000
+MAX_LISTED_ROWS = 5
+SNIFF_BYTES = 64 * 1024
+DELIMITERS = ",;\t|"
+UTF8_BOM = b"\xef\xbb\xbf"
+# Parquet decompression-bomb guards: real evaluation data needs well over one byte per 64 rows,
+# and decodes to at most a few times the upload limit.
+PARQUET_MAX_ROWS_PER_BYTE = 64
+PARQUET_MAX_EXPANSION = 8
+COMPRESSED_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip (or Excel)",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"7z\xbc\xaf\x27\x1c": "7-Zip",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the file: the column (or None), up to five row numbers, and what to fix."""
+
+    column: str | None
+    rows: tuple[int, ...]
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        if self.rows:
+            where.append(_rows_text(self.rows))
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class IngestError(ValueError):
+    """The file cannot be used; ``problems`` lists everything that was found."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(problem) for problem in self.problems))
+
+
+@dataclass
+class ParsedEvaluation:
+    """A validated evaluation: the data with normalised dtypes and what each column is."""
+
+    df: pd.DataFrame
+    warnings: list[str]
+    file_format: str
+    task_type: str
+    target_column: str
+    prediction_column: str
+    score_column: str | None
+    timestamp_column: str | None
+    sensitive_features: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    labels: tuple[str, ...] = ()
+    positive_label: str | None = None
+    probability_columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.df)
+
+
+def _fail(message: str, column: str | None = None, rows: Iterable[int] = ()) -> IngestError:
+    return IngestError([Problem(column, tuple(rows), message)])
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _rows_text(numbers: Sequence[int]) -> str:
+    return ("row " if len(numbers) == 1 else "rows ") + ", ".join(map(str, numbers))
+
+
+def _values_text(values: Sequence[str], verb: str, plural_verb: str) -> str:
+    """``value 'a' is`` / ``values 'a', 'b' are`` (at most three values shown)."""
+    shown = ", ".join(repr(value) for value in values[:3])
+    return f"value {shown} {verb}" if len(values) == 1 else f"values {shown} {plural_verb}"
+
+
+def _value(value) -> str:
+    if isinstance(value, float | np.floating):
+        return format(float(value), ".12g")
+    return repr(str(value))
+
+
+# ---------------------------------------------------------------- row numbers
+
+
+class _RowNumbers:
+    """Maps 0-based record indexes to the row numbers shown to a person (see the module docstring)."""
+
+    def __init__(self, first: int, data: bytes | None = None, start: int = 0, skip_records: int = 0):
+        self.first, self.data, self.start, self.skip_records = first, data, start, skip_records
+        self._lines = None
+
+    def _non_blank_lines(self) -> np.ndarray:
+        if self._lines is None:
+            data, start = self.data, self.start
+            raw = np.frombuffer(data, dtype=np.uint8)
+            line_starts = np.r_[start, np.flatnonzero(raw[start:] == 10) + start + 1]
+            line_starts = line_starts[line_starts < len(raw)]
+            blank = np.isin(raw[line_starts], (10, 13))
+            self._lines = np.flatnonzero(~blank) + 1 + data.count(b"\n", 0, start)
+        return self._lines
+
+    def numbers(self, indexes: np.ndarray) -> tuple[int, ...]:
+        indexes = np.asarray(indexes[:MAX_LISTED_ROWS], dtype=np.int64)
+        if self.data is not None and (b"\n\n" in self.data or b"\n\r\n" in self.data):
+            return tuple(int(n) for n in self._non_blank_lines()[indexes + self.skip_records])
+        return tuple(int(i) + self.first for i in indexes)
+
+    def problem(self, column: str | None, mask, message: str) -> Problem:
+        """A problem for the rows where ``mask`` is true (and how many there are when over five)."""
+        indexes = np.flatnonzero(mask)
+        if len(indexes) > MAX_LISTED_ROWS:
+            message = f"{message} (in {len(indexes)} rows)"
+        return Problem(column, self.numbers(indexes), message)
+
+
+# ---------------------------------------------------------------- bytes -> table
+
+
+def _first_content_byte(data: bytes, start: int) -> int:
+    """Offset of the first non-whitespace byte at or after ``start`` (len(data) when there is none)."""
+    match = re.compile(rb"\S").search(data, start)
+    return match.start() if match else len(data)
+
+
+def _utf8_error_offset(data: bytes, start: int) -> int | None:
+    """Byte offset of the first invalid UTF-8 sequence, decoding in chunks so no copy of the file is made."""
+    if data.isascii():
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view, chunk = memoryview(data), 4 * 1024 * 1024
+    for offset in range(start, len(data), chunk):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(view[offset:offset + chunk], final=offset + chunk >= len(data))
+        except UnicodeDecodeError as error:
+            return offset - pending + error.start
+    return None
+
+
+def _check_bytes(data: bytes, filename: str, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        raise _fail(f"the file is {_mb(len(data))}, the limit is {_mb(max_bytes)}; upload a sample or split it")
+    for magic, kind in COMPRESSED_MAGIC.items():
+        if data.startswith(magic):
+            raise _fail(f"{kind}-compressed files are not accepted; upload the uncompressed CSV, JSON Lines or Parquet")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _fail("the file is UTF-16 encoded; save it as UTF-8")
+    if filename.lower().endswith((".parquet", ".pq")) and not data.startswith(b"PAR1"):
+        raise _fail(f"'{filename}' is not a Parquet file (it does not start with the PAR1 magic bytes)")
+
+
+def _check_text(data: bytes, start: int) -> None:
+    nul = data.find(b"\x00", start)
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise _fail(f"NUL byte at byte offset {nul}: this is a binary file, not CSV or JSON Lines", rows=[line])
+    offset = _utf8_error_offset(data, start)
+    if offset is not None:
+        line = data.count(b"\n", 0, offset) + 1
+        raise _fail(
+            f"the file is not UTF-8: byte 0x{data[offset]:02X} at byte offset {offset} cannot be decoded; "
+            "save the file as UTF-8",
+            rows=[line],
+        )
+
+
+def _read_parquet(data: bytes, max_bytes: int) -> pa.Table:
+    if not data.endswith(b"PAR1"):
+        raise _fail("the Parquet file is truncated (it does not end with the PAR1 magic bytes)")
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as error:
+        raise _fail(f"the Parquet file cannot be read: {error}") from error
+    meta = parquet.metadata
+    if meta.num_columns > MAX_COLUMNS:
+        raise _fail(f"the file has {meta.num_columns} columns; at most {MAX_COLUMNS} are supported")
+    expanded = sum(meta.row_group(index).total_byte_size for index in range(meta.num_row_groups))
+    if meta.num_rows > PARQUET_MAX_ROWS_PER_BYTE * len(data) or expanded > PARQUET_MAX_EXPANSION * max_bytes:
+        raise _fail(
+            f"the Parquet file declares {meta.num_rows} rows and {_mb(expanded)} of data in {_mb(len(data))}; "
+            "that is not plausible for evaluation data (a decompression bomb?)"
+        )
+    try:
+        return parquet.read()
+    except (pa.ArrowException, OSError) as error:
+        raise _fail(f"the Parquet file cannot be read: {error}") from error
+
+
+def _sniff_delimiter(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _csv_header(data: bytes, start: int) -> tuple[list[str], str]:
+    sample = data[start:start + SNIFF_BYTES].decode("utf-8", errors="ignore")
+    if start + SNIFF_BYTES < len(data) and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]
+    delimiter = _sniff_delimiter(sample)
+    end = data.find(b"\n", start)
+    header_line = data[start:end if end >= 0 else len(data)].decode("utf-8").rstrip("\r")
+    names = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter))]
+    if len(names) > MAX_COLUMNS:
+        raise _fail(f"the file has {len(names)} columns; at most {MAX_COLUMNS} are supported")
+    problems = [Problem(None, (1,), f"column {index} has no name; name it or remove it")
+                for index, name in enumerate(names, start=1) if not name]
+    duplicates = sorted({name for name in names if name and names.count(name) > 1})
+    problems += [Problem(name, (1,), "appears more than once in the header; column names must be unique")
+                 for name in duplicates]
+    if problems:
+        raise IngestError(problems)
+    return names, delimiter
+
+
+def _arrow_csv(data: bytes, start: int, names: list[str], delimiter: str, text_columns: Iterable[str], *,
+               careful: bool) -> tuple[pa.Table, list]:
+    invalid = []
+
+    def on_invalid_row(row):
+        invalid.append(row)
+        return "skip"
+
+    table = pa_csv.read_csv(
+        pa.BufferReader(memoryview(data)[start:]),
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=not careful),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=careful, invalid_row_handler=on_invalid_row
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in text_columns if name in names}, strings_can_be_null=True
+        ),
+    )
+    return table, invalid
+
+
+def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers) -> pa.Table:
+    names, delimiter = _csv_header(data, start)
+    try:
+        table, invalid = _arrow_csv(data, start, names, delimiter, text_columns, careful=False)
+    except pa.ArrowInvalid:
+        table, invalid = None, [None]
+    if invalid:
+        # Again in one thread, which numbers the rows, and with quoted line breaks allowed.
+        try:
+            table, invalid = _arrow_csv(data, start, names, delimiter, text_columns, careful=True)
+        except pa.ArrowInvalid as error:
+            raise _fail(f"the CSV cannot be parsed: {error}") from error
+    if invalid:
+        numbers = rows.numbers(np.array([row.number - 2 for row in invalid]))
+        counts = sorted({row.actual_columns for row in invalid})
+        message = (f"has {' or '.join(map(str, counts))} values where the header has {len(names)} columns "
+                   f"(delimiter {delimiter!r}; quote values that contain it)")
+        if len(invalid) > MAX_LISTED_ROWS:
+            message += f" (in {len(invalid)} rows)"
+        raise IngestError([Problem(None, numbers, message)])
+    return table
+
+
+def _read_json_lines(data: bytes, start: int) -> pa.Table | pd.DataFrame:
+    try:
+        return pa_json.read_json(pa.BufferReader(memoryview(data)[start:]))
+    except pa.ArrowInvalid:
+        return _read_json_lines_slowly(data.decode("utf-8-sig"))
+
+
+def _read_json_lines_slowly(text: str) -> pd.DataFrame:
+    """Line by line with the json module: mixed types per column are kept, bad lines are reported by number."""
+    records, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            problems.append(Problem(None, (number,), f"invalid JSON: {error}"))
+        else:
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                problems.append(Problem(None, (number,), "each line must be one JSON object ({...})"))
+        if len(problems) >= MAX_LISTED_ROWS:
+            break
+    if problems:
+        raise IngestError(problems)
+    return pd.DataFrame.from_records(records)
+
+
+def _to_pandas(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(table, pd.DataFrame):
+        return table
+    nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise IngestError([Problem(name, (), "holds nested values (lists or objects); flatten it") for name in nested])
+    # self_destruct frees each Arrow column as soon as it is converted: one copy of the data, not two.
+    return table.to_pandas(strings_to_categorical=True, split_blocks=True, self_destruct=True)
+
+
+def _read(
+    data: bytes, filename: str, max_bytes: int, text_columns: Iterable[str]
+) -> tuple[pd.DataFrame, str, _RowNumbers]:
+    _check_bytes(data, filename, max_bytes)
+    if data.startswith(b"PAR1"):
+        return _to_pandas(_read_parquet(data, max_bytes)), "parquet", _RowNumbers(1)
+    start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+    start = _first_content_byte(data, start)
+    if start == len(data):
+        raise _fail("the file is empty")
+    _check_text(data, start)
+    first = data[start:start + 1]
+    if first == b"[":
+        raise _fail("the file is a JSON array; upload CSV, or JSON Lines with one object per line")
+    if first == b"{":
+        rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
+        return _to_pandas(_read_json_lines(data, start)), "jsonl", rows
+    rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
+    return _to_pandas(_read_csv(data, start, text_columns, rows)), "csv", rows
+
+
+# ---------------------------------------------------------------- column checks
+
+
+@dataclass
+class _Checks:
+    df: pd.DataFrame
+    rows: _RowNumbers
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def flag(self, column: str | None, mask, message: str) -> None:
+        self.problems.append(self.rows.problem(column, mask, message))
+
+    def labels(self, column: str) -> tuple[np.ndarray, list[str]]:
+        """Codes and label strings (``str(value).strip()``); empty values are reported."""
+        codes, labels = group_codes(self.df[column])
+        if MISSING_GROUP in labels:
+            missing = codes == labels.index(MISSING_GROUP)
+            self.flag(column, missing, "empty value; every row needs a label")
+        stripped = [label.strip() for label in labels]
+        return codes, stripped
+
+    def numbers(self, column: str, *, allow_missing: bool = False) -> np.ndarray:
+        """The column as float64; non-numbers, infinities and (unless allowed) missing values are reported."""
+        series = self.df[column]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            text = series.astype("string")
+            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            wrong = np.isnan(values) & text.notna().to_numpy()
+            if wrong.any():
+                example = text[wrong].iloc[0]
+                hint = " (use '.' as the decimal separator)" if "," in example else ""
+                self.flag(column, wrong, f"value {example!r} is not a number{hint}")
+                values[wrong] = 0.0
+        if not allow_missing:
+            missing = np.isnan(values)
+            if missing.any():
+                self.flag(column, missing, "empty or NaN value; every row needs a number")
+        infinite = np.isinf(values)
+        if infinite.any():
+            self.flag(column, infinite, f"value {_value(values[infinite][0])} is infinite or too large (e.g. 1e400)")
+        return values
+
+    def unit_interval(self, column: str, values: np.ndarray) -> None:
+        outside = (values < 0) | (values > 1)
+        if outside.any():
+            self.flag(column, outside, f"value {_value(values[outside][0])} is outside [0, 1]")
+
+
+def _check_known(checks: _Checks, column: str, codes, labels: list[str], known: set[str] | None) -> None:
+    if known is None:
+        return
+    unknown = [index for index, label in enumerate(labels) if label not in known and label != MISSING_GROUP]
+    if unknown:
+        values = _values_text([labels[index] for index in unknown], "is", "are")
+        checks.flag(column, np.isin(codes, unknown), f"{values} not one of the known labels {sorted(known)}")
+
+
+def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str, known: set[str] | None) -> tuple:
+    coded = {column: checks.labels(column) for column in columns}
+    for column, (codes, labels) in coded.items():
+        _check_known(checks, column, codes, labels, known)
+    counts: dict[str, int] = {}
+    for codes, labels in coded.values():
+        for label, count in zip(labels, np.bincount(codes, minlength=len(labels)), strict=True):
+            if label != MISSING_GROUP:
+                counts[label] = counts.get(label, 0) + int(count)
+    found = sorted(counts)
+    if positive_label not in counts and len(found) > 1:
+        checks.problems.append(Problem(None, (), f"the positive label {positive_label!r} does not occur in "
+                                                 f"{', '.join(map(repr, columns))} (labels found: {found}); "
+                                                 "set the positive label to one of them"))
+    elif positive_label not in counts:
+        checks.warnings.append(f"the positive label {positive_label!r} does not occur; every row is negative")
+    negatives = sorted((label for label in counts if label != positive_label), key=lambda label: -counts[label])
+    if len(found) > 2:
+        allowed = {positive_label, *negatives[:1]}
+        for column, (codes, labels) in coded.items():
+            extra = [index for index, label in enumerate(labels) if label not in allowed and label != MISSING_GROUP]
+            if extra:
+                values = _values_text([labels[index] for index in extra], "makes", "make")
+                checks.flag(column, np.isin(codes, extra), f"{values} more than two labels ({found}); "
+                                                           "a binary evaluation has a positive and a negative label")
+    for column, (codes, labels) in coded.items():
+        positive = np.array([label == positive_label for label in labels])
+        checks.df[column] = positive[codes].astype(np.int8)
+    return tuple(found)
+
+
+def _multiclass_targets(checks: _Checks, columns: Sequence[str], known: set[str] | None) -> tuple:
+    coded = {column: checks.labels(column) for column in columns}
+    found = sorted({label for _, labels in coded.values() for label in labels if label != MISSING_GROUP})
+    for column, (codes, labels) in coded.items():
+        _check_known(checks, column, codes, labels, known)
+        values = np.array(labels, dtype=object)[codes]
+        checks.df[column] = pd.Categorical(values, categories=found)
+    return tuple(found)
+
+
+def _probability_columns(checks: _Checks, score_column: str, labels: Sequence[str]) -> dict[str, str]:
+    prefix = f"{score_column}_"
+    columns = {name[len(prefix):]: name for name in checks.df.columns if name.startswith(prefix)}
+    if not columns:
+        return {}
+    missing = [label for label in labels if label not in columns]
+    if missing:
+        checks.problems.append(Problem(None, (), "probability columns are missing for labels "
+                                                 + ", ".join(f"'{prefix}{label}'" for label in missing)))
+    total = np.zeros(len(checks.df))
+    for name in columns.values():
+        values = checks.numbers(name)
+        checks.unit_interval(name, values)
+        checks.df[name] = values
+        total += values
+    off = np.abs(total - 1) > 1e-6
+    if off.any():
+        rows = _rows_text(checks.rows.numbers(np.flatnonzero(off)))
+        checks.warnings.append(f"{rows}: the class probabilities do not sum to 1 (in {int(off.sum())} of "
+                               f"{len(off)} rows)")
+    return columns
+
+
+def _timestamps(checks: _Checks, column: str) -> None:
+    series = checks.df[column]
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        parsed = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
+    else:
+        text = series.astype("string")
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        wrong = (parsed.isna() & text.notna()).to_numpy()
+        if wrong.any():
+            checks.flag(column, wrong, f"value {text[wrong].iloc[0]!r} is not an ISO 8601 date/time "
+                                       "(e.g. 2024-05-31T14:00:00Z)")
+    empty = series.isna().to_numpy()
+    if empty.any():
+        checks.flag(column, empty, "empty value; every row needs a timestamp")
+    checks.df[column] = parsed
+
+
+def _sensitive(checks: _Checks, column: str, min_group_rows: int) -> None:
+    codes, labels = group_codes(checks.df[column])
+    labels = [label.strip() if label != MISSING_GROUP else label for label in labels]
+    if len(set(labels)) != len(labels):
+        codes, labels = group_codes(np.array(labels, dtype=object)[codes])
+    if MISSING_GROUP in labels:
+        missing = codes == labels.index(MISSING_GROUP)
+        rows = _rows_text(checks.rows.numbers(np.flatnonzero(missing)))
+        checks.warnings.append(f"sensitive feature '{column}', {rows}: {int(missing.sum())} rows without "
+                               f"a value are grouped as '{MISSING_GROUP}'")
+    checks.df[column] = pd.Categorical.from_codes(codes, categories=labels)
+    counts = np.bincount(codes, minlength=len(labels))
+    small = [f"'{label}' ({count})" for label, count in zip(labels, counts, strict=True) if 0 < count < min_group_rows]
+    if small:
+        checks.warnings.append(f"sensitive feature '{column}': groups {', '.join(small)} have fewer than "
+                               f"{min_group_rows} rows; their rates are unreliable")
+
+
+def _features(checks: _Checks, columns: Sequence[str]) -> None:
+    for column in columns:
+        series = checks.df[column]
+        if pd.api.types.is_bool_dtype(series.dtype) or isinstance(series.dtype, pd.CategoricalDtype):
+            continue
+        if pd.api.types.is_float_dtype(series.dtype):
+            infinite = np.isinf(series.to_numpy())
+            if infinite.any():
+                checks.flag(column, infinite, "infinite value or a number too large for 64 bits (e.g. 1e400)")
+        elif pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
+            checks.df[column] = series.astype("string").astype("category")
+
+
+def parse_evaluation(
+    data: bytes,
+    *,
+    filename: str,
+    target_column: str = "y_true",
+    prediction_column: str = "y_pred",
+    score_column: str = "y_score",
+    timestamp_column: str = "timestamp",
+    sensitive_features: Sequence[str] = (),
+    task_type: str = "binary",
+    positive_label: str = "1",
+    known_labels: Iterable | None = None,
+    max_bytes: int = 200 * 1024 * 1024,
+    min_group_rows: int = 30,
+) -> ParsedEvaluation:
+    """Read ``data`` (CSV, JSON Lines or Parquet), check it, and normalise its dtypes; see the module docstring.
+
+    Raises ``IngestError`` listing every problem found. The target and prediction columns are
+    required; for a binary task a score column is optional (probabilities of the positive
+    label in [0, 1]); for a multiclass task the probabilities are optional columns
+    ``<score_column>_<label>``; the timestamp column is optional. Sensitive-feature groups
+    with fewer than ``min_group_rows`` rows give a warning, not an error.
+    """
+    if task_type not in TASK_TYPES:
+        raise _fail(f"unknown task type {task_type!r}; choose one of {', '.join(TASK_TYPES)}")
+    sensitive_features = tuple(sensitive_features)
+    label_columns = (target_column, prediction_column) if task_type != "regression" else ()
+    df, file_format, rows = _read(data, filename, max_bytes, (*label_columns, *sensitive_features))
+    if not len(df):
+        raise _fail("the file has a header but no data rows" if file_format == "csv" else "the file has no rows")
+    if len(df.columns) > MAX_COLUMNS:
+        raise _fail(f"the file has {len(df.columns)} columns; at most {MAX_COLUMNS} are supported")
+    required = [target_column, prediction_column, *sensitive_features]
+    missing = [column for column in required if column not in df.columns]
+    if missing:
+        present = ", ".join(f"'{column}'" for column in list(df.columns)[:20])
+        raise IngestError([Problem(column, (), f"is missing; the file has the columns {present}")
+                           for column in missing])
+
+    checks = _Checks(df, rows)
+    known = None if known_labels is None else {str(label).strip() for label in known_labels}
+    labels, probability_columns, score = (), {}, None
+    if task_type == "binary":
+        labels = _binary_targets(checks, (target_column, prediction_column), str(positive_label).strip(), known)
+        if score_column in df.columns:
+            score = score_column
+            values = checks.numbers(score_column)
+            checks.unit_interval(score_column, values)
+            df[score_column] = values
+    elif task_type == "multiclass":
+        labels = _multiclass_targets(checks, (target_column, prediction_column), known)
+        probability_columns = _probability_columns(checks, score_column, labels)
+    else:
+        for column in (target_column, prediction_column):
+            df[column] = checks.numbers(column)
+    timestamp = timestamp_column if timestamp_column in df.columns else None
+    if timestamp:
+        _timestamps(checks, timestamp)
+    for column in sensitive_features:
+        _sensitive(checks, column, min_group_rows)
+    special = {target_column, prediction_column, score, timestamp, *sensitive_features, *probability_columns.values()}
+    features = tuple(column for column in df.columns if column not in special)
+    _features(checks, features)
+    if checks.problems:
+        raise IngestError(checks.problems)
+    return ParsedEvaluation(
+        df=df,
+        warnings=checks.warnings,
+        file_format=file_format,
+        task_type=task_type,
+        target_column=target_column,
+        prediction_column=prediction_column,
+        score_column=score,
+        timestamp_column=timestamp,
+        sensitive_features=sensitive_features,
+        feature_columns=features,
+        labels=labels,
+        positive_label=str(positive_label).strip() if task_type == "binary" else None,
+        probability_columns=probability_columns,
+    )
+
+
+# ---------------------------------------------------------------- columnar copy
+
+
+def to_parquet_bytes(df: pd.DataFrame) -> bytes:
+    """The DataFrame as a zstd-compressed Parquet file (dtypes, categoricals included, survive the round trip)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def read_parquet_bytes(data: bytes) -> pd.DataFrame:
+    """The DataFrame stored by ``to_parquet_bytes``."""
+    return pq.read_table(pa.BufferReader(data)).to_pandas(split_blocks=True, self_destruct=True)
+

@@ -1,0 +1,327 @@
+"""Monitoring writes: uploads (validated before anything is stored), computations, windows and alerts."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
+from apps.core.roles import Role, has_role
+from apps.core.services import audit_record
+from apps.inventory.models import ModelVersion, Stage
+from apps.monitoring import drift, ingest, metrics, storage, thresholds
+from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
+from apps.notifications.services import notify
+
+logger = logging.getLogger(__name__)
+UPLOADERS = (Role.DATA_SCIENTIST, Role.ADMIN)
+DEFAULT_COLUMNS = {"target": "y_true", "prediction": "y_pred", "score": "y_score", "timestamp": "timestamp"}
+
+
+class UploadRejected(DomainError):
+    """The file was refused; ``problems`` lists (column, rows, message) for the person to fix."""
+
+    def __init__(self, problems: list):
+        self.problems = problems
+        first = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"The file was rejected and nothing was stored: {first}{more}")
+
+
+def _require_uploader(actor) -> None:
+    if actor is not None and not has_role(actor, *UPLOADERS):
+        raise PermissionDeniedError("Only data scientists and admins upload evaluations.")
+
+
+def _parse(data: bytes, *, filename: str, version: ModelVersion, columns: dict, sensitive_features: list[str],
+           positive_label: str):
+    try:
+        return ingest.parse_evaluation(
+            data, filename=filename, target_column=columns["target"], prediction_column=columns["prediction"],
+            score_column=columns["score"], timestamp_column=columns["timestamp"],
+            sensitive_features=list(sensitive_features), task_type=version.model.task_type,
+            positive_label=str(positive_label), max_bytes=settings.PORTAL_MAX_UPLOAD_BYTES,
+        )
+    except ingest.IngestError as exc:
+        raise UploadRejected(list(exc.problems)) from exc
+
+
+def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: str, kind: str = "validation",
+                      columns: dict | None = None, sensitive_features=(), positive_label: str = "1",
+                      idempotency_key: str = "") -> tuple[Evaluation, bool]:
+    """Validate, store (raw + Parquet), record and queue an evaluation. Returns (evaluation, created).
+
+    Nothing is stored when the file is rejected. The same ``idempotency_key`` from the
+    same person returns the first evaluation instead of creating another.
+    """
+    _require_uploader(actor)
+    if kind not in Evaluation.Kind.values:
+        raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
+    if version.stage == Stage.RETIRED:
+        raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
+    columns = {**DEFAULT_COLUMNS, **{k: v for k, v in (columns or {}).items() if v}}
+    if idempotency_key:
+        existing = Evaluation.objects.filter(created_by=actor, idempotency_key=idempotency_key).first()
+        if existing:
+            if existing.sha256 != storage.sha256(data) or existing.version_id != version.pk:
+                raise ConflictError("This Idempotency-Key was already used for a different upload.")
+            return existing, False
+    parsed = _parse(data, filename=filename, version=version, columns=columns,
+                    sensitive_features=sensitive_features, positive_label=positive_label)
+    digest, raw_path = storage.put(data, kind="raw", suffix=f".{parsed.file_format}")
+    _, parquet_path = storage.put(ingest.to_parquet_bytes(parsed.df), kind="parquet", suffix=".parquet")
+    period = _period(parsed.df, parsed.timestamp_column)
+    described = {"target": parsed.target_column, "prediction": parsed.prediction_column,
+                 "score": parsed.score_column, "timestamp": parsed.timestamp_column,
+                 "sensitive_features": list(parsed.sensitive_features), "features": list(parsed.feature_columns),
+                 "labels": list(parsed.labels), "probability_columns": dict(parsed.probability_columns)}
+    try:
+        with transaction.atomic():
+            evaluation = Evaluation.objects.create(
+                version=version, kind=kind, filename=filename[:255], file_format=parsed.file_format, sha256=digest,
+                size_bytes=len(data), raw_path=raw_path, parquet_path=parquet_path, row_count=parsed.row_count,
+                columns=described,
+                positive_label=str(positive_label), warnings=list(parsed.warnings), created_by=actor,
+                idempotency_key=idempotency_key, period_start=period[0], period_end=period[1])
+            audit_record(actor=actor, action="evaluation.uploaded", obj=evaluation,
+                         changes={"sha256": [None, digest], "rows": [None, parsed.row_count], "kind": [None, kind]})
+            transaction.on_commit(lambda: enqueue(evaluation.pk))
+    except IntegrityError:
+        # A parallel replay with the same key won the race: answer with its evaluation.
+        existing = Evaluation.objects.filter(created_by=actor, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing, False
+    return evaluation, True
+
+
+def enqueue(evaluation_id: int) -> bool:
+    """Hand the computation to the broker; if the broker is down, the row stays queued for the requeue task."""
+    from apps.monitoring.tasks import compute_evaluation
+
+    try:
+        compute_evaluation.apply_async(args=[evaluation_id], retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure: the outbox row is picked up later
+        logger.warning("broker unavailable; evaluation %s stays queued for the requeue task", evaluation_id)
+        return False
+    Evaluation.objects.filter(pk=evaluation_id).update(enqueued_at=timezone.now())
+    return True
+
+
+def requeue_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Outbox sweep: queue again what never reached the broker, or whose worker died mid-run."""
+    cutoff = timezone.now() - older_than
+    lease = timezone.now() - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
+    never_sent = Evaluation.objects.filter(status=Evaluation.Status.QUEUED, enqueued_at__isnull=True,
+                                           created_at__lt=cutoff)
+    abandoned = Evaluation.objects.filter(status=Evaluation.Status.RUNNING, started_at__lt=lease)
+    count = 0
+    for pk in list(never_sent.values_list("pk", flat=True)) + list(abandoned.values_list("pk", flat=True)):
+        count += enqueue(pk)
+    return count
+
+
+def _claim(evaluation_id: int) -> bool:
+    """Take the evaluation for this worker: queued, or running past its lease (its worker died)."""
+    now = timezone.now()
+    lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
+    from django.db.models import F, Q
+
+    return bool(
+        Evaluation.objects.filter(pk=evaluation_id)
+        .filter(Q(status=Evaluation.Status.QUEUED) | Q(status=Evaluation.Status.RUNNING, started_at__lt=lease))
+        .update(status=Evaluation.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
+    )
+
+
+def _period(frame, timestamp_column: str | None) -> tuple[datetime | None, datetime | None]:
+    """First and last prediction time of an upload, when it has timestamps."""
+    import pandas as pd
+
+    if not timestamp_column or timestamp_column not in frame or frame.empty:
+        return None, None
+    stamps = pd.to_datetime(frame[timestamp_column], utc=True)
+    return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
+
+
+def compute_metrics(frame, *, task_type: str, columns: dict, reference=None) -> dict:
+    """Metrics of one data frame (validated by ingest), shaped as the API documents."""
+    target, prediction, score = columns["target"], columns["prediction"], columns.get("score")
+    sensitive = {name: frame[name].to_numpy() for name in columns.get("sensitive_features", []) if name in frame}
+    if task_type == "regression":
+        result = metrics.regression_metrics(frame[target].to_numpy(), frame[prediction].to_numpy(), sensitive=sensitive)
+    elif task_type == "multiclass":
+        probabilities = columns.get("probability_columns") or {}
+        y_proba = frame[list(probabilities.values())].to_numpy() if probabilities else None
+        result = metrics.multiclass_metrics(frame[target], frame[prediction], y_proba,
+                                            labels=list(probabilities) or None, sensitive=sensitive)
+    else:
+        y_score = frame[score].to_numpy() if score and score in frame else None
+        result = metrics.binary_metrics(frame[target].to_numpy(), frame[prediction].to_numpy(), y_score,
+                                        sensitive=sensitive)
+    result["drift"] = {}
+    if reference is not None:
+        features = [c for c in columns.get("features", []) if c in reference.columns and c in frame]
+        if features:
+            result["drift"] = drift.feature_drift(reference[features], frame[features], features=features)
+    return result
+
+
+def _reference_frame(version: ModelVersion):
+    reference = ReferenceData.objects.filter(version=version).order_by("-created_at").first()
+    return ingest.read_parquet_bytes(storage.read(reference.parquet_path)) if reference else None
+
+
+def evaluation_compute(*, evaluation_id: int) -> bool:
+    """Task body: claim, compute from the Parquet copy, store, check thresholds. Safe to run twice."""
+    if not _claim(evaluation_id):
+        return False
+    evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
+    try:
+        frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
+        result = compute_metrics(frame, task_type=evaluation.version.model.task_type, columns=evaluation.columns,
+                                 reference=_reference_frame(evaluation.version))
+    except Exception as exc:
+        Evaluation.objects.filter(pk=evaluation_id).update(status=Evaluation.Status.FAILED, error=str(exc)[:2000],
+                                                           finished_at=timezone.now())
+        logger.exception("evaluation %s failed", evaluation_id)
+        return False
+    with transaction.atomic():
+        updated = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.RUNNING).update(
+            status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
+        if updated:
+            evaluation.metrics = result
+            thresholds.check(version=evaluation.version, metrics=result, evaluation=evaluation)
+    return bool(updated)
+
+
+MAX_COLUMNS = 2000
+
+
+def _parse_reference(data: bytes, *, filename: str):
+    """Read a reference table with the same byte-level checks as evaluations (encoding, size, format)."""
+    frame, file_format, _ = ingest._read(data, filename, settings.PORTAL_MAX_UPLOAD_BYTES, ())
+    problems = []
+    if frame.empty:
+        problems.append(ingest.Problem(None, (), "the file has a header but no rows"))
+    if len(frame.columns) > MAX_COLUMNS:
+        problems.append(ingest.Problem(None, (), f"{len(frame.columns)} columns; at most {MAX_COLUMNS} are accepted"))
+    duplicated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated:
+        problems.append(ingest.Problem(duplicated[0], (), "this column name appears more than once"))
+    if problems:
+        raise ingest.IngestError(problems)
+    return frame, file_format
+
+
+@transaction.atomic
+def reference_upload(*, actor, version: ModelVersion, data: bytes, filename: str) -> ReferenceData:
+    """Store a version's reference features (Parquet, CSV or JSON Lines); drift compares evaluations with it."""
+    _require_uploader(actor)
+    try:
+        frame, file_format = _parse_reference(data, filename=filename)
+    except ingest.IngestError as exc:
+        raise UploadRejected(list(exc.problems)) from exc
+    digest, raw_path = storage.put(data, kind="raw", suffix=f".{file_format}")
+    _, parquet_path = storage.put(ingest.to_parquet_bytes(frame), kind="parquet", suffix=".parquet")
+    reference = ReferenceData.objects.create(version=version, filename=filename[:255], sha256=digest,
+                                             raw_path=raw_path, parquet_path=parquet_path, row_count=len(frame),
+                                             columns=[str(c) for c in frame.columns], created_by=actor)
+    audit_record(actor=actor, action="reference_data.uploaded", obj=version,
+                 changes={"reference_sha256": [None, digest], "rows": [None, len(frame)]})
+    return reference
+
+
+# --- Windows ------------------------------------------------------------------------------------------------
+
+CADENCE_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
+
+
+def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end: datetime) -> MetricWindow | None:
+    """Metrics of the production rows of [start, end). Re-running replaces the window's row."""
+    import pandas as pd
+
+    evaluations = Evaluation.objects.filter(version=version, kind=Evaluation.Kind.PRODUCTION,
+                                            status=Evaluation.Status.DONE, period_start__lt=end,
+                                            period_end__gte=start).order_by("pk")
+    frames, columns = [], None
+    for evaluation in evaluations:
+        frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
+        ts = evaluation.columns.get("timestamp")
+        if ts and ts in frame:
+            stamps = pd.to_datetime(frame[ts], utc=True)
+            frame = frame[(stamps >= start) & (stamps < end)]
+        frames.append(frame)
+        columns = columns or evaluation.columns
+    rows = pd.concat(frames, ignore_index=True) if frames else None
+    if rows is None or rows.empty:
+        return None
+    result = compute_metrics(rows, task_type=version.model.task_type, columns=columns,
+                             reference=_reference_frame(version))
+    with transaction.atomic():
+        window, _ = MetricWindow.objects.update_or_create(
+            version=version, cadence=cadence, window_start=start,
+            defaults={"window_end": end, "row_count": len(rows), "metrics": result})
+        window.health = thresholds.check(version=version, metrics=result, window=window)
+        window.save(update_fields=["health"])
+    return window
+
+
+def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
+    """Beat task body: for each production version, compute its last ``history`` complete windows."""
+    from apps.risk.selectors import obligations_for
+
+    now = now or timezone.now()
+    computed = 0
+    versions = ModelVersion.objects.filter(stage=Stage.PRODUCTION, evaluations__kind="production").distinct()
+    for version in versions.select_related("model"):
+        obligations = obligations_for(version.model)
+        cadence = obligations.policy.monitoring_cadence if obligations.policy else "monthly"
+        length = timedelta(days=CADENCE_DAYS[cadence])
+        end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        for _ in range(history):
+            start = end - length
+            if window_compute(version=version, cadence=cadence, start=start, end=end):
+                computed += 1
+            end = start
+    return computed
+
+
+# --- Alerts ---------------------------------------------------------------------------------------------------
+
+def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
+    if not has_role(actor, Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN):
+        raise PermissionDeniedError("Your role cannot change alerts.")
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        order = [Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED, Alert.Status.RESOLVED]
+        if order.index(status) <= order.index(alert.status):
+            raise ConflictError(f"The alert is already {alert.get_status_display().lower()}.")
+        before = alert.status
+        alert.status = status
+        now = timezone.now()
+        if status == Alert.Status.ACKNOWLEDGED:
+            alert.acknowledged_by, alert.acknowledged_at = actor, now
+        else:
+            alert.resolved_by, alert.resolved_at = actor, now
+        alert.save()
+        audit_record(actor=actor, action=f"alert.{status}", obj=alert, changes={"status": [before, status]})
+    return alert
+
+
+def alert_acknowledge(*, actor, alert: Alert) -> Alert:
+    return _alert_transition(actor=actor, alert=alert, status=Alert.Status.ACKNOWLEDGED)
+
+
+def alert_resolve(*, actor, alert: Alert) -> Alert:
+    return _alert_transition(actor=actor, alert=alert, status=Alert.Status.RESOLVED)
+
+
+def notify_breach(alert: Alert) -> None:
+    model = alert.model
+    recipients = {model.accountable_owner, *model.technical_owners.all()}
+    for user in recipients:
+        notify(recipient=user, subject=f"{alert.get_severity_display()} on {model}: {alert.metric}",
+               body=alert.message, url=alert.get_absolute_url())

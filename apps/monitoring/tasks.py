@@ -1,0 +1,24 @@
+"""Celery tasks of the monitoring app: thin, idempotent, retried with backoff on transient errors."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from apps.monitoring import services
+
+
+@shared_task(name="monitoring.compute_evaluation", acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, retry_backoff_max=300, max_retries=8)
+def compute_evaluation(evaluation_id: int) -> bool:
+    return services.evaluation_compute(evaluation_id=evaluation_id)
+
+
+@shared_task(name="monitoring.compute_due_windows", acks_late=True)
+def compute_due_windows() -> int:
+    """Per production model, at its tier's cadence: metric windows over the production results so far."""
+    return services.windows_due()
+
+
+@shared_task(name="monitoring.requeue_stale")
+def requeue_stale() -> int:
+    """The outbox sweep: evaluations that never reached the broker or whose worker died."""
+    return services.requeue_stale()

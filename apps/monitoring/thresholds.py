@@ -1,0 +1,144 @@
+"""Metric thresholds from the tier policy, turned into alerts and a health status.
+
+Policy keys (``GovernancePolicy.metric_thresholds``):
+
+- ``<metric>_min``: an overall metric (accuracy, roc_auc, f1, r2, ...) must stay at or above it;
+  ``demographic_parity_ratio_min`` / ``equalized_odds_ratio_min`` apply to every sensitive attribute.
+- ``<metric>_max``: ``psi_max`` applies to every feature's drift; ``demographic_parity_difference_max`` /
+  ``equalized_odds_difference_max`` to every attribute; other names to overall metrics (mae, rmse, log_loss).
+- ``<metric>_drop_max``: the overall metric may fall at most this much below the version's validation
+  baseline (``ModelVersion.validation_metrics``), e.g. ``roc_auc_drop_max: 0.05``.
+
+Crossing a threshold is a *breach*. Coming close is a *warning*: within 0.02 above a minimum,
+above 80% of a maximum. Alerts fire on these effect sizes; p-values are shown beside them, not used
+to alert, because on large samples every difference is significant.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+FAIRNESS_RATIOS = ("demographic_parity_ratio", "equalized_odds_ratio")
+FAIRNESS_DIFFERENCES = ("demographic_parity_difference", "equalized_odds_difference")
+MIN_MARGIN = 0.02
+MAX_WARNING_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class Finding:
+    metric: str
+    value: float
+    rule: str
+    severity: str  # warning | breach
+    message: str
+
+
+def _min_rule(metric: str, value, limit: float, label: str) -> Finding | None:
+    if value is None:
+        return None
+    if value < limit:
+        return Finding(metric, value, f"< {limit}", "breach", f"{label} is {value:.4f}, below the minimum {limit}.")
+    if value < limit + MIN_MARGIN:
+        return Finding(metric, value, f"< {limit + MIN_MARGIN:.4f}", "warning",
+                       f"{label} is {value:.4f}, close to the minimum {limit}.")
+    return None
+
+
+def _max_rule(metric: str, value, limit: float, label: str) -> Finding | None:
+    if value is None:
+        return None
+    if value > limit:
+        return Finding(metric, value, f"> {limit}", "breach", f"{label} is {value:.4f}, above the maximum {limit}.")
+    if value > limit * MAX_WARNING_SHARE:
+        return Finding(metric, value, f"> {limit * MAX_WARNING_SHARE:.4f}", "warning",
+                       f"{label} is {value:.4f}, close to the maximum {limit}.")
+    return None
+
+
+def findings(metrics: dict, rules: dict, baseline: dict | None = None) -> list[Finding]:
+    """Pure: which thresholds ``metrics`` crosses or approaches."""
+    overall = metrics.get("overall") or {}
+    fairness = metrics.get("fairness") or {}
+    drift = metrics.get("drift") or {}
+    found: list[Finding] = []
+    for key, limit in rules.items():
+        if key.endswith("_drop_max"):
+            name = key[: -len("_drop_max")]
+            base, value = (baseline or {}).get(name), overall.get(name)
+            if base is not None and value is not None:
+                found.append(_max_rule(f"overall.{name}_drop", base - value, limit,
+                                       f"{name} drop from validation ({base:.4f})"))
+        elif key.endswith("_min"):
+            name = key[: -len("_min")]
+            if name in FAIRNESS_RATIOS:
+                for attribute, values in fairness.items():
+                    found.append(_min_rule(f"fairness.{attribute}.{name}", values.get(name), limit,
+                                           f"{name.replace('_', ' ')} for {attribute}"))
+            else:
+                found.append(_min_rule(f"overall.{name}", overall.get(name), limit, name))
+        elif key.endswith("_max"):
+            name = key[: -len("_max")]
+            if name == "psi":
+                for feature, values in drift.items():
+                    found.append(_max_rule(f"drift.{feature}.psi", values.get("psi"), limit, f"PSI of {feature}"))
+            elif name in FAIRNESS_DIFFERENCES:
+                for attribute, values in fairness.items():
+                    found.append(_max_rule(f"fairness.{attribute}.{name}", values.get(name), limit,
+                                           f"{name.replace('_', ' ')} for {attribute}"))
+            else:
+                found.append(_max_rule(f"overall.{name}", overall.get(name), limit, name))
+    return [f for f in found if f is not None]
+
+
+def health_of(found: list[Finding]) -> str:
+    severities = {f.severity for f in found}
+    return "breach" if "breach" in severities else "warning" if severities else "healthy"
+
+
+def _upsert(*, version, finding: Finding, evaluation, window):
+    """Create the alert, or refresh the unresolved one for the same metric. Returns (alert, is_news)."""
+    from apps.core.services import audit_record
+    from apps.monitoring.models import Alert
+
+    alert = (Alert.objects.select_for_update().filter(version=version, metric=finding.metric)
+             .exclude(status=Alert.Status.RESOLVED).first())
+    if alert is None:
+        alert = Alert.objects.create(model=version.model, version=version, metric=finding.metric, value=finding.value,
+                                     threshold=finding.rule, severity=finding.severity, message=finding.message,
+                                     evaluation=evaluation, window=window)
+        audit_record(actor=None, action=f"alert.raised_{finding.severity}", obj=alert,
+                     changes={"value": [None, finding.value]}, reason=finding.message)
+        return alert, True
+    escalated = alert.severity == "warning" and finding.severity == "breach"
+    alert.value, alert.threshold, alert.message = finding.value, finding.rule, finding.message
+    if escalated:
+        alert.severity = "breach"
+        audit_record(actor=None, action="alert.escalated", obj=alert, changes={"severity": ["warning", "breach"]},
+                     reason=finding.message)
+    alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+    alert.save(update_fields=["value", "threshold", "message", "severity", "window", "evaluation"])
+    return alert, escalated
+
+
+@transaction.atomic
+def check(*, version, metrics: dict, evaluation=None, window=None) -> str:
+    """Raise or refresh alerts for production results; return the health of these results.
+
+    A new or escalated alert notifies the model's owners; a breach also requests a risk re-assessment.
+    """
+    from apps.monitoring.models import Evaluation
+    from apps.monitoring.services import notify_breach
+    from apps.risk.selectors import obligations_for
+    from apps.risk.services import reassessment_request
+
+    policy = obligations_for(version.model).policy
+    found = findings(metrics, policy.metric_thresholds if policy else {}, version.validation_metrics)
+    if evaluation is not None and evaluation.kind != Evaluation.Kind.PRODUCTION:
+        return health_of(found)  # validation and challenger results are shown, not alerted on
+    for finding in found:
+        alert, is_news = _upsert(version=version, finding=finding, evaluation=evaluation, window=window)
+        if is_news:
+            notify_breach(alert)
+            if alert.severity == "breach":
+                reassessment_request(model=version.model, reason=f"Monitoring breach on {finding.metric}.")
+    return health_of(found)

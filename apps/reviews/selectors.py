@@ -1,0 +1,110 @@
+"""Reads of the reviews app: the work queues, one review with everything its page shows, and the filter
+shared by the queue pages and the API."""
+
+import django_filters
+from django.db.models import Count, Prefetch, Q
+
+from apps.core.models import AuditEvent
+from apps.core.roles import Role
+from apps.inventory.models import ModelVersion, Stage
+from apps.reviews import transitions as t
+from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review, ReviewDecision
+
+
+class ReviewFilter(django_filters.FilterSet):
+    """Query parameters: q (model name), state, version (id), model (slug)."""
+
+    q = django_filters.CharFilter(field_name="version__model__name", lookup_expr="icontains", label="Model",
+                                  help_text="Part of the model's name")
+    state = django_filters.ChoiceFilter(choices=STATE_CHOICES, label="State")
+    version = django_filters.NumberFilter(field_name="version_id", label="Version id")
+    model = django_filters.CharFilter(field_name="version__model__slug", label="Model (slug)")
+
+    class Meta:
+        model = Review
+        fields = ["q", "state", "version", "model"]
+
+
+def reviews():
+    """Reviews with what every list shows, and the number of approvals so far."""
+    return (Review.objects.select_related("version__model", "submitted_by", "created_by")
+            .annotate(approvals=Count("decisions", filter=Q(decisions__decision="approve"), distinct=True))
+            .order_by("-updated_at", "-pk"))
+
+
+def filtered(queryset, filters) -> django_filters.FilterSet:
+    return ReviewFilter(filters, queryset=queryset)
+
+
+def assigned_to(user):
+    return reviews().filter(assignees=user, state__in=t.OPEN_STATES)
+
+
+def edited_version_ids(user) -> list[int]:
+    ids = (AuditEvent.objects.filter(object_type="inventory.modelversion", actor=user)
+           .values_list("object_id", flat=True).distinct())
+    return [int(i) for i in ids if i.isdigit()]
+
+
+def awaiting_decision(user):
+    """Submitted or in-review rounds ``user`` may still decide on.
+
+    Mirrors ``services.conflicted_users`` as a query (submitter, version author, accountable or
+    technical owner, editor of the version), so the queue never offers what the service would refuse.
+    """
+    return (reviews().filter(state__in=(t.SUBMITTED, t.IN_REVIEW))
+            .exclude(submitted_by=user).exclude(version__created_by=user)
+            .exclude(version__model__accountable_owner=user)
+            .exclude(version__model__technical_owners=user)
+            .exclude(version_id__in=edited_version_ids(user))
+            .exclude(decisions__reviewer=user))
+
+
+def decisions_by(user):
+    return (ReviewDecision.objects.filter(reviewer=user)
+            .select_related("review__version__model").order_by("-created_at"))
+
+
+def opened_or_submitted_by(user):
+    return reviews().filter(Q(created_by=user) | Q(submitted_by=user))
+
+
+def open_reviews():
+    return reviews().filter(state__in=t.OPEN_STATES)
+
+
+def versions_of(user, *, q: str = ""):
+    """Live versions ``user`` registered or whose model they technically own."""
+    queryset = (ModelVersion.objects.exclude(stage=Stage.RETIRED)
+                .filter(Q(created_by=user) | Q(model__technical_owners=user))
+                .select_related("model").distinct().order_by("model__name", "-created_at"))
+    return queryset.filter(model__name__icontains=q) if q else queryset
+
+
+def review_detail(pk: int) -> Review:
+    """One review with its version, model, people, answers and decisions, in a constant number of queries."""
+    return (Review.objects.select_related(
+        "version__model__team__business_unit", "version__model__accountable_owner", "version__created_by",
+        "submitted_by", "created_by", "owner_acknowledged_by")
+        .prefetch_related(
+            Prefetch("answers", queryset=ChecklistAnswer.objects.select_related("item").order_by(
+                "item__checklist", "item__order", "item__key")),
+            Prefetch("decisions", queryset=ReviewDecision.objects.select_related("reviewer")),
+            "assignees", "version__training_datasets", "version__model__technical_owners")
+        .get(pk=pk))
+
+
+def rounds_of(version):
+    return (Review.objects.filter(version=version).select_related("submitted_by", "created_by")
+            .annotate(approvals=Count("decisions", filter=Q(decisions__decision="approve"), distinct=True))
+            .order_by("-round"))
+
+
+def assignable_reviewers(review: Review, conflicted: dict[int, str]):
+    """Active reviewers and admins who are neither conflicted nor already assigned."""
+    from django.contrib.auth import get_user_model
+
+    assigned = [u.pk for u in review.assignees.all()]
+    return (get_user_model().objects.filter(is_active=True)
+            .filter(Q(groups__name__in=[Role.REVIEWER.value, Role.ADMIN.value]) | Q(is_superuser=True))
+            .exclude(pk__in=[*conflicted, *assigned]).distinct().order_by("username"))

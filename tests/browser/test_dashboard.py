@@ -1,0 +1,84 @@
+"""An executive opens the dashboard and a lineage graph in a real browser, under the real CSP."""
+
+import pytest
+
+from apps.core.roles import Role
+from apps.inventory.models import Stage
+from tests.browser.test_smoke import log_in
+from tests.factories import UserFactory
+from tests.inventory.factories import (
+    BusinessProcessFactory,
+    DeploymentFactory,
+    MLModelFactory,
+    ModelVersionFactory,
+    PipelineStepFactory,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DRIFTED = {"python": "3.11.7", "os": "Linux", "packages": {"scikit-learn": "1.7.0", "numpy": "2.2.0"}}
+
+
+def _portfolio():
+    step = PipelineStepFactory()
+    model = MLModelFactory(name="Credit scoring", stage=Stage.PRODUCTION)
+    version = ModelVersionFactory(model=model, version="2.1.0", stage=Stage.PRODUCTION,
+                                  training_datasets=[step.output])
+    DeploymentFactory(version=version, business_process=BusinessProcessFactory(name="Loan approval"),
+                      runtime_environment=DRIFTED)
+    MLModelFactory(name="Churn", team=model.team, stage=Stage.DEVELOPMENT)
+    return model
+
+
+def _watch_console(page) -> list[str]:
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(page, live_server, screenshot):
+    model = _portfolio()
+    UserFactory(username="exec", first_name="Eve", roles=[Role.EXECUTIVE])
+    errors = _watch_console(page)
+    log_in(page, live_server, "exec")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/inventory/dashboard/")
+
+    page.locator("[data-figure-id=figure-stage-by-unit] .main-svg").first.wait_for()
+    assert page.locator(".chart .main-svg").count() >= 3
+    flags = page.get_by_role("region", name="Red flags")
+    assert flags.get_by_role("link", name="Credit scoring").is_visible()
+    assert "scikit-learn: validated 1.6.1, runs 1.7.0" in flags.inner_text()
+    screenshot(page, "dashboard-executive")
+    assert errors == [], f"browser console errors (CSP or JS): {errors}"
+
+    bar_path = page.locator("[data-figure-id=figure-stage-by-unit] .bars .point path").last
+    bar_path.scroll_into_view_if_needed()
+    bar = bar_path.bounding_box()
+    # Plotly finds the clicked point from its hover state, which follows the pointer a moment later.
+    page.mouse.move(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+    page.locator(".hoverlayer .hovertext").first.wait_for()
+    page.mouse.down()
+    page.mouse.up()
+    page.wait_for_url(lambda url: "/inventory/?" in url)
+    assert page.url.startswith(f"{live_server.url}/inventory/?business_unit={model.team.business_unit.slug}&stage=")
+
+
+def test_the_lineage_page_draws_the_graph(page, live_server, screenshot):
+    model = _portfolio()
+    UserFactory(username="exec", roles=[Role.EXECUTIVE])
+    errors = _watch_console(page)
+    log_in(page, live_server, "exec")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/inventory/models/{model.slug}/lineage/")
+
+    page.locator("[data-figure-id=figure-lineage] .main-svg").first.wait_for()
+    assert page.locator("[data-figure-id=figure-lineage] .scatterlayer .point").count() == 6
+    assert "Loan approval" in page.locator("[data-figure-id=figure-lineage] .scatterlayer").text_content()
+    page.get_by_text("Nodes by column").click()
+    assert page.get_by_role("link", name="Loan approval").is_visible()
+    screenshot(page, "lineage-model")
+    assert errors == [], f"browser console errors (CSP or JS): {errors}"
