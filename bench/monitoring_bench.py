@@ -18,9 +18,10 @@ Prints a markdown table with the ratios and the targets.
 """
 
 import argparse
+import contextlib
+import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ NUMERIC = tuple(f"x{i:02d}" for i in range(20))
 CATEGORICAL = tuple(f"c{i}" for i in range(5))
 MAX_BYTES = 4 * 1024**3
 TOLERANCE = 1e-9
+ROUNDS = 5
 
 
 def generate(rows: int, seed: int, shift: float) -> pd.DataFrame:
@@ -118,11 +120,31 @@ def assert_same(portal: dict, reference: dict) -> None:
                 assert abs(ours - value) <= TOLERANCE, (attribute, label, metric, ours, value)
 
 
+def _status_bytes(field: str) -> int:
+    """A VmRSS/VmHWM line of /proc/self/status in bytes (0 where /proc is not available)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def memory_probe(csv_path: Path, reference_path: Path) -> dict:
-    """Run in a fresh process: peak memory of ingest + metrics + drift on the CSV (bytes read beforehand)."""
+    """Run in a fresh process: peak memory of ingest + metrics + drift on the CSV (inputs loaded beforehand).
+
+    Three views of the same work: tracemalloc (Python and numpy allocations), the peak of a
+    fresh Arrow memory pool (Arrow's own buffers, which tracemalloc does not see), and the growth
+    of the process's resident set (high-water mark reset before the work, where Linux allows it).
+    """
     data, reference = csv_path.read_bytes(), read_parquet_bytes(reference_path.read_bytes())
-    pool = pa.default_memory_pool()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    gc.collect()
+    pool = pa.system_memory_pool()
+    pa.set_memory_pool(pool)  # a pool used only by the measured work, so its max_memory is the work's peak
+    rss_before = _status_bytes("VmRSS")
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     tracemalloc.start()
     parsed = parse(data)
     portal_metrics(parsed.df, with_scores=True)
@@ -132,8 +154,7 @@ def memory_probe(csv_path: Path, reference_path: Path) -> dict:
     return {
         "tracemalloc_peak": peak,
         "arrow_peak": pool.max_memory(),
-        "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "rss_before": rss_before,
+        "rss_growth": max(0, _status_bytes("VmHWM") - rss_before),
         "data_bytes": int(parsed.df.memory_usage(deep=True).sum()),
         "file_bytes": len(data),
     }
@@ -163,19 +184,22 @@ def main() -> None:
         reference_path.write_bytes(to_parquet_bytes(reference))
         del current
         data = csv_path.read_bytes()
-        print(f"{args.rows} rows, CSV {len(data) / 1024**2:.0f} MB, {os.cpu_count()} CPUs, "
-              f"pandas {pd.__version__}, numpy {np.__version__}, pyarrow {pa.__version__}", file=sys.stderr)
+        print(f"{args.rows} rows, CSV {len(data) / 1024**2:.0f} MB; timing...", file=sys.stderr)
 
-        read_time, _ = timed(lambda: pd.read_csv(csv_path))
-        ingest_time, parsed = timed(lambda: parse(data))
+        # Interleaved rounds, best of each: other load on the machine hits all three alike.
+        parsed = parse(data)
         df = parsed.df
+        read_time = ingest_time = drift_time = float("inf")
+        for _ in range(ROUNDS):
+            read_time = min(read_time, timed(lambda: pd.read_csv(csv_path), repeats=1)[0])
+            ingest_time = min(ingest_time, timed(lambda: parse(data), repeats=1)[0])
+            drift_time = min(drift_time, timed(lambda: feature_drift(reference, df, parsed.feature_columns),
+                                               repeats=1)[0])
 
         metrics_time, ours = timed(lambda: portal_metrics(df))
         scored_time, _ = timed(lambda: portal_metrics(df, with_scores=True))
         fairlearn_time, theirs = timed(lambda: fairlearn_metrics(df), repeats=1)
         assert_same(ours, theirs)
-
-        drift_time, _ = timed(lambda: feature_drift(reference, df, parsed.feature_columns))
 
         stored = to_parquet_bytes(df)
         parquet_time, from_parquet = timed(lambda: portal_metrics(read_parquet_bytes(stored), with_scores=True))
@@ -203,13 +227,15 @@ def main() -> None:
               csv_time >= 3 * parquet_time))
     print(row("(e) peak memory (tracemalloc) vs data in memory", memory["tracemalloc_peak"], data_bytes,
               "≤ 3x data", memory["tracemalloc_peak"] <= 3 * data_bytes, unit="B"))
-    print(row("(e') tracemalloc + Arrow pool peak vs data in memory", memory["tracemalloc_peak"] + memory["arrow_peak"],
-              data_bytes, "≤ 3x data", memory["tracemalloc_peak"] + memory["arrow_peak"] <= 3 * data_bytes, unit="B"))
+    arrow_total = memory["tracemalloc_peak"] + memory["arrow_peak"]
+    print(row("(e') tracemalloc + Arrow pool peak vs data in memory", arrow_total, data_bytes, "≤ 3x data",
+              arrow_total <= 3 * data_bytes, unit="B"))
+    print(row("(e'') growth of resident memory (peak) vs data in memory", memory["rss_growth"], data_bytes,
+              "≤ 3x data", memory["rss_growth"] <= 3 * data_bytes, unit="B"))
     print()
     print(f"Rows: {args.rows}; CSV file {memory['file_bytes'] / 1024**2:.0f} MB (read before measuring memory); "
           f"Parquet copy {len(stored) / 1024**2:.0f} MB; data in memory {data_bytes / 1024**2:.0f} MB; "
-          f"process peak RSS {memory['rss_peak'] / 1024**2:.0f} MB "
-          f"(before the measured work {memory['rss_before'] / 1024**2:.0f} MB); {os.cpu_count()} CPUs.")
+          f"{os.cpu_count()} CPUs; pandas {pd.__version__}, numpy {np.__version__}, pyarrow {pa.__version__}.")
 
 
 if __name__ == "__main__":

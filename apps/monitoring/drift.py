@@ -24,9 +24,7 @@ categorical ones.
 """
 
 import math
-import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -41,7 +39,6 @@ MISSING_CATEGORY = "(missing)"
 KS_EXACT_MAX_N = 10000
 # Beyond it, a p-value that Massart's bound puts below this floor is reported as 0.0 (see ks_two_sample).
 KS_P_VALUE_FLOOR = 1e-12
-MAX_THREADS = 4
 
 
 def psi_from_counts(reference_counts, current_counts) -> float:
@@ -84,8 +81,8 @@ def ks_two_sample(reference: np.ndarray, current: np.ndarray) -> tuple[float, fl
     Small samples (scipy's exact mode) go to scipy. Large ones repeat scipy's asymptotic
     computation with the same arithmetic -- the statistic is the largest gap between the two
     empirical CDFs at the data points (count/n1 - count/n2), the p-value
-    ``kstwo.sf(d, N)`` with ``N = round(n1 n2 / (n1 + n2))`` -- but find the counts with two
-    binary searches of sorted keys instead of scipy's four searches of all 2n points.
+    ``kstwo.sf(d, N)`` with ``N = round(n1 n2 / (n1 + n2))`` -- but look up only the distinct
+    values of each sample in the other, instead of all n1 + n2 points in both.
 
     One deliberate difference: ``kstwo.sf`` costs time linear in N (0.4 s at N = 500,000) when
     2.2 <= N d^2 < 370; scipy itself returns 0.0 above 370. Massart's inequality bounds the
@@ -125,13 +122,18 @@ def _result(kind: str, psi=None, statistic=None, p_value=None, reference_count=0
     }
 
 
+def _sorted_without_nan(values: pd.Series) -> np.ndarray:
+    ordered = np.sort(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    if ordered.size and np.isnan(ordered[-1]):  # NaN sorts last
+        ordered = ordered[: np.searchsorted(np.isnan(ordered), True)]
+    return ordered
+
+
 def numeric_drift(reference: pd.Series, current: pd.Series) -> dict:
     """PSI and the Kolmogorov-Smirnov test of one numeric feature (missing values left out)."""
-    reference = reference.to_numpy(dtype=np.float64, na_value=np.nan)
-    current = current.to_numpy(dtype=np.float64, na_value=np.nan)
     # Sorted once, the data gives the deciles, the bin counts and the KS statistic by binary search.
-    reference = np.sort(reference[~np.isnan(reference)])
-    current = np.sort(current[~np.isnan(current)])
+    reference = _sorted_without_nan(reference)
+    current = _sorted_without_nan(current)
     if not reference.size or not current.size:
         return _result("numeric", reference_count=reference.size, current_count=current.size)
     edges = decile_edges(reference)
@@ -193,16 +195,11 @@ def feature_drift(
     """
     if features is None:
         features = drift_features(reference_df, current_df, exclude)
-
-    def drift_of(feature: str) -> dict:
+    results = {}
+    for feature in features:
         reference, current = reference_df[feature], current_df[feature]
         if is_numeric_feature(reference) and is_numeric_feature(current):
-            return numeric_drift(reference, current)
-        return categorical_drift(reference, current)
-
-    # Sorting and binary search release the GIL, so features run side by side on the available cores.
-    workers = min(len(features), os.cpu_count() or 1, MAX_THREADS)
-    if workers <= 1:
-        return {feature: drift_of(feature) for feature in features}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(features, pool.map(drift_of, features), strict=True))
+            results[feature] = numeric_drift(reference, current)
+        else:
+            results[feature] = categorical_drift(reference, current)
+    return results

@@ -20,7 +20,7 @@ Normalised dtypes: binary labels become ``int8`` 0/1 (1 where ``str(value).strip
 ``positive_label``); multiclass labels a categorical of strings; regression targets,
 predictions and scores ``float64``; sensitive features a categorical of strings (a missing
 value becomes the group ``"(missing)"``, with a warning); other text columns categorical; the
-timestamp ``datetime64[ns, UTC]``.
+timestamp ``datetime64[us, UTC]``.
 """
 
 import codecs
@@ -41,8 +41,10 @@ from apps.monitoring.metrics import MISSING_GROUP, group_codes
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 MAX_COLUMNS = 2000
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 MAX_LISTED_ROWS = 5
 SNIFF_BYTES = 64 * 1024
+CSV_CHUNK_BYTES = 64 * 1024 * 1024
 DELIMITERS = ",;\t|"
 UTF8_BOM = b"\xef\xbb\xbf"
 # Parquet decompression-bomb guards: real evaluation data needs well over one byte per 64 rows,
@@ -245,13 +247,15 @@ def _sniff_delimiter(sample: str) -> str:
         return ","
 
 
-def _csv_header(data: bytes, start: int) -> tuple[list[str], str]:
+def _csv_header(data: bytes, start: int) -> tuple[list[str], str, int]:
+    """Column names, delimiter and the offset where the data rows begin."""
     sample = data[start:start + SNIFF_BYTES].decode("utf-8", errors="ignore")
     if start + SNIFF_BYTES < len(data) and "\n" in sample:
         sample = sample[: sample.rindex("\n") + 1]
     delimiter = _sniff_delimiter(sample)
     end = data.find(b"\n", start)
-    header_line = data[start:end if end >= 0 else len(data)].decode("utf-8").rstrip("\r")
+    end = len(data) if end < 0 else end
+    header_line = data[start:end].decode("utf-8").rstrip("\r")
     names = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter))]
     if len(names) > MAX_COLUMNS:
         raise _fail(f"the file has {len(names)} columns; at most {MAX_COLUMNS} are supported")
@@ -262,11 +266,11 @@ def _csv_header(data: bytes, start: int) -> tuple[list[str], str]:
                  for name in duplicates]
     if problems:
         raise IngestError(problems)
-    return names, delimiter
+    return names, delimiter, min(end + 1, len(data))
 
 
-def _arrow_csv(data: bytes, start: int, names: list[str], delimiter: str, text_columns: Iterable[str], *,
-               careful: bool) -> tuple[pa.Table, list]:
+def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types: dict, *, careful: bool = False,
+               skip_rows: int = 0) -> tuple[pa.Table, list]:
     invalid = []
 
     def on_invalid_row(row):
@@ -274,30 +278,63 @@ def _arrow_csv(data: bytes, start: int, names: list[str], delimiter: str, text_c
         return "skip"
 
     table = pa_csv.read_csv(
-        pa.BufferReader(memoryview(data)[start:]),
-        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=not careful),
+        pa.BufferReader(view),
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=not careful),
         parse_options=pa_csv.ParseOptions(
             delimiter=delimiter, newlines_in_values=careful, invalid_row_handler=on_invalid_row
         ),
+        # Text is dictionary-encoded while parsing: a small table and cheap categoricals.
         convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in text_columns if name in names}, strings_can_be_null=True
+            column_types=column_types, strings_can_be_null=True, auto_dict_encode=True
         ),
     )
     return table, invalid
 
 
+def _arrow_csv_in_chunks(data: bytes, body: int, names: list[str], delimiter: str, column_types: dict) -> pa.Table:
+    """The data rows read in pieces of about CSV_CHUNK_BYTES, cut at line ends.
+
+    One read of the whole file holds Arrow's parse buffers for all of it at once (about 2.5 times
+    the file); pieces keep that to one piece. The types found in the first piece are imposed on
+    the others, so a later piece that does not fit them (or a quoted line break cut in two)
+    raises ArrowInvalid or reports invalid rows, and the caller reads the whole file in one go.
+    """
+    view, tables, position = memoryview(data), [], body
+    while position < len(data):
+        stop = data.find(b"\n", min(position + CSV_CHUNK_BYTES, len(data)) - 1)
+        stop = len(data) if stop < 0 else stop + 1
+        table, invalid = _arrow_csv(view[position:stop], names, delimiter, column_types)
+        if invalid:
+            raise pa.ArrowInvalid("invalid rows")
+        if not tables:
+            column_types = {f.name: f.type for f in table.schema}
+        tables.append(table)
+        position = stop
+    if not tables:
+        return pa.table({name: pa.array([], pa.string()) for name in names})
+    return pa.concat_tables(tables)
+
+
 def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers) -> pa.Table:
-    names, delimiter = _csv_header(data, start)
+    names, delimiter, body = _csv_header(data, start)
+    # Label and group columns stay text: "01" is not 1.
+    column_types = {name: pa.dictionary(pa.int32(), pa.string()) for name in text_columns if name in names}
     try:
-        table, invalid = _arrow_csv(data, start, names, delimiter, text_columns, careful=False)
+        return _arrow_csv_in_chunks(data, body, names, delimiter, column_types)
     except pa.ArrowInvalid:
-        table, invalid = None, [None]
-    if invalid:
-        # Again in one thread, which numbers the rows, and with quoted line breaks allowed.
-        try:
-            table, invalid = _arrow_csv(data, start, names, delimiter, text_columns, careful=True)
-        except pa.ArrowInvalid as error:
-            raise _fail(f"the CSV cannot be parsed: {error}") from error
+        pass
+    try:  # the whole file at once: types are inferred from all of it
+        table, invalid = _arrow_csv(memoryview(data)[body:], names, delimiter, column_types)
+        if not invalid:
+            return table
+    except pa.ArrowInvalid:
+        pass
+    # The careful way: one thread (which numbers the rows), quoted line breaks allowed.
+    try:
+        table, invalid = _arrow_csv(memoryview(data)[start:], names, delimiter, column_types, careful=True,
+                                    skip_rows=1)
+    except pa.ArrowInvalid as error:
+        raise _fail(f"the CSV cannot be parsed: {error}") from error
     if invalid:
         numbers = rows.numbers(np.array([row.number - 2 for row in invalid]))
         counts = sorted({row.actual_columns for row in invalid})
@@ -369,6 +406,28 @@ def _read(
     return _to_pandas(_read_csv(data, start, text_columns, rows)), "csv", rows
 
 
+def read_table(data: bytes, *, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[pd.DataFrame, str]:
+    """Any table (e.g. reference features) with the byte-level and header checks only: (DataFrame, file format).
+
+    Raises ``IngestError`` like ``parse_evaluation`` for size, compression, encoding, NUL bytes,
+    ragged rows, duplicate or unnamed columns, too many columns, and a file without rows.
+    """
+    df, file_format, _ = _read(data, filename, max_bytes, ())
+    _check_shape(df, file_format)
+    return df, file_format
+
+
+def _check_shape(df: pd.DataFrame, file_format: str) -> None:
+    if not len(df):
+        raise _fail("the file has a header but no data rows" if file_format == "csv" else "the file has no rows")
+    if len(df.columns) > MAX_COLUMNS:
+        raise _fail(f"the file has {len(df.columns)} columns; at most {MAX_COLUMNS} are supported")
+    duplicates = sorted({str(name) for name in df.columns if list(df.columns).count(name) > 1})
+    if duplicates:
+        raise IngestError([Problem(name, (), "appears more than once; column names must be unique")
+                           for name in duplicates])
+
+
 # ---------------------------------------------------------------- column checks
 
 
@@ -415,7 +474,7 @@ class _Checks:
         return values
 
     def unit_interval(self, column: str, values: np.ndarray) -> None:
-        outside = (values < 0) | (values > 1)
+        outside = np.isfinite(values) & ((values < 0) | (values > 1))
         if outside.any():
             self.flag(column, outside, f"value {_value(values[outside][0])} is outside [0, 1]")
 
@@ -436,7 +495,7 @@ def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str
     counts: dict[str, int] = {}
     for codes, labels in coded.values():
         for label, count in zip(labels, np.bincount(codes, minlength=len(labels)), strict=True):
-            if label != MISSING_GROUP:
+            if label != MISSING_GROUP and (known is None or label in known):
                 counts[label] = counts.get(label, 0) + int(count)
     found = sorted(counts)
     if positive_label not in counts and len(found) > 1:
@@ -449,7 +508,7 @@ def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str
     if len(found) > 2:
         allowed = {positive_label, *negatives[:1]}
         for column, (codes, labels) in coded.items():
-            extra = [index for index, label in enumerate(labels) if label not in allowed and label != MISSING_GROUP]
+            extra = [index for index, label in enumerate(labels) if label in counts and label not in allowed]
             if extra:
                 values = _values_text([labels[index] for index in extra], "makes", "make")
                 checks.flag(column, np.isin(codes, extra), f"{values} more than two labels ({found}); "
@@ -507,7 +566,7 @@ def _timestamps(checks: _Checks, column: str) -> None:
     empty = series.isna().to_numpy()
     if empty.any():
         checks.flag(column, empty, "empty value; every row needs a timestamp")
-    checks.df[column] = parsed
+    checks.df[column] = parsed.dt.as_unit("us")
 
 
 def _sensitive(checks: _Checks, column: str, min_group_rows: int) -> None:
@@ -553,7 +612,7 @@ def parse_evaluation(
     task_type: str = "binary",
     positive_label: str = "1",
     known_labels: Iterable | None = None,
-    max_bytes: int = 200 * 1024 * 1024,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     min_group_rows: int = 30,
 ) -> ParsedEvaluation:
     """Read ``data`` (CSV, JSON Lines or Parquet), check it, and normalise its dtypes; see the module docstring.
@@ -569,10 +628,7 @@ def parse_evaluation(
     sensitive_features = tuple(sensitive_features)
     label_columns = (target_column, prediction_column) if task_type != "regression" else ()
     df, file_format, rows = _read(data, filename, max_bytes, (*label_columns, *sensitive_features))
-    if not len(df):
-        raise _fail("the file has a header but no data rows" if file_format == "csv" else "the file has no rows")
-    if len(df.columns) > MAX_COLUMNS:
-        raise _fail(f"the file has {len(df.columns)} columns; at most {MAX_COLUMNS} are supported")
+    _check_shape(df, file_format)
     required = [target_column, prediction_column, *sensitive_features]
     missing = [column for column in required if column not in df.columns]
     if missing:

@@ -112,7 +112,7 @@ def group_codes(values) -> tuple[np.ndarray, list[str]]:
     return codes, labels
 
 
-def _check_lengths(n: int, **arrays) -> None:
+def _check_lengths(n: int, arrays: Mapping[str, object]) -> None:
     for name, array in arrays.items():
         if array is not None and len(array) != n:
             raise ValueError(f"{name} has {len(array)} values, y_true has {n}")
@@ -140,7 +140,7 @@ def _score_histogram(y_true: np.ndarray, y_score: np.ndarray) -> dict:
 def _partials(y_true, y_pred, y_score=None, sensitive: Mapping | None = None) -> dict:
     truth = _binary_array(y_true, "y_true")
     predicted = _binary_array(y_pred, "y_pred")
-    _check_lengths(len(truth), y_pred=predicted, y_score=y_score, **dict(sensitive or {}))
+    _check_lengths(len(truth), {"y_pred": predicted, "y_score": y_score, **(sensitive or {})})
     cell = truth.astype(np.intp) * 2 + predicted
     partials = {
         "n": len(truth),
@@ -366,7 +366,7 @@ def multiclass_metrics(
     """
     truth = pd.Series(np.asarray(y_true)).astype(str)
     predicted = pd.Series(np.asarray(y_pred)).astype(str)
-    _check_lengths(len(truth), y_pred=predicted, y_proba=y_proba, **dict(sensitive or {}))
+    _check_lengths(len(truth), {"y_pred": predicted, "y_proba": y_proba, **(sensitive or {})})
     classes = sorted(set(truth.unique()) | set(predicted.unique()))
     true_codes = pd.Categorical(truth, categories=classes).codes.astype(np.intp)
     pred_codes = pd.Categorical(predicted, categories=classes).codes.astype(np.intp)
@@ -421,7 +421,7 @@ def regression_metrics(y_true, y_pred, *, sensitive: Mapping[str, object] | None
     """MAE, RMSE and R2 overall (R2 is None when y_true is constant), MAE and RMSE per sensitive group."""
     truth = np.asarray(y_true, dtype=np.float64)
     predicted = np.asarray(y_pred, dtype=np.float64)
-    _check_lengths(len(truth), y_pred=predicted, **dict(sensitive or {}))
+    _check_lengths(len(truth), {"y_pred": predicted, **(sensitive or {})})
     errors = truth - predicted
     mae, rmse = _errors(errors)
     total = float(((truth - truth.mean()) ** 2).sum()) if truth.size else 0.0

@@ -197,23 +197,9 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
     return bool(updated)
 
 
-MAX_COLUMNS = 2000
-
-
 def _parse_reference(data: bytes, *, filename: str):
-    """Read a reference table with the same byte-level checks as evaluations (encoding, size, format)."""
-    frame, file_format, _ = ingest._read(data, filename, settings.PORTAL_MAX_UPLOAD_BYTES, ())
-    problems = []
-    if frame.empty:
-        problems.append(ingest.Problem(None, (), "the file has a header but no rows"))
-    if len(frame.columns) > MAX_COLUMNS:
-        problems.append(ingest.Problem(None, (), f"{len(frame.columns)} columns; at most {MAX_COLUMNS} are accepted"))
-    duplicated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
-    if duplicated:
-        problems.append(ingest.Problem(duplicated[0], (), "this column name appears more than once"))
-    if problems:
-        raise ingest.IngestError(problems)
-    return frame, file_format
+    """A reference table, with the same byte-level checks as evaluations (encoding, size, format, columns)."""
+    return ingest.read_table(data, filename=filename, max_bytes=settings.PORTAL_MAX_UPLOAD_BYTES)
 
 
 @transaction.atomic

@@ -55,6 +55,25 @@ def _max_rule(metric: str, value, limit: float, label: str) -> Finding | None:
     return None
 
 
+def _within_noise(finding: Finding | None, groups: dict, limit: float) -> Finding | None:
+    """Small groups: a selection-rate gap above the limit that the groups' 95% Wilson intervals
+    cannot confirm (lowest plausible gap within the limit) is a warning, not a breach."""
+    if finding is None or finding.severity != "breach" or len(groups) < 2:
+        return finding
+    rates = [(g.get("selection_rate"), g.get("selection_rate_ci")) for g in groups.values()]
+    rates = [(rate, ci) for rate, ci in rates if rate is not None and ci]
+    if len(rates) < 2:
+        return finding
+    high = max(rates, key=lambda r: r[0])
+    low = min(rates, key=lambda r: r[0])
+    lowest_gap = max(0.0, high[1][0] - low[1][1])
+    if lowest_gap <= limit:
+        return Finding(finding.metric, finding.value, finding.rule, "warning",
+                       f"{finding.message} The groups are small: the gap could be as low as {lowest_gap:.4f} "
+                       "(95% intervals), so this is a warning until more data confirms it.")
+    return finding
+
+
 def findings(metrics: dict, rules: dict, baseline: dict | None = None) -> list[Finding]:
     """Pure: which thresholds ``metrics`` crosses or approaches."""
     overall = metrics.get("overall") or {}
@@ -83,8 +102,11 @@ def findings(metrics: dict, rules: dict, baseline: dict | None = None) -> list[F
                     found.append(_max_rule(f"drift.{feature}.psi", values.get("psi"), limit, f"PSI of {feature}"))
             elif name in FAIRNESS_DIFFERENCES:
                 for attribute, values in fairness.items():
-                    found.append(_max_rule(f"fairness.{attribute}.{name}", values.get(name), limit,
-                                           f"{name.replace('_', ' ')} for {attribute}"))
+                    finding = _max_rule(f"fairness.{attribute}.{name}", values.get(name), limit,
+                                        f"{name.replace('_', ' ')} for {attribute}")
+                    if name == "demographic_parity_difference":
+                        finding = _within_noise(finding, (metrics.get("groups") or {}).get(attribute, {}), limit)
+                    found.append(finding)
             else:
                 found.append(_max_rule(f"overall.{name}", overall.get(name), limit, name))
     return [f for f in found if f is not None]

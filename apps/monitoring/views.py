@@ -1,9 +1,346 @@
-from django.views.generic import TemplateView
+"""Monitoring pages: thin views over ``selectors`` (reads), ``services`` (writes) and ``compare`` (pure)."""
 
+from functools import cached_property
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views import View
+from django.views.generic import FormView, TemplateView
+
+from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import ALL_ROLES, Role, user_roles
+from apps.inventory import services as inventory_services
+from apps.inventory.models import MLModel, Stage
+from apps.monitoring import charts, compare, forms, selectors, services
+from apps.monitoring.models import Alert, Evaluation
+
+UPLOADERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
+ALERT_HANDLERS = frozenset({Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN})
+PAGE_SIZE = 50
+
+
+def _may(user, roles: frozenset) -> bool:
+    return bool(user_roles(user) & roles)
+
+
+def _is_htmx(request) -> bool:
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
+
+
+def _form_error(form, exc: DomainError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
 class IndexView(RoleRequiredMixin, TemplateView):
+    """Health of every model in production, then open alerts and recent evaluations."""
+
     allowed_roles = ALL_ROLES
     template_name = "monitoring/index.html"
+    partial_template_name = "monitoring/partials/health_table.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filterset = selectors.health_overview(self.request.GET)
+        page = Paginator(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        selectors.attach_cadence(page.object_list)
+        context.update(filter=filterset, page_obj=page, models=page.object_list,
+                       filtered=any(v for k, v in self.request.GET.items() if k not in ("page", "sort")),
+                       can_upload=_may(self.request.user, UPLOADERS))
+        if not _is_htmx(self.request):
+            context.update(open_alerts=selectors.open_alerts(), open_alert_count=selectors.open_alert_count(),
+                           evaluations=selectors.recent_evaluations())
+        return context
+
+    def get_template_names(self):
+        return [self.partial_template_name if _is_htmx(self.request) else self.template_name]
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+# ---------------------------------------------------------------- uploads
+
+
+class UploadView(RoleRequiredMixin, FormView):
+    """Upload an evaluation file; a rejected file is listed problem by problem and nothing is stored."""
+
+    allowed_roles = UPLOADERS
+    template_name = "monitoring/upload.html"
+    form_class = forms.EvaluationUploadForm
+
+    def get_initial(self):
+        version = self.request.GET.get("version", "")
+        return {"version": int(version)} if version.isdigit() else {}
+
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("problems", [])
+        return super().get_context_data(**kwargs)
+
+    def form_valid(self, form):
+        try:
+            evaluation, _ = services.evaluation_upload(actor=self.request.user, **form.service_arguments())
+        except services.UploadRejected as exc:
+            form.add_error(None, "The file was rejected and nothing was stored. Fix the problems listed above and "
+                                 "choose the file again.")
+            return self.render_to_response(self.get_context_data(form=form, problems=exc.problems), status=400)
+        except DomainError as exc:
+            _form_error(form, exc)
+            return self.render_to_response(self.get_context_data(form=form), status=exc.status_code)
+        messages.success(self.request, f"{evaluation.filename} was uploaded ({evaluation.row_count:,} rows); "
+                                       "its metrics are computed in the background.")
+        return HttpResponseRedirect(evaluation.get_absolute_url())
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class UploadPreviewView(RoleRequiredMixin, View):
+    """The file's header and first rows with each column's role; stores nothing. htmx gets the partial."""
+
+    allowed_roles = UPLOADERS
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = forms.EvaluationUploadForm(request.POST, request.FILES, preview=True)
+        preview = None
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            preview = selectors.upload_preview(upload.read(), filename=upload.name, mapping=form.columns(),
+                                               sensitive=form.cleaned_data["sensitive_features"])
+        status = 200 if preview is not None else 400
+        if _is_htmx(request):
+            return render(request, "monitoring/partials/preview.html", {"preview": preview, "form": form},
+                          status=status)
+        return render(request, "monitoring/upload.html", {"form": form, "preview": preview, "problems": [],
+                                                          "reselect_file": True}, status=status)
+
+
+class ReferenceUploadView(RoleRequiredMixin, FormView):
+    allowed_roles = UPLOADERS
+    template_name = "monitoring/reference_upload.html"
+    form_class = forms.ReferenceUploadForm
+
+    def get_initial(self):
+        version = self.request.GET.get("version", "")
+        return {"version": int(version)} if version.isdigit() else {}
+
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("problems", [])
+        return super().get_context_data(**kwargs)
+
+    def form_valid(self, form):
+        version, upload = form.cleaned_data["version"], form.cleaned_data["file"]
+        try:
+            reference = services.reference_upload(actor=self.request.user, version=version, data=upload.read(),
+                                                  filename=upload.name)
+        except services.UploadRejected as exc:
+            form.add_error(None, "The file was rejected and nothing was stored.")
+            return self.render_to_response(self.get_context_data(form=form, problems=exc.problems), status=400)
+        except DomainError as exc:
+            _form_error(form, exc)
+            return self.render_to_response(self.get_context_data(form=form), status=exc.status_code)
+        messages.success(self.request, f"Reference data for {version} was stored ({reference.row_count:,} rows, "
+                                       f"{len(reference.columns)} columns). Later evaluations are compared with it.")
+        return HttpResponseRedirect(reverse("monitoring:model", kwargs={"slug": version.model.slug}))
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+# ---------------------------------------------------------------- evaluations
+
+
+class EvaluationDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "monitoring/evaluation_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        evaluation = selectors.evaluation_detail(pk=kwargs["pk"])
+        version = evaluation.version
+        policy, rules = selectors.policy_rules(version.model)
+        report = selectors.evaluation_report(evaluation.metrics, rules=rules, baseline=version.validation_metrics)
+        metrics = evaluation.metrics or {}
+        figures = [charts.group_chart(attribute, groups, index=n)
+                   for n, (attribute, groups) in enumerate((metrics.get("groups") or {}).items())]
+        if metrics.get("drift"):
+            figures.append(charts.drift_chart(metrics["drift"]))
+        context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
+                       charts=figures, alerts=selectors.evaluation_alerts(evaluation),
+                       alerted=evaluation.kind == Evaluation.Kind.PRODUCTION)
+        return context
+
+
+class EvaluationStatusView(RoleRequiredMixin, View):
+    """The status partial polled by htmx every 2 s; once the computation ends, htmx reloads the page."""
+
+    allowed_roles = ALL_ROLES
+
+    def get(self, request, pk: int):
+        evaluation = get_object_or_404(Evaluation.objects.only("pk", "status", "error", "started_at", "finished_at",
+                                                               "created_at", "attempts"), pk=pk)
+        response = render(request, "monitoring/partials/evaluation_status.html", {"evaluation": evaluation})
+        finished = evaluation.status in (Evaluation.Status.DONE, Evaluation.Status.FAILED)
+        if finished and _is_htmx(request):
+            response["HX-Refresh"] = "true"  # the metrics sections appear with the full page
+        return response
+
+
+# ---------------------------------------------------------------- one model
+
+
+def _series_label(window) -> str:
+    return f"{window.version.version} ({window.cadence})"
+
+
+def _window_table(windows, task_type: str) -> tuple[list[str], list]:
+    """Column titles and (window, formatted key metrics) rows, newest first."""
+    keys = charts.KEY_METRICS.get(task_type, charts.KEY_METRICS["binary"])
+    rows = [(w, [selectors.fmt(charts.key_metric(w.metrics or {}, key)) for key, _ in keys]) for w in reversed(windows)]
+    return [title for _, title in keys], rows
+
+
+class ModelMonitoringView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "monitoring/model.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        data = selectors.model_monitoring(slug=kwargs["slug"])
+        policy = data.obligations.policy
+        rules = dict(policy.metric_thresholds) if policy else {}
+        window_columns, window_rows = _window_table(data.windows, data.model.task_type)
+        context.update(
+            data=data, model=data.model, obligations=data.obligations, policy=policy,
+            charts=charts.window_charts(data.windows, task_type=data.model.task_type, rules=rules,
+                                        series_label=_series_label) if data.windows else [],
+            window_columns=window_columns, window_rows=window_rows, can_upload=_may(self.request.user, UPLOADERS),
+            resolved_shown=selectors.RESOLVED_SHOWN,
+        )
+        return context
+
+
+# ---------------------------------------------------------------- alerts
+
+
+class AlertDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = ALL_ROLES
+    template_name = "monitoring/alert_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(alert=selectors.alert_detail(pk=kwargs["pk"]),
+                       can_handle=_may(self.request.user, ALERT_HANDLERS))
+        return context
+
+
+class AlertActionView(RoleRequiredMixin, View):
+    """POST: acknowledge or resolve an alert. Executives are refused; an alert already there gets a 409 page."""
+
+    allowed_roles = ALERT_HANDLERS
+    http_method_names = ["post"]
+    action = ""
+    ACTIONS = {"acknowledge": (services.alert_acknowledge, "acknowledged"),
+               "resolve": (services.alert_resolve, "resolved")}
+
+    def post(self, request, pk: int):
+        alert = get_object_or_404(Alert, pk=pk)
+        service, done = self.ACTIONS[self.action]
+        try:
+            service(actor=request.user, alert=alert)
+        except DomainError as exc:
+            return render(request, "monitoring/alert_detail.html",
+                          {"alert": selectors.alert_detail(pk=pk), "can_handle": True, "action_error": exc.message},
+                          status=exc.status_code)
+        messages.success(request, f"The alert was {done}.")
+        return HttpResponseRedirect(alert.get_absolute_url())
+
+
+# ---------------------------------------------------------------- champion versus challenger
+
+
+class CompareView(RoleRequiredMixin, FormView):
+    """One file with both versions' predictions, compared within the request (at most 50,000 rows)."""
+
+    allowed_roles = ALL_ROLES
+    template_name = "monitoring/compare.html"
+    form_class = forms.CompareForm
+
+    @cached_property
+    def model(self) -> MLModel:
+        return get_object_or_404(MLModel.objects.select_related("team"), slug=self.kwargs["slug"])
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "model": self.model}
+
+    def get_initial(self):
+        initial = {}
+        champion = self.model.versions.filter(stage=Stage.PRODUCTION).order_by("-created_at").first()
+        if champion:
+            initial["champion"] = champion
+        challenger = self.request.GET.get("challenger", "")
+        if challenger.isdigit():
+            initial["challenger"] = int(challenger)
+        return initial
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        context.update(model=self.model, can_write=_may(self.request.user, UPLOADERS), problems=form.problems,
+                       has_champion=form.fields["champion"].queryset.exists(), max_rows=f"{forms.COMPARE_MAX_ROWS:,}")
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if not _may(request.user, UPLOADERS):
+            raise PermissionDenied("Only data scientists and admins compare versions with uploaded predictions.")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        parsed = form.parsed
+        result = compare.compare(parsed["y_true"], parsed["champion_pred"], parsed["challenger_pred"],
+                                 parsed["champion_score"], parsed["challenger_score"], sensitive=parsed["sensitive"])
+        champion, challenger = form.cleaned_data["champion"], form.cleaned_data["challenger"]
+        chart = charts.comparison_chart(result, champion=f"Champion {champion.version}",
+                                        challenger=f"Challenger {challenger.version}")
+        return self.render_to_response(self.get_context_data(
+            form=form, result=result, chart=chart, champion=champion, challenger=challenger,
+            warnings=parsed["warnings"], scored=parsed["scored"], mcnemar_p=selectors.fmt(result["mcnemar"]["p_value"]),
+            promote_form=forms.PromoteForm(initial={"challenger": challenger.pk}, model=self.model)))
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class PromoteView(RoleRequiredMixin, View):
+    """POST: move the challenger to production through the inventory service; the production gate applies."""
+
+    allowed_roles = UPLOADERS
+    http_method_names = ["post"]
+
+    def post(self, request, slug: str):
+        model = get_object_or_404(MLModel, slug=slug)
+        form = forms.PromoteForm(request.POST, model=model)
+        if not form.is_valid():
+            return self._refused(request, model, None, "Choose a version of this model to promote.", 400)
+        challenger = form.cleaned_data["challenger"]
+        try:
+            inventory_services.version_transition(actor=request.user, version=challenger, to_stage=Stage.PRODUCTION,
+                                                  reason="Promoted after a champion-versus-challenger comparison.")
+        except DomainError as exc:
+            return self._refused(request, model, challenger, exc.message, exc.status_code)
+        messages.success(request, f"{challenger} is now in production. Retire or move the previous champion from "
+                                  "its version page when the switch-over is done.")
+        return HttpResponseRedirect(reverse("monitoring:model", kwargs={"slug": model.slug}))
+
+    @staticmethod
+    def _refused(request, model, challenger, message: str, status: int) -> HttpResponse:
+        return render(request, "monitoring/promote_refused.html",
+                      {"model": model, "challenger": challenger, "message": message}, status=status)

@@ -5,6 +5,7 @@ content, who took responsibility, which gate overrides happened, and the audit t
 """
 
 import os
+import re
 
 from django.db.models import Q
 from django.utils import timezone
@@ -56,7 +57,7 @@ def build(review: Review) -> dict:
     return {
         "review": review, "version": version, "model": model,
         "title": f"Responsible-AI sign-off: {model.name} {version.version}, round {review.round}",
-        "filename": f"review-{model.slug}-{version.version}-round-{review.round}".replace("/", "-"),
+        "filename": re.sub(r"[^A-Za-z0-9._-]+", "-", f"review-{model.slug}-{version.version}-round-{review.round}"),
         "generated_at": _when(timezone.now()),
         "state": review.get_state_display(),
         "accountable_owner": _user(model.accountable_owner),

@@ -2,7 +2,7 @@
 shared by the queue pages and the API."""
 
 import django_filters
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, Value, When
 
 from apps.core.models import AuditEvent
 from apps.core.roles import Role
@@ -66,7 +66,10 @@ def decisions_by(user):
 
 
 def opened_or_submitted_by(user):
-    return reviews().filter(Q(created_by=user) | Q(submitted_by=user))
+    """The rounds ``user`` opened or submitted, open ones first."""
+    still_open = Case(When(state__in=t.OPEN_STATES, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (reviews().filter(Q(created_by=user) | Q(submitted_by=user))
+            .annotate(closed=still_open).order_by("closed", "-updated_at", "-pk"))
 
 
 def open_reviews():

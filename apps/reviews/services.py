@@ -82,8 +82,12 @@ def _require_reviewer(actor, review: Review) -> None:
         raise PermissionDeniedError("Only reviewers decide on reviews.")
     reason = conflicted_users(review).get(actor.pk)
     if reason:
-        raise PermissionDeniedError(f"Four-eyes rule: you cannot decide on this review because {reason}. "
-                                    "Ask another reviewer.")
+        raise PermissionDeniedError(four_eyes_refusal(reason))
+
+
+def four_eyes_refusal(reason: str) -> str:
+    """The message shown before (on the page) and after (on a POST) a conflicted reviewer tries to decide."""
+    return f"Four-eyes rule: you cannot decide on this review because {reason}. Ask another reviewer."
 
 
 def _locked(review: Review) -> Review:
@@ -162,7 +166,8 @@ def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evid
     if evidence_file is not None:
         changes["evidence_file"] = [None, row.evidence_sha256]
     if changes:
-        audit_record(actor=actor, action="review.answered", obj=review, changes={row.item.key: changes})
+        audit_record(actor=actor, action="review.answered", obj=review,
+                     changes={f"{row.item.key}.{field}": pair for field, pair in changes.items()})
     return row
 
 

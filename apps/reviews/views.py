@@ -42,7 +42,7 @@ def _status(exc: DomainError) -> int:
 
 def refusal(reason: str) -> str:
     """The four-eyes message, worded exactly as the service words it."""
-    return f"Four-eyes rule: you cannot decide on this review because {reason}. Ask another reviewer."
+    return services.four_eyes_refusal(reason)
 
 
 # --- Work queues ------------------------------------------------------------------------------
@@ -121,8 +121,9 @@ class IndexView(RoleRequiredMixin, TemplateView):
         if Role.EXECUTIVE in roles:
             queues.append(_queue(request, key="open", title="All open reviews", items=reviews(selectors.open_reviews()),
                                  empty="No review is open."))
-        context.update(queues=queues, state_choices=STATE_CHOICES, q=q, state=state,
-                       filtered=bool(q or state))
+        filtered = bool(q or state)
+        context.update(queues=queues, state_choices=STATE_CHOICES, q=q, state=state, filtered=filtered,
+                       nothing_yet=bool(queues) and not filtered and not any(queue.rows for queue in queues))
         return context
 
 

@@ -7,7 +7,6 @@ from apps.core.demo import DEMO_USERS
 from apps.core.models import AuditEvent
 from apps.core.roles import user_roles
 
-
 DEMO_NAMES = [d.username for d in DEMO_USERS]
 
 
@@ -16,7 +15,15 @@ def _debug_like_make_run(settings):
     settings.DEBUG = True  # pytest-django forces DEBUG off; seed_demo is for debug installs
 
 
-def test_it_creates_one_user_per_role_with_the_demo_password(db):
+@pytest.fixture
+def users_only(monkeypatch):
+    """The portfolio takes seconds to build; tests about the users leave it out."""
+    from apps.core.management.commands import seed_demo
+
+    monkeypatch.setattr(seed_demo, "DEMO_APPS", ())
+
+
+def test_it_creates_one_user_per_role_with_the_demo_password(db, users_only):
     call_command("seed_demo")
     users = {u.username: u for u in get_user_model().objects.filter(username__in=DEMO_NAMES)}
     assert set(users) == {"executive", "reviewer", "reviewer2", "scientist", "admin"}
@@ -33,7 +40,7 @@ def test_it_is_idempotent(db):
     assert AuditEvent.objects.count() == events
 
 
-def test_it_refuses_to_run_in_production_unless_forced(db, settings):
+def test_it_refuses_to_run_in_production_unless_forced(db, settings, users_only):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="Refusing to create demo users"):
         call_command("seed_demo")
@@ -42,7 +49,7 @@ def test_it_refuses_to_run_in_production_unless_forced(db, settings):
     assert get_user_model().objects.filter(username__in=DEMO_NAMES).count() == 5
 
 
-def test_demo_users_can_log_in(client, db):
+def test_demo_users_can_log_in(client, db, users_only):
     call_command("seed_demo")
     assert client.login(username="reviewer", password="portal-demo")
     assert client.get("/").status_code == 200

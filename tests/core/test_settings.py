@@ -14,7 +14,8 @@ PROD_KEY = "k" * 20 + "-production-secret-for-tests-only-" + "z" * 20
 
 
 def run_python(code: str, **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))}
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "PORTAL_"))}
     clean.update(env)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
                           timeout=120)
@@ -56,7 +57,7 @@ def test_the_embedded_default_needs_no_server():
             "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], s.CELERY_BROKER_URL, s.DEBUG)")
     engine, name, broker, debug = run_python(code).stdout.split()
     assert engine == "django.db.backends.sqlite3" and name.endswith("var/portal.sqlite3")
-    assert broker == "filesystem://" and debug == "True"
+    assert broker == "filesystem://localhost//" and debug == "True"
 
 
 def test_database_and_broker_urls_switch_to_postgres_and_redis():

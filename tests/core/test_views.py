@@ -60,13 +60,6 @@ def test_a_user_without_a_role_is_told_to_ask_for_one(client_as):
     assert b"Ask an administrator" in response.content
 
 
-def test_domain_apps_show_an_empty_state_with_help(client_as):
-    client = client_as("executive")
-    for name in ("reviews", "monitoring"):
-        content = client.get(reverse(f"{name}:index")).content.decode()
-        assert "Nothing here yet" in content and 'class="lead"' in content
-
-
 @pytest.fixture
 def trail(make_user):
     ada, bob = make_user("admin", username="ada"), make_user("reviewer", username="bob")

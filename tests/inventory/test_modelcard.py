@@ -152,5 +152,5 @@ def test_the_page_costs_a_constant_number_of_queries(client_as, make_user, djang
     client = client_as("executive")
     one, many = _version_with(1, make_user), _version_with(4, make_user)
     assert _queries(client, one) == _queries(client, many)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         _queries(client, many)

@@ -61,7 +61,7 @@ def model_with_lineage(versions: int) -> MLModel:
 def test_it_lists_models_in_a_constant_number_of_queries(client_as, django_assert_max_num_queries, count):
     build_portfolio(count)
     client = client_as("executive")
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         response = client.get(reverse("inventory:index"))
     assert response.status_code == 200 and len(response.context["models"]) == count
 
@@ -162,7 +162,7 @@ def test_csv_safe_prefixes_formula_starts(value, expected):
 def test_the_model_page_costs_a_constant_number_of_queries(client_as, django_assert_max_num_queries, versions):
     model = model_with_lineage(versions)
     client = client_as("executive")
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(19):
         response = client.get(reverse("inventory:model-detail", args=[model.slug]))
     assert response.status_code == 200 and len(response.context["versions"]) == versions
 
@@ -221,7 +221,7 @@ def test_the_version_page_costs_a_constant_number_of_queries(client_as, django_a
     version = ModelVersionFactory(training_datasets=DataSetFactory.create_batch(deployments))
     DeploymentFactory.create_batch(deployments, version=version, business_process=BusinessProcessFactory())
     client = client_as("data_scientist")
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         response = client.get(version.get_absolute_url())
     assert len(response.context["deployments"]) == deployments
 
@@ -505,7 +505,7 @@ def test_the_data_set_page_shows_schema_upstream_and_downstream(client_as, djang
     step = PipelineStepFactory(name="build-features", inputs=[raw])
     version = ModelVersionFactory(training_datasets=[step.output])
     client = client_as("executive")
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         upstream = client.get(step.output.get_absolute_url()).content.decode()
     downstream = client.get(raw.get_absolute_url()).content.decode()
     assert "build-features" in upstream and raw.get_absolute_url() in upstream
@@ -535,7 +535,7 @@ def test_the_process_page_costs_a_constant_number_of_queries(client_as, django_a
     for _ in range(count):
         DeploymentFactory(version__model=MLModelFactory(business_processes=[process]), business_process=process)
     client = client_as("executive")
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         response = client.get(process.get_absolute_url())
     assert len(response.context["rows"]) == count
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from apps.monitoring.drift import feature_drift, ks_two_sample, numeric_psi, psi_from_counts
+from apps.monitoring.drift import KS_P_VALUE_FLOOR, feature_drift, ks_two_sample, numeric_psi, psi_from_counts
 
 
 def _spec_psi(reference, current):
@@ -94,6 +94,18 @@ def test_it_reports_the_kolmogorov_smirnov_test_exactly_like_scipy(sizes, decima
 
     assert (result["statistic"], result["p_value"]) == (float(expected.statistic), float(expected.pvalue))
     assert ks_two_sample(np.sort(reference), np.sort(current)) == (result["statistic"], result["p_value"])
+
+
+def test_it_reports_p_values_below_the_floor_as_zero_within_the_floor_of_scipy():
+    rng = np.random.default_rng(21)
+    reference, current = rng.normal(0, 1, size=20000), rng.normal(0.1, 1, size=20000)
+    expected = stats.ks_2samp(reference, current)
+
+    statistic, p_value = ks_two_sample(np.sort(reference), np.sort(current))
+
+    assert 0 < expected.pvalue < KS_P_VALUE_FLOOR  # scipy's own value is tiny but positive here
+    assert statistic == float(expected.statistic)
+    assert p_value == 0.0
 
 
 def test_it_computes_categorical_psi_over_the_union_of_categories_with_scipy_chi_square():

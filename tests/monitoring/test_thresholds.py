@@ -43,3 +43,16 @@ def test_health_is_the_worst_finding():
     assert health_of([]) == "healthy"
     assert health_of(findings(METRICS, {"roc_auc_min": 0.79})) == "warning"
     assert health_of(findings(METRICS, {"roc_auc_min": 0.79, "psi_max": 0.2})) == "breach"
+
+
+def test_a_fairness_gap_that_small_groups_cannot_confirm_is_only_a_warning():
+    small = {"fairness": {"sex": {"demographic_parity_difference": 0.2}},
+             "groups": {"sex": {"f": {"selection_rate": 0.5, "selection_rate_ci": [0.3, 0.7]},
+                                "m": {"selection_rate": 0.3, "selection_rate_ci": [0.15, 0.5]}}}}
+    large = {"fairness": {"sex": {"demographic_parity_difference": 0.2}},
+             "groups": {"sex": {"f": {"selection_rate": 0.5, "selection_rate_ci": [0.48, 0.52]},
+                                "m": {"selection_rate": 0.3, "selection_rate_ci": [0.28, 0.32]}}}}
+    rule = {"demographic_parity_difference_max": 0.1}
+    warning = findings(small, rule)[0]
+    assert warning.severity == "warning" and "could be as low as 0.0000" in warning.message
+    assert findings(large, rule)[0].severity == "breach"  # lowest plausible gap 0.16 > 0.1

@@ -5,6 +5,7 @@ SQLite serialises every write transaction, so there they would prove nothing; th
 below runs everywhere.
 """
 
+import importlib
 import threading
 from collections import Counter
 
@@ -49,6 +50,19 @@ def race(jobs) -> list:
     return outcomes
 
 
+@pytest.fixture
+def seeded(transactional_db):
+    """The data migrations' rows again: an earlier transactional test's flush removed them (post_migrate only
+    brings back the groups)."""
+    from django.apps import apps
+
+    from apps.core.roles import sync_role_permissions
+
+    for module in ("apps.risk.migrations.0002_defaults", "apps.reviews.migrations.0002_checklist_items"):
+        importlib.import_module(module).seed(apps, None)
+    sync_role_permissions()
+
+
 def high_tier_review(make_user, *, required_approvals: int = 2):
     """A submitted review of a high-tier version; a stricter high policy asks for more approvals."""
     if required_approvals != 2:
@@ -62,9 +76,9 @@ def high_tier_review(make_user, *, required_approvals: int = 2):
 
 
 @postgresql_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("reject_every", [0, 5], ids=["all approve", "every fifth rejects"])
-def test_fifty_reviewers_deciding_at_once_leave_one_consistent_outcome(make_user, reject_every):
+def test_fifty_reviewers_deciding_at_once_leave_one_consistent_outcome(seeded, make_user, reject_every):
     from django.test import Client
 
     review = high_tier_review(make_user, required_approvals=5)
@@ -107,8 +121,8 @@ def test_fifty_reviewers_deciding_at_once_leave_one_consistent_outcome(make_user
 
 
 @postgresql_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_double_click_in_parallel_records_one_decision(make_user):
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_in_parallel_records_one_decision(seeded, make_user):
     review = high_tier_review(make_user)
     reviewer = make_user("reviewer", username="rita")
 

@@ -347,10 +347,13 @@ def test_each_queue_pages_on_its_own(client_as, scientist):
     assert queue.page.number == 2 and len(queue.rows) == 3 and "open_page=1" in queue.previous_url
 
 
-def test_the_queues_show_empty_states(client_as):
+def test_the_queues_show_empty_states(client_as, scientist):
     page = client_as("reviewer").get(reverse("reviews:index"))
-    assert b"No open review is assigned to you." in page.content
+    assert b"Nothing here yet" in page.content and b"No open review is assigned to you." in page.content
     assert b"You have not decided on any review yet." in page.content
+    services.review_start(actor=scientist, version=assessed_version())
+    page = client_as("data_scientist").get(reverse("reviews:index"))
+    assert b"Nothing here yet" in page.content  # someone else's draft is nobody else's work yet
 
 
 @pytest.mark.parametrize("count", [2, 12])
@@ -360,7 +363,7 @@ def test_the_reviewer_queues_cost_a_constant_number_of_queries(client, scientist
         review = submitted_review(submitter=scientist)
         services.review_assign(actor=scientist, review=review, reviewer=reviewers[0])
     client = login(client, reviewers[0])
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(12):
         page = client.get(reverse("reviews:index"))
     assert len(page.context["queues"][0].rows) == count
 
@@ -371,9 +374,76 @@ def test_the_review_page_costs_a_constant_number_of_queries(client, scientist, r
     review = submitted_review(submitter=scientist, tier_ratings=tier_ratings)
     services.review_decide(actor=reviewers[1], review=review, decision="approve")
     client = login(client, reviewers[0])
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(20):
         assert client.get(review.get_absolute_url()).status_code == 200
+
+
+@pytest.mark.parametrize("count", [3, 25])
+def test_the_blockers_list_is_paged_so_its_gate_checks_stay_bounded(client, scientist, count,
+                                                                    django_assert_max_num_queries):
+    for _ in range(count):
+        ModelVersionFactory(created_by=scientist)
+    client = login(client, scientist)
+    with django_assert_max_num_queries(45):
+        page = client.get(reverse("reviews:index"))
+    blocks = page.context["queues"][1]
+    assert blocks.page.paginator.count == count and len(blocks.rows) == min(count, 10)
 
 
 def test_unknown_reviews_are_404(client_as):
     assert client_as("reviewer").get(reverse("reviews:detail", args=[999999])).status_code == 404
+
+
+# --- Admin: checklist items are versioned, reviews are read-only ---------------------------------
+
+def test_editing_a_checklist_item_in_the_admin_makes_a_new_version(client_as):
+    from apps.reviews.models import ChecklistItem
+
+    item = ChecklistItem.objects.get(key="bias_checked", active=True)
+    client = client_as("admin", username="ada")
+    url = reverse("admin:reviews_checklistitem_change", args=[item.pk])
+    response = client.post(url, {"text": "Bias was checked per protected group.", "guidance": item.guidance,
+                                 "order": item.order})
+    assert response.status_code == 302
+    item.refresh_from_db()
+    revised = ChecklistItem.objects.get(key="bias_checked", active=True)
+    assert not item.active and item.text.startswith("Data and model") and revised.version == 2
+    assert revised.text == "Bias was checked per protected group."
+    event = AuditEvent.objects.get(action="checklist_item.revised")
+    assert event.actor_username == "ada" and event.changes["version"] == [1, 2]
+    assert client.post(url, {"text": "again", "guidance": "", "order": 0}).status_code == 403
+    unchanged = client.post(reverse("admin:reviews_checklistitem_change", args=[revised.pk]),
+                            {"text": revised.text, "guidance": revised.guidance, "order": revised.order})
+    assert unchanged.status_code == 200 and b"Nothing changed" in unchanged.content
+    added = client.post(reverse("admin:reviews_checklistitem_add"),
+                        {"checklist": "accountability", "key": "incident_contact",
+                         "text": "An incident contact is named.", "guidance": "", "order": 9})
+    assert added.status_code == 302 and AuditEvent.objects.filter(action="checklist_item.created").exists()
+    duplicate = client.post(reverse("admin:reviews_checklistitem_add"),
+                            {"checklist": "accountability", "key": "incident_contact", "text": "x", "order": 9})
+    assert duplicate.status_code == 200 and ChecklistItem.objects.filter(key="incident_contact").count() == 1
+
+
+def test_new_reviews_ask_the_revised_wording_and_old_answers_keep_theirs(scientist, make_user):
+    from apps.reviews.admin import checklist_item_revise
+    from apps.reviews.models import ChecklistItem
+
+    old_review = services.review_start(actor=scientist, version=assessed_version())
+    item = ChecklistItem.objects.get(key="explainable", active=True)
+    revised = checklist_item_revise(actor=make_user("admin"), item=item, text="Explanations exist.",
+                                    guidance="", order=item.order)
+    new_review = services.review_start(actor=scientist, version=assessed_version())
+    assert old_review.answers.filter(item=item).exists() and not old_review.answers.filter(item=revised).exists()
+    assert new_review.answers.filter(item=revised).exists() and not new_review.answers.filter(item=item).exists()
+
+
+def test_reviews_and_decisions_are_read_only_in_the_admin(client_as, scientist, reviewers):
+    review = submitted_review(submitter=scientist)
+    services.review_decide(actor=reviewers[0], review=review, decision="approve")
+    client = client_as("admin")
+    for name, pk in (("review", review.pk), ("reviewdecision", review.decisions.get().pk)):
+        page = client.get(reverse(f"admin:reviews_{name}_change", args=[pk]))
+        assert page.status_code == 200 and b'type="submit"' not in page.content.split(b'id="content"', 1)[1]
+        assert client.post(reverse(f"admin:reviews_{name}_change", args=[pk]), {"state": "approved"}).status_code \
+            == 403
+    assert client.get(reverse("admin:reviews_review_add")).status_code == 403

@@ -1,5 +1,92 @@
-from tests.role_matrix import EVERYONE
+"""Who may use the monitoring pages and API.
+
+Every role reads. Data scientists and admins upload, compare and promote; data scientists, reviewers
+and admins acknowledge and resolve alerts. Action URLs are probed with an empty POST: a role that may act
+gets past the access check (an alert is acknowledged; a form without its fields answers 400), a role that
+may not is refused (403) before any service runs.
+"""
+
+from tests.role_matrix import EVERYONE, WRITERS
+
+ALERT_HANDLERS = frozenset({"data_scientist", "reviewer", "admin"})
+
+
+def _version():
+    from tests.inventory.factories import ModelVersionFactory
+
+    return ModelVersionFactory()
+
+
+def _evaluation():
+    from apps.monitoring.models import Evaluation
+
+    return Evaluation.objects.create(
+        version=_version(), filename="eval.csv", file_format="csv", sha256="0" * 64, size_bytes=10, raw_path="x",
+        parquet_path="x", row_count=10, status=Evaluation.Status.DONE,
+        metrics={"overall": {"accuracy": 0.9}, "groups": {}, "fairness": {}, "drift": {}})
+
+
+def _alert():
+    from apps.monitoring.models import Alert
+
+    version = _version()
+    return Alert.objects.create(model=version.model, version=version, metric="overall.accuracy", value=0.7,
+                                threshold="< 0.8", severity="breach", message="accuracy is 0.7000.")
+
+
+def _window():
+    from datetime import UTC, datetime, timedelta
+
+    from apps.monitoring.models import MetricWindow
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return MetricWindow.objects.create(version=_version(), cadence="daily", window_start=start,
+                                       window_end=start + timedelta(days=1), row_count=10,
+                                       metrics={"overall": {"accuracy": 0.9}})
+
+
+def evaluation_kwargs():
+    return {"pk": _evaluation().pk}
+
+
+def alert_kwargs():
+    return {"pk": _alert().pk}
+
+
+def window_kwargs():
+    return {"pk": _window().pk}
+
+
+def version_kwargs():
+    return {"pk": _version().pk}
+
+
+def model_kwargs():
+    return {"slug": _version().model.slug}
+
 
 MATRIX = {
     "monitoring:index": ("get", EVERYONE, None),
+    "monitoring:upload": ("get", WRITERS, None),
+    "monitoring:upload-preview": ("post", WRITERS, None),
+    "monitoring:reference-upload": ("get", WRITERS, None),
+    "monitoring:evaluation-detail": ("get", EVERYONE, evaluation_kwargs),
+    "monitoring:evaluation-status": ("get", EVERYONE, evaluation_kwargs),
+    "monitoring:model": ("get", EVERYONE, model_kwargs),
+    # Everyone sees the comparison page; only writers POST a file to it (tests/monitoring/test_views.py).
+    "monitoring:compare": ("get", EVERYONE, model_kwargs),
+    "monitoring:promote": ("post", WRITERS, model_kwargs),
+    "monitoring:alert-detail": ("get", EVERYONE, alert_kwargs),
+    "monitoring:alert-acknowledge": ("post", ALERT_HANDLERS, alert_kwargs),
+    "monitoring:alert-resolve": ("post", ALERT_HANDLERS, alert_kwargs),
+    # The API.
+    "evaluation-list": ("get", EVERYONE, None),
+    "evaluation-detail": ("get", EVERYONE, evaluation_kwargs),
+    "alert-list": ("get", EVERYONE, None),
+    "alert-detail": ("get", EVERYONE, alert_kwargs),
+    "alert-acknowledge": ("post", ALERT_HANDLERS, alert_kwargs),
+    "alert-resolve": ("post", ALERT_HANDLERS, alert_kwargs),
+    "metric-window-list": ("get", EVERYONE, None),
+    "metric-window-detail": ("get", EVERYONE, window_kwargs),
+    "model-version-reference": ("post", WRITERS, version_kwargs),
 }

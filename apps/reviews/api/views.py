@@ -46,6 +46,7 @@ def _action_schema(summary: str, request=None, ok_status: int = 200):
 class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     read_roles = ALL_ROLES
     filterset_class = selectors.ReviewFilter
+    search_fields = ["version__model__name", "version__version"]
     ordering_fields = ["created_at", "updated_at", "submitted_at", "decided_at"]
 
     @property

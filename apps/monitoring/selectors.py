@@ -1,0 +1,361 @@
+"""Reads of the monitoring pages: each page costs a constant number of queries, whatever the data.
+
+Also the display rows of an evaluation's metrics (formatted, with the policy's findings marked) and
+the preview of an upload's columns, which reads the file and stores nothing.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+from django.conf import settings
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage
+from apps.monitoring import ingest, thresholds
+from apps.monitoring.forms import HealthFilter
+from apps.monitoring.models import Alert, Evaluation, MetricWindow
+
+PSI_SIGNIFICANT = 0.2
+PREVIEW_ROWS = 5
+PREVIEW_BYTES = 256 * 1024
+RECENT = 15
+WINDOWS_SHOWN = 400
+RESOLVED_SHOWN = 50
+METRIC_LABELS = {
+    "accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC",
+    "log_loss": "Log loss", "brier": "Brier score", "count": "Rows", "f1_macro": "F1 (macro)",
+    "f1_weighted": "F1 (weighted)", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
+    "selection_rate": "Selection rate", "true_positive_rate": "True positive rate",
+    "false_positive_rate": "False positive rate", "selection_rate_ratio": "Selection-rate ratio",
+    "demographic_parity_difference": "Demographic parity difference",
+    "demographic_parity_ratio": "Demographic parity ratio", "equalized_odds_difference": "Equalized odds difference",
+    "equalized_odds_ratio": "Equalized odds ratio", "psi": "PSI",
+}
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A metric for display: rounded, or an em dash when undefined."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}f}" if abs(value) >= 10 ** -digits or value == 0 else f"{value:.2e}"
+
+
+def label(name: str) -> str:
+    return METRIC_LABELS.get(name, name.replace("_", " "))
+
+
+def _count(queryset, group_by: str) -> Coalesce:
+    """A correlated COUNT(*) subquery, not inflated by other joins."""
+    counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _live_deployments():
+    return Deployment.objects.filter(environment=Deployment.Environment.PRODUCTION, retired_at__isnull=True)
+
+
+# ---------------------------------------------------------------- health overview
+
+
+def health_overview(filters: Mapping | None = None) -> HealthFilter:
+    """Models with an active production deployment, each with its health, alert count and last window.
+
+    Health is the worst unresolved (open or acknowledged) alert: breach, warning, or healthy.
+    Rows also carry ``tier`` (current risk assessment) and ``live_versions`` (prefetched).
+    """
+    from apps.risk.models import RiskAssessment
+
+    unresolved = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
+    last_window = MetricWindow.objects.filter(version__model=OuterRef("pk")).order_by("-computed_at")
+    rank = Case(When(Exists(unresolved.filter(severity=Alert.Severity.BREACH)), then=Value(2)),
+                When(Exists(unresolved), then=Value(1)), default=Value(0), output_field=IntegerField())
+    live_versions = ModelVersion.objects.filter(
+        Exists(_live_deployments().filter(version=OuterRef("pk")))).order_by("-created_at")
+    queryset = (
+        MLModel.objects.filter(Exists(_live_deployments().filter(version__model=OuterRef("pk"))))
+        .select_related("team__business_unit")
+        .annotate(
+            health_rank=rank,
+            health=Case(When(health_rank=2, then=Value("breach")), When(health_rank=1, then=Value("warning")),
+                        default=Value("healthy")),
+            open_alerts=_count(unresolved, "model"),
+            last_window_at=Subquery(last_window.values("computed_at")[:1]),
+            last_window_health=Subquery(last_window.values("health")[:1]),
+            tier=Subquery(RiskAssessment.objects.filter(model=OuterRef("pk"), status=RiskAssessment.Status.CURRENT)
+                          .values("tier")[:1]),
+        )
+        .prefetch_related(Prefetch("versions", queryset=live_versions, to_attr="live_versions"))
+        .order_by("-health_rank", "-open_alerts", "name", "pk")
+    )
+    return HealthFilter(filters or {}, queryset=queryset)
+
+
+def attach_cadence(models) -> None:
+    """Set ``cadence`` on each model from the policy of its tier (the strictest when never assessed): one query."""
+    from apps.risk.selectors import current_policies
+
+    policies = current_policies()
+    for model in models:
+        policy = policies.get(model.tier or "critical")
+        model.cadence = policy.get_monitoring_cadence_display() if policy else ""
+
+
+def open_alerts(limit: int = 25):
+    return (Alert.objects.filter(status=Alert.Status.OPEN).select_related("model", "version__model")
+            .order_by("-created_at", "-pk")[:limit])
+
+
+def open_alert_count() -> int:
+    return Alert.objects.filter(status=Alert.Status.OPEN).count()
+
+
+def recent_evaluations(limit: int = RECENT):
+    return (Evaluation.objects.select_related("version__model", "created_by").defer("metrics", "columns")
+            .order_by("-created_at", "-pk")[:limit])
+
+
+# ---------------------------------------------------------------- one model
+
+
+@dataclass
+class ModelMonitoring:
+    model: MLModel
+    versions: list
+    production_versions: list
+    windows: list
+    alerts: dict
+    evaluations: list
+    obligations: object
+
+
+def model_monitoring(*, slug: str) -> ModelMonitoring:
+    """Everything the model's monitoring page shows, in a constant number of queries."""
+    from apps.risk.selectors import obligations_for
+
+    model = get_object_or_404(MLModel.objects.select_related("team__business_unit", "accountable_owner"), slug=slug)
+    versions = list(ModelVersion.objects.filter(model=model).select_related("model").order_by("-created_at")
+                    .prefetch_related(Prefetch("deployments", queryset=_live_deployments(), to_attr="live")))
+    windows = list(MetricWindow.objects.filter(version__model=model).select_related("version__model")
+                   .order_by("-window_start", "-pk")[:WINDOWS_SHOWN])[::-1]
+    alerts = {status: [] for status in Alert.Status.values}
+    # Unresolved alerts are few (one per version and metric); resolved ones pile up, so the newest are shown.
+    model_alerts = (Alert.objects.filter(model=model).select_related("version__model", "acknowledged_by",
+                                                                     "resolved_by").order_by("-created_at", "-pk"))
+    for alert in [*model_alerts.exclude(status=Alert.Status.RESOLVED),
+                  *model_alerts.filter(status=Alert.Status.RESOLVED)[:RESOLVED_SHOWN]]:
+        alerts[alert.status].append(alert)
+    evaluations = list(Evaluation.objects.filter(version__model=model).select_related("version__model", "created_by")
+                       .defer("metrics", "columns").order_by("-created_at", "-pk")[:50])
+    return ModelMonitoring(
+        model=model, versions=versions,
+        production_versions=[v for v in versions if v.stage == Stage.PRODUCTION],
+        windows=windows, alerts=alerts, evaluations=evaluations, obligations=obligations_for(model))
+
+
+def evaluation_detail(*, pk: int) -> Evaluation:
+    return get_object_or_404(Evaluation.objects.select_related("version__model__team", "created_by"), pk=pk)
+
+
+def alert_detail(*, pk: int) -> Alert:
+    return get_object_or_404(
+        Alert.objects.select_related("model", "version__model", "evaluation", "window", "acknowledged_by",
+                                     "resolved_by").defer("evaluation__metrics", "window__metrics"), pk=pk)
+
+
+def evaluation_alerts(evaluation: Evaluation) -> list[Alert]:
+    return list(Alert.objects.filter(evaluation=evaluation).order_by("-created_at"))
+
+
+def policy_rules(model: MLModel) -> tuple[object, dict]:
+    """(policy, metric thresholds) in force for the model."""
+    from apps.risk.selectors import obligations_for
+
+    policy = obligations_for(model).policy
+    return policy, dict(policy.metric_thresholds) if policy else {}
+
+
+# ---------------------------------------------------------------- an evaluation's metrics, for display
+
+
+@dataclass
+class Row:
+    name: str
+    cells: list[str]
+    flag: str = ""  # breach | warning | highlight
+    note: str = ""
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[Row] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Report:
+    overall: list[Row]
+    groups: list[Table]
+    fairness: Table | None
+    drift: Table | None
+    findings: list
+
+
+def _severities(found) -> dict[str, str]:
+    return {f.metric: f.severity for f in found}
+
+
+def _overall_rows(overall: dict, rules: dict, severity: dict[str, str]) -> list[Row]:
+    rows = []
+    for name, value in overall.items():
+        rule = [f"≥ {rules[f'{name}_min']}" if f"{name}_min" in rules else "",
+                f"≤ {rules[f'{name}_max']}" if f"{name}_max" in rules else "",
+                f"drop ≤ {rules[f'{name}_drop_max']}" if f"{name}_drop_max" in rules else ""]
+        flag = severity.get(f"overall.{name}") or severity.get(f"overall.{name}_drop", "")
+        rows.append(Row(label(name), [fmt(value), ", ".join(r for r in rule if r) or "—"], flag))
+    return rows
+
+
+def _group_tables(groups: dict, fairness: dict) -> list[Table]:
+    tables = []
+    for attribute, by_group in groups.items():
+        names = []
+        for values in by_group.values():
+            names += [n for n in values if n not in names and n != "selection_rate_ci"]
+        violations = set((fairness.get(attribute) or {}).get("four_fifths_violations") or [])
+        has_ci = any("selection_rate_ci" in values for values in by_group.values())
+        columns = ["Group", *(label(n) for n in names), *(["Selection rate 95% CI (Wilson)"] if has_ci else [])]
+        rows = []
+        for group, values in by_group.items():
+            cells = [fmt(values.get(n)) for n in names]
+            if has_ci:
+                ci = values.get("selection_rate_ci")
+                cells.append(f"{ci[0]:.3f} – {ci[1]:.3f}" if ci else "—")
+            rows.append(Row(group, cells, "breach" if group in violations else "",
+                            "below four-fifths of the reference group's selection rate" if group in violations
+                            else ""))
+        reference = (fairness.get(attribute) or {}).get("reference_group")
+        note = f"Selection-rate ratio relative to the reference group '{reference}'." if reference else ""
+        tables.append(Table(attribute, columns, rows, note))
+    return tables
+
+
+FAIRNESS_COLUMNS = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+                    "equalized_odds_ratio")
+
+
+def _fairness_table(fairness: dict, severity: dict[str, str]) -> Table | None:
+    if not fairness:
+        return None
+    rows = []
+    for attribute, values in fairness.items():
+        flags = [severity.get(f"fairness.{attribute}.{name}", "") for name in FAIRNESS_COLUMNS]
+        flag = "breach" if "breach" in flags else "warning" if "warning" in flags else ""
+        rows.append(Row(attribute, [*(fmt(values.get(name)) for name in FAIRNESS_COLUMNS),
+                                    str(values.get("reference_group") or "—"),
+                                    ", ".join(values.get("four_fifths_violations") or []) or "none",
+                                    fmt(values.get("p_value"))], flag))
+    return Table("Fairness", ["Attribute", *(label(n) for n in FAIRNESS_COLUMNS), "Reference group",
+                              "Below four-fifths", "p-value (χ² independence)"], rows,
+                 "The p-value is shown beside the effect sizes and is not used to alert: on large samples every "
+                 "difference is significant.")
+
+
+def _drift_table(drift: dict, severity: dict[str, str]) -> Table | None:
+    if not drift:
+        return None
+    ordered = sorted(drift.items(), key=lambda item: -(item[1].get("psi") or 0))
+    rows = []
+    for feature, values in ordered:
+        psi = values.get("psi")
+        flag = severity.get(f"drift.{feature}.psi") or ("highlight" if psi is not None and psi > PSI_SIGNIFICANT
+                                                        else "")
+        statistic = "KS" if values.get("kind") == "numeric" else "χ²"
+        rows.append(Row(feature, [values.get("kind", ""), fmt(psi), f"{fmt(values.get('statistic'))} ({statistic})",
+                                  fmt(values.get("p_value")), fmt(values.get("reference_count")),
+                                  fmt(values.get("current_count"))], flag,
+                        "significant shift (PSI > 0.2)" if psi is not None and psi > PSI_SIGNIFICANT else ""))
+    return Table("Drift", ["Feature", "Kind", "PSI", "Statistic", "p-value", "Reference rows", "Current rows"], rows,
+                 "PSI below 0.1 is stable, 0.1–0.2 a moderate shift, above 0.2 significant (highlighted).")
+
+
+def evaluation_report(metrics: dict | None, *, rules: dict, baseline: dict | None) -> Report | None:
+    """Display rows of an evaluation's (or window's) metrics, with the policy's findings marked."""
+    if not metrics:
+        return None
+    found = thresholds.findings(metrics, rules, baseline)
+    severity = _severities(found)
+    fairness = metrics.get("fairness") or {}
+    return Report(
+        overall=_overall_rows(metrics.get("overall") or {}, rules, severity),
+        groups=_group_tables(metrics.get("groups") or {}, fairness),
+        fairness=_fairness_table(fairness, severity),
+        drift=_drift_table(metrics.get("drift") or {}, severity),
+        findings=found,
+    )
+
+
+# ---------------------------------------------------------------- upload preview
+
+
+@dataclass
+class Preview:
+    filename: str
+    size: int
+    file_format: str = ""
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, role)
+    rows: list[list[str]] = field(default_factory=list)
+    missing: list[tuple[str, str, bool]] = field(default_factory=list)  # (role, column, required)
+    problems: list = field(default_factory=list)
+
+
+def _roles(columns: list[str], mapping: Mapping[str, str], sensitive: list[str]) -> dict[str, str]:
+    roles = {name: "sensitive feature" for name in sensitive if name in columns}
+    labels = {"target": "true label", "prediction": "prediction", "score": "score", "timestamp": "timestamp"}
+    for key, role in labels.items():
+        name = mapping.get(key)
+        if name and name in columns:
+            roles[name] = role
+    score = mapping.get("score")
+    for name in columns:
+        if name not in roles and score and name.startswith(f"{score}_"):
+            roles[name] = "class probability (multiclass)"
+    return {name: roles.get(name, "feature (compared for drift)") for name in columns}
+
+
+def _cell(value) -> str:
+    missing = value is None or (not isinstance(value, list | dict | tuple) and pd.isna(value))
+    return "" if missing else str(value)
+
+
+def upload_preview(data: bytes, *, filename: str, mapping: Mapping[str, str], sensitive: list[str]) -> Preview:
+    """The header, the first rows and what each column is used for. Reads at most the first 256 KB of text files."""
+    preview = Preview(filename=filename, size=len(data))
+    head = data
+    if not data.startswith(b"PAR1") and len(data) > PREVIEW_BYTES:
+        # Cut at a line end so the preview never sees half a row.
+        head = data[: data.rfind(b"\n", 0, PREVIEW_BYTES) + 1] or data[:PREVIEW_BYTES]
+    try:
+        frame, preview.file_format = ingest.read_table(head, filename=filename,
+                                                       max_bytes=settings.PORTAL_MAX_UPLOAD_BYTES)
+    except ingest.IngestError as exc:
+        preview.problems = list(exc.problems)
+        return preview
+    columns = [str(c) for c in frame.columns]
+    roles = _roles(columns, mapping, sensitive)
+    preview.columns = [(name, roles[name]) for name in columns]
+    preview.rows = [[_cell(value) for value in row]
+                    for row in frame.head(PREVIEW_ROWS).itertuples(index=False, name=None)]
+    wanted = [("true label", mapping.get("target"), True), ("prediction", mapping.get("prediction"), True),
+              ("score", mapping.get("score"), False), ("timestamp", mapping.get("timestamp"), False),
+              *(("sensitive feature", name, True) for name in sensitive)]
+    preview.missing = [(role, name, required) for role, name, required in wanted if name and name not in columns]
+    return preview

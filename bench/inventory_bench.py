@@ -1,0 +1,534 @@
+"""Inventory scale benchmark: `.venv/bin/python bench/inventory_bench.py [--models 10000 --versions-per-model 5]`.
+
+Seeds a portfolio the size of a large organisation (by default 10,000 models, 50,000
+versions, ~12,000 deployments, risk assessments for ~80% of the models, reviews and a few
+hundred open alerts) and times the pages an executive reads most: the inventory list
+(plain, filtered and sorted, page 100), a model page, the dashboard, and the model API
+(list, filtered, detail). The reference, measured in the same run, is the same pages on a
+small portfolio (100 models, same organisation): every page must run the same number of SQL
+queries at both sizes, and the p95 at the large size must stay under 200 ms.
+
+Times are server time in-process: ``time.perf_counter`` around ``django.test.Client.get``,
+i.e. middleware, view, SQL and template rendering, without a network or a WSGI server.
+``DEBUG`` is switched off as in production, so no SQL is logged while timing; queries are
+counted (and, for a page over target, timed one by one) on a separate request.
+
+Database: a fresh SQLite file in a temporary folder (the embedded default), deleted at the
+end. With ``DATABASE_URL=postgres://user[:password]@host:port/anything`` the benchmark
+connects to that server's ``postgres`` database, creates its own database
+``portal_bench_<pid>``, runs there and drops it at the end; the database named in the URL is
+not touched. The role needs CREATEDB. PostgreSQL gets an ``ANALYZE`` after seeding, as
+autovacuum would give a live server; SQLite does not, as Django never runs it.
+
+The seeded rows are test data for a benchmark, not governed data: they are written with
+``bulk_create`` straight into the tables, bypassing the services and the audit trail.
+"""
+
+import argparse
+import math
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_P95 = 0.200
+WARMUP = 3
+REPEATS = 30
+PAGE_BUDGET = 60.0  # seconds of timed requests per page at most
+SMALL_MODELS = 100
+# The model the single-model pages open and the filtered lists find ("Model 12"): it exists
+# in both portfolios and is seeded the same way in both, so its pages do the same work.
+PROBE = 12
+BATCH = 2000
+
+FINGERPRINT = {"python": "3.11.7", "os": "Linux", "packages": {"scikit-learn": "1.6.1", "numpy": "2.2.0"}}
+DRIFTED = {"python": "3.11.7", "os": "Linux", "packages": {"scikit-learn": "1.5.0", "numpy": "2.2.0"}}
+DRIFT_DETAILS = [{"component": "scikit-learn", "validated": "1.6.1", "runtime": "1.5.0"}]
+STAGE_WEIGHTS = {"development": 25, "validation": 15, "staging": 15, "production": 35, "retired": 10}
+
+
+# --- Database ------------------------------------------------------------------------------
+
+def prepare_database() -> tuple[str | None, str | None]:
+    """Point the settings at a fresh database; returns (admin URL, database name) to drop for PostgreSQL."""
+    os.environ["PORTAL_VAR_DIR"] = tempfile.mkdtemp(prefix="portal-inventory-bench-")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlops_portal.settings")
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        os.environ.pop("DATABASE_URL", None)
+        return None, None
+    import psycopg
+
+    name = f"portal_bench_{os.getpid()}"
+    parts = urlsplit(url)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
+    return admin_url, name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # As in production: no SQL log kept per query, no template debug information.
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+
+
+# --- Seeding -------------------------------------------------------------------------------
+
+class Seeder:
+    """Writes a deterministic portfolio with ``bulk_create``: benchmark test data, not governed data.
+
+    ``organisation()`` writes what both portfolios share (people, units, teams, processes,
+    data sets, tags); ``portfolio(start, stop)`` adds models ``start..stop-1`` with their
+    versions, deployments and governance rows, so the large portfolio is the small one plus more.
+    """
+
+    def __init__(self, versions_per_model: int, seed: int = 7):
+        from django.utils import timezone
+
+        self.versions_per_model = versions_per_model
+        self.rng = random.Random(seed)  # noqa: S311 - seeded sample data, not a secret
+        self.now = timezone.now()
+        self.today = timezone.localdate()
+        self.counts: dict[str, int] = {}
+
+    def save(self, model_class, objects: list) -> list:
+        created = model_class.objects.bulk_create(objects, batch_size=BATCH)
+        label = model_class._meta.verbose_name_plural
+        self.counts[label] = self.counts.get(label, 0) + len(created)
+        return created
+
+    def organisation(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.hashers import make_password
+
+        from apps.inventory.models import BusinessProcess, BusinessUnit, DataSet, PipelineStep, Tag, Team
+        from apps.risk.models import GovernancePolicy, RiskMatrix
+
+        rng = self.rng
+        User = get_user_model()
+        no_login = make_password(None)
+        self.users = self.save(User, [
+            User(username=f"bench-user-{i}", password=no_login, first_name=f"First{i}", last_name=f"Last{i}",
+                 # Some owners left (inactive), a few cannot be reached (no e-mail on record).
+                 email="" if i % 37 == 0 else f"bench-user-{i}@example.org", is_active=i % 20 != 0)
+            for i in range(400)
+        ])
+        units = self.save(BusinessUnit, [BusinessUnit(name=f"Unit {i}", slug=f"unit-{i}") for i in range(6)])
+        self.teams = self.save(Team, [
+            Team(name=f"Team {i}", slug=f"team-{i}", business_unit=units[i % len(units)]) for i in range(30)
+        ])
+        self.processes = self.save(BusinessProcess, [
+            BusinessProcess(name=f"Process {i}", slug=f"process-{i}", business_unit=units[i % len(units)],
+                            decision="approve or decline", decisions_per_day=rng.randint(10, 50_000),
+                            value_at_stake=rng.randint(10_000, 50_000_000))
+            for i in range(200)
+        ])
+        self.datasets = self.save(DataSet, [
+            DataSet(name=f"dataset-{i}", slug=f"dataset-{i}-v1", version="v1", source_system="warehouse",
+                    kind=DataSet.Kind.DERIVED if i >= 700 else DataSet.Kind.RAW,
+                    contains_personal_data=i % 3 == 0, schema=[{"name": "age", "type": "int"}])
+            for i in range(1000)
+        ])
+        raw, derived = self.datasets[:700], self.datasets[700:]
+        steps = self.save(PipelineStep, [
+            PipelineStep(name=f"step-{i}", slug=f"step-{i}", output=output) for i, output in enumerate(derived)
+        ])
+        self.save(PipelineStep.inputs.through, [
+            PipelineStep.inputs.through(pipelinestep_id=step.pk, dataset_id=dataset.pk)
+            for step in steps for dataset in rng.sample(raw, 2)
+        ])
+        self.tags = self.save(Tag, [Tag(name=f"tag-{i}") for i in range(30)])
+        self.matrix = RiskMatrix.objects.order_by("-version").first()
+        self.policies = {p.tier: p for p in GovernancePolicy.objects.order_by("tier", "version")}
+
+    def model_stage(self, index: int) -> str:
+        if index == PROBE:
+            return "production"
+        return self.rng.choices(list(STAGE_WEIGHTS), weights=list(STAGE_WEIGHTS.values()))[0]
+
+    def portfolio(self, start: int, stop: int) -> None:
+        from apps.inventory.models import AutomationLevel, Exposure, MLModel, TaskType
+
+        rng = self.rng
+        models = self.save(MLModel, [
+            MLModel(name=f"Model {i}", slug=f"model-{i}", purpose=f"Predict outcome {i} for the business.",
+                    accountable_owner=rng.choice(self.users), team=rng.choice(self.teams),
+                    stage=self.model_stage(i), exposure=rng.choice(Exposure.values),
+                    automation_level=rng.choice(AutomationLevel.values), task_type=rng.choice(TaskType.values))
+            for i in range(start, stop)
+        ])
+        self.model_relations(models)
+        versions = self.versions(models)
+        self.deployments(models, versions)
+        self.governance(models, versions)
+
+    def model_relations(self, models: list) -> None:
+        from apps.inventory.models import MLModel
+
+        rng = self.rng
+        self.save(MLModel.technical_owners.through, [
+            MLModel.technical_owners.through(mlmodel_id=m.pk, user_id=u.pk)
+            for m in models for u in rng.sample(self.users, rng.randint(1, 2))
+        ])
+        self.save(MLModel.business_processes.through, [
+            MLModel.business_processes.through(mlmodel_id=m.pk, businessprocess_id=p.pk)
+            for m in models if m.name == f"Model {PROBE}" or rng.random() < 0.7
+            for p in rng.sample(self.processes, rng.randint(1, 2))
+        ])
+        self.save(MLModel.tags.through, [
+            MLModel.tags.through(mlmodel_id=m.pk, tag_id=t.pk)
+            for m in models for t in rng.sample(self.tags, rng.randint(0, 3))
+        ])
+
+    def versions(self, models: list) -> dict[int, list]:
+        """Each model's versions, oldest first; the newest carries the model's stage, older ones are retired
+        or still in development (the model's stage is its most advanced live version's)."""
+        from apps.inventory.models import ModelVersion, StageTransition
+
+        rng = self.rng
+        rows = []
+        for model in models:
+            for k in range(self.versions_per_model):
+                newest = k == self.versions_per_model - 1
+                if newest or model.stage == "retired":
+                    stage = model.stage
+                else:
+                    stage = "development" if rng.random() < 0.25 else "retired"
+                rows.append(ModelVersion(
+                    model=model, version=f"1.{k}.0", stage=stage, algorithm="gradient boosted trees",
+                    framework="scikit-learn 1.6.1", validated_environment=dict(FINGERPRINT),
+                    validation_metrics={"roc_auc": round(rng.uniform(0.6, 0.95), 3)},
+                ))
+        created = self.save(ModelVersion, rows)
+        by_model: dict[int, list] = {}
+        for version in created:
+            by_model.setdefault(version.model_id, []).append(version)
+        self.save(StageTransition, [
+            StageTransition(version=v, from_stage="" if v.stage == "development" else "development",
+                            to_stage=v.stage, reason="seeded", at=self.now - timedelta(days=rng.randint(1, 700)))
+            for v in created
+        ])
+        # Production versions sometimes have no training data recorded (a red flag).
+        self.save(ModelVersion.training_datasets.through, [
+            ModelVersion.training_datasets.through(modelversion_id=v.pk, dataset_id=d.pk)
+            for v in created if not (v.stage == "production" and rng.random() < 0.05)
+            for d in rng.sample(self.datasets, rng.randint(1, 2))
+        ])
+        return by_model
+
+    def deployment(self, version, environment: str, *, retired: bool = False, process=None):
+        from apps.inventory.models import Deployment
+
+        rng = self.rng
+        roll = rng.random()
+        drifted, unrecorded = roll < 0.08, 0.08 <= roll < 0.10
+        return Deployment(
+            version=version, environment=environment, target=f"https://models.internal/{version.pk}/{environment}",
+            business_process=process, deployed_at=self.now - timedelta(days=rng.randint(1, 500)),
+            retired_at=self.now - timedelta(days=1) if retired else None,
+            runtime_environment={} if unrecorded else dict(DRIFTED if drifted else FINGERPRINT),
+            environment_mismatch=drifted, mismatch_details=DRIFT_DETAILS if drifted else [],
+        )
+
+    def deployments(self, models: list, versions: dict[int, list]) -> None:
+        """About 1.2 deployments per model: production models run in production (often staging too) and
+        keep their previous version's retired deployment; staging, validation and retired models have one."""
+        from apps.inventory.models import Deployment
+
+        rng = self.rng
+        rows = []
+        for model in models:
+            history = versions[model.pk]
+            newest = history[-1]
+            if model.stage == "production":
+                process = rng.choice(self.processes) if rng.random() < 0.8 else None
+                rows.append(self.deployment(newest, "production", process=process))
+                if rng.random() < 0.5:
+                    rows.append(self.deployment(newest, "staging"))
+                if len(history) > 1:
+                    rows.append(self.deployment(history[-2], "production", retired=True, process=process))
+            elif model.stage == "staging":
+                rows.append(self.deployment(newest, "staging"))
+            elif model.stage == "validation" and rng.random() < 0.5:
+                rows.append(self.deployment(newest, "development"))
+            elif model.stage == "retired":
+                rows.append(self.deployment(newest, "production", retired=True))
+        self.save(Deployment, rows)
+
+    def governance(self, models: list, versions: dict[int, list]) -> None:
+        """Current risk assessments (four ratings each) for ~80% of models, reviews of live versions, alerts."""
+        from apps.monitoring.models import Alert
+        from apps.reviews.models import Review
+        from apps.risk.models import RiskAssessment, RiskRating
+        from apps.risk.scoring import RISKS, TIERS
+
+        rng = self.rng
+        assessed = [m for m in models if m.name == f"Model {PROBE}" or rng.random() < 0.8]
+        assessments = self.save(RiskAssessment, [
+            RiskAssessment(
+                model=m, status="current", exposure=m.exposure, automation_level=m.automation_level,
+                tier=(tier := rng.choice(TIERS)), base_tier=tier, matrix=self.matrix, policy=self.policies.get(tier),
+                # About one in seven is overdue for re-assessment (a red flag).
+                reassessment_due=self.today + timedelta(days=rng.randint(-60, 365)),
+                submitted_at=self.now - timedelta(days=rng.randint(1, 300)),
+            )
+            for m in assessed
+        ])
+        self.save(RiskRating, [
+            RiskRating(assessment=a, risk=risk, probability=rng.randint(1, 5), impact=rng.randint(1, 5),
+                       severity=rng.choice(TIERS))
+            for a in assessments for risk in RISKS
+        ])
+        reviews, alerts = [], []
+        for model in models:
+            for version in versions[model.pk]:
+                state = self.review_state(version.stage, probe=model.name == f"Model {PROBE}")
+                if state:
+                    reviews.append(Review(version=version, state=state, checklists=["intentionality"],
+                                          submitted_at=self.now, decided_at=self.now))
+            newest = versions[model.pk][-1]
+            if model.stage == "production" and (model.name == f"Model {PROBE}" or rng.random() < 0.08):
+                severity = "breach" if rng.random() < 0.4 else "warning"
+                alerts.append(Alert(model=model, version=newest, metric="overall.roc_auc", value=0.71,
+                                    threshold="< 0.75", severity=severity, status="open",
+                                    message="ROC AUC fell below the threshold."))
+                alerts.append(Alert(model=model, version=newest, metric="drift.psi", value=0.3, threshold="> 0.2",
+                                    severity="warning", status="resolved", message="Drift resolved."))
+        self.save(Review, reviews)
+        self.save(Alert, alerts)
+
+    def review_state(self, stage: str, *, probe: bool) -> str | None:
+        roll = self.rng.random()
+        if stage == "production":
+            return "approved" if probe or roll < 0.9 else "expired" if roll < 0.94 else None
+        if stage == "staging":
+            return "in_review" if roll < 0.5 else "approved" if roll < 0.8 else None
+        if stage == "validation":
+            return "submitted" if roll < 0.2 else None
+        return None
+
+
+def analyze(sqlite: bool) -> None:
+    """Give the query planner statistics: always on PostgreSQL (autovacuum would), on SQLite on request."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql" or sqlite:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def executive():
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create(username="bench-executive", first_name="Eve", last_name="Executive",
+                                           email="eve@example.org")
+    user.groups.add(Group.objects.get(name="executive"))
+    return user
+
+
+# --- Measuring -----------------------------------------------------------------------------
+
+def pages(slug: str) -> list[tuple[str, str]]:
+    return [
+        ("inventory list", "/inventory/"),
+        ("inventory list filtered+sorted", "/inventory/?stage=production&sort=-updated&q=model%2012"),
+        ("inventory list page 100", "/inventory/?page=100"),
+        ("model page", f"/inventory/models/{slug}/"),
+        ("dashboard", "/inventory/dashboard/"),
+        ("API list", "/api/v1/models/"),
+        ("API list filtered", "/api/v1/models/?stage=production&search=model%2012"),
+        ("API detail", f"/api/v1/models/{slug}/"),
+    ]
+
+
+class QueryTimer:
+    """An execute wrapper that times every query of a request (``connection.execute_wrapper``)."""
+
+    def __init__(self):
+        self.queries: list[tuple[float, str]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append((time.perf_counter() - started, sql))
+
+
+def measure(client, url: str) -> dict:
+    """Warm up, count and time the page's queries on one request, then time ``REPEATS`` requests.
+
+    A page slower than a second gets no further warm-up and only as many timed requests as fit
+    in ``PAGE_BUDGET`` (at least 3), so a page far over target cannot stall the run.
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    started = time.perf_counter()
+    response = client.get(url)
+    first = time.perf_counter() - started
+    assert response.status_code == 200, (url, response.status_code)
+    for _ in range(WARMUP - 1 if first < 1 else 0):
+        client.get(url)
+    timer = QueryTimer()
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timer):
+        client.get(url)
+    # Read now: the next request clears the connection's query log.
+    queries = len(captured.captured_queries)
+    timings = []
+    for _ in range(max(3, min(REPEATS, int(PAGE_BUDGET / first)))):
+        started = time.perf_counter()
+        client.get(url)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    return {
+        "queries": queries,
+        "sql": sum(t for t, _ in timer.queries),
+        "slowest": sorted(timer.queries, key=lambda q: q[0], reverse=True)[:3],
+        "n": len(timings),
+        "p50": statistics.median(timings),
+        "p95": timings[math.ceil(0.95 * len(timings)) - 1],
+    }
+
+
+def measure_all(client, slug: str) -> dict[str, dict]:
+    return {name: measure(client, url) for name, url in pages(slug)}
+
+
+# --- Report --------------------------------------------------------------------------------
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+
+
+def machine() -> str:
+    import django
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("select sqlite_version()" if connection.vendor == "sqlite" else "show server_version")
+        db_version = cursor.fetchone()[0]
+    cpu = platform.processor() or platform.machine()
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    return (f"# {platform.platform()}, {cpu}, {os.cpu_count()} cores (load average {load}), "
+            f"Python {platform.python_version()}, Django {django.get_version()}, {connection.vendor} {db_version}")
+
+
+def report(small: dict, large: dict, *, models: int, seeded: dict, seed_time: float, analyzed: bool) -> bool:
+    from django.db import connection
+
+    print(f"# Inventory scale benchmark, {time.strftime('%Y-%m-%d')}")
+    print(machine())
+    print(f"# seeded in {seed_time:.1f} s: " + ", ".join(f"{n:,} {label}" for label, n in seeded.items()))
+    print(f"# planner statistics (ANALYZE): {'yes' if analyzed else 'no, as Django leaves a SQLite database'}")
+    print(f"# server time in-process (django.test.Client, DEBUG off); per page {WARMUP} warm-up requests, one "
+          f"request counted and its SQL timed, then n timed requests; reference = the same page with "
+          f"{SMALL_MODELS} models; ratio = p50 large / p50 small")
+    print()
+    head = ["page", f"queries {SMALL_MODELS}", f"queries {models:,}", "p50 small", "p95 small",
+            "p50 large", "p95 large", "SQL large", "n", "ratio", "p95 < 200 ms"]
+    widths = [30, 11, 13, 10, 10, 10, 10, 10, 3, 8, 12]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    ok = True
+    for name, big in large.items():
+        ref = small[name]
+        same = ref["queries"] == big["queries"]
+        passed = big["p95"] < TARGET_P95
+        ok = ok and same and passed
+        cells = [name, str(ref["queries"]), f"{big['queries']}{'' if same else ' (!)'}", fmt(ref["p50"]),
+                 fmt(ref["p95"]), fmt(big["p50"]), fmt(big["p95"]), fmt(big["sql"]), str(big["n"]),
+                 f"{big['p50'] / ref['p50']:.1f}x", "PASS" if passed else "FAIL"]
+        print("| " + " | ".join(c.rjust(w) if i else c.ljust(w)
+                                for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |")
+    print()
+    equal = all(small[n]["queries"] == large[n]["queries"] for n in large)
+    print("Query counts equal at both sizes: " + ("yes" if equal else "NO (marked (!))"))
+    for name, big in large.items():
+        if big["p95"] >= TARGET_P95:
+            print(f"\n## {name}: p95 {fmt(big['p95'])}, SQL {fmt(big['sql'])} of one request "
+                  f"({connection.vendor}); slowest queries:")
+            for seconds, sql in big["slowest"]:
+                print(f"- {fmt(seconds)}: {sql[:600]}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--versions-per-model", type=int, default=5)
+    parser.add_argument("--analyze", action="store_true",
+                        help="run ANALYZE on SQLite too (PostgreSQL always gets it, as autovacuum would)")
+    args = parser.parse_args()
+    if args.models <= SMALL_MODELS:
+        parser.error(f"--models must be more than the reference's {SMALL_MODELS}")
+
+    admin_url, db_name = prepare_database()
+    try:
+        setup_django()
+        return run(args.models, args.versions_per_model, analyze_sqlite=args.analyze)
+    finally:
+        if db_name:
+            drop_database(admin_url, db_name)
+        shutil.rmtree(os.environ["PORTAL_VAR_DIR"], ignore_errors=True)
+
+
+def run(models: int, versions_per_model: int, *, analyze_sqlite: bool) -> int:
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    seeder = Seeder(versions_per_model)
+    started = time.perf_counter()
+    with transaction.atomic():
+        seeder.organisation()
+        seeder.portfolio(0, SMALL_MODELS)
+    analyze(analyze_sqlite)
+    seed_time = time.perf_counter() - started
+    client = Client()
+    client.force_login(executive())
+    slug = f"model-{PROBE}"
+    small = measure_all(client, slug)
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        for start in range(SMALL_MODELS, models, 2_500):
+            seeder.portfolio(start, min(start + 2_500, models))
+    analyze(analyze_sqlite)
+    seed_time += time.perf_counter() - started
+    large = measure_all(client, slug)
+    analyzed = analyze_sqlite or connection.vendor == "postgresql"
+    ok = report(small, large, models=models, seeded=seeder.counts, seed_time=seed_time, analyzed=analyzed)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

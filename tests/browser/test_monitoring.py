@@ -1,0 +1,58 @@
+"""A data scientist uploads an evaluation through the form in a real browser and reads its metrics."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score
+
+from apps.core.roles import Role
+from tests.browser.test_smoke import log_in
+from tests.factories import UserFactory
+from tests.inventory.factories import ModelVersionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _evaluation_csv(n=400) -> tuple[bytes, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, n)
+    score = np.clip(0.25 + 0.5 * y + rng.normal(0, 0.2, n), 0, 1).round(6)
+    frame = pd.DataFrame({"y_true": y, "y_pred": (score >= 0.5).astype(int), "y_score": score,
+                          "sex": rng.choice(["female", "male"], n), "income": rng.normal(50, 10, n).round(2)})
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode(), frame
+
+
+def test_a_data_scientist_uploads_a_csv_and_sees_its_metrics(page, live_server, screenshot, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    version = ModelVersionFactory(model__name="Credit scoring", version="2.0.0")
+    UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    content, frame = _evaluation_csv()
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, live_server, "sam")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/monitoring/upload/?version={version.pk}")
+    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv", "buffer": content}])
+    assert "eval.csv" in page.locator("[data-dropzone-name]").inner_text()
+    page.get_by_label("Sensitive features").fill("sex")
+    page.get_by_role("button", name="Preview columns").click()
+    preview = page.locator("#upload-preview .preview-table")
+    preview.wait_for()
+    assert "sensitive feature" in preview.inner_text() and "feature (compared for drift)" in preview.inner_text()
+    assert page.url.endswith(f"/monitoring/upload/?version={version.pk}")  # htmx swapped the preview in place
+
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(lambda url: "/monitoring/evaluations/" in url)
+    assert page.locator("#evaluation-status").inner_text().startswith("Status: Done")
+    overall = page.get_by_role("region", name="Overall metrics")
+    assert f"{accuracy_score(frame.y_true, frame.y_pred):.4f}" in overall.inner_text()
+    page.locator("[data-figure-id=figure-groups-0] .main-svg").first.wait_for()
+    assert "female" in page.get_by_role("region", name="By group").inner_text()
+    screenshot(page, "monitoring-evaluation")
+    assert errors == [], f"browser console errors (CSP or JS): {errors}"

@@ -1,0 +1,165 @@
+"""Uploads, computation, windows and alerts, through the services a real upload uses."""
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from apps.core.errors import ConflictError, PermissionDeniedError
+from apps.monitoring import services, storage
+from apps.monitoring.models import Alert, Evaluation, MetricWindow
+from apps.risk.models import ReassessmentTrigger
+from tests.reviews.helpers import assessed_version
+from tests.risk.factories import ratings
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def scientist(make_user):
+    return make_user("data_scientist", username="sam")
+
+
+def evaluation_csv(n=400, *, seed=0, shift=0.0, start=None, flip_female=0.0) -> tuple[bytes, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score = np.clip(0.25 + 0.5 * y + rng.normal(0, 0.2, n), 0, 1)
+    sex = rng.choice(["female", "male"], n)
+    if flip_female:
+        score = np.where((sex == "female") & (rng.random(n) < flip_female), 0.05, score)
+    frame = pd.DataFrame({"y_true": y, "y_pred": (score >= 0.5).astype(int), "y_score": score.round(6), "sex": sex,
+                          "income": rng.normal(50 + shift, 10, n).round(3)})
+    if start is not None:
+        frame["timestamp"] = [(start + timedelta(hours=int(h))).isoformat() for h in rng.integers(0, 24 * 6, n)]
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode(), frame
+
+
+def upload(actor, version, data, **kwargs):
+    return services.evaluation_upload(actor=actor, version=version, data=data, filename="eval.csv",
+                                      sensitive_features=["sex"], **kwargs)
+
+
+def test_an_upload_is_stored_and_computed_and_matches_scikit_learn(scientist, django_capture_on_commit_callbacks):
+    version = assessed_version()
+    data, frame = evaluation_csv()
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluation, created = upload(scientist, version, data)
+    evaluation.refresh_from_db()
+    assert created and evaluation.status == "done" and evaluation.row_count == 400
+    overall = evaluation.metrics["overall"]
+    assert overall["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred), abs=1e-12)
+    assert overall["roc_auc"] == pytest.approx(roc_auc_score(frame.y_true, frame.y_score), abs=1e-12)
+    assert set(evaluation.metrics["groups"]["sex"]) == {"female", "male"}
+    assert storage.read(evaluation.raw_path) == data and evaluation.sha256 == storage.sha256(data)
+
+
+def test_a_rejected_upload_stores_nothing(scientist, tmp_path):
+    version = assessed_version()
+    bad = b"y_true,y_pred,y_score,sex\n1,1,0.9,f\n0,0,1.7,m\n"
+    with pytest.raises(services.UploadRejected) as rejected:
+        upload(scientist, version, bad)
+    assert any(p.column == "y_score" for p in rejected.value.problems)
+    assert "nothing was stored" in rejected.value.message
+    assert not Evaluation.objects.exists() and not list(tmp_path.rglob("*.csv"))
+
+
+def test_the_same_idempotency_key_creates_one_evaluation(scientist):
+    version = assessed_version()
+    data, _ = evaluation_csv()
+    first, created = upload(scientist, version, data, idempotency_key="k-1")
+    again, created_again = upload(scientist, version, data, idempotency_key="k-1")
+    assert (created, created_again) == (True, False) and first.pk == again.pk
+    with pytest.raises(ConflictError, match="different upload"):
+        upload(scientist, version, evaluation_csv(seed=2)[0], idempotency_key="k-1")
+    assert Evaluation.objects.count() == 1
+
+
+def test_only_data_scientists_and_admins_upload(make_user):
+    with pytest.raises(PermissionDeniedError):
+        upload(make_user("reviewer"), assessed_version(), evaluation_csv()[0])
+
+
+def test_computing_twice_leaves_one_result(scientist):
+    version = assessed_version()
+    evaluation, _ = upload(scientist, version, evaluation_csv()[0])
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is False  # already done: claimed by nobody
+    evaluation.refresh_from_db()
+    assert evaluation.status == "done" and evaluation.attempts == 1
+
+
+def test_a_worker_that_died_mid_run_is_taken_over_after_its_lease(scientist, settings):
+    version = assessed_version()
+    evaluation, _ = upload(scientist, version, evaluation_csv()[0])
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="running",
+                                                       started_at=datetime.now(UTC) - timedelta(hours=1))
+    settings.PORTAL_TASK_LEASE_SECONDS = 60
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
+    assert Evaluation.objects.get(pk=evaluation.pk).status == "done"
+
+
+def test_drift_is_measured_against_the_reference(scientist):
+    version = assessed_version()
+    reference = pd.DataFrame({"income": np.random.default_rng(5).normal(50, 10, 2000).round(3)})
+    services.reference_upload(actor=scientist, version=version, data=reference.to_csv(index=False).encode(),
+                              filename="reference.csv")
+    shifted, _ = upload(scientist, version, evaluation_csv(seed=1, shift=15)[0])
+    same, _ = upload(scientist, version, evaluation_csv(seed=2)[0])
+    services.evaluation_compute(evaluation_id=shifted.pk)
+    services.evaluation_compute(evaluation_id=same.pk)
+    shifted.refresh_from_db()
+    same.refresh_from_db()
+    assert shifted.metrics["drift"]["income"]["psi"] > 0.2 > same.metrics["drift"]["income"]["psi"]
+
+
+def test_a_production_breach_raises_one_alert_and_requests_a_reassessment(scientist):
+    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)))  # high tier: psi_max 0.15
+    reference = pd.DataFrame({"income": np.random.default_rng(5).normal(50, 10, 2000).round(3)})
+    services.reference_upload(actor=scientist, version=version, data=reference.to_csv(index=False).encode(),
+                              filename="reference.csv")
+    for seed in (1, 2):
+        evaluation, _ = upload(scientist, version, evaluation_csv(seed=seed, shift=15)[0], kind="production")
+        services.evaluation_compute(evaluation_id=evaluation.pk)
+    alert = Alert.objects.get(metric="drift.income.psi")
+    assert alert.severity == "breach" and alert.status == "open"
+    assert ReassessmentTrigger.objects.filter(model=version.model, reason__contains="drift.income.psi").count() == 1
+
+
+def test_validation_results_do_not_raise_alerts(scientist):
+    version = assessed_version()
+    evaluation, _ = upload(scientist, version, evaluation_csv(flip_female=0.9)[0], kind="validation")
+    services.evaluation_compute(evaluation_id=evaluation.pk)
+    assert not Alert.objects.exists()
+
+
+def test_a_window_is_replaced_when_recomputed(scientist):
+    version = assessed_version()
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    evaluation, _ = upload(scientist, version, evaluation_csv(start=start)[0], kind="production")
+    services.evaluation_compute(evaluation_id=evaluation.pk)
+    for _ in range(2):
+        window = services.window_compute(version=version, cadence="weekly", start=start, end=start + timedelta(days=7))
+    assert MetricWindow.objects.count() == 1 and window.row_count == 400
+    assert services.window_compute(version=version, cadence="weekly", start=start + timedelta(days=30),
+                                   end=start + timedelta(days=37)) is None
+
+
+def test_alerts_move_forward_only(scientist, make_user):
+    version = assessed_version()
+    alert = Alert.objects.create(model=version.model, version=version, metric="overall.accuracy", value=0.5,
+                                 threshold="< 0.7", severity="breach", message="low")
+    reviewer = make_user("reviewer")
+    services.alert_acknowledge(actor=reviewer, alert=alert)
+    with pytest.raises(ConflictError, match="already acknowledged"):
+        services.alert_acknowledge(actor=reviewer, alert=alert)
+    services.alert_resolve(actor=reviewer, alert=alert)
+    with pytest.raises(PermissionDeniedError):
+        services.alert_resolve(actor=make_user("executive"), alert=alert)
