@@ -12,7 +12,7 @@ help:
 	@echo "make test       run the whole test suite (embedded SQLite + filesystem broker)"
 	@echo "make test-postgres  the suite against local PostgreSQL and Redis"
 	@echo "make lint       ruff"
-	@echo "make bench      run the benchmarks and print their table"
+	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring at 1M rows)"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/inventory_bench.py
+	$(PY) bench/monitoring_bench.py
 
 lock: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]' && $(PY) -m pip uninstall --quiet -y mlops-portal

@@ -284,6 +284,8 @@ PORTAL_DEMO_PASSWORD = "portal-demo"
 PORTAL_MAX_UPLOAD_BYTES = envint("PORTAL_MAX_UPLOAD_MB", 200) * 1024 * 1024
 # A running computation not finished within this lease is taken over (its worker died).
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
+# Fault injection for chaos tests only: seconds a computation pauses after claiming its row. Always 0 in use.
+PORTAL_CHAOS_TASK_DELAY = envint("PORTAL_CHAOS_TASK_DELAY", 0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -24,14 +24,15 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def celery_process(*args: str, log_name: str):
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+def celery_process(*args: str, log_name: str, env: dict | None = None):
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", **(env or {})}
     log_dir = ROOT / "var" / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{log_name}.log"
     with open(log_path, "w") as log:
+        # Its own process group, so a test can kill the worker and its pool children at once.
         proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "mlops_portal", *args],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             yield proc, log_path
         finally:
@@ -43,9 +44,9 @@ def celery_process(*args: str, log_name: str):
                 proc.wait()
 
 
-def worker(log_name: str = "worker"):
+def worker(log_name: str = "worker", env: dict | None = None):
     return celery_process("worker", "--loglevel", "INFO", "--concurrency", "1", "--without-mingle",
-                          "--without-gossip", "-n", f"test-{os.getpid()}@%h", log_name=log_name)
+                          "--without-gossip", "-n", f"test-{os.getpid()}-{log_name}@%h", log_name=log_name, env=env)
 
 
 def wait_for(predicate, *, timeout: float, what: str, log_path: Path | None = None):

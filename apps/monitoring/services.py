@@ -1,6 +1,7 @@
 """Monitoring writes: uploads (validated before anything is stored), computations, windows and alerts."""
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -178,6 +179,8 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
     """Task body: claim, compute from the Parquet copy, store, check thresholds. Safe to run twice."""
     if not _claim(evaluation_id):
         return False
+    if settings.PORTAL_CHAOS_TASK_DELAY:
+        time.sleep(settings.PORTAL_CHAOS_TASK_DELAY)  # chaos tests kill the worker here
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
     try:
         frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
