@@ -49,8 +49,11 @@ def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(p
     page.locator("[data-figure-id=figure-stage-by-unit] .main-svg").first.wait_for()
     assert page.locator(".chart .main-svg").count() >= 3
     flags = page.get_by_role("region", name="Red flags")
-    assert flags.get_by_role("link", name="Credit scoring").is_visible()
-    assert "scikit-learn: validated 1.6.1, runs 1.7.0" in flags.inner_text()
+    assert flags.get_by_role("link", name="Credit scoring").first.is_visible()
+    text = flags.inner_text()
+    assert "scikit-learn: validated 1.6.1, runs 1.7.0" in text
+    # It never passed the gate: the governance apps flag that too.
+    assert "In production without valid approval" in text and "Never risk-assessed" in text
     screenshot(page, "dashboard-executive")
     assert errors == [], f"browser console errors (CSP or JS): {errors}"
 
