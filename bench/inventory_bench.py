@@ -425,7 +425,9 @@ def measure_all(client, slug: str) -> dict[str, dict]:
 # --- Report --------------------------------------------------------------------------------
 
 def fmt(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def machine() -> str:
@@ -454,7 +456,7 @@ def report(small: dict, large: dict, *, models: int, seeded: dict, seed_time: fl
     print()
     head = ["page", f"queries {SMALL_MODELS}", f"queries {models:,}", "p50 small", "p95 small",
             "p50 large", "p95 large", "SQL large", "n", "ratio", "p95 < 200 ms"]
-    widths = [30, 11, 13, 10, 10, 10, 10, 10, 3, 8, 12]
+    widths = [max(len(h), w) for h, w in zip(head, [30, 0, 0, 10, 10, 10, 10, 10, 3, 7, 0], strict=True)]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     ok = True

@@ -42,3 +42,22 @@ def _tasks_run_inline(request):
     app.conf.task_always_eager = eager
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests (real workers, browsers) flush the database after each test, which removes
+    the rows data migrations created (risk matrix, policies, checklists); put them back first."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    import importlib
+
+    from django.apps import apps
+
+    from apps.core.roles import sync_role_permissions
+
+    for module in ("apps.risk.migrations.0002_defaults", "apps.reviews.migrations.0002_checklist_items"):
+        importlib.import_module(module).seed(apps, None)
+    sync_role_permissions()

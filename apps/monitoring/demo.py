@@ -4,7 +4,7 @@ For a handful of binary models in production the seed re-fits the live version
 (same algorithm, hyperparameters and split as the inventory demo), uploads its
 reference features and a validation evaluation on the held-out test set, then
 twelve windows of production data at the model's monitoring cadence: rows
-resampled from the test set with measurement noise. One model's inputs drift
+drawn from the whole bundled data set. One model's inputs drift
 more each window (its PSI and accuracy show it); another starts mis-scoring one
 group (its fairness metrics show it). Everything goes through the same upload
 and computation services as a real upload, so alerts and charts are true.
@@ -81,27 +81,27 @@ def seed_model(version: ModelVersion, family: str, *, scenario: str, cadence: st
 
     estimator, split = _fit(version, family)
     rng = np.random.default_rng(version.pk)
-    X_all, _ = load_family(family)
+    X_all, y_all = load_family(family)
     sex_all = sensitive_attribute(family, "sex")
     test_rows = np.array([np.flatnonzero((X_all == row).all(axis=1))[0] for row in split.X_test])
-    sex_test = sex_all[test_rows]
     reference = pd.DataFrame({f"x{i}": split.X_train[:, i] for i in range(FEATURES)})
     services.reference_upload(actor=None, version=version, data=_csv(reference), filename="reference.csv")
-    _upload(version, _frame(estimator, split.X_test, split.y_test, sex_test), kind="validation",
+    _upload(version, _frame(estimator, split.X_test, split.y_test, sex_all[test_rows]), kind="validation",
             name="validation.csv")
     length = timedelta(days=WINDOW_DAYS[cadence])
     end = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     frames = []
     for window in range(WINDOWS):
         start = end - (WINDOWS - window) * length
-        pick = rng.integers(0, len(split.y_test), ROWS_PER_WINDOW)
-        X = split.X_test[pick] * (1 + rng.normal(0, 0.02, (ROWS_PER_WINDOW, split.X_test.shape[1])))
+        # Production traffic is drawn from the whole population the model was built for.
+        pick = rng.integers(0, len(y_all), ROWS_PER_WINDOW)
+        X = X_all[pick].astype(float)
         if scenario == "drift":
             X[:, :FEATURES] *= 1 + 0.06 * window  # inputs creep upwards: a changed population
         offsets = rng.uniform(0, length.total_seconds(), ROWS_PER_WINDOW)
         stamps = [(start + timedelta(seconds=float(s))).isoformat() for s in offsets]
         flip = 0.08 * max(0, window - 5) if scenario == "fairness" else 0.0
-        frames.append(_frame(estimator, X, split.y_test[pick], sex_test[pick], timestamps=stamps,
+        frames.append(_frame(estimator, X, y_all[pick], sex_all[pick], timestamps=stamps,
                              flip_group_share=flip, rng=rng))
     _upload(version, pd.concat(frames, ignore_index=True), kind="production", name="production-predictions.csv")
     for window in range(WINDOWS):

@@ -132,6 +132,11 @@ def _upsert(*, version, finding: Finding, evaluation, window):
                      changes={"value": [None, finding.value]}, reason=finding.message)
         return alert, True
     escalated = alert.severity == "warning" and finding.severity == "breach"
+    if alert.severity == "breach" and finding.severity == "warning":
+        # Severity never drops while the alert is unresolved; keep the breach's evidence, note the latest window.
+        alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+        alert.save(update_fields=["window", "evaluation"])
+        return alert, False
     alert.value, alert.threshold, alert.message = finding.value, finding.rule, finding.message
     if escalated:
         alert.severity = "breach"
