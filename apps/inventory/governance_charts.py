@@ -31,7 +31,8 @@ def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_
         customdata=links, colorscale=[[0, "#f6f8fa"], [0.35, "#fff8c5"], [0.7, "#ffb77c"], [1, "#a40e26"]],
         text=z, texttemplate="%{text}", hovertemplate="Probability %{y}<br>Impact %{x}<br>%{z} risks<extra></extra>",
         showscale=False))
-    fig.update_layout(**_base_layout(height=360, xaxis={"title": "Impact"}, yaxis={"title": "Probability"}))
+    fig.update_layout(**_base_layout(height=360, margin={"l": 130, "r": 20, "t": 20, "b": 60},
+                                     xaxis={"title": "Impact"}, yaxis={"title": "Probability"}))
     rows = [(Cell(f"P{p} × I{i}", links[p - 1][i - 1]), Cell(str(n)))
             for (p, i), n in sorted(cells.items(), reverse=True) if n]
     tier_text = ", ".join(f"{tiers[t]} {t}" for t in TIER_COLOURS if tiers[t]) or "no model assessed"
