@@ -14,6 +14,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from mlops_portal.env import envbool, envint, envlist, envstr
 
+
+def env_rate(name: str, default: str) -> str:
+    return envstr(name, default)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -201,7 +205,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"token": "20/min", "login": "10/min"},
+    # Unauthenticated callers (wrong or missing tokens) are throttled hard; signed-in scripts generously.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("PORTAL_API_ANON_RATE", "60/min"),
+        "user": env_rate("PORTAL_API_USER_RATE", "3000/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MLOps Portal API",
@@ -281,6 +293,15 @@ LOGGING = {
 }
 
 PORTAL_DEMO_PASSWORD = "portal-demo"
+# Login lockout: this many failures for one username from one address locks it for the period.
+PORTAL_LOGIN_MAX_FAILURES = envint("PORTAL_LOGIN_MAX_FAILURES", 5)
+PORTAL_LOGIN_LOCKOUT_SECONDS = envint("PORTAL_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Throttle counters and login failures live in the cache: per process by default, shared with CACHE_URL=redis://...
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": envstr("CACHE_URL")}
+    if envstr("CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 PORTAL_MAX_UPLOAD_BYTES = envint("PORTAL_MAX_UPLOAD_MB", 200) * 1024 * 1024
 # A running computation not finished within this lease is taken over (its worker died).
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)

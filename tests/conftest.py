@@ -61,3 +61,13 @@ def _reference_data(request):
     for module in ("apps.risk.migrations.0002_defaults", "apps.reviews.migrations.0002_checklist_items"):
         importlib.import_module(module).seed(apps, None)
     sync_role_permissions()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters and login lockouts live in the cache; each test starts without them."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -8,7 +8,9 @@ so a forgotten declaration fails closed (and the role-matrix test notices).
 
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.throttling import AnonRateThrottle
 
 from apps.core.roles import ALL_ROLES, user_roles
 
@@ -28,6 +30,13 @@ class RolePermission(BasePermission):
     message = "Your role does not allow this action."
 
     def has_permission(self, request, view) -> bool:
+        if not request.user.is_authenticated:
+            # DRF checks permissions before throttles, so a caller guessing tokens would never be slowed
+            # down; count unauthenticated calls here.
+            throttle = AnonRateThrottle()
+            if not throttle.allow_request(request, view):
+                raise Throttled(wait=throttle.wait())
+            return False
         roles = user_roles(request.user)
         if not roles:
             return False

@@ -74,3 +74,18 @@ def test_create_api_token_prints_the_same_token_until_rotated(make_user, capsys)
 def test_create_api_token_explains_an_unknown_user(db):
     with pytest.raises(CommandError, match="No user named 'ghost'"):
         call_command("create_api_token", "ghost")
+
+
+def test_anonymous_api_calls_are_throttled(db, settings):
+    from django.core.cache import cache
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import AnonRateThrottle
+
+    cache.clear()
+    AnonRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "anon": "3/min"}
+    try:
+        client = APIClient()
+        statuses = [client.get("/api/v1/me/").status_code for _ in range(5)]
+    finally:
+        AnonRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]

@@ -138,3 +138,12 @@ def test_pages_load_nothing_from_other_hosts(client_as):
     content = client_as("admin").get(reverse("core:home")).content.decode()
     assert "<script src=\"/static/" in content
     assert "https://" not in content.replace("https://www.w3.org", "")
+
+
+def test_repeated_wrong_passwords_lock_the_account_for_a_while(client, make_user, settings):
+    make_user("executive", username="erin")
+    for _ in range(settings.PORTAL_LOGIN_MAX_FAILURES):
+        client.post(reverse("login"), {"username": "erin", "password": "nope"})
+    locked = client.post(reverse("login"), {"username": "erin", "password": PASSWORD})
+    assert b"Too many failed attempts" in locked.content
+    assert "_auth_user_id" not in client.session
