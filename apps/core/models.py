@@ -37,13 +37,14 @@ class AuditEvent(models.Model):
     Append-only and hash-chained (see ``apps.core.audit_chain``). Written only by
     ``apps.core.services.audit_record`` inside the transaction of the change itself.
     ``actor_username`` is kept beside the foreign key so the trail still names
-    the person after their account is renamed or removed.
+    the person after their account is renamed (accounts that acted are deactivated, never deleted).
     """
 
     seq = models.PositiveBigIntegerField(unique=True, editable=False)
     created_at = models.DateTimeField(db_index=True, editable=False)
+    # PROTECT: nulling the actor would rewrite (and break) the chain; people who acted are deactivated, not deleted.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_username = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=100, db_index=True, help_text="Dotted verb, e.g. model.created")

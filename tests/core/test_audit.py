@@ -92,3 +92,14 @@ def test_verify_audit_exits_non_zero_as_a_shell_command(events):
 
 def test_changes_between_lists_only_fields_that_differ():
     assert changes_between({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == {"b": [2, 3], "c": [None, 4]}
+
+
+def test_a_person_with_audit_history_cannot_be_deleted_only_deactivated(events):
+    from django.db.models import ProtectedError
+
+    from apps.core.models import AuditEvent as Event
+
+    actor = Event.objects.get(seq=1).actor
+    with pytest.raises(ProtectedError):
+        actor.delete()
+    call_command("verify_audit")
