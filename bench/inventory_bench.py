@@ -6,19 +6,24 @@ hundred open alerts) and times the pages an executive reads most: the inventory 
 (plain, filtered and sorted, page 100), a model page, the dashboard, and the model API
 (list, filtered, detail). The reference, measured in the same run, is the same pages on a
 small portfolio (100 models, same organisation): every page must run the same number of SQL
-queries at both sizes, and the p95 at the large size must stay under 200 ms.
+queries at both sizes, and the p95 at the large size must stay under 200 ms. Prints a
+markdown table (ratio = p50 large / p50 small) and, for each page over target, its three
+slowest queries; exits with status 1 when a page misses either goal.
 
 Times are server time in-process: ``time.perf_counter`` around ``django.test.Client.get``,
-i.e. middleware, view, SQL and template rendering, without a network or a WSGI server.
-``DEBUG`` is switched off as in production, so no SQL is logged while timing; queries are
-counted (and, for a page over target, timed one by one) on a separate request.
+i.e. middleware, view, SQL and template rendering, without a network or a WSGI server. The
+app is started by importing ``mlops_portal.wsgi`` as gunicorn does; ``DEBUG`` is off as in
+production, so no SQL is logged while timing. Per page: 3 warm-up requests, one request
+whose queries are counted and timed one by one, then 30 timed requests (``n``); a page slower
+than a second gets fewer, as many as fit in a minute, so one slow page cannot stall the run.
 
 Database: a fresh SQLite file in a temporary folder (the embedded default), deleted at the
-end. With ``DATABASE_URL=postgres://user[:password]@host:port/anything`` the benchmark
-connects to that server's ``postgres`` database, creates its own database
-``portal_bench_<pid>``, runs there and drops it at the end; the database named in the URL is
-not touched. The role needs CREATEDB. PostgreSQL gets an ``ANALYZE`` after seeding, as
-autovacuum would give a live server; SQLite does not, as Django never runs it.
+end; any other ``DATABASE_URL`` is ignored, so the portal's own data is never touched. With
+``DATABASE_URL=postgres://user[:password]@host:port/anything`` the benchmark connects to that
+server's ``postgres`` database, creates its own database ``portal_bench_<pid>``, runs there
+and drops it at the end (the database named in the URL is not used; the role needs
+CREATEDB). PostgreSQL gets an ``ANALYZE`` after seeding, as autovacuum would give a live
+server; SQLite only with ``--analyze``, as Django never runs it.
 
 The seeded rows are test data for a benchmark, not governed data: they are written with
 ``bulk_create`` straight into the tables, bypassing the services and the audit trail.
@@ -88,10 +93,10 @@ def drop_database(admin_url: str, name: str) -> None:
 
 
 def setup_django() -> None:
-    import django
-
-    django.setup()
+    """Start the app as gunicorn does (importing the WSGI module), so start-up tuning there is measured too."""
     from django.conf import settings
+
+    import mlops_portal.wsgi  # noqa: F401
 
     # As in production: no SQL log kept per query, no template debug information.
     settings.DEBUG = False

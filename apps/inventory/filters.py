@@ -101,20 +101,21 @@ class ModelFilter(django_filters.FilterSet):
         return queryset.filter(Exists(overdue)) if value else queryset.exclude(Exists(overdue))
 
     def filter_review_status(self, queryset, name, value):
+        # Non-correlated IN subqueries: SQLite without statistics would run a correlated EXISTS once per model.
         from apps.reviews.models import Review
 
-        reviews = Review.objects.filter(version__model=OuterRef("pk"))
-        approved = reviews.filter(state="approved")
+        reviews = Review.objects.all()
         if value == "approved":
-            return queryset.filter(Exists(approved))
+            return queryset.filter(pk__in=reviews.filter(state="approved").values("version__model_id"))
         if value == "in_review":
-            return queryset.filter(Exists(reviews.filter(state__in=["submitted", "in_review"])))
+            return queryset.filter(
+                pk__in=reviews.filter(state__in=["submitted", "in_review"]).values("version__model_id"))
         if value == "none":
-            return queryset.exclude(Exists(reviews))
+            return queryset.exclude(pk__in=reviews.values("version__model_id"))
         # A production version whose own approval is missing (never approved, or voided by a change).
-        unapproved = ModelVersion.objects.filter(model=OuterRef("pk"), stage=Stage.PRODUCTION).exclude(
-            Exists(Review.objects.filter(version=OuterRef("pk"), state="approved")))
-        return queryset.filter(Exists(unapproved))
+        approved = reviews.filter(state="approved").values("version_id")
+        unapproved = ModelVersion.objects.filter(stage=Stage.PRODUCTION).exclude(pk__in=approved)
+        return queryset.filter(pk__in=unapproved.values("model_id"))
 
     def filter_owner_left(self, queryset, name, value):
         return queryset.filter(accountable_owner__is_active=not value)

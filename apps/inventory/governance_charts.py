@@ -73,15 +73,17 @@ def health_chart(counts: dict[str, int], *, monitoring_url: str) -> Chart:
 
 def panels(models, *, list_url: str, register_url: str, monitoring_url: str, business_unit: str = "") -> list[Chart]:
     """The three governance panels for ``models`` (a queryset of live models), in a constant number of queries."""
-    from django.db.models import Exists, OuterRef
+    from django.db.models import Count, Exists, OuterRef
 
     from apps.inventory.filters import ModelFilter
     from apps.monitoring.models import Alert
     from apps.risk.models import RiskAssessment, RiskRating
 
     ratings = RiskRating.objects.filter(assessment__status="current", assessment__model__in=models)
-    cells = Counter(ratings.values_list("probability", "impact"))
-    tiers = Counter(RiskAssessment.objects.filter(status="current", model__in=models).values_list("tier", flat=True))
+    cells = {(p, i): n for p, i, n in ratings.order_by().values("probability", "impact")
+             .annotate(n=Count("pk")).values_list("probability", "impact", "n")}
+    tiers = Counter(dict(RiskAssessment.objects.filter(status="current", model__in=models).order_by()
+                         .values("tier").annotate(n=Count("pk")).values_list("tier", "n")))
     review_counts = {key: ModelFilter({"review_status": key}, queryset=models).qs.count()
                      for key, _, _ in REVIEW_STATUS}
     production = models.filter(stage="production")
@@ -90,7 +92,7 @@ def panels(models, *, list_url: str, register_url: str, monitoring_url: str, bus
     warning = production.filter(Exists(open_alerts)).count() - breach
     health = {"breach": breach, "warning": warning, "healthy": production.count() - breach - warning}
     return [
-        risk_heatmap(dict(cells), tiers, register_url=register_url),
+        risk_heatmap(cells, tiers, register_url=register_url),
         review_status_chart(review_counts, list_url=list_url, business_unit=business_unit),
         health_chart(health, monitoring_url=monitoring_url),
     ]

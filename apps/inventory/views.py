@@ -35,7 +35,21 @@ def is_admin(user) -> bool:
     return Role.ADMIN in user_roles(user)
 
 
+class KeysFirstPaginator(Paginator):
+    """Finds a page's keys first, then loads only those rows with their annotations: databases otherwise
+    compute the select list (subqueries, counts) of every row an OFFSET skips."""
+
+    def page(self, number):
+        page = super().page(number)
+        keys = list(page.object_list.values_list("pk", flat=True))
+        rows = {row.pk: row for row in self.object_list.filter(pk__in=keys)}
+        page.object_list = [rows[key] for key in keys]
+        return page
+
+
 class ListPageMixin(RoleRequiredMixin):
+    paginator_class = Paginator
+
     """A filtered, paginated list; an htmx request gets only the results partial."""
 
     allowed_roles = ALL_ROLES
@@ -48,7 +62,7 @@ class ListPageMixin(RoleRequiredMixin):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         filterset = self.get_filterset()
-        page = Paginator(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        page = self.paginator_class(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
         context.update({
             "filter": filterset,
             "page_obj": page,
@@ -72,6 +86,7 @@ class ListPageMixin(RoleRequiredMixin):
 
 
 class IndexView(ListPageMixin, TemplateView):
+    paginator_class = KeysFirstPaginator
     template_name = "inventory/index.html"
     partial_template_name = "inventory/partials/model_table.html"
     object_list_name = "models"
@@ -188,15 +203,17 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
             raise PermissionDenied("Only data scientists and admins can move a version between stages.")
         version = self.version
         form = forms.StageTransitionForm(request.POST, current=version.stage, allow_override=is_admin(request.user))
+        status = 400
         if form.is_valid():
             try:
                 services.version_transition(actor=request.user, version=version, **form.service_arguments())
             except DomainError as exc:
                 add_domain_error(form, exc)
+                status = exc.status_code  # 409 when the production gate or the stage refuses
             else:
                 messages.success(request, f"{version} moved to {Stage(form.cleaned_data['stage']).label}.")
                 return HttpResponseRedirect(version.get_absolute_url())
-        return self.render_to_response(self.get_context_data(form=form, **kwargs), status=400)
+        return self.render_to_response(self.get_context_data(form=form, **kwargs), status=status)
 
 
 def add_domain_error(form, exc: DomainError) -> None:

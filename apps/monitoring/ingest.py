@@ -25,6 +25,7 @@ timestamp ``datetime64[us, UTC]``.
 
 import codecs
 import csv
+import io
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -256,7 +257,13 @@ def _csv_header(data: bytes, start: int) -> tuple[list[str], str, int]:
     end = data.find(b"\n", start)
     end = len(data) if end < 0 else end
     header_line = data[start:end].decode("utf-8").rstrip("\r")
-    names = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter))]
+    if "\r" in header_line:
+        raise _fail("the header row holds a carriage return: the file has old Mac line endings (CR only) or a "
+                    "column name with a line break; save it with LF or CRLF line endings", rows=[1])
+    try:
+        names = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter))]
+    except csv.Error as error:
+        raise _fail(f"the header row cannot be read: {error}", rows=[1]) from error
     if len(names) > MAX_COLUMNS:
         raise _fail(f"the file has {len(names)} columns; at most {MAX_COLUMNS} are supported")
     problems = [Problem(None, (1,), f"column {index} has no name; name it or remove it")
@@ -317,6 +324,8 @@ def _arrow_csv_in_chunks(data: bytes, body: int, names: list[str], delimiter: st
 
 def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers) -> pa.Table:
     names, delimiter, body = _csv_header(data, start)
+    if data.count(b'"', start) % 2:  # an odd number of quotes: one may never be closed
+        _check_quotes(data, start, delimiter)
     # Label and group columns stay text: "01" is not 1.
     column_types = {name: pa.dictionary(pa.int32(), pa.string()) for name in text_columns if name in names}
     try:
@@ -346,6 +355,19 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
     return table
 
 
+def _check_quotes(data: bytes, start: int, delimiter: str) -> None:
+    """Arrow reads a quote that is never closed as a value running to the end of the file; refuse it."""
+    text = io.TextIOWrapper(io.BytesIO(data[start:]), encoding="utf-8", newline="")
+    reader, row_start = csv.reader(text, delimiter=delimiter, strict=True), 1
+    try:
+        for _ in reader:
+            row_start = reader.line_num + 1
+    except csv.Error as error:
+        if "end of data" in str(error):
+            row = row_start + data.count(b"\n", 0, start)
+            raise _fail("a quoted value is never closed (a '\"' is missing)", rows=[row]) from error
+
+
 def _read_json_lines(data: bytes, start: int) -> pa.Table | pd.DataFrame:
     try:
         return pa_json.read_json(pa.BufferReader(memoryview(data)[start:]))
@@ -364,7 +386,12 @@ def _read_json_lines_slowly(text: str) -> pd.DataFrame:
         except ValueError as error:
             problems.append(Problem(None, (number,), f"invalid JSON: {error}"))
         else:
-            if isinstance(record, dict):
+            nested = [key for key, value in record.items() if isinstance(value, list | dict)] \
+                if isinstance(record, dict) else []
+            if nested:
+                problems += [Problem(key, (number,), "holds nested values (lists or objects); flatten it")
+                             for key in nested]
+            elif isinstance(record, dict):
                 records.append(record)
             else:
                 problems.append(Problem(None, (number,), "each line must be one JSON object ({...})"))

@@ -1,6 +1,6 @@
 """Monitoring red flags: metrics in breach on a model."""
 
-from django.urls import reverse
+from django.urls import reverse_lazy as reverse
 
 from apps.inventory.redflags import HIGH, RedFlag, register
 from apps.monitoring.models import Alert

@@ -71,8 +71,9 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
             return existing, False
     parsed = _parse(data, filename=filename, version=version, columns=columns,
                     sensitive_features=sensitive_features, positive_label=positive_label)
+    columnar = ingest.to_parquet_bytes(parsed.df)  # before storing anything, so a failure here leaves nothing
     digest, raw_path = storage.put(data, kind="raw", suffix=f".{parsed.file_format}")
-    _, parquet_path = storage.put(ingest.to_parquet_bytes(parsed.df), kind="parquet", suffix=".parquet")
+    _, parquet_path = storage.put(columnar, kind="parquet", suffix=".parquet")
     period = _period(parsed.df, parsed.timestamp_column)
     described = {"target": parsed.target_column, "prediction": parsed.prediction_column,
                  "score": parsed.score_column, "timestamp": parsed.timestamp_column,

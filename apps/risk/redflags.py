@@ -1,7 +1,7 @@
 """Risk red flags for the dashboard: overdue re-assessments and live models never assessed."""
 
 from django.db.models import Exists, OuterRef
-from django.urls import reverse
+from django.urls import reverse_lazy as reverse
 from django.utils import timezone
 
 from apps.inventory.models import Stage

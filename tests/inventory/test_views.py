@@ -61,7 +61,7 @@ def model_with_lineage(versions: int) -> MLModel:
 def test_it_lists_models_in_a_constant_number_of_queries(client_as, django_assert_max_num_queries, count):
     build_portfolio(count)
     client = client_as("executive")
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         response = client.get(reverse("inventory:index"))
     assert response.status_code == 200 and len(response.context["models"]) == count
 
@@ -257,7 +257,7 @@ def test_readers_cannot_post_a_stage_change(client_as, version, role):
 def test_a_refused_stage_change_is_shown_and_changes_nothing(client_as, version):
     ModelVersion.objects.filter(pk=version.pk).update(stage=Stage.RETIRED)
     response = client_as("admin").post(version.get_absolute_url(), {"stage": "production"})
-    assert response.status_code == 400 and "is retired" in response.content.decode()
+    assert response.status_code == 409 and "is retired" in response.content.decode()
     version.refresh_from_db()
     assert version.stage == Stage.RETIRED and not AuditEvent.objects.filter(action="version.stage_changed").exists()
 
@@ -269,7 +269,7 @@ def gate_refuses(monkeypatch):
 
 def test_the_production_gate_refusal_lands_on_the_stage_field(client_as, version, gate_refuses):
     response = client_as("data_scientist").post(version.get_absolute_url(), {"stage": "production"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "It needs a risk assessment." in response.context["stage_form"].errors["stage"][0]
     version.refresh_from_db()
     assert version.stage == "development"

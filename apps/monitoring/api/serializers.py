@@ -8,7 +8,8 @@ class EvaluationUploadSerializer(serializers.Serializer):
     """The upload contract data scientists' scripts rely on (multipart/form-data)."""
 
     model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
-    file = serializers.FileField(help_text="CSV, JSON Lines or Parquet; one row per prediction.")
+    # Empty files reach the parser, which explains the problem like every other refusal.
+    file = serializers.FileField(allow_empty_file=True, help_text="CSV, JSON Lines or Parquet; one row per prediction.")
     kind = serializers.ChoiceField(choices=["validation", "production"], default="validation")
     sensitive_features = serializers.CharField(required=False, allow_blank=True, default="",
                                                help_text="Comma-separated column names, e.g. sex,age_band")
