@@ -100,6 +100,14 @@ def healthz(request):
         return JsonResponse({"status": "database unavailable"}, status=503)
 
 
+@login_not_required
+def favicon(request):
+    # Resolved per request: with the manifest storage the hashed name exists only after collectstatic.
+    from django.templatetags.static import static
+
+    return redirect(static("img/favicon.svg"), permanent=False)
+
+
 def permission_denied(request, exception=None):
     message = str(exception) if exception and str(exception) else "You do not have access to this page."
     return render(request, "403.html", {"message": message}, status=403)

@@ -89,3 +89,12 @@ def test_anonymous_api_calls_are_throttled(db, settings):
     finally:
         AnonRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
     assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
+
+
+def test_the_api_docs_page_runs_no_inline_script(api):
+    import re
+
+    client = api("data_scientist")
+    page = client.get("/api/docs/").content.decode()
+    scripts = re.findall(r"<script([^>]*)>", page)
+    assert scripts and all("src=" in attributes for attributes in scripts), scripts

@@ -10,6 +10,7 @@ MATRIX = {
     "login": ("get", PUBLIC, None),
     "logout": ("post", PUBLIC, None),
     "core:healthz": ("get", PUBLIC, None),
+    "core:favicon": ("get", PUBLIC, None),
     "core:home": ("get", EVERYONE, None),
     "core:audit": ("get", EVERYONE, None),
     "core:account": ("get", EVERYONE, None),
