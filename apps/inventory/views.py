@@ -15,6 +15,7 @@ from django.utils.cache import patch_vary_headers
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, user_roles
@@ -24,7 +25,6 @@ from apps.inventory.models import MLModel, ModelVersion, Stage
 WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 PAGE_SIZE = 50
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def can_write(user) -> bool:
@@ -110,7 +110,7 @@ class ExportView(RoleRequiredMixin, View):
         writer = csv.writer(response)
         writer.writerow(self.HEADER)
         for model in selectors.models_for_export(request.GET):
-            writer.writerow([csv_safe(cell) for cell in self.row(model)])
+            writer.writerow(safe_row(self.row(model)))
         return response
 
     @staticmethod
@@ -125,12 +125,6 @@ class ExportView(RoleRequiredMixin, View):
             model.latest_version or "", model.active_deployments, model.env_mismatch, model.purpose,
             model.updated_at.isoformat(),
         ]
-
-
-def csv_safe(value) -> str:
-    """The cell as text, quoted with ``'`` when a spreadsheet would read it as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
 class ModelDetailView(RoleRequiredMixin, TemplateView):

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models import Case, IntegerField, OuterRef, Prefetch, Subquery, Value, When
 from django.utils import timezone
 
 from apps.risk.filters import RiskRegisterFilter
@@ -77,10 +77,6 @@ def overdue_assessments():
     ).select_related("model", "model__accountable_owner")
 
 
-def latest_policy_versions() -> dict[str, int]:
-    return dict(GovernancePolicy.objects.values_list("tier").annotate(v=Max("version")))
-
-
 def register_rows(*, filters):
     """Ratings of every current assessment, worst first, with what the register page shows, in constant queries."""
     severity_rank = Case(*[When(severity=t, then=Value(n)) for n, t in enumerate(TIERS)], output_field=IntegerField())
@@ -92,10 +88,3 @@ def register_rows(*, filters):
         .order_by("-severity_rank", "assessment__model__name", "risk")
     )
     return RiskRegisterFilter(filters, queryset=queryset)
-
-
-def heatmap_counts() -> dict[tuple[int, int], int]:
-    """How many current risks sit in each probability x impact cell (for the dashboard heat map)."""
-    rows = (RiskRating.objects.filter(assessment__status=RiskAssessment.Status.CURRENT)
-            .values("probability", "impact").annotate(n=Count("id")))
-    return {(r["probability"], r["impact"]): r["n"] for r in rows}

@@ -10,7 +10,6 @@ from apps.core.models import AuditEvent
 from apps.inventory import gates, services
 from apps.inventory.environment import current_fingerprint
 from apps.inventory.models import BusinessProcess, DataSet, Deployment, MLModel, ModelVersion, Stage, Tag
-from apps.inventory.views import csv_safe
 from tests.factories import UserFactory
 from tests.inventory.factories import (
     FINGERPRINT,
@@ -147,13 +146,6 @@ def test_the_export_defuses_spreadsheet_formulas(client_as):
     rows = read_csv(client_as("executive").get(reverse("inventory:export")))
     assert sorted((r["name"], r["purpose"]) for r in rows) == [
         ("'=HYPERLINK(\"http://evil\")", "'+1+1"), ("'@SUM(A1)", "'-2")]
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("\tcmd", "'\tcmd"), ("\rcmd", "'\rcmd"), ("=1", "'=1"), ("a=1", "a=1"), (None, ""), (3, "3"),
-])
-def test_csv_safe_prefixes_formula_starts(value, expected):
-    assert csv_safe(value) == expected
 
 
 # --- Model detail -----------------------------------------------------------------------------

@@ -163,3 +163,26 @@ def test_alerts_move_forward_only(scientist, make_user):
     services.alert_resolve(actor=reviewer, alert=alert)
     with pytest.raises(PermissionDeniedError):
         services.alert_resolve(actor=make_user("executive"), alert=alert)
+
+
+def test_the_beat_task_computes_each_production_version_windows_at_its_cadence_once(scientist):
+    from apps.inventory.models import Stage
+    from apps.monitoring.tasks import compute_due_windows
+
+    version = assessed_version()  # low tier: monthly cadence
+    version.stage = Stage.PRODUCTION
+    version.save(update_fields=["stage"])
+    now = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    data, _ = evaluation_csv(start=now - timedelta(days=20))
+    evaluation, _ = upload(scientist, version, data, kind="production")
+    services.evaluation_compute(evaluation_id=evaluation.pk)
+
+    assert services.windows_due(now=now) == 1
+    window = MetricWindow.objects.get()
+    assert (window.cadence, window.window_end - window.window_start, window.row_count) == ("monthly",
+                                                                                           timedelta(days=30), 400)
+    services.windows_due(now=now)
+    assert MetricWindow.objects.count() == 1  # re-running replaces the window, never duplicates it
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["monitoring-windows"]["task"] == compute_due_windows.name
