@@ -8,7 +8,7 @@ from collections import Counter
 
 import plotly.graph_objects as go
 
-from apps.inventory.charts import FONT, Cell, Chart, _base_layout, _figure_dict, list_link
+from apps.inventory.charts import FONT, Cell, Chart, _figure, list_link
 
 TIER_COLOURS = {"low": "#1a7f37", "medium": "#bf8700", "high": "#d4641c", "critical": "#a40e26"}
 HEALTH_COLOURS = {"healthy": "#1a7f37", "warning": "#bf8700", "breach": "#a40e26"}
@@ -26,17 +26,19 @@ def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_
     """Current risks per probability x impact cell; a click opens the register filtered to that cell."""
     z = [[cells.get((p, i), 0) for i in range(1, 6)] for p in range(1, 6)]
     links = [[f"{register_url}?probability={p}&impact={i}" for i in range(1, 6)] for p in range(1, 6)]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[f"{i} {IMPACT[i - 1]}" for i in range(1, 6)], y=[f"{p} {PROBABILITY[p - 1]}" for p in range(1, 6)],
-        customdata=links, colorscale=[[0, "#f6f8fa"], [0.35, "#fff8c5"], [0.7, "#ffb77c"], [1, "#a40e26"]],
-        text=z, texttemplate="%{text}", hovertemplate="Probability %{y}<br>Impact %{x}<br>%{z} risks<extra></extra>",
-        showscale=False))
-    fig.update_layout(**_base_layout(height=360, margin={"l": 130, "r": 20, "t": 20, "b": 60},
-                                     xaxis={"title": "Impact"}, yaxis={"title": "Probability"}))
+    figure = _figure(
+        [go.Heatmap(z=z, x=[f"{i} {IMPACT[i - 1]}" for i in range(1, 6)],
+                    y=[f"{p} {PROBABILITY[p - 1]}" for p in range(1, 6)], customdata=links,
+                    colorscale=[[0, "#f6f8fa"], [0.35, "#fff8c5"], [0.7, "#ffb77c"], [1, "#a40e26"]], text=z,
+                    texttemplate="%{text}", showscale=False,
+                    hovertemplate="Probability %{y}<br>Impact %{x}<br>%{z} risks<extra></extra>")],
+        height=360, margin={"l": 130, "r": 20, "t": 20, "b": 60}, xaxis={"title": "Impact"},
+        yaxis={"title": "Probability"},
+    )
     rows = [(Cell(f"P{p} × I{i}", links[p - 1][i - 1]), Cell(str(n)))
             for (p, i), n in sorted(cells.items(), reverse=True) if n]
     tier_text = ", ".join(f"{tiers[t]} {t}" for t in TIER_COLOURS if tiers[t]) or "no model assessed"
-    return Chart(id="chart-risk-heatmap", title="Risk heat map", figure=_figure_dict(fig),
+    return Chart(id="chart-risk-heatmap", title="Risk heat map", figure=figure,
                  summary=f"Current risks by probability and impact. Models by tier: {tier_text}.",
                  columns=("Cell", "Risks"), rows=rows,
                  empty="No risk assessments yet: assess a model and its four risks appear here.")
@@ -46,13 +48,14 @@ def review_status_chart(counts: dict[str, int], *, list_url: str, business_unit:
     labels = [label for _, label, _ in REVIEW_STATUS]
     values = [counts.get(key, 0) for key, _, _ in REVIEW_STATUS]
     links = [list_link(list_url, review_status=key, business_unit=business_unit) for key, _, _ in REVIEW_STATUS]
-    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", customdata=links,
-                           marker={"color": [colour for *_, colour in REVIEW_STATUS]},
-                           hovertemplate="%{y}: %{x} models<extra></extra>"))
-    fig.update_layout(**_base_layout(height=280, margin={"l": 250, "r": 20, "t": 20, "b": 40},
-                                     xaxis={"title": "Models"}, font=FONT))
+    figure = _figure(
+        [go.Bar(x=values, y=labels, orientation="h", customdata=links,
+                marker={"color": [colour for *_, colour in REVIEW_STATUS]},
+                hovertemplate="%{y}: %{x} models<extra></extra>")],
+        height=280, margin={"l": 250, "r": 20, "t": 20, "b": 40}, xaxis={"title": "Models"}, font=FONT,
+    )
     rows = [(Cell(label, link), Cell(str(value))) for label, value, link in zip(labels, values, links, strict=True)]
-    return Chart(id="chart-review-status", title="Review status", figure=_figure_dict(fig),
+    return Chart(id="chart-review-status", title="Review status", figure=figure,
                  summary="Models by the state of their responsible-AI reviews.", columns=("Status", "Models"),
                  rows=rows if any(values) else [], empty="No models yet.")
 
@@ -61,19 +64,21 @@ def health_chart(counts: dict[str, int], *, monitoring_url: str) -> Chart:
     states = list(HEALTH_COLOURS)
     values = [counts.get(s, 0) for s in states]
     links = [f"{monitoring_url}?health={s}" for s in states]
-    fig = go.Figure(go.Bar(x=[s.capitalize() for s in states], y=values, customdata=links,
-                           marker={"color": [HEALTH_COLOURS[s] for s in states]},
-                           hovertemplate="%{x}: %{y} models in production<extra></extra>"))
-    fig.update_layout(**_base_layout(height=280, yaxis={"title": "Models in production"}))
+    figure = _figure(
+        [go.Bar(x=[s.capitalize() for s in states], y=values, customdata=links,
+                marker={"color": [HEALTH_COLOURS[s] for s in states]},
+                hovertemplate="%{x}: %{y} models in production<extra></extra>")],
+        height=280, yaxis={"title": "Models in production"},
+    )
     rows = [(Cell(s.capitalize(), link), Cell(str(v))) for s, v, link in zip(states, values, links, strict=True)]
-    return Chart(id="chart-health", title="Model health", figure=_figure_dict(fig),
+    return Chart(id="chart-health", title="Model health", figure=figure,
                  summary="Models in production by the worst open monitoring alert.", columns=("Health", "Models"),
                  rows=rows if any(values) else [], empty="No model in production yet.")
 
 
 def panels(models, *, list_url: str, register_url: str, monitoring_url: str, business_unit: str = "") -> list[Chart]:
     """The three governance panels for ``models`` (a queryset of live models), in a constant number of queries."""
-    from django.db.models import Count, Exists, OuterRef
+    from django.db.models import Count, Exists, OuterRef, Q
 
     from apps.inventory.filters import ModelFilter
     from apps.monitoring.models import Alert
@@ -84,13 +89,15 @@ def panels(models, *, list_url: str, register_url: str, monitoring_url: str, bus
              .annotate(n=Count("pk")).values_list("probability", "impact", "n")}
     tiers = Counter(dict(RiskAssessment.objects.filter(status="current", model__in=models).order_by()
                          .values("tier").annotate(n=Count("pk")).values_list("tier", "n")))
-    review_counts = {key: ModelFilter({"review_status": key}, queryset=models).qs.count()
-                     for key, _, _ in REVIEW_STATUS}
-    production = models.filter(stage="production")
+    # The model list's own filter, so a bar holds as many models as the list it opens.
+    review_status = ModelFilter(queryset=models).filters["review_status"]
+    review_counts = {key: review_status.filter(models, key).count() for key, _, _ in REVIEW_STATUS}
     open_alerts = Alert.objects.filter(model=OuterRef("pk")).exclude(status="resolved")
-    breach = production.filter(Exists(open_alerts.filter(severity="breach"))).count()
-    warning = production.filter(Exists(open_alerts)).count() - breach
-    health = {"breach": breach, "warning": warning, "healthy": production.count() - breach - warning}
+    production = models.filter(stage="production").aggregate(
+        total=Count("pk"), breach=Count("pk", filter=Q(Exists(open_alerts.filter(severity="breach")))),
+        alerted=Count("pk", filter=Q(Exists(open_alerts))))
+    health = {"breach": production["breach"], "warning": production["alerted"] - production["breach"],
+              "healthy": production["total"] - production["alerted"]}
     return [
         risk_heatmap(cells, tiers, register_url=register_url),
         review_status_chart(review_counts, list_url=list_url, business_unit=business_unit),

@@ -1,39 +1,56 @@
 """Red flags: what an executive should look at first, gathered from every app that knows of one.
 
-A provider is a function that takes the models in view (a queryset of live
-``MLModel`` rows, already narrowed to a business unit when the dashboard is) and
-returns ``RedFlag`` rows. It must cost a constant number of queries: filter the
-queryset and ``select_related`` what the row needs, never query per model.
-
-Other apps add their own flags by registering a provider when Django starts::
+A *source* is one kind of red flag. It names the rows that carry the flag among the
+models in view (a queryset of live ``MLModel`` rows, already narrowed to a business
+unit when the dashboard is), how severe each is, and how to word one row. Other apps
+add their own sources when Django starts, without the inventory importing them::
 
     # apps/risk/redflags.py
-    from apps.inventory.redflags import HIGH, RedFlag, register
+    from apps.inventory.redflags import HIGH, Source, register
 
     @register
-    def production_without_approval(models):
-        for model in models.filter(stage="production").exclude(...approved...):
-            yield RedFlag(HIGH, model.name, "In production without valid approval", "...", model.get_absolute_url())
+    class NeverAssessed(Source):
+        kind = "Never risk-assessed"
+        severity = HIGH
+
+        def rows(self, models):
+            return models.filter(stage="production").exclude(Exists(...current assessment...))
+
+        def detail(self, model):
+            return "In production with no risk assessment on record."
+
+        def url(self, model):
+            return reverse("risk:model", args=[model.slug])
 
     # apps/risk/apps.py
     class RiskConfig(AppConfig):
         def ready(self):
-            from apps.risk import redflags  # noqa: F401  (registers the providers)
+            from apps.risk import redflags  # noqa: F401  (registers the sources)
 
-Planned there: "in production without valid approval" (risk/reviews), "overdue
-re-assessment" (risk), "breached metric" (monitoring).
+The dashboard asks two questions whose cost does not grow with the number of flags:
+``summary`` counts the flags of every kind per severity, aggregated in SQL (one query
+for all sources), and ``top`` returns the most severe flags, each source's rows ordered
+and limited in SQL (one query per source, reading no rows of a severity the first few
+cannot reach when given the summary); only the rows shown get their detail and URL.
+``collect`` returns every flag, at a cost that grows with them (tests, exports).
+
+Order: most severe first, then by model name (lower-cased by the database, then compared
+code point by code point on every database), then kind, then the source's own ``order``
+fields, which follow how its details read (e.g. version, then target).
 """
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Lower
 
 from apps.inventory import environment
 from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
-SEVERITY_RANK = {HIGH: 0, MEDIUM: 1, LOW: 2}
+SEVERITIES = (HIGH, MEDIUM, LOW)
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 
 @dataclass(frozen=True)
@@ -49,25 +66,184 @@ class RedFlag:
         return SEVERITY_RANK.get(self.severity, len(SEVERITY_RANK))
 
 
-Provider = Callable[[QuerySet], Iterable[RedFlag]]
-_PROVIDERS: list[Provider] = []
+def severity_if(condition: Q, then: str = HIGH, otherwise: str = MEDIUM) -> Case:
+    """A severity that depends on the row, e.g. ``severity_if(Q(stage="production"))``."""
+    return Case(When(condition, then=Value(SEVERITY_RANK[then])), default=Value(SEVERITY_RANK[otherwise]),
+                output_field=IntegerField())
 
 
-def register(provider: Provider) -> Provider:
-    """Add a provider (usable as a decorator); registering the same function twice is harmless."""
-    if provider not in _PROVIDERS:
-        _PROVIDERS.append(provider)
-    return provider
+def within(models: QuerySet, path: str) -> Exists:
+    """The condition "the row's model (at ``path``, e.g. ``"version__model"``) is one of ``models``".
+
+    A correlated EXISTS rather than ``version__model__in=models``: with the latter SQLite
+    walks every model in view and all its versions to find a handful of flagged rows. Add it
+    after the filters on the row's own columns, which SQLite then checks first.
+    """
+    return Exists(models.filter(pk=OuterRef(path)))
 
 
-def providers() -> list[Provider]:
-    return list(_PROVIDERS)
+class Source:
+    """One kind of red flag; subclass it and ``register`` the subclass.
+
+    ``rows(models)`` must be a single queryset (no evaluation, no per-model query);
+    rows of other tables than models narrow themselves with ``within(models, ...)``.
+    ``detail`` and ``url`` are called only for the rows shown and may use what
+    ``related`` selects. ``order`` holds non-null text fields of a row that order one
+    model's rows of this kind the way their details read.
+    """
+
+    kind: str = ""
+    severity: str | Case = HIGH  # a constant, or ``severity_if(...)`` over the row
+    model: str = ""  # path from a row to its MLModel, e.g. "version__model"; "" when the rows are models
+    order: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+
+    def rows(self, models: QuerySet) -> QuerySet:
+        raise NotImplementedError
+
+    def detail(self, row) -> str:
+        raise NotImplementedError
+
+    def url(self, row) -> str:
+        raise NotImplementedError
+
+    def flag(self, row) -> RedFlag:
+        return RedFlag(SEVERITIES[row.flag_rank], row.flag_model_name, self.kind, self.detail(row), self.url(row))
+
+
+_SOURCES: list[Source] = []
+
+
+def register(source_class: type[Source]) -> type[Source]:
+    """Add a source (usable as a class decorator); registering the same class twice is harmless."""
+    if not any(type(source) is source_class for source in _SOURCES):
+        _SOURCES.append(source_class())
+    return source_class
+
+
+def unregister(source_class: type[Source]) -> None:
+    _SOURCES[:] = [source for source in _SOURCES if type(source) is not source_class]
+
+
+def sources() -> list[Source]:
+    return list(_SOURCES)
+
+
+class CodePointOrder(Func):
+    """Text compared code point by code point, as Python compares ``str``: SQLite's default; PostgreSQL's
+    default collation would ignore spaces and punctuation at first, so it gets ``COLLATE "C"``."""
+
+    template = "%(expressions)s"
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template='%(expressions)s COLLATE "C"', **extra_context)
+
+
+def _counted_rows(source: Source, models: QuerySet) -> QuerySet:
+    """The source's rows with their severity rank and model id (``flag_rank``, ``flag_model_id``)."""
+    rank = source.severity if isinstance(source.severity, Case) else Value(SEVERITY_RANK[source.severity])
+    return source.rows(models).annotate(flag_rank=rank, flag_model_id=F(source.model or "pk"))
+
+
+def _flag_rows(source: Source, models: QuerySet) -> QuerySet:
+    """``_counted_rows`` plus the model's name and the sort keys (``flag_model_name``, ``flag_name_key``, ...)."""
+    prefix = f"{source.model}__" if source.model else ""
+    return _counted_rows(source, models).annotate(
+        flag_model_name=F(f"{prefix}name"), flag_name_key=Lower(f"{prefix}name"),
+        **{f"flag_order_{i}": F(path) for i, path in enumerate(source.order)},
+    )
+
+
+# --- What the dashboard asks ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KindCount:
+    kind: str
+    by_severity: dict[str, int] = field(default_factory=dict)
+    models: int = 0  # distinct models with a flag of this kind
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_severity.values())
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Flags per kind and severity, kinds with the most severe flags first; kinds with no flag are left out."""
+
+    kinds: list[KindCount]
+
+    @property
+    def total(self) -> int:
+        return sum(k.total for k in self.kinds)
+
+    def count(self, kind: str) -> KindCount:
+        return next((k for k in self.kinds if k.kind == kind), KindCount(kind))
+
+
+def summary(models: QuerySet) -> Summary:
+    """How many flags of each kind and severity ``models`` carry: one query, counted by the database."""
+    if not _SOURCES:
+        return Summary([])
+    parts = [
+        _counted_rows(source, models).order_by().annotate(flag_source=Value(index)).values("flag_source").annotate(
+            **{severity: Count("pk", filter=Q(flag_rank=rank)) for severity, rank in SEVERITY_RANK.items()},
+            flag_models=Count("flag_model_id", distinct=True),
+        ).values_list("flag_source", *SEVERITIES, "flag_models")
+        for index, source in enumerate(_SOURCES)
+    ]
+    counted = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    kinds: dict[str, KindCount] = {}
+    for index, *per_severity, n_models in counted:
+        kind = _SOURCES[index].kind
+        before = kinds.get(kind, KindCount(kind))
+        by_severity = {s: before.by_severity.get(s, 0) + n for s, n in zip(SEVERITIES, per_severity, strict=True)}
+        kinds[kind] = KindCount(kind, by_severity, before.models + n_models)
+    present = [k for k in kinds.values() if k.total]
+    return Summary(sorted(present, key=lambda k: ([-k.by_severity[s] for s in SEVERITIES], k.kind)))
+
+
+def top(models: QuerySet, limit: int | None = 25, *, counts: Summary | None = None) -> list[RedFlag]:
+    """The ``limit`` most severe flags of ``models`` in dashboard order (all of them with ``None``).
+
+    Each source's first ``limit`` rows, ordered and cut in SQL, hold every one of its
+    rows that can make the overall first ``limit``; merged on the same keys in Python.
+    With the ``counts`` of ``summary`` no rows of a severity the first ``limit`` cannot
+    reach are read: the sources flagging only those run a query that finds nothing at once.
+    """
+    worst = _worst_rank_needed(counts, limit)
+    candidates = []
+    for index, source in enumerate(_SOURCES):
+        rows = _flag_rows(source, models).filter(flag_rank__lte=worst).select_related(*source.related).order_by(
+            "flag_rank", CodePointOrder("flag_name_key"),
+            *(CodePointOrder(f"flag_order_{i}") for i in range(len(source.order))), "pk")
+        for row in rows[:limit] if limit is not None else rows:
+            key = (row.flag_rank, row.flag_name_key, source.kind, index,
+                   *(getattr(row, f"flag_order_{i}") for i in range(len(source.order))), row.pk)
+            candidates.append((key, source, row))
+    candidates.sort(key=itemgetter(0))
+    return [source.flag(row) for _, source, row in candidates[:limit]]
+
+
+def _worst_rank_needed(counts: Summary | None, limit: int | None) -> int:
+    """The least severe rank the first ``limit`` flags can hold, given how many there are of each."""
+    if counts is not None and limit is not None:
+        seen = 0
+        for rank, severity in enumerate(SEVERITIES):
+            seen += sum(k.by_severity.get(severity, 0) for k in counts.kinds)
+            if seen >= limit:
+                return rank
+    return len(SEVERITIES) - 1
 
 
 def collect(models: QuerySet) -> list[RedFlag]:
-    """Every provider's flags for ``models``, most severe first, then by model and kind."""
-    flags = [flag for provider in _PROVIDERS for flag in provider(models)]
-    return sorted(flags, key=lambda f: (f.severity_rank, f.model.casefold(), f.kind, f.detail))
+    """Every flag of ``models``, in dashboard order. Its cost grows with the flags: not for the dashboard."""
+    return top(models, limit=None)
+
+
+def live_models() -> QuerySet:
+    """The models red flags are about: everything not retired."""
+    return MLModel.objects.exclude(stage=Stage.RETIRED)
 
 
 # --- Inventory's own flags ----------------------------------------------------------------
@@ -84,82 +260,126 @@ def _owner_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def _active_production_deployments() -> QuerySet:
+    return Deployment.objects.filter(environment=Deployment.Environment.PRODUCTION, retired_at__isnull=True)
+
+
+class _DeploymentSource(Source):
+    model = "version__model"
+    order = ("version__version", "target")
+    related = ("version__model",)
+
+    def url(self, deployment) -> str:
+        return deployment.version.get_absolute_url()
+
+
 @register
-def environment_mismatches(models: QuerySet) -> Iterable[RedFlag]:
+class EnvironmentMismatches(_DeploymentSource):
     """Active production deployments whose runtime differs from the validated environment.
 
-    Compared afresh from both fingerprints rather than read from the stored
-    ``environment_mismatch`` column, which goes stale when a version's validated
-    environment is edited after deployment.
+    Chosen by the stored ``environment_mismatch`` column, which the inventory services
+    recompute whenever either fingerprint changes; the differences are worded afresh.
     """
-    deployments = Deployment.objects.filter(
-        version__model__in=models, environment=Deployment.Environment.PRODUCTION, retired_at__isnull=True
-    ).select_related("version__model").order_by("pk")
-    for dep in deployments:
-        differences = environment.differences(dep.version.validated_environment, dep.runtime_environment)
-        if differences:
-            yield RedFlag(HIGH, dep.version.model.name, ENV_MISMATCH,
-                          f"{dep.version.version} at {dep.target}: " + "; ".join(map(str, differences)),
-                          dep.version.get_absolute_url())
+
+    kind = ENV_MISMATCH
+
+    def rows(self, models: QuerySet) -> QuerySet:
+        return _active_production_deployments().filter(environment_mismatch=True).filter(
+            within(models, "version__model"))
+
+    def detail(self, deployment) -> str:
+        found = environment.differences(deployment.version.validated_environment, deployment.runtime_environment)
+        described = "; ".join(map(str, found)) or "; ".join(
+            str(environment.Difference(**d)) for d in deployment.mismatch_details)
+        return f"{deployment.version.version} at {deployment.target}: {described}"
 
 
 @register
-def owners_who_left(models: QuerySet) -> Iterable[RedFlag]:
-    for model in models.filter(accountable_owner__is_active=False).select_related("accountable_owner"):
-        live = model.stage in (Stage.STAGING, Stage.PRODUCTION)
-        yield RedFlag(HIGH if live else MEDIUM, model.name, OWNER_LEFT,
-                      f"{_owner_name(model.accountable_owner)} is no longer active; name a new accountable owner.",
-                      model.get_absolute_url())
+class DeploymentsWithoutFingerprint(_DeploymentSource):
+    """Environment fidelity cannot be checked when either fingerprint is missing."""
+
+    kind = NO_FINGERPRINT
+    severity = LOW
+
+    def rows(self, models: QuerySet) -> QuerySet:
+        return _active_production_deployments().filter(
+            Q(version__validated_environment={}) | Q(runtime_environment={})).filter(within(models, "version__model"))
+
+    def detail(self, deployment) -> str:
+        missing = "validated" if not deployment.version.validated_environment else "runtime"
+        return (f"{deployment.version.version} at {deployment.target}: no {missing} environment fingerprint, so a "
+                "mismatch cannot be detected.")
+
+
+class _ModelSource(Source):
+    def url(self, model) -> str:
+        return model.get_absolute_url()
 
 
 @register
-def unreachable_owners(models: QuerySet) -> Iterable[RedFlag]:
+class OwnersWhoLeft(_ModelSource):
+    kind = OWNER_LEFT
+    severity = severity_if(Q(stage__in=[Stage.STAGING, Stage.PRODUCTION]), then=HIGH, otherwise=MEDIUM)
+    related = ("accountable_owner",)
+
+    def rows(self, models: QuerySet) -> QuerySet:
+        return models.filter(accountable_owner__is_active=False)
+
+    def detail(self, model) -> str:
+        return f"{_owner_name(model.accountable_owner)} is no longer active; name a new accountable owner."
+
+
+@register
+class UnreachableOwners(_ModelSource):
     """Production models whose (active) accountable owner has no e-mail address or no name on record."""
-    incomplete = Q(accountable_owner__email="") | Q(accountable_owner__first_name="", accountable_owner__last_name="")
-    rows = models.filter(incomplete, stage=Stage.PRODUCTION, accountable_owner__is_active=True)
-    for model in rows.select_related("accountable_owner"):
+
+    kind = OWNER_INCOMPLETE
+    severity = MEDIUM
+    related = ("accountable_owner",)
+
+    def rows(self, models: QuerySet) -> QuerySet:
+        incomplete = Q(accountable_owner__email="") | Q(accountable_owner__first_name="",
+                                                          accountable_owner__last_name="")
+        return models.filter(incomplete, stage=Stage.PRODUCTION, accountable_owner__is_active=True)
+
+    def detail(self, model) -> str:
         owner = model.accountable_owner
         missing = [what for what, value in (("e-mail address", owner.email), ("name", owner.get_full_name()))
                    if not value]
-        yield RedFlag(MEDIUM, model.name, OWNER_INCOMPLETE,
-                      f"Accountable owner {owner.get_username()} has no {' and no '.join(missing)} on record.",
-                      model.get_absolute_url())
+        return f"Accountable owner {owner.get_username()} has no {' and no '.join(missing)} on record."
 
 
 @register
-def production_models_without_process(models: QuerySet) -> Iterable[RedFlag]:
-    serving = Deployment.objects.filter(version__model=OuterRef("pk"), retired_at__isnull=True,
-                                        business_process__isnull=False)
-    rows = models.filter(stage=Stage.PRODUCTION, business_processes__isnull=True).exclude(Exists(serving))
-    for model in rows:
-        yield RedFlag(MEDIUM, model.name, NO_PROCESS,
-                      "In production but linked to no business process: nobody can say which decisions it drives.",
-                      model.get_absolute_url())
+class ProductionModelsWithoutProcess(_ModelSource):
+    kind = NO_PROCESS
+    severity = MEDIUM
+
+    def rows(self, models: QuerySet) -> QuerySet:
+        # NOT EXISTS rather than a LEFT JOIN: SQLite then skips the costlier deployment check for most models.
+        declared = MLModel.business_processes.through.objects.filter(mlmodel=OuterRef("pk"))
+        serving = Deployment.objects.filter(version__model=OuterRef("pk"), retired_at__isnull=True,
+                                            business_process__isnull=False)
+        return models.filter(stage=Stage.PRODUCTION).exclude(Exists(declared)).exclude(Exists(serving))
+
+    def detail(self, model) -> str:
+        return "In production but linked to no business process: nobody can say which decisions it drives."
 
 
 @register
-def production_versions_without_training_data(models: QuerySet) -> Iterable[RedFlag]:
-    versions = ModelVersion.objects.filter(model__in=models, stage=Stage.PRODUCTION, training_datasets__isnull=True)
-    for version in versions.select_related("model").order_by("pk"):
-        yield RedFlag(MEDIUM, version.model.name, NO_TRAINING_DATA,
-                      f"Version {version.version} is in production with no training data set recorded.",
-                      version.get_absolute_url())
+class ProductionVersionsWithoutTrainingData(Source):
+    kind = NO_TRAINING_DATA
+    severity = MEDIUM
+    model = "model"
+    order = ("version",)
+    related = ("model",)
 
+    def rows(self, models: QuerySet) -> QuerySet:
+        trained_on = ModelVersion.training_datasets.through.objects.filter(modelversion=OuterRef("pk"))
+        return ModelVersion.objects.filter(stage=Stage.PRODUCTION).exclude(Exists(trained_on)).filter(
+            within(models, "model"))
 
-@register
-def deployments_without_fingerprint(models: QuerySet) -> Iterable[RedFlag]:
-    """Environment fidelity cannot be checked when either fingerprint is missing."""
-    deployments = Deployment.objects.filter(
-        Q(version__validated_environment={}) | Q(runtime_environment={}),
-        version__model__in=models, environment=Deployment.Environment.PRODUCTION, retired_at__isnull=True,
-    ).select_related("version__model").order_by("pk")
-    for dep in deployments:
-        missing = "validated" if not dep.version.validated_environment else "runtime"
-        yield RedFlag(LOW, dep.version.model.name, NO_FINGERPRINT,
-                      f"{dep.version.version} at {dep.target}: no {missing} environment fingerprint, so a "
-                      "mismatch cannot be detected.", dep.version.get_absolute_url())
+    def detail(self, version) -> str:
+        return f"Version {version.version} is in production with no training data set recorded."
 
-
-def live_models() -> QuerySet:
-    """The models red flags are about: everything not retired."""
-    return MLModel.objects.exclude(stage=Stage.RETIRED)
+    def url(self, version) -> str:
+        return version.get_absolute_url()

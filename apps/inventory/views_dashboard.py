@@ -123,19 +123,21 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         list_url = reverse("inventory:index")
         models = models_in_scope(unit)
         counts = stage_counts(models)
-        flags = redflags.collect(models.exclude(stage=Stage.RETIRED))
+        live = models.exclude(stage=Stage.RETIRED)
+        flag_counts = redflags.summary(live)
         context.update(
             form=form,
             business_unit=unit,
-            red_flags=flags[:RED_FLAGS_SHOWN],
-            red_flag_total=len(flags),
-            kpis=self._kpis(counts, flags, process_coverage(unit), list_url, unit),
+            red_flags=redflags.top(live, limit=RED_FLAGS_SHOWN, counts=flag_counts),
+            red_flag_total=flag_counts.total,
+            red_flag_counts=flag_counts.kinds,
+            kpis=self._kpis(counts, flag_counts, process_coverage(unit), list_url, unit),
             charts=[
                 charts.stage_by_unit_chart(counts, stages=[(s.value, s.label) for s in STAGE_ORDER],
                                            list_url=list_url),
                 charts.impact_by_unit_chart(impact_by_unit(unit), list_url=list_url),
                 charts.exposure_automation_chart(
-                    exposure_counts(models.exclude(stage=Stage.RETIRED)), exposures=Exposure.choices,
+                    exposure_counts(live), exposures=Exposure.choices,
                     automation_levels=AutomationLevel.choices, list_url=list_url),
             ],
             governance_charts=governance_charts.panels(
@@ -145,14 +147,14 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         return context
 
     @staticmethod
-    def _kpis(counts, flags, coverage, list_url, unit) -> list[dict]:
+    def _kpis(counts, flag_counts: redflags.Summary, coverage, list_url, unit) -> list[dict]:
         slug = unit.slug if unit else ""
         by_stage = {}
         for _, _, stage, n in counts:
             by_stage[stage] = by_stage.get(stage, 0) + n
         retired = by_stage.get(Stage.RETIRED, 0)
-        mismatched_models = len({f.model for f in flags if f.kind == redflags.ENV_MISMATCH})
-        owner_left = sum(f.kind == redflags.OWNER_LEFT for f in flags)
+        mismatched_models = flag_counts.count(redflags.ENV_MISMATCH).models
+        owner_left = flag_counts.count(redflags.OWNER_LEFT).total
         return [
             {"label": "Models", "value": sum(by_stage.values()) - retired,
              "note": f"not retired; {retired} retired", "url": charts.list_link(list_url, business_unit=slug)},

@@ -1,18 +1,29 @@
 """Monitoring red flags: metrics in breach on a model."""
 
-from django.urls import reverse_lazy as reverse
+from django.urls import reverse
 
-from apps.inventory.redflags import HIGH, RedFlag, register
+from apps.inventory.redflags import HIGH, Source, register, within
 from apps.monitoring.models import Alert
 
 BREACHED = "Breached metric"
 
 
 @register
-def breached_metrics(models):
-    alerts = (Alert.objects.filter(model__in=models, severity=Alert.Severity.BREACH)
-              .exclude(status=Alert.Status.RESOLVED).select_related("model", "version").order_by("model__name"))
-    for alert in alerts:
-        yield RedFlag(HIGH, alert.model.name, BREACHED,
-                      f"{alert.metric} of {alert.version.version}: {alert.message}",
-                      reverse("monitoring:alert-detail", args=[alert.pk]))
+class BreachedMetrics(Source):
+    """Breach alerts not yet resolved."""
+
+    kind = BREACHED
+    severity = HIGH
+    model = "model"
+    order = ("metric", "version__version")
+    related = ("model", "version")
+
+    def rows(self, models):
+        return Alert.objects.filter(severity=Alert.Severity.BREACH).exclude(status=Alert.Status.RESOLVED).filter(
+            within(models, "model"))
+
+    def detail(self, alert) -> str:
+        return f"{alert.metric} of {alert.version.version}: {alert.message}"
+
+    def url(self, alert) -> str:
+        return reverse("monitoring:alert-detail", args=[alert.pk])

@@ -3,6 +3,7 @@
 import factory
 from django.utils import timezone
 
+from apps.inventory import environment
 from apps.inventory.models import (
     BusinessProcess,
     BusinessUnit,
@@ -116,3 +117,7 @@ class DeploymentFactory(factory.django.DjangoModelFactory):
     target = factory.Sequence(lambda n: f"https://models.internal/endpoint-{n}")
     runtime_environment = factory.LazyFunction(lambda: dict(FINGERPRINT))
     deployed_at = factory.LazyFunction(timezone.now)
+    # As the services store them, unless a test sets them itself.
+    mismatch_details = factory.LazyAttribute(lambda d: [
+        diff.as_dict() for diff in environment.differences(d.version.validated_environment, d.runtime_environment)])
+    environment_mismatch = factory.LazyAttribute(lambda d: bool(d.mismatch_details))

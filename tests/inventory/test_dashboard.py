@@ -106,20 +106,33 @@ def test_it_flags_production_gaps_in_process_training_data_and_fingerprints():
 
 
 def test_other_apps_can_register_their_own_red_flags():
-    model = production_model(name="Unapproved")
+    model = production_model(name="Unexplained")
+    MLModelFactory(name="Still in development")
 
-    def unapproved(models):
-        for m in models.filter(stage=Stage.PRODUCTION):
-            yield redflags.RedFlag(redflags.HIGH, m.name, "In production without valid approval", "", "/x/")
+    class Unexplained(redflags.Source):
+        kind = "No model card"
+        severity = redflags.LOW
 
-    redflags.register(unapproved)
-    redflags.register(unapproved)
+        def rows(self, models):
+            return models.filter(stage=Stage.PRODUCTION)
+
+        def detail(self, model):
+            return "Nobody wrote its model card."
+
+        def url(self, model):
+            return "/x/"
+
+    redflags.register(Unexplained)
+    redflags.register(Unexplained)
     try:
-        found = [f for f in redflags.collect(redflags.live_models()) if f.kind.startswith("In production without")]
+        found = [f for f in redflags.collect(redflags.live_models()) if f.kind == "No model card"]
+        counted = redflags.summary(redflags.live_models()).count("No model card")
     finally:
-        redflags._PROVIDERS.remove(unapproved)
+        redflags.unregister(Unexplained)
 
-    assert [f.model for f in found] == [model.name]
+    assert found == [redflags.RedFlag(redflags.LOW, model.name, "No model card", "Nobody wrote its model card.", "/x/")]
+    assert counted.by_severity == {"high": 0, "medium": 0, "low": 1} and counted.models == 1
+    assert Unexplained not in map(type, redflags.sources())
 
 
 def test_the_dashboard_lists_the_mismatch_and_owner_left_flags_first(client_as):
@@ -138,6 +151,24 @@ def test_the_dashboard_lists_the_mismatch_and_owner_left_flags_first(client_as):
     assert page.index("red-flags-title") < page.index("figure-stage-by-unit")
     kpis = {k["label"]: k["value"] for k in response.context["kpis"]}
     assert kpis["Environment mismatches"] == 1 and kpis["Owners who left"] == 1 and kpis["In production"] == 3
+
+
+def test_the_dashboard_shows_the_25_most_severe_flags_and_counts_them_all_by_issue(client_as):
+    gone = UserFactory(is_active=False)
+    for i in range(26):
+        production_model(name=f"Orphan {i:02}", accountable_owner=gone)
+    MLModelFactory(name="Orphan in development", accountable_owner=gone)
+
+    response = dashboard(client_as("executive"))
+
+    assert [f.model for f in response.context["red_flags"]] == [f"Orphan {i:02}" for i in range(25)]
+    assert response.context["red_flag_total"] == 27
+    assert response.context["red_flag_counts"] == [
+        redflags.KindCount(redflags.OWNER_LEFT, {"high": 26, "medium": 1, "low": 0}, models=27)]
+    page = " ".join(response.content.decode().split())
+    assert "Showing the 25 most severe of 27 red flags" in page
+    assert ('<th scope="row">Owner has left</th> <td class="num">26</td> <td class="num">1</td> '
+            '<td class="num">0</td> <td class="num">27</td>') in page
 
 
 def test_the_dashboard_says_so_when_nothing_is_wrong(client_as):
