@@ -1,6 +1,7 @@
 """Start real Celery worker and beat processes against the test database."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -44,8 +45,8 @@ def celery_process(*args: str, log_name: str, env: dict | None = None):
                 proc.wait()
 
 
-def worker(log_name: str = "worker", env: dict | None = None):
-    return celery_process("worker", "--loglevel", "INFO", "--concurrency", "1", "--without-mingle",
+def worker(log_name: str = "worker", env: dict | None = None, concurrency: int = 1):
+    return celery_process("worker", "--loglevel", "INFO", "--concurrency", str(concurrency), "--without-mingle",
                           "--without-gossip", "-n", f"test-{os.getpid()}-{log_name}@%h", log_name=log_name, env=env)
 
 
@@ -58,3 +59,73 @@ def wait_for(predicate, *, timeout: float, what: str, log_path: Path | None = No
         time.sleep(0.25)
     log = log_path.read_text()[-4000:] if log_path and log_path.exists() else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n--- process log ---\n{log}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A private, throw-away Redis (no persistence: a restart loses every queued message, like a crash)."""
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_for(lambda: _answers(port), timeout=10, what=f"redis-server on port {port}")
+    return proc
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def private_redis(port: int | None = None):
+    """Yield (port, state): ``state["proc"]`` is the running redis-server, which a test may kill and replace."""
+    port = port or free_port()
+    state = {"proc": start_redis(port)}
+    try:
+        yield port, state
+    finally:
+        state["proc"].kill()
+        state["proc"].wait()
+
+
+@contextmanager
+def publishing_to(broker_url: str):
+    """Point this process's Celery producer at another broker (e.g. a private Redis), then back."""
+    from django.conf import settings
+    from kombu import pools
+
+    from mlops_portal.celery import app
+
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+
+    def reset_pools():
+        # kombu keeps connection pools in a registry keyed by URL: empty it, not just the app's references.
+        app._pool = None
+        app.amqp._producer_pool = None
+        pools.reset()
+
+    reset_pools()
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = broker_url  # Celery reads it before its configuration
+    app.conf.broker_url = broker_url
+    app.conf.broker_transport_options = {"socket_connect_timeout": 2, "socket_timeout": 5, "max_retries": 1,
+                                         "interval_start": 0, "interval_step": 0.2,
+                                         **({} if settings.CELERY_BROKER_URL.startswith("filesystem") else
+                                            settings.CELERY_BROKER_TRANSPORT_OPTIONS)}
+    try:
+        yield
+    finally:
+        reset_pools()
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env

@@ -219,8 +219,14 @@ class CompareForm(forms.Form):
 
 
 class PromoteForm(forms.Form):
+    """The challenger to promote and the champion it was compared with (empty: the model had none)."""
+
     challenger = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), widget=forms.HiddenInput)
+    champion = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), widget=forms.HiddenInput,
+                                      required=False)
 
     def __init__(self, *args, model: MLModel, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["challenger"].queryset = ModelVersion.objects.filter(model=model).select_related("model")
+        versions = ModelVersion.objects.filter(model=model).select_related("model")
+        self.fields["challenger"].queryset = versions
+        self.fields["champion"].queryset = versions

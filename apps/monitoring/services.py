@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.roles import Role, has_role
 from apps.core.services import audit_record
-from apps.inventory.models import ModelVersion, Stage
+from apps.inventory import services as inventory_services
+from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.monitoring import drift, ingest, metrics, storage, thresholds
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
@@ -64,10 +66,8 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
         raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
     columns = {**DEFAULT_COLUMNS, **{k: v for k, v in (columns or {}).items() if v}}
     if idempotency_key:
-        existing = Evaluation.objects.filter(created_by=actor, idempotency_key=idempotency_key).first()
+        existing = _replayed(actor=actor, version=version, data=data, idempotency_key=idempotency_key)
         if existing:
-            if existing.sha256 != storage.sha256(data) or existing.version_id != version.pk:
-                raise ConflictError("This Idempotency-Key was already used for a different upload.")
             return existing, False
     parsed = _parse(data, filename=filename, version=version, columns=columns,
                     sensitive_features=sensitive_features, positive_label=positive_label)
@@ -91,16 +91,31 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
                          changes={"sha256": [None, digest], "rows": [None, parsed.row_count], "kind": [None, kind]})
             transaction.on_commit(lambda: enqueue(evaluation.pk))
     except IntegrityError:
-        # A parallel replay with the same key won the race: answer with its evaluation.
-        existing = Evaluation.objects.filter(created_by=actor, idempotency_key=idempotency_key).first()
+        # A parallel replay with the same key won the race (the unique constraint waited for its commit):
+        # answer with its evaluation. The files it stored are ours too, content-addressed.
+        existing = _replayed(actor=actor, version=version, data=data, idempotency_key=idempotency_key)
         if existing is None:
             raise
         return existing, False
     return evaluation, True
 
 
+def _replayed(*, actor, version: ModelVersion, data: bytes, idempotency_key: str) -> Evaluation | None:
+    """The evaluation a key already created, if any; the same key with another file or version is a conflict."""
+    if not idempotency_key:
+        return None
+    existing = Evaluation.objects.filter(created_by=actor, idempotency_key=idempotency_key).first()
+    if existing and (existing.sha256 != storage.sha256(data) or existing.version_id != version.pk):
+        raise ConflictError("This Idempotency-Key was already used for a different upload.")
+    return existing
+
+
 def enqueue(evaluation_id: int) -> bool:
-    """Hand the computation to the broker; if the broker is down, the row stays queued for the requeue task."""
+    """Hand the computation to the broker; if the broker is down, the row stays queued for the requeue task.
+
+    Publishing never retries here (the broker settings bound the connection attempt to about a second),
+    so a request that uploads returns promptly with Redis down; ``requeue_stale`` sends it later.
+    """
     from apps.monitoring.tasks import compute_evaluation
 
     try:
@@ -113,29 +128,39 @@ def enqueue(evaluation_id: int) -> bool:
 
 
 def requeue_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
-    """Outbox sweep: queue again what never reached the broker, or whose worker died mid-run."""
-    cutoff = timezone.now() - older_than
-    lease = timezone.now() - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
-    never_sent = Evaluation.objects.filter(status=Evaluation.Status.QUEUED, enqueued_at__isnull=True,
-                                           created_at__lt=cutoff)
-    abandoned = Evaluation.objects.filter(status=Evaluation.Status.RUNNING, started_at__lt=lease)
-    count = 0
-    for pk in list(never_sent.values_list("pk", flat=True)) + list(abandoned.values_list("pk", flat=True)):
-        count += enqueue(pk)
-    return count
+    """Outbox sweep: queue again what never reached the broker, what the broker lost, or whose worker died.
 
+    * queued and never sent (the broker was down at upload time), once older than ``older_than``;
+    * queued, sent more than a lease ago and still not started: the message was lost (Redis restarted
+      without persistence, or its worker was killed before acknowledging);
+    * running past its lease: its worker died mid-computation.
 
-def _claim(evaluation_id: int) -> bool:
-    """Take the evaluation for this worker: queued, or running past its lease (its worker died)."""
+    A duplicate message is harmless: ``_claim`` lets only one worker compute an evaluation.
+    """
     now = timezone.now()
     lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
-    from django.db.models import F, Q
+    queued = Evaluation.objects.filter(status=Evaluation.Status.QUEUED)
+    never_sent = queued.filter(enqueued_at__isnull=True, created_at__lt=now - older_than)
+    lost = queued.filter(enqueued_at__lt=lease)
+    abandoned = Evaluation.objects.filter(status=Evaluation.Status.RUNNING, started_at__lt=lease)
+    pks = sorted({pk for rows in (never_sent, lost, abandoned) for pk in rows.values_list("pk", flat=True)})
+    return sum(enqueue(pk) for pk in pks)
 
-    return bool(
+
+def _claim(evaluation_id: int) -> datetime | None:
+    """Take the evaluation for this worker: queued, or running past its lease (its worker died).
+
+    Returns the claim's start time, the fencing token: only the holder of the latest claim may store
+    the result, so a worker that outlived its lease cannot write after another one took over.
+    """
+    now = timezone.now()
+    lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
+    claimed = (
         Evaluation.objects.filter(pk=evaluation_id)
         .filter(Q(status=Evaluation.Status.QUEUED) | Q(status=Evaluation.Status.RUNNING, started_at__lt=lease))
         .update(status=Evaluation.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
     )
+    return now if claimed else None
 
 
 def _period(frame, timestamp_column: str | None) -> tuple[datetime | None, datetime | None]:
@@ -176,27 +201,44 @@ def _reference_frame(version: ModelVersion):
     return ingest.read_parquet_bytes(storage.read(reference.parquet_path)) if reference else None
 
 
+def _lock_alerts_of(version: ModelVersion) -> None:
+    """Store one version's results one transaction at a time, so two of them never raise the same alert twice.
+
+    The version row is locked before anything takes the audit chain's lock, in the order
+    ``version_transition`` takes them (version, then chain), so the two cannot deadlock.
+    """
+    ModelVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk", flat=True).first()
+
+
 def evaluation_compute(*, evaluation_id: int) -> bool:
-    """Task body: claim, compute from the Parquet copy, store, check thresholds. Safe to run twice."""
-    if not _claim(evaluation_id):
+    """Task body: claim, compute from the Parquet copy, store, check thresholds. Safe to run twice.
+
+    The result, its ``evaluation.computed`` audit event and its alerts are written in one transaction by
+    the current claim holder only, so a computation's result exists once however often the task runs.
+    """
+    claim = _claim(evaluation_id)
+    if claim is None:
         return False
     if settings.PORTAL_CHAOS_TASK_DELAY:
         time.sleep(settings.PORTAL_CHAOS_TASK_DELAY)  # chaos tests kill the worker here
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
+    mine = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.RUNNING, started_at=claim)
     try:
         frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
         result = compute_metrics(frame, task_type=evaluation.version.model.task_type, columns=evaluation.columns,
                                  reference=_reference_frame(evaluation.version))
     except Exception as exc:
-        Evaluation.objects.filter(pk=evaluation_id).update(status=Evaluation.Status.FAILED, error=str(exc)[:2000],
-                                                           finished_at=timezone.now())
+        mine.update(status=Evaluation.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
         logger.exception("evaluation %s failed", evaluation_id)
         return False
     with transaction.atomic():
-        updated = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.RUNNING).update(
-            status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
+        _lock_alerts_of(evaluation.version)
+        updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
         if updated:
             evaluation.metrics = result
+            audit_record(actor=None, action="evaluation.computed", obj=evaluation,
+                         changes={"status": [Evaluation.Status.RUNNING, Evaluation.Status.DONE]},
+                         reason=f"attempt {evaluation.attempts}")
             thresholds.check(version=evaluation.version, metrics=result, evaluation=evaluation)
     return bool(updated)
 
@@ -222,6 +264,49 @@ def reference_upload(*, actor, version: ModelVersion, data: bytes, filename: str
     audit_record(actor=actor, action="reference_data.uploaded", obj=version,
                  changes={"reference_sha256": [None, digest], "rows": [None, len(frame)]})
     return reference
+
+
+# --- Champion -------------------------------------------------------------------------------------------------
+
+def champion_of(model: MLModel) -> ModelVersion | None:
+    """A model's champion: its version in production. ``champion_promote`` keeps it the only one there;
+    if an admin moved several versions to production by hand, the newest of them is the champion."""
+    return model.versions.filter(stage=Stage.PRODUCTION).order_by("-created_at", "-pk").first()
+
+
+def champion_promote(*, actor, model: MLModel, challenger: ModelVersion,
+                     expected_champion: ModelVersion | None) -> tuple[ModelVersion, list[ModelVersion]]:
+    """Make the challenger the model's champion: its one version in production. Returns (champion, replaced).
+
+    ``expected_champion`` is the champion the person compared the challenger with; if another promotion
+    changed the champion since, nothing happens and the person is asked to compare again (409). The model
+    row lock makes parallel promotions of one model take turns, so exactly one of them wins. The
+    challenger passes the production gate (``version_transition``); every other production version goes
+    back to staging, so a rollback is one promotion away. Their deployment records are left as they are:
+    they say where a version really runs, which the portal does not switch; retire them when traffic moved.
+    """
+    if challenger.model_id != model.pk:
+        raise DomainError(f"{challenger} is not a version of {model}.", field="challenger")
+    with transaction.atomic():
+        MLModel.objects.select_for_update().filter(pk=model.pk).values_list("pk", flat=True).first()
+        # The versions this may move, locked before any audit event takes the chain's lock (see _lock_alerts_of).
+        list(model.versions.select_for_update().filter(Q(stage=Stage.PRODUCTION) | Q(pk=challenger.pk))
+             .order_by("pk").values_list("pk", flat=True))
+        champion = champion_of(model)
+        if getattr(champion, "pk", None) != getattr(expected_champion, "pk", None):
+            now = f"{champion} is the champion now" if champion else "the model has no champion now"
+            raise ConflictError(f"The champion changed since you compared: {now}. Nothing was promoted; "
+                                "compare the challenger with the current champion and promote again.")
+        reason = (f"Promoted over champion {champion.version} after a champion-versus-challenger comparison."
+                  if champion else "Promoted after a champion-versus-challenger comparison.")
+        promoted = inventory_services.version_transition(actor=actor, version=challenger,
+                                                         to_stage=Stage.PRODUCTION, reason=reason)
+        replaced = list(model.versions.filter(stage=Stage.PRODUCTION).exclude(pk=challenger.pk).order_by("pk"))
+        for version in replaced:
+            inventory_services.version_transition(
+                actor=actor, version=version, to_stage=Stage.STAGING,
+                reason=f"Replaced as champion by {challenger.version}; kept in staging for a rollback.")
+    return promoted, replaced
 
 
 # --- Windows ------------------------------------------------------------------------------------------------
@@ -251,6 +336,7 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
     result = compute_metrics(rows, task_type=version.model.task_type, columns=columns,
                              reference=_reference_frame(version))
     with transaction.atomic():
+        _lock_alerts_of(version)  # two beat schedulers computing the same window take turns; the second replaces
         window, _ = MetricWindow.objects.update_or_create(
             version=version, cadence=cadence, window_start=start,
             defaults={"window_end": end, "row_count": len(rows), "metrics": result})

@@ -15,8 +15,7 @@ from django.views.generic import FormView, TemplateView
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, user_roles
-from apps.inventory import services as inventory_services
-from apps.inventory.models import MLModel, Stage
+from apps.inventory.models import MLModel
 from apps.monitoring import charts, compare, forms, selectors, services
 from apps.monitoring.models import Alert, Evaluation
 
@@ -283,7 +282,7 @@ class CompareView(RoleRequiredMixin, FormView):
 
     def get_initial(self):
         initial = {}
-        champion = self.model.versions.filter(stage=Stage.PRODUCTION).order_by("-created_at").first()
+        champion = services.champion_of(self.model)
         if champion:
             initial["champion"] = champion
         challenger = self.request.GET.get("challenger", "")
@@ -313,14 +312,18 @@ class CompareView(RoleRequiredMixin, FormView):
         return self.render_to_response(self.get_context_data(
             form=form, result=result, chart=chart, champion=champion, challenger=challenger,
             warnings=parsed["warnings"], scored=parsed["scored"], mcnemar_p=selectors.fmt(result["mcnemar"]["p_value"]),
-            promote_form=forms.PromoteForm(initial={"challenger": challenger.pk}, model=self.model)))
+            promote_form=forms.PromoteForm(initial={"challenger": challenger.pk, "champion": champion.pk},
+                                           model=self.model)))
 
     def form_invalid(self, form):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
 class PromoteView(RoleRequiredMixin, View):
-    """POST: move the challenger to production through the inventory service; the production gate applies."""
+    """POST: make the challenger the champion (``services.champion_promote``); the production gate applies.
+
+    The form carries the champion the person compared with: if it changed meanwhile, nothing is promoted (409).
+    """
 
     allowed_roles = UPLOADERS
     http_method_names = ["post"]
@@ -332,12 +335,14 @@ class PromoteView(RoleRequiredMixin, View):
             return self._refused(request, model, None, "Choose a version of this model to promote.", 400)
         challenger = form.cleaned_data["challenger"]
         try:
-            inventory_services.version_transition(actor=request.user, version=challenger, to_stage=Stage.PRODUCTION,
-                                                  reason="Promoted after a champion-versus-challenger comparison.")
+            _, replaced = services.champion_promote(actor=request.user, model=model, challenger=challenger,
+                                                    expected_champion=form.cleaned_data["champion"])
         except DomainError as exc:
             return self._refused(request, model, challenger, exc.message, exc.status_code)
-        messages.success(request, f"{challenger} is now in production. Retire or move the previous champion from "
-                                  "its version page when the switch-over is done.")
+        moved = ", ".join(str(version.version) for version in replaced)
+        messages.success(request, f"{challenger} is now the champion, in production."
+                         + (f" Moved to staging for a rollback: {moved}; retire its production deployments "
+                            "once traffic has moved." if moved else ""))
         return HttpResponseRedirect(reverse("monitoring:model", kwargs={"slug": model.slug}))
 
     @staticmethod

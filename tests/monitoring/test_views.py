@@ -483,7 +483,7 @@ def test_the_comparison_is_for_binary_models_only(client_as):
 def test_promotion_is_refused_by_the_production_gate_with_its_message(client_as):
     champion, challenger = champion_and_challenger()
     response = client_as("data_scientist").post(reverse("monitoring:promote", kwargs={"slug": champion.model.slug}),
-                                                {"challenger": challenger.pk})
+                                                {"challenger": challenger.pk, "champion": champion.pk})
     challenger.refresh_from_db()
     assert response.status_code == 409 and challenger.stage == Stage.STAGING
     page = response.content.decode()
@@ -496,9 +496,36 @@ def test_promotion_passes_when_the_gate_has_nothing_to_say(client_as, monkeypatc
     monkeypatch.setattr(gates, "PRODUCTION_CHECKS", [])
     champion, challenger = champion_and_challenger()
     response = client_as("data_scientist").post(reverse("monitoring:promote", kwargs={"slug": champion.model.slug}),
-                                                {"challenger": challenger.pk})
+                                                {"challenger": challenger.pk, "champion": champion.pk})
     challenger.refresh_from_db()
+    champion.refresh_from_db()
     assert response.status_code == 302 and challenger.stage == Stage.PRODUCTION
+    assert champion.stage == Stage.STAGING  # the previous champion waits in staging for a rollback
+
+
+def test_promotion_from_a_stale_comparison_is_refused(client_as, monkeypatch):
+    from apps.inventory import gates
+
+    monkeypatch.setattr(gates, "PRODUCTION_CHECKS", [])
+    champion, challenger = champion_and_challenger()
+    newer = ModelVersionFactory(model=champion.model, stage=Stage.STAGING, version="9.1.0")
+    url = reverse("monitoring:promote", kwargs={"slug": champion.model.slug})
+    client = client_as("data_scientist")
+    assert client.post(url, {"challenger": newer.pk, "champion": champion.pk}).status_code == 302
+    response = client.post(url, {"challenger": challenger.pk, "champion": champion.pk})  # compared with the old one
+    challenger.refresh_from_db()
+    assert response.status_code == 409 and challenger.stage == Stage.STAGING
+    assert f"The champion changed since you compared: {newer} is the champion now." in response.content.decode()
+
+
+def test_the_promote_form_carries_the_champion_it_was_compared_with(client_as):
+    champion, challenger = champion_and_challenger()
+    content, _ = comparison_file()
+    response = client_as("data_scientist").post(reverse("monitoring:compare", kwargs={"slug": champion.model.slug}),
+                                                compare_data(content, champion, challenger))
+    page = response.content.decode()
+    assert f'<input type="hidden" name="champion" value="{champion.pk}"' in page
+    assert f'<input type="hidden" name="challenger" value="{challenger.pk}"' in page
 
 
 def test_a_version_of_another_model_cannot_be_promoted_here(client_as):
