@@ -8,7 +8,8 @@ so a forgotten declaration fails closed (and the role-matrix test notices).
 
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
-from rest_framework.exceptions import Throttled
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.throttling import AnonRateThrottle
 
@@ -17,6 +18,8 @@ from apps.core.roles import ALL_ROLES, user_roles
 
 class RoleRequiredMixin(AccessMixin):
     allowed_roles: frozenset = frozenset()
+    # Pages read with GET and change with POST. Django's FormView would also run a PUT through the form.
+    http_method_names = ["get", "post", "head", "options"]
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -43,3 +46,21 @@ class RolePermission(BasePermission):
         if request.method in SAFE_METHODS:
             return bool(roles & getattr(view, "read_roles", ALL_ROLES))
         return bool(roles & getattr(view, "write_roles", frozenset()))
+
+
+class ThrottledTokenAuthentication(TokenAuthentication):
+    """Token authentication whose failures count against the anonymous throttle.
+
+    A wrong token fails authentication before any permission or throttle runs, so without this a caller
+    could guess tokens as fast as the server answers.
+    """
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            # The Django request: asking the DRF request for its user would authenticate again.
+            throttle = AnonRateThrottle()
+            if not throttle.allow_request(request._request, None):
+                raise Throttled(wait=throttle.wait()) from None
+            raise

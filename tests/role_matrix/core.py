@@ -21,3 +21,6 @@ MATRIX = {
     "api-schema": ("get", EVERYONE, None),
     "api-docs": ("get", EVERYONE, None),
 }
+
+# The login form is posted by anonymous visitors.
+WRITES = {"login": {"post": PUBLIC}}

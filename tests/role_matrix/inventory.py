@@ -35,3 +35,8 @@ MATRIX = {
     "inventory:process-detail": ("get", EVERYONE, process_kwargs),
     "inventory:process-create": ("get", WRITERS, None),
 }
+
+# The form pages post to themselves; a version's page moves its stage.
+WRITES = {name: {"post": WRITERS} for name in (
+    "inventory:model-create", "inventory:model-edit", "inventory:version-detail", "inventory:version-create",
+    "inventory:deployment-create", "inventory:dataset-create", "inventory:process-create")}

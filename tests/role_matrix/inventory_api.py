@@ -41,3 +41,12 @@ MATRIX = {
     "deployment-detail": ("get", EVERYONE, _pk_of(DeploymentFactory)),
     "deployment-retire": ("post", WRITERS, _pk_of(DeploymentFactory)),
 }
+
+# Lists create (POST), details update (PATCH); nothing is replaced (PUT) or deleted.
+WRITES = {
+    **{name: {"post": WRITERS} for name in (
+        "business-unit-list", "team-list", "business-process-list", "dataset-list", "pipeline-step-list",
+        "model-list", "model-version-list", "deployment-list")},
+    **{name: {"patch": WRITERS} for name in (
+        "business-process-detail", "dataset-detail", "model-detail", "model-version-detail", "deployment-detail")},
+}

@@ -11,3 +11,5 @@ MATRIX = {
     "inventory:model-card": ("get", EVERYONE, model_card_kwargs),
     "inventory:import": ("get", WRITERS, None),
 }
+
+WRITES = {"inventory:import": {"post": WRITERS}}

@@ -90,3 +90,7 @@ MATRIX = {
     "metric-window-detail": ("get", EVERYONE, window_kwargs),
     "model-version-reference": ("post", WRITERS, version_kwargs),
 }
+
+# The upload, reference and comparison pages post their forms; the evaluations API accepts uploads.
+WRITES = {name: {"post": WRITERS} for name in (
+    "monitoring:upload", "monitoring:reference-upload", "monitoring:compare", "evaluation-list")}

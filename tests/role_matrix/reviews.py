@@ -62,3 +62,6 @@ MATRIX = {
     "review-acknowledge": ("post", EVERYONE, review_kwargs),
     "review-withdraw": ("post", WRITERS, review_kwargs),
 }
+
+# The reviews API opens a round with a POST to its list.
+WRITES = {"review-list": {"post": WRITERS}}

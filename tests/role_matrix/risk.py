@@ -46,3 +46,12 @@ MATRIX.update({
     "risk-matrix-list": ("get", EVERYONE, None),
     "risk-matrix-detail": ("get", EVERYONE, lambda: {"version": 1}),
 })
+
+# Form pages post to themselves; the API drafts assessments and publishes policies through its lists.
+WRITES = {
+    "risk:assess": {"post": DRAFTERS},
+    "risk:policy-edit": {"post": ADMINS},
+    "risk:matrix-edit": {"post": ADMINS},
+    "risk-assessment-list": {"post": DRAFTERS},
+    "governance-policy-list": {"post": ADMINS},
+}

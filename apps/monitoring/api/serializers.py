@@ -33,14 +33,16 @@ class ProblemSerializer(serializers.Serializer):
 
 
 class UploadErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+    """A refused file (``detail`` and ``problems``) or, like every DRF answer, ``{"<field>": ["message"]}``."""
+
+    detail = serializers.CharField(required=False, help_text="Why the file was refused.")
     problems = ProblemSerializer(many=True, required=False)
 
 
 class EvaluationSerializer(serializers.ModelSerializer):
     model_version = serializers.PrimaryKeyRelatedField(source="version", read_only=True)
     model = serializers.CharField(source="version.model.slug", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     metrics = serializers.JSONField(read_only=True, allow_null=True,
                                     help_text='{"overall": {...}, "groups": {...}, "fairness": {...}, "drift": {...}}')
 

@@ -12,6 +12,9 @@ class AnswerSerializer(serializers.ModelSerializer):
     key = serializers.CharField(source="item.key", read_only=True)
     text = serializers.CharField(source="item.text", read_only=True)
     evidence_file = serializers.SerializerMethodField(help_text="Download link of the evidence file, if any.")
+    # Declared because read-only model fields lose allow_blank: an unanswered item has "" for both.
+    answer = serializers.ChoiceField(choices=ChecklistAnswer.Answer.choices, read_only=True, allow_blank=True)
+    evidence_link = serializers.URLField(read_only=True, allow_blank=True, help_text="Link to the evidence, or empty.")
 
     class Meta:
         model = ChecklistAnswer
@@ -41,9 +44,9 @@ class ReviewSerializer(serializers.ModelSerializer):
     version_label = serializers.CharField(source="version.version", read_only=True)
     model = serializers.CharField(source="version.model.slug", read_only=True)
     approvals = serializers.IntegerField(read_only=True, help_text="Distinct reviewers who approved this round.")
-    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    owner_acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    owner_acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     assignees = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     page = serializers.SerializerMethodField(help_text="The review's page in the portal.")
 

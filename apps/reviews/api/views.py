@@ -25,7 +25,8 @@ ACTION_ROLES = {
     "decide": REVIEWERS, "assign": SUBMITTERS | REVIEWERS, "acknowledge": ALL_ROLES,
 }
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; the body names the field."),
+    400: OpenApiResponse(description='Invalid input: `{"<field>": ["message"]}`, or `{"detail": ..., "field": ...}` '
+                                     "when a rule of the portal refuses it."),
     403: OpenApiResponse(ErrorSerializer, description="Your role, the four-eyes rule or ownership forbids it."),
     404: OpenApiResponse(description="No such review."),
     409: OpenApiResponse(ErrorSerializer, description="Illegal transition from the review's state, or the "

@@ -2,7 +2,15 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.inventory.models import MLModel
-from apps.risk.models import LEVEL_CHOICES, GovernancePolicy, Mitigation, RiskAssessment, RiskMatrix, RiskRating
+from apps.risk.models import (
+    LEVEL_CHOICES,
+    GovernancePolicy,
+    Mitigation,
+    RiskAssessment,
+    RiskMatrix,
+    RiskRating,
+    Tier,
+)
 from apps.risk.scoring import REGULATED_DOMAINS, RISKS
 
 
@@ -21,6 +29,8 @@ class RatingSerializer(serializers.ModelSerializer):
     probability = serializers.ChoiceField(choices=LEVEL_CHOICES, help_text="1 (rare) to 5 (almost certain)")
     impact = serializers.ChoiceField(choices=LEVEL_CHOICES, help_text="1 (negligible) to 5 (severe)")
     mitigations = MitigationSerializer(many=True, required=False)
+    severity = serializers.ChoiceField(choices=Tier.choices, read_only=True, allow_blank=True,
+                                       help_text="Empty until the assessment is submitted and scored.")
 
     class Meta:
         model = RiskRating
@@ -32,10 +42,14 @@ class AssessmentSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", queryset=MLModel.objects.all())
     ratings = RatingSerializer(many=True)
     regulated_domain = serializers.ChoiceField(choices=list(REGULATED_DOMAINS.items()), required=False)
-    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Empty until the draft is submitted and scored.
+    base_tier = serializers.ChoiceField(choices=Tier.choices, read_only=True, allow_blank=True)
+    tier = serializers.ChoiceField(choices=Tier.choices, read_only=True, allow_blank=True)
     matrix_version = serializers.IntegerField(source="matrix.version", read_only=True, allow_null=True)
-    policy = serializers.StringRelatedField(read_only=True)
+    policy = serializers.StringRelatedField(read_only=True, allow_null=True,
+                                            help_text="The policy the tier was scored under; null for a draft.")
 
     class Meta:
         model = RiskAssessment
@@ -73,7 +87,7 @@ class SubmitSerializer(serializers.Serializer):
 
 
 class PolicySerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     note = serializers.CharField(write_only=True, help_text="Why the policy changes (audited).")
 
     class Meta:

@@ -78,7 +78,7 @@ class PolicyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(policy).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="The policy in force for each tier", responses={200: s.PolicySerializer(many=True)})
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def current(self, request):
         policies = selectors.current_policies()
         return Response(self.get_serializer(list(policies.values()), many=True).data)

@@ -1,0 +1,572 @@
+"""A valid request for every state-changing URL and method, as a role allowed to make it.
+
+``CASES[(url_name, method)]`` builds the objects the request needs and returns a ``Write``: who sends it,
+the URL's kwargs and a body that succeeds. The audit test sends it as that actor and counts the events; the
+method matrix sends the same body as every role that may not, so a 2xx there would be a real write.
+
+``collect_writes()`` (tests/role_matrix) lists every unsafe method some role may use; a test fails until
+each has a case here.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import PASSWORD, UserFactory
+from tests.inventory.factories import (
+    FINGERPRINT,
+    BusinessProcessFactory,
+    BusinessUnitFactory,
+    DataSetFactory,
+    DeploymentFactory,
+    MLModelFactory,
+    ModelVersionFactory,
+    TeamFactory,
+)
+from tests.risk.factories import ratings
+
+SHA = "ab" * 32
+
+
+@dataclass
+class Write:
+    """One request. ``data`` may be a function, called for every send (an upload can be read only once)."""
+
+    actor: Any
+    kwargs: dict | None = None
+    data: Any = field(default_factory=dict)
+    api: bool = True  # JSON body; False: an HTML form (multipart)
+    # Audit events the request writes when it succeeds (see EXPECTED_EVENTS for those that are not one).
+    events: int = 1
+
+    def body(self):
+        return self.data() if callable(self.data) else self.data
+
+
+def send(client: Client, method: str, url: str, write: Write | None):
+    """Send ``write``'s body with ``method``; without a case, an empty body."""
+    data = write.body() if write else {}
+    if write is not None and not write.api:
+        if method == "post":
+            return client.post(url, data)
+        from urllib.parse import urlencode
+
+        encoded = urlencode({k: v for k, v in data.items() if not hasattr(v, "read")}, doseq=True)
+        return client.generic(method.upper(), url, encoded, content_type="application/x-www-form-urlencoded")
+    if any(hasattr(v, "read") for v in data.values()):
+        if method == "post":
+            return client.post(url, data)
+        data = {k: v for k, v in data.items() if not hasattr(v, "read")}
+    return client.generic(method.upper(), url, json.dumps(data), content_type="application/json")
+
+
+CASES: dict[tuple[str, str], Callable[[Any], Write]] = {}
+# Requests that by design write other than one audit event, and why.
+EXPECTED_EVENTS: dict[tuple[str, str], str] = {}
+
+
+def case(url_name: str, method: str = "post", *, events: int = 1, why: str = ""):
+    def register(build):
+        assert (url_name, method) not in CASES, f"two cases for {url_name} {method}"
+        if events != 1:
+            assert why, f"{url_name} {method}: say why it writes {events} audit events"
+            EXPECTED_EVENTS[(url_name, method)] = why
+
+        def build_write(ctx) -> Write:
+            write = build(ctx)
+            write.events = events
+            return write
+
+        CASES[(url_name, method)] = build_write
+        return build
+
+    return register
+
+
+def user(role: str | None = None, **kwargs):
+    return UserFactory(roles=[role] if role else [], **kwargs)
+
+
+# --- Helpers building the objects a request needs ------------------------------------------------------
+
+def csv_upload(name: str, rows: int = 40, columns=("y_true", "y_pred", "y_score", "sex")):
+    def make():
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for n in range(rows):
+            values = {"y_true": n % 2, "y_pred": (n // 2) % 2, "y_score": round((n % 10) / 10, 2),
+                      "sex": "female" if n % 3 else "male", "income": 40 + n,
+                      "champion_pred": n % 2, "challenger_pred": (n // 3) % 2,
+                      "champion_score": round((n % 7) / 7, 3), "challenger_score": round((n % 5) / 5, 3)}
+            writer.writerow([values[c] for c in columns])
+        return SimpleUploadedFile(name, out.getvalue().encode(), "text/csv")
+
+    return make
+
+
+def draft_review(*, opener=None, version=None):
+    from apps.reviews.services import review_start
+
+    opener = opener or user("data_scientist")
+    return review_start(actor=opener, version=version or ModelVersionFactory())
+
+
+def submitted_review(submitter=None):
+    from tests.reviews.helpers import submitted_review as build
+
+    return build(submitter=submitter or user("data_scientist"))
+
+
+def alert():
+    from apps.monitoring.models import Alert
+
+    version = ModelVersionFactory()
+    return Alert.objects.create(model=version.model, version=version, metric="overall.accuracy", value=0.7,
+                                threshold="< 0.8", severity="breach", message="accuracy is 0.7000.")
+
+
+def assessment_body(model) -> dict:
+    from apps.risk.scoring import RISKS
+
+    return {"model": model.slug, "exposure": "internal", "automation_level": "human_reviews", "summary": "API",
+            "ratings": [{"risk": key, "probability": 2, "impact": 2, "rationale": "r"} for key in RISKS]}
+
+
+def risk_form(**extra) -> dict:
+    from apps.risk.scoring import RISKS
+
+    data = {"exposure": "internal", "automation_level": "human_reviews", "people_affected": 100, "summary": "s",
+            "regulated_domain": "none"}
+    for key in RISKS:
+        data.update({f"{key}_probability": 2, f"{key}_impact": 2, f"{key}_rationale": "because",
+                     f"{key}_mitigation0_status": "open", f"{key}_mitigation1_status": "open"})
+    return {**data, **extra}
+
+
+# --- Core ---------------------------------------------------------------------------------------------
+
+@case("login", events=0, why="signing in changes the session, not governed data")
+def _login(ctx):
+    account = user("executive")
+    return Write(actor=None, data={"username": account.username, "password": PASSWORD}, api=False)
+
+
+@case("logout", events=0, why="signing out changes the session, not governed data")
+def _logout(ctx):
+    return Write(actor=user("executive"), api=False)
+
+
+@case("core:api-token-rotate")
+def _token(ctx):
+    return Write(actor=user("executive"), api=False)
+
+
+@case("notifications:mark-read", events=0, why="a per-person read marker, not governed data")
+def _mark_read(ctx):
+    from apps.notifications.services import notify
+
+    reader = user("executive")
+    note = notify(recipient=reader, subject="s", body="b", url="/")
+    return Write(actor=reader, data={"id": note.pk}, api=False)
+
+
+# --- Inventory pages ----------------------------------------------------------------------------------
+
+@case("inventory:model-create")
+def _model_create(ctx):
+    actor = user("data_scientist")
+    return Write(actor=actor, api=False, data={
+        "name": "Security probe", "purpose": "p", "accountable_owner": actor.pk, "technical_owners": [actor.pk],
+        "team": TeamFactory().pk, "exposure": "internal", "automation_level": "human_reviews",
+        "task_type": "binary", "tags": "probe"})
+
+
+@case("inventory:model-edit", events=2, why="a new purpose also asks for a risk re-assessment")
+def _model_edit(ctx):
+    actor = user("data_scientist")
+    model = MLModelFactory(accountable_owner=actor)
+    return Write(actor=actor, kwargs={"slug": model.slug}, api=False, data={
+        "name": model.name, "purpose": "changed", "accountable_owner": actor.pk, "team": model.team.pk,
+        "exposure": "internal", "automation_level": "human_reviews", "task_type": "binary", "tags": "",
+        "reason": "probe"})
+
+
+@case("inventory:version-detail")
+def _version_transition_page(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=user("data_scientist"), kwargs={"slug": version.model.slug, "version": version.version},
+                 api=False, data={"stage": "staging", "reason": "probe"})
+
+
+@case("inventory:version-create")
+def _version_create_page(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"slug": MLModelFactory().slug}, api=False, data={
+        "version": "9.9.9", "algorithm": "gbm", "framework": "lightgbm", "hyperparameters": "{}",
+        "validation_metrics": "{}", "validated_environment": "", "artifact_uri": "", "artifact_sha256": "",
+        "description": ""})
+
+
+@case("inventory:deployment-create")
+def _deployment_create_page(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=user("data_scientist"), kwargs={"slug": version.model.slug, "version": version.version},
+                 api=False, data={"environment": "staging", "kind": "batch", "target": "probe",
+                                  "runtime_environment": json.dumps(FINGERPRINT)})
+
+
+@case("inventory:dataset-create")
+def _dataset_create_page(ctx):
+    return Write(actor=user("data_scientist"), api=False, data={
+        "name": "probe-data", "version": "1", "kind": "raw", "legal_basis": "not_applicable", "schema": ""})
+
+
+@case("inventory:process-create")
+def _process_create_page(ctx):
+    return Write(actor=user("admin"), api=False, data={
+        "name": "Probe process", "business_unit": BusinessUnitFactory().pk, "decision": "d",
+        "decisions_per_day": "10", "value_at_stake": "100"})
+
+
+@case("inventory:import", events=5,
+      why="a file of two models under a new unit and team: one event per object created, then one for the import")
+def _import_commit(ctx):
+    from apps.inventory import importer
+
+    owner = user("executive")
+    rows = [["name", "purpose", "business_unit", "team", "accountable_owner"],
+            ["Probe one", "p", "Probe unit", "Probe team", owner.username],
+            ["Probe two", "p", "Probe unit", "Probe team", owner.username]]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    content = out.getvalue().encode()
+    return Write(actor=user("data_scientist"), api=False,
+                 data={"action": "commit", "sha256": importer.store_upload(content), "filename": "probe.csv"})
+
+
+# --- Inventory API ------------------------------------------------------------------------------------
+
+@case("business-unit-list")
+def _unit_api(ctx):
+    return Write(actor=user("data_scientist"), data={"name": "Probe unit"})
+
+
+@case("team-list")
+def _team_api(ctx):
+    return Write(actor=user("data_scientist"), data={"name": "Probe team", "business_unit": BusinessUnitFactory().slug})
+
+
+@case("business-process-list")
+def _process_api(ctx):
+    return Write(actor=user("data_scientist"), data={
+        "name": "Probe process", "business_unit": BusinessUnitFactory().slug, "decision": "d"})
+
+
+@case("business-process-detail", "patch")
+def _process_patch(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"slug": BusinessProcessFactory().slug},
+                 data={"description": "changed"})
+
+
+@case("dataset-list")
+def _dataset_api(ctx):
+    return Write(actor=user("data_scientist"), data={"name": "probe-data", "version": "1"})
+
+
+@case("dataset-detail", "patch")
+def _dataset_patch(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"slug": DataSetFactory().slug}, data={"description": "changed"})
+
+
+@case("pipeline-step-list")
+def _step_api(ctx):
+    return Write(actor=user("data_scientist"), data={
+        "name": "probe-step", "inputs": [DataSetFactory().slug], "output": DataSetFactory(kind="derived").slug})
+
+
+@case("model-list")
+def _model_api(ctx):
+    actor = user("data_scientist")
+    return Write(actor=actor, data={"name": "Security probe", "purpose": "p", "accountable_owner": actor.username,
+                                    "team": TeamFactory().slug})
+
+
+@case("model-detail", "patch", events=2, why="a new purpose also asks for a risk re-assessment")
+def _model_patch(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"slug": MLModelFactory().slug},
+                 data={"purpose": "changed", "reason": "probe"})
+
+
+@case("model-version-list")
+def _version_api(ctx):
+    return Write(actor=user("data_scientist"), data={
+        "model": MLModelFactory().slug, "version": "9.9.9", "artifact_sha256": SHA,
+        "validated_environment": FINGERPRINT})
+
+
+@case("model-version-detail", "patch")
+def _version_patch(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"pk": ModelVersionFactory().pk},
+                 data={"description": "changed", "reason": "probe"})
+
+
+@case("model-version-transition")
+def _version_transition_api(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"pk": ModelVersionFactory().pk},
+                 data={"stage": "staging", "reason": "probe"})
+
+
+@case("deployment-list")
+def _deployment_api(ctx):
+    return Write(actor=user("data_scientist"), data={
+        "version": ModelVersionFactory().pk, "environment": "staging", "target": "probe",
+        "runtime_environment": FINGERPRINT})
+
+
+@case("deployment-detail", "patch")
+def _deployment_patch(ctx):
+    runtime = {**FINGERPRINT, "python": "3.12.0"}
+    return Write(actor=user("data_scientist"), kwargs={"pk": DeploymentFactory(environment="staging").pk},
+                 data={"runtime_environment": runtime})
+
+
+@case("deployment-retire")
+def _deployment_retire(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"pk": DeploymentFactory(environment="staging").pk},
+                 data={"reason": "probe"})
+
+
+# --- Monitoring ---------------------------------------------------------------------------------------
+
+@case("monitoring:upload")
+def _upload_page(ctx):
+    version = ModelVersionFactory()
+    upload = csv_upload("eval.csv")
+    return Write(actor=user("data_scientist"), api=False, data=lambda: {
+        "version": version.pk, "kind": "validation", "file": upload(), "sensitive_features": "sex",
+        "positive_label": "1", "target_column": "y_true", "prediction_column": "y_pred",
+        "score_column": "y_score", "timestamp_column": "timestamp"})
+
+
+@case("monitoring:upload-preview", events=0, why="a preview reads the file and stores nothing")
+def _upload_preview(ctx):
+    version = ModelVersionFactory()
+    upload = csv_upload("eval.csv")
+    return Write(actor=user("data_scientist"), api=False, data=lambda: {
+        "version": version.pk, "kind": "validation", "file": upload(), "positive_label": "1", "target_column": "y_true",
+        "prediction_column": "y_pred", "score_column": "y_score", "timestamp_column": "timestamp"})
+
+
+@case("monitoring:reference-upload")
+def _reference_page(ctx):
+    version = ModelVersionFactory()
+    upload = csv_upload("train.csv", columns=("income", "sex"))
+    return Write(actor=user("data_scientist"), api=False, data=lambda: {"version": version.pk, "file": upload()})
+
+
+@case("monitoring:compare", events=0, why="the comparison is computed within the request and nothing is stored")
+def _compare(ctx):
+    from apps.inventory.models import Stage
+
+    champion = ModelVersionFactory(stage=Stage.PRODUCTION, model__stage=Stage.PRODUCTION)
+    challenger = ModelVersionFactory(model=champion.model, stage=Stage.STAGING)
+    upload = csv_upload("both.csv", columns=("y_true", "champion_pred", "champion_score", "challenger_pred",
+                                             "challenger_score", "sex"))
+    return Write(actor=user("data_scientist"), kwargs={"slug": champion.model.slug}, api=False, data=lambda: {
+        "champion": champion.pk, "challenger": challenger.pk, "file": upload(), "target_column": "y_true",
+        "champion_pred": "champion_pred", "champion_score": "champion_score", "challenger_pred": "challenger_pred",
+        "challenger_score": "challenger_score", "sensitive_features": "sex", "positive_label": "1"})
+
+
+@case("monitoring:promote", events=2,
+      why="promotion moves the challenger to production and the champion back to staging: one event each")
+def _promote(ctx):
+    from apps.inventory import gates
+    from apps.inventory.models import Stage
+
+    ctx.monkeypatch.setattr(gates, "PRODUCTION_CHECKS", [])
+    champion = ModelVersionFactory(stage=Stage.PRODUCTION, model__stage=Stage.PRODUCTION)
+    challenger = ModelVersionFactory(model=champion.model, stage=Stage.STAGING)
+    return Write(actor=user("data_scientist"), kwargs={"slug": champion.model.slug}, api=False,
+                 data={"challenger": challenger.pk, "champion": champion.pk})
+
+
+@case("monitoring:alert-acknowledge")
+def _alert_ack_page(ctx):
+    return Write(actor=user("reviewer"), kwargs={"pk": alert().pk}, api=False)
+
+
+@case("monitoring:alert-resolve")
+def _alert_resolve_page(ctx):
+    return Write(actor=user("reviewer"), kwargs={"pk": alert().pk}, api=False)
+
+
+@case("alert-acknowledge")
+def _alert_ack_api(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"pk": alert().pk})
+
+
+@case("alert-resolve")
+def _alert_resolve_api(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"pk": alert().pk})
+
+
+@case("evaluation-list")
+def _evaluation_api(ctx):
+    version = ModelVersionFactory()
+    upload = csv_upload("eval.csv")
+    return Write(actor=user("data_scientist"), data=lambda: {
+        "model_version": version.pk, "kind": "validation", "file": upload(), "sensitive_features": "sex"})
+
+
+@case("model-version-reference")
+def _reference_api(ctx):
+    upload = csv_upload("train.csv", columns=("income", "sex"))
+    return Write(actor=user("data_scientist"), kwargs={"pk": ModelVersionFactory().pk},
+                 data=lambda: {"file": upload()})
+
+
+# --- Reviews ------------------------------------------------------------------------------------------
+
+@case("reviews:start")
+def _start_page(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"version_id": ModelVersionFactory().pk}, api=False)
+
+
+@case("reviews:answers")
+def _answers_page(ctx):
+    review = draft_review()
+    item = review.answers.first().item_id
+    return Write(actor=review.created_by, kwargs={"pk": review.pk}, api=False,
+                 data={f"answer_{item}": "yes", f"evidence_{item}": "probe"})
+
+
+@case("reviews:decide")
+def _decide_page(ctx):
+    review = submitted_review()
+    return Write(actor=user("reviewer"), kwargs={"pk": review.pk}, api=False,
+                 data={"decision": "approve", "comment": "", "seen_hash": review.content_hash})
+
+
+@case("reviews:assign")
+def _assign_page(ctx):
+    review = draft_review()
+    return Write(actor=user("admin"), kwargs={"pk": review.pk}, api=False,
+                 data={"reviewer": user("reviewer").username})
+
+
+@case("reviews:acknowledge")
+def _acknowledge_page(ctx):
+    owner = user("executive")
+    review = draft_review(version=ModelVersionFactory(model__accountable_owner=owner))
+    return Write(actor=owner, kwargs={"pk": review.pk}, api=False, data={"confirm": "on"})
+
+
+@case("reviews:withdraw")
+def _withdraw_page(ctx):
+    review = draft_review()
+    return Write(actor=review.created_by, kwargs={"pk": review.pk}, api=False, data={"reason": "probe"})
+
+
+@case("review-list")
+def _start_api(ctx):
+    return Write(actor=user("data_scientist"), data={"version": ModelVersionFactory().pk})
+
+
+@case("review-answers")
+def _answers_api(ctx):
+    review = draft_review()
+    return Write(actor=review.created_by, kwargs={"pk": review.pk},
+                 data={"item": review.answers.first().item_id, "answer": "yes", "evidence": "probe"})
+
+
+@case("review-submit")
+def _submit_api(ctx):
+    from apps.reviews.services import review_answer
+
+    review = draft_review()
+    for answer in review.answers.all():
+        review_answer(actor=review.created_by, review=review, item_id=answer.item_id, answer="yes", evidence="e")
+    return Write(actor=review.created_by, kwargs={"pk": review.pk})
+
+
+@case("review-decide")
+def _decide_api(ctx):
+    review = submitted_review()
+    return Write(actor=user("reviewer"), kwargs={"pk": review.pk}, data={"decision": "approve"})
+
+
+@case("review-assign")
+def _assign_api(ctx):
+    return Write(actor=user("reviewer"), kwargs={"pk": draft_review().pk}, data={"reviewer": user("reviewer").username})
+
+
+@case("review-acknowledge")
+def _acknowledge_api(ctx):
+    owner = user("executive")
+    review = draft_review(version=ModelVersionFactory(model__accountable_owner=owner))
+    return Write(actor=owner, kwargs={"pk": review.pk}, data={"confirm": True})
+
+
+@case("review-withdraw")
+def _withdraw_api(ctx):
+    review = draft_review()
+    return Write(actor=review.created_by, kwargs={"pk": review.pk}, data={"reason": "probe"})
+
+
+# --- Risk ---------------------------------------------------------------------------------------------
+
+@case("risk:assess")
+def _assess_page(ctx):
+    return Write(actor=user("data_scientist"), kwargs={"slug": MLModelFactory().slug}, api=False, data=risk_form())
+
+
+@case("risk:policy-edit")
+def _policy_page(ctx):
+    return Write(actor=user("admin"), kwargs={"tier": "high"}, api=False, data={
+        "required_approvals": 3, "checklists": ["intentionality", "accountability"], "monitoring_cadence": "daily",
+        "metric_thresholds": '{"accuracy_min": 0.9}', "reassessment_days": 60, "note": "probe"})
+
+
+@case("risk:matrix-edit")
+def _matrix_page(ctx):
+    from apps.risk.selectors import current_matrix
+
+    config = current_matrix().config
+    data = {"note": "probe", "escalate_external_exposure": "on", "escalate_fully_automated": "on",
+            "people_threshold": config["people_threshold"], "regulated_floor": "high"}
+    for p in range(1, 6):
+        for i in range(1, 6):
+            data[f"cell_{p}_{i}"] = config["grid"][p - 1][i - 1]
+    return Write(actor=user("admin"), api=False, data=data)
+
+
+@case("risk-assessment-list")
+def _assessment_api(ctx):
+    return Write(actor=user("reviewer"), data=assessment_body(MLModelFactory()))
+
+
+@case("risk-assessment-submit")
+def _assessment_submit_api(ctx):
+    from apps.risk.services import assessment_save_draft
+
+    draft = assessment_save_draft(actor=None, model=MLModelFactory(), ratings=ratings())
+    return Write(actor=user("reviewer"), kwargs={"pk": draft.pk}, data={"based_on": None})
+
+
+@case("governance-policy-list")
+def _policy_api(ctx):
+    return Write(actor=user("admin"), data={
+        "tier": "low", "required_approvals": 1, "checklists": ["intentionality"], "monitoring_cadence": "monthly",
+        "metric_thresholds": {"accuracy_min": 0.6}, "reassessment_days": 300, "note": "probe"})
+
+
+def url_for(url_name: str, write: Write) -> str:
+    return reverse(url_name, kwargs=write.kwargs)
