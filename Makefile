@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: run test test-postgres lint bench lock migrate seed clean help
+.PHONY: run test test-postgres lint bench bench-load bench-mlflow lock migrate seed clean help
 
 help:
 	@echo "make run        start portal + worker + beat with demo data on http://$(ADDR)/"
@@ -13,6 +13,8 @@ help:
 	@echo "make test-postgres  the suite against local PostgreSQL and Redis"
 	@echo "make lint       ruff"
 	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring at 1M rows)"
+	@echo "make bench-load load run: 20 users x 60 s against gunicorn + PostgreSQL (LOAD_ARGS=--help)"
+	@echo "make bench-mlflow  portal vs MLflow registry at 10,000 models (installs MLflow into var/bench-mlflow-venv)"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +47,14 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/inventory_bench.py
 	$(PY) bench/monitoring_bench.py
+
+# Needs PostgreSQL (DATABASE_URL names the server; the run creates and drops its own database portal_load).
+bench-load: $(STAMP)
+	$(PY) bench/load_run.py $(LOAD_ARGS)
+
+# MLflow goes into its own virtualenv (var/bench-mlflow-venv, made on first use), never into .venv.
+bench-mlflow: $(STAMP)
+	$(PY) bench/mlflow_compare.py $(MLFLOW_ARGS)
 
 lock: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]' && $(PY) -m pip uninstall --quiet -y mlops-portal

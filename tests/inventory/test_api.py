@@ -324,6 +324,20 @@ def test_model_detail_summarises_versions_and_only_active_deployments(scientist)
     assert [d["id"] for d in body["active_deployments"]] == [live.pk]
 
 
+
+def test_a_model_read_without_the_views_prefetch_serializes_the_same(scientist):
+    from apps.inventory.api.serializers import MLModelSerializer
+
+    version = ModelVersionFactory()
+    ModelVersionFactory(model=version.model, version="2.0")
+    live = DeploymentFactory(version=version)
+    DeploymentFactory(version=version, retired_at=live.deployed_at)
+    body = scientist.get(f"/api/v1/models/{version.model.slug}/").json()
+    plain = MLModelSerializer(MLModel.objects.get(pk=version.model.pk)).data
+    newest_first = ["2.0", version.version]
+    assert [v["version"] for v in plain["versions"]] == [v["version"] for v in body["versions"]] == newest_first
+    assert [d["id"] for d in plain["active_deployments"]] == [d["id"] for d in body["active_deployments"]] == [live.pk]
+
 def _populate(count: int) -> None:
     process = BusinessProcessFactory()
     dataset = DataSetFactory()
