@@ -67,15 +67,17 @@ class ModelFilter(django_filters.FilterSet):
         fields = ["q", "business_unit", "team", "stage", "exposure", "task_type", "owner", "tag", "process", "tier",
                   "reassessment_overdue", "review_status", "env_mismatch", "owner_left", "sort"]
 
+    # Related rows are matched in subqueries rather than joins, so no DISTINCT over the whole match is needed.
     def search(self, queryset, name, value):
+        tagged = MLModel.tags.through.objects.filter(tag__name__iexact=value).values("mlmodel_id")
         return queryset.filter(
-            Q(name__icontains=value) | Q(purpose__icontains=value) | Q(slug__icontains=value)
-            | Q(tags__name__iexact=value)
-        ).distinct()
+            Q(name__icontains=value) | Q(purpose__icontains=value) | Q(slug__icontains=value) | Q(pk__in=tagged)
+        )
 
     def filter_owner(self, queryset, name, value):
         users = get_user_model().objects.filter(username__iexact=value)
-        return queryset.filter(Q(accountable_owner__in=users) | Q(technical_owners__in=users)).distinct()
+        owned = MLModel.technical_owners.through.objects.filter(user__in=users).values("mlmodel_id")
+        return queryset.filter(Q(accountable_owner__in=users) | Q(pk__in=owned))
 
     def filter_env_mismatch(self, queryset, name, value):
         mismatched = Deployment.objects.filter(
@@ -101,27 +103,31 @@ class ModelFilter(django_filters.FilterSet):
         return queryset.filter(Exists(overdue)) if value else queryset.exclude(Exists(overdue))
 
     def filter_review_status(self, queryset, name, value):
-        # Non-correlated IN subqueries: SQLite without statistics would run a correlated EXISTS once per model.
-        from apps.reviews.models import Review
-
-        reviews = Review.objects.all()
-        if value == "approved":
-            return queryset.filter(pk__in=reviews.filter(state="approved").values("version__model_id"))
-        if value == "in_review":
-            return queryset.filter(
-                pk__in=reviews.filter(state__in=["submitted", "in_review"]).values("version__model_id"))
-        if value == "none":
-            return queryset.exclude(pk__in=reviews.values("version__model_id"))
-        # A production version whose own approval is missing (never approved, or voided by a change).
-        approved = reviews.filter(state="approved").values("version_id")
-        unapproved = ModelVersion.objects.filter(stage=Stage.PRODUCTION).exclude(pk__in=approved)
-        return queryset.filter(pk__in=unapproved.values("model_id"))
+        return queryset.filter(review_status_condition(value))
 
     def filter_owner_left(self, queryset, name, value):
         return queryset.filter(accountable_owner__is_active=not value)
 
     def apply_sort(self, queryset, name, value):
         return queryset.order_by(MODEL_SORTS[value], "pk")
+
+
+def review_status_condition(value: str) -> Q:
+    """Models in review status ``value`` (a ``review_status`` choice), for the model list and the dashboard's counts."""
+    # Non-correlated IN subqueries: SQLite without statistics would run a correlated EXISTS once per model.
+    from apps.reviews.models import Review
+
+    reviews = Review.objects.all()
+    if value == "approved":
+        return Q(pk__in=reviews.filter(state="approved").values("version__model_id"))
+    if value == "in_review":
+        return Q(pk__in=reviews.filter(state__in=["submitted", "in_review"]).values("version__model_id"))
+    if value == "none":
+        return ~Q(pk__in=reviews.values("version__model_id"))
+    # A production version whose own approval is missing (never approved, or voided by a change).
+    approved = reviews.filter(state="approved").values("version_id")
+    unapproved = ModelVersion.objects.filter(stage=Stage.PRODUCTION).exclude(pk__in=approved)
+    return Q(pk__in=unapproved.values("model_id"))
 
 
 class VersionFilter(django_filters.FilterSet):

@@ -65,10 +65,18 @@ def _unique_slug(model_class, text: str, *, max_length: int = 150) -> str:
     return slug
 
 
+def _loaded_relations(obj) -> list[str]:
+    """Foreign keys set to an object read from the database: validating them would only query it again."""
+    return [field.name for field in obj._meta.concrete_fields
+            if field.many_to_one and field.is_cached(obj) and getattr(obj, field.name) is not None
+            and not getattr(obj, field.name)._state.adding]
+
+
 def _clean(obj, *, exclude=("slug",)) -> None:
     """Model validation as a DomainError naming the first bad field; uniqueness is left to _save_new."""
     try:
-        obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+        obj.full_clean(exclude=[*exclude, *_loaded_relations(obj)], validate_unique=False,
+                       validate_constraints=False)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         label = field if field != "__all__" else None
@@ -242,9 +250,10 @@ def model_register(*, actor, name: str, purpose: str, accountable_owner, team: T
                     accountable_owner=accountable_owner, team=team, created_by=actor, **fields)
     _clean(model)
     _save_new(model, what=f"A model named {name!r}")
-    model.technical_owners.set(technical_owners)
-    model.business_processes.set(business_processes)
-    model.tags.set(_tags(tags))
+    # A new model has no relations yet: add, without reading what is there first as set() would.
+    model.technical_owners.add(*technical_owners)
+    model.business_processes.add(*business_processes)
+    model.tags.add(*_tags(tags))
     changes = changes_between({}, _snapshot(model, MODEL_FIELDS))
     changes.update({
         "technical_owners": [None, sorted(u.get_username() for u in technical_owners)],
@@ -308,7 +317,7 @@ def version_create(*, actor, model: MLModel, version: str, training_datasets=(),
     obj = ModelVersion(model=model, version=label, created_by=actor, **fields)
     _clean(obj)
     _save_new(obj, what=f"{model} already has a version {version!r}; it")
-    obj.training_datasets.set(training_datasets)
+    obj.training_datasets.add(*training_datasets)
     StageTransition.objects.create(version=obj, from_stage="", to_stage=obj.stage, actor=actor,
                                    reason="registered", at=timezone.now())
     changes = changes_between({}, _snapshot(obj, ("version", "stage", *VERSION_FIELDS)))

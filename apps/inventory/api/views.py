@@ -7,7 +7,6 @@ then calls one service, which checks the rules and records the audit event; a
 refusal comes back as ``{"detail", "field"}`` with status 400, 403 or 409.
 """
 
-from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -15,6 +14,7 @@ from rest_framework.response import Response
 
 from apps.core.roles import ALL_ROLES, Role
 from apps.inventory import services
+from apps.inventory.api import representations
 from apps.inventory.api import serializers as s
 from apps.inventory.filters import (
     BusinessProcessFilter,
@@ -31,7 +31,6 @@ from apps.inventory.models import (
     MLModel,
     ModelVersion,
     PipelineStep,
-    StageTransition,
     Team,
 )
 
@@ -81,8 +80,14 @@ class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
+    # How an object's answer is read: ``None`` through the view's queryset and serializer,
+    # or a function of the primary key (see ``representations``).
+    represent = None
+
     def respond(self, obj, status_code: int = status.HTTP_200_OK) -> Response:
-        """The object as read back through the view's queryset, so the answer matches a GET."""
+        """The object as read back from the database, so the answer matches a GET."""
+        if self.represent is not None:
+            return Response(self.represent(obj.pk), status=status_code)
         fresh = self.get_queryset().get(pk=obj.pk)
         return Response(self.serializer_class(fresh, context=self.get_serializer_context()).data, status=status_code)
 
@@ -165,25 +170,26 @@ class PipelineStepViewSet(InventoryViewSet):
 @extend_schema_view(**_schema("model", "models", s.MLModelSerializer, update="Update a model",
                               update_request=s.MLModelUpdateSerializer))
 class MLModelViewSet(InventoryViewSet):
-    """Models with summaries of their versions and active deployments; the stage follows the versions."""
+    """Models with summaries of their versions and active deployments; the stage follows the versions.
 
-    queryset = MLModel.objects.select_related(
-        "team__business_unit", "accountable_owner", "created_by"
-    ).prefetch_related(
-        "technical_owners",
-        "business_processes",
-        "tags",
-        # Plain lists (to_attr), read by the serializer: cheaper than a related manager per object.
-        Prefetch("versions", to_attr="listed_versions",
-                 queryset=ModelVersion.objects.order_by("-created_at", "-pk").prefetch_related(
-                     Prefetch("deployments", to_attr="live_deployments",
-                              queryset=Deployment.objects.filter(retired_at__isnull=True)))),
-    )
+    Answers are built by ``representations`` from the columns they show, not by the serializer,
+    which validates input and documents the answer.
+    """
+
+    queryset = MLModel.objects.all()
     serializer_class = s.MLModelSerializer
     input_serializers = {"partial_update": s.MLModelUpdateSerializer}
     filterset_class = ModelFilter
     search_fields = ["name", "purpose", "slug"]
     ordering_fields = ["name", "stage", "updated_at", "created_at"]
+    represent = staticmethod(representations.model)
+
+    def list(self, request, *args, **kwargs):
+        keys = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
+        return self.get_paginated_response(representations.models(keys))
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.represent(self.get_object().pk))
 
     def create(self, request, *args, **kwargs):
         model = services.model_register(actor=request.user, **self.validated())
@@ -198,15 +204,23 @@ class MLModelViewSet(InventoryViewSet):
 @extend_schema_view(**_schema("model version", "model versions", s.ModelVersionSerializer,
                               update="Update a model version", update_request=s.ModelVersionUpdateSerializer))
 class ModelVersionViewSet(InventoryViewSet):
-    queryset = ModelVersion.objects.select_related("model", "created_by").prefetch_related(
-        "training_datasets", Prefetch("transitions", queryset=StageTransition.objects.select_related("actor"))
-    ).order_by("-created_at", "-pk")
+    """Versions with their training data and stage history; answers built by ``representations``."""
+
+    queryset = ModelVersion.objects.order_by("-created_at", "-pk")
     serializer_class = s.ModelVersionSerializer
     input_serializers = {"partial_update": s.ModelVersionUpdateSerializer, "transition": s.TransitionSerializer}
     lookup_field = "pk"
     filterset_class = VersionFilter
     search_fields = ["version", "model__name", "algorithm", "framework"]
     ordering_fields = ["created_at", "version", "stage"]
+    represent = staticmethod(representations.version)
+
+    def list(self, request, *args, **kwargs):
+        keys = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
+        return self.get_paginated_response(representations.versions(keys))
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.represent(self.get_object().pk))
 
     def create(self, request, *args, **kwargs):
         version = services.version_create(actor=request.user, **self.validated())
