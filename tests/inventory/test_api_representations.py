@@ -139,3 +139,19 @@ def api_client_for_reader(make_user):
     client = APIClient()
     client.force_authenticate(make_user("executive"))
     return client
+
+
+@pytest.mark.parametrize("path", ["/api/v1/models/no-such-model/", "/api/v1/model-versions/999999/",
+                                  "/api/v1/model-versions/abc/", "/api/v1/model-versions/1.5/"])
+def test_a_missing_or_malformed_key_is_a_404(api_client_for_reader, path):
+    response = api_client_for_reader.get(path)
+    assert response.status_code == 404
+    assert set(response.json()) == {"detail"}
+
+
+def test_one_model_is_read_in_a_fixed_number_of_queries(api_client_for_reader, varied_models,
+                                                       django_assert_num_queries):
+    slug = MLModel.objects.get(pk=varied_models[0]).slug
+    with django_assert_num_queries(5):  # roles, the row, owners+processes+tags, versions, deployments
+        response = api_client_for_reader.get(f"/api/v1/models/{slug}/")
+    assert len(response.json()["versions"]) == 2

@@ -15,14 +15,15 @@ training data sets by name and version, stage history oldest first.
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.db.models import F, QuerySet, Value
 from django.utils import timezone
 
 from apps.inventory.models import Deployment, MLModel, ModelVersion, StageTransition
 
 
-def _datetime(value, zone=None) -> str:
-    """As DRF's ``DateTimeField`` writes it: ISO 8601 in the current time zone, ``Z`` for UTC."""
-    text = value.astimezone(zone or timezone.get_current_timezone()).isoformat()
+def _datetime(value, zone) -> str:
+    """As DRF's ``DateTimeField`` writes it: ISO 8601 in the current time zone (``zone``), ``Z`` for UTC."""
+    text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 # Output key -> column read, in the serializer's field order.
@@ -45,10 +46,13 @@ VERSION_COLUMNS = {
 _DATETIMES = frozenset({"created_at", "updated_at"})
 
 
+def _values(queryset: QuerySet, columns: dict) -> QuerySet:
+    return queryset.order_by().values("pk", *(column for column in columns.values() if column))
+
+
 def _rows(model_class, columns: dict, pks: list[int]) -> list[dict]:
     """The rows of ``pks``, in that order (keys first: the page was chosen without the joins these need)."""
-    found = {row["pk"]: row for row in model_class.objects.filter(pk__in=pks).order_by().values(
-        "pk", *(column for column in columns.values() if column))}
+    found = {row["pk"]: row for row in _values(model_class.objects.filter(pk__in=pks), columns)}
     return [found[pk] for pk in pks if pk in found]
 
 
@@ -60,39 +64,63 @@ def _grouped(pairs: Iterable[tuple]) -> defaultdict:
     return grouped
 
 
-def _columns(row: dict, columns: dict, related: dict) -> dict:
+def _columns(row: dict, columns: dict, related: dict, zone) -> dict:
     out = {}
     for key, column in columns.items():
         if column is None:
             out[key] = related[key]
         elif key in _DATETIMES:
-            out[key] = _datetime(row[column])
+            out[key] = _datetime(row[column], zone)
         else:
             out[key] = row[column]
     return out
 
 
 def models(pks: list[int]) -> list[dict]:
-    """The answers for the models ``pks``, in that order: six queries, whatever their number."""
+    """The answers for the models ``pks``, in that order: four queries, whatever their number."""
+    return _models(_rows(MLModel, MODEL_COLUMNS, pks)) if pks else []
+
+
+def _named_relations(pks: list[int]) -> dict[str, defaultdict]:
+    """The technical owners, business processes and tags of the models ``pks``, in one query.
+
+    Each relation is read as rows (list, model, sort key, tie-break, name shown), so the three
+    become one ``UNION ALL`` ordered by list and sort key.
+    """
+    def rows(through, lists: str, key: str, tie, shown: str) -> QuerySet:
+        return through.objects.filter(mlmodel_id__in=pks).annotate(
+            relation=Value(lists), sort_key=F(key), tie_break=tie, shown=F(shown),
+        ).values_list("relation", "mlmodel_id", "sort_key", "tie_break", "shown")
+
+    combined = rows(MLModel.technical_owners.through, "technical_owners", "user__username", Value(0),
+                    "user__username").union(
+        rows(MLModel.business_processes.through, "business_processes", "businessprocess__name",
+             F("businessprocess_id"), "businessprocess__slug"),
+        rows(MLModel.tags.through, "tags", "tag__name", Value(0), "tag__name"),
+        all=True,
+    ).order_by("relation", "sort_key", "tie_break")
+    grouped = {"technical_owners": defaultdict(list), "business_processes": defaultdict(list),
+               "tags": defaultdict(list)}
+    for relation, model_id, _key, _tie, shown in combined:
+        grouped[relation][model_id].append(shown)
+    return grouped
+
+
+def _models(rows: list[dict]) -> list[dict]:
+    pks = [row["pk"] for row in rows]
     if not pks:
         return []
-    rows = _rows(MLModel, MODEL_COLUMNS, pks)
-    owners = _grouped(MLModel.technical_owners.through.objects.filter(mlmodel_id__in=pks)
-                      .order_by("user__username").values_list("mlmodel_id", "user__username"))
-    processes = _grouped(MLModel.business_processes.through.objects.filter(mlmodel_id__in=pks)
-                         .order_by("businessprocess__name", "businessprocess_id")
-                         .values_list("mlmodel_id", "businessprocess__slug"))
-    tags = _grouped(MLModel.tags.through.objects.filter(mlmodel_id__in=pks)
-                    .order_by("tag__name").values_list("mlmodel_id", "tag__name"))
+    zone = timezone.get_current_timezone()
+    named = _named_relations(pks)
     versions = _grouped(
         (model_id, {"id": pk, "version": label, "stage": stage, "framework": framework,
-                    "created_at": _datetime(created)})
+                    "created_at": _datetime(created, zone)})
         for model_id, pk, label, stage, framework, created in ModelVersion.objects.filter(model_id__in=pks)
         .order_by("-created_at", "-pk").values_list("model_id", "pk", "version", "stage", "framework", "created_at")
     )
     deployments = _grouped(
         (model_id, {"id": pk, "version": label, "environment": environment, "target": target,
-                    "deployed_at": _datetime(deployed), "environment_mismatch": mismatch})
+                    "deployed_at": _datetime(deployed, zone), "environment_mismatch": mismatch})
         for model_id, pk, label, environment, target, deployed, mismatch in Deployment.objects.filter(
             version__model_id__in=pks, retired_at__isnull=True)
         .order_by("-deployed_at", "-version__created_at", "-version_id", "pk")
@@ -101,30 +129,36 @@ def models(pks: list[int]) -> list[dict]:
     )
     return [
         _columns(row, MODEL_COLUMNS, {
-            "technical_owners": owners[row["pk"]], "business_processes": processes[row["pk"]],
-            "tags": tags[row["pk"]], "versions": versions[row["pk"]], "active_deployments": deployments[row["pk"]],
-        })
+            **{relation: by_model[row["pk"]] for relation, by_model in named.items()},
+            "versions": versions[row["pk"]], "active_deployments": deployments[row["pk"]],
+        }, zone)
         for row in rows
     ]
 
 
 def versions(pks: list[int]) -> list[dict]:
     """The answers for the versions ``pks``, in that order: three queries, whatever their number."""
+    return _versions(_rows(ModelVersion, VERSION_COLUMNS, pks)) if pks else []
+
+
+def _versions(rows: list[dict]) -> list[dict]:
+    pks = [row["pk"] for row in rows]
     if not pks:
         return []
-    rows = _rows(ModelVersion, VERSION_COLUMNS, pks)
+    zone = timezone.get_current_timezone()
     datasets = _grouped(ModelVersion.training_datasets.through.objects.filter(modelversion_id__in=pks)
                         .order_by("dataset__name", "dataset__version", "dataset_id")
                         .values_list("modelversion_id", "dataset__slug"))
     history = _grouped(
         (version_id, {"from_stage": from_stage, "to_stage": to_stage, "actor": actor, "reason": reason,
-                      "at": _datetime(at)})
+                      "at": _datetime(at, zone)})
         for version_id, from_stage, to_stage, actor, reason, at in StageTransition.objects.filter(
             version_id__in=pks).order_by("at", "pk")
         .values_list("version_id", "from_stage", "to_stage", "actor__username", "reason", "at")
     )
     return [
-        _columns(row, VERSION_COLUMNS, {"training_datasets": datasets[row["pk"]], "transitions": history[row["pk"]]})
+        _columns(row, VERSION_COLUMNS, {"training_datasets": datasets[row["pk"]], "transitions": history[row["pk"]]},
+                 zone)
         for row in rows
     ]
 
@@ -135,3 +169,14 @@ def model(pk: int) -> dict:
 
 def version(pk: int) -> dict:
     return versions([pk])[0]
+
+
+def model_matching(queryset: QuerySet) -> dict | None:
+    """The answer for the one model of ``queryset`` (e.g. filtered by slug), or None."""
+    found = _models(list(_values(queryset, MODEL_COLUMNS)[:1]))
+    return found[0] if found else None
+
+
+def version_matching(queryset: QuerySet) -> dict | None:
+    found = _versions(list(_values(queryset, VERSION_COLUMNS)[:1]))
+    return found[0] if found else None

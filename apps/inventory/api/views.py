@@ -7,6 +7,8 @@ then calls one service, which checks the rules and records the audit event; a
 refusal comes back as ``{"detail", "field"}`` with status 400, 403 or 409.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -83,6 +85,18 @@ class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     # How an object's answer is read: ``None`` through the view's queryset and serializer,
     # or a function of the primary key (see ``representations``).
     represent = None
+
+    def respond_matching(self, matching) -> Response:
+        """A GET of one object straight from its lookup, as its answer is read (no instance, no filters:
+        the query string narrows lists only), or 404."""
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        try:
+            answer = matching(self.get_queryset().filter(**{self.lookup_field: self.kwargs[lookup]}))
+        except (TypeError, ValueError, DjangoValidationError):
+            answer = None  # not a valid key (e.g. letters for an id): no such object, as get_object answers
+        if answer is None:
+            raise Http404
+        return Response(answer)
 
     def respond(self, obj, status_code: int = status.HTTP_200_OK) -> Response:
         """The object as read back from the database, so the answer matches a GET."""
@@ -189,7 +203,7 @@ class MLModelViewSet(InventoryViewSet):
         return self.get_paginated_response(representations.models(keys))
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(self.represent(self.get_object().pk))
+        return self.respond_matching(representations.model_matching)
 
     def create(self, request, *args, **kwargs):
         model = services.model_register(actor=request.user, **self.validated())
@@ -220,7 +234,7 @@ class ModelVersionViewSet(InventoryViewSet):
         return self.get_paginated_response(representations.versions(keys))
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(self.represent(self.get_object().pk))
+        return self.respond_matching(representations.version_matching)
 
     def create(self, request, *args, **kwargs):
         version = services.version_create(actor=request.user, **self.validated())
