@@ -230,13 +230,13 @@ MODEL_FIELDS = ("name", "purpose", "intended_use", "out_of_scope_uses", "account
                 "automation_level", "task_type")
 
 
+def tag_names(names: Iterable[str]) -> list[str]:
+    """Tag names as stored: slugified, at most 50 characters, blanks and repeats dropped."""
+    return list(dict.fromkeys(name for name in (slugify(raw)[:50] for raw in names) if name))
+
+
 def _tags(names: Iterable[str]) -> list[Tag]:
-    tags = []
-    for raw in names:
-        name = slugify(raw)[:50]
-        if name:
-            tags.append(Tag.objects.get_or_create(name=name)[0])
-    return tags
+    return [Tag.objects.get_or_create(name=name)[0] for name in tag_names(names)]
 
 
 @transaction.atomic
@@ -298,6 +298,9 @@ VERSION_FIELDS = ("description", "algorithm", "framework", "hyperparameters", "a
                   "validation_metrics", "validated_environment")
 
 
+REGISTERED = "registered"  # the reason of a version's first stage transition
+
+
 def _check_sha256(value: str) -> None:
     if value and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower())):
         raise DomainError("artifact_sha256 must be 64 hexadecimal characters.", field="artifact_sha256")
@@ -319,7 +322,7 @@ def version_create(*, actor, model: MLModel, version: str, training_datasets=(),
     _save_new(obj, what=f"{model} already has a version {version!r}; it")
     obj.training_datasets.add(*training_datasets)
     StageTransition.objects.create(version=obj, from_stage="", to_stage=obj.stage, actor=actor,
-                                   reason="registered", at=timezone.now())
+                                   reason=REGISTERED, at=obj.created_at)
     changes = changes_between({}, _snapshot(obj, ("version", "stage", *VERSION_FIELDS)))
     changes["training_datasets"] = [None, sorted(str(d) for d in training_datasets)]
     audit_record(actor=actor, action="version.created", obj=obj, changes=changes)

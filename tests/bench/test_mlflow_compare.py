@@ -2,7 +2,11 @@
 the pinned requirement, the bulk load into MLflow's tables, and the command line."""
 
 import importlib.util
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,3 +134,38 @@ def test_it_refuses_a_registration_count_that_leaves_nothing_to_bulk_load(capsys
         mlflow_compare.main(["--models", "1000", "--register", "950"])
     assert exit_.value.code == 2
     assert "--register" in capsys.readouterr().err
+
+
+def test_registration_alternates_systems_model_by_model_and_rates_their_own_time():
+    calls = []
+
+    def register(system, seconds):
+        def call(index, name):
+            calls.append((system, index, name))
+            return seconds
+        return call
+
+    result = mlflow_compare.register_alternating(["a", "b"], {"portal": register("portal", 0.01),
+                                                            "mlflow": register("mlflow", 0.04)})
+    assert calls == [("portal", 0, "a"), ("mlflow", 0, "a"), ("portal", 1, "b"), ("mlflow", 1, "b")]
+    assert result["portal"]["rate"] == pytest.approx(100.0) and result["mlflow"]["rate"] == pytest.approx(25.0)
+    assert result["mlflow"]["wall"] == pytest.approx(0.08) and result["portal"]["n"] == 2
+
+
+def test_it_counts_the_cpu_time_of_a_process_group_and_waits_for_it_to_go_idle():
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                             "while time.process_time() - t < 0.5: pass\ntime.sleep(30)"],
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while mlflow_compare.group_cpu_seconds(busy.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert mlflow_compare.group_cpu_seconds(busy.pid) >= 0.4
+        # Asleep now: idle after one calm second, far sooner than the limit.
+        started = time.monotonic()
+        mlflow_compare.wait_until_idle([busy.pid], seconds=1, limit=10)
+        assert time.monotonic() - started < 5
+        assert mlflow_compare.group_cpu_seconds(os.getpid() + 10_000_000) == 0
+    finally:
+        busy.kill()
+        busy.wait()

@@ -155,3 +155,49 @@ def test_one_model_is_read_in_a_fixed_number_of_queries(api_client_for_reader, v
     with django_assert_num_queries(5):  # roles, the row, owners+processes+tags, versions, deployments
         response = api_client_for_reader.get(f"/api/v1/models/{slug}/")
     assert len(response.json()["versions"]) == 2
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"tags": ["Fraud", "fraud", "Credit Risk", "--"], "technical_owners": ["zed", "amy", "zed"],
+     "business_processes": ["proc-b", "proc-a", "proc-c"], "intended_use": "Scoring", "exposure": "public",
+     "automation_level": "fully_automated", "task_type": "regression"},
+])
+def test_the_answer_to_a_registration_equals_a_get_of_the_model(make_user, extra):
+    from rest_framework.test import APIClient
+
+    scientist = APIClient()
+    scientist.force_authenticate(make_user("data_scientist", username="sam"))
+    owner = UserFactory(username="olga")
+    UserFactory(username="zed"), UserFactory(username="amy")
+    BusinessProcessFactory(name="Same name", slug="proc-b"), BusinessProcessFactory(name="Same name", slug="proc-a")
+    BusinessProcessFactory(name="Another", slug="proc-c")
+    team = MLModelFactory().team
+    response = scientist.post("/api/v1/models/", {"name": "Churn", "purpose": "Predict churn.",
+                                                  "accountable_owner": owner.username, "team": team.slug, **extra},
+                              format="json")
+    assert response.status_code == 201, response.content
+    assert response.json() == scientist.get(f"/api/v1/models/{response.json()['slug']}/").json()
+    assert response.json()["created_by"] == "sam"
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"training_datasets": ["b-data", "a-data-v2", "a-data-v1", "b-data"], "description": "First",
+     "hyperparameters": {"C": 1.0, "layers": [2, 3]}, "validation_metrics": {"auc": 0.9}, "algorithm": "GBM",
+     "framework": "xgboost 2.1", "artifact_sha256": "ab" * 32, "validated_environment": {"python": "3.11.7"}},
+])
+def test_the_answer_to_a_version_registration_equals_a_get_of_the_version(make_user, extra):
+    from rest_framework.test import APIClient
+
+    scientist = APIClient()
+    scientist.force_authenticate(make_user("data_scientist", username="sam"))
+    DataSetFactory(name="b-data", slug="b-data")
+    DataSetFactory(name="a-data", version="v2", slug="a-data-v2")
+    DataSetFactory(name="a-data", version="v1", slug="a-data-v1")
+    model = MLModelFactory()
+    response = scientist.post("/api/v1/model-versions/", {"model": model.slug, "version": "1.0.0", **extra},
+                              format="json")
+    assert response.status_code == 201, response.content
+    assert response.json() == scientist.get(f"/api/v1/model-versions/{response.json()['id']}/").json()
+    assert [t["reason"] for t in response.json()["transitions"]] == ["registered"]

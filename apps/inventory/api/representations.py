@@ -19,6 +19,7 @@ from django.db.models import F, QuerySet, Value
 from django.utils import timezone
 
 from apps.inventory.models import Deployment, MLModel, ModelVersion, StageTransition
+from apps.inventory.services import REGISTERED
 
 
 def _datetime(value, zone) -> str:
@@ -167,8 +168,52 @@ def model(pk: int) -> dict:
     return models([pk])[0]
 
 
+def registered_model(model: MLModel, *, technical_owners=(), business_processes=(), tags=()) -> dict:
+    """The answer for a model just registered, from what was registered (no read back).
+
+    A new model has no versions or deployments; ``tags`` are names as stored (``services.tag_names``)
+    and ``model.team`` has its business unit loaded. The test suite checks it equals a GET.
+    """
+    zone = timezone.get_current_timezone()
+    row = {
+        "pk": model.pk, **{field: getattr(model, field) for field in (
+            "slug", "name", "purpose", "intended_use", "out_of_scope_uses", "exposure", "automation_level",
+            "task_type", "stage", "created_at", "updated_at")},
+        "accountable_owner__username": model.accountable_owner.get_username(), "team__slug": model.team.slug,
+        "team__business_unit__slug": model.team.business_unit.slug,
+        "created_by__username": model.created_by.get_username() if model.created_by else None,
+    }
+    return _columns(row, MODEL_COLUMNS, {
+        "technical_owners": sorted({user.get_username() for user in technical_owners}),
+        "business_processes": [process.slug for process in sorted(set(business_processes),
+                                                                  key=lambda p: (p.name, p.pk))],
+        "tags": sorted(tags), "versions": [], "active_deployments": [],
+    }, zone)
+
+
 def version(pk: int) -> dict:
     return versions([pk])[0]
+
+
+def registered_version(version: ModelVersion, *, training_datasets=()) -> dict:
+    """The answer for a version just registered, from what was registered (no read back).
+
+    Its history is the one transition ``services.version_create`` records, at its creation time.
+    The test suite checks it equals a GET.
+    """
+    zone = timezone.get_current_timezone()
+    author = version.created_by.get_username() if version.created_by else None
+    row = {
+        "pk": version.pk, "model__slug": version.model.slug, "created_by__username": author,
+        **{column: getattr(version, column) for column in VERSION_COLUMNS.values()
+           if column and "__" not in column},
+    }
+    return _columns(row, VERSION_COLUMNS, {
+        "training_datasets": [dataset.slug for dataset in sorted(set(training_datasets),
+                                                                 key=lambda d: (d.name, d.version, d.pk))],
+        "transitions": [{"from_stage": "", "to_stage": version.stage, "actor": author, "reason": REGISTERED,
+                         "at": _datetime(version.created_at, zone)}],
+    }, zone)
 
 
 def model_matching(queryset: QuerySet) -> dict | None:

@@ -295,7 +295,9 @@ class ActiveDeploymentsSerializer(serializers.ListSerializer):
 class MLModelSerializer(serializers.ModelSerializer):
     accountable_owner = _username_field(help_text="Username of the person accountable for the model.")
     technical_owners = _username_field(many=True, required=False, help_text="Usernames of the technical owners.")
-    team = _slug_field(Team, help_text="Slug of the owning team.")
+    # With its unit: the answer to a registration names it (representations.registered_model).
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.select_related("business_unit"),
+                                        help_text="Slug of the owning team.")
     business_unit = serializers.SlugRelatedField(source="team.business_unit", slug_field="slug", read_only=True)
     business_processes = _slug_field(BusinessProcess, many=True, required=False,
                                      help_text="Slugs of the business processes the model serves.")

@@ -206,8 +206,12 @@ class MLModelViewSet(InventoryViewSet):
         return self.respond_matching(representations.model_matching)
 
     def create(self, request, *args, **kwargs):
-        model = services.model_register(actor=request.user, **self.validated())
-        return self.respond(model, status.HTTP_201_CREATED)
+        data = self.validated()
+        model = services.model_register(actor=request.user, **data)
+        return Response(representations.registered_model(
+            model, technical_owners=data.get("technical_owners", ()),
+            business_processes=data.get("business_processes", ()), tags=services.tag_names(data.get("tags", ())),
+        ), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         model = self.get_object()
@@ -237,8 +241,10 @@ class ModelVersionViewSet(InventoryViewSet):
         return self.respond_matching(representations.version_matching)
 
     def create(self, request, *args, **kwargs):
-        version = services.version_create(actor=request.user, **self.validated())
-        return self.respond(version, status.HTTP_201_CREATED)
+        data = self.validated()
+        version = services.version_create(actor=request.user, **data)
+        return Response(representations.registered_version(
+            version, training_datasets=data.get("training_datasets", ())), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         version = self.get_object()
