@@ -1,14 +1,12 @@
 """Dashboard panels fed by the risk, reviews and monitoring apps: risk heat map, review status, health.
 
-Pure figure builders (no Django imports) plus one ``panels`` function that runs a
-constant number of queries for the models in view.
+Pure figure builders (no Django imports) plus ``risk_counts``, the heat map's two queries;
+the dashboard counts review status and health with its other counts of the models.
 """
 
 from collections import Counter
 
-import plotly.graph_objects as go
-
-from apps.inventory.charts import FONT, Cell, Chart, _figure, list_link
+from apps.inventory.charts import FONT, Cell, Chart, _figure, _trace, list_link
 
 TIER_COLOURS = {"low": "#1a7f37", "medium": "#bf8700", "high": "#d4641c", "critical": "#a40e26"}
 HEALTH_COLOURS = {"healthy": "#1a7f37", "warning": "#bf8700", "breach": "#a40e26"}
@@ -20,6 +18,7 @@ REVIEW_STATUS = (
 )
 IMPACT = ("Negligible", "Minor", "Moderate", "Major", "Severe")
 PROBABILITY = ("Rare", "Unlikely", "Possible", "Likely", "Almost certain")
+CELL_KEY = 1 << 16
 
 
 def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_url: str) -> Chart:
@@ -27,13 +26,13 @@ def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_
     z = [[cells.get((p, i), 0) for i in range(1, 6)] for p in range(1, 6)]
     links = [[f"{register_url}?probability={p}&impact={i}" for i in range(1, 6)] for p in range(1, 6)]
     figure = _figure(
-        [go.Heatmap(z=z, x=[f"{i} {IMPACT[i - 1]}" for i in range(1, 6)],
-                    y=[f"{p} {PROBABILITY[p - 1]}" for p in range(1, 6)], customdata=links,
-                    colorscale=[[0, "#f6f8fa"], [0.35, "#fff8c5"], [0.7, "#ffb77c"], [1, "#a40e26"]], text=z,
-                    texttemplate="%{text}", showscale=False,
-                    hovertemplate="Probability %{y}<br>Impact %{x}<br>%{z} risks<extra></extra>")],
-        height=360, margin={"l": 130, "r": 20, "t": 20, "b": 60}, xaxis={"title": "Impact"},
-        yaxis={"title": "Probability"},
+        [_trace("heatmap", z=z, x=[f"{i} {IMPACT[i - 1]}" for i in range(1, 6)],
+                y=[f"{p} {PROBABILITY[p - 1]}" for p in range(1, 6)], customdata=links,
+                colorscale=[[0, "#f6f8fa"], [0.35, "#fff8c5"], [0.7, "#ffb77c"], [1, "#a40e26"]], text=z,
+                texttemplate="%{text}", showscale=False,
+                hovertemplate="Probability %{y}<br>Impact %{x}<br>%{z} risks<extra></extra>")],
+        height=360, margin={"l": 130, "r": 20, "t": 20, "b": 60}, xaxis={"title": {"text": "Impact"}},
+        yaxis={"title": {"text": "Probability"}},
     )
     rows = [(Cell(f"P{p} × I{i}", links[p - 1][i - 1]), Cell(str(n)))
             for (p, i), n in sorted(cells.items(), reverse=True) if n]
@@ -49,10 +48,10 @@ def review_status_chart(counts: dict[str, int], *, list_url: str, business_unit:
     values = [counts.get(key, 0) for key, _, _ in REVIEW_STATUS]
     links = [list_link(list_url, review_status=key, business_unit=business_unit) for key, _, _ in REVIEW_STATUS]
     figure = _figure(
-        [go.Bar(x=values, y=labels, orientation="h", customdata=links,
+        [_trace("bar", x=values, y=labels, orientation="h", customdata=links,
                 marker={"color": [colour for *_, colour in REVIEW_STATUS]},
                 hovertemplate="%{y}: %{x} models<extra></extra>")],
-        height=280, margin={"l": 250, "r": 20, "t": 20, "b": 40}, xaxis={"title": "Models"}, font=FONT,
+        height=280, margin={"l": 250, "r": 20, "t": 20, "b": 40}, xaxis={"title": {"text": "Models"}}, font=FONT,
     )
     rows = [(Cell(label, link), Cell(str(value))) for label, value, link in zip(labels, values, links, strict=True)]
     return Chart(id="chart-review-status", title="Review status", figure=figure,
@@ -65,10 +64,10 @@ def health_chart(counts: dict[str, int], *, monitoring_url: str) -> Chart:
     values = [counts.get(s, 0) for s in states]
     links = [f"{monitoring_url}?health={s}" for s in states]
     figure = _figure(
-        [go.Bar(x=[s.capitalize() for s in states], y=values, customdata=links,
+        [_trace("bar", x=[s.capitalize() for s in states], y=values, customdata=links,
                 marker={"color": [HEALTH_COLOURS[s] for s in states]},
                 hovertemplate="%{x}: %{y} models in production<extra></extra>")],
-        height=280, yaxis={"title": "Models in production"},
+        height=280, yaxis={"title": {"text": "Models in production"}},
     )
     rows = [(Cell(s.capitalize(), link), Cell(str(v))) for s, v, link in zip(states, values, links, strict=True)]
     return Chart(id="chart-health", title="Model health", figure=figure,
@@ -76,30 +75,18 @@ def health_chart(counts: dict[str, int], *, monitoring_url: str) -> Chart:
                  rows=rows if any(values) else [], empty="No model in production yet.")
 
 
-def panels(models, *, list_url: str, register_url: str, monitoring_url: str, business_unit: str = "") -> list[Chart]:
-    """The three governance panels for ``models`` (a queryset of live models), in a constant number of queries."""
-    from django.db.models import Count, Exists, OuterRef, Q
+def risk_counts(models) -> tuple[dict[tuple[int, int], int], Counter]:
+    """The current risk ratings of ``models`` (a queryset of live models) per (probability, impact) cell,
+    and their current assessments per tier: the heat map's figures, in two queries."""
+    from django.db.models import Count, F
 
-    from apps.inventory.filters import ModelFilter
-    from apps.monitoring.models import Alert
     from apps.risk.models import RiskAssessment, RiskRating
 
     ratings = RiskRating.objects.filter(assessment__status="current", assessment__model__in=models)
-    cells = {(p, i): n for p, i, n in ratings.order_by().values("probability", "impact")
-             .annotate(n=Count("pk")).values_list("probability", "impact", "n")}
+    # Grouped on one number holding both levels (each below 2**16): SQLite sorts the ratings a fifth faster.
+    cell = F("probability") * CELL_KEY + F("impact")
+    cells = {divmod(key, CELL_KEY): n for key, n in ratings.order_by().values(cell=cell)
+             .annotate(n=Count("pk")).values_list("cell", "n")}
     tiers = Counter(dict(RiskAssessment.objects.filter(status="current", model__in=models).order_by()
                          .values("tier").annotate(n=Count("pk")).values_list("tier", "n")))
-    # The model list's own filter, so a bar holds as many models as the list it opens.
-    review_status = ModelFilter(queryset=models).filters["review_status"]
-    review_counts = {key: review_status.filter(models, key).count() for key, _, _ in REVIEW_STATUS}
-    open_alerts = Alert.objects.filter(model=OuterRef("pk")).exclude(status="resolved")
-    production = models.filter(stage="production").aggregate(
-        total=Count("pk"), breach=Count("pk", filter=Q(Exists(open_alerts.filter(severity="breach")))),
-        alerted=Count("pk", filter=Q(Exists(open_alerts))))
-    health = {"breach": production["breach"], "warning": production["alerted"] - production["breach"],
-              "healthy": production["total"] - production["alerted"]}
-    return [
-        risk_heatmap(cells, tiers, register_url=register_url),
-        review_status_chart(review_counts, list_url=list_url, business_unit=business_unit),
-        health_chart(health, monitoring_url=monitoring_url),
-    ]
+    return cells, tiers

@@ -198,7 +198,10 @@ class MLModel(TimeStampedModel):
     class Meta:
         ordering = ["name"]
         verbose_name = "model"
-        indexes = [models.Index(fields=["team", "stage"], name="model_team_stage_idx")]
+        # Covers the dashboard's count of models per unit, stage, exposure and automation level.
+        indexes = [
+            models.Index(fields=["team", "stage", "exposure", "automation_level"], name="model_team_stage_use_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -145,10 +145,10 @@ def _counted_rows(source: Source, models: QuerySet) -> QuerySet:
     return source.rows(models).annotate(flag_rank=rank, flag_model_id=F(source.model or "pk"))
 
 
-def _flag_rows(source: Source, models: QuerySet) -> QuerySet:
+def _flag_rows(source: Source, counted_rows: QuerySet) -> QuerySet:
     """``_counted_rows`` plus the model's name and the sort keys (``flag_model_name``, ``flag_name_key``, ...)."""
     prefix = f"{source.model}__" if source.model else ""
-    return _counted_rows(source, models).annotate(
+    return counted_rows.annotate(
         flag_model_name=F(f"{prefix}name"), flag_name_key=Lower(f"{prefix}name"),
         **{f"flag_order_{i}": F(path) for i, path in enumerate(source.order)},
     )
@@ -172,6 +172,10 @@ class Summary:
     """Flags per kind and severity, kinds with the most severe flags first; kinds with no flag are left out."""
 
     kinds: list[KindCount]
+    # The models counted and each source's rows as ``summary`` built them: ``top`` asked about the
+    # same models starts from these rather than building every source's queryset again.
+    models: QuerySet | None = field(default=None, repr=False, compare=False)
+    rows: dict[Source, QuerySet] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def total(self) -> int:
@@ -185,10 +189,12 @@ def summary(models: QuerySet) -> Summary:
     """How many flags of each kind and severity ``models`` carry: one query, counted by the database."""
     if not _SOURCES:
         return Summary([])
+    rows = {source: _counted_rows(source, models) for source in _SOURCES}
     parts = [
-        _counted_rows(source, models).order_by().annotate(flag_source=Value(index)).values("flag_source").annotate(
+        rows[source].order_by().annotate(flag_source=Value(index)).values("flag_source").annotate(
             **{severity: Count("pk", filter=Q(flag_rank=rank)) for severity, rank in SEVERITY_RANK.items()},
-            flag_models=Count("flag_model_id", distinct=True),
+            # Rows that are models are distinct models already: no need to make the database sort them.
+            flag_models=Count("flag_model_id", distinct=bool(source.model)),
         ).values_list("flag_source", *SEVERITIES, "flag_models")
         for index, source in enumerate(_SOURCES)
     ]
@@ -200,7 +206,8 @@ def summary(models: QuerySet) -> Summary:
         by_severity = {s: before.by_severity.get(s, 0) + n for s, n in zip(SEVERITIES, per_severity, strict=True)}
         kinds[kind] = KindCount(kind, by_severity, before.models + n_models)
     present = [k for k in kinds.values() if k.total]
-    return Summary(sorted(present, key=lambda k: ([-k.by_severity[s] for s in SEVERITIES], k.kind)))
+    return Summary(sorted(present, key=lambda k: ([-k.by_severity[s] for s in SEVERITIES], k.kind)),
+                   models=models, rows=rows)
 
 
 def top(models: QuerySet, limit: int | None = 25, *, counts: Summary | None = None) -> list[RedFlag]:
@@ -212,11 +219,15 @@ def top(models: QuerySet, limit: int | None = 25, *, counts: Summary | None = No
     reach are read: the sources flagging only those run a query that finds nothing at once.
     """
     worst = _worst_rank_needed(counts, limit)
+    built = counts.rows if counts is not None and counts.models is models else {}
     candidates = []
     for index, source in enumerate(_SOURCES):
-        rows = _flag_rows(source, models).filter(flag_rank__lte=worst).select_related(*source.related).order_by(
+        counted = built[source] if source in built else _counted_rows(source, models)
+        rows = _flag_rows(source, counted).filter(flag_rank__lte=worst).order_by(
             "flag_rank", CodePointOrder("flag_name_key"),
             *(CodePointOrder(f"flag_order_{i}") for i in range(len(source.order))), "pk")
+        if source.related:  # select_related() with no field would join every foreign key
+            rows = rows.select_related(*source.related)
         for row in rows[:limit] if limit is not None else rows:
             key = (row.flag_rank, row.flag_name_key, source.kind, index,
                    *(getattr(row, f"flag_order_{i}") for i in range(len(source.order))), row.pk)

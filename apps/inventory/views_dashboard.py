@@ -1,11 +1,14 @@
 """The executive dashboard and the lineage pages. Read-only, open to every role.
 
 The aggregate reads the dashboard needs live here as small selector functions;
-each is one query, so the page costs the same whatever the size of the portfolio.
+each costs one or two queries, so the page costs the same whatever the size of the portfolio.
 """
 
+from collections import Counter
+from dataclasses import dataclass
+
 from django import forms
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.generic import TemplateView
@@ -13,6 +16,7 @@ from django.views.generic import TemplateView
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES
 from apps.inventory import charts, governance_charts, lineage_queries, redflags
+from apps.inventory.filters import review_status_condition
 from apps.inventory.models import (
     STAGE_ORDER,
     AutomationLevel,
@@ -24,6 +28,8 @@ from apps.inventory.models import (
     MLModel,
     Stage,
 )
+from apps.monitoring.models import Alert
+from apps.reviews.models import Review
 
 RED_FLAGS_SHOWN = 25
 ModelProcesses = MLModel.business_processes.through
@@ -36,12 +42,62 @@ def models_in_scope(business_unit: BusinessUnit | None) -> QuerySet:
     return models.filter(team__business_unit=business_unit) if business_unit else models
 
 
-def stage_counts(models: QuerySet) -> list[tuple[str, str, str, int]]:
-    """(unit slug, unit name, stage, number of models) for every unit and stage that has models."""
-    return list(
-        models.order_by().values("team__business_unit__slug", "team__business_unit__name", "stage")
-        .annotate(n=Count("pk")).values_list("team__business_unit__slug", "team__business_unit__name", "stage", "n")
+@dataclass(frozen=True)
+class ModelCounts:
+    stages: list[tuple[str, str, str, int]]  # (unit slug, unit name, stage, models), every stage
+    exposures: list[tuple[str, str, int]]  # (exposure, automation level, live models)
+
+    @property
+    def live(self) -> int:
+        return sum(n for *_, n in self.exposures)
+
+
+def model_counts(models: QuerySet) -> ModelCounts:
+    """The counts of ``models`` behind the stage chart and the exposure chart (of live models, not retired).
+
+    One query, grouped by every dimension either chart splits on (a few hundred groups at most),
+    read from an index that covers it; then folded per chart.
+    """
+    groups = ("team__business_unit__slug", "team__business_unit__name", "stage", "exposure", "automation_level")
+    stages, exposures = Counter(), Counter()
+    for slug, name, stage, exposure, automation, n in (
+            models.order_by().values(*groups).annotate(n=Count("pk")).values_list(*groups, "n")):
+        stages[(slug, name, stage)] += n
+        if stage != Stage.RETIRED:
+            exposures[(exposure, automation)] += n
+    return ModelCounts(stages=[(*key, n) for key, n in stages.items()],
+                       exposures=[(*key, n) for key, n in exposures.items()])
+
+
+def production_health(models: QuerySet) -> dict[str, int]:
+    """Models in production among ``models`` per health: breach, warning (another open alert) or healthy."""
+    open_alerts = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
+    production = models.filter(stage=Stage.PRODUCTION).aggregate(
+        total=Count("pk"), breach=Count("pk", filter=Q(Exists(open_alerts.filter(severity=Alert.Severity.BREACH)))),
+        alerted=Count("pk", filter=Q(Exists(open_alerts))))
+    return {"breach": production["breach"], "warning": production["alerted"] - production["breach"],
+            "healthy": production["total"] - production["alerted"]}
+
+
+def review_status_counts(live: QuerySet, *, live_total: int) -> dict[str, int]:
+    """The ``live`` models (``live_total`` of them) per review status, counted as the model list's
+    ``review_status`` filter lists them (a test holds the two together) so a bar holds the models it opens.
+
+    Approved, in review and never reviewed come from one pass over the reviews: asking the filter
+    for each would read every review's version three times. Production without a valid approval
+    is about versions, so the filter's own condition counts it.
+    """
+    reviewed = Review.objects.filter(version__model__in=live).aggregate(
+        approved=Count("version__model", distinct=True, filter=Q(state="approved")),
+        in_review=Count("version__model", distinct=True, filter=Q(state__in=["submitted", "in_review"])),
+        models=Count("version__model", distinct=True),
     )
+    return {
+        "approved": reviewed["approved"],
+        "in_review": reviewed["in_review"],
+        "unapproved_production": live.filter(review_status_condition("unapproved_production")).count(),
+        "none": live_total - reviewed["models"],
+    }
 
 
 def impact_by_unit(business_unit: BusinessUnit | None) -> list[tuple]:
@@ -61,13 +117,6 @@ def impact_by_unit(business_unit: BusinessUnit | None) -> list[tuple]:
         served.order_by().values("business_unit__slug", "business_unit__name")
         .annotate(processes=Count("pk"), value=Sum("value_at_stake"), decisions=Sum("decisions_per_day"))
         .values_list("business_unit__slug", "business_unit__name", "processes", "value", "decisions")
-    )
-
-
-def exposure_counts(models: QuerySet) -> list[tuple[str, str, int]]:
-    return list(
-        models.order_by().values("exposure", "automation_level").annotate(n=Count("pk"))
-        .values_list("exposure", "automation_level", "n")
     )
 
 
@@ -122,27 +171,32 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         unit = form.cleaned_data["business_unit"] if form.is_valid() else None
         list_url = reverse("inventory:index")
         models = models_in_scope(unit)
-        counts = stage_counts(models)
+        counts = model_counts(models)
         live = models.exclude(stage=Stage.RETIRED)
         flag_counts = redflags.summary(live)
+        review_counts = review_status_counts(live, live_total=counts.live)
         context.update(
             form=form,
             business_unit=unit,
             red_flags=redflags.top(live, limit=RED_FLAGS_SHOWN, counts=flag_counts),
             red_flag_total=flag_counts.total,
             red_flag_counts=flag_counts.kinds,
-            kpis=self._kpis(counts, flag_counts, process_coverage(unit), list_url, unit),
+            kpis=self._kpis(counts.stages, flag_counts, process_coverage(unit), list_url, unit),
             charts=[
-                charts.stage_by_unit_chart(counts, stages=[(s.value, s.label) for s in STAGE_ORDER],
+                charts.stage_by_unit_chart(counts.stages, stages=[(s.value, s.label) for s in STAGE_ORDER],
                                            list_url=list_url),
                 charts.impact_by_unit_chart(impact_by_unit(unit), list_url=list_url),
                 charts.exposure_automation_chart(
-                    exposure_counts(live), exposures=Exposure.choices,
+                    counts.exposures, exposures=Exposure.choices,
                     automation_levels=AutomationLevel.choices, list_url=list_url),
             ],
-            governance_charts=governance_charts.panels(
-                models.exclude(stage=Stage.RETIRED), list_url=list_url, register_url=reverse("risk:index"),
-                monitoring_url=reverse("monitoring:index"), business_unit=unit.slug if unit else ""),
+            governance_charts=[
+                governance_charts.risk_heatmap(*governance_charts.risk_counts(live),
+                                               register_url=reverse("risk:index")),
+                governance_charts.review_status_chart(review_counts, list_url=list_url,
+                                                      business_unit=unit.slug if unit else ""),
+                governance_charts.health_chart(production_health(live), monitoring_url=reverse("monitoring:index")),
+            ],
         )
         return context
 

@@ -103,6 +103,16 @@ def test_counts_and_flags_narrow_to_the_models_given():
     assert as_rows(redflags.top(mine, 3, counts=redflags.summary(mine))) == as_rows(flags[:3])
 
 
+def test_flags_come_from_the_models_given_even_with_the_counts_of_other_models():
+    team = mixed_portfolio()
+    everything, mine = redflags.live_models(), redflags.live_models().filter(team=team)
+
+    flags = redflags.top(mine, None, counts=redflags.summary(everything))
+
+    assert as_rows(flags) == as_rows(redflags.collect(mine))
+    assert {f.model for f in flags} == {"beta", "a lpha", "Epsilon"}
+
+
 def counting(calls: Counter, name: str, method):
     def counted(self, row):
         calls[name] += 1
