@@ -30,8 +30,8 @@ add their own sources when Django starts, without the inventory importing them::
 The dashboard asks two questions whose cost does not grow with the number of flags:
 ``summary`` counts the flags of every kind per severity, aggregated in SQL (one query
 for all sources), and ``top`` returns the most severe flags, each source's rows ordered
-and limited in SQL (one query per source, reading no rows of a severity the first few
-cannot reach when given the summary); only the rows shown get their detail and URL.
+and limited in SQL (at most one query per source: none for a source the summary found
+nothing in that the first few could show); only the rows shown get their detail and URL.
 ``collect`` returns every flag, at a cost that grows with them (tests, exports).
 
 Order: most severe first, then by model name (lower-cased by the database, then compared
@@ -176,6 +176,8 @@ class Summary:
     # same models starts from these rather than building every source's queryset again.
     models: QuerySet | None = field(default=None, repr=False, compare=False)
     rows: dict[Source, QuerySet] = field(default_factory=dict, repr=False, compare=False)
+    # Each source's flags per severity rank, to skip the sources with nothing ``top`` could show.
+    per_source: dict[Source, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def total(self) -> int:
@@ -200,14 +202,16 @@ def summary(models: QuerySet) -> Summary:
     ]
     counted = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
     kinds: dict[str, KindCount] = {}
+    per_source = {source: (0,) * len(SEVERITIES) for source in _SOURCES}  # a source with no flag has no row
     for index, *per_severity, n_models in counted:
+        per_source[_SOURCES[index]] = tuple(per_severity)
         kind = _SOURCES[index].kind
         before = kinds.get(kind, KindCount(kind))
         by_severity = {s: before.by_severity.get(s, 0) + n for s, n in zip(SEVERITIES, per_severity, strict=True)}
         kinds[kind] = KindCount(kind, by_severity, before.models + n_models)
     present = [k for k in kinds.values() if k.total]
     return Summary(sorted(present, key=lambda k: ([-k.by_severity[s] for s in SEVERITIES], k.kind)),
-                   models=models, rows=rows)
+                   models=models, rows=rows, per_source=per_source)
 
 
 def top(models: QuerySet, limit: int | None = 25, *, counts: Summary | None = None) -> list[RedFlag]:
@@ -215,13 +219,17 @@ def top(models: QuerySet, limit: int | None = 25, *, counts: Summary | None = No
 
     Each source's first ``limit`` rows, ordered and cut in SQL, hold every one of its
     rows that can make the overall first ``limit``; merged on the same keys in Python.
-    With the ``counts`` of ``summary`` no rows of a severity the first ``limit`` cannot
-    reach are read: the sources flagging only those run a query that finds nothing at once.
+    With the ``counts`` of ``summary`` for the same ``models`` no rows of a severity the first
+    ``limit`` cannot reach are read, and a source with no such flag runs no query at all: at
+    most one query per source, fewer when there is less to show.
     """
     worst = _worst_rank_needed(counts, limit)
-    built = counts.rows if counts is not None and counts.models is models else {}
+    same = counts is not None and counts.models is models
+    built = counts.rows if same else {}
     candidates = []
     for index, source in enumerate(_SOURCES):
+        if same and not any(counts.per_source[source][:worst + 1]):
+            continue  # counted just now: nothing of a severity the first ``limit`` can reach
         counted = built[source] if source in built else _counted_rows(source, models)
         rows = _flag_rows(source, counted).filter(flag_rank__lte=worst).order_by(
             "flag_rank", CodePointOrder("flag_name_key"),

@@ -171,3 +171,19 @@ def test_two_unapproved_production_versions_are_two_flags_on_one_model():
 
     assert counted.by_severity[redflags.HIGH] == 2 and counted.models == 1
     assert [d.split(" runs")[0] for d in flags] == ["Version 10.0.0", "Version 9.0.0"]
+
+
+def test_a_source_with_nothing_the_first_flags_could_show_runs_no_query(django_assert_num_queries):
+    production_model(name="Alpha", runtime=DRIFTED)  # one high flag: the mismatch
+    models = redflags.live_models()
+    counts = redflags.summary(models)
+    needed = [s for s in redflags.sources() if any(counts.per_source[s][:1])]
+    assert [s.kind for s in needed] == [redflags.ENV_MISMATCH]
+
+    # limit 1: only high flags can be shown, and only the mismatch source has one.
+    with django_assert_num_queries(1):
+        first = redflags.top(models, 1, counts=counts)
+    assert [f.kind for f in first] == [redflags.ENV_MISMATCH]
+    # Without the summary every source is asked.
+    with django_assert_num_queries(len(redflags.sources())):
+        assert as_rows(redflags.top(models, 1)) == as_rows(first)
