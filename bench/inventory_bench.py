@@ -5,8 +5,10 @@ versions, ~12,000 deployments, risk assessments for ~80% of the models, reviews 
 hundred open alerts) and times the pages an executive reads most: the inventory list
 (plain, filtered and sorted, page 100), a model page, the dashboard, and the model API
 (list, filtered, detail). The reference, measured in the same run, is the same pages on a
-small portfolio (100 models, same organisation): every page must run the same number of SQL
-queries at both sizes, and the p95 at the large size must stay under 200 ms. Prints a
+small portfolio (100 models, same organisation): no page may run more SQL queries at the large
+size than at the small one (a count that grows with the data is an N+1; the dashboard runs fewer
+when fewer red-flag sources can reach its first 25), and the p95 at the large size must stay
+under 200 ms. Prints a
 markdown table (ratio = p50 large / p50 small) and, for each page over target, its three
 slowest queries; exits with status 1 when a page misses either goal.
 
@@ -467,17 +469,18 @@ def report(small: dict, large: dict, *, models: int, seeded: dict, seed_time: fl
     ok = True
     for name, big in large.items():
         ref = small[name]
-        same = ref["queries"] == big["queries"]
+        bounded = big["queries"] <= ref["queries"]
         passed = big["p95"] < TARGET_P95
-        ok = ok and same and passed
-        cells = [name, str(ref["queries"]), f"{big['queries']}{'' if same else ' (!)'}", fmt(ref["p50"]),
+        ok = ok and bounded and passed
+        cells = [name, str(ref["queries"]), f"{big['queries']}{'' if bounded else ' (!)'}", fmt(ref["p50"]),
                  fmt(ref["p95"]), fmt(big["p50"]), fmt(big["p95"]), fmt(big["sql"]), str(big["n"]),
                  f"{big['p50'] / ref['p50']:.1f}x", "PASS" if passed else "FAIL"]
         print("| " + " | ".join(c.rjust(w) if i else c.ljust(w)
                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |")
     print()
-    equal = all(small[n]["queries"] == large[n]["queries"] for n in large)
-    print("Query counts equal at both sizes: " + ("yes" if equal else "NO (marked (!))"))
+    bounded = all(large[n]["queries"] <= small[n]["queries"] for n in large)
+    print(f"No page runs more queries at {models:,} models than at {SMALL_MODELS}: "
+          + ("yes" if bounded else "NO (marked (!))"))
     for name, big in large.items():
         if big["p95"] >= TARGET_P95:
             print(f"\n## {name}: p95 {fmt(big['p95'])}, SQL {fmt(big['sql'])} of one request "
