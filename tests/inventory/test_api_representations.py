@@ -81,8 +81,8 @@ def test_model_answers_keep_the_order_asked_for(varied_models):
 
 
 def test_model_answers_list_relations_in_the_documented_order(varied_models):
-    full = representations.model(varied_models[3])
-    deployed = representations.model(varied_models[0])
+    full = representations.models([varied_models[3]])[0]
+    deployed = representations.models([varied_models[0]])[0]
     assert full["technical_owners"] == ["adam", "mia", "zoe"]
     assert full["tags"] == ["credit", "fraud"]
     assert [v["version"] for v in deployed["versions"]] == ["2.0.0", "1.0.0"]

@@ -153,10 +153,6 @@ def _versions(rows: list[dict]) -> list[dict]:
     ]
 
 
-def model(pk: int) -> dict:
-    return models([pk])[0]
-
-
 def registered_model(model: MLModel, *, technical_owners=(), business_processes=(), tags=()) -> dict:
     """The answer for a model just registered, from what was registered (no read back).
 
@@ -178,10 +174,6 @@ def registered_model(model: MLModel, *, technical_owners=(), business_processes=
                                                                   key=lambda p: (p.name, p.pk))],
         "tags": sorted(tags), "versions": [], "active_deployments": [],
     }, zone)
-
-
-def version(pk: int) -> dict:
-    return versions([pk])[0]
 
 
 def registered_version(version: ModelVersion, *, training_datasets=()) -> dict:

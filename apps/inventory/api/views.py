@@ -82,16 +82,28 @@ class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
-    # How an object's answer is read: ``None`` through the view's queryset and serializer,
-    # or a function of the primary key (see ``representations``).
-    represent = None
+    def respond(self, obj, status_code: int = status.HTTP_200_OK) -> Response:
+        """The object as read back through the view's queryset, so the answer matches a GET."""
+        fresh = self.get_queryset().get(pk=obj.pk)
+        return Response(self.serializer_class(fresh, context=self.get_serializer_context()).data, status=status_code)
 
-    def respond_matching(self, matching) -> Response:
-        """A GET of one object straight from its lookup, as its answer is read (no instance, no filters:
-        the query string narrows lists only), or 404."""
+
+class AnsweredFromRows:
+    """Lists, details and write answers built by ``representations`` from the columns they show; the
+    serializer validates input and documents the answer. ``answers(pks)`` and ``answer_matching(queryset)``
+    name the two representation functions."""
+
+    answers = answer_matching = None
+
+    def list(self, request, *args, **kwargs):
+        keys = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
+        return self.get_paginated_response(self.answers(keys))
+
+    def retrieve(self, request, *args, **kwargs):
+        """Straight from the lookup (no instance, no filters: the query string narrows lists only), or 404."""
         lookup = self.lookup_url_kwarg or self.lookup_field
         try:
-            answer = matching(self.get_queryset().filter(**{self.lookup_field: self.kwargs[lookup]}))
+            answer = self.answer_matching(self.get_queryset().filter(**{self.lookup_field: self.kwargs[lookup]}))
         except (TypeError, ValueError, DjangoValidationError):
             answer = None  # not a valid key (e.g. letters for an id): no such object, as get_object answers
         if answer is None:
@@ -99,11 +111,7 @@ class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return Response(answer)
 
     def respond(self, obj, status_code: int = status.HTTP_200_OK) -> Response:
-        """The object as read back from the database, so the answer matches a GET."""
-        if self.represent is not None:
-            return Response(self.represent(obj.pk), status=status_code)
-        fresh = self.get_queryset().get(pk=obj.pk)
-        return Response(self.serializer_class(fresh, context=self.get_serializer_context()).data, status=status_code)
+        return Response(self.answers([obj.pk])[0], status=status_code)
 
 
 @extend_schema_view(**_schema("business unit", "business units", s.BusinessUnitSerializer))
@@ -183,12 +191,8 @@ class PipelineStepViewSet(InventoryViewSet):
 
 @extend_schema_view(**_schema("model", "models", s.MLModelSerializer, update="Update a model",
                               update_request=s.MLModelUpdateSerializer))
-class MLModelViewSet(InventoryViewSet):
-    """Models with summaries of their versions and active deployments; the stage follows the versions.
-
-    Answers are built by ``representations`` from the columns they show, not by the serializer,
-    which validates input and documents the answer.
-    """
+class MLModelViewSet(AnsweredFromRows, InventoryViewSet):
+    """Models with summaries of their versions and active deployments; the stage follows the versions."""
 
     queryset = MLModel.objects.all()
     serializer_class = s.MLModelSerializer
@@ -196,14 +200,8 @@ class MLModelViewSet(InventoryViewSet):
     filterset_class = ModelFilter
     search_fields = ["name", "purpose", "slug"]
     ordering_fields = ["name", "stage", "updated_at", "created_at"]
-    represent = staticmethod(representations.model)
-
-    def list(self, request, *args, **kwargs):
-        keys = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
-        return self.get_paginated_response(representations.models(keys))
-
-    def retrieve(self, request, *args, **kwargs):
-        return self.respond_matching(representations.model_matching)
+    answers = staticmethod(representations.models)
+    answer_matching = staticmethod(representations.model_matching)
 
     def create(self, request, *args, **kwargs):
         data = self.validated()
@@ -221,8 +219,8 @@ class MLModelViewSet(InventoryViewSet):
 
 @extend_schema_view(**_schema("model version", "model versions", s.ModelVersionSerializer,
                               update="Update a model version", update_request=s.ModelVersionUpdateSerializer))
-class ModelVersionViewSet(InventoryViewSet):
-    """Versions with their training data and stage history; answers built by ``representations``."""
+class ModelVersionViewSet(AnsweredFromRows, InventoryViewSet):
+    """Versions with their training data and stage history."""
 
     queryset = ModelVersion.objects.order_by("-created_at", "-pk")
     serializer_class = s.ModelVersionSerializer
@@ -231,14 +229,8 @@ class ModelVersionViewSet(InventoryViewSet):
     filterset_class = VersionFilter
     search_fields = ["version", "model__name", "algorithm", "framework"]
     ordering_fields = ["created_at", "version", "stage"]
-    represent = staticmethod(representations.version)
-
-    def list(self, request, *args, **kwargs):
-        keys = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
-        return self.get_paginated_response(representations.versions(keys))
-
-    def retrieve(self, request, *args, **kwargs):
-        return self.respond_matching(representations.version_matching)
+    answers = staticmethod(representations.versions)
+    answer_matching = staticmethod(representations.version_matching)
 
     def create(self, request, *args, **kwargs):
         data = self.validated()
