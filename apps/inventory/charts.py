@@ -15,6 +15,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from apps.inventory import lineage
+from apps.inventory.models import LIVE
 
 STAGE_COLOURS = {
     "development": "#8c959f", "validation": "#bf8700", "staging": "#0969da", "production": "#1a7f37",
@@ -181,7 +182,8 @@ def impact_by_unit_chart(rows: Iterable[tuple[str, str, int, float | None, int |
 
 
 def exposure_automation_chart(counts: Iterable[tuple[str, str, int]], *, exposures: Sequence[tuple[str, str]],
-                              automation_levels: Sequence[tuple[str, str]], list_url: str) -> Chart:
+                              automation_levels: Sequence[tuple[str, str]], list_url: str,
+                              business_unit: str = "") -> Chart:
     """Heat map of live models by who sees their output (exposure) and how much a human checks it (automation)."""
     grid = {(e, a): 0 for e, _ in exposures for a, _ in automation_levels}
     for exposure, automation, n in counts:
@@ -197,7 +199,9 @@ def exposure_automation_chart(counts: Iterable[tuple[str, str, int]], *, exposur
     )
     total = sum(grid.values())
     rows = [
-        (Cell(a_label), *(Cell(str(grid[(e, a)]), list_link(list_url, exposure=e)) for e, _ in exposures))
+        (Cell(a_label), *(Cell(str(grid[(e, a)]), list_link(list_url, business_unit=business_unit, stage=LIVE,
+                                                            exposure=e, automation_level=a))
+                          for e, _ in exposures))
         for a, a_label in automation_levels
     ] if total else []
     return Chart("figure-exposure-automation", "Live models by exposure and automation level",

@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
 from apps.inventory.models import (
+    LIVE,
+    AutomationLevel,
     BusinessProcess,
     BusinessUnit,
     DataSet,
@@ -30,8 +32,8 @@ MODEL_SORTS = {
 
 
 class ModelFilter(django_filters.FilterSet):
-    """Query parameters: q, business_unit, team, stage, exposure, owner, task_type, tag, process,
-    env_mismatch, owner_left, sort (one of ``MODEL_SORTS``)."""
+    """Query parameters: q, business_unit, team, stage, exposure, automation_level, owner, task_type, tag,
+    process, env_mismatch, owner_left, sort (one of ``MODEL_SORTS``)."""
 
     q = django_filters.CharFilter(method="search", label="Search", help_text="Name, purpose or tag")
     business_unit = django_filters.ModelChoiceFilter(
@@ -39,8 +41,11 @@ class ModelFilter(django_filters.FilterSet):
         label="Business unit",
     )
     team = django_filters.ModelChoiceFilter(queryset=Team.objects.all(), to_field_name="slug")
-    stage = django_filters.ChoiceFilter(choices=Stage.choices)
+    stage = django_filters.ChoiceFilter(
+        choices=[(LIVE, "Any live stage (not retired)"), *Stage.choices], method="filter_stage",
+        help_text='"live": every stage but retired, as the dashboard counts models.')
     exposure = django_filters.ChoiceFilter(choices=Exposure.choices)
+    automation_level = django_filters.ChoiceFilter(choices=AutomationLevel.choices, label="Automation level")
     task_type = django_filters.ChoiceFilter(choices=TaskType.choices, label="Task type")
     owner = django_filters.CharFilter(method="filter_owner", label="Owner (username)",
                                       help_text="Accountable or technical owner")
@@ -64,7 +69,8 @@ class ModelFilter(django_filters.FilterSet):
 
     class Meta:
         model = MLModel
-        fields = ["q", "business_unit", "team", "stage", "exposure", "task_type", "owner", "tag", "process", "tier",
+        fields = ["q", "business_unit", "team", "stage", "exposure", "automation_level", "task_type", "owner", "tag",
+                  "process", "tier",
                   "reassessment_overdue", "review_status", "env_mismatch", "owner_left", "sort"]
 
     # Related rows are matched in subqueries rather than joins, so no DISTINCT over the whole match is needed.
@@ -79,11 +85,11 @@ class ModelFilter(django_filters.FilterSet):
         owned = MLModel.technical_owners.through.objects.filter(user__in=users).values("mlmodel_id")
         return queryset.filter(Q(accountable_owner__in=users) | Q(pk__in=owned))
 
+    def filter_stage(self, queryset, name, value):
+        return queryset.exclude(stage=Stage.RETIRED) if value == LIVE else queryset.filter(stage=value)
+
     def filter_env_mismatch(self, queryset, name, value):
-        mismatched = Deployment.objects.filter(
-            version__model=OuterRef("pk"), retired_at__isnull=True, environment_mismatch=True
-        )
-        return queryset.filter(Exists(mismatched)) if value else queryset.exclude(Exists(mismatched))
+        return queryset.filter(env_mismatch_condition()) if value else queryset.exclude(env_mismatch_condition())
 
     def filter_tier(self, queryset, name, value):
         from apps.risk.models import RiskAssessment
@@ -110,6 +116,12 @@ class ModelFilter(django_filters.FilterSet):
 
     def apply_sort(self, queryset, name, value):
         return queryset.order_by(MODEL_SORTS[value], "pk")
+
+
+def env_mismatch_condition() -> Q:
+    """Models with an active deployment (any environment) running outside its validated environment."""
+    return Q(Exists(Deployment.objects.filter(version__model=OuterRef("pk"), retired_at__isnull=True,
+                                              environment_mismatch=True)))
 
 
 def review_status_condition(value: str) -> Q:

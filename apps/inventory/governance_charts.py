@@ -7,6 +7,7 @@ the dashboard counts review status and health with its other counts of the model
 from collections import Counter
 
 from apps.inventory.charts import FONT, Cell, Chart, _figure, _trace, list_link
+from apps.inventory.models import LIVE
 
 TIER_COLOURS = {"low": "#1a7f37", "medium": "#bf8700", "high": "#d4641c", "critical": "#a40e26"}
 HEALTH_COLOURS = {"healthy": "#1a7f37", "warning": "#bf8700", "breach": "#a40e26"}
@@ -46,7 +47,8 @@ def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_
 def review_status_chart(counts: dict[str, int], *, list_url: str, business_unit: str = "") -> Chart:
     labels = [label for _, label, _ in REVIEW_STATUS]
     values = [counts.get(key, 0) for key, _, _ in REVIEW_STATUS]
-    links = [list_link(list_url, review_status=key, business_unit=business_unit) for key, _, _ in REVIEW_STATUS]
+    links = [list_link(list_url, review_status=key, business_unit=business_unit, stage=LIVE)
+             for key, _, _ in REVIEW_STATUS]
     figure = _figure(
         [_trace("bar", x=values, y=labels, orientation="h", customdata=links,
                 marker={"color": [colour for *_, colour in REVIEW_STATUS]},

@@ -166,6 +166,8 @@ class Stage(models.TextChoices):
 
 # The order stages are shown in; a model's stage is its most advanced live version's.
 STAGE_ORDER = [Stage.DEVELOPMENT, Stage.VALIDATION, Stage.STAGING, Stage.PRODUCTION, Stage.RETIRED]
+# What the model list's ``stage`` filter takes for every stage but retired ("live"), as the dashboard counts.
+LIVE = "live"
 
 
 class MLModel(TimeStampedModel):

@@ -16,8 +16,9 @@ from django.views.generic import TemplateView
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES
 from apps.inventory import charts, governance_charts, lineage_queries, redflags
-from apps.inventory.filters import review_status_condition
+from apps.inventory.filters import env_mismatch_condition, review_status_condition
 from apps.inventory.models import (
+    LIVE,
     STAGE_ORDER,
     AutomationLevel,
     BusinessProcess,
@@ -181,14 +182,16 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             red_flags=redflags.top(live, limit=RED_FLAGS_SHOWN, counts=flag_counts),
             red_flag_total=flag_counts.total,
             red_flag_counts=flag_counts.kinds,
-            kpis=self._kpis(counts.stages, flag_counts, process_coverage(unit), list_url, unit),
+            kpis=self._kpis(counts.stages, flag_counts, process_coverage(unit), list_url, unit,
+                            mismatched=live.filter(env_mismatch_condition()).count()),
             charts=[
                 charts.stage_by_unit_chart(counts.stages, stages=[(s.value, s.label) for s in STAGE_ORDER],
                                            list_url=list_url),
                 charts.impact_by_unit_chart(impact_by_unit(unit), list_url=list_url),
                 charts.exposure_automation_chart(
                     counts.exposures, exposures=Exposure.choices,
-                    automation_levels=AutomationLevel.choices, list_url=list_url),
+                    automation_levels=AutomationLevel.choices, list_url=list_url,
+                    business_unit=unit.slug if unit else ""),
             ],
             governance_charts=[
                 governance_charts.risk_heatmap(*governance_charts.risk_counts(live),
@@ -201,27 +204,28 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         return context
 
     @staticmethod
-    def _kpis(counts, flag_counts: redflags.Summary, coverage, list_url, unit) -> list[dict]:
+    def _kpis(counts, flag_counts: redflags.Summary, coverage, list_url, unit, *, mismatched: int) -> list[dict]:
         slug = unit.slug if unit else ""
         by_stage = {}
         for _, _, stage, n in counts:
             by_stage[stage] = by_stage.get(stage, 0) + n
         retired = by_stage.get(Stage.RETIRED, 0)
-        mismatched_models = flag_counts.count(redflags.ENV_MISMATCH).models
         owner_left = flag_counts.count(redflags.OWNER_LEFT).total
+        # Each figure is the number of models the list it links to shows.
         return [
             {"label": "Models", "value": sum(by_stage.values()) - retired,
-             "note": f"not retired; {retired} retired", "url": charts.list_link(list_url, business_unit=slug)},
+             "note": f"not retired; {retired} retired",
+             "url": charts.list_link(list_url, business_unit=slug, stage=LIVE)},
             {"label": "In production", "value": by_stage.get(Stage.PRODUCTION, 0), "note": "models",
              "url": charts.list_link(list_url, business_unit=slug, stage=Stage.PRODUCTION)},
             {"label": "Business processes covered", "value": coverage["covered"],
              "note": f"of {coverage['total']} served by a live model", "url": reverse("inventory:lineage")},
-            {"label": "Environment mismatches", "value": mismatched_models, "bad": bool(mismatched_models),
-             "note": "models running outside their validated environment",
-             "url": charts.list_link(list_url, business_unit=slug, env_mismatch="true")},
+            {"label": "Environment mismatches", "value": mismatched, "bad": bool(mismatched),
+             "note": "live models with a deployment running outside its validated environment",
+             "url": charts.list_link(list_url, business_unit=slug, stage=LIVE, env_mismatch="true")},
             {"label": "Owners who left", "value": owner_left, "bad": bool(owner_left),
-             "note": "models whose accountable owner is inactive",
-             "url": charts.list_link(list_url, business_unit=slug, owner_left="true")},
+             "note": "live models whose accountable owner is inactive",
+             "url": charts.list_link(list_url, business_unit=slug, stage=LIVE, owner_left="true")},
         ]
 
 

@@ -315,3 +315,42 @@ def test_the_dashboard_costs_the_same_number_of_queries_for_5_or_30_models(clien
     assert counts[5] == counts[30], counts
     with django_assert_max_num_queries(25):
         dashboard(client)
+
+
+@pytest.mark.parametrize("unit", [False, True])
+def test_every_headline_figure_and_chart_cell_is_the_number_of_models_its_link_lists(client_as, unit):
+    gone = UserFactory(is_active=False)
+    team = TeamFactory()
+    production_model(runtime=DRIFTED, name="Drifted in production", team=team)
+    production_model(environment=Deployment.Environment.STAGING, runtime=DRIFTED, name="Drifted in staging", team=team)
+    production_model(name="Orphan", accountable_owner=gone, team=team)
+    MLModelFactory(name="Retired orphan", accountable_owner=gone, stage=Stage.RETIRED, team=team)
+    retired = MLModelFactory(name="Retired but still deployed", stage=Stage.RETIRED, team=team)
+    DeploymentFactory(version=ModelVersionFactory(model=retired, stage=Stage.RETIRED), runtime_environment=DRIFTED)
+    MLModelFactory(name="Elsewhere", accountable_owner=gone)  # another unit
+    client = client_as("executive")
+
+    response = dashboard(client, **({"business_unit": team.business_unit.slug} if unit else {}))
+
+    listed = reverse("inventory:index")
+    checked = 0
+    for kpi in response.context["kpis"]:
+        if not kpi["url"].startswith(listed + "?"):
+            continue
+        query = kpi["url"].split("?", 1)[1]
+        shown = client.get(f"/api/v1/models/?{query}", HTTP_ACCEPT="application/json").json()["count"]
+        assert kpi["value"] == shown, (kpi["label"], kpi["value"], shown)
+        checked += 1
+    assert checked == 4
+    kpis = {k["label"]: k["value"] for k in response.context["kpis"]}
+    assert kpis["Environment mismatches"] == 2 and kpis["Owners who left"] == 1 + (not unit)
+
+    # The same for every cell of the charts that count models, in their tables.
+    charts = {c.id: c for c in [*response.context["charts"], *response.context["governance_charts"]]}
+    counted = [(cell.url, cell.text) for chart_id in ("figure-stage-by-unit", "figure-exposure-automation")
+               for row in charts[chart_id].rows for cell in row if cell.text.isdigit() and cell.url]
+    counted += [(label.url, number.text) for label, number in charts["chart-review-status"].rows]  # label links
+    assert len(counted) > 10 and all(url.startswith(listed + "?") for url, _ in counted)
+    for url, number in counted:
+        shown = client.get(f"/api/v1/models/?{url.split('?', 1)[1]}", HTTP_ACCEPT="application/json").json()["count"]
+        assert int(number) == shown, (url, number, shown)
