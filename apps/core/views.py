@@ -4,6 +4,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views import View
+from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
 from apps.core import selectors, services
@@ -90,6 +91,7 @@ class ApiTokenRotateView(RoleRequiredMixin, View):
 
 
 @login_not_required
+@require_safe
 def healthz(request):
     """Liveness for load balancers and docker-compose: the process answers and the database responds."""
     try:

@@ -124,6 +124,12 @@ def test_account_page_shows_the_users_history(client_as):
 def test_healthz_answers_without_login(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert client.head("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_healthz_only_reads(client, db, method):
+    assert getattr(client, method)("/healthz").status_code == 405
 
 
 def test_pages_carry_security_headers(client_as):
