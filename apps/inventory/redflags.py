@@ -42,9 +42,10 @@ fields, which follow how its details read (e.g. version, then target).
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 
+from apps.core.db import CodePointOrder
 from apps.inventory import environment
 from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage
 
@@ -127,16 +128,6 @@ def unregister(source_class: type[Source]) -> None:
 
 def sources() -> list[Source]:
     return list(_SOURCES)
-
-
-class CodePointOrder(Func):
-    """Text compared code point by code point, as Python compares ``str``: SQLite's default; PostgreSQL's
-    default collation would ignore spaces and punctuation at first, so it gets ``COLLATE "C"``."""
-
-    template = "%(expressions)s"
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template='%(expressions)s COLLATE "C"', **extra_context)
 
 
 def _counted_rows(source: Source, models: QuerySet) -> QuerySet:

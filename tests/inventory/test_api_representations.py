@@ -159,8 +159,8 @@ def test_one_model_is_read_in_a_fixed_number_of_queries(api_client_for_reader, v
 
 @pytest.mark.parametrize("extra", [
     {},
-    {"tags": ["Fraud", "fraud", "Credit Risk", "--"], "technical_owners": ["zed", "amy", "zed"],
-     "business_processes": ["proc-b", "proc-a", "proc-c"], "intended_use": "Scoring", "exposure": "public",
+    {"tags": ["Fraud", "fraud", "Credit Risk", "--"], "technical_owners": ["zed", "amy", "zed", "Zoe"],
+     "business_processes": ["proc-b", "proc-a", "proc-c", "proc-d"], "intended_use": "Scoring", "exposure": "public",
      "automation_level": "fully_automated", "task_type": "regression"},
 ])
 def test_the_answer_to_a_registration_equals_a_get_of_the_model(make_user, extra):
@@ -169,9 +169,10 @@ def test_the_answer_to_a_registration_equals_a_get_of_the_model(make_user, extra
     scientist = APIClient()
     scientist.force_authenticate(make_user("data_scientist", username="sam"))
     owner = UserFactory(username="olga")
-    UserFactory(username="zed"), UserFactory(username="amy")
+    UserFactory(username="zed"), UserFactory(username="amy"), UserFactory(username="Zoe")
     BusinessProcessFactory(name="Same name", slug="proc-b"), BusinessProcessFactory(name="Same name", slug="proc-a")
     BusinessProcessFactory(name="Another", slug="proc-c")
+    BusinessProcessFactory(name="another one", slug="proc-d")  # code point order: capitals first
     team = MLModelFactory().team
     response = scientist.post("/api/v1/models/", {"name": "Churn", "purpose": "Predict churn.",
                                                   "accountable_owner": owner.username, "team": team.slug, **extra},

@@ -9,7 +9,8 @@ that both give the same answer for every shape of model and version.
 
 Order of the lists inside an answer: versions newest first; active deployments most
 recently deployed first; technical owners by username, processes by name, tags by name,
-training data sets by name and version, stage history oldest first.
+training data sets by name and version (names compared code point by code point on every
+database), stage history oldest first.
 """
 
 from collections import defaultdict
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core.db import CodePointOrder
 from apps.inventory.models import Deployment, MLModel, ModelVersion, StageTransition
 from apps.inventory.services import REGISTERED
 
@@ -26,6 +28,7 @@ def _datetime(value, zone) -> str:
     """As DRF's ``DateTimeField`` writes it: ISO 8601 in the current time zone (``zone``), ``Z`` for UTC."""
     text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
 
 # Output key -> column read, in the serializer's field order.
 MODEL_COLUMNS = {
@@ -88,11 +91,13 @@ def _named_relations(pks: list[int]) -> dict[str, defaultdict]:
     def names(through, key: str, *order: str) -> defaultdict:
         return _grouped(through.objects.filter(mlmodel_id__in=pks).order_by(*order).values_list("mlmodel_id", key))
 
+    # Code point order on every database, as ``registered_model`` sorts in Python.
     return {
-        "technical_owners": names(MLModel.technical_owners.through, "user__username", "user__username"),
+        "technical_owners": names(MLModel.technical_owners.through, "user__username",
+                                  CodePointOrder("user__username")),
         "business_processes": names(MLModel.business_processes.through, "businessprocess__slug",
-                                    "businessprocess__name", "businessprocess_id"),
-        "tags": names(MLModel.tags.through, "tag__name", "tag__name"),
+                                    CodePointOrder("businessprocess__name"), "businessprocess_id"),
+        "tags": names(MLModel.tags.through, "tag__name", CodePointOrder("tag__name")),
     }
 
 
@@ -137,7 +142,7 @@ def _versions(rows: list[dict]) -> list[dict]:
         return []
     zone = timezone.get_current_timezone()
     datasets = _grouped(ModelVersion.training_datasets.through.objects.filter(modelversion_id__in=pks)
-                        .order_by("dataset__name", "dataset__version", "dataset_id")
+                        .order_by(CodePointOrder("dataset__name"), CodePointOrder("dataset__version"), "dataset_id")
                         .values_list("modelversion_id", "dataset__slug"))
     history = _grouped(
         (version_id, {"from_stage": from_stage, "to_stage": to_stage, "actor": actor, "reason": reason,
