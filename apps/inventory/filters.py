@@ -70,8 +70,7 @@ class ModelFilter(django_filters.FilterSet):
     class Meta:
         model = MLModel
         fields = ["q", "business_unit", "team", "stage", "exposure", "automation_level", "task_type", "owner", "tag",
-                  "process", "tier",
-                  "reassessment_overdue", "review_status", "env_mismatch", "owner_left", "sort"]
+                  "process", "tier", "reassessment_overdue", "review_status", "env_mismatch", "owner_left", "sort"]
 
     # Related rows are matched in subqueries rather than joins, so no DISTINCT over the whole match is needed.
     def search(self, queryset, name, value):
