@@ -1,4 +1,5 @@
-"""The busiest pages cost the same number of queries whatever the size of the portfolio.
+"""The busiest pages cost the same number of queries whatever the size of the portfolio (the dashboard: at
+most a fixed number).
 
 Each test counts the queries of one page for a portfolio of 10 models (2 versions each),
 then adds 50 models (12 versions each) and counts again: a page that queries per row, per
@@ -94,6 +95,12 @@ def portfolio(prefix: str, *, models: int, versions: int) -> MLModel:
     return created[0]
 
 
+# The dashboard asks a red-flag source for its first rows only when the counts say it has a flag the
+# first 25 can show, so its count follows which kinds of flag exist (here they depend on primary keys,
+# which differ between databases): never more than one query per source, whatever the number of models.
+AT_MOST = {"dashboard": 25}
+
+
 def count_queries(client, url: str) -> tuple[int, int]:
     """(queries, bytes of the answer) of one GET, which must succeed."""
     with CaptureQueriesContext(connection) as captured:
@@ -108,6 +115,9 @@ def test_it_costs_the_same_number_of_queries_for_10_or_60_models(client_as, page
     small = count_queries(client, PAGES[page](portfolio("a", models=10, versions=2)))
     large = count_queries(client, PAGES[page](portfolio("b", models=50, versions=12)))
 
-    assert large[0] == small[0], f"{page}: {small[0]} queries for 10 models, {large[0]} for 60"
+    if page in AT_MOST:
+        assert max(small[0], large[0]) <= AT_MOST[page], f"{page}: {small[0]} and {large[0]} queries"
+    else:
+        assert large[0] == small[0], f"{page}: {small[0]} queries for 10 models, {large[0]} for 60"
     # The second page really shows more (rows, versions, flags): the equal count is not a vacuous one.
     assert large[1] > small[1]
