@@ -2,6 +2,10 @@ import logging
 import re
 import uuid
 
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+
 from apps.core.request_context import request_id_var
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -30,3 +34,33 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get() or "-"
         return True
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request whose declared body is larger than the largest upload, before reading any of it.
+
+    Uploads are checked against ``PORTAL_MAX_UPLOAD_BYTES`` once read; a client that says up front it
+    will send more gets 413 at once instead of streaming it all first. Allows 1 MiB for the form
+    fields and multipart framing around the file. Runs after authentication (the page needs the user)
+    and before anything reads the body (CSRF reads form data in ``process_view``).
+    """
+
+    ENVELOPE = 1024 * 1024
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0  # Django answers a malformed length itself
+        limit = settings.PORTAL_MAX_UPLOAD_BYTES + self.ENVELOPE
+        if declared <= limit:
+            return self.get_response(request)
+        message = (f"The request is {declared / 2**20:,.0f} MB; uploads are limited to "
+                   f"{settings.PORTAL_MAX_UPLOAD_BYTES / 2**20:,.0f} MB (PORTAL_MAX_UPLOAD_MB). "
+                   "Send a sample of the evaluation rows or split the file by period.")
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": message}, status=413)
+        return render(request, "413.html", {"message": message}, status=413)
