@@ -7,6 +7,7 @@ on (IllegalTransition -> 409 in the API).
 
 import hashlib
 import json
+from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -138,6 +139,24 @@ def review_start(*, actor, version: ModelVersion) -> Review:
 ANSWER_FIELDS = ("answer", "evidence", "evidence_link", "reviewer_comment")
 
 
+@contextmanager
+def evidence_discarded_on_error():
+    """Yields a list for the names of evidence files saved in the block; if the block raises, deletes them.
+
+    A file is written to storage when its answer is saved, but the transaction around it may still roll
+    back (a later answer of the same form refused): nothing would refer to the file any more. Put it
+    outside the transaction, so the database has rolled back when the files go.
+    """
+    stored: list[str] = []
+    try:
+        yield stored
+    except BaseException:
+        storage = ChecklistAnswer._meta.get_field("evidence_file").storage
+        for name in stored:
+            storage.delete(name)
+        raise
+
+
 @transaction.atomic
 def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evidence: str = "",
                   evidence_link: str = "", evidence_file=None) -> ChecklistAnswer:
@@ -160,14 +179,17 @@ def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evid
             digest.update(chunk)
         row.evidence_file = evidence_file
         row.evidence_sha256 = digest.hexdigest()
-    row.save()
-    after = {f: getattr(row, f) for f in ANSWER_FIELDS}
-    changes = {k: [before[k], after[k]] for k in ANSWER_FIELDS if before[k] != after[k]}
-    if evidence_file is not None:
-        changes["evidence_file"] = [None, row.evidence_sha256]
-    if changes:
-        audit_record(actor=actor, action="review.answered", obj=review,
-                     changes={f"{row.item.key}.{field}": pair for field, pair in changes.items()})
+    with evidence_discarded_on_error() as stored:
+        row.save()
+        if evidence_file is not None:
+            stored.append(row.evidence_file.name)
+        after = {f: getattr(row, f) for f in ANSWER_FIELDS}
+        changes = {k: [before[k], after[k]] for k in ANSWER_FIELDS if before[k] != after[k]}
+        if evidence_file is not None:
+            changes["evidence_file"] = [None, row.evidence_sha256]
+        if changes:
+            audit_record(actor=actor, action="review.answered", obj=review,
+                         changes={f"{row.item.key}.{field}": pair for field, pair in changes.items()})
     return row
 
 

@@ -248,10 +248,12 @@ class AnswersView(ReviewActionView):
             return render_detail(request, pk, status=400, answers_form=form)
         item_id = None
         try:
-            with transaction.atomic():
+            with services.evidence_discarded_on_error() as stored, transaction.atomic():
                 for values in form.changed_items():
                     item_id = values["item_id"]
-                    services.review_answer(actor=request.user, review=review, **values)
+                    row = services.review_answer(actor=request.user, review=review, **values)
+                    if values["evidence_file"] is not None:
+                        stored.append(row.evidence_file.name)
         except DomainError as exc:
             form.add_error(form.field_for(item_id, exc.field), exc.message)
             return render_detail(request, pk, status=_status(exc), answers_form=form)

@@ -172,6 +172,39 @@ def test_it_saves_answers_all_or_nothing(client, scientist, monkeypatch):
     assert not AuditEvent.objects.filter(action="review.answered").exists()
 
 
+def test_evidence_files_of_answers_rolled_back_are_deleted(client, scientist, monkeypatch, tmp_path):
+    review = services.review_start(actor=scientist, version=assessed_version())
+    first = ChecklistAnswer.objects.filter(review=review).first().item_id  # the order the form saves in
+    real, calls = services.review_answer, []
+
+    def failing_third(**kwargs):
+        calls.append(kwargs["item_id"])
+        if len(calls) == 3:
+            raise DomainError("Evidence store unavailable.", field="evidence")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "review_answer", failing_third)
+    upload = SimpleUploadedFile("fairness.pdf", b"%PDF fairness report")
+    response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]),
+                                             answers_post(review, **{f"file_{first}": upload}))
+
+    assert response.status_code == 400 and first in calls[:2]
+    assert not ChecklistAnswer.objects.filter(review=review).exclude(evidence_file="").exists()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_evidence_files_of_answers_saved_are_kept(client, scientist, tmp_path):
+    review = services.review_start(actor=scientist, version=assessed_version())
+    first = ChecklistAnswer.objects.filter(review=review).first().item_id
+    upload = SimpleUploadedFile("fairness.pdf", b"%PDF fairness report")
+    response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]),
+                                             answers_post(review, **{f"file_{first}": upload}))
+
+    assert response.status_code == 302
+    stored = ChecklistAnswer.objects.get(review=review, item_id=first).evidence_file.name
+    assert (tmp_path / stored).read_bytes() == b"%PDF fairness report"
+
+
 def test_it_keeps_saved_answers_when_submitting_fails(client, scientist):
     review = services.review_start(actor=scientist, version=assessed_version())
     first = review.answers.first().item_id
