@@ -370,7 +370,7 @@ def register_alternating(names: list[str], registers: dict) -> dict:
     for index, name in enumerate(names):
         for system, register in registers.items():
             timings[system].append(register(index, name))
-    return {system: {**summary(spent), "rate": len(spent) / sum(spent), "wall": sum(spent)}
+    return {system: {**summary(spent), "rate": len(spent) / sum(spent), "spent": sum(spent)}
             for system, spent in timings.items()}
 
 
@@ -532,8 +532,8 @@ def report(args, registration: dict, results: list[dict], *, version: str, seede
     for r in results:
         print(f"- {r['name']}: {r['found']} model(s) on the first page, the same on both; response size portal "
               f"{r['bytes']['portal']:,} B, MLflow {r['bytes']['mlflow']:,} B")
-    print(f"- registration, time in requests: portal {registration['portal']['wall']:.1f} s, "
-          f"MLflow {registration['mlflow']['wall']:.1f} s (alternating, one model at a time)")
+    print(f"- registration, time in requests: portal {registration['portal']['spent']:.1f} s, "
+          f"MLflow {registration['mlflow']['spent']:.1f} s (alternating, one model at a time)")
     print()
     print("Portal faster on every row: " + ("yes" if everywhere else "NO"))
 

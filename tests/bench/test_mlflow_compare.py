@@ -149,7 +149,7 @@ def test_registration_alternates_systems_model_by_model_and_rates_their_own_time
                                                             "mlflow": register("mlflow", 0.04)})
     assert calls == [("portal", 0, "a"), ("mlflow", 0, "a"), ("portal", 1, "b"), ("mlflow", 1, "b")]
     assert result["portal"]["rate"] == pytest.approx(100.0) and result["mlflow"]["rate"] == pytest.approx(25.0)
-    assert result["mlflow"]["wall"] == pytest.approx(0.08) and result["portal"]["n"] == 2
+    assert result["mlflow"]["spent"] == pytest.approx(0.08) and result["portal"]["n"] == 2
 
 
 def test_it_counts_the_cpu_time_of_a_process_group_and_waits_for_it_to_go_idle():
