@@ -155,8 +155,8 @@ def test_data_scientists_cannot_post_decisions(client_as, scientist):
 
 # --- Answering ----------------------------------------------------------------------------------
 
-def test_it_saves_answers_all_or_nothing(client, scientist, monkeypatch):
-    review = services.review_start(actor=scientist, version=assessed_version())
+def fail_the_third_answer(monkeypatch) -> list:
+    """Make the third answer a form saves fail; returns the item ids the service was called with."""
     real, calls = services.review_answer, []
 
     def failing_third(**kwargs):
@@ -166,6 +166,12 @@ def test_it_saves_answers_all_or_nothing(client, scientist, monkeypatch):
         return real(**kwargs)
 
     monkeypatch.setattr(services, "review_answer", failing_third)
+    return calls
+
+
+def test_it_saves_answers_all_or_nothing(client, scientist, monkeypatch):
+    review = services.review_start(actor=scientist, version=assessed_version())
+    fail_the_third_answer(monkeypatch)
     response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]), answers_post(review))
     assert response.status_code == 400 and b"Evidence store unavailable." in response.content
     assert not ChecklistAnswer.objects.filter(review=review).exclude(answer="").exists()
@@ -175,15 +181,7 @@ def test_it_saves_answers_all_or_nothing(client, scientist, monkeypatch):
 def test_evidence_files_of_answers_rolled_back_are_deleted(client, scientist, monkeypatch, tmp_path):
     review = services.review_start(actor=scientist, version=assessed_version())
     first = ChecklistAnswer.objects.filter(review=review).first().item_id  # the order the form saves in
-    real, calls = services.review_answer, []
-
-    def failing_third(**kwargs):
-        calls.append(kwargs["item_id"])
-        if len(calls) == 3:
-            raise DomainError("Evidence store unavailable.", field="evidence")
-        return real(**kwargs)
-
-    monkeypatch.setattr(services, "review_answer", failing_third)
+    calls = fail_the_third_answer(monkeypatch)
     upload = SimpleUploadedFile("fairness.pdf", b"%PDF fairness report")
     response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]),
                                              answers_post(review, **{f"file_{first}": upload}))
