@@ -258,7 +258,7 @@ def model_register(*, actor, name: str, purpose: str, accountable_owner, team: T
     changes.update({
         "technical_owners": [None, sorted(u.get_username() for u in technical_owners)],
         "business_processes": [None, sorted(str(p) for p in business_processes)],
-        "tags": [None, sorted(slugify(t) for t in tags)],
+        "tags": [None, sorted(tag_names(tags))],
     })
     audit_record(actor=actor, action="model.registered", obj=model, changes=changes)
     return model

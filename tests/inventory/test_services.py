@@ -30,6 +30,16 @@ def test_a_data_scientist_registers_a_model_and_it_is_audited(scientist, make_us
     assert event.actor_username == "sam" and event.changes["exposure"] == [None, "customer_facing"]
 
 
+def test_the_audit_trail_records_the_tags_as_stored(scientist, make_user):
+    model = services.model_register(actor=scientist, name="Churn", purpose="Predict churn",
+                                    accountable_owner=make_user("executive"), team=TeamFactory(),
+                                    tags=["Fraud", "fraud", "--", "x" * 60])
+
+    stored = sorted(t.name for t in model.tags.all())
+    assert stored == ["fraud", "x" * 50]
+    assert AuditEvent.objects.get(action="model.registered").changes["tags"] == [None, stored]
+
+
 @pytest.mark.parametrize("role", ["executive", "reviewer"])
 def test_roles_that_only_read_cannot_register_models(make_user, role):
     with pytest.raises(PermissionDeniedError):

@@ -166,9 +166,8 @@ def registered_model(model: MLModel, *, technical_owners=(), business_processes=
     """
     zone = timezone.get_current_timezone()
     row = {
-        "pk": model.pk, **{field: getattr(model, field) for field in (
-            "slug", "name", "purpose", "intended_use", "out_of_scope_uses", "exposure", "automation_level",
-            "task_type", "stage", "created_at", "updated_at")},
+        "pk": model.pk, **{column: getattr(model, column) for column in MODEL_COLUMNS.values()
+                           if column and "__" not in column},
         "accountable_owner__username": model.accountable_owner.get_username(), "team__slug": model.team.slug,
         "team__business_unit__slug": model.team.business_unit.slug,
         "created_by__username": model.created_by.get_username() if model.created_by else None,
