@@ -173,12 +173,12 @@ def evaluation_alerts(evaluation: Evaluation) -> list[Alert]:
     return list(Alert.objects.filter(evaluation=evaluation).order_by("-created_at"))
 
 
-def policy_rules(model: MLModel) -> tuple[object, dict]:
-    """(policy, metric thresholds) in force for the model."""
+def policy_rules(model: MLModel) -> tuple[object, object]:
+    """(policy, its usable metric thresholds and the reasons any are skipped) in force for the model."""
     from apps.risk.selectors import obligations_for
 
-    policy = obligations_for(model).policy
-    return policy, dict(policy.metric_thresholds) if policy else {}
+    obligations = obligations_for(model)
+    return obligations.policy, obligations.thresholds
 
 
 # ---------------------------------------------------------------- an evaluation's metrics, for display

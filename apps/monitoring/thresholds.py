@@ -1,6 +1,7 @@
 """Metric thresholds from the tier policy, turned into alerts and a health status.
 
-Policy keys (``GovernancePolicy.metric_thresholds``):
+Policy keys (``GovernancePolicy.metric_thresholds``; ``apps.risk.policy_schema`` says which are valid, and
+``apps.risk.selectors.thresholds_of`` hands monitoring only those, skipping a bad stored one):
 
 - ``<metric>_min``: an overall metric (accuracy, roc_auc, f1, r2, ...) must stay at or above it;
   ``demographic_parity_ratio_min`` / ``equalized_odds_ratio_min`` apply to every sensitive attribute.
@@ -158,8 +159,7 @@ def check(*, version, metrics: dict, evaluation=None, window=None) -> str:
     from apps.risk.selectors import obligations_for
     from apps.risk.services import reassessment_request
 
-    policy = obligations_for(version.model).policy
-    found = findings(metrics, policy.metric_thresholds if policy else {}, version.validation_metrics)
+    found = findings(metrics, obligations_for(version.model).thresholds.rules, version.validation_metrics)
     if evaluation is not None and evaluation.kind != Evaluation.Kind.PRODUCTION:
         return health_of(found)  # validation and challenger results are shown, not alerted on
     for finding in found:

@@ -165,14 +165,16 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         evaluation = selectors.evaluation_detail(pk=kwargs["pk"])
         version = evaluation.version
-        policy, rules = selectors.policy_rules(version.model)
-        report = selectors.evaluation_report(evaluation.metrics, rules=rules, baseline=version.validation_metrics)
+        policy, thresholds = selectors.policy_rules(version.model)
+        report = selectors.evaluation_report(evaluation.metrics, rules=thresholds.rules,
+                                             baseline=version.validation_metrics)
         metrics = evaluation.metrics or {}
         figures = [charts.group_chart(attribute, groups, index=n)
                    for n, (attribute, groups) in enumerate((metrics.get("groups") or {}).items())]
         if metrics.get("drift"):
             figures.append(charts.drift_chart(metrics["drift"]))
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
+                       skipped_thresholds=thresholds.skipped,
                        charts=figures, alerts=selectors.evaluation_alerts(evaluation),
                        alerted=evaluation.kind == Evaluation.Kind.PRODUCTION)
         return context
@@ -215,11 +217,11 @@ class ModelMonitoringView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         data = selectors.model_monitoring(slug=kwargs["slug"])
         policy = data.obligations.policy
-        rules = dict(policy.metric_thresholds) if policy else {}
         window_columns, window_rows = _window_table(data.windows, data.model.task_type)
         context.update(
             data=data, model=data.model, obligations=data.obligations, policy=policy,
-            charts=charts.window_charts(data.windows, task_type=data.model.task_type, rules=rules,
+            charts=charts.window_charts(data.windows, task_type=data.model.task_type,
+                                        rules=data.obligations.thresholds.rules,
                                         series_label=_series_label) if data.windows else [],
             window_columns=window_columns, window_rows=window_rows, can_upload=_may(self.request.user, UPLOADERS),
             resolved_shown=selectors.RESOLVED_SHOWN,

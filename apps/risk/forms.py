@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 
 from apps.inventory.models import AutomationLevel, Exposure
 from apps.risk.models import GovernancePolicy, Mitigation, MonitoringCadence, RiskAssessment
+from apps.risk.policy_schema import CHECKLISTS, FIELDS, METRICS
 from apps.risk.scoring import IMPACT_LEVELS, PROBABILITY_LEVELS, REGULATED_DOMAINS, RISKS, TIERS
 
 MITIGATION_ROWS = 2
@@ -113,23 +114,19 @@ class AssessmentForm(forms.Form):
 
 
 class PolicyForm(forms.ModelForm):
+    """The model's ``clean()`` applies the policy schema, so each field shows its own problems."""
+
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why the policy changes (audited).")
-    checklists = forms.MultipleChoiceField(
-        choices=[("intentionality", "Intentionality"), ("accountability", "Accountability")],
-        widget=forms.CheckboxSelectMultiple, required=False)
+    checklists = forms.MultipleChoiceField(choices=list(CHECKLISTS.items()), widget=forms.CheckboxSelectMultiple,
+                                           required=False, help_text="At least one.")
     monitoring_cadence = forms.ChoiceField(choices=MonitoringCadence.choices)
     metric_thresholds = forms.JSONField(
-        help_text='JSON object, e.g. {"accuracy_min": 0.8, "psi_max": 0.2, "demographic_parity_difference_max": 0.1}')
+        help_text='JSON object, e.g. {"accuracy_min": 0.8, "psi_max": 0.2, "demographic_parity_difference_max": 0.1}'
+                  f"; metrics: {', '.join(sorted(METRICS))}.")
 
     class Meta:
         model = GovernancePolicy
-        fields = ["required_approvals", "checklists", "monitoring_cadence", "metric_thresholds", "reassessment_days"]
-
-    def clean_metric_thresholds(self):
-        value = self.cleaned_data["metric_thresholds"]
-        if not isinstance(value, dict) or any(not isinstance(v, (int, float)) for v in value.values()):
-            raise forms.ValidationError("Give a JSON object of metric names to numbers.")
-        return value
+        fields = list(FIELDS)
 
 
 class MatrixForm(forms.Form):

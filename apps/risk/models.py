@@ -5,10 +5,12 @@ assessment supersedes the previous one and keeps it as history.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
 from apps.inventory.models import AutomationLevel, Exposure, MLModel
+from apps.risk import policy_schema
 from apps.risk.scoring import LEVELS, REGULATED_DOMAINS, RISKS, TIERS
 
 
@@ -48,6 +50,9 @@ class MonitoringCadence(models.TextChoices):
     MONTHLY = "monthly", "Monthly"
 
 
+assert tuple(MonitoringCadence.values) == policy_schema.CADENCES, "Cadences must match apps.risk.policy_schema"
+
+
 class GovernancePolicy(models.Model):
     """What a tier demands: approvals, checklists, monitoring cadence, thresholds, re-assessment interval.
 
@@ -77,6 +82,16 @@ class GovernancePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_tier_display()} policy v{self.version}"
+
+    def clean(self):
+        """The policy schema, for any ModelForm (the portal's form, a future admin) that saves a policy."""
+        errors: dict[str, list[str]] = {}
+        # An empty field is already reported by the field's own validation.
+        document = {name: value for name in policy_schema.FIELDS if (value := getattr(self, name)) is not None}
+        for problem in policy_schema.policy_problems(document):
+            errors.setdefault(problem.field, []).append(problem.message)
+        if errors:
+            raise ValidationError(errors)
 
 
 class RiskAssessment(models.Model):

@@ -1,14 +1,19 @@
 """Reads of the risk app. Other apps ask here for a model's tier and obligations."""
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from django.db.models import Case, IntegerField, OuterRef, Prefetch, Subquery, Value, When
 from django.utils import timezone
 
+from apps.risk import policy_schema
 from apps.risk.filters import RiskRegisterFilter
 from apps.risk.models import GovernancePolicy, Mitigation, RiskAssessment, RiskMatrix, RiskRating
 from apps.risk.scoring import TIERS
+
+logger = logging.getLogger(__name__)
 
 
 def current_matrix() -> RiskMatrix:
@@ -23,6 +28,28 @@ def current_policies() -> dict[str, GovernancePolicy]:
 
 def policy_for_tier(tier: str) -> GovernancePolicy | None:
     return GovernancePolicy.objects.filter(tier=tier).order_by("-version").first()
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The metric thresholds monitoring applies, and why any stored key is skipped."""
+
+    rules: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def thresholds_of(policy: GovernancePolicy | None) -> Thresholds:
+    """The one way to read a policy's metric thresholds.
+
+    Publishing validates them, but a value written before that check existed (or by SQL) must not make every
+    monitoring page of the tier fail: a bad key is skipped, logged, and named on the pages.
+    """
+    if policy is None:
+        return Thresholds()
+    rules, skipped = policy_schema.usable_thresholds(policy.metric_thresholds)
+    for reason in skipped:
+        logger.warning("%s (id %s): threshold skipped: %s", policy, policy.pk, reason)
+    return Thresholds(rules, skipped)
 
 
 def current_assessment(model) -> RiskAssessment | None:
@@ -53,6 +80,10 @@ class Obligations:
     @property
     def required_approvals(self) -> int:
         return self.policy.required_approvals if self.policy else 0
+
+    @cached_property
+    def thresholds(self) -> Thresholds:
+        return thresholds_of(self.policy)
 
 
 def obligations_for(model) -> Obligations:

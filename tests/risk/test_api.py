@@ -6,6 +6,7 @@ from apps.core.models import AuditEvent
 from apps.risk.models import GovernancePolicy, RiskAssessment
 from apps.risk.scoring import RISKS
 from tests.inventory.factories import MLModelFactory
+from tests.risk.test_views import BAD_POLICIES
 
 
 @pytest.fixture
@@ -83,3 +84,22 @@ def test_policy_validation_names_the_field(api):
         "tier": "low", "required_approvals": 0, "checklists": [], "monitoring_cadence": "monthly",
         "metric_thresholds": {}, "reassessment_days": 30, "note": "x"}, format="json")
     assert response.status_code == 400 and response.json()["field"] == "required_approvals"
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD_POLICIES)
+def test_the_api_refuses_a_policy_outside_the_schema_and_says_why(api, change, field, message):
+    payload = {"tier": "high", "required_approvals": 2, "checklists": ["intentionality", "accountability"],
+               "monitoring_cadence": "weekly", "metric_thresholds": {"accuracy_min": 0.8}, "reassessment_days": 60,
+               "note": "probe", **change}
+    response = api("admin").post("/api/v1/governance-policies/", payload, format="json")
+    assert response.status_code == 400 and response.json()["field"] == field
+    assert message in response.json()["detail"]
+    assert GovernancePolicy.objects.filter(tier="high").count() == 1
+
+
+def test_the_api_refuses_a_policy_without_checklists(api):
+    payload = {"tier": "high", "required_approvals": 2, "monitoring_cadence": "weekly", "reassessment_days": 60,
+               "note": "probe"}
+    response = api("admin").post("/api/v1/governance-policies/", payload, format="json")
+    assert response.status_code == 400 and response.json() == {
+        "detail": "Give every policy field; missing: checklists.", "field": "checklists"}

@@ -152,3 +152,12 @@ def test_reassessment_requests_are_recorded_once_and_resolved_by_the_next_assess
     assert services.reassessment_request(model=credit_model, reason="exposure changed to public") is None
     assessment = assess(reviewer, credit_model)
     assert credit_model.reassessment_triggers.get().resolved_by == assessment
+
+
+def test_a_policy_with_many_problems_names_the_first_ten(make_user):
+    thresholds = {f"metric{n}_min": 0.5 for n in range(50)}
+    with pytest.raises(DomainError, match="And 40 more problems.$") as refused:
+        services.policy_publish(actor=make_user("admin"), tier="low", note="typos", required_approvals=1,
+                                checklists=["intentionality"], monitoring_cadence="monthly",
+                                metric_thresholds=thresholds, reassessment_days=30)
+    assert refused.value.field == "metric_thresholds" and refused.value.message.count("unknown metric") == 10

@@ -1,12 +1,15 @@
 import copy
 import csv
 import io
+import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from apps.core.models import AuditEvent
 from apps.risk import services
+from apps.risk.defaults import DEFAULT_POLICIES
 from apps.risk.models import GovernancePolicy, RiskAssessment
 from apps.risk.scoring import RISKS
 from tests.inventory.factories import MLModelFactory
@@ -136,6 +139,46 @@ def test_a_policy_form_with_bad_json_names_the_field(client_as):
         "reassessment_days": 60, "note": "x"})
     assert response.status_code == 200 and "Give a JSON object" in response.content.decode()
     assert GovernancePolicy.objects.filter(tier="high").count() == 1
+
+
+BAD_POLICIES = [
+    ({"metric_thresholds": {"accuracy_min": "abc"}}, "metric_thresholds",
+     "metric_thresholds.accuracy_min: 'abc' is not a number; expected a number between 0 and 1."),
+    ({"metric_thresholds": {"acuracy_min": 0.8}}, "metric_thresholds",
+     "metric_thresholds.acuracy_min: unknown metric 'acuracy'; known metrics: accuracy, "),
+    ({"metric_thresholds": {"psi_max": -0.2}}, "metric_thresholds",
+     "metric_thresholds.psi_max: -0.2 is out of range; expected a number of at least 0."),
+    ({"checklists": []}, "checklists",
+     "checklists: at least one checklist is required; choose from intentionality, accountability."),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD_POLICIES)
+def test_the_policy_form_refuses_a_document_outside_the_schema_and_says_why(client_as, change, field, message):
+    data = {"required_approvals": 2, "checklists": ["intentionality", "accountability"],
+            "monitoring_cadence": "weekly", "metric_thresholds": {"accuracy_min": 0.8}, "reassessment_days": 60,
+            "note": "probe", **change}
+    data["metric_thresholds"] = json.dumps(data["metric_thresholds"])
+    response = client_as("admin").post(reverse("risk:policy-edit", args=["high"]), data)
+    assert response.status_code == 200
+    assert [e for e in response.context["form"].errors[field] if e.startswith(message)]
+    assert GovernancePolicy.objects.filter(tier="high").count() == 1
+
+
+def test_the_django_admin_offers_no_way_to_write_a_policy(client_as):
+    """Policies are published through the portal form and the API, both through ``policy_publish``."""
+    client = client_as("admin")
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/risk/governancepolicy/add/").status_code == 404
+    assert client.get(f"/admin/risk/governancepolicy/{GovernancePolicy.objects.first().pk}/change/").status_code == 404
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD_POLICIES)
+def test_the_model_s_clean_applies_the_same_schema_for_any_admin_form(db, change, field, message):
+    policy = GovernancePolicy(tier="high", version=2, **{**DEFAULT_POLICIES["high"], **change})
+    with pytest.raises(ValidationError) as refused:
+        policy.full_clean()
+    assert [e for e in refused.value.message_dict[field] if e.startswith(message)]
 
 
 def test_an_admin_edits_the_matrix_and_only_new_assessments_change(client_as, model):

@@ -11,6 +11,7 @@ from apps.risk.models import (
     RiskRating,
     Tier,
 )
+from apps.risk.policy_schema import CHECKLISTS, EXAMPLE, METRICS
 from apps.risk.scoring import REGULATED_DOMAINS, RISKS
 
 
@@ -95,6 +96,12 @@ class PolicySerializer(serializers.ModelSerializer):
         fields = ["id", "tier", "version", "required_approvals", "checklists", "monitoring_cadence",
                   "metric_thresholds", "reassessment_days", "note", "created_by", "created_at"]
         read_only_fields = ["id", "version", "created_by", "created_at"]
+        # Validated by ``policy_publish`` against ``apps.risk.policy_schema``; a refusal names the key.
+        extra_kwargs = {
+            "checklists": {"help_text": f"At least one of: {', '.join(CHECKLISTS)}."},
+            "metric_thresholds": {"help_text": "Metric name and direction to a number in the metric's range, e.g. "
+                                               f"{EXAMPLE}; metrics: {', '.join(sorted(METRICS))}."},
+        }
 
 
 class MatrixSerializer(serializers.ModelSerializer):
