@@ -76,8 +76,8 @@ def _conflicts(review: Review) -> dict[int, str]:
     if version.created_by_id:
         people.setdefault(version.created_by_id, "registered this version")
     people.setdefault(model.accountable_owner_id, "are the model's accountable owner")
-    for user_id in model.technical_owners.values_list("pk", flat=True):
-        people.setdefault(user_id, "are a technical owner of the model")
+    for owner in model.technical_owners.all():  # .all(): the review page has them prefetched
+        people.setdefault(owner.pk, "are a technical owner of the model")
     # Registering or editing the version's content makes one an author; moving its stage does not.
     editors = AuditEvent.objects.filter(
         object_type="inventory.modelversion", object_id=str(version.pk), actor__isnull=False,
@@ -145,17 +145,21 @@ class ApprovalStatus:
         return problems
 
 
-def approval_status(review: Review, *, obligations: Obligations | None = None) -> ApprovalStatus:
-    """How many independent approvals ``review`` has against what the model's current policy demands."""
+def approval_status(review: Review, *, obligations: Obligations | None = None,
+                    conflicted: dict[int, str] | None = None) -> ApprovalStatus:
+    """How many independent approvals ``review`` has against what the model's current policy demands.
+
+    ``obligations`` and ``conflicted`` (``conflicted_users(review)``) save the queries when the caller has them.
+    """
     obligations = obligations or obligations_for(review.version.model)
-    conflicts = _conflicts(review)
+    conflicts = conflicted if conflicted is not None else conflicted_users(review)
     approvals, discounted = 0, []
     for decision in review.decisions.all():
         if decision.decision != ReviewDecision.Decision.APPROVE:
             continue
         if decision.reviewer_id in conflicts:
-            discounted.append(f"The approval of {decision.reviewer} does not count (four-eyes rule): "
-                              f"they {conflicts[decision.reviewer_id]}.")
+            reason = conflicts[decision.reviewer_id].removeprefix("you ")
+            discounted.append(f"The approval of {decision.reviewer} does not count (four-eyes rule): they {reason}.")
         else:
             approvals += 1
     policy = obligations.policy
@@ -295,8 +299,9 @@ def review_assign(*, actor, review: Review, reviewer) -> Review:
     review = _locked(review)
     if not has_role(actor, *SUBMITTERS, *REVIEWERS):
         raise PermissionDeniedError("Your role cannot assign reviewers.")
-    if not review.is_open:
-        raise ConflictError("Only open reviews get reviewers assigned.")
+    if not (review.is_open or (review.state == t.APPROVED and approval_status(review).reopenable)):
+        raise ConflictError("Only open reviews (or approved ones short of what the current policy demands) "
+                            "get reviewers assigned.")
     if not has_role(reviewer, *REVIEWERS):
         raise DomainError(f"{reviewer} is not a reviewer.", field="reviewer")
     reason = conflicted_users(review).get(reviewer.pk)
@@ -427,11 +432,12 @@ def review_expire_for_version(*, version: ModelVersion, actor=None, changed=()) 
 
 def _approved_rounds(version: ModelVersion):
     """Approved rounds whose content still matches the version, newest first, each with its status now."""
-    obligations = obligations_for(version.model)
+    obligations = None  # read only for a version that has an approved round: gate lists stay cheap
     for review in Review.objects.filter(version=version, state=t.APPROVED).prefetch_related(
             "decisions__reviewer").order_by("-decided_at"):
         review.version = version
         if current_hash(review) == review.content_hash:
+            obligations = obligations or obligations_for(version.model)
             yield review, approval_status(review, obligations=obligations)
 
 
