@@ -125,6 +125,10 @@ def test_exposure_made_public_and_fully_automated_holds_the_gate_until_re_assess
 
     refused = to_production(scientist, review.version)
     assert refused.status_code == 409 and "Risk re-assessment pending" in refused.json()["detail"]
+    browser = APIClient()
+    browser.force_login(scientist)
+    risk_page = browser.get(reverse("risk:model", args=[model.slug])).content.decode()
+    assert "Re-assessment pending: automation_level, exposure changed" in risk_page
     with pytest.raises(ConflictError, match="re-assessment pending"):
         inventory.version_transition(actor=scientist, version=review.version, to_stage="production")
 
