@@ -217,6 +217,11 @@ class MLModel(TimeStampedModel):
 class ModelVersion(TimeStampedModel):
     """One trained artefact of a model, the data it learnt from and the environment it was validated in."""
 
+    # What a responsible-AI approval attests (with the training data sets' contents): a change to any of
+    # them voids the approval. The description and the stage are not attested.
+    REVIEWED_FIELDS = ("algorithm", "framework", "hyperparameters", "artifact_uri", "artifact_sha256",
+                       "validation_metrics", "validated_environment", "training_datasets")
+
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=40, help_text="Version label, e.g. 1.4.0 or 2026-11-01.")
     description = models.TextField(blank=True)

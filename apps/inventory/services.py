@@ -201,6 +201,11 @@ def dataset_update(*, actor, dataset: DataSet, **changes) -> DataSet:
     diff = _apply_changes(dataset, changes, editable=DATASET_FIELDS)
     if diff:
         audit_record(actor=actor, action="dataset.updated", obj=dataset, changes=diff)
+    if "content_sha256" in diff:
+        # Approvals attest the data a version learnt from: new content voids them on every such version.
+        for version in dataset.trained_versions.all():
+            signals.version_content_changed.send(sender=ModelVersion, version=version, actor=actor,
+                                                 changed=[f"content_sha256 of training data set {dataset}"])
     return dataset
 
 
@@ -292,8 +297,6 @@ def model_update(*, actor, model: MLModel, technical_owners=None, business_proce
 
 # --- Versions and lifecycle ------------------------------------------------------------------
 
-# Changing these voids an approval: they are what reviewers signed off.
-REVIEWED_VERSION_FIELDS = {"artifact_uri", "artifact_sha256", "training_datasets", "hyperparameters", "algorithm"}
 VERSION_FIELDS = ("description", "algorithm", "framework", "hyperparameters", "artifact_uri", "artifact_sha256",
                   "validation_metrics", "validated_environment")
 
@@ -344,7 +347,7 @@ def version_update(*, actor, version: ModelVersion, training_datasets=None, reas
         audit_record(actor=actor, action="version.updated", obj=version, changes=diff, reason=reason)
     if "validated_environment" in diff:
         _recheck_deployments(version)
-    reviewed = sorted(set(diff) & REVIEWED_VERSION_FIELDS)
+    reviewed = sorted(set(diff) & set(ModelVersion.REVIEWED_FIELDS))
     if reviewed:
         signals.version_content_changed.send(sender=ModelVersion, version=version, actor=actor, changed=reviewed)
     return version

@@ -2,7 +2,8 @@
 
 from django.dispatch import Signal
 
-# Sent inside the transaction when what a review approved changes (artefact, training data).
+# Sent inside the transaction when what a review approved changes (``ModelVersion.REVIEWED_FIELDS``,
+# or the content of a training data set).
 # kwargs: version, actor, changed (list of field names)
 version_content_changed = Signal()
 

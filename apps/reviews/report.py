@@ -4,6 +4,7 @@ content, who took responsibility, which gate overrides happened, and the audit t
 ``build`` collects it once as plain data; the HTML template and ``to_markdown`` only lay it out.
 """
 
+import json
 import os
 import re
 
@@ -33,6 +34,7 @@ def build(review: Review) -> dict:
     """Everything the report shows. ``review`` comes from ``selectors.review_detail`` (answers, decisions loaded)."""
     version, model = review.version, review.version.model
     obligations = obligations_for(model)
+    approval = services.approval_status(review, obligations=obligations)
     assessment = current_assessment(model)
     live_hash = services.current_hash(review) if review.content_hash else ""
     answers = [{
@@ -67,8 +69,9 @@ def build(review: Review) -> dict:
         "assessment_id": assessment.pk if assessment else None,
         "policy_now": str(obligations.policy) if obligations.policy else "none",
         "policy_at_start": review.policy_label or "none recorded",
-        "checklists": review.checklists, "required_approvals": review.required_approvals,
-        "approvals": sum(d.decision == "approve" for d in review.decisions.all()),
+        "checklists": review.checklists, "required_approvals": approval.required,
+        "required_approvals_at_start": review.required_approvals, "approvals": approval.approvals,
+        "approval_problems": approval.problems(),
         "submitted_by": _user(review.submitted_by), "submitted_at": _when(review.submitted_at),
         "decided_at": _when(review.decided_at),
         "content_hash": review.content_hash or "not submitted yet",
@@ -76,6 +79,10 @@ def build(review: Review) -> dict:
         "version_facts": [("Artifact URI", version.artifact_uri or "—"),
                           ("Artifact SHA-256", version.artifact_sha256 or "—"),
                           ("Algorithm", version.algorithm or "—"),
+                          ("Framework", version.framework or "—"),
+                          ("Hyperparameters", _json(version.hyperparameters)),
+                          ("Validation metrics", _json(version.validation_metrics)),
+                          ("Validated environment", _json(version.validated_environment)),
                           ("Training data", ", ".join(str(d) for d in version.training_datasets.all()) or "—"),
                           ("Stage", version.get_stage_display())],
         "answers": answers, "decisions": decisions,
@@ -83,6 +90,10 @@ def build(review: Review) -> dict:
         "acknowledged_at": _when(review.owner_acknowledged_at),
         "overrides": overrides, "audit": audit, "audit_truncated": len(audit) == AUDIT_LIMIT,
     }
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True) if value else "—"
 
 
 def _md(text) -> str:
@@ -122,7 +133,9 @@ def to_markdown(data: dict) -> str:
               f"- **Policy when the round opened:** {_md(data['policy_at_start'])}",
               f"- **Policy in force now:** {_md(data['policy_now'])}",
               f"- **Checklists:** {_md(', '.join(data['checklists']))}",
-              f"- **Approvals:** {data['approvals']} of {data['required_approvals']} required",
+              f"- **Approvals:** {data['approvals']} of {data['required_approvals']} required (by the policy in "
+              f"force now; {data['required_approvals_at_start']} when the round opened)",
+              *(f"- **Still missing:** {_md(problem)}" for problem in data["approval_problems"]),
               "", "## What was reviewed", "",
               f"- **Submitted by:** {_md(data['submitted_by'])} at {data['submitted_at']}",
               f"- **Content hash (SHA-256):** `{data['content_hash']}`",

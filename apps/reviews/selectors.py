@@ -2,13 +2,14 @@
 shared by the queue pages and the API."""
 
 import django_filters
-from django.db.models import Case, Count, IntegerField, Prefetch, Q, Value, When
+from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, Value, When
 
 from apps.core.models import AuditEvent
 from apps.core.roles import Role
 from apps.inventory.models import ModelVersion, Stage
 from apps.reviews import transitions as t
 from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review, ReviewDecision
+from apps.risk.selectors import with_required_approvals_now
 
 
 class ReviewFilter(django_filters.FilterSet):
@@ -25,11 +26,16 @@ class ReviewFilter(django_filters.FilterSet):
         fields = ["q", "state", "version", "model"]
 
 
+def _with_approvals(queryset):
+    """The approvals so far, and ``required_approvals_now``: what the model's current policy demands."""
+    queryset = queryset.annotate(approvals=Count("decisions", filter=Q(decisions__decision="approve"), distinct=True))
+    return with_required_approvals_now(queryset, model="version__model")
+
+
 def reviews():
-    """Reviews with what every list shows, and the number of approvals so far."""
-    return (Review.objects.select_related("version__model", "submitted_by", "created_by")
-            .annotate(approvals=Count("decisions", filter=Q(decisions__decision="approve"), distinct=True))
-            .order_by("-updated_at", "-pk"))
+    """Reviews with what every list shows, and the number of approvals so far against the current requirement."""
+    return _with_approvals(Review.objects.select_related("version__model", "submitted_by", "created_by")
+                           ).order_by("-updated_at", "-pk")
 
 
 def filtered(queryset, filters) -> django_filters.FilterSet:
@@ -46,14 +52,24 @@ def edited_version_ids(user) -> list[int]:
     return [int(i) for i in ids if i.isdigit()]
 
 
-def awaiting_decision(user):
-    """Submitted or in-review rounds ``user`` may still decide on.
+def answered_review_ids(user) -> list[int]:
+    ids = (AuditEvent.objects.filter(object_type="reviews.review", action="review.answered", actor=user)
+           .values_list("object_id", flat=True).distinct())
+    return [int(i) for i in ids if i.isdigit()]
 
-    Mirrors ``services.conflicted_users`` as a query (submitter, version author, accountable or
-    technical owner, editor of the version), so the queue never offers what the service would refuse.
+
+def awaiting_decision(user):
+    """Submitted or in-review rounds ``user`` may still decide on, and approved rounds of live versions that
+    have fewer approvals than the model's current policy demands (deciding reopens them).
+
+    Mirrors ``services.conflicted_users`` as a query (submitter, opener, answerer, version author,
+    accountable or technical owner, editor of the version), so the queue never offers what the service
+    would refuse.
     """
-    return (reviews().filter(state__in=(t.SUBMITTED, t.IN_REVIEW))
-            .exclude(submitted_by=user).exclude(version__created_by=user)
+    short = Q(state=t.APPROVED, approvals__lt=F("required_approvals_now")) & ~Q(version__stage=Stage.RETIRED)
+    return (reviews().filter(Q(state__in=(t.SUBMITTED, t.IN_REVIEW)) | short)
+            .exclude(submitted_by=user).exclude(created_by=user).exclude(pk__in=answered_review_ids(user))
+            .exclude(version__created_by=user)
             .exclude(version__model__accountable_owner=user)
             .exclude(version__model__technical_owners=user)
             .exclude(version_id__in=edited_version_ids(user))
@@ -98,9 +114,8 @@ def review_detail(pk: int) -> Review:
 
 
 def rounds_of(version):
-    return (Review.objects.filter(version=version).select_related("submitted_by", "created_by")
-            .annotate(approvals=Count("decisions", filter=Q(decisions__decision="approve"), distinct=True))
-            .order_by("-round"))
+    return _with_approvals(Review.objects.filter(version=version).select_related("submitted_by", "created_by")
+                           ).order_by("-round")
 
 
 def assignable_reviewers(review: Review, conflicted: dict[int, str]):

@@ -8,6 +8,7 @@ on (IllegalTransition -> 409 in the API).
 import hashlib
 import json
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,6 +21,7 @@ from apps.inventory.models import ModelVersion
 from apps.notifications.services import notify
 from apps.reviews import transitions as t
 from apps.reviews.models import ChecklistAnswer, ChecklistItem, Review, ReviewDecision
+from apps.risk.selectors import Obligations, obligations_for
 
 SUBMITTERS = (Role.DATA_SCIENTIST, Role.ADMIN)
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
@@ -28,17 +30,17 @@ REVIEWERS = (Role.REVIEWER, Role.ADMIN)
 # --- What was reviewed ---------------------------------------------------------------------
 
 def content_hash(version: ModelVersion, answers) -> str:
-    """SHA-256 over what reviewers sign off: the version's artefact, training data and the checklist answers.
+    """SHA-256 over what reviewers sign off: the version's attested fields (``ModelVersion.REVIEWED_FIELDS``:
+    artefact, algorithm, framework, hyperparameters, validation metrics, validated environment), the
+    content hashes of its training data and the checklist answers.
 
-    Changing the artefact or the training data afterwards changes the hash, which voids the approval.
+    Changing any of them afterwards changes the hash, which voids the approval.
     """
+    attested = {name: getattr(version, name) for name in ModelVersion.REVIEWED_FIELDS if name != "training_datasets"}
     payload = {
         "version_id": version.pk,
         "version": version.version,
-        "artifact_uri": version.artifact_uri,
-        "artifact_sha256": version.artifact_sha256,
-        "algorithm": version.algorithm,
-        "hyperparameters": version.hyperparameters,
+        **attested,
         "training_datasets": sorted(
             [d.pk, d.version, d.content_sha256] for d in version.training_datasets.all()
         ),
@@ -56,26 +58,39 @@ def current_hash(review: Review) -> str:
 
 # --- Who may act ------------------------------------------------------------------------------
 
-def conflicted_users(review: Review) -> dict[int, str]:
-    """People who cannot approve this review (four-eyes rule), with the reason."""
+def _conflicts(review: Review) -> dict[int, str]:
+    """People who are not independent of this review, with why, worded to follow "you" or "they"."""
     version = review.version
     model = version.model
     people: dict[int, str] = {}
     if review.submitted_by_id:
-        people[review.submitted_by_id] = "you submitted this review"
+        people[review.submitted_by_id] = "submitted this review"
+    if review.created_by_id:
+        people.setdefault(review.created_by_id, "opened this review")
+    # Whoever wrote the evidence vouches for it; judging it is someone else's job.
+    answerers = AuditEvent.objects.filter(
+        object_type="reviews.review", object_id=str(review.pk), action="review.answered", actor__isnull=False,
+    ).values_list("actor_id", flat=True)
+    for user_id in answerers:
+        people.setdefault(user_id, "answered its checklists")
     if version.created_by_id:
-        people.setdefault(version.created_by_id, "you registered this version")
-    people.setdefault(model.accountable_owner_id, "you are the model's accountable owner")
-    for user_id in model.technical_owners.values_list("pk", flat=True):
-        people.setdefault(user_id, "you are a technical owner of the model")
+        people.setdefault(version.created_by_id, "registered this version")
+    people.setdefault(model.accountable_owner_id, "are the model's accountable owner")
+    for owner in model.technical_owners.all():  # .all(): the review page has them prefetched
+        people.setdefault(owner.pk, "are a technical owner of the model")
     # Registering or editing the version's content makes one an author; moving its stage does not.
     editors = AuditEvent.objects.filter(
         object_type="inventory.modelversion", object_id=str(version.pk), actor__isnull=False,
         action__in=("version.created", "version.updated"),
     ).values_list("actor_id", flat=True)
     for user_id in editors:
-        people.setdefault(user_id, "you edited this version")
+        people.setdefault(user_id, "edited this version")
     return people
+
+
+def conflicted_users(review: Review) -> dict[int, str]:
+    """People who cannot approve this review (four-eyes rule), with the reason addressed to them."""
+    return {user_id: f"you {reason}" for user_id, reason in _conflicts(review).items()}
 
 
 def _require_reviewer(actor, review: Review) -> None:
@@ -89,6 +104,73 @@ def _require_reviewer(actor, review: Review) -> None:
 def four_eyes_refusal(reason: str) -> str:
     """The message shown before (on the page) and after (on a POST) a conflicted reviewer tries to decide."""
     return f"Four-eyes rule: you cannot decide on this review because {reason}. Ask another reviewer."
+
+
+# --- What the current policy demands ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    """A round's approvals judged against the model's tier and policy as they are now, not when it opened.
+
+    Only independent approvals count: an approver who has since become conflicted (made an owner of the
+    model, say) has a stake in the version now, when the gate relies on the approval.
+    """
+
+    approvals: int
+    required: int
+    tier: str
+    missing_checklists: tuple[str, ...] = ()
+    discounted: tuple[str, ...] = ()
+
+    @property
+    def enough(self) -> bool:
+        return self.approvals >= self.required and not self.missing_checklists
+
+    @property
+    def reopenable(self) -> bool:
+        """More approvals on the same answers would do; missing checklists need a new round."""
+        return self.approvals < self.required and not self.missing_checklists
+
+    def problems(self) -> list[str]:
+        problems = list(self.discounted)
+        if self.approvals < self.required:
+            more = self.required - self.approvals
+            problems.append(f"It has {self.approvals} of the {self.required} approval{'s' * (self.required != 1)} "
+                            f"its current tier ({self.tier}) requires; ask {more} more reviewer{'s' * (more != 1)}.")
+        if self.missing_checklists:
+            names = ", ".join(self.missing_checklists)
+            problems.append(f"Its current tier ({self.tier}) demands the {names} checklist"
+                            f"{'s' * (len(self.missing_checklists) != 1)}, which this round did not answer; "
+                            "a new review round must.")
+        return problems
+
+
+def approval_status(review: Review, *, obligations: Obligations | None = None,
+                    conflicted: dict[int, str] | None = None) -> ApprovalStatus:
+    """How many independent approvals ``review`` has against what the model's current policy demands.
+
+    ``obligations`` and ``conflicted`` (``conflicted_users(review)``) save the queries when the caller has them.
+    """
+    obligations = obligations or obligations_for(review.version.model)
+    conflicts = conflicted if conflicted is not None else conflicted_users(review)
+    approvals, discounted = 0, []
+    for decision in review.decisions.all():
+        if decision.decision != ReviewDecision.Decision.APPROVE:
+            continue
+        if decision.reviewer_id in conflicts:
+            reason = conflicts[decision.reviewer_id].removeprefix("you ")
+            discounted.append(f"The approval of {decision.reviewer} does not count (four-eyes rule): they {reason}.")
+        else:
+            approvals += 1
+    policy = obligations.policy
+    return ApprovalStatus(
+        approvals=approvals,
+        # Without any policy (a fresh database) the round keeps what it was opened with.
+        required=policy.required_approvals if policy else review.required_approvals,
+        tier=obligations.tier or "not assessed, treated as critical",
+        missing_checklists=tuple(c for c in obligations.checklists if c not in review.checklists),
+        discounted=tuple(discounted),
+    )
 
 
 def _locked(review: Review) -> Review:
@@ -107,8 +189,6 @@ def _move(review: Review, action: str) -> str:
 @transaction.atomic
 def review_start(*, actor, version: ModelVersion) -> Review:
     """Open a new review round for a version, with the checklists its tier demands."""
-    from apps.risk.selectors import obligations_for
-
     if not has_role(actor, *SUBMITTERS):
         raise PermissionDeniedError("Data scientists and admins open reviews of their versions.")
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
@@ -219,8 +299,9 @@ def review_assign(*, actor, review: Review, reviewer) -> Review:
     review = _locked(review)
     if not has_role(actor, *SUBMITTERS, *REVIEWERS):
         raise PermissionDeniedError("Your role cannot assign reviewers.")
-    if not review.is_open:
-        raise ConflictError("Only open reviews get reviewers assigned.")
+    if not (review.is_open or (review.state == t.APPROVED and approval_status(review).reopenable)):
+        raise ConflictError("Only open reviews (or approved ones short of what the current policy demands) "
+                            "get reviewers assigned.")
     if not has_role(reviewer, *REVIEWERS):
         raise DomainError(f"{reviewer} is not a reviewer.", field="reviewer")
     reason = conflicted_users(review).get(reviewer.pk)
@@ -237,20 +318,28 @@ def review_assign(*, actor, review: Review, reviewer) -> Review:
 @transaction.atomic
 def review_decide(*, actor, review: Review, decision: str, comment: str = "",
                   seen_hash: str | None = None) -> ReviewDecision:
-    """One reviewer's decision. Approvals count per distinct reviewer; enough of them approve the review.
+    """One reviewer's decision. Independent approvals count per distinct reviewer; once they meet what the
+    model's current tier and policy demand, the review is approved.
 
     The review row is locked, so concurrent decisions are serialised; the unique
     (review, reviewer) constraint stops a double click counting twice. ``seen_hash``
     is the content hash the reviewer's form showed; a different one means the
-    content changed under them (stale form).
+    content changed under them (stale form). An approved round that the current
+    policy no longer justifies (the tier rose) reopens for the approvals it lacks.
     """
     review = _locked(review)
     if decision not in ReviewDecision.Decision.values:
         raise DomainError(f"Decision must be approve, request_changes or reject, not {decision!r}.", field="decision")
     _require_reviewer(actor, review)
+    obligations = obligations_for(review.version.model)
+    status = approval_status(review, obligations=obligations)
+    if review.state == t.APPROVED and status.reopenable:
+        _reopen(actor=actor, review=review, status=status)
     target_state = _move(review, decision)
     if decision != "approve" and not comment.strip():
         raise DomainError("Say what must change (or why it is rejected) in the comment.", field="comment")
+    if decision == "approve" and status.missing_checklists:
+        raise ConflictError(f"{status.problems()[-1]} Withdraw this round and start a new one.")
     if review.decisions.filter(reviewer=actor).exists():
         raise ConflictError("You already decided on this review round.")
     live_hash = current_hash(review)
@@ -263,8 +352,8 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
     except IntegrityError as exc:
         raise ConflictError("You already decided on this review round.") from exc
     before = review.state
-    approvals = review.decisions.filter(decision="approve").count()
-    if decision == "approve" and approvals < review.required_approvals:
+    after = approval_status(review, obligations=obligations)
+    if decision == "approve" and not after.enough:
         new_state = t.IN_REVIEW
     else:
         new_state = target_state
@@ -272,13 +361,26 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
     review.state = new_state
     review.save(update_fields=["state", "decided_at", "updated_at"])
     audit_record(actor=actor, action=f"review.{decision}", obj=review, reason=comment,
-                 changes={"state": [before, new_state], "approvals": [approvals - (decision == "approve"), approvals],
-                          "required_approvals": [None, review.required_approvals], "content_hash": [None, live_hash]})
+                 changes={"state": [before, new_state], "approvals": [status.approvals, after.approvals],
+                          "required_approvals": [None, after.required], "content_hash": [None, live_hash]})
     recipients = {review.submitted_by, review.version.model.accountable_owner}
     for user in filter(None, recipients):
         notify(recipient=user, subject=f"{review.version}: {actor} chose to {decision.replace('_', ' ')}",
-               body=comment or f"{approvals} of {review.required_approvals} approvals.", url=review.get_absolute_url())
+               body=comment or f"{after.approvals} of {after.required} approvals.", url=review.get_absolute_url())
     return record
+
+
+def _reopen(*, actor, review: Review, status: ApprovalStatus) -> None:
+    """Back to in_review: the round was approved under a laxer policy than the one in force now."""
+    new_state = _move(review, "reopen")
+    review.state = new_state
+    try:
+        with transaction.atomic():
+            review.save(update_fields=["state", "updated_at"])
+    except IntegrityError as exc:
+        raise ConflictError(f"{review.version} has another open review round; decide on that one.") from exc
+    audit_record(actor=actor, action="review.reopened", obj=review, changes={"state": [t.APPROVED, new_state]},
+                 reason=" ".join(status.problems()))
 
 
 @transaction.atomic
@@ -328,15 +430,29 @@ def review_expire_for_version(*, version: ModelVersion, actor=None, changed=()) 
 
 # --- Reads used by the gate and pages ---------------------------------------------------------------
 
-def valid_approval(version: ModelVersion) -> Review | None:
-    """The approved review whose content still matches the version, if any."""
-    for review in Review.objects.filter(version=version, state=t.APPROVED).order_by("-decided_at"):
+def _approved_rounds(version: ModelVersion):
+    """Approved rounds whose content still matches the version, newest first, each with its status now."""
+    obligations = None  # read only for a version that has an approved round: gate lists stay cheap
+    for review in Review.objects.filter(version=version, state=t.APPROVED).prefetch_related(
+            "decisions__reviewer").order_by("-decided_at"):
+        review.version = version
         if current_hash(review) == review.content_hash:
-            return review
-    return None
+            obligations = obligations or obligations_for(version.model)
+            yield review, approval_status(review, obligations=obligations)
+
+
+def valid_approval(version: ModelVersion) -> Review | None:
+    """The approved review whose content still matches the version and that the current policy justifies."""
+    return next((review for review, status in _approved_rounds(version) if status.enough), None)
 
 
 def approval_problems(version: ModelVersion) -> list[str]:
-    if valid_approval(version) is None:
+    """Why the version holds no valid approval (empty when it does): what the newest approved round lacks."""
+    newest = None
+    for _review, status in _approved_rounds(version):
+        if status.enough:
+            return []
+        newest = newest or status
+    if newest is None:
         return ["It needs a valid responsible-AI approval (a review approved by enough distinct reviewers)."]
-    return []
+    return newest.problems()

@@ -6,9 +6,11 @@
     submitted | in_review --reject--> rejected
     draft | submitted | in_review --withdraw--> withdrawn
     approved --expire (reviewed content changed)--> expired
+    approved --reopen (the current tier demands more approvals than it has)--> in_review
 
-approved, changes_requested, rejected, withdrawn and expired are final for the
-round: a new round is a new review. ``approve`` below the required count keeps
+changes_requested, rejected, withdrawn and expired are final for the round: a
+new round is a new review. approved is final too, unless the policy in force
+rises above it (reopen), or the reviewed content changes (expire). ``approve`` below the required count keeps
 the review in_review; the service decides which edge applies.
 """
 
@@ -33,6 +35,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "reject": {SUBMITTED: REJECTED, IN_REVIEW: REJECTED},
     "withdraw": {DRAFT: WITHDRAWN, SUBMITTED: WITHDRAWN, IN_REVIEW: WITHDRAWN},
     "expire": {APPROVED: EXPIRED},
+    "reopen": {APPROVED: IN_REVIEW},
 }
 
 

@@ -143,15 +143,19 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
     conflicted = services.conflicted_users(review)
     answers = list(review.answers.all())
     decisions = list(review.decisions.all())
-    decidable = review.state in (t.SUBMITTED, t.IN_REVIEW)
+    obligations = obligations_for(model)
+    approval = services.approval_status(review, obligations=obligations, conflicted=conflicted)
+    # An approved round the current policy no longer justifies takes the approvals it lacks.
+    decidable = review.state in (t.SUBMITTED, t.IN_REVIEW) or (review.state == t.APPROVED and approval.reopenable)
     is_reviewer = has_role(user, *REVIEWERS)
     my_decision = next((d for d in decisions if d.reviewer_id == user.pk), None)
     conflict = conflicted.get(user.pk) if is_reviewer and decidable and my_decision is None else None
     live_hash = services.current_hash(review) if review.content_hash else ""
     context = {
-        "review": review, "version": version, "model": model, "obligations": obligations_for(model),
+        "review": review, "version": version, "model": model, "obligations": obligations,
         "answers": answers, "decisions": decisions,
-        "approvals": sum(d.decision == "approve" for d in decisions),
+        "approvals": approval.approvals, "approval": approval,
+        "approval_problems": approval.problems() if review.state in (t.SUBMITTED, t.IN_REVIEW, t.APPROVED) else [],
         "allowed_actions": [a.replace("_", " ") for a in t.allowed_actions(review.state)],
         "rounds": selectors.rounds_of(version),
         "my_decision": my_decision,
@@ -159,7 +163,8 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
         "content_changed": bool(review.content_hash) and live_hash != review.content_hash,
         "can_answer": review.state == t.DRAFT and has_role(user, *SUBMITTERS),
         "can_decide": decidable and is_reviewer and not conflict and my_decision is None,
-        "can_assign": review.is_open and has_role(user, *ASSIGNERS),
+        "can_assign": (review.is_open or (review.state == t.APPROVED and approval.reopenable))
+        and has_role(user, *ASSIGNERS),
         "can_acknowledge": (user.pk == model.accountable_owner_id and review.owner_acknowledged_at is None
                             and review.state not in CLOSED_FOR_ACKNOWLEDGEMENT),
         "can_withdraw": review.is_open and (user.pk in {review.created_by_id, review.submitted_by_id}

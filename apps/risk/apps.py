@@ -9,6 +9,7 @@ class RiskConfig(AppConfig):
     def ready(self) -> None:
         from apps.inventory import gates, signals
         from apps.risk import (
+            models,
             redflags,  # noqa: F401 - registers the dashboard's risk flags
             selectors,
             services,
@@ -18,6 +19,9 @@ class RiskConfig(AppConfig):
             obligations = selectors.obligations_for(version.model)
             if not obligations.assessed:
                 return ["It needs a risk assessment."]
+            if obligations.reassessment_pending:
+                return [f"Risk re-assessment pending: {obligations.reassessment_pending} It cannot go to "
+                        f"production until a reviewer re-assesses the model."]
             if obligations.overdue:
                 return [f"Its risk re-assessment was due {obligations.reassessment_due:%Y-%m-%d}."]
             return []
@@ -26,6 +30,7 @@ class RiskConfig(AppConfig):
 
         def request_reassessment(sender, model, actor, changed, **kwargs):
             services.reassessment_request(model=model, actor=actor,
+                                          kind=models.ReassessmentTrigger.Kind.CONTEXT_CHANGED,
                                           reason=f"{', '.join(changed)} changed; re-assess the risk.")
 
         signals.model_risk_context_changed.connect(request_reassessment, dispatch_uid="risk.reassess", weak=False)

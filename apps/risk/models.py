@@ -191,8 +191,15 @@ class Mitigation(models.Model):
 class ReassessmentTrigger(models.Model):
     """An event that demands a new assessment (new version heading to production, breach, changed exposure)."""
 
+    class Kind(models.TextChoices):
+        # The model's use changed (exposure, automation, purpose): its tier may be wrong, so the
+        # production gate waits for the re-assessment. Other triggers (a breach) only ask for one.
+        CONTEXT_CHANGED = "context_changed", "The model's use changed"
+        OTHER = "other", "Other"
+
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="reassessment_triggers")
     reason = models.CharField(max_length=300)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_by = models.ForeignKey(RiskAssessment, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="resolved_triggers")

@@ -234,11 +234,15 @@ def policy_publish(*, actor, tier: str, note: str, **values) -> GovernancePolicy
 
 
 @transaction.atomic
-def reassessment_request(*, model: MLModel, reason: str, actor=None) -> ReassessmentTrigger | None:
-    """Record an event that demands a new assessment and tell the accountable owner (once per open reason)."""
+def reassessment_request(*, model: MLModel, reason: str, actor=None,
+                         kind: str = ReassessmentTrigger.Kind.OTHER) -> ReassessmentTrigger | None:
+    """Record an event that demands a new assessment and tell the accountable owner (once per open reason).
+
+    A ``CONTEXT_CHANGED`` trigger holds the production gate until an assessment resolves it.
+    """
     if ReassessmentTrigger.objects.filter(model=model, reason=reason, resolved_by__isnull=True).exists():
         return None
-    trigger = ReassessmentTrigger.objects.create(model=model, reason=reason)
+    trigger = ReassessmentTrigger.objects.create(model=model, reason=reason, kind=kind)
     audit_record(actor=actor, action="risk_reassessment.requested", obj=model, reason=reason)
     notify(recipient=model.accountable_owner, subject=f"Re-assess the risk of {model}", body=reason,
            url=f"/risk/models/{model.slug}/")

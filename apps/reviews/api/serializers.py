@@ -44,6 +44,10 @@ class ReviewSerializer(serializers.ModelSerializer):
     version_label = serializers.CharField(source="version.version", read_only=True)
     model = serializers.CharField(source="version.model.slug", read_only=True)
     approvals = serializers.IntegerField(read_only=True, help_text="Distinct reviewers who approved this round.")
+    required_approvals = serializers.IntegerField(
+        read_only=True, help_text="Approvals the policy demanded when the round opened (history).")
+    required_approvals_now = serializers.IntegerField(
+        read_only=True, help_text="Approvals the model's current tier and policy demand: what the gate checks.")
     submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     owner_acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
@@ -53,9 +57,9 @@ class ReviewSerializer(serializers.ModelSerializer):
     class Meta:
         model = Review
         fields = ["id", "version", "version_label", "model", "round", "state", "checklists", "required_approvals",
-                  "approvals", "policy_label", "content_hash", "created_by", "created_at", "submitted_by",
-                  "submitted_at", "decided_at", "owner_acknowledged_by", "owner_acknowledged_at", "assignees",
-                  "page"]
+                  "required_approvals_now", "approvals", "policy_label", "content_hash", "created_by", "created_at",
+                  "submitted_by", "submitted_at", "decided_at", "owner_acknowledged_by", "owner_acknowledged_at",
+                  "assignees", "page"]
         read_only_fields = fields
 
     def get_page(self, review) -> str:
