@@ -18,7 +18,7 @@ from apps.core.roles import Role, has_role
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
-from apps.monitoring import drift, ingest, metrics, storage, thresholds
+from apps.monitoring import drift, ingest, metrics, selectors, storage, thresholds
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
 
@@ -155,14 +155,9 @@ def requeue_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
     return sum(enqueue(pk) for pk in pks)
 
 
-def _silent_since(now: datetime) -> datetime:
-    """A claim whose heartbeat is older than this belongs to a dead worker."""
-    return now - timedelta(seconds=settings.PORTAL_TASK_HEARTBEAT_SECONDS * settings.PORTAL_TASK_HEARTBEATS_MISSED)
-
-
 def _abandoned(now: datetime) -> Q:
     """Running, but nobody is computing it any more: its worker stopped beating, or it overran the lease."""
-    silent = _silent_since(now)
+    silent = selectors.worker_silent_since(now)
     lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
     return Q(status=Evaluation.Status.RUNNING) & (
         Q(heartbeat_at__lt=silent) | Q(heartbeat_at__isnull=True, started_at__lt=silent) | Q(started_at__lt=lease))
@@ -203,7 +198,7 @@ def _give_up(*, evaluation_id: int, now: datetime) -> bool:
         if evaluation is None:
             return False
         times = f"{evaluation.attempts} time{'s' if evaluation.attempts != 1 else ''}"
-        if evaluation.heartbeat_at and evaluation.heartbeat_at >= _silent_since(now):
+        if evaluation.heartbeat_at and evaluation.heartbeat_at >= selectors.worker_silent_since(now):
             reason = (f"The computation was attempted {times} and never finished within the "
                       f"{settings.PORTAL_TASK_LEASE_SECONDS} s limit (PORTAL_TASK_LEASE_SECONDS); the file may be "
                       "too large for this machine.")

@@ -174,6 +174,7 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
             figures.append(charts.drift_chart(metrics["drift"]))
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
                        charts=figures, alerts=selectors.evaluation_alerts(evaluation),
+                       status_note=selectors.evaluation_status_note(evaluation),
                        alerted=evaluation.kind == Evaluation.Kind.PRODUCTION)
         return context
 
@@ -185,8 +186,10 @@ class EvaluationStatusView(RoleRequiredMixin, View):
 
     def get(self, request, pk: int):
         evaluation = get_object_or_404(Evaluation.objects.only("pk", "status", "error", "started_at", "finished_at",
-                                                               "created_at", "attempts"), pk=pk)
-        response = render(request, "monitoring/partials/evaluation_status.html", {"evaluation": evaluation})
+                                                               "created_at", "attempts", "enqueued_at",
+                                                               "heartbeat_at"), pk=pk)
+        response = render(request, "monitoring/partials/evaluation_status.html",
+                          {"evaluation": evaluation, "status_note": selectors.evaluation_status_note(evaluation)})
         finished = evaluation.status in (Evaluation.Status.DONE, Evaluation.Status.FAILED)
         if finished and _is_htmx(request):
             response["HX-Refresh"] = "true"  # the metrics sections appear with the full page
