@@ -319,14 +319,14 @@ PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,
 # out of memory, host lost) and the requeue sweep hands its evaluation to another worker. The filesystem broker
 # deletes a message when a worker fetches it, so this, not the broker's late acknowledgement, recovers it.
-PORTAL_TASK_HEARTBEAT_SECONDS = envint("PORTAL_TASK_HEARTBEAT_SECONDS", 10)
+PORTAL_TASK_HEARTBEAT_SECONDS = max(1, envint("PORTAL_TASK_HEARTBEAT_SECONDS", 10))  # 0 would hammer the DB
 PORTAL_TASK_HEARTBEATS_MISSED = 6
 # Claims of one evaluation whose workers died or overran the lease before it ends failed: a file that kills its
 # worker (out of memory) must not be retried forever.
 PORTAL_TASK_MAX_ATTEMPTS = envint("PORTAL_TASK_MAX_ATTEMPTS", 3)
 # How often beat runs the requeue sweep: with the heartbeat above, a dead worker's evaluation restarts within
 # about a minute and a half.
-PORTAL_REQUEUE_SWEEP_SECONDS = envint("PORTAL_REQUEUE_SWEEP_SECONDS", 30)
+PORTAL_REQUEUE_SWEEP_SECONDS = max(1, envint("PORTAL_REQUEUE_SWEEP_SECONDS", 30))
 # An evaluation queued longer than this with no worker taking it says so on its page and in the API.
 PORTAL_QUEUED_WARNING_SECONDS = envint("PORTAL_QUEUED_WARNING_SECONDS", 60)
 # Fault injection for chaos tests only: seconds a computation pauses after claiming its row. Always 0 in use.

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connections, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
@@ -220,12 +220,12 @@ def _fail(evaluation: Evaluation, *, reason: str, now: datetime) -> None:
 
 
 @contextmanager
-def _heartbeat(mine):
+def _heartbeat(mine: QuerySet):
     """Renew the claim ``mine`` from a thread while the computation runs.
 
     The thread dies with its process, so a worker killed mid-computation (SIGKILL, the out-of-memory
-    killer, a lost host) falls silent and the requeue sweep hands its evaluation on within about a minute,
-    on every broker: the filesystem broker has no late acknowledgement to fall back on.
+    killer, a lost host) falls silent and the requeue sweep hands its evaluation on within about a minute
+    and a half, on every broker: the filesystem broker has no late acknowledgement to fall back on.
     """
     stop = threading.Event()
     thread = threading.Thread(target=_beat, args=(mine, stop), name="evaluation-heartbeat", daemon=True)
@@ -237,7 +237,7 @@ def _heartbeat(mine):
         thread.join()
 
 
-def _beat(mine, stop: threading.Event) -> None:
+def _beat(mine: QuerySet, stop: threading.Event) -> None:
     try:
         while not stop.wait(settings.PORTAL_TASK_HEARTBEAT_SECONDS):
             try:
@@ -249,7 +249,7 @@ def _beat(mine, stop: threading.Event) -> None:
         connections.close_all()  # this thread's own connection
 
 
-def _release(mine) -> None:
+def _release(mine: QuerySet) -> None:
     """Hand a claim back after a transient database error, so the task's retry can claim it again.
 
     The attempt is not counted: the limit bounds computations that kill their worker, not database hiccups.
@@ -344,7 +344,7 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
             return False
 
 
-def _compute_and_store(*, evaluation_id: int, mine) -> bool:
+def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
     frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
     result = compute_metrics(frame, task_type=evaluation.version.model.task_type, columns=evaluation.columns,
