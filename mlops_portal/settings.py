@@ -6,6 +6,7 @@ filesystem Celery broker under ``var/``. ``DATABASE_URL=postgres://...`` and
 ``DJANGO_DEBUG=false`` is production: it demands a real secret key and hosts.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -313,8 +314,21 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 PORTAL_MAX_UPLOAD_BYTES = envint("PORTAL_MAX_UPLOAD_MB", 200) * 1024 * 1024
-# A running computation not finished within this lease is taken over (its worker died).
+# A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
+# A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,
+# out of memory, host lost) and the requeue sweep hands its evaluation to another worker. The filesystem broker
+# deletes a message when a worker fetches it, so this, not the broker's late acknowledgement, recovers it.
+PORTAL_TASK_HEARTBEAT_SECONDS = max(1, envint("PORTAL_TASK_HEARTBEAT_SECONDS", 10))  # 0 would hammer the DB
+PORTAL_TASK_HEARTBEATS_MISSED = 6
+# Claims of one evaluation whose workers died or overran the lease before it ends failed: a file that kills its
+# worker (out of memory) must not be retried forever.
+PORTAL_TASK_MAX_ATTEMPTS = envint("PORTAL_TASK_MAX_ATTEMPTS", 3)
+# How often beat runs the requeue sweep: with the heartbeat above, a dead worker's evaluation restarts within
+# about a minute and a half.
+PORTAL_REQUEUE_SWEEP_SECONDS = max(1, envint("PORTAL_REQUEUE_SWEEP_SECONDS", 30))
+# An evaluation queued longer than this with no worker taking it says so on its page and in the API.
+PORTAL_QUEUED_WARNING_SECONDS = envint("PORTAL_QUEUED_WARNING_SECONDS", 60)
 # Fault injection for chaos tests only: seconds a computation pauses after claiming its row. Always 0 in use.
 PORTAL_CHAOS_TASK_DELAY = envint("PORTAL_CHAOS_TASK_DELAY", 0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -326,5 +340,6 @@ CELERY_BEAT_SCHEDULE = {
     "mark-overdue-reassessments": {"task": "risk.mark_overdue_reassessments", "schedule": crontab(hour=6, minute=0)},
     "deliver-notification-emails": {"task": "notifications.deliver_emails", "schedule": crontab(minute="*/5")},
     "monitoring-windows": {"task": "monitoring.compute_due_windows", "schedule": crontab(hour=1, minute=15)},
-    "monitoring-requeue-stale": {"task": "monitoring.requeue_stale", "schedule": crontab(minute="*/2")},
+    "monitoring-requeue-stale": {"task": "monitoring.requeue_stale",
+                                 "schedule": timedelta(seconds=PORTAL_REQUEUE_SWEEP_SECONDS)},
 }

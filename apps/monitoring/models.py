@@ -28,7 +28,7 @@ class Evaluation(models.Model):
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.VALIDATION)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="Why the computation failed, in words a person can act on.")
     warnings = models.JSONField(default=list, blank=True)
     filename = models.CharField(max_length=255)
     file_format = models.CharField(max_length=10)
@@ -44,12 +44,16 @@ class Evaluation(models.Model):
     period_end = models.DateTimeField(null=True, blank=True)
     metrics = models.JSONField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=100, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims by a worker; bounded by "
+                                                "PORTAL_TASK_MAX_ATTEMPTS when workers die on it.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the task was handed to the broker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="Last sign of life of the worker computing it; a silent one died.")
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process that claimed it last.")
 
     class Meta:
         ordering = ["-created_at"]

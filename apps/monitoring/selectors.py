@@ -6,12 +6,15 @@ the preview of an upload's columns, which reads the file and stores nothing.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage
 from apps.monitoring import ingest, thresholds
@@ -161,6 +164,35 @@ def model_monitoring(*, slug: str) -> ModelMonitoring:
 
 def evaluation_detail(*, pk: int) -> Evaluation:
     return get_object_or_404(Evaluation.objects.select_related("version__model__team", "created_by"), pk=pk)
+
+
+def worker_silent_since(now: datetime) -> datetime:
+    """A computation whose heartbeat is older than this has lost its worker (killed, out of memory, host gone)."""
+    return now - timedelta(seconds=settings.PORTAL_TASK_HEARTBEAT_SECONDS * settings.PORTAL_TASK_HEARTBEATS_MISSED)
+
+
+def evaluation_status_note(evaluation: Evaluation, *, now: datetime | None = None) -> str:
+    """Why an evaluation is not moving, in words, for its page and its API answer; empty while all is well."""
+    now = now or timezone.now()
+    if evaluation.status == Evaluation.Status.QUEUED:
+        if (now - evaluation.created_at).total_seconds() < settings.PORTAL_QUEUED_WARNING_SECONDS:
+            return ""
+        age = _ago(evaluation.created_at, now)
+        if evaluation.enqueued_at is None:
+            return (f"Queued {age} ago; it could not be handed to the task queue yet: is the broker running? "
+                    "It is sent again automatically.")
+        return f"Queued {age} ago; no worker has taken it yet; is the Celery worker running?"
+    if evaluation.status == Evaluation.Status.RUNNING:
+        last_sign = evaluation.heartbeat_at or evaluation.started_at
+        if last_sign and last_sign < worker_silent_since(now):
+            return (f"Its worker stopped responding {_ago(last_sign, now)} ago (killed or out of memory?); another "
+                    f"worker takes the computation over automatically, at most "
+                    f"{settings.PORTAL_TASK_MAX_ATTEMPTS} attempts in all.")
+    return ""
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    return timesince(then, now).replace("\xa0", " ")
 
 
 def alert_detail(*, pk: int) -> Alert:

@@ -1,12 +1,16 @@
 """Monitoring writes: uploads (validated before anything is stored), computations, windows and alerts."""
 
 import logging
+import os
+import socket
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, OperationalError, connections, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
@@ -14,7 +18,7 @@ from apps.core.roles import Role, has_role
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
-from apps.monitoring import drift, ingest, metrics, storage, thresholds
+from apps.monitoring import drift, ingest, metrics, selectors, storage, thresholds
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
 
@@ -132,9 +136,10 @@ def requeue_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
 
     * queued and never sent (the broker was down at upload time), once older than ``older_than``;
     * queued, sent more than a lease ago and still not started: the message was lost (Redis restarted
-      without persistence, or its worker was killed before acknowledging);
-    * running past its lease: its worker died mid-computation.
+      without persistence, or its worker was killed before claiming it);
+    * running, but its worker stopped beating (killed, out of memory) or it overran its lease.
 
+    A computation abandoned ``PORTAL_TASK_MAX_ATTEMPTS`` times is not sent again: it ends failed here.
     A duplicate message is harmless: ``_claim`` lets only one worker compute an evaluation.
     """
     now = timezone.now()
@@ -142,25 +147,125 @@ def requeue_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
     queued = Evaluation.objects.filter(status=Evaluation.Status.QUEUED)
     never_sent = queued.filter(enqueued_at__isnull=True, created_at__lt=now - older_than)
     lost = queued.filter(enqueued_at__lt=lease)
-    abandoned = Evaluation.objects.filter(status=Evaluation.Status.RUNNING, started_at__lt=lease)
-    pks = sorted({pk for rows in (never_sent, lost, abandoned) for pk in rows.values_list("pk", flat=True)})
+    abandoned = Evaluation.objects.filter(_abandoned(now))
+    for pk in abandoned.filter(attempts__gte=settings.PORTAL_TASK_MAX_ATTEMPTS).values_list("pk", flat=True):
+        _give_up(evaluation_id=pk, now=now)
+    retried = abandoned.filter(attempts__lt=settings.PORTAL_TASK_MAX_ATTEMPTS)
+    pks = sorted({pk for rows in (never_sent, lost, retried) for pk in rows.values_list("pk", flat=True)})
     return sum(enqueue(pk) for pk in pks)
 
 
+def _abandoned(now: datetime) -> Q:
+    """Running, but nobody is computing it any more: its worker stopped beating, or it overran the lease."""
+    silent = selectors.worker_silent_since(now)
+    lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
+    return Q(status=Evaluation.Status.RUNNING) & (
+        Q(heartbeat_at__lt=silent) | Q(heartbeat_at__isnull=True, started_at__lt=silent) | Q(started_at__lt=lease))
+
+
 def _claim(evaluation_id: int) -> datetime | None:
-    """Take the evaluation for this worker: queued, or running past its lease (its worker died).
+    """Take the evaluation for this worker: queued, or abandoned (see ``_abandoned``) fewer than the maximum times.
 
     Returns the claim's start time, the fencing token: only the holder of the latest claim may store
-    the result, so a worker that outlived its lease cannot write after another one took over.
+    the result, so a worker that outlived its lease cannot write after another one took over. An
+    evaluation abandoned too often ends failed instead (a message the broker redelivers lands here).
     """
     now = timezone.now()
-    lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
     claimed = (
         Evaluation.objects.filter(pk=evaluation_id)
-        .filter(Q(status=Evaluation.Status.QUEUED) | Q(status=Evaluation.Status.RUNNING, started_at__lt=lease))
-        .update(status=Evaluation.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
+        .filter(Q(status=Evaluation.Status.QUEUED)
+                | _abandoned(now) & Q(attempts__lt=settings.PORTAL_TASK_MAX_ATTEMPTS))
+        .update(status=Evaluation.Status.RUNNING, started_at=now, heartbeat_at=now, worker=_worker_name(),
+                attempts=F("attempts") + 1)
     )
-    return now if claimed else None
+    if not claimed:
+        _give_up(evaluation_id=evaluation_id, now=now)
+        return None
+    return now
+
+
+def _worker_name() -> str:
+    """Which process holds a claim, for whoever reads the row; read per call, as pool children fork."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _give_up(*, evaluation_id: int, now: datetime) -> bool:
+    """End an evaluation abandoned ``PORTAL_TASK_MAX_ATTEMPTS`` times as failed, saying why. True if it did."""
+    limit = settings.PORTAL_TASK_MAX_ATTEMPTS
+    with transaction.atomic():
+        evaluation = (Evaluation.objects.select_for_update(of=("self",)).select_related("version__model")
+                      .filter(_abandoned(now), pk=evaluation_id, attempts__gte=limit).first())
+        if evaluation is None:
+            return False
+        times = f"{evaluation.attempts} time{'s' if evaluation.attempts != 1 else ''}"
+        if evaluation.heartbeat_at and evaluation.heartbeat_at >= selectors.worker_silent_since(now):
+            reason = (f"The computation was attempted {times} and never finished within the "
+                      f"{settings.PORTAL_TASK_LEASE_SECONDS} s limit (PORTAL_TASK_LEASE_SECONDS); the file may be "
+                      "too large for this machine.")
+        else:
+            reason = (f"The computation was attempted {times} and its worker died each time (last: killed or out "
+                      "of memory); the file may be too large for this machine.")
+        _fail(evaluation, reason=reason, now=now)
+    logger.warning("evaluation %s given up after %s attempts", evaluation_id, evaluation.attempts)
+    return True
+
+
+def _fail(evaluation: Evaluation, *, reason: str, now: datetime) -> None:
+    """Record the failure and its audit event; the caller holds the claim or the row lock, in a transaction."""
+    before = evaluation.status
+    evaluation.status, evaluation.error, evaluation.finished_at = Evaluation.Status.FAILED, reason, now
+    evaluation.save(update_fields=["status", "error", "finished_at"])
+    audit_record(actor=None, action="evaluation.failed", obj=evaluation,
+                 changes={"status": [before, Evaluation.Status.FAILED]}, reason=reason)
+
+
+@contextmanager
+def _heartbeat(mine: QuerySet):
+    """Renew the claim ``mine`` from a thread while the computation runs.
+
+    The thread dies with its process, so a worker killed mid-computation (SIGKILL, the out-of-memory
+    killer, a lost host) falls silent and the requeue sweep hands its evaluation on within about a minute
+    and a half, on every broker: the filesystem broker has no late acknowledgement to fall back on.
+    """
+    stop = threading.Event()
+    thread = threading.Thread(target=_beat, args=(mine, stop), name="evaluation-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _beat(mine: QuerySet, stop: threading.Event) -> None:
+    try:
+        while not stop.wait(settings.PORTAL_TASK_HEARTBEAT_SECONDS):
+            try:
+                if not mine.update(heartbeat_at=timezone.now()):
+                    return  # the claim ended or was taken over: nothing left to keep alive
+            except OperationalError:
+                logger.warning("heartbeat of a computation could not be written; trying again", exc_info=True)
+    finally:
+        connections.close_all()  # this thread's own connection
+
+
+def _release(mine: QuerySet) -> None:
+    """Hand a claim back after a transient database error, so the task's retry can claim it again.
+
+    The attempt is not counted: the limit bounds computations that kill their worker, not database hiccups.
+    If the database is still down the claim stays; its heartbeat has stopped, so the sweep takes it over.
+    """
+    try:
+        mine.update(status=Evaluation.Status.QUEUED, started_at=None, heartbeat_at=None,
+                    attempts=F("attempts") - 1)
+    except OperationalError:
+        logger.warning("could not release a claim; the requeue sweep takes it over", exc_info=True)
+
+
+def _failure_message(exc: Exception) -> str:
+    """What a person sees when a computation fails: the exception's message, never its traceback."""
+    message = str(exc).strip() or type(exc).__name__
+    return f"The computation failed: {message}"[:2000]
 
 
 def _period(frame, timestamp_column: str | None) -> tuple[datetime | None, datetime | None]:
@@ -215,22 +320,35 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
 
     The result, its ``evaluation.computed`` audit event and its alerts are written in one transaction by
     the current claim holder only, so a computation's result exists once however often the task runs.
+    Any error ends the evaluation failed with its message, except a transient database error, which
+    hands the claim back and propagates so the task retries.
     """
     claim = _claim(evaluation_id)
     if claim is None:
         return False
-    if settings.PORTAL_CHAOS_TASK_DELAY:
-        time.sleep(settings.PORTAL_CHAOS_TASK_DELAY)  # chaos tests kill the worker here
-    evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
     mine = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.RUNNING, started_at=claim)
-    try:
-        frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
-        result = compute_metrics(frame, task_type=evaluation.version.model.task_type, columns=evaluation.columns,
-                                 reference=_reference_frame(evaluation.version))
-    except Exception as exc:
-        mine.update(status=Evaluation.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
-        logger.exception("evaluation %s failed", evaluation_id)
-        return False
+    with _heartbeat(mine):
+        if settings.PORTAL_CHAOS_TASK_DELAY:
+            time.sleep(settings.PORTAL_CHAOS_TASK_DELAY)  # chaos tests kill the worker here
+        try:
+            return _compute_and_store(evaluation_id=evaluation_id, mine=mine)
+        except OperationalError:
+            _release(mine)
+            raise
+        except Exception as exc:
+            logger.exception("evaluation %s failed", evaluation_id)
+            with transaction.atomic():
+                evaluation = mine.select_for_update(of=("self",)).select_related("version__model").first()
+                if evaluation is not None:
+                    _fail(evaluation, reason=_failure_message(exc), now=timezone.now())
+            return False
+
+
+def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
+    evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
+    frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
+    result = compute_metrics(frame, task_type=evaluation.version.model.task_type, columns=evaluation.columns,
+                             reference=_reference_frame(evaluation.version))
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
         updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
@@ -346,7 +464,10 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
 
 
 def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
-    """Beat task body: for each production version, compute its last ``history`` complete windows."""
+    """Beat task body: for each production version, compute its last ``history`` complete windows.
+
+    A version whose windows fail is logged and skipped; the others are computed.
+    """
     from apps.risk.selectors import obligations_for
 
     now = now or timezone.now()
@@ -357,11 +478,18 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
         cadence = obligations.policy.monitoring_cadence if obligations.policy else "monthly"
         length = timedelta(days=CADENCE_DAYS[cadence])
         end = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        for _ in range(history):
-            start = end - length
-            if window_compute(version=version, cadence=cadence, start=start, end=end):
-                computed += 1
-            end = start
+        try:
+            for _ in range(history):
+                start = end - length
+                if window_compute(version=version, cadence=cadence, start=start, end=end):
+                    computed += 1
+                end = start
+        except OperationalError:
+            raise  # the database is down: the next run starts over
+        except Exception:
+            # One version's failure (unreadable file, a policy the thresholds cannot apply) must not
+            # leave every other production model without its windows.
+            logger.exception("metric windows of %s failed; the other versions go on", version)
     return computed
 
 

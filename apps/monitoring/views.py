@@ -176,6 +176,7 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
                        skipped_thresholds=thresholds.skipped,
                        charts=figures, alerts=selectors.evaluation_alerts(evaluation),
+                       status_note=selectors.evaluation_status_note(evaluation),
                        alerted=evaluation.kind == Evaluation.Kind.PRODUCTION)
         return context
 
@@ -187,8 +188,10 @@ class EvaluationStatusView(RoleRequiredMixin, View):
 
     def get(self, request, pk: int):
         evaluation = get_object_or_404(Evaluation.objects.only("pk", "status", "error", "started_at", "finished_at",
-                                                               "created_at", "attempts"), pk=pk)
-        response = render(request, "monitoring/partials/evaluation_status.html", {"evaluation": evaluation})
+                                                               "created_at", "attempts", "enqueued_at",
+                                                               "heartbeat_at"), pk=pk)
+        response = render(request, "monitoring/partials/evaluation_status.html",
+                          {"evaluation": evaluation, "status_note": selectors.evaluation_status_note(evaluation)})
         finished = evaluation.status in (Evaluation.Status.DONE, Evaluation.Status.FAILED)
         if finished and _is_htmx(request):
             response["HX-Refresh"] = "true"  # the metrics sections appear with the full page

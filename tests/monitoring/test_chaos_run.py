@@ -40,13 +40,18 @@ TASKS = 100
 LEASE = 4
 KILL_AT = (15, 40, 65)  # done computations at which the worker is SIGKILLed (and replaced)
 REDIS_RESTART_AT = 50
+MAX_ATTEMPTS = 10
 
 
 @pytest.fixture
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     settings.PORTAL_TASK_LEASE_SECONDS = LEASE
-    return {"PORTAL_MEDIA_ROOT": str(tmp_path), "PORTAL_TASK_LEASE_SECONDS": str(LEASE)}
+    # Every computation must finish here, however often the kills and the short lease interrupt it; giving
+    # up after PORTAL_TASK_MAX_ATTEMPTS is tested in test_worker_chaos.py.
+    settings.PORTAL_TASK_MAX_ATTEMPTS = MAX_ATTEMPTS
+    return {"PORTAL_MEDIA_ROOT": str(tmp_path), "PORTAL_TASK_LEASE_SECONDS": str(LEASE),
+            "PORTAL_TASK_MAX_ATTEMPTS": str(MAX_ATTEMPTS)}
 
 
 class Beat(threading.Thread):

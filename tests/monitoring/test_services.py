@@ -186,3 +186,136 @@ def test_the_beat_task_computes_each_production_version_windows_at_its_cadence_o
     from django.conf import settings
 
     assert settings.CELERY_BEAT_SCHEDULE["monitoring-windows"]["task"] == compute_due_windows.name
+
+
+# --- Claims, heartbeats and failures (issue 13, items 2, 7 and 12) ------------------------------------------------
+
+def _abandoned_by_a_dead_worker(evaluation, *, attempts: int, silent_for: timedelta = timedelta(minutes=2)):
+    """The row as a worker killed mid-computation leaves it: running, its heartbeat fallen silent."""
+    last_sign = datetime.now(UTC) - silent_for
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="running", attempts=attempts, started_at=last_sign,
+                                                       heartbeat_at=last_sign, worker="gone:4242")
+
+
+def _break_the_policy_of(version) -> None:
+    """A policy row saved before policies were validated: the thresholds cannot compare a metric with it."""
+    from apps.risk.models import GovernancePolicy
+    from apps.risk.selectors import obligations_for
+
+    policy = obligations_for(version.model).policy
+    GovernancePolicy.objects.filter(pk=policy.pk).update(metric_thresholds={"accuracy_min": "abc"})
+
+
+def test_it_takes_over_a_silent_worker_long_before_the_lease(scientist, settings):
+    settings.PORTAL_TASK_LEASE_SECONDS = 900
+    settings.PORTAL_TASK_HEARTBEAT_SECONDS = 10  # silent for 60 s: its worker is gone
+    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    _abandoned_by_a_dead_worker(evaluation, attempts=1)
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
+    evaluation.refresh_from_db()
+    assert (evaluation.status, evaluation.attempts) == ("done", 2)
+
+
+def test_it_leaves_a_computation_whose_worker_still_beats_alone(scientist, settings):
+    settings.PORTAL_TASK_HEARTBEAT_SECONDS = 10
+    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    _abandoned_by_a_dead_worker(evaluation, attempts=1, silent_for=timedelta(seconds=5))
+    assert services.requeue_stale() == 0
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is False
+    assert Evaluation.objects.get(pk=evaluation.pk).status == "running"
+
+
+def test_it_fails_an_evaluation_whose_workers_died_max_attempts_times_and_never_resends_it(scientist, settings):
+    from apps.core.models import AuditEvent
+
+    settings.PORTAL_TASK_MAX_ATTEMPTS = 3
+    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    _abandoned_by_a_dead_worker(evaluation, attempts=3)
+    assert services.requeue_stale() == 0
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed" and evaluation.finished_at is not None
+    assert evaluation.error == ("The computation was attempted 3 times and its worker died each time (last: killed "
+                                "or out of memory); the file may be too large for this machine.")
+    event = AuditEvent.objects.get(action="evaluation.failed", object_id=str(evaluation.pk))
+    assert event.changes == {"status": ["running", "failed"]} and event.reason == evaluation.error
+    assert services.requeue_stale() == 0 and services.evaluation_compute(evaluation_id=evaluation.pk) is False
+
+
+def test_it_fails_instead_of_claiming_a_message_redelivered_after_the_last_attempt(scientist, settings):
+    settings.PORTAL_TASK_MAX_ATTEMPTS = 2
+    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    _abandoned_by_a_dead_worker(evaluation, attempts=2)
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is False
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed" and evaluation.attempts == 2
+    assert "attempted 2 times and its worker died each time" in evaluation.error
+
+
+def test_it_says_when_every_attempt_overran_the_lease(scientist, settings):
+    settings.PORTAL_TASK_MAX_ATTEMPTS, settings.PORTAL_TASK_LEASE_SECONDS = 3, 60
+    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="running", attempts=3, heartbeat_at=datetime.now(UTC),
+                                                       started_at=datetime.now(UTC) - timedelta(hours=1))
+    assert services.requeue_stale() == 0
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed"
+    assert evaluation.error.startswith("The computation was attempted 3 times and never finished within the 60 s")
+
+
+def test_it_fails_with_the_reason_when_the_policy_thresholds_raise_a_type_error(scientist):
+    from apps.core.models import AuditEvent
+
+    version = assessed_version()
+    _break_the_policy_of(version)
+    evaluation, _ = upload(scientist, version, evaluation_csv()[0])
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is False
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed" and evaluation.finished_at is not None and evaluation.metrics is None
+    assert evaluation.error.startswith("The computation failed: '<' not supported between instances of")
+    assert "Traceback" not in evaluation.error
+    assert AuditEvent.objects.filter(action="evaluation.failed", object_id=str(evaluation.pk)).exists()
+    assert not AuditEvent.objects.filter(action="evaluation.computed").exists()
+
+
+def test_a_transient_database_error_hands_the_claim_back_for_the_retry(scientist, monkeypatch):
+    from django.db import OperationalError
+
+    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    real = services._compute_and_store
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "_compute_and_store", database_gone)
+    with pytest.raises(OperationalError):  # the task's autoretry_for takes it from here
+        services.evaluation_compute(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert (evaluation.status, evaluation.attempts, evaluation.started_at) == ("queued", 0, None)
+    monkeypatch.setattr(services, "_compute_and_store", real)
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
+    assert Evaluation.objects.get(pk=evaluation.pk).attempts == 1
+
+
+def test_one_versions_failing_windows_do_not_stop_the_others(scientist):
+    from apps.inventory.models import Stage
+
+    now = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    healthy, broken = assessed_version(), assessed_version(tier_ratings=ratings(degradation=(4, 4)))
+    for version in (broken, healthy):
+        version.stage = Stage.PRODUCTION
+        version.save(update_fields=["stage"])
+        evaluation, _ = upload(scientist, version, evaluation_csv(start=now - timedelta(days=20))[0],
+                               kind="production")
+        services.evaluation_compute(evaluation_id=evaluation.pk)
+    _break_the_policy_of(broken)
+    assert services.windows_due(now=now) == 1
+    assert list(MetricWindow.objects.values_list("version", flat=True)) == [healthy.pk]
+
+
+def test_beat_sweeps_more_often_than_a_dead_worker_is_noticed():
+    from django.conf import settings
+
+    sweep = settings.CELERY_BEAT_SCHEDULE["monitoring-requeue-stale"]
+    silence = timedelta(seconds=settings.PORTAL_TASK_HEARTBEAT_SECONDS * settings.PORTAL_TASK_HEARTBEATS_MISSED)
+    assert sweep["task"] == "monitoring.requeue_stale"
+    assert sweep["schedule"] <= silence <= timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS) / 10

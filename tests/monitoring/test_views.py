@@ -293,6 +293,57 @@ def test_the_status_poll_reloads_the_page_once_the_evaluation_is_done(client_as)
     assert response["HX-Refresh"] == "true" and 'hx-trigger' not in response.content.decode()
 
 
+NO_WORKER = "Queued 3 minutes ago; no worker has taken it yet; is the Celery worker running?"
+
+
+def _queued_minutes_ago(minutes: int, **fields) -> Evaluation:
+    evaluation = make_evaluation(ModelVersionFactory(), status="queued", metrics=None, **fields)
+    Evaluation.objects.filter(pk=evaluation.pk).update(created_at=datetime.now(UTC) - timedelta(minutes=minutes,
+                                                                                                seconds=5))
+    return evaluation
+
+
+def test_it_says_when_no_worker_has_taken_a_queued_evaluation(client_as, settings):
+    settings.PORTAL_QUEUED_WARNING_SECONDS = 60
+    evaluation = _queued_minutes_ago(3, enqueued_at=datetime.now(UTC) - timedelta(minutes=3))
+    client = client_as("executive")
+    assert NO_WORKER in client.get(evaluation.get_absolute_url()).content.decode()
+    polled = client.get(reverse("monitoring:evaluation-status", kwargs={"pk": evaluation.pk}), HTTP_HX_REQUEST="true")
+    assert NO_WORKER in polled.content.decode()
+
+
+def test_the_api_says_when_no_worker_has_taken_a_queued_evaluation(make_user):
+    from rest_framework.test import APIClient
+
+    evaluation = _queued_minutes_ago(3, enqueued_at=datetime.now(UTC) - timedelta(minutes=3))
+    api = APIClient()
+    api.force_authenticate(make_user("executive"))
+    assert api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()["status_note"] == NO_WORKER
+    assert api.get("/api/v1/evaluations/").json()["results"][0]["status_note"] == NO_WORKER
+
+
+def test_it_says_when_a_queued_evaluation_never_reached_the_broker(client_as):
+    evaluation = _queued_minutes_ago(3, enqueued_at=None)
+    page = client_as("executive").get(evaluation.get_absolute_url()).content.decode()
+    assert "could not be handed to the task queue yet: is the broker running?" in page
+
+
+def test_it_says_nothing_while_a_queued_evaluation_is_young(client_as, settings):
+    settings.PORTAL_QUEUED_WARNING_SECONDS = 60
+    evaluation = make_evaluation(ModelVersionFactory(), status="queued", metrics=None, enqueued_at=datetime.now(UTC))
+    assert "status-note" not in client_as("executive").get(evaluation.get_absolute_url()).content.decode()
+
+
+def test_it_says_when_the_worker_computing_an_evaluation_stopped_responding(client_as, settings):
+    settings.PORTAL_TASK_HEARTBEAT_SECONDS, settings.PORTAL_TASK_MAX_ATTEMPTS = 10, 3
+    silent = datetime.now(UTC) - timedelta(minutes=5, seconds=5)
+    evaluation = make_evaluation(ModelVersionFactory(), status="running", metrics=None, attempts=1,
+                                 started_at=silent, heartbeat_at=silent)
+    page = client_as("executive").get(evaluation.get_absolute_url()).content.decode()
+    assert ("Its worker stopped responding 5 minutes ago (killed or out of memory?); another worker takes the "
+            "computation over automatically, at most 3 attempts in all.") in page
+
+
 def test_a_failed_evaluation_shows_its_error(client_as):
     evaluation = make_evaluation(ModelVersionFactory(), status="failed", metrics=None,
                                  error="parquet copy is unreadable")

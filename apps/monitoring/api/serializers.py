@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.inventory.models import ModelVersion
+from apps.monitoring import selectors
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 
 
@@ -45,13 +46,20 @@ class EvaluationSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     metrics = serializers.JSONField(read_only=True, allow_null=True,
                                     help_text='{"overall": {...}, "groups": {...}, "fairness": {...}, "drift": {...}}')
+    status_note = serializers.SerializerMethodField(
+        help_text="Why a queued or running evaluation is not moving (no worker, broker down, worker died); "
+                  "empty while all is well.")
 
     class Meta:
         model = Evaluation
-        fields = ["id", "model_version", "model", "kind", "status", "error", "warnings", "row_count", "metrics",
+        fields = ["id", "model_version", "model", "kind", "status", "status_note", "error", "warnings", "row_count",
+                  "metrics",
                   "filename", "file_format", "sha256", "size_bytes", "columns", "positive_label", "period_start",
                   "period_end", "attempts", "created_by", "created_at", "started_at", "finished_at"]
         read_only_fields = fields
+
+    def get_status_note(self, evaluation: Evaluation) -> str:
+        return selectors.evaluation_status_note(evaluation)
 
 
 class ReferenceUploadSerializer(serializers.Serializer):
