@@ -8,6 +8,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.params import query_int
 from apps.core.roles import ALL_ROLES, Role
 from apps.inventory.models import ModelVersion
 from apps.monitoring import services
@@ -34,10 +35,8 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         queryset = Evaluation.objects.select_related("version__model", "created_by").order_by("-created_at")
-        version = self.request.query_params.get("model_version")
-        if version and version.isdigit():
-            queryset = queryset.filter(version_id=int(version))
-        return queryset
+        version = query_int(self.request.query_params, "model_version")
+        return queryset if version is None else queryset.filter(version_id=version)
 
     @extend_schema(summary="Upload an evaluation file; metrics are computed by a worker",
                    request={"multipart/form-data": s.EvaluationUploadSerializer}, parameters=[IDEMPOTENCY],
