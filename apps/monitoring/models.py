@@ -43,7 +43,10 @@ class Evaluation(models.Model):
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     metrics = models.JSONField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    idempotency_request = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the key stands for: the file's SHA-256 and every upload option. A replay must match it.")
     attempts = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

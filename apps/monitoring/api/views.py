@@ -19,7 +19,8 @@ UPLOADERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 REJECTED = OpenApiResponse(s.UploadErrorSerializer, description="The file was refused; nothing was stored. "
                            "`problems` names each column and the first offending rows.")
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                               description="Replaying an upload with the same key returns the first evaluation.")
+                               description="At most 255 characters. Replaying an upload with the same key, file "
+                               "and options returns the first evaluation; another file or other options are a 409.")
 
 
 @extend_schema_view(
@@ -52,7 +53,7 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             kind=data["kind"], sensitive_features=data["sensitive_features"], positive_label=data["positive_label"],
             columns={"target": data["target_column"], "prediction": data["prediction_column"],
                      "score": data["score_column"], "timestamp": data["timestamp_column"]},
-            idempotency_key=request.headers.get("Idempotency-Key", "")[:100])
+            idempotency_key=request.headers.get("Idempotency-Key", ""))
         response = Response(s.EvaluationSerializer(evaluation).data,
                             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
         response["Location"] = f"/api/v1/evaluations/{evaluation.pk}/"
