@@ -2,6 +2,22 @@ import django_filters
 from django import forms
 
 from apps.core.models import AuditEvent
+from apps.core.params import MAX_ID
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An object id: a whole number a key column holds, else a form error (a 400 in the API), never a 500.
+
+    ``NumberFilter`` parses a ``Decimal``: ``1e5`` and ``1.5`` pass, and a number past the column's range
+    overflows in the database.
+    """
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class AuditEventFilter(django_filters.FilterSet):

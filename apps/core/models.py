@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.validators import validate_single_line
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -46,16 +48,18 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    actor_username = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=100, db_index=True, help_text="Dotted verb, e.g. model.created")
-    object_type = models.CharField(max_length=100, blank=True, db_index=True, help_text="app_label.model")
-    object_id = models.CharField(max_length=64, blank=True, db_index=True)
-    object_repr = models.CharField(max_length=300, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True, validators=[validate_single_line])
+    action = models.CharField(
+        max_length=100, db_index=True, help_text="Dotted verb, e.g. model.created", validators=[validate_single_line])
+    object_type = models.CharField(
+        max_length=100, blank=True, db_index=True, help_text="app_label.model", validators=[validate_single_line])
+    object_id = models.CharField(max_length=64, blank=True, db_index=True, validators=[validate_single_line])
+    object_repr = models.CharField(max_length=300, blank=True, validators=[validate_single_line])
     changes = models.JSONField(default=dict, blank=True, help_text="{field: [before, after]}")
     reason = models.TextField(blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    prev_hash = models.CharField(max_length=64, editable=False)
-    hash = models.CharField(max_length=64, unique=True, editable=False)
+    request_id = models.CharField(max_length=64, blank=True, validators=[validate_single_line])
+    prev_hash = models.CharField(max_length=64, editable=False, validators=[validate_single_line])
+    hash = models.CharField(max_length=64, unique=True, editable=False, validators=[validate_single_line])
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -102,7 +106,7 @@ class AuditVerification(models.Model):
     checked = models.PositiveBigIntegerField()
     first_bad_seq = models.PositiveBigIntegerField(null=True, blank=True)
     message = models.TextField()
-    triggered_by = models.CharField(max_length=50, help_text="command, task or page")
+    triggered_by = models.CharField(max_length=50, help_text="command, task or page", validators=[validate_single_line])
 
     class Meta:
         ordering = ["-finished_at"]

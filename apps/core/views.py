@@ -9,6 +9,7 @@ from django.views.generic import TemplateView
 
 from apps.core import selectors, services
 from apps.core.models import AuditEvent
+from apps.core.params import InvalidParameter
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, user_roles
 
@@ -110,17 +111,38 @@ def favicon(request):
     return redirect(static("img/favicon.svg"), permanent=False)
 
 
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request, exception=None):
+    # Only our own refusals carry a message meant for the user; Django's (a bad Host header) stay generic.
+    message = exception.message if isinstance(exception, InvalidParameter) else "The request could not be read."
+    if _is_api(request):
+        body = {"detail": message}
+        if isinstance(exception, InvalidParameter):
+            body["field"] = exception.field
+        return JsonResponse(body, status=400)
+    return render(request, "400.html", {"message": message}, status=400)
+
+
 def permission_denied(request, exception=None):
     message = str(exception) if exception and str(exception) else "You do not have access to this page."
+    if _is_api(request):
+        return JsonResponse({"detail": message}, status=403)
     return render(request, "403.html", {"message": message}, status=403)
 
 
 def page_not_found(request, exception=None):
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         # An API client gets the body DRF gives for an unknown object, also for a URL no route matches.
         return JsonResponse({"detail": "Not found."}, status=404)
     return render(request, "404.html", status=404)
 
 
 def server_error(request):
+    if _is_api(request):
+        # An API client parses every answer as JSON, a failure included; the request id finds it in the log.
+        return JsonResponse({"detail": "The server failed to answer; the error was logged.",
+                             "request_id": getattr(request, "request_id", "")}, status=500)
     return render(request, "500.html", status=500)

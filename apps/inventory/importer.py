@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils.text import slugify
 
+from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError
 from apps.core.services import audit_record
 from apps.inventory import services
@@ -125,7 +126,7 @@ def template_csv() -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerow([TEMPLATE_EXAMPLE[c] for c in COLUMNS])
+    writer.writerow(safe_row(TEMPLATE_EXAMPLE[c] for c in COLUMNS))
     return out.getvalue()
 
 

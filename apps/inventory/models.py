@@ -10,10 +10,11 @@ from django.db import models
 from django.urls import reverse
 
 from apps.core.models import TimeStampedModel
+from apps.core.validators import validate_single_line
 
 
 class BusinessUnit(TimeStampedModel):
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, validators=[validate_single_line])
     slug = models.SlugField(max_length=120, unique=True)
     description = models.TextField(blank=True)
 
@@ -25,7 +26,7 @@ class BusinessUnit(TimeStampedModel):
 
 
 class Team(TimeStampedModel):
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_single_line])
     slug = models.SlugField(max_length=120, unique=True)
     business_unit = models.ForeignKey(BusinessUnit, on_delete=models.PROTECT, related_name="teams")
     description = models.TextField(blank=True)
@@ -41,11 +42,13 @@ class Team(TimeStampedModel):
 class BusinessProcess(TimeStampedModel):
     """A business decision that models automate or support, and what it is worth."""
 
-    name = models.CharField(max_length=160)
+    name = models.CharField(max_length=160, validators=[validate_single_line])
     slug = models.SlugField(max_length=160, unique=True)
     business_unit = models.ForeignKey(BusinessUnit, on_delete=models.PROTECT, related_name="processes")
     description = models.TextField(blank=True)
-    decision = models.CharField(max_length=300, help_text="The decision the process makes, e.g. 'approve a loan'.")
+    decision = models.CharField(
+        max_length=300, help_text="The decision the process makes, e.g. 'approve a loan'.",
+        validators=[validate_single_line])
     decisions_per_day = models.PositiveIntegerField(null=True, blank=True)
     value_at_stake = models.DecimalField(
         max_digits=14, decimal_places=2, null=True, blank=True,
@@ -83,16 +86,17 @@ class DataSet(TimeStampedModel):
         RAW = "raw", "Raw"
         DERIVED = "derived", "Derived / features"
 
-    name = models.CharField(max_length=160)
+    name = models.CharField(max_length=160, validators=[validate_single_line])
     slug = models.SlugField(max_length=180, unique=True)
-    version = models.CharField(max_length=60, help_text="Version label or content hash of this snapshot.")
+    version = models.CharField(
+        max_length=60, help_text="Version label or content hash of this snapshot.", validators=[validate_single_line])
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RAW)
     description = models.TextField(blank=True)
-    source_system = models.CharField(max_length=160, blank=True)
+    source_system = models.CharField(max_length=160, blank=True, validators=[validate_single_line])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_datasets"
     )
-    content_sha256 = models.CharField(max_length=64, blank=True)
+    content_sha256 = models.CharField(max_length=64, blank=True, validators=[validate_single_line])
     contains_personal_data = models.BooleanField(default=False)
     legal_basis = models.CharField(max_length=30, choices=LegalBasis.choices, default=LegalBasis.NOT_APPLICABLE)
     consent_notes = models.TextField(blank=True)
@@ -114,10 +118,11 @@ class DataSet(TimeStampedModel):
 class PipelineStep(TimeStampedModel):
     """A transformation (feature pipeline, join, cleaning job) from input data sets to one output."""
 
-    name = models.CharField(max_length=160)
+    name = models.CharField(max_length=160, validators=[validate_single_line])
     slug = models.SlugField(max_length=180, unique=True)
     description = models.TextField(blank=True)
-    code_uri = models.CharField(max_length=500, blank=True, help_text="Repository path or job definition.")
+    code_uri = models.CharField(
+        max_length=500, blank=True, help_text="Repository path or job definition.", validators=[validate_single_line])
     inputs = models.ManyToManyField(DataSet, related_name="consumed_by_steps")
     output = models.ForeignKey(DataSet, on_delete=models.PROTECT, related_name="produced_by_steps")
 
@@ -173,7 +178,7 @@ LIVE = "live"
 class MLModel(TimeStampedModel):
     """A model the organisation runs or builds, with the people accountable for it."""
 
-    name = models.CharField(max_length=160)
+    name = models.CharField(max_length=160, validators=[validate_single_line])
     slug = models.SlugField(max_length=160, unique=True)
     purpose = models.TextField(help_text="What the model is for, in business terms.")
     intended_use = models.TextField(blank=True)
@@ -223,14 +228,17 @@ class ModelVersion(TimeStampedModel):
                        "validation_metrics", "validated_environment", "training_datasets")
 
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
-    version = models.CharField(max_length=40, help_text="Version label, e.g. 1.4.0 or 2026-11-01.")
+    version = models.CharField(
+        max_length=40, help_text="Version label, e.g. 1.4.0 or 2026-11-01.", validators=[validate_single_line])
     description = models.TextField(blank=True)
     training_datasets = models.ManyToManyField(DataSet, blank=True, related_name="trained_versions")
-    algorithm = models.CharField(max_length=120, blank=True, help_text="e.g. gradient boosted trees")
-    framework = models.CharField(max_length=60, blank=True, help_text="e.g. scikit-learn 1.6.1")
+    algorithm = models.CharField(
+        max_length=120, blank=True, help_text="e.g. gradient boosted trees", validators=[validate_single_line])
+    framework = models.CharField(
+        max_length=60, blank=True, help_text="e.g. scikit-learn 1.6.1", validators=[validate_single_line])
     hyperparameters = models.JSONField(default=dict, blank=True)
-    artifact_uri = models.CharField(max_length=500, blank=True)
-    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    artifact_uri = models.CharField(max_length=500, blank=True, validators=[validate_single_line])
+    artifact_sha256 = models.CharField(max_length=64, blank=True, validators=[validate_single_line])
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT, db_index=True)
     validation_metrics = models.JSONField(default=dict, blank=True, help_text='e.g. {"roc_auc": 0.91}')
     validated_environment = models.JSONField(
@@ -284,7 +292,8 @@ class Deployment(TimeStampedModel):
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="deployments")
     environment = models.CharField(max_length=20, choices=Environment.choices)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ENDPOINT)
-    target = models.CharField(max_length=300, help_text="Endpoint URL, job name or cluster/namespace.")
+    target = models.CharField(
+        max_length=300, help_text="Endpoint URL, job name or cluster/namespace.", validators=[validate_single_line])
     business_process = models.ForeignKey(
         BusinessProcess, null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
     )

@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.db.models import Q
 
+from apps.core.validators import validate_single_line
 from apps.inventory.models import BusinessUnit, MLModel, ModelVersion, Stage, TaskType
 from apps.monitoring import ingest
 from apps.monitoring.models import Evaluation
@@ -63,7 +64,8 @@ def _names(value: str) -> list[str]:
 
 
 def _column(initial: str, label: str, help_text: str, required: bool = True) -> forms.CharField:
-    return forms.CharField(initial=initial, label=label, help_text=help_text, required=required, max_length=200)
+    return forms.CharField(initial=initial, label=label, help_text=help_text, required=required, max_length=200,
+                           validators=[validate_single_line])
 
 
 class EvaluationUploadForm(forms.Form):
@@ -80,9 +82,10 @@ class EvaluationUploadForm(forms.Form):
                            help_text="CSV, JSON Lines or Parquet, one row per prediction, with a header. Nothing is "
                                      "stored if the file is rejected.")
     sensitive_features = forms.CharField(
-        required=False, label="Sensitive features",
+        required=False, label="Sensitive features", validators=[validate_single_line],
         help_text="Comma-separated column names, e.g. sex,age_band: metrics are broken down by their groups.")
     positive_label = forms.CharField(initial="1", max_length=100, label="Positive label",
+                                     validators=[validate_single_line],
                                      help_text="For binary models: the label value meaning 'positive', e.g. 1 or yes.")
     target_column = _column("y_true", "True label column", "The observed outcome.")
     prediction_column = _column("y_pred", "Prediction column", "The model's predicted label or value.")
@@ -142,8 +145,10 @@ class CompareForm(forms.Form):
                                "Optional: the challenger's probability of the positive label. ROC AUC is "
                                "compared when both scores are present.", required=False)
     sensitive_features = forms.CharField(required=False, label="Sensitive features",
+                                         validators=[validate_single_line],
                                          help_text="Comma-separated column names, e.g. sex,age_band.")
     positive_label = forms.CharField(initial="1", max_length=100, label="Positive label",
+                                     validators=[validate_single_line],
                                      help_text="The label value meaning 'positive', e.g. 1 or yes.")
 
     def __init__(self, *args, model: MLModel, **kwargs):

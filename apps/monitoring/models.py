@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from apps.core.validators import validate_single_line
 from apps.inventory.models import MLModel, ModelVersion
 
 
@@ -30,20 +31,26 @@ class Evaluation(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True, help_text="Why the computation failed, in words a person can act on.")
     warnings = models.JSONField(default=list, blank=True)
-    filename = models.CharField(max_length=255)
-    file_format = models.CharField(max_length=10)
-    sha256 = models.CharField(max_length=64, db_index=True)
+    filename = models.CharField(max_length=255, validators=[validate_single_line])
+    file_format = models.CharField(max_length=10, validators=[validate_single_line])
+    sha256 = models.CharField(max_length=64, db_index=True, validators=[validate_single_line])
     size_bytes = models.PositiveBigIntegerField()
-    raw_path = models.CharField(max_length=300, help_text="Raw upload, under MEDIA_ROOT, named by its SHA-256.")
-    parquet_path = models.CharField(max_length=300, help_text="Columnar copy that recomputations read.")
+    raw_path = models.CharField(
+        max_length=300, help_text="Raw upload, under MEDIA_ROOT, named by its SHA-256.",
+        validators=[validate_single_line])
+    parquet_path = models.CharField(
+        max_length=300, help_text="Columnar copy that recomputations read.", validators=[validate_single_line])
     row_count = models.PositiveIntegerField(null=True, blank=True)
     columns = models.JSONField(default=dict, blank=True,
                                help_text="target, prediction, score, timestamp column names and sensitive features")
-    positive_label = models.CharField(max_length=100, default="1")
+    positive_label = models.CharField(max_length=100, default="1", validators=[validate_single_line])
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     metrics = models.JSONField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True, validators=[validate_single_line])
+    idempotency_request = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the key stands for: the file's SHA-256 and every upload option. A replay must match it.")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims by a worker; bounded by "
                                                 "PORTAL_TASK_MAX_ATTEMPTS when workers die on it.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -73,10 +80,10 @@ class ReferenceData(models.Model):
     """A version's reference features (its training data), compared with each evaluation for drift."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="references")
-    filename = models.CharField(max_length=255)
-    sha256 = models.CharField(max_length=64)
-    raw_path = models.CharField(max_length=300)
-    parquet_path = models.CharField(max_length=300)
+    filename = models.CharField(max_length=255, validators=[validate_single_line])
+    sha256 = models.CharField(max_length=64, validators=[validate_single_line])
+    raw_path = models.CharField(max_length=300, validators=[validate_single_line])
+    parquet_path = models.CharField(max_length=300, validators=[validate_single_line])
     row_count = models.PositiveIntegerField()
     columns = models.JSONField(default=list)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -94,12 +101,12 @@ class MetricWindow(models.Model):
     """Metrics of one production window (day, week or month) of one version: the monitoring time series."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="metric_windows")
-    cadence = models.CharField(max_length=10)
+    cadence = models.CharField(max_length=10, validators=[validate_single_line])
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
     row_count = models.PositiveIntegerField()
     metrics = models.JSONField()
-    health = models.CharField(max_length=10, default="healthy")
+    health = models.CharField(max_length=10, default="healthy", validators=[validate_single_line])
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -124,9 +131,13 @@ class Alert(models.Model):
 
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="alerts")
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="alerts")
-    metric = models.CharField(max_length=120, help_text="e.g. overall.roc_auc, fairness.sex.demographic_parity_ratio")
+    metric = models.CharField(
+        max_length=120, help_text="e.g. overall.roc_auc, fairness.sex.demographic_parity_ratio",
+        validators=[validate_single_line])
     value = models.FloatField(null=True)
-    threshold = models.CharField(max_length=120, help_text="The rule that was broken, e.g. '< 0.80' or 'drop > 0.05'")
+    threshold = models.CharField(
+        max_length=120, help_text="The rule that was broken, e.g. '< 0.80' or 'drop > 0.05'",
+        validators=[validate_single_line])
     severity = models.CharField(max_length=10, choices=Severity.choices)
     status = models.CharField(max_length=15, choices=Status.choices, default=Status.OPEN, db_index=True)
     message = models.TextField()

@@ -61,16 +61,21 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
     """Validate, store (raw + Parquet), record and queue an evaluation. Returns (evaluation, created).
 
     Nothing is stored when the file is rejected. The same ``idempotency_key`` from the
-    same person returns the first evaluation instead of creating another.
+    same person with the same file and options returns the first evaluation instead of
+    creating another; with another file or other options it is a conflict.
     """
     _require_uploader(actor)
     if kind not in Evaluation.Kind.values:
         raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
+    _check_idempotency_key(idempotency_key)
     if version.stage == Stage.RETIRED:
         raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
     columns = {**DEFAULT_COLUMNS, **{k: v for k, v in (columns or {}).items() if v}}
+    request = {}
     if idempotency_key:
-        existing = _replayed(actor=actor, version=version, data=data, idempotency_key=idempotency_key)
+        request = _upload_request(version=version, data=data, filename=filename, kind=kind, columns=columns,
+                                  sensitive_features=sensitive_features, positive_label=positive_label)
+        existing = _replayed(actor=actor, request=request, idempotency_key=idempotency_key)
         if existing:
             return existing, False
     parsed = _parse(data, filename=filename, version=version, columns=columns,
@@ -90,27 +95,59 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
                 size_bytes=len(data), raw_path=raw_path, parquet_path=parquet_path, row_count=parsed.row_count,
                 columns=described,
                 positive_label=str(positive_label), warnings=list(parsed.warnings), created_by=actor,
-                idempotency_key=idempotency_key, period_start=period[0], period_end=period[1])
+                idempotency_key=idempotency_key, idempotency_request=request,
+                period_start=period[0], period_end=period[1])
             audit_record(actor=actor, action="evaluation.uploaded", obj=evaluation,
                          changes={"sha256": [None, digest], "rows": [None, parsed.row_count], "kind": [None, kind]})
             transaction.on_commit(lambda: enqueue(evaluation.pk))
     except IntegrityError:
         # A parallel replay with the same key won the race (the unique constraint waited for its commit):
         # answer with its evaluation. The files it stored are ours too, content-addressed.
-        existing = _replayed(actor=actor, version=version, data=data, idempotency_key=idempotency_key)
+        existing = _replayed(actor=actor, request=request, idempotency_key=idempotency_key)
         if existing is None:
             raise
         return existing, False
     return evaluation, True
 
 
-def _replayed(*, actor, version: ModelVersion, data: bytes, idempotency_key: str) -> Evaluation | None:
-    """The evaluation a key already created, if any; the same key with another file or version is a conflict."""
+# What each part of an upload's fingerprint is called in a conflict message.
+REQUEST_PARTS = {"version": "model_version", "sha256": "file", "filename": "file name", "kind": "kind",
+                 "columns": "column names", "sensitive_features": "sensitive_features",
+                 "positive_label": "positive_label", "task_type": "model's task type"}
+
+
+def _check_idempotency_key(key: str) -> None:
+    # A key is never cut to fit the column: two long keys sharing a prefix would replay each other's upload.
+    limit = Evaluation._meta.get_field("idempotency_key").max_length
+    if len(key) > limit:
+        raise DomainError(f"The Idempotency-Key is {len(key):,} characters long; keys may have at most {limit}. "
+                          "Send a shorter unique key, such as a UUID.", field="Idempotency-Key")
+
+
+def _upload_request(*, version: ModelVersion, data: bytes, filename: str, kind: str, columns: dict,
+                    sensitive_features, positive_label: str) -> dict:
+    """What an Idempotency-Key stands for: the file and every option that shapes the evaluation."""
+    return {"version": version.pk, "sha256": storage.sha256(data), "filename": filename, "kind": kind,
+            "columns": dict(columns), "sensitive_features": list(sensitive_features),
+            "positive_label": str(positive_label), "task_type": version.model.task_type}
+
+
+def _replayed(*, actor, request: dict, idempotency_key: str) -> Evaluation | None:
+    """The evaluation a key already created, if any; the same key with another file or options is a conflict.
+
+    Only the parts the first upload recorded are compared (keys stored before a part existed lack it).
+    """
     if not idempotency_key:
         return None
     existing = Evaluation.objects.filter(created_by=actor, idempotency_key=idempotency_key).first()
-    if existing and (existing.sha256 != storage.sha256(data) or existing.version_id != version.pk):
-        raise ConflictError("This Idempotency-Key was already used for a different upload.")
+    if existing is None:
+        return None
+    differ = [REQUEST_PARTS.get(part, part) for part, value in existing.idempotency_request.items()
+              if request.get(part) != value]
+    if differ:
+        raise ConflictError(f"This Idempotency-Key was already used for a different upload (evaluation "
+                            f"#{existing.pk}; its {', '.join(differ)} differ). Send a new key for a new upload; "
+                            "repeat the first request unchanged to get its evaluation.")
     return existing
 
 

@@ -13,6 +13,7 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from apps.core.errors import DomainError
+from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, user_roles
 from apps.inventory.models import MLModel
@@ -76,8 +77,8 @@ class UploadView(RoleRequiredMixin, FormView):
     form_class = forms.EvaluationUploadForm
 
     def get_initial(self):
-        version = self.request.GET.get("version", "")
-        return {"version": int(version)} if version.isdigit() else {}
+        version = query_int(self.request.GET, "version")
+        return {} if version is None else {"version": version}
 
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
@@ -128,8 +129,8 @@ class ReferenceUploadView(RoleRequiredMixin, FormView):
     form_class = forms.ReferenceUploadForm
 
     def get_initial(self):
-        version = self.request.GET.get("version", "")
-        return {"version": int(version)} if version.isdigit() else {}
+        version = query_int(self.request.GET, "version")
+        return {} if version is None else {"version": version}
 
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
@@ -290,9 +291,9 @@ class CompareView(RoleRequiredMixin, FormView):
         champion = services.champion_of(self.model)
         if champion:
             initial["champion"] = champion
-        challenger = self.request.GET.get("challenger", "")
-        if challenger.isdigit():
-            initial["challenger"] = int(challenger)
+        challenger = query_int(self.request.GET, "challenger")
+        if challenger is not None:
+            initial["challenger"] = challenger
         return initial
 
     def get_context_data(self, **kwargs):

@@ -3,6 +3,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.validators import single_line
 from apps.notifications.models import Notification
 
 
@@ -10,7 +11,8 @@ def notify(*, recipient, subject: str, body: str = "", url: str = "") -> Notific
     """Queue an in-app notification and its email; the email leaves after the transaction commits."""
     if recipient is None or not recipient.is_active:
         return None
-    notification = Notification.objects.create(recipient=recipient, subject=subject[:200], body=body, url=url)
+    notification = Notification.objects.create(recipient=recipient, subject=single_line(subject)[:200], body=body,
+                                               url=url)
     from apps.notifications.tasks import deliver_emails
 
     transaction.on_commit(deliver_emails.delay)
@@ -39,7 +41,9 @@ def deliver_pending_emails(*, limit: int = 200) -> int:
             Notification.objects.filter(pk=notification.pk).update(email_error="recipient has no email address")
             continue
         try:
-            send_mail(notification.subject, _email_body(notification), settings.DEFAULT_FROM_EMAIL, [address])
+            # Rows queued before subjects were cleaned may still hold a line break, which send_mail refuses.
+            send_mail(single_line(notification.subject), _email_body(notification), settings.DEFAULT_FROM_EMAIL,
+                      [address])
         except Exception as exc:  # noqa: BLE001 - keep the row, record why, let an admin retry
             Notification.objects.filter(pk=notification.pk).update(email_error=str(exc)[:1000])
             continue

@@ -3,6 +3,7 @@ from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import TemplateView
 
+from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES
 from apps.notifications.models import Notification
@@ -26,6 +27,5 @@ class NotificationMarkReadView(RoleRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request):
-        raw = request.POST.get("id")
-        notification_mark_read(user=request.user, notification_id=int(raw) if raw and raw.isdigit() else None)
+        notification_mark_read(user=request.user, notification_id=query_int(request.POST, "id"))
         return redirect("notifications:list")

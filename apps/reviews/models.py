@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
 from apps.reviews import transitions as t
 
@@ -19,7 +20,7 @@ class ChecklistItem(models.Model):
     checklist = models.CharField(max_length=20, choices=Checklist.choices)
     key = models.SlugField(max_length=60)
     version = models.PositiveIntegerField(default=1)
-    text = models.CharField(max_length=300)
+    text = models.CharField(max_length=300, validators=[validate_single_line])
     guidance = models.TextField(blank=True, help_text="What evidence a reviewer expects.")
     order = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(default=True)
@@ -48,11 +49,13 @@ class Review(models.Model):
     state = models.CharField(max_length=20, choices=STATE_CHOICES, default=t.DRAFT, db_index=True)
     checklists = models.JSONField(default=list, help_text="Checklists that apply, from the tier policy.")
     required_approvals = models.PositiveSmallIntegerField(default=1)
-    policy_label = models.CharField(max_length=100, blank=True)
+    policy_label = models.CharField(max_length=100, blank=True, validators=[validate_single_line])
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="submitted_reviews")
     submitted_at = models.DateTimeField(null=True, blank=True)
-    content_hash = models.CharField(max_length=64, blank=True, help_text="What was reviewed, frozen at submission.")
+    content_hash = models.CharField(
+        max_length=64, blank=True, help_text="What was reviewed, frozen at submission.",
+        validators=[validate_single_line])
     decided_at = models.DateTimeField(null=True, blank=True)
     owner_acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                               on_delete=models.SET_NULL, related_name="+")
@@ -93,7 +96,7 @@ class ChecklistAnswer(models.Model):
     evidence = models.TextField(blank=True)
     evidence_link = models.URLField(max_length=500, blank=True)
     evidence_file = models.FileField(upload_to="review-evidence/%Y/%m/", blank=True)
-    evidence_sha256 = models.CharField(max_length=64, blank=True)
+    evidence_sha256 = models.CharField(max_length=64, blank=True, validators=[validate_single_line])
     reviewer_comment = models.TextField(blank=True)
 
     class Meta:
@@ -114,7 +117,8 @@ class ReviewDecision(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions")
     decision = models.CharField(max_length=20, choices=Decision.choices)
     comment = models.TextField(blank=True)
-    content_hash = models.CharField(max_length=64, help_text="Hash of what this reviewer saw.")
+    content_hash = models.CharField(
+        max_length=64, help_text="Hash of what this reviewer saw.", validators=[validate_single_line])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,6 +4,7 @@ shared by the queue pages and the API."""
 import django_filters
 from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, Value, When
 
+from apps.core.filters import IdFilter
 from apps.core.models import AuditEvent
 from apps.core.roles import Role
 from apps.inventory.models import ModelVersion, Stage
@@ -18,7 +19,7 @@ class ReviewFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(field_name="version__model__name", lookup_expr="icontains", label="Model",
                                   help_text="Part of the model's name")
     state = django_filters.ChoiceFilter(choices=STATE_CHOICES, label="State")
-    version = django_filters.NumberFilter(field_name="version_id", label="Version id")
+    version = IdFilter(field_name="version_id", label="Version id")
     model = django_filters.CharFilter(field_name="version__model__slug", label="Model (slug)")
 
     class Meta:

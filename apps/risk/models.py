@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from apps.core.validators import validate_single_line
 from apps.inventory.models import AutomationLevel, Exposure, MLModel
 from apps.risk import policy_schema
 from apps.risk.scoring import LEVELS, REGULATED_DOMAINS, RISKS, TIERS
@@ -175,7 +176,7 @@ class Mitigation(models.Model):
         ACCEPTED = "accepted", "Risk accepted"
 
     rating = models.ForeignKey(RiskRating, on_delete=models.CASCADE, related_name="mitigations")
-    action = models.CharField(max_length=300)
+    action = models.CharField(max_length=300, validators=[validate_single_line])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="mitigations")
     due_date = models.DateField(null=True, blank=True)
@@ -198,7 +199,7 @@ class ReassessmentTrigger(models.Model):
         OTHER = "other", "Other"
 
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="reassessment_triggers")
-    reason = models.CharField(max_length=300)
+    reason = models.CharField(max_length=300, validators=[validate_single_line])
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_by = models.ForeignKey(RiskAssessment, null=True, blank=True, on_delete=models.SET_NULL,

@@ -8,6 +8,7 @@ from django.views.generic import FormView, TemplateView
 
 from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError
+from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ADMIN_ONLY, ALL_ROLES, Role, has_role
 from apps.inventory.models import MLModel
@@ -101,9 +102,10 @@ class ModelRiskView(RoleRequiredMixin, TemplateView):
 
     def _compare(self, history):
         by_id = {a.pk: a for a in history}
-        try:
-            a, b = (by_id.get(int(self.request.GET[k])) for k in ("a", "b"))
-        except (KeyError, ValueError):
+        a_id, b_id = query_int(self.request.GET, "a"), query_int(self.request.GET, "b")
+        if a_id is not None and b_id is not None:
+            a, b = by_id.get(a_id), by_id.get(b_id)
+        else:
             a, b = (history[1], history[0]) if len(history) >= 2 else (None, None)
         if not a or not b:
             return None
@@ -137,8 +139,8 @@ class AssessView(RoleRequiredMixin, FormView):
     def dispatch(self, request, *args, **kwargs):
         self.model = get_object_or_404(MLModel, slug=kwargs["slug"])
         self.draft = None
-        draft_id = request.GET.get("draft") or request.POST.get("draft")
-        if draft_id and str(draft_id).isdigit():
+        draft_id = query_int(request.GET, "draft") or query_int(request.POST, "draft")
+        if draft_id is not None:
             self.draft = get_object_or_404(RiskAssessment, pk=draft_id, model=self.model,
                                            status=RiskAssessment.Status.DRAFT)
         return super().dispatch(request, *args, **kwargs)

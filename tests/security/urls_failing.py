@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
+handler400 = "apps.core.views.bad_request"
 handler403 = "apps.core.views.permission_denied"
 handler404 = "apps.core.views.page_not_found"
 handler500 = "apps.core.views.server_error"
@@ -17,4 +18,4 @@ def failing(request):
     raise RuntimeError("the view failed")
 
 
-urlpatterns = [path("failing/", failing), path("", include("mlops_portal.urls"))]
+urlpatterns = [path("failing/", failing), path("api/v1/failing/", failing), path("", include("mlops_portal.urls"))]

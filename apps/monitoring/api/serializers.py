@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
 from apps.monitoring import selectors
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
@@ -13,12 +14,13 @@ class EvaluationUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, help_text="CSV, JSON Lines or Parquet; one row per prediction.")
     kind = serializers.ChoiceField(choices=["validation", "production"], default="validation")
     sensitive_features = serializers.CharField(required=False, allow_blank=True, default="",
+                                               validators=[validate_single_line],
                                                help_text="Comma-separated column names, e.g. sex,age_band")
-    positive_label = serializers.CharField(required=False, default="1")
-    target_column = serializers.CharField(required=False, default="y_true")
-    prediction_column = serializers.CharField(required=False, default="y_pred")
-    score_column = serializers.CharField(required=False, default="y_score")
-    timestamp_column = serializers.CharField(required=False, default="timestamp")
+    positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line])
+    target_column = serializers.CharField(required=False, default="y_true", validators=[validate_single_line])
+    prediction_column = serializers.CharField(required=False, default="y_pred", validators=[validate_single_line])
+    score_column = serializers.CharField(required=False, default="y_score", validators=[validate_single_line])
+    timestamp_column = serializers.CharField(required=False, default="timestamp", validators=[validate_single_line])
 
     def validate_sensitive_features(self, value: str) -> list[str]:
         names = [name.strip() for name in value.split(",") if name.strip()]

@@ -8,6 +8,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.params import query_int
 from apps.core.roles import ALL_ROLES, Role
 from apps.inventory.models import ModelVersion
 from apps.monitoring import services
@@ -18,7 +19,8 @@ UPLOADERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 REJECTED = OpenApiResponse(s.UploadErrorSerializer, description="The file was refused; nothing was stored. "
                            "`problems` names each column and the first offending rows.")
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                               description="Replaying an upload with the same key returns the first evaluation.")
+                               description="At most 255 characters. Replaying an upload with the same key, file "
+                               "and options returns the first evaluation; another file or other options are a 409.")
 
 
 @extend_schema_view(
@@ -34,10 +36,8 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         queryset = Evaluation.objects.select_related("version__model", "created_by").order_by("-created_at")
-        version = self.request.query_params.get("model_version")
-        if version and version.isdigit():
-            queryset = queryset.filter(version_id=int(version))
-        return queryset
+        version = query_int(self.request.query_params, "model_version")
+        return queryset if version is None else queryset.filter(version_id=version)
 
     @extend_schema(summary="Upload an evaluation file; metrics are computed by a worker",
                    request={"multipart/form-data": s.EvaluationUploadSerializer}, parameters=[IDEMPOTENCY],
@@ -53,7 +53,7 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             kind=data["kind"], sensitive_features=data["sensitive_features"], positive_label=data["positive_label"],
             columns={"target": data["target_column"], "prediction": data["prediction_column"],
                      "score": data["score_column"], "timestamp": data["timestamp_column"]},
-            idempotency_key=request.headers.get("Idempotency-Key", "")[:100])
+            idempotency_key=request.headers.get("Idempotency-Key", ""))
         response = Response(s.EvaluationSerializer(evaluation).data,
                             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
         response["Location"] = f"/api/v1/evaluations/{evaluation.pk}/"
