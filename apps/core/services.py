@@ -120,7 +120,7 @@ def audit_verify(*, triggered_by: str, shipped: Sequence[Path] = (), batch_size:
     """Walk the whole chain against the checkpoints, record the outcome, and return the report.
 
     ``shipped`` are copies of the checkpoint log kept off the host; they vouch for the chain like the local
-    file and reveal lines deleted from it. A good check ends with a fresh checkpoint.
+    file and reveal lines deleted from it. Every check ends with a fresh checkpoint.
     """
     started = timezone.now()
     # Read the trail's record of checkpoints before the file, and the file before the events: a checkpoint
@@ -158,8 +158,8 @@ def audit_verify(*, triggered_by: str, shipped: Sequence[Path] = (), batch_size:
                      "first_bad_seq": [None, report.first_bad_seq]},
             reason=triggered_by,
         )
-    if report.ok:
-        audit_checkpoint(triggered_by=f"verify_audit ({triggered_by})")
+    # After a failed check too: the record of the failure is then anchored at once, not at the next beat tick.
+    audit_checkpoint(triggered_by=f"verify_audit ({triggered_by})")
     return report
 
 
@@ -195,13 +195,13 @@ def _file_against_copy(local: CheckpointLog | None, copy: CheckpointLog, path: P
 
 def _deleted_verifications() -> list[str]:
     """Each verification result is recorded in the trail: a result row deleted behind the ORM is named."""
-    kept = set(AuditVerification.objects.values_list("pk", flat=True))
+    kept = {str(pk) for pk in AuditVerification.objects.values_list("pk", flat=True)}
     recorded = AuditEvent.objects.filter(action=AUDIT_VERIFIED).values_list("object_id", "created_at", "changes")
     return [
         f"verification result #{object_id} of {created_at:%Y-%m-%d %H:%M} "
         f"({'passed' if changes.get('ok', [None, False])[1] else 'failed'}) was deleted; the trail still records it"
         for object_id, created_at, changes in recorded
-        if int(object_id) not in kept
+        if object_id not in kept
     ]
 
 

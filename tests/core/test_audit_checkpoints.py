@@ -17,6 +17,7 @@ from apps.core.audit_chain import GENESIS_HASH, compute_hash, parse_checkpoint, 
 from apps.core.models import AppendOnlyError, AuditEvent, AuditVerification
 from apps.core.services import audit_checkpoint, audit_record, audit_verify
 from apps.core.tasks import audit_checkpoint as audit_checkpoint_task
+from tests.core.test_settings import manage
 
 
 def raw_sql(sql: str, params=(), table=AuditEvent._meta.db_table):
@@ -231,3 +232,18 @@ def test_the_home_page_says_when_the_trail_no_longer_matches_the_checkpoint(anch
     content = client_as("admin").get(reverse("core:home")).content.decode()
     assert 'class="bad">The trail no longer holds event seq=5 as signed in checkpoint #1' in content
 
+
+
+def test_a_failed_check_is_anchored_at_once_so_its_record_cannot_be_cut_off(anchored):
+    raw_sql("UPDATE {table} SET reason = %s WHERE seq = 3", ["edited"])
+    assert not audit_verify(triggered_by="test").ok  # recorded as seq 7, then checkpoint #2 on seq 7
+    raw_sql("UPDATE {table} SET reason = %s WHERE seq = 3", ["step 2"])
+    raw_sql("DELETE FROM {table} WHERE seq >= 7")
+    raw_sql("DELETE FROM {table}", table=AuditVerification._meta.db_table)
+    with pytest.raises(CommandError, match=r"events 7\.\.7 are missing .*checkpoint #2"):
+        call_command("verify_audit")
+
+
+def test_it_refuses_to_start_with_a_short_audit_key():
+    result = manage("check", PORTAL_AUDIT_HMAC_KEY="too-short")
+    assert result.returncode != 0 and "PORTAL_AUDIT_HMAC_KEY must be at least 32 characters" in result.stderr

@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = (
         "Verify the audit trail's hash chain against the signed checkpoints; exit non-zero and say what was "
         "tampered with (the first bad event, events deleted from the end, altered or deleted checkpoints, "
-        "deleted verification results). A good check writes a new checkpoint."
+        "deleted verification results). Every check ends by writing a new checkpoint."
     )
 
     def add_arguments(self, parser):
