@@ -167,7 +167,7 @@ def _file_against_trail(local: CheckpointLog | None, recorded: AuditEvent | None
     """The trail records each checkpoint written: the file must still hold the newest one it names."""
     if recorded is None:
         return []
-    described = f"checkpoint #{recorded.object_id} of {recorded.created_at.isoformat()}"
+    described = f"checkpoint #{recorded.object_id} (recorded as event seq={recorded.seq})"
     if local is None:
         return [f"the checkpoint file {path} is missing, yet the trail records {described} (deleted or moved)"]
     line = next((c for c in local.checkpoints if str(c.n) == recorded.object_id), None)
