@@ -32,6 +32,8 @@ if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_
         "DJANGO_DEBUG is false. Generate one with: "
         "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
     )
+# Earlier secret keys, still accepted for verifying what they signed while it expires (Django's key rotation).
+SECRET_KEY_FALLBACKS = envlist("DJANGO_SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list the host names when DJANGO_DEBUG is false.")
@@ -300,7 +302,11 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": envstr("PORTAL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Audit checkpoints are the copy of the chain's head that log shipping carries off the host: always logged.
+        "portal.audit.checkpoint": {"level": "INFO"},
+    },
 }
 
 PORTAL_DEMO_PASSWORD = "portal-demo"
@@ -334,9 +340,29 @@ PORTAL_CHAOS_TASK_DELAY = envint("PORTAL_CHAOS_TASK_DELAY", 0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# Audit checkpoints (apps/core/checkpoints.py): the chain's head, signed with HMAC-SHA256, appended to a file
+# outside the database and logged. The key lives only in the environment. Without PORTAL_AUDIT_HMAC_KEY it is
+# derived from DJANGO_SECRET_KEY (which production already demands) with a purpose of its own, so a fresh
+# deployment is anchored from its first check. A separate key is better in production: rotating the secret key
+# then leaves the anchor alone (otherwise keep the old secret in DJANGO_SECRET_KEY_FALLBACKS so earlier
+# checkpoints still verify). Retired audit keys go to PORTAL_AUDIT_HMAC_OLD_KEYS.
+PORTAL_AUDIT_HMAC_KEY = envstr("PORTAL_AUDIT_HMAC_KEY", "")
+if PORTAL_AUDIT_HMAC_KEY and len(PORTAL_AUDIT_HMAC_KEY) < 32:
+    raise ImproperlyConfigured(
+        "PORTAL_AUDIT_HMAC_KEY must be at least 32 characters. Generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+    )
+PORTAL_AUDIT_HMAC_OLD_KEYS = envlist("PORTAL_AUDIT_HMAC_OLD_KEYS")
+PORTAL_AUDIT_CHECKPOINT_FILE = Path(
+    envstr("PORTAL_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit" / "checkpoints.jsonl"))
+)
+PORTAL_AUDIT_CHECKPOINT_MINUTES = envint("PORTAL_AUDIT_CHECKPOINT_MINUTES", 10)
+
 # Periodic work; django-celery-beat copies these into its tables, where admins can edit them.
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "core.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
+    "audit-checkpoint": {"task": "core.audit_checkpoint",
+                         "schedule": timedelta(minutes=PORTAL_AUDIT_CHECKPOINT_MINUTES)},
     "mark-overdue-reassessments": {"task": "risk.mark_overdue_reassessments", "schedule": crontab(hour=6, minute=0)},
     "deliver-notification-emails": {"task": "notifications.deliver_emails", "schedule": crontab(minute="*/5")},
     "monitoring-windows": {"task": "monitoring.compute_due_windows", "schedule": crontab(hour=1, minute=15)},

@@ -71,3 +71,13 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _own_audit_checkpoints(settings, tmp_path, monkeypatch):
+    """Each test anchors its own audit chain: checkpoints from another test's database would not match.
+    The environment variable reaches real worker and beat processes too."""
+    path = tmp_path / "audit" / "checkpoints.jsonl"
+    settings.PORTAL_AUDIT_CHECKPOINT_FILE = path
+    monkeypatch.setenv("PORTAL_AUDIT_CHECKPOINT_FILE", str(path))
+    return path

@@ -1,6 +1,14 @@
+from functools import wraps
+
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from apps.core.models import AuditEvent, AuditVerification
+from apps.core.services import audit_record, changes_between
 
 
 @admin.register(AuditEvent)
@@ -37,7 +45,13 @@ class AuditVerificationAdmin(admin.ModelAdmin):
 
 
 class AuditedAdminMixin:
-    """Admin edits go through the audit trail like every other change."""
+    """Admin edits go through the audit trail like every other change.
+
+    Covers every way the admin writes: the change form (``save_model``, ``save_related``), inline formsets
+    (``save_formset``), deletion (``delete_model``, ``delete_queryset``) and changelist bulk actions, which
+    often write with ``queryset.update()`` and so never reach ``save_model`` (django-celery-beat's
+    "enable/disable selected tasks" do).
+    """
 
     def _snapshot(self, obj) -> dict:
         return {
@@ -46,25 +60,19 @@ class AuditedAdminMixin:
             if f.name not in {"password", "last_login"}
         }
 
-    def save_model(self, request, obj, form, change):
-        from apps.core.services import audit_record, changes_between
+    def _record(self, request, obj, verb: str, changes: dict, reason: str = "Django admin") -> None:
+        audit_record(actor=request.user, action=f"{obj._meta.model_name}.{verb}", obj=obj, changes=changes,
+                     reason=reason)
 
+    def save_model(self, request, obj, form, change):
         before = self._snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
         super().save_model(request, obj, form, change)
         after = self._snapshot(obj)
         if "password" in form.changed_data:
             after["password"] = "(changed)"
-        audit_record(
-            actor=request.user,
-            action=f"{obj._meta.model_name}.{'changed' if change else 'created'}",
-            obj=obj,
-            changes=changes_between(before, after),
-            reason="Django admin",
-        )
+        self._record(request, obj, "changed" if change else "created", changes_between(before, after))
 
     def save_related(self, request, form, formsets, change):
-        from apps.core.services import audit_record
-
         obj = form.instance
         m2m = [f.name for f in obj._meta.many_to_many if f.name in form.changed_data]
         before = {name: sorted(str(x) for x in getattr(obj, name).all()) for name in m2m}
@@ -72,44 +80,92 @@ class AuditedAdminMixin:
         after = {name: sorted(str(x) for x in getattr(obj, name).all()) for name in m2m}
         diff = {name: [before[name], after[name]] for name in m2m if before[name] != after[name]}
         if diff:
-            audit_record(
-                actor=request.user,
-                action=f"{obj._meta.model_name}.relations_changed",
-                obj=obj,
-                changes=diff,
-                reason="Django admin",
-            )
+            self._record(request, obj, "relations_changed", diff)
+
+    def save_formset(self, request, form, formset, change):
+        # Validation already copied the posted values onto the instances: "before" must come from the database.
+        pks = [f.instance.pk for f in formset.forms if f.instance.pk is not None]
+        before = {o.pk: self._snapshot(o) for o in formset.model._default_manager.filter(pk__in=pks)}
+        # Recorded before the rows go, as delete_model does: Django clears a deleted instance's primary key.
+        for deleted in formset.deleted_forms:
+            if deleted.instance.pk is not None:
+                self._record(request, deleted.instance, "deleted", changes_between(before[deleted.instance.pk], {}))
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            self._record(request, obj, "created", changes_between({}, self._snapshot(obj)))
+        for obj, _fields in formset.changed_objects:
+            self._record(request, obj, "changed", changes_between(before[obj.pk], self._snapshot(obj)))
 
     def delete_model(self, request, obj):
-        from apps.core.services import audit_record
-
-        audit_record(
-            actor=request.user,
-            action=f"{obj._meta.model_name}.deleted",
-            obj=obj,
-            changes={k: [v, None] for k, v in self._snapshot(obj).items()},
-            reason="Django admin",
-        )
+        self._record(request, obj, "deleted", changes_between(self._snapshot(obj), {}))
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
 
+    def get_actions(self, request):
+        # delete_selected already reaches delete_queryset (audited above) and first shows a confirmation page.
+        return {
+            name: (func if name == "delete_selected" else self._audited_action(func, name), name, description)
+            for name, (func, _name, description) in super().get_actions(request).items()
+        }
 
-def _register_audited_auth_admin() -> None:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.admin import GroupAdmin, UserAdmin
-    from django.contrib.auth.models import Group
+    def _audited_action(self, func, name: str):
+        """Wrap a changelist action: one event per row it changed or deleted, or one naming the action."""
 
-    user_model = get_user_model()
-    admin.site.unregister(user_model)
-    admin.site.unregister(Group)
-    admin.site.register(user_model, type("AuditedUserAdmin", (AuditedAdminMixin, UserAdmin), {}))
-    admin.site.register(Group, type("AuditedGroupAdmin", (AuditedAdminMixin, GroupAdmin), {}))
+        @wraps(func)
+        def run(modeladmin, request, queryset):
+            model = queryset.model
+            with transaction.atomic():
+                before = {o.pk: (o, self._snapshot(o)) for o in model._default_manager.filter(
+                    pk__in=queryset.values("pk"))}
+                response = func(modeladmin, request, queryset)
+                after = {o.pk: self._snapshot(o) for o in model._default_manager.filter(pk__in=list(before))}
+                reason = f"Django admin action: {name}"
+                changed = 0
+                for pk, (obj, snapshot) in before.items():
+                    diff = changes_between(snapshot, after.get(pk, {}))
+                    if diff:
+                        changed += 1
+                        self._record(request, obj, "changed" if pk in after else "deleted", diff, reason)
+                if not changed:
+                    # Actions that change no row (e.g. "run selected tasks") still leave a trace of who ran them.
+                    audit_record(actor=request.user, action=f"{model._meta.model_name}.admin_action",
+                                 object_type=model._meta.label_lower, object_repr=name,
+                                 changes={"objects": [None, sorted(str(o) for o, _s in before.values())]},
+                                 reason=reason)
+            return response
+
+        return run
 
 
-_register_audited_auth_admin()
+class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
+    def user_change_password(self, request, id, form_url=""):
+        # The password form saves the user itself, past save_model; a redirect means it was accepted.
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                self._record(request, self.get_object(request, id), "password_changed",
+                             {"password": ["(set)", "(changed)"]})
+        return response
+
+
+def _register_audited(model, admin_class) -> None:
+    admin.site.unregister(model)
+    if not issubclass(admin_class, AuditedAdminMixin):
+        admin_class = type(f"Audited{admin_class.__name__}", (AuditedAdminMixin, admin_class), {"__module__": __name__})
+    admin.site.register(model, admin_class)
+
+
+def _audit_third_party_admins() -> None:
+    """Users, groups and beat schedules are edited in the admin of the package that ships them: audit those."""
+    _register_audited(get_user_model(), AuditedUserAdmin)
+    for model in (Group, PeriodicTask, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule):
+        _register_audited(model, type(admin.site._registry[model]))
+
+
+_audit_third_party_admins()
 admin.site.site_header = "MLOps Portal administration"
 admin.site.site_title = "MLOps Portal admin"
 admin.site.index_title = "Users, roles, schedules and policies"

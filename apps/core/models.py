@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.text import capfirst
 
 from apps.core.validators import validate_single_line
 
@@ -13,19 +14,45 @@ class TimeStampedModel(models.Model):
 
 
 class AppendOnlyError(Exception):
-    """Raised when code tries to change or delete an audit event."""
+    """Raised when code tries to change or delete an audit event or a verification result."""
 
 
-class AuditEventQuerySet(models.QuerySet):
+def _refused(model, verb: str) -> AppendOnlyError:
+    return AppendOnlyError(f"{capfirst(model._meta.verbose_name_plural)} are append-only; they cannot be {verb}.")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnlyError("Audit events are append-only; they cannot be updated.")
+        raise _refused(self.model, "updated")
 
     def delete(self):
-        raise AppendOnlyError("Audit events are append-only; they cannot be deleted.")
+        raise _refused(self.model, "deleted")
 
     def bulk_update(self, *args, **kwargs):
-        raise AppendOnlyError("Audit events are append-only; they cannot be updated.")
+        raise _refused(self.model, "updated")
 
+
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never changed or deleted through the ORM."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise _refused(self, "updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise _refused(self, "deleted")
+
+
+# Actions the audit machinery records about itself.
+AUDIT_CHECKPOINTED = "audit.checkpointed"
+AUDIT_VERIFIED = "audit.verified"
+
+
+class AuditEventQuerySet(AppendOnlyQuerySet):
     def bulk_create(self, *args, **kwargs):
         raise AppendOnlyError("Audit events are written one at a time by apps.core.services.audit_record.")
 
@@ -33,7 +60,7 @@ class AuditEventQuerySet(models.QuerySet):
         return self.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
 
 
-class AuditEvent(models.Model):
+class AuditEvent(AppendOnlyModel):
     """One recorded change: who did what to which object, when and why.
 
     Append-only and hash-chained (see ``apps.core.audit_chain``). Written only by
@@ -70,14 +97,6 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor_username or 'system'}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise AppendOnlyError("Audit events are append-only; they cannot be updated.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Audit events are append-only; they cannot be deleted.")
-
     def hashed_fields(self) -> dict:
         return {
             "id": self.pk,
@@ -97,8 +116,12 @@ class AuditEvent(models.Model):
         }
 
 
-class AuditVerification(models.Model):
-    """The result of one run of the audit chain check (``verify_audit`` or the nightly task)."""
+class AuditVerification(AppendOnlyModel):
+    """The result of one run of the audit chain check (``verify_audit`` or the nightly task).
+
+    Append-only, and each row is also recorded as an ``audit.verified`` event in the same transaction: a
+    failed result deleted behind the ORM's back is still named by the trail, and the next check reports it.
+    """
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
@@ -107,6 +130,8 @@ class AuditVerification(models.Model):
     first_bad_seq = models.PositiveBigIntegerField(null=True, blank=True)
     message = models.TextField()
     triggered_by = models.CharField(max_length=50, help_text="command, task or page", validators=[validate_single_line])
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-finished_at"]

@@ -1,6 +1,15 @@
 """Reads of the core app."""
 
-from apps.core.models import AuditEvent, AuditVerification
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from apps.core import checkpoints
+from apps.core.audit_chain import Checkpoint
+from apps.core.models import AUDIT_CHECKPOINTED, AUDIT_VERIFIED, AuditEvent, AuditVerification
 
 
 def audit_events(*, filters: dict | None = None):
@@ -14,5 +23,60 @@ def audit_history_for(obj, *, limit: int = 20):
     return list(AuditEvent.objects.for_object(obj).order_by("-seq")[:limit])
 
 
-def last_audit_verification() -> AuditVerification | None:
+@dataclass(frozen=True)
+class DeletedVerification:
+    """Stands in for a verification result the trail records but the results table no longer holds."""
+
+    finished_at: datetime
+    triggered_by: str
+    passed: bool
+    ok = False
+
+    @property
+    def message(self) -> str:
+        return (f"The result of this check ({'passed' if self.passed else 'failed'}, says the audit trail) was "
+                "deleted from the database. Run manage.py verify_audit.")
+
+
+def last_audit_verification() -> AuditVerification | DeletedVerification | None:
+    """The newest verification result; the trail's record of it wins if the row was deleted."""
+    recorded = AuditEvent.objects.filter(action=AUDIT_VERIFIED).order_by("-seq").first()
+    if recorded and not AuditVerification.objects.filter(pk=recorded.object_id).exists():
+        return DeletedVerification(recorded.created_at, recorded.reason, bool(recorded.changes.get("ok", [0, 0])[1]))
     return AuditVerification.objects.order_by("-finished_at").first()
+
+
+@dataclass(frozen=True)
+class AnchorStatus:
+    """Whether the newest checkpoint still matches the trail and is recent enough to vouch for it."""
+
+    checkpoint: Checkpoint | None
+    ok: bool
+    message: str
+
+
+def audit_anchor_status() -> AnchorStatus:
+    path = checkpoints.checkpoint_path()
+    try:
+        checkpoint = checkpoints.last_checkpoint(path)
+    except OSError as error:
+        return AnchorStatus(None, False, f"The checkpoint file cannot be read: {error}.")
+    if checkpoint is None:
+        return AnchorStatus(None, False, "No audit checkpoint written yet: nothing outside the database vouches for "
+                                         "the trail. Run celery beat, or manage.py audit_checkpoint.")
+    signed = AuditEvent.objects.filter(seq=checkpoint.seq).values_list("hash", flat=True).first()
+    if checkpoint.seq and signed != checkpoint.head:
+        return AnchorStatus(checkpoint, False, f"The trail no longer holds event seq={checkpoint.seq} as signed in "
+                                               f"{checkpoint.describe()}: events were deleted or rewritten. "
+                                               "Run manage.py verify_audit.")
+    written = datetime.fromisoformat(checkpoint.created_at)
+    age = timesince(written)
+    newer = AuditEvent.objects.filter(seq__gt=checkpoint.seq).exclude(
+        action=AUDIT_CHECKPOINTED, object_id=str(checkpoint.n)).count()
+    if not newer:
+        return AnchorStatus(checkpoint, True, f"Checkpoint #{checkpoint.n} ({age} ago) vouches for every event.")
+    if timezone.now() - written <= timedelta(minutes=3 * settings.PORTAL_AUDIT_CHECKPOINT_MINUTES):
+        return AnchorStatus(checkpoint, True, f"Checkpoint #{checkpoint.n} ({age} ago) vouches for events up to "
+                                              f"seq={checkpoint.seq}; {newer} newer await the next one.")
+    return AnchorStatus(checkpoint, False, f"Checkpoints are stale: the newest (#{checkpoint.n}) is {age} old and "
+                                           f"{newer} newer events are not anchored. Is celery beat running?")

@@ -1,6 +1,7 @@
-"""Writes of the core app: the audit trail and API tokens."""
+"""Writes of the core app: the audit trail, its checkpoints and API tokens."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from django.db import connection, transaction
@@ -8,8 +9,17 @@ from django.db.models import Model
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from apps.core.audit_chain import GENESIS_HASH, ChainReport, compute_hash, verify_chain
-from apps.core.models import AuditEvent, AuditVerification
+from apps.core import checkpoints
+from apps.core.audit_chain import (
+    GENESIS_HASH,
+    AuditReport,
+    Checkpoint,
+    CheckpointLog,
+    compute_hash,
+    sign_checkpoint,
+    verify_chain,
+)
+from apps.core.models import AUDIT_CHECKPOINTED, AUDIT_VERIFIED, AuditEvent, AuditVerification
 from apps.core.request_context import request_id_var
 
 _AUDIT_LOCK_KEY = 7_316_001  # arbitrary constant naming the audit chain's advisory lock
@@ -75,22 +85,124 @@ def audit_record(
     return event
 
 
-def audit_verify(*, triggered_by: str, batch_size: int = 2000) -> ChainReport:
-    """Walk the whole chain, record the outcome, and return the report."""
+def audit_checkpoint(*, triggered_by: str, only_if_moved: bool = False) -> Checkpoint | None:
+    """Sign the chain's head, append it outside the database, and record it in the trail.
+
+    Call outside any transaction that wrote events: the head it signs must be committed, or a rollback
+    would leave a checkpoint naming an event that never existed. The file line comes first and the trail's
+    record of it second, so the trail never names a checkpoint the file lacks. With ``only_if_moved`` (the
+    periodic task) nothing is written while the newest event is the previous checkpoint's own record.
+    """
+    path = checkpoints.checkpoint_path()
+    with checkpoints.locked_for_append(path) as fd:
+        previous = checkpoints.last_checkpoint(path)
+        head = AuditEvent.objects.order_by("-seq").values("seq", "hash", "action", "object_id").first()
+        if only_if_moved and previous and head and head["action"] == AUDIT_CHECKPOINTED \
+                and head["object_id"] == str(previous.n):
+            return None
+        seq, head_hash = (head["seq"], head["hash"]) if head else (0, GENESIS_HASH)
+        checkpoint = sign_checkpoint(checkpoints.signing_key(), after=previous, seq=seq, head=head_hash,
+                                     created_at=timezone.now().isoformat())
+        checkpoints.append(fd, checkpoint)
+        audit_record(
+            actor=None,
+            action=AUDIT_CHECKPOINTED,
+            object_type="core.auditcheckpoint",
+            object_id=str(checkpoint.n),
+            object_repr=checkpoint.describe(),
+            changes={"seq": [None, seq], "head": [None, head_hash], "mac": [None, checkpoint.mac]},
+            reason=triggered_by,
+        )
+    return checkpoint
+
+
+def audit_verify(*, triggered_by: str, shipped: Sequence[Path] = (), batch_size: int = 2000) -> AuditReport:
+    """Walk the whole chain against the checkpoints, record the outcome, and return the report.
+
+    ``shipped`` are copies of the checkpoint log kept off the host; they vouch for the chain like the local
+    file and reveal lines deleted from it. Every check ends with a fresh checkpoint.
+    """
     started = timezone.now()
+    # Read the trail's record of checkpoints before the file, and the file before the events: a checkpoint
+    # written meanwhile then never looks missing.
+    recorded = AuditEvent.objects.filter(action=AUDIT_CHECKPOINTED).order_by("-seq").first()
+    path = checkpoints.checkpoint_path()
+    local = checkpoints.read_file(path)
+    copies = [checkpoints.read_shipped(copy) for copy in shipped]
+    problems = [*(local.problems if local else ()), *_file_against_trail(local, recorded, path)]
+    for copy, copy_path in zip(copies, shipped, strict=True):
+        problems += [*copy.problems, *_file_against_copy(local, copy, path, copy_path)]
+    anchors = [*(local.checkpoints if local else ()), *(c for copy in copies for c in copy.checkpoints)]
     fields = ["id", *[f for f in AuditEvent().hashed_fields() if f != "id"]]
     rows = AuditEvent.objects.order_by("seq").values(*fields).iterator(chunk_size=batch_size)
-    report = verify_chain(rows)
-    AuditVerification.objects.create(
-        started_at=started,
-        finished_at=timezone.now(),
-        ok=report.ok,
-        checked=report.checked,
-        first_bad_seq=report.first_bad_seq,
-        message=str(report),
-        triggered_by=triggered_by,
-    )
+    chain = verify_chain(rows, anchors)
+    problems += _deleted_verifications()
+    notes = () if anchors or recorded else (
+        "No checkpoint existed yet, so nothing outside the database vouched for the trail before this check.",)
+    report = AuditReport(chain, tuple(problems), notes)
+    with transaction.atomic():
+        verification = AuditVerification.objects.create(
+            started_at=started,
+            finished_at=timezone.now(),
+            ok=report.ok,
+            checked=report.checked,
+            first_bad_seq=report.first_bad_seq,
+            message=str(report),
+            triggered_by=triggered_by,
+        )
+        audit_record(
+            actor=None,
+            action=AUDIT_VERIFIED,
+            obj=verification,
+            changes={"ok": [None, report.ok], "checked": [None, report.checked],
+                     "first_bad_seq": [None, report.first_bad_seq]},
+            reason=triggered_by,
+        )
+    # After a failed check too: the record of the failure is then anchored at once, not at the next beat tick.
+    audit_checkpoint(triggered_by=f"verify_audit ({triggered_by})")
     return report
+
+
+def _file_against_trail(local: CheckpointLog | None, recorded: AuditEvent | None, path: Path) -> list[str]:
+    """The trail records each checkpoint written: the file must still hold the newest one it names."""
+    if recorded is None:
+        return []
+    described = f"checkpoint #{recorded.object_id} (recorded as event seq={recorded.seq})"
+    if local is None:
+        return [f"the checkpoint file {path} is missing, yet the trail records {described} (deleted or moved)"]
+    line = next((c for c in local.checkpoints if str(c.n) == recorded.object_id), None)
+    if line is None:
+        last = f"#{local.last.n}" if local.last else "no valid checkpoint"
+        return [f"{path} lost lines: the trail records {described}, but the file ends at {last}"]
+    if line.mac != recorded.changes.get("mac", [None, None])[1]:
+        return [f"{path} holds a {described} other than the one the trail recorded (replaced)"]
+    return []
+
+
+def _file_against_copy(local: CheckpointLog | None, copy: CheckpointLog, path: Path, copy_path: Path) -> list[str]:
+    """Every checkpoint in a shipped copy must still be in the local file, unchanged."""
+    held = {c.n: c.mac for c in local.checkpoints} if local else {}
+    lost = [c for c in copy.checkpoints if c.n not in held]
+    changed = [c for c in copy.checkpoints if c.n in held and held[c.n] != c.mac]
+    problems = []
+    if lost:
+        problems.append(f"{path} lost lines: {len(lost)} checkpoint(s) in {copy_path} are not in it, "
+                        f"the newest {lost[-1].describe()}")
+    if changed:
+        problems.append(f"{path} differs from {copy_path} at {changed[0].describe()} (replaced)")
+    return problems
+
+
+def _deleted_verifications() -> list[str]:
+    """Each verification result is recorded in the trail: a result row deleted behind the ORM is named."""
+    kept = {str(pk) for pk in AuditVerification.objects.values_list("pk", flat=True)}
+    recorded = AuditEvent.objects.filter(action=AUDIT_VERIFIED).values_list("object_id", "created_at", "changes")
+    return [
+        f"verification result #{object_id} of {created_at:%Y-%m-%d %H:%M} "
+        f"({'passed' if changes.get('ok', [None, False])[1] else 'failed'}) was deleted; the trail still records it"
+        for object_id, created_at, changes in recorded
+        if object_id not in kept
+    ]
 
 
 @transaction.atomic

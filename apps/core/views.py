@@ -31,8 +31,10 @@ class HomeView(RoleRequiredMixin, TemplateView):
             is_scientist=Role.DATA_SCIENTIST in roles,
             is_admin=Role.ADMIN in roles,
             recent_events=AuditEvent.objects.order_by("-seq")[:8],
-            last_verification=selectors.last_audit_verification(),
         )
+        if context["is_admin"]:
+            context.update(last_verification=selectors.last_audit_verification(),
+                           anchor=selectors.audit_anchor_status())
         return context
 
 

@@ -3,6 +3,7 @@
 import pytest
 from django_celery_beat.models import PeriodicTask
 
+from apps.core.audit_chain import parse_checkpoint
 from apps.core.models import AuditVerification
 from apps.core.services import audit_record
 from apps.core.tasks import verify_audit_chain
@@ -11,7 +12,7 @@ from tests.celery_helpers import celery_process, wait_for, worker
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_real_worker_runs_the_audit_verification_task():
+def test_a_real_worker_runs_the_audit_verification_task(settings):
     for i in range(3):
         audit_record(actor=None, action="thing.created", object_type="x.y", object_id=str(i))
     with worker() as (proc, log):
@@ -20,6 +21,8 @@ def test_a_real_worker_runs_the_audit_verification_task():
                           timeout=90, what="the worker to record a verification", log_path=log)
         assert proc.poll() is None, "worker died"
     assert result.ok and result.checked == 3
+    # The worker signed the head after the good check, into the file this test's settings name.
+    assert parse_checkpoint(settings.PORTAL_AUDIT_CHECKPOINT_FILE.read_text().splitlines()[-1]).n == 1
 
 
 def test_beat_installs_the_nightly_schedule_in_the_database():
@@ -29,3 +32,6 @@ def test_beat_installs_the_nightly_schedule_in_the_database():
         assert proc.poll() is None, "beat died"
     assert task.task == "core.verify_audit_chain" and task.enabled
     assert (task.crontab.hour, task.crontab.minute) == ("2", "30")
+    checkpoint = PeriodicTask.objects.get(name="audit-checkpoint")
+    assert checkpoint.task == "core.audit_checkpoint" and checkpoint.enabled
+    assert (checkpoint.interval.every, checkpoint.interval.period) == (600, "seconds")
