@@ -17,7 +17,7 @@ def _account(username: str) -> str:
 class LoginLockout:
     """Counts failed passwords and refuses further tries for a while.
 
-    Two counters in the shared cache, each living ``PORTAL_LOGIN_LOCKOUT_SECONDS`` from the first failure:
+    Two counters in the shared cache, each living ``PORTAL_LOGIN_LOCKOUT_SECONDS`` after the last failure:
 
     * per account and client address: ``PORTAL_LOGIN_MAX_FAILURES`` (5) locks that address out of that
       account. Someone guessing from one place stops there, and the owner, elsewhere, still gets in.
@@ -38,9 +38,12 @@ class LoginLockout:
                 or counts.get(self.account_key, 0) >= settings.PORTAL_LOGIN_MAX_ACCOUNT_FAILURES)
 
     def record_failure(self) -> None:
+        period = settings.PORTAL_LOGIN_LOCKOUT_SECONDS
         for key in (self.address_key, self.account_key):
-            cache.add(key, 0, settings.PORTAL_LOGIN_LOCKOUT_SECONDS)
+            cache.add(key, 0, period)
             cache.incr(key)
+            # The database cache's incr re-writes the entry with the cache's default lifetime (5 minutes).
+            cache.touch(key, period)
 
     def error(self) -> forms.ValidationError:
         minutes = settings.PORTAL_LOGIN_LOCKOUT_SECONDS // 60

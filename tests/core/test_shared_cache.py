@@ -3,10 +3,13 @@
 The rest of the suite runs on an in-process cache (tests/conftest.py); these tests use the default.
 """
 
+from datetime import UTC, timedelta
+
 import pytest
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.core import forms
 from apps.core.permissions import AnonThrottle
@@ -59,3 +62,17 @@ def test_the_anonymous_throttle_counts_calls_to_every_process(client, settings, 
     assert [client.get("/api/v1/me/").status_code for _ in range(3)] == [401, 401, 401]
     monkeypatch.setattr(AnonThrottle, "cache", second)
     assert client.get("/api/v1/me/").status_code == 429
+
+
+def test_a_lockout_in_the_database_cache_lasts_the_configured_period(client, make_user, settings, monkeypatch,
+                                                                     two_processes):
+    first, _ = two_processes
+    settings.PORTAL_LOGIN_LOCKOUT_SECONDS = 3600
+    make_user("executive", username="erin")
+    monkeypatch.setattr(forms, "cache", first)
+    client.post(reverse("login"), {"username": "erin", "password": "nope"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT expires FROM portal_cache")
+        expiries = [row[0] for row in cursor.fetchall()]
+    soonest = min(timezone.make_aware(e, UTC) if timezone.is_naive(e) else e for e in expiries)
+    assert len(expiries) == 2 and soonest > timezone.now() + timedelta(seconds=3500)
