@@ -108,16 +108,14 @@ class IssuedToken:
     key: str
 
 
-def _token_audit(*, actor, token: ApiToken, action: str, reason: str = "") -> None:
+def _token_audit(*, actor, token: ApiToken, action: str, changes: dict, reason: str = "") -> None:
     # Recorded on the user, so their account history shows who could act as them and until when.
     audit_record(
         actor=actor,
         action=action,
         obj=token.user,
-        object_repr=str(token)[:300],
-        changes={"token": [None, token.pk], "prefix": [None, token.prefix], "name": [None, token.name],
-                 "expires_at": [None, token.expires_at.isoformat() if token.expires_at else None],
-                 "revoked_at": [None, token.revoked_at.isoformat() if token.revoked_at else None]},
+        object_repr=f"{token} (#{token.pk})"[:300],
+        changes=changes,
         reason=reason,
     )
 
@@ -146,14 +144,17 @@ def api_token_issue(*, user, actor=None, name: str = "", rotate: bool = False) -
         prefix=key[: ApiToken.PREFIX_LENGTH],
         expires_at=timezone.now() + timedelta(days=days) if days > 0 else None,
     )
-    _token_audit(actor=actor, token=token, action="api_token.created")
+    _token_audit(actor=actor, token=token, action="api_token.created", changes={
+        "token": [None, token.pk], "prefix": [None, token.prefix], "name": [None, token.name],
+        "expires_at": [None, token.expires_at.isoformat() if token.expires_at else None]})
     return IssuedToken(token=token, key=key)
 
 
 def _revoke(*, actor, token: ApiToken, reason: str) -> None:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
-    _token_audit(actor=actor, token=token, action="api_token.revoked", reason=reason)
+    _token_audit(actor=actor, token=token, action="api_token.revoked", reason=reason,
+                 changes={"revoked_at": [None, token.revoked_at.isoformat()]})
 
 
 @transaction.atomic
