@@ -48,7 +48,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
@@ -71,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",
+    "apps.core.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -197,11 +197,16 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Client addresses -------------------------------------------------------------
+# How many proxies of ours stand in front of the portal, each appending to X-Forwarded-For. 0: the
+# header is ignored and the client is REMOTE_ADDR (a client can write any X-Forwarded-For it likes).
+PORTAL_TRUSTED_PROXY_COUNT = envint("PORTAL_TRUSTED_PROXY_COUNT", 0)
+
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an unauthenticated call gets 401 with a WWW-Authenticate header.
-        "apps.core.permissions.ThrottledTokenAuthentication",
+        "apps.core.permissions.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.RolePermission"],
@@ -216,9 +221,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
     # Unauthenticated callers (wrong or missing tokens) are throttled hard; signed-in scripts generously.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "apps.core.permissions.AnonThrottle",
+        "apps.core.permissions.UserThrottle",
     ],
+    # The portal's throttles take the address from apps.core.client_ip; this keeps any other DRF
+    # throttle on the same rule.
+    "NUM_PROXIES": PORTAL_TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_rate("PORTAL_API_ANON_RATE", "60/min"),
         "user": env_rate("PORTAL_API_USER_RATE", "3000/min"),
@@ -310,14 +318,27 @@ LOGGING = {
 }
 
 PORTAL_DEMO_PASSWORD = "portal-demo"
-# Login lockout: this many failures for one username from one address locks it for the period.
+# Login lockout (apps.core.forms.LoginLockout): this many failures for one username from one client
+# address lock that address out for the period; the second, higher count locks the username for everyone.
 PORTAL_LOGIN_MAX_FAILURES = envint("PORTAL_LOGIN_MAX_FAILURES", 5)
+PORTAL_LOGIN_MAX_ACCOUNT_FAILURES = envint("PORTAL_LOGIN_MAX_ACCOUNT_FAILURES", 50)
 PORTAL_LOGIN_LOCKOUT_SECONDS = envint("PORTAL_LOGIN_LOCKOUT_SECONDS", 15 * 60)
-# Throttle counters and login failures live in the cache: per process by default, shared with CACHE_URL=redis://...
+# API tokens expire this many days after creation; 0: they never expire.
+PORTAL_API_TOKEN_DAYS = envint("PORTAL_API_TOKEN_DAYS", 90)
+# Throttle counters and login failures live in the cache, which every web process must share: a
+# per-process cache multiplies each limit by the number of processes. By default the database's own
+# table (made by a core migration, no server needed); CACHE_URL=redis://... for Redis.
+PORTAL_CACHE_TABLE = "portal_cache"
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": envstr("CACHE_URL")}
     if envstr("CACHE_URL")
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": PORTAL_CACHE_TABLE,
+        # Django's default (300 entries, a third culled when full) would let anyone who fails logins
+        # under many usernames push a lockout counter out of the table.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
 }
 PORTAL_MAX_UPLOAD_BYTES = envint("PORTAL_MAX_UPLOAD_MB", 200) * 1024 * 1024
 # A running computation not finished within this lease is taken over, even if its worker still beats.

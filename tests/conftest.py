@@ -63,8 +63,22 @@ def _reference_data(request):
     sync_role_permissions()
 
 
+IN_PROCESS_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _in_process_cache():
+    """Unit tests keep throttle counters in process memory: the shared default (a database table) would add
+    its queries to every API call and blur the query counts the tests pin. tests/core/test_shared_cache.py
+    tests the shared default itself."""
+    from django.test.utils import override_settings
+
+    with override_settings(CACHES=IN_PROCESS_CACHE):
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(_in_process_cache):
     """Throttle counters and login lockouts live in the cache; each test starts without them."""
     from django.core.cache import cache
 

@@ -1,14 +1,16 @@
 from functools import wraps
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
-from apps.core.models import AuditEvent, AuditVerification
-from apps.core.services import audit_record, changes_between
+from apps.core.errors import DomainError
+from apps.core.forms import AdminLoginForm
+from apps.core.models import ApiToken, AuditEvent, AuditVerification
+from apps.core.services import api_token_revoke, audit_record, changes_between
 
 
 @admin.register(AuditEvent)
@@ -165,7 +167,47 @@ def _audit_third_party_admins() -> None:
         _register_audited(model, type(admin.site._registry[model]))
 
 
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Admins see who holds which token and revoke it; nobody sees a key (only its hash is stored, and that
+    stays off the page too). Tokens are created by their owners; revoked ones are kept for the trail."""
+
+    list_display = ["prefix", "user", "name", "created_at", "expires_at", "last_used_at", "revoked_at", "works"]
+    list_filter = ["revoked_at", "expires_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "name", "prefix"]
+    fields = ["user", "prefix", "name", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.display(boolean=True, description="Works")
+    def works(self, obj: ApiToken) -> bool:
+        return obj.is_active()
+
+    @admin.action(description="Revoke the selected API tokens")
+    def revoke(self, request, queryset):
+        revoked = 0
+        for token in queryset.select_related("user"):
+            try:
+                api_token_revoke(actor=request.user, token=token, reason="Django admin")
+                revoked += 1
+            except DomainError as error:
+                self.message_user(request, error.message, messages.WARNING)
+        self.message_user(request, f"Revoked {revoked} API token(s).")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 _audit_third_party_admins()
+# The admin's login counts failures with the portal's login lockout: one limit, whichever door is tried.
+admin.site.login_form = AdminLoginForm
 admin.site.site_header = "MLOps Portal administration"
 admin.site.site_title = "MLOps Portal admin"
 admin.site.index_title = "Users, roles, schedules and policies"

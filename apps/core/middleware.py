@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 
 from apps.core.request_context import request_id_var
 
@@ -64,3 +65,22 @@ class RequestSizeLimitMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": message}, status=413)
         return render(request, "413.html", {"message": message}, status=413)
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every page of a signed-in person and every API answer.
+
+    They carry people's data and CSRF tokens; a shared computer's browser cache or a proxy must not keep
+    them. Static files are served by WhiteNoise before this runs and keep their long cache lifetime.
+    Directives a view set itself are kept, but ``no-store`` overrides any lifetime they give.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if request.path.startswith("/api/") or (user is not None and user.is_authenticated):
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -1,5 +1,9 @@
+import hashlib
+import secrets
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.text import capfirst
 
 from apps.core.validators import validate_single_line
@@ -139,3 +143,48 @@ class AuditVerification(AppendOnlyModel):
 
     def __str__(self) -> str:
         return self.message
+
+
+def new_api_key() -> str:
+    """A fresh API key: 256 random bits, URL-safe, so nobody can guess one."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    """What is stored of a key. One round of SHA-256 suffices: unlike a password, a random 256-bit key
+    offers nothing to try by brute force, and authentication must stay one indexed lookup."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A key a script sends as ``Authorization: Token <key>`` to act as ``user``.
+
+    Only the SHA-256 of the key is stored: the key is shown once, when it is created (account page,
+    ``create_api_token``), and neither an admin nor a copy of the database can recover it. ``prefix``
+    (the key's first characters) lets people tell their tokens apart. A token works until
+    ``expires_at`` or until it is revoked; revoked tokens stay, so the audit trail can name them.
+    Written only by ``apps.core.services``.
+    """
+
+    PREFIX_LENGTH = 8
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for, e.g. 'CI uploads'.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        label = f" ({self.name})" if self.name else ""
+        return f"API token {self.prefix}…{label} of {self.user.get_username()}"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -8,12 +8,30 @@ so a forgotten declaration fails closed (and the role-matrix test notices).
 
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import SAFE_METHODS, BasePermission
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
+from apps.core import selectors, services
+from apps.core.client_ip import client_ip
+from apps.core.models import ApiToken
 from apps.core.roles import ALL_ROLES, user_roles
+
+
+class AnonThrottle(AnonRateThrottle):
+    """DRF's anonymous throttle, keyed on the address ``client_ip`` trusts (not on X-Forwarded-For)."""
+
+    def get_ident(self, request):
+        return client_ip(request)
+
+
+class UserThrottle(UserRateThrottle):
+    """DRF's per-user throttle; callers without a user are keyed like ``AnonThrottle``."""
+
+    def get_ident(self, request):
+        return client_ip(request)
 
 
 class RoleRequiredMixin(AccessMixin):
@@ -36,7 +54,7 @@ class RolePermission(BasePermission):
         if not request.user.is_authenticated:
             # DRF checks permissions before throttles, so a caller guessing tokens would never be slowed
             # down; count unauthenticated calls here.
-            throttle = AnonRateThrottle()
+            throttle = AnonThrottle()
             if not throttle.allow_request(request, view):
                 raise Throttled(wait=throttle.wait())
             return False
@@ -48,19 +66,38 @@ class RolePermission(BasePermission):
         return bool(roles & getattr(view, "write_roles", frozenset()))
 
 
-class ThrottledTokenAuthentication(TokenAuthentication):
-    """Token authentication whose failures count against the anonymous throttle.
+class ApiTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <key>`` against the portal's API tokens, of which only a hash is stored.
 
-    A wrong token fails authentication before any permission or throttle runs, so without this a caller
-    could guess tokens as fast as the server answers.
+    A token works until it is revoked or expires, and only while its user is active. Failures count
+    against the anonymous throttle: a wrong token fails authentication before any permission or
+    throttle runs, so without this a caller could guess tokens as fast as the server answers.
     """
+
+    model = ApiToken
 
     def authenticate(self, request):
         try:
             return super().authenticate(request)
         except AuthenticationFailed:
             # The Django request: asking the DRF request for its user would authenticate again.
-            throttle = AnonRateThrottle()
+            throttle = AnonThrottle()
             if not throttle.allow_request(request._request, None):
                 raise Throttled(wait=throttle.wait()) from None
             raise
+
+    def authenticate_credentials(self, key):
+        token = selectors.api_token_for_key(key)
+        if token is None:
+            raise AuthenticationFailed("Invalid token.")
+        now = timezone.now()
+        if token.revoked_at is not None:
+            raise AuthenticationFailed(
+                f"This token was revoked on {token.revoked_at:%Y-%m-%d}. Create a new one on your account page.")
+        if token.expires_at is not None and token.expires_at <= now:
+            raise AuthenticationFailed(
+                f"This token expired on {token.expires_at:%Y-%m-%d}. Create a new one on your account page.")
+        if not token.user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        services.api_token_mark_used(token=token, now=now)
+        return token.user, token

@@ -48,7 +48,7 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
 }
 
 # Apps whose models admins manage through the Django admin besides the portal's.
-ADMIN_EXTRA_APPS = ("auth", "authtoken", "django_celery_beat")
+ADMIN_EXTRA_APPS = ("auth", "django_celery_beat")
 NEVER_GRANTED = {"change_auditevent", "delete_auditevent", "add_auditevent"}
 
 

@@ -4,12 +4,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from apps.core import checkpoints
 from apps.core.audit_chain import Checkpoint
-from apps.core.models import AUDIT_CHECKPOINTED, AUDIT_VERIFIED, AuditEvent, AuditVerification
+from apps.core.models import (
+    AUDIT_CHECKPOINTED,
+    AUDIT_VERIFIED,
+    ApiToken,
+    AuditEvent,
+    AuditVerification,
+    hash_api_key,
+)
 
 
 def audit_events(*, filters: dict | None = None):
@@ -80,3 +88,17 @@ def audit_anchor_status() -> AnchorStatus:
                                               f"seq={checkpoint.seq}; {newer} newer await the next one.")
     return AnchorStatus(checkpoint, False, f"Checkpoints are stale: the newest (#{checkpoint.n}) is {age} old and "
                                            f"{newer} newer events are not anchored. Is celery beat running?")
+
+
+def api_token_for_key(key: str) -> ApiToken | None:
+    """The token whose key is ``key`` (revoked and expired ones too: the caller says which it was)."""
+    return ApiToken.objects.select_related("user").filter(key_hash=hash_api_key(key)).first()
+
+
+def api_tokens_of(*, user) -> list[ApiToken]:
+    """``user``'s tokens that still work, newest first."""
+    now = timezone.now()
+    return list(
+        ApiToken.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), user=user, revoked_at__isnull=True)
+        .order_by("-created_at")
+    )

@@ -1,13 +1,15 @@
-"""Writes of the core app: the audit trail, its checkpoints and API tokens."""
+"""Writes of the core app: the audit trail, its checkpoints, API tokens and passwords."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from apps.core import checkpoints
 from apps.core.audit_chain import (
@@ -19,8 +21,21 @@ from apps.core.audit_chain import (
     sign_checkpoint,
     verify_chain,
 )
-from apps.core.models import AUDIT_CHECKPOINTED, AUDIT_VERIFIED, AuditEvent, AuditVerification
+from apps.core.errors import ConflictError, PermissionDeniedError
+from apps.core.models import (
+    AUDIT_CHECKPOINTED,
+    AUDIT_VERIFIED,
+    ApiToken,
+    AuditEvent,
+    AuditVerification,
+    hash_api_key,
+    new_api_key,
+)
 from apps.core.request_context import request_id_var
+from apps.core.roles import Role, has_role
+
+# How stale ``ApiToken.last_used_at`` may be: writing it on every API call would make every read a write.
+TOKEN_USE_RESOLUTION = timedelta(minutes=5)
 
 _AUDIT_LOCK_KEY = 7_316_001  # arbitrary constant naming the audit chain's advisory lock
 
@@ -205,19 +220,91 @@ def _deleted_verifications() -> list[str]:
     ]
 
 
-@transaction.atomic
-def api_token_issue(*, user, actor=None, rotate: bool = False) -> Token:
-    """Return the user's API token, creating it (or replacing it when ``rotate``)."""
-    existing = Token.objects.select_for_update().filter(user=user).first()
-    if existing and not rotate:
-        return existing
-    if existing:
-        existing.delete()
-    token = Token.objects.create(user=user)
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token and its key, which exists only here: the database keeps its hash."""
+
+    token: ApiToken
+    key: str
+
+
+def _token_audit(*, actor, token: ApiToken, action: str, changes: dict, reason: str = "") -> None:
+    # Recorded on the user, so their account history shows who could act as them and until when.
     audit_record(
-        actor=actor or user,
-        action="api_token.rotated" if existing else "api_token.created",
-        obj=user,
-        object_repr=f"API token of {user.get_username()}",
+        actor=actor,
+        action=action,
+        obj=token.user,
+        object_repr=f"{token} (#{token.pk})"[:300],
+        changes=changes,
+        reason=reason,
     )
+
+
+@transaction.atomic
+def api_token_issue(*, user, actor=None, name: str = "", rotate: bool = False) -> IssuedToken:
+    """Create an API token for ``user``; with ``rotate``, revoke their other tokens first.
+
+    The key is returned once and never stored. It expires after ``PORTAL_API_TOKEN_DAYS`` (0: never).
+    """
+    actor = actor or user
+    if actor != user and not has_role(actor, Role.ADMIN):
+        raise PermissionDeniedError("Only administrators may create API tokens for someone else.")
+    if not user.is_active:
+        raise ConflictError(f"{user.get_username()} is inactive; an inactive user cannot use the API.")
+    if rotate:
+        for token in ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True):
+            token.user = user
+            _revoke(actor=actor, token=token, reason="Replaced by a new token")
+    key = new_api_key()
+    days = settings.PORTAL_API_TOKEN_DAYS
+    token = ApiToken.objects.create(
+        user=user,
+        name=name.strip(),
+        key_hash=hash_api_key(key),
+        prefix=key[: ApiToken.PREFIX_LENGTH],
+        expires_at=timezone.now() + timedelta(days=days) if days > 0 else None,
+    )
+    _token_audit(actor=actor, token=token, action="api_token.created", changes={
+        "token": [None, token.pk], "prefix": [None, token.prefix], "name": [None, token.name],
+        "expires_at": [None, token.expires_at.isoformat() if token.expires_at else None]})
+    return IssuedToken(token=token, key=key)
+
+
+def _revoke(*, actor, token: ApiToken, reason: str) -> None:
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    _token_audit(actor=actor, token=token, action="api_token.revoked", reason=reason,
+                 changes={"revoked_at": [None, token.revoked_at.isoformat()]})
+
+
+@transaction.atomic
+def api_token_revoke(*, actor, token: ApiToken, reason: str = "") -> ApiToken:
+    """Revoke ``token`` at once; its owner or an administrator may."""
+    token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    if actor != token.user and not has_role(actor, Role.ADMIN):
+        raise PermissionDeniedError("Only the token's owner or an administrator may revoke it.")
+    if token.revoked_at is not None:
+        raise ConflictError(f"{token} was already revoked on {token.revoked_at:%Y-%m-%d %H:%M}.")
+    _revoke(actor=actor, token=token, reason=reason)
     return token
+
+
+def api_token_mark_used(*, token: ApiToken, now: datetime) -> None:
+    """Note that ``token`` was used, at most once per ``TOKEN_USE_RESOLUTION``.
+
+    Bookkeeping, not a change of anyone's rights, so not audited. The conditional update keeps two
+    concurrent requests from writing twice.
+    """
+    stale = now - TOKEN_USE_RESOLUTION
+    if token.last_used_at is not None and token.last_used_at > stale:
+        return
+    ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=token.pk).update(
+        last_used_at=now)
+
+
+@transaction.atomic
+def user_password_change(*, user, password: str) -> None:
+    """Set ``user``'s password (already validated by the form) and record that it changed."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(actor=user, action="user.password_changed", obj=user, changes={"password": ["", "(changed)"]})

@@ -1,14 +1,20 @@
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.views import View
 from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
 from apps.core import selectors, services
-from apps.core.models import AuditEvent
+from apps.core.errors import DomainError
+from apps.core.forms import ApiTokenForm, PasswordChangeWithLockoutForm
+from apps.core.models import ApiToken, AuditEvent
 from apps.core.params import InvalidParameter
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, user_roles
@@ -67,30 +73,76 @@ class AuditListView(RoleRequiredMixin, TemplateView):
 
 
 class AccountView(RoleRequiredMixin, TemplateView):
-    """The signed-in user's roles, API token and own audit history."""
+    """The signed-in user's roles, API tokens and own audit history."""
 
     allowed_roles = ALL_ROLES
     template_name = "core/account.html"
 
     def get_context_data(self, **kwargs):
-        from rest_framework.authtoken.models import Token
-
         context = super().get_context_data(**kwargs)
-        context["has_token"] = Token.objects.filter(user=self.request.user).exists()
+        context["tokens"] = selectors.api_tokens_of(user=self.request.user)
+        context["token_form"] = ApiTokenForm()
+        context["token_days"] = settings.PORTAL_API_TOKEN_DAYS
         context["new_token"] = self.request.session.pop("new_api_token", None)
         return context
 
 
-class ApiTokenRotateView(RoleRequiredMixin, View):
+class ApiTokenCreateView(RoleRequiredMixin, View):
     allowed_roles = ALL_ROLES
     http_method_names = ["post"]
 
     def post(self, request):
-        token = services.api_token_issue(user=request.user, rotate=True)
+        form = ApiTokenForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors["name"]))
+            return redirect("core:account")
+        issued = services.api_token_issue(user=request.user, name=form.cleaned_data["name"])
         # Shown once on the next page, never stored in the page's URL or logs.
-        request.session["new_api_token"] = token.key
-        messages.success(request, "A new API token was created. Any previous token no longer works.")
+        request.session["new_api_token"] = issued.key
+        messages.success(request, "A new API token was created. Copy it now: it is not shown again.")
         return redirect("core:account")
+
+
+class ApiTokenRevokeView(RoleRequiredMixin, View):
+    allowed_roles = ALL_ROLES
+    http_method_names = ["post"]
+
+    def post(self, request):
+        token_id = request.POST.get("token", "")
+        if not token_id.isascii() or not token_id.isdigit():
+            return HttpResponseBadRequest("Choose the token to revoke.")
+        # Someone else's token is "not found", never "forbidden": the answer must not confirm it exists.
+        token = get_object_or_404(ApiToken, pk=int(token_id), user=request.user)
+        try:
+            services.api_token_revoke(actor=request.user, token=token, reason="Revoked on the account page")
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{token} is revoked; scripts using it now get 401.")
+        return redirect("core:account")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, in the portal's layout, audited; wrong current passwords count as failed logins.
+
+    Open to every signed-in person, also one without a role yet: a first password set by an
+    administrator should be replaced before anything else.
+    """
+
+    http_method_names = ["get", "post", "head", "options"]
+    form_class = PasswordChangeWithLockoutForm
+    template_name = "core/password_change.html"
+    success_url = reverse_lazy("core:account")
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form):
+        services.user_password_change(user=self.request.user, password=form.cleaned_data["new_password1"])
+        # Keeps this session signed in; every other session of the user ends.
+        update_session_auth_hash(self.request, self.request.user)
+        messages.success(self.request, "Your password was changed. Other sessions were signed out.")
+        return redirect(self.success_url)
 
 
 @login_not_required

@@ -1,10 +1,11 @@
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from apps.core.models import ApiToken, hash_api_key
 from apps.core.services import audit_record
+from tests.factories import api_key_for
 
 
 @pytest.fixture
@@ -12,9 +13,7 @@ def api(make_user):
     def client_for(role: str | None, **kwargs):
         client = APIClient()
         if role:
-            user = make_user(role, **kwargs)
-            token = Token.objects.create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user(role, **kwargs))}")
         return client
 
     return client_for
@@ -61,14 +60,30 @@ def test_the_openapi_schema_describes_the_api(api):
     assert "tokenAuth" in response.json()["components"]["securitySchemes"]
 
 
-def test_create_api_token_prints_the_same_token_until_rotated(make_user, capsys):
+def test_create_api_token_prints_a_new_key_that_is_stored_only_as_a_hash(make_user, capsys):
+    make_user("data_scientist", username="sam")
+    call_command("create_api_token", "sam", "--name", "CI")
+    key = capsys.readouterr().out.strip()
+    token = ApiToken.objects.get(user__username="sam")
+    assert token.key_hash == hash_api_key(key) and token.name == "CI" and token.prefix == key[:8]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/me/").json()["username"] == "sam"
+
+
+def test_create_api_token_rotate_revokes_the_earlier_tokens(make_user, capsys):
     make_user("data_scientist", username="sam")
     call_command("create_api_token", "sam")
     first = capsys.readouterr().out.strip()
-    call_command("create_api_token", "sam")
-    assert capsys.readouterr().out.strip() == first == Token.objects.get(user__username="sam").key
     call_command("create_api_token", "sam", "--rotate")
-    assert capsys.readouterr().out.strip() != first
+    second = capsys.readouterr().out.strip()
+    assert second != first
+    statuses = {}
+    for key in (first, second):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        statuses[key] = client.get("/api/v1/me/").status_code
+    assert statuses == {first: 401, second: 200}
 
 
 def test_create_api_token_explains_an_unknown_user(db):
@@ -77,11 +92,9 @@ def test_create_api_token_explains_an_unknown_user(db):
 
 
 def test_anonymous_api_calls_are_throttled(db, settings):
-    from django.core.cache import cache
     from rest_framework.settings import api_settings
     from rest_framework.throttling import AnonRateThrottle
 
-    cache.clear()
     AnonRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "anon": "3/min"}
     try:
         client = APIClient()

@@ -1,11 +1,11 @@
 """A request that declares a body larger than any upload is refused before it is read (413)."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from apps.core.middleware import RequestSizeLimitMiddleware
 from apps.core.models import AuditEvent
 from apps.monitoring.models import Evaluation
+from tests.factories import api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -17,11 +17,11 @@ def limit(settings):
 
 
 def test_an_api_upload_declared_over_the_limit_gets_413_and_stores_nothing(client, make_user, limit):
-    token = Token.objects.create(user=make_user("data_scientist"))
+    key = api_key_for(make_user("data_scientist"))
     before = AuditEvent.objects.count()
 
     response = client.generic("POST", "/api/v1/evaluations/", b"x" * 100, content_type="text/csv",
-                              CONTENT_LENGTH=str(limit + 1), HTTP_AUTHORIZATION=f"Token {token.key}")
+                              CONTENT_LENGTH=str(limit + 1), HTTP_AUTHORIZATION=f"Token {key}")
 
     assert response.status_code == 413
     detail = response.json()["detail"]

@@ -1,8 +1,9 @@
+import re
+
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
-from apps.core.models import AuditEvent
+from apps.core.models import ApiToken, AuditEvent, hash_api_key
 from apps.core.services import audit_record
 from tests.factories import PASSWORD
 
@@ -103,22 +104,23 @@ def test_audit_page_returns_only_the_table_to_htmx(client_as, trail):
     assert b"<table" in response.content and b"<html" not in response.content
 
 
-def test_account_page_creates_a_token_once_and_audits_it(client_as):
+def test_account_page_shows_a_new_token_once_and_audits_it(client_as):
     client = client_as("data_scientist", username="sam")
-    response = client.post(reverse("core:api-token-rotate"), follow=True)
-    token = Token.objects.get(user__username="sam")
-    assert token.key in response.content.decode()
-    assert token.key not in client.get(reverse("core:account")).content.decode()
+    response = client.post(reverse("core:api-token-create"), {"name": "CI"}, follow=True)
+    token = ApiToken.objects.get(user__username="sam")
+    key = re.search(r'<code class="token">([^<]+)</code>', response.content.decode()).group(1)
+    assert token.key_hash == hash_api_key(key)
+    assert key not in client.get(reverse("core:account")).content.decode()
     event = AuditEvent.objects.get(action="api_token.created")
-    assert event.actor_username == "sam" and token.key not in str(event.hashed_fields())
+    assert event.actor_username == "sam" and key not in str(event.hashed_fields())
 
 
 def test_account_page_shows_the_users_history(client_as):
     client = client_as("data_scientist", username="sam")
-    client.post(reverse("core:api-token-rotate"))
-    client.post(reverse("core:api-token-rotate"))
+    client.post(reverse("core:api-token-create"), {"name": "CI"})
+    client.post(reverse("core:api-token-revoke"), {"token": ApiToken.objects.get().pk})
     content = client.get(reverse("core:account")).content.decode()
-    assert "api_token.created" in content and "api_token.rotated" in content
+    assert "api_token.created" in content and "api_token.revoked" in content
 
 
 def test_healthz_answers_without_login(client, db):

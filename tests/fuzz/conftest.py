@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
-from rest_framework.authtoken.models import Token
 from rest_framework.throttling import SimpleRateThrottle
 
 from apps.core.roles import Role
@@ -18,7 +17,7 @@ from apps.inventory.models import DataSet
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
 from apps.reviews import services as reviews
 from apps.risk import services as risk
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 from tests.inventory.factories import (
     BusinessProcessFactory,
     DataSetFactory,
@@ -38,7 +37,7 @@ def seed_portfolio() -> dict:
     """A small portfolio touching every API resource; returns the users, tokens and the values of
     every path parameter and reference field the fuzzer should aim at."""
     users = {role.value: UserFactory(username=f"fuzz-{role.value}", roles=[role.value]) for role in Role}
-    tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
+    tokens = {role: api_key_for(user) for role, user in users.items()}
     scientist, reviewer = users["data_scientist"], users["reviewer"]
 
     process = BusinessProcessFactory(accountable_executive=users["executive"])

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
 from apps.inventory.models import DataSet, Deployment, MLModel, ModelVersion, Stage
+from tests.factories import api_key_for
 from tests.inventory.factories import (
     FINGERPRINT,
     BusinessProcessFactory,
@@ -31,8 +31,7 @@ def api(make_user):
         client = APIClient()
         if role:
             client.user = make_user(role, **kwargs)
-            token = Token.objects.create(user=client.user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(client.user)}")
         return client
 
     return client_for

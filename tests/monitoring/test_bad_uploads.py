@@ -17,13 +17,13 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
 from apps.monitoring import ingest
 from apps.monitoring.models import Evaluation
 from apps.risk import services as risk_services
+from tests.factories import api_key_for
 from tests.inventory.factories import MLModelFactory
 from tests.monitoring.corpus import Case, malformed_uploads, oversized_upload
 from tests.reviews.helpers import assessed_version
@@ -42,8 +42,7 @@ def media(settings, tmp_path) -> Path:
 @pytest.fixture
 def api(make_user) -> APIClient:
     client = APIClient(raise_request_exception=False)  # a crash shows as a 500 in the assertion
-    token = Token.objects.create(user=make_user("data_scientist", username="dana"))
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('data_scientist', username='dana'))}")
     return client
 
 

@@ -22,7 +22,6 @@ import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
@@ -30,6 +29,7 @@ from apps.core.services import audit_verify
 from apps.monitoring import services, storage
 from apps.monitoring.models import Alert, Evaluation
 from tests.celery_helpers import free_port, private_redis, publishing_to, start_redis, wait_for, worker
+from tests.factories import api_key_for
 from tests.monitoring.test_services import evaluation_csv
 from tests.reviews.helpers import assessed_version
 from tests.risk.factories import ratings
@@ -166,7 +166,7 @@ def test_with_redis_down_an_upload_returns_fast_and_runs_when_redis_returns(medi
     scientist = make_user("data_scientist")
     version = assessed_version()
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=scientist).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(scientist)}")
     port = free_port()  # nothing listens there
     with publishing_to(f"redis://127.0.0.1:{port}/0"):
         data, _ = evaluation_csv()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rest_framework.authtoken.models import Token
 from sklearn.metrics import accuracy_score
 
 from mlops_portal.client import PortalClient, PortalError
+from tests.factories import api_key_for
 from tests.monitoring.test_services import evaluation_csv
 from tests.reviews.helpers import assessed_version
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def token(make_user, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    return Token.objects.create(user=make_user("data_scientist", username="sam")).key
+    return api_key_for(make_user("data_scientist", username="sam"))
 
 
 def test_the_client_uploads_a_dataframe_and_waits_for_the_metrics(live_server, token):

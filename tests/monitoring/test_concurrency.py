@@ -14,7 +14,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.core.errors import ConflictError
@@ -24,6 +23,7 @@ from apps.inventory.models import ModelVersion, Stage
 from apps.monitoring import services
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
 from apps.reviews import services as review_services
+from tests.factories import api_key_for
 from tests.inventory.factories import ModelVersionFactory
 from tests.monitoring.test_services import evaluation_csv
 from tests.reviews.helpers import assessed_version, submitted_review
@@ -132,7 +132,7 @@ def test_a_version_of_another_model_is_not_promoted():
 
 def api_for(user) -> APIClient:
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     return client
 
 

@@ -1,12 +1,12 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
 from apps.inventory import services as inventory
 from apps.reviews import services
 from apps.reviews.models import Review, ReviewDecision
+from tests.factories import api_key_for
 from tests.reviews.helpers import assessed_version, submitted_review
 from tests.risk.factories import ratings
 
@@ -22,7 +22,7 @@ def _media(settings, tmp_path):
 def api():
     def client_for(user):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
         return client
 
     return client_for

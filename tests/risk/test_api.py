@@ -1,10 +1,10 @@
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
 from apps.risk.models import GovernancePolicy, RiskAssessment
 from apps.risk.scoring import RISKS
+from tests.factories import api_key_for
 from tests.inventory.factories import MLModelFactory
 from tests.risk.test_views import BAD_POLICIES
 
@@ -13,8 +13,7 @@ from tests.risk.test_views import BAD_POLICIES
 def api(make_user):
     def client_for(role, **kwargs):
         client = APIClient()
-        token = Token.objects.create(user=make_user(role, **kwargs))
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user(role, **kwargs))}")
         return client
 
     return client_for

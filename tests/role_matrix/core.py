@@ -1,6 +1,9 @@
 from apps.core.services import audit_record
 from tests.role_matrix import EVERYONE, PUBLIC
 
+# The password page serves every signed-in person, also one an administrator has not given a role yet.
+SIGNED_IN = EVERYONE | {"no_role"}
+
 
 def audit_event_kwargs():
     return {"pk": audit_record(actor=None, action="probe", object_type="x.y", object_id="1").pk}
@@ -14,7 +17,10 @@ MATRIX = {
     "core:home": ("get", EVERYONE, None),
     "core:audit": ("get", EVERYONE, None),
     "core:account": ("get", EVERYONE, None),
-    "core:api-token-rotate": ("post", EVERYONE, None),
+    "core:api-token-create": ("post", EVERYONE, None),
+    # Without a token in the body: 400, past the access check.
+    "core:api-token-revoke": ("post", EVERYONE, None),
+    "core:password-change": ("get", SIGNED_IN, None),
     "api-me": ("get", EVERYONE, None),
     "audit-event-list": ("get", EVERYONE, None),
     "audit-event-detail": ("get", EVERYONE, audit_event_kwargs),
@@ -23,4 +29,4 @@ MATRIX = {
 }
 
 # The login form is posted by anonymous visitors.
-WRITES = {"login": {"post": PUBLIC}}
+WRITES = {"login": {"post": PUBLIC}, "core:password-change": {"post": SIGNED_IN}}

@@ -19,7 +19,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import PASSWORD, UserFactory
+from apps.core.models import ApiToken
+from tests.factories import PASSWORD, UserFactory, api_key_for
 from tests.inventory.factories import (
     FINGERPRINT,
     BusinessProcessFactory,
@@ -164,9 +165,23 @@ def _logout(ctx):
     return Write(actor=user("executive"), api=False)
 
 
-@case("core:api-token-rotate")
+@case("core:api-token-create")
 def _token(ctx):
-    return Write(actor=user("executive"), api=False)
+    return Write(actor=user("executive"), data={"name": "CI"}, api=False)
+
+
+@case("core:api-token-revoke")
+def _token_revoke(ctx):
+    owner = user("executive")
+    api_key_for(owner)
+    return Write(actor=owner, data={"token": ApiToken.objects.get(user=owner).pk}, api=False)
+
+
+@case("core:password-change")
+def _password_change(ctx):
+    new = "a-new-pass-456!"
+    return Write(actor=user("reviewer"), api=False,
+                 data={"old_password": PASSWORD, "new_password1": new, "new_password2": new})
 
 
 @case("notifications:mark-read", events=0, why="a per-person read marker, not governed data")

@@ -19,6 +19,7 @@ from django.urls import Resolver404, resolve, reverse
 from apps.inventory.models import MLModel, Stage
 from apps.notifications.models import Notification
 from apps.notifications.services import notify
+from tests.factories import api_key_for
 from tests.role_matrix import EVERYONE, collect_matrix
 from tests.security.cases import alert, draft_review, submitted_review, user
 
@@ -163,8 +164,6 @@ def test_notifications_stay_with_their_recipient(db):
 
 
 def test_the_account_page_never_shows_a_stored_token(db):
-    from rest_framework.authtoken.models import Token
-
     client, erin = client_for("executive")
-    token = Token.objects.create(user=erin)
-    assert token.key not in client.get(reverse("core:account")).content.decode()
+    key = api_key_for(erin)
+    assert key not in client.get(reverse("core:account")).content.decode()

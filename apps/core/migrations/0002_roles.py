@@ -19,7 +19,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ("core", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("authtoken", "0004_alter_tokenproxy_options"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
