@@ -313,6 +313,13 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 PORTAL_MAX_UPLOAD_BYTES = envint("PORTAL_MAX_UPLOAD_MB", 200) * 1024 * 1024
+# What one upload may hold, checked on its bytes (or Parquet footer) before it is parsed; see monitoring/limits.py.
+# The defaults fit a 1,000,000-row, 30-column, 200 MB CSV with room to spare on a machine of a few GB per process.
+PORTAL_MAX_ROWS = envint("PORTAL_MAX_ROWS", 2_000_000)
+PORTAL_MAX_CELLS = envint("PORTAL_MAX_CELLS", 50_000_000)
+PORTAL_MAX_DECODED_BYTES = envint("PORTAL_MAX_DECODED_MB", 1024) * 1024 * 1024
+PORTAL_MAX_LINE_BYTES = envint("PORTAL_MAX_LINE_KB", 1024) * 1024
+PORTAL_MAX_GROUPS_PER_FEATURE = envint("PORTAL_MAX_GROUPS_PER_FEATURE", 1000)
 # A running computation not finished within this lease is taken over (its worker died).
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # Fault injection for chaos tests only: seconds a computation pauses after claiming its row. Always 0 in use.

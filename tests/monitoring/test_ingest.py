@@ -11,6 +11,7 @@ import pytest
 from apps.monitoring import ingest
 from apps.monitoring.ingest import (
     IngestError,
+    Limits,
     Problem,
     parse_evaluation,
     read_parquet_bytes,
@@ -143,7 +144,7 @@ def test_it_rejects_gzip_input():
 
 
 def test_it_rejects_a_file_over_the_size_limit():
-    assert _problems(_csv("y_true,y_pred", "1,0"), max_bytes=10) == [
+    assert _problems(_csv("y_true,y_pred", "1,0"), limits=Limits(max_bytes=10)) == [
         "the file is 0.0 MB, the limit is 0.0 MB; upload a sample or split it"
     ]
 
