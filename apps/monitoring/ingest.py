@@ -55,9 +55,11 @@ MAX_CLASSES = 1000
 MAX_LISTED_ROWS = 5
 SNIFF_BYTES = 64 * 1024
 CSV_CHUNK_BYTES = 64 * 1024 * 1024
+CSV_BLOCK_BYTES = 1024 * 1024  # Arrow's default
 # The byte scans work on pieces of this size, so their index arrays stay small whatever the file holds.
 SCAN_BYTES = 4 * 1024 * 1024
 SMALL_GROUPS_LISTED = 10
+QUOTED_CHARS = 60
 # A JSON key (a string followed by a colon) in a line's layout; layouts remembered to skip repeats.
 KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:')
 MAX_LAYOUTS = 10_000
@@ -157,14 +159,26 @@ def _rows_text(numbers: Sequence[int]) -> str:
 
 def _values_text(values: Sequence[str], verb: str, plural_verb: str) -> str:
     """``value 'a' is`` / ``values 'a', 'b' are`` (at most three values shown)."""
-    shown = ", ".join(repr(value) for value in values[:3])
+    shown = ", ".join(_quoted(value) for value in values[:3])
     return f"value {shown} {verb}" if len(values) == 1 else f"values {shown} {plural_verb}"
 
 
 def _value(value) -> str:
     if isinstance(value, float | np.floating):
         return format(float(value), ".12g")
-    return repr(str(value))
+    return _quoted(str(value))
+
+
+def _quoted(value: str) -> str:
+    """``repr`` of a value from the file, cut short: a message quotes a cell, not 60 KB of brackets."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}... ({len(value):,} characters)"
+
+
+def _labels_text(labels: Sequence[str]) -> str:
+    """The labels as a list, at most ten of them."""
+    shown = "[" + ", ".join(_quoted(label) for label in labels[:SMALL_GROUPS_LISTED])
+    return shown + (f", ... {len(labels):,} in all]" if len(labels) > SMALL_GROUPS_LISTED else "]")
 
 
 # ---------------------------------------------------------------- row numbers
@@ -340,8 +354,8 @@ def _check_line_lengths(data: bytes, start: int, limit: int) -> None:
 
 
 def _refuse_long_line(data: bytes, start: int, line_start: int, length: int, limit: int) -> None:
-    if line_start == start and line_start + length >= len(data) - 1:
-        found = f"no line break in the whole file ({_mb(length)})"
+    if line_start == start:
+        found = f"no line break within the first {_mb(limit)} of the file (its first line is {_mb(length)} long)"
     else:
         found = f"the line is {_mb(length)} long"
     hint = ("the file seems to end its lines with a lone CR (old Mac): save it with LF or CRLF line endings"
@@ -386,7 +400,7 @@ def _csv_header(data: bytes, start: int) -> tuple[list[str], str, int]:
 
 
 def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types: dict, *, careful: bool = False,
-               skip_rows: int = 0) -> tuple[pa.Table, list]:
+               skip_rows: int = 0, block_size: int | None = None) -> tuple[pa.Table, list]:
     invalid = []
 
     def on_invalid_row(row):
@@ -395,7 +409,8 @@ def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types:
 
     table = pa_csv.read_csv(
         pa.BufferReader(view),
-        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=not careful),
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=not careful,
+                                        block_size=block_size),
         parse_options=pa_csv.ParseOptions(
             delimiter=delimiter, newlines_in_values=careful, invalid_row_handler=on_invalid_row
         ),
@@ -450,11 +465,16 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
             return table
     except pa.ArrowInvalid:
         pass
-    # The careful way: one thread (which numbers the rows), quoted line breaks allowed.
+    # The careful way: one thread (which numbers the rows), quoted line breaks allowed. A row must fit in one
+    # block; blocks hold twice the longest line or value accepted, so only a row over that limit does not fit.
+    block_size = max(2 * limits.max_line_bytes, CSV_BLOCK_BYTES)
     try:
         table, invalid = _arrow_csv(memoryview(data)[start:], names, delimiter, column_types, careful=True,
-                                    skip_rows=1)
+                                    skip_rows=1, block_size=block_size)
     except pa.ArrowInvalid as error:
+        if "straddl" in str(error):  # Arrow's words for a row longer than a block
+            raise _fail(f"a row is longer than {_mb(block_size)} (a quoted value spanning many lines?); values "
+                        f"longer than {_mb(limits.max_line_bytes)} are not accepted (PORTAL_MAX_LINE_KB)") from error
         raise _fail(f"the CSV cannot be parsed: {error}") from error
     if invalid:
         numbers = rows.numbers(np.array([row.number - 2 for row in invalid]))
@@ -744,7 +764,7 @@ class _Checks:
             if wrong.any():
                 example = text[wrong].iloc[0]
                 hint = " (use '.' as the decimal separator)" if "," in example else ""
-                self.flag(column, wrong, f"value {example!r} is not a number{hint}")
+                self.flag(column, wrong, f"value {_quoted(example)} is not a number{hint}")
                 values[wrong] = 0.0
         if not allow_missing:
             missing = np.isnan(values)
@@ -767,7 +787,8 @@ def _check_known(checks: _Checks, column: str, codes, labels: list[str], known: 
     unknown = [index for index, label in enumerate(labels) if label not in known and label != MISSING_GROUP]
     if unknown:
         values = _values_text([labels[index] for index in unknown], "is", "are")
-        checks.flag(column, np.isin(codes, unknown), f"{values} not one of the known labels {sorted(known)}")
+        checks.flag(column, np.isin(codes, unknown),
+                    f"{values} not one of the known labels {_labels_text(sorted(known))}")
 
 
 def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str, known: set[str] | None) -> tuple:
@@ -782,7 +803,8 @@ def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str
     found = sorted(counts)
     if positive_label not in counts and len(found) > 1:
         checks.problems.append(Problem(None, (), f"the positive label {positive_label!r} does not occur in "
-                                                 f"{', '.join(map(repr, columns))} (labels found: {found}); "
+                                                 f"{', '.join(map(repr, columns))} "
+                                                 f"(labels found: {_labels_text(found)}); "
                                                  "set the positive label to one of them"))
     elif positive_label not in counts:
         checks.warnings.append(f"the positive label {positive_label!r} does not occur; every row is negative")
@@ -793,7 +815,7 @@ def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str
             extra = [index for index, label in enumerate(labels) if label in counts and label not in allowed]
             if extra:
                 values = _values_text([labels[index] for index in extra], "makes", "make")
-                checks.flag(column, np.isin(codes, extra), f"{values} more than two labels ({found}); "
+                checks.flag(column, np.isin(codes, extra), f"{values} more than two labels ({_labels_text(found)}); "
                                                            "a binary evaluation has a positive and a negative label")
     for column, (codes, labels) in coded.items():
         positive = np.array([label == positive_label for label in labels])
@@ -848,7 +870,7 @@ def _timestamps(checks: _Checks, column: str) -> None:
         parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
         wrong = (parsed.isna() & text.notna()).to_numpy()
         if wrong.any():
-            checks.flag(column, wrong, f"value {text[wrong].iloc[0]!r} is not an ISO 8601 date/time "
+            checks.flag(column, wrong, f"value {_quoted(text[wrong].iloc[0])} is not an ISO 8601 date/time "
                                        "(e.g. 2024-05-31T14:00:00Z)")
     empty = series.isna().to_numpy()
     if empty.any():
