@@ -240,6 +240,9 @@ SPECTACULAR_SETTINGS = {
         "DeploymentKindEnum": "apps.inventory.models.Deployment.Kind",
         "TierEnum": "apps.risk.models.Tier",
         "RatingLevelEnum": "apps.risk.models.LEVEL_CHOICES",
+        # An evaluation's list and detail serializers share these; named once, they stay one enum each.
+        "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
+        "EvaluationKindEnum": "apps.monitoring.models.Evaluation.Kind",
     },
 }
 
