@@ -63,6 +63,8 @@ QUOTED_CHARS = 60
 # A JSON key (a string followed by a colon) in a line's layout; layouts remembered to skip repeats.
 KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:')
 MAX_LAYOUTS = 10_000
+SPACES = np.frombuffer(b" \t\r", np.uint8)
+DELIMITERS_JSON = np.frombuffer(b":,}]", np.uint8)
 DELIMITERS = ",;\t|"
 UTF8_BOM = b"\xef\xbb\xbf"
 # Parquet decompression-bomb guards: real evaluation data needs well over one byte per 64 rows,
@@ -332,7 +334,8 @@ def _check_rows_and_cells(rows: int, cells: int, limits: Limits, verb: str = "ha
 
 def _line_breaks(data: bytes, start: int) -> int:
     """How many line breaks (LF, CRLF or a lone CR, as Arrow's CSV reader counts them) follow ``start``."""
-    return data.count(b"\n", start) + data.count(b"\r", start) - data.count(b"\r\n", start)
+    line_feeds, returns = data.count(b"\n", start), data.count(b"\r", start)
+    return line_feeds + returns - data.count(b"\r\n", start) if returns else line_feeds
 
 
 def _check_line_lengths(data: bytes, start: int, limit: int) -> None:
@@ -510,12 +513,12 @@ def _check_json_lines(data: bytes, start: int, limits: Limits) -> None:
     """
     keys: set[bytes] = set()
     layouts: set[bytes] = set()
-    cells, position = 0, start
+    cells, position, row = 0, start, data.count(b"\n", 0, start) + 1
     while position < len(data):
         stop = data.find(b"\n", min(position + SCAN_BYTES, len(data)) - 1)
         stop = len(data) if stop < 0 else stop + 1
-        first_row = data.count(b"\n", 0, position) + 1
-        cells += _scan_json_piece(data, position, stop, first_row, keys, layouts)
+        cells += _scan_json_piece(data, position, stop, row, keys, layouts)
+        row += data.count(b"\n", position, stop)
         position = stop
     _check_rows_and_cells(_line_breaks(data, start), cells, limits)
 
@@ -535,26 +538,29 @@ def _scan_json_piece(data: bytes, begin: int, end: int, first_row: int, keys: se
     if (raw == ord("\\")).any():
         quotes[_escaped(raw)] = False
     inside = np.bitwise_xor.accumulate(quotes.view(np.uint8)).view(bool)
-    breaks = np.flatnonzero(raw == ord("\n"))
+    newlines = raw == ord("\n")
+    breaks = np.flatnonzero(newlines)
     open_at_break = np.flatnonzero(inside[breaks])
     if len(open_at_break):
         raise _fail("invalid JSON: a string is not closed before the end of the line",
                     rows=[first_row + int(open_at_break[0])])
-    outside = ~inside
-    openers = np.flatnonzero(((raw == ord("{")) | (raw == ord("["))) & outside)
+    # Brackets and colons are few: find them all, then keep those outside strings.
+    openers = np.sort(np.concatenate([np.flatnonzero(raw == ord("{")), np.flatnonzero(raw == ord("["))]))
+    openers = openers[~inside[openers]]
     per_line = np.bincount(np.searchsorted(breaks, openers), minlength=len(breaks) + 1)
     if (per_line > 1).any():
         line = int(np.argmax(per_line > 1))
         second = int(openers[np.searchsorted(breaks, openers) == line][1])
-        raise IngestError([Problem(_key_before(data, begin, raw, quotes, outside, second), (first_row + line,),
+        raise IngestError([Problem(_key_before(data, begin, raw, quotes, ~inside, second), (first_row + line,),
                                    NESTED)])
-    colons = np.flatnonzero((raw == ord(":")) & outside)
+    colons = np.flatnonzero(raw == ord(":"))
+    colons = colons[~inside[colons]]
     keys_per_line = np.bincount(np.searchsorted(breaks, colons), minlength=len(breaks) + 1)
     if (keys_per_line > MAX_COLUMNS).any():
         line = int(np.argmax(keys_per_line > MAX_COLUMNS))
         raise _fail(f"the line has {int(keys_per_line[line])} keys; at most {MAX_COLUMNS} columns are supported",
                     rows=[first_row + line])
-    _count_keys(raw, quotes, outside, colons, keys, layouts)
+    _count_keys(raw, quotes, inside, newlines, keys, layouts)
     return len(colons)
 
 
@@ -584,19 +590,24 @@ def _key_before(data: bytes, begin: int, raw: np.ndarray, quotes, outside, offse
         return name[1:-1].decode("utf-8", errors="replace")
 
 
-def _count_keys(raw: np.ndarray, quotes, outside, colons, keys: set, layouts: set) -> None:
+def _count_keys(raw: np.ndarray, quotes, inside, newlines, keys: set, layouts: set) -> None:
     """Add the distinct keys of the piece's lines to ``keys``; refuse more than MAX_COLUMNS of them."""
     strings = np.flatnonzero(quotes)
     opening, closing = strings[0::2][: len(strings) // 2], strings[1::2]
-    delimiters = np.flatnonzero(np.isin(raw, np.frombuffer(b":,}]", np.uint8)) & outside)
-    following = np.searchsorted(delimiters, closing)
-    has_next = following < len(delimiters)
-    is_key = np.zeros(len(closing), bool)
-    is_key[has_next] = raw[delimiters[following[has_next]]] == ord(":")
+    # Writers put the colon right after a key's closing quote; only a key followed by spaces needs a search.
+    after = np.minimum(closing + 1, len(raw) - 1)
+    is_key, stops = raw[after] == ord(":"), after + 1
+    spaced = np.flatnonzero(np.isin(raw[after], SPACES))
+    if len(spaced):
+        delimiters = np.flatnonzero(np.isin(raw, DELIMITERS_JSON) & ~inside)
+        following = np.minimum(np.searchsorted(delimiters, closing[spaced]), len(delimiters) - 1)
+        is_key[spaced] = raw[delimiters[following]] == ord(":")
+        stops[spaced] = delimiters[following] + 1
     # Mark each key from its opening quote to its colon, and every line end, then keep the marked bytes.
-    starts, stops = opening[is_key], delimiters[following[is_key]] + 1
-    marks = np.cumsum(np.bincount(starts, minlength=len(raw) + 1) - np.bincount(stops, minlength=len(raw) + 1))
-    marked = (marks[:-1] > 0) | (raw == ord("\n"))
+    marks = np.zeros(len(raw) + 1, np.int8)
+    marks[opening[is_key]] += 1
+    marks[stops[is_key]] -= 1
+    marked = np.cumsum(marks[:-1], dtype=np.int8).view(bool) | newlines
     for layout in set(raw[marked].tobytes().split(b"\n")) - layouts:
         keys.update(KEY.findall(layout))
         if len(keys) > MAX_COLUMNS:
