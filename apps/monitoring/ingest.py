@@ -332,20 +332,25 @@ def _check_rows_and_cells(rows: int, cells: int, limits: Limits, verb: str = "ha
                     "(PORTAL_MAX_CELLS); upload fewer rows or columns")
 
 
-def _line_breaks(data: bytes, start: int) -> int:
+def _line_breaks(data: bytes, start: int, line_feeds: int) -> int:
     """How many line breaks (LF, CRLF or a lone CR, as Arrow's CSV reader counts them) follow ``start``."""
-    line_feeds, returns = data.count(b"\n", start), data.count(b"\r", start)
-    return line_feeds + returns - data.count(b"\r\n", start) if returns else line_feeds
+    if data.find(b"\r", start) < 0:
+        return line_feeds
+    return line_feeds + data.count(b"\r", start) - data.count(b"\r\n", start)
 
 
-def _check_line_lengths(data: bytes, start: int, limit: int) -> None:
-    """Refuse a line longer than ``limit`` bytes: no record is that long, and no parser should buffer it."""
+def _check_line_lengths(data: bytes, start: int, limit: int) -> int:
+    """Refuse a line longer than ``limit`` bytes: no record is that long, and no parser should buffer it.
+
+    Returns the number of line feeds after ``start``, counted on the way.
+    """
     if len(data) - start <= limit:
-        return
-    previous = start - 1  # offset of the line break before the current line
+        return data.count(b"\n", start)
+    previous, line_feeds = start - 1, 0  # offset of the line break before the current line
     for offset in range(start, len(data), SCAN_BYTES):
         raw = np.frombuffer(data, np.uint8, count=min(SCAN_BYTES, len(data) - offset), offset=offset)
         ends = np.flatnonzero(raw == 10) + offset
+        line_feeds += len(ends)
         if offset + len(raw) == len(data):
             ends = np.append(ends, len(data))  # the last line, with or without a line break
         lengths = np.diff(ends, prepend=previous) - 1
@@ -354,6 +359,7 @@ def _check_line_lengths(data: bytes, start: int, limit: int) -> None:
             _refuse_long_line(data, start, int(ends[long[0]] - lengths[long[0]]), int(lengths[long[0]]), limit)
         if len(ends):
             previous = int(ends[-1])
+    return line_feeds
 
 
 def _refuse_long_line(data: bytes, start: int, line_start: int, length: int, limit: int) -> None:
@@ -449,10 +455,12 @@ def _arrow_csv_in_chunks(data: bytes, body: int, names: list[str], delimiter: st
     return pa.concat_tables(tables)
 
 
-def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers, limits: Limits) -> pa.Table:
+def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers, limits: Limits,
+              line_feeds: int) -> pa.Table:
     names, delimiter, body = _csv_header(data, start)
     # Every row ends at a line break but the last: the count bounds the rows before Arrow allocates any.
-    most_rows = _line_breaks(data, body) + (body < len(data) and not data.endswith((b"\n", b"\r")))
+    breaks = _line_breaks(data, start, line_feeds) - (body > start and data[body - 1:body] == b"\n")
+    most_rows = breaks + (body < len(data) and not data.endswith((b"\n", b"\r")))
     _check_rows_and_cells(most_rows, most_rows * len(names), limits)
     if data.count(b'"', start) % 2:  # an odd number of quotes: one may never be closed
         _check_quotes(data, start, delimiter)
@@ -503,7 +511,7 @@ def _check_quotes(data: bytes, start: int, delimiter: str) -> None:
             raise _fail("a quoted value is never closed (a '\"' is missing)", rows=[row]) from error
 
 
-def _check_json_lines(data: bytes, start: int, limits: Limits) -> None:
+def _check_json_lines(data: bytes, start: int, limits: Limits, line_feeds: int) -> None:
     """A byte scan of JSON Lines before any parser sees them: flat objects, a bounded number of keys.
 
     Arrow's JSON reader recurses once per nesting level (30,000 levels crash the process) and
@@ -520,7 +528,7 @@ def _check_json_lines(data: bytes, start: int, limits: Limits) -> None:
         cells += _scan_json_piece(data, position, stop, row, keys, layouts)
         row += data.count(b"\n", position, stop)
         position = stop
-    _check_rows_and_cells(_line_breaks(data, start), cells, limits)
+    _check_rows_and_cells(_line_breaks(data, start, line_feeds), cells, limits)
 
 
 def _scan_json_piece(data: bytes, begin: int, end: int, first_row: int, keys: set, layouts: set) -> int:
@@ -698,16 +706,16 @@ def _read(
     if start == len(data):
         raise _fail("the file is empty")
     _check_text(data, start)
-    _check_line_lengths(data, start, limits.max_line_bytes)
+    line_feeds = _check_line_lengths(data, start, limits.max_line_bytes)
     first = data[start:start + 1]
     if first == b"[":
         raise _fail("the file is a JSON array; upload CSV, or JSON Lines with one object per line")
     if first == b"{":
-        _check_json_lines(data, start, limits)
+        _check_json_lines(data, start, limits, line_feeds)
         rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
         return _checked(_read_json_lines(data, start), rows, limits), "jsonl", rows
     rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
-    return _checked(_read_csv(data, start, text_columns, rows, limits), rows, limits), "csv", rows
+    return _checked(_read_csv(data, start, text_columns, rows, limits, line_feeds), rows, limits), "csv", rows
 
 
 def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits) -> pd.DataFrame:
