@@ -38,7 +38,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 
 from apps.monitoring.drift import feature_drift  # noqa: E402
-from apps.monitoring.ingest import parse_evaluation, read_parquet_bytes, to_parquet_bytes  # noqa: E402
+from apps.monitoring.ingest import Limits, parse_evaluation, read_parquet_bytes, to_parquet_bytes  # noqa: E402
 from apps.monitoring.metrics import binary_metrics  # noqa: E402
 
 SENSITIVE = ("sex", "region")
@@ -84,7 +84,8 @@ def timed(fn, repeats: int = 3) -> tuple[float, object]:
 
 
 def parse(data: bytes):
-    return parse_evaluation(data, filename="evaluation.csv", sensitive_features=SENSITIVE, max_bytes=MAX_BYTES)
+    return parse_evaluation(data, filename="evaluation.csv", sensitive_features=SENSITIVE,
+                            limits=Limits(max_bytes=MAX_BYTES))
 
 
 def portal_metrics(df: pd.DataFrame, with_scores: bool = False) -> dict:

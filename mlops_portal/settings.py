@@ -251,6 +251,9 @@ SPECTACULAR_SETTINGS = {
         "DeploymentKindEnum": "apps.inventory.models.Deployment.Kind",
         "TierEnum": "apps.risk.models.Tier",
         "RatingLevelEnum": "apps.risk.models.LEVEL_CHOICES",
+        # An evaluation's list and detail serializers share these; named once, they stay one enum each.
+        "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
+        "EvaluationKindEnum": "apps.monitoring.models.Evaluation.Kind",
     },
 }
 
@@ -341,6 +344,13 @@ CACHES = {
     }
 }
 PORTAL_MAX_UPLOAD_BYTES = envint("PORTAL_MAX_UPLOAD_MB", 200) * 1024 * 1024
+# What one upload may hold, checked on its bytes (or Parquet footer) before it is parsed; see monitoring/limits.py.
+# The defaults fit a 1,000,000-row, 30-column, 200 MB CSV with room to spare on a machine of a few GB per process.
+PORTAL_MAX_ROWS = envint("PORTAL_MAX_ROWS", 2_000_000)
+PORTAL_MAX_CELLS = envint("PORTAL_MAX_CELLS", 50_000_000)
+PORTAL_MAX_DECODED_BYTES = envint("PORTAL_MAX_DECODED_MB", 1024) * 1024 * 1024
+PORTAL_MAX_LINE_BYTES = envint("PORTAL_MAX_LINE_KB", 1024) * 1024
+PORTAL_MAX_GROUPS_PER_FEATURE = envint("PORTAL_MAX_GROUPS_PER_FEATURE", 1000)
 # A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,

@@ -2,12 +2,12 @@
 
 import django_filters
 from django import forms
-from django.conf import settings
 from django.db.models import Q
 
 from apps.core.validators import validate_single_line
 from apps.inventory.models import BusinessUnit, MLModel, ModelVersion, Stage, TaskType
 from apps.monitoring import ingest
+from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Evaluation
 
 ACCEPTED_FILES = ".csv,.tsv,.txt,.jsonl,.ndjson,.json,.parquet,.pq"
@@ -197,7 +197,7 @@ class CompareForm(forms.Form):
                     content, filename=filename, target_column=data["target_column"],
                     prediction_column=data[f"{side}_pred"], score_column=data.get(f"{side}_score") or "",
                     timestamp_column="", sensitive_features=data["sensitive_features"], task_type="binary",
-                    positive_label=data["positive_label"], max_bytes=settings.PORTAL_MAX_UPLOAD_BYTES)
+                    positive_label=data["positive_label"], limits=upload_limits())
             except ingest.IngestError as exc:
                 problems += [p for p in exc.problems if p not in problems]
         if problems:

@@ -12,6 +12,13 @@ Compressed input (gzip, zip, ...) is refused: an upload is checked against the s
 is, so it must not expand afterwards; for the same reason a Parquet file whose metadata
 promises an absurd number of rows or bytes for its size is refused before it is read.
 
+``Limits`` bounds what a parser is handed, checked on the bytes or the Parquet footer before any
+parser runs: lines (CSV, JSON Lines) and single values are at most ``max_line_bytes`` long; JSON
+Lines values are flat (a nested list or object is refused by a byte scan, so no parser ever
+recurses into attacker-chosen depth) with at most ``MAX_COLUMNS`` distinct keys; rows, cells
+(rows x columns) and a Parquet file's decoded size are bounded; a sensitive feature has at most
+``max_groups`` groups and a multiclass target at most ``MAX_CLASSES`` labels.
+
 Row numbers are the ones a person sees in the file: for CSV the header is row 1 and the first
 data row is row 2 (blank lines are counted); for JSON Lines the line number; for Parquet the
 1-based row index. At most five rows are listed per problem.
@@ -34,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -42,16 +50,30 @@ from apps.monitoring.metrics import MISSING_GROUP, group_codes
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 MAX_COLUMNS = 2000
-DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+# A multiclass confusion matrix and its label list grow with the classes; more than this is not a class label.
+MAX_CLASSES = 1000
 MAX_LISTED_ROWS = 5
 SNIFF_BYTES = 64 * 1024
 CSV_CHUNK_BYTES = 64 * 1024 * 1024
+CSV_BLOCK_BYTES = 1024 * 1024  # Arrow's default
+# The byte scans work on pieces of this size, so their index arrays stay small whatever the file holds.
+SCAN_BYTES = 4 * 1024 * 1024
+SMALL_GROUPS_LISTED = 10
+QUOTED_CHARS = 60
+# A JSON key (a string followed by a colon) in a line's layout; layouts remembered to skip repeats.
+KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:')
+MAX_LAYOUTS = 10_000
+SPACES = np.frombuffer(b" \t\r", np.uint8)
+DELIMITERS_JSON = np.frombuffer(b":,}]", np.uint8)
 DELIMITERS = ",;\t|"
 UTF8_BOM = b"\xef\xbb\xbf"
 # Parquet decompression-bomb guards: real evaluation data needs well over one byte per 64 rows,
 # and decodes to at most a few times the upload limit.
 PARQUET_MAX_ROWS_PER_BYTE = 64
 PARQUET_MAX_EXPANSION = 8
+# Bytes per value once decoded, by Parquet physical type (pandas widens small integers and floats to 8).
+PARQUET_WIDTHS = {"BOOLEAN": 1, "INT32": 8, "INT64": 8, "INT96": 12, "FLOAT": 8, "DOUBLE": 8, "BYTE_ARRAY": 4}
+NESTED = "nested values (lists or objects) are not accepted; evaluation files are flat, one value per column"
 COMPRESSED_MAGIC = {
     b"\x1f\x8b": "gzip",
     b"PK\x03\x04": "zip (or Excel)",
@@ -60,6 +82,21 @@ COMPRESSED_MAGIC = {
     b"\x28\xb5\x2f\xfd": "zstd",
     b"7z\xbc\xaf\x27\x1c": "7-Zip",
 }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one upload may hold; every bound is checked before the data is parsed (see the module docstring).
+
+    The portal fills it from its settings; each refusal names the setting (environment variable) to raise.
+    """
+
+    max_bytes: int = 200 * 1024 * 1024
+    max_rows: int = 2_000_000
+    max_cells: int = 50_000_000
+    max_decoded_bytes: int = 1024 * 1024 * 1024
+    max_line_bytes: int = 1024 * 1024
+    max_groups: int = 1000
 
 
 @dataclass(frozen=True)
@@ -124,14 +161,26 @@ def _rows_text(numbers: Sequence[int]) -> str:
 
 def _values_text(values: Sequence[str], verb: str, plural_verb: str) -> str:
     """``value 'a' is`` / ``values 'a', 'b' are`` (at most three values shown)."""
-    shown = ", ".join(repr(value) for value in values[:3])
+    shown = ", ".join(_quoted(value) for value in values[:3])
     return f"value {shown} {verb}" if len(values) == 1 else f"values {shown} {plural_verb}"
 
 
 def _value(value) -> str:
     if isinstance(value, float | np.floating):
         return format(float(value), ".12g")
-    return repr(str(value))
+    return _quoted(str(value))
+
+
+def _quoted(value: str) -> str:
+    """``repr`` of a value from the file, cut short: a message quotes a cell, not 60 KB of brackets."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}... ({len(value):,} characters)"
+
+
+def _labels_text(labels: Sequence[str]) -> str:
+    """The labels as a list, at most ten of them."""
+    shown = "[" + ", ".join(_quoted(label) for label in labels[:SMALL_GROUPS_LISTED])
+    return shown + (f", ... {len(labels):,} in all]" if len(labels) > SMALL_GROUPS_LISTED else "]")
 
 
 # ---------------------------------------------------------------- row numbers
@@ -219,26 +268,109 @@ def _check_text(data: bytes, start: int) -> None:
         )
 
 
-def _read_parquet(data: bytes, max_bytes: int) -> pa.Table:
+def _read_parquet(data: bytes, limits: Limits) -> pa.Table:
+    """The table, once its footer shows it flat and within the limits: nothing is decoded before that."""
     if not data.endswith(b"PAR1"):
         raise _fail("the Parquet file is truncated (it does not end with the PAR1 magic bytes)")
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
+        schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as error:
         raise _fail(f"the Parquet file cannot be read: {error}") from error
     meta = parquet.metadata
     if meta.num_columns > MAX_COLUMNS:
         raise _fail(f"the file has {meta.num_columns} columns; at most {MAX_COLUMNS} are supported")
+    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise IngestError([Problem(name, (), NESTED) for name in nested])
     expanded = sum(meta.row_group(index).total_byte_size for index in range(meta.num_row_groups))
-    if meta.num_rows > PARQUET_MAX_ROWS_PER_BYTE * len(data) or expanded > PARQUET_MAX_EXPANSION * max_bytes:
+    if meta.num_rows > PARQUET_MAX_ROWS_PER_BYTE * len(data) or expanded > PARQUET_MAX_EXPANSION * limits.max_bytes:
         raise _fail(
             f"the Parquet file declares {meta.num_rows} rows and {_mb(expanded)} of data in {_mb(len(data))}; "
             "that is not plausible for evaluation data (a decompression bomb?)"
         )
+    _check_rows_and_cells(meta.num_rows, meta.num_rows * len(schema), limits, "declares")
+    decoded = _parquet_decoded_bytes(meta)
+    if decoded > limits.max_decoded_bytes:
+        raise _fail(f"the Parquet file declares {_mb(decoded)} of data once decoded; at most "
+                    f"{_mb(limits.max_decoded_bytes)} are accepted (PORTAL_MAX_DECODED_MB); "
+                    "upload a sample or split it")
+    # Text stays dictionary-encoded as it is decoded: a value repeated in every row is stored once.
+    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     try:
-        return parquet.read()
+        return pq.ParquetFile(pa.BufferReader(data), read_dictionary=text).read()
     except (pa.ArrowException, OSError) as error:
         raise _fail(f"the Parquet file cannot be read: {error}") from error
+
+
+def _parquet_decoded_bytes(meta: pq.FileMetaData) -> int:
+    """The memory a file's columns take once decoded, from the footer alone.
+
+    Per column the larger of its uncompressed pages (what dictionaries and plain text decode to)
+    and rows x the width of one value (what run-length encoding of a constant hides: a million
+    equal numbers are a few bytes on disk and 8 MB in memory). Text is read dictionary-encoded,
+    a 4-byte code per row plus its uncompressed dictionary.
+    """
+    total = 0
+    for index in range(meta.num_columns):
+        column = meta.schema.column(index)
+        width = PARQUET_WIDTHS.get(column.physical_type, 8)
+        if column.physical_type == "FIXED_LEN_BYTE_ARRAY":
+            width = column.length
+        stored = sum(meta.row_group(group).column(index).total_uncompressed_size
+                     for group in range(meta.num_row_groups))
+        total += max(stored, meta.num_rows * width)
+    return total
+
+
+def _check_rows_and_cells(rows: int, cells: int, limits: Limits, verb: str = "has") -> None:
+    if rows > limits.max_rows:
+        raise _fail(f"the file {verb} {rows:,} rows; at most {limits.max_rows:,} are accepted (PORTAL_MAX_ROWS); "
+                    "upload a sample or split it")
+    if cells > limits.max_cells:
+        raise _fail(f"the file {verb} {cells:,} values (rows x columns); at most {limits.max_cells:,} are accepted "
+                    "(PORTAL_MAX_CELLS); upload fewer rows or columns")
+
+
+def _line_breaks(data: bytes, start: int, line_feeds: int) -> int:
+    """How many line breaks (LF, CRLF or a lone CR, as Arrow's CSV reader counts them) follow ``start``."""
+    if data.find(b"\r", start) < 0:
+        return line_feeds
+    return line_feeds + data.count(b"\r", start) - data.count(b"\r\n", start)
+
+
+def _check_line_lengths(data: bytes, start: int, limit: int) -> int:
+    """Refuse a line longer than ``limit`` bytes: no record is that long, and no parser should buffer it.
+
+    Returns the number of line feeds after ``start``, counted on the way.
+    """
+    if len(data) - start <= limit:
+        return data.count(b"\n", start)
+    previous, line_feeds = start - 1, 0  # offset of the line break before the current line
+    for offset in range(start, len(data), SCAN_BYTES):
+        raw = np.frombuffer(data, np.uint8, count=min(SCAN_BYTES, len(data) - offset), offset=offset)
+        ends = np.flatnonzero(raw == 10) + offset
+        line_feeds += len(ends)
+        if offset + len(raw) == len(data):
+            ends = np.append(ends, len(data))  # the last line, with or without a line break
+        lengths = np.diff(ends, prepend=previous) - 1
+        long = np.flatnonzero(lengths > limit)
+        if len(long):
+            _refuse_long_line(data, start, int(ends[long[0]] - lengths[long[0]]), int(lengths[long[0]]), limit)
+        if len(ends):
+            previous = int(ends[-1])
+    return line_feeds
+
+
+def _refuse_long_line(data: bytes, start: int, line_start: int, length: int, limit: int) -> None:
+    if line_start == start:
+        found = f"no line break within the first {_mb(limit)} of the file (its first line is {_mb(length)} long)"
+    else:
+        found = f"the line is {_mb(length)} long"
+    hint = ("the file seems to end its lines with a lone CR (old Mac): save it with LF or CRLF line endings"
+            if b"\r" in data[line_start:line_start + limit] else "a CSV or JSON Lines file holds one record per line")
+    raise _fail(f"{found}; lines longer than {_mb(limit)} are not accepted (PORTAL_MAX_LINE_KB); {hint}",
+                rows=[data.count(b"\n", 0, line_start) + 1])
 
 
 def _sniff_delimiter(sample: str) -> str:
@@ -277,7 +409,7 @@ def _csv_header(data: bytes, start: int) -> tuple[list[str], str, int]:
 
 
 def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types: dict, *, careful: bool = False,
-               skip_rows: int = 0) -> tuple[pa.Table, list]:
+               skip_rows: int = 0, block_size: int | None = None) -> tuple[pa.Table, list]:
     invalid = []
 
     def on_invalid_row(row):
@@ -286,7 +418,8 @@ def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types:
 
     table = pa_csv.read_csv(
         pa.BufferReader(view),
-        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=not careful),
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=not careful,
+                                        block_size=block_size),
         parse_options=pa_csv.ParseOptions(
             delimiter=delimiter, newlines_in_values=careful, invalid_row_handler=on_invalid_row
         ),
@@ -322,8 +455,13 @@ def _arrow_csv_in_chunks(data: bytes, body: int, names: list[str], delimiter: st
     return pa.concat_tables(tables)
 
 
-def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers) -> pa.Table:
+def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers, limits: Limits,
+              line_feeds: int) -> pa.Table:
     names, delimiter, body = _csv_header(data, start)
+    # Every row ends at a line break but the last: the count bounds the rows before Arrow allocates any.
+    breaks = _line_breaks(data, start, line_feeds) - (body > start and data[body - 1:body] == b"\n")
+    most_rows = breaks + (body < len(data) and not data.endswith((b"\n", b"\r")))
+    _check_rows_and_cells(most_rows, most_rows * len(names), limits)
     if data.count(b'"', start) % 2:  # an odd number of quotes: one may never be closed
         _check_quotes(data, start, delimiter)
     # Label and group columns stay text: "01" is not 1.
@@ -338,11 +476,16 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
             return table
     except pa.ArrowInvalid:
         pass
-    # The careful way: one thread (which numbers the rows), quoted line breaks allowed.
+    # The careful way: one thread (which numbers the rows), quoted line breaks allowed. A row must fit in one
+    # block; blocks hold twice the longest line or value accepted, so only a row over that limit does not fit.
+    block_size = max(2 * limits.max_line_bytes, CSV_BLOCK_BYTES)
     try:
         table, invalid = _arrow_csv(memoryview(data)[start:], names, delimiter, column_types, careful=True,
-                                    skip_rows=1)
+                                    skip_rows=1, block_size=block_size)
     except pa.ArrowInvalid as error:
+        if "straddl" in str(error):  # Arrow's words for a row longer than a block
+            raise _fail(f"a row is longer than {_mb(block_size)} (a quoted value spanning many lines?); values "
+                        f"longer than {_mb(limits.max_line_bytes)} are not accepted (PORTAL_MAX_LINE_KB)") from error
         raise _fail(f"the CSV cannot be parsed: {error}") from error
     if invalid:
         numbers = rows.numbers(np.array([row.number - 2 for row in invalid]))
@@ -368,6 +511,120 @@ def _check_quotes(data: bytes, start: int, delimiter: str) -> None:
             raise _fail("a quoted value is never closed (a '\"' is missing)", rows=[row]) from error
 
 
+def _check_json_lines(data: bytes, start: int, limits: Limits, line_feeds: int) -> None:
+    """A byte scan of JSON Lines before any parser sees them: flat objects, a bounded number of keys.
+
+    Arrow's JSON reader recurses once per nesting level (30,000 levels crash the process) and
+    builds a column per distinct key (400,000 keys take minutes and gigabytes), so both are
+    bounded here, on the bytes, in pieces of about SCAN_BYTES cut at line ends (every line is
+    already at most ``max_line_bytes`` long). See ``_scan_json_piece``.
+    """
+    keys: set[bytes] = set()
+    layouts: set[bytes] = set()
+    cells, position, row = 0, start, data.count(b"\n", 0, start) + 1
+    while position < len(data):
+        stop = data.find(b"\n", min(position + SCAN_BYTES, len(data)) - 1)
+        stop = len(data) if stop < 0 else stop + 1
+        cells += _scan_json_piece(data, position, stop, row, keys, layouts)
+        row += data.count(b"\n", position, stop)
+        position = stop
+    _check_rows_and_cells(_line_breaks(data, start, line_feeds), cells, limits)
+
+
+def _scan_json_piece(data: bytes, begin: int, end: int, first_row: int, keys: set, layouts: set) -> int:
+    """Check the lines in data[begin:end]; returns how many values (keys) they hold.
+
+    Structure is what lies outside strings: a quote not escaped by an odd run of backslashes
+    opens or closes a string, so the running parity of such quotes says, for every byte,
+    whether it is inside one. A flat line has one ``{`` or ``[`` outside strings, the one that
+    opens it; a second one is a nested value. A key is a string whose next structural byte
+    is ``:``; each line's keys, concatenated, are its layout, and the distinct keys of the few
+    distinct layouts are counted.
+    """
+    raw = np.frombuffer(data, np.uint8, count=end - begin, offset=begin)
+    quotes = raw == ord('"')
+    if (raw == ord("\\")).any():
+        quotes[_escaped(raw)] = False
+    inside = np.bitwise_xor.accumulate(quotes.view(np.uint8)).view(bool)
+    newlines = raw == ord("\n")
+    breaks = np.flatnonzero(newlines)
+    open_at_break = np.flatnonzero(inside[breaks])
+    if len(open_at_break):
+        raise _fail("invalid JSON: a string is not closed before the end of the line",
+                    rows=[first_row + int(open_at_break[0])])
+    # Brackets and colons are few: find them all, then keep those outside strings.
+    openers = np.sort(np.concatenate([np.flatnonzero(raw == ord("{")), np.flatnonzero(raw == ord("["))]))
+    openers = openers[~inside[openers]]
+    per_line = np.bincount(np.searchsorted(breaks, openers), minlength=len(breaks) + 1)
+    if (per_line > 1).any():
+        line = int(np.argmax(per_line > 1))
+        second = int(openers[np.searchsorted(breaks, openers) == line][1])
+        raise IngestError([Problem(_key_before(data, begin, raw, quotes, ~inside, second), (first_row + line,),
+                                   NESTED)])
+    colons = np.flatnonzero(raw == ord(":"))
+    colons = colons[~inside[colons]]
+    keys_per_line = np.bincount(np.searchsorted(breaks, colons), minlength=len(breaks) + 1)
+    if (keys_per_line > MAX_COLUMNS).any():
+        line = int(np.argmax(keys_per_line > MAX_COLUMNS))
+        raise _fail(f"the line has {int(keys_per_line[line])} keys; at most {MAX_COLUMNS} columns are supported",
+                    rows=[first_row + line])
+    _count_keys(raw, quotes, inside, newlines, keys, layouts)
+    return len(colons)
+
+
+def _escaped(raw: np.ndarray) -> np.ndarray:
+    """Offsets of the bytes escaped by a backslash: those right after an odd run of backslashes."""
+    edges = np.diff((raw == ord("\\")).view(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    escaped = ends[(ends - starts) % 2 == 1]
+    return escaped[escaped < len(raw)]
+
+
+def _key_before(data: bytes, begin: int, raw: np.ndarray, quotes, outside, offset: int) -> str | None:
+    """The key whose value starts at ``offset`` (None when the bracket follows no key)."""
+    line_start = int(raw[:offset][::-1].tobytes().find(b"\n"))
+    line_start = offset - line_start if line_start >= 0 else 0
+    colons = np.flatnonzero((raw[line_start:offset] == ord(":")) & outside[line_start:offset])
+    closing = np.flatnonzero(quotes[line_start:offset])
+    if not len(colons) or len(closing) < 2:
+        return None
+    closing = closing[closing < colons[-1]]
+    if len(closing) < 2:
+        return None
+    name = data[begin + line_start + closing[-2]:begin + line_start + closing[-1] + 1]
+    try:
+        return str(json.loads(name))
+    except ValueError:
+        return name[1:-1].decode("utf-8", errors="replace")
+
+
+def _count_keys(raw: np.ndarray, quotes, inside, newlines, keys: set, layouts: set) -> None:
+    """Add the distinct keys of the piece's lines to ``keys``; refuse more than MAX_COLUMNS of them."""
+    strings = np.flatnonzero(quotes)
+    opening, closing = strings[0::2][: len(strings) // 2], strings[1::2]
+    # Writers put the colon right after a key's closing quote; only a key followed by spaces needs a search.
+    after = np.minimum(closing + 1, len(raw) - 1)
+    is_key, stops = raw[after] == ord(":"), after + 1
+    spaced = np.flatnonzero(np.isin(raw[after], SPACES))
+    if len(spaced):
+        delimiters = np.flatnonzero(np.isin(raw, DELIMITERS_JSON) & ~inside)
+        following = np.minimum(np.searchsorted(delimiters, closing[spaced]), len(delimiters) - 1)
+        is_key[spaced] = raw[delimiters[following]] == ord(":")
+        stops[spaced] = delimiters[following] + 1
+    # Mark each key from its opening quote to its colon, and every line end, then keep the marked bytes.
+    marks = np.zeros(len(raw) + 1, np.int8)
+    marks[opening[is_key]] += 1
+    marks[stops[is_key]] -= 1
+    marked = np.cumsum(marks[:-1], dtype=np.int8).view(bool) | newlines
+    for layout in set(raw[marked].tobytes().split(b"\n")) - layouts:
+        keys.update(KEY.findall(layout))
+        if len(keys) > MAX_COLUMNS:
+            raise _fail(f"the file has more than {MAX_COLUMNS} distinct keys; at most {MAX_COLUMNS} columns are "
+                        "supported")
+        if len(layouts) < MAX_LAYOUTS:
+            layouts.add(layout)
+
+
 def _read_json_lines(data: bytes, start: int) -> pa.Table | pd.DataFrame:
     try:
         return pa_json.read_json(pa.BufferReader(memoryview(data)[start:]))
@@ -376,7 +633,10 @@ def _read_json_lines(data: bytes, start: int) -> pa.Table | pd.DataFrame:
 
 
 def _read_json_lines_slowly(text: str) -> pd.DataFrame:
-    """Line by line with the json module: mixed types per column are kept, bad lines are reported by number."""
+    """Line by line with the json module: mixed types per column are kept, bad lines are reported by number.
+
+    The lines passed ``_check_json_lines``: each is short and flat, so no value here is nested.
+    """
     records, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -386,12 +646,7 @@ def _read_json_lines_slowly(text: str) -> pd.DataFrame:
         except ValueError as error:
             problems.append(Problem(None, (number,), f"invalid JSON: {error}"))
         else:
-            nested = [key for key, value in record.items() if isinstance(value, list | dict)] \
-                if isinstance(record, dict) else []
-            if nested:
-                problems += [Problem(key, (number,), "holds nested values (lists or objects); flatten it")
-                             for key in nested]
-            elif isinstance(record, dict):
+            if isinstance(record, dict):
                 records.append(record)
             else:
                 problems.append(Problem(None, (number,), "each line must be one JSON object ({...})"))
@@ -402,44 +657,83 @@ def _read_json_lines_slowly(text: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def _check_value_sizes(table: pa.Table, rows: _RowNumbers, limit: int) -> None:
+    """Refuse a text value longer than ``limit`` bytes (a quoted CSV value may span lines; Parquet has none)."""
+    problems = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        too_long = [_long_values(chunk, limit) for chunk in column.chunks]
+        if any(mask.any() for mask in too_long):
+            mask = np.concatenate(too_long)
+            problems.append(rows.problem(name, mask, f"a value is longer than {_mb(limit)}; values that long are "
+                                                     "not accepted (PORTAL_MAX_LINE_KB)"))
+    if problems:
+        raise IngestError(problems)
+
+
+def _long_values(chunk: pa.Array, limit: int) -> np.ndarray:
+    """Which values of one Arrow chunk are text (or bytes) longer than ``limit``."""
+    if pa.types.is_dictionary(chunk.type):
+        if not _is_text(chunk.type.value_type):
+            return np.zeros(len(chunk), bool)
+        long = np.flatnonzero(_long_values(chunk.dictionary, limit))
+        return np.isin(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False), long)
+    if not _is_text(chunk.type):
+        return np.zeros(len(chunk), bool)
+    return pc.binary_length(chunk).fill_null(0).to_numpy(zero_copy_only=False) > limit
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    return (pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_binary(data_type)
+            or pa.types.is_large_binary(data_type))
+
+
 def _to_pandas(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         return table
-    nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
-    if nested:
-        raise IngestError([Problem(name, (), "holds nested values (lists or objects); flatten it") for name in nested])
     # self_destruct frees each Arrow column as soon as it is converted: one copy of the data, not two.
     return table.to_pandas(strings_to_categorical=True, split_blocks=True, self_destruct=True)
 
 
 def _read(
-    data: bytes, filename: str, max_bytes: int, text_columns: Iterable[str]
+    data: bytes, filename: str, limits: Limits, text_columns: Iterable[str]
 ) -> tuple[pd.DataFrame, str, _RowNumbers]:
-    _check_bytes(data, filename, max_bytes)
+    _check_bytes(data, filename, limits.max_bytes)
     if data.startswith(b"PAR1"):
-        return _to_pandas(_read_parquet(data, max_bytes)), "parquet", _RowNumbers(1)
+        rows = _RowNumbers(1)
+        return _checked(_read_parquet(data, limits), rows, limits), "parquet", rows
     start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
     start = _first_content_byte(data, start)
     if start == len(data):
         raise _fail("the file is empty")
     _check_text(data, start)
+    line_feeds = _check_line_lengths(data, start, limits.max_line_bytes)
     first = data[start:start + 1]
     if first == b"[":
         raise _fail("the file is a JSON array; upload CSV, or JSON Lines with one object per line")
     if first == b"{":
+        _check_json_lines(data, start, limits, line_feeds)
         rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
-        return _to_pandas(_read_json_lines(data, start)), "jsonl", rows
+        return _checked(_read_json_lines(data, start), rows, limits), "jsonl", rows
     rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
-    return _to_pandas(_read_csv(data, start, text_columns, rows)), "csv", rows
+    return _checked(_read_csv(data, start, text_columns, rows, limits, line_feeds), rows, limits), "csv", rows
 
 
-def read_table(data: bytes, *, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[pd.DataFrame, str]:
+def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits) -> pd.DataFrame:
+    """The table as a DataFrame, once its shape and its values are within the limits."""
+    _check_rows_and_cells(table.shape[0], table.shape[0] * table.shape[1], limits)
+    if isinstance(table, pa.Table):
+        _check_value_sizes(table, rows, limits.max_line_bytes)
+    return _to_pandas(table)
+
+
+def read_table(data: bytes, *, filename: str, limits: Limits = Limits()) -> tuple[pd.DataFrame, str]:
     """Any table (e.g. reference features) with the byte-level and header checks only: (DataFrame, file format).
 
     Raises ``IngestError`` like ``parse_evaluation`` for size, compression, encoding, NUL bytes,
-    ragged rows, duplicate or unnamed columns, too many columns, and a file without rows.
+    ragged rows, duplicate or unnamed columns, too many columns, nested values, anything over
+    ``limits``, and a file without rows.
     """
-    df, file_format, _ = _read(data, filename, max_bytes, ())
+    df, file_format, _ = _read(data, filename, limits, ())
     _check_shape(df, file_format)
     return df, file_format
 
@@ -489,7 +783,7 @@ class _Checks:
             if wrong.any():
                 example = text[wrong].iloc[0]
                 hint = " (use '.' as the decimal separator)" if "," in example else ""
-                self.flag(column, wrong, f"value {example!r} is not a number{hint}")
+                self.flag(column, wrong, f"value {_quoted(example)} is not a number{hint}")
                 values[wrong] = 0.0
         if not allow_missing:
             missing = np.isnan(values)
@@ -512,7 +806,8 @@ def _check_known(checks: _Checks, column: str, codes, labels: list[str], known: 
     unknown = [index for index, label in enumerate(labels) if label not in known and label != MISSING_GROUP]
     if unknown:
         values = _values_text([labels[index] for index in unknown], "is", "are")
-        checks.flag(column, np.isin(codes, unknown), f"{values} not one of the known labels {sorted(known)}")
+        checks.flag(column, np.isin(codes, unknown),
+                    f"{values} not one of the known labels {_labels_text(sorted(known))}")
 
 
 def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str, known: set[str] | None) -> tuple:
@@ -527,7 +822,8 @@ def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str
     found = sorted(counts)
     if positive_label not in counts and len(found) > 1:
         checks.problems.append(Problem(None, (), f"the positive label {positive_label!r} does not occur in "
-                                                 f"{', '.join(map(repr, columns))} (labels found: {found}); "
+                                                 f"{', '.join(map(repr, columns))} "
+                                                 f"(labels found: {_labels_text(found)}); "
                                                  "set the positive label to one of them"))
     elif positive_label not in counts:
         checks.warnings.append(f"the positive label {positive_label!r} does not occur; every row is negative")
@@ -538,7 +834,7 @@ def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str
             extra = [index for index, label in enumerate(labels) if label in counts and label not in allowed]
             if extra:
                 values = _values_text([labels[index] for index in extra], "makes", "make")
-                checks.flag(column, np.isin(codes, extra), f"{values} more than two labels ({found}); "
+                checks.flag(column, np.isin(codes, extra), f"{values} more than two labels ({_labels_text(found)}); "
                                                            "a binary evaluation has a positive and a negative label")
     for column, (codes, labels) in coded.items():
         positive = np.array([label == positive_label for label in labels])
@@ -549,6 +845,11 @@ def _binary_targets(checks: _Checks, columns: Sequence[str], positive_label: str
 def _multiclass_targets(checks: _Checks, columns: Sequence[str], known: set[str] | None) -> tuple:
     coded = {column: checks.labels(column) for column in columns}
     found = sorted({label for _, labels in coded.values() for label in labels if label != MISSING_GROUP})
+    if len(found) > MAX_CLASSES:
+        checks.problems.append(Problem(None, (), f"{', '.join(map(repr, columns))} hold {len(found):,} distinct "
+                                                 f"labels; a multiclass evaluation has at most {MAX_CLASSES:,} "
+                                                 "classes (is the target column a label?)"))
+        return ()
     for column, (codes, labels) in coded.items():
         _check_known(checks, column, codes, labels, known)
         values = np.array(labels, dtype=object)[codes]
@@ -588,7 +889,7 @@ def _timestamps(checks: _Checks, column: str) -> None:
         parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
         wrong = (parsed.isna() & text.notna()).to_numpy()
         if wrong.any():
-            checks.flag(column, wrong, f"value {text[wrong].iloc[0]!r} is not an ISO 8601 date/time "
+            checks.flag(column, wrong, f"value {_quoted(text[wrong].iloc[0])} is not an ISO 8601 date/time "
                                        "(e.g. 2024-05-31T14:00:00Z)")
     empty = series.isna().to_numpy()
     if empty.any():
@@ -596,11 +897,18 @@ def _timestamps(checks: _Checks, column: str) -> None:
     checks.df[column] = parsed.dt.as_unit("us")
 
 
-def _sensitive(checks: _Checks, column: str, min_group_rows: int) -> None:
+def _sensitive(checks: _Checks, column: str, min_group_rows: int, max_groups: int) -> None:
     codes, labels = group_codes(checks.df[column])
     labels = [label.strip() if label != MISSING_GROUP else label for label in labels]
     if len(set(labels)) != len(labels):
         codes, labels = group_codes(np.array(labels, dtype=object)[codes])
+    if len(labels) > max_groups:
+        # Every group becomes rows of the metrics document and of the evaluation page.
+        checks.problems.append(Problem(column, (), f"has {len(labels):,} distinct values; a sensitive feature may "
+                                                   f"have at most {max_groups:,} groups "
+                                                   "(PORTAL_MAX_GROUPS_PER_FEATURE); group the values "
+                                                   "(e.g. age bands instead of ages) or leave the column out"))
+        return
     if MISSING_GROUP in labels:
         missing = codes == labels.index(MISSING_GROUP)
         rows = _rows_text(checks.rows.numbers(np.flatnonzero(missing)))
@@ -610,7 +918,9 @@ def _sensitive(checks: _Checks, column: str, min_group_rows: int) -> None:
     counts = np.bincount(codes, minlength=len(labels))
     small = [f"'{label}' ({count})" for label, count in zip(labels, counts, strict=True) if 0 < count < min_group_rows]
     if small:
-        checks.warnings.append(f"sensitive feature '{column}': groups {', '.join(small)} have fewer than "
+        shown = ", ".join(small[:SMALL_GROUPS_LISTED])
+        more = f" and {len(small) - SMALL_GROUPS_LISTED} more" if len(small) > SMALL_GROUPS_LISTED else ""
+        checks.warnings.append(f"sensitive feature '{column}': groups {shown}{more} have fewer than "
                                f"{min_group_rows} rows; their rates are unreliable")
 
 
@@ -639,7 +949,7 @@ def parse_evaluation(
     task_type: str = "binary",
     positive_label: str = "1",
     known_labels: Iterable | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: Limits = Limits(),
     min_group_rows: int = 30,
 ) -> ParsedEvaluation:
     """Read ``data`` (CSV, JSON Lines or Parquet), check it, and normalise its dtypes; see the module docstring.
@@ -654,7 +964,7 @@ def parse_evaluation(
         raise _fail(f"unknown task type {task_type!r}; choose one of {', '.join(TASK_TYPES)}")
     sensitive_features = tuple(sensitive_features)
     label_columns = (target_column, prediction_column) if task_type != "regression" else ()
-    df, file_format, rows = _read(data, filename, max_bytes, (*label_columns, *sensitive_features))
+    df, file_format, rows = _read(data, filename, limits, (*label_columns, *sensitive_features))
     _check_shape(df, file_format)
     required = [target_column, prediction_column, *sensitive_features]
     missing = [column for column in required if column not in df.columns]
@@ -683,7 +993,7 @@ def parse_evaluation(
     if timestamp:
         _timestamps(checks, timestamp)
     for column in sensitive_features:
-        _sensitive(checks, column, min_group_rows)
+        _sensitive(checks, column, min_group_rows, limits.max_groups)
     special = {target_column, prediction_column, score, timestamp, *sensitive_features, *probability_columns.values()}
     features = tuple(column for column in df.columns if column not in special)
     _features(checks, features)

@@ -337,11 +337,14 @@ def binary_metrics(
 # ---------------------------------------------------------------- multiclass
 
 
-def _f1_scores(confusion: np.ndarray) -> tuple[float | None, float | None]:
-    """Macro and support-weighted F1 over the labels present in y_true or y_pred."""
-    tp = np.diag(confusion).astype(np.float64)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
+def _f1_scores(tp: np.ndarray, support: np.ndarray, predicted: np.ndarray) -> tuple[float | None, float | None]:
+    """Macro and support-weighted F1 over the labels present in y_true or y_pred.
+
+    From per-label counts (true positives, true and predicted occurrences), the diagonal and margins
+    of the confusion matrix: the k x k matrix itself is never built, so memory grows with the labels, not
+    with their square (10,000 labels would need 800 MB).
+    """
+    tp = tp.astype(np.float64)
     present = (support + predicted) > 0
     if not present.any():
         return None, None
@@ -371,9 +374,9 @@ def multiclass_metrics(
     true_codes = pd.Categorical(truth, categories=classes).codes.astype(np.intp)
     pred_codes = pd.Categorical(predicted, categories=classes).codes.astype(np.intp)
     k, n = len(classes), len(truth)
-    confusion = np.bincount(true_codes * k + pred_codes, minlength=k * k).reshape(k, k)
     correct = true_codes == pred_codes
-    f1_macro, f1_weighted = _f1_scores(confusion)
+    f1_macro, f1_weighted = _f1_scores(np.bincount(true_codes[correct], minlength=k),
+                                       np.bincount(true_codes, minlength=k), np.bincount(pred_codes, minlength=k))
     overall = {
         "count": n,
         "accuracy": _ratio(int(correct.sum()), n),

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
-from django.conf import settings
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
@@ -19,6 +18,7 @@ from django.utils.timesince import timesince
 from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage
 from apps.monitoring import ingest, thresholds
 from apps.monitoring.forms import HealthFilter
+from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
 
 PSI_SIGNIFICANT = 0.2
@@ -376,8 +376,7 @@ def upload_preview(data: bytes, *, filename: str, mapping: Mapping[str, str], se
         # Cut at a line end so the preview never sees half a row.
         head = data[: data.rfind(b"\n", 0, PREVIEW_BYTES) + 1] or data[:PREVIEW_BYTES]
     try:
-        frame, preview.file_format = ingest.read_table(head, filename=filename,
-                                                       max_bytes=settings.PORTAL_MAX_UPLOAD_BYTES)
+        frame, preview.file_format = ingest.read_table(head, filename=filename, limits=upload_limits())
     except ingest.IngestError as exc:
         preview.problems = list(exc.problems)
         return preview

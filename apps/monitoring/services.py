@@ -19,6 +19,7 @@ from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.monitoring import drift, ingest, metrics, selectors, storage, thresholds
+from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
 
@@ -49,7 +50,7 @@ def _parse(data: bytes, *, filename: str, version: ModelVersion, columns: dict, 
             data, filename=filename, target_column=columns["target"], prediction_column=columns["prediction"],
             score_column=columns["score"], timestamp_column=columns["timestamp"],
             sensitive_features=list(sensitive_features), task_type=version.model.task_type,
-            positive_label=str(positive_label), max_bytes=settings.PORTAL_MAX_UPLOAD_BYTES,
+            positive_label=str(positive_label), limits=upload_limits(),
         )
     except ingest.IngestError as exc:
         raise UploadRejected(list(exc.problems)) from exc
@@ -400,7 +401,7 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
 
 def _parse_reference(data: bytes, *, filename: str):
     """A reference table, with the same byte-level checks as evaluations (encoding, size, format, columns)."""
-    return ingest.read_table(data, filename=filename, max_bytes=settings.PORTAL_MAX_UPLOAD_BYTES)
+    return ingest.read_table(data, filename=filename, limits=upload_limits())
 
 
 @transaction.atomic

@@ -4,6 +4,13 @@
 mention (case-insensitive; a column's name where one applies) and, when the case needs them,
 the file name and extra form fields of the upload (e.g. ``sensitive_features``). Every file is
 meant for a binary model with the default columns ``y_true``, ``y_pred``, ``y_score``.
+
+``crash_class_uploads()`` (part of the malformed uploads) are the files that crashed or bloated
+the process before their bounds existed: nesting tens of thousands of levels deep, huge single
+values and lines, nested Parquet types, Parquet whose footer declares 20 million rows, tens of
+thousands of columns. Each must be refused with a clear message by the parser alone
+(``parse_evaluation`` and ``read_table``), which the tests run in a subprocess so a crash shows
+as a failure, not as a dead test run.
 """
 
 import bz2
@@ -22,6 +29,9 @@ import pyarrow.parquet as pq
 GOOD_HEADER = "y_true,y_pred,y_score,sex"
 GOOD_ROWS = ["1,1,0.9,female", "0,0,0.2,male", "1,0,0.4,female"]
 BOMB_BYTES = 50 * 1024 * 1024
+DEEP = 30_000
+# Refused as evaluations (the cell is not a score) but harmless, and accepted, as reference data.
+HARMLESS_AS_REFERENCE = frozenset({"csv-deep-nesting-in-a-cell"})
 
 
 class Case(NamedTuple):
@@ -195,10 +205,109 @@ def _parquet_cases() -> list[Case]:
     ]
 
 
+def _deep_nesting_cases() -> list[Case]:
+    arrays = b"[" * DEEP + b"]" * DEEP
+    objects = b'{"x":' * DEEP + b"1" + b"}" * DEEP
+    first = b'{"y_true": 1, "y_pred": 1, "y_score": 0.9}\n'
+    return [
+        Case("jsonl-deep-nesting-arrays", b'{"y_true":1,"y_pred":1,"x":' + arrays + b"}\n", ("x", "nested", "row 1"),
+             filename="eval.jsonl"),
+        Case("jsonl-deep-nesting-objects", b'{"y_true":1,"y_pred":1,"x":' + objects + b"}\n", ("x", "nested"),
+             filename="eval.jsonl"),
+        Case("jsonl-deep-nesting-on-row-2", first + b'{"y_true":0,"y_pred":0,"deep":' + arrays + b"}\n",
+             ("deep", "nested", "row 2"), filename="eval.jsonl"),
+        Case("jsonl-deep-nesting-never-closed", b'{"y_true":1,"y_pred":1,"x":' + b"[" * DEEP, ("x", "nested"),
+             filename="eval.jsonl"),
+        Case("jsonl-deep-nesting-after-escaped-quotes", b'{"y_true":1,"y_pred":"a\\\\","x":' + arrays + b"}\n",
+             ("x", "nested"), filename="eval.jsonl"),
+        Case("csv-deep-nesting-in-a-cell", _good(y_score=arrays.decode()), ("y_score", "not a number")),
+    ]
+
+
+def _huge_value_cases() -> list[Case]:
+    huge = "a" * (2 * 1024 * 1024)
+    lines = ("a" * 1000 + "\n") * 1500
+    return [
+        Case("jsonl-huge-single-string", ('{"y_true":1,"y_pred":1,"note":"' + huge + '"}\n').encode(),
+             ("row 1", "longer than 1.0 MB", "PORTAL_MAX_LINE_KB"), filename="eval.jsonl"),
+        Case("csv-huge-single-value", _csv("y_true,y_pred,note", f"1,1,{huge}"),
+             ("row 2", "longer than 1.0 MB", "PORTAL_MAX_LINE_KB")),
+        Case("csv-huge-quoted-value-over-many-lines", _csv("y_true,y_pred,note", f'1,1,"{lines}"', "0,0,x"),
+             ("note", "row 2", "longer than 1.0 MB")),
+        Case("csv-5mb-quoted-value-over-many-lines", _csv("y_true,y_pred,note", f'1,1,"{lines * 4}"', "0,0,x"),
+             ("row is longer than 2.0 MB", "PORTAL_MAX_LINE_KB")),
+        Case("50mb-single-line", b"y_true,y_pred," + b"x" * BOMB_BYTES,
+             ("no line break within the first 1.0 MB", "50.0 MB", "row 1", "PORTAL_MAX_LINE_KB")),
+        Case("jsonl-string-not-closed-at-line-end", b'{"y_true":1,"y_pred":1}\n{"y_true":"1,"y_pred":0}\n' * 2,
+             ("not closed", "row 2"), filename="eval.jsonl"),
+    ]
+
+
+def _nested_parquet_cases() -> list[Case]:
+    good = pa.table({"y_true": [1, 0], "y_pred": [1, 0]})
+    struct = pa.array([{"a": 1}, {"a": 2}])
+    mapping = pa.array([[("a", 1)], [("b", 2)]], type=pa.map_(pa.string(), pa.int64()))
+    def nested(depth: int) -> pa.Array:
+        return pa.array([None, None], type=functools.reduce(lambda inner, _: pa.list_(inner), range(depth), pa.int8()))
+
+    return [
+        Case("parquet-list-column", _parquet(good.append_column("tags", pa.array([["a"], ["b"]]))), ("tags", "nested"),
+             filename="eval.parquet"),
+        Case("parquet-struct-column", _parquet(good.append_column("point", struct)), ("point", "nested"),
+             filename="eval.parquet"),
+        Case("parquet-map-column", _parquet(good.append_column("attributes", mapping)), ("attributes", "nested"),
+             filename="eval.parquet"),
+        Case("parquet-list-nested-20-deep", _parquet(good.append_column("deep", nested(20))), ("deep", "nested"),
+             filename="eval.parquet"),
+        Case("parquet-list-nested-60-deep", _parquet(good.append_column("deep", nested(60))), ("nested",),
+             filename="eval.parquet"),
+    ]
+
+
+def _twenty_million_row_parquet() -> bytes:
+    """About 1.7 MB declaring 20,000,000 rows of nearly constant columns (10% of one column varies)."""
+    rows = 1_000_000
+    chunk = pa.table({"y_true": pa.array(np.ones(rows, np.int8)), "y_pred": pa.array(np.ones(rows, np.int8)),
+                      "y_score": np.where(np.random.default_rng(1).random(rows) < 0.06, 0.6, 0.5)})
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, chunk.schema, compression="zstd", use_dictionary=["y_score"]) as writer:
+        for _ in range(20):
+            writer.write_table(chunk)
+    return sink.getvalue().to_pybytes()
+
+
+def _size_cases() -> list[Case]:
+    wide_line = "{" + ",".join(f'"k{i}": 1' for i in range(3000)) + "}"
+    many_keys = "\n".join("{" + ",".join(f'"k{line}_{i}":1' for i in range(2000)) + "}" for line in range(200))
+    wide = pa.table({f"f{i}": pa.array([1, 0], pa.int8()) for i in range(2500)})
+    return [
+        Case("parquet-20-million-rows", _twenty_million_row_parquet(), ("20,000,000 rows", "PORTAL_MAX_ROWS"),
+             filename="eval.parquet"),
+        Case("parquet-2500-columns", _parquet(wide), ("2500 columns", "2000"), filename="eval.parquet"),
+        Case("jsonl-3000-keys-on-a-line", (wide_line + "\n").encode(), ("3000 keys", "2000", "row 1"),
+             filename="eval.jsonl"),
+        Case("jsonl-400000-distinct-keys", (many_keys + "\n").encode(), ("more than 2000 distinct keys",),
+             filename="eval.jsonl"),
+        Case("csv-2000001-rows", b"y_true,y_pred\n" + b"1,0\n" * 2_000_001, ("2,000,001 rows", "PORTAL_MAX_ROWS")),
+    ]
+
+
+@functools.cache
+def crash_class_uploads() -> tuple[Case, ...]:
+    return (*_deep_nesting_cases(), *_huge_value_cases(), *_nested_parquet_cases(), *_size_cases())
+
+
+def _group_cases() -> list[Case]:
+    groups = [f"{i % 2},{i % 2},0.5,g{i}" for i in range(200_000)]
+    return [Case("200000-sensitive-groups", _csv(GOOD_HEADER, *groups),
+                 ("sex", "200,000 distinct values", "1,000 groups", "PORTAL_MAX_GROUPS_PER_FEATURE"),
+                 fields={"sensitive_features": "sex"})]
+
+
 @functools.cache
 def malformed_uploads() -> tuple[Case, ...]:
     cases = [*_encoding_cases(), *_compressed_cases(), *_shape_cases(), *_value_cases(), *_json_cases(),
-             *_parquet_cases()]
+             *_parquet_cases(), *_group_cases(), *crash_class_uploads()]
     names = [case.name for case in cases]
     assert len(names) == len(set(names)), "case names must be unique"
     return tuple(cases)

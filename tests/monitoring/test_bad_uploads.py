@@ -9,6 +9,8 @@ import csv
 import io
 import json
 import string
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,11 +23,17 @@ from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
 from apps.monitoring import ingest
-from apps.monitoring.models import Evaluation
+from apps.monitoring.models import Evaluation, ReferenceData
 from apps.risk import services as risk_services
 from tests.factories import api_key_for
 from tests.inventory.factories import MLModelFactory
-from tests.monitoring.corpus import Case, malformed_uploads, oversized_upload
+from tests.monitoring.corpus import (
+    HARMLESS_AS_REFERENCE,
+    Case,
+    crash_class_uploads,
+    malformed_uploads,
+    oversized_upload,
+)
 from tests.reviews.helpers import assessed_version
 from tests.risk.factories import ratings
 
@@ -111,6 +119,18 @@ def test_it_refuses_an_empty_file_like_any_other_and_stores_nothing(api, media):
     assert AuditEvent.objects.count() == audit_before
 
 
+def test_it_names_the_setting_that_refused_an_upload(api, media, settings):
+    settings.PORTAL_MAX_ROWS = 2
+    case = Case("three-rows", b"y_true,y_pred,y_score,sex\n1,1,0.9,f\n0,0,0.2,m\n1,0,0.4,f\n",
+                ("3 rows", "at most 2", "PORTAL_MAX_ROWS"))
+    version = assessed_version()
+    audit_before = AuditEvent.objects.count()
+
+    response = post(api, version, case)
+
+    assert_refused(response, case, media, audit_before)
+
+
 def test_a_good_upload_after_the_refusals_is_stored(api, media):
     # The control: the same request with a well-formed file is accepted, so the refusals above are the file's.
     version = assessed_version()
@@ -120,6 +140,77 @@ def test_a_good_upload_after_the_refusals_is_stored(api, media):
 
     assert response.status_code == 201, response.content[:500]
     assert Evaluation.objects.count() == 1 and stored_files(media)
+
+
+# --- files that crashed or bloated the process: refused by the parser alone, and through the reference API ----
+
+CRASH_CLASS = crash_class_uploads()
+ROOT = Path(__file__).resolve().parents[2]
+# Run in a child process: before the bounds existed the first case killed the interpreter (SIGSEGV in Arrow).
+PARSE_CRASH_CLASS = """
+import json
+from apps.monitoring import ingest
+from tests.monitoring.corpus import crash_class_uploads
+
+outcomes = {}
+for case in crash_class_uploads():
+    sensitive = [name for name in case.fields.get("sensitive_features", "").split(",") if name]
+    for reader, parse in (("evaluation", lambda c: ingest.parse_evaluation(c.data, filename=c.filename,
+                                                                           sensitive_features=sensitive)),
+                          ("reference", lambda c: ingest.read_table(c.data, filename=c.filename))):
+        try:
+            parse(case)
+            outcomes[f"{case.name} {reader}"] = "accepted"
+        except ingest.IngestError as error:
+            outcomes[f"{case.name} {reader}"] = "refused: " + str(error)
+print(json.dumps(outcomes))
+"""
+
+
+def test_the_parser_refuses_every_crash_class_file_without_crashing():
+    result = subprocess.run([sys.executable, "-c", PARSE_CRASH_CLASS], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600, check=False)
+
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
+    outcomes = json.loads(result.stdout)
+    for case in CRASH_CLASS:
+        evaluation, reference = outcomes[f"{case.name} evaluation"], outcomes[f"{case.name} reference"]
+        assert evaluation.startswith("refused: "), (case.name, evaluation[:300])
+        missing = [word for word in case.words if word.lower() not in evaluation.lower()]
+        assert not missing, (case.name, missing, evaluation[:300])
+        expected = "accepted" if case.name in HARMLESS_AS_REFERENCE else "refused: "
+        assert reference.startswith(expected), (case.name, reference[:300])
+
+
+def post_reference(api: APIClient, version, case: Case):
+    return api.post(f"/api/v1/model-versions/{version.pk}/reference/",
+                    {"file": SimpleUploadedFile(case.filename, case.data)}, format="multipart")
+
+
+@pytest.mark.parametrize("case", [case for case in CRASH_CLASS if case.name not in HARMLESS_AS_REFERENCE],
+                         ids=lambda case: case.name)
+def test_it_refuses_a_crash_class_reference_file_with_a_400_and_stores_nothing(api, media, case):
+    version = assessed_version()
+    audit_before = AuditEvent.objects.count()
+
+    response = post_reference(api, version, case)
+
+    assert response.status_code == 400, (case.name, response.status_code, response.content[:500])
+    body = response.json()
+    assert body["detail"].startswith("The file was rejected and nothing was stored"), case.name
+    assert body["problems"] and all(problem["message"] for problem in body["problems"]), case.name
+    assert not ReferenceData.objects.exists() and not stored_files(media), case.name
+    assert AuditEvent.objects.count() == audit_before, case.name
+
+
+def test_deep_nesting_inside_a_csv_cell_is_plain_text_to_the_reference_upload(api, media):
+    (case,) = [case for case in CRASH_CLASS if case.name in HARMLESS_AS_REFERENCE]
+    version = assessed_version()
+
+    response = post_reference(api, version, case)
+
+    assert response.status_code == 201, response.content[:500]
+    assert ReferenceData.objects.get().row_count == 3
 
 
 # --- parse_evaluation never fails with anything but IngestError ----------------------------------------------

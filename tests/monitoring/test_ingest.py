@@ -11,6 +11,7 @@ import pytest
 from apps.monitoring import ingest
 from apps.monitoring.ingest import (
     IngestError,
+    Limits,
     Problem,
     parse_evaluation,
     read_parquet_bytes,
@@ -143,7 +144,7 @@ def test_it_rejects_gzip_input():
 
 
 def test_it_rejects_a_file_over_the_size_limit():
-    assert _problems(_csv("y_true,y_pred", "1,0"), max_bytes=10) == [
+    assert _problems(_csv("y_true,y_pred", "1,0"), limits=Limits(max_bytes=10)) == [
         "the file is 0.0 MB, the limit is 0.0 MB; upload a sample or split it"
     ]
 
@@ -422,4 +423,123 @@ def test_it_numbers_ragged_rows_when_reading_in_pieces(small_chunks):
 
     assert _problems(_csv("y_true,y_pred,x", *rows)) == [
         "row 22: has 2 values where the header has 3 columns (delimiter ','; quote values that contain it)"
+    ]
+
+
+# --- bounds checked before any parser sees the data ------------------------------------------------------------
+
+
+def test_it_reads_brackets_and_escaped_quotes_inside_json_strings_as_text():
+    lines = [r'{"y_true": 1, "y_pred": 1, "note": "say \"[[{{\" twice", "path": "C:\\[x]\\"}',
+             '{"y_true": 0, "y_pred": 0, "note": "{\\"a\\": [1]}", "path": "]"}']
+
+    parsed = _parse("\n".join(lines).encode(), filename="evaluation.jsonl")
+
+    assert parsed.df["note"].astype(str).tolist() == ['say "[[{{" twice', '{"a": [1]}']
+    assert parsed.df["path"].astype(str).tolist() == ["C:\\[x]\\", "]"]
+
+
+def test_it_scans_json_lines_in_pieces_and_finds_nesting_on_a_later_piece(monkeypatch):
+    monkeypatch.setattr(ingest, "SCAN_BYTES", 64)
+    lines = ['{"y_true": 1, "y_pred": 1, "x": "a\\\\"}'] * 20 + ['{"y_true": 0, "y_pred": 0, "x": [[1]]}']
+
+    assert _problems("\n".join(lines).encode(), filename="evaluation.jsonl") == [
+        "column 'x', row 21: nested values (lists or objects) are not accepted; evaluation files are flat, "
+        "one value per column"
+    ]
+
+
+def test_it_counts_json_keys_across_lines_against_the_column_limit(monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_COLUMNS", 4)
+    lines = ['{"y_true": 1, "y_pred": 0, "a": 1}', '{"y_true": 0, "y_pred": 1, "b": 2}',
+             '{"y_pred": 1, "y_true": 0, "c": 3}']
+
+    assert _problems("\n".join(lines).encode(), filename="evaluation.jsonl") == [
+        "the file has more than 4 distinct keys; at most 4 columns are supported"
+    ]
+    assert _parse("\n".join(lines[:2]).encode(), filename="evaluation.jsonl").row_count == 2
+
+
+@pytest.mark.parametrize("filename, data", [
+    ("evaluation.csv", _csv("y_true,y_pred,y_score", "1,1,0.9", "0,0,0.1", "1,0,0.5")),
+    ("evaluation.jsonl", b'{"y_true":1,"y_pred":1,"y_score":0.9}\n{"y_true":0,"y_pred":0,"y_score":0.1}\n'
+                         b'{"y_true":1,"y_pred":0,"y_score":0.5}\n'),
+], ids=["csv", "jsonl"])
+def test_it_refuses_more_values_than_the_cells_limit(filename, data):
+    assert _problems(data, filename=filename, limits=Limits(max_cells=8)) == [
+        "the file has 9 values (rows x columns); at most 8 are accepted (PORTAL_MAX_CELLS); upload fewer rows or "
+        "columns"
+    ]
+    assert _parse(data, filename=filename, limits=Limits(max_cells=9)).row_count == 3
+
+
+def test_it_accepts_exactly_the_row_limit_and_refuses_one_more():
+    rows = [f"{i % 2},{i % 2}" for i in range(5)]
+
+    assert _parse(_csv("y_true,y_pred", *rows), limits=Limits(max_rows=5)).row_count == 5
+    assert "the file has 6 rows; at most 5 are accepted (PORTAL_MAX_ROWS)" in _problems(
+        _csv("y_true,y_pred", *rows, "1,1"), limits=Limits(max_rows=5))[0]
+
+
+def test_it_counts_lone_carriage_returns_as_rows_before_reading():
+    data = b"y_true,y_pred\n" + b"1,1\r" * 6
+
+    assert "the file has 6 rows" in _problems(data, limits=Limits(max_rows=5))[0]
+
+
+def test_it_refuses_parquet_whose_footer_declares_more_decoded_data_than_the_limit():
+    # Two constant columns take a few bytes on disk and 8 bytes a row each once decoded, like the scores.
+    rows = 300_000
+    data = _parquet(pd.DataFrame({"y_true": np.ones(rows, np.int64), "y_pred": np.ones(rows, np.int64),
+                                  "y_score": np.random.default_rng(3).random(rows)}))
+
+    problems = _problems(data, filename="evaluation.parquet", limits=Limits(max_decoded_bytes=6 * 1024 * 1024))
+
+    assert problems == ["the Parquet file declares 7.1 MB of data once decoded; at most 6.0 MB are accepted "
+                        "(PORTAL_MAX_DECODED_MB); upload a sample or split it"]
+    assert _parse(data, filename="evaluation.parquet").row_count == 300_000
+
+
+def test_it_reads_parquet_text_dictionary_encoded_into_categoricals():
+    data = _parquet(pd.DataFrame({"y_true": [1, 0, 1], "y_pred": [1, 0, 0], "sex": ["f", "m", "f"]}))
+
+    parsed = _parse(data, filename="evaluation.parquet", sensitive_features=["sex"], min_group_rows=1)
+
+    assert parsed.df["sex"].astype(str).tolist() == ["f", "m", "f"]
+
+
+def test_it_refuses_a_text_value_longer_than_the_limit_in_parquet():
+    data = _parquet(pd.DataFrame({"y_true": [1, 0], "y_pred": [1, 0], "note": ["short", "x" * 3000]}))
+
+    assert _problems(data, filename="evaluation.parquet", limits=Limits(max_line_bytes=2048)) == [
+        "column 'note', row 2: a value is longer than 0.0 MB; values that long are not accepted (PORTAL_MAX_LINE_KB)"
+    ]
+
+
+def test_it_refuses_a_sensitive_feature_with_more_groups_than_the_limit():
+    rows = [f"{i % 2},{i % 2},g{i % 4}" for i in range(8)]
+
+    assert _problems(_csv("y_true,y_pred,g", *rows), sensitive_features=["g"], limits=Limits(max_groups=3)) == [
+        "column 'g': has 4 distinct values; a sensitive feature may have at most 3 groups "
+        "(PORTAL_MAX_GROUPS_PER_FEATURE); group the values (e.g. age bands instead of ages) or leave the column out"
+    ]
+    assert _parse(_csv("y_true,y_pred,g", *rows), sensitive_features=["g"], limits=Limits(max_groups=4))
+
+
+def test_it_lists_at_most_ten_small_groups_in_the_warning():
+    rows = [f"{i % 2},{i % 2},g{i:02d}" for i in range(25)]
+
+    parsed = _parse(_csv("y_true,y_pred,g", *rows), sensitive_features=["g"])
+
+    (warning,) = parsed.warnings
+    assert warning.count("(1)") == 10 and "and 15 more have fewer than 30 rows" in warning
+
+
+def test_it_refuses_a_multiclass_target_with_more_labels_than_classes_exist(monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_CLASSES", 3)
+    rows = [f"c{i % 4},c{i % 4}" for i in range(8)]
+
+    assert _problems(_csv("y_true,y_pred", *rows), task_type="multiclass") == [
+        "'y_true', 'y_pred' hold 4 distinct labels; a multiclass evaluation has at most 3 classes "
+        "(is the target column a label?)"
     ]

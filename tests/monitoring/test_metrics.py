@@ -1,5 +1,6 @@
 import json
 import math
+import tracemalloc
 from functools import reduce
 
 import numpy as np
@@ -308,3 +309,19 @@ def test_it_matches_scikit_learn_on_regression_metrics():
 
 def test_it_leaves_r2_undefined_for_a_constant_target():
     assert regression_metrics([3.0, 3.0, 3.0], [2.0, 3.0, 4.0])["overall"]["r2"] is None
+
+
+def test_multiclass_metrics_memory_grows_with_the_labels_not_their_square():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 5000, 10_000).astype(str)
+    predicted = np.where(rng.random(10_000) < 0.5, labels, rng.integers(0, 5000, 10_000).astype(str))
+
+    tracemalloc.start()
+    result = multiclass_metrics(labels, predicted)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    # A 5,000 x 5,000 confusion matrix alone is 200 MB.
+    assert peak < 20 * 1024 * 1024
+    assert result["overall"]["f1_macro"] == pytest.approx(
+        skm.f1_score(labels, predicted, average="macro", labels=sorted(set(labels) | set(predicted))))

@@ -64,6 +64,14 @@ class EvaluationSerializer(serializers.ModelSerializer):
         return selectors.evaluation_status_note(evaluation)
 
 
+class EvaluationListSerializer(EvaluationSerializer):
+    """An evaluation in a list: everything but its metrics, which can run to megabytes (ask for one evaluation)."""
+
+    class Meta(EvaluationSerializer.Meta):
+        fields = [name for name in EvaluationSerializer.Meta.fields if name != "metrics"]
+        read_only_fields = fields
+
+
 class ReferenceUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The version's training features: CSV, JSON Lines or Parquet.")
 

@@ -24,7 +24,8 @@ IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, 
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List evaluations (filter: model_version, kind, status)"),
+    list=extend_schema(summary="List evaluations (filter: model_version, kind, status); metrics are on each "
+                               "evaluation's own answer"),
     retrieve=extend_schema(summary="An evaluation's status, error, row count and metrics"),
 )
 class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -33,6 +34,14 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     read_roles = ALL_ROLES
     write_roles = UPLOADERS
     filterset_fields = {"kind": ["exact"], "status": ["exact"]}
+
+    def get_serializer_class(self):
+        return s.EvaluationListSerializer if self.action == "list" else s.EvaluationSerializer
+
+    def filter_queryset(self, queryset):
+        # A list never loads the metrics documents it does not show.
+        queryset = super().filter_queryset(queryset)
+        return queryset.defer("metrics") if self.action == "list" else queryset
 
     def get_queryset(self):
         queryset = Evaluation.objects.select_related("version__model", "created_by").order_by("-created_at")

@@ -1,0 +1,42 @@
+"""The monitoring API's read side: lists stay small whatever the evaluations hold."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.inventory.factories import ModelVersionFactory
+from tests.monitoring.test_views import make_evaluation
+
+BIG_METRICS = {"overall": {"accuracy": 0.9}, "fairness": {},
+               "groups": {"g": {f"g{i}": {"count": 1, "accuracy": 1.0} for i in range(1000)}}, "drift": {}}
+
+
+@pytest.fixture
+def api(make_user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=make_user('executive')).key}")
+    return client
+
+
+def test_it_lists_evaluations_without_loading_or_sending_their_metrics(api):
+    evaluation = make_evaluation(ModelVersionFactory(), metrics=BIG_METRICS)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get("/api/v1/evaluations/")
+
+    assert response.status_code == 200
+    (item,) = response.json()["results"]
+    assert item["id"] == evaluation.pk and item["status"] == "done" and "metrics" not in item
+    selects = [query["sql"] for query in queries if "monitoring_evaluation" in query["sql"]]
+    assert selects and not [sql for sql in selects if '"monitoring_evaluation"."metrics"' in sql]
+
+
+def test_it_answers_one_evaluation_with_its_metrics(api):
+    evaluation = make_evaluation(ModelVersionFactory(), metrics=BIG_METRICS)
+
+    response = api.get(f"/api/v1/evaluations/{evaluation.pk}/")
+
+    assert response.status_code == 200
+    assert response.json()["metrics"] == BIG_METRICS
