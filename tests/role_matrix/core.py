@@ -24,3 +24,5 @@ MATRIX = {
 
 # The login form is posted by anonymous visitors.
 WRITES = {"login": {"post": PUBLIC}}
+
+ANY_TEAM = {"core:api-token-rotate": "a person's own token"}
