@@ -200,3 +200,11 @@ def test_the_migration_makes_owners_and_registrants_members_of_their_models_team
 
     assert set(model.team.members.all()) == {accountable, technical, registrant}
     assert not Team.objects.get(pk=other.pk).members.exists()
+
+
+def test_a_versions_review_page_offers_the_start_only_to_its_team(client_as, production):
+    url = reverse("reviews:version", args=[production.pk])
+    scientist = client_as("data_scientist")
+    assert b"Start a review" not in scientist.get(url).content
+    production.model.team.members.add(scientist.user)
+    assert b"Start a review" in scientist.get(url).content
