@@ -42,7 +42,8 @@ def media(settings, tmp_path) -> Path:
 @pytest.fixture
 def api(make_user) -> APIClient:
     client = APIClient(raise_request_exception=False)  # a crash shows as a 500 in the assertion
-    token = Token.objects.create(user=make_user("data_scientist", username="dana"))
+    client.user = make_user("data_scientist", username="dana")  # make them a member of the model's team
+    token = Token.objects.create(user=client.user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
 
@@ -79,7 +80,7 @@ def test_the_corpus_has_at_least_forty_distinct_files():
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.data], ids=lambda case: case.name)
 def test_it_refuses_a_malformed_upload_with_a_400_and_stores_nothing(api, media, case):
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post(api, version, case)
@@ -90,7 +91,7 @@ def test_it_refuses_a_malformed_upload_with_a_400_and_stores_nothing(api, media,
 def test_it_refuses_an_upload_over_the_size_limit_with_a_400_and_stores_nothing(api, media, settings):
     settings.PORTAL_MAX_UPLOAD_BYTES = 4096
     case = oversized_upload(4096)
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post(api, version, case)
@@ -100,7 +101,7 @@ def test_it_refuses_an_upload_over_the_size_limit_with_a_400_and_stores_nothing(
 
 def test_it_refuses_an_empty_file_like_any_other_and_stores_nothing(api, media):
     (empty,) = [case for case in CASES if not case.data]
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post(api, version, empty)
@@ -114,7 +115,7 @@ def test_it_refuses_an_empty_file_like_any_other_and_stores_nothing(api, media):
 
 def test_a_good_upload_after_the_refusals_is_stored(api, media):
     # The control: the same request with a well-formed file is accepted, so the refusals above are the file's.
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     good = Case("good", b"y_true,y_pred,y_score,sex\n1,1,0.9,female\n0,0,0.2,male\n", ())
 
     response = post(api, version, good)
