@@ -11,10 +11,10 @@ from django.apps import apps
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from apps.core.errors import PermissionDeniedError
+from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.models import AuditEvent
 from apps.core.roles import can_write_model
-from apps.inventory import services
+from apps.inventory import importer, services
 from apps.inventory.models import MLModel, Stage, Team
 from tests.inventory.factories import DataSetFactory, MLModelFactory, ModelVersionFactory, TeamFactory
 
@@ -208,3 +208,13 @@ def test_a_versions_review_page_offers_the_start_only_to_its_team(client_as, pro
     assert b"Start a review" not in scientist.get(url).content
     production.model.team.members.add(scientist.user)
     assert b"Start a review" in scientist.get(url).content
+
+
+def test_an_import_into_another_teams_existing_team_imports_nothing(make_user):
+    theirs = TeamFactory(name="Fraud")
+    owner = make_user("executive", username="olivia")
+    content = (f"name,purpose,business_unit,team,accountable_owner\n"
+               f"Churn,Predict churn,{theirs.business_unit.name},Fraud,olivia\n").encode()
+    with pytest.raises(DomainError, match="Row 2: You are not a member of the team Fraud"):
+        importer.commit(content, actor=make_user("data_scientist"))
+    assert not MLModel.objects.exists() and owner.accountable_models.count() == 0
