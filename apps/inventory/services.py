@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, can_write_model, has_role, require_model_write, require_team_write
+from apps.core.roles import Role, has_role, require_model_write, require_team_write
 from apps.core.services import audit_record, changes_between
 from apps.inventory import environment, gates, signals
 from apps.inventory.models import (
@@ -56,8 +56,7 @@ def _require_dataset_writer(actor, dataset: DataSet) -> None:
             f"Data set {dataset} belongs to {owner.get_full_name() or owner.get_username()} "
             f"({owner.get_username()}); ask them or an admin to change it.")
     for model in MLModel.objects.filter(versions__training_datasets=dataset).distinct():
-        if not can_write_model(actor, model):
-            require_model_write(actor, model)  # raises, naming the model's team and owner
+        require_model_write(actor, model)
 
 
 def _snapshot(obj, fields: Iterable[str]) -> dict[str, Any]:
@@ -148,10 +147,6 @@ def business_unit_create(*, actor, name: str, description: str = "") -> Business
     return unit
 
 
-def _usernames(users) -> list[str]:
-    return sorted(u.get_username() for u in users)
-
-
 @transaction.atomic
 def team_create(*, actor, name: str, business_unit: BusinessUnit, description: str = "", members=()) -> Team:
     """Whoever creates a team is one of its members, so they can register its first models."""
@@ -163,7 +158,7 @@ def team_create(*, actor, name: str, business_unit: BusinessUnit, description: s
     team.members.add(*members)
     audit_record(actor=actor, action="team.created", obj=team,
                  changes={"name": [None, team.name], "business_unit": [None, str(business_unit)],
-                          "members": [None, _usernames(members)]})
+                          "members": [None, sorted(u.get_username() for u in members)]})
     return team
 
 
