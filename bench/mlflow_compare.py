@@ -302,14 +302,16 @@ def prepare_portal(folder: Path):
 
 
 def api_writer() -> tuple[str, str]:
-    """A data scientist with an API token: (username, token)."""
+    """A data scientist with an API token, a member of every team the bench registers into: (username, token)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
     from apps.core.services import api_token_issue
+    from apps.inventory.models import Team
 
     user = get_user_model().objects.create(username="bench-api", email="api@example.org")
     user.groups.add(Group.objects.get(name="data_scientist"))
+    user.teams.set(Team.objects.all())
     return user.username, api_token_issue(user=user).key
 
 

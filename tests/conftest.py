@@ -16,11 +16,13 @@ def make_user(db):
 
 @pytest.fixture
 def client_as(client, make_user):
-    """``client_as("reviewer")`` returns a test client logged in as a fresh user with that role."""
+    """``client_as("reviewer")`` returns a test client logged in as a fresh user with that role, who is
+    ``client.user`` (e.g. to make them a member of a model's team)."""
 
     def login(role: str | None, **kwargs):
         if role is not None:
-            client.force_login(make_user(role if role != "no_role" else None, **kwargs))
+            client.user = make_user(role if role != "no_role" else None, **kwargs)
+            client.force_login(client.user)
         return client
 
     return login

@@ -2,8 +2,10 @@
 
 Every page view inherits ``RoleRequiredMixin`` and states ``allowed_roles``;
 every API view is checked by ``RolePermission`` (the DRF default) against its
-``read_roles`` and ``write_roles``. A view that states nothing admits no one,
-so a forgotten declaration fails closed (and the role-matrix test notices).
+``read_roles`` and ``write_roles``. Whether a role may change a given object (another team's model) is
+decided by the services with the functions of ``apps.core.roles``; pages that change one object call the
+same function from ``check_object_permission`` so they refuse before showing a form. A view that states
+nothing admits no one, so a forgotten declaration fails closed (and the role-matrix test notices).
 """
 
 from django.contrib.auth.mixins import AccessMixin
@@ -16,6 +18,7 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from apps.core import selectors, services
 from apps.core.client_ip import client_ip
+from apps.core.errors import PermissionDeniedError
 from apps.core.models import ApiToken
 from apps.core.roles import ALL_ROLES, user_roles
 
@@ -44,7 +47,15 @@ class RoleRequiredMixin(AccessMixin):
             return self.handle_no_permission()
         if not user_roles(request.user) & self.allowed_roles:
             raise PermissionDenied("Your role does not allow this page. Ask an administrator if you need it.")
+        try:
+            self.check_object_permission(request)
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(exc.message) from exc
         return super().dispatch(request, *args, **kwargs)
+
+    def check_object_permission(self, request) -> None:
+        """Pages that change one object raise PermissionDeniedError here when the role may act but not on
+        this object (another team's model): the page answers 403 with the service's message."""
 
 
 class RolePermission(BasePermission):

@@ -7,6 +7,10 @@ grants each group from ``ROLE_PERMISSIONS``.
 
 from enum import StrEnum
 
+from django.db.models import Q
+
+from apps.core.errors import PermissionDeniedError
+
 PORTAL_APPS = ("core", "inventory", "risk", "reviews", "monitoring", "notifications")
 
 
@@ -69,6 +73,71 @@ def user_roles(user) -> frozenset[Role]:
 
 def has_role(user, *roles: Role) -> bool:
     return bool(user_roles(user) & set(roles))
+
+
+# --- The object matrix: writes to a model --------------------------------------------------------------
+#
+#                   model of a team they belong to,       another team's model
+#                   or a model they own (accountable
+#                   or technical owner)
+# admin             write                                 write
+# data scientist    write                                 read only
+# reviewer          read only (reviewers decide reviews)  read only
+# executive         read only                             read only
+#
+# "Write" covers the model itself (fields, owners, team, tags), its versions (create, update, stage,
+# retire), their deployments, evaluations and reference data, and opening a review of a version. Reads
+# stay portfolio-wide. A new model goes only into a team its registrant belongs to (admins: any team).
+MODEL_WRITE_ROLES = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
+ANY_TEAM_ROLES = ADMIN_ONLY
+# The functions below read membership and ownership through the user's reverse relations ``teams``
+# (inventory.Team.members) and ``technical_models`` (inventory.MLModel.technical_owners) by name, so core
+# states the rule without importing the inventory.
+
+
+def can_write_in_team(user, team) -> bool:
+    """May ``user`` put a model into ``team`` (register it there, or move one there)?"""
+    roles = user_roles(user)
+    if roles & ANY_TEAM_ROLES:
+        return True
+    return bool(roles & MODEL_WRITE_ROLES) and user.teams.filter(pk=team.pk).exists()
+
+
+def can_write_model(user, model) -> bool:
+    """May ``user`` change ``model`` (an ``inventory.MLModel``) and what hangs off it? See the matrix above.
+
+    Costs no query for admins, other roles and the accountable owner, one query otherwise.
+    """
+    roles = user_roles(user)
+    if roles & ANY_TEAM_ROLES:
+        return True
+    if not roles & MODEL_WRITE_ROLES:
+        return False
+    if model.accountable_owner_id == user.pk:
+        return True
+    return user._meta.default_manager.filter(
+        Q(teams=model.team_id) | Q(technical_models=model.pk), pk=user.pk).exists()
+
+
+def require_model_write(user, model) -> None:
+    """Raise PermissionDeniedError, naming whose model it is and whom to ask, unless ``can_write_model``."""
+    if can_write_model(user, model):
+        return
+    if not user_roles(user) & MODEL_WRITE_ROLES:
+        raise PermissionDeniedError("Your role can read models but not change them. Ask a data scientist of "
+                                    "the model's team or an administrator.")
+    owner = model.accountable_owner
+    raise PermissionDeniedError(
+        f"{model} belongs to the team {model.team}; its accountable owner is "
+        f"{owner.get_full_name() or owner.get_username()} ({owner.get_username()}). Only the team's members, "
+        "the model's owners and admins change it: ask one of them, or ask an admin to add you to the team.")
+
+
+def require_team_write(user, team) -> None:
+    if not can_write_in_team(user, team):
+        raise PermissionDeniedError(
+            f"You are not a member of the team {team}, so you cannot put a model into it. Choose one of your "
+            "own teams, or ask an admin to add you to this one.", field="team")
 
 
 def sync_role_permissions(apps=None) -> None:

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from apps.core.roles import Role, has_role
+from apps.inventory import services
 from apps.inventory.models import (
     BusinessProcess,
     BusinessUnit,
@@ -44,5 +46,26 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     search_fields = ["model__name", "version"]
 
 
-for model_class in (BusinessUnit, Team, BusinessProcess, DataSet, PipelineStep, Deployment, StageTransition, Tag):
+@admin.register(Team)
+class TeamAdmin(ReadOnlyAdmin):
+    """Admins decide who belongs to a team (who changes its models); nothing else about it changes here."""
+
+    list_display = ["name", "business_unit"]
+    search_fields = ["name", "slug"]
+    fields = ["name", "business_unit", "description", "members"]
+    readonly_fields = ["name", "business_unit", "description"]
+    filter_horizontal = ["members"]
+
+    def has_change_permission(self, request, obj=None):
+        return has_role(request.user, Role.ADMIN)
+
+    def save_model(self, request, obj, form, change):
+        """The members are saved by ``save_related``, through the service that audits them."""
+
+    def save_related(self, request, form, formsets, change):
+        services.team_set_members(actor=request.user, team=form.instance, members=form.cleaned_data["members"],
+                                  reason="Django admin")
+
+
+for model_class in (BusinessUnit, BusinessProcess, DataSet, PipelineStep, Deployment, StageTransition, Tag):
     admin.site.register(model_class, ReadOnlyAdmin)

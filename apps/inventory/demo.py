@@ -335,8 +335,11 @@ class _Seeder:
             self.units[unit.name] = services.business_unit_create(
                 actor=None, name=unit.name, description=unit.description)
             for team in unit.teams:
+                # The owners the catalogue names for the team's models belong to it too: they registered them.
+                owners = {spec.owner for spec in MODELS if spec.team == team.name and spec.owner}
                 self.teams[team.name] = (services.team_create(
-                    actor=None, name=team.name, business_unit=self.units[unit.name]), team.members)
+                    actor=None, name=team.name, business_unit=self.units[unit.name],
+                    members=[self.users[m] for m in {*team.members, *owners}]), team.members)
 
     def add_processes(self) -> None:
         for spec in PROCESSES:

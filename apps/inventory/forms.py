@@ -145,8 +145,14 @@ class MLModelForm(forms.ModelForm):
             "exposure": "Who sees or is affected by the model's output.",
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, teams=None, **kwargs):
+        """``teams``: the teams the user may choose (their own); the service refuses any other."""
         super().__init__(*args, **kwargs)
+        if teams is not None:
+            self.fields["team"].queryset = teams
+            if not teams.exists():
+                self.fields["team"].help_text = ("You are not a member of any team yet, so you cannot register "
+                                                 "a model: ask an admin to add you to your team.")
         self.fields["team"].queryset = self.fields["team"].queryset.select_related("business_unit")
         self.fields["team"].label_from_instance = lambda team: f"{team.business_unit} / {team.name}"
         if self.instance.pk and not self.is_bound:

@@ -26,10 +26,13 @@ class BusinessUnit(TimeStampedModel):
 
 
 class Team(TimeStampedModel):
+    """A team owns models: its members (with each model's owners) change them; everyone else reads."""
+
     name = models.CharField(max_length=120, validators=[validate_single_line])
     slug = models.SlugField(max_length=120, unique=True)
     business_unit = models.ForeignKey(BusinessUnit, on_delete=models.PROTECT, related_name="teams")
     description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
 
     class Meta:
         ordering = ["business_unit__name", "name"]

@@ -6,6 +6,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q,
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
+from apps.core.roles import ANY_TEAM_ROLES, user_roles
 from apps.inventory.filters import BusinessProcessFilter, DataSetFilter, ModelFilter
 from apps.inventory.models import (
     BusinessProcess,
@@ -15,6 +16,7 @@ from apps.inventory.models import (
     ModelVersion,
     PipelineStep,
     StageTransition,
+    Team,
 )
 
 DATASET_SORTS = {
@@ -45,6 +47,12 @@ def _count(queryset: QuerySet, group_by: str) -> Coalesce:
 
 def _ordered(queryset: QuerySet, filters: Mapping, sorts: dict) -> QuerySet:
     return queryset.order_by(*sorts.get(filters.get("sort") or "", next(iter(sorts.values()))), "pk")
+
+
+def teams_for_registration(user) -> QuerySet:
+    """The teams ``user`` may put a model into: their own, or every team for admins (core.roles)."""
+    teams = Team.objects.select_related("business_unit")
+    return teams if user_roles(user) & ANY_TEAM_ROLES else teams.filter(members=user)
 
 
 def active_deployments() -> QuerySet:

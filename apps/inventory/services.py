@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role
+from apps.core.roles import Role, has_role, require_model_write, require_team_write
 from apps.core.services import audit_record, changes_between
 from apps.inventory import environment, gates, signals
 from apps.inventory.models import (
@@ -36,6 +36,27 @@ def _require_writer(actor) -> None:
     """``actor=None`` is the system itself (seed_demo, imports run by admins from the shell)."""
     if actor is not None and not has_role(actor, *INVENTORY_WRITERS):
         raise PermissionDeniedError("Only data scientists and admins can change the inventory.")
+
+
+def _require_model_writer(actor, model: MLModel) -> None:
+    """A model, its versions and deployments are changed by its team, its owners and admins (core.roles)."""
+    if actor is not None:
+        require_model_write(actor, model)
+
+
+def _require_dataset_writer(actor, dataset: DataSet) -> None:
+    """A data set is changed by its owner; one without an owner by whoever may change every model trained
+    on it. Its content is what those models' approvals attest, so another team may not change it."""
+    _require_writer(actor)
+    if actor is None or has_role(actor, Role.ADMIN) or dataset.owner_id == actor.pk:
+        return
+    if dataset.owner_id is not None:
+        owner = dataset.owner
+        raise PermissionDeniedError(
+            f"Data set {dataset} belongs to {owner.get_full_name() or owner.get_username()} "
+            f"({owner.get_username()}); ask them or an admin to change it.")
+    for model in MLModel.objects.filter(versions__training_datasets=dataset).distinct():
+        require_model_write(actor, model)
 
 
 def _snapshot(obj, fields: Iterable[str]) -> dict[str, Any]:
@@ -127,13 +148,30 @@ def business_unit_create(*, actor, name: str, description: str = "") -> Business
 
 
 @transaction.atomic
-def team_create(*, actor, name: str, business_unit: BusinessUnit, description: str = "") -> Team:
+def team_create(*, actor, name: str, business_unit: BusinessUnit, description: str = "", members=()) -> Team:
+    """Whoever creates a team is one of its members, so they can register its first models."""
     _require_writer(actor)
     team = Team(name=name.strip(), slug=_unique_slug(Team, f"{business_unit.slug}-{name}"),
                 business_unit=business_unit, description=description)
     _save_new(team, what=f"A team named {name!r} in {business_unit}")
+    members = {*members, *([actor] if actor is not None else [])}
+    team.members.add(*members)
     audit_record(actor=actor, action="team.created", obj=team,
-                 changes={"name": [None, team.name], "business_unit": [None, str(business_unit)]})
+                 changes={"name": [None, team.name], "business_unit": [None, str(business_unit)],
+                          "members": [None, sorted(u.get_username() for u in members)]})
+    return team
+
+
+@transaction.atomic
+def team_set_members(*, actor, team: Team, members, reason: str = "") -> Team:
+    """Replace a team's members, the people who change its models; only admins decide who they are."""
+    if actor is not None and not has_role(actor, Role.ADMIN):
+        raise PermissionDeniedError("Only admins change who belongs to a team.")
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    changed = _set_m2m(team, "members", list(members), lambda u: u.get_username())
+    if changed:
+        audit_record(actor=actor, action="team.members_changed", obj=team, changes={"members": changed},
+                     reason=reason)
     return team
 
 
@@ -192,8 +230,8 @@ def dataset_create(*, actor, name: str, version: str, **fields) -> DataSet:
 
 @transaction.atomic
 def dataset_update(*, actor, dataset: DataSet, **changes) -> DataSet:
-    _require_writer(actor)
     dataset = DataSet.objects.select_for_update().get(pk=dataset.pk)
+    _require_dataset_writer(actor, dataset)
     candidate = copy.copy(dataset)
     for name, value in changes.items():
         setattr(candidate, name, value)
@@ -212,7 +250,8 @@ def dataset_update(*, actor, dataset: DataSet, **changes) -> DataSet:
 @transaction.atomic
 def pipeline_step_create(*, actor, name: str, inputs: Iterable[DataSet], output: DataSet,
                          description: str = "", code_uri: str = "") -> PipelineStep:
-    _require_writer(actor)
+    # The step makes its output a derived data set in the lineage of the models trained on it.
+    _require_dataset_writer(actor, output)
     inputs = list(inputs)
     if not inputs:
         raise DomainError("A pipeline step needs at least one input data set.", field="inputs")
@@ -248,6 +287,8 @@ def _tags(names: Iterable[str]) -> list[Tag]:
 def model_register(*, actor, name: str, purpose: str, accountable_owner, team: Team,
                    technical_owners=(), business_processes=(), tags=(), **fields) -> MLModel:
     _require_writer(actor)
+    if actor is not None:
+        require_team_write(actor, team)
     if not accountable_owner.is_active:
         raise DomainError(f"{accountable_owner} has left (inactive account); name an active accountable owner.",
                           field="accountable_owner")
@@ -272,8 +313,11 @@ def model_register(*, actor, name: str, purpose: str, accountable_owner, team: T
 @transaction.atomic
 def model_update(*, actor, model: MLModel, technical_owners=None, business_processes=None, tags=None,
                  reason: str = "", **changes) -> MLModel:
-    _require_writer(actor)
     model = MLModel.objects.select_for_update().get(pk=model.pk)
+    _require_model_writer(actor, model)
+    team = changes.get("team")
+    if actor is not None and team is not None and team.pk != model.team_id:
+        require_team_write(actor, team)
     owner = changes.get("accountable_owner")
     if owner is not None and not owner.is_active:
         raise DomainError(f"{owner} has left (inactive account); name an active accountable owner.",
@@ -311,7 +355,7 @@ def _check_sha256(value: str) -> None:
 
 @transaction.atomic
 def version_create(*, actor, model: MLModel, version: str, training_datasets=(), **fields) -> ModelVersion:
-    _require_writer(actor)
+    _require_model_writer(actor, model)
     _check_sha256(fields.get("artifact_sha256", ""))
     if model.stage == Stage.RETIRED and not model.versions.exclude(stage=Stage.RETIRED).exists() \
             and model.versions.exists():
@@ -336,8 +380,8 @@ def version_create(*, actor, model: MLModel, version: str, training_datasets=(),
 @transaction.atomic
 def version_update(*, actor, version: ModelVersion, training_datasets=None, reason: str = "",
                    **changes) -> ModelVersion:
-    _require_writer(actor)
-    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    _require_model_writer(actor, version.model)
     _check_sha256(changes.get("artifact_sha256", ""))
     diff = _apply_changes(version, changes, editable=VERSION_FIELDS)
     changed = _set_m2m(version, "training_datasets", training_datasets)
@@ -392,8 +436,8 @@ def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> N
 def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: str = "",
                        override_reason: str = "") -> ModelVersion:
     """Move a version to another lifecycle stage, keeping the history. Production passes the gate first."""
-    _require_writer(actor)
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    _require_model_writer(actor, version.model)
     if to_stage not in Stage.values:
         raise DomainError(f"Unknown stage {to_stage!r}; use one of {', '.join(Stage.values)}.", field="stage")
     if version.stage == to_stage:
@@ -423,7 +467,7 @@ def _mismatch(version: ModelVersion, runtime: dict) -> list[dict]:
 def deployment_create(*, actor, version: ModelVersion, environment: str, target: str, kind: str = "endpoint",
                       business_process: BusinessProcess | None = None, runtime_environment: dict | None = None,
                       deployed_at: datetime | None = None, override_reason: str = "") -> Deployment:
-    _require_writer(actor)
+    _require_model_writer(actor, version.model)
     if version.stage == Stage.RETIRED:
         raise ConflictError(f"{version} is retired and cannot be deployed.")
     if environment == Deployment.Environment.PRODUCTION:
@@ -445,8 +489,8 @@ def deployment_create(*, actor, version: ModelVersion, environment: str, target:
 @transaction.atomic
 def deployment_update_runtime(*, actor, deployment: Deployment, runtime_environment: dict) -> Deployment:
     """Record a new runtime fingerprint (e.g. after an image rebuild) and re-check it."""
-    _require_writer(actor)
-    deployment = Deployment.objects.select_for_update().select_related("version").get(pk=deployment.pk)
+    deployment = Deployment.objects.select_for_update().select_related("version__model").get(pk=deployment.pk)
+    _require_model_writer(actor, deployment.version.model)
     mismatch = _mismatch(deployment.version, runtime_environment)
     before = {
         "runtime_environment": deployment.runtime_environment,
@@ -464,8 +508,8 @@ def deployment_update_runtime(*, actor, deployment: Deployment, runtime_environm
 
 @transaction.atomic
 def deployment_retire(*, actor, deployment: Deployment, reason: str = "") -> Deployment:
-    _require_writer(actor)
-    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    deployment = Deployment.objects.select_for_update().select_related("version__model").get(pk=deployment.pk)
+    _require_model_writer(actor, deployment.version.model)
     if deployment.retired_at is not None:
         raise ConflictError(f"Deployment {deployment} was already retired on {deployment.retired_at:%Y-%m-%d}.")
     deployment.retired_at = timezone.now()

@@ -16,11 +16,11 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from apps.core.csvsafe import safe_row
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role, user_roles
+from apps.core.roles import ALL_ROLES, Role, require_model_write, user_roles
 from apps.inventory import forms, selectors, services
-from apps.inventory.models import MLModel, ModelVersion, Stage
+from apps.inventory.models import MLModel, ModelVersion, Stage, Team
 
 WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 PAGE_SIZE = 50
@@ -33,6 +33,16 @@ def can_write(user) -> bool:
 
 def is_admin(user) -> bool:
     return Role.ADMIN in user_roles(user)
+
+
+def model_write_context(user, model: MLModel) -> dict:
+    """``can_write`` for a model's pages (its team, owners and admins), and for a data scientist of another
+    team the reason they cannot, so the page says whom to ask instead of hiding the buttons silently."""
+    try:
+        require_model_write(user, model)
+    except PermissionDeniedError as exc:
+        return {"can_write": False, "write_refusal": exc.message if can_write(user) else ""}
+    return {"can_write": True, "write_refusal": ""}
 
 
 class KeysFirstPaginator(Paginator):
@@ -139,7 +149,8 @@ class ModelDetailView(RoleRequiredMixin, TemplateView):
             model=model,
             versions=versions,
             deployments=selectors.model_deployments(model),
-            can_write=can_write(self.request.user),
+            writer_role=can_write(self.request.user),
+            **model_write_context(self.request.user, model),
             **governance_panels(model, versions),
         )
         return context
@@ -184,17 +195,21 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         version = self.version
-        writer = can_write(self.request.user)
-        if form is None and writer:
+        access = model_write_context(self.request.user, version.model)
+        if form is None and access["can_write"]:
             form = forms.StageTransitionForm(current=version.stage, allow_override=is_admin(self.request.user))
-        context.update(version=version, model=version.model, stage_form=form, can_write=writer,
+        context.update(version=version, model=version.model, stage_form=form, **access,
                        deployments=selectors.active_first(version.deployments.all()),
                        is_retired=version.stage == Stage.RETIRED)
         return context
 
+    def check_object_permission(self, request) -> None:
+        if request.method == "POST":
+            if not can_write(request.user):
+                raise PermissionDenied("Only data scientists and admins can move a version between stages.")
+            require_model_write(request.user, self.version.model)
+
     def post(self, request, *args, **kwargs):
-        if not can_write(request.user):
-            raise PermissionDenied("Only data scientists and admins can move a version between stages.")
         version = self.version
         form = forms.StageTransitionForm(request.POST, current=version.stage, allow_override=is_admin(request.user))
         status = 400
@@ -259,6 +274,9 @@ class ModelCreateView(ServiceFormView):
     def get_initial(self):
         return {"accountable_owner": self.request.user, "technical_owners": [self.request.user]}
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "teams": selectors.teams_for_registration(self.request.user)}
+
     def perform(self, form):
         return services.model_register(actor=self.request.user, **form.service_arguments())
 
@@ -279,9 +297,14 @@ class ModelEditView(ServiceFormView):
     def title(self):
         return f"Edit {self.model}"
 
+    def check_object_permission(self, request) -> None:
+        require_model_write(request.user, self.model)
+
     def get_form_kwargs(self):
+        # The model may move to another of the user's teams, or stay in its own.
+        teams = selectors.teams_for_registration(self.request.user) | Team.objects.filter(pk=self.model.team_id)
         # A copy: validating the form writes the input onto its instance, and the page title shows the saved name.
-        return {**super().get_form_kwargs(), "instance": copy.copy(self.model)}
+        return {**super().get_form_kwargs(), "instance": copy.copy(self.model), "teams": teams.distinct()}
 
     def perform(self, form):
         return services.model_update(actor=self.request.user, model=self.model, **form.service_arguments())
@@ -305,6 +328,9 @@ class VersionCreateView(ServiceFormView):
     def title(self):
         return f"New version of {self.model}"
 
+    def check_object_permission(self, request) -> None:
+        require_model_write(request.user, self.model)
+
     def perform(self, form):
         return services.version_create(actor=self.request.user, model=self.model, **form.service_arguments())
 
@@ -327,6 +353,9 @@ class DeploymentCreateView(ServiceFormView):
     @property
     def title(self):
         return f"Deploy {self.version}"
+
+    def check_object_permission(self, request) -> None:
+        require_model_write(request.user, self.version.model)
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "allow_override": is_admin(self.request.user)}

@@ -14,7 +14,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role
+from apps.core.roles import Role, has_role, require_model_write
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
@@ -38,9 +38,13 @@ class UploadRejected(DomainError):
         super().__init__(f"The file was rejected and nothing was stored: {first}{more}")
 
 
-def _require_uploader(actor) -> None:
+def _require_uploader(actor, version: ModelVersion) -> None:
+    """Evaluations raise the model's alerts and are evidence in its reviews: a write to the model, which
+    belongs to its team, its owners and admins (core.roles)."""
     if actor is not None and not has_role(actor, *UPLOADERS):
         raise PermissionDeniedError("Only data scientists and admins upload evaluations.")
+    if actor is not None:
+        require_model_write(actor, version.model)
 
 
 def _parse(data: bytes, *, filename: str, version: ModelVersion, columns: dict, sensitive_features: list[str],
@@ -65,7 +69,7 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
     same person with the same file and options returns the first evaluation instead of
     creating another; with another file or other options it is a conflict.
     """
-    _require_uploader(actor)
+    _require_uploader(actor, version)
     if kind not in Evaluation.Kind.values:
         raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
     _check_idempotency_key(idempotency_key)
@@ -407,7 +411,7 @@ def _parse_reference(data: bytes, *, filename: str):
 @transaction.atomic
 def reference_upload(*, actor, version: ModelVersion, data: bytes, filename: str) -> ReferenceData:
     """Store a version's reference features (Parquet, CSV or JSON Lines); drift compares evaluations with it."""
-    _require_uploader(actor)
+    _require_uploader(actor, version)
     try:
         frame, file_format = _parse_reference(data, filename=filename)
     except ingest.IngestError as exc:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.models import AuditEvent
-from apps.core.roles import Role, has_role
+from apps.core.roles import Role, has_role, require_model_write
 from apps.core.services import audit_record
 from apps.inventory.models import ModelVersion
 from apps.notifications.services import notify
@@ -192,6 +192,7 @@ def review_start(*, actor, version: ModelVersion) -> Review:
     if not has_role(actor, *SUBMITTERS):
         raise PermissionDeniedError("Data scientists and admins open reviews of their versions.")
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    require_model_write(actor, version.model)
     if version.stage == "retired":
         raise ConflictError(f"{version} is retired; it is not reviewed any more.")
     if Review.objects.filter(version=version, state__in=t.OPEN_STATES).exists():

@@ -17,7 +17,7 @@ from django.views.generic import TemplateView
 
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role, has_role, user_roles
+from apps.core.roles import ALL_ROLES, Role, can_write_model, has_role, user_roles
 from apps.inventory.gates import production_problems
 from apps.inventory.models import ModelVersion, Stage
 from apps.reviews import forms, report, selectors, services
@@ -346,7 +346,7 @@ def version_context(request, version: ModelVersion, **extra) -> dict:
     return {
         "version": version, "model": version.model, "rounds": rounds, "open_round": open_round,
         "problems": production_problems(version), "obligations": obligations_for(version.model),
-        "can_start": (has_role(request.user, *SUBMITTERS) and version.stage != Stage.RETIRED
+        "can_start": (can_write_model(request.user, version.model) and version.stage != Stage.RETIRED
                       and open_round is None),
         **extra,
     }

@@ -58,7 +58,8 @@ def _served_model() -> MLModel:
     scientist = UserFactory(username="builder", roles=[Role.DATA_SCIENTIST])
     process = BusinessProcessFactory(name="Loan approval")
     model = inventory.model_register(actor=scientist, name="Credit scoring", purpose="Score loan applications.",
-                                     accountable_owner=scientist, team=TeamFactory(), business_processes=[process])
+                                     accountable_owner=scientist, team=TeamFactory(members=[scientist]),
+                                     business_processes=[process])
     step = PipelineStepFactory()
     version = ModelVersionFactory(model=model, version="2.1.0", stage=Stage.PRODUCTION, training_datasets=[step.output])
     MLModel.objects.filter(pk=model.pk).update(stage=Stage.PRODUCTION)
@@ -106,8 +107,8 @@ def test_an_executive_follows_a_process_to_the_model_its_lineage_and_its_history
 def test_a_data_scientist_registers_a_model_and_a_version_and_uploads_an_evaluation(
         page, live_server, screenshot, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    team = TeamFactory(name="Fraud team")
-    UserFactory(username="sam", first_name="Sam", last_name="Scientist", roles=[Role.DATA_SCIENTIST])
+    sam = UserFactory(username="sam", first_name="Sam", last_name="Scientist", roles=[Role.DATA_SCIENTIST])
+    team = TeamFactory(name="Fraud team", members=[sam])  # only a team's members register its models
     content, frame = _evaluation_csv()
     errors = _start(page, live_server, "sam")
 
@@ -217,8 +218,9 @@ def test_a_scientist_who_is_also_a_reviewer_sees_the_four_eyes_refusal(page, liv
 # --- 5. Production gate on the version page ---------------------------------------------------------
 
 def test_the_production_gate_refuses_an_unapproved_version_on_screen(page, live_server, screenshot):
-    version = ModelVersionFactory(model__name="Credit scoring", version="3.0.0", stage=Stage.STAGING)
-    UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="3.0.0",
+                                  stage=Stage.STAGING)
     errors = _start(page, live_server, "sam")
 
     page.goto(f"{live_server.url}{version.get_absolute_url()}")

@@ -28,8 +28,8 @@ def _evaluation_csv(n=400) -> tuple[bytes, pd.DataFrame]:
 
 def test_a_data_scientist_uploads_a_csv_and_sees_its_metrics(page, live_server, screenshot, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    version = ModelVersionFactory(model__name="Credit scoring", version="2.0.0")
-    UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="2.0.0")
     content, frame = _evaluation_csv()
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

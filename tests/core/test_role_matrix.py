@@ -8,6 +8,7 @@ of the project (admin aside, which Django guards with is_staff): a new view fail
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from apps.inventory.models import Team
 from tests.role_matrix import EVERYONE, PUBLIC, collect_matrix
 
 MATRIX = collect_matrix()
@@ -43,6 +44,10 @@ def test_role_matrix(url_name, role, client_as, db):
     method, allowed, kwargs_factory = MATRIX[url_name]
     client = client_as(role)
     url = reverse(url_name, kwargs=kwargs_factory() if kwargs_factory else None)
+    if role not in (None, "no_role"):
+        # The role dimension, on objects of the user's own team; tests/security/test_object_matrix.py
+        # probes another team's.
+        client.user.teams.add(*Team.objects.all())
     response = getattr(client, method)(url)
     is_api = url.startswith("/api/")
     if allowed == PUBLIC or (role in allowed):

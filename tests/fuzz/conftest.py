@@ -43,13 +43,15 @@ def seed_portfolio() -> dict:
     process = BusinessProcessFactory(accountable_executive=users["executive"])
     raw, features = DataSetFactory(), DataSetFactory(kind=DataSet.Kind.DERIVED, contains_personal_data=True)
     step = PipelineStepFactory(inputs=[raw], output=features)
+    # The data scientist's own team's model, so their writes get past the object check and reach the services.
     model = MLModelFactory(accountable_owner=users["executive"], team__business_unit=process.business_unit,
-                           business_processes=[process])
+                           team__members=[scientist], business_processes=[process])
     version = ModelVersionFactory(model=model, training_datasets=[features], validation_metrics={"auc": 0.9})
     deployment = DeploymentFactory(version=version, business_process=process)
 
     draft_assessment = risk.assessment_save_draft(actor=reviewer, model=model, ratings=ratings())
-    draft_review = reviews.review_start(actor=scientist, version=assessed_version(accountable_owner=users["executive"]))
+    draft_review = reviews.review_start(actor=scientist, version=assessed_version(
+        accountable_owner=users["executive"], team__members=[scientist]))
     open_review = submitted_review(submitter=scientist, accountable_owner=users["executive"])
 
     evaluation = Evaluation.objects.create(

@@ -98,7 +98,8 @@ def test_the_current_policies_are_a_plain_list_as_documented(client_as):
 
 
 def test_a_draft_review_without_links_or_submitter_is_documented(client_as, make_user):
-    review = reviews.review_start(actor=make_user("data_scientist"), version=assessed_version())
+    opener = make_user("data_scientist")
+    review = reviews.review_start(actor=opener, version=assessed_version(team__members=[opener]))
     client = client_as("executive")
     detail = client.get(f"/api/v1/reviews/{review.pk}/")
     assert detail.json()["answers"][0]["evidence_link"] == "" and detail.json()["submitted_by"] is None
@@ -130,8 +131,9 @@ def test_an_upload_missing_its_file_is_documented(client_as):
 
 def test_an_upload_the_parser_refuses_is_documented(client_as, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    version = ModelVersionFactory()
-    response = client_as("data_scientist").post(
+    client = client_as("data_scientist")
+    version = ModelVersionFactory(model__team__members=[client.user])
+    response = client.post(
         "/api/v1/evaluations/", {"model_version": version.pk, "file": SimpleUploadedFile("e.csv", b"a,b\n1,2\n")})
     assert response.status_code == 400 and response.json()["detail"]
     assert_documented(response, "post", "/api/v1/evaluations/")

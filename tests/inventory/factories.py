@@ -28,12 +28,21 @@ class BusinessUnitFactory(factory.django.DjangoModelFactory):
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
+    """``TeamFactory(members=[user])``, or ``MLModelFactory(team__members=[user])`` for a model ``user``'s
+    team owns: only its members (with the model's owners and admins) change a model."""
+
     class Meta:
         model = Team
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Team {n}")
     slug = factory.Sequence(lambda n: f"team-{n}")
     business_unit = factory.SubFactory(BusinessUnitFactory)
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.members.add(*extracted)
 
 
 class BusinessProcessFactory(factory.django.DjangoModelFactory):

@@ -126,7 +126,8 @@ def test_it_ignores_stage_and_created_by_sent_with_a_new_model(scientist, make_u
     make_user("executive", username="olivia")
     make_user("admin", username="mallory")
     response = post(scientist, "/api/v1/models/", {
-        "name": "Churn", "purpose": "Predict churn", "accountable_owner": "olivia", "team": TeamFactory().slug,
+        "name": "Churn", "purpose": "Predict churn", "accountable_owner": "olivia",
+        "team": TeamFactory(members=[scientist.user]).slug,
         "stage": "production", "created_by": "mallory", "slug": "chosen-slug",
     })
     assert response.status_code == 201
@@ -135,7 +136,7 @@ def test_it_ignores_stage_and_created_by_sent_with_a_new_model(scientist, make_u
 
 
 def test_it_ignores_a_stage_sent_with_a_version_update(scientist):
-    version = ModelVersionFactory()
+    version = ModelVersionFactory(model__team__members=[scientist.user])
     response = scientist.patch(f"/api/v1/model-versions/{version.pk}/",
                                {"stage": "production", "description": "retrained"}, format="json")
     assert response.status_code == 200
@@ -152,14 +153,14 @@ def test_it_refuses_to_relabel_a_version(scientist):
 
 
 def test_it_answers_a_duplicate_version_with_409_and_a_message(scientist):
-    version = ModelVersionFactory(version="1.0.0")
+    version = ModelVersionFactory(model__team__members=[scientist.user], version="1.0.0")
     response = post(scientist, "/api/v1/model-versions/", {"model": version.model.slug, "version": "1.0.0"})
     assert response.status_code == 409
     assert "already has a version '1.0.0'" in response.json()["detail"]
 
 
 def test_it_names_artifact_sha256_when_the_hash_is_malformed(scientist):
-    model = MLModelFactory()
+    model = MLModelFactory(team__members=[scientist.user])
     response = post(scientist, "/api/v1/model-versions/",
                     {"model": model.slug, "version": "1.0.0", "artifact_sha256": "not-a-hash"})
     assert response.status_code == 400 and response.json()["field"] == "artifact_sha256"
@@ -176,14 +177,15 @@ def test_it_names_accountable_owner_when_the_username_is_unknown(scientist):
 def test_it_names_accountable_owner_when_the_owner_has_left(scientist, make_user):
     make_user(username="gone", is_active=False)
     response = post(scientist, "/api/v1/models/", {
-        "name": "Churn", "purpose": "Predict churn", "accountable_owner": "gone", "team": TeamFactory().slug,
+        "name": "Churn", "purpose": "Predict churn", "accountable_owner": "gone",
+        "team": TeamFactory(members=[scientist.user]).slug,
     })
     assert response.status_code == 400
     assert response.json()["field"] == "accountable_owner" and "has left" in response.json()["detail"]
 
 
 def test_it_updates_a_model_through_the_audited_service(scientist):
-    model = MLModelFactory(exposure="internal")
+    model = MLModelFactory(team__members=[scientist.user], exposure="internal")
     response = scientist.patch(f"/api/v1/models/{model.slug}/",
                                {"exposure": "public", "tags": ["eu"], "reason": "launched on the website"},
                                format="json")
@@ -208,13 +210,13 @@ def test_it_names_the_stage_when_a_transition_asks_for_an_unknown_one(scientist)
 
 
 def test_it_answers_409_to_a_transition_into_the_current_stage(scientist):
-    version = ModelVersionFactory(stage=Stage.STAGING)
+    version = ModelVersionFactory(model__team__members=[scientist.user], stage=Stage.STAGING)
     response = post(scientist, f"/api/v1/model-versions/{version.pk}/transition/", {"stage": "staging"})
     assert response.status_code == 409 and "already in Staging" in response.json()["detail"]
 
 
 def test_it_retires_a_deployment_once(scientist):
-    deployment = DeploymentFactory()
+    deployment = DeploymentFactory(version__model__team__members=[scientist.user])
     url = f"/api/v1/deployments/{deployment.pk}/retire/"
     first = post(scientist, url, {"reason": "replaced by 2.0"})
     assert first.status_code == 200 and first.json()["is_active"] is False
@@ -223,7 +225,7 @@ def test_it_retires_a_deployment_once(scientist):
 
 
 def test_it_rechecks_the_environment_when_the_runtime_changes(scientist):
-    deployment = DeploymentFactory()
+    deployment = DeploymentFactory(version__model__team__members=[scientist.user])
     runtime = {**FINGERPRINT, "python": "3.12.1"}
     response = scientist.patch(f"/api/v1/deployments/{deployment.pk}/", {"runtime_environment": runtime},
                                format="json")
@@ -232,7 +234,7 @@ def test_it_rechecks_the_environment_when_the_runtime_changes(scientist):
 
 
 def test_it_ignores_mismatch_flags_sent_with_a_new_deployment(scientist):
-    version = ModelVersionFactory()
+    version = ModelVersionFactory(model__team__members=[scientist.user])
     response = post(scientist, "/api/v1/deployments/", {
         "version": version.pk, "environment": "staging", "target": "batch-job", "runtime_environment": FINGERPRINT,
         "environment_mismatch": True, "mismatch_details": [{"component": "x", "validated": "1", "runtime": "2"}],

@@ -167,13 +167,14 @@ def test_the_answer_to_a_registration_equals_a_get_of_the_model(make_user, extra
     from rest_framework.test import APIClient
 
     scientist = APIClient()
-    scientist.force_authenticate(make_user("data_scientist", username="sam"))
+    sam = make_user("data_scientist", username="sam")
+    scientist.force_authenticate(sam)
     owner = UserFactory(username="olga")
     UserFactory(username="zed"), UserFactory(username="amy"), UserFactory(username="Zoe")
     BusinessProcessFactory(name="Same name", slug="proc-b"), BusinessProcessFactory(name="Same name", slug="proc-a")
     BusinessProcessFactory(name="Another", slug="proc-c")
     BusinessProcessFactory(name="another one", slug="proc-d")  # code point order: capitals first
-    team = MLModelFactory().team
+    team = MLModelFactory(team__members=[sam]).team
     response = scientist.post("/api/v1/models/", {"name": "Churn", "purpose": "Predict churn.",
                                                   "accountable_owner": owner.username, "team": team.slug, **extra},
                               format="json")
@@ -192,11 +193,12 @@ def test_the_answer_to_a_version_registration_equals_a_get_of_the_version(make_u
     from rest_framework.test import APIClient
 
     scientist = APIClient()
-    scientist.force_authenticate(make_user("data_scientist", username="sam"))
+    sam = make_user("data_scientist", username="sam")
+    scientist.force_authenticate(sam)
     DataSetFactory(name="b-data", slug="b-data")
     DataSetFactory(name="a-data", version="v2", slug="a-data-v2")
     DataSetFactory(name="a-data", version="v1", slug="a-data-v1")
-    model = MLModelFactory()
+    model = MLModelFactory(team__members=[sam])
     response = scientist.post("/api/v1/model-versions/", {"model": model.slug, "version": "1.0.0", **extra},
                               format="json")
     assert response.status_code == 201, response.content

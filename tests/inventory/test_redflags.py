@@ -137,7 +137,7 @@ def test_details_and_links_are_built_only_for_the_flags_shown(monkeypatch):
 
 def test_editing_the_validated_environment_raises_and_clears_the_mismatch_flag(make_user):
     scientist = make_user("data_scientist")
-    model = production_model(name="Revalidated")
+    model = production_model(name="Revalidated", team=TeamFactory(members=[scientist]))
     version = model.versions.get()
     assert redflags.summary(redflags.live_models()).count(redflags.ENV_MISMATCH).total == 0
 

@@ -189,7 +189,9 @@ def test_an_unknown_model_is_a_404(client_as):
 def test_only_writers_see_the_edit_links(client_as):
     model = MLModelFactory()
     url = reverse("inventory:model-edit", args=[model.slug])
-    assert url in client_as("data_scientist").get(model.get_absolute_url()).content.decode()
+    scientist = client_as("data_scientist")
+    model.team.members.add(scientist.user)
+    assert url in scientist.get(model.get_absolute_url()).content.decode()
     assert url not in client_as("executive").get(model.get_absolute_url()).content.decode()
 
 
@@ -213,7 +215,9 @@ def test_the_version_page_costs_a_constant_number_of_queries(client_as, django_a
     version = ModelVersionFactory(training_datasets=DataSetFactory.create_batch(deployments))
     DeploymentFactory.create_batch(deployments, version=version, business_process=BusinessProcessFactory())
     client = client_as("data_scientist")
-    with django_assert_max_num_queries(9):
+    version.model.team.members.add(client.user)
+    # The tenth: whether the user may change the model (its team or its owners), to offer the stage form.
+    with django_assert_max_num_queries(10):
         response = client.get(version.get_absolute_url())
     assert len(response.context["deployments"]) == deployments
 
@@ -228,12 +232,15 @@ def test_the_version_page_lists_active_deployments_first(client_as, version):
 
 def test_readers_see_no_stage_form(client_as, version):
     assert "Move stage" not in client_as("executive").get(version.get_absolute_url()).content.decode()
-    assert "Move stage" in client_as("data_scientist").get(version.get_absolute_url()).content.decode()
+    scientist = client_as("data_scientist")
+    version.model.team.members.add(scientist.user)
+    assert "Move stage" in scientist.get(version.get_absolute_url()).content.decode()
 
 
 def test_a_writer_moves_a_version_to_another_stage(client_as, version):
-    response = client_as("data_scientist").post(version.get_absolute_url(),
-                                                {"stage": "validation", "reason": "metrics look fine"})
+    scientist = client_as("data_scientist")
+    version.model.team.members.add(scientist.user)
+    response = scientist.post(version.get_absolute_url(), {"stage": "validation", "reason": "metrics look fine"})
     assert response.status_code == 302 and response["Location"] == version.get_absolute_url()
     version.refresh_from_db()
     assert version.stage == "validation" and version.transitions.get().reason == "metrics look fine"
@@ -260,7 +267,9 @@ def gate_refuses(monkeypatch):
 
 
 def test_the_production_gate_refusal_lands_on_the_stage_field(client_as, version, gate_refuses):
-    response = client_as("data_scientist").post(version.get_absolute_url(), {"stage": "production"})
+    scientist = client_as("data_scientist")
+    version.model.team.members.add(scientist.user)
+    response = scientist.post(version.get_absolute_url(), {"stage": "production"})
     assert response.status_code == 409
     assert "It needs a risk assessment." in response.context["stage_form"].errors["stage"][0]
     version.refresh_from_db()
@@ -277,11 +286,15 @@ def test_an_admin_overrides_the_production_gate_with_a_reason(client_as, version
 
 def test_only_admins_are_offered_the_gate_override(client_as, version):
     assert "override_reason" in client_as("admin").get(version.get_absolute_url()).content.decode()
-    assert "override_reason" not in client_as("data_scientist").get(version.get_absolute_url()).content.decode()
+    scientist = client_as("data_scientist")
+    version.model.team.members.add(scientist.user)
+    assert "override_reason" not in scientist.get(version.get_absolute_url()).content.decode()
 
 
 def test_a_gated_production_deployment_is_refused_for_a_scientist(client_as, version, gate_refuses):
-    response = client_as("data_scientist").post(
+    scientist = client_as("data_scientist")
+    version.model.team.members.add(scientist.user)
+    response = scientist.post(
         reverse("inventory:deployment-create", args=[version.model.slug, version.version]),
         {"environment": "production", "kind": "endpoint", "target": "x"})
     assert "It needs a risk assessment." in " ".join(response.context["form"].non_field_errors())
@@ -290,8 +303,8 @@ def test_a_gated_production_deployment_is_refused_for_a_scientist(client_as, ver
 
 # --- Forms: access -----------------------------------------------------------------------------
 
-def form_urls():
-    version = ModelVersionFactory()
+def form_urls(member=None):
+    version = ModelVersionFactory(model__team__members=[member] if member else [])
     slug = version.model.slug
     return [
         reverse("inventory:model-create"),
@@ -316,7 +329,7 @@ def test_readers_can_neither_open_nor_post_the_forms(client_as, role):
 @pytest.mark.parametrize("role", ["data_scientist", "admin"])
 def test_writers_open_every_form(client_as, role):
     client = client_as(role)
-    for url in form_urls():
+    for url in form_urls(member=client.user if role == "data_scientist" else None):
         assert client.get(url).status_code == 200, url
 
 
@@ -329,7 +342,7 @@ def scientist(make_user):
 
 def test_a_scientist_registers_a_model(client, scientist):
     client.force_login(scientist)
-    team, process = TeamFactory(), BusinessProcessFactory()
+    team, process = TeamFactory(members=[scientist]), BusinessProcessFactory()
     response = client.post(reverse("inventory:model-create"), {
         "name": "Credit scoring", "purpose": "Score loans", "accountable_owner": scientist.pk,
         "technical_owners": [scientist.pk], "team": team.pk, "business_processes": [process.pk],
@@ -379,14 +392,15 @@ def version_data(**overrides):
 
 
 def test_the_version_form_prefills_this_servers_environment(client_as):
-    model = MLModelFactory()
-    form = client_as("data_scientist").get(reverse("inventory:version-create", args=[model.slug])).context["form"]
+    scientist = client_as("data_scientist")
+    model = MLModelFactory(team__members=[scientist.user])
+    form = scientist.get(reverse("inventory:version-create", args=[model.slug])).context["form"]
     assert form.initial["validated_environment"] == current_fingerprint()
 
 
 def test_a_scientist_registers_a_version_with_training_data(client, scientist):
     client.force_login(scientist)
-    model, dataset = MLModelFactory(), DataSetFactory()
+    model, dataset = MLModelFactory(team__members=[scientist]), DataSetFactory()
     env = '{"python": "3.12.1", "os": "Linux", "packages": {"numpy": "2.2.0"}}'
     response = client.post(reverse("inventory:version-create", args=[model.slug]),
                            version_data(training_datasets=[dataset.pk], validated_environment=env))
@@ -397,8 +411,9 @@ def test_a_scientist_registers_a_version_with_training_data(client, scientist):
 
 
 def test_bad_json_is_reported_on_its_field_and_nothing_is_saved(client_as):
-    model = MLModelFactory()
-    response = client_as("data_scientist").post(reverse("inventory:version-create", args=[model.slug]),
+    scientist = client_as("data_scientist")
+    model = MLModelFactory(team__members=[scientist.user])
+    response = scientist.post(reverse("inventory:version-create", args=[model.slug]),
                                                 version_data(hyperparameters="{depth: 6}"))
     assert response.status_code == 200
     assert response.context["form"].errors["hyperparameters"][0].startswith("Hyperparameters is not valid JSON")
@@ -406,9 +421,10 @@ def test_bad_json_is_reported_on_its_field_and_nothing_is_saved(client_as):
 
 
 def test_a_duplicate_version_is_a_form_error_and_nothing_is_saved(client_as):
-    existing = ModelVersionFactory(version="2.0")
+    scientist = client_as("data_scientist")
+    existing = ModelVersionFactory(version="2.0", model__team__members=[scientist.user])
     events = AuditEvent.objects.count()
-    response = client_as("data_scientist").post(
+    response = scientist.post(
         reverse("inventory:version-create", args=[existing.model.slug]), version_data())
     assert response.status_code == 200
     assert "already has a version '2.0'" in " ".join(response.context["form"].non_field_errors())
@@ -416,8 +432,9 @@ def test_a_duplicate_version_is_a_form_error_and_nothing_is_saved(client_as):
 
 
 def test_a_service_error_lands_on_the_field_it_names(client_as):
-    model = MLModelFactory()
-    response = client_as("data_scientist").post(reverse("inventory:version-create", args=[model.slug]),
+    scientist = client_as("data_scientist")
+    model = MLModelFactory(team__members=[scientist.user])
+    response = scientist.post(reverse("inventory:version-create", args=[model.slug]),
                                                 version_data(artifact_sha256="not-a-hash"))
     assert "64 hexadecimal" in response.context["form"].errors["artifact_sha256"][0]
     assert not ModelVersion.objects.exists()
@@ -425,7 +442,8 @@ def test_a_service_error_lands_on_the_field_it_names(client_as):
 
 def test_a_deployment_with_a_different_environment_is_flagged(client, scientist):
     client.force_login(scientist)
-    version, process = ModelVersionFactory(validated_environment=FINGERPRINT), BusinessProcessFactory()
+    version = ModelVersionFactory(validated_environment=FINGERPRINT, model__team__members=[scientist])
+    process = BusinessProcessFactory()
     runtime = '{"python": "3.11.9", "os": "Linux", "packages": {"scikit-learn": "1.3.2", "numpy": "2.2.1"}}'
     response = client.post(reverse("inventory:deployment-create", args=[version.model.slug, version.version]), {
         "environment": "staging", "kind": "batch", "target": "nightly-scoring", "business_process": process.pk,

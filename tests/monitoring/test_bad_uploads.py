@@ -50,7 +50,8 @@ def media(settings, tmp_path) -> Path:
 @pytest.fixture
 def api(make_user) -> APIClient:
     client = APIClient(raise_request_exception=False)  # a crash shows as a 500 in the assertion
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('data_scientist', username='dana'))}")
+    client.user = make_user("data_scientist", username="dana")  # make them a member of the model's team
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(client.user)}")
     return client
 
 
@@ -86,7 +87,7 @@ def test_the_corpus_has_at_least_forty_distinct_files():
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.data], ids=lambda case: case.name)
 def test_it_refuses_a_malformed_upload_with_a_400_and_stores_nothing(api, media, case):
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post(api, version, case)
@@ -97,7 +98,7 @@ def test_it_refuses_a_malformed_upload_with_a_400_and_stores_nothing(api, media,
 def test_it_refuses_an_upload_over_the_size_limit_with_a_400_and_stores_nothing(api, media, settings):
     settings.PORTAL_MAX_UPLOAD_BYTES = 4096
     case = oversized_upload(4096)
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post(api, version, case)
@@ -107,7 +108,7 @@ def test_it_refuses_an_upload_over_the_size_limit_with_a_400_and_stores_nothing(
 
 def test_it_refuses_an_empty_file_like_any_other_and_stores_nothing(api, media):
     (empty,) = [case for case in CASES if not case.data]
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post(api, version, empty)
@@ -123,7 +124,7 @@ def test_it_names_the_setting_that_refused_an_upload(api, media, settings):
     settings.PORTAL_MAX_ROWS = 2
     case = Case("three-rows", b"y_true,y_pred,y_score,sex\n1,1,0.9,f\n0,0,0.2,m\n1,0,0.4,f\n",
                 ("3 rows", "at most 2", "PORTAL_MAX_ROWS"))
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post(api, version, case)
@@ -133,7 +134,7 @@ def test_it_names_the_setting_that_refused_an_upload(api, media, settings):
 
 def test_a_good_upload_after_the_refusals_is_stored(api, media):
     # The control: the same request with a well-formed file is accepted, so the refusals above are the file's.
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     good = Case("good", b"y_true,y_pred,y_score,sex\n1,1,0.9,female\n0,0,0.2,male\n", ())
 
     response = post(api, version, good)
@@ -190,7 +191,7 @@ def post_reference(api: APIClient, version, case: Case):
 @pytest.mark.parametrize("case", [case for case in CRASH_CLASS if case.name not in HARMLESS_AS_REFERENCE],
                          ids=lambda case: case.name)
 def test_it_refuses_a_crash_class_reference_file_with_a_400_and_stores_nothing(api, media, case):
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
     audit_before = AuditEvent.objects.count()
 
     response = post_reference(api, version, case)
@@ -205,7 +206,7 @@ def test_it_refuses_a_crash_class_reference_file_with_a_400_and_stores_nothing(a
 
 def test_deep_nesting_inside_a_csv_cell_is_plain_text_to_the_reference_upload(api, media):
     (case,) = [case for case in CRASH_CLASS if case.name in HARMLESS_AS_REFERENCE]
-    version = assessed_version()
+    version = assessed_version(team__members=[api.user])
 
     response = post_reference(api, version, case)
 

@@ -80,7 +80,8 @@ def done_count() -> int:
 def drifting_versions(scientist, count: int = 4):
     """High-tier versions with a reference their production data drifts from: each raises alerts."""
     reference = pd.DataFrame({"income": np.random.default_rng(5).normal(50, 10, 500).round(3)})
-    versions = [assessed_version(tier_ratings=ratings(degradation=(4, 4))) for _ in range(count)]
+    versions = [assessed_version(tier_ratings=ratings(degradation=(4, 4)), team__members=[scientist])
+                for _ in range(count)]
     for version in versions:
         services.reference_upload(actor=scientist, version=version, data=reference.to_csv(index=False).encode(),
                                   filename="reference.csv")
@@ -164,7 +165,7 @@ def test_a_hundred_computations_survive_killed_workers_and_a_redis_restart(media
 
 def test_with_redis_down_an_upload_returns_fast_and_runs_when_redis_returns(media, make_user):
     scientist = make_user("data_scientist")
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     client = APIClient(raise_request_exception=False)
     client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(scientist)}")
     port = free_port()  # nothing listens there

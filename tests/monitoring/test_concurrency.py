@@ -42,7 +42,7 @@ def _media(settings, tmp_path):
 def approved_versions(make_user, count: int) -> list[ModelVersion]:
     """``count`` versions of one assessed model, each with an approved review: all pass the production gate."""
     scientist, reviewer = make_user("data_scientist", username="sam"), make_user("reviewer", username="rita")
-    first = assessed_version()
+    first = assessed_version(team__members=[scientist])
     versions = [first] + [ModelVersionFactory(model=first.model, artifact_sha256=f"{n:064x}") for n in range(1, count)]
     for version in versions:
         review = submitted_review(submitter=scientist, version=version)
@@ -65,8 +65,10 @@ def test_twenty_parallel_promotions_leave_exactly_one_champion(make_user):
     url = reverse("monitoring:promote", kwargs={"slug": model.slug})
     clients = []
     for n in range(CHALLENGERS):
+        scientist = make_user("data_scientist", username=f"ds{n:02d}")
+        model.team.members.add(scientist)
         client = Client()
-        client.force_login(make_user("data_scientist", username=f"ds{n:02d}"))
+        client.force_login(scientist)
         clients.append(client)
 
     def promote(client, challenger):
@@ -94,6 +96,7 @@ def test_a_promotion_replaces_the_champion_and_a_stale_one_changes_nothing(make_
     scientist = make_user("data_scientist")
     first, second, third = approved_versions(make_user, 3)
     model = first.model
+    model.team.members.add(scientist)
     services.champion_promote(actor=scientist, model=model, challenger=first, expected_champion=None)
     promoted, replaced = services.champion_promote(actor=scientist, model=model, challenger=second,
                                                    expected_champion=first)
@@ -146,7 +149,7 @@ def upload_request(client: APIClient, version, data: bytes, key: str):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_replays_of_one_upload_create_one_evaluation(make_user):
     scientist = make_user("data_scientist", username="sam")
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     clients = [api_for(scientist) for _ in range(REPLAYS)]
 
@@ -168,7 +171,7 @@ def test_parallel_replays_of_one_upload_create_one_evaluation(make_user):
 @pytest.mark.django_db
 def test_a_replay_that_loses_the_race_to_the_constraint_answers_with_the_winner(make_user, monkeypatch):
     scientist = make_user("data_scientist", username="sam")
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     winner, created = services.evaluation_upload(actor=scientist, version=version, data=data, filename="eval.csv",
                                                  idempotency_key="k1")
@@ -199,7 +202,7 @@ def drifting_production_versions(scientist, count: int = 2) -> list[ModelVersion
     """High-tier (weekly) production versions with three weeks of results and a reference they drift from."""
     versions = []
     for _ in range(count):
-        version = assessed_version(tier_ratings=ratings(degradation=(4, 4)))
+        version = assessed_version(tier_ratings=ratings(degradation=(4, 4)), team__members=[scientist])
         ModelVersion.objects.filter(pk=version.pk).update(stage=Stage.PRODUCTION)
         for week in (1, 2, 3):
             data, _ = evaluation_csv(seed=week, shift=15, start=NOW - timedelta(days=7 * week))
@@ -251,7 +254,7 @@ def test_a_second_beat_run_replaces_windows_and_refreshes_alerts(make_user):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_computations_of_one_version_raise_each_alert_once(make_user, monkeypatch):
     scientist = make_user("data_scientist")
-    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)))
+    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)), team__members=[scientist])
     reference = pd.DataFrame({"income": np.random.default_rng(5).normal(50, 10, 2000).round(3)})
     services.reference_upload(actor=scientist, version=version, data=reference.to_csv(index=False).encode(),
                               filename="reference.csv")

@@ -48,7 +48,7 @@ def upload(actor, version, data, **kwargs):
 
 
 def test_an_upload_is_stored_and_computed_and_matches_scikit_learn(scientist, django_capture_on_commit_callbacks):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, frame = evaluation_csv()
     with django_capture_on_commit_callbacks(execute=True):
         evaluation, created = upload(scientist, version, data)
@@ -62,7 +62,7 @@ def test_an_upload_is_stored_and_computed_and_matches_scikit_learn(scientist, dj
 
 
 def test_a_rejected_upload_stores_nothing(scientist, tmp_path):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     bad = b"y_true,y_pred,y_score,sex\n1,1,0.9,f\n0,0,1.7,m\n"
     with pytest.raises(services.UploadRejected) as rejected:
         upload(scientist, version, bad)
@@ -72,7 +72,7 @@ def test_a_rejected_upload_stores_nothing(scientist, tmp_path):
 
 
 def test_the_same_idempotency_key_creates_one_evaluation(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     first, created = upload(scientist, version, data, idempotency_key="k-1")
     again, created_again = upload(scientist, version, data, idempotency_key="k-1")
@@ -88,7 +88,7 @@ def test_only_data_scientists_and_admins_upload(make_user):
 
 
 def test_computing_twice_leaves_one_result(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     evaluation, _ = upload(scientist, version, evaluation_csv()[0])
     assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
     assert services.evaluation_compute(evaluation_id=evaluation.pk) is False  # already done: claimed by nobody
@@ -97,7 +97,7 @@ def test_computing_twice_leaves_one_result(scientist):
 
 
 def test_a_worker_that_died_mid_run_is_taken_over_after_its_lease(scientist, settings):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     evaluation, _ = upload(scientist, version, evaluation_csv()[0])
     Evaluation.objects.filter(pk=evaluation.pk).update(status="running",
                                                        started_at=datetime.now(UTC) - timedelta(hours=1))
@@ -107,7 +107,7 @@ def test_a_worker_that_died_mid_run_is_taken_over_after_its_lease(scientist, set
 
 
 def test_drift_is_measured_against_the_reference(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     reference = pd.DataFrame({"income": np.random.default_rng(5).normal(50, 10, 2000).round(3)})
     services.reference_upload(actor=scientist, version=version, data=reference.to_csv(index=False).encode(),
                               filename="reference.csv")
@@ -121,7 +121,8 @@ def test_drift_is_measured_against_the_reference(scientist):
 
 
 def test_a_production_breach_raises_one_alert_and_requests_a_reassessment(scientist):
-    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)))  # high tier: psi_max 0.15
+    # High tier: psi_max 0.15.
+    version = assessed_version(team__members=[scientist], tier_ratings=ratings(degradation=(4, 4)))
     reference = pd.DataFrame({"income": np.random.default_rng(5).normal(50, 10, 2000).round(3)})
     services.reference_upload(actor=scientist, version=version, data=reference.to_csv(index=False).encode(),
                               filename="reference.csv")
@@ -134,14 +135,14 @@ def test_a_production_breach_raises_one_alert_and_requests_a_reassessment(scient
 
 
 def test_validation_results_do_not_raise_alerts(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     evaluation, _ = upload(scientist, version, evaluation_csv(flip_female=0.9)[0], kind="validation")
     services.evaluation_compute(evaluation_id=evaluation.pk)
     assert not Alert.objects.exists()
 
 
 def test_a_window_is_replaced_when_recomputed(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     start = datetime(2026, 10, 1, tzinfo=UTC)
     evaluation, _ = upload(scientist, version, evaluation_csv(start=start)[0], kind="production")
     services.evaluation_compute(evaluation_id=evaluation.pk)
@@ -169,7 +170,7 @@ def test_the_beat_task_computes_each_production_version_windows_at_its_cadence_o
     from apps.inventory.models import Stage
     from apps.monitoring.tasks import compute_due_windows
 
-    version = assessed_version()  # low tier: monthly cadence
+    version = assessed_version(team__members=[scientist])  # low tier: monthly cadence
     version.stage = Stage.PRODUCTION
     version.save(update_fields=["stage"])
     now = datetime(2026, 11, 25, 6, tzinfo=UTC)

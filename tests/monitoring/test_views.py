@@ -164,9 +164,9 @@ def test_it_preselects_the_version_from_the_query_string(client_as):
 
 
 def test_an_upload_computes_real_metrics_end_to_end(client_as, django_capture_on_commit_callbacks):
-    version = ModelVersionFactory()
-    frame = evaluation_frame()
     client = client_as("data_scientist")
+    version = ModelVersionFactory(model__team__members=[client.user])
+    frame = evaluation_frame()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("monitoring:upload"), upload_data(frame, version))
     evaluation = Evaluation.objects.get()
@@ -182,10 +182,11 @@ def test_an_upload_computes_real_metrics_end_to_end(client_as, django_capture_on
 
 
 def test_a_rejected_upload_stores_nothing_and_lists_the_problems(client_as, settings):
-    version = ModelVersionFactory()
+    client = client_as("data_scientist")
+    version = ModelVersionFactory(model__team__members=[client.user])
     frame = evaluation_frame()
     frame.loc[[3, 7], "y_score"] = 1.7
-    response = client_as("data_scientist").post(reverse("monitoring:upload"),
+    response = client.post(reverse("monitoring:upload"),
                                                  upload_data(frame, version, kind="production",
                                                              positive_label="1"))
     page = response.content.decode()
@@ -199,8 +200,9 @@ def test_a_rejected_upload_stores_nothing_and_lists_the_problems(client_as, sett
 
 
 def test_a_missing_column_is_named_in_the_problems(client_as):
-    version = ModelVersionFactory()
-    response = client_as("data_scientist").post(reverse("monitoring:upload"),
+    client = client_as("data_scientist")
+    version = ModelVersionFactory(model__team__members=[client.user])
+    response = client.post(reverse("monitoring:upload"),
                                                 upload_data(evaluation_frame(), version, prediction_column="pred"))
     assert response.status_code == 400
     assert "<code>pred</code>" in response.content.decode() and not Evaluation.objects.exists()
@@ -239,10 +241,11 @@ def test_the_preview_reports_an_unreadable_file(client_as):
 
 
 def test_a_reference_upload_is_stored_for_drift(client_as):
-    version = ModelVersionFactory()
+    client = client_as("data_scientist")
+    version = ModelVersionFactory(model__team__members=[client.user])
     upload = io.BytesIO(frame_csv(evaluation_frame()[["income", "sex"]]))
     upload.name = "train.csv"
-    response = client_as("data_scientist").post(reverse("monitoring:reference-upload"),
+    response = client.post(reverse("monitoring:reference-upload"),
                                                 {"version": version.pk, "file": upload})
     assert response.status_code == 302
     assert response["Location"] == reverse("monitoring:model", kwargs={"slug": version.model.slug})
@@ -253,8 +256,8 @@ def test_a_reference_upload_is_stored_for_drift(client_as):
 
 def test_the_evaluation_page_shows_groups_fairness_and_drift(client_as, make_user,
                                                                django_capture_on_commit_callbacks):
-    version = ModelVersionFactory()
     scientist = make_user("data_scientist")
+    version = ModelVersionFactory(model__team__members=[scientist])
     services.reference_upload(actor=scientist, version=version, data=frame_csv(evaluation_frame(seed=1)),
                               filename="train.csv")
     with django_capture_on_commit_callbacks(execute=True):
@@ -472,8 +475,9 @@ def compare_data(content: bytes, champion, challenger, **fields) -> dict:
             "sensitive_features": "sex", "positive_label": "1", **fields}
 
 
-def champion_and_challenger():
-    champion = production_version(model__name="Credit scoring")
+def champion_and_challenger(*, team_member=None):
+    members = [team_member] if team_member else []
+    champion = production_version(model__name="Credit scoring", model__team__members=members)
     challenger = ModelVersionFactory(model=champion.model, stage=Stage.STAGING, version="9.0.0")
     return champion, challenger
 
@@ -532,8 +536,9 @@ def test_the_comparison_is_for_binary_models_only(client_as):
 
 
 def test_promotion_is_refused_by_the_production_gate_with_its_message(client_as):
-    champion, challenger = champion_and_challenger()
-    response = client_as("data_scientist").post(reverse("monitoring:promote", kwargs={"slug": champion.model.slug}),
+    client = client_as("data_scientist")
+    champion, challenger = champion_and_challenger(team_member=client.user)
+    response = client.post(reverse("monitoring:promote", kwargs={"slug": champion.model.slug}),
                                                 {"challenger": challenger.pk, "champion": champion.pk})
     challenger.refresh_from_db()
     assert response.status_code == 409 and challenger.stage == Stage.STAGING
@@ -545,8 +550,9 @@ def test_promotion_passes_when_the_gate_has_nothing_to_say(client_as, monkeypatc
     from apps.inventory import gates
 
     monkeypatch.setattr(gates, "PRODUCTION_CHECKS", [])
-    champion, challenger = champion_and_challenger()
-    response = client_as("data_scientist").post(reverse("monitoring:promote", kwargs={"slug": champion.model.slug}),
+    client = client_as("data_scientist")
+    champion, challenger = champion_and_challenger(team_member=client.user)
+    response = client.post(reverse("monitoring:promote", kwargs={"slug": champion.model.slug}),
                                                 {"challenger": challenger.pk, "champion": champion.pk})
     challenger.refresh_from_db()
     champion.refresh_from_db()
@@ -558,10 +564,10 @@ def test_promotion_from_a_stale_comparison_is_refused(client_as, monkeypatch):
     from apps.inventory import gates
 
     monkeypatch.setattr(gates, "PRODUCTION_CHECKS", [])
-    champion, challenger = champion_and_challenger()
+    client = client_as("data_scientist")
+    champion, challenger = champion_and_challenger(team_member=client.user)
     newer = ModelVersionFactory(model=champion.model, stage=Stage.STAGING, version="9.1.0")
     url = reverse("monitoring:promote", kwargs={"slug": champion.model.slug})
-    client = client_as("data_scientist")
     assert client.post(url, {"challenger": newer.pk, "champion": champion.pk}).status_code == 302
     response = client.post(url, {"challenger": challenger.pk, "champion": champion.pk})  # compared with the old one
     challenger.refresh_from_db()

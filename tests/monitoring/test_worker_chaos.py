@@ -35,8 +35,8 @@ def media(settings, tmp_path):
 
 def test_a_killed_worker_does_not_lose_or_duplicate_an_evaluation(media, make_user,
                                                                     django_capture_on_commit_callbacks):
-    version = assessed_version()
     scientist = make_user("data_scientist")
+    version = assessed_version(team__members=[scientist])
     with worker("chaos-victim", env={**media, "PORTAL_CHAOS_TASK_DELAY": "30"}) as (victim, log):
         with django_capture_on_commit_callbacks(execute=True):
             evaluation, _ = services.evaluation_upload(actor=scientist, version=version, data=evaluation_csv()[0],

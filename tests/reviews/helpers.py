@@ -15,7 +15,10 @@ def assessed_version(*, tier_ratings=None, **model_fields):
 
 
 def submitted_review(*, submitter, version=None, **kwargs):
-    version = version or assessed_version(**kwargs)
+    """A submitted review; a version built here belongs to the submitter's team (only its team opens reviews)."""
+    if version is None:
+        version = assessed_version(**kwargs)
+        version.model.team.members.add(submitter)
     review = services.review_start(actor=submitter, version=version)
     for answer in review.answers.all():
         services.review_answer(actor=submitter, review=review, item_id=answer.item_id, answer="yes",

@@ -35,7 +35,8 @@ def scientist(make_user):
 
 def test_it_runs_a_high_tier_review_end_to_end(api, scientist, make_user):
     owner = make_user("executive", username="erin")
-    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)), accountable_owner=owner)
+    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)), accountable_owner=owner,
+                               team__members=[scientist])
     sam = api(scientist)
     created = sam.post(URL, {"version": version.pk}, format="json")
     assert created.status_code == 201
@@ -96,7 +97,7 @@ def test_a_stale_hash_is_409(api, scientist, make_user):
 
 
 def test_bad_input_is_400_naming_the_field(api, scientist, make_user):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     client = api(scientist)
     item = review.answers.first().item_id
     bad = client.post(f"{URL}{review.pk}/answers/", {"item": item, "answer": "maybe"}, format="json")
@@ -120,7 +121,7 @@ def test_write_roles_are_checked_per_action(api, scientist, make_user):
 
 
 def test_it_lists_reviews_filtered_by_state_version_and_model(api, scientist):
-    draft = services.review_start(actor=scientist, version=assessed_version(name="Churn"))
+    draft = services.review_start(actor=scientist, version=assessed_version(name="Churn", team__members=[scientist]))
     submitted = submitted_review(submitter=scientist, name="Credit scoring")
     client = api(scientist)
     ids = lambda **params: [r["id"] for r in client.get(URL, params).json()["results"]]  # noqa: E731

@@ -13,7 +13,7 @@ def scientist(make_user):
 
 @pytest.fixture
 def approved(scientist, make_user):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     for n, answer in enumerate(review.answers.all()):
         services.review_answer(actor=scientist, review=review, item_id=answer.item_id, answer="yes",
                                evidence="rates | per group\nsecond line" if n == 0 else "ok")
@@ -72,7 +72,7 @@ def test_it_refuses_unknown_formats(client_as, approved):
 
 
 def test_a_draft_report_says_what_is_missing(scientist):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     text = report.to_markdown(report.build(selectors.review_detail(review.pk)))
     assert "not submitted yet" in text and "No decision yet." in text
     assert "The accountable owner has not acknowledged this round." in text

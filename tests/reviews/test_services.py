@@ -22,10 +22,10 @@ def reviewers(make_user):
 
 
 def test_a_review_takes_its_checklists_and_approval_count_from_the_tier(scientist):
-    low = assessed_version()  # ratings 2x2 -> low
+    low = assessed_version(team__members=[scientist])  # ratings 2x2 -> low
     review = services.review_start(actor=scientist, version=low)
     assert review.checklists == ["intentionality"] and review.required_approvals == 1
-    high = assessed_version(tier_ratings=ratings(degradation=(4, 4)))  # 16 -> high
+    high = assessed_version(team__members=[scientist], tier_ratings=ratings(degradation=(4, 4)))  # 16 -> high
     review = services.review_start(actor=scientist, version=high)
     assert sorted(review.checklists) == ["accountability", "intentionality"] and review.required_approvals == 2
     assert review.answers.count() == 11
@@ -49,6 +49,7 @@ def test_owners_and_editors_of_the_version_cannot_approve(scientist, make_user, 
         services.review_decide(actor=owner, review=review, decision="approve")
     editor = make_user("reviewer", username="editor")
     editor.groups.add(*scientist.groups.all())
+    review.version.model.team.members.add(editor)
     inventory.version_update(actor=editor, version=review.version, description="tweak")
     with pytest.raises(PermissionDeniedError, match="you edited this version"):
         services.review_decide(actor=editor, review=review, decision="approve")
@@ -82,14 +83,14 @@ def test_answers_are_frozen_after_submission(scientist):
 
 
 def test_submitting_with_unanswered_items_names_the_first(scientist):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     with pytest.raises(DomainError, match="Answer every checklist item"):
         services.review_submit(actor=scientist, review=review)
 
 
 def test_evidence_files_are_hashed_into_the_reviewed_content(scientist, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     item = review.answers.first().item_id
     row = services.review_answer(actor=scientist, review=review, item_id=item, answer="yes",
                                  evidence_file=SimpleUploadedFile("fairness.pdf", b"%PDF report"))
@@ -108,7 +109,7 @@ def test_changing_the_artefact_after_approval_voids_it(scientist, reviewers):
 
 
 def test_the_production_gate_refuses_an_unapproved_version(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     with pytest.raises(ConflictError, match="needs a valid responsible-AI approval"):
         inventory.version_transition(actor=scientist, version=version, to_stage="production")
     with pytest.raises(ConflictError, match="needs a valid responsible-AI approval"):
@@ -128,11 +129,12 @@ def test_an_unassessed_model_is_refused_by_the_gate(scientist):
     from tests.inventory.factories import ModelVersionFactory
 
     with pytest.raises(ConflictError, match="needs a risk assessment"):
-        inventory.version_transition(actor=scientist, version=ModelVersionFactory(), to_stage="production")
+        inventory.version_transition(actor=scientist, version=ModelVersionFactory(model__team__members=[scientist]),
+                                     to_stage="production")
 
 
 def test_only_admins_override_the_gate_and_it_is_recorded(scientist, make_user):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     with pytest.raises(PermissionDeniedError):
         inventory.version_transition(actor=scientist, version=version, to_stage="production",
                                      override_reason="urgent")
@@ -144,7 +146,7 @@ def test_only_admins_override_the_gate_and_it_is_recorded(scientist, make_user):
 
 
 def test_one_open_review_per_version(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     services.review_start(actor=scientist, version=version)
     with pytest.raises(ConflictError, match="already has an open review"):
         services.review_start(actor=scientist, version=version)

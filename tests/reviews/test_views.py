@@ -59,7 +59,8 @@ def test_it_takes_a_high_tier_version_from_review_to_production_with_two_other_r
     sam = make_user("data_scientist", username="sam")
     sam.groups.add(*reviewers[0].groups.all())  # sam is also a reviewer: the four-eyes rule must still stop him
     owner = make_user("executive", username="erin")
-    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)), accountable_owner=owner)  # high: 2 approvals
+    version = assessed_version(tier_ratings=ratings(degradation=(4, 4)), accountable_owner=owner,  # 2 approvals
+                               team__members=[sam])
 
     login(client, sam)
     page = client.get(reverse("reviews:version", args=[version.pk]))
@@ -143,7 +144,7 @@ def test_it_refuses_a_second_decision_by_the_same_reviewer(client, scientist, re
 
 
 def test_it_refuses_a_decision_on_a_draft_with_409(client, scientist, reviewers):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     response = decide(login(client, reviewers[0]), review, seen_hash="")
     assert response.status_code == 409 and b"Cannot approve a review that is draft" in response.content
 
@@ -170,7 +171,7 @@ def fail_the_third_answer(monkeypatch) -> list:
 
 
 def test_it_saves_answers_all_or_nothing(client, scientist, monkeypatch):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     fail_the_third_answer(monkeypatch)
     response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]), answers_post(review))
     assert response.status_code == 400 and b"Evidence store unavailable." in response.content
@@ -179,7 +180,7 @@ def test_it_saves_answers_all_or_nothing(client, scientist, monkeypatch):
 
 
 def test_evidence_files_of_answers_rolled_back_are_deleted(client, scientist, monkeypatch, tmp_path):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     first = ChecklistAnswer.objects.filter(review=review).first().item_id  # the order the form saves in
     calls = fail_the_third_answer(monkeypatch)
     upload = SimpleUploadedFile("fairness.pdf", b"%PDF fairness report")
@@ -192,7 +193,7 @@ def test_evidence_files_of_answers_rolled_back_are_deleted(client, scientist, mo
 
 
 def test_evidence_files_of_answers_saved_are_kept(client, scientist, tmp_path):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     first = ChecklistAnswer.objects.filter(review=review).first().item_id
     upload = SimpleUploadedFile("fairness.pdf", b"%PDF fairness report")
     response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]),
@@ -204,7 +205,7 @@ def test_evidence_files_of_answers_saved_are_kept(client, scientist, tmp_path):
 
 
 def test_it_keeps_saved_answers_when_submitting_fails(client, scientist):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     first = review.answers.first().item_id
     data = {f"answer_{first}": "no", f"evidence_{first}": "not yet", "submit": "1"}
     response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]), data)
@@ -215,7 +216,7 @@ def test_it_keeps_saved_answers_when_submitting_fails(client, scientist):
 
 
 def test_it_names_the_bad_link_beside_its_item(client, scientist):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     item = review.answers.first().item_id
     response = login(client, scientist).post(reverse("reviews:answers", args=[review.pk]),
                                              answers_post(review, **{f"link_{item}": "not a link"}))
@@ -232,7 +233,7 @@ def test_it_refuses_answers_to_a_submitted_review_with_409(client, scientist):
 
 
 def test_it_serves_evidence_files_as_downloads_to_logged_in_users_only(client, client_as, scientist):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     answer = review.answers.first()
     services.review_answer(actor=scientist, review=review, item_id=answer.item_id, answer="yes",
                            evidence_file=SimpleUploadedFile("report.html", b"<script>alert(1)</script>"))
@@ -248,7 +249,7 @@ def test_it_serves_evidence_files_as_downloads_to_logged_in_users_only(client, c
 # --- Starting, assigning, acknowledging, withdrawing ----------------------------------------
 
 def test_it_shows_why_a_review_cannot_start(client, scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     services.review_start(actor=scientist, version=version)
     response = login(client, scientist).post(reverse("reviews:start", args=[version.pk]))
     assert response.status_code == 409 and b"already has an open review" in response.content
@@ -323,11 +324,12 @@ def test_the_waiting_queue_leaves_out_every_conflict_the_service_refuses(client,
     me = reviewers[0]
     editor_case = submitted_review(submitter=scientist)
     me.groups.add(*scientist.groups.all())
+    editor_case.version.model.team.members.add(me)
     inventory.version_update(actor=me, version=editor_case.version, description="tweak")
     tech_case = submitted_review(submitter=scientist)
     tech_case.version.model.technical_owners.add(me)
     author_case = submitted_review(submitter=scientist, version=ModelVersionFactory(
-        model=assessed_version().model, created_by=me))
+        model=assessed_version(team__members=[scientist]).model, created_by=me))
     page = login(client, me).get(reverse("reviews:index"))
     waiting = list(page.context["queues"][1].rows)
     assert waiting == []
@@ -336,7 +338,7 @@ def test_the_waiting_queue_leaves_out_every_conflict_the_service_refuses(client,
 
 
 def test_data_scientists_see_their_reviews_and_what_blocks_their_versions(client, scientist):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     blocked = ModelVersionFactory(created_by=scientist)
     ModelVersionFactory(created_by=scientist, stage=Stage.RETIRED)
     page = login(client, scientist).get(reverse("reviews:index"))
@@ -382,7 +384,7 @@ def test_the_queues_show_empty_states(client_as, scientist):
     page = client_as("reviewer").get(reverse("reviews:index"))
     assert b"Nothing here yet" in page.content and b"No open review is assigned to you." in page.content
     assert b"You have not decided on any review yet." in page.content
-    services.review_start(actor=scientist, version=assessed_version())
+    services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     page = client_as("data_scientist").get(reverse("reviews:index"))
     assert b"Nothing here yet" in page.content  # someone else's draft is nobody else's work yet
 
@@ -459,11 +461,11 @@ def test_new_reviews_ask_the_revised_wording_and_old_answers_keep_theirs(scienti
     from apps.reviews.admin import checklist_item_revise
     from apps.reviews.models import ChecklistItem
 
-    old_review = services.review_start(actor=scientist, version=assessed_version())
+    old_review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     item = ChecklistItem.objects.get(key="explainable", active=True)
     revised = checklist_item_revise(actor=make_user("admin"), item=item, text="Explanations exist.",
                                     guidance="", order=item.order)
-    new_review = services.review_start(actor=scientist, version=assessed_version())
+    new_review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     assert old_review.answers.filter(item=item).exists() and not old_review.answers.filter(item=revised).exists()
     assert new_review.answers.filter(item=revised).exists() and not new_review.answers.filter(item=item).exists()
 

@@ -20,6 +20,15 @@ NOBODY: frozenset = frozenset()
 PUBLIC = "public"
 
 
+# The object dimension. A module's ``OWN_TEAM = {url_name: {method: status}}`` lists the writes a data scientist
+# makes only to their own team's models (members and the model's owners; admins to any) or to data sets they own:
+# a data scientist of another team gets ``status`` (403, or 200 where a form offers only the user's own teams and
+# shows the refusal on its field) and nothing changes. ``ANY_TEAM = {url_name: why}`` lists the writes a data
+# scientist makes whoever owns what, and why. Every URL a data scientist may write to is in exactly one of them
+# (tests/security/test_object_matrix.py).
+REFUSED = 403
+
+
 def collect_matrix() -> dict:
     merged: dict = {}
     for info in pkgutil.iter_modules(__path__):
@@ -48,3 +57,15 @@ def collect_writes() -> dict[str, dict[str, object]]:
             assert set(methods) <= set(UNSAFE_METHODS), f"{name}.WRITES[{url_name!r}] lists a safe method"
             writes.setdefault(url_name, {}).update(methods)
     return writes
+
+
+def collect_object_dimension() -> tuple[dict, dict]:
+    """``(own_team, any_team)`` merged over every module: ``{(url_name, method): status}`` and
+    ``{url_name: why}``."""
+    own_team: dict = {}
+    any_team: dict = {}
+    for _, module in _modules():
+        for url_name, methods in getattr(module, "OWN_TEAM", {}).items():
+            own_team.update({(url_name, method): status for method, status in methods.items()})
+        any_team.update(getattr(module, "ANY_TEAM", {}))
+    return own_team, any_team

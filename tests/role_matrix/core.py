@@ -30,3 +30,9 @@ MATRIX = {
 
 # The login form is posted by anonymous visitors.
 WRITES = {"login": {"post": PUBLIC}, "core:password-change": {"post": SIGNED_IN}}
+
+ANY_TEAM = {
+    "core:api-token-create": "a person's own token",
+    "core:api-token-revoke": "a person's own token",
+    "core:password-change": "a person's own password",
+}

@@ -1,5 +1,5 @@
 from tests.inventory.factories import BusinessProcessFactory, DataSetFactory, MLModelFactory, ModelVersionFactory
-from tests.role_matrix import EVERYONE, WRITERS
+from tests.role_matrix import EVERYONE, REFUSED, WRITERS
 
 
 def model_kwargs():
@@ -40,3 +40,14 @@ MATRIX = {
 WRITES = {name: {"post": WRITERS} for name in (
     "inventory:model-create", "inventory:model-edit", "inventory:version-detail", "inventory:version-create",
     "inventory:deployment-create", "inventory:dataset-create", "inventory:process-create")}
+
+# The form pages that change one model; the model form offers only the user's own teams.
+OWN_TEAM = {
+    "inventory:model-create": {"post": 200},
+    **{name: {"post": REFUSED} for name in (
+        "inventory:model-edit", "inventory:version-detail", "inventory:version-create", "inventory:deployment-create")},
+}
+ANY_TEAM = {
+    "inventory:dataset-create": "a new data set is its registrant's; no team owns it yet",
+    "inventory:process-create": "business processes belong to business units, which no team owns",
+}

@@ -10,7 +10,7 @@ from tests.inventory.factories import (
     PipelineStepFactory,
     TeamFactory,
 )
-from tests.role_matrix import EVERYONE, WRITERS
+from tests.role_matrix import EVERYONE, REFUSED, WRITERS
 
 
 def _slug_of(factory):
@@ -49,4 +49,20 @@ WRITES = {
         "model-list", "model-version-list", "deployment-list")},
     **{name: {"patch": WRITERS} for name in (
         "business-process-detail", "dataset-detail", "model-detail", "model-version-detail", "deployment-detail")},
+}
+
+# A model, its versions and deployments are its team's; a data set and a pipeline step's output their owner's.
+OWN_TEAM = {
+    **{name: {"post": REFUSED} for name in (
+        "model-list", "model-version-list", "model-version-transition", "deployment-list", "deployment-retire",
+        "pipeline-step-list")},
+    **{name: {"patch": REFUSED} for name in (
+        "model-detail", "model-version-detail", "deployment-detail", "dataset-detail")},
+}
+ANY_TEAM = {
+    "business-unit-list": "business units are the organisation's; no team owns them",
+    "team-list": "whoever creates a team is its first member",
+    "business-process-list": "business processes belong to business units, which no team owns",
+    "business-process-detail": "business processes belong to business units, which no team owns",
+    "dataset-list": "a new data set is its registrant's; no team owns it yet",
 }

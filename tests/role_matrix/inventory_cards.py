@@ -13,3 +13,6 @@ MATRIX = {
 }
 
 WRITES = {"inventory:import": {"post": WRITERS}}
+
+ANY_TEAM = {"inventory:import": "rows go into new teams (the importer's) or teams the importer belongs to: the "
+                                "model registration refuses the others and nothing is imported"}

@@ -6,7 +6,7 @@ gets past the access check (an alert is acknowledged; a form without its fields 
 may not is refused (403) before any service runs.
 """
 
-from tests.role_matrix import EVERYONE, WRITERS
+from tests.role_matrix import EVERYONE, REFUSED, WRITERS
 
 ALERT_HANDLERS = frozenset({"data_scientist", "reviewer", "admin"})
 
@@ -94,3 +94,16 @@ MATRIX = {
 # The upload, reference and comparison pages post their forms; the evaluations API accepts uploads.
 WRITES = {name: {"post": WRITERS} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:compare", "evaluation-list")}
+
+# Evaluations and reference data raise a model's alerts and are evidence in its reviews: its team's writes.
+OWN_TEAM = {name: {"post": REFUSED} for name in (
+    "monitoring:upload", "monitoring:reference-upload", "monitoring:promote", "evaluation-list",
+    "model-version-reference")}
+ANY_TEAM = {
+    "monitoring:upload-preview": "reads the file and stores nothing",
+    "monitoring:compare": "computed within the request; nothing is stored",
+    "monitoring:alert-acknowledge": "alert triage is open to every data scientist, reviewer and admin on call",
+    "monitoring:alert-resolve": "alert triage is open to every data scientist, reviewer and admin on call",
+    "alert-acknowledge": "alert triage is open to every data scientist, reviewer and admin on call",
+    "alert-resolve": "alert triage is open to every data scientist, reviewer and admin on call",
+}

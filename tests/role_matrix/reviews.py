@@ -4,7 +4,7 @@ Action URLs are probed with an empty POST: a role that may act gets past the acc
 told what the form lacks (400); a role that may not is refused (403) before any service runs.
 """
 
-from tests.role_matrix import EVERYONE, WRITERS
+from tests.role_matrix import EVERYONE, REFUSED, WRITERS
 
 REVIEWERS = frozenset({"reviewer", "admin"})
 ASSIGNERS = frozenset({"data_scientist", "reviewer", "admin"})
@@ -15,7 +15,8 @@ def _draft():
     from tests.factories import UserFactory
     from tests.inventory.factories import ModelVersionFactory
 
-    return review_start(actor=UserFactory(roles=["data_scientist"]), version=ModelVersionFactory())
+    opener = UserFactory(roles=["data_scientist"])
+    return review_start(actor=opener, version=ModelVersionFactory(model__team__members=[opener]))
 
 
 def review_kwargs():
@@ -65,3 +66,17 @@ MATRIX = {
 
 # The reviews API opens a round with a POST to its list.
 WRITES = {"review-list": {"post": WRITERS}}
+
+# Only the model's team (and its owners, and admins) opens a review of one of its versions.
+OWN_TEAM = {"reviews:start": {"post": REFUSED}, "review-list": {"post": REFUSED}}
+_ON_THE_REVIEW = "a rule on the review itself: only the round's opener or submitter (or an admin) withdraws it"
+_OPEN_ROUND = ("not restricted by team: any data scientist answers and submits an open round (a rule of "
+               "apps/reviews, not of the model's team)")
+ANY_TEAM = {
+    "reviews:answers": _OPEN_ROUND, "review-answers": _OPEN_ROUND, "review-submit": _OPEN_ROUND,
+    "reviews:withdraw": _ON_THE_REVIEW, "review-withdraw": _ON_THE_REVIEW,
+    "reviews:assign": "reviewers are assigned across teams, for independence",
+    "review-assign": "reviewers are assigned across teams, for independence",
+    "reviews:acknowledge": "only the model's accountable owner acknowledges (a rule on the review)",
+    "review-acknowledge": "only the model's accountable owner acknowledges (a rule on the review)",
+}

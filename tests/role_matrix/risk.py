@@ -55,3 +55,7 @@ WRITES = {
     "risk-assessment-list": {"post": DRAFTERS},
     "governance-policy-list": {"post": ADMINS},
 }
+
+_PROPOSAL = ("a risk assessment is proposed by anyone who drafts and made current by a reviewer, whichever team "
+             "owns the model (a rule of apps/risk)")
+ANY_TEAM = {"risk:assess": _PROPOSAL, "risk-assessment-list": _PROPOSAL}

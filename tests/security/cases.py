@@ -95,6 +95,13 @@ def user(role: str | None = None, **kwargs):
     return UserFactory(roles=[role] if role else [], **kwargs)
 
 
+def member_of(team, role: str = "data_scientist"):
+    """A user of ``role`` in ``team``: writes to a model belong to its team (another team's are refused)."""
+    person = user(role)
+    team.members.add(person)
+    return person
+
+
 # --- Helpers building the objects a request needs ------------------------------------------------------
 
 def csv_upload(name: str, rows: int = 40, columns=("y_true", "y_pred", "y_score", "sex")):
@@ -117,7 +124,9 @@ def draft_review(*, opener=None, version=None):
     from apps.reviews.services import review_start
 
     opener = opener or user("data_scientist")
-    return review_start(actor=opener, version=version or ModelVersionFactory())
+    version = version or ModelVersionFactory()
+    version.model.team.members.add(opener)  # only the model's team opens its reviews
+    return review_start(actor=opener, version=version)
 
 
 def submitted_review(submitter=None):
@@ -197,10 +206,11 @@ def _mark_read(ctx):
 
 @case("inventory:model-create")
 def _model_create(ctx):
-    actor = user("data_scientist")
+    team = TeamFactory()
+    actor = member_of(team)
     return Write(actor=actor, api=False, data={
         "name": "Security probe", "purpose": "p", "accountable_owner": actor.pk, "technical_owners": [actor.pk],
-        "team": TeamFactory().pk, "exposure": "internal", "automation_level": "human_reviews",
+        "team": team.pk, "exposure": "internal", "automation_level": "human_reviews",
         "task_type": "binary", "tags": "probe"})
 
 
@@ -217,13 +227,14 @@ def _model_edit(ctx):
 @case("inventory:version-detail")
 def _version_transition_page(ctx):
     version = ModelVersionFactory()
-    return Write(actor=user("data_scientist"), kwargs={"slug": version.model.slug, "version": version.version},
+    return Write(actor=member_of(version.model.team), kwargs={"slug": version.model.slug, "version": version.version},
                  api=False, data={"stage": "staging", "reason": "probe"})
 
 
 @case("inventory:version-create")
 def _version_create_page(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"slug": MLModelFactory().slug}, api=False, data={
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, api=False, data={
         "version": "9.9.9", "algorithm": "gbm", "framework": "lightgbm", "hyperparameters": "{}",
         "validation_metrics": "{}", "validated_environment": "", "artifact_uri": "", "artifact_sha256": "",
         "description": ""})
@@ -232,7 +243,7 @@ def _version_create_page(ctx):
 @case("inventory:deployment-create")
 def _deployment_create_page(ctx):
     version = ModelVersionFactory()
-    return Write(actor=user("data_scientist"), kwargs={"slug": version.model.slug, "version": version.version},
+    return Write(actor=member_of(version.model.team), kwargs={"slug": version.model.slug, "version": version.version},
                  api=False, data={"environment": "staging", "kind": "batch", "target": "probe",
                                   "runtime_environment": json.dumps(FINGERPRINT)})
 
@@ -297,64 +308,74 @@ def _dataset_api(ctx):
 
 @case("dataset-detail", "patch")
 def _dataset_patch(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"slug": DataSetFactory().slug}, data={"description": "changed"})
+    owner = user("data_scientist")
+    return Write(actor=owner, kwargs={"slug": DataSetFactory(owner=owner).slug}, data={"description": "changed"})
 
 
 @case("pipeline-step-list")
 def _step_api(ctx):
-    return Write(actor=user("data_scientist"), data={
-        "name": "probe-step", "inputs": [DataSetFactory().slug], "output": DataSetFactory(kind="derived").slug})
+    owner = user("data_scientist")
+    output = DataSetFactory(kind="derived", owner=owner)
+    return Write(actor=owner, data={"name": "probe-step", "inputs": [DataSetFactory().slug], "output": output.slug})
 
 
 @case("model-list")
 def _model_api(ctx):
-    actor = user("data_scientist")
+    team = TeamFactory()
+    actor = member_of(team)
     return Write(actor=actor, data={"name": "Security probe", "purpose": "p", "accountable_owner": actor.username,
-                                    "team": TeamFactory().slug})
+                                    "team": team.slug})
 
 
 @case("model-detail", "patch", events=2, why="a new purpose also asks for a risk re-assessment")
 def _model_patch(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"slug": MLModelFactory().slug},
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug},
                  data={"purpose": "changed", "reason": "probe"})
 
 
 @case("model-version-list")
 def _version_api(ctx):
-    return Write(actor=user("data_scientist"), data={
-        "model": MLModelFactory().slug, "version": "9.9.9", "artifact_sha256": SHA,
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), data={
+        "model": model.slug, "version": "9.9.9", "artifact_sha256": SHA,
         "validated_environment": FINGERPRINT})
 
 
 @case("model-version-detail", "patch")
 def _version_patch(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"pk": ModelVersionFactory().pk},
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"pk": version.pk},
                  data={"description": "changed", "reason": "probe"})
 
 
 @case("model-version-transition")
 def _version_transition_api(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"pk": ModelVersionFactory().pk},
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"pk": version.pk},
                  data={"stage": "staging", "reason": "probe"})
 
 
 @case("deployment-list")
 def _deployment_api(ctx):
-    return Write(actor=user("data_scientist"), data={
-        "version": ModelVersionFactory().pk, "environment": "staging", "target": "probe",
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), data={
+        "version": version.pk, "environment": "staging", "target": "probe",
         "runtime_environment": FINGERPRINT})
 
 
 @case("deployment-detail", "patch")
 def _deployment_patch(ctx):
     runtime = {**FINGERPRINT, "python": "3.12.0"}
-    return Write(actor=user("data_scientist"), kwargs={"pk": DeploymentFactory(environment="staging").pk},
+    deployment = DeploymentFactory(environment="staging")
+    return Write(actor=member_of(deployment.version.model.team), kwargs={"pk": deployment.pk},
                  data={"runtime_environment": runtime})
 
 
 @case("deployment-retire")
 def _deployment_retire(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"pk": DeploymentFactory(environment="staging").pk},
+    deployment = DeploymentFactory(environment="staging")
+    return Write(actor=member_of(deployment.version.model.team), kwargs={"pk": deployment.pk},
                  data={"reason": "probe"})
 
 
@@ -364,7 +385,7 @@ def _deployment_retire(ctx):
 def _upload_page(ctx):
     version = ModelVersionFactory()
     upload = csv_upload("eval.csv")
-    return Write(actor=user("data_scientist"), api=False, data=lambda: {
+    return Write(actor=member_of(version.model.team), api=False, data=lambda: {
         "version": version.pk, "kind": "validation", "file": upload(), "sensitive_features": "sex",
         "positive_label": "1", "target_column": "y_true", "prediction_column": "y_pred",
         "score_column": "y_score", "timestamp_column": "timestamp"})
@@ -383,7 +404,7 @@ def _upload_preview(ctx):
 def _reference_page(ctx):
     version = ModelVersionFactory()
     upload = csv_upload("train.csv", columns=("income", "sex"))
-    return Write(actor=user("data_scientist"), api=False, data=lambda: {"version": version.pk, "file": upload()})
+    return Write(actor=member_of(version.model.team), api=False, data=lambda: {"version": version.pk, "file": upload()})
 
 
 @case("monitoring:compare", events=0, why="the comparison is computed within the request and nothing is stored")
@@ -409,7 +430,7 @@ def _promote(ctx):
     ctx.monkeypatch.setattr(gates, "PRODUCTION_CHECKS", [])
     champion = ModelVersionFactory(stage=Stage.PRODUCTION, model__stage=Stage.PRODUCTION)
     challenger = ModelVersionFactory(model=champion.model, stage=Stage.STAGING)
-    return Write(actor=user("data_scientist"), kwargs={"slug": champion.model.slug}, api=False,
+    return Write(actor=member_of(champion.model.team), kwargs={"slug": champion.model.slug}, api=False,
                  data={"challenger": challenger.pk, "champion": champion.pk})
 
 
@@ -437,22 +458,23 @@ def _alert_resolve_api(ctx):
 def _evaluation_api(ctx):
     version = ModelVersionFactory()
     upload = csv_upload("eval.csv")
-    return Write(actor=user("data_scientist"), data=lambda: {
+    return Write(actor=member_of(version.model.team), data=lambda: {
         "model_version": version.pk, "kind": "validation", "file": upload(), "sensitive_features": "sex"})
 
 
 @case("model-version-reference")
 def _reference_api(ctx):
     upload = csv_upload("train.csv", columns=("income", "sex"))
-    return Write(actor=user("data_scientist"), kwargs={"pk": ModelVersionFactory().pk},
-                 data=lambda: {"file": upload()})
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"pk": version.pk}, data=lambda: {"file": upload()})
 
 
 # --- Reviews ------------------------------------------------------------------------------------------
 
 @case("reviews:start")
 def _start_page(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"version_id": ModelVersionFactory().pk}, api=False)
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"version_id": version.pk}, api=False)
 
 
 @case("reviews:answers")
@@ -492,7 +514,8 @@ def _withdraw_page(ctx):
 
 @case("review-list")
 def _start_api(ctx):
-    return Write(actor=user("data_scientist"), data={"version": ModelVersionFactory().pk})
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), data={"version": version.pk})
 
 
 @case("review-answers")

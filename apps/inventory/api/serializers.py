@@ -108,11 +108,15 @@ class BusinessUnitSerializer(serializers.ModelSerializer):
 
 class TeamSerializer(serializers.ModelSerializer):
     business_unit = _slug_field(BusinessUnit, help_text="Slug of the business unit.")
+    members = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="username",
+        help_text="Usernames of the members, who change the team's models (with each model's owners and the "
+                  "admins). Whoever creates a team is its first member; admins change the members.")
 
     class Meta:
         model = Team
-        fields = ["slug", "name", "business_unit", "description", *TIMESTAMPS]
-        read_only_fields = ["slug", *TIMESTAMPS]
+        fields = ["slug", "name", "business_unit", "description", "members", *TIMESTAMPS]
+        read_only_fields = ["slug", "members", *TIMESTAMPS]
         validators = []
 
 

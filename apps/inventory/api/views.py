@@ -1,6 +1,7 @@
 """The inventory API: thin views over the inventory services.
 
-Every role reads; data scientists and admins write. Nothing is deleted through the
+Every role reads; data scientists and admins write, a model and what hangs off it only when it is their
+team's or they own it (``apps.core.roles``). Nothing is deleted through the
 API (the inventory keeps its history): versions change stage through ``transition``
 and deployments end through ``retire``. Each write validates with a serializer and
 then calls one service, which checks the rules and records the audit event; a
@@ -42,7 +43,9 @@ BAD_REQUEST = OpenApiResponse(
     description='Invalid input: `{"<field>": ["message"]}`, or `{"detail": ..., "field": ...}` when a rule '
     "of the portal refuses it."
 )
-FORBIDDEN = OpenApiResponse(s.ErrorSerializer, description="Your role may read but not change the inventory.")
+FORBIDDEN = OpenApiResponse(
+    s.ErrorSerializer, description="Your role may read but not change the inventory, or the model belongs to "
+    "another team: only its team's members, its owners and admins change it (the detail says whom to ask).")
 CONFLICT = OpenApiResponse(s.ErrorSerializer, description="It already exists or its state does not allow this.")
 NOT_FOUND = OpenApiResponse(description="No such object.")
 
@@ -128,7 +131,7 @@ class BusinessUnitViewSet(InventoryViewSet):
 
 @extend_schema_view(**_schema("team", "teams", s.TeamSerializer))
 class TeamViewSet(InventoryViewSet):
-    queryset = Team.objects.select_related("business_unit")
+    queryset = Team.objects.select_related("business_unit").prefetch_related("members")
     serializer_class = s.TeamSerializer
     search_fields = ["name", "business_unit__name"]
     ordering_fields = ["name", "created_at"]
