@@ -169,9 +169,10 @@ class ApiToken(models.Model):
     PREFIX_LENGTH = 8
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, blank=True, help_text="What the token is for, e.g. 'CI uploads'.")
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False)
+    name = models.CharField(max_length=100, blank=True, validators=[validate_single_line],
+                            help_text="What the token is for, e.g. 'CI uploads'.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False, validators=[validate_single_line])
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, validators=[validate_single_line])
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -60,7 +60,8 @@ class Evaluation(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the task was handed to the broker.")
     heartbeat_at = models.DateTimeField(null=True, blank=True,
                                         help_text="Last sign of life of the worker computing it; a silent one died.")
-    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process that claimed it last.")
+    worker = models.CharField(max_length=200, blank=True, validators=[validate_single_line],
+                              help_text="host:pid of the process that claimed it last.")
 
     class Meta:
         ordering = ["-created_at"]

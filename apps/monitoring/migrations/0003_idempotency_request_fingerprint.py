@@ -12,7 +12,7 @@ def fingerprint_existing_keys(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("monitoring", "0001_initial"),
+        ("monitoring", "0002_evaluation_heartbeat_and_worker"),
     ]
 
     operations = [
