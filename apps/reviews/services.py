@@ -245,6 +245,7 @@ def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evid
     review = _locked(review)
     if not has_role(actor, *SUBMITTERS):
         raise PermissionDeniedError("Data scientists and admins answer the checklists; reviewers comment.")
+    require_model_write(actor, review.version.model)
     if review.state != t.DRAFT:
         raise ConflictError("Answers are frozen once a review is submitted; withdraw it and start a new round.")
     if answer not in ChecklistAnswer.Answer.values and answer != "":
@@ -279,6 +280,7 @@ def review_submit(*, actor, review: Review) -> Review:
     review = _locked(review)
     if not has_role(actor, *SUBMITTERS):
         raise PermissionDeniedError("Data scientists and admins submit reviews.")
+    require_model_write(actor, review.version.model)
     new_state = _move(review, "submit")
     unanswered = [a.item.text for a in review.answers.select_related("item") if not a.answer]
     if unanswered:

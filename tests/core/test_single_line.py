@@ -75,7 +75,7 @@ def test_the_form_refuses_a_model_name_with_a_line_break(client, scientist):
 def test_the_service_refuses_it_for_every_other_caller(scientist):
     with pytest.raises(DomainError) as refused:
         inventory_services.model_register(actor=scientist, name=INJECTED, purpose="p", accountable_owner=scientist,
-                                          team=TeamFactory())
+                                          team=TeamFactory(members=[scientist]))
     assert refused.value.field == "name"
 
 

@@ -3,9 +3,9 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.factories import api_key_for
 from tests.inventory.factories import ModelVersionFactory
 from tests.monitoring.test_views import make_evaluation
 
@@ -16,7 +16,7 @@ BIG_METRICS = {"overall": {"accuracy": 0.9}, "fairness": {},
 @pytest.fixture
 def api(make_user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=make_user('executive')).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('executive'))}")
     return client
 
 

@@ -19,13 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def token(make_user, settings, tmp_path):
+def sam(make_user):
+    return make_user("data_scientist", username="sam")
+
+
+@pytest.fixture
+def token(sam, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    return api_key_for(make_user("data_scientist", username="sam"))
+    return api_key_for(sam)
 
 
-def test_the_client_uploads_a_dataframe_and_waits_for_the_metrics(live_server, token):
-    version = assessed_version()
+def test_the_client_uploads_a_dataframe_and_waits_for_the_metrics(live_server, token, sam):
+    version = assessed_version(team__members=[sam])  # sam's team uploads to its own model
     _, frame = evaluation_csv()
     client = PortalClient(live_server.url, token)
     evaluation = client.upload_evaluation(version.pk, frame, sensitive_features=["sex"])
@@ -35,8 +40,8 @@ def test_the_client_uploads_a_dataframe_and_waits_for_the_metrics(live_server, t
     assert result["metrics"]["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
 
 
-def test_the_command_line_uploads_a_file_and_reports_problems(live_server, token, tmp_path):
-    version = assessed_version()
+def test_the_command_line_uploads_a_file_and_reports_problems(live_server, token, tmp_path, sam):
+    version = assessed_version(team__members=[sam])  # sam's team uploads to its own model
     good = tmp_path / "results.csv"
     good.write_bytes(evaluation_csv()[0])
     ok = subprocess.run([sys.executable, "-m", "mlops_portal.client", "--url", live_server.url, "--token", token,
@@ -54,10 +59,10 @@ def test_the_command_line_uploads_a_file_and_reports_problems(live_server, token
     assert "HTTP 400" in refused.stderr and "column 'y_score'" in refused.stderr and "row 3" in refused.stderr
 
 
-def test_a_replayed_upload_with_the_same_key_creates_one_evaluation(live_server, token):
+def test_a_replayed_upload_with_the_same_key_creates_one_evaluation(live_server, token, sam):
     from apps.monitoring.models import Evaluation
 
-    version = assessed_version()
+    version = assessed_version(team__members=[sam])  # sam's team uploads to its own model
     data, _ = evaluation_csv()
     client = PortalClient(live_server.url, token)
     first = client.upload_evaluation(version.pk, data, idempotency_key="run-42")

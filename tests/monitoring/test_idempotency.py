@@ -54,7 +54,7 @@ def upload(actor, version, data, key, **changes):
 
 
 def test_it_replays_the_same_file_with_the_same_options(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     first, created = upload(scientist, version, data, "run-1")
     again, created_again = upload(scientist, version, data, "run-1")
@@ -64,7 +64,7 @@ def test_it_replays_the_same_file_with_the_same_options(scientist):
 
 @pytest.mark.parametrize(("option", "value", "named"), CHANGES)
 def test_it_refuses_a_replay_with_other_options(scientist, option, value, named):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     first, _ = upload(scientist, version, data, "run-1")
     with pytest.raises(ConflictError, match=f"already used for a different upload .*its {named} differ"):
@@ -73,7 +73,7 @@ def test_it_refuses_a_replay_with_other_options(scientist, option, value, named)
 
 
 def test_it_refuses_a_replay_with_another_file_or_version(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     upload(scientist, version, data, "run-1")
     with pytest.raises(ConflictError, match="its file differ"):
@@ -83,7 +83,7 @@ def test_it_refuses_a_replay_with_another_file_or_version(scientist):
 
 
 def test_it_refuses_a_replay_after_the_task_type_changed(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     upload(scientist, version, data, "run-1")
     version.model.task_type = "regression"
@@ -91,8 +91,8 @@ def test_it_refuses_a_replay_after_the_task_type_changed(scientist):
         upload(scientist, version, data, "run-1")
 
 
-def test_a_replay_through_the_api_with_another_kind_is_a_409(api):
-    version = assessed_version()
+def test_a_replay_through_the_api_with_another_kind_is_a_409(api, scientist):
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     assert api_upload(api, version, data, "run-42").status_code == 201
     replay = api_upload(api, version, data, "run-42")
@@ -105,8 +105,8 @@ def test_a_replay_through_the_api_with_another_kind_is_a_409(api):
     assert Evaluation.objects.get().kind == "validation"
 
 
-def test_long_keys_that_share_a_prefix_do_not_collide(api):
-    version = assessed_version()
+def test_long_keys_that_share_a_prefix_do_not_collide(api, scientist):
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     first = api_upload(api, version, data, "k" * 200 + "-a")
     second = api_upload(api, version, data, "k" * 200 + "-b")
@@ -114,8 +114,8 @@ def test_long_keys_that_share_a_prefix_do_not_collide(api):
     assert Evaluation.objects.count() == 2
 
 
-def test_a_key_over_255_characters_is_refused_not_cut(api):
-    version = assessed_version()
+def test_a_key_over_255_characters_is_refused_not_cut(api, scientist):
+    version = assessed_version(team__members=[scientist])
     response = api_upload(api, version, evaluation_csv()[0], "k" * 256)
     assert response.status_code == 400
     assert response.json()["field"] == "Idempotency-Key"
@@ -124,18 +124,18 @@ def test_a_key_over_255_characters_is_refused_not_cut(api):
 
 
 def test_a_key_of_255_characters_is_kept_whole(scientist):
-    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0], "k" * 255)
+    evaluation, _ = upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0], "k" * 255)
     evaluation.refresh_from_db()
     assert evaluation.idempotency_key == "k" * 255
 
 
 def test_the_service_refuses_an_over_long_key_too(scientist):
     with pytest.raises(DomainError, match="at most 255"):
-        upload(scientist, assessed_version(), evaluation_csv()[0], "k" * 1000)
+        upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0], "k" * 1000)
 
 
 def test_a_key_stored_before_the_fingerprint_is_judged_on_its_file_and_version(scientist):
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     data, _ = evaluation_csv()
     first, _ = upload(scientist, version, data, "run-1")
     Evaluation.objects.filter(pk=first.pk).update(  # as the migration leaves a key stored before

@@ -198,19 +198,23 @@ def _abandoned_by_a_dead_worker(evaluation, *, attempts: int, silent_for: timede
                                                        heartbeat_at=last_sign, worker="gone:4242")
 
 
-def _break_the_policy_of(version) -> None:
-    """A policy row saved before policies were validated: the thresholds cannot compare a metric with it."""
-    from apps.risk.models import GovernancePolicy
-    from apps.risk.selectors import obligations_for
+def _break_the_threshold_check_of(monkeypatch, broken) -> None:
+    """An unexpected error inside one version's threshold check, as a policy stored with ``accuracy_min: "abc"``
+    raised before policies were validated (readers now skip such keys, so the fault is injected here)."""
+    real = services.thresholds.check
 
-    policy = obligations_for(version.model).policy
-    GovernancePolicy.objects.filter(pk=policy.pk).update(metric_thresholds={"accuracy_min": "abc"})
+    def check(*, version, **kwargs):
+        if version.pk == broken.pk:
+            raise TypeError("'<' not supported between instances of 'float' and 'str'")
+        return real(version=version, **kwargs)
+
+    monkeypatch.setattr(services.thresholds, "check", check)
 
 
 def test_it_takes_over_a_silent_worker_long_before_the_lease(scientist, settings):
     settings.PORTAL_TASK_LEASE_SECONDS = 900
     settings.PORTAL_TASK_HEARTBEAT_SECONDS = 10  # silent for 60 s: its worker is gone
-    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    evaluation, _ = upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0])
     _abandoned_by_a_dead_worker(evaluation, attempts=1)
     assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
     evaluation.refresh_from_db()
@@ -219,7 +223,7 @@ def test_it_takes_over_a_silent_worker_long_before_the_lease(scientist, settings
 
 def test_it_leaves_a_computation_whose_worker_still_beats_alone(scientist, settings):
     settings.PORTAL_TASK_HEARTBEAT_SECONDS = 10
-    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    evaluation, _ = upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0])
     _abandoned_by_a_dead_worker(evaluation, attempts=1, silent_for=timedelta(seconds=5))
     assert services.requeue_stale() == 0
     assert services.evaluation_compute(evaluation_id=evaluation.pk) is False
@@ -230,7 +234,7 @@ def test_it_fails_an_evaluation_whose_workers_died_max_attempts_times_and_never_
     from apps.core.models import AuditEvent
 
     settings.PORTAL_TASK_MAX_ATTEMPTS = 3
-    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    evaluation, _ = upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0])
     _abandoned_by_a_dead_worker(evaluation, attempts=3)
     assert services.requeue_stale() == 0
     evaluation.refresh_from_db()
@@ -244,7 +248,7 @@ def test_it_fails_an_evaluation_whose_workers_died_max_attempts_times_and_never_
 
 def test_it_fails_instead_of_claiming_a_message_redelivered_after_the_last_attempt(scientist, settings):
     settings.PORTAL_TASK_MAX_ATTEMPTS = 2
-    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    evaluation, _ = upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0])
     _abandoned_by_a_dead_worker(evaluation, attempts=2)
     assert services.evaluation_compute(evaluation_id=evaluation.pk) is False
     evaluation.refresh_from_db()
@@ -254,7 +258,7 @@ def test_it_fails_instead_of_claiming_a_message_redelivered_after_the_last_attem
 
 def test_it_says_when_every_attempt_overran_the_lease(scientist, settings):
     settings.PORTAL_TASK_MAX_ATTEMPTS, settings.PORTAL_TASK_LEASE_SECONDS = 3, 60
-    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    evaluation, _ = upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0])
     Evaluation.objects.filter(pk=evaluation.pk).update(status="running", attempts=3, heartbeat_at=datetime.now(UTC),
                                                        started_at=datetime.now(UTC) - timedelta(hours=1))
     assert services.requeue_stale() == 0
@@ -263,11 +267,11 @@ def test_it_says_when_every_attempt_overran_the_lease(scientist, settings):
     assert evaluation.error.startswith("The computation was attempted 3 times and never finished within the 60 s")
 
 
-def test_it_fails_with_the_reason_when_the_policy_thresholds_raise_a_type_error(scientist):
+def test_it_fails_with_the_reason_when_the_threshold_check_raises_a_type_error(scientist, monkeypatch):
     from apps.core.models import AuditEvent
 
-    version = assessed_version()
-    _break_the_policy_of(version)
+    version = assessed_version(team__members=[scientist])
+    _break_the_threshold_check_of(monkeypatch, version)
     evaluation, _ = upload(scientist, version, evaluation_csv()[0])
     assert services.evaluation_compute(evaluation_id=evaluation.pk) is False
     evaluation.refresh_from_db()
@@ -281,7 +285,7 @@ def test_it_fails_with_the_reason_when_the_policy_thresholds_raise_a_type_error(
 def test_a_transient_database_error_hands_the_claim_back_for_the_retry(scientist, monkeypatch):
     from django.db import OperationalError
 
-    evaluation, _ = upload(scientist, assessed_version(), evaluation_csv()[0])
+    evaluation, _ = upload(scientist, assessed_version(team__members=[scientist]), evaluation_csv()[0])
     real = services._compute_and_store
 
     def database_gone(**kwargs):
@@ -297,18 +301,19 @@ def test_a_transient_database_error_hands_the_claim_back_for_the_retry(scientist
     assert Evaluation.objects.get(pk=evaluation.pk).attempts == 1
 
 
-def test_one_versions_failing_windows_do_not_stop_the_others(scientist):
+def test_one_versions_failing_windows_do_not_stop_the_others(scientist, monkeypatch):
     from apps.inventory.models import Stage
 
     now = datetime(2026, 11, 25, 6, tzinfo=UTC)
-    healthy, broken = assessed_version(), assessed_version(tier_ratings=ratings(degradation=(4, 4)))
+    healthy = assessed_version(team__members=[scientist])
+    broken = assessed_version(team__members=[scientist], tier_ratings=ratings(degradation=(4, 4)))
     for version in (broken, healthy):
         version.stage = Stage.PRODUCTION
         version.save(update_fields=["stage"])
         evaluation, _ = upload(scientist, version, evaluation_csv(start=now - timedelta(days=20))[0],
                                kind="production")
         services.evaluation_compute(evaluation_id=evaluation.pk)
-    _break_the_policy_of(broken)
+    _break_the_threshold_check_of(monkeypatch, broken)
     assert services.windows_due(now=now) == 1
     assert list(MetricWindow.objects.values_list("version", flat=True)) == [healthy.pk]
 

@@ -72,8 +72,9 @@ def heartbeats(settings, tmp_path):
 
 def upload_one(scientist, capture):
     with capture(execute=True):
-        evaluation, _ = services.evaluation_upload(actor=scientist, version=assessed_version(), filename="eval.csv",
-                                                   data=evaluation_csv()[0], sensitive_features=["sex"])
+        evaluation, _ = services.evaluation_upload(actor=scientist, version=assessed_version(team__members=[scientist]),
+                                                   filename="eval.csv", data=evaluation_csv()[0],
+                                                   sensitive_features=["sex"])
     return evaluation
 
 

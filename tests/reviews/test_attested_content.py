@@ -73,7 +73,7 @@ def test_new_content_of_a_training_data_set_voids_the_approval_of_every_version_
     data = DataSetFactory(content_sha256="c" * 64)
     reviews = []
     for _ in range(2):
-        version = assessed_version()
+        version = assessed_version(team__members=[scientist])
         version.training_datasets.set([data])
         reviews.append(approve(submitted_review(submitter=scientist, version=version), reviewer))
     untouched = approve(submitted_review(submitter=scientist), reviewer)
@@ -88,7 +88,7 @@ def test_new_content_of_a_training_data_set_voids_the_approval_of_every_version_
 
 def test_a_change_to_a_data_set_that_is_not_its_content_keeps_the_approvals(scientist, reviewer):
     data = DataSetFactory(content_sha256="c" * 64)
-    version = assessed_version()
+    version = assessed_version(team__members=[scientist])
     version.training_datasets.set([data])
     review = approve(submitted_review(submitter=scientist, version=version), reviewer)
     inventory.dataset_update(actor=scientist, dataset=data, description="documented the columns")
@@ -113,7 +113,8 @@ def test_an_open_round_is_withdrawn_when_its_attested_content_changes(scientist)
 
 
 def test_the_review_page_shows_what_the_approval_attests(client, scientist):
-    version = ModelVersionFactory(framework="lightgbm 4.5", validation_metrics={"roc_auc": 0.91})
+    version = ModelVersionFactory(framework="lightgbm 4.5", validation_metrics={"roc_auc": 0.91},
+                                  model__team__members=[scientist])
     review = services.review_start(actor=scientist, version=version)
     client.force_login(scientist)
     page = client.get(review.get_absolute_url()).content.decode()

@@ -31,7 +31,7 @@ def answer_all(review, actor):
 
 
 def test_it_refuses_the_admin_who_opened_and_answered_the_round_a_scientist_submitted(scientist, admin):
-    review = services.review_start(actor=admin, version=assessed_version())
+    review = services.review_start(actor=admin, version=assessed_version(team__members=[scientist]))
     answer_all(review, admin)
     services.review_submit(actor=scientist, review=review)
 
@@ -43,7 +43,7 @@ def test_it_refuses_the_admin_who_opened_and_answered_the_round_a_scientist_subm
 
 
 def test_it_refuses_a_reviewer_who_answered_part_of_the_checklists(scientist, admin):
-    review = services.review_start(actor=scientist, version=assessed_version())
+    review = services.review_start(actor=scientist, version=assessed_version(team__members=[scientist]))
     first, *rest = review.answers.all()
     services.review_answer(actor=admin, review=review, item_id=first.item_id, answer="yes", evidence="admin wrote it")
     for answer in rest:

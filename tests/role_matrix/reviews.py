@@ -68,12 +68,12 @@ MATRIX = {
 WRITES = {"review-list": {"post": WRITERS}}
 
 # Only the model's team (and its owners, and admins) opens a review of one of its versions.
-OWN_TEAM = {"reviews:start": {"post": REFUSED}, "review-list": {"post": REFUSED}}
+# Answering and submitting a round writes the evidence its model is governed by: the model's team does that.
+OWN_TEAM = {"reviews:start": {"post": REFUSED}, "review-list": {"post": REFUSED},
+            "reviews:answers": {"post": REFUSED}, "review-answers": {"post": REFUSED},
+            "review-submit": {"post": REFUSED}}
 _ON_THE_REVIEW = "a rule on the review itself: only the round's opener or submitter (or an admin) withdraws it"
-_OPEN_ROUND = ("not restricted by team: any data scientist answers and submits an open round (a rule of "
-               "apps/reviews, not of the model's team)")
 ANY_TEAM = {
-    "reviews:answers": _OPEN_ROUND, "review-answers": _OPEN_ROUND, "review-submit": _OPEN_ROUND,
     "reviews:withdraw": _ON_THE_REVIEW, "review-withdraw": _ON_THE_REVIEW,
     "reviews:assign": "reviewers are assigned across teams, for independence",
     "review-assign": "reviewers are assigned across teams, for independence",
