@@ -1,5 +1,7 @@
 """The monitoring API's read side: lists stay small whatever the evaluations hold."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -7,7 +9,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import api_key_for
 from tests.inventory.factories import ModelVersionFactory
-from tests.monitoring.test_views import make_evaluation
+from tests.monitoring.test_views import make_evaluation, make_window
 
 BIG_METRICS = {"overall": {"accuracy": 0.9}, "fairness": {},
                "groups": {"g": {f"g{i}": {"count": 1, "accuracy": 1.0} for i in range(1000)}}, "drift": {}}
@@ -37,6 +39,30 @@ def test_it_answers_one_evaluation_with_its_metrics(api):
     evaluation = make_evaluation(ModelVersionFactory(), metrics=BIG_METRICS)
 
     response = api.get(f"/api/v1/evaluations/{evaluation.pk}/")
+
+    assert response.status_code == 200
+    assert response.json()["metrics"] == BIG_METRICS
+
+
+def test_it_lists_metric_windows_with_their_overall_metrics_only(api):
+    window = make_window(ModelVersionFactory(), 1, metrics=BIG_METRICS)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get("/api/v1/metric-windows/")
+
+    assert response.status_code == 200
+    (item,) = response.json()["results"]
+    assert item["id"] == window.pk and item["overall"] == {"accuracy": 0.9} and "metrics" not in item
+    selects = [query["sql"] for query in queries if "monitoring_metricwindow" in query["sql"]]
+    # The whole document is never selected (only the database's extraction of its "overall" key is).
+    whole_column = re.compile(r'"monitoring_metricwindow"\."metrics"(\s*,\s*"|\s+FROM)')
+    assert selects and not [sql for sql in selects if whole_column.search(sql)]
+
+
+def test_it_answers_one_metric_window_with_all_its_metrics(api):
+    window = make_window(ModelVersionFactory(), 1, metrics=BIG_METRICS)
+
+    response = api.get(f"/api/v1/metric-windows/{window.pk}/")
 
     assert response.status_code == 200
     assert response.json()["metrics"] == BIG_METRICS

@@ -99,3 +99,15 @@ class MetricWindowSerializer(serializers.ModelSerializer):
         fields = ["id", "version", "cadence", "window_start", "window_end", "row_count", "metrics", "health",
                   "computed_at"]
         read_only_fields = fields
+
+
+class MetricWindowListSerializer(MetricWindowSerializer):
+    """A window in a list: its overall metrics only. Per-group and drift documents grow with the groups and
+    features of every evaluation in the window; ask for one window to read them."""
+
+    overall = serializers.JSONField(read_only=True, allow_null=True, source="overall_metrics",
+                                    help_text="The window's overall metrics, e.g. {\"accuracy\": 0.91}.")
+
+    class Meta(MetricWindowSerializer.Meta):
+        fields = [name for name in MetricWindowSerializer.Meta.fields if name != "metrics"] + ["overall"]
+        read_only_fields = fields

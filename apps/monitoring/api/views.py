@@ -1,5 +1,6 @@
 """Monitoring API: evaluation uploads (the contract of the client), results, alerts and metric windows."""
 
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -113,10 +114,21 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.AlertSerializer(services.alert_resolve(actor=request.user, alert=self.get_object())).data)
 
 
-@extend_schema_view(list=extend_schema(summary="Metric time series: one row per version and window"),
-                    retrieve=extend_schema(summary="One metric window"))
+@extend_schema_view(list=extend_schema(summary="Metric time series: one row per version and window, with its overall "
+                                               "metrics; per-group and drift metrics are on each window's own answer"),
+                    retrieve=extend_schema(summary="One metric window, with all its metrics"))
 class MetricWindowViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.MetricWindowSerializer
     read_roles = ALL_ROLES
     filterset_fields = {"version": ["exact"], "cadence": ["exact"]}
     queryset = MetricWindow.objects.order_by("version", "window_start")
+
+    def get_serializer_class(self):
+        return s.MetricWindowListSerializer if self.action == "list" else s.MetricWindowSerializer
+
+    def filter_queryset(self, queryset):
+        # The database extracts the overall metrics; the whole document never leaves it for a list.
+        queryset = super().filter_queryset(queryset)
+        if self.action == "list":
+            return queryset.defer("metrics").annotate(overall_metrics=F("metrics__overall"))
+        return queryset
