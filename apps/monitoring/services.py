@@ -518,6 +518,11 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
     for version in versions.select_related("model"):
         obligations = obligations_for(version.model)
         cadence = obligations.policy.monitoring_cadence if obligations.policy else "monthly"
+        if cadence not in CADENCE_DAYS:
+            # Only a policy written past its validation (e.g. by SQL) gets here: watch daily, the strictest.
+            logger.warning("policy of %s has an unknown monitoring cadence %r; computing daily windows",
+                           version.model, cadence)
+            cadence = "daily"
         length = timedelta(days=CADENCE_DAYS[cadence])
         end = now.replace(hour=0, minute=0, second=0, microsecond=0)
         try:

@@ -318,6 +318,24 @@ def test_one_versions_failing_windows_do_not_stop_the_others(scientist, monkeypa
     assert list(MetricWindow.objects.values_list("version", flat=True)) == [healthy.pk]
 
 
+def test_a_policy_stored_with_an_unknown_cadence_is_watched_daily(scientist):
+    from apps.inventory.models import Stage
+    from apps.risk.models import GovernancePolicy
+    from apps.risk.selectors import obligations_for
+
+    now = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    version = assessed_version(team__members=[scientist])
+    version.stage = Stage.PRODUCTION
+    version.save(update_fields=["stage"])
+    evaluation, _ = upload(scientist, version, evaluation_csv(start=now - timedelta(days=8))[0], kind="production")
+    services.evaluation_compute(evaluation_id=evaluation.pk)
+    # Written past the policy's validation, as by SQL: the beat task must not crash on it.
+    GovernancePolicy.objects.filter(pk=obligations_for(version.model).policy.pk).update(monitoring_cadence="hourly")
+
+    assert services.windows_due(now=now) > 0
+    assert set(MetricWindow.objects.values_list("cadence", flat=True)) == {"daily"}
+
+
 def test_beat_sweeps_more_often_than_a_dead_worker_is_noticed():
     from django.conf import settings
 
