@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.shortcuts import redirect
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from apps.core.errors import DomainError
@@ -205,9 +206,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
 
+def _portal_password_change(request, extra_context=None):
+    """The admin's own password form knows neither the lockout nor the audit trail: use the portal's."""
+    return redirect("core:password-change")
+
+
 _audit_third_party_admins()
 # The admin's login counts failures with the portal's login lockout: one limit, whichever door is tried.
 admin.site.login_form = AdminLoginForm
+admin.site.password_change = _portal_password_change
 admin.site.site_header = "MLOps Portal administration"
 admin.site.site_title = "MLOps Portal admin"
 admin.site.index_title = "Users, roles, schedules and policies"

@@ -1,3 +1,4 @@
+import contextlib
 import hashlib
 
 from django import forms
@@ -32,18 +33,28 @@ class LoginLockout:
         self.address_key = f"login-failures:{account}:{client_ip(request) if request else ''}"
         self.account_key = f"login-failures:{account}"
 
-    def locked(self) -> bool:
-        counts = cache.get_many([self.address_key, self.account_key])
-        return (counts.get(self.address_key, 0) >= settings.PORTAL_LOGIN_MAX_FAILURES
-                or counts.get(self.account_key, 0) >= settings.PORTAL_LOGIN_MAX_ACCOUNT_FAILURES)
+    def reserve(self) -> bool:
+        """Count this try before the password is checked; False when it is over either limit.
 
-    def record_failure(self) -> None:
+        Counting first matters: checking the password takes a fraction of a second, and tries sent in
+        parallel would all pass a check made before any of them was counted. A try whose password turns
+        out right is given back with ``release``.
+        """
         period = settings.PORTAL_LOGIN_LOCKOUT_SECONDS
+        counts = {}
         for key in (self.address_key, self.account_key):
             cache.add(key, 0, period)
-            cache.incr(key)
+            counts[key] = cache.incr(key)
             # The database cache's incr re-writes the entry with the cache's default lifetime (5 minutes).
             cache.touch(key, period)
+        return (counts[self.address_key] <= settings.PORTAL_LOGIN_MAX_FAILURES
+                and counts[self.account_key] <= settings.PORTAL_LOGIN_MAX_ACCOUNT_FAILURES)
+
+    def release(self) -> None:
+        """The reserved try had the right password: it was no failure."""
+        for key in (self.address_key, self.account_key):
+            with contextlib.suppress(ValueError):  # expired meanwhile: nothing to give back
+                cache.decr(key)
 
     def error(self) -> forms.ValidationError:
         minutes = settings.PORTAL_LOGIN_LOCKOUT_SECONDS // 60
@@ -56,16 +67,19 @@ class LockoutAuthenticationMixin:
     """Django's login form (the portal's or the admin's) behind the login lockout."""
 
     def clean(self):
-        self.lockout = LoginLockout(self.request, self.cleaned_data.get("username") or "")
-        if self.lockout.locked():
-            raise self.lockout.error()
-        return super().clean()
-
-    def get_invalid_login_error(self):
-        # Called for a wrong username or password only: a right password for an account the admin site
-        # refuses (not staff) is not a guess and must not lock its owner out of the portal.
-        self.lockout.record_failure()
-        return super().get_invalid_login_error()
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not (username and password):
+            return super().clean()  # nothing is checked, so nothing is tried
+        lockout = LoginLockout(self.request, username)
+        if not lockout.reserve():
+            raise lockout.error()
+        try:
+            return super().clean()
+        finally:
+            # A right password is no guess, even for an account the admin site then refuses (not staff):
+            # it must not lock its owner out of the portal.
+            if getattr(self, "user_cache", None) is not None:
+                lockout.release()
 
 
 class LoginForm(LockoutAuthenticationMixin, AuthenticationForm):
@@ -95,13 +109,11 @@ class PasswordChangeWithLockoutForm(PasswordChangeForm):
         self.lockout = LoginLockout(request, user.get_username())
 
     def clean_old_password(self):
-        if self.lockout.locked():
+        if not self.lockout.reserve():
             raise self.lockout.error()
-        try:
-            return super().clean_old_password()
-        except forms.ValidationError:
-            self.lockout.record_failure()
-            raise
+        old_password = super().clean_old_password()
+        self.lockout.release()
+        return old_password
 
 
 class ApiTokenForm(forms.Form):

@@ -89,3 +89,36 @@ def test_wrong_current_passwords_on_the_password_page_count_towards_the_lockout(
     assert b"Too many failed attempts" in locked.content
     erin.refresh_from_db()
     assert erin.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize("url_name", ["login", "admin:login"])
+def test_a_try_is_counted_before_its_password_is_checked(client, ada, settings, monkeypatch, url_name):
+    # Tries sent in parallel each spend a fraction of a second in the password hasher; counted only after
+    # it, they would all pass the limit check made before any was counted (the race of issue 13, item 15).
+    from django.contrib.auth import forms as auth_forms
+    from django.core.cache import cache
+
+    from apps.core.forms import LoginLockout
+
+    key = LoginLockout(None, "ada").account_key
+    seen = []
+    real = auth_forms.authenticate
+
+    def authenticate(*args, **kwargs):
+        seen.append(cache.get(key))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(auth_forms, "authenticate", authenticate)
+    fail(client, reverse(url_name), "ada", 2)
+    client.post(reverse(url_name), {"username": "ada", "password": PASSWORD, "next": "/admin/"})
+
+    assert seen == [1, 2, 3]
+    assert cache.get(key) == 2, "the right password gives its try back"
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_admins_password_form_sends_to_the_portals_which_has_the_lockout(client, ada, method):
+    client.force_login(ada)
+    response = getattr(client, method)(reverse("admin:password_change"),
+                                       {"old_password": "guess", "new_password1": "x" * 20, "new_password2": "x" * 20})
+    assert response.status_code == 302 and response["Location"] == reverse("core:password-change")
