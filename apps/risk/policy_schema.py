@@ -89,7 +89,12 @@ def _expected(low: float | None, high: float | None, noun: str = "a number") -> 
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (JSON allows any number of digits)
+        return False
 
 
 def _split_key(key: str) -> tuple[str, str] | None:

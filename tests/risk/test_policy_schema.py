@@ -27,7 +27,7 @@ def test_it_names_the_key_of_a_threshold_that_is_not_a_number():
         "metric_thresholds.accuracy_min: 'abc' is not a number; expected a number between 0 and 1."]
 
 
-@pytest.mark.parametrize("value", [True, None, [0.8], float("nan"), float("inf")])
+@pytest.mark.parametrize("value", [True, None, [0.8], float("nan"), float("inf"), 10 ** 400])
 def test_it_refuses_booleans_nulls_lists_and_non_finite_thresholds(value):
     (problem,) = policy_problems(valid(metric_thresholds={"psi_max": value}))
     assert problem.field == "metric_thresholds"
