@@ -8,6 +8,7 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -189,7 +190,7 @@ def test_admins_set_members_in_the_django_admin_through_the_audited_service(clie
     assert AuditEvent.objects.filter(action="team.members_changed", actor=client.user).exists()
 
 
-def test_the_migration_makes_owners_and_registrants_members_of_their_models_teams(make_user):
+def test_the_migration_makes_registrants_members_of_their_models_teams_and_owners_keep_their_models(make_user):
     accountable, technical, registrant = make_user(), make_user(), make_user()
     model = MLModelFactory(accountable_owner=accountable, created_by=registrant)
     model.technical_owners.add(technical)
@@ -198,8 +199,13 @@ def test_the_migration_makes_owners_and_registrants_members_of_their_models_team
 
     migration.members_from_model_owners(apps, None)
 
-    assert set(model.team.members.all()) == {accountable, technical, registrant}
+    assert set(model.team.members.all()) == {registrant}
     assert not Team.objects.get(pk=other.pk).members.exists()
+    for owner in (accountable, technical):
+        owner.groups.add(Group.objects.get(name="data_scientist"))
+        owner = type(owner).objects.get(pk=owner.pk)
+        assert can_write_model(owner, model)
+        assert not can_write_model(owner, MLModelFactory(team=model.team))
 
 
 def test_a_versions_review_page_offers_the_start_only_to_its_team(client_as, production):

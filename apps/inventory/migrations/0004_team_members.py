@@ -3,13 +3,14 @@ from django.db import migrations, models
 
 
 def members_from_model_owners(apps, schema_editor):
-    """Whoever owns or registered a team's models becomes its member, so they keep changing them."""
+    """Whoever registered a team's models becomes its member, so they keep working on that team's models.
+
+    Owners are not made members: they keep changing the models they own (``can_write_model``) without
+    gaining every other model of the team.
+    """
     MLModel = apps.get_model("inventory", "MLModel")
     Membership = apps.get_model("inventory", "Team").members.through
-    pairs = set()
-    for model in MLModel.objects.prefetch_related("technical_owners"):
-        people = {model.accountable_owner_id, model.created_by_id, *(u.pk for u in model.technical_owners.all())}
-        pairs.update((model.team_id, person) for person in people if person is not None)
+    pairs = set(MLModel.objects.filter(created_by__isnull=False).values_list("team_id", "created_by_id"))
     Membership.objects.bulk_create([Membership(team_id=team, user_id=user) for team, user in sorted(pairs)])
 
 
