@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from apps.core import checkpoints
-from apps.core.audit_chain import Checkpoint
+from apps.core.audit_chain import Checkpoint, signature_ok
 from apps.core.models import (
     AUDIT_CHECKPOINTED,
     AUDIT_VERIFIED,
@@ -31,27 +31,48 @@ def audit_history_for(obj, *, limit: int = 20):
     return list(AuditEvent.objects.for_object(obj).order_by("-seq")[:limit])
 
 
+RECORDED_RESULT_FIELDS = ("ok", "checked", "first_bad_seq")
+
+
+def recorded_result(event: AuditEvent) -> dict:
+    """What the trail's ``audit.verified`` event says the check found."""
+    return {name: event.changes.get(name, [None, None])[1] for name in RECORDED_RESULT_FIELDS}
+
+
+def result_matches_record(verification: AuditVerification, event: AuditEvent) -> bool:
+    return all(getattr(verification, name) == value for name, value in recorded_result(event).items())
+
+
 @dataclass(frozen=True)
-class DeletedVerification:
-    """Stands in for a verification result the trail records but the results table no longer holds."""
+class TamperedVerification:
+    """Stands in for a verification result the trail records but the results table no longer holds as recorded."""
 
     finished_at: datetime
     triggered_by: str
     passed: bool
+    how: str  # "deleted" or "changed"
     ok = False
 
     @property
     def message(self) -> str:
         return (f"The result of this check ({'passed' if self.passed else 'failed'}, says the audit trail) was "
-                "deleted from the database. Run manage.py verify_audit.")
+                f"{self.how} in the database. Run manage.py verify_audit.")
 
 
-def last_audit_verification() -> AuditVerification | DeletedVerification | None:
-    """The newest verification result; the trail's record of it wins if the row was deleted."""
+def last_audit_verification() -> AuditVerification | TamperedVerification | None:
+    """The newest verification result the trail records, as the trail records it.
+
+    Read through the hash-chained ``audit.verified`` event, so a result row deleted, edited (a failure turned
+    into a pass) or inserted behind the ORM cannot change what the pages say.
+    """
     recorded = AuditEvent.objects.filter(action=AUDIT_VERIFIED).order_by("-seq").first()
-    if recorded and not AuditVerification.objects.filter(pk=recorded.object_id).exists():
-        return DeletedVerification(recorded.created_at, recorded.reason, bool(recorded.changes.get("ok", [0, 0])[1]))
-    return AuditVerification.objects.order_by("-finished_at").first()
+    if recorded is None:
+        return None
+    row = AuditVerification.objects.filter(pk=recorded.object_id).first()
+    if row is not None and result_matches_record(row, recorded):
+        return row
+    return TamperedVerification(recorded.created_at, recorded.reason, bool(recorded_result(recorded)["ok"]),
+                                "deleted" if row is None else "changed")
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,9 @@ def audit_anchor_status() -> AnchorStatus:
     if checkpoint is None:
         return AnchorStatus(None, False, "No audit checkpoint written yet: nothing outside the database vouches for "
                                          "the trail. Run celery beat, or manage.py audit_checkpoint.")
+    if not signature_ok(checkpoint, checkpoints.verification_keys()):
+        return AnchorStatus(checkpoint, False, f"The signature of {checkpoint.describe()} does not verify: the "
+                                               "checkpoint file was edited or forged. Run manage.py verify_audit.")
     signed = AuditEvent.objects.filter(seq=checkpoint.seq).values_list("hash", flat=True).first()
     if checkpoint.seq and signed != checkpoint.head:
         return AnchorStatus(checkpoint, False, f"The trail no longer holds event seq={checkpoint.seq} as signed in "

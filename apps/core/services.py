@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
-from apps.core import checkpoints
+from apps.core import checkpoints, selectors
 from apps.core.audit_chain import (
     GENESIS_HASH,
     AuditReport,
@@ -151,7 +151,7 @@ def audit_verify(*, triggered_by: str, shipped: Sequence[Path] = (), batch_size:
     fields = ["id", *[f for f in AuditEvent().hashed_fields() if f != "id"]]
     rows = AuditEvent.objects.order_by("seq").values(*fields).iterator(chunk_size=batch_size)
     chain = verify_chain(rows, anchors)
-    problems += _deleted_verifications()
+    problems += _tampered_verifications()
     notes = () if anchors or recorded else (
         "No checkpoint existed yet, so nothing outside the database vouched for the trail before this check.",)
     report = AuditReport(chain, tuple(problems), notes)
@@ -208,16 +208,18 @@ def _file_against_copy(local: CheckpointLog | None, copy: CheckpointLog, path: P
     return problems
 
 
-def _deleted_verifications() -> list[str]:
-    """Each verification result is recorded in the trail: a result row deleted behind the ORM is named."""
-    kept = {str(pk) for pk in AuditVerification.objects.values_list("pk", flat=True)}
-    recorded = AuditEvent.objects.filter(action=AUDIT_VERIFIED).values_list("object_id", "created_at", "changes")
-    return [
-        f"verification result #{object_id} of {created_at:%Y-%m-%d %H:%M} "
-        f"({'passed' if changes.get('ok', [None, False])[1] else 'failed'}) was deleted; the trail still records it"
-        for object_id, created_at, changes in recorded
-        if object_id not in kept
-    ]
+def _tampered_verifications() -> list[str]:
+    """Each verification result is recorded in the trail: a result row deleted or edited behind the ORM is named."""
+    kept = {str(row.pk): row for row in AuditVerification.objects.all()}
+    problems = []
+    for event in AuditEvent.objects.filter(action=AUDIT_VERIFIED):
+        row = kept.get(event.object_id)
+        if row is not None and selectors.result_matches_record(row, event):
+            continue
+        said = "passed" if selectors.recorded_result(event)["ok"] else "failed"
+        problems.append(f"verification result #{event.object_id} of {event.created_at:%Y-%m-%d %H:%M} ({said}) "
+                        f"was {'deleted' if row is None else 'changed'}; the trail still records it as it was")
+    return problems
 
 
 @dataclass(frozen=True)

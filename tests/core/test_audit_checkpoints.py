@@ -5,6 +5,7 @@ Each attack below passed ``verify_audit`` before checkpoints existed: the remain
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -215,6 +216,33 @@ def test_the_home_page_shows_a_deleted_failed_result_as_failed(anchored, client_
     assert 'class="bad">The result of this check (failed, says the audit trail) was deleted' in content
 
 
+def test_a_failed_result_turned_into_a_pass_is_caught_on_the_page_and_by_verify_audit(anchored, client_as):
+    raw_sql("UPDATE {table} SET reason = %s WHERE seq = 3", ["edited"])
+    audit_verify(triggered_by="test")
+    failed = AuditVerification.objects.get()
+    raw_sql("UPDATE {table} SET reason = %s WHERE seq = 3", ["step 2"])
+    raw_sql("UPDATE {table} SET ok = %s, first_bad_seq = NULL WHERE id = %s", [True, failed.pk],
+            table=AuditVerification._meta.db_table)
+
+    content = client_as("admin").get(reverse("core:home")).content.decode()
+    assert 'class="bad">The result of this check (failed, says the audit trail) was changed' in content
+    with pytest.raises(CommandError, match=rf"verification result #{failed.pk} of .* \(failed\) was changed"):
+        call_command("verify_audit")
+
+
+def test_a_passing_result_inserted_behind_the_orm_does_not_show(anchored, client_as):
+    raw_sql("UPDATE {table} SET reason = %s WHERE seq = 3", ["edited"])
+    audit_verify(triggered_by="test")
+    failed = AuditVerification.objects.get()
+    later = failed.finished_at + timedelta(minutes=5)
+    raw_sql("INSERT INTO {table} (started_at, finished_at, ok, checked, first_bad_seq, message, triggered_by) "
+            "VALUES (%s, %s, %s, %s, NULL, %s, %s)", [later, later, True, failed.checked, "Audit chain intact", "cron"],
+            table=AuditVerification._meta.db_table)
+
+    content = client_as("admin").get(reverse("core:home")).content.decode()
+    assert "Audit chain intact" not in content and failed.message in content
+
+
 def test_the_home_page_says_when_the_checkpoints_are_fresh(anchored, client_as):
     content = client_as("admin").get(reverse("core:home")).content.decode()
     assert 'class="ok">Checkpoint #1 (0\xa0minutes ago) vouches for every event.' in content
@@ -232,6 +260,15 @@ def test_the_home_page_says_when_the_trail_no_longer_matches_the_checkpoint(anch
     content = client_as("admin").get(reverse("core:home")).content.decode()
     assert 'class="bad">The trail no longer holds event seq=5 as signed in checkpoint #1' in content
 
+
+
+@pytest.mark.parametrize("forged", [{"seq": 3}, {"created_at": "not a time"}])
+def test_the_home_page_never_lets_a_forged_checkpoint_line_vouch(anchored, client_as, forged):
+    checkpoint = json.loads(lines(anchored)[0])
+    anchored.write_text(json.dumps({**checkpoint, **forged}) + "\n")
+    response = client_as("admin").get(reverse("core:home"))
+    assert response.status_code == 200
+    assert 'class="bad">The signature of checkpoint #1' in response.content.decode()
 
 
 def test_a_failed_check_is_anchored_at_once_so_its_record_cannot_be_cut_off(anchored):
