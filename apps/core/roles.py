@@ -86,9 +86,13 @@ def has_role(user, *roles: Role) -> bool:
 # executive         read only                             read only
 #
 # "Write" covers the model itself (fields, owners, team, tags), its versions (create, update, stage,
-# retire), their deployments, evaluations and reference data, and opening a review of a version. Reads
-# stay portfolio-wide. A new model goes only into a team its registrant belongs to (admins: any team).
+# retire), their deployments, evaluations and reference data, opening, answering and submitting a review
+# of a version. Risk-assessment drafts, mitigations and reviewer assignments are open to reviewers and
+# admins on every model (oversight) and to data scientists on their team's. Reads stay portfolio-wide.
+# A new model goes only into a team its registrant belongs to (admins: any team).
 MODEL_WRITE_ROLES = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
+# Risk drafts, mitigations and reviewer assignments of any team's model, besides the team itself.
+OVERSIGHT_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
 ANY_TEAM_ROLES = ADMIN_ONLY
 # The functions below read membership and ownership through the user's reverse relations ``teams``
 # (inventory.Team.members) and ``technical_models`` (inventory.MLModel.technical_owners) by name, so core
@@ -131,6 +135,14 @@ def require_model_write(user, model) -> None:
         f"{model} belongs to the team {model.team}; its accountable owner is "
         f"{owner.get_full_name() or owner.get_username()} ({owner.get_username()}). Only the team's members, "
         "the model's owners and admins change it: ask one of them, or ask an admin to add you to the team.")
+
+
+def require_model_write_or_oversight(user, model) -> None:
+    """Reviewers and admins oversee every team's models (they assess risk and arrange reviews across teams);
+    a data scientist does so only for models they may write (``require_model_write``)."""
+    if user_roles(user) & OVERSIGHT_ROLES:
+        return
+    require_model_write(user, model)
 
 
 def require_team_write(user, team) -> None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.models import AuditEvent
-from apps.core.roles import Role, has_role, require_model_write
+from apps.core.roles import Role, has_role, require_model_write, require_model_write_or_oversight
 from apps.core.services import audit_record
 from apps.inventory.models import ModelVersion
 from apps.notifications.services import notify
@@ -302,6 +302,7 @@ def review_assign(*, actor, review: Review, reviewer) -> Review:
     review = _locked(review)
     if not has_role(actor, *SUBMITTERS, *REVIEWERS):
         raise PermissionDeniedError("Your role cannot assign reviewers.")
+    require_model_write_or_oversight(actor, review.version.model)
     if not (review.is_open or (review.state == t.APPROVED and approval_status(review).reopenable)):
         raise ConflictError("Only open reviews (or approved ones short of what the current policy demands) "
                             "get reviewers assigned.")

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role
+from apps.core.roles import Role, has_role, require_model_write_or_oversight
 from apps.core.services import audit_record, changes_between
 from apps.inventory.models import MLModel, Stage
 from apps.notifications.services import notify
@@ -72,6 +72,8 @@ def assessment_save_draft(*, actor, model: MLModel, ratings: dict[str, dict], dr
                           **context) -> RiskAssessment:
     """Create or update a draft. Anyone who drafts can keep editing it until it is submitted."""
     _require(actor, DRAFTERS, "draft risk assessments")
+    if actor is not None:
+        require_model_write_or_oversight(actor, model)
     _check_model_assessable(model)
     unknown = set(context) - set(CONTEXT_FIELDS)
     if unknown:
@@ -167,7 +169,9 @@ def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | N
 @transaction.atomic
 def mitigation_update(*, actor, mitigation: Mitigation, status: str) -> Mitigation:
     _require(actor, DRAFTERS, "update mitigations")
-    mitigation = Mitigation.objects.select_for_update().get(pk=mitigation.pk)
+    mitigation = Mitigation.objects.select_for_update().select_related("rating__assessment__model").get(
+        pk=mitigation.pk)
+    require_model_write_or_oversight(actor, mitigation.rating.assessment.model)
     if status not in Mitigation.Status.values:
         raise DomainError(f"Unknown status {status!r}.", field="status")
     before = mitigation.status

@@ -13,7 +13,8 @@ from tests.risk.test_views import BAD_POLICIES
 def api(make_user):
     def client_for(role, **kwargs):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user(role, **kwargs))}")
+        client.user = make_user(role, **kwargs)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(client.user)}")
         return client
 
     return client_for
@@ -57,13 +58,20 @@ def test_a_stale_submission_gets_409(api):
 
 
 def test_data_scientists_draft_but_cannot_submit_and_executives_only_read(api):
-    model = MLModelFactory()
     scientist = api("data_scientist")
+    model = MLModelFactory(team__members=[scientist.user])
     draft = scientist.post("/api/v1/risk-assessments/", body(model), format="json").json()["id"]
     assert scientist.post(f"/api/v1/risk-assessments/{draft}/submit/", {}, format="json").status_code == 403
     executive = api("executive")
     assert executive.post("/api/v1/risk-assessments/", body(model), format="json").status_code == 403
     assert executive.get("/api/v1/risk-assessments/", {"model": model.slug}).json()["count"] == 1
+
+
+def test_a_data_scientist_drafts_only_for_their_teams_models_and_reviewers_for_any(api):
+    model = MLModelFactory()
+    refused = api("data_scientist").post("/api/v1/risk-assessments/", body(model), format="json")
+    assert refused.status_code == 403 and "ask" in refused.json()["detail"]
+    assert api("reviewer").post("/api/v1/risk-assessments/", body(model), format="json").status_code == 201
 
 
 def test_admins_publish_policies_and_others_cannot(api):

@@ -89,6 +89,7 @@ def test_a_retired_model_cannot_be_assessed(reviewer):
 
 def test_data_scientists_draft_but_only_reviewers_submit(make_user, credit_model):
     scientist = make_user("data_scientist")
+    credit_model.team.members.add(scientist)
     draft = services.assessment_save_draft(actor=scientist, model=credit_model, ratings=ratings())
     with pytest.raises(PermissionDeniedError):
         services.assessment_submit(actor=scientist, assessment=draft, based_on_id=None)
@@ -161,3 +162,18 @@ def test_a_policy_with_many_problems_names_the_first_ten(make_user):
                                 checklists=["intentionality"], monitoring_cadence="monthly",
                                 metric_thresholds=thresholds, reassessment_days=30)
     assert refused.value.field == "metric_thresholds" and refused.value.message.count("unknown metric") == 10
+
+
+def test_a_mitigation_is_updated_by_the_models_team_and_by_reviewers_not_by_other_teams(make_user, reviewer,
+                                                                                         credit_model):
+    with_mitigation = ratings()
+    with_mitigation["unavailable"]["mitigations"] = [{"action": "fail over to the rules engine"}]
+    draft = services.assessment_save_draft(actor=reviewer, model=credit_model, ratings=with_mitigation)
+    mitigation = draft.ratings.get(risk="unavailable").mitigations.get()
+
+    with pytest.raises(PermissionDeniedError, match="ask"):
+        services.mitigation_update(actor=make_user("data_scientist"), mitigation=mitigation, status="done")
+    member = make_user("data_scientist")
+    credit_model.team.members.add(member)
+    assert services.mitigation_update(actor=member, mitigation=mitigation, status="in_progress").status == "in_progress"
+    assert services.mitigation_update(actor=reviewer, mitigation=mitigation, status="done").status == "done"

@@ -71,12 +71,12 @@ WRITES = {"review-list": {"post": WRITERS}}
 # Answering and submitting a round writes the evidence its model is governed by: the model's team does that.
 OWN_TEAM = {"reviews:start": {"post": REFUSED}, "review-list": {"post": REFUSED},
             "reviews:answers": {"post": REFUSED}, "review-answers": {"post": REFUSED},
-            "review-submit": {"post": REFUSED}}
+            "review-submit": {"post": REFUSED},
+            # Reviewers and admins arrange reviews of every team's model; a data scientist of their team's.
+            "reviews:assign": {"post": REFUSED}, "review-assign": {"post": REFUSED}}
 _ON_THE_REVIEW = "a rule on the review itself: only the round's opener or submitter (or an admin) withdraws it"
 ANY_TEAM = {
     "reviews:withdraw": _ON_THE_REVIEW, "review-withdraw": _ON_THE_REVIEW,
-    "reviews:assign": "reviewers are assigned across teams, for independence",
-    "review-assign": "reviewers are assigned across teams, for independence",
     "reviews:acknowledge": "only the model's accountable owner acknowledges (a rule on the review)",
     "review-acknowledge": "only the model's accountable owner acknowledges (a rule on the review)",
 }

@@ -1,5 +1,5 @@
 from tests.inventory.factories import MLModelFactory
-from tests.role_matrix import EVERYONE
+from tests.role_matrix import EVERYONE, REFUSED
 
 ADMINS = frozenset({"admin"})
 DRAFTERS = frozenset({"reviewer", "data_scientist", "admin"})
@@ -56,6 +56,5 @@ WRITES = {
     "governance-policy-list": {"post": ADMINS},
 }
 
-_PROPOSAL = ("a risk assessment is proposed by anyone who drafts and made current by a reviewer, whichever team "
-             "owns the model (a rule of apps/risk)")
-ANY_TEAM = {"risk:assess": _PROPOSAL, "risk-assessment-list": _PROPOSAL}
+# A data scientist drafts assessments of their team's models; reviewers and admins of every model (oversight).
+OWN_TEAM = {"risk:assess": {"post": REFUSED}, "risk-assessment-list": {"post": REFUSED}}

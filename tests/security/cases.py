@@ -563,7 +563,8 @@ def _withdraw_api(ctx):
 
 @case("risk:assess")
 def _assess_page(ctx):
-    return Write(actor=user("data_scientist"), kwargs={"slug": MLModelFactory().slug}, api=False, data=risk_form())
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, api=False, data=risk_form())
 
 
 @case("risk:policy-edit")
