@@ -20,6 +20,7 @@ from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, require_model_write, user_roles
 from apps.inventory import forms, selectors, services
+from apps.inventory.gates import production_problems
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
 
 WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
@@ -169,12 +170,17 @@ def governance_panels(model, versions) -> dict:
     rows = []
     for version in versions:
         review = latest.get(version.pk)
-        blockers = []
-        if not obligations.assessed:
-            blockers.append("needs a risk assessment")
-        elif obligations.overdue:
-            blockers.append("risk re-assessment overdue")
-        if review is None or review.state != "approved":
+        if review is not None and review.state == "approved" and version.stage != Stage.RETIRED:
+            # "Ready" is the gate's word: the approval judged against today's tier, policy and content.
+            blockers = production_problems(version)
+        else:
+            blockers = []
+            if not obligations.assessed:
+                blockers.append("needs a risk assessment")
+            elif obligations.overdue:
+                blockers.append("risk re-assessment overdue")
+            elif obligations.reassessment_pending:
+                blockers.append("risk re-assessment pending")
             blockers.append("needs an approved review")
         rows.append({"version": version, "review": review, "blockers": blockers})
     alerts = list(Alert.objects.filter(model=model).exclude(status="resolved").select_related("version")[:20])

@@ -59,6 +59,19 @@ def approved_review(*, submitter, reviewer, tier_ratings):
     return review
 
 
+def test_the_model_page_says_what_the_gate_says_once_the_tier_rose(scientist, reviewers, client):
+    review = approved_review(submitter=scientist, reviewer=reviewers[0], tier_ratings=LOW)
+    client.force_login(scientist)
+    page = client.get(review.version.model.get_absolute_url()).content.decode()
+    assert '<span class="ok">ready</span>' in page
+
+    reassess(review.version.model, CRITICAL)
+
+    page = client.get(review.version.model.get_absolute_url()).content.decode()
+    assert '<span class="ok">ready</span>' not in page
+    assert SHORT_OF_CRITICAL in page
+
+
 def test_it_refuses_production_when_the_tier_rose_after_a_one_approval_sign_off(scientist, reviewers):
     review = approved_review(submitter=scientist, reviewer=reviewers[0], tier_ratings=LOW)
     reassess(review.version.model, CRITICAL)
