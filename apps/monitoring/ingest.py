@@ -635,18 +635,23 @@ def _read_json_lines(data: bytes, start: int) -> pa.Table | pd.DataFrame:
 def _read_json_lines_slowly(text: str) -> pd.DataFrame:
     """Line by line with the json module: mixed types per column are kept, bad lines are reported by number.
 
-    The lines passed ``_check_json_lines``: each is short and flat, so no value here is nested.
+    The lines passed ``_check_json_lines``: each is short and flat, so no value here is nested. Lines are
+    split on ``\n`` only, as that check and Arrow split them: ``str.splitlines`` also breaks on CR, form
+    feed, U+2028 and others, which would cut a string open and expose brackets the check saw as text.
     """
     records, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except ValueError as error:
-            problems.append(Problem(None, (number,), f"invalid JSON: {error}"))
+        except (ValueError, RecursionError) as error:
+            problems.append(Problem(None, (number,), f"invalid JSON: {str(error)[:200]}"))
         else:
-            if isinstance(record, dict):
+            if isinstance(record, dict) and any(isinstance(value, dict | list) for value in record.values()):
+                problems.append(Problem(None, (number,), "nested values (lists or objects) are not accepted; "
+                                                         "evaluation files are flat, one value per column"))
+            elif isinstance(record, dict):
                 records.append(record)
             else:
                 problems.append(Problem(None, (number,), "each line must be one JSON object ({...})"))

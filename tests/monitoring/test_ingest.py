@@ -543,3 +543,15 @@ def test_it_refuses_a_multiclass_target_with_more_labels_than_classes_exist(monk
         "'y_true', 'y_pred' hold 4 distinct labels; a multiclass evaluation has at most 3 classes "
         "(is the target column a label?)"
     ]
+
+
+@pytest.mark.parametrize("separator", ["\r", "\x0b", "\x0c", "\x1c", "\u0085", "\u2028"])
+def test_a_line_break_python_knows_but_json_lines_does_not_never_exposes_nesting(separator):
+    # The byte scan splits JSON Lines on \n as Arrow does; the fallback reader once split on every Unicode
+    # line break too, which cut a string open and handed json.loads thousands of nested brackets (500).
+    deep = "[" * 5000 + "]" * 5000
+    data = ('{"y_true":1,"y_pred":1}\n{"y_true":1,"y_pred":1,"x":"a' + separator + '{"y":1,"x":' + deep
+            + '}"}\n').encode()
+    with pytest.raises(ingest.IngestError) as refused:
+        ingest.read_table(data, filename="e.jsonl")
+    assert refused.value.problems[0].rows == (2,)
