@@ -197,16 +197,22 @@ class _RowNumbers:
         if self._lines is None:
             data, start = self.data, self.start
             raw = np.frombuffer(data, dtype=np.uint8)
-            line_starts = np.r_[start, np.flatnonzero(raw[start:] == 10) + start + 1]
+            # A line ends at LF, or at a CR not followed by LF (a lone CR ends a line for the CSV reader too).
+            breaks = raw == 10
+            breaks[:-1] |= (raw[:-1] == 13) & (raw[1:] != 10)
+            breaks[-1:] |= raw[-1:] == 13
+            line_starts = np.r_[start, np.flatnonzero(breaks[start:]) + start + 1]
             line_starts = line_starts[line_starts < len(raw)]
             blank = np.isin(raw[line_starts], (10, 13))
-            self._lines = np.flatnonzero(~blank) + 1 + data.count(b"\n", 0, start)
+            self._lines = np.flatnonzero(~blank) + 1 + int(np.count_nonzero(breaks[:start]))
         return self._lines
 
     def numbers(self, indexes: np.ndarray) -> tuple[int, ...]:
         indexes = np.asarray(indexes[:MAX_LISTED_ROWS], dtype=np.int64)
         if self.data is not None and (b"\n\n" in self.data or b"\n\r\n" in self.data):
-            return tuple(int(n) for n in self._non_blank_lines()[indexes + self.skip_records])
+            lines, wanted = self._non_blank_lines(), indexes + self.skip_records
+            if len(wanted) == 0 or wanted.max() < len(lines):
+                return tuple(int(n) for n in lines[wanted])
         return tuple(int(i) + self.first for i in indexes)
 
     def problem(self, column: str | None, mask, message: str) -> Problem:

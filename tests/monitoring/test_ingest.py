@@ -555,3 +555,11 @@ def test_a_line_break_python_knows_but_json_lines_does_not_never_exposes_nesting
     with pytest.raises(ingest.IngestError) as refused:
         ingest.read_table(data, filename="e.jsonl")
     assert refused.value.problems[0].rows == (2,)
+
+
+def test_row_numbers_count_a_lone_carriage_return_as_a_line_break():
+    # Found by the random-CSV property test: a blank line, then a row after a lone CR. The row numbers
+    # counted LF only, ran out of lines and raised IndexError instead of naming the row.
+    with pytest.raises(ingest.IngestError) as refused:
+        ingest.parse_evaluation(b"y_true,y_pred\n\n\r0\n", filename="eval.csv", task_type="binary")
+    assert all(row <= 4 for problem in refused.value.problems for row in problem.rows)
