@@ -25,6 +25,7 @@ urlpatterns = [
     path("risk/", include("apps.risk.urls")),
     path("reviews/", include("apps.reviews.urls")),
     path("monitoring/", include("apps.monitoring.urls")),
+    path("governance/", include("apps.governance.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

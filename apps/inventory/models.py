@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from apps.core.models import TimeStampedModel
 from apps.core.validators import validate_single_line
+from apps.inventory import governance
 
 
 class BusinessUnit(TimeStampedModel):
@@ -319,3 +320,67 @@ class Deployment(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.retired_at is None
+
+
+class GovernanceFields(models.Model):
+    """The stored governance state (``apps.inventory.governance`` says what each value means).
+
+    Written only by ``apps.governance.services`` in the transaction that changes a fact, or by its beat task when
+    time alone changes it (``recheck_at``). Everything that shows or enforces a state reads these rows.
+    """
+
+    status = models.CharField(max_length=15, choices=[(s, governance.STATUS_LABELS[s]) for s in governance.STATUSES],
+                              default=governance.ATTENTION, db_index=True)
+    health = models.CharField(max_length=15, choices=[(h, governance.HEALTH_LABELS[h]) for h in governance.HEALTHS],
+                              default=governance.NOT_MONITORED, db_index=True)
+    approval = models.CharField(max_length=15, choices=[(a, governance.APPROVAL_LABELS[a])
+                                                        for a in governance.APPROVALS],
+                                default=governance.MISSING, db_index=True)
+    tier = models.CharField(max_length=10, blank=True, db_index=True,
+                            help_text="The current risk tier; empty when never assessed.")
+    reasons = models.JSONField(default=list, blank=True)
+    # ",code,code," so every database filters on a code with LIKE (SQLite has no JSON containment lookup).
+    reason_codes = models.CharField(max_length=500, blank=True, help_text="The reasons' codes, for filters.")
+    rank = models.PositiveSmallIntegerField(default=1, db_index=True, help_text="The status's severity, to sort by.")
+    recheck_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                      help_text="When time alone would change this state.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def codes(self) -> list[str]:
+        return [code for code in self.reason_codes.split(",") if code]
+
+    @property
+    def status_label(self) -> str:
+        return governance.STATUS_LABELS[self.status]
+
+    @property
+    def health_label(self) -> str:
+        return governance.HEALTH_LABELS[self.health]
+
+    @property
+    def approval_label(self) -> str:
+        return governance.APPROVAL_LABELS[self.approval]
+
+    @property
+    def blockers(self) -> list[dict]:
+        return [r for r in self.reasons if r.get("blocks_gate")]
+
+
+class ModelGovernance(GovernanceFields):
+    model = models.OneToOneField(MLModel, primary_key=True, on_delete=models.CASCADE, related_name="governance")
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.status}"
+
+
+class VersionGovernance(GovernanceFields):
+    version = models.OneToOneField(ModelVersion, primary_key=True, on_delete=models.CASCADE,
+                                   related_name="governance")
+    gate_open = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.status}"

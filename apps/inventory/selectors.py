@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
@@ -183,3 +184,22 @@ def process_models(process: BusinessProcess) -> list[dict]:
         {"model": model, "deployments": [d for d in serving if d.version.model_id == model.pk]}
         for model in models
     ]
+
+
+NOT_COMPUTED = "Its governance state has not been computed yet; it will be within minutes."
+
+
+def stored_governance(obj):
+    """The stored governance state of a model or version (``obj.governance``), or None before its first computation."""
+    try:
+        return obj.governance
+    except ObjectDoesNotExist:
+        return None
+
+
+def gate_blockers(version) -> list[str]:
+    """What the production gate would refuse on, as stored (the gate itself recomputes before it decides)."""
+    state = stored_governance(version)
+    if state is None:
+        return [NOT_COMPUTED]
+    return [reason["message"] for reason in state.blockers]

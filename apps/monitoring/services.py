@@ -18,6 +18,7 @@ from apps.core.roles import Role, has_role, require_model_write
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
+from apps.inventory.signals import governance_changed
 from apps.monitoring import drift, ingest, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
@@ -400,6 +401,7 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
                          changes={"status": [Evaluation.Status.RUNNING, Evaluation.Status.DONE]},
                          reason=f"attempt {evaluation.attempts}")
             thresholds.check(version=evaluation.version, metrics=result, evaluation=evaluation)
+            governance_changed(model_ids=[evaluation.version.model_id], cause=f"evaluation {evaluation.pk} computed")
     return bool(updated)
 
 
@@ -502,6 +504,7 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
             defaults={"window_end": end, "row_count": len(rows), "metrics": result})
         window.health = thresholds.check(version=version, metrics=result, window=window)
         window.save(update_fields=["health"])
+        governance_changed(model_ids=[version.model_id], cause=f"{cadence} monitoring window computed")
     return window
 
 
@@ -559,6 +562,7 @@ def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
             alert.resolved_by, alert.resolved_at = actor, now
         alert.save()
         audit_record(actor=actor, action=f"alert.{status}", obj=alert, changes={"status": [before, status]})
+        governance_changed(model_ids=[alert.model_id], actor=actor, cause=f"alert {status}")
     return alert
 
 

@@ -18,6 +18,7 @@ to alert, because on large samples every difference is significant.
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 FAIRNESS_RATIOS = ("demographic_parity_ratio", "equalized_odds_ratio")
 FAIRNESS_DIFFERENCES = ("demographic_parity_difference", "equalized_odds_difference")
@@ -128,7 +129,8 @@ def _upsert(*, version, finding: Finding, evaluation, window):
     if alert is None:
         alert = Alert.objects.create(model=version.model, version=version, metric=finding.metric, value=finding.value,
                                      threshold=finding.rule, severity=finding.severity, message=finding.message,
-                                     evaluation=evaluation, window=window)
+                                     evaluation=evaluation, window=window,
+                                     breach_at=timezone.now() if finding.severity == "breach" else None)
         audit_record(actor=None, action=f"alert.raised_{finding.severity}", obj=alert,
                      changes={"value": [None, finding.value]}, reason=finding.message)
         return alert, True
@@ -140,11 +142,11 @@ def _upsert(*, version, finding: Finding, evaluation, window):
         return alert, False
     alert.value, alert.threshold, alert.message = finding.value, finding.rule, finding.message
     if escalated:
-        alert.severity = "breach"
+        alert.severity, alert.breach_at = "breach", timezone.now()
         audit_record(actor=None, action="alert.escalated", obj=alert, changes={"severity": ["warning", "breach"]},
                      reason=finding.message)
     alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
-    alert.save(update_fields=["value", "threshold", "message", "severity", "window", "evaluation"])
+    alert.save(update_fields=["value", "threshold", "message", "severity", "breach_at", "window", "evaluation"])
     return alert, escalated
 
 

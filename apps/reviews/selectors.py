@@ -97,7 +97,7 @@ def versions_of(user, *, q: str = ""):
     """Live versions ``user`` registered or whose model they technically own."""
     queryset = (ModelVersion.objects.exclude(stage=Stage.RETIRED)
                 .filter(Q(created_by=user) | Q(model__technical_owners=user))
-                .select_related("model").distinct().order_by("model__name", "-created_at"))
+                .select_related("model", "governance").distinct().order_by("model__name", "-created_at"))
     return queryset.filter(model__name__icontains=q) if q else queryset
 
 

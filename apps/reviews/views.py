@@ -18,8 +18,8 @@ from django.views.generic import TemplateView
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, can_write_model, has_role, user_roles
-from apps.inventory.gates import production_problems
 from apps.inventory.models import ModelVersion, Stage
+from apps.inventory.selectors import gate_blockers
 from apps.reviews import forms, report, selectors, services
 from apps.reviews import transitions as t
 from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review
@@ -73,7 +73,7 @@ def _queue(request, *, key: str, title: str, empty: str, items, kind: str = "rev
             links[name] = f"?{query.urlencode()}#{key}"
     rows = list(page.object_list)
     if kind == "versions":
-        rows = [{"version": v, "problems": production_problems(v)} for v in rows]
+        rows = [{"version": v, "problems": gate_blockers(v)} for v in rows]
     return Queue(key=key, title=title, empty=empty, page=page, kind=kind, rows=rows, **links)
 
 
@@ -345,7 +345,7 @@ def version_context(request, version: ModelVersion, **extra) -> dict:
     open_round = next((r for r in rounds if r.is_open), None)
     return {
         "version": version, "model": version.model, "rounds": rounds, "open_round": open_round,
-        "problems": production_problems(version), "obligations": obligations_for(version.model),
+        "problems": gate_blockers(version), "obligations": obligations_for(version.model),
         "can_start": (can_write_model(request.user, version.model) and version.stage != Stage.RETIRED
                       and open_round is None),
         **extra,

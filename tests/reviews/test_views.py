@@ -347,7 +347,8 @@ def test_data_scientists_see_their_reviews_and_what_blocks_their_versions(client
     rows = queues["blocks"].rows
     assert [r["version"] for r in rows] == [blocked]
     assert set(rows[0]["problems"]) == {"It needs a valid responsible-AI approval (a review approved by enough "
-                                        "distinct reviewers).", "It needs a risk assessment."}
+                                        "distinct reviewers).",
+                                        "It needs a risk assessment. Until it has one it is treated as critical."}
     assert "assigned" not in queues and b"It needs a risk assessment." in page.content
 
 
