@@ -22,6 +22,8 @@ from apps.monitoring import drift, ingest, metrics, selectors, storage, threshol
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
+from apps.risk.selectors import obligations_for
+from apps.risk.services import reassessment_request
 
 logger = logging.getLogger(__name__)
 UPLOADERS = (Role.DATA_SCIENTIST, Role.ADMIN)
@@ -399,7 +401,7 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
             audit_record(actor=None, action="evaluation.computed", obj=evaluation,
                          changes={"status": [Evaluation.Status.RUNNING, Evaluation.Status.DONE]},
                          reason=f"attempt {evaluation.attempts}")
-            thresholds.check(version=evaluation.version, metrics=result, evaluation=evaluation)
+            thresholds_check(version=evaluation.version, metrics=result, evaluation=evaluation)
     return bool(updated)
 
 
@@ -500,7 +502,7 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
         window, _ = MetricWindow.objects.update_or_create(
             version=version, cadence=cadence, window_start=start,
             defaults={"window_end": end, "row_count": len(rows), "metrics": result})
-        window.health = thresholds.check(version=version, metrics=result, window=window)
+        window.health = thresholds_check(version=version, metrics=result, window=window)
         window.save(update_fields=["health"])
     return window
 
@@ -510,8 +512,6 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
 
     A version whose windows fail is logged and skipped; the others are computed.
     """
-    from apps.risk.selectors import obligations_for
-
     now = now or timezone.now()
     computed = 0
     versions = ModelVersion.objects.filter(stage=Stage.PRODUCTION, evaluations__kind="production").distinct()
@@ -541,6 +541,51 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
 
 
 # --- Alerts ---------------------------------------------------------------------------------------------------
+
+def _alert_upsert(*, version, finding: thresholds.Finding, evaluation, window):
+    """Create the alert, or refresh the unresolved one for the same metric. Returns (alert, is_news)."""
+    alert = (Alert.objects.select_for_update().filter(version=version, metric=finding.metric)
+             .exclude(status=Alert.Status.RESOLVED).first())
+    if alert is None:
+        alert = Alert.objects.create(model=version.model, version=version, metric=finding.metric, value=finding.value,
+                                     threshold=finding.rule, severity=finding.severity, message=finding.message,
+                                     evaluation=evaluation, window=window)
+        audit_record(actor=None, action=f"alert.raised_{finding.severity}", obj=alert,
+                     changes={"value": [None, finding.value]}, reason=finding.message)
+        return alert, True
+    escalated = alert.severity == "warning" and finding.severity == "breach"
+    if alert.severity == "breach" and finding.severity == "warning":
+        # Severity never drops while the alert is unresolved; keep the breach's evidence, note the latest window.
+        alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+        alert.save(update_fields=["window", "evaluation"])
+        return alert, False
+    alert.value, alert.threshold, alert.message = finding.value, finding.rule, finding.message
+    if escalated:
+        alert.severity = "breach"
+        audit_record(actor=None, action="alert.escalated", obj=alert, changes={"severity": ["warning", "breach"]},
+                     reason=finding.message)
+    alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+    alert.save(update_fields=["value", "threshold", "message", "severity", "window", "evaluation"])
+    return alert, escalated
+
+
+@transaction.atomic
+def thresholds_check(*, version, metrics: dict, evaluation=None, window=None) -> str:
+    """Raise or refresh alerts for production results; return the health of these results.
+
+    A new or escalated alert notifies the model's owners; a breach also requests a risk re-assessment.
+    """
+    found = thresholds.findings(metrics, obligations_for(version.model).thresholds.rules, version.validation_metrics)
+    if evaluation is not None and evaluation.kind != Evaluation.Kind.PRODUCTION:
+        return thresholds.health_of(found)  # validation and challenger results are shown, not alerted on
+    for finding in found:
+        alert, is_news = _alert_upsert(version=version, finding=finding, evaluation=evaluation, window=window)
+        if is_news:
+            notify_breach(alert)
+            if alert.severity == "breach":
+                reassessment_request(model=version.model, reason=f"Monitoring breach on {finding.metric}.")
+    return thresholds.health_of(found)
+
 
 def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
     if not has_role(actor, Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN):
