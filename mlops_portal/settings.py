@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.monitoring",
     "apps.notifications",
+    "apps.portfolio",
 ]
 
 MIDDLEWARE = [

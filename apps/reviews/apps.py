@@ -8,10 +8,7 @@ class ReviewsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.inventory import gates, signals
-        from apps.reviews import (
-            redflags,  # noqa: F401 - registers the dashboard's review flags
-            services,
-        )
+        from apps.reviews import services
 
         gates.register(services.approval_problems)
 

@@ -8,12 +8,7 @@ class RiskConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.inventory import gates, signals
-        from apps.risk import (
-            models,
-            redflags,  # noqa: F401 - registers the dashboard's risk flags
-            selectors,
-            services,
-        )
+        from apps.risk import models, selectors, services
 
         def assessment_problems(version) -> list[str]:
             obligations = selectors.obligations_for(version.model)
