@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.monitoring",
     "apps.governance",
     "apps.notifications",
+    "apps.portfolio",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.portal",
+                "apps.notifications.context_processors.unread",
             ],
         },
     },

@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("apps.core.urls")),
     path("inventory/", include("apps.inventory.urls")),
+    path("inventory/", include("apps.portfolio.urls")),
     path("risk/", include("apps.risk.urls")),
     path("reviews/", include("apps.reviews.urls")),
     path("monitoring/", include("apps.monitoring.urls")),

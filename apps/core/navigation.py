@@ -16,7 +16,7 @@ class NavItem:
 
 MENU = (
     NavItem("Home", "core:home", ALL_ROLES),
-    NavItem("Dashboard", "inventory:dashboard", ALL_ROLES),
+    NavItem("Dashboard", "portfolio:dashboard", ALL_ROLES),
     NavItem("Inventory", "inventory:index", ALL_ROLES),
     NavItem("Risk", "risk:index", ALL_ROLES),
     NavItem("Reviews", "reviews:index", ALL_ROLES),

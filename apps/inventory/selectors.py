@@ -86,7 +86,7 @@ def models_for_export(filters: Mapping | None = None) -> QuerySet:
 
 
 def _version_queryset() -> QuerySet:
-    return ModelVersion.objects.order_by("-created_at", "-pk").prefetch_related(
+    return ModelVersion.objects.select_related("governance").order_by("-created_at", "-pk").prefetch_related(
         Prefetch("transitions", queryset=StageTransition.objects.select_related("actor")),
         Prefetch("deployments", queryset=Deployment.objects.select_related("business_process")),
         Prefetch(
@@ -101,7 +101,8 @@ def _version_queryset() -> QuerySet:
 def model_detail(*, slug: str) -> MLModel:
     """One model with its people, processes, tags and versions (newest first) with their
     transitions, deployments and training data lineage; 404 if there is no such model."""
-    queryset = MLModel.objects.select_related("team__business_unit", "accountable_owner").prefetch_related(
+    queryset = MLModel.objects.select_related(
+        "team__business_unit", "accountable_owner", "governance").prefetch_related(
         "technical_owners",
         "business_processes",
         "tags",

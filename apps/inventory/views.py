@@ -20,8 +20,8 @@ from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, require_model_write, user_roles
 from apps.inventory import forms, selectors, services
-from apps.inventory.gates import production_problems
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
+from apps.inventory.panels import model_panels
 
 WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 PAGE_SIZE = 50
@@ -152,40 +152,9 @@ class ModelDetailView(RoleRequiredMixin, TemplateView):
             deployments=selectors.model_deployments(model),
             writer_role=can_write(self.request.user),
             **model_write_context(self.request.user, model),
-            **governance_panels(model, versions),
+            **model_panels(model, versions),
         )
         return context
-
-
-def governance_panels(model, versions) -> dict:
-    """Risk, review and monitoring facts for the model page, in a constant number of queries."""
-    from apps.monitoring.models import Alert
-    from apps.reviews.models import Review
-    from apps.risk.selectors import obligations_for
-
-    obligations = obligations_for(model)
-    latest: dict[int, Review] = {}
-    for review in Review.objects.filter(version__model=model).order_by("version_id", "-round"):
-        latest.setdefault(review.version_id, review)
-    rows = []
-    for version in versions:
-        review = latest.get(version.pk)
-        if review is not None and review.state == "approved" and version.stage != Stage.RETIRED:
-            # "Ready" is the gate's word: the approval judged against today's tier, policy and content.
-            blockers = production_problems(version)
-        else:
-            blockers = []
-            if not obligations.assessed:
-                blockers.append("needs a risk assessment")
-            elif obligations.overdue:
-                blockers.append("risk re-assessment overdue")
-            elif obligations.reassessment_pending:
-                blockers.append("risk re-assessment pending")
-            blockers.append("needs an approved review")
-        rows.append({"version": version, "review": review, "blockers": blockers})
-    alerts = list(Alert.objects.filter(model=model).exclude(status="resolved").select_related("version")[:20])
-    health = "breach" if any(a.severity == "breach" for a in alerts) else "warning" if alerts else "healthy"
-    return {"obligations": obligations, "review_rows": rows, "open_alerts": alerts, "health": health}
 
 
 class VersionDetailView(RoleRequiredMixin, TemplateView):

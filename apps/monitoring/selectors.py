@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -21,6 +21,8 @@ from apps.monitoring import ingest, thresholds
 from apps.monitoring.forms import HealthFilter
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
+from apps.risk.models import RiskAssessment
+from apps.risk.selectors import current_policies, obligations_for
 
 PSI_SIGNIFICANT = 0.2
 PREVIEW_ROWS = 5
@@ -74,8 +76,6 @@ def health_overview(filters: Mapping | None = None) -> HealthFilter:
     Health is the worst unresolved (open or acknowledged) alert: breach, warning, or healthy.
     Rows also carry ``tier`` (current risk assessment) and ``live_versions`` (prefetched).
     """
-    from apps.risk.models import RiskAssessment
-
     unresolved = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
     last_window = MetricWindow.objects.filter(version__model=OuterRef("pk")).order_by("-computed_at")
     rank = Case(When(Exists(unresolved.filter(severity=Alert.Severity.BREACH)), then=Value(2)),
@@ -103,8 +103,6 @@ def health_overview(filters: Mapping | None = None) -> HealthFilter:
 
 def attach_cadence(models) -> None:
     """Set ``cadence`` on each model from the policy of its tier (the strictest when never assessed): one query."""
-    from apps.risk.selectors import current_policies
-
     policies = current_policies()
     for model in models:
         policy = policies.get(model.tier or "critical")
@@ -114,6 +112,27 @@ def attach_cadence(models) -> None:
 def open_alerts(limit: int = 25):
     return (Alert.objects.filter(status=Alert.Status.OPEN).select_related("model", "version__model")
             .order_by("-created_at", "-pk")[:limit])
+
+
+def unresolved_breaches() -> QuerySet[Alert]:
+    """Breach alerts not yet resolved (open or acknowledged)."""
+    return Alert.objects.filter(severity=Alert.Severity.BREACH).exclude(status=Alert.Status.RESOLVED)
+
+
+def production_health(models: QuerySet) -> dict[str, int]:
+    """Models in production among ``models`` per health: breach, warning (another unresolved alert) or healthy."""
+    unresolved = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
+    production = models.filter(stage=Stage.PRODUCTION).aggregate(
+        total=Count("pk"), breach=Count("pk", filter=Q(Exists(unresolved.filter(severity=Alert.Severity.BREACH)))),
+        alerted=Count("pk", filter=Q(Exists(unresolved))))
+    return {"breach": production["breach"], "warning": production["alerted"] - production["breach"],
+            "healthy": production["total"] - production["alerted"]}
+
+
+def model_alerts(model: MLModel, limit: int = 20) -> list[Alert]:
+    """The model's latest ``limit`` unresolved alerts (its health is its stored governance state's)."""
+    return list(Alert.objects.filter(model=model).exclude(status=Alert.Status.RESOLVED)
+                .select_related("version")[:limit])
 
 
 def open_alert_count() -> int:
@@ -141,8 +160,6 @@ class ModelMonitoring:
 
 def model_monitoring(*, slug: str) -> ModelMonitoring:
     """Everything the model's monitoring page shows, in a constant number of queries."""
-    from apps.risk.selectors import obligations_for
-
     model = get_object_or_404(MLModel.objects.select_related("team__business_unit", "accountable_owner"), slug=slug)
     versions = list(ModelVersion.objects.filter(model=model).select_related("model").order_by("-created_at")
                     .prefetch_related(Prefetch("deployments", queryset=_live_deployments(), to_attr="live")))
@@ -208,8 +225,6 @@ def evaluation_alerts(evaluation: Evaluation) -> list[Alert]:
 
 def policy_rules(model: MLModel) -> tuple[object, object]:
     """(policy, its usable metric thresholds and the reasons any are skipped) in force for the model."""
-    from apps.risk.selectors import obligations_for
-
     obligations = obligations_for(model)
     return obligations.policy, obligations.thresholds
 

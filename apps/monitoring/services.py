@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connections, transaction
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
@@ -23,6 +24,8 @@ from apps.monitoring import drift, ingest, metrics, selectors, storage, threshol
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
+from apps.risk.selectors import obligations_for
+from apps.risk.services import reassessment_open_for_breach
 
 logger = logging.getLogger(__name__)
 UPLOADERS = (Role.DATA_SCIENTIST, Role.ADMIN)
@@ -400,8 +403,7 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
             audit_record(actor=None, action="evaluation.computed", obj=evaluation,
                          changes={"status": [Evaluation.Status.RUNNING, Evaluation.Status.DONE]},
                          reason=f"attempt {evaluation.attempts}")
-            thresholds.check(version=evaluation.version, metrics=result, evaluation=evaluation)
-            governance_changed(model_ids=[evaluation.version.model_id], cause=f"evaluation {evaluation.pk} computed")
+            thresholds_check(version=evaluation.version, metrics=result, evaluation=evaluation)
     return bool(updated)
 
 
@@ -502,9 +504,8 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
         window, _ = MetricWindow.objects.update_or_create(
             version=version, cadence=cadence, window_start=start,
             defaults={"window_end": end, "row_count": len(rows), "metrics": result})
-        window.health = thresholds.check(version=version, metrics=result, window=window)
+        window.health = thresholds_check(version=version, metrics=result, window=window)
         window.save(update_fields=["health"])
-        governance_changed(model_ids=[version.model_id], cause=f"{cadence} monitoring window computed")
     return window
 
 
@@ -513,8 +514,6 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
 
     A version whose windows fail is logged and skipped; the others are computed.
     """
-    from apps.risk.selectors import obligations_for
-
     now = now or timezone.now()
     computed = 0
     versions = ModelVersion.objects.filter(stage=Stage.PRODUCTION, evaluations__kind="production").distinct()
@@ -544,6 +543,59 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
 
 
 # --- Alerts ---------------------------------------------------------------------------------------------------
+
+def _alert_upsert(*, version, finding: thresholds.Finding, evaluation, window):
+    """Create the alert, or refresh the unresolved one for the same metric. Returns (alert, is_news)."""
+    alert = (Alert.objects.select_for_update().filter(version=version, metric=finding.metric)
+             .exclude(status=Alert.Status.RESOLVED).first())
+    if alert is None:
+        alert = Alert.objects.create(model=version.model, version=version, metric=finding.metric, value=finding.value,
+                                     threshold=finding.rule, severity=finding.severity, message=finding.message,
+                                     evaluation=evaluation, window=window,
+                                     breach_at=timezone.now() if finding.severity == "breach" else None)
+        audit_record(actor=None, action=f"alert.raised_{finding.severity}", obj=alert,
+                     changes={"value": [None, finding.value]}, reason=finding.message)
+        return alert, True
+    escalated = alert.severity == "warning" and finding.severity == "breach"
+    if alert.severity == "breach" and finding.severity == "warning":
+        # Severity never drops while the alert is unresolved; keep the breach's evidence, note the latest window.
+        alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+        alert.save(update_fields=["window", "evaluation"])
+        return alert, False
+    alert.value, alert.threshold, alert.message = finding.value, finding.rule, finding.message
+    if escalated:
+        alert.severity, alert.breach_at = "breach", timezone.now()
+        audit_record(actor=None, action="alert.escalated", obj=alert, changes={"severity": ["warning", "breach"]},
+                     reason=finding.message)
+    alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+    alert.save(update_fields=["value", "threshold", "message", "severity", "breach_at", "window", "evaluation"])
+    return alert, escalated
+
+
+@transaction.atomic
+def thresholds_check(*, version, metrics: dict, evaluation=None, window=None) -> str:
+    """Raise or refresh alerts for production results; return the health of these results.
+
+    A new or escalated alert notifies the model's owners. On a tier whose policy suspends approvals on a breach,
+    a breach also opens a re-assessment pre-filled with its evidence (and the governance state suspends the
+    approval); lower tiers get the alert only. The model's governance state is recomputed either way.
+    """
+    obligations = obligations_for(version.model)
+    found = thresholds.findings(metrics, obligations.thresholds.rules, version.validation_metrics)
+    if evaluation is not None and evaluation.kind != Evaluation.Kind.PRODUCTION:
+        return thresholds.health_of(found)  # validation and challenger results are shown, not alerted on
+    suspends = bool(obligations.policy and obligations.policy.suspend_on_breach)
+    for finding in found:
+        alert, is_news = _alert_upsert(version=version, finding=finding, evaluation=evaluation, window=window)
+        if is_news:
+            notify_breach(alert)
+            if alert.severity == "breach" and suspends:
+                evidence = f"{finding.message} (version {version.version}, rule {finding.rule})"
+                reassessment_open_for_breach(model=version.model, evidence=evidence,
+                                             url=reverse("monitoring:alert-detail", args=[alert.pk]))
+    governance_changed(model_ids=[version.model_id], cause="monitoring results")
+    return thresholds.health_of(found)
+
 
 def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
     if not has_role(actor, Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN):

@@ -8,10 +8,7 @@ class ReviewsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.inventory import signals
-        from apps.reviews import (
-            redflags,  # noqa: F401 - registers the dashboard's review flags
-            services,
-        )
+        from apps.reviews import services
 
         def void_approvals(sender, version, actor, changed, **kwargs):
             services.review_expire_for_version(version=version, actor=actor, changed=changed)

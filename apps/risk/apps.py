@@ -8,11 +8,7 @@ class RiskConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.inventory import signals
-        from apps.risk import (
-            models,
-            redflags,  # noqa: F401 - registers the dashboard's risk flags
-            services,
-        )
+        from apps.risk import models, services
 
         def request_reassessment(sender, model, actor, changed, **kwargs):
             services.reassessment_request(model=model, actor=actor,

@@ -1,11 +1,7 @@
 """Review red flags: live versions without a valid approval, and overrides of the production gate."""
 
-from django.db.models import Exists, OuterRef, Q
-
-from apps.inventory.models import ModelVersion, Stage
-from apps.inventory.redflags import HIGH, MEDIUM, Source, register, within
-from apps.reviews import transitions as t
-from apps.reviews.models import GateOverride, Review
+from apps.portfolio.redflags import HIGH, MEDIUM, Source, register, within
+from apps.reviews.selectors import latest_overrides_in_production, production_versions_without_approval
 
 UNAPPROVED = "In production without valid approval"
 OVERRIDDEN = "Production gate overridden"
@@ -20,10 +16,7 @@ class ProductionWithoutApproval(Source):
     related = ("model",)
 
     def rows(self, models):
-        reviews = Review.objects.filter(version=OuterRef("pk"))
-        return (ModelVersion.objects.filter(stage=Stage.PRODUCTION)
-                .exclude(Exists(reviews.filter(state=t.APPROVED))).filter(within(models, "model"))
-                .annotate(expired=Exists(reviews.filter(state=t.EXPIRED))))
+        return production_versions_without_approval().filter(within(models, "model"))
 
     def detail(self, version) -> str:
         why = ("its approval expired when the reviewed artefact or data changed" if version.expired
@@ -45,12 +38,7 @@ class GateOverridden(Source):
     related = ("version__model", "actor")
 
     def rows(self, models):
-        later = GateOverride.objects.filter(version=OuterRef("version")).filter(
-            Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
-        # EXISTS rather than a join on the version: SQLite then reads the (few) overrides, not every version.
-        in_production = ModelVersion.objects.filter(pk=OuterRef("version"), stage=Stage.PRODUCTION)
-        return GateOverride.objects.filter(Exists(in_production)).exclude(Exists(later)).filter(
-            within(models, "version__model"))
+        return latest_overrides_in_production().filter(within(models, "version__model"))
 
     def detail(self, override) -> str:
         return (f"{override.actor.username} let {override.version.version} through on "

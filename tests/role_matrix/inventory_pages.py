@@ -1,14 +1,15 @@
-from tests.inventory.factories import ModelVersionFactory
+from tests.inventory.factories import DeploymentFactory
 from tests.role_matrix import EVERYONE, WRITERS
 
 
-def model_card_kwargs():
-    version = ModelVersionFactory()
-    return {"slug": version.model.slug, "version": version.version}
+def lineage_kwargs():
+    # A model with a version and a deployment, so the probe renders a real graph.
+    return {"slug": DeploymentFactory().version.model.slug}
 
 
 MATRIX = {
-    "inventory:model-card": ("get", EVERYONE, model_card_kwargs),
+    "inventory:lineage": ("get", EVERYONE, None),
+    "inventory:model-lineage": ("get", EVERYONE, lineage_kwargs),
     "inventory:import": ("get", WRITERS, None),
 }
 

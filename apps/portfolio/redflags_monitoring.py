@@ -2,8 +2,8 @@
 
 from django.urls import reverse
 
-from apps.inventory.redflags import HIGH, Source, register, within
-from apps.monitoring.models import Alert
+from apps.monitoring.selectors import unresolved_breaches
+from apps.portfolio.redflags import HIGH, Source, register, within
 
 BREACHED = "Breached metric"
 
@@ -19,8 +19,7 @@ class BreachedMetrics(Source):
     related = ("model", "version")
 
     def rows(self, models):
-        return Alert.objects.filter(severity=Alert.Severity.BREACH).exclude(status=Alert.Status.RESOLVED).filter(
-            within(models, "model"))
+        return unresolved_breaches().filter(within(models, "model"))
 
     def detail(self, alert) -> str:
         return f"{alert.metric} of {alert.version.version}: {alert.message}"

@@ -1,21 +1,21 @@
-"""The executive dashboard and the lineage pages. Read-only, open to every role.
+"""The executive dashboard. Read-only, open to every role.
 
-The aggregate reads the dashboard needs live here as small selector functions;
-each costs one or two queries, so the page costs the same whatever the size of the portfolio.
+The aggregate reads of the inventory the dashboard needs live here as small selector functions; risk,
+reviews and monitoring figures come from those apps' selectors. Each costs one or two queries, so the
+page costs the same whatever the size of the portfolio.
 """
 
 from collections import Counter
 from dataclasses import dataclass
 
 from django import forms
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.shortcuts import get_object_or_404
+from django.db.models import Count, Q, QuerySet, Sum
 from django.urls import reverse
 from django.views.generic import TemplateView
 
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES
-from apps.inventory import charts, governance_charts, lineage_queries, redflags
+from apps.inventory.charts import list_link
 from apps.inventory.filters import env_mismatch_condition, review_status_condition
 from apps.inventory.models import (
     LIVE,
@@ -23,14 +23,15 @@ from apps.inventory.models import (
     AutomationLevel,
     BusinessProcess,
     BusinessUnit,
-    DataSet,
     Deployment,
     Exposure,
     MLModel,
     Stage,
 )
-from apps.monitoring.models import Alert
-from apps.reviews.models import Review
+from apps.monitoring.selectors import production_health
+from apps.portfolio import charts, governance_charts, redflags
+from apps.reviews.selectors import review_counts
+from apps.risk.selectors import risk_counts
 
 RED_FLAGS_SHOWN = 25
 ModelProcesses = MLModel.business_processes.through
@@ -70,29 +71,14 @@ def model_counts(models: QuerySet) -> ModelCounts:
                        exposures=[(*key, n) for key, n in exposures.items()])
 
 
-def production_health(models: QuerySet) -> dict[str, int]:
-    """Models in production among ``models`` per health: breach, warning (another open alert) or healthy."""
-    open_alerts = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
-    production = models.filter(stage=Stage.PRODUCTION).aggregate(
-        total=Count("pk"), breach=Count("pk", filter=Q(Exists(open_alerts.filter(severity=Alert.Severity.BREACH)))),
-        alerted=Count("pk", filter=Q(Exists(open_alerts))))
-    return {"breach": production["breach"], "warning": production["alerted"] - production["breach"],
-            "healthy": production["total"] - production["alerted"]}
-
-
 def review_status_counts(live: QuerySet, *, live_total: int) -> dict[str, int]:
     """The ``live`` models (``live_total`` of them) per review status, counted as the model list's
     ``review_status`` filter lists them (a test holds the two together) so a bar holds the models it opens.
 
-    Approved, in review and never reviewed come from one pass over the reviews: asking the filter
-    for each would read every review's version three times. Production without a valid approval
-    is about versions, so the filter's own condition counts it.
+    Approved, in review and never reviewed come from the reviews app's counts. Production without a
+    valid approval is about versions, so the filter's own condition counts it.
     """
-    reviewed = Review.objects.filter(version__model__in=live).aggregate(
-        approved=Count("version__model", distinct=True, filter=Q(state="approved")),
-        in_review=Count("version__model", distinct=True, filter=Q(state__in=["submitted", "in_review"])),
-        models=Count("version__model", distinct=True),
-    )
+    reviewed = review_counts(live)
     return {
         "approved": reviewed["approved"],
         "in_review": reviewed["in_review"],
@@ -143,28 +129,13 @@ class DashboardFilterForm(forms.Form):
     )
 
 
-class LineageFilterForm(forms.Form):
-    business_unit = forms.ModelChoiceField(
-        queryset=BusinessUnit.objects.all(), to_field_name="slug", required=False,
-        empty_label="All business units", help_text="The live models of one unit.",
-    )
-    process = forms.ModelChoiceField(
-        queryset=BusinessProcess.objects.all(), to_field_name="slug", required=False, label="Business process",
-        empty_label="Any process", help_text="The models that serve this process.",
-    )
-    dataset = forms.ModelChoiceField(
-        queryset=DataSet.objects.all(), to_field_name="slug", required=False, label="Data set",
-        empty_label="Any data set", help_text="Where it comes from and what was trained on it.",
-    )
-
-
 # --- Views ---------------------------------------------------------------------------------
 
 class DashboardView(RoleRequiredMixin, TemplateView):
     """Red flags first, then the headline numbers and charts of the whole portfolio."""
 
     allowed_roles = ALL_ROLES
-    template_name = "inventory/dashboard.html"
+    template_name = "portfolio/dashboard.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -175,7 +146,7 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         counts = model_counts(models)
         live = models.exclude(stage=Stage.RETIRED)
         flag_counts = redflags.summary(live)
-        review_counts = review_status_counts(live, live_total=counts.live)
+        review_status = review_status_counts(live, live_total=counts.live)
         context.update(
             form=form,
             business_unit=unit,
@@ -194,9 +165,9 @@ class DashboardView(RoleRequiredMixin, TemplateView):
                     business_unit=unit.slug if unit else ""),
             ],
             governance_charts=[
-                governance_charts.risk_heatmap(*governance_charts.risk_counts(live),
+                governance_charts.risk_heatmap(*risk_counts(live),
                                                register_url=reverse("risk:index")),
-                governance_charts.review_status_chart(review_counts, list_url=list_url,
+                governance_charts.review_status_chart(review_status, list_url=list_url,
                                                       business_unit=unit.slug if unit else ""),
                 governance_charts.health_chart(production_health(live), monitoring_url=reverse("monitoring:index")),
             ],
@@ -215,53 +186,15 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         return [
             {"label": "Models", "value": sum(by_stage.values()) - retired,
              "note": f"not retired; {retired} retired",
-             "url": charts.list_link(list_url, business_unit=slug, stage=LIVE)},
+             "url": list_link(list_url, business_unit=slug, stage=LIVE)},
             {"label": "In production", "value": by_stage.get(Stage.PRODUCTION, 0), "note": "models",
-             "url": charts.list_link(list_url, business_unit=slug, stage=Stage.PRODUCTION)},
+             "url": list_link(list_url, business_unit=slug, stage=Stage.PRODUCTION)},
             {"label": "Business processes covered", "value": coverage["covered"],
              "note": f"of {coverage['total']} served by a live model", "url": reverse("inventory:lineage")},
             {"label": "Environment mismatches", "value": mismatched, "bad": bool(mismatched),
              "note": "live models with a deployment running outside its validated environment",
-             "url": charts.list_link(list_url, business_unit=slug, stage=LIVE, env_mismatch="true")},
+             "url": list_link(list_url, business_unit=slug, stage=LIVE, env_mismatch="true")},
             {"label": "Owners who left", "value": owner_left, "bad": bool(owner_left),
              "note": "live models whose accountable owner is inactive",
-             "url": charts.list_link(list_url, business_unit=slug, stage=LIVE, owner_left="true")},
+             "url": list_link(list_url, business_unit=slug, stage=LIVE, owner_left="true")},
         ]
-
-
-class ModelLineageView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
-    template_name = "inventory/lineage.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        model = get_object_or_404(MLModel, slug=self.kwargs["slug"])
-        graph = lineage_queries.lineage_for_model(model=model)
-        context.update(model=model, graph=graph, subject=model.name,
-                       chart=charts.lineage_chart(graph, title=f"Lineage of {model.name}"))
-        return context
-
-
-class LineageView(RoleRequiredMixin, TemplateView):
-    """Portfolio lineage, narrowed by ``?dataset=``, else ``?process=``, else ``?business_unit=`` (slugs)."""
-
-    allowed_roles = ALL_ROLES
-    template_name = "inventory/lineage.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        form = LineageFilterForm(self.request.GET or None)
-        data = form.cleaned_data if form.is_valid() else {}
-        if form.is_bound and not form.is_valid():
-            graph, subject = None, ""
-        elif data.get("dataset"):
-            graph, subject = lineage_queries.lineage_for_dataset(dataset=data["dataset"]), str(data["dataset"])
-        elif data.get("process"):
-            graph, subject = lineage_queries.lineage_for_process(process=data["process"]), data["process"].name
-        else:
-            unit = data.get("business_unit")
-            graph = lineage_queries.lineage_for_portfolio(business_unit=unit)
-            subject = unit.name if unit else "the whole portfolio"
-        context.update(form=form, graph=graph, subject=subject,
-                       chart=charts.lineage_chart(graph, title=f"Lineage of {subject}") if graph else None)
-        return context

@@ -3,8 +3,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.inventory import redflags
 from apps.inventory.models import AutomationLevel, Deployment, Exposure, MLModel, Stage
+from apps.portfolio import redflags
 from tests.factories import UserFactory
 from tests.inventory.factories import (
     FINGERPRINT,
@@ -52,7 +52,7 @@ def flags_of(kind):
 
 
 def dashboard(client, **params):
-    return client.get(reverse("inventory:dashboard"), params)
+    return client.get(reverse("portfolio:dashboard"), params)
 
 
 # --- Red flags ------------------------------------------------------------------------------

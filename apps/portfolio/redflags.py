@@ -2,11 +2,13 @@
 
 A *source* is one kind of red flag. It names the rows that carry the flag among the
 models in view (a queryset of live ``MLModel`` rows, already narrowed to a business
-unit when the dashboard is), how severe each is, and how to word one row. Other apps
-add their own sources when Django starts, without the inventory importing them::
+unit when the dashboard is), how severe each is, and how to word one row. The inventory's
+own sources are below; those of risk, reviews and monitoring are in ``redflags_<app>.py``
+beside this module and read through that app's selectors::
 
-    # apps/risk/redflags.py
-    from apps.inventory.redflags import HIGH, Source, register
+    # apps/portfolio/redflags_risk.py
+    from apps.portfolio.redflags import HIGH, Source, register
+    from apps.risk.selectors import current_assessments
 
     @register
     class NeverAssessed(Source):
@@ -14,7 +16,8 @@ add their own sources when Django starts, without the inventory importing them::
         severity = HIGH
 
         def rows(self, models):
-            return models.filter(stage="production").exclude(Exists(...current assessment...))
+            assessed = current_assessments().filter(model=OuterRef("pk"))
+            return models.filter(stage="production").exclude(Exists(assessed))
 
         def detail(self, model):
             return "In production with no risk assessment on record."
@@ -22,10 +25,7 @@ add their own sources when Django starts, without the inventory importing them::
         def url(self, model):
             return reverse("risk:model", args=[model.slug])
 
-    # apps/risk/apps.py
-    class RiskConfig(AppConfig):
-        def ready(self):
-            from apps.risk import redflags  # noqa: F401  (registers the sources)
+``PortfolioConfig.ready`` imports those modules, which registers their sources.
 
 The dashboard asks two questions whose cost does not grow with the number of flags:
 ``summary`` counts the flags of every kind per severity, aggregated in SQL (one query

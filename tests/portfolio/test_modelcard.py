@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.inventory.modelcard import build_model_card, card_versions, to_markdown
 from apps.inventory.models import Stage
+from apps.portfolio.modelcard import build_model_card, card_versions, to_markdown
 from tests.inventory.factories import (
     FINGERPRINT,
     BusinessProcessFactory,
@@ -99,7 +99,7 @@ def test_markdown_has_every_section_and_escapes_what_users_typed(rich_version):
 
 @pytest.fixture
 def card_url(rich_version):
-    return reverse("inventory:model-card", kwargs={"slug": rich_version.model.slug, "version": "2.0.0"})
+    return reverse("portfolio:model-card", kwargs={"slug": rich_version.model.slug, "version": "2.0.0"})
 
 
 def test_it_serves_a_printable_html_page(client_as, card_url):
@@ -129,12 +129,12 @@ def test_it_refuses_an_unknown_format_with_a_message(client_as, card_url):
 
 
 def test_it_answers_404_for_a_version_that_does_not_exist(client_as, rich_version):
-    url = reverse("inventory:model-card", kwargs={"slug": rich_version.model.slug, "version": "9.9"})
+    url = reverse("portfolio:model-card", kwargs={"slug": rich_version.model.slug, "version": "9.9"})
     assert client_as("executive").get(url).status_code == 404
 
 
 def _queries(client, version) -> int:
-    url = reverse("inventory:model-card", kwargs={"slug": version.model.slug, "version": version.version})
+    url = reverse("portfolio:model-card", kwargs={"slug": version.model.slug, "version": version.version})
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(url).status_code == 200
     return len(ctx.captured_queries)

@@ -1,7 +1,7 @@
 """Dashboard panels fed by the risk, reviews and monitoring apps: risk heat map, review status, health.
 
-Pure figure builders (no Django imports) plus ``risk_counts``, the heat map's two queries;
-the dashboard counts review status and health with its other counts of the models.
+Pure figure builders (no Django imports); the dashboard reads their figures through the selectors of
+risk (``risk_counts``), reviews (``review_counts``) and monitoring (``production_health``).
 """
 
 from collections import Counter
@@ -19,7 +19,6 @@ REVIEW_STATUS = (
 )
 IMPACT = ("Negligible", "Minor", "Moderate", "Major", "Severe")
 PROBABILITY = ("Rare", "Unlikely", "Possible", "Likely", "Almost certain")
-CELL_KEY = 1 << 16
 
 
 def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_url: str) -> Chart:
@@ -75,20 +74,3 @@ def health_chart(counts: dict[str, int], *, monitoring_url: str) -> Chart:
     return Chart(id="chart-health", title="Model health", figure=figure,
                  summary="Models in production by the worst open monitoring alert.", columns=("Health", "Models"),
                  rows=rows if any(values) else [], empty="No model in production yet.")
-
-
-def risk_counts(models) -> tuple[dict[tuple[int, int], int], Counter]:
-    """The current risk ratings of ``models`` (a queryset of live models) per (probability, impact) cell,
-    and their current assessments per tier: the heat map's figures, in two queries."""
-    from django.db.models import Count, F
-
-    from apps.risk.models import RiskAssessment, RiskRating
-
-    ratings = RiskRating.objects.filter(assessment__status="current", assessment__model__in=models)
-    # Grouped on one number holding both levels (each below 2**16): SQLite sorts the ratings a fifth faster.
-    cell = F("probability") * CELL_KEY + F("impact")
-    cells = {divmod(key, CELL_KEY): n for key, n in ratings.order_by().values(cell=cell)
-             .annotate(n=Count("pk")).values_list("cell", "n")}
-    tiers = Counter(dict(RiskAssessment.objects.filter(status="current", model__in=models).order_by()
-                         .values("tier").annotate(n=Count("pk")).values_list("tier", "n")))
-    return cells, tiers

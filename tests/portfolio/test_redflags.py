@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.inventory import redflags, services
+from apps.inventory import services
 from apps.inventory.models import Deployment, Stage
 from apps.monitoring.models import Alert
+from apps.portfolio import redflags
 from apps.reviews.models import GateOverride
 from apps.risk.models import RiskAssessment
 from tests.factories import UserFactory
@@ -19,7 +20,7 @@ from tests.inventory.factories import (
     ModelVersionFactory,
     TeamFactory,
 )
-from tests.inventory.test_dashboard import DRIFTED, production_model
+from tests.portfolio.test_dashboard import DRIFTED, production_model
 
 pytestmark = pytest.mark.django_db
 

@@ -2,11 +2,10 @@
 
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.inventory.models import Stage
-from apps.inventory.redflags import HIGH, MEDIUM, Source, register, severity_if, within
-from apps.risk.models import RiskAssessment
+from apps.portfolio.redflags import HIGH, MEDIUM, Source, register, severity_if, within
+from apps.risk.selectors import current_assessments, overdue_assessments
 
 OVERDUE = "Re-assessment overdue"
 NEVER_ASSESSED = "Never risk-assessed"
@@ -20,8 +19,7 @@ class OverdueReassessment(Source):
     related = ("model",)
 
     def rows(self, models):
-        return RiskAssessment.objects.filter(status=RiskAssessment.Status.CURRENT,
-                                             reassessment_due__lt=timezone.localdate()).filter(within(models, "model"))
+        return overdue_assessments().filter(within(models, "model"))
 
     def detail(self, assessment) -> str:
         return f"{assessment.get_tier_display()} tier; due {assessment.reassessment_due:%Y-%m-%d}."
@@ -36,7 +34,7 @@ class ProductionNeverAssessed(Source):
     severity = HIGH
 
     def rows(self, models):
-        assessed = RiskAssessment.objects.filter(model=OuterRef("pk"), status=RiskAssessment.Status.CURRENT)
+        assessed = current_assessments().filter(model=OuterRef("pk"))
         return models.filter(stage=Stage.PRODUCTION).exclude(Exists(assessed))
 
     def detail(self, model) -> str:
