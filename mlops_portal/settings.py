@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.monitoring",
     "apps.notifications",
+    "apps.demo",  # the top layer: seeds every app above through their services
 ]
 
 MIDDLEWARE = [
