@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apps.governance",
     "apps.notifications",
     "apps.portfolio",
+    "apps.demo",  # the top layer: seeds every app below it through their services
 ]
 
 MIDDLEWARE = [

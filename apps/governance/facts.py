@@ -6,7 +6,8 @@ facts into a state, and ``apps.governance.services`` stores it.
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Coalesce
 
 from apps.inventory import governance as g
 from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage, StageTransition
@@ -49,16 +50,23 @@ def _approval(version: ModelVersion) -> g.Approval | None:
 
 
 def _in_production_since(version: ModelVersion) -> datetime | None:
+    """Since when it runs in production: its last move to the stage, or its earliest live production deployment
+    when that is older (a deployment recorded with its real date, an import of an existing estate)."""
     if version.stage != Stage.PRODUCTION:
         return None
-    return (StageTransition.objects.filter(version=version, to_stage=Stage.PRODUCTION)
-            .aggregate(at=Max("at"))["at"] or version.updated_at)
+    moved = StageTransition.objects.filter(version=version, to_stage=Stage.PRODUCTION).aggregate(at=Max("at"))["at"]
+    deployed = Deployment.objects.filter(version=version, environment=Deployment.Environment.PRODUCTION,
+                                         retired_at__isnull=True).aggregate(at=Min("deployed_at"))["at"]
+    return min((t for t in (moved, deployed) if t is not None), default=version.updated_at)
 
 
 def _last_evidence(version: ModelVersion) -> datetime | None:
+    """The end of the newest production data monitored: an evaluation's period (when it was computed, if its rows
+    carry no timestamps) or a metric window's end. A six-month-old log uploaded today is six months old evidence."""
     evaluated = (Evaluation.objects.filter(version=version, kind=Evaluation.Kind.PRODUCTION,
-                                           status=Evaluation.Status.DONE).aggregate(at=Max("finished_at"))["at"])
-    windowed = MetricWindow.objects.filter(version=version).aggregate(at=Max("computed_at"))["at"]
+                                           status=Evaluation.Status.DONE)
+                 .aggregate(at=Max(Coalesce("period_end", "finished_at")))["at"])
+    windowed = MetricWindow.objects.filter(version=version).aggregate(at=Max("window_end"))["at"]
     return max((t for t in (evaluated, windowed) if t is not None), default=None)
 
 

@@ -7,9 +7,10 @@ the production gate and the API read the stored result; none re-derives it.
 
 States, from best to worst (a rollup takes the worst):
 
-- ``compliant``: nothing is missing for the stage the version is in;
-- ``attention``: something needs doing soon, or is needed before the next promotion
-  (a version in development without an approval is not a breach of anything);
+- ``compliant``: nothing is missing for the stage the version is in (a version in development without an
+  approval is compliant: the approval is owed before production, and its reason says so and holds the gate);
+- ``attention``: something needs doing soon (a re-assessment falling due, first monitoring results due, an
+  environment that differs from the validated one, a breach accepted as a risk for a while);
 - ``non_compliant``: what runs in production lacks what its tier's policy requires
   (a valid approval, a current risk assessment, monitoring within the cadence, an active owner);
 - ``suspended``: monitoring found a breach on a tier whose policy suspends the approval; the gate
@@ -285,10 +286,10 @@ def version_state(version: VersionFacts, model: ModelFacts, *, now: datetime) ->
     in_production = version.stage == "production"
     if version.stage == "retired":
         return State(COMPLIANT, NOT_MONITORED, MISSING if version.approval is None else APPROVED)
-    # What production would need is a breach of policy only for what is in production.
-    live = NON_COMPLIANT if in_production else ATTENTION
+    # An approval is owed by what runs; before production its absence only holds the gate (``blocks_gate``),
+    # it is nothing to attend to yet.
     reasons, recheck = model_reasons(model, in_production=in_production, now=now)
-    approval, approval_reasons = _approval(version, live)
+    approval, approval_reasons = _approval(version, NON_COMPLIANT if in_production else COMPLIANT)
     approval, suspension, acceptance_recheck = _suspension(version, approval, now)
     health, monitoring, monitoring_recheck = _monitoring(version, now)
     reasons += approval_reasons + suspension + monitoring

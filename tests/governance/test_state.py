@@ -132,10 +132,10 @@ def test_an_assessment_falling_due_soon_needs_attention_and_a_recheck_on_the_day
     assert far.recheck_at == datetime(2027, 2, 16, tzinfo=UTC)  # 14 days before: "due soon" begins
 
 
-def test_a_version_in_development_without_approval_needs_attention_not_compliance():
+def test_a_version_in_development_owes_its_approval_only_before_production():
     facts = g.VersionFacts(label="3.0", stage="development", policy=CRITICAL)
     state = g.version_state(facts, MODEL, now=NOW)
-    assert (state.status, state.health, codes(state)) == (g.ATTENTION, g.NOT_MONITORED, {"approval_missing"})
+    assert (state.status, state.health, codes(state)) == (g.COMPLIANT, g.NOT_MONITORED, {"approval_missing"})
     assert not state.gate_open
 
 

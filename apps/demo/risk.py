@@ -2,7 +2,7 @@
 
 Ratings follow each model's facts (exposure, automation, regulated domain read
 from its tags), with a deterministic jitter per model so the register and the
-heat map have variety. The inventory demo calls ``assess_model`` before a
+heat map have variety. ``apps.demo.inventory`` calls ``assess_model`` before a
 version goes live (the production gate demands a current assessment); ``seed``
 then assesses the rest, leaving a few never assessed and a few overdue.
 """

@@ -3,9 +3,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.core.demo import DEMO_USERS
 from apps.core.models import AuditEvent
 from apps.core.roles import user_roles
+from apps.demo.management.commands import seed_demo
+from apps.demo.users import DEMO_USERS
 
 DEMO_NAMES = [d.username for d in DEMO_USERS]
 
@@ -18,9 +19,7 @@ def _debug_like_make_run(settings):
 @pytest.fixture
 def users_only(monkeypatch):
     """The portfolio takes seconds to build; tests about the users leave it out."""
-    from apps.core.management.commands import seed_demo
-
-    monkeypatch.setattr(seed_demo, "DEMO_APPS", ())
+    monkeypatch.setattr(seed_demo, "PORTFOLIO_SEEDS", ())
 
 
 def test_it_creates_one_user_per_role_with_the_demo_password(db, users_only):

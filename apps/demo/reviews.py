@@ -1,6 +1,6 @@
 """Demo reviews: an approval behind every live version, and reviews in every other state.
 
-``approve`` is called by the inventory demo before each version goes live (the
+``approve`` is called by ``apps.demo.inventory`` before each version goes live (the
 production gate demands it). ``seed`` then adds reviews of non-production
 versions in the remaining states, and voids one live approval with an artefact
 hotfix so the dashboard shows a production model without a valid approval.

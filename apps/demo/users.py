@@ -1,4 +1,4 @@
-"""Demo users. Domain apps add their part of the demo portfolio in their own ``demo.py``."""
+"""Demo users: one log-in per role, all with ``settings.PORTAL_DEMO_PASSWORD``."""
 
 from dataclasses import dataclass
 

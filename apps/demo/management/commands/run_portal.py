@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.core.demo import DEMO_USERS
+from apps.demo.users import DEMO_USERS
 
 STOP_GRACE_SECONDS = 10
 

@@ -1,21 +1,21 @@
 """The demo portfolio as data: organisation, processes, data sets, pipelines and models.
 
-``apps.inventory.demo`` turns it into rows through the services. Every data set a
+``apps.demo.inventory`` turns it into rows through the services. Every data set a
 model trains on names a *training family*: one of the data sets bundled with
 scikit-learn, which stands in for the (fictional) business data so that every
 metric shown in the portal comes from a real training run.
-Model slugs are ``slugify(name)``; other apps' demos may look models up by them.
+Model slugs are ``slugify(name)``; the other demo modules may look models up by them.
 """
 
 from dataclasses import dataclass
 from datetime import date
 
-# Training families (see apps.inventory.demo.FAMILIES).
+# Training families (see apps.demo.inventory.FAMILIES).
 BREAST_CANCER, DIGITS_ZERO, WINE, IRIS, DIGITS, DIABETES = (
     "breast_cancer", "digits_zero", "wine", "iris", "digits", "diabetes",
 )
 
-# Algorithms (see apps.inventory.demo.ALGORITHMS).
+# Algorithms (see apps.demo.inventory.ALGORITHM_LABELS).
 LOGREG, RIDGE, FOREST, BOOSTING, HIST_BOOSTING, TREE = (
     "logistic_regression", "ridge", "random_forest", "gradient_boosting", "hist_gradient_boosting", "decision_tree",
 )

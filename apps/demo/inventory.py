@@ -1,8 +1,8 @@
-"""The inventory part of the demo portfolio, written through the services.
+"""The inventory part of the demo portfolio, written through the inventory services.
 
 Every validation metric is real: each demo model version is trained with
 scikit-learn on one of the data sets bundled with it (no download), on a fixed
-75/25 split, and scored on the held-out quarter. ``demo_catalogue`` maps each
+75/25 split, and scored on the held-out quarter. ``catalogue`` maps each
 demo model to such a *training family*; hyperparameters are drawn from a
 generator seeded with the model's name and version, so every run of the seed
 produces the same numbers and a test can recompute them.
@@ -24,11 +24,17 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from sklearn import datasets, ensemble, linear_model, metrics, tree
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from apps.core.roles import Role
 from apps.core.services import audit_record
-from apps.inventory import services
-from apps.inventory.demo_catalogue import (
+from apps.demo import reviews as reviews_demo
+from apps.demo import risk as risk_demo
+from apps.demo.catalogue import (
     BOOSTING,
     BREAST_CANCER,
     DATASETS,
@@ -51,6 +57,7 @@ from apps.inventory.demo_catalogue import (
     DataSetSpec,
     ModelSpec,
 )
+from apps.inventory import services
 from apps.inventory.environment import current_fingerprint
 from apps.inventory.models import (
     STAGE_ORDER,
@@ -63,8 +70,6 @@ from apps.inventory.models import (
     Stage,
     TaskType,
 )
-from apps.reviews import demo as reviews_demo
-from apps.risk import demo as risk_demo
 from apps.risk.models import RiskAssessment
 
 TEST_SIZE = 0.25
@@ -132,8 +137,6 @@ class Split:
 @cache
 def load_family(family: str) -> tuple[np.ndarray, np.ndarray]:
     """The whole bundled data set ``(X, y)``, in scikit-learn's row order."""
-    from sklearn import datasets
-
     spec = FAMILIES[family]
     X, y = getattr(datasets, spec.loader)(return_X_y=True)
     if spec.positive_digit is not None:
@@ -144,8 +147,6 @@ def load_family(family: str) -> tuple[np.ndarray, np.ndarray]:
 @cache
 def load_split(family: str) -> Split:
     """The fixed train/test split every demo version of ``family`` is trained and scored on."""
-    from sklearn.model_selection import train_test_split
-
     X, y = load_family(family)
     stratify = None if FAMILIES[family].task == TaskType.REGRESSION else y
     return Split(*train_test_split(X, y, test_size=TEST_SIZE, random_state=SPLIT_RANDOM_STATE, stratify=stratify))
@@ -187,10 +188,6 @@ def hyperparameters(algorithm: str, seed_text: str) -> dict:
 
 
 def build_estimator(algorithm: str, task: str, params: dict):
-    from sklearn import ensemble, linear_model, tree
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     regression = task == TaskType.REGRESSION
     if algorithm in (LOGREG, RIDGE):
         if (algorithm == RIDGE) != regression:
@@ -208,8 +205,6 @@ def build_estimator(algorithm: str, task: str, params: dict):
 
 def evaluate(estimator, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Hold-out metrics: accuracy/F1/ROC AUC (binary), accuracy/macro F1 (multiclass), MAE/RMSE/R2."""
-    from sklearn import metrics
-
     predicted = estimator.predict(X)
     if task == TaskType.REGRESSION:
         return {
@@ -526,10 +521,7 @@ def seed(*, stdout) -> None:
         return
     started = time.monotonic()
     # Tiny fits: OpenMP threads only add overhead, and hurt a lot on a busy two-core machine. The limit
-    # reaches only native libraries already loaded, so scikit-learn's are loaded first.
-    import sklearn.ensemble  # noqa: F401
-    from threadpoolctl import threadpool_limits  # installed with scikit-learn
-
+    # reaches only native libraries already loaded; the module-level ``from sklearn import ensemble`` loaded them.
     with threadpool_limits(limits=1):
         plans = {spec.name: plan_versions(spec) for spec in MODELS}
     trained = time.monotonic() - started

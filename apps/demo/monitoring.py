@@ -1,7 +1,7 @@
 """Demo evaluations: real predictions of re-trained demo models on the bundled scikit-learn data.
 
 For a handful of binary models in production the seed re-fits the live version
-(same algorithm, hyperparameters and split as the inventory demo), uploads its
+(same algorithm, hyperparameters and split as ``apps.demo.inventory``), uploads its
 reference features and a validation evaluation on the held-out test set, then
 twelve windows of production data at the model's monitoring cadence: rows
 drawn from the whole bundled data set. One model's inputs drift
@@ -18,9 +18,19 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from apps.demo.inventory import (
+    ALGORITHM_LABELS,
+    DATASETS_BY_KEY,
+    FAMILIES,
+    build_estimator,
+    load_family,
+    load_split,
+    sensitive_attribute,
+)
 from apps.inventory.models import ModelVersion, Stage
 from apps.monitoring import services
-from apps.monitoring.models import Evaluation
+from apps.monitoring.models import Alert, Evaluation, MetricWindow
+from apps.risk.selectors import obligations_for
 
 MODELS_SEEDED = 5
 ROWS_PER_WINDOW = 600
@@ -30,8 +40,6 @@ WINDOW_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
 
 
 def _family_of(version: ModelVersion) -> str | None:
-    from apps.inventory.demo import DATASETS_BY_KEY, FAMILIES
-
     names = {d.name for d in version.training_datasets.all()}
     families = {spec.family for spec in DATASETS_BY_KEY.values() if spec.name in names and spec.family}
     family = families.pop() if len(families) == 1 else None
@@ -39,8 +47,6 @@ def _family_of(version: ModelVersion) -> str | None:
 
 
 def _fit(version: ModelVersion, family: str):
-    from apps.inventory.demo import ALGORITHM_LABELS, build_estimator, load_split
-
     algorithm = next(key for key, label in ALGORITHM_LABELS.items() if label == version.algorithm)
     split = load_split(family)
     estimator = build_estimator(algorithm, "binary", version.hyperparameters)
@@ -77,8 +83,6 @@ def _upload(version, frame, *, kind: str, name: str) -> Evaluation:
 
 
 def seed_model(version: ModelVersion, family: str, *, scenario: str, cadence: str) -> None:
-    from apps.inventory.demo import load_family, sensitive_attribute
-
     estimator, split = _fit(version, family)
     rng = np.random.default_rng(version.pk)
     X_all, y_all = load_family(family)
@@ -111,8 +115,6 @@ def seed_model(version: ModelVersion, family: str, *, scenario: str, cadence: st
 
 @transaction.atomic
 def seed(*, stdout) -> None:
-    from apps.risk.selectors import obligations_for
-
     if Evaluation.objects.exists():
         stdout.write("Monitoring demo: already seeded.")
         return
@@ -126,7 +128,5 @@ def seed(*, stdout) -> None:
         policy = obligations_for(version.model).policy
         seed_model(version, family, scenario=scenario, cadence=policy.monitoring_cadence if policy else "monthly")
         stdout.write(f"Monitoring demo: {version} ({scenario}, {policy.monitoring_cadence if policy else 'monthly'}).")
-    from apps.monitoring.models import Alert, MetricWindow
-
     stdout.write(f"Monitoring demo: {Evaluation.objects.count()} evaluations, {MetricWindow.objects.count()} "
                  f"metric windows, {Alert.objects.count()} alerts.")
