@@ -11,7 +11,6 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -19,6 +18,7 @@ from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import ALL_ROLES, Role, require_model_write, user_roles
+from apps.core.views_mixins import HtmxListMixin
 from apps.inventory import forms, selectors, services
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
 from apps.inventory.panels import model_panels
@@ -58,42 +58,14 @@ class KeysFirstPaginator(Paginator):
         return page
 
 
-class ListPageMixin(RoleRequiredMixin):
-    paginator_class = Paginator
-
-    """A filtered, paginated list; an htmx request gets only the results partial."""
+class ListPageMixin(RoleRequiredMixin, HtmxListMixin):
+    """An inventory list: the core list behaviour, readable by every role, with the writers' buttons."""
 
     allowed_roles = ALL_ROLES
-    partial_template_name = ""
-    object_list_name = "objects"
-
-    def get_filterset(self):
-        raise NotImplementedError
+    paginate_by = PAGE_SIZE
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        filterset = self.get_filterset()
-        page = self.paginator_class(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        context.update({
-            "filter": filterset,
-            "page_obj": page,
-            self.object_list_name: page.object_list,
-            "filtered": any(v for k, v in self.request.GET.items() if k not in ("page", "sort")),
-            "can_write": can_write(self.request.user),
-        })
-        return context
-
-    def get_template_names(self):
-        headers = self.request.headers
-        # A history restore asks for the whole page even though it comes from htmx.
-        if headers.get("HX-Request") and not headers.get("HX-History-Restore-Request"):
-            return [self.partial_template_name]
-        return [self.template_name]
-
-    def render_to_response(self, context, **kwargs):
-        response = super().render_to_response(context, **kwargs)
-        patch_vary_headers(response, ["HX-Request"])
-        return response
+        return {**super().get_context_data(**kwargs), "can_write": can_write(self.request.user)}
 
 
 class IndexView(ListPageMixin, TemplateView):

@@ -55,26 +55,20 @@ class Queue:
     page: Page
     kind: str = "reviews"
     rows: list = field(default_factory=list)
-    previous_url: str = ""
-    next_url: str = ""
+
+    @property
+    def page_param(self) -> str:
+        return f"{self.key}_page"
 
 
 def _queue(request, *, key: str, title: str, empty: str, items, kind: str = "reviews",
            per_page: int = PAGE_SIZE) -> Queue:
     """One paginated list of the index page; each list has its own page parameter (``<key>_page``)."""
-    param = f"{key}_page"
-    page = Paginator(items, per_page).get_page(request.GET.get(param))
-    links = {}
-    for name, has, number in (("previous_url", page.has_previous, "previous_page_number"),
-                              ("next_url", page.has_next, "next_page_number")):
-        if has():
-            query = request.GET.copy()
-            query[param] = getattr(page, number)()
-            links[name] = f"?{query.urlencode()}#{key}"
+    page = Paginator(items, per_page).get_page(request.GET.get(f"{key}_page"))
     rows = list(page.object_list)
     if kind == "versions":
         rows = [{"version": v, "problems": gate_blockers(v)} for v in rows]
-    return Queue(key=key, title=title, empty=empty, page=page, kind=kind, rows=rows, **links)
+    return Queue(key=key, title=title, empty=empty, page=page, kind=kind, rows=rows)
 
 
 class IndexView(RoleRequiredMixin, TemplateView):
