@@ -189,14 +189,14 @@ REFERENCE_GROUP_MAX_LENGTH = 200
 def validate_fairness_reference_groups(value) -> None:
     """A JSON object of sensitive attribute to group: at most 20, each a non-empty single-line string."""
     if not isinstance(value, dict):
-        raise ValidationError('Enter a JSON object of attribute to group, e.g. {"sex": "male"}.', code="invalid")
+        raise ValidationError('Enter a JSON object of attribute to group, e.g. {"sex": "male"}.', code="not_an_object")
     if len(value) > REFERENCE_GROUPS_MAX:
         raise ValidationError(f"Configure at most {REFERENCE_GROUPS_MAX} reference groups, not {len(value)}.",
                               code="too_many")
     for attribute, group in value.items():
         if not isinstance(group, str):
             raise ValidationError(f'The reference group of "{attribute}" must be a string, e.g. "1" rather than 1.',
-                                  code="invalid")
+                                  code="not_a_string")
         for text, what, limit in ((attribute, "attribute", REFERENCE_ATTRIBUTE_MAX_LENGTH),
                                   (group, f'reference group of "{attribute}"', REFERENCE_GROUP_MAX_LENGTH)):
             if not text.strip():

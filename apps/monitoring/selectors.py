@@ -269,7 +269,7 @@ def reference_rule(fairness: dict) -> str:
     Results stored before the rule was recorded compared with the largest group; they say so.
     """
     return REFERENCE_RULES.get(fairness.get("reference_rule"),
-                               "the largest group (computed before the highest-selection-rate rule)")
+                               "the largest group, computed before the highest-selection-rate rule")
 
 
 def reference_description(fairness: dict) -> str:
