@@ -6,6 +6,7 @@ through ``apps.inventory.services``, which records it in the audit trail.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
@@ -179,6 +180,37 @@ STAGE_ORDER = [Stage.DEVELOPMENT, Stage.VALIDATION, Stage.STAGING, Stage.PRODUCT
 LIVE = "live"
 
 
+# Bounds of a model's configured fairness reference groups: attributes are upload column names, groups
+# are values of those columns, as the metrics label them (strings).
+REFERENCE_GROUPS_MAX = 20
+REFERENCE_ATTRIBUTE_MAX_LENGTH = 100
+REFERENCE_GROUP_MAX_LENGTH = 200
+
+
+def validate_fairness_reference_groups(value) -> None:
+    """A JSON object of sensitive attribute to group: at most 20, each a non-empty single-line string."""
+    if not isinstance(value, dict):
+        raise ValidationError('Enter a JSON object of attribute to group, e.g. {"sex": "male"}.', code="not_an_object")
+    if len(value) > REFERENCE_GROUPS_MAX:
+        raise ValidationError(f"Configure at most {REFERENCE_GROUPS_MAX} reference groups, not {len(value)}.",
+                              code="too_many")
+    for attribute, group in value.items():
+        if not isinstance(group, str):
+            raise ValidationError(f'The reference group of "{attribute}" must be a string, e.g. "1" rather than 1.',
+                                  code="not_a_string")
+        for text, what, limit in ((attribute, "attribute", REFERENCE_ATTRIBUTE_MAX_LENGTH),
+                                  (group, f'reference group of "{attribute}"', REFERENCE_GROUP_MAX_LENGTH)):
+            if not text.strip():
+                raise ValidationError(f"The {what} must not be empty.", code="empty")
+            if len(text) > limit:
+                raise ValidationError(f"The {what} has {len(text)} characters; at most {limit} are allowed.",
+                                      code="too_long")
+            try:
+                validate_single_line(text)
+            except ValidationError as exc:
+                raise ValidationError(f"The {what}: {exc.messages[0]}", code="control_characters") from exc
+
+
 class MLModel(TimeStampedModel):
     """A model the organisation runs or builds, with the people accountable for it."""
 
@@ -199,6 +231,11 @@ class MLModel(TimeStampedModel):
         max_length=20, choices=AutomationLevel.choices, default=AutomationLevel.HUMAN_DECIDES
     )
     task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.BINARY)
+    fairness_reference_groups = models.JSONField(
+        default=dict, blank=True, validators=[validate_fairness_reference_groups],
+        help_text="Sensitive attribute to the group the four-fifths rule compares the others with; attributes "
+                  "not named here compare with the group that has the highest selection rate.",
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="models")
     # Denormalised by services so the inventory list filters and sorts without joins.
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT, db_index=True)

@@ -275,7 +275,7 @@ def pipeline_step_create(*, actor, name: str, inputs: Iterable[DataSet], output:
 # --- Models ------------------------------------------------------------------------------
 
 MODEL_FIELDS = ("name", "purpose", "intended_use", "out_of_scope_uses", "accountable_owner", "team", "exposure",
-                "automation_level", "task_type")
+                "automation_level", "task_type", "fairness_reference_groups")
 
 
 def tag_names(names: Iterable[str]) -> list[str]:

@@ -272,6 +272,26 @@ def _overall_rows(overall: dict, rules: dict, severity: dict[str, str]) -> list[
     return rows
 
 
+REFERENCE_RULES = {
+    "highest_selection_rate": "the highest selection rate",
+    "configured": "configured for this model",
+}
+
+
+def reference_rule(fairness: dict) -> str:
+    """Why the four-fifths ratios compare with the reference group, in words.
+
+    Results stored before the rule was recorded compared with the largest group; they say so.
+    """
+    return REFERENCE_RULES.get(fairness.get("reference_rule"),
+                               "the largest group, computed before the highest-selection-rate rule")
+
+
+def reference_description(fairness: dict) -> str:
+    """The reference group and its rule, e.g. ``reference: group 'b', the highest selection rate``."""
+    return f"reference: group '{fairness.get('reference_group')}', {reference_rule(fairness)}"
+
+
 def _group_tables(groups: dict, fairness: dict) -> list[Table]:
     tables = []
     for attribute, by_group in groups.items():
@@ -290,8 +310,11 @@ def _group_tables(groups: dict, fairness: dict) -> list[Table]:
             rows.append(Row(group, cells, "breach" if group in violations else "",
                             "below four-fifths of the reference group's selection rate" if group in violations
                             else ""))
-        reference = (fairness.get(attribute) or {}).get("reference_group")
-        note = f"Selection-rate ratio relative to the reference group '{reference}'." if reference else ""
+        summary = fairness.get(attribute) or {}
+        note = ""
+        if summary.get("reference_group") is not None:
+            note = " ".join(filter(None, [f"Selection-rate ratio against the {reference_description(summary)}.",
+                                          summary.get("reference_note")]))
         tables.append(Table(attribute, columns, rows, note))
     return tables
 
@@ -307,13 +330,16 @@ def _fairness_table(fairness: dict, severity: dict[str, str]) -> Table | None:
     for attribute, values in fairness.items():
         flags = [severity.get(f"fairness.{attribute}.{name}", "") for name in FAIRNESS_COLUMNS]
         flag = "breach" if "breach" in flags else "warning" if "warning" in flags else ""
+        reference = values.get("reference_group")
         rows.append(Row(attribute, [*(fmt(values.get(name)) for name in FAIRNESS_COLUMNS),
-                                    str(values.get("reference_group") or "—"),
+                                    "—" if reference is None else f"{reference} ({reference_rule(values)})",
                                     ", ".join(values.get("four_fifths_violations") or []) or "none",
-                                    fmt(values.get("p_value"))], flag))
+                                    fmt(values.get("p_value"))], flag, values.get("reference_note") or ""))
     return Table("Fairness", ["Attribute", *(label(n) for n in FAIRNESS_COLUMNS), "Reference group",
                               "Below four-fifths", "p-value (χ² independence)"], rows,
-                 "The p-value is shown beside the effect sizes and is not used to alert: on large samples every "
+                 "Below four-fifths: groups whose selection rate is under 0.8 times the reference group's (29 CFR "
+                 "1607.4(D)); the reference is the group with the highest selection rate unless the model configures "
+                 "one. The p-value is shown beside the effect sizes and is not used to alert: on large samples every "
                  "difference is significant.")
 
 

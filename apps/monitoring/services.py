@@ -324,8 +324,12 @@ def _period(frame, timestamp_column: str | None) -> tuple[datetime | None, datet
     return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
 
 
-def compute_metrics(frame, *, task_type: str, columns: dict, reference=None) -> dict:
-    """Metrics of one data frame (validated by ingest), shaped as the API documents."""
+def compute_metrics(frame, *, task_type: str, columns: dict, reference=None,
+                    reference_groups: dict[str, str] | None = None) -> dict:
+    """Metrics of one data frame (validated by ingest), shaped as the API documents.
+
+    ``reference_groups``: the model's configured fairness reference group per sensitive attribute.
+    """
     target, prediction, score = columns["target"], columns["prediction"], columns.get("score")
     sensitive = {name: frame[name].to_numpy() for name in columns.get("sensitive_features", []) if name in frame}
     if task_type == "regression":
@@ -338,7 +342,7 @@ def compute_metrics(frame, *, task_type: str, columns: dict, reference=None) -> 
     else:
         y_score = frame[score].to_numpy() if score and score in frame else None
         result = metrics.binary_metrics(frame[target].to_numpy(), frame[prediction].to_numpy(), y_score,
-                                        sensitive=sensitive)
+                                        sensitive=sensitive, reference_groups=reference_groups)
     result["drift"] = {}
     if reference is not None:
         features = [c for c in columns.get("features", []) if c in reference.columns and c in frame]
@@ -393,8 +397,10 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
 def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
     frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
-    result = compute_metrics(frame, task_type=evaluation.version.model.task_type, columns=evaluation.columns,
-                             reference=_reference_frame(evaluation.version))
+    model = evaluation.version.model
+    result = compute_metrics(frame, task_type=model.task_type, columns=evaluation.columns,
+                             reference=_reference_frame(evaluation.version),
+                             reference_groups=model.fairness_reference_groups)
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
         updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
@@ -498,7 +504,8 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
     if rows is None or rows.empty:
         return None
     result = compute_metrics(rows, task_type=version.model.task_type, columns=columns,
-                             reference=_reference_frame(version))
+                             reference=_reference_frame(version),
+                             reference_groups=version.model.fairness_reference_groups)
     with transaction.atomic():
         _lock_alerts_of(version)  # two beat schedulers computing the same window take turns; the second replaces
         window, _ = MetricWindow.objects.update_or_create(
