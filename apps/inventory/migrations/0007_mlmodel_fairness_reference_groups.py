@@ -8,7 +8,7 @@ import apps.inventory.models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0005_single_line_text'),
+        ('inventory', '0006_governance_state'),
     ]
 
     operations = [
