@@ -21,6 +21,7 @@ from apps.core.services import audit_record
 from apps.governance import facts
 from apps.inventory import governance as g
 from apps.inventory.models import MLModel, ModelGovernance, ModelVersion, VersionGovernance
+from apps.notifications.services import notify
 from apps.risk.models import RiskAcceptance
 from apps.risk.selectors import obligations_for
 
@@ -107,6 +108,21 @@ def compute(model: MLModel, *, now=None) -> Computed:
     return Computed(model, {**_stored(state, model, None, by_label), "tier": tier}, versions)
 
 
+def _tell_owner_if_worse(model: MLModel, rank_before: int | None, values: dict) -> None:
+    """The accountable owner hears when the model becomes non-compliant or suspended, with what to do.
+
+    Not on a first computation (a database upgraded to stored states would otherwise notify every owner at once).
+    """
+    rank = g.ORDER[values["status"]]
+    if rank_before is None or rank < g.ORDER[g.NON_COMPLIANT] or rank <= rank_before:
+        return
+    worst = [r for r in values["reasons"] if r["level"] == values["status"]]
+    notify(recipient=model.accountable_owner,
+           subject=f"{model} is now {g.STATUS_LABELS[values['status']].lower()}",
+           body=" ".join(r["message"] for r in worst[:3]),
+           url=worst[0]["url"] if worst else model.get_absolute_url())
+
+
 @transaction.atomic
 def governance_refresh(*, model_ids: Iterable[int], actor=None, cause: str = "", now=None) -> int:
     """Recompute and store the state of these models and their versions; returns how many rows changed."""
@@ -117,8 +133,10 @@ def governance_refresh(*, model_ids: Iterable[int], actor=None, cause: str = "",
         for version, values, gate_open in computed.versions:
             changed += _save(VersionGovernance, {"version": version}, {**values, "gate_open": gate_open}, obj=version,
                              actor=actor, cause=cause, now=now)
+        before = ModelGovernance.objects.filter(model=model).values_list("rank", flat=True).first()
         changed += _save(ModelGovernance, {"model": model}, computed.model_values, obj=model, actor=actor,
                          cause=cause, now=now)
+        _tell_owner_if_worse(model, before, computed.model_values)
     return changed
 
 

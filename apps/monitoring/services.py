@@ -597,7 +597,7 @@ def thresholds_check(*, version, metrics: dict, evaluation=None, window=None) ->
         if is_news:
             notify_breach(alert)
             if alert.severity == "breach" and suspends:
-                evidence = f"{finding.message} (version {version.version}, rule {finding.rule})"
+                evidence = f"{finding.metric} on version {version.version}: {finding.message}"
                 reassessment_open_for_breach(model=version.model, evidence=evidence,
                                              url=reverse("monitoring:alert-detail", args=[alert.pk]))
     governance_changed(model_ids=[version.model_id], cause="monitoring results")

@@ -13,10 +13,23 @@ def notify(*, recipient, subject: str, body: str = "", url: str = "") -> Notific
         return None
     notification = Notification.objects.create(recipient=recipient, subject=single_line(subject)[:200], body=body,
                                                url=url)
+    _deliver_after_commit()
+    return notification
+
+
+def _deliver():
     from apps.notifications.tasks import deliver_emails
 
-    transaction.on_commit(deliver_emails.delay)
-    return notification
+    deliver_emails.delay()
+
+
+def _deliver_after_commit() -> None:
+    """One delivery task per transaction, however many notifications it writes (the task sends every pending
+    email): a governance change that notifies five owners queues one message, not five."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(func is _deliver for _sids, func, _robust in connection.run_on_commit):
+        return
+    transaction.on_commit(_deliver)
 
 
 def notification_mark_read(*, user, notification_id: int | None = None) -> int:

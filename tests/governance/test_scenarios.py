@@ -76,7 +76,8 @@ def test_a_tier_raised_after_approval_leaves_one_approval_of_three(scientist, re
     assert state(version)[2] == "approved"
     reassess(version.model, CRITICAL)
     status, _health, approval, codes = state(version)
-    assert (status, approval, codes) == ("compliant", "insufficient", ["approval_insufficient"])  # owed before production
+    # Owed before production: the version in development is compliant, its gate closed.
+    assert (status, approval, codes) == ("compliant", "insufficient", ["approval_insufficient"])
     with pytest.raises(ConflictError, match="1 of the 3 approvals its current tier"):
         inventory.version_transition(actor=scientist, version=version, to_stage="production")
 
@@ -161,3 +162,38 @@ def test_verify_governance_finds_a_tampered_state_and_fixes_it(scientist, review
     call_command("verify_governance", "--fix")
     call_command("verify_governance")
     assert state(version)[0] == "attention"
+
+
+def test_the_owner_hears_when_the_model_becomes_suspended(scientist, reviewers, django_capture_on_commit_callbacks):
+    version = in_production(scientist, reviewers, tier_ratings=CRITICAL, approvals=3)
+    owner = version.model.accountable_owner
+    data, _ = evaluation_csv(flip_female=0.9)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(scientist, version, data, kind=Evaluation.Kind.PRODUCTION)
+    notice = owner.notifications.filter(subject__endswith="is now suspended").get()
+    assert "suspends the approval" in notice.body and notice.url == f"/governance/versions/{version.pk}/accept/"
+
+
+def test_a_breach_on_a_critical_model_opens_a_prefilled_reassessment(
+        scientist, reviewers, django_capture_on_commit_callbacks):
+    version = in_production(scientist, reviewers, tier_ratings=CRITICAL, approvals=3)
+    data, _ = evaluation_csv(flip_female=0.9)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(scientist, version, data, kind=Evaluation.Kind.PRODUCTION)
+    draft = version.model.risk_assessments.get(status="draft")
+    current = version.model.risk_assessments.get(status="current")
+    assert "Opened by a monitoring breach" in draft.summary and "/monitoring/alerts/" in draft.summary
+    assert {(r.risk, r.probability, r.impact) for r in draft.ratings.all()} == \
+        {(r.risk, r.probability, r.impact) for r in current.ratings.all()}
+    triggers = list(version.model.reassessment_triggers.all())  # one per metric in breach
+    assert triggers and all(t.kind == "monitoring_breach" and t.resolved_by is None for t in triggers)
+    assert all(t.reason.split(":")[1].split(" on version")[0].strip() in draft.summary for t in triggers)
+
+
+def test_a_breach_on_a_low_tier_model_opens_no_reassessment(scientist, reviewers, django_capture_on_commit_callbacks):
+    version = in_production(scientist, reviewers)
+    data, _ = evaluation_csv(flip_female=0.9)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(scientist, version, data, kind=Evaluation.Kind.PRODUCTION)
+    assert not version.model.reassessment_triggers.exists()
+    assert not version.model.risk_assessments.filter(status="draft").exists()

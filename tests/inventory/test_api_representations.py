@@ -152,7 +152,7 @@ def test_a_missing_or_malformed_key_is_a_404(api_client_for_reader, path):
 def test_one_model_is_read_in_a_fixed_number_of_queries(api_client_for_reader, varied_models,
                                                        django_assert_num_queries):
     slug = MLModel.objects.get(pk=varied_models[0]).slug
-    with django_assert_num_queries(7):  # roles, the row, owners, processes, tags, versions, deployments
+    with django_assert_num_queries(8):  # roles, the row, owners, processes, tags, versions, deployments, state
         response = api_client_for_reader.get(f"/api/v1/models/{slug}/")
     assert len(response.json()["versions"]) == 2
 

@@ -38,3 +38,16 @@ def test_a_missing_email_address_is_recorded_not_lost(make_user):
     notify(recipient=user, subject="x")
     deliver_pending_emails()
     assert Notification.objects.get().email_error == "recipient has no email address"
+
+
+def test_one_transaction_queues_one_delivery_however_many_it_notifies(make_user, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from apps.notifications.services import notify
+
+    people = [make_user(username=f"owner{i}") for i in range(3)]
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for person in people:
+            notify(recipient=person, subject="Model X is now suspended")
+    assert len(callbacks) == 1
+    assert sum(p.notifications.count() for p in people) == 3
