@@ -9,11 +9,9 @@ from django.views import View
 
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role
+from apps.core.roles import Capability
 from apps.inventory import importer, modelcard
 from apps.inventory.forms_import import ImportCommitForm, ImportUploadForm
-
-INVENTORY_WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 
 
 def _safe_filename(text: str) -> str:
@@ -36,7 +34,7 @@ def _display_sections(card: dict) -> list[dict]:
 class ModelCardView(RoleRequiredMixin, View):
     """``?format=html`` (default, printable), ``md`` (download) or ``json``."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     http_method_names = ["get", "head"]
 
     def get(self, request, slug: str, version: str):
@@ -65,7 +63,7 @@ class ModelCardView(RoleRequiredMixin, View):
 class ImportView(RoleRequiredMixin, View):
     """Upload a CSV, see a preview with every problem, then commit it all at once (or fix and upload again)."""
 
-    allowed_roles = INVENTORY_WRITERS
+    capability = Capability.EDIT_INVENTORY
     http_method_names = ["get", "post", "head"]
 
     def get(self, request):

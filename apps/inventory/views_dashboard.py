@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 from apps.inventory import charts, governance_charts, lineage_queries, redflags
 from apps.inventory.filters import env_mismatch_condition, review_status_condition
 from apps.inventory.models import (
@@ -163,7 +163,7 @@ class LineageFilterForm(forms.Form):
 class DashboardView(RoleRequiredMixin, TemplateView):
     """Red flags first, then the headline numbers and charts of the whole portfolio."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/dashboard.html"
 
     def get_context_data(self, **kwargs):
@@ -230,7 +230,7 @@ class DashboardView(RoleRequiredMixin, TemplateView):
 
 
 class ModelLineageView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/lineage.html"
 
     def get_context_data(self, **kwargs):
@@ -245,7 +245,7 @@ class ModelLineageView(RoleRequiredMixin, TemplateView):
 class LineageView(RoleRequiredMixin, TemplateView):
     """Portfolio lineage, narrowed by ``?dataset=``, else ``?process=``, else ``?business_unit=`` (slugs)."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/lineage.html"
 
     def get_context_data(self, **kwargs):

@@ -13,8 +13,8 @@ from django.db import IntegrityError, OperationalError, connections, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role, require_model_write
+from apps.core.errors import ConflictError, DomainError
+from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
@@ -24,7 +24,6 @@ from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceDat
 from apps.notifications.services import notify
 
 logger = logging.getLogger(__name__)
-UPLOADERS = (Role.DATA_SCIENTIST, Role.ADMIN)
 DEFAULT_COLUMNS = {"target": "y_true", "prediction": "y_pred", "score": "y_score", "timestamp": "timestamp"}
 
 
@@ -41,10 +40,8 @@ class UploadRejected(DomainError):
 def _require_uploader(actor, version: ModelVersion) -> None:
     """Evaluations raise the model's alerts and are evidence in its reviews: a write to the model, which
     belongs to its team, its owners and admins (core.roles)."""
-    if actor is not None and not has_role(actor, *UPLOADERS):
-        raise PermissionDeniedError("Only data scientists and admins upload evaluations.")
     if actor is not None:
-        require_model_write(actor, version.model)
+        require(actor, Capability.UPLOAD_EVALUATION, version.model)
 
 
 def _parse(data: bytes, *, filename: str, version: ModelVersion, columns: dict, sensitive_features: list[str],
@@ -543,8 +540,7 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
 # --- Alerts ---------------------------------------------------------------------------------------------------
 
 def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
-    if not has_role(actor, Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN):
-        raise PermissionDeniedError("Your role cannot change alerts.")
+    require(actor, Capability.TRIAGE_ALERT)
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         order = [Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED, Alert.Status.RESOLVED]

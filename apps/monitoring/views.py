@@ -3,7 +3,6 @@
 from functools import cached_property
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -15,18 +14,12 @@ from django.views.generic import FormView, TemplateView
 from apps.core.errors import DomainError
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role, user_roles
+from apps.core.roles import Capability, may
 from apps.inventory.models import MLModel
 from apps.monitoring import charts, compare, forms, selectors, services
 from apps.monitoring.models import Alert, Evaluation
 
-UPLOADERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
-ALERT_HANDLERS = frozenset({Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN})
 PAGE_SIZE = 50
-
-
-def _may(user, roles: frozenset) -> bool:
-    return bool(user_roles(user) & roles)
 
 
 def _is_htmx(request) -> bool:
@@ -40,7 +33,7 @@ def _form_error(form, exc: DomainError) -> None:
 class IndexView(RoleRequiredMixin, TemplateView):
     """Health of every model in production, then open alerts and recent evaluations."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/index.html"
     partial_template_name = "monitoring/partials/health_table.html"
 
@@ -51,7 +44,7 @@ class IndexView(RoleRequiredMixin, TemplateView):
         selectors.attach_cadence(page.object_list)
         context.update(filter=filterset, page_obj=page, models=page.object_list,
                        filtered=any(v for k, v in self.request.GET.items() if k not in ("page", "sort")),
-                       can_upload=_may(self.request.user, UPLOADERS))
+                       can_upload=may(self.request.user, Capability.UPLOAD_EVALUATION))
         if not _is_htmx(self.request):
             context.update(open_alerts=selectors.open_alerts(), open_alert_count=selectors.open_alert_count(),
                            evaluations=selectors.recent_evaluations())
@@ -72,7 +65,7 @@ class IndexView(RoleRequiredMixin, TemplateView):
 class UploadView(RoleRequiredMixin, FormView):
     """Upload an evaluation file; a rejected file is listed problem by problem and nothing is stored."""
 
-    allowed_roles = UPLOADERS
+    capability = Capability.UPLOAD_EVALUATION
     template_name = "monitoring/upload.html"
     form_class = forms.EvaluationUploadForm
 
@@ -105,7 +98,7 @@ class UploadView(RoleRequiredMixin, FormView):
 class UploadPreviewView(RoleRequiredMixin, View):
     """The file's header and first rows with each column's role; stores nothing. htmx gets the partial."""
 
-    allowed_roles = UPLOADERS
+    capability = Capability.UPLOAD_EVALUATION
     http_method_names = ["post"]
 
     def post(self, request):
@@ -124,7 +117,7 @@ class UploadPreviewView(RoleRequiredMixin, View):
 
 
 class ReferenceUploadView(RoleRequiredMixin, FormView):
-    allowed_roles = UPLOADERS
+    capability = Capability.UPLOAD_EVALUATION
     template_name = "monitoring/reference_upload.html"
     form_class = forms.ReferenceUploadForm
 
@@ -159,7 +152,7 @@ class ReferenceUploadView(RoleRequiredMixin, FormView):
 
 
 class EvaluationDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/evaluation_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -185,7 +178,7 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
 class EvaluationStatusView(RoleRequiredMixin, View):
     """The status partial polled by htmx every 2 s; once the computation ends, htmx reloads the page."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
 
     def get(self, request, pk: int):
         evaluation = get_object_or_404(Evaluation.objects.only("pk", "status", "error", "started_at", "finished_at",
@@ -214,7 +207,7 @@ def _window_table(windows, task_type: str) -> tuple[list[str], list]:
 
 
 class ModelMonitoringView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/model.html"
 
     def get_context_data(self, **kwargs):
@@ -227,7 +220,8 @@ class ModelMonitoringView(RoleRequiredMixin, TemplateView):
             charts=charts.window_charts(data.windows, task_type=data.model.task_type,
                                         rules=data.obligations.thresholds.rules,
                                         series_label=_series_label) if data.windows else [],
-            window_columns=window_columns, window_rows=window_rows, can_upload=_may(self.request.user, UPLOADERS),
+            window_columns=window_columns, window_rows=window_rows,
+            can_upload=may(self.request.user, Capability.UPLOAD_EVALUATION),
             resolved_shown=selectors.RESOLVED_SHOWN,
         )
         return context
@@ -237,20 +231,20 @@ class ModelMonitoringView(RoleRequiredMixin, TemplateView):
 
 
 class AlertDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/alert_detail.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(alert=selectors.alert_detail(pk=kwargs["pk"]),
-                       can_handle=_may(self.request.user, ALERT_HANDLERS))
+                       can_handle=may(self.request.user, Capability.TRIAGE_ALERT))
         return context
 
 
 class AlertActionView(RoleRequiredMixin, View):
     """POST: acknowledge or resolve an alert. Executives are refused; an alert already there gets a 409 page."""
 
-    allowed_roles = ALERT_HANDLERS
+    capability = Capability.TRIAGE_ALERT
     http_method_names = ["post"]
     action = ""
     ACTIONS = {"acknowledge": (services.alert_acknowledge, "acknowledged"),
@@ -275,7 +269,8 @@ class AlertActionView(RoleRequiredMixin, View):
 class CompareView(RoleRequiredMixin, FormView):
     """One file with both versions' predictions, compared within the request (at most 50,000 rows)."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
+    post_capability = Capability.COMPARE_VERSIONS
     template_name = "monitoring/compare.html"
     form_class = forms.CompareForm
 
@@ -299,14 +294,10 @@ class CompareView(RoleRequiredMixin, FormView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = context["form"]
-        context.update(model=self.model, can_write=_may(self.request.user, UPLOADERS), problems=form.problems,
-                       has_champion=form.fields["champion"].queryset.exists(), max_rows=f"{forms.COMPARE_MAX_ROWS:,}")
+        context.update(model=self.model, can_write=may(self.request.user, Capability.COMPARE_VERSIONS),
+                       problems=form.problems, has_champion=form.fields["champion"].queryset.exists(),
+                       max_rows=f"{forms.COMPARE_MAX_ROWS:,}")
         return context
-
-    def post(self, request, *args, **kwargs):
-        if not _may(request.user, UPLOADERS):
-            raise PermissionDenied("Only data scientists and admins compare versions with uploaded predictions.")
-        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         parsed = form.parsed
@@ -331,7 +322,7 @@ class PromoteView(RoleRequiredMixin, View):
     The form carries the champion the person compared with: if it changed meanwhile, nothing is promoted (409).
     """
 
-    allowed_roles = UPLOADERS
+    capability = Capability.EDIT_MODEL
     http_method_names = ["post"]
 
     def post(self, request, slug: str):

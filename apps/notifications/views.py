@@ -5,13 +5,13 @@ from django.views.generic import TemplateView
 
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_mark_read
 
 
 class NotificationListView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "notifications/list.html"
 
     def get_context_data(self, **kwargs):
@@ -23,7 +23,7 @@ class NotificationListView(RoleRequiredMixin, TemplateView):
 
 
 class NotificationMarkReadView(RoleRequiredMixin, View):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     http_method_names = ["post"]
 
     def post(self, request):
