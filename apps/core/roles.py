@@ -121,6 +121,9 @@ def require(user, capability: Capability, obj=None, *, message: str = "") -> Non
     with it but not on ``obj`` with the object rule's message, which names whom to ask.
     """
     grant = CAPABILITIES[capability]
+    if obj is not None and grant.rule is not None and grant.rule_alone:
+        grant.rule(user, obj)
+        return
     if not user_roles(user) & grant.roles:
         raise PermissionDeniedError(message or grant.refusal)
     if obj is not None and grant.rule is not None:
@@ -213,11 +216,13 @@ def _require_accountable_owner(user, review) -> None:
 @dataclass(frozen=True)
 class Grant:
     """The roles holding a capability, what a role without it is told, and the rule ``obj`` adds (raises
-    PermissionDeniedError with a message naming whom to ask)."""
+    PermissionDeniedError with a message naming whom to ask). With ``rule_alone`` the rule alone decides on
+    an object, whatever the person's roles: ``roles`` then only says who reaches the page or endpoint."""
 
     roles: frozenset[Role]
     refusal: str
     rule: Callable[[object, object], None] | None = None
+    rule_alone: bool = False
 
 
 def _roles(*roles: Role) -> frozenset[Role]:
@@ -274,9 +279,10 @@ CAPABILITIES: dict[Capability, Grant] = {
     Capability.ASSIGN_REVIEWER: Grant(
         _roles(SCIENTIST, REVIEWER, ADMIN), "Your role cannot assign reviewers.", require_model_write_or_oversight),
     Capability.DECIDE_REVIEW: Grant(_roles(REVIEWER, ADMIN), "Only reviewers decide on reviews."),
-    # Every role reaches the form; only the model's accountable owner acknowledges.
+    # Every role reaches the form; only the model's accountable owner acknowledges, whatever their role.
     Capability.ACKNOWLEDGE_REVIEW: Grant(
-        ALL_ROLES, "Only the model's accountable owner can acknowledge responsibility.", _require_accountable_owner),
+        ALL_ROLES, "Only the model's accountable owner can acknowledge responsibility.", _require_accountable_owner,
+        rule_alone=True),
     Capability.OVERRIDE_GATE: Grant(_roles(ADMIN), "Only an admin can override the production gate."),
     # Who belongs to a team, other people's API tokens, the Django admin.
     Capability.MANAGE_USERS: Grant(_roles(ADMIN), "Only admins manage people, their teams and their tokens."),

@@ -17,6 +17,7 @@ from apps.core.errors import PermissionDeniedError
 from apps.core.permissions import RolePermission, RoleRequiredMixin, capability_for
 from apps.core.roles import CAPABILITIES, Capability, Role, may, require, roles_with
 from tests.inventory.factories import MLModelFactory, TeamFactory
+from tests.reviews.helpers import submitted_review
 from tests.role_matrix import PUBLIC, collect_matrix, collect_writes
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
@@ -79,6 +80,14 @@ def test_oversight_admits_reviewers_to_every_teams_model(make_user):
     model = MLModelFactory()
     assert may(make_user("reviewer"), Capability.DRAFT_ASSESSMENT, model)
     assert not may(make_user("data_scientist"), Capability.DRAFT_ASSESSMENT, model)
+
+
+def test_the_accountable_owner_acknowledges_whatever_their_role(make_user):
+    review = submitted_review(submitter=make_user("data_scientist"))
+    owner = review.version.model.accountable_owner
+    owner.groups.clear()
+    assert may(owner, Capability.ACKNOWLEDGE_REVIEW, review)
+    assert not may(make_user("admin"), Capability.ACKNOWLEDGE_REVIEW, review)
 
 
 def test_anonymous_and_role_less_people_may_nothing(make_user):
@@ -201,3 +210,4 @@ def test_no_template_checks_a_role_by_name():
     found = [str(path.relative_to(APPS.parent)) for path in sorted(APPS.rglob("*.html"))
              if ROLE_NAME_IN_TEMPLATE.search(path.read_text(encoding="utf-8"))]
     assert found == [], "ask {% if portal_may.<capability> %} instead"
+
