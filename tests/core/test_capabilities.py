@@ -210,4 +210,3 @@ def test_no_template_checks_a_role_by_name():
     found = [str(path.relative_to(APPS.parent)) for path in sorted(APPS.rglob("*.html"))
              if ROLE_NAME_IN_TEMPLATE.search(path.read_text(encoding="utf-8"))]
     assert found == [], "ask {% if portal_may.<capability> %} instead"
-
