@@ -11,7 +11,7 @@ help:
 	@echo "make run        start portal + worker + beat with demo data on http://$(ADDR)/"
 	@echo "make test       run the whole test suite (embedded SQLite + filesystem broker)"
 	@echo "make test-postgres  the suite against local PostgreSQL and Redis"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff, and lint-imports (apps import only the layers below them)"
 	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring at 1M rows)"
 	@echo "make bench-load load run: 20 users x 60 s against gunicorn + PostgreSQL (LOAD_ARGS=--help)"
 	@echo "make bench-mlflow  portal vs MLflow registry at 10,000 models (installs MLflow into var/bench-mlflow-venv)"
@@ -42,6 +42,7 @@ test-postgres: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -58,7 +58,10 @@ INSTALLED_APPS = [
     "apps.risk",
     "apps.reviews",
     "apps.monitoring",
+    "apps.governance",
     "apps.notifications",
+    "apps.portfolio",
+    "apps.demo",  # the top layer: seeds every app below it through their services
 ]
 
 MIDDLEWARE = [
@@ -92,6 +95,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.portal",
+                "apps.notifications.context_processors.unread",
             ],
         },
     },
@@ -254,6 +258,10 @@ SPECTACULAR_SETTINGS = {
         # An evaluation's list and detail serializers share these; named once, they stay one enum each.
         "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
         "EvaluationKindEnum": "apps.monitoring.models.Evaluation.Kind",
+        # A governance state's status and each reason's level take the same four values.
+        "GovernanceStatusEnum": "apps.inventory.governance.STATUSES",
+        "GovernanceHealthEnum": "apps.inventory.governance.HEALTHS",
+        "GovernanceApprovalEnum": "apps.inventory.governance.APPROVALS",
     },
 }
 
@@ -390,6 +398,9 @@ PORTAL_AUDIT_CHECKPOINT_FILE = Path(
 PORTAL_AUDIT_CHECKPOINT_MINUTES = envint("PORTAL_AUDIT_CHECKPOINT_MINUTES", 10)
 
 # Periodic work; django-celery-beat copies these into its tables, where admins can edit them.
+# Time alone changes governance states (a monitoring cadence lapses, an assessment or a risk acceptance falls due);
+# each stored state says when (``recheck_at``) and the beat task recomputes those due this often.
+PORTAL_GOVERNANCE_RECHECK_MINUTES = max(1, envint("PORTAL_GOVERNANCE_RECHECK_MINUTES", 5))
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "core.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
     "audit-checkpoint": {"task": "core.audit_checkpoint",
@@ -397,6 +408,8 @@ CELERY_BEAT_SCHEDULE = {
     "mark-overdue-reassessments": {"task": "risk.mark_overdue_reassessments", "schedule": crontab(hour=6, minute=0)},
     "deliver-notification-emails": {"task": "notifications.deliver_emails", "schedule": crontab(minute="*/5")},
     "monitoring-windows": {"task": "monitoring.compute_due_windows", "schedule": crontab(hour=1, minute=15)},
+    "governance-refresh-due": {"task": "governance.refresh_due",
+                               "schedule": timedelta(minutes=PORTAL_GOVERNANCE_RECHECK_MINUTES)},
     "monitoring-requeue-stale": {"task": "monitoring.requeue_stale",
                                  "schedule": timedelta(seconds=PORTAL_REQUEUE_SWEEP_SECONDS)},
 }

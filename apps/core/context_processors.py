@@ -25,11 +25,4 @@ def portal(request):
         "portal_may": Capabilities(user),
         "portal_role_labels": [role.label for role in sorted(roles)],
         "portal_nav": navigation_for(request) if roles else [],
-        "portal_unread": _unread(user) if roles else 0,
     }
-
-
-def _unread(user) -> int:
-    from apps.notifications.models import Notification
-
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

@@ -16,7 +16,7 @@ class NavItem:
 
 MENU = (
     NavItem("Home", "core:home", Capability.VIEW_PORTFOLIO),
-    NavItem("Dashboard", "inventory:dashboard", Capability.VIEW_PORTFOLIO),
+    NavItem("Dashboard", "portfolio:dashboard", Capability.VIEW_PORTFOLIO),
     NavItem("Inventory", "inventory:index", Capability.VIEW_PORTFOLIO),
     NavItem("Risk", "risk:index", Capability.VIEW_PORTFOLIO),
     NavItem("Reviews", "reviews:index", Capability.VIEW_PORTFOLIO),

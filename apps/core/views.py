@@ -18,6 +18,7 @@ from apps.core.models import ApiToken, AuditEvent
 from apps.core.params import InvalidParameter
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, Role, user_roles
+from apps.core.views_mixins import HtmxListMixin, is_htmx
 
 AUDIT_PAGE_SIZE = 50
 
@@ -44,32 +45,21 @@ class HomeView(RoleRequiredMixin, TemplateView):
         return context
 
 
-class AuditListView(RoleRequiredMixin, TemplateView):
+class AuditListView(RoleRequiredMixin, HtmxListMixin, TemplateView):
     capability = Capability.VIEW_PORTFOLIO
     template_name = "core/audit_list.html"
+    partial_template_name = "core/partials/audit_table.html"
+    object_list_name = "events"
+    paginate_by = AUDIT_PAGE_SIZE
+
+    def get_filterset(self):
+        return selectors.audit_events(filters=self.request.GET)
 
     def get_context_data(self, **kwargs):
-        from django.core.paginator import Paginator
-
         context = super().get_context_data(**kwargs)
-        filterset = selectors.audit_events(filters=self.request.GET)
-        page = Paginator(filterset.qs, AUDIT_PAGE_SIZE).get_page(self.request.GET.get("page"))
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        context.update(
-            filter=filterset,
-            page_obj=page,
-            events=page.object_list,
-            querystring=query.urlencode(),
-            filtered=any(v for k, v in self.request.GET.items() if k != "page"),
-            last_verification=selectors.last_audit_verification(),
-        )
+        if not is_htmx(self.request):  # the header above the results
+            context["last_verification"] = selectors.last_audit_verification()
         return context
-
-    def get_template_names(self):
-        if self.request.headers.get("HX-Request"):
-            return ["core/partials/audit_table.html"]
-        return [self.template_name]
 
 
 class AccountView(RoleRequiredMixin, TemplateView):

@@ -4,6 +4,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
+from apps.inventory import governance as g
 from apps.inventory.models import (
     LIVE,
     AutomationLevel,
@@ -28,12 +29,15 @@ MODEL_SORTS = {
     "-updated": "-updated_at",
     "unit": "team__business_unit__name",
     "-unit": "-team__business_unit__name",
+    "governance": "governance__rank",
+    "-governance": "-governance__rank",
 }
 
 
 class ModelFilter(django_filters.FilterSet):
     """Query parameters: q, business_unit, team, stage, exposure, automation_level, owner, task_type, tag,
-    process, env_mismatch, owner_left, sort (one of ``MODEL_SORTS``)."""
+    process, governance, health, approval, reason, tier, reassessment_overdue, env_mismatch, owner_left,
+    sort (one of ``MODEL_SORTS``)."""
 
     q = django_filters.CharFilter(method="search", label="Search", help_text="Name, purpose or tag")
     business_unit = django_filters.ModelChoiceFilter(
@@ -54,15 +58,28 @@ class ModelFilter(django_filters.FilterSet):
         field_name="business_processes", queryset=BusinessProcess.objects.all(), to_field_name="slug",
         label="Business process",
     )
+    # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
+    governance = django_filters.MultipleChoiceFilter(
+        field_name="governance__status", label="Governance state",
+        choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
+    health = django_filters.MultipleChoiceFilter(
+        field_name="governance__health", label="Health", choices=[(h, g.HEALTH_LABELS[h]) for h in g.HEALTHS])
+    approval = django_filters.MultipleChoiceFilter(
+        field_name="governance__approval", label="Approval",
+        choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
+    reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
+                                         choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
     tier = django_filters.ChoiceFilter(
         method="filter_tier", label="Risk tier",
         choices=[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical"),
                  ("unassessed", "Not assessed")])
     reassessment_overdue = django_filters.BooleanFilter(method="filter_overdue", label="Re-assessment overdue")
     review_status = django_filters.ChoiceFilter(
-        method="filter_review_status", label="Review status",
-        choices=[("approved", "Has an approved version"), ("in_review", "Review open"),
-                 ("unapproved_production", "In production without valid approval"), ("none", "Never reviewed")])
+        method="filter_review_status", label="Approval (former review status)",
+        help_text="Kept for old links; use approval.",
+        choices=[("approved", "Has a valid approval"), ("unapproved_production",
+                                                       "In production without valid approval"),
+                 ("none", "Never approved")])
     env_mismatch = django_filters.BooleanFilter(method="filter_env_mismatch", label="Environment mismatch")
     owner_left = django_filters.BooleanFilter(method="filter_owner_left", label="Accountable owner has left")
     sort = django_filters.ChoiceFilter(method="apply_sort", choices=[(k, k) for k in MODEL_SORTS], label="Sort")
@@ -70,7 +87,8 @@ class ModelFilter(django_filters.FilterSet):
     class Meta:
         model = MLModel
         fields = ["q", "business_unit", "team", "stage", "exposure", "automation_level", "task_type", "owner", "tag",
-                  "process", "tier", "reassessment_overdue", "review_status", "env_mismatch", "owner_left", "sort"]
+                  "process", "governance", "health", "approval", "reason", "tier", "reassessment_overdue",
+                  "review_status", "env_mismatch", "owner_left", "sort"]
 
     # Related rows are matched in subqueries rather than joins, so no DISTINCT over the whole match is needed.
     def search(self, queryset, name, value):
@@ -91,21 +109,14 @@ class ModelFilter(django_filters.FilterSet):
         return queryset.filter(env_mismatch_condition()) if value else queryset.exclude(env_mismatch_condition())
 
     def filter_tier(self, queryset, name, value):
-        from apps.risk.models import RiskAssessment
+        return queryset.filter(governance__tier="" if value == "unassessed" else value)
 
-        current = RiskAssessment.objects.filter(model=OuterRef("pk"), status="current")
-        if value == "unassessed":
-            return queryset.exclude(Exists(current))
-        return queryset.filter(Exists(current.filter(tier=value)))
+    def filter_reason(self, queryset, name, value):
+        return queryset.filter(reason_condition(value))
 
     def filter_overdue(self, queryset, name, value):
-        from django.utils import timezone
-
-        from apps.risk.models import RiskAssessment
-
-        overdue = RiskAssessment.objects.filter(model=OuterRef("pk"), status="current",
-                                                reassessment_due__lt=timezone.localdate())
-        return queryset.filter(Exists(overdue)) if value else queryset.exclude(Exists(overdue))
+        overdue = reason_condition("assessment_overdue")
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
     def filter_review_status(self, queryset, name, value):
         return queryset.filter(review_status_condition(value))
@@ -123,31 +134,39 @@ def env_mismatch_condition() -> Q:
                                               environment_mismatch=True)))
 
 
-def review_status_condition(value: str) -> Q:
-    """Models in review status ``value`` (a ``review_status`` choice), for the model list and the dashboard's counts."""
-    # Non-correlated IN subqueries: SQLite without statistics would run a correlated EXISTS once per model.
-    from apps.reviews.models import Review
+def reason_condition(code: str) -> Q:
+    """Models whose stored governance state gives reason ``code``."""
+    return Q(governance__reason_codes__contains=f",{code},")
 
-    reviews = Review.objects.all()
+
+def review_status_condition(value: str) -> Q:
+    """Models by the stored approval of what runs (``review_status`` choices, kept for links made before it)."""
     if value == "approved":
-        return Q(pk__in=reviews.filter(state="approved").values("version__model_id"))
-    if value == "in_review":
-        return Q(pk__in=reviews.filter(state__in=["submitted", "in_review"]).values("version__model_id"))
+        return Q(governance__approval=g.APPROVED)
     if value == "none":
-        return ~Q(pk__in=reviews.values("version__model_id"))
-    # A production version whose own approval is missing (never approved, or voided by a change).
-    approved = reviews.filter(state="approved").values("version_id")
-    unapproved = ModelVersion.objects.filter(stage=Stage.PRODUCTION).exclude(pk__in=approved)
-    return Q(pk__in=unapproved.values("model_id"))
+        return Q(governance__approval=g.MISSING)
+    return Q(stage=Stage.PRODUCTION) & ~Q(governance__approval=g.APPROVED)
 
 
 class VersionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__slug", label="Model (slug)")
     stage = django_filters.ChoiceFilter(choices=Stage.choices)
+    governance = django_filters.MultipleChoiceFilter(
+        field_name="governance__status", label="Governance state",
+        choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
+    approval = django_filters.MultipleChoiceFilter(
+        field_name="governance__approval", label="Approval",
+        choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
+    gate_open = django_filters.BooleanFilter(field_name="governance__gate_open", label="Nothing blocks production")
+    reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
+                                         choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
 
     class Meta:
         model = ModelVersion
-        fields = ["model", "stage"]
+        fields = ["model", "stage", "governance", "approval", "gate_open", "reason"]
+
+    def filter_reason(self, queryset, name, value):
+        return queryset.filter(governance__reason_codes__contains=f",{value},")
 
 
 class DataSetFilter(django_filters.FilterSet):

@@ -129,11 +129,20 @@ class MLModelForm(forms.ModelForm):
     tags = forms.CharField(
         required=False, help_text="Comma-separated, e.g. credit, retail. Tags are lower-cased with dashes.",
     )
+    fairness_reference_groups = JSONTextField(
+        label="Fairness reference groups", widget=forms.Textarea(attrs={"rows": 3, "class": "code",
+                                                                        "spellcheck": "false"}),
+        help_text='Optional, binary models: JSON object of sensitive attribute to group, e.g. {"sex": "male"}. '
+                  "The four-fifths rule compares each group's selection rate with this group's; an attribute not "
+                  "named here, or whose group is not in an upload, is compared with the group that has the highest "
+                  "selection rate. Names and groups are single-line strings, at most 20 attributes.",
+    )
 
     class Meta:
         model = MLModel
         fields = ["name", "purpose", "intended_use", "out_of_scope_uses", "accountable_owner", "technical_owners",
-                  "team", "business_processes", "exposure", "automation_level", "task_type"]
+                  "team", "business_processes", "exposure", "automation_level", "task_type",
+                  "fairness_reference_groups"]
         widgets = {
             "purpose": forms.Textarea(attrs={"rows": 3}),
             "intended_use": forms.Textarea(attrs={"rows": 3}),

@@ -6,11 +6,13 @@ through ``apps.inventory.services``, which records it in the audit trail.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
 from apps.core.models import TimeStampedModel
 from apps.core.validators import validate_single_line
+from apps.inventory import governance
 
 
 class BusinessUnit(TimeStampedModel):
@@ -178,6 +180,37 @@ STAGE_ORDER = [Stage.DEVELOPMENT, Stage.VALIDATION, Stage.STAGING, Stage.PRODUCT
 LIVE = "live"
 
 
+# Bounds of a model's configured fairness reference groups: attributes are upload column names, groups
+# are values of those columns, as the metrics label them (strings).
+REFERENCE_GROUPS_MAX = 20
+REFERENCE_ATTRIBUTE_MAX_LENGTH = 100
+REFERENCE_GROUP_MAX_LENGTH = 200
+
+
+def validate_fairness_reference_groups(value) -> None:
+    """A JSON object of sensitive attribute to group: at most 20, each a non-empty single-line string."""
+    if not isinstance(value, dict):
+        raise ValidationError('Enter a JSON object of attribute to group, e.g. {"sex": "male"}.', code="not_an_object")
+    if len(value) > REFERENCE_GROUPS_MAX:
+        raise ValidationError(f"Configure at most {REFERENCE_GROUPS_MAX} reference groups, not {len(value)}.",
+                              code="too_many")
+    for attribute, group in value.items():
+        if not isinstance(group, str):
+            raise ValidationError(f'The reference group of "{attribute}" must be a string, e.g. "1" rather than 1.',
+                                  code="not_a_string")
+        for text, what, limit in ((attribute, "attribute", REFERENCE_ATTRIBUTE_MAX_LENGTH),
+                                  (group, f'reference group of "{attribute}"', REFERENCE_GROUP_MAX_LENGTH)):
+            if not text.strip():
+                raise ValidationError(f"The {what} must not be empty.", code="empty")
+            if len(text) > limit:
+                raise ValidationError(f"The {what} has {len(text)} characters; at most {limit} are allowed.",
+                                      code="too_long")
+            try:
+                validate_single_line(text)
+            except ValidationError as exc:
+                raise ValidationError(f"The {what}: {exc.messages[0]}", code="control_characters") from exc
+
+
 class MLModel(TimeStampedModel):
     """A model the organisation runs or builds, with the people accountable for it."""
 
@@ -198,6 +231,11 @@ class MLModel(TimeStampedModel):
         max_length=20, choices=AutomationLevel.choices, default=AutomationLevel.HUMAN_DECIDES
     )
     task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.BINARY)
+    fairness_reference_groups = models.JSONField(
+        default=dict, blank=True, validators=[validate_fairness_reference_groups],
+        help_text="Sensitive attribute to the group the four-fifths rule compares the others with; attributes "
+                  "not named here compare with the group that has the highest selection rate.",
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="models")
     # Denormalised by services so the inventory list filters and sorts without joins.
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT, db_index=True)
@@ -319,3 +357,67 @@ class Deployment(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.retired_at is None
+
+
+class GovernanceFields(models.Model):
+    """The stored governance state (``apps.inventory.governance`` says what each value means).
+
+    Written only by ``apps.governance.services`` in the transaction that changes a fact, or by its beat task when
+    time alone changes it (``recheck_at``). Everything that shows or enforces a state reads these rows.
+    """
+
+    status = models.CharField(max_length=15, choices=[(s, governance.STATUS_LABELS[s]) for s in governance.STATUSES],
+                              default=governance.ATTENTION, db_index=True)
+    health = models.CharField(max_length=15, choices=[(h, governance.HEALTH_LABELS[h]) for h in governance.HEALTHS],
+                              default=governance.NOT_MONITORED, db_index=True)
+    approval = models.CharField(max_length=15, choices=[(a, governance.APPROVAL_LABELS[a])
+                                                        for a in governance.APPROVALS],
+                                default=governance.MISSING, db_index=True)
+    tier = models.CharField(max_length=10, blank=True, db_index=True,
+                            help_text="The current risk tier; empty when never assessed.")
+    reasons = models.JSONField(default=list, blank=True)
+    # ",code,code," so every database filters on a code with LIKE (SQLite has no JSON containment lookup).
+    reason_codes = models.CharField(max_length=500, blank=True, help_text="The reasons' codes, for filters.")
+    rank = models.PositiveSmallIntegerField(default=1, db_index=True, help_text="The status's severity, to sort by.")
+    recheck_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                      help_text="When time alone would change this state.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def codes(self) -> list[str]:
+        return [code for code in self.reason_codes.split(",") if code]
+
+    @property
+    def status_label(self) -> str:
+        return governance.STATUS_LABELS[self.status]
+
+    @property
+    def health_label(self) -> str:
+        return governance.HEALTH_LABELS[self.health]
+
+    @property
+    def approval_label(self) -> str:
+        return governance.APPROVAL_LABELS[self.approval]
+
+    @property
+    def blockers(self) -> list[dict]:
+        return [r for r in self.reasons if r.get("blocks_gate")]
+
+
+class ModelGovernance(GovernanceFields):
+    model = models.OneToOneField(MLModel, primary_key=True, on_delete=models.CASCADE, related_name="governance")
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.status}"
+
+
+class VersionGovernance(GovernanceFields):
+    version = models.OneToOneField(ModelVersion, primary_key=True, on_delete=models.CASCADE,
+                                   related_name="governance")
+    gate_open = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.status}"

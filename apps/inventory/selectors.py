@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
@@ -85,7 +86,7 @@ def models_for_export(filters: Mapping | None = None) -> QuerySet:
 
 
 def _version_queryset() -> QuerySet:
-    return ModelVersion.objects.order_by("-created_at", "-pk").prefetch_related(
+    return ModelVersion.objects.select_related("governance").order_by("-created_at", "-pk").prefetch_related(
         Prefetch("transitions", queryset=StageTransition.objects.select_related("actor")),
         Prefetch("deployments", queryset=Deployment.objects.select_related("business_process")),
         Prefetch(
@@ -100,7 +101,8 @@ def _version_queryset() -> QuerySet:
 def model_detail(*, slug: str) -> MLModel:
     """One model with its people, processes, tags and versions (newest first) with their
     transitions, deployments and training data lineage; 404 if there is no such model."""
-    queryset = MLModel.objects.select_related("team__business_unit", "accountable_owner").prefetch_related(
+    queryset = MLModel.objects.select_related(
+        "team__business_unit", "accountable_owner", "governance").prefetch_related(
         "technical_owners",
         "business_processes",
         "tags",
@@ -183,3 +185,22 @@ def process_models(process: BusinessProcess) -> list[dict]:
         {"model": model, "deployments": [d for d in serving if d.version.model_id == model.pk]}
         for model in models
     ]
+
+
+NOT_COMPUTED = "Its governance state has not been computed yet; it will be within minutes."
+
+
+def stored_governance(obj):
+    """The stored governance state of a model or version (``obj.governance``), or None before its first computation."""
+    try:
+        return obj.governance
+    except ObjectDoesNotExist:
+        return None
+
+
+def gate_blockers(version) -> list[str]:
+    """What the production gate would refuse on, as stored (the gate itself recomputes before it decides)."""
+    state = stored_governance(version)
+    if state is None:
+        return [NOT_COMPUTED]
+    return [reason["message"] for reason in state.blockers]

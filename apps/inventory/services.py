@@ -21,12 +21,14 @@ from apps.inventory.models import (
     DataSet,
     Deployment,
     MLModel,
+    ModelGovernance,
     ModelVersion,
     PipelineStep,
     Stage,
     StageTransition,
     Tag,
     Team,
+    VersionGovernance,
 )
 
 
@@ -242,6 +244,8 @@ def dataset_update(*, actor, dataset: DataSet, **changes) -> DataSet:
         for version in dataset.trained_versions.all():
             signals.version_content_changed.send(sender=ModelVersion, version=version, actor=actor,
                                                  changed=[f"content_sha256 of training data set {dataset}"])
+        signals.governance_changed(model_ids=dataset.trained_versions.values_list("model_id", flat=True),
+                                   actor=actor, cause=f"content of {dataset} changed")
     return dataset
 
 
@@ -269,7 +273,7 @@ def pipeline_step_create(*, actor, name: str, inputs: Iterable[DataSet], output:
 # --- Models ------------------------------------------------------------------------------
 
 MODEL_FIELDS = ("name", "purpose", "intended_use", "out_of_scope_uses", "accountable_owner", "team", "exposure",
-                "automation_level", "task_type")
+                "automation_level", "task_type", "fairness_reference_groups")
 
 
 def tag_names(names: Iterable[str]) -> list[str]:
@@ -305,6 +309,7 @@ def model_register(*, actor, name: str, purpose: str, accountable_owner, team: T
         "tags": [None, sorted(tag_names(tags))],
     })
     audit_record(actor=actor, action="model.registered", obj=model, changes=changes)
+    signals.governance_changed(model_ids=[model.pk], actor=actor, cause="model registered")
     return model
 
 
@@ -334,6 +339,8 @@ def model_update(*, actor, model: MLModel, technical_owners=None, business_proce
     risk_context = sorted(set(diff) & {"exposure", "purpose", "automation_level", "intended_use"})
     if risk_context:
         signals.model_risk_context_changed.send(sender=MLModel, model=model, actor=actor, changed=risk_context)
+    if diff:
+        signals.governance_changed(model_ids=[model.pk], actor=actor, cause="model updated")
     return model
 
 
@@ -372,6 +379,7 @@ def version_create(*, actor, model: MLModel, version: str, training_datasets=(),
     changes["training_datasets"] = [None, sorted(str(d) for d in training_datasets)]
     audit_record(actor=actor, action="version.created", obj=obj, changes=changes)
     _refresh_model_stage(model)
+    signals.governance_changed(model_ids=[model.pk], actor=actor, cause=f"version {label} registered")
     return obj
 
 
@@ -392,6 +400,9 @@ def version_update(*, actor, version: ModelVersion, training_datasets=None, reas
     reviewed = sorted(set(diff) & set(ModelVersion.REVIEWED_FIELDS))
     if reviewed:
         signals.version_content_changed.send(sender=ModelVersion, version=version, actor=actor, changed=reviewed)
+    if diff:
+        signals.governance_changed(model_ids=[version.model_id], actor=actor,
+                                   cause=f"version {version.version} updated")
     return version
 
 
@@ -452,6 +463,8 @@ def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: s
     audit_record(actor=actor, action="version.stage_changed", obj=version,
                  changes={"stage": [from_stage, to_stage]}, reason=reason)
     _refresh_model_stage(version.model)
+    signals.governance_changed(model_ids=[version.model_id], actor=actor,
+                               cause=f"version {version.version} moved to {to_stage}")
     return version
 
 
@@ -481,6 +494,7 @@ def deployment_create(*, actor, version: ModelVersion, environment: str, target:
     audit_record(actor=actor, action="deployment.created", obj=deployment,
                  changes={"version": [None, str(version)], "environment": [None, environment],
                           "target": [None, deployment.target], "environment_mismatch": [None, bool(mismatch)]})
+    signals.governance_changed(model_ids=[version.model_id], actor=actor, cause="deployed")
     return deployment
 
 
@@ -501,6 +515,7 @@ def deployment_update_runtime(*, actor, deployment: Deployment, runtime_environm
     after = {"runtime_environment": runtime_environment, "environment_mismatch": bool(mismatch)}
     audit_record(actor=actor, action="deployment.runtime_changed", obj=deployment,
                  changes=changes_between(before, after))
+    signals.governance_changed(model_ids=[deployment.version.model_id], actor=actor, cause="runtime changed")
     return deployment
 
 
@@ -514,4 +529,15 @@ def deployment_retire(*, actor, deployment: Deployment, reason: str = "") -> Dep
     deployment.save(update_fields=["retired_at", "updated_at"])
     audit_record(actor=actor, action="deployment.retired", obj=deployment,
                  changes={"retired_at": [None, deployment.retired_at.isoformat()]}, reason=reason)
+    signals.governance_changed(model_ids=[deployment.version.model_id], actor=actor, cause="deployment retired")
     return deployment
+
+
+# --- Governance state -------------------------------------------------------------------------
+
+def governance_mark_stale(*, tiers) -> int:
+    """Mark the stored states of every model of these tiers for the next recompute (one UPDATE each), when a change
+    touches too many models to recompute in the request (a policy published). Returns how many models."""
+    now = timezone.now()
+    VersionGovernance.objects.filter(tier__in=tiers).update(recheck_at=now)
+    return ModelGovernance.objects.filter(tier__in=tiers).update(recheck_at=now)

@@ -1,14 +1,15 @@
 from django.urls import path
 
-from apps.inventory import urls_cards, urls_dashboard, views
+from apps.inventory import views, views_import, views_lineage
 
 app_name = "inventory"
 
 urlpatterns = [
     path("", views.IndexView.as_view(), name="index"),
     path("export.csv", views.ExportView.as_view(), name="export"),
-    *urls_dashboard.urlpatterns,
-    *urls_cards.urlpatterns,
+    path("lineage/", views_lineage.LineageView.as_view(), name="lineage"),
+    path("models/<slug:slug>/lineage/", views_lineage.ModelLineageView.as_view(), name="model-lineage"),
+    path("import/", views_import.ImportView.as_view(), name="import"),
     path("models/new/", views.ModelCreateView.as_view(), name="model-create"),
     path("models/<slug:slug>/", views.ModelDetailView.as_view(), name="model-detail"),
     path("models/<slug:slug>/edit/", views.ModelEditView.as_view(), name="model-edit"),

@@ -10,7 +10,6 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -18,9 +17,10 @@ from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may, require
+from apps.core.views_mixins import HtmxListMixin
 from apps.inventory import forms, selectors, services
-from apps.inventory.gates import production_problems
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
+from apps.inventory.panels import model_panels
 
 PAGE_SIZE = 50
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
@@ -56,42 +56,14 @@ class KeysFirstPaginator(Paginator):
         return page
 
 
-class ListPageMixin(RoleRequiredMixin):
-    paginator_class = Paginator
-
-    """A filtered, paginated list; an htmx request gets only the results partial."""
+class ListPageMixin(RoleRequiredMixin, HtmxListMixin):
+    """An inventory list: the core list behaviour, readable by every role, with the writers' buttons."""
 
     capability = Capability.VIEW_PORTFOLIO
-    partial_template_name = ""
-    object_list_name = "objects"
-
-    def get_filterset(self):
-        raise NotImplementedError
+    paginate_by = PAGE_SIZE
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        filterset = self.get_filterset()
-        page = self.paginator_class(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        context.update({
-            "filter": filterset,
-            "page_obj": page,
-            self.object_list_name: page.object_list,
-            "filtered": any(v for k, v in self.request.GET.items() if k not in ("page", "sort")),
-            "can_write": can_write(self.request.user),
-        })
-        return context
-
-    def get_template_names(self):
-        headers = self.request.headers
-        # A history restore asks for the whole page even though it comes from htmx.
-        if headers.get("HX-Request") and not headers.get("HX-History-Restore-Request"):
-            return [self.partial_template_name]
-        return [self.template_name]
-
-    def render_to_response(self, context, **kwargs):
-        response = super().render_to_response(context, **kwargs)
-        patch_vary_headers(response, ["HX-Request"])
-        return response
+        return {**super().get_context_data(**kwargs), "can_write": can_write(self.request.user)}
 
 
 class IndexView(ListPageMixin, TemplateView):
@@ -149,40 +121,9 @@ class ModelDetailView(RoleRequiredMixin, TemplateView):
             versions=versions,
             deployments=selectors.model_deployments(model),
             **model_write_context(self.request.user, model),
-            **governance_panels(model, versions),
+            **model_panels(model, versions),
         )
         return context
-
-
-def governance_panels(model, versions) -> dict:
-    """Risk, review and monitoring facts for the model page, in a constant number of queries."""
-    from apps.monitoring.models import Alert
-    from apps.reviews.models import Review
-    from apps.risk.selectors import obligations_for
-
-    obligations = obligations_for(model)
-    latest: dict[int, Review] = {}
-    for review in Review.objects.filter(version__model=model).order_by("version_id", "-round"):
-        latest.setdefault(review.version_id, review)
-    rows = []
-    for version in versions:
-        review = latest.get(version.pk)
-        if review is not None and review.state == "approved" and version.stage != Stage.RETIRED:
-            # "Ready" is the gate's word: the approval judged against today's tier, policy and content.
-            blockers = production_problems(version)
-        else:
-            blockers = []
-            if not obligations.assessed:
-                blockers.append("needs a risk assessment")
-            elif obligations.overdue:
-                blockers.append("risk re-assessment overdue")
-            elif obligations.reassessment_pending:
-                blockers.append("risk re-assessment pending")
-            blockers.append("needs an approved review")
-        rows.append({"version": version, "review": review, "blockers": blockers})
-    alerts = list(Alert.objects.filter(model=model).exclude(status="resolved").select_related("version")[:20])
-    health = "breach" if any(a.severity == "breach" for a in alerts) else "warning" if alerts else "healthy"
-    return {"obligations": obligations, "review_rows": rows, "open_alerts": alerts, "health": health}
 
 
 class VersionDetailView(RoleRequiredMixin, TemplateView):

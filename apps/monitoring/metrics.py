@@ -28,6 +28,7 @@ equalized-odds comparison.
 
 import math
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -273,12 +274,45 @@ def _independence_p_value(counts: dict[str, Sequence[int]]) -> float | None:
     return _num(stats.chi2_contingency(table).pvalue)
 
 
-def _fairness(attribute: str, counts: dict[str, Sequence[int]], rows: dict[str, dict], reference: str | None) -> dict:
-    if reference is None and rows:
-        reference = max(sorted(rows), key=lambda label: rows[label]["count"])
-    elif reference is not None and reference not in rows:
-        raise ValueError(f"reference group {reference!r} of {attribute!r} is not in the data; groups: {sorted(rows)}")
+REFERENCE_HIGHEST_RATE = "highest_selection_rate"
+REFERENCE_CONFIGURED = "configured"
+
+
+def _highest_rate_group(counts: dict[str, Sequence[int]]) -> str | None:
+    """The group with the highest selection rate, the four-fifths rule's comparator (29 CFR 1607.4(D)).
+
+    Rates are compared as exact fractions; a tie goes to the larger group, then to the first label in
+    sorted order, so the choice never depends on the order of the rows. Groups without rows have no rate
+    and are skipped.
+    """
+    def key(label: str) -> tuple[Fraction, int]:
+        tn, fp, fn, tp = counts[label]
+        n = tn + fp + fn + tp
+        return Fraction(tp + fp, n), n
+
+    defined = sorted(label for label, row in counts.items() if sum(row))
+    return max(defined, key=key) if defined else None
+
+
+def _reference(counts: dict[str, Sequence[int]], configured: str | None) -> tuple[str | None, str, str]:
+    """(reference group, the rule that chose it, a note for the reader when the configuration was not usable)."""
+    if configured is not None and configured in counts:
+        return configured, REFERENCE_CONFIGURED, ""
+    reference = _highest_rate_group(counts)
+    if configured is None:
+        return reference, REFERENCE_HIGHEST_RATE, ""
+    return reference, REFERENCE_HIGHEST_RATE, (
+        f"The configured reference group '{configured}' is not in the data, so the group with the highest "
+        f"selection rate is used instead.")
+
+
+def _fairness(counts: dict[str, Sequence[int]], rows: dict[str, dict], configured: str | None) -> dict:
+    reference, rule, note = _reference(counts, configured)
     reference_rate = rows[reference]["selection_rate"] if reference is not None else None
+    if rule == REFERENCE_CONFIGURED and reference_rate == 0:
+        # Otherwise "below four-fifths: none" would read as a pass when nothing could be compared.
+        note = (f"The configured reference group '{reference}' has a selection rate of 0, so no group's "
+                f"selection-rate ratio is defined.")
     for row in rows.values():
         row["selection_rate_ratio"] = _ratio(row["selection_rate"], reference_rate) if reference_rate else None
     dp_difference, dp_ratio = _spread([row["selection_rate"] for row in rows.values()])
@@ -292,6 +326,8 @@ def _fairness(attribute: str, counts: dict[str, Sequence[int]], rows: dict[str, 
         "equalized_odds_difference": max(differences) if differences else None,
         "equalized_odds_ratio": min(ratios) if ratios else None,
         "reference_group": reference,
+        "reference_rule": rule,
+        "reference_note": note,
         "four_fifths_violations": sorted(
             label for label, row in rows.items()
             if row["selection_rate_ratio"] is not None and row["selection_rate_ratio"] < FOUR_FIFTHS
@@ -307,7 +343,7 @@ def binary_metrics_from_partials(partials: dict, reference_groups: Mapping[str, 
     for attribute, counts in partials["groups"].items():
         ordered = {label: counts[label] for label in sorted(counts)}
         rows = {label: _group_row(row) for label, row in ordered.items()}
-        fairness[attribute] = _fairness(attribute, ordered, rows, reference_groups.get(attribute))
+        fairness[attribute] = _fairness(ordered, rows, reference_groups.get(attribute))
         groups[attribute] = rows
     return {"overall": _overall(partials["confusion"], partials["scores"]), "groups": groups, "fairness": fairness}
 
@@ -325,11 +361,14 @@ def binary_metrics(
     "groups": {ATTR: {VALUE: {count, accuracy, selection_rate, true_positive_rate, false_positive_rate,
     selection_rate_ratio, selection_rate_ci}}},
     "fairness": {ATTR: {demographic_parity_difference, demographic_parity_ratio, equalized_odds_difference,
-    equalized_odds_ratio, reference_group, four_fifths_violations, p_value}}}``
+    equalized_odds_ratio, reference_group, reference_rule, reference_note, four_fifths_violations, p_value}}}``
 
-    ``selection_rate_ratio`` compares each group with ``reference_groups[ATTR]`` (default: the largest
-    group); ``four_fifths_violations`` lists groups whose ratio is below 0.8; ``p_value`` is the
-    chi-square test (scipy ``chi2_contingency``) that selection does not depend on the group.
+    ``selection_rate_ratio`` compares each group with the reference group: ``reference_groups[ATTR]`` when
+    it is given and in the data (``reference_rule`` "configured"), otherwise the group with the highest
+    selection rate (``reference_rule`` "highest_selection_rate", as the four-fifths rule of 29 CFR
+    1607.4(D) says; ``reference_note`` explains a configured group that is not in the data).
+    ``four_fifths_violations`` lists groups whose ratio is below 0.8; ``p_value`` is the chi-square
+    test (scipy ``chi2_contingency``) that selection does not depend on the group.
     """
     return binary_metrics_from_partials(_partials(y_true, y_pred, y_score, sensitive), reference_groups)
 

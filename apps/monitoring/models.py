@@ -145,6 +145,8 @@ class Alert(models.Model):
     evaluation = models.ForeignKey(Evaluation, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     window = models.ForeignKey(MetricWindow, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     created_at = models.DateTimeField(auto_now_add=True)
+    breach_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                     help_text="When it became a breach (raised as one, or escalated from a warning).")
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                         related_name="+")
     acknowledged_at = models.DateTimeField(null=True, blank=True)

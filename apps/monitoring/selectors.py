@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -21,6 +21,8 @@ from apps.monitoring import ingest, thresholds
 from apps.monitoring.forms import HealthFilter
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
+from apps.risk.models import RiskAssessment
+from apps.risk.selectors import current_policies, obligations_for
 
 PSI_SIGNIFICANT = 0.2
 PREVIEW_ROWS = 5
@@ -74,8 +76,6 @@ def health_overview(filters: Mapping | None = None) -> HealthFilter:
     Health is the worst unresolved (open or acknowledged) alert: breach, warning, or healthy.
     Rows also carry ``tier`` (current risk assessment) and ``live_versions`` (prefetched).
     """
-    from apps.risk.models import RiskAssessment
-
     unresolved = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
     last_window = MetricWindow.objects.filter(version__model=OuterRef("pk")).order_by("-computed_at")
     rank = Case(When(Exists(unresolved.filter(severity=Alert.Severity.BREACH)), then=Value(2)),
@@ -103,8 +103,6 @@ def health_overview(filters: Mapping | None = None) -> HealthFilter:
 
 def attach_cadence(models) -> None:
     """Set ``cadence`` on each model from the policy of its tier (the strictest when never assessed): one query."""
-    from apps.risk.selectors import current_policies
-
     policies = current_policies()
     for model in models:
         policy = policies.get(model.tier or "critical")
@@ -114,6 +112,27 @@ def attach_cadence(models) -> None:
 def open_alerts(limit: int = 25):
     return (Alert.objects.filter(status=Alert.Status.OPEN).select_related("model", "version__model")
             .order_by("-created_at", "-pk")[:limit])
+
+
+def unresolved_breaches() -> QuerySet[Alert]:
+    """Breach alerts not yet resolved (open or acknowledged)."""
+    return Alert.objects.filter(severity=Alert.Severity.BREACH).exclude(status=Alert.Status.RESOLVED)
+
+
+def production_health(models: QuerySet) -> dict[str, int]:
+    """Models in production among ``models`` per health: breach, warning (another unresolved alert) or healthy."""
+    unresolved = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
+    production = models.filter(stage=Stage.PRODUCTION).aggregate(
+        total=Count("pk"), breach=Count("pk", filter=Q(Exists(unresolved.filter(severity=Alert.Severity.BREACH)))),
+        alerted=Count("pk", filter=Q(Exists(unresolved))))
+    return {"breach": production["breach"], "warning": production["alerted"] - production["breach"],
+            "healthy": production["total"] - production["alerted"]}
+
+
+def model_alerts(model: MLModel, limit: int = 20) -> list[Alert]:
+    """The model's latest ``limit`` unresolved alerts (its health is its stored governance state's)."""
+    return list(Alert.objects.filter(model=model).exclude(status=Alert.Status.RESOLVED)
+                .select_related("version")[:limit])
 
 
 def open_alert_count() -> int:
@@ -141,8 +160,6 @@ class ModelMonitoring:
 
 def model_monitoring(*, slug: str) -> ModelMonitoring:
     """Everything the model's monitoring page shows, in a constant number of queries."""
-    from apps.risk.selectors import obligations_for
-
     model = get_object_or_404(MLModel.objects.select_related("team__business_unit", "accountable_owner"), slug=slug)
     versions = list(ModelVersion.objects.filter(model=model).select_related("model").order_by("-created_at")
                     .prefetch_related(Prefetch("deployments", queryset=_live_deployments(), to_attr="live")))
@@ -208,8 +225,6 @@ def evaluation_alerts(evaluation: Evaluation) -> list[Alert]:
 
 def policy_rules(model: MLModel) -> tuple[object, object]:
     """(policy, its usable metric thresholds and the reasons any are skipped) in force for the model."""
-    from apps.risk.selectors import obligations_for
-
     obligations = obligations_for(model)
     return obligations.policy, obligations.thresholds
 
@@ -257,6 +272,26 @@ def _overall_rows(overall: dict, rules: dict, severity: dict[str, str]) -> list[
     return rows
 
 
+REFERENCE_RULES = {
+    "highest_selection_rate": "the highest selection rate",
+    "configured": "configured for this model",
+}
+
+
+def reference_rule(fairness: dict) -> str:
+    """Why the four-fifths ratios compare with the reference group, in words.
+
+    Results stored before the rule was recorded compared with the largest group; they say so.
+    """
+    return REFERENCE_RULES.get(fairness.get("reference_rule"),
+                               "the largest group, computed before the highest-selection-rate rule")
+
+
+def reference_description(fairness: dict) -> str:
+    """The reference group and its rule, e.g. ``reference: group 'b', the highest selection rate``."""
+    return f"reference: group '{fairness.get('reference_group')}', {reference_rule(fairness)}"
+
+
 def _group_tables(groups: dict, fairness: dict) -> list[Table]:
     tables = []
     for attribute, by_group in groups.items():
@@ -275,8 +310,11 @@ def _group_tables(groups: dict, fairness: dict) -> list[Table]:
             rows.append(Row(group, cells, "breach" if group in violations else "",
                             "below four-fifths of the reference group's selection rate" if group in violations
                             else ""))
-        reference = (fairness.get(attribute) or {}).get("reference_group")
-        note = f"Selection-rate ratio relative to the reference group '{reference}'." if reference else ""
+        summary = fairness.get(attribute) or {}
+        note = ""
+        if summary.get("reference_group") is not None:
+            note = " ".join(filter(None, [f"Selection-rate ratio against the {reference_description(summary)}.",
+                                          summary.get("reference_note")]))
         tables.append(Table(attribute, columns, rows, note))
     return tables
 
@@ -292,13 +330,16 @@ def _fairness_table(fairness: dict, severity: dict[str, str]) -> Table | None:
     for attribute, values in fairness.items():
         flags = [severity.get(f"fairness.{attribute}.{name}", "") for name in FAIRNESS_COLUMNS]
         flag = "breach" if "breach" in flags else "warning" if "warning" in flags else ""
+        reference = values.get("reference_group")
         rows.append(Row(attribute, [*(fmt(values.get(name)) for name in FAIRNESS_COLUMNS),
-                                    str(values.get("reference_group") or "—"),
+                                    "—" if reference is None else f"{reference} ({reference_rule(values)})",
                                     ", ".join(values.get("four_fifths_violations") or []) or "none",
-                                    fmt(values.get("p_value"))], flag))
+                                    fmt(values.get("p_value"))], flag, values.get("reference_note") or ""))
     return Table("Fairness", ["Attribute", *(label(n) for n in FAIRNESS_COLUMNS), "Reference group",
                               "Below four-fifths", "p-value (χ² independence)"], rows,
-                 "The p-value is shown beside the effect sizes and is not used to alert: on large samples every "
+                 "Below four-fifths: groups whose selection rate is under 0.8 times the reference group's (29 CFR "
+                 "1607.4(D)); the reference is the group with the highest selection rate unless the model configures "
+                 "one. The p-value is shown beside the effect sizes and is not used to alert: on large samples every "
                  "difference is significant.")
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connections, transaction
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError
@@ -18,10 +19,13 @@ from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
+from apps.inventory.signals import governance_changed
 from apps.monitoring import drift, ingest, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
+from apps.risk.selectors import obligations_for
+from apps.risk.services import reassessment_open_for_breach
 
 logger = logging.getLogger(__name__)
 DEFAULT_COLUMNS = {"target": "y_true", "prediction": "y_pred", "score": "y_score", "timestamp": "timestamp"}
@@ -317,8 +321,12 @@ def _period(frame, timestamp_column: str | None) -> tuple[datetime | None, datet
     return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
 
 
-def compute_metrics(frame, *, task_type: str, columns: dict, reference=None) -> dict:
-    """Metrics of one data frame (validated by ingest), shaped as the API documents."""
+def compute_metrics(frame, *, task_type: str, columns: dict, reference=None,
+                    reference_groups: dict[str, str] | None = None) -> dict:
+    """Metrics of one data frame (validated by ingest), shaped as the API documents.
+
+    ``reference_groups``: the model's configured fairness reference group per sensitive attribute.
+    """
     target, prediction, score = columns["target"], columns["prediction"], columns.get("score")
     sensitive = {name: frame[name].to_numpy() for name in columns.get("sensitive_features", []) if name in frame}
     if task_type == "regression":
@@ -331,7 +339,7 @@ def compute_metrics(frame, *, task_type: str, columns: dict, reference=None) -> 
     else:
         y_score = frame[score].to_numpy() if score and score in frame else None
         result = metrics.binary_metrics(frame[target].to_numpy(), frame[prediction].to_numpy(), y_score,
-                                        sensitive=sensitive)
+                                        sensitive=sensitive, reference_groups=reference_groups)
     result["drift"] = {}
     if reference is not None:
         features = [c for c in columns.get("features", []) if c in reference.columns and c in frame]
@@ -386,8 +394,10 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
 def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
     frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
-    result = compute_metrics(frame, task_type=evaluation.version.model.task_type, columns=evaluation.columns,
-                             reference=_reference_frame(evaluation.version))
+    model = evaluation.version.model
+    result = compute_metrics(frame, task_type=model.task_type, columns=evaluation.columns,
+                             reference=_reference_frame(evaluation.version),
+                             reference_groups=model.fairness_reference_groups)
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
         updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
@@ -396,7 +406,7 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
             audit_record(actor=None, action="evaluation.computed", obj=evaluation,
                          changes={"status": [Evaluation.Status.RUNNING, Evaluation.Status.DONE]},
                          reason=f"attempt {evaluation.attempts}")
-            thresholds.check(version=evaluation.version, metrics=result, evaluation=evaluation)
+            thresholds_check(version=evaluation.version, metrics=result, evaluation=evaluation)
     return bool(updated)
 
 
@@ -491,13 +501,14 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
     if rows is None or rows.empty:
         return None
     result = compute_metrics(rows, task_type=version.model.task_type, columns=columns,
-                             reference=_reference_frame(version))
+                             reference=_reference_frame(version),
+                             reference_groups=version.model.fairness_reference_groups)
     with transaction.atomic():
         _lock_alerts_of(version)  # two beat schedulers computing the same window take turns; the second replaces
         window, _ = MetricWindow.objects.update_or_create(
             version=version, cadence=cadence, window_start=start,
             defaults={"window_end": end, "row_count": len(rows), "metrics": result})
-        window.health = thresholds.check(version=version, metrics=result, window=window)
+        window.health = thresholds_check(version=version, metrics=result, window=window)
         window.save(update_fields=["health"])
     return window
 
@@ -507,8 +518,6 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
 
     A version whose windows fail is logged and skipped; the others are computed.
     """
-    from apps.risk.selectors import obligations_for
-
     now = now or timezone.now()
     computed = 0
     versions = ModelVersion.objects.filter(stage=Stage.PRODUCTION, evaluations__kind="production").distinct()
@@ -539,6 +548,59 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
 
 # --- Alerts ---------------------------------------------------------------------------------------------------
 
+def _alert_upsert(*, version, finding: thresholds.Finding, evaluation, window):
+    """Create the alert, or refresh the unresolved one for the same metric. Returns (alert, is_news)."""
+    alert = (Alert.objects.select_for_update().filter(version=version, metric=finding.metric)
+             .exclude(status=Alert.Status.RESOLVED).first())
+    if alert is None:
+        alert = Alert.objects.create(model=version.model, version=version, metric=finding.metric, value=finding.value,
+                                     threshold=finding.rule, severity=finding.severity, message=finding.message,
+                                     evaluation=evaluation, window=window,
+                                     breach_at=timezone.now() if finding.severity == "breach" else None)
+        audit_record(actor=None, action=f"alert.raised_{finding.severity}", obj=alert,
+                     changes={"value": [None, finding.value]}, reason=finding.message)
+        return alert, True
+    escalated = alert.severity == "warning" and finding.severity == "breach"
+    if alert.severity == "breach" and finding.severity == "warning":
+        # Severity never drops while the alert is unresolved; keep the breach's evidence, note the latest window.
+        alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+        alert.save(update_fields=["window", "evaluation"])
+        return alert, False
+    alert.value, alert.threshold, alert.message = finding.value, finding.rule, finding.message
+    if escalated:
+        alert.severity, alert.breach_at = "breach", timezone.now()
+        audit_record(actor=None, action="alert.escalated", obj=alert, changes={"severity": ["warning", "breach"]},
+                     reason=finding.message)
+    alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
+    alert.save(update_fields=["value", "threshold", "message", "severity", "breach_at", "window", "evaluation"])
+    return alert, escalated
+
+
+@transaction.atomic
+def thresholds_check(*, version, metrics: dict, evaluation=None, window=None) -> str:
+    """Raise or refresh alerts for production results; return the health of these results.
+
+    A new or escalated alert notifies the model's owners. On a tier whose policy suspends approvals on a breach,
+    a breach also opens a re-assessment pre-filled with its evidence (and the governance state suspends the
+    approval); lower tiers get the alert only. The model's governance state is recomputed either way.
+    """
+    obligations = obligations_for(version.model)
+    found = thresholds.findings(metrics, obligations.thresholds.rules, version.validation_metrics)
+    if evaluation is not None and evaluation.kind != Evaluation.Kind.PRODUCTION:
+        return thresholds.health_of(found)  # validation and challenger results are shown, not alerted on
+    suspends = bool(obligations.policy and obligations.policy.suspend_on_breach)
+    for finding in found:
+        alert, is_news = _alert_upsert(version=version, finding=finding, evaluation=evaluation, window=window)
+        if is_news:
+            notify_breach(alert)
+            if alert.severity == "breach" and suspends:
+                evidence = f"{finding.message} (version {version.version}, rule {finding.rule})"
+                reassessment_open_for_breach(model=version.model, evidence=evidence,
+                                             url=reverse("monitoring:alert-detail", args=[alert.pk]))
+    governance_changed(model_ids=[version.model_id], cause="monitoring results")
+    return thresholds.health_of(found)
+
+
 def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
     require(actor, Capability.TRIAGE_ALERT)
     with transaction.atomic():
@@ -555,6 +617,7 @@ def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
             alert.resolved_by, alert.resolved_at = actor, now
         alert.save()
         audit_record(actor=actor, action=f"alert.{status}", obj=alert, changes={"status": [before, status]})
+        governance_changed(model_ids=[alert.model_id], actor=actor, cause=f"alert {status}")
     return alert
 
 

@@ -1,4 +1,6 @@
-"""Metric thresholds from the tier policy, turned into alerts and a health status.
+"""Metric thresholds from the tier policy: the pure rules that turn results into findings and a health status.
+
+No Django imports: ``apps.monitoring.services.thresholds_check`` writes the alerts these findings raise.
 
 Policy keys (``GovernancePolicy.metric_thresholds``; ``apps.risk.policy_schema`` says which are valid, and
 ``apps.risk.selectors.thresholds_of`` hands monitoring only those, skipping a bad stored one):
@@ -16,8 +18,6 @@ to alert, because on large samples every difference is significant.
 """
 
 from dataclasses import dataclass
-
-from django.db import transaction
 
 FAIRNESS_RATIOS = ("demographic_parity_ratio", "equalized_odds_ratio")
 FAIRNESS_DIFFERENCES = ("demographic_parity_difference", "equalized_odds_difference")
@@ -116,56 +116,3 @@ def findings(metrics: dict, rules: dict, baseline: dict | None = None) -> list[F
 def health_of(found: list[Finding]) -> str:
     severities = {f.severity for f in found}
     return "breach" if "breach" in severities else "warning" if severities else "healthy"
-
-
-def _upsert(*, version, finding: Finding, evaluation, window):
-    """Create the alert, or refresh the unresolved one for the same metric. Returns (alert, is_news)."""
-    from apps.core.services import audit_record
-    from apps.monitoring.models import Alert
-
-    alert = (Alert.objects.select_for_update().filter(version=version, metric=finding.metric)
-             .exclude(status=Alert.Status.RESOLVED).first())
-    if alert is None:
-        alert = Alert.objects.create(model=version.model, version=version, metric=finding.metric, value=finding.value,
-                                     threshold=finding.rule, severity=finding.severity, message=finding.message,
-                                     evaluation=evaluation, window=window)
-        audit_record(actor=None, action=f"alert.raised_{finding.severity}", obj=alert,
-                     changes={"value": [None, finding.value]}, reason=finding.message)
-        return alert, True
-    escalated = alert.severity == "warning" and finding.severity == "breach"
-    if alert.severity == "breach" and finding.severity == "warning":
-        # Severity never drops while the alert is unresolved; keep the breach's evidence, note the latest window.
-        alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
-        alert.save(update_fields=["window", "evaluation"])
-        return alert, False
-    alert.value, alert.threshold, alert.message = finding.value, finding.rule, finding.message
-    if escalated:
-        alert.severity = "breach"
-        audit_record(actor=None, action="alert.escalated", obj=alert, changes={"severity": ["warning", "breach"]},
-                     reason=finding.message)
-    alert.window, alert.evaluation = window or alert.window, evaluation or alert.evaluation
-    alert.save(update_fields=["value", "threshold", "message", "severity", "window", "evaluation"])
-    return alert, escalated
-
-
-@transaction.atomic
-def check(*, version, metrics: dict, evaluation=None, window=None) -> str:
-    """Raise or refresh alerts for production results; return the health of these results.
-
-    A new or escalated alert notifies the model's owners; a breach also requests a risk re-assessment.
-    """
-    from apps.monitoring.models import Evaluation
-    from apps.monitoring.services import notify_breach
-    from apps.risk.selectors import obligations_for
-    from apps.risk.services import reassessment_request
-
-    found = findings(metrics, obligations_for(version.model).thresholds.rules, version.validation_metrics)
-    if evaluation is not None and evaluation.kind != Evaluation.Kind.PRODUCTION:
-        return health_of(found)  # validation and challenger results are shown, not alerted on
-    for finding in found:
-        alert, is_news = _upsert(version=version, finding=finding, evaluation=evaluation, window=window)
-        if is_news:
-            notify_breach(alert)
-            if alert.severity == "breach":
-                reassessment_request(model=version.model, reason=f"Monitoring breach on {finding.metric}.")
-    return health_of(found)

@@ -3,7 +3,6 @@
 from functools import cached_property
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -15,6 +14,7 @@ from apps.core.errors import DomainError
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may
+from apps.core.views_mixins import HtmxListMixin, is_htmx
 from apps.inventory.models import MLModel
 from apps.monitoring import charts, compare, forms, selectors, services
 from apps.monitoring.models import Alert, Evaluation
@@ -22,41 +22,30 @@ from apps.monitoring.models import Alert, Evaluation
 PAGE_SIZE = 50
 
 
-def _is_htmx(request) -> bool:
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
-
-
 def _form_error(form, exc: DomainError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
-class IndexView(RoleRequiredMixin, TemplateView):
+class IndexView(RoleRequiredMixin, HtmxListMixin, TemplateView):
     """Health of every model in production, then open alerts and recent evaluations."""
 
     capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/index.html"
     partial_template_name = "monitoring/partials/health_table.html"
+    object_list_name = "models"
+    paginate_by = PAGE_SIZE
+
+    def get_filterset(self):
+        return selectors.health_overview(self.request.GET)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        filterset = selectors.health_overview(self.request.GET)
-        page = Paginator(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        selectors.attach_cadence(page.object_list)
-        context.update(filter=filterset, page_obj=page, models=page.object_list,
-                       filtered=any(v for k, v in self.request.GET.items() if k not in ("page", "sort")),
-                       can_upload=may(self.request.user, Capability.UPLOAD_EVALUATION))
-        if not _is_htmx(self.request):
+        selectors.attach_cadence(context["models"])
+        context["can_upload"] = may(self.request.user, Capability.UPLOAD_EVALUATION)
+        if not is_htmx(self.request):
             context.update(open_alerts=selectors.open_alerts(), open_alert_count=selectors.open_alert_count(),
                            evaluations=selectors.recent_evaluations())
         return context
-
-    def get_template_names(self):
-        return [self.partial_template_name if _is_htmx(self.request) else self.template_name]
-
-    def render_to_response(self, context, **kwargs):
-        response = super().render_to_response(context, **kwargs)
-        patch_vary_headers(response, ["HX-Request"])
-        return response
 
 
 # ---------------------------------------------------------------- uploads
@@ -109,7 +98,7 @@ class UploadPreviewView(RoleRequiredMixin, View):
             preview = selectors.upload_preview(upload.read(), filename=upload.name, mapping=form.columns(),
                                                sensitive=form.cleaned_data["sensitive_features"])
         status = 200 if preview is not None else 400
-        if _is_htmx(request):
+        if is_htmx(request):
             return render(request, "monitoring/partials/preview.html", {"preview": preview, "form": form},
                           status=status)
         return render(request, "monitoring/upload.html", {"form": form, "preview": preview, "problems": [],
@@ -187,8 +176,9 @@ class EvaluationStatusView(RoleRequiredMixin, View):
         response = render(request, "monitoring/partials/evaluation_status.html",
                           {"evaluation": evaluation, "status_note": selectors.evaluation_status_note(evaluation)})
         finished = evaluation.status in (Evaluation.Status.DONE, Evaluation.Status.FAILED)
-        if finished and _is_htmx(request):
+        if finished and is_htmx(request):
             response["HX-Refresh"] = "true"  # the metrics sections appear with the full page
+        patch_vary_headers(response, ["HX-Request"])
         return response
 
 

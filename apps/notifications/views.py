@@ -1,4 +1,3 @@
-from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import TemplateView
@@ -6,20 +5,19 @@ from django.views.generic import TemplateView
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability
+from apps.core.views_mixins import HtmxListMixin
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_mark_read
 
 
-class NotificationListView(RoleRequiredMixin, TemplateView):
+class NotificationListView(RoleRequiredMixin, HtmxListMixin, TemplateView):
     capability = Capability.VIEW_PORTFOLIO
     template_name = "notifications/list.html"
+    partial_template_name = "notifications/partials/notification_list.html"
+    object_list_name = "notifications"
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        queryset = Notification.objects.filter(recipient=self.request.user)
-        context["page_obj"] = Paginator(queryset, 50).get_page(self.request.GET.get("page"))
-        context["notifications"] = context["page_obj"].object_list
-        return context
+    def get_queryset(self):
+        return Notification.objects.filter(recipient=self.request.user)
 
 
 class NotificationMarkReadView(RoleRequiredMixin, View):

@@ -7,13 +7,8 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews: intentionality and accountability sign-offs"
 
     def ready(self) -> None:
-        from apps.inventory import gates, signals
-        from apps.reviews import (
-            redflags,  # noqa: F401 - registers the dashboard's review flags
-            services,
-        )
-
-        gates.register(services.approval_problems)
+        from apps.inventory import signals
+        from apps.reviews import services
 
         def void_approvals(sender, version, actor, changed, **kwargs):
             services.review_expire_for_version(version=version, actor=actor, changed=changed)

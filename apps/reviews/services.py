@@ -18,6 +18,7 @@ from apps.core.models import AuditEvent
 from apps.core.roles import Capability, may, require
 from apps.core.services import audit_record
 from apps.inventory.models import ModelVersion
+from apps.inventory.signals import governance_changed
 from apps.notifications.services import notify
 from apps.reviews import transitions as t
 from apps.reviews.models import ChecklistAnswer, ChecklistItem, Review, ReviewDecision
@@ -360,6 +361,7 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
     for user in filter(None, recipients):
         notify(recipient=user, subject=f"{review.version}: {actor} chose to {decision.replace('_', ' ')}",
                body=comment or f"{after.approvals} of {after.required} approvals.", url=review.get_absolute_url())
+    governance_changed(model_ids=[review.version.model_id], actor=actor, cause=f"review {decision.replace('_', ' ')}")
     return record
 
 
@@ -401,6 +403,7 @@ def review_withdraw(*, actor, review: Review, reason: str = "") -> Review:
     review.save(update_fields=["state", "updated_at"])
     audit_record(actor=actor, action="review.withdrawn", obj=review, changes={"state": [before, new_state]},
                  reason=reason)
+    governance_changed(model_ids=[review.version.model_id], actor=actor, cause="review withdrawn")
     return review
 
 
@@ -447,3 +450,27 @@ def approval_problems(version: ModelVersion) -> list[str]:
     if newest is None:
         return ["It needs a valid responsible-AI approval (a review approved by enough distinct reviewers)."]
     return newest.problems()
+
+
+@dataclass(frozen=True)
+class ApprovalFacts:
+    """The version's approval as governance judges it: the newest round whose content still matches, judged
+    against the current policy; ``void`` when rounds were approved but none matches the content any more."""
+
+    status: ApprovalStatus | None
+    decided_at: object = None
+    void: bool = False
+
+
+def approval_facts(version: ModelVersion) -> ApprovalFacts | None:
+    """None when the version was never approved."""
+    newest = None
+    for review, status in _approved_rounds(version):
+        if status.enough:
+            return ApprovalFacts(status, review.decided_at)
+        newest = newest or ApprovalFacts(status, review.decided_at)
+    if newest is not None:
+        return newest
+    if Review.objects.filter(version=version, state__in=(t.APPROVED, t.EXPIRED)).exists():
+        return ApprovalFacts(None, void=True)
+    return None

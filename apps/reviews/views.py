@@ -18,8 +18,8 @@ from django.views.generic import TemplateView
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, Role, may, user_roles
-from apps.inventory.gates import production_problems
 from apps.inventory.models import ModelVersion, Stage
+from apps.inventory.selectors import gate_blockers
 from apps.reviews import forms, report, selectors, services
 from apps.reviews import transitions as t
 from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review
@@ -52,26 +52,20 @@ class Queue:
     page: Page
     kind: str = "reviews"
     rows: list = field(default_factory=list)
-    previous_url: str = ""
-    next_url: str = ""
+
+    @property
+    def page_param(self) -> str:
+        return f"{self.key}_page"
 
 
 def _queue(request, *, key: str, title: str, empty: str, items, kind: str = "reviews",
            per_page: int = PAGE_SIZE) -> Queue:
     """One paginated list of the index page; each list has its own page parameter (``<key>_page``)."""
-    param = f"{key}_page"
-    page = Paginator(items, per_page).get_page(request.GET.get(param))
-    links = {}
-    for name, has, number in (("previous_url", page.has_previous, "previous_page_number"),
-                              ("next_url", page.has_next, "next_page_number")):
-        if has():
-            query = request.GET.copy()
-            query[param] = getattr(page, number)()
-            links[name] = f"?{query.urlencode()}#{key}"
+    page = Paginator(items, per_page).get_page(request.GET.get(f"{key}_page"))
     rows = list(page.object_list)
     if kind == "versions":
-        rows = [{"version": v, "problems": production_problems(v)} for v in rows]
-    return Queue(key=key, title=title, empty=empty, page=page, kind=kind, rows=rows, **links)
+        rows = [{"version": v, "problems": gate_blockers(v)} for v in rows]
+    return Queue(key=key, title=title, empty=empty, page=page, kind=kind, rows=rows)
 
 
 class IndexView(RoleRequiredMixin, TemplateView):
@@ -341,7 +335,7 @@ def version_context(request, version: ModelVersion, **extra) -> dict:
     open_round = next((r for r in rounds if r.is_open), None)
     return {
         "version": version, "model": version.model, "rounds": rounds, "open_round": open_round,
-        "problems": production_problems(version), "obligations": obligations_for(version.model),
+        "problems": gate_blockers(version), "obligations": obligations_for(version.model),
         "can_start": (may(request.user, Capability.OPEN_REVIEW, version.model) and version.stage != Stage.RETIRED
                       and open_round is None),
         **extra,

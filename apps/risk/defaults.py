@@ -25,4 +25,7 @@ DEFAULT_POLICIES = {
     },
 }
 
-__all__ = ["DEFAULT_MATRIX", "DEFAULT_POLICIES"]
+# Added after the first policies (migration 0005): on these tiers a monitoring breach suspends the approval.
+SUSPEND_ON_BREACH_TIERS = ("high", "critical")
+
+__all__ = ["DEFAULT_MATRIX", "DEFAULT_POLICIES", "SUSPEND_ON_BREACH_TIERS"]

@@ -72,6 +72,9 @@ class GovernancePolicy(models.Model):
         default=dict, help_text='e.g. {"accuracy_min": 0.8, "psi_max": 0.2, "demographic_parity_difference_max": 0.1}'
     )
     reassessment_days = models.PositiveIntegerField(help_text="Days until the risk assessment must be renewed.")
+    suspend_on_breach = models.BooleanField(
+        default=False, help_text="A monitoring breach suspends the approval until a reviewer re-approves the version "
+        "or records a risk acceptance. Off: the breach raises an alert only.")
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -196,6 +199,9 @@ class ReassessmentTrigger(models.Model):
         # The model's use changed (exposure, automation, purpose): its tier may be wrong, so the
         # production gate waits for the re-assessment. Other triggers (a breach) only ask for one.
         CONTEXT_CHANGED = "context_changed", "The model's use changed"
+        # Monitoring found a breach on a tier whose policy suspends the approval; a draft re-assessment holds
+        # the evidence (``reassessment_open_for_breach``).
+        MONITORING_BREACH = "monitoring_breach", "Monitoring breach"
         OTHER = "other", "Other"
 
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="reassessment_triggers")
@@ -210,3 +216,23 @@ class ReassessmentTrigger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}: {self.reason}"
+
+
+class RiskAcceptance(models.Model):
+    """A reviewer accepts, for a while, the risk a monitoring breach revealed, lifting the suspension it caused.
+
+    It covers the breaches known when it is recorded; a later breach suspends the approval again. Expired, it
+    suspends the approval again too (the beat task recomputes the state the day after ``expires_on``).
+    """
+
+    version = models.ForeignKey("inventory.ModelVersion", on_delete=models.CASCADE, related_name="risk_acceptances")
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(help_text="Why the model may keep running despite the breach, and what is being done.")
+    expires_on = models.DateField(help_text="The last day the acceptance holds.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Risk accepted for {self.version} until {self.expires_on:%Y-%m-%d}"

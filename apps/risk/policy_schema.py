@@ -24,7 +24,8 @@ CHECKLISTS = {"intentionality": "Intentionality", "accountability": "Accountabil
 CADENCES = ("daily", "weekly", "monthly")
 APPROVALS_RANGE = (1, 10)
 REASSESSMENT_DAYS_RANGE = (1, 3650)
-FIELDS = ("required_approvals", "checklists", "monitoring_cadence", "metric_thresholds", "reassessment_days")
+FIELDS = ("required_approvals", "checklists", "monitoring_cadence", "metric_thresholds", "reassessment_days",
+          "suspend_on_breach")
 EXAMPLE = '{"accuracy_min": 0.8, "psi_max": 0.2}'
 
 
@@ -171,9 +172,15 @@ def _checklists_problems(checklists) -> list[Problem]:
     return [Problem("checklists", message)]
 
 
+def _suspend_problems(value) -> list[Problem]:
+    if isinstance(value, bool):
+        return []
+    return [Problem("suspend_on_breach", f"suspend_on_breach: {_shown(value)} is not true or false.")]
+
+
 CHECKS = {"required_approvals": _approvals_problems, "checklists": _checklists_problems,
           "monitoring_cadence": _cadence_problems, "metric_thresholds": _thresholds_problems,
-          "reassessment_days": _reassessment_problems}
+          "reassessment_days": _reassessment_problems, "suspend_on_breach": _suspend_problems}
 assert tuple(CHECKS) == FIELDS
 
 

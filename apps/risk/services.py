@@ -9,6 +9,8 @@ from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record, changes_between
 from apps.inventory.models import MLModel, Stage
+from apps.inventory.services import governance_mark_stale
+from apps.inventory.signals import governance_changed
 from apps.notifications.services import notify
 from apps.risk import policy_schema, scoring
 from apps.risk.models import (
@@ -160,6 +162,7 @@ def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | N
                body=f"{actor or 'The portal'} assessed {model}: tier {result.tier}. "
                     f"Re-assessment due {assessment.reassessment_due:%Y-%m-%d}.",
                url=assessment.get_absolute_url())
+    governance_changed(model_ids=[model.pk], actor=actor, cause=f"risk assessed: {result.tier}")
     return assessment
 
 
@@ -222,15 +225,19 @@ def policy_publish(*, actor, tier: str, note: str, **values) -> GovernancePolicy
         raise DomainError(f"Unknown tier {tier!r}.", field="tier")
     if not note.strip():
         raise DomainError("Say why the policy changes.", field="note")
-    # A tier may set no thresholds; every other field is the admin's explicit choice.
-    values = {"metric_thresholds": {}, **values}
-    _check_policy(values)
     previous = policy_for_tier(tier)
+    # A tier may set no thresholds and keeps its breach rule unless told; every other field is the admin's choice.
+    values = {"metric_thresholds": {}, "suspend_on_breach": previous.suspend_on_breach if previous else False,
+              **values}
+    _check_policy(values)
     policy = GovernancePolicy.objects.create(tier=tier, version=(previous.version + 1) if previous else 1, note=note,
                                              created_by=actor, **values)
     before = {f: getattr(previous, f) for f in policy_schema.FIELDS} if previous else {}
     audit_record(actor=actor, action="governance_policy.published", obj=policy,
                  changes=changes_between(before, {f: getattr(policy, f) for f in policy_schema.FIELDS}), reason=note)
+    # Every model of the tier (never-assessed ones count as critical) owes something else now: their stored states
+    # are marked for the beat task in this transaction, and the gate recomputes a version's state when it asks.
+    governance_mark_stale(tiers=[tier, ""] if tier == "critical" else [tier])
     return policy
 
 
@@ -247,7 +254,37 @@ def reassessment_request(*, model: MLModel, reason: str, actor=None,
     audit_record(actor=actor, action="risk_reassessment.requested", obj=model, reason=reason)
     notify(recipient=model.accountable_owner, subject=f"Re-assess the risk of {model}", body=reason,
            url=f"/risk/models/{model.slug}/")
+    governance_changed(model_ids=[model.pk], actor=actor, cause="risk re-assessment requested")
     return trigger
+
+
+@transaction.atomic
+def reassessment_open_for_breach(*, model: MLModel, evidence: str, url: str = "") -> RiskAssessment | None:
+    """A breach on a tier that suspends approvals: request a re-assessment and open a draft of it, pre-filled with
+    the current assessment's ratings and context and the breach's evidence, for a reviewer to revise and submit.
+
+    One open draft per model: a second breach adds its evidence to the draft's summary instead.
+    """
+    reason = f"Monitoring breach: {evidence}"[:300]
+    reassessment_request(model=model, reason=reason, kind=ReassessmentTrigger.Kind.MONITORING_BREACH)
+    note = f"Opened by a monitoring breach on {timezone.localdate():%Y-%m-%d}: {evidence}"
+    note += f" ({url})" if url else ""
+    draft = RiskAssessment.objects.filter(model=model, status=RiskAssessment.Status.DRAFT, created_by=None).first()
+    if draft is not None:
+        if evidence not in draft.summary:
+            draft.summary = f"{draft.summary}\n{note}".strip()
+            draft.save(update_fields=["summary", "updated_at"])
+        return draft
+    current = (RiskAssessment.objects.filter(model=model, status=RiskAssessment.Status.CURRENT)
+               .prefetch_related("ratings__mitigations").first())
+    if current is None:
+        return None
+    ratings = {r.risk: {"probability": r.probability, "impact": r.impact, "rationale": r.rationale,
+                        "mitigations": [{"action": m.action, "owner": m.owner, "due_date": m.due_date,
+                                         "status": m.status} for m in r.mitigations.all()]}
+               for r in current.ratings.all()}
+    context = {name: getattr(current, name) for name in CONTEXT_FIELDS if name != "summary"}
+    return assessment_save_draft(actor=None, model=model, ratings=ratings, summary=note, **context)
 
 
 def mark_overdue_and_notify() -> int:

@@ -1,7 +1,6 @@
 import csv
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import FormView, TemplateView
@@ -11,6 +10,7 @@ from apps.core.errors import DomainError
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may
+from apps.core.views_mixins import HtmxListMixin
 from apps.inventory.models import MLModel
 from apps.risk import selectors, services
 from apps.risk.forms import AssessmentForm, MatrixForm, PolicyForm
@@ -36,25 +36,20 @@ def _matrix_context(config: dict, marks: dict | None = None) -> dict:
             "probability_levels": PROBABILITY_LEVELS}
 
 
-class RegisterView(RoleRequiredMixin, TemplateView):
+class RegisterView(RoleRequiredMixin, HtmxListMixin, TemplateView):
     """Every open risk and its mitigations across the portfolio."""
 
     capability = Capability.VIEW_PORTFOLIO
     template_name = "risk/register.html"
+    partial_template_name = "risk/partials/register_table.html"
+    object_list_name = "rows"
+    paginate_by = PAGE_SIZE
+
+    def get_filterset(self):
+        return selectors.register_rows(filters=self.request.GET)
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        filterset = selectors.register_rows(filters=self.request.GET)
-        page = Paginator(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        context.update(filter=filterset, page_obj=page, rows=page.object_list,
-                       filtered=any(v for k, v in self.request.GET.items() if k != "page"),
-                       query=self.request.GET.urlencode())
-        return context
-
-    def get_template_names(self):
-        if self.request.headers.get("HX-Request"):
-            return ["risk/partials/register_table.html"]
-        return [self.template_name]
+        return {**super().get_context_data(**kwargs), "query": self.request.GET.urlencode()}
 
 
 class RegisterExportView(RoleRequiredMixin, TemplateView):

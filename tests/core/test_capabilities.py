@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.core.context_processors import Capabilities
 from apps.core.errors import PermissionDeniedError
 from apps.core.permissions import RolePermission, RoleRequiredMixin, capability_for
 from apps.core.roles import CAPABILITIES, Capability, Role, may, require, roles_with
-from tests.inventory.factories import MLModelFactory, TeamFactory
+from tests.inventory.factories import MLModelFactory, ModelVersionFactory, TeamFactory
 from tests.reviews.helpers import submitted_review
 from tests.role_matrix import PUBLIC, collect_matrix, collect_writes
 
@@ -88,6 +88,15 @@ def test_the_accountable_owner_acknowledges_whatever_their_role(make_user):
     owner.groups.clear()
     assert may(owner, Capability.ACKNOWLEDGE_REVIEW, review)
     assert not may(make_user("admin"), Capability.ACKNOWLEDGE_REVIEW, review)
+
+
+@pytest.mark.parametrize(("role", "status"), [("reviewer", 200), ("admin", 200), ("data_scientist", 403),
+                                              ("executive", 403)])
+def test_the_risk_acceptance_page_is_for_those_who_accept_risk(client_as, role, status):
+    # Not yet in tests/role_matrix: its POST needs a security case with a suspended approval.
+    version = ModelVersionFactory()
+    response = client_as(role).get(reverse("governance:accept", kwargs={"version_id": version.pk}))
+    assert response.status_code == status
 
 
 def test_anonymous_and_role_less_people_may_nothing(make_user):

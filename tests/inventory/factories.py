@@ -1,4 +1,7 @@
-"""Factories for inventory objects. They write rows directly (fast); tests of behaviour call services."""
+"""Factories for inventory objects. They write rows directly (fast); tests of behaviour call services.
+
+Models, versions and deployments end with their stored governance state computed, as a service leaves them
+(``governance=False`` skips it, for a test of what happens before the first computation)."""
 
 import factory
 from django.utils import timezone
@@ -14,6 +17,7 @@ from apps.inventory.models import (
     PipelineStep,
     Team,
 )
+from apps.inventory.signals import governance_changed
 from tests.factories import UserFactory
 
 FINGERPRINT = {"python": "3.11.7", "os": "Linux", "packages": {"scikit-learn": "1.6.1", "numpy": "2.2.0"}}
@@ -83,6 +87,11 @@ class PipelineStepFactory(factory.django.DjangoModelFactory):
             self.inputs.set(extracted or [DataSetFactory()])
 
 
+def _refresh(model_id, create: bool, wanted) -> None:
+    if create and wanted is not False:
+        governance_changed(model_ids=[model_id], cause="test factory")
+
+
 class MLModelFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = MLModel
@@ -98,6 +107,10 @@ class MLModelFactory(factory.django.DjangoModelFactory):
     def business_processes(self, create, extracted, **kwargs):
         if create and extracted:
             self.business_processes.set(extracted)
+
+    @factory.post_generation
+    def governance(self, create, extracted, **kwargs):
+        _refresh(self.pk, create, extracted)
 
 
 class ModelVersionFactory(factory.django.DjangoModelFactory):
@@ -116,6 +129,10 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             self.training_datasets.set(extracted)
 
+    @factory.post_generation
+    def governance(self, create, extracted, **kwargs):
+        _refresh(self.model_id, create, extracted)
+
 
 class DeploymentFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -130,3 +147,7 @@ class DeploymentFactory(factory.django.DjangoModelFactory):
     mismatch_details = factory.LazyAttribute(lambda d: [
         diff.as_dict() for diff in environment.differences(d.version.validated_environment, d.runtime_environment)])
     environment_mismatch = factory.LazyAttribute(lambda d: bool(d.mismatch_details))
+
+    @factory.post_generation
+    def governance(self, create, extracted, **kwargs):
+        _refresh(self.version.model_id, create, extracted)

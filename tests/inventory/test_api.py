@@ -96,9 +96,11 @@ def test_it_registers_a_model_and_flags_a_drifted_deployment_end_to_end(scientis
     assert detail["stage"] == "staging" and detail["tags"] == ["credit"]
     assert [d["environment_mismatch"] for d in detail["active_deployments"]] == [True]
     events = AuditEvent.objects.order_by("seq")
+    # Each change of the model's governance state is recorded after the change that caused it.
     assert [e.action for e in events] == [
         "business_unit.created", "team.created", "business_process.created", "dataset.created",
-        "model.registered", "version.created", "version.stage_changed", "deployment.created",
+        "model.registered", "governance.changed", "version.created", "governance.changed", "governance.changed",
+        "version.stage_changed", "deployment.created", "governance.changed",
     ]
     assert {e.actor_username for e in events} == {"sam"}
 
@@ -353,8 +355,9 @@ def _populate(count: int) -> None:
 @pytest.mark.parametrize("count", [5, 30])
 def test_the_model_list_costs_a_constant_number_of_queries(scientist, django_assert_max_num_queries, count):
     _populate(count)
-    # Token + roles, count, the page's keys, their rows, owners, processes, tags, versions, deployments.
-    with django_assert_max_num_queries(10):
+    # Token + roles, count, the page's keys, their rows, owners, processes, tags, versions, deployments,
+    # governance states.
+    with django_assert_max_num_queries(11):
         response = scientist.get("/api/v1/models/")
     assert len(response.json()["results"]) == count
     assert all(len(m["active_deployments"]) == 2 for m in response.json()["results"])

@@ -6,12 +6,11 @@ the page sends plotly.js exactly what building the figure with plotly would have
 """
 
 import json
-from collections import Counter
 
 import plotly.graph_objects as go
 import pytest
 
-from apps.inventory import charts, governance_charts
+from apps.inventory import charts
 from apps.inventory.lineage import (
     DataSetRecord,
     DeploymentRecord,
@@ -21,10 +20,6 @@ from apps.inventory.lineage import (
     VersionRecord,
     build_graph,
 )
-from apps.inventory.models import STAGE_ORDER, AutomationLevel, Exposure
-
-LIST_URL = "/inventory/"
-STAGES = [(s.value, s.label) for s in STAGE_ORDER]
 
 
 def as_plotly_writes_it(figure: dict) -> dict:
@@ -43,23 +38,6 @@ def lineage_graph():
 
 
 CHARTS = {
-    "stage by unit": lambda: charts.stage_by_unit_chart(
-        [("risk", "Risk & Fraud", "production", 3), ("risk", "Risk & Fraud", "development", 1),
-         ("ops", "Operations", "staging", 2)], stages=STAGES, list_url=LIST_URL).figure,
-    "stage by unit, tall": lambda: charts.stage_by_unit_chart(
-        [("ops", "Operations", "production", 40)], stages=STAGES, list_url=LIST_URL).figure,
-    "stage by unit, empty": lambda: charts.stage_by_unit_chart([], stages=STAGES, list_url=LIST_URL).figure,
-    "impact by unit": lambda: charts.impact_by_unit_chart(
-        [("risk", "Risk", 2, 1_500_000.0, 1200), ("ops", "Operations", 1, None, None)], list_url=LIST_URL).figure,
-    "exposure x automation": lambda: charts.exposure_automation_chart(
-        [("public", "fully_automated", 2), ("internal", "human_decides", 5)], exposures=Exposure.choices,
-        automation_levels=AutomationLevel.choices, list_url=LIST_URL).figure,
-    "risk heat map": lambda: governance_charts.risk_heatmap(
-        {(2, 3): 4, (5, 5): 1}, Counter(high=1, low=3), register_url="/risk/").figure,
-    "review status": lambda: governance_charts.review_status_chart(
-        {"approved": 3, "none": 2}, list_url=LIST_URL, business_unit="risk").figure,
-    "health": lambda: governance_charts.health_chart(
-        {"healthy": 4, "breach": 1}, monitoring_url="/monitoring/").figure,
     "lineage": lambda: charts.lineage_figure(lineage_graph()),
     "lineage, empty": lambda: charts.lineage_figure(build_graph()),
 }

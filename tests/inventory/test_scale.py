@@ -37,7 +37,7 @@ DRIFTED = {**FINGERPRINT, "packages": {**FINGERPRINT["packages"], "scikit-learn"
 PAGES = {
     "model list": lambda model: reverse("inventory:index"),
     "model page": lambda model: reverse("inventory:model-detail", args=[model.slug]),
-    "dashboard": lambda model: reverse("inventory:dashboard"),
+    "dashboard": lambda model: reverse("portfolio:dashboard"),
     "API model list": lambda model: "/api/v1/models/",
 }
 

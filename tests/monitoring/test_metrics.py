@@ -148,29 +148,91 @@ def _rates_frame(rates: dict[str, tuple[int, int]]) -> dict:
     return {"y_true": [0] * len(groups), "y_pred": predictions, "sensitive": {"g": groups}}
 
 
-def test_it_compares_selection_rates_with_the_largest_group_by_default():
-    data = _rates_frame({"a": (100, 50), "b": (50, 15), "c": (40, 18)})
+# Hand-worked four-fifths example where the largest group is not the one selected most often:
+#   a: 100 rows, 40 selected -> 0.40    b: 50 rows, 35 selected -> 0.70    c: 40 rows, 24 selected -> 0.60
+# Against the highest rate (b): a 0.40 / 0.70 = 0.571 (below 0.8), c 0.60 / 0.70 = 0.857, b 1.
+# Against the largest group (a), the former default, the ratios were 1, 1.75 and 1.5: "below four-fifths: none".
+HIGHEST_IS_NOT_LARGEST = {"a": (100, 40), "b": (50, 35), "c": (40, 24)}
+
+
+def test_it_compares_selection_rates_with_the_highest_rate_group_by_default():
+    data = _rates_frame(HIGHEST_IS_NOT_LARGEST)
     result = binary_metrics(data["y_true"], data["y_pred"], sensitive=data["sensitive"])
 
     fairness, groups = result["fairness"]["g"], result["groups"]["g"]
+    assert fairness["reference_group"] == "b"
+    assert fairness["reference_rule"] == "highest_selection_rate"
+    assert fairness["reference_note"] == ""
+    assert groups["a"]["selection_rate_ratio"] == pytest.approx(0.4 / 0.7)
+    assert round(groups["a"]["selection_rate_ratio"], 2) == 0.57
+    assert groups["c"]["selection_rate_ratio"] == pytest.approx(0.6 / 0.7)
+    assert groups["b"]["selection_rate_ratio"] == 1.0
+    assert fairness["four_fifths_violations"] == ["a"]
+
+
+def test_its_ratios_match_fairlearn_selection_rates_against_the_highest_rate():
+    data = _rates_frame(HIGHEST_IS_NOT_LARGEST)
+    frame = fm.MetricFrame(metrics=fm.selection_rate, y_true=data["y_true"], y_pred=data["y_pred"],
+                           sensitive_features=data["sensitive"]["g"])
+    rates = frame.by_group.to_dict()
+    highest = max(rates.values())
+
+    groups = binary_metrics(data["y_true"], data["y_pred"], sensitive=data["sensitive"])["groups"]["g"]
+    assert {label: row["selection_rate_ratio"] for label, row in groups.items()} == pytest.approx(
+        {label: rate / highest for label, rate in rates.items()}, abs=TOLERANCE)
+
+
+def test_it_matches_fairlearn_on_the_four_fifths_ratios_of_a_random_evaluation(evaluation):
+    frame = fm.MetricFrame(metrics=fm.selection_rate, y_true=evaluation["y_true"], y_pred=evaluation["y_pred"],
+                           sensitive_features=evaluation["region"])
+    rates = frame.by_group.to_dict()
+    highest = max(rates, key=rates.get)
+
+    result = _metrics(evaluation)
+    assert result["fairness"]["region"]["reference_group"] == highest == "north"  # the fixture favours the north
+    assert {label: row["selection_rate_ratio"] for label, row in result["groups"]["region"].items()} == pytest.approx(
+        {label: rate / rates[highest] for label, rate in rates.items()}, abs=TOLERANCE)
+    assert result["fairness"]["region"]["four_fifths_violations"] == sorted(
+        label for label, rate in rates.items() if rate / rates[highest] < 0.8)
+
+
+def test_it_breaks_a_tie_in_the_highest_rate_by_the_larger_group_then_the_label():
+    larger = _rates_frame({"a": (10, 5), "b": (20, 10), "c": (20, 4)})
+    same_size = _rates_frame({"y": (10, 5), "x": (10, 5)})
+
+    assert binary_metrics(**larger)["fairness"]["g"]["reference_group"] == "b"
+    assert binary_metrics(**same_size)["fairness"]["g"]["reference_group"] == "x"
+
+
+def test_it_compares_selection_rates_with_a_configured_reference_group():
+    data = _rates_frame(HIGHEST_IS_NOT_LARGEST)
+    result = binary_metrics(data["y_true"], data["y_pred"], sensitive=data["sensitive"], reference_groups={"g": "a"})
+
+    fairness = result["fairness"]["g"]
     assert fairness["reference_group"] == "a"
-    assert groups["b"]["selection_rate_ratio"] == pytest.approx(0.6)
-    assert groups["c"]["selection_rate_ratio"] == pytest.approx(0.9)
-    assert fairness["four_fifths_violations"] == ["b"]
+    assert fairness["reference_rule"] == "configured"
+    assert fairness["reference_note"] == ""
+    assert result["groups"]["g"]["b"]["selection_rate_ratio"] == pytest.approx(0.7 / 0.4)
+    assert fairness["four_fifths_violations"] == []
 
 
-def test_it_compares_selection_rates_with_a_chosen_reference_group():
-    data = _rates_frame({"a": (100, 50), "b": (50, 15), "c": (40, 18)})
-    result = binary_metrics(data["y_true"], data["y_pred"], sensitive=data["sensitive"], reference_groups={"g": "b"})
+def test_it_falls_back_to_the_highest_rate_when_the_configured_group_is_not_in_the_data():
+    data = _rates_frame(HIGHEST_IS_NOT_LARGEST)
+    result = binary_metrics(data["y_true"], data["y_pred"], sensitive=data["sensitive"], reference_groups={"g": "z"})
 
-    assert result["fairness"]["g"]["reference_group"] == "b"
-    assert result["groups"]["g"]["a"]["selection_rate_ratio"] == pytest.approx(0.5 / 0.3)
-    assert result["fairness"]["g"]["four_fifths_violations"] == []
+    fairness = result["fairness"]["g"]
+    assert fairness["reference_group"] == "b"
+    assert fairness["reference_rule"] == "highest_selection_rate"
+    assert "configured reference group 'z' is not in the data" in fairness["reference_note"]
+    assert fairness["four_fifths_violations"] == ["a"]
 
 
-def test_it_rejects_a_reference_group_that_is_not_in_the_data():
-    with pytest.raises(ValueError, match="'z'"):
-        binary_metrics([0, 1], [0, 1], sensitive={"g": ["a", "b"]}, reference_groups={"g": "z"})
+def test_it_says_why_no_ratio_is_defined_when_the_configured_group_selects_no_one():
+    data = _rates_frame({"a": (10, 0), "b": (10, 6)})
+    fairness = binary_metrics(**data, reference_groups={"g": "a"})["fairness"]["g"]
+
+    assert fairness["reference_group"] == "a" and fairness["four_fifths_violations"] == []
+    assert "selection rate of 0" in fairness["reference_note"]
 
 
 def test_it_returns_none_for_undefined_values_and_stays_json_serialisable():

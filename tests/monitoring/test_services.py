@@ -201,14 +201,14 @@ def _abandoned_by_a_dead_worker(evaluation, *, attempts: int, silent_for: timede
 def _break_the_threshold_check_of(monkeypatch, broken) -> None:
     """An unexpected error inside one version's threshold check, as a policy stored with ``accuracy_min: "abc"``
     raised before policies were validated (readers now skip such keys, so the fault is injected here)."""
-    real = services.thresholds.check
+    real = services.thresholds_check
 
     def check(*, version, **kwargs):
         if version.pk == broken.pk:
             raise TypeError("'<' not supported between instances of 'float' and 'str'")
         return real(version=version, **kwargs)
 
-    monkeypatch.setattr(services.thresholds, "check", check)
+    monkeypatch.setattr(services, "thresholds_check", check)
 
 
 def test_it_takes_over_a_silent_worker_long_before_the_lease(scientist, settings):

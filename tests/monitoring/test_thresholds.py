@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from apps.inventory.models import Stage
 from apps.monitoring.models import Alert
-from apps.monitoring.thresholds import check, findings, health_of
+from apps.monitoring.services import thresholds_check
+from apps.monitoring.thresholds import findings, health_of
 from apps.risk.models import GovernancePolicy
 from apps.risk.selectors import obligations_for
 from tests.monitoring.test_views import make_evaluation, make_window
@@ -109,7 +110,7 @@ def test_the_evaluation_page_checks_the_good_thresholds_and_names_the_skipped_on
 
 
 def test_a_production_result_under_a_corrupted_policy_alerts_on_the_good_thresholds(high_tier_version):
-    health = check(version=high_tier_version, metrics={"overall": {"accuracy": 0.1},
+    health = thresholds_check(version=high_tier_version, metrics={"overall": {"accuracy": 0.1},
                                                        "drift": {"income": {"psi": 0.5}}})
     assert health == "breach"
     assert list(Alert.objects.values_list("metric", flat=True)) == ["drift.income.psi"]

@@ -14,7 +14,7 @@ from apps.reviews.models import Review
 from tests.inventory.factories import DataSetFactory, ModelVersionFactory
 from tests.reviews.helpers import assessed_version, submitted_review
 
-NO_APPROVAL = "It needs a valid responsible-AI approval"
+NO_APPROVAL = "so the approval no longer holds; it needs a new review"
 
 
 @pytest.fixture

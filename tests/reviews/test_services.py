@@ -110,9 +110,9 @@ def test_changing_the_artefact_after_approval_voids_it(scientist, reviewers):
 
 def test_the_production_gate_refuses_an_unapproved_version(scientist):
     version = assessed_version(team__members=[scientist])
-    with pytest.raises(ConflictError, match="needs a valid responsible-AI approval"):
+    with pytest.raises(ConflictError, match="It has no responsible-AI approval"):
         inventory.version_transition(actor=scientist, version=version, to_stage="production")
-    with pytest.raises(ConflictError, match="needs a valid responsible-AI approval"):
+    with pytest.raises(ConflictError, match="It has no responsible-AI approval"):
         inventory.deployment_create(actor=scientist, version=version, environment="production", target="api")
     version.refresh_from_db()
     assert version.stage == Stage.DEVELOPMENT
@@ -128,7 +128,7 @@ def test_the_gate_opens_with_an_approval_and_a_current_assessment(scientist, rev
 def test_an_unassessed_model_is_refused_by_the_gate(scientist):
     from tests.inventory.factories import ModelVersionFactory
 
-    with pytest.raises(ConflictError, match="needs a risk assessment"):
+    with pytest.raises(ConflictError, match="has never been risk-assessed"):
         inventory.version_transition(actor=scientist, version=ModelVersionFactory(model__team__members=[scientist]),
                                      to_stage="production")
 

@@ -28,7 +28,7 @@ ROLES = sorted(EVERYONE)
 API_LISTS = sorted(name for name, (method, _, _) in MATRIX.items()
                    if ":" not in name and name.endswith("-list") and method == "get"
                    and f"{name[:-5]}-detail" in MATRIX)
-LIST_PAGES = ["inventory:index", "inventory:dataset-list", "inventory:process-list", "inventory:dashboard",
+LIST_PAGES = ["inventory:index", "inventory:dataset-list", "inventory:process-list", "portfolio:dashboard",
               "risk:index", "risk:policies", "reviews:index", "monitoring:index", "notifications:list", "core:audit",
               "core:home"]
 LINKS_PER_PAGE = 15

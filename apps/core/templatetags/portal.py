@@ -27,3 +27,9 @@ def query_with(context, **changes):
             query[key] = value
     encoded = query.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def query_with_page(context, number, param: str = ""):
+    """The current query string on page ``number``; ``param`` names the page parameter when a page has several lists."""
+    return query_with(context, **{param or "page": number})

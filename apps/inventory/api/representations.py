@@ -20,7 +20,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.db import CodePointOrder
-from apps.inventory.models import Deployment, MLModel, ModelVersion, StageTransition
+from apps.inventory.models import (
+    Deployment,
+    MLModel,
+    ModelGovernance,
+    ModelVersion,
+    StageTransition,
+    VersionGovernance,
+)
 from apps.inventory.services import REGISTERED
 
 
@@ -37,17 +44,32 @@ MODEL_COLUMNS = {
     "technical_owners": None, "team": "team__slug", "business_unit": "team__business_unit__slug",
     "business_processes": None, "exposure": "exposure", "automation_level": "automation_level",
     "task_type": "task_type", "tags": None, "stage": "stage", "created_by": "created_by__username",
-    "versions": None, "active_deployments": None, "created_at": "created_at", "updated_at": "updated_at",
+    "versions": None, "active_deployments": None, "governance": None, "created_at": "created_at",
+    "updated_at": "updated_at",
 }
 VERSION_COLUMNS = {
     "id": "id", "model": "model__slug", "version": "version", "description": "description",
     "training_datasets": None, "algorithm": "algorithm", "framework": "framework",
     "hyperparameters": "hyperparameters", "artifact_uri": "artifact_uri", "artifact_sha256": "artifact_sha256",
     "stage": "stage", "validation_metrics": "validation_metrics", "validated_environment": "validated_environment",
-    "created_by": "created_by__username", "transitions": None, "created_at": "created_at",
+    "created_by": "created_by__username", "transitions": None, "governance": None, "created_at": "created_at",
     "updated_at": "updated_at",
 }
 _DATETIMES = frozenset({"created_at", "updated_at"})
+
+
+GOVERNANCE_COLUMNS = ("status", "health", "approval", "tier", "reasons", "computed_at", "recheck_at")
+
+
+def _governance(row_class, key: str, pks: list[int], zone, *extra: str) -> dict[int, dict]:
+    """The stored governance states of ``pks`` (one query); a pk not computed yet is missing (null)."""
+    states = {}
+    for row in row_class.objects.filter(**{f"{key}__in": pks}).values(key, *GOVERNANCE_COLUMNS, *extra):
+        pk = row.pop(key)
+        row["computed_at"] = _datetime(row["computed_at"], zone)
+        row["recheck_at"] = _datetime(row["recheck_at"], zone) if row["recheck_at"] else None
+        states[pk] = row
+    return states
 
 
 def _values(queryset: QuerySet, columns: dict) -> QuerySet:
@@ -81,7 +103,7 @@ def _columns(row: dict, columns: dict, related: dict, zone) -> dict:
 
 
 def models(pks: list[int]) -> list[dict]:
-    """The answers for the models ``pks``, in that order: six queries, whatever their number."""
+    """The answers for the models ``pks``, in that order: seven queries, whatever their number."""
     return _models(_rows(MLModel, MODEL_COLUMNS, pks)) if pks else []
 
 
@@ -122,17 +144,19 @@ def _models(rows: list[dict]) -> list[dict]:
         .values_list("version__model_id", "pk", "version__version", "environment", "target", "deployed_at",
                      "environment_mismatch")
     )
+    states = _governance(ModelGovernance, "model_id", pks, zone)
     return [
         _columns(row, MODEL_COLUMNS, {
             **{relation: by_model[row["pk"]] for relation, by_model in named.items()},
             "versions": versions[row["pk"]], "active_deployments": deployments[row["pk"]],
+            "governance": states.get(row["pk"]),
         }, zone)
         for row in rows
     ]
 
 
 def versions(pks: list[int]) -> list[dict]:
-    """The answers for the versions ``pks``, in that order: three queries, whatever their number."""
+    """The answers for the versions ``pks``, in that order: four queries, whatever their number."""
     return _versions(_rows(ModelVersion, VERSION_COLUMNS, pks)) if pks else []
 
 
@@ -151,9 +175,10 @@ def _versions(rows: list[dict]) -> list[dict]:
             version_id__in=pks).order_by("at", "pk")
         .values_list("version_id", "from_stage", "to_stage", "actor__username", "reason", "at")
     )
+    states = _governance(VersionGovernance, "version_id", pks, zone, "gate_open")
     return [
-        _columns(row, VERSION_COLUMNS, {"training_datasets": datasets[row["pk"]], "transitions": history[row["pk"]]},
-                 zone)
+        _columns(row, VERSION_COLUMNS, {"training_datasets": datasets[row["pk"]], "transitions": history[row["pk"]],
+                                        "governance": states.get(row["pk"])}, zone)
         for row in rows
     ]
 
@@ -177,6 +202,7 @@ def registered_model(model: MLModel, *, technical_owners=(), business_processes=
         "business_processes": [process.slug for process in sorted(set(business_processes),
                                                                   key=lambda p: (p.name, p.pk))],
         "tags": sorted(tags), "versions": [], "active_deployments": [],
+        "governance": _governance(ModelGovernance, "model_id", [model.pk], zone).get(model.pk),
     }, zone)
 
 
@@ -198,6 +224,7 @@ def registered_version(version: ModelVersion, *, training_datasets=()) -> dict:
                                                                  key=lambda d: (d.name, d.version, d.pk))],
         "transitions": [{"from_stage": "", "to_stage": version.stage, "actor": author, "reason": REGISTERED,
                          "at": _datetime(version.created_at, zone)}],
+        "governance": _governance(VersionGovernance, "version_id", [version.pk], zone, "gate_open").get(version.pk),
     }, zone)
 
 

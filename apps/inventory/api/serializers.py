@@ -13,6 +13,7 @@ as a 409 conflict with a message, the same answer the pages give.
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from apps.inventory import governance
 from apps.inventory.models import (
     BusinessProcess,
     BusinessUnit,
@@ -173,6 +174,33 @@ class TransitionHistorySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class GovernanceReasonSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=sorted(governance.REASON_CODES), read_only=True,
+                                   help_text="Stable code; see the list of codes in the API description.")
+    level = serializers.ChoiceField(choices=governance.STATUSES, read_only=True)
+    message = serializers.CharField(read_only=True, help_text="A sentence a business reader understands.")
+    fix = serializers.CharField(read_only=True, help_text="Which page fixes it.")
+    url = serializers.CharField(read_only=True, help_text="The page where it is fixed.")
+    blocks_gate = serializers.BooleanField(read_only=True, help_text="The production gate refuses on it.")
+    version = serializers.CharField(read_only=True, help_text="On a model's reasons: the version concerned.")
+
+
+class GovernanceSerializer(serializers.Serializer):
+    """The stored governance state: the one the pages show and the production gate reads (null until computed)."""
+
+    status = serializers.ChoiceField(choices=governance.STATUSES, read_only=True)
+    health = serializers.ChoiceField(choices=governance.HEALTHS, read_only=True)
+    approval = serializers.ChoiceField(choices=governance.APPROVALS, read_only=True)
+    tier = serializers.CharField(read_only=True, help_text="Current risk tier; empty when never assessed.")
+    reasons = GovernanceReasonSerializer(many=True, read_only=True)
+    computed_at = serializers.DateTimeField(read_only=True)
+    recheck_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class VersionGovernanceSerializer(GovernanceSerializer):
+    gate_open = serializers.BooleanField(read_only=True, help_text="Nothing blocks the version from production.")
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     model = _slug_field(MLModel, help_text="Slug of the model this version belongs to.")
     training_datasets = _slug_field(DataSet, many=True, required=False,
@@ -182,12 +210,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     validation_metrics = serializers.DictField(required=False, help_text='e.g. {"roc_auc": 0.91}')
     created_by = _username()
     transitions = TransitionHistorySerializer(many=True, read_only=True)
+    # Null before its first computation (DRF reads a missing one-to-one row as null).
+    governance = VersionGovernanceSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = ModelVersion
         fields = ["id", "model", "version", "description", "training_datasets", "algorithm", "framework",
                   "hyperparameters", "artifact_uri", "artifact_sha256", "stage", "validation_metrics",
-                  "validated_environment", "created_by", "transitions", *TIMESTAMPS]
+                  "validated_environment", "created_by", "transitions", "governance", *TIMESTAMPS]
         read_only_fields = ["id", "stage", "created_by", *TIMESTAMPS]
         validators = []
 
@@ -309,12 +339,14 @@ class MLModelSerializer(serializers.ModelSerializer):
     created_by = _username()
     versions = ListedVersionsSerializer(child=VersionSummarySerializer(), read_only=True, source="*")
     active_deployments = ActiveDeploymentsSerializer(child=DeploymentSummarySerializer(), read_only=True, source="*")
+    governance = GovernanceSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = MLModel
         fields = ["slug", "name", "purpose", "intended_use", "out_of_scope_uses", "accountable_owner",
                   "technical_owners", "team", "business_unit", "business_processes", "exposure", "automation_level",
-                  "task_type", "tags", "stage", "created_by", "versions", "active_deployments", *TIMESTAMPS]
+                  "task_type", "tags", "stage", "created_by", "versions", "active_deployments", "governance",
+                  *TIMESTAMPS]
         read_only_fields = ["slug", "stage", "created_by", *TIMESTAMPS]
 
 

@@ -3,6 +3,7 @@
 import json
 
 from django import template
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils.html import format_html
 
 from apps.inventory.models import Exposure, Stage
@@ -47,3 +48,27 @@ def user_label(user) -> str:
         return "—"
     name = user.get_full_name()
     return f"{name} ({user.get_username()})" if name else user.get_username()
+
+
+@register.simple_tag
+def governance_badge(state):
+    """The stored governance status of a model or version (``ModelGovernance`` / ``VersionGovernance``)."""
+    if state is None:
+        return format_html('<span class="gov-badge gov-unknown">Not computed yet</span>')
+    return format_html('<span class="gov-badge gov-{}">{}</span>', state.status, state.status_label)
+
+
+@register.simple_tag
+def health_badge(state):
+    if state is None:
+        return ""
+    return format_html('<span class="gov-badge health-{}">{}</span>', state.health, state.health_label)
+
+
+@register.filter
+def governance_of(obj):
+    """``model|governance_of``: the stored state, or None before its first computation."""
+    try:
+        return obj.governance
+    except ObjectDoesNotExist:
+        return None
