@@ -1,38 +1,37 @@
-"""The main menu: each entry names the roles that see it, like the views it links to."""
+"""The main menu: each entry names the capability whose holders see it, like the views it links to."""
 
 from dataclasses import dataclass
 
 from django.urls import reverse
 
-from apps.core.roles import ADMIN_ONLY, ALL_ROLES, Role, user_roles
+from apps.core.roles import Capability, may
 
 
 @dataclass(frozen=True)
 class NavItem:
     label: str
     url_name: str
-    roles: frozenset
+    capability: Capability
 
 
 MENU = (
-    NavItem("Home", "core:home", ALL_ROLES),
-    NavItem("Dashboard", "portfolio:dashboard", ALL_ROLES),
-    NavItem("Inventory", "inventory:index", ALL_ROLES),
-    NavItem("Risk", "risk:index", ALL_ROLES),
-    NavItem("Reviews", "reviews:index", ALL_ROLES),
-    NavItem("Monitoring", "monitoring:index", ALL_ROLES),
-    NavItem("Audit trail", "core:audit", ALL_ROLES),
-    NavItem("API", "api-docs", frozenset({Role.DATA_SCIENTIST, Role.ADMIN, Role.REVIEWER})),
-    NavItem("Admin", "admin:index", ADMIN_ONLY),
+    NavItem("Home", "core:home", Capability.VIEW_PORTFOLIO),
+    NavItem("Dashboard", "portfolio:dashboard", Capability.VIEW_PORTFOLIO),
+    NavItem("Inventory", "inventory:index", Capability.VIEW_PORTFOLIO),
+    NavItem("Risk", "risk:index", Capability.VIEW_PORTFOLIO),
+    NavItem("Reviews", "reviews:index", Capability.VIEW_PORTFOLIO),
+    NavItem("Monitoring", "monitoring:index", Capability.VIEW_PORTFOLIO),
+    NavItem("Audit trail", "core:audit", Capability.VIEW_PORTFOLIO),
+    NavItem("API", "api-docs", Capability.CHANGE_CONTENT),
+    NavItem("Admin", "admin:index", Capability.MANAGE_USERS),
 )
 
 
 def navigation_for(request) -> list[dict]:
-    roles = user_roles(request.user)
     current = request.path
     items = []
     for item in MENU:
-        if not roles & item.roles:
+        if not may(request.user, item.capability):
             continue
         url = reverse(item.url_name)
         active = current == url if url in ("/", "/inventory/") else current.startswith(url)

@@ -1,11 +1,13 @@
 """Access checks for pages and API endpoints, in one place.
 
-Every page view inherits ``RoleRequiredMixin`` and states ``allowed_roles``;
-every API view is checked by ``RolePermission`` (the DRF default) against its
-``read_roles`` and ``write_roles``. Whether a role may change a given object (another team's model) is
-decided by the services with the functions of ``apps.core.roles``; pages that change one object call the
-same function from ``check_object_permission`` so they refuse before showing a form. A view that states
-nothing admits no one, so a forgotten declaration fails closed (and the role-matrix test notices).
+Every page view inherits ``RoleRequiredMixin`` and states the ``capability`` it needs (and a
+``post_capability`` when every role reads the page but only some change something from it); every API view
+is checked by ``RolePermission`` (the DRF default) against its ``read_capability`` and ``write_capability``.
+Who holds a capability is declared once, in ``apps.core.roles.CAPABILITIES``. Whether a role may act on a
+given object (another team's model) is decided by the services with ``require(user, capability, obj)``;
+pages that change one object ask the same from ``check_object_permission`` so they refuse before showing a
+form. A view that states nothing admits no one, so a forgotten declaration fails closed (and the role-matrix
+test notices).
 """
 
 from django.contrib.auth.mixins import AccessMixin
@@ -20,7 +22,7 @@ from apps.core import selectors, services
 from apps.core.client_ip import client_ip
 from apps.core.errors import PermissionDeniedError
 from apps.core.models import ApiToken
-from apps.core.roles import ALL_ROLES, user_roles
+from apps.core.roles import CAPABILITIES, Capability, may, user_roles
 
 
 class AnonThrottle(AnonRateThrottle):
@@ -38,20 +40,32 @@ class UserThrottle(UserRateThrottle):
 
 
 class RoleRequiredMixin(AccessMixin):
-    allowed_roles: frozenset = frozenset()
+    capability: Capability | None = None
+    # A POST needs this one as well: pages every role reads and some roles change something from.
+    post_capability: Capability | None = None
     # Pages read with GET and change with POST. Django's FormView would also run a PUT through the form.
     http_method_names = ["get", "post", "head", "options"]
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        if not user_roles(request.user) & self.allowed_roles:
-            raise PermissionDenied("Your role does not allow this page. Ask an administrator if you need it.")
+        for capability in self.capabilities_for(request.method):
+            if capability is None:
+                raise PermissionDenied("This page declares no capability, so it admits no one.")
+            if not may(request.user, capability):
+                raise PermissionDenied(CAPABILITIES[capability].refusal)
         try:
             self.check_object_permission(request)
         except PermissionDeniedError as exc:
             raise PermissionDenied(exc.message) from exc
         return super().dispatch(request, *args, **kwargs)
+
+    @classmethod
+    def capabilities_for(cls, method: str) -> list[Capability | None]:
+        """What a request with ``method`` needs; ``None`` (nothing declared) admits no one."""
+        if method.upper() == "POST" and cls.post_capability is not None:
+            return [cls.capability, cls.post_capability]
+        return [cls.capability]
 
     def check_object_permission(self, request) -> None:
         """Pages that change one object raise PermissionDeniedError here when the role may act but not on
@@ -69,12 +83,18 @@ class RolePermission(BasePermission):
             if not throttle.allow_request(request, view):
                 raise Throttled(wait=throttle.wait())
             return False
-        roles = user_roles(request.user)
-        if not roles:
+        if not user_roles(request.user):
             return False
-        if request.method in SAFE_METHODS:
-            return bool(roles & getattr(view, "read_roles", ALL_ROLES))
-        return bool(roles & getattr(view, "write_roles", frozenset()))
+        capability = capability_for(view, request.method)
+        return capability is not None and may(request.user, capability)
+
+
+def capability_for(view, method: str) -> Capability | None:
+    """The capability an API view demands for ``method``: ``read_capability`` (every role, unless the view
+    says otherwise) for reads, ``write_capability`` (no one, unless the view says) for writes."""
+    if method.upper() in SAFE_METHODS:
+        return getattr(view, "read_capability", Capability.VIEW_PORTFOLIO)
+    return getattr(view, "write_capability", None)
 
 
 class ApiTokenAuthentication(TokenAuthentication):

@@ -1,10 +1,15 @@
 """Roles are Django groups. This module is the one place that says what each may do.
 
-Views declare which roles may use them (``allowed_roles``); the Django admin and
-the API's model permissions use the permissions that ``sync_role_permissions``
-grants each group from ``ROLE_PERMISSIONS``.
+``CAPABILITIES`` maps each ``Capability`` to the roles that hold it and, for capabilities exercised on one
+object (a model, a review), the rule that object adds (team membership, ownership, oversight). Code asks
+``may(user, capability, obj)`` or ``require(...)``; pages declare ``capability`` (``RoleRequiredMixin``), API
+views ``read_capability`` and ``write_capability`` (``RolePermission``). No other module lists roles. The
+Django admin and the API's model permissions use the permissions that ``sync_role_permissions`` grants each
+group from ``ROLE_PERMISSIONS``.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from django.db.models import Q
@@ -33,9 +38,6 @@ ROLE_LABELS = {
 }
 
 ALL_ROLES = frozenset(Role)
-# Roles that may change governed content; executives only read.
-WRITE_ROLES = frozenset({Role.REVIEWER, Role.DATA_SCIENTIST, Role.ADMIN})
-ADMIN_ONLY = frozenset({Role.ADMIN})
 
 # Extra permission codenames per role, beyond "view" on every portal model.
 # Each domain app adds its own lines here as its models land.
@@ -71,8 +73,61 @@ def user_roles(user) -> frozenset[Role]:
     return cached
 
 
-def has_role(user, *roles: Role) -> bool:
-    return bool(user_roles(user) & set(roles))
+class Capability(StrEnum):
+    """Something a person may do in the portal. ``CAPABILITIES`` says who holds each."""
+
+    VIEW_PORTFOLIO = "view_portfolio"
+    CHANGE_CONTENT = "change_content"
+    EDIT_INVENTORY = "edit_inventory"
+    REGISTER_MODEL = "register_model"
+    EDIT_MODEL = "edit_model"
+    WRITE_ANY_TEAM = "write_any_team"
+    UPLOAD_EVALUATION = "upload_evaluation"
+    COMPARE_VERSIONS = "compare_versions"
+    TRIAGE_ALERT = "triage_alert"
+    DRAFT_ASSESSMENT = "draft_assessment"
+    UPDATE_MITIGATION = "update_mitigation"
+    OVERSEE_MODELS = "oversee_models"
+    SUBMIT_ASSESSMENT = "submit_assessment"
+    ACCEPT_RISK = "accept_risk"
+    PUBLISH_POLICY = "publish_policy"
+    OPEN_REVIEW = "open_review"
+    WITHDRAW_REVIEW = "withdraw_review"
+    WITHDRAW_ANY_REVIEW = "withdraw_any_review"
+    ASSIGN_REVIEWER = "assign_reviewer"
+    DECIDE_REVIEW = "decide_review"
+    ACKNOWLEDGE_REVIEW = "acknowledge_review"
+    OVERRIDE_GATE = "override_gate"
+    MANAGE_USERS = "manage_users"
+
+
+def roles_with(capability: Capability) -> frozenset[Role]:
+    return CAPABILITIES[capability].roles
+
+
+def may(user, capability: Capability, obj=None) -> bool:
+    """Does ``user`` hold ``capability``, and (given ``obj``) may they exercise it on that object?"""
+    try:
+        require(user, capability, obj)
+    except PermissionDeniedError:
+        return False
+    return True
+
+
+def require(user, capability: Capability, obj=None, *, message: str = "") -> None:
+    """Raise PermissionDeniedError unless ``may(user, capability, obj)``.
+
+    A role without the capability is refused with ``message`` (or the capability's own refusal); a role
+    with it but not on ``obj`` with the object rule's message, which names whom to ask.
+    """
+    grant = CAPABILITIES[capability]
+    if obj is not None and grant.rule is not None and grant.rule_alone:
+        grant.rule(user, obj)
+        return
+    if not user_roles(user) & grant.roles:
+        raise PermissionDeniedError(message or grant.refusal)
+    if obj is not None and grant.rule is not None:
+        grant.rule(user, obj)
 
 
 # --- The object matrix: writes to a model --------------------------------------------------------------
@@ -90,10 +145,6 @@ def has_role(user, *roles: Role) -> bool:
 # of a version. Risk-assessment drafts, mitigations and reviewer assignments are open to reviewers and
 # admins on every model (oversight) and to data scientists on their team's. Reads stay portfolio-wide.
 # A new model goes only into a team its registrant belongs to (admins: any team).
-MODEL_WRITE_ROLES = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
-# Risk drafts, mitigations and reviewer assignments of any team's model, besides the team itself.
-OVERSIGHT_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
-ANY_TEAM_ROLES = ADMIN_ONLY
 # The functions below read membership and ownership through the user's reverse relations ``teams``
 # (inventory.Team.members) and ``technical_models`` (inventory.MLModel.technical_owners) by name, so core
 # states the rule without importing the inventory.
@@ -101,10 +152,9 @@ ANY_TEAM_ROLES = ADMIN_ONLY
 
 def can_write_in_team(user, team) -> bool:
     """May ``user`` put a model into ``team`` (register it there, or move one there)?"""
-    roles = user_roles(user)
-    if roles & ANY_TEAM_ROLES:
+    if may(user, Capability.WRITE_ANY_TEAM):
         return True
-    return bool(roles & MODEL_WRITE_ROLES) and user.teams.filter(pk=team.pk).exists()
+    return may(user, Capability.EDIT_MODEL) and user.teams.filter(pk=team.pk).exists()
 
 
 def can_write_model(user, model) -> bool:
@@ -112,10 +162,9 @@ def can_write_model(user, model) -> bool:
 
     Costs no query for admins, other roles and the accountable owner, one query otherwise.
     """
-    roles = user_roles(user)
-    if roles & ANY_TEAM_ROLES:
+    if may(user, Capability.WRITE_ANY_TEAM):
         return True
-    if not roles & MODEL_WRITE_ROLES:
+    if not may(user, Capability.EDIT_MODEL):
         return False
     if model.accountable_owner_id == user.pk:
         return True
@@ -127,9 +176,7 @@ def require_model_write(user, model) -> None:
     """Raise PermissionDeniedError, naming whose model it is and whom to ask, unless ``can_write_model``."""
     if can_write_model(user, model):
         return
-    if not user_roles(user) & MODEL_WRITE_ROLES:
-        raise PermissionDeniedError("Your role can read models but not change them. Ask a data scientist of "
-                                    "the model's team or an administrator.")
+    require(user, Capability.EDIT_MODEL)
     owner = model.accountable_owner
     raise PermissionDeniedError(
         f"{model} belongs to the team {model.team}; its accountable owner is "
@@ -140,7 +187,7 @@ def require_model_write(user, model) -> None:
 def require_model_write_or_oversight(user, model) -> None:
     """Reviewers and admins oversee every team's models (they assess risk and arrange reviews across teams);
     a data scientist does so only for models they may write (``require_model_write``)."""
-    if user_roles(user) & OVERSIGHT_ROLES:
+    if may(user, Capability.OVERSEE_MODELS):
         return
     require_model_write(user, model)
 
@@ -150,6 +197,96 @@ def require_team_write(user, team) -> None:
         raise PermissionDeniedError(
             f"You are not a member of the team {team}, so you cannot put a model into it. Choose one of your "
             "own teams, or ask an admin to add you to this one.", field="team")
+
+
+WITHDRAW_REFUSAL = "Only the person who opened or submitted the review (or an admin) withdraws it."
+
+
+def _require_review_opener(user, review) -> None:
+    if user.pk not in {review.created_by_id, review.submitted_by_id} and not may(
+            user, Capability.WITHDRAW_ANY_REVIEW):
+        raise PermissionDeniedError(WITHDRAW_REFUSAL)
+
+
+def _require_accountable_owner(user, review) -> None:
+    if user.pk != review.version.model.accountable_owner_id:
+        raise PermissionDeniedError("Only the model's accountable owner can acknowledge responsibility.")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The roles holding a capability, what a role without it is told, and the rule ``obj`` adds (raises
+    PermissionDeniedError with a message naming whom to ask). With ``rule_alone`` the rule alone decides on
+    an object, whatever the person's roles: ``roles`` then only says who reaches the page or endpoint."""
+
+    roles: frozenset[Role]
+    refusal: str
+    rule: Callable[[object, object], None] | None = None
+    rule_alone: bool = False
+
+
+def _roles(*roles: Role) -> frozenset[Role]:
+    return frozenset(roles)
+
+
+REVIEWER, SCIENTIST, ADMIN = Role.REVIEWER, Role.DATA_SCIENTIST, Role.ADMIN
+
+# Who may do what, once. Executives read; data scientists change their team's models and what hangs off
+# them; reviewers assess risk and decide reviews across teams; admins do everything.
+CAPABILITIES: dict[Capability, Grant] = {
+    Capability.VIEW_PORTFOLIO: Grant(
+        ALL_ROLES, "Your account has no role yet, so it cannot use this page. Ask an administrator for one."),
+    # Changes anything at all; the menu offers these the API (executives read it through the pages).
+    Capability.CHANGE_CONTENT: Grant(_roles(REVIEWER, SCIENTIST, ADMIN), "Your role only reads the portal."),
+    # Business units, teams, processes, data sets, pipeline steps, CSV imports.
+    Capability.EDIT_INVENTORY: Grant(
+        _roles(SCIENTIST, ADMIN), "Only data scientists and admins can change the inventory."),
+    Capability.REGISTER_MODEL: Grant(
+        _roles(SCIENTIST, ADMIN), "Only data scientists and admins register models."),
+    # A model and its versions, deployments and stages: its team's, its owners' and admins'.
+    Capability.EDIT_MODEL: Grant(
+        _roles(SCIENTIST, ADMIN), "Your role can read models but not change them. Ask a data scientist of "
+        "the model's team or an administrator.", require_model_write),
+    # Any team's models and data sets, and putting a model into any team.
+    Capability.WRITE_ANY_TEAM: Grant(_roles(ADMIN), "Only admins change every team's models."),
+    # Evaluations and reference data raise a model's alerts and are evidence in its reviews: model writes.
+    Capability.UPLOAD_EVALUATION: Grant(
+        _roles(SCIENTIST, ADMIN), "Only data scientists and admins upload evaluations.", require_model_write),
+    Capability.COMPARE_VERSIONS: Grant(
+        _roles(SCIENTIST, ADMIN), "Only data scientists and admins compare versions with uploaded predictions."),
+    # Alert triage is open to everyone on call, whichever team owns the model.
+    Capability.TRIAGE_ALERT: Grant(_roles(SCIENTIST, REVIEWER, ADMIN), "Your role cannot change alerts."),
+    Capability.DRAFT_ASSESSMENT: Grant(
+        _roles(REVIEWER, SCIENTIST, ADMIN), "Your role cannot draft risk assessments.",
+        require_model_write_or_oversight),
+    Capability.UPDATE_MITIGATION: Grant(
+        _roles(REVIEWER, SCIENTIST, ADMIN), "Your role cannot update mitigations.",
+        require_model_write_or_oversight),
+    # Risk drafts, mitigations and reviewer assignments of every team's model, besides the team's own.
+    Capability.OVERSEE_MODELS: Grant(_roles(REVIEWER, ADMIN), "Only reviewers and admins oversee every model."),
+    Capability.SUBMIT_ASSESSMENT: Grant(
+        _roles(REVIEWER, ADMIN), "Your role cannot submit risk assessments (reviewers do)."),
+    Capability.ACCEPT_RISK: Grant(_roles(REVIEWER, ADMIN), "Only reviewers and admins accept a risk."),
+    # Governance policies and the risk matrix.
+    Capability.PUBLISH_POLICY: Grant(
+        _roles(ADMIN), "Your role cannot change governance policies or the risk matrix (admins do)."),
+    # Open, answer and submit a review round of a version: the model's team writes that evidence.
+    Capability.OPEN_REVIEW: Grant(
+        _roles(SCIENTIST, ADMIN), "Data scientists and admins open reviews of their versions.",
+        require_model_write),
+    Capability.WITHDRAW_REVIEW: Grant(_roles(SCIENTIST, ADMIN), WITHDRAW_REFUSAL, _require_review_opener),
+    Capability.WITHDRAW_ANY_REVIEW: Grant(_roles(ADMIN), WITHDRAW_REFUSAL),
+    Capability.ASSIGN_REVIEWER: Grant(
+        _roles(SCIENTIST, REVIEWER, ADMIN), "Your role cannot assign reviewers.", require_model_write_or_oversight),
+    Capability.DECIDE_REVIEW: Grant(_roles(REVIEWER, ADMIN), "Only reviewers decide on reviews."),
+    # Every role reaches the form; only the model's accountable owner acknowledges, whatever their role.
+    Capability.ACKNOWLEDGE_REVIEW: Grant(
+        ALL_ROLES, "Only the model's accountable owner can acknowledge responsibility.", _require_accountable_owner,
+        rule_alone=True),
+    Capability.OVERRIDE_GATE: Grant(_roles(ADMIN), "Only an admin can override the production gate."),
+    # Who belongs to a team, other people's API tokens, the Django admin.
+    Capability.MANAGE_USERS: Grant(_roles(ADMIN), "Only admins manage people, their teams and their tokens."),
+}
 
 
 def sync_role_permissions(apps=None) -> None:

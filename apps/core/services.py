@@ -32,7 +32,7 @@ from apps.core.models import (
     new_api_key,
 )
 from apps.core.request_context import request_id_var
-from apps.core.roles import Role, has_role
+from apps.core.roles import Capability, may
 
 # How stale ``ApiToken.last_used_at`` may be: writing it on every API call would make every read a write.
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
@@ -249,7 +249,7 @@ def api_token_issue(*, user, actor=None, name: str = "", rotate: bool = False) -
     The key is returned once and never stored. It expires after ``PORTAL_API_TOKEN_DAYS`` (0: never).
     """
     actor = actor or user
-    if actor != user and not has_role(actor, Role.ADMIN):
+    if actor != user and not may(actor, Capability.MANAGE_USERS):
         raise PermissionDeniedError("Only administrators may create API tokens for someone else.")
     if not user.is_active:
         raise ConflictError(f"{user.get_username()} is inactive; an inactive user cannot use the API.")
@@ -283,7 +283,7 @@ def _revoke(*, actor, token: ApiToken, reason: str) -> None:
 def api_token_revoke(*, actor, token: ApiToken, reason: str = "") -> ApiToken:
     """Revoke ``token`` at once; its owner or an administrator may."""
     token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
-    if actor != token.user and not has_role(actor, Role.ADMIN):
+    if actor != token.user and not may(actor, Capability.MANAGE_USERS):
         raise PermissionDeniedError("Only the token's owner or an administrator may revoke it.")
     if token.revoked_at is not None:
         raise ConflictError(f"{token} was already revoked on {token.revoked_at:%Y-%m-%d %H:%M}.")

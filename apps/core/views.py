@@ -17,7 +17,7 @@ from apps.core.forms import ApiTokenForm, PasswordChangeWithLockoutForm
 from apps.core.models import ApiToken, AuditEvent
 from apps.core.params import InvalidParameter
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role, user_roles
+from apps.core.roles import Capability, Role, user_roles
 from apps.core.views_mixins import HtmxListMixin, is_htmx
 
 AUDIT_PAGE_SIZE = 50
@@ -26,7 +26,7 @@ AUDIT_PAGE_SIZE = 50
 class HomeView(RoleRequiredMixin, TemplateView):
     """One landing page whose sections follow the user's roles."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "core/home.html"
 
     def get_context_data(self, **kwargs):
@@ -46,7 +46,7 @@ class HomeView(RoleRequiredMixin, TemplateView):
 
 
 class AuditListView(RoleRequiredMixin, HtmxListMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "core/audit_list.html"
     partial_template_name = "core/partials/audit_table.html"
     object_list_name = "events"
@@ -65,7 +65,7 @@ class AuditListView(RoleRequiredMixin, HtmxListMixin, TemplateView):
 class AccountView(RoleRequiredMixin, TemplateView):
     """The signed-in user's roles, API tokens and own audit history."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "core/account.html"
 
     def get_context_data(self, **kwargs):
@@ -78,7 +78,7 @@ class AccountView(RoleRequiredMixin, TemplateView):
 
 
 class ApiTokenCreateView(RoleRequiredMixin, View):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     http_method_names = ["post"]
 
     def post(self, request):
@@ -94,7 +94,7 @@ class ApiTokenCreateView(RoleRequiredMixin, View):
 
 
 class ApiTokenRevokeView(RoleRequiredMixin, View):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     http_method_names = ["post"]
 
     def post(self, request):

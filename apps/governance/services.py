@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role
+from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.governance import facts
 from apps.inventory import governance as g
@@ -27,7 +27,6 @@ from apps.risk.selectors import obligations_for
 
 logger = logging.getLogger(__name__)
 
-ACCEPTERS = (Role.REVIEWER, Role.ADMIN)
 MAX_ACCEPTANCE_DAYS = 180
 
 
@@ -192,8 +191,7 @@ def governance_verify(*, fix: bool = False, now=None) -> list[Difference]:
 @transaction.atomic
 def risk_accept(*, actor, version: ModelVersion, reason: str, expires_on: date) -> RiskAcceptance:
     """A reviewer lifts a breach's suspension for a while, with a reason; audited, and it expires."""
-    if not has_role(actor, *ACCEPTERS):
-        raise PermissionDeniedError("Only reviewers and admins accept a risk.")
+    require(actor, Capability.ACCEPT_RISK)
     model = version.model
     if actor.pk == model.accountable_owner_id or model.technical_owners.filter(pk=actor.pk).exists() \
             or actor.pk == version.created_by_id:

@@ -4,6 +4,7 @@ from django.views.generic import FormView
 
 from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
+from apps.core.roles import Capability
 from apps.governance import forms, services
 from apps.inventory.models import ModelVersion, VersionGovernance
 
@@ -11,7 +12,7 @@ from apps.inventory.models import ModelVersion, VersionGovernance
 class AcceptRiskView(RoleRequiredMixin, FormView):
     """A reviewer lifts a monitoring breach's suspension for a while, with a reason (or re-approves instead)."""
 
-    allowed_roles = services.ACCEPTERS
+    capability = Capability.ACCEPT_RISK
     form_class = forms.RiskAcceptanceForm
     template_name = "governance/accept.html"
 

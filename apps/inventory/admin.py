@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.core.roles import Role, has_role
+from apps.core.roles import Capability, may
 from apps.inventory import services
 from apps.inventory.models import (
     BusinessProcess,
@@ -57,7 +57,7 @@ class TeamAdmin(ReadOnlyAdmin):
     filter_horizontal = ["members"]
 
     def has_change_permission(self, request, obj=None):
-        return has_role(request.user, Role.ADMIN)
+        return may(request.user, Capability.MANAGE_USERS)
 
     def save_model(self, request, obj, form, change):
         """The members are saved by ``save_related``, through the service that audits them."""

@@ -7,7 +7,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q,
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from apps.core.roles import ANY_TEAM_ROLES, user_roles
+from apps.core.roles import Capability, may
 from apps.inventory.filters import BusinessProcessFilter, DataSetFilter, ModelFilter
 from apps.inventory.models import (
     BusinessProcess,
@@ -53,7 +53,7 @@ def _ordered(queryset: QuerySet, filters: Mapping, sorts: dict) -> QuerySet:
 def teams_for_registration(user) -> QuerySet:
     """The teams ``user`` may put a model into: their own, or every team for admins (core.roles)."""
     teams = Team.objects.select_related("business_unit")
-    return teams if user_roles(user) & ANY_TEAM_ROLES else teams.filter(members=user)
+    return teams if may(user, Capability.WRITE_ANY_TEAM) else teams.filter(members=user)
 
 
 def active_deployments() -> QuerySet:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role, require_model_write, require_team_write
+from apps.core.roles import Capability, may, require, require_team_write
 from apps.core.services import audit_record, changes_between
 from apps.inventory import environment, gates, signals
 from apps.inventory.models import (
@@ -31,26 +31,24 @@ from apps.inventory.models import (
     VersionGovernance,
 )
 
-INVENTORY_WRITERS = (Role.DATA_SCIENTIST, Role.ADMIN)
-
 
 def _require_writer(actor) -> None:
     """``actor=None`` is the system itself (seed_demo, imports run by admins from the shell)."""
-    if actor is not None and not has_role(actor, *INVENTORY_WRITERS):
-        raise PermissionDeniedError("Only data scientists and admins can change the inventory.")
+    if actor is not None:
+        require(actor, Capability.EDIT_INVENTORY)
 
 
 def _require_model_writer(actor, model: MLModel) -> None:
     """A model, its versions and deployments are changed by its team, its owners and admins (core.roles)."""
     if actor is not None:
-        require_model_write(actor, model)
+        require(actor, Capability.EDIT_MODEL, model)
 
 
 def _require_dataset_writer(actor, dataset: DataSet) -> None:
     """A data set is changed by its owner; one without an owner by whoever may change every model trained
     on it. Its content is what those models' approvals attest, so another team may not change it."""
     _require_writer(actor)
-    if actor is None or has_role(actor, Role.ADMIN) or dataset.owner_id == actor.pk:
+    if actor is None or may(actor, Capability.WRITE_ANY_TEAM) or dataset.owner_id == actor.pk:
         return
     if dataset.owner_id is not None:
         owner = dataset.owner
@@ -58,7 +56,7 @@ def _require_dataset_writer(actor, dataset: DataSet) -> None:
             f"Data set {dataset} belongs to {owner.get_full_name() or owner.get_username()} "
             f"({owner.get_username()}); ask them or an admin to change it.")
     for model in MLModel.objects.filter(versions__training_datasets=dataset).distinct():
-        require_model_write(actor, model)
+        require(actor, Capability.EDIT_MODEL, model)
 
 
 def _snapshot(obj, fields: Iterable[str]) -> dict[str, Any]:
@@ -167,8 +165,8 @@ def team_create(*, actor, name: str, business_unit: BusinessUnit, description: s
 @transaction.atomic
 def team_set_members(*, actor, team: Team, members, reason: str = "") -> Team:
     """Replace a team's members, the people who change its models; only admins decide who they are."""
-    if actor is not None and not has_role(actor, Role.ADMIN):
-        raise PermissionDeniedError("Only admins change who belongs to a team.")
+    if actor is not None:
+        require(actor, Capability.MANAGE_USERS, message="Only admins change who belongs to a team.")
     team = Team.objects.select_for_update().get(pk=team.pk)
     changed = _set_m2m(team, "members", list(members), lambda u: u.get_username())
     if changed:
@@ -434,7 +432,7 @@ def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> N
         return
     if not override_reason.strip():
         raise ConflictError(f"{version} cannot go to production: {' '.join(problems)}", field="stage")
-    if actor is None or not has_role(actor, Role.ADMIN):
+    if actor is None or not may(actor, Capability.OVERRIDE_GATE):
         raise PermissionDeniedError("Only an admin can override the production gate.")
     from apps.reviews.models import GateOverride
 

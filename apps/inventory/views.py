@@ -5,7 +5,6 @@ import csv
 from functools import cached_property
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,32 +16,31 @@ from django.views.generic import FormView, TemplateView
 from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role, require_model_write, user_roles
+from apps.core.roles import Capability, may, require
 from apps.core.views_mixins import HtmxListMixin
 from apps.inventory import forms, selectors, services
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
 from apps.inventory.panels import model_panels
 
-WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 PAGE_SIZE = 50
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
 
 
 def can_write(user) -> bool:
-    return bool(user_roles(user) & WRITERS)
+    return may(user, Capability.EDIT_INVENTORY)
 
 
-def is_admin(user) -> bool:
-    return Role.ADMIN in user_roles(user)
+def can_override_gate(user) -> bool:
+    return may(user, Capability.OVERRIDE_GATE)
 
 
 def model_write_context(user, model: MLModel) -> dict:
     """``can_write`` for a model's pages (its team, owners and admins), and for a data scientist of another
     team the reason they cannot, so the page says whom to ask instead of hiding the buttons silently."""
     try:
-        require_model_write(user, model)
+        require(user, Capability.EDIT_MODEL, model)
     except PermissionDeniedError as exc:
-        return {"can_write": False, "write_refusal": exc.message if can_write(user) else ""}
+        return {"can_write": False, "write_refusal": exc.message if may(user, Capability.EDIT_MODEL) else ""}
     return {"can_write": True, "write_refusal": ""}
 
 
@@ -61,7 +59,7 @@ class KeysFirstPaginator(Paginator):
 class ListPageMixin(RoleRequiredMixin, HtmxListMixin):
     """An inventory list: the core list behaviour, readable by every role, with the writers' buttons."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     paginate_by = PAGE_SIZE
 
     def get_context_data(self, **kwargs):
@@ -81,7 +79,7 @@ class IndexView(ListPageMixin, TemplateView):
 class ExportView(RoleRequiredMixin, View):
     """The model list as CSV, with the same filters as the page."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     HEADER = ["slug", "name", "business_unit", "team", "stage", "exposure", "automation_level", "task_type",
               "accountable_owner", "owner_active", "technical_owners", "business_processes", "tags",
               "latest_version", "active_deployments", "environment_mismatch", "purpose", "updated_at"]
@@ -111,7 +109,7 @@ class ExportView(RoleRequiredMixin, View):
 
 
 class ModelDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/model_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -122,7 +120,6 @@ class ModelDetailView(RoleRequiredMixin, TemplateView):
             model=model,
             versions=versions,
             deployments=selectors.model_deployments(model),
-            writer_role=can_write(self.request.user),
             **model_write_context(self.request.user, model),
             **model_panels(model, versions),
         )
@@ -132,7 +129,8 @@ class ModelDetailView(RoleRequiredMixin, TemplateView):
 class VersionDetailView(RoleRequiredMixin, TemplateView):
     """A version's facts and history; writers move its stage from here (POST)."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
+    post_capability = Capability.EDIT_MODEL
     template_name = "inventory/version_detail.html"
 
     @cached_property
@@ -144,7 +142,7 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
         version = self.version
         access = model_write_context(self.request.user, version.model)
         if form is None and access["can_write"]:
-            form = forms.StageTransitionForm(current=version.stage, allow_override=is_admin(self.request.user))
+            form = forms.StageTransitionForm(current=version.stage, allow_override=can_override_gate(self.request.user))
         context.update(version=version, model=version.model, stage_form=form, **access,
                        deployments=selectors.active_first(version.deployments.all()),
                        is_retired=version.stage == Stage.RETIRED)
@@ -152,13 +150,12 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
 
     def check_object_permission(self, request) -> None:
         if request.method == "POST":
-            if not can_write(request.user):
-                raise PermissionDenied("Only data scientists and admins can move a version between stages.")
-            require_model_write(request.user, self.version.model)
+            require(request.user, Capability.EDIT_MODEL, self.version.model)
 
     def post(self, request, *args, **kwargs):
         version = self.version
-        form = forms.StageTransitionForm(request.POST, current=version.stage, allow_override=is_admin(request.user))
+        form = forms.StageTransitionForm(request.POST, current=version.stage,
+                                         allow_override=can_override_gate(request.user))
         status = 400
         if form.is_valid():
             try:
@@ -179,7 +176,7 @@ def add_domain_error(form, exc: DomainError) -> None:
 class ServiceFormView(RoleRequiredMixin, FormView):
     """A form whose valid input goes to one service; a DomainError becomes a form error, nothing is saved."""
 
-    allowed_roles = WRITERS
+    capability = Capability.EDIT_INVENTORY
     template_name = "inventory/form.html"
     title = ""
     lead = ""
@@ -212,6 +209,7 @@ class ServiceFormView(RoleRequiredMixin, FormView):
 
 
 class ModelCreateView(ServiceFormView):
+    capability = Capability.REGISTER_MODEL
     form_class = forms.MLModelForm
     title = "Register a model"
     lead = "Add a model the organisation builds or runs. You can add versions and deployments once it exists."
@@ -232,6 +230,7 @@ class ModelCreateView(ServiceFormView):
 
 
 class ModelEditView(ServiceFormView):
+    capability = Capability.EDIT_MODEL
     form_class = forms.MLModelEditForm
     submit_label = "Save changes"
     success_message = "{obj} was updated."
@@ -245,7 +244,7 @@ class ModelEditView(ServiceFormView):
         return f"Edit {self.model}"
 
     def check_object_permission(self, request) -> None:
-        require_model_write(request.user, self.model)
+        require(request.user, Capability.EDIT_MODEL, self.model)
 
     def get_form_kwargs(self):
         # The model may move to another of the user's teams, or stay in its own.
@@ -261,6 +260,7 @@ class ModelEditView(ServiceFormView):
 
 
 class VersionCreateView(ServiceFormView):
+    capability = Capability.EDIT_MODEL
     form_class = forms.VersionForm
     submit_label = "Register version"
     success_message = "Version {obj.version} of {obj.model} was registered."
@@ -276,7 +276,7 @@ class VersionCreateView(ServiceFormView):
         return f"New version of {self.model}"
 
     def check_object_permission(self, request) -> None:
-        require_model_write(request.user, self.model)
+        require(request.user, Capability.EDIT_MODEL, self.model)
 
     def perform(self, form):
         return services.version_create(actor=self.request.user, model=self.model, **form.service_arguments())
@@ -286,6 +286,7 @@ class VersionCreateView(ServiceFormView):
 
 
 class DeploymentCreateView(ServiceFormView):
+    capability = Capability.EDIT_MODEL
     form_class = forms.DeploymentForm
     submit_label = "Record deployment"
     success_message = "The deployment of {obj.version} to {obj.target} was recorded."
@@ -302,10 +303,10 @@ class DeploymentCreateView(ServiceFormView):
         return f"Deploy {self.version}"
 
     def check_object_permission(self, request) -> None:
-        require_model_write(request.user, self.version.model)
+        require(request.user, Capability.EDIT_MODEL, self.version.model)
 
     def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "allow_override": is_admin(self.request.user)}
+        return {**super().get_form_kwargs(), "allow_override": can_override_gate(self.request.user)}
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "validated_environment": self.version.validated_environment}
@@ -364,7 +365,7 @@ class DataSetListView(ListPageMixin, TemplateView):
 
 
 class DataSetDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/dataset_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -381,7 +382,7 @@ class ProcessListView(ListPageMixin, TemplateView):
 
 
 class ProcessDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/process_detail.html"
 
     def get_context_data(self, **kwargs):

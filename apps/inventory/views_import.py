@@ -7,17 +7,15 @@ from django.views import View
 
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import Role
+from apps.core.roles import Capability
 from apps.inventory import importer
 from apps.inventory.forms_import import ImportCommitForm, ImportUploadForm
-
-INVENTORY_WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 
 
 class ImportView(RoleRequiredMixin, View):
     """Upload a CSV, see a preview with every problem, then commit it all at once (or fix and upload again)."""
 
-    allowed_roles = INVENTORY_WRITERS
+    capability = Capability.EDIT_INVENTORY
     http_method_names = ["get", "post", "head"]
 
     def get(self, request):

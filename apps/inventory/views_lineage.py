@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 from apps.inventory import charts, lineage_queries
 from apps.inventory.models import BusinessProcess, BusinessUnit, DataSet, MLModel
 
@@ -26,7 +26,7 @@ class LineageFilterForm(forms.Form):
 
 
 class ModelLineageView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/lineage.html"
 
     def get_context_data(self, **kwargs):
@@ -41,7 +41,7 @@ class ModelLineageView(RoleRequiredMixin, TemplateView):
 class LineageView(RoleRequiredMixin, TemplateView):
     """Portfolio lineage, narrowed by ``?dataset=``, else ``?process=``, else ``?business_unit=`` (slugs)."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/lineage.html"
 
     def get_context_data(self, **kwargs):

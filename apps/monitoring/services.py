@@ -14,8 +14,8 @@ from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role, require_model_write
+from apps.core.errors import ConflictError, DomainError
+from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
@@ -28,7 +28,6 @@ from apps.risk.selectors import obligations_for
 from apps.risk.services import reassessment_open_for_breach
 
 logger = logging.getLogger(__name__)
-UPLOADERS = (Role.DATA_SCIENTIST, Role.ADMIN)
 DEFAULT_COLUMNS = {"target": "y_true", "prediction": "y_pred", "score": "y_score", "timestamp": "timestamp"}
 
 
@@ -45,10 +44,8 @@ class UploadRejected(DomainError):
 def _require_uploader(actor, version: ModelVersion) -> None:
     """Evaluations raise the model's alerts and are evidence in its reviews: a write to the model, which
     belongs to its team, its owners and admins (core.roles)."""
-    if actor is not None and not has_role(actor, *UPLOADERS):
-        raise PermissionDeniedError("Only data scientists and admins upload evaluations.")
     if actor is not None:
-        require_model_write(actor, version.model)
+        require(actor, Capability.UPLOAD_EVALUATION, version.model)
 
 
 def _parse(data: bytes, *, filename: str, version: ModelVersion, columns: dict, sensitive_features: list[str],
@@ -605,8 +602,7 @@ def thresholds_check(*, version, metrics: dict, evaluation=None, window=None) ->
 
 
 def _alert_transition(*, actor, alert: Alert, status: str) -> Alert:
-    if not has_role(actor, Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN):
-        raise PermissionDeniedError("Your role cannot change alerts.")
+    require(actor, Capability.TRIAGE_ALERT)
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         order = [Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED, Alert.Status.RESOLVED]

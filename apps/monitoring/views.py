@@ -3,7 +3,6 @@
 from functools import cached_property
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -14,19 +13,13 @@ from django.views.generic import FormView, TemplateView
 from apps.core.errors import DomainError
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role, user_roles
+from apps.core.roles import Capability, may
 from apps.core.views_mixins import HtmxListMixin, is_htmx
 from apps.inventory.models import MLModel
 from apps.monitoring import charts, compare, forms, selectors, services
 from apps.monitoring.models import Alert, Evaluation
 
-UPLOADERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
-ALERT_HANDLERS = frozenset({Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN})
 PAGE_SIZE = 50
-
-
-def _may(user, roles: frozenset) -> bool:
-    return bool(user_roles(user) & roles)
 
 
 def _form_error(form, exc: DomainError) -> None:
@@ -36,7 +29,7 @@ def _form_error(form, exc: DomainError) -> None:
 class IndexView(RoleRequiredMixin, HtmxListMixin, TemplateView):
     """Health of every model in production, then open alerts and recent evaluations."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/index.html"
     partial_template_name = "monitoring/partials/health_table.html"
     object_list_name = "models"
@@ -48,7 +41,7 @@ class IndexView(RoleRequiredMixin, HtmxListMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         selectors.attach_cadence(context["models"])
-        context["can_upload"] = _may(self.request.user, UPLOADERS)
+        context["can_upload"] = may(self.request.user, Capability.UPLOAD_EVALUATION)
         if not is_htmx(self.request):
             context.update(open_alerts=selectors.open_alerts(), open_alert_count=selectors.open_alert_count(),
                            evaluations=selectors.recent_evaluations())
@@ -61,7 +54,7 @@ class IndexView(RoleRequiredMixin, HtmxListMixin, TemplateView):
 class UploadView(RoleRequiredMixin, FormView):
     """Upload an evaluation file; a rejected file is listed problem by problem and nothing is stored."""
 
-    allowed_roles = UPLOADERS
+    capability = Capability.UPLOAD_EVALUATION
     template_name = "monitoring/upload.html"
     form_class = forms.EvaluationUploadForm
 
@@ -94,7 +87,7 @@ class UploadView(RoleRequiredMixin, FormView):
 class UploadPreviewView(RoleRequiredMixin, View):
     """The file's header and first rows with each column's role; stores nothing. htmx gets the partial."""
 
-    allowed_roles = UPLOADERS
+    capability = Capability.UPLOAD_EVALUATION
     http_method_names = ["post"]
 
     def post(self, request):
@@ -113,7 +106,7 @@ class UploadPreviewView(RoleRequiredMixin, View):
 
 
 class ReferenceUploadView(RoleRequiredMixin, FormView):
-    allowed_roles = UPLOADERS
+    capability = Capability.UPLOAD_EVALUATION
     template_name = "monitoring/reference_upload.html"
     form_class = forms.ReferenceUploadForm
 
@@ -148,7 +141,7 @@ class ReferenceUploadView(RoleRequiredMixin, FormView):
 
 
 class EvaluationDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/evaluation_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -174,7 +167,7 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
 class EvaluationStatusView(RoleRequiredMixin, View):
     """The status partial polled by htmx every 2 s; once the computation ends, htmx reloads the page."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
 
     def get(self, request, pk: int):
         evaluation = get_object_or_404(Evaluation.objects.only("pk", "status", "error", "started_at", "finished_at",
@@ -204,7 +197,7 @@ def _window_table(windows, task_type: str) -> tuple[list[str], list]:
 
 
 class ModelMonitoringView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/model.html"
 
     def get_context_data(self, **kwargs):
@@ -217,7 +210,8 @@ class ModelMonitoringView(RoleRequiredMixin, TemplateView):
             charts=charts.window_charts(data.windows, task_type=data.model.task_type,
                                         rules=data.obligations.thresholds.rules,
                                         series_label=_series_label) if data.windows else [],
-            window_columns=window_columns, window_rows=window_rows, can_upload=_may(self.request.user, UPLOADERS),
+            window_columns=window_columns, window_rows=window_rows,
+            can_upload=may(self.request.user, Capability.UPLOAD_EVALUATION),
             resolved_shown=selectors.RESOLVED_SHOWN,
         )
         return context
@@ -227,20 +221,20 @@ class ModelMonitoringView(RoleRequiredMixin, TemplateView):
 
 
 class AlertDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "monitoring/alert_detail.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(alert=selectors.alert_detail(pk=kwargs["pk"]),
-                       can_handle=_may(self.request.user, ALERT_HANDLERS))
+                       can_handle=may(self.request.user, Capability.TRIAGE_ALERT))
         return context
 
 
 class AlertActionView(RoleRequiredMixin, View):
     """POST: acknowledge or resolve an alert. Executives are refused; an alert already there gets a 409 page."""
 
-    allowed_roles = ALERT_HANDLERS
+    capability = Capability.TRIAGE_ALERT
     http_method_names = ["post"]
     action = ""
     ACTIONS = {"acknowledge": (services.alert_acknowledge, "acknowledged"),
@@ -265,7 +259,8 @@ class AlertActionView(RoleRequiredMixin, View):
 class CompareView(RoleRequiredMixin, FormView):
     """One file with both versions' predictions, compared within the request (at most 50,000 rows)."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
+    post_capability = Capability.COMPARE_VERSIONS
     template_name = "monitoring/compare.html"
     form_class = forms.CompareForm
 
@@ -289,14 +284,10 @@ class CompareView(RoleRequiredMixin, FormView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = context["form"]
-        context.update(model=self.model, can_write=_may(self.request.user, UPLOADERS), problems=form.problems,
-                       has_champion=form.fields["champion"].queryset.exists(), max_rows=f"{forms.COMPARE_MAX_ROWS:,}")
+        context.update(model=self.model, can_write=may(self.request.user, Capability.COMPARE_VERSIONS),
+                       problems=form.problems, has_champion=form.fields["champion"].queryset.exists(),
+                       max_rows=f"{forms.COMPARE_MAX_ROWS:,}")
         return context
-
-    def post(self, request, *args, **kwargs):
-        if not _may(request.user, UPLOADERS):
-            raise PermissionDenied("Only data scientists and admins compare versions with uploaded predictions.")
-        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         parsed = form.parsed
@@ -321,7 +312,7 @@ class PromoteView(RoleRequiredMixin, View):
     The form carries the champion the person compared with: if it changed meanwhile, nothing is promoted (409).
     """
 
-    allowed_roles = UPLOADERS
+    capability = Capability.EDIT_MODEL
     http_method_names = ["post"]
 
     def post(self, request, slug: str):

@@ -4,14 +4,14 @@ from django.views.generic import TemplateView
 
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 from apps.core.views_mixins import HtmxListMixin
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_mark_read
 
 
 class NotificationListView(RoleRequiredMixin, HtmxListMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "notifications/list.html"
     partial_template_name = "notifications/partials/notification_list.html"
     object_list_name = "notifications"
@@ -21,7 +21,7 @@ class NotificationListView(RoleRequiredMixin, HtmxListMixin, TemplateView):
 
 
 class NotificationMarkReadView(RoleRequiredMixin, View):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     http_method_names = ["post"]
 
     def post(self, request):

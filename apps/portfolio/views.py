@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 from apps.inventory.charts import list_link
 from apps.inventory.filters import env_mismatch_condition, review_status_condition
 from apps.inventory.models import (
@@ -134,7 +134,7 @@ class DashboardFilterForm(forms.Form):
 class DashboardView(RoleRequiredMixin, TemplateView):
     """Red flags first, then the headline numbers and charts of the whole portfolio."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "portfolio/dashboard.html"
 
     def get_context_data(self, **kwargs):

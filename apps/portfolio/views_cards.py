@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views import View
 
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 from apps.portfolio import modelcard
 
 
@@ -31,7 +31,7 @@ def _display_sections(card: dict) -> list[dict]:
 class ModelCardView(RoleRequiredMixin, View):
     """``?format=html`` (default, printable), ``md`` (download) or ``json``."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     http_method_names = ["get", "head"]
 
     def get(self, request, slug: str, version: str):

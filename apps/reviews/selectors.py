@@ -6,7 +6,7 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Pre
 
 from apps.core.filters import IdFilter
 from apps.core.models import AuditEvent
-from apps.core.roles import Role
+from apps.core.roles import Capability, roles_with
 from apps.inventory.models import ModelVersion, Stage
 from apps.reviews import transitions as t
 from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, GateOverride, Review, ReviewDecision
@@ -124,8 +124,9 @@ def assignable_reviewers(review: Review, conflicted: dict[int, str]):
     from django.contrib.auth import get_user_model
 
     assigned = [u.pk for u in review.assignees.all()]
+    deciders = [role.value for role in roles_with(Capability.DECIDE_REVIEW)]
     return (get_user_model().objects.filter(is_active=True)
-            .filter(Q(groups__name__in=[Role.REVIEWER.value, Role.ADMIN.value]) | Q(is_superuser=True))
+            .filter(Q(groups__name__in=deciders) | Q(is_superuser=True))
             .exclude(pk__in=[*conflicted, *assigned]).distinct().order_by("username"))
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.models import AuditEvent
-from apps.core.roles import Role, has_role, require_model_write, require_model_write_or_oversight
+from apps.core.roles import Capability, may, require
 from apps.core.services import audit_record
 from apps.inventory.models import ModelVersion
 from apps.inventory.signals import governance_changed
@@ -23,10 +23,6 @@ from apps.notifications.services import notify
 from apps.reviews import transitions as t
 from apps.reviews.models import ChecklistAnswer, ChecklistItem, Review, ReviewDecision
 from apps.risk.selectors import Obligations, obligations_for
-
-SUBMITTERS = (Role.DATA_SCIENTIST, Role.ADMIN)
-REVIEWERS = (Role.REVIEWER, Role.ADMIN)
-
 
 # --- What was reviewed ---------------------------------------------------------------------
 
@@ -95,8 +91,7 @@ def conflicted_users(review: Review) -> dict[int, str]:
 
 
 def _require_reviewer(actor, review: Review) -> None:
-    if not has_role(actor, *REVIEWERS):
-        raise PermissionDeniedError("Only reviewers decide on reviews.")
+    require(actor, Capability.DECIDE_REVIEW)
     reason = conflicted_users(review).get(actor.pk)
     if reason:
         raise PermissionDeniedError(four_eyes_refusal(reason))
@@ -190,10 +185,9 @@ def _move(review: Review, action: str) -> str:
 @transaction.atomic
 def review_start(*, actor, version: ModelVersion) -> Review:
     """Open a new review round for a version, with the checklists its tier demands."""
-    if not has_role(actor, *SUBMITTERS):
-        raise PermissionDeniedError("Data scientists and admins open reviews of their versions.")
+    require(actor, Capability.OPEN_REVIEW)
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
-    require_model_write(actor, version.model)
+    require(actor, Capability.OPEN_REVIEW, version.model)
     if version.stage == "retired":
         raise ConflictError(f"{version} is retired; it is not reviewed any more.")
     if Review.objects.filter(version=version, state__in=t.OPEN_STATES).exists():
@@ -244,9 +238,8 @@ def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evid
                   evidence_link: str = "", evidence_file=None) -> ChecklistAnswer:
     """The submitter answers a checklist item with evidence; only while the review is a draft."""
     review = _locked(review)
-    if not has_role(actor, *SUBMITTERS):
-        raise PermissionDeniedError("Data scientists and admins answer the checklists; reviewers comment.")
-    require_model_write(actor, review.version.model)
+    require(actor, Capability.OPEN_REVIEW, review.version.model,
+            message="Data scientists and admins answer the checklists; reviewers comment.")
     if review.state != t.DRAFT:
         raise ConflictError("Answers are frozen once a review is submitted; withdraw it and start a new round.")
     if answer not in ChecklistAnswer.Answer.values and answer != "":
@@ -279,9 +272,7 @@ def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evid
 @transaction.atomic
 def review_submit(*, actor, review: Review) -> Review:
     review = _locked(review)
-    if not has_role(actor, *SUBMITTERS):
-        raise PermissionDeniedError("Data scientists and admins submit reviews.")
-    require_model_write(actor, review.version.model)
+    require(actor, Capability.OPEN_REVIEW, review.version.model, message="Data scientists and admins submit reviews.")
     new_state = _move(review, "submit")
     unanswered = [a.item.text for a in review.answers.select_related("item") if not a.answer]
     if unanswered:
@@ -301,13 +292,11 @@ def review_submit(*, actor, review: Review) -> Review:
 @transaction.atomic
 def review_assign(*, actor, review: Review, reviewer) -> Review:
     review = _locked(review)
-    if not has_role(actor, *SUBMITTERS, *REVIEWERS):
-        raise PermissionDeniedError("Your role cannot assign reviewers.")
-    require_model_write_or_oversight(actor, review.version.model)
+    require(actor, Capability.ASSIGN_REVIEWER, review.version.model)
     if not (review.is_open or (review.state == t.APPROVED and approval_status(review).reopenable)):
         raise ConflictError("Only open reviews (or approved ones short of what the current policy demands) "
                             "get reviewers assigned.")
-    if not has_role(reviewer, *REVIEWERS):
+    if not may(reviewer, Capability.DECIDE_REVIEW):
         raise DomainError(f"{reviewer} is not a reviewer.", field="reviewer")
     reason = conflicted_users(review).get(reviewer.pk)
     if reason:
@@ -393,8 +382,7 @@ def _reopen(*, actor, review: Review, status: ApprovalStatus) -> None:
 def review_acknowledge(*, actor, review: Review) -> Review:
     """The model's accountable owner records that they take responsibility for this version's decisions."""
     review = _locked(review)
-    if actor.pk != review.version.model.accountable_owner_id:
-        raise PermissionDeniedError("Only the model's accountable owner can acknowledge responsibility.")
+    require(actor, Capability.ACKNOWLEDGE_REVIEW, review)
     if review.state in (t.WITHDRAWN, t.REJECTED, t.EXPIRED):
         raise ConflictError("This review round is closed.")
     if review.owner_acknowledged_at:
@@ -408,8 +396,7 @@ def review_acknowledge(*, actor, review: Review) -> Review:
 @transaction.atomic
 def review_withdraw(*, actor, review: Review, reason: str = "") -> Review:
     review = _locked(review)
-    if actor.pk not in {review.created_by_id, review.submitted_by_id} and not has_role(actor, Role.ADMIN):
-        raise PermissionDeniedError("Only the person who opened or submitted the review (or an admin) withdraws it.")
+    require(actor, Capability.WITHDRAW_REVIEW, review)
     new_state = _move(review, "withdraw")
     before = review.state
     review.state = new_state

@@ -17,7 +17,7 @@ from django.views.generic import TemplateView
 
 from apps.core.errors import DomainError
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ALL_ROLES, Role, can_write_model, has_role, user_roles
+from apps.core.roles import Capability, Role, may, user_roles
 from apps.inventory.models import ModelVersion, Stage
 from apps.inventory.selectors import gate_blockers
 from apps.reviews import forms, report, selectors, services
@@ -25,9 +25,6 @@ from apps.reviews import transitions as t
 from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review
 from apps.risk.selectors import obligations_for
 
-SUBMITTERS = frozenset(services.SUBMITTERS)
-REVIEWERS = frozenset(services.REVIEWERS)
-ASSIGNERS = SUBMITTERS | REVIEWERS
 PAGE_SIZE = 20
 VERSIONS_PAGE_SIZE = 10
 CLOSED_FOR_ACKNOWLEDGEMENT = (t.WITHDRAWN, t.REJECTED, t.EXPIRED)
@@ -74,7 +71,7 @@ def _queue(request, *, key: str, title: str, empty: str, items, kind: str = "rev
 class IndexView(RoleRequiredMixin, TemplateView):
     """What each person has to do: reviewers' queues, data scientists' rounds and blockers, executives' overview."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "reviews/index.html"
 
     def get_context_data(self, **kwargs):
@@ -88,7 +85,7 @@ class IndexView(RoleRequiredMixin, TemplateView):
             return selectors.filtered(queryset, filters).qs
 
         queues = []
-        if roles & REVIEWERS:
+        if may(user, Capability.DECIDE_REVIEW):
             decisions = selectors.decisions_by(user)
             if q:
                 decisions = decisions.filter(review__version__model__name__icontains=q)
@@ -104,7 +101,7 @@ class IndexView(RoleRequiredMixin, TemplateView):
                 _queue(request, key="decided", title="Decided by me", items=decisions, kind="decisions",
                        empty="You have not decided on any review yet."),
             ]
-        if roles & SUBMITTERS:
+        if may(user, Capability.OPEN_REVIEW):
             queues += [
                 _queue(request, key="mine", title="My reviews", items=reviews(selectors.opened_or_submitted_by(user)),
                        empty="You have not opened a review yet. Open one from a version's review page."),
@@ -141,7 +138,7 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
     approval = services.approval_status(review, obligations=obligations, conflicted=conflicted)
     # An approved round the current policy no longer justifies takes the approvals it lacks.
     decidable = review.state in (t.SUBMITTED, t.IN_REVIEW) or (review.state == t.APPROVED and approval.reopenable)
-    is_reviewer = has_role(user, *REVIEWERS)
+    is_reviewer = may(user, Capability.DECIDE_REVIEW)
     my_decision = next((d for d in decisions if d.reviewer_id == user.pk), None)
     conflict = conflicted.get(user.pk) if is_reviewer and decidable and my_decision is None else None
     live_hash = services.current_hash(review) if review.content_hash else ""
@@ -155,14 +152,13 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
         "my_decision": my_decision,
         "conflict_refusal": refusal(conflict) if conflict else "",
         "content_changed": bool(review.content_hash) and live_hash != review.content_hash,
-        "can_answer": review.state == t.DRAFT and has_role(user, *SUBMITTERS),
+        "can_answer": review.state == t.DRAFT and may(user, Capability.OPEN_REVIEW),
         "can_decide": decidable and is_reviewer and not conflict and my_decision is None,
         "can_assign": (review.is_open or (review.state == t.APPROVED and approval.reopenable))
-        and has_role(user, *ASSIGNERS),
-        "can_acknowledge": (user.pk == model.accountable_owner_id and review.owner_acknowledged_at is None
+        and may(user, Capability.ASSIGN_REVIEWER),
+        "can_acknowledge": (may(user, Capability.ACKNOWLEDGE_REVIEW, review) and review.owner_acknowledged_at is None
                             and review.state not in CLOSED_FOR_ACKNOWLEDGEMENT),
-        "can_withdraw": review.is_open and (user.pk in {review.created_by_id, review.submitted_by_id}
-                                            or has_role(user, Role.ADMIN)),
+        "can_withdraw": review.is_open and may(user, Capability.WITHDRAW_REVIEW, review),
     }
     defaults = {
         "answers_form": lambda: forms.AnswersForm(answers=answers) if context["can_answer"] else None,
@@ -191,7 +187,7 @@ def render_detail(request, pk, *, status: int = 200, **bound_forms) -> HttpRespo
 
 
 class ReviewDetailView(RoleRequiredMixin, View):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
 
     def get(self, request, pk):
         return render_detail(request, pk)
@@ -233,7 +229,7 @@ class ReviewActionView(RoleRequiredMixin, View):
 class AnswersView(ReviewActionView):
     """Save the answers of a draft (all or nothing), then optionally submit it for review."""
 
-    allowed_roles = SUBMITTERS
+    capability = Capability.OPEN_REVIEW
     form_name = "answers_form"
 
     def make_form(self, request, review):
@@ -270,7 +266,7 @@ class AnswersView(ReviewActionView):
 
 
 class DecideView(ReviewActionView):
-    allowed_roles = REVIEWERS
+    capability = Capability.DECIDE_REVIEW
     form_class = forms.DecisionForm
     form_name = "decision_form"
 
@@ -283,7 +279,7 @@ class DecideView(ReviewActionView):
 
 
 class AssignView(ReviewActionView):
-    allowed_roles = ASSIGNERS
+    capability = Capability.ASSIGN_REVIEWER
     form_class = forms.AssignForm
     form_name = "assign_form"
 
@@ -296,7 +292,7 @@ class AssignView(ReviewActionView):
 class AcknowledgeView(ReviewActionView):
     """Every role may reach it; the service admits only the model's accountable owner."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.ACKNOWLEDGE_REVIEW
     form_class = forms.AcknowledgeForm
     form_name = "acknowledge_form"
 
@@ -306,7 +302,7 @@ class AcknowledgeView(ReviewActionView):
 
 
 class WithdrawView(ReviewActionView):
-    allowed_roles = SUBMITTERS
+    capability = Capability.WITHDRAW_REVIEW
     form_class = forms.WithdrawForm
     form_name = "withdraw_form"
 
@@ -318,7 +314,7 @@ class WithdrawView(ReviewActionView):
 class EvidenceView(RoleRequiredMixin, View):
     """An evidence file, always as a download (never rendered in the portal's origin)."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
 
     def get(self, request, pk, answer_id):
         answer = get_object_or_404(ChecklistAnswer, pk=answer_id, review_id=pk)
@@ -340,7 +336,7 @@ def version_context(request, version: ModelVersion, **extra) -> dict:
     return {
         "version": version, "model": version.model, "rounds": rounds, "open_round": open_round,
         "problems": gate_blockers(version), "obligations": obligations_for(version.model),
-        "can_start": (can_write_model(request.user, version.model) and version.stage != Stage.RETIRED
+        "can_start": (may(request.user, Capability.OPEN_REVIEW, version.model) and version.stage != Stage.RETIRED
                       and open_round is None),
         **extra,
     }
@@ -351,7 +347,7 @@ def _version(version_id) -> ModelVersion:
 
 
 class VersionReviewsView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "reviews/version.html"
 
     def get_context_data(self, **kwargs):
@@ -359,7 +355,7 @@ class VersionReviewsView(RoleRequiredMixin, TemplateView):
 
 
 class StartView(RoleRequiredMixin, View):
-    allowed_roles = SUBMITTERS
+    capability = Capability.OPEN_REVIEW
     http_method_names = ["post"]
 
     def post(self, request, version_id):
@@ -378,7 +374,7 @@ class StartView(RoleRequiredMixin, View):
 class ReportView(RoleRequiredMixin, View):
     """The auditors' record of one round: Markdown download or printable HTML."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
 
     def get(self, request, pk):
         fmt = request.GET.get("format", "html")

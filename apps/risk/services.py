@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Role, has_role, require_model_write_or_oversight
+from apps.core.roles import Capability, require
 from apps.core.services import audit_record, changes_between
 from apps.inventory.models import MLModel, Stage
 from apps.inventory.services import governance_mark_stale
@@ -23,15 +23,14 @@ from apps.risk.models import (
 )
 from apps.risk.selectors import current_matrix, policy_for_tier
 
-DRAFTERS = (Role.REVIEWER, Role.DATA_SCIENTIST, Role.ADMIN)
-SUBMITTERS = (Role.REVIEWER, Role.ADMIN)
 CONTEXT_FIELDS = ("exposure", "automation_level", "personal_data", "people_affected", "regulated_domain",
                   "eu_ai_act_category", "summary")
 
 
-def _require(actor, roles, what: str) -> None:
-    if actor is not None and not has_role(actor, *roles):
-        raise PermissionDeniedError(f"Your role cannot {what}.")
+def _require(actor, capability: Capability, obj=None) -> None:
+    """``actor=None`` is the system itself (seed_demo, imports)."""
+    if actor is not None:
+        require(actor, capability, obj)
 
 
 def _check_model_assessable(model: MLModel) -> None:
@@ -73,9 +72,7 @@ def _ratings_snapshot(assessment: RiskAssessment) -> dict:
 def assessment_save_draft(*, actor, model: MLModel, ratings: dict[str, dict], draft: RiskAssessment | None = None,
                           **context) -> RiskAssessment:
     """Create or update a draft. Anyone who drafts can keep editing it until it is submitted."""
-    _require(actor, DRAFTERS, "draft risk assessments")
-    if actor is not None:
-        require_model_write_or_oversight(actor, model)
+    _require(actor, Capability.DRAFT_ASSESSMENT, model)
     _check_model_assessable(model)
     unknown = set(context) - set(CONTEXT_FIELDS)
     if unknown:
@@ -106,7 +103,7 @@ def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | N
     if someone submitted a newer one since, this one is stale and is refused.
     ``at`` records a historical assessment (imports, the demo); only the system may set it.
     """
-    _require(actor, SUBMITTERS, "submit risk assessments (reviewers do)")
+    _require(actor, Capability.SUBMIT_ASSESSMENT)
     if at is not None and actor is not None:
         raise PermissionDeniedError("Only the system records assessments with a past date.")
     assessment = RiskAssessment.objects.select_for_update().select_related("model").get(pk=assessment.pk)
@@ -171,10 +168,10 @@ def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | N
 
 @transaction.atomic
 def mitigation_update(*, actor, mitigation: Mitigation, status: str) -> Mitigation:
-    _require(actor, DRAFTERS, "update mitigations")
+    _require(actor, Capability.UPDATE_MITIGATION)
     mitigation = Mitigation.objects.select_for_update().select_related("rating__assessment__model").get(
         pk=mitigation.pk)
-    require_model_write_or_oversight(actor, mitigation.rating.assessment.model)
+    require(actor, Capability.UPDATE_MITIGATION, mitigation.rating.assessment.model)
     if status not in Mitigation.Status.values:
         raise DomainError(f"Unknown status {status!r}.", field="status")
     before = mitigation.status
@@ -187,7 +184,7 @@ def mitigation_update(*, actor, mitigation: Mitigation, status: str) -> Mitigati
 @transaction.atomic
 def matrix_publish(*, actor, config: dict, note: str) -> RiskMatrix:
     """A new matrix version. Existing assessments keep the version they were scored with."""
-    _require(actor, (Role.ADMIN,), "change the risk matrix (admins do)")
+    _require(actor, Capability.PUBLISH_POLICY)
     if not note.strip():
         raise DomainError("Say why the matrix changes.", field="note")
     try:
@@ -223,7 +220,7 @@ def _check_policy(values: dict) -> None:
 @transaction.atomic
 def policy_publish(*, actor, tier: str, note: str, **values) -> GovernancePolicy:
     """A new version of the tier's policy. Assessments keep the version they were scored under."""
-    _require(actor, (Role.ADMIN,), "change governance policies (admins do)")
+    _require(actor, Capability.PUBLISH_POLICY)
     if tier not in scoring.TIERS:
         raise DomainError(f"Unknown tier {tier!r}.", field="tier")
     if not note.strip():

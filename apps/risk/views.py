@@ -9,7 +9,7 @@ from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import ADMIN_ONLY, ALL_ROLES, Role, has_role
+from apps.core.roles import Capability, may
 from apps.core.views_mixins import HtmxListMixin
 from apps.inventory.models import MLModel
 from apps.risk import selectors, services
@@ -17,7 +17,6 @@ from apps.risk.forms import AssessmentForm, MatrixForm, PolicyForm
 from apps.risk.models import RiskAssessment
 from apps.risk.scoring import IMPACT_LEVELS, PROBABILITY_LEVELS, RISKS, TIERS
 
-DRAFT_ROLES = frozenset({Role.REVIEWER, Role.DATA_SCIENTIST, Role.ADMIN})
 PAGE_SIZE = 50
 
 
@@ -40,7 +39,7 @@ def _matrix_context(config: dict, marks: dict | None = None) -> dict:
 class RegisterView(RoleRequiredMixin, HtmxListMixin, TemplateView):
     """Every open risk and its mitigations across the portfolio."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "risk/register.html"
     partial_template_name = "risk/partials/register_table.html"
     object_list_name = "rows"
@@ -54,7 +53,7 @@ class RegisterView(RoleRequiredMixin, HtmxListMixin, TemplateView):
 
 
 class RegisterExportView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
 
     def get(self, request, *args, **kwargs):
         filterset = selectors.register_rows(filters=request.GET)
@@ -80,7 +79,7 @@ class RegisterExportView(RoleRequiredMixin, TemplateView):
 class ModelRiskView(RoleRequiredMixin, TemplateView):
     """A model's current tier, its obligations, its assessment history and what changed between two."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "risk/model.html"
 
     def get_context_data(self, **kwargs):
@@ -91,7 +90,7 @@ class ModelRiskView(RoleRequiredMixin, TemplateView):
         context.update(model=model, history=history, drafts=selectors.drafts_for(model),
                        obligations=selectors.obligations_for(model),
                        open_triggers=model.reassessment_triggers.filter(resolved_by__isnull=True),
-                       can_draft=has_role(self.request.user, *DRAFT_ROLES))
+                       can_draft=may(self.request.user, Capability.DRAFT_ASSESSMENT))
         context["comparison"] = self._compare(history)
         return context
 
@@ -127,7 +126,7 @@ def _rating_text(rating) -> str:
 class AssessView(RoleRequiredMixin, FormView):
     """Draft (reviewers, data scientists) or submit (reviewers) a risk assessment of one model."""
 
-    allowed_roles = DRAFT_ROLES
+    capability = Capability.DRAFT_ASSESSMENT
     template_name = "risk/assess.html"
     form_class = AssessmentForm
 
@@ -150,7 +149,7 @@ class AssessView(RoleRequiredMixin, FormView):
         context = super().get_context_data(**kwargs)
         matrix = selectors.current_matrix()
         context.update(model=self.model, draft=self.draft, current=selectors.current_assessment(self.model),
-                       can_submit=has_role(self.request.user, Role.REVIEWER, Role.ADMIN), matrix=matrix,
+                       can_submit=may(self.request.user, Capability.SUBMIT_ASSESSMENT), matrix=matrix,
                        policies=selectors.current_policies(), tiers=TIERS, **_matrix_context(matrix.config))
         return context
 
@@ -183,7 +182,7 @@ class AssessView(RoleRequiredMixin, FormView):
 
 
 class AssessmentDetailView(RoleRequiredMixin, TemplateView):
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "risk/assessment_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -203,7 +202,7 @@ class AssessmentDetailView(RoleRequiredMixin, TemplateView):
 class PolicyListView(RoleRequiredMixin, TemplateView):
     """The governance each tier demands, the matrix in force, and their version history."""
 
-    allowed_roles = ALL_ROLES
+    capability = Capability.VIEW_PORTFOLIO
     template_name = "risk/policies.html"
 
     def get_context_data(self, **kwargs):
@@ -215,12 +214,12 @@ class PolicyListView(RoleRequiredMixin, TemplateView):
         context.update(policies=[current[t] for t in TIERS if t in current], matrix=matrix,
                        history=GovernancePolicy.objects.select_related("created_by").order_by("tier", "-version"),
                        matrices=RiskMatrix.objects.select_related("created_by")[:10],
-                       is_admin=has_role(self.request.user, Role.ADMIN), **_matrix_context(matrix.config))
+                       can_publish=may(self.request.user, Capability.PUBLISH_POLICY), **_matrix_context(matrix.config))
         return context
 
 
 class PolicyEditView(RoleRequiredMixin, FormView):
-    allowed_roles = ADMIN_ONLY
+    capability = Capability.PUBLISH_POLICY
     template_name = "risk/policy_form.html"
     form_class = PolicyForm
 
@@ -251,7 +250,7 @@ class PolicyEditView(RoleRequiredMixin, FormView):
 
 
 class MatrixEditView(RoleRequiredMixin, FormView):
-    allowed_roles = ADMIN_ONLY
+    capability = Capability.PUBLISH_POLICY
     template_name = "risk/matrix_form.html"
     form_class = MatrixForm
 

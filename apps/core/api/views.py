@@ -3,14 +3,14 @@ from rest_framework import generics, viewsets
 from apps.core.api.serializers import AuditEventSerializer, MeSerializer
 from apps.core.filters import AuditEventFilter
 from apps.core.models import AuditEvent
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 
 
 class MeView(generics.RetrieveAPIView):
     """The authenticated user and their roles."""
 
     serializer_class = MeSerializer
-    read_roles = ALL_ROLES
+    read_capability = Capability.VIEW_PORTFOLIO
 
     def get_object(self):
         return self.request.user
@@ -24,4 +24,4 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AuditEventFilter
     search_fields = []
     ordering_fields = ["seq", "created_at"]
-    read_roles = ALL_ROLES
+    read_capability = Capability.VIEW_PORTFOLIO

@@ -15,7 +15,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.roles import ALL_ROLES, Role
+from apps.core.roles import Capability
 from apps.inventory import services
 from apps.inventory.api import representations
 from apps.inventory.api import serializers as s
@@ -36,8 +36,6 @@ from apps.inventory.models import (
     PipelineStep,
     Team,
 )
-
-INVENTORY_WRITERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 
 BAD_REQUEST = OpenApiResponse(
     description='Invalid input: `{"<field>": ["message"]}`, or `{"detail": ..., "field": ...}` when a rule '
@@ -71,8 +69,8 @@ def _schema(noun: str, plural: str, serializer, *, update: str | None = None, up
 class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """List and detail for every role; subclasses add writes that go through a service."""
 
-    read_roles = ALL_ROLES
-    write_roles = INVENTORY_WRITERS
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.EDIT_INVENTORY
     lookup_field = "slug"
     # Serializers for input that differs from the output, by action.
     input_serializers: dict = {}
@@ -206,6 +204,10 @@ class MLModelViewSet(AnsweredFromRows, InventoryViewSet):
     answers = staticmethod(representations.models)
     answer_matching = staticmethod(representations.model_matching)
 
+    @property
+    def write_capability(self) -> Capability:
+        return Capability.REGISTER_MODEL if self.action == "create" else Capability.EDIT_MODEL
+
     def create(self, request, *args, **kwargs):
         data = self.validated()
         model = services.model_register(actor=request.user, **data)
@@ -227,6 +229,7 @@ class ModelVersionViewSet(AnsweredFromRows, InventoryViewSet):
 
     queryset = ModelVersion.objects.order_by("-created_at", "-pk")
     serializer_class = s.ModelVersionSerializer
+    write_capability = Capability.EDIT_MODEL
     input_serializers = {"partial_update": s.ModelVersionUpdateSerializer, "transition": s.TransitionSerializer}
     lookup_field = "pk"
     filterset_class = VersionFilter
@@ -269,6 +272,7 @@ class ModelVersionViewSet(AnsweredFromRows, InventoryViewSet):
 class DeploymentViewSet(InventoryViewSet):
     """Where versions run. The runtime fingerprint is compared with the version's validated environment."""
 
+    write_capability = Capability.EDIT_MODEL
     queryset = Deployment.objects.select_related("version__model", "business_process", "created_by")
     serializer_class = s.DeploymentSerializer
     input_serializers = {"partial_update": s.DeploymentRuntimeSerializer, "retire": s.RetireSerializer}

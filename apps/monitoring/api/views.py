@@ -10,13 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.params import query_int
-from apps.core.roles import ALL_ROLES, Role
+from apps.core.roles import Capability
 from apps.inventory.models import ModelVersion
 from apps.monitoring import services
 from apps.monitoring.api import serializers as s
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
 
-UPLOADERS = frozenset({Role.DATA_SCIENTIST, Role.ADMIN})
 REJECTED = OpenApiResponse(s.UploadErrorSerializer, description="The file was refused; nothing was stored. "
                            "`problems` names each column and the first offending rows.")
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
@@ -32,8 +31,8 @@ IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, 
 class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.EvaluationSerializer
     parser_classes = [MultiPartParser, FormParser]
-    read_roles = ALL_ROLES
-    write_roles = UPLOADERS
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.UPLOAD_EVALUATION
     filterset_fields = {"kind": ["exact"], "status": ["exact"]}
 
     def get_serializer_class(self):
@@ -74,8 +73,8 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 class ReferenceUploadView(APIView):
     parser_classes = [MultiPartParser, FormParser]
-    read_roles = ALL_ROLES
-    write_roles = UPLOADERS
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.UPLOAD_EVALUATION
 
     @extend_schema(summary="Upload a version's reference data (training features) for drift",
                    request={"multipart/form-data": s.ReferenceUploadSerializer},
@@ -94,8 +93,8 @@ class ReferenceUploadView(APIView):
                     retrieve=extend_schema(summary="One alert"))
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.AlertSerializer
-    read_roles = ALL_ROLES
-    write_roles = frozenset({Role.DATA_SCIENTIST, Role.REVIEWER, Role.ADMIN})
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.TRIAGE_ALERT
     filterset_fields = {"status": ["exact"], "severity": ["exact"]}
 
     def get_queryset(self):
@@ -119,7 +118,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
                     retrieve=extend_schema(summary="One metric window, with all its metrics"))
 class MetricWindowViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.MetricWindowSerializer
-    read_roles = ALL_ROLES
+    read_capability = Capability.VIEW_PORTFOLIO
     filterset_fields = {"version": ["exact"], "cadence": ["exact"]}
     queryset = MetricWindow.objects.order_by("version", "window_start")
 

@@ -11,18 +11,17 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.roles import ALL_ROLES
+from apps.core.roles import Capability
 from apps.inventory.api.serializers import ErrorSerializer
 from apps.reviews import selectors, services
 from apps.reviews.api import serializers as s
 from apps.reviews.models import ChecklistAnswer, ReviewDecision
 
-SUBMITTERS = frozenset(services.SUBMITTERS)
-REVIEWERS = frozenset(services.REVIEWERS)
-# Who may call each write. The services check the rest (four-eyes rule, ownership, state).
-ACTION_ROLES = {
-    "create": SUBMITTERS, "answers": SUBMITTERS, "submit": SUBMITTERS, "withdraw": SUBMITTERS,
-    "decide": REVIEWERS, "assign": SUBMITTERS | REVIEWERS, "acknowledge": ALL_ROLES,
+# What each write needs. The services check the rest (four-eyes rule, ownership, state).
+ACTION_CAPABILITIES = {
+    "create": Capability.OPEN_REVIEW, "answers": Capability.OPEN_REVIEW, "submit": Capability.OPEN_REVIEW,
+    "withdraw": Capability.WITHDRAW_REVIEW, "decide": Capability.DECIDE_REVIEW,
+    "assign": Capability.ASSIGN_REVIEWER, "acknowledge": Capability.ACKNOWLEDGE_REVIEW,
 }
 ERRORS = {
     400: OpenApiResponse(description='Invalid input: `{"<field>": ["message"]}`, or `{"detail": ..., "field": ...}` '
@@ -45,14 +44,14 @@ def _action_schema(summary: str, request=None, ok_status: int = 200):
     create=_action_schema("Open a review round of a version (data scientists, admins)", s.StartSerializer, 201),
 )
 class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    read_roles = ALL_ROLES
+    read_capability = Capability.VIEW_PORTFOLIO
     filterset_class = selectors.ReviewFilter
     search_fields = ["version__model__name", "version__version"]
     ordering_fields = ["created_at", "updated_at", "submitted_at", "decided_at"]
 
     @property
-    def write_roles(self) -> frozenset:
-        return ACTION_ROLES.get(self.action, frozenset())
+    def write_capability(self) -> Capability | None:
+        return ACTION_CAPABILITIES.get(self.action)
 
     def get_queryset(self):
         queryset = selectors.reviews().prefetch_related("assignees")

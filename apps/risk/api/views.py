@@ -5,12 +5,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.roles import ALL_ROLES, Role
+from apps.core.roles import Capability
 from apps.risk import selectors, services
 from apps.risk.api import serializers as s
 from apps.risk.models import GovernancePolicy, RiskAssessment, RiskMatrix
 
-DRAFTERS = frozenset({Role.REVIEWER, Role.DATA_SCIENTIST, Role.ADMIN})
 ERRORS = {400: OpenApiResponse(description="Invalid input; the body names the field."),
           403: OpenApiResponse(description="Your role cannot do this."),
           409: OpenApiResponse(description="Stale form, already submitted, or retired model.")}
@@ -23,8 +22,7 @@ ERRORS = {400: OpenApiResponse(description="Invalid input; the body names the fi
 )
 class AssessmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.AssessmentSerializer
-    read_roles = ALL_ROLES
-    write_roles = DRAFTERS
+    read_capability = Capability.VIEW_PORTFOLIO
     filterset_fields = ["status", "tier"]
     ordering_fields = ["submitted_at", "created_at"]
 
@@ -51,10 +49,9 @@ class AssessmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                                                 based_on_id=body.validated_data.get("based_on"))
         return Response(self.get_serializer(self.get_queryset().get(pk=assessment.pk)).data)
 
-    def get_permissions(self):
-        if self.action == "submit":
-            self.write_roles = frozenset({Role.REVIEWER, Role.ADMIN})
-        return super().get_permissions()
+    @property
+    def write_capability(self) -> Capability:
+        return Capability.SUBMIT_ASSESSMENT if self.action == "submit" else Capability.DRAFT_ASSESSMENT
 
 
 @extend_schema_view(
@@ -66,8 +63,8 @@ class AssessmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 class PolicyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.PolicySerializer
     queryset = GovernancePolicy.objects.select_related("created_by").order_by("tier", "-version")
-    read_roles = ALL_ROLES
-    write_roles = frozenset({Role.ADMIN})
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.PUBLISH_POLICY
     filterset_fields = ["tier"]
 
     def create(self, request, *args, **kwargs):
@@ -90,4 +87,4 @@ class MatrixViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.MatrixSerializer
     queryset = RiskMatrix.objects.order_by("-version")
     lookup_field = "version"
-    read_roles = ALL_ROLES
+    read_capability = Capability.VIEW_PORTFOLIO
