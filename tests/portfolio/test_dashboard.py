@@ -307,6 +307,17 @@ def test_every_non_compliant_or_suspended_model_carries_a_high_flag_of_its_state
     assert failing == len(high) == 4 and "Sound" not in high
 
 
+def test_a_model_whose_state_is_not_computed_yet_is_in_no_governance_figure_and_the_page_says_so(client_as):
+    production_model(name="Computed")
+    MLModelFactory(name="Just registered", governance=False)
+
+    response = dashboard(client_as("executive"))
+
+    assert response.context["uncomputed"] == 1
+    assert sum(bars(governance_chart(response, "chart-governance-state")).values()) == 1
+    assert "1 live model has no governance state computed yet" in response.content.decode()
+
+
 def test_every_chart_has_a_data_table_and_no_inline_script(client_as):
     production_model()
 
