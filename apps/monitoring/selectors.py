@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -112,21 +112,6 @@ def attach_cadence(models) -> None:
 def open_alerts(limit: int = 25):
     return (Alert.objects.filter(status=Alert.Status.OPEN).select_related("model", "version__model")
             .order_by("-created_at", "-pk")[:limit])
-
-
-def unresolved_breaches() -> QuerySet[Alert]:
-    """Breach alerts not yet resolved (open or acknowledged)."""
-    return Alert.objects.filter(severity=Alert.Severity.BREACH).exclude(status=Alert.Status.RESOLVED)
-
-
-def production_health(models: QuerySet) -> dict[str, int]:
-    """Models in production among ``models`` per health: breach, warning (another unresolved alert) or healthy."""
-    unresolved = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
-    production = models.filter(stage=Stage.PRODUCTION).aggregate(
-        total=Count("pk"), breach=Count("pk", filter=Q(Exists(unresolved.filter(severity=Alert.Severity.BREACH)))),
-        alerted=Count("pk", filter=Q(Exists(unresolved))))
-    return {"breach": production["breach"], "warning": production["alerted"] - production["breach"],
-            "healthy": production["total"] - production["alerted"]}
 
 
 def model_alerts(model: MLModel, limit: int = 20) -> list[Alert]:

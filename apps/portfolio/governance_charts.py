@@ -1,28 +1,33 @@
-"""Dashboard panels fed by the risk, reviews and monitoring apps: risk heat map, review status, health.
+"""Dashboard panels of the portfolio's governance: risk heat map, governance state, health and approval.
 
-Pure figure builders (no Django imports); the dashboard reads their figures through the selectors of
-risk (``risk_counts``), reviews (``review_counts``) and monitoring (``production_health``).
+Pure figure builders (no Django imports). The state, health and approval bars count the live models by
+their stored governance state (``apps.inventory.governance`` names the values); each bar and table row
+links to the model list with the same filter, so a bar holds the models it opens. The heat map counts
+the current risk ratings, read through the risk app's ``rating_cells``.
 """
 
-from collections import Counter
+from collections.abc import Mapping, Sequence
 
+from apps.inventory import governance as g
 from apps.inventory.charts import FONT, Cell, Chart, _figure, _trace, list_link
 from apps.inventory.models import LIVE
 
-TIER_COLOURS = {"low": "#1a7f37", "medium": "#bf8700", "high": "#d4641c", "critical": "#a40e26"}
-HEALTH_COLOURS = {"healthy": "#1a7f37", "warning": "#bf8700", "breach": "#a40e26"}
-REVIEW_STATUS = (
-    ("approved", "Has an approved version", "#1a7f37"),
-    ("in_review", "Review open", "#0969da"),
-    ("unapproved_production", "In production without valid approval", "#a40e26"),
-    ("none", "Never reviewed", "#8c959f"),
-)
+TIERS = ("critical", "high", "medium", "low")
+STATUS_COLOURS = {g.COMPLIANT: "#1a7f37", g.ATTENTION: "#bf8700", g.NON_COMPLIANT: "#d4641c",
+                  g.SUSPENDED: "#a40e26"}
+# Only what runs in production has a health; "no evidence" is never lumped into healthy.
+HEALTH_COLOURS = {g.HEALTHY: "#1a7f37", g.WARNING: "#bf8700", g.BREACH: "#a40e26", g.NO_EVIDENCE: "#6e7781"}
+APPROVAL_COLOURS = {g.APPROVED: "#1a7f37", g.APPROVAL_SUSPENDED: "#a40e26", g.VOID: "#d4641c",
+                    g.INSUFFICIENT: "#bf8700", g.MISSING: "#8c959f"}
 IMPACT = ("Negligible", "Minor", "Moderate", "Major", "Severe")
 PROBABILITY = ("Rare", "Unlikely", "Possible", "Likely", "Almost certain")
 
 
-def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_url: str) -> Chart:
-    """Current risks per probability x impact cell; a click opens the register filtered to that cell."""
+def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Mapping[str, int], *, register_url: str) -> Chart:
+    """Current risks per probability x impact cell; a click opens the register filtered to that cell.
+
+    ``tiers`` counts the models per stored tier ("" for never assessed).
+    """
     z = [[cells.get((p, i), 0) for i in range(1, 6)] for p in range(1, 6)]
     links = [[f"{register_url}?probability={p}&impact={i}" for i in range(1, 6)] for p in range(1, 6)]
     figure = _figure(
@@ -36,41 +41,56 @@ def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Counter, *, register_
     )
     rows = [(Cell(f"P{p} × I{i}", links[p - 1][i - 1]), Cell(str(n)))
             for (p, i), n in sorted(cells.items(), reverse=True) if n]
-    tier_text = ", ".join(f"{tiers[t]} {t}" for t in TIER_COLOURS if tiers[t]) or "no model assessed"
+    named = [f"{tiers[t]} {t}" for t in TIERS if tiers.get(t)]
+    if tiers.get(""):
+        named.append(f"{tiers['']} not assessed")
     return Chart(id="chart-risk-heatmap", title="Risk heat map", figure=figure,
-                 summary=f"Current risks by probability and impact. Models by tier: {tier_text}.",
+                 summary=f"Current risks by probability and impact. Live models by tier: "
+                         f"{', '.join(named) or 'none yet'}.",
                  columns=("Cell", "Risks"), rows=rows,
                  empty="No risk assessments yet: assess a model and its four risks appear here.")
 
 
-def review_status_chart(counts: dict[str, int], *, list_url: str, business_unit: str = "") -> Chart:
-    labels = [label for _, label, _ in REVIEW_STATUS]
-    values = [counts.get(key, 0) for key, _, _ in REVIEW_STATUS]
-    links = [list_link(list_url, review_status=key, business_unit=business_unit, stage=LIVE)
-             for key, _, _ in REVIEW_STATUS]
+def _model_bars(chart_id: str, title: str, summary: str, *, counts: Mapping[str, int],
+                labels: Mapping[str, str], colours: Mapping[str, str], param: str, list_url: str,
+                business_unit: str, empty: str, column: str) -> Chart:
+    """Horizontal bars of live models per value of one stored dimension, each linked to the filtered model list."""
+    keys: Sequence[str] = list(colours)
+    names = [labels[k] for k in keys]
+    values = [counts.get(k, 0) for k in keys]
+    links = [list_link(list_url, **{param: k}, business_unit=business_unit, stage=LIVE) for k in keys]
     figure = _figure(
-        [_trace("bar", x=values, y=labels, orientation="h", customdata=links,
-                marker={"color": [colour for *_, colour in REVIEW_STATUS]},
+        [_trace("bar", x=values, y=names, orientation="h", customdata=links,
+                marker={"color": [colours[k] for k in keys]},
                 hovertemplate="%{y}: %{x} models<extra></extra>")],
-        height=280, margin={"l": 250, "r": 20, "t": 20, "b": 40}, xaxis={"title": {"text": "Models"}}, font=FONT,
+        height=60 + 44 * len(keys), margin={"l": 190, "r": 20, "t": 20, "b": 40},
+        xaxis={"title": {"text": "Live models"}, "rangemode": "tozero"}, yaxis={"autorange": "reversed"}, font=FONT,
     )
-    rows = [(Cell(label, link), Cell(str(value))) for label, value, link in zip(labels, values, links, strict=True)]
-    return Chart(id="chart-review-status", title="Review status", figure=figure,
-                 summary="Models by the state of their responsible-AI reviews.", columns=("Status", "Models"),
-                 rows=rows if any(values) else [], empty="No models yet.")
+    rows = [(Cell(name, link), Cell(str(value), link)) for name, value, link in zip(names, values, links, strict=True)]
+    return Chart(id=chart_id, title=title, figure=figure, summary=summary, columns=(column, "Models"),
+                 rows=rows if any(values) else [], empty=empty)
 
 
-def health_chart(counts: dict[str, int], *, monitoring_url: str) -> Chart:
-    states = list(HEALTH_COLOURS)
-    values = [counts.get(s, 0) for s in states]
-    links = [f"{monitoring_url}?health={s}" for s in states]
-    figure = _figure(
-        [_trace("bar", x=[s.capitalize() for s in states], y=values, customdata=links,
-                marker={"color": [HEALTH_COLOURS[s] for s in states]},
-                hovertemplate="%{x}: %{y} models in production<extra></extra>")],
-        height=280, yaxis={"title": {"text": "Models in production"}},
-    )
-    rows = [(Cell(s.capitalize(), link), Cell(str(v))) for s, v, link in zip(states, values, links, strict=True)]
-    return Chart(id="chart-health", title="Model health", figure=figure,
-                 summary="Models in production by the worst open monitoring alert.", columns=("Health", "Models"),
-                 rows=rows if any(values) else [], empty="No model in production yet.")
+def governance_state_chart(counts: Mapping[str, int], *, list_url: str, business_unit: str = "") -> Chart:
+    return _model_bars(
+        "chart-governance-state", "Governance state",
+        "Live models by their governance state: what they hold against what their risk tier's policy asks.",
+        counts=counts, labels=g.STATUS_LABELS, colours=STATUS_COLOURS, param="governance", list_url=list_url,
+        business_unit=business_unit, empty="No live models yet.", column="State")
+
+
+def health_chart(counts: Mapping[str, int], *, list_url: str, business_unit: str = "") -> Chart:
+    return _model_bars(
+        "chart-health", "Model health",
+        "Live models running in production by monitoring health. Healthy needs monitoring results within the "
+        "tier's cadence and no open alert; a model never evaluated, or whose results lapsed, has no evidence.",
+        counts=counts, labels=g.HEALTH_LABELS, colours=HEALTH_COLOURS, param="health", list_url=list_url,
+        business_unit=business_unit, empty="No model in production yet.", column="Health")
+
+
+def approval_chart(counts: Mapping[str, int], *, list_url: str, business_unit: str = "") -> Chart:
+    return _model_bars(
+        "chart-approval", "Approval",
+        "Live models by the responsible-AI approval of what runs (or of the candidate when nothing runs yet).",
+        counts=counts, labels=g.APPROVAL_LABELS, colours=APPROVAL_COLOURS, param="approval", list_url=list_url,
+        business_unit=business_unit, empty="No live models yet.", column="Approval")

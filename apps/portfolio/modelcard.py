@@ -1,11 +1,13 @@
 """Model cards (Mitchell et al., 2019, "Model Cards for Model Reporting") built from what the portal knows.
 
 ``build_model_card(version)`` returns a plain, JSON-serialisable dict: the card's
-sections in the paper's order, then a "quantitative analyses" section that
-monitoring will fill. Every field holds either a value or ``missing: True`` with
-a hint saying where to record it, so an incomplete card tells its reader what to
-ask for rather than hiding the gap. ``to_markdown(card)`` renders that dict
-without touching the database; the HTML page renders the same dict.
+sections in the paper's order (its "quantitative analyses" hold the production
+monitoring results), then the version's governance state as stored, the one the
+production gate and the API read (status, health, approval, reasons). Every field
+holds either a value or ``missing: True`` with a hint saying where to record it, so
+an incomplete card tells its reader what to ask for rather than hiding the gap.
+``to_markdown(card)`` renders that dict without touching the database; the HTML
+page renders the same dict.
 
 Field kinds: ``text`` (a string), ``list`` (strings), ``mapping`` ({key: value})
 and ``table`` ({"columns": [...], "rows": [[...], ...]}).
@@ -18,6 +20,7 @@ from django.db.models import Prefetch, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from apps.inventory import governance as g
 from apps.inventory.models import (
     AutomationLevel,
     Deployment,
@@ -26,6 +29,7 @@ from apps.inventory.models import (
     ModelVersion,
     Stage,
 )
+from apps.inventory.selectors import stored_governance
 
 CARD_FORMAT = "mlops-portal/model-card/1"
 FORMATS = ("html", "md", "json")
@@ -34,7 +38,7 @@ FORMATS = ("html", "md", "json")
 def card_versions() -> QuerySet[ModelVersion]:
     """Versions with everything a card reads, in a constant number of queries."""
     return ModelVersion.objects.select_related(
-        "model__team__business_unit", "model__accountable_owner", "created_by"
+        "model__team__business_unit", "model__accountable_owner", "created_by", "governance"
     ).prefetch_related(
         "model__technical_owners",
         "model__tags",
@@ -231,14 +235,59 @@ def _column(column: Any) -> str:
     return str(column)
 
 
-def _quantitative(version: ModelVersion, links: dict) -> dict:
+MONITORING_CODES = ("alert_breach", "alert_warning", "monitoring_never", "monitoring_overdue", "monitoring_due",
+                    "approval_suspended", "risk_accepted")
+
+
+def _monitoring(state, links: dict) -> dict:
+    """Monitoring results as the stored state has them: its health, and what its monitoring reasons say.
+
+    Missing only where there is nothing to monitor (not in production) or no evidence yet; an open alert
+    always shows, whether or not the evidence is current.
+    """
+    label = "Monitoring results"
+    if state is None:
+        return _field("monitoring", label, "", hint="the version's governance state has not been computed yet.")
+    said = [r for r in state.reasons if r["code"] in MONITORING_CODES]
+    if state.health == g.NOT_MONITORED:
+        return _field("monitoring", label, "", hint="production monitoring results appear here once this version "
+                      "runs in production and is evaluated.", link=links["monitoring"])
+    if state.health == g.NO_EVIDENCE:
+        hint = " ".join(r["message"] for r in said) or "this version has no monitoring evidence within its cadence."
+        return _field("monitoring", label, "", hint=hint,
+                      link=next((r["url"] for r in said if r.get("url")), links["monitoring"]))
+    text = f"{state.health_label}." + ("".join(f" {r['message']}" for r in said) or
+                                       " Monitoring results within its tier's cadence and no open alert.")
+    return _field("monitoring", label, text)
+
+
+def _quantitative(version: ModelVersion, state, links: dict) -> dict:
     results = {str(k): _scalar(v) for k, v in sorted(version.validation_metrics.items())}
     return _section("quantitative_analyses", "Quantitative analyses", [
         _field("validation_results", "Validation results", results, kind="mapping",
                hint="add validation metrics on the version page.", link=links["version"]),
-        _field("monitoring", "Monitoring results", "",
-               hint="production monitoring results appear here once evaluations of this version are recorded.",
-               link=links["monitoring"]),
+        _monitoring(state, links),
+    ])
+
+
+def _governance(state) -> dict:
+    """The version's stored governance state: the same status, health, approval and reasons as the gate's."""
+    if state is None:
+        return _section("governance", "Governance state", [
+            _field("status", "Governance state", "", hint="the version's state has not been computed yet; it is "
+                   "within minutes.")])
+    reasons = {"columns": ["Level", "Reason", "Blocks production"],
+               "rows": [[g.STATUS_LABELS.get(r["level"], r["level"]), r["message"],
+                         "yes" if r.get("blocks_gate") else "no"] for r in state.reasons]}
+    return _section("governance", "Governance state", [
+        _field("status", "Governance state", state.status_label),
+        _field("health", "Health", state.health_label),
+        _field("approval", "Approval", state.approval_label),
+        _field("tier", "Risk tier", state.tier.capitalize() if state.tier else "Not assessed (treated as critical)"),
+        _field("reasons", "Reasons", reasons if reasons["rows"] else
+               "None: it holds everything its tier's policy asks for at its stage.",
+               kind="table" if reasons["rows"] else "text"),
+        _field("computed_at", "Computed", f"{state.computed_at:%Y-%m-%d %H:%M}"),
     ])
 
 
@@ -317,6 +366,7 @@ def build_model_card(version: ModelVersion) -> dict:
     model = version.model
     links = _links(version)
     datasets = list(version.training_datasets.all())
+    state = stored_governance(version)
     sections = [
         _model_details(version, links),
         _intended_use(version, links),
@@ -324,9 +374,10 @@ def build_model_card(version: ModelVersion) -> dict:
         _metrics(version, links),
         _evaluation_data(version, links),
         _training_data(datasets, links),
-        _quantitative(version, links),
+        _quantitative(version, state, links),
         _ethics(version, datasets, links),
         _caveats(version, datasets, links),
+        _governance(state),
     ]
     fields = [f for s in sections for f in s["fields"]]
     return {

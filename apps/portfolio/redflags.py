@@ -1,31 +1,20 @@
-"""Red flags: what an executive should look at first, gathered from every app that knows of one.
+"""Red flags: what an executive should look at first, gathered from the stored governance state and the inventory.
 
 A *source* is one kind of red flag. It names the rows that carry the flag among the
 models in view (a queryset of live ``MLModel`` rows, already narrowed to a business
 unit when the dashboard is), how severe each is, and how to word one row. The inventory's
-own sources are below; those of risk, reviews and monitoring are in ``redflags_<app>.py``
-beside this module and read through that app's selectors::
+own sources (facts of deployments and owners that no governance reason covers) are below;
+the flags of governance (approvals, assessments, monitoring, overrides) are the stored
+reasons of each model's governance state, in ``redflags_governance.py``::
 
-    # apps/portfolio/redflags_risk.py
-    from apps.portfolio.redflags import HIGH, Source, register
-    from apps.risk.selectors import current_assessments
-
+    # apps/portfolio/redflags_governance.py
     @register
-    class NeverAssessed(Source):
-        kind = "Never risk-assessed"
-        severity = HIGH
+    class MonitoringOverdue(ReasonFlag):
+        kind = "Monitoring overdue"
+        codes = ("monitoring_overdue",)
 
-        def rows(self, models):
-            assessed = current_assessments().filter(model=OuterRef("pk"))
-            return models.filter(stage="production").exclude(Exists(assessed))
-
-        def detail(self, model):
-            return "In production with no risk assessment on record."
-
-        def url(self, model):
-            return reverse("risk:model", args=[model.slug])
-
-``PortfolioConfig.ready`` imports those modules, which registers their sources.
+``PortfolioConfig.ready`` imports that module, which registers its sources. A source of
+another kind subclasses ``Source`` and implements ``rows``, ``detail`` and ``url``.
 
 The dashboard asks two questions whose cost does not grow with the number of flags:
 ``summary`` counts the flags of every kind per severity, aggregated in SQL (one query
@@ -259,15 +248,10 @@ def live_models() -> QuerySet:
 # --- Inventory's own flags ----------------------------------------------------------------
 
 ENV_MISMATCH = "Runs outside its validated environment"
-OWNER_LEFT = "Owner has left"
 OWNER_INCOMPLETE = "Owner cannot be reached"
 NO_PROCESS = "No business process"
 NO_TRAINING_DATA = "Training data not recorded"
 NO_FINGERPRINT = "Environment never recorded"
-
-
-def _owner_name(user) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 def _active_production_deployments() -> QuerySet:
@@ -324,19 +308,6 @@ class DeploymentsWithoutFingerprint(_DeploymentSource):
 class _ModelSource(Source):
     def url(self, model) -> str:
         return model.get_absolute_url()
-
-
-@register
-class OwnersWhoLeft(_ModelSource):
-    kind = OWNER_LEFT
-    severity = severity_if(Q(stage__in=[Stage.STAGING, Stage.PRODUCTION]), then=HIGH, otherwise=MEDIUM)
-    related = ("accountable_owner",)
-
-    def rows(self, models: QuerySet) -> QuerySet:
-        return models.filter(accountable_owner__is_active=False)
-
-    def detail(self, model) -> str:
-        return f"{_owner_name(model.accountable_owner)} is no longer active; name a new accountable owner."
 
 
 @register

@@ -1,12 +1,14 @@
 """The executive dashboard. Read-only, open to every role.
 
-The aggregate reads of the inventory the dashboard needs live here as small selector functions; risk,
-reviews and monitoring figures come from those apps' selectors. Each costs one or two queries, so the
-page costs the same whatever the size of the portfolio.
+The aggregate reads of the inventory the dashboard needs live here as small selector functions. Every
+governance figure (state, health, approval, tier, reasons) counts the stored governance state, the one the
+production gate and the API read; only the risk heat map's ratings come from the risk app's selector. Each
+costs one or two queries, so the page costs the same whatever the size of the portfolio.
 """
 
 from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django import forms
 from django.db.models import Count, Q, QuerySet, Sum
@@ -15,8 +17,9 @@ from django.views.generic import TemplateView
 
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability
+from apps.inventory import governance as g
 from apps.inventory.charts import list_link
-from apps.inventory.filters import env_mismatch_condition, review_status_condition
+from apps.inventory.filters import env_mismatch_condition, reason_condition
 from apps.inventory.models import (
     LIVE,
     STAGE_ORDER,
@@ -28,10 +31,8 @@ from apps.inventory.models import (
     MLModel,
     Stage,
 )
-from apps.monitoring.selectors import production_health
 from apps.portfolio import charts, governance_charts, redflags
-from apps.reviews.selectors import review_counts
-from apps.risk.selectors import risk_counts
+from apps.risk.selectors import rating_cells
 
 RED_FLAGS_SHOWN = 25
 ModelProcesses = MLModel.business_processes.through
@@ -71,20 +72,36 @@ def model_counts(models: QuerySet) -> ModelCounts:
                        exposures=[(*key, n) for key, n in exposures.items()])
 
 
-def review_status_counts(live: QuerySet, *, live_total: int) -> dict[str, int]:
-    """The ``live`` models (``live_total`` of them) per review status, counted as the model list's
-    ``review_status`` filter lists them (a test holds the two together) so a bar holds the models it opens.
+@dataclass(frozen=True)
+class GovernanceCounts:
+    """Models per value of each dimension of their stored governance state (every value present, 0 when none)."""
 
-    Approved, in review and never reviewed come from the reviews app's counts. Production without a
-    valid approval is about versions, so the filter's own condition counts it.
+    status: dict[str, int]
+    health: dict[str, int]
+    approval: dict[str, int]
+    tier: dict[str, int]  # "" = never assessed
+    reason: dict[str, int]  # models whose state gives the reason code
+    uncomputed: int  # models whose state has not been computed yet (counted in none of the above)
+
+
+def governance_counts(models: QuerySet) -> GovernanceCounts:
+    """The stored governance state of ``models``, counted per dimension: one aggregate query.
+
+    Each count is what the model list's filter of the same name and value lists (``governance``, ``health``,
+    ``approval``, ``tier``, ``reason``), since both read the same columns.
     """
-    reviewed = review_counts(live)
-    return {
-        "approved": reviewed["approved"],
-        "in_review": reviewed["in_review"],
-        "unapproved_production": live.filter(review_status_condition("unapproved_production")).count(),
-        "none": live_total - reviewed["models"],
-    }
+    dimensions = {"status": g.STATUSES, "health": g.HEALTHS, "approval": g.APPROVALS,
+                  "tier": ("critical", "high", "medium", "low", "")}
+    counts = {f"{name}:{value}": Count("pk", filter=Q(**{f"governance__{name}": value}))
+              for name, values in dimensions.items() for value in values}
+    counts.update({f"reason:{code}": Count("pk", filter=reason_condition(code)) for code in g.REASON_CODES})
+    found = models.order_by().aggregate(uncomputed=Count("pk", filter=Q(governance__isnull=True)), **counts)
+    by = {name: {} for name in (*dimensions, "reason")}
+    for key, n in found.items():
+        if ":" in key:
+            name, value = key.split(":", 1)
+            by[name][value] = n
+    return GovernanceCounts(**by, uncomputed=found["uncomputed"])
 
 
 def impact_by_unit(business_unit: BusinessUnit | None) -> list[tuple]:
@@ -141,19 +158,21 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         form = DashboardFilterForm(self.request.GET or None)
         unit = form.cleaned_data["business_unit"] if form.is_valid() else None
+        slug = unit.slug if unit else ""
         list_url = reverse("inventory:index")
         models = models_in_scope(unit)
         counts = model_counts(models)
         live = models.exclude(stage=Stage.RETIRED)
+        state = governance_counts(live)
         flag_counts = redflags.summary(live)
-        review_status = review_status_counts(live, live_total=counts.live)
         context.update(
             form=form,
             business_unit=unit,
             red_flags=redflags.top(live, limit=RED_FLAGS_SHOWN, counts=flag_counts),
             red_flag_total=flag_counts.total,
             red_flag_counts=flag_counts.kinds,
-            kpis=self._kpis(counts.stages, flag_counts, process_coverage(unit), list_url, unit,
+            uncomputed=state.uncomputed,
+            kpis=self._kpis(counts.stages, state, process_coverage(unit), list_url, slug,
                             mismatched=live.filter(env_mismatch_condition()).count()),
             charts=[
                 charts.stage_by_unit_chart(counts.stages, stages=[(s.value, s.label) for s in STAGE_ORDER],
@@ -161,27 +180,26 @@ class DashboardView(RoleRequiredMixin, TemplateView):
                 charts.impact_by_unit_chart(impact_by_unit(unit), list_url=list_url),
                 charts.exposure_automation_chart(
                     counts.exposures, exposures=Exposure.choices,
-                    automation_levels=AutomationLevel.choices, list_url=list_url,
-                    business_unit=unit.slug if unit else ""),
+                    automation_levels=AutomationLevel.choices, list_url=list_url, business_unit=slug),
             ],
             governance_charts=[
-                governance_charts.risk_heatmap(*risk_counts(live),
-                                               register_url=reverse("risk:index")),
-                governance_charts.review_status_chart(review_status, list_url=list_url,
-                                                      business_unit=unit.slug if unit else ""),
-                governance_charts.health_chart(production_health(live), monitoring_url=reverse("monitoring:index")),
+                governance_charts.governance_state_chart(state.status, list_url=list_url, business_unit=slug),
+                governance_charts.health_chart(state.health, list_url=list_url, business_unit=slug),
+                governance_charts.approval_chart(state.approval, list_url=list_url, business_unit=slug),
+                governance_charts.risk_heatmap(rating_cells(live), state.tier, register_url=reverse("risk:index")),
             ],
         )
         return context
 
     @staticmethod
-    def _kpis(counts, flag_counts: redflags.Summary, coverage, list_url, unit, *, mismatched: int) -> list[dict]:
-        slug = unit.slug if unit else ""
+    def _kpis(counts, state: GovernanceCounts, coverage, list_url, slug: str, *, mismatched: int) -> list[dict]:
         by_stage = {}
         for _, _, stage, n in counts:
             by_stage[stage] = by_stage.get(stage, 0) + n
         retired = by_stage.get(Stage.RETIRED, 0)
-        owner_left = flag_counts.count(redflags.OWNER_LEFT).total
+        failing = state.status[g.NON_COMPLIANT] + state.status[g.SUSPENDED]
+        no_evidence = state.health[g.NO_EVIDENCE]
+        owner_left = state.reason["owner_inactive"]
         # Each figure is the number of models the list it links to shows.
         return [
             {"label": "Models", "value": sum(by_stage.values()) - retired,
@@ -191,10 +209,23 @@ class DashboardView(RoleRequiredMixin, TemplateView):
              "url": list_link(list_url, business_unit=slug, stage=Stage.PRODUCTION)},
             {"label": "Business processes covered", "value": coverage["covered"],
              "note": f"of {coverage['total']} served by a live model", "url": reverse("inventory:lineage")},
+            {"label": "Non-compliant or suspended", "value": failing, "bad": bool(failing),
+             "note": f"live models; {state.status[g.SUSPENDED]} with a suspended approval",
+             "url": _model_list(list_url, business_unit=slug, stage=LIVE,
+                                governance=[g.NON_COMPLIANT, g.SUSPENDED])},
+            {"label": "No monitoring evidence", "value": no_evidence, "bad": bool(no_evidence),
+             "note": f"in production; {state.reason['monitoring_never']} never evaluated, "
+                     f"{state.reason['monitoring_overdue']} overdue",
+             "url": list_link(list_url, business_unit=slug, stage=LIVE, health=g.NO_EVIDENCE)},
             {"label": "Environment mismatches", "value": mismatched, "bad": bool(mismatched),
              "note": "live models with a deployment running outside its validated environment",
              "url": list_link(list_url, business_unit=slug, stage=LIVE, env_mismatch="true")},
             {"label": "Owners who left", "value": owner_left, "bad": bool(owner_left),
              "note": "live models whose accountable owner is inactive",
-             "url": list_link(list_url, business_unit=slug, stage=LIVE, owner_left="true")},
+             "url": list_link(list_url, business_unit=slug, stage=LIVE, reason="owner_inactive")},
         ]
+
+
+def _model_list(list_url: str, **params) -> str:
+    """The model list filtered by ``params``, a list value repeating its parameter (empty values left out)."""
+    return f"{list_url}?{urlencode({k: v for k, v in params.items() if v}, doseq=True)}"

@@ -2,14 +2,14 @@
 shared by the queue pages and the API."""
 
 import django_filters
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, Value, When
 
 from apps.core.filters import IdFilter
 from apps.core.models import AuditEvent
 from apps.core.roles import Capability, roles_with
 from apps.inventory.models import ModelVersion, Stage
 from apps.reviews import transitions as t
-from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, GateOverride, Review, ReviewDecision
+from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review, ReviewDecision
 from apps.risk.selectors import with_required_approvals_now
 
 
@@ -131,34 +131,6 @@ def assignable_reviewers(review: Review, conflicted: dict[int, str]):
 
 
 # --- What the portfolio reads ---------------------------------------------------------------------------------
-
-def review_counts(models: QuerySet) -> dict[str, int]:
-    """Among ``models``: how many have an approved version, an open review, and any review at all.
-
-    One pass over the reviews: asking for each count apart would read every review's version three times.
-    """
-    return Review.objects.filter(version__model__in=models).aggregate(
-        approved=Count("version__model", distinct=True, filter=Q(state=t.APPROVED)),
-        in_review=Count("version__model", distinct=True, filter=Q(state__in=[t.SUBMITTED, t.IN_REVIEW])),
-        models=Count("version__model", distinct=True),
-    )
-
-
-def production_versions_without_approval() -> QuerySet[ModelVersion]:
-    """Versions in production with no approved review, each with ``expired``: an approval of it expired."""
-    reviews = Review.objects.filter(version=OuterRef("pk"))
-    return (ModelVersion.objects.filter(stage=Stage.PRODUCTION).exclude(Exists(reviews.filter(state=t.APPROVED)))
-            .annotate(expired=Exists(reviews.filter(state=t.EXPIRED))))
-
-
-def latest_overrides_in_production() -> QuerySet[GateOverride]:
-    """The latest override of the production gate of each version in production."""
-    later = GateOverride.objects.filter(version=OuterRef("version")).filter(
-        Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
-    # EXISTS rather than a join on the version: SQLite then reads the (few) overrides, not every version.
-    in_production = ModelVersion.objects.filter(pk=OuterRef("version"), stage=Stage.PRODUCTION)
-    return GateOverride.objects.filter(Exists(in_production)).exclude(Exists(later))
-
 
 def latest_review_per_version(model) -> dict[int, Review]:
     """The latest round of review of each of the model's versions, by version id: one query."""

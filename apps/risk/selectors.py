@@ -1,7 +1,6 @@
 """Reads of the risk app. Other apps ask here for a model's tier and obligations."""
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -169,11 +168,6 @@ def with_required_approvals_now(queryset, *, model: str):
     return queryset.annotate(tier_now=Coalesce(tier, Value("critical"))).annotate(required_approvals_now=required)
 
 
-def current_assessments() -> QuerySet[RiskAssessment]:
-    """Every model's assessment in force (at most one per model)."""
-    return RiskAssessment.objects.filter(status=RiskAssessment.Status.CURRENT)
-
-
 def overdue_assessments():
     return RiskAssessment.objects.filter(
         status=RiskAssessment.Status.CURRENT, reassessment_due__lt=timezone.localdate()
@@ -193,14 +187,11 @@ def register_rows(*, filters):
     return RiskRegisterFilter(filters, queryset=queryset)
 
 
-def risk_counts(models: QuerySet) -> tuple[dict[tuple[int, int], int], Counter]:
-    """The current risk ratings of ``models`` (a queryset of models) per (probability, impact) cell,
-    and their current assessments per tier: the dashboard heat map's figures, in two queries."""
+def rating_cells(models: QuerySet) -> dict[tuple[int, int], int]:
+    """The current risk ratings of ``models`` (a queryset of models) per (probability, impact) cell: the
+    dashboard heat map's figures, in one query. (Models per tier are the stored governance state's.)"""
     ratings = RiskRating.objects.filter(assessment__status="current", assessment__model__in=models)
     # Grouped on one number holding both levels (each below 2**16): SQLite sorts the ratings a fifth faster.
     cell = F("probability") * CELL_KEY + F("impact")
-    cells = {divmod(key, CELL_KEY): n for key, n in ratings.order_by().values(cell=cell)
-             .annotate(n=Count("pk")).values_list("cell", "n")}
-    tiers = Counter(dict(RiskAssessment.objects.filter(status="current", model__in=models).order_by()
-                         .values("tier").annotate(n=Count("pk")).values_list("tier", "n")))
-    return cells, tiers
+    return {divmod(key, CELL_KEY): n for key, n in ratings.order_by().values(cell=cell)
+            .annotate(n=Count("pk")).values_list("cell", "n")}

@@ -5,7 +5,6 @@ the wrong type, raises; and what plotly writes back out must be the figure itsel
 """
 
 import json
-from collections import Counter
 
 import plotly.graph_objects as go
 import pytest
@@ -34,11 +33,13 @@ CHARTS = {
         [("public", "fully_automated", 2), ("internal", "human_decides", 5)], exposures=Exposure.choices,
         automation_levels=AutomationLevel.choices, list_url=LIST_URL).figure,
     "risk heat map": lambda: governance_charts.risk_heatmap(
-        {(2, 3): 4, (5, 5): 1}, Counter(high=1, low=3), register_url="/risk/").figure,
-    "review status": lambda: governance_charts.review_status_chart(
-        {"approved": 3, "none": 2}, list_url=LIST_URL, business_unit="risk").figure,
+        {(2, 3): 4, (5, 5): 1}, {"high": 1, "low": 3, "": 2}, register_url="/risk/").figure,
+    "governance state": lambda: governance_charts.governance_state_chart(
+        {"compliant": 3, "suspended": 1}, list_url=LIST_URL, business_unit="risk").figure,
+    "approval": lambda: governance_charts.approval_chart(
+        {"approved": 3, "missing": 2}, list_url=LIST_URL, business_unit="risk").figure,
     "health": lambda: governance_charts.health_chart(
-        {"healthy": 4, "breach": 1}, monitoring_url="/monitoring/").figure,
+        {"healthy": 4, "breach": 1, "no_evidence": 2}, list_url=LIST_URL).figure,
 }
 
 
@@ -47,3 +48,13 @@ def test_every_dashboard_figure_is_valid_plotly_and_written_as_plotly_writes_it(
     figure = build()
 
     assert figure == as_plotly_writes_it(figure)
+
+
+def test_the_health_chart_keeps_no_evidence_apart_from_healthy():
+    chart = governance_charts.health_chart({"healthy": 4, "no_evidence": 2, "not_monitored": 9}, list_url=LIST_URL)
+
+    assert [(label.text, number.text, number.url) for label, number in chart.rows] == [
+        ("Healthy", "4", "/inventory/?health=healthy&stage=live"),
+        ("Warning", "0", "/inventory/?health=warning&stage=live"),
+        ("Breach", "0", "/inventory/?health=breach&stage=live"),
+        ("No evidence", "2", "/inventory/?health=no_evidence&stage=live")]

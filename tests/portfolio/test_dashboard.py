@@ -4,48 +4,18 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.inventory.models import AutomationLevel, Deployment, Exposure, MLModel, Stage
-from apps.portfolio import redflags
+from apps.portfolio import redflags, redflags_governance
 from tests.factories import UserFactory
 from tests.inventory.factories import (
-    FINGERPRINT,
     BusinessProcessFactory,
-    DataSetFactory,
     DeploymentFactory,
     MLModelFactory,
     ModelVersionFactory,
     TeamFactory,
 )
+from tests.portfolio.helpers import DRIFTED, breach, production_model
 
 pytestmark = pytest.mark.django_db
-
-DRIFTED = {"python": "3.11.9", "os": "Linux", "packages": {"scikit-learn": "1.7.0", "numpy": "2.2.0"}}
-
-
-def production_model(*, runtime=None, environment=Deployment.Environment.PRODUCTION, team=None, process=None,
-                     **model_fields):
-    model = MLModelFactory(stage=Stage.PRODUCTION, **({"team": team} if team else {}), **model_fields)
-    version = ModelVersionFactory(model=model, stage=Stage.PRODUCTION, training_datasets=[DataSetFactory()])
-    DeploymentFactory(version=version, environment=environment, business_process=process or BusinessProcessFactory(),
-                      runtime_environment=dict(runtime or FINGERPRINT))
-    governed(version)
-    return model
-
-
-def governed(version, *, tier="low"):
-    """What a version in production normally has: a current risk assessment and an approved review."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from apps.reviews.models import Review
-    from apps.risk.models import RiskAssessment, RiskRating
-
-    assessment = RiskAssessment.objects.create(
-        model=version.model, status="current", exposure="internal", automation_level="human_decides", tier=tier,
-        base_tier=tier, submitted_at=timezone.now(), reassessment_due=timezone.localdate() + timedelta(days=100))
-    RiskRating.objects.create(assessment=assessment, risk="degradation", probability=2, impact=3, severity="medium")
-    Review.objects.create(version=version, state="approved", decided_at=timezone.now())
-
 
 def flags_of(kind):
     return [(f.model, f.detail) for f in redflags.collect(redflags.live_models()) if f.kind == kind]
@@ -77,9 +47,10 @@ def test_it_flags_models_whose_accountable_owner_left_but_not_retired_ones():
     MLModelFactory(name="Old orphan", accountable_owner=gone, stage=Stage.RETIRED)
     production_model(name="Owned")
 
-    found = flags_of(redflags.OWNER_LEFT)
+    found = flags_of(redflags_governance.OWNER_LEFT)
 
-    assert found == [(left.name, "Ada Gone is no longer active; name a new accountable owner.")]
+    assert found == [(left.name, "Ada Gone, the accountable owner, no longer has an active account; name a new "
+                                 "owner.")]
 
 
 def test_it_flags_production_models_whose_owner_cannot_be_reached():
@@ -164,7 +135,7 @@ def test_the_dashboard_shows_the_25_most_severe_flags_and_counts_them_all_by_iss
     assert [f.model for f in response.context["red_flags"]] == [f"Orphan {i:02}" for i in range(25)]
     assert response.context["red_flag_total"] == 27
     assert response.context["red_flag_counts"] == [
-        redflags.KindCount(redflags.OWNER_LEFT, {"high": 26, "medium": 1, "low": 0}, models=27)]
+        redflags.KindCount(redflags_governance.OWNER_LEFT, {"high": 26, "medium": 1, "low": 0}, models=27)]
     page = " ".join(response.content.decode().split())
     assert "Showing the 25 most severe of 27 red flags" in page
     assert ('<th scope="row">Owner has left</th> <td class="num">26</td> <td class="num">1</td> '
@@ -237,27 +208,114 @@ def test_the_business_unit_filter_narrows_every_figure(client_as):
     assert [t["x"] for t in response.context["charts"][0].figure["data"]] == [[team.business_unit.name]]
 
 
-def test_the_governance_panels_count_like_the_database(client_as):
-    from apps.monitoring.models import Alert
+def bars(chart) -> dict[str, int]:
+    trace = chart.figure["data"][0]
+    return dict(zip(trace["y"], trace["x"], strict=True))
 
+
+def governance_chart(response, chart_id):
+    return next(c for c in response.context["governance_charts"] if c.id == chart_id)
+
+
+def test_the_governance_panels_count_the_stored_state(client_as):
     drifting = production_model(name="Drifting")
     production_model(name="Fine")
-    version = drifting.versions.get()
-    Alert.objects.create(model=drifting, version=version, metric="drift.income.psi", value=0.4, threshold="> 0.2",
-                         severity="breach", message="PSI of income is 0.4")
-    unreviewed = MLModelFactory(name="Fresh")
+    breach(drifting.versions.get())
+    MLModelFactory(name="Fresh")
 
     response = dashboard(client_as("executive"))
 
-    heatmap, reviews, health = response.context["governance_charts"]
+    heatmap = governance_chart(response, "chart-risk-heatmap")
     assert heatmap.figure["data"][0]["z"][1][2] == 2  # probability 2, impact 3: one rating per production model
     assert heatmap.figure["data"][0]["customdata"][1][2] == "/risk/?probability=2&impact=3"
-    review_counts = dict(zip(reviews.figure["data"][0]["y"], reviews.figure["data"][0]["x"], strict=True))
-    assert review_counts["Has an approved version"] == 2 and review_counts["Never reviewed"] == 1
-    assert dict(zip(health.figure["data"][0]["x"], health.figure["data"][0]["y"], strict=True)) == {
-        "Healthy": 1, "Warning": 0, "Breach": 1}
-    flags = response.content.decode()
-    assert "Breached metric" in flags and unreviewed.name not in [f.model for f in response.context["red_flags"]]
+    assert "Live models by tier: 2 low, 1 not assessed." in heatmap.summary
+    assert bars(governance_chart(response, "chart-governance-state")) == {
+        "Compliant": 1, "Needs attention": 1, "Non-compliant": 1, "Suspended": 0}
+    assert bars(governance_chart(response, "chart-health")) == {
+        "Healthy": 1, "Warning": 0, "Breach": 1, "No evidence": 0}
+    assert bars(governance_chart(response, "chart-approval")) == {
+        "Approved": 2, "Suspended": 0, "Void (content changed)": 0, "Short of what the tier needs": 0,
+        "Not approved": 1}
+    flags = [(f.model, f.kind) for f in response.context["red_flags"]]
+    assert flags == [("Drifting", redflags_governance.BREACH)]
+
+
+def test_a_never_evaluated_production_model_has_no_evidence_and_is_not_healthy(client_as):
+    production_model(name="Never evaluated", evaluated=False, deployed_days_ago=60)
+    production_model(name="Evaluated")
+
+    response = dashboard(client_as("executive"))
+
+    assert bars(governance_chart(response, "chart-health")) == {
+        "Healthy": 1, "Warning": 0, "Breach": 0, "No evidence": 1}
+    kpis = {k["label"]: k for k in response.context["kpis"]}
+    assert kpis["No monitoring evidence"]["value"] == 1
+    assert "1 never evaluated, 0 overdue" in kpis["No monitoring evidence"]["note"]
+    [flag] = response.context["red_flags"]
+    assert (flag.severity, flag.model, flag.kind) == (redflags.HIGH, "Never evaluated",
+                                                      redflags_governance.NEVER_EVALUATED)
+    assert "has never been evaluated on production data" in flag.detail
+    assert flag.url == reverse("monitoring:model", kwargs={"slug": MLModel.objects.get(name="Never evaluated").slug})
+
+
+def test_lapsed_monitoring_is_a_red_flag(client_as):
+    from tests.portfolio.helpers import evaluate, refresh
+
+    model = production_model(name="Lapsed", evaluated=False, deployed_days_ago=90)
+    evaluate(model.versions.get(), days_ago=60)
+    refresh(model)
+
+    [flag] = dashboard(client_as("executive")).context["red_flags"]
+
+    assert (flag.severity, flag.kind) == (redflags.HIGH, redflags_governance.MONITORING_OVERDUE)
+    assert flag.detail.startswith("Version ") and "its tier asks for monthly monitoring" in flag.detail
+
+
+def test_a_suspended_model_is_a_red_flag_with_the_reasons_sentence_and_link(client_as):
+    from apps.inventory.models import ModelGovernance
+
+    model = production_model(name="Suspended", tier="critical")
+    version = model.versions.get()
+    breach(version)
+    state = ModelGovernance.objects.get(model=model)
+    assert state.status == "suspended"
+    reason = next(r for r in state.reasons if r["code"] == "approval_suspended")
+
+    response = dashboard(client_as("executive"))
+
+    [flag] = [f for f in response.context["red_flags"] if f.kind == redflags_governance.SUSPENDED]
+    assert (flag.severity, flag.model, flag.detail, flag.url) == (redflags.HIGH, "Suspended", reason["message"],
+                                                                  reason["url"])
+    assert flag.url == reverse("governance:accept", kwargs={"version_id": version.pk})
+    page = response.content.decode()
+    assert f'<a href="{flag.url}">Suspended</a>' in page and "suspends the approval until a reviewer" in page
+    assert bars(governance_chart(response, "chart-governance-state"))["Suspended"] == 1
+
+
+def test_every_non_compliant_or_suspended_model_carries_a_high_flag_of_its_state(client_as):
+    gone = UserFactory(is_active=False)
+    production_model(name="Unapproved", approved=False)
+    production_model(name="Orphan", accountable_owner=gone)
+    production_model(name="Never evaluated", evaluated=False, deployed_days_ago=60)
+    breach(production_model(name="Breached").versions.get())
+    production_model(name="Sound")
+
+    response = dashboard(client_as("executive"))
+
+    failing = {k["label"]: k["value"] for k in response.context["kpis"]}["Non-compliant or suspended"]
+    high = {f.model for f in response.context["red_flags"] if f.severity == redflags.HIGH}
+    assert failing == len(high) == 4 and "Sound" not in high
+
+
+def test_a_model_whose_state_is_not_computed_yet_is_in_no_governance_figure_and_the_page_says_so(client_as):
+    production_model(name="Computed")
+    MLModelFactory(name="Just registered", governance=False)
+
+    response = dashboard(client_as("executive"))
+
+    assert response.context["uncomputed"] == 1
+    assert sum(bars(governance_chart(response, "chart-governance-state")).values()) == 1
+    assert "1 live model has no governance state computed yet" in response.content.decode()
 
 
 def test_every_chart_has_a_data_table_and_no_inline_script(client_as):
@@ -266,54 +324,33 @@ def test_every_chart_has_a_data_table_and_no_inline_script(client_as):
     page = dashboard(client_as("executive")).content.decode()
 
     charts = page.count('class="chart"')
-    assert charts == 6 and page.count("<summary>Data table</summary>") == charts
+    assert charts == 7 and page.count("<summary>Data table</summary>") == charts
     assert "<script>" not in page and " onclick=" not in page
     assert page.count('type="application/json"') == charts
 
 
-def test_the_review_status_bars_count_the_models_the_model_list_lists(client_as):
-    from apps.inventory.filters import ModelFilter
-    from apps.reviews.models import Review
-
-    def reviewed(*states, stage=Stage.PRODUCTION):
-        model = MLModelFactory(stage=stage)
-        for state in states:
-            Review.objects.create(version=ModelVersionFactory(model=model, stage=stage), state=state)
-        return model
-
-    production_model()  # approved
-    reviewed("approved", "submitted")
-    reviewed("in_review", "draft", stage=Stage.VALIDATION)
-    reviewed("expired")  # in production without a valid approval
-    reviewed("draft")
-    reviewed("approved", stage=Stage.RETIRED)
-    MLModelFactory(), MLModelFactory(stage=Stage.RETIRED)  # never reviewed
-
-    response = dashboard(client_as("executive"))
-
-    reviews = response.context["governance_charts"][1]
-    counts = dict(zip(reviews.figure["data"][0]["y"], reviews.figure["data"][0]["x"], strict=True))
-    live = MLModel.objects.exclude(stage=Stage.RETIRED)
-    listed = {label: ModelFilter({"review_status": key}, queryset=live).qs.count()
-              for key, label in ModelFilter.base_filters["review_status"].extra["choices"]}
-    assert counts == listed == {"Has an approved version": 2, "Review open": 2,
-                                "In production without valid approval": 3, "Never reviewed": 1}
-
-
-def test_the_dashboard_costs_the_same_number_of_queries_for_5_or_30_models(client_as, django_assert_max_num_queries):
-    client = client_as("executive")
+def varied_portfolio(n: int, *, team=None) -> None:
+    """``n`` production models in every governance state the dashboard counts."""
     gone = UserFactory(is_active=False)
+    for i in range(n):
+        production_model(team=team, runtime=DRIFTED if i % 2 else None,
+                         **({"accountable_owner": gone} if i % 3 == 0 else {}),
+                         approved=i % 5 != 1, evaluated=i % 7 != 2, deployed_days_ago=60 if i % 7 == 2 else 0)
+        if i % 4 == 3:
+            breach(MLModel.objects.latest("pk").versions.get())
+
+
+def test_the_dashboard_costs_the_same_number_of_queries_for_10_or_60_models(client_as, django_assert_max_num_queries):
+    client = client_as("executive")
     counts = {}
-    for n in (5, 30):
-        for i in range(n):
-            owner = {"accountable_owner": gone} if i % 3 == 0 else {}
-            production_model(runtime=DRIFTED if i % 2 else None, **owner)
+    for n in (10, 50):  # 10, then 60
+        varied_portfolio(n)
         with CaptureQueriesContext(connection) as ctx:
             assert dashboard(client).status_code == 200
-        counts[n] = len(ctx.captured_queries)
+        counts[MLModel.objects.count()] = len(ctx.captured_queries)
 
-    assert counts[5] == counts[30], counts
-    with django_assert_max_num_queries(25):
+    assert counts[10] == counts[60], counts
+    with django_assert_max_num_queries(20):
         dashboard(client)
 
 
@@ -324,33 +361,45 @@ def test_every_headline_figure_and_chart_cell_is_the_number_of_models_its_link_l
     production_model(runtime=DRIFTED, name="Drifted in production", team=team)
     production_model(environment=Deployment.Environment.STAGING, runtime=DRIFTED, name="Drifted in staging", team=team)
     production_model(name="Orphan", accountable_owner=gone, team=team)
+    production_model(name="Unapproved", approved=False, team=team)
+    production_model(name="Never evaluated", evaluated=False, deployed_days_ago=60, team=team)
+    breach(production_model(name="Breached", team=team).versions.get())
+    breach(production_model(name="Suspended", tier="critical", team=team).versions.get())
+    MLModelFactory(name="In development", team=team)
     MLModelFactory(name="Retired orphan", accountable_owner=gone, stage=Stage.RETIRED, team=team)
     retired = MLModelFactory(name="Retired but still deployed", stage=Stage.RETIRED, team=team)
     DeploymentFactory(version=ModelVersionFactory(model=retired, stage=Stage.RETIRED), runtime_environment=DRIFTED)
     MLModelFactory(name="Elsewhere", accountable_owner=gone)  # another unit
+    production_model(name="Elsewhere unapproved", approved=False)
     client = client_as("executive")
 
     response = dashboard(client, **({"business_unit": team.business_unit.slug} if unit else {}))
 
     listed = reverse("inventory:index")
+
+    def shown(url):
+        return client.get(f"/api/v1/models/?{url.split('?', 1)[1]}", HTTP_ACCEPT="application/json").json()["count"]
+
     checked = 0
     for kpi in response.context["kpis"]:
-        if not kpi["url"].startswith(listed + "?"):
-            continue
-        query = kpi["url"].split("?", 1)[1]
-        shown = client.get(f"/api/v1/models/?{query}", HTTP_ACCEPT="application/json").json()["count"]
-        assert kpi["value"] == shown, (kpi["label"], kpi["value"], shown)
-        checked += 1
-    assert checked == 4
+        if kpi["url"].startswith(listed + "?"):
+            assert kpi["value"] == shown(kpi["url"]), (kpi["label"], kpi["value"], shown(kpi["url"]))
+            checked += 1
+    assert checked == 6
     kpis = {k["label"]: k["value"] for k in response.context["kpis"]}
     assert kpis["Environment mismatches"] == 2 and kpis["Owners who left"] == 1 + (not unit)
+    assert kpis["Non-compliant or suspended"] == 5 + (not unit) and kpis["No monitoring evidence"] == 1
 
     # The same for every cell of the charts that count models, in their tables.
     charts = {c.id: c for c in [*response.context["charts"], *response.context["governance_charts"]]}
     counted = [(cell.url, cell.text) for chart_id in ("figure-stage-by-unit", "figure-exposure-automation")
                for row in charts[chart_id].rows for cell in row if cell.text.isdigit() and cell.url]
-    counted += [(label.url, number.text) for label, number in charts["chart-review-status"].rows]  # label links
-    assert len(counted) > 10 and all(url.startswith(listed + "?") for url, _ in counted)
+    for chart_id in ("chart-governance-state", "chart-health", "chart-approval"):
+        assert charts[chart_id].rows
+        for label, number in charts[chart_id].rows:
+            assert label.url == number.url
+            counted.append((number.url, number.text))
+    assert len(counted) > 20 and all(url.startswith(listed + "?") for url, _ in counted)
+    assert any(int(number) > 0 for url, number in counted if "governance=suspended" in url)
     for url, number in counted:
-        shown = client.get(f"/api/v1/models/?{url.split('?', 1)[1]}", HTTP_ACCEPT="application/json").json()["count"]
-        assert int(number) == shown, (url, number, shown)
+        assert int(number) == shown(url), (url, number, shown(url))

@@ -15,11 +15,12 @@ from tests.inventory.factories import (
     MLModelFactory,
     ModelVersionFactory,
 )
+from tests.portfolio.helpers import breach, production_model
 
 pytestmark = pytest.mark.django_db
 
 SECTIONS = ["model_details", "intended_use", "factors", "metrics", "evaluation_data", "training_data",
-            "quantitative_analyses", "ethical_considerations", "caveats"]
+            "quantitative_analyses", "ethical_considerations", "caveats", "governance"]
 
 
 def card_of(version) -> dict:
@@ -71,8 +72,56 @@ def test_it_marks_missing_fields_with_where_to_fill_them():
     intended = field(card, "intended_use", "primary_uses")
     assert intended["missing"] and intended["value"] is None
     assert intended["hint"] == "Not recorded: add the intended use on the model's edit page."
-    assert field(card, "quantitative_analyses", "monitoring")["missing"]
+    monitoring = field(card, "quantitative_analyses", "monitoring")
+    assert monitoring["missing"] and "once this version runs in production" in monitoring["hint"]
     assert card["completeness"]["recorded"] < card["completeness"]["total"]
+
+
+def test_a_version_with_an_open_breach_shows_the_breach_not_missing_results():
+    version = production_model(name="Breached", evaluated=False).versions.get()
+    breach(version)
+
+    card = card_of(version)
+
+    monitoring = field(card, "quantitative_analyses", "monitoring")
+    assert not monitoring["missing"]
+    # Open alerts show whether or not the evidence is current: here its first results are not even due yet.
+    assert monitoring["value"].startswith("Breach. Monitoring shows 1 metric beyond the limits its tier sets.")
+    assert "Its first monthly monitoring results are due by" in monitoring["value"]
+    assert field(card, "governance", "status")["value"] == "Non-compliant"
+    assert field(card, "governance", "health")["value"] == "Breach"
+    reasons = field(card, "governance", "reasons")["value"]["rows"]
+    assert ["Non-compliant", "Monitoring shows 1 metric beyond the limits its tier sets.", "no"] in reasons
+
+
+def test_a_sound_version_reads_healthy_and_compliant():
+    card = card_of(production_model(name="Sound").versions.get())
+
+    assert field(card, "quantitative_analyses", "monitoring")["value"].startswith("Healthy. Monitoring results within")
+    assert [field(card, "governance", key)["value"] for key in ("status", "health", "approval", "tier")] == [
+        "Compliant", "Healthy", "Approved", "Low"]
+    assert field(card, "governance", "reasons")["value"].startswith("None:")
+
+
+def test_a_never_evaluated_production_version_says_what_is_missing_and_where():
+    version = production_model(name="Unmonitored", evaluated=False, deployed_days_ago=60).versions.get()
+
+    monitoring = field(card_of(version), "quantitative_analyses", "monitoring")
+
+    assert monitoring["missing"]
+    assert monitoring["hint"].startswith("Not recorded: It runs in production but has never been evaluated")
+    assert monitoring["link"] == reverse("monitoring:model", kwargs={"slug": version.model.slug})
+
+
+def test_the_page_shows_the_stored_state_of_a_breached_version(client_as):
+    version = production_model(name="Breached page").versions.get()
+    breach(version)
+    url = reverse("portfolio:model-card", kwargs={"slug": version.model.slug, "version": version.version})
+
+    page = client_as("executive").get(url).content.decode()
+
+    assert "10. Governance state" in page and "Monitoring shows 1 metric beyond the limits its tier sets." in page
+    assert "production monitoring results appear here" not in page
 
 
 def test_it_lists_what_the_portal_detects_as_caveats(rich_version):
@@ -93,6 +142,7 @@ def test_markdown_has_every_section_and_escapes_what_users_typed(rich_version):
     rich_version.model.purpose = "Beat <script>alert(1)</script> | and *more*"
     markdown = to_markdown(build_model_card(rich_version))
     assert "## 1. Model details" in markdown and "## 9. Caveats and recommendations" in markdown
+    assert "## 10. Governance state" in markdown
     assert "<script>" not in markdown and r"\<script\>" in markdown and r"\| and \*more\*" in markdown
     assert "_Not recorded: name the groups" in markdown
 

@@ -4,12 +4,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.inventory import services
 from apps.inventory.models import Deployment, Stage
-from apps.monitoring.models import Alert
-from apps.portfolio import redflags
+from apps.portfolio import redflags, redflags_governance
 from apps.reviews.models import GateOverride
 from apps.risk.models import RiskAssessment
 from tests.factories import UserFactory
@@ -20,7 +20,7 @@ from tests.inventory.factories import (
     ModelVersionFactory,
     TeamFactory,
 )
-from tests.portfolio.test_dashboard import DRIFTED, production_model
+from tests.portfolio.helpers import DRIFTED, assessed, breach, production_model, refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +42,10 @@ def mixed_portfolio():
     overdue.reassessment_due = timezone.localdate() - timedelta(days=3)
     overdue.save(update_fields=["reassessment_due"])
     version = twice.versions.get()
-    Alert.objects.create(model=twice, version=version, metric="overall.roc_auc", value=0.6, threshold="< 0.7",
-                         severity="breach", message="ROC AUC fell.")
     GateOverride.objects.create(version=version, actor=UserFactory(username="admin-a"), reason="Urgent fix")
     GateOverride.objects.create(version=version, actor=UserFactory(username="admin-b"), reason="Later one")
+    breach(version)  # computes Gamma's state again, with its overrides
+    refresh(overdue.model, bare)
     return team
 
 
@@ -63,8 +63,10 @@ def test_every_flag_comes_most_severe_first_then_by_model_name_and_kind():
     assert {f.severity for f in flags} == {redflags.HIGH, redflags.MEDIUM, redflags.LOW}
     gamma = [f.detail for f in flags if f.model == "Gamma" and f.kind == redflags.ENV_MISMATCH]
     assert len(gamma) == 2 and " at https://a-first.internal: " in gamma[0]  # same version: by target
-    overrides = [f.detail for f in flags if f.kind == "Production gate overridden"]
-    assert len(overrides) == 1 and overrides[0].startswith("admin-b let")  # the latest override of a version
+    overrides = [(f.severity, f.model, f.detail) for f in flags if f.kind == redflags_governance.OVERRIDDEN]
+    label = Deployment.objects.filter(version__model__name="Gamma").first().version.version
+    assert overrides == [(redflags.MEDIUM, "Gamma", f"Version {label}: an admin let it into production without what "
+                                                    "the gate demanded.")]  # one flag, however many overrides
 
 
 @pytest.mark.parametrize("with_counts", [False, True])
@@ -162,16 +164,32 @@ def test_a_mismatch_stored_without_fingerprints_that_differ_still_says_what_diff
     assert flag.detail.endswith(": OS: validated Linux, runs Windows")
 
 
-def test_two_unapproved_production_versions_are_two_flags_on_one_model():
+def test_two_unapproved_production_versions_are_one_flag_naming_both():
     model = MLModelFactory(name="Twice", stage=Stage.PRODUCTION)
     for label in ("9.0.0", "10.0.0"):
         ModelVersionFactory(model=model, stage=Stage.PRODUCTION, version=label)
 
-    counted = redflags.summary(redflags.live_models()).count("In production without valid approval")
-    flags = [f.detail for f in redflags.collect(redflags.live_models()) if f.kind == counted.kind]
+    counted = redflags.summary(redflags.live_models()).count(redflags_governance.UNAPPROVED)
+    [flag] = [f for f in redflags.collect(redflags.live_models()) if f.kind == counted.kind]
 
-    assert counted.by_severity[redflags.HIGH] == 2 and counted.models == 1
-    assert [d.split(" runs")[0] for d in flags] == ["Version 10.0.0", "Version 9.0.0"]
+    assert counted.by_severity[redflags.HIGH] == 1 and counted.models == 1
+    assert flag.detail.startswith("Version 9.0.0: it needs a valid responsible-AI approval")
+    assert "Version 10.0.0: it needs a valid" in flag.detail
+    assert flag.url == reverse("reviews:version", kwargs={"version_id": model.versions.get(version="9.0.0").pk})
+
+
+def test_a_re_assessment_overdue_is_high_in_production_and_medium_before():
+    production_model(name="Live")
+    candidate = MLModelFactory(name="Candidate", stage=Stage.STAGING)
+    ModelVersionFactory(model=candidate, stage=Stage.STAGING)
+    assessed(candidate, due_in_days=-3)
+    RiskAssessment.objects.filter(model__name="Live").update(reassessment_due=timezone.localdate() - timedelta(days=3))
+    refresh(*redflags.live_models())
+
+    found = [(f.severity, f.model) for f in redflags.collect(redflags.live_models())
+             if f.kind == redflags_governance.ASSESSMENT_OVERDUE]
+
+    assert found == [(redflags.HIGH, "Live"), (redflags.MEDIUM, "Candidate")]
 
 
 def test_a_source_with_nothing_the_first_flags_could_show_runs_no_query(django_assert_num_queries):
