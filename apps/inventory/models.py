@@ -373,11 +373,12 @@ class GovernanceFields(models.Model):
     approval = models.CharField(max_length=15, choices=[(a, governance.APPROVAL_LABELS[a])
                                                         for a in governance.APPROVALS],
                                 default=governance.MISSING, db_index=True)
-    tier = models.CharField(max_length=10, blank=True, db_index=True,
+    tier = models.CharField(max_length=10, blank=True, db_index=True, validators=[validate_single_line],
                             help_text="The current risk tier; empty when never assessed.")
     reasons = models.JSONField(default=list, blank=True)
     # ",code,code," so every database filters on a code with LIKE (SQLite has no JSON containment lookup).
-    reason_codes = models.CharField(max_length=500, blank=True, help_text="The reasons' codes, for filters.")
+    reason_codes = models.CharField(max_length=500, blank=True, validators=[validate_single_line],
+                                    help_text="The reasons' codes, for filters.")
     rank = models.PositiveSmallIntegerField(default=1, db_index=True, help_text="The status's severity, to sort by.")
     recheck_at = models.DateTimeField(null=True, blank=True, db_index=True,
                                       help_text="When time alone would change this state.")

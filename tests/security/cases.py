@@ -609,3 +609,21 @@ def _policy_api(ctx):
 
 def url_for(url_name: str, write: Write) -> str:
     return reverse(url_name, kwargs=write.kwargs)
+
+
+# --- Governance ---------------------------------------------------------------------------------------
+
+@case("governance:accept")
+def _accept_risk_page(ctx):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.inventory.models import VersionGovernance
+
+    version = ModelVersionFactory(stage="production")
+    # A breach suspended the approval (how it gets there is tested in tests/governance).
+    VersionGovernance.objects.filter(pk=version.pk).update(approval="suspended")
+    return Write(actor=user("reviewer"), kwargs={"version_id": version.pk}, api=False,
+                 data={"reason": "Retraining under way; declines reviewed by hand meanwhile.",
+                       "expires_on": (timezone.localdate() + timedelta(days=10)).isoformat()})
