@@ -10,9 +10,8 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce
 
 from apps.inventory import governance as g
-from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage, StageTransition
+from apps.inventory.models import Deployment, GateOverride, MLModel, ModelVersion, Stage, StageTransition
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
-from apps.reviews.models import GateOverride
 from apps.reviews.services import approval_facts
 from apps.risk.models import RiskAcceptance
 

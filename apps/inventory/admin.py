@@ -7,6 +7,7 @@ from apps.inventory.models import (
     BusinessUnit,
     DataSet,
     Deployment,
+    GateOverride,
     MLModel,
     ModelVersion,
     PipelineStep,
@@ -67,5 +68,6 @@ class TeamAdmin(ReadOnlyAdmin):
                                   reason="Django admin")
 
 
-for model_class in (BusinessUnit, BusinessProcess, DataSet, PipelineStep, Deployment, StageTransition, Tag):
+for model_class in (BusinessUnit, BusinessProcess, DataSet, PipelineStep, Deployment, StageTransition, Tag,
+                    GateOverride):
     admin.site.register(model_class, ReadOnlyAdmin)

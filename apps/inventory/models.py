@@ -318,6 +318,23 @@ class StageTransition(models.Model):
         return f"{self.version}: {self.from_stage or '-'} -> {self.to_stage}"
 
 
+class GateOverride(models.Model):
+    """An admin let a version into production without what the gate demands; shown as a red flag."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="gate_overrides")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    problems = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        db_table = "reviews_gateoverride"  # created by the reviews app before the gate moved here
+
+    def __str__(self) -> str:
+        return f"Override for {self.version} by {self.actor}"
+
+
 class Deployment(TimeStampedModel):
     """Where a version runs (batch job or endpoint), since when, and in which software environment."""
 

@@ -20,6 +20,7 @@ from apps.inventory.models import (
     BusinessUnit,
     DataSet,
     Deployment,
+    GateOverride,
     MLModel,
     ModelGovernance,
     ModelVersion,
@@ -434,8 +435,6 @@ def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> N
         raise ConflictError(f"{version} cannot go to production: {' '.join(problems)}", field="stage")
     if actor is None or not may(actor, Capability.OVERRIDE_GATE):
         raise PermissionDeniedError("Only an admin can override the production gate.")
-    from apps.reviews.models import GateOverride
-
     GateOverride.objects.create(version=version, actor=actor, reason=override_reason, problems=problems)
     audit_record(actor=actor, action="production_gate.overridden", obj=version, changes={"problems": [problems, None]},
                  reason=override_reason)

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from apps.core.errors import ConflictError, DomainError
 from apps.core.services import audit_record
-from apps.reviews.models import ChecklistAnswer, ChecklistItem, GateOverride, Review, ReviewDecision
+from apps.reviews.models import ChecklistAnswer, ChecklistItem, Review, ReviewDecision
 
 REVISED_FIELDS = ("text", "guidance", "order")
 
@@ -144,7 +144,3 @@ class ReviewDecisionAdmin(ReadOnlyAdmin):
 class ChecklistAnswerAdmin(ReadOnlyAdmin):
     list_display = ["review", "item", "answer"]
 
-
-@admin.register(GateOverride)
-class GateOverrideAdmin(ReadOnlyAdmin):
-    list_display = ["version", "actor", "created_at", "reason"]

@@ -130,19 +130,3 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer} {self.decision} {self.review}"
-
-
-class GateOverride(models.Model):
-    """An admin let a version into production without what the gate demands; shown as a red flag."""
-
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="gate_overrides")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    reason = models.TextField()
-    problems = models.JSONField(default=list)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"Override for {self.version} by {self.actor}"

@@ -8,9 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.inventory import services
-from apps.inventory.models import Deployment, Stage
+from apps.inventory.models import Deployment, GateOverride, Stage
 from apps.portfolio import redflags, redflags_governance
-from apps.reviews.models import GateOverride
 from apps.risk.models import RiskAssessment
 from tests.factories import UserFactory
 from tests.inventory.factories import (

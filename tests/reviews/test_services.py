@@ -4,9 +4,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.models import AuditEvent
 from apps.inventory import services as inventory
-from apps.inventory.models import Stage
+from apps.inventory.models import GateOverride, Stage
 from apps.reviews import services
-from apps.reviews.models import GateOverride, Review
+from apps.reviews.models import Review
 from tests.reviews.helpers import assessed_version, submitted_review
 from tests.risk.factories import ratings
 
