@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from apps.inventory import panels as inventory_panels
+
 
 class PortfolioConfig(AppConfig):
     """The read side: the dashboard, governance charts, red flags and model cards, composed from the stored
@@ -11,7 +13,6 @@ class PortfolioConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing it registers the red-flag sources read from the stored governance state.
-        from apps.inventory import panels as inventory_panels
         from apps.portfolio import panels, redflags_governance  # noqa: F401
 
         inventory_panels.register(panels.governance_panels)

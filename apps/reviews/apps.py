@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from apps.inventory import signals
+
 
 class ReviewsConfig(AppConfig):
     name = "apps.reviews"
@@ -7,7 +9,6 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews: intentionality and accountability sign-offs"
 
     def ready(self) -> None:
-        from apps.inventory import signals
         from apps.reviews import services
 
         def void_approvals(sender, version, actor, changed, **kwargs):

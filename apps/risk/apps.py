@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from apps.inventory import signals
+
 
 class RiskConfig(AppConfig):
     name = "apps.risk"
@@ -7,7 +9,6 @@ class RiskConfig(AppConfig):
     verbose_name = "Risk: assessments, tiers and governance policies"
 
     def ready(self) -> None:
-        from apps.inventory import signals
         from apps.risk import models, services
 
         def request_reassessment(sender, model, actor, changed, **kwargs):
