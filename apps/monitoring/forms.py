@@ -13,7 +13,8 @@ from apps.monitoring.models import Evaluation
 ACCEPTED_FILES = ".csv,.tsv,.txt,.jsonl,.ndjson,.json,.parquet,.pq"
 # Larger comparisons take too long for a web request; evaluations are computed by workers instead.
 COMPARE_MAX_ROWS = 50_000
-HEALTH_CHOICES = [("breach", "Breach"), ("warning", "Warning"), ("healthy", "Healthy")]
+HEALTH_CHOICES = [("breach", "Breach"), ("warning", "Warning"), ("no_evidence", "No evidence"),
+                  ("healthy", "Healthy")]
 HEALTH_SORTS = {
     "health": ("-health_rank", "-open_alerts", "name"),
     "-health": ("health_rank", "open_alerts", "name"),
@@ -31,7 +32,8 @@ class HealthFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search", help_text="Model name, slug or purpose")
     health = django_filters.ChoiceFilter(choices=HEALTH_CHOICES, method="filter_health", label="Health",
-                                         help_text="Worst unresolved alert")
+                                         help_text="Worst unresolved alert; no evidence when never evaluated or "
+                                                   "its results lapsed")
     business_unit = django_filters.ModelChoiceFilter(
         field_name="team__business_unit", queryset=BusinessUnit.objects.all(), to_field_name="slug",
         label="Business unit")
@@ -45,7 +47,7 @@ class HealthFilter(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(slug__icontains=value) | Q(purpose__icontains=value))
 
     def filter_health(self, queryset, name, value):
-        return queryset.filter(health=value)
+        return queryset.filter(governance__health=value)
 
     def apply_sort(self, queryset, name, value):
         return queryset.order_by(*HEALTH_SORTS[value], "pk")

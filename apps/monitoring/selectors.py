@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -21,7 +21,6 @@ from apps.monitoring import ingest, thresholds
 from apps.monitoring.forms import HealthFilter
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
-from apps.risk.models import RiskAssessment
 from apps.risk.selectors import current_policies, obligations_for
 
 PSI_SIGNIFICANT = 0.2
@@ -70,16 +69,22 @@ def _live_deployments():
 # ---------------------------------------------------------------- health overview
 
 
-def health_overview(filters: Mapping | None = None) -> HealthFilter:
-    """Models with an active production deployment, each with its health, alert count and last window.
+# Worst first: what the stored governance state says of each model's monitoring (apps.inventory.governance).
+HEALTH_RANK = {"breach": 4, "warning": 3, "no_evidence": 2, "healthy": 1, "not_monitored": 0}
 
-    Health is the worst unresolved (open or acknowledged) alert: breach, warning, or healthy.
-    Rows also carry ``tier`` (current risk assessment) and ``live_versions`` (prefetched).
+
+def health_overview(filters: Mapping | None = None) -> HealthFilter:
+    """Models with an active production deployment, each with its stored health, alert count and last window.
+
+    Health is the model's stored governance health (the one the dashboard, the gate and the API read): breach or
+    warning while an alert is unresolved, *no evidence* when never evaluated or its results lapsed (never
+    "healthy" then), healthy with fresh results and no alert. Rows also carry ``tier`` (the stored tier) and
+    ``live_versions`` (prefetched).
     """
     unresolved = Alert.objects.filter(model=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)
     last_window = MetricWindow.objects.filter(version__model=OuterRef("pk")).order_by("-computed_at")
-    rank = Case(When(Exists(unresolved.filter(severity=Alert.Severity.BREACH)), then=Value(2)),
-                When(Exists(unresolved), then=Value(1)), default=Value(0), output_field=IntegerField())
+    rank = Case(*[When(governance__health=health, then=Value(n)) for health, n in HEALTH_RANK.items()],
+                default=Value(0), output_field=IntegerField())
     live_versions = ModelVersion.objects.filter(
         Exists(_live_deployments().filter(version=OuterRef("pk")))).order_by("-created_at")
     queryset = (
@@ -87,13 +92,11 @@ def health_overview(filters: Mapping | None = None) -> HealthFilter:
         .select_related("team__business_unit")
         .annotate(
             health_rank=rank,
-            health=Case(When(health_rank=2, then=Value("breach")), When(health_rank=1, then=Value("warning")),
-                        default=Value("healthy")),
+            health=F("governance__health"),
             open_alerts=_count(unresolved, "model"),
             last_window_at=Subquery(last_window.values("computed_at")[:1]),
             last_window_health=Subquery(last_window.values("health")[:1]),
-            tier=Subquery(RiskAssessment.objects.filter(model=OuterRef("pk"), status=RiskAssessment.Status.CURRENT)
-                          .values("tier")[:1]),
+            tier=F("governance__tier"),
         )
         .prefetch_related(Prefetch("versions", queryset=live_versions, to_attr="live_versions"))
         .order_by("-health_rank", "-open_alerts", "name", "pk")

@@ -11,9 +11,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.inventory.models import Stage
+from apps.inventory.signals import governance_changed
 from apps.monitoring import forms, services
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from tests.inventory.factories import DeploymentFactory, ModelVersionFactory
@@ -58,16 +60,20 @@ def make_evaluation(version, **fields) -> Evaluation:
 def make_alert(version, **fields) -> Alert:
     defaults = {"metric": "overall.accuracy", "value": 0.7, "threshold": "< 0.85", "severity": "breach",
                 "message": "accuracy is 0.7000, below the minimum 0.85."}
-    return Alert.objects.create(model=version.model, version=version, **{**defaults, **fields})
+    alert = Alert.objects.create(model=version.model, version=version, **{**defaults, **fields})
+    governance_changed(model_ids=[version.model_id], cause="test alert")  # as the alert writer does
+    return alert
 
 
-def make_window(version, day: int, **fields) -> MetricWindow:
-    start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+def make_window(version, day: int, start=None, **fields) -> MetricWindow:
+    start = start or datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
     metrics = {"overall": {"accuracy": 0.8 + day / 1000, "roc_auc": 0.9, "f1": 0.7},
                "fairness": {"sex": {"demographic_parity_difference": 0.04}}, "drift": {"income": {"psi": 0.03}}}
-    return MetricWindow.objects.create(version=version, cadence="daily", window_start=start,
-                                       window_end=start + timedelta(days=1), row_count=100,
-                                       **{"metrics": metrics, "health": "healthy", **fields})
+    window = MetricWindow.objects.create(version=version, cadence="daily", window_start=start,
+                                         window_end=start + timedelta(days=1), row_count=100,
+                                         **{"metrics": metrics, "health": "healthy", **fields})
+    governance_changed(model_ids=[version.model_id], cause="test window")  # as the window service does
+    return window
 
 
 def upload_data(frame: pd.DataFrame, version, **fields) -> dict:
@@ -117,10 +123,14 @@ def test_it_lists_production_models_with_health_cadence_and_alerts(client_as):
 
 def test_it_filters_models_by_health_and_search(client_as):
     make_alert(production_version(model__name="Credit scoring"))
-    production_version(model__name="Churn")
+    make_window(production_version(model__name="Churn"), 0, start=timezone.now() - timedelta(hours=20))
+    production_version(model__name="Fraud")  # never evaluated: no evidence, never healthy
     client = client_as("executive")
     healthy = client.get(reverse("monitoring:index"), {"health": "healthy"}).content.decode()
     assert "Churn" in healthy and "Credit scoring" not in healthy.split("Open alerts")[0]
+    assert "Fraud" not in healthy
+    unknown = client.get(reverse("monitoring:index"), {"health": "no_evidence"}).content.decode()
+    assert "Fraud" in unknown and "Churn" not in unknown and "No evidence" in unknown
     searched = client.get(reverse("monitoring:index"), {"q": "credit"}, HTTP_HX_REQUEST="true").content.decode()
     assert "Credit scoring" in searched and "Churn" not in searched and "<html" not in searched
 
