@@ -55,8 +55,8 @@ class ModelFilter(django_filters.FilterSet):
                                       help_text="Accountable or technical owner")
     tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
     process = django_filters.ModelChoiceFilter(
-        field_name="business_processes", queryset=BusinessProcess.objects.all(), to_field_name="slug",
-        label="Business process",
+        method="filter_process", queryset=BusinessProcess.objects.all(), to_field_name="slug",
+        label="Business process", help_text="Models that name it or have an active deployment serving it.",
     )
     # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
     governance = django_filters.MultipleChoiceFilter(
@@ -102,6 +102,9 @@ class ModelFilter(django_filters.FilterSet):
         owned = MLModel.technical_owners.through.objects.filter(user__in=users).values("mlmodel_id")
         return queryset.filter(Q(accountable_owner__in=users) | Q(pk__in=owned))
 
+    def filter_process(self, queryset, name, value):
+        return queryset.filter(process_condition(value))
+
     def filter_stage(self, queryset, name, value):
         return queryset.exclude(stage=Stage.RETIRED) if value == LIVE else queryset.filter(stage=value)
 
@@ -132,6 +135,14 @@ def env_mismatch_condition() -> Q:
     """Models with an active deployment (any environment) running outside its validated environment."""
     return Q(Exists(Deployment.objects.filter(version__model=OuterRef("pk"), retired_at__isnull=True,
                                               environment_mismatch=True)))
+
+
+def process_condition(process: BusinessProcess) -> Q:
+    """The models that drive ``process``: they name it, or an active deployment of theirs serves it. The process
+    page lists these and links its counts to the model list filtered by ``process``, so both use this one rule."""
+    named = MLModel.business_processes.through.objects.filter(businessprocess=process).values("mlmodel_id")
+    served = Deployment.objects.filter(business_process=process, retired_at__isnull=True).values("version__model_id")
+    return Q(pk__in=named) | Q(pk__in=served)
 
 
 def reason_condition(code: str) -> Q:
