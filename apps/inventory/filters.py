@@ -54,8 +54,10 @@ class ModelFilter(django_filters.FilterSet):
     owner = django_filters.CharFilter(method="filter_owner", label="Owner (username)",
                                       help_text="Accountable or technical owner")
     tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
+    # field_name only tells the API schema the value is a process slug; filter_process decides which models match.
     process = django_filters.ModelChoiceFilter(
-        method="filter_process", queryset=BusinessProcess.objects.all(), to_field_name="slug",
+        field_name="business_processes", method="filter_process", queryset=BusinessProcess.objects.all(),
+        to_field_name="slug",
         label="Business process", help_text="Models that name it or have an active deployment serving it.",
     )
     # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
@@ -137,9 +139,10 @@ def env_mismatch_condition() -> Q:
                                               environment_mismatch=True)))
 
 
-def process_condition(process: BusinessProcess) -> Q:
+def process_condition(process: BusinessProcess | OuterRef) -> Q:
     """The models that drive ``process``: they name it, or an active deployment of theirs serves it. The process
-    page lists these and links its counts to the model list filtered by ``process``, so both use this one rule."""
+    list counts these, the process page lists them and links its counts to the model list filtered by ``process``,
+    so all three use this one rule."""
     named = MLModel.business_processes.through.objects.filter(businessprocess=process).values("mlmodel_id")
     served = Deployment.objects.filter(business_process=process, retired_at__isnull=True).values("version__model_id")
     return Q(pk__in=named) | Q(pk__in=served)

@@ -157,8 +157,11 @@ def dataset_detail(*, slug: str) -> DataSet:
 
 def processes_for_list(filters: Mapping | None = None) -> BusinessProcessFilter:
     filters = filters or {}
+    # The models its page lists (``process_condition``): named, or served by an active deployment.
+    driving = (MLModel.objects.filter(process_condition(OuterRef(OuterRef("pk")))).order_by()
+               .annotate(all=Value(1)).values("all").annotate(n=Count("pk")).values("n"))
     queryset = BusinessProcess.objects.select_related("business_unit", "accountable_executive").annotate(
-        models_count=Count("models", distinct=True)
+        models_count=Coalesce(Subquery(driving, output_field=IntegerField()), Value(0))
     )
     return BusinessProcessFilter(filters, queryset=_ordered(queryset, filters, PROCESS_SORTS))
 

@@ -255,3 +255,12 @@ def test_the_process_page_with_its_rollup_costs_a_constant_number_of_queries(
         response = client.get(process.get_absolute_url())
 
     assert response.context["rollup"].counts["suspended"] == count
+
+
+def test_the_process_list_counts_the_models_its_page_lists(client_as, process_with_models):
+    client = client_as("executive")
+
+    listed = client.get(reverse("inventory:process-list"), {"sort": "-models"}).context["processes"]
+
+    counts = {p.slug: p.models_count for p in listed}
+    assert counts["loan-approval"] == len(client.get(process_with_models.get_absolute_url()).context["rows"]) == 4
