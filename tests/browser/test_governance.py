@@ -45,7 +45,7 @@ def test_a_suspended_version_reads_suspended_with_one_reason_everywhere(page, li
     version = _suspended_version()
     model = version.model
     model_state, version_state = ModelGovernance.objects.get(pk=model.pk), VersionGovernance.objects.get(pk=version.pk)
-    assert (model_state.status, version_state.status) == ("suspended", "suspended")
+    assert (model_state.status, version_state.status) == ("suspended", "suspended"), version_state.reasons
     sentence = _suspension(version_state)
     model_sentence = _suspension(model_state)  # the model names the version: "Version 1.0: monitoring found ..."
     assert model_sentence == f"Version {version.version}: {sentence[0].lower()}{sentence[1:]}"
