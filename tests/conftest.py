@@ -60,8 +60,12 @@ def _reference_data(request):
 
     from apps.core.roles import sync_role_permissions
 
-    for module in ("apps.risk.migrations.0002_defaults", "apps.reviews.migrations.0002_checklist_items"):
-        importlib.import_module(module).seed(apps, None)
+    # Every data migration, or the policies lose what a later one set (high and critical tiers suspend on a breach).
+    for module, function in (("apps.risk.migrations.0002_defaults", "seed"),
+                             ("apps.risk.migrations.0005_risk_acceptance_and_suspension",
+                              "suspend_on_breach_for_high_tiers"),
+                             ("apps.reviews.migrations.0002_checklist_items", "seed")):
+        getattr(importlib.import_module(module), function)(apps, None)
     sync_role_permissions()
 
 

@@ -15,16 +15,24 @@ from dataclasses import dataclass, field
 from html import escape
 from urllib.parse import urlencode
 
-from apps.inventory import lineage
+from apps.inventory import governance, lineage
 
-KIND_STYLE = {  # colour, symbol
+KIND_STYLE = {  # colour, symbol; models and versions take the colour of their governance state instead
     lineage.RAW: ("#57606a", "square"),
     lineage.STEP: ("#8250df", "triangle-right"),
     lineage.DERIVED: ("#0969da", "square"),
     lineage.MODEL: ("#bf8700", "circle-open"),
     lineage.VERSION: ("#bf8700", "circle"),
-    lineage.DEPLOYMENT: ("#1a7f37", "diamond"),
+    lineage.DEPLOYMENT: ("#1b7c83", "diamond"),
     lineage.PROCESS: ("#1f4e79", "hexagon"),
+}
+# The stored governance state of a model or version node, best to worst, then "not computed yet".
+STATUS_COLOURS = {
+    governance.COMPLIANT: "#1a7f37",
+    governance.ATTENTION: "#d4a72c",
+    governance.NON_COMPLIANT: "#cf222e",
+    governance.SUSPENDED: "#6e011a",
+    "": "#8c959f",
 }
 FLAG_COLOUR = "#a40e26"
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif", "size": 13, "color": "#1b1f24"}
@@ -89,6 +97,8 @@ def list_link(list_url: str, **params) -> str:
 
 def _hover(node: lineage.Node) -> str:
     lines = [f"<b>{escape(node.label)}</b>", escape(lineage.KIND_LABELS[node.kind]), *map(escape, node.detail)]
+    if node.governed:
+        lines.append(f"Governance: {node.status_label}" + (f" · Health: {node.health_label}" if node.health else ""))
     if node.flag:
         lines.append(f"⚠ {escape(node.flag)}")
     if node.url:
@@ -121,17 +131,14 @@ def lineage_figure(graph: lineage.Graph) -> dict:
                                  line={"color": "#8c959f", "width": 1.2, "dash": dash}))
     for kind, (colour, symbol) in KIND_STYLE.items():
         nodes = [n for n in graph.nodes if n.kind == kind]
-        if not nodes:
+        if kind not in lineage.GOVERNED:
+            traces += _node_trace(nodes, lineage.KIND_LABELS[kind], colour, symbol)
             continue
-        traces.append(_trace(
-            "scatter", x=[n.layer for n in nodes], y=[n.y for n in nodes], mode="markers+text",
-            name=lineage.KIND_LABELS[kind],
-            text=[_short(n.label) for n in nodes], textposition="top center", textfont={"size": 11},
-            hovertext=[_hover(n) for n in nodes], hoverinfo="text", customdata=[n.url for n in nodes],
-            marker={"size": 16, "color": colour, "symbol": symbol,
-                    "line": {"color": [FLAG_COLOUR if n.flag else "#ffffff" for n in nodes],
-                             "width": [3 if n.flag else 1 for n in nodes]}},
-        ))
+        # One trace per state, so the legend names each colour.
+        for status, status_colour in STATUS_COLOURS.items():
+            label = governance.STATUS_LABELS.get(status, "not computed yet")
+            traces += _node_trace([n for n in nodes if n.status == status],
+                                  f"{lineage.KIND_LABELS[kind]}: {label}", status_colour, symbol)
     tallest = max((len(nodes) for _, nodes in graph.layers()), default=1)
     columns = sorted(graph.columns)
     return _figure(
@@ -141,6 +148,19 @@ def lineage_figure(graph: lineage.Graph) -> dict:
                "showgrid": False, "zeroline": False, "range": [-0.5, (columns[-1] if columns else 0) + 0.5]},
         yaxis={"visible": False, "range": [-(tallest / 2) - 0.2, tallest / 2 + 0.3]},
     )
+
+
+def _node_trace(nodes: list[lineage.Node], name: str, colour: str, symbol: str) -> list[dict]:
+    if not nodes:
+        return []
+    return [_trace(
+        "scatter", x=[n.layer for n in nodes], y=[n.y for n in nodes], mode="markers+text", name=name,
+        text=[_short(n.label) for n in nodes], textposition="top center", textfont={"size": 11},
+        hovertext=[_hover(n) for n in nodes], hoverinfo="text", customdata=[n.url for n in nodes],
+        marker={"size": 16, "color": colour, "symbol": symbol,
+                "line": {"color": [FLAG_COLOUR if n.flag else "#ffffff" for n in nodes],
+                         "width": [3 if n.flag else 1 for n in nodes]}},
+    )]
 
 
 def lineage_chart(graph: lineage.Graph, *, title: str) -> Chart:

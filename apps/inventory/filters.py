@@ -54,9 +54,11 @@ class ModelFilter(django_filters.FilterSet):
     owner = django_filters.CharFilter(method="filter_owner", label="Owner (username)",
                                       help_text="Accountable or technical owner")
     tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
+    # field_name only tells the API schema the value is a process slug; filter_process decides which models match.
     process = django_filters.ModelChoiceFilter(
-        field_name="business_processes", queryset=BusinessProcess.objects.all(), to_field_name="slug",
-        label="Business process",
+        field_name="business_processes", method="filter_process", queryset=BusinessProcess.objects.all(),
+        to_field_name="slug",
+        label="Business process", help_text="Models that name it or have an active deployment serving it.",
     )
     # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
     governance = django_filters.MultipleChoiceFilter(
@@ -102,6 +104,9 @@ class ModelFilter(django_filters.FilterSet):
         owned = MLModel.technical_owners.through.objects.filter(user__in=users).values("mlmodel_id")
         return queryset.filter(Q(accountable_owner__in=users) | Q(pk__in=owned))
 
+    def filter_process(self, queryset, name, value):
+        return queryset.filter(process_condition(value))
+
     def filter_stage(self, queryset, name, value):
         return queryset.exclude(stage=Stage.RETIRED) if value == LIVE else queryset.filter(stage=value)
 
@@ -132,6 +137,15 @@ def env_mismatch_condition() -> Q:
     """Models with an active deployment (any environment) running outside its validated environment."""
     return Q(Exists(Deployment.objects.filter(version__model=OuterRef("pk"), retired_at__isnull=True,
                                               environment_mismatch=True)))
+
+
+def process_condition(process: BusinessProcess | OuterRef) -> Q:
+    """The models that drive ``process``: they name it, or an active deployment of theirs serves it. The process
+    list counts these, the process page lists them and links its counts to the model list filtered by ``process``,
+    so all three use this one rule."""
+    named = MLModel.business_processes.through.objects.filter(businessprocess=process).values("mlmodel_id")
+    served = Deployment.objects.filter(business_process=process, retired_at__isnull=True).values("version__model_id")
+    return Q(pk__in=named) | Q(pk__in=served)
 
 
 def reason_condition(code: str) -> Q:

@@ -2,7 +2,9 @@
 
 Pure functions, no Django imports: ``apps.inventory.lineage_queries`` turns database
 rows into the record types below, ``build_graph`` lays them out, and
-``apps.inventory.charts.lineage_figure`` draws the result.
+``apps.inventory.charts.lineage_figure`` draws the result. Model and version nodes
+carry their stored governance state (status and health, as ``apps.inventory.governance``
+names them), read from the database, never derived here; the figure colours them by it.
 
 Layout. Columns (x) are layers. Data sets and pipeline steps take their depth in
 the pipeline: a data set no step produces sits in column 0, a step one column
@@ -23,6 +25,8 @@ instead of looping forever.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from apps.inventory.governance import HEALTH_LABELS, STATUS_LABELS
+
 RAW = "raw_data"
 STEP = "step"
 DERIVED = "derived_data"
@@ -40,6 +44,8 @@ KIND_LABELS = {
     DEPLOYMENT: "Deployment",
     PROCESS: "Business process",
 }
+
+GOVERNED = frozenset({MODEL, VERSION})
 
 FLOW = "flow"
 DECLARED = "declared"  # a model names the process but no active deployment serves it
@@ -72,6 +78,8 @@ class ModelRecord:
     processes: tuple[int, ...] = ()
     url: str = ""
     flag: str = ""
+    status: str = ""  # the stored governance state ("" before its first computation)
+    health: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class VersionRecord:
     training: tuple[int, ...] = ()
     url: str = ""
     detail: tuple[str, ...] = ()
+    status: str = ""  # the version's stored governance state ("" before its first computation)
+    health: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,21 @@ class Node:
     url: str = ""
     detail: tuple[str, ...] = ()
     flag: str = ""
+    status: str = ""
+    health: str = ""
+
+    @property
+    def governed(self) -> bool:
+        """Models and versions carry a governance state; data, deployments and processes do not."""
+        return self.kind in GOVERNED
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, "Not computed yet") if self.governed else ""
+
+    @property
+    def health_label(self) -> str:
+        return HEALTH_LABELS.get(self.health, "") if self.governed else ""
 
 
 @dataclass(frozen=True, order=True)
@@ -183,6 +208,8 @@ class _Draft:
     url: str
     detail: tuple[str, ...]
     flag: str = ""
+    status: str = ""
+    health: str = ""
     layer: int = 0
 
 
@@ -202,12 +229,13 @@ def build_graph(*, datasets=(), steps=(), models=(), versions=(), deployments=()
     for version in versions:
         versions_of[version.model].append(version)
         owner_flag = models_by_id[version.model].flag if version.model in models_by_id else ""
-        drafts[version_key(version.id)] = _Draft(VERSION, version.label, version.url, version.detail, owner_flag)
+        drafts[version_key(version.id)] = _Draft(VERSION, version.label, version.url, version.detail, owner_flag,
+                                                 version.status, version.health)
         edges.update(Edge(dataset_key(d), version_key(version.id)) for d in version.training)
     for model in models:
         if not versions_of[model.id]:
             drafts[model_key(model.id)] = _Draft(MODEL, model.label, model.url, ("No version registered yet.",),
-                                                 model.flag)
+                                                 model.flag, model.status, model.health)
 
     served = set()  # (model id, process id) pairs an active deployment already draws
     model_of_version = {v.id: v.model for v in versions}
@@ -313,7 +341,8 @@ def _place(drafts: dict[str, _Draft], edges: set[Edge]) -> list[Node]:
             draft = drafts[key]
             y = (len(ordered) - 1) / 2 - index
             position[key] = y
-            nodes.append(Node(key, draft.kind, draft.label, layer, y, draft.url, draft.detail, draft.flag))
+            nodes.append(Node(key, draft.kind, draft.label, layer, y, draft.url, draft.detail, draft.flag,
+                              draft.status, draft.health))
     return nodes
 
 

@@ -22,6 +22,7 @@ from apps.inventory.models import (
     PipelineStep,
     Stage,
 )
+from apps.inventory.selectors import stored_governance
 
 MAX_PIPELINE_DEPTH = 25
 
@@ -56,22 +57,23 @@ def lineage_for_dataset(*, dataset: DataSet) -> lineage.Graph:
     down_steps, down_ids, down_cut = _walk({dataset.pk}, upstream=False)
     versions = list(
         ModelVersion.objects.filter(training_datasets__in=down_ids).exclude(stage=Stage.RETIRED)
-        .select_related("model").distinct()
+        .select_related("model", "governance").distinct()
     )
     training = defaultdict(set)
     for version_id, dataset_id in TrainingData.objects.filter(
         modelversion_id__in=[v.pk for v in versions], dataset_id__in=down_ids
     ).values_list("modelversion_id", "dataset_id"):
         training[version_id].add(dataset_id)
-    models = list(MLModel.objects.filter(pk__in={v.model_id for v in versions}).select_related("accountable_owner"))
+    models = list(MLModel.objects.filter(pk__in={v.model_id for v in versions})
+                  .select_related("accountable_owner", "governance"))
     graph = _assemble(models, versions, training, {**up_steps, **down_steps}, up_ids | down_ids)
     graph.truncated = up_cut or down_cut
     return graph
 
 
 def _models_graph(models, *, include_retired: bool) -> lineage.Graph:
-    models = list(models.select_related("accountable_owner").order_by("name", "pk"))
-    versions = ModelVersion.objects.filter(model__in=[m.pk for m in models]).select_related("model")
+    models = list(models.select_related("accountable_owner", "governance").order_by("name", "pk"))
+    versions = ModelVersion.objects.filter(model__in=[m.pk for m in models]).select_related("model", "governance")
     if not include_retired:
         versions = versions.exclude(stage=Stage.RETIRED)
     versions = list(versions.order_by("model__name", "-created_at", "pk"))
@@ -159,17 +161,21 @@ def _step_record(step: PipelineStep, inputs: set[int]) -> lineage.StepRecord:
 def _model_record(model: MLModel, processes: set[int]) -> lineage.ModelRecord:
     owner = model.accountable_owner
     flag = "" if owner.is_active else f"Accountable owner {owner.get_full_name() or owner.get_username()} has left"
+    state = stored_governance(model)
     return lineage.ModelRecord(model.pk, model.name, stage=model.stage, processes=tuple(sorted(processes)),
-                               url=model.get_absolute_url(), flag=flag)
+                               url=model.get_absolute_url(), flag=flag, status=state.status if state else "",
+                               health=state.health if state else "")
 
 
 def _version_record(version: ModelVersion, training: set[int]) -> lineage.VersionRecord:
     detail = [f"Stage: {version.get_stage_display()}"]
     if version.algorithm:
         detail.append(version.algorithm)
+    state = stored_governance(version)
     return lineage.VersionRecord(version.pk, version.model_id, f"{version.model.name} {version.version}",
                                  stage=version.stage, training=tuple(sorted(training)),
-                                 url=version.get_absolute_url(), detail=tuple(detail))
+                                 url=version.get_absolute_url(), detail=tuple(detail),
+                                 status=state.status if state else "", health=state.health if state else "")
 
 
 def _deployment_record(dep: Deployment) -> lineage.DeploymentRecord:

@@ -3,12 +3,13 @@
 from collections.abc import Mapping
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from apps.core.roles import Capability, may
-from apps.inventory.filters import BusinessProcessFilter, DataSetFilter, ModelFilter
+from apps.inventory import governance as g
+from apps.inventory.filters import BusinessProcessFilter, DataSetFilter, ModelFilter, process_condition
 from apps.inventory.models import (
     BusinessProcess,
     DataSet,
@@ -64,12 +65,13 @@ def models_for_list(filters: Mapping | None = None) -> ModelFilter:
     """The model list as a ``ModelFilter``: ``.form`` for the filter bar, ``.qs`` for the rows.
 
     Each row carries ``latest_version``, ``active_deployments`` and ``env_mismatch`` as
-    annotations, and its team, unit and accountable owner by join, so a page of rows is one query.
+    annotations, and its team, unit, accountable owner and stored governance state by join,
+    so a page of rows is one query.
     """
     model_deployments = active_deployments().filter(version__model=OuterRef("pk"))
     latest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-created_at", "-pk")
     queryset = (
-        MLModel.objects.select_related("team__business_unit", "accountable_owner")
+        MLModel.objects.select_related("team__business_unit", "accountable_owner", "governance")
         .annotate(
             latest_version=Subquery(latest.values("version")[:1]),
             active_deployments=_count(model_deployments, "version__model"),
@@ -123,7 +125,8 @@ def model_deployments(model: MLModel) -> list[Deployment]:
 
 def version_detail(*, slug: str, version: str) -> ModelVersion:
     queryset = (
-        ModelVersion.objects.select_related("model__team__business_unit", "model__accountable_owner", "created_by")
+        ModelVersion.objects.select_related("model__team__business_unit", "model__accountable_owner", "created_by",
+                                            "governance")
         .prefetch_related(
             "training_datasets",
             Prefetch("transitions", queryset=StageTransition.objects.select_related("actor")),
@@ -154,8 +157,11 @@ def dataset_detail(*, slug: str) -> DataSet:
 
 def processes_for_list(filters: Mapping | None = None) -> BusinessProcessFilter:
     filters = filters or {}
+    # The models its page lists (``process_condition``): named, or served by an active deployment.
+    driving = (MLModel.objects.filter(process_condition(OuterRef(OuterRef("pk")))).order_by()
+               .annotate(all=Value(1)).values("all").annotate(n=Count("pk")).values("n"))
     queryset = BusinessProcess.objects.select_related("business_unit", "accountable_executive").annotate(
-        models_count=Count("models", distinct=True)
+        models_count=Coalesce(Subquery(driving, output_field=IntegerField()), Value(0))
     )
     return BusinessProcessFilter(filters, queryset=_ordered(queryset, filters, PROCESS_SORTS))
 
@@ -174,17 +180,22 @@ def process_models(process: BusinessProcess) -> list[dict]:
     serving = list(
         active_deployments().filter(business_process=process).select_related("version__model")
     )
-    model_ids = {d.version.model_id for d in serving}
     models = (
-        MLModel.objects.filter(Q(business_processes=process) | Q(pk__in=model_ids))
-        .distinct()
-        .select_related("team__business_unit", "accountable_owner")
-        .order_by("name")
+        MLModel.objects.filter(process_condition(process))
+        .select_related("team__business_unit", "accountable_owner", "governance")
+        .order_by("name", "pk")
     )
     return [
         {"model": model, "deployments": [d for d in serving if d.version.model_id == model.pk]}
         for model in models
     ]
+
+
+def governance_rollup(models) -> tuple[g.Rollup, int]:
+    """The stored states of ``models`` (fetched with ``select_related("governance")``) counted per status, with
+    the worst (``apps.inventory.governance.rollup``), and how many have no stored state yet."""
+    states = [stored_governance(model) for model in models]
+    return g.rollup(state.status for state in states if state is not None), states.count(None)
 
 
 NOT_COMPUTED = "Its governance state has not been computed yet; it will be within minutes."

@@ -3,6 +3,7 @@
 import copy
 import csv
 from functools import cached_property
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -18,7 +19,7 @@ from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may, require
 from apps.core.views_mixins import HtmxListMixin
-from apps.inventory import forms, selectors, services
+from apps.inventory import forms, governance, selectors, services
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
 from apps.inventory.panels import model_panels
 
@@ -80,7 +81,8 @@ class ExportView(RoleRequiredMixin, View):
     """The model list as CSV, with the same filters as the page."""
 
     capability = Capability.VIEW_PORTFOLIO
-    HEADER = ["slug", "name", "business_unit", "team", "stage", "exposure", "automation_level", "task_type",
+    HEADER = ["slug", "name", "business_unit", "team", "stage", "governance", "health", "approval", "tier",
+              "reason_codes", "exposure", "automation_level", "task_type",
               "accountable_owner", "owner_active", "technical_owners", "business_processes", "tags",
               "latest_version", "active_deployments", "environment_mismatch", "purpose", "updated_at"]
 
@@ -97,7 +99,8 @@ class ExportView(RoleRequiredMixin, View):
     @staticmethod
     def row(model: MLModel) -> list:
         return [
-            model.slug, model.name, model.team.business_unit.name, model.team.name, model.stage, model.exposure,
+            model.slug, model.name, model.team.business_unit.name, model.team.name, model.stage,
+            *ExportView.governance(model), model.exposure,
             model.automation_level, model.task_type, model.accountable_owner.get_username(),
             model.accountable_owner.is_active,
             ";".join(sorted(u.get_username() for u in model.technical_owners.all())),
@@ -106,6 +109,15 @@ class ExportView(RoleRequiredMixin, View):
             model.latest_version or "", model.active_deployments, model.env_mismatch, model.purpose,
             model.updated_at.isoformat(),
         ]
+
+    @staticmethod
+    def governance(model: MLModel) -> list[str]:
+        """The stored state, in the values the list's filters take (tier "unassessed"); blank before the first
+        computation."""
+        state = selectors.stored_governance(model)
+        if state is None:
+            return [""] * 5
+        return [state.status, state.health, state.approval, state.tier or "unassessed", ";".join(state.codes)]
 
 
 class ModelDetailView(RoleRequiredMixin, TemplateView):
@@ -143,9 +155,13 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
         access = model_write_context(self.request.user, version.model)
         if form is None and access["can_write"]:
             form = forms.StageTransitionForm(current=version.stage, allow_override=can_override_gate(self.request.user))
+        state = selectors.stored_governance(version)
         context.update(version=version, model=version.model, stage_form=form, **access,
                        deployments=selectors.active_first(version.deployments.all()),
-                       is_retired=version.stage == Stage.RETIRED)
+                       is_retired=version.stage == Stage.RETIRED, state=state,
+                       # The stored answer the gate gives (it recomputes, then reads the same blockers).
+                       ready_for_production=state is not None and state.gate_open,
+                       gate_blockers=selectors.gate_blockers(version))
         return context
 
     def check_object_permission(self, request) -> None:
@@ -387,5 +403,15 @@ class ProcessDetailView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         process = selectors.process_detail(slug=kwargs["slug"])
-        return {**super().get_context_data(**kwargs), "process": process,
-                "rows": selectors.process_models(process)}
+        rows = selectors.process_models(process)
+        rollup, not_computed = selectors.governance_rollup([row["model"] for row in rows])
+        return {**super().get_context_data(**kwargs), "process": process, "rows": rows, "rollup": rollup,
+                "rollup_links": rollup_links(rollup, process=process.slug), "not_computed": not_computed}
+
+
+def rollup_links(rollup: governance.Rollup, **filters) -> list[dict]:
+    """Each status's count, linked to the model list filtered the same way, so the list shows that many models."""
+    index = reverse("inventory:index")
+    return [{"status": status, "label": governance.STATUS_LABELS[status], "count": count,
+             "url": f"{index}?{urlencode({**filters, 'governance': status})}"}
+            for status, count in rollup.counts.items()]

@@ -30,8 +30,11 @@ def lineage_graph():
     return build_graph(
         datasets=[DataSetRecord(1, "raw customers"), DataSetRecord(2, "features", derived=True)],
         steps=[StepRecord(10, "build features", inputs=(1,), output=2)],
-        models=[ModelRecord(100, "Churn", stage="production", processes=(7, 8), flag="Owner has left")],
-        versions=[VersionRecord(1000, 100, "Churn 1.0", stage="production", training=(2,), url="/v/1000/")],
+        models=[ModelRecord(100, "Churn", stage="production", processes=(7, 8), flag="Owner has left"),
+                ModelRecord(101, "New", status="attention", health="not_monitored")],
+        versions=[VersionRecord(1000, 100, "Churn 1.0", stage="production", training=(2,), url="/v/1000/",
+                                status="suspended", health="breach"),
+                  VersionRecord(1001, 100, "Churn 2.0", stage="development", training=(2,))],
         deployments=[DeploymentRecord(500, 1000, "Production: churn-endpoint", process=7, mismatch="numpy")],
         processes=[ProcessRecord(7, "Retention <b>offers</b>"), ProcessRecord(8, "A process with a long name indeed")],
     )

@@ -17,7 +17,7 @@ from apps.inventory.lineage import (
     VersionRecord,
     build_graph,
 )
-from apps.inventory.models import DataSet, Stage
+from apps.inventory.models import DataSet, ModelGovernance, Stage, VersionGovernance
 from tests.inventory.factories import (
     BusinessProcessFactory,
     DataSetFactory,
@@ -322,3 +322,49 @@ def test_the_lineage_page_shows_an_empty_state_without_models(client_as):
     response = client_as("executive").get(reverse("inventory:lineage"))
 
     assert "No lineage recorded yet" in response.content.decode()
+
+
+# --- Governance state on the graph -----------------------------------------------------------
+
+def test_model_and_version_nodes_carry_their_stored_state_and_data_nodes_none():
+    graph = build_graph(**{**CHAIN, "versions": [
+        VersionRecord(1000, 100, "Churn 1.0", stage="production", training=(2,), status="suspended", health="breach")]})
+
+    version = graph.node("version:1000")
+    assert (version.status_label, version.health_label) == ("Suspended", "Breach")
+    assert graph.node("dataset:1").governed is False and graph.node("dataset:1").status_label == ""
+
+
+def test_the_figure_colours_versions_by_state_with_one_legend_entry_each():
+    graph = build_graph(
+        models=[ModelRecord(100, "M"), ModelRecord(101, "Fresh")],
+        versions=[VersionRecord(1, 100, "M 1", status="suspended", health="breach"),
+                  VersionRecord(2, 100, "M 2", status="compliant", health="not_monitored")],
+    )
+
+    figure = charts.lineage_figure(graph)
+
+    traces = {t["name"]: t for t in figure["data"] if t["mode"] == "markers+text"}
+    assert set(traces) == {"Model version: Suspended", "Model version: Compliant",
+                           "Model (no version yet): not computed yet"}
+    suspended = traces["Model version: Suspended"]
+    assert suspended["marker"]["color"] == charts.STATUS_COLOURS["suspended"]
+    assert "Governance: Suspended · Health: Breach" in suspended["hovertext"][0]
+    assert traces["Model version: Compliant"]["marker"]["color"] == charts.STATUS_COLOURS["compliant"]
+
+
+@pytest.mark.django_db
+def test_the_lineage_reads_each_versions_stored_state(client_as):
+    chain = _chain()
+    VersionGovernance.objects.filter(pk=chain["version"].pk).update(status="suspended", health="breach")
+    bare = MLModelFactory(name="Bare", business_processes=[chain["process"]])
+    ModelGovernance.objects.filter(pk=bare.pk).update(status="non_compliant", health="no_evidence")
+
+    response = client_as("executive").get(reverse("inventory:lineage"), {"process": chain["process"].slug})
+
+    graph = response.context["graph"]
+    assert graph.node(f"version:{chain['version'].pk}").status == "suspended"
+    assert graph.node(f"model:{bare.pk}").status == "non_compliant"
+    content = response.content.decode()
+    assert '<span class="gov-badge gov-suspended">Suspended</span>' in content and "Health: Breach" in content
+    assert "Model version: Suspended" in content

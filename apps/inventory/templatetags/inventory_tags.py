@@ -6,6 +6,7 @@ from django import template
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.html import format_html
 
+from apps.inventory.governance import COMPLIANT, STATUS_LABELS
 from apps.inventory.models import Exposure, Stage
 
 register = template.Library()
@@ -53,9 +54,24 @@ def user_label(user) -> str:
 @register.simple_tag
 def governance_badge(state):
     """The stored governance status of a model or version (``ModelGovernance`` / ``VersionGovernance``)."""
-    if state is None:
+    return status_badge(state.status if state is not None else "")
+
+
+@register.simple_tag
+def status_badge(status: str):
+    """A governance status (``apps.inventory.governance.STATUSES``), e.g. the worst of a rollup."""
+    if status not in STATUS_LABELS:
         return format_html('<span class="gov-badge gov-unknown">Not computed yet</span>')
-    return format_html('<span class="gov-badge gov-{}">{}</span>', state.status, state.status_label)
+    return format_html('<span class="gov-badge gov-{}">{}</span>', status, STATUS_LABELS[status])
+
+
+@register.filter
+def leading_reason(state) -> dict | None:
+    """The first stored reason at the state's own level: the one that makes it what it is (None when compliant:
+    a reason at that level only holds the gate, which the version page says)."""
+    if state is None or state.status == COMPLIANT:
+        return None
+    return next((reason for reason in state.reasons if reason.get("level") == state.status), None)
 
 
 @register.simple_tag
