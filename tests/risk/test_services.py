@@ -132,9 +132,12 @@ def test_policies_are_versioned_and_only_admins_publish(make_user):
 
 
 def test_overdue_assessments_notify_the_owner_once(reviewer, credit_model, django_capture_on_commit_callbacks):
-    assessment = assess(reviewer, credit_model)
-    RiskAssessment.objects.filter(pk=assessment.pk).update(reassessment_due=timezone.localdate() - timedelta(days=1))
+    # One delivery task per transaction: the one the assessment queued delivers the later notice too, so the
+    # capture covers the whole transaction, as a commit would.
     with django_capture_on_commit_callbacks(execute=True):
+        assessment = assess(reviewer, credit_model)
+        RiskAssessment.objects.filter(pk=assessment.pk).update(
+            reassessment_due=timezone.localdate() - timedelta(days=1))
         assert services.mark_overdue_and_notify() == 1
         assert services.mark_overdue_and_notify() == 0
     notification = Notification.objects.get(subject__contains="overdue")

@@ -61,7 +61,7 @@ def governance_badge(state):
 def status_badge(status: str):
     """A governance status (``apps.inventory.governance.STATUSES``), e.g. the worst of a rollup."""
     if status not in STATUS_LABELS:
-        return format_html('<span class="gov-badge gov-unknown">Not computed yet</span>')
+        return format_html('<span class="gov-badge gov-unknown">{}</span>', "Not computed yet")
     return format_html('<span class="gov-badge gov-{}">{}</span>', status, STATUS_LABELS[status])
 
 
