@@ -59,13 +59,16 @@ class ModelFilter(django_filters.FilterSet):
         label="Business process",
     )
     # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
+    # One row per model, so no DISTINCT (MultipleChoiceFilter's default): it made the page and its count
+    # compare every column of every match.
     governance = django_filters.MultipleChoiceFilter(
-        field_name="governance__status", label="Governance state",
+        field_name="governance__status", label="Governance state", distinct=False,
         choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
     health = django_filters.MultipleChoiceFilter(
-        field_name="governance__health", label="Health", choices=[(h, g.HEALTH_LABELS[h]) for h in g.HEALTHS])
+        field_name="governance__health", label="Health", distinct=False,
+        choices=[(h, g.HEALTH_LABELS[h]) for h in g.HEALTHS])
     approval = django_filters.MultipleChoiceFilter(
-        field_name="governance__approval", label="Approval",
+        field_name="governance__approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
                                          choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
@@ -152,10 +155,10 @@ class VersionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__slug", label="Model (slug)")
     stage = django_filters.ChoiceFilter(choices=Stage.choices)
     governance = django_filters.MultipleChoiceFilter(
-        field_name="governance__status", label="Governance state",
+        field_name="governance__status", label="Governance state", distinct=False,
         choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
     approval = django_filters.MultipleChoiceFilter(
-        field_name="governance__approval", label="Approval",
+        field_name="governance__approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
     gate_open = django_filters.BooleanFilter(field_name="governance__gate_open", label="Nothing blocks production")
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
