@@ -2,7 +2,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from apps.inventory import governance as g
 from apps.inventory.models import (
@@ -132,9 +132,12 @@ class ModelFilter(django_filters.FilterSet):
 
 
 def env_mismatch_condition() -> Q:
-    """Models with an active deployment (any environment) running outside its validated environment."""
-    return Q(Exists(Deployment.objects.filter(version__model=OuterRef("pk"), retired_at__isnull=True,
-                                              environment_mismatch=True)))
+    """Models with an active deployment (any environment) running outside its validated environment.
+
+    A plain ``IN`` over the few such deployments (an index holds just them), not an ``EXISTS`` per model:
+    correlated, it probed every model's versions (0.8 s of the dashboard at 100,000 models on SQLite)."""
+    mismatched = Deployment.objects.filter(retired_at__isnull=True, environment_mismatch=True)
+    return Q(pk__in=mismatched.values("version__model_id"))
 
 
 def reason_condition(code: str) -> Q:
