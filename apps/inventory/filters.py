@@ -2,7 +2,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Q
 
 from apps.inventory import governance as g
 from apps.inventory.models import (
@@ -61,13 +61,16 @@ class ModelFilter(django_filters.FilterSet):
         label="Business process", help_text="Models that name it or have an active deployment serving it.",
     )
     # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
+    # One row per model, so no DISTINCT (MultipleChoiceFilter's default): it made the page and its count
+    # compare every column of every match.
     governance = django_filters.MultipleChoiceFilter(
-        field_name="governance__status", label="Governance state",
+        field_name="governance__status", label="Governance state", distinct=False,
         choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
     health = django_filters.MultipleChoiceFilter(
-        field_name="governance__health", label="Health", choices=[(h, g.HEALTH_LABELS[h]) for h in g.HEALTHS])
+        field_name="governance__health", label="Health", distinct=False,
+        choices=[(h, g.HEALTH_LABELS[h]) for h in g.HEALTHS])
     approval = django_filters.MultipleChoiceFilter(
-        field_name="governance__approval", label="Approval",
+        field_name="governance__approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
                                          choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
@@ -134,9 +137,12 @@ class ModelFilter(django_filters.FilterSet):
 
 
 def env_mismatch_condition() -> Q:
-    """Models with an active deployment (any environment) running outside its validated environment."""
-    return Q(Exists(Deployment.objects.filter(version__model=OuterRef("pk"), retired_at__isnull=True,
-                                              environment_mismatch=True)))
+    """Models with an active deployment (any environment) running outside its validated environment.
+
+    A plain ``IN`` over the few such deployments (an index holds just them), not an ``EXISTS`` per model:
+    correlated, it probed every model's versions (0.8 s of the dashboard at 100,000 models on SQLite)."""
+    mismatched = Deployment.objects.filter(retired_at__isnull=True, environment_mismatch=True)
+    return Q(pk__in=mismatched.values("version__model_id"))
 
 
 def process_condition(process: BusinessProcess | OuterRef) -> Q:
@@ -166,10 +172,10 @@ class VersionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__slug", label="Model (slug)")
     stage = django_filters.ChoiceFilter(choices=Stage.choices)
     governance = django_filters.MultipleChoiceFilter(
-        field_name="governance__status", label="Governance state",
+        field_name="governance__status", label="Governance state", distinct=False,
         choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
     approval = django_filters.MultipleChoiceFilter(
-        field_name="governance__approval", label="Approval",
+        field_name="governance__approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
     gate_open = django_filters.BooleanFilter(field_name="governance__gate_open", label="Nothing blocks production")
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",

@@ -15,16 +15,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.governance.services import codes_field
+from apps.inventory import governance as g
 from apps.inventory.models import (
     BusinessProcess,
     BusinessUnit,
     DataSet,
     Deployment,
     MLModel,
+    ModelGovernance,
     ModelVersion,
     StageTransition,
     Tag,
     Team,
+    VersionGovernance,
 )
 from apps.monitoring.models import Alert
 from apps.reviews.models import Review
@@ -36,16 +40,25 @@ DRIFTED = {**FINGERPRINT, "packages": {**FINGERPRINT["packages"], "scikit-learn"
 
 PAGES = {
     "model list": lambda model: reverse("inventory:index"),
+    # The list by the stored governance state: a filter or sort that joined per row would show here.
+    "model list by governance state": lambda model: reverse("inventory:index") + "?governance=non_compliant",
+    "model list by health": lambda model: reverse("inventory:index") + "?health=no_evidence",
+    "model list by reason": lambda model: reverse("inventory:index") + "?reason=assessment_overdue",
+    "model list worst first": lambda model: reverse("inventory:index") + "?sort=-governance",
     "model page": lambda model: reverse("inventory:model-detail", args=[model.slug]),
+    "business process": lambda model: reverse(
+        "inventory:process-detail", args=[BusinessProcess.objects.get(business_unit=model.team.business_unit).slug]),
     "dashboard": lambda model: reverse("portfolio:dashboard"),
     "API model list": lambda model: "/api/v1/models/",
+    "API model list by governance state": lambda model: "/api/v1/models/?governance=non_compliant",
 }
 
 
 def portfolio(prefix: str, *, models: int, versions: int) -> MLModel:
     """``models`` models with ``versions`` versions each and what every page reads about them: owners (one in
     two has left), processes, tags, training data, transitions, deployments (every other one drifted), a
-    current risk assessment with ratings, reviews and open alerts. Returns the first model."""
+    current risk assessment with ratings, reviews and open alerts, and a stored governance state for each model
+    and version. Returns the first model."""
     now = timezone.now()
     unit = BusinessUnit.objects.create(name=f"Unit {prefix}", slug=f"unit-{prefix}")
     team = Team.objects.create(name=f"Team {prefix}", slug=f"team-{prefix}", business_unit=unit)
@@ -92,7 +105,23 @@ def portfolio(prefix: str, *, models: int, versions: int) -> MLModel:
               severity="breach" if v.pk % 2 else "warning")
         for v in rows if v.stage == "production"
     ])
+    stored_governance(created, rows, now)
     return created[0]
+
+
+def stored_governance(models: list[MLModel], versions: list[ModelVersion], now) -> None:
+    """A spread of stored states (every status, health and a few reason codes), written in bulk: computing them
+    through ``governance_refresh`` costs seconds per portfolio, and these tests count queries, not rules."""
+    def state(i: int) -> dict:
+        codes = ["assessment_overdue", "monitoring_never", "alert_breach"][: i % 4]
+        return {"status": g.STATUSES[i % 4], "rank": i % 4, "health": g.HEALTHS[i % 5], "approval": g.APPROVALS[i % 5],
+                "tier": ["", "low", "high"][i % 3], "reason_codes": codes_field(codes), "computed_at": now,
+                "reasons": [{"code": c, "level": g.NON_COMPLIANT, "message": g.REASON_CODES[c], "fix": "model",
+                             "url": "", "blocks_gate": True, "version": ""} for c in codes]}
+
+    ModelGovernance.objects.bulk_create([ModelGovernance(model=m, **state(i)) for i, m in enumerate(models)])
+    VersionGovernance.objects.bulk_create(
+        [VersionGovernance(version=v, gate_open=i % 2 == 0, **state(i)) for i, v in enumerate(versions)])
 
 
 # The dashboard asks a red-flag source for its first rows only when the counts say it has a flag the

@@ -111,6 +111,14 @@ def test_process_models_include_models_that_only_deploy_to_it():
     assert [(r["model"].name, r["deployments"]) for r in rows] == [("Linked", []), ("Serving only", [serving])]
 
 
+def test_process_models_list_a_model_named_and_serving_once():
+    process = BusinessProcessFactory()
+    model = MLModelFactory(name="Both", business_processes=[process])
+    serving = DeploymentFactory(version__model=model, business_process=process)
+    rows = selectors.process_models(process)
+    assert [(r["model"].name, r["deployments"]) for r in rows] == [("Both", [serving])]
+
+
 def test_processes_count_their_models():
     process = BusinessProcessFactory()
     MLModelFactory.create_batch(2, business_processes=[process])
