@@ -29,8 +29,9 @@ MODEL_SORTS = {
     "-updated": "-updated_at",
     "unit": "team__business_unit__name",
     "-unit": "-team__business_unit__name",
-    "governance": "governance__rank",
-    "-governance": "-governance__rank",
+    # The stored state's rank, kept on the model row so a page is read from an index; ties by name.
+    "governance": ("governance_rank", "name"),
+    "-governance": ("-governance_rank", "name"),
 }
 
 
@@ -133,7 +134,8 @@ class ModelFilter(django_filters.FilterSet):
         return queryset.filter(accountable_owner__is_active=not value)
 
     def apply_sort(self, queryset, name, value):
-        return queryset.order_by(MODEL_SORTS[value], "pk")
+        order = MODEL_SORTS[value]
+        return queryset.order_by(*(order if isinstance(order, tuple) else (order,)), "pk")
 
 
 def env_mismatch_condition() -> Q:
