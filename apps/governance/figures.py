@@ -6,6 +6,8 @@ governance state is stored, this module stores beside it, in the same transactio
 - its **red flags** (``ModelGovernance.flags``): the governance reasons an executive must see, worded as the
   reasons are, and the inventory's own gaps no reason covers (a production deployment outside its validated
   environment, no business process, ...), one entry per kind, and ``flag_rank``, the most severe one's rank;
+- its status, health, approval, rank and reason codes on the model row and in ``ModelReasonCode``, which the
+  model list filters and sorts on from indexes;
 - its **tally keys** (``ModelGovernance.tally``): what it adds to ``PortfolioTally`` of its business unit
   (``status:non_compliant``, ``reason:monitoring_overdue``, ``flag:owner_left:high``, ``heat:3,4`` per risk of its
   current assessment, ``stage:production``, ...). The counts change by the difference between the keys stored
@@ -29,6 +31,7 @@ from apps.inventory.models import (
     Deployment,
     MLModel,
     ModelGovernance,
+    ModelReasonCode,
     ModelVersion,
     PortfolioTally,
     Stage,
@@ -92,7 +95,7 @@ class Facts:
     """What a model's flags and tally keys depend on beyond its stored state, gathered for many models at once."""
 
     unit_id: int
-    rank: int  # the governance rank stored on the model row (for the list's sort)
+    on_model_row: tuple  # (status, health, approval, rank) as kept on the model row for the list
     name: str
     url: str
     stage: str
@@ -106,6 +109,7 @@ class Facts:
     deployments: list[DeploymentFact] = field(default_factory=list)  # active ones
     untrained_production_versions: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
     ratings: list[tuple[int, int]] = field(default_factory=list)  # (probability, impact) of the current assessment
+    reason_codes: set[str] = field(default_factory=set)  # as kept in ModelReasonCode rows for the list's filter
 
     @property
     def live(self) -> bool:
@@ -116,13 +120,15 @@ class Facts:
 
 
 def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
-    """The facts of these models: five queries whatever their number."""
+    """The facts of these models: six queries whatever their number."""
     ids = sorted(set(model_ids))
     found = {}
     for model in MLModel.objects.filter(pk__in=ids).select_related("team", "accountable_owner"):
         owner = model.accountable_owner
         found[model.pk] = Facts(
-            unit_id=model.team.business_unit_id, rank=model.governance_rank, name=model.name,
+            unit_id=model.team.business_unit_id, name=model.name,
+            on_model_row=(model.governance_status, model.governance_health, model.governance_approval,
+                          model.governance_rank),
             url=model.get_absolute_url(), stage=model.stage,
             exposure=model.exposure, automation_level=model.automation_level, owner_username=owner.get_username(),
             owner_active=owner.is_active, owner_email=owner.email,
@@ -144,6 +150,8 @@ def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
         found[version.model_id].untrained_production_versions.append((version.version, version.get_absolute_url()))
     for model_id, probability, impact in current_ratings_of(ids):
         found[model_id].ratings.append((probability, impact))
+    for model_id, code in ModelReasonCode.objects.filter(model_id__in=ids).values_list("model_id", "code"):
+        found[model_id].reason_codes.add(code)
     return found
 
 
@@ -282,11 +290,15 @@ def store(model_ids: Iterable[int]) -> int:
     ids = sorted(set(model_ids))
     rows = list(ModelGovernance.objects.select_for_update().filter(model_id__in=ids).order_by("model_id"))
     facts = gather(row.model_id for row in rows)
-    delta, changed, ranks = Counter(), [], []
+    delta, changed, model_rows, codes_gone, codes_new = Counter(), [], [], [], []
     for row in rows:
-        values = fresh(row, facts[row.model_id])
-        if facts[row.model_id].rank != row.rank:
-            ranks.append(MLModel(pk=row.model_id, governance_rank=row.rank))
+        values, known = fresh(row, facts[row.model_id]), facts[row.model_id]
+        if known.on_model_row != (row.status, row.health, row.approval, row.rank):
+            model_rows.append(MLModel(pk=row.model_id, governance_status=row.status, governance_health=row.health,
+                                      governance_approval=row.approval, governance_rank=row.rank))
+        codes = set(row.codes)
+        codes_gone += [(row.model_id, code) for code in known.reason_codes - codes]
+        codes_new += [ModelReasonCode(model_id=row.model_id, code=code) for code in sorted(codes - known.reason_codes)]
         if all(getattr(row, name) == values[name] for name in FIELDS):
             continue
         if row.tally is not None:
@@ -297,8 +309,12 @@ def store(model_ids: Iterable[int]) -> int:
         changed.append(row)
     if changed:
         ModelGovernance.objects.bulk_update(changed, FIELDS, batch_size=500)
-    if ranks:
-        MLModel.objects.bulk_update(ranks, ["governance_rank"], batch_size=500)
+    if model_rows:
+        MLModel.objects.bulk_update(model_rows, ["governance_status", "governance_health", "governance_approval",
+                                                 "governance_rank"], batch_size=500)
+    for model_id, code in codes_gone:
+        ModelReasonCode.objects.filter(model_id=model_id, code=code).delete()
+    ModelReasonCode.objects.bulk_create(codes_new, batch_size=1000)
     _apply(delta)
     return len(changed)
 

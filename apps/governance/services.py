@@ -202,9 +202,16 @@ def _verify_figures(*, fix: bool) -> list[Difference]:
         for row in batch:
             if row.pk not in gathered:
                 continue
-            values = figures.fresh(row, gathered[row.pk])
+            known = gathered[row.pk]
+            values = figures.fresh(row, known)
             found = [Difference(f"model {row.model_id}", name, getattr(row, name), values[name])
                      for name in figures.FIELDS if getattr(row, name) != values[name]]
+            on_row = (row.status, row.health, row.approval, row.rank)
+            if known.on_model_row != on_row:
+                found.append(Difference(f"model {row.model_id}", "copy on the model row", known.on_model_row, on_row))
+            if known.reason_codes != set(row.codes):
+                found.append(Difference(f"model {row.model_id}", "reason code rows", sorted(known.reason_codes),
+                                        row.codes))
             differences += found
             if found:
                 stale.append(row.pk)

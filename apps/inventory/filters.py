@@ -14,6 +14,7 @@ from apps.inventory.models import (
     Deployment,
     Exposure,
     MLModel,
+    ModelReasonCode,
     ModelVersion,
     Stage,
     TaskType,
@@ -61,17 +62,18 @@ class ModelFilter(django_filters.FilterSet):
         to_field_name="slug",
         label="Business process", help_text="Models that name it or have an active deployment serving it.",
     )
-    # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
-    # One row per model, so no DISTINCT (MultipleChoiceFilter's default): it made the page and its count
-    # compare every column of every match.
+    # The stored governance state (apps.inventory.governance): the same values the gate and the API read, as
+    # the governance service keeps them on the model row (indexed with the name, so a page and its count read
+    # an index). No DISTINCT (MultipleChoiceFilter's default): it made the page and its count compare every
+    # column of every match.
     governance = django_filters.MultipleChoiceFilter(
-        field_name="governance__status", label="Governance state", distinct=False,
+        field_name="governance_status", label="Governance state", distinct=False,
         choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
     health = django_filters.MultipleChoiceFilter(
-        field_name="governance__health", label="Health", distinct=False,
+        field_name="governance_health", label="Health", distinct=False,
         choices=[(h, g.HEALTH_LABELS[h]) for h in g.HEALTHS])
     approval = django_filters.MultipleChoiceFilter(
-        field_name="governance__approval", label="Approval", distinct=False,
+        field_name="governance_approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
                                          choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
@@ -157,17 +159,17 @@ def process_condition(process: BusinessProcess | OuterRef) -> Q:
 
 
 def reason_condition(code: str) -> Q:
-    """Models whose stored governance state gives reason ``code``."""
-    return Q(governance__reason_codes__contains=f",{code},")
+    """Models whose stored governance state gives reason ``code`` (its rows of ``ModelReasonCode``, indexed)."""
+    return Q(pk__in=ModelReasonCode.objects.filter(code=code).values("model_id"))
 
 
 def review_status_condition(value: str) -> Q:
     """Models by the stored approval of what runs (``review_status`` choices, kept for links made before it)."""
     if value == "approved":
-        return Q(governance__approval=g.APPROVED)
+        return Q(governance_approval=g.APPROVED)
     if value == "none":
-        return Q(governance__approval=g.MISSING)
-    return Q(stage=Stage.PRODUCTION) & ~Q(governance__approval=g.APPROVED)
+        return Q(governance_approval=g.MISSING)
+    return Q(stage=Stage.PRODUCTION) & ~Q(governance_approval=g.APPROVED)
 
 
 class VersionFilter(django_filters.FilterSet):
