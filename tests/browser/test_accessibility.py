@@ -12,10 +12,14 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from apps.inventory.models import Team
+from apps.inventory.models import Stage, Team
+from apps.monitoring import services as monitoring_services
 from tests.browser.test_dashboard import _portfolio
 from tests.factories import UserFactory
+from tests.inventory.factories import ModelVersionFactory
+from tests.monitoring.test_views import evaluation_frame, frame_csv
 from tests.pages import is_page, page_cases, url_for
+from tests.role_matrix import collect_writes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -123,3 +127,81 @@ def test_every_chart_s_data_table_is_reached_and_opened_from_the_keyboard(browse
     context.close()
 
     assert reached == expected
+
+
+def test_the_monitoring_pages_pass_axe_with_groups_drift_and_a_time_series(browser, live_server, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    scientist = UserFactory(roles=["data_scientist"])
+    version = ModelVersionFactory(model__team__members=[scientist], stage=Stage.PRODUCTION)
+    monitoring_services.reference_upload(actor=scientist, version=version, filename="train.csv",
+                                         data=frame_csv(evaluation_frame(seed=1)))
+    for seed, kind in ((2, "validation"), (3, "production")):
+        evaluation, _ = monitoring_services.evaluation_upload(
+            actor=scientist, version=version, filename="eval.csv", kind=kind, sensitive_features=["sex"],
+            data=frame_csv(evaluation_frame(seed=seed, shift=15)))
+    evaluation.refresh_from_db()
+    assert evaluation.status == evaluation.Status.DONE, evaluation.error
+    drawn = _session(scientist).get(evaluation.get_absolute_url()).content.decode()
+    assert 'data-figure-id="figure-drift"' in drawn and 'data-figure-id="figure-groups-0"' in drawn
+    pages = [evaluation.get_absolute_url(), reverse("monitoring:model", kwargs={"slug": version.model.slug}),
+             reverse("monitoring:index")]
+    failures = {}
+    for role in ("executive", "data_scientist"):
+        client = _session(scientist if role == "data_scientist" else UserFactory(roles=[role]))
+        for url in pages:
+            if found := _check(browser, live_server, url, client):
+                failures[f"{role} on {url}"] = found
+    assert failures == {}, "\n".join(f"{where}:\n  " + "\n  ".join(lines) for where, lines in failures.items())
+
+
+WRITES = collect_writes()
+FORM_CASES = [(name, role) for name, roles in CASES for role in roles[-1:]
+              if role in WRITES.get(name, {}).get("post", ())]
+
+
+@pytest.mark.parametrize(("url_name", "role"), FORM_CASES, ids=[name for name, _ in FORM_CASES])
+def test_every_form_passes_axe_with_its_errors_shown(url_name, role, browser, live_server):
+    url = url_for(url_name)
+    user = UserFactory(roles=[role])
+    user.teams.add(*Team.objects.all())
+    client = _session(user)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(path=str(AXE))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+    page = context.new_page()
+    page.goto(f"{live_server.url}{url}")
+    # The page's own form (it posts to itself), emptied, submitted without the browser's checks (as a script or
+    # an old browser would): the server's error messages are under test.
+    found_form = page.evaluate("""() => {
+      const form = [...document.querySelectorAll('main form')].find(f => f.method === 'post'
+        && new URL(f.action, location.href).pathname === location.pathname);
+      if (!form) return false;
+      form.querySelectorAll('input:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea')
+        .forEach(field => { field.value = ''; });
+      form.querySelectorAll('select').forEach(select => { select.selectedIndex = -1; });
+      form.querySelectorAll('input[type=radio]').forEach(radio => { radio.checked = false; });
+      form.noValidate = true;
+      window.formUnderTest = form;
+      return true;
+    }""")
+    if not found_form:
+        context.close()
+        pytest.skip(f"{url_name} shows no form posting to itself with this data")
+    with page.expect_navigation():
+        page.evaluate("() => window.formUnderTest.requestSubmit()")
+    errors_shown = page.locator(".field-error, .form-errors, [role=alert]").count()
+    found = axe_violations(page)
+    context.close()
+
+    assert errors_shown, f"posting {url_name} empty showed no error"
+    assert found == [], "\n".join(found)
+
+
+def test_the_error_pages_pass_axe(browser, live_server):
+    client = _session(UserFactory(roles=["executive"]))
+    failures = {}
+    for url in ("/inventory/models/no-such-model/", reverse("inventory:model-create")):  # 404, then 403
+        if found := _check(browser, live_server, url, client):
+            failures[url] = found
+    assert failures == {}, failures
