@@ -19,6 +19,7 @@ from tests.factories import UserFactory
 from tests.inventory.factories import ModelVersionFactory
 from tests.monitoring.test_views import evaluation_frame, frame_csv
 from tests.pages import is_page, page_cases, url_for
+from tests.reviews.helpers import submitted_review
 from tests.role_matrix import collect_writes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -205,3 +206,11 @@ def test_the_error_pages_pass_axe(browser, live_server):
         if found := _check(browser, live_server, url, client):
             failures[url] = found
     assert failures == {}, failures
+
+
+def test_a_review_awaiting_its_decision_passes_axe_for_its_reviewer(browser, live_server):
+    review = submitted_review(submitter=UserFactory(roles=["data_scientist"]))
+
+    found = _check(browser, live_server, review.get_absolute_url(), _session(UserFactory(roles=["reviewer"])))
+
+    assert found == []

@@ -9,9 +9,11 @@ import re
 from collections import Counter
 
 import pytest
+from django.urls import reverse
 
 from apps.inventory.models import Team
 from tests.pages import is_page, page_cases, url_for
+from tests.reviews.helpers import submitted_review
 from tests.role_matrix import collect_writes
 
 ID = re.compile(r"\sid=\"([^\"]+)\"")
@@ -42,3 +44,15 @@ def test_aria_references_resolve(url_name, role, method, client_as):
         pytest.skip(f"{url_name} answers {response.get('Content-Type')}, not a page")
 
     assert reference_problems(body) == []
+
+
+@pytest.mark.django_db
+def test_aria_references_resolve_on_a_review_awaiting_its_decision(client_as, make_user):
+    review = submitted_review(submitter=make_user("data_scientist"))
+    client = client_as("reviewer")
+
+    page = client.get(review.get_absolute_url()).content.decode()
+    refused = client.post(reverse("reviews:decide", kwargs={"pk": review.pk}), {}, follow=True).content.decode()
+
+    assert 'name="decision"' in page
+    assert reference_problems(page) == [] and reference_problems(refused) == []
