@@ -150,7 +150,6 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "apps.core.staticfinders.PlotlyFinder",
 ]
 _MANIFEST = envbool("PORTAL_STATIC_MANIFEST", not DEBUG)
 STORAGES = {

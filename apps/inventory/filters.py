@@ -4,6 +4,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q
 
+from apps.core.filters import YesNoFilter
 from apps.inventory import governance as g
 from apps.inventory.models import (
     LIVE,
@@ -81,15 +82,15 @@ class ModelFilter(django_filters.FilterSet):
         method="filter_tier", label="Risk tier",
         choices=[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical"),
                  ("unassessed", "Not assessed")])
-    reassessment_overdue = django_filters.BooleanFilter(method="filter_overdue", label="Re-assessment overdue")
+    reassessment_overdue = YesNoFilter(method="filter_overdue", label="Re-assessment overdue")
     review_status = django_filters.ChoiceFilter(
         method="filter_review_status", label="Approval (former review status)",
         help_text="Kept for old links; use approval.",
         choices=[("approved", "Has a valid approval"), ("unapproved_production",
                                                        "In production without valid approval"),
                  ("none", "Never approved")])
-    env_mismatch = django_filters.BooleanFilter(method="filter_env_mismatch", label="Environment mismatch")
-    owner_left = django_filters.BooleanFilter(method="filter_owner_left", label="Accountable owner has left")
+    env_mismatch = YesNoFilter(method="filter_env_mismatch", label="Environment mismatch")
+    owner_left = YesNoFilter(method="filter_owner_left", label="Accountable owner has left")
     sort = django_filters.ChoiceFilter(method="apply_sort", choices=[(k, k) for k in MODEL_SORTS], label="Sort")
 
     class Meta:
@@ -181,7 +182,7 @@ class VersionFilter(django_filters.FilterSet):
     approval = django_filters.MultipleChoiceFilter(
         field_name="governance__approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
-    gate_open = django_filters.BooleanFilter(field_name="governance__gate_open", label="Nothing blocks production")
+    gate_open = YesNoFilter(field_name="governance__gate_open", label="Nothing blocks production")
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
                                          choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
 
@@ -196,7 +197,7 @@ class VersionFilter(django_filters.FilterSet):
 class DataSetFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     kind = django_filters.ChoiceFilter(choices=DataSet.Kind.choices)
-    contains_personal_data = django_filters.BooleanFilter(label="Holds personal data")
+    contains_personal_data = YesNoFilter(label="Holds personal data")
     source_system = django_filters.CharFilter(lookup_expr="iexact")
 
     class Meta:
@@ -210,8 +211,8 @@ class DataSetFilter(django_filters.FilterSet):
 class DeploymentFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="version__model__slug", label="Model (slug)")
     environment = django_filters.ChoiceFilter(choices=Deployment.Environment.choices)
-    active = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull", label="Active")
-    environment_mismatch = django_filters.BooleanFilter()
+    active = YesNoFilter(field_name="retired_at", lookup_expr="isnull", label="Active")
+    environment_mismatch = YesNoFilter()
 
     class Meta:
         model = Deployment
