@@ -20,6 +20,9 @@ class FrameworkAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # a framework changes through a new version of it
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -46,6 +49,9 @@ class FrameworkVersionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # its actions call the services, which audit; nothing is edited in place
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -1,5 +1,6 @@
 """The pure rules: which controls apply and how each evidence kind is judged, worked by hand."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -17,12 +18,11 @@ def control(code="C", evidence=("classification",), **rule) -> ev.ControlSpec:
 
 def complete(**overrides) -> ev.Facts:
     """A model whose file is complete: every kind satisfied."""
-    values = dict(classification=HIGH_PROVIDER, tier="high", approval="approved", in_production=True,
-                  assessed_at=AT, risks_rated=4, assessment_rationale=True, approved_at=AT, versions=2,
-                  versions_with_lineage=2, versions_with_environment=2, versions_with_metrics=2,
-                  fairness_groups=True, audit_events=3, audited_at=AT, last_evidence_at=AT, documented_at=AT)
-    values.update(overrides)
-    return ev.Facts(**values)
+    return replace(ev.Facts(
+        classification=HIGH_PROVIDER, tier="high", approval="approved", in_production=True, assessed_at=AT,
+        risks_rated=4, assessment_rationale=True, approved_at=AT, versions=2, versions_with_lineage=2,
+        versions_with_environment=2, versions_with_metrics=2, fairness_groups=True, audit_events=3, audited_at=AT,
+        last_evidence_at=AT, documented_at=AT), **overrides)
 
 
 def test_a_complete_file_satisfies_every_kind():

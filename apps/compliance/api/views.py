@@ -45,7 +45,7 @@ class CoverageView(APIView):
                    parameters=FILTERS, responses={200: s.PortfolioCoverageSerializer, 400: BAD_FILTER})
     def get(self, request):
         filterset = selectors.filtered_models(request.query_params)
-        if not filterset.is_valid():
+        if filterset.is_bound and not filterset.is_valid():
             raise ValidationError(filterset.errors)
         return Response(s.portfolio_data(selectors.portfolio_compliance(list(filterset.qs))))
 
