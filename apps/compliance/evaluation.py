@@ -62,7 +62,7 @@ EVIDENCE_KINDS = {
     "lineage": "Training data lineage and legal basis",
     "environment": "Validated environment recorded and matched",
     "documentation": "Purpose, intended use and out-of-scope uses",
-    "fairness": "Fairness reference groups defined",
+    "fairness": "Per-group fairness evaluated",
     "human_oversight": "Accountable person and human oversight",
     "audit_trail": "Changes recorded in the audit trail",
 }
@@ -136,7 +136,7 @@ class Facts:
     versions_with_metrics: int = 0
     missing_documentation: tuple[str, ...] = ()
     documented_at: datetime | None = None
-    fairness_groups: bool = False
+    fairness_evaluated_at: datetime | None = None  # the newest evaluation that compared groups of a sensitive attribute
     fully_automated: bool = False
     audit_events: int = 0
     audited_at: datetime | None = None
@@ -296,10 +296,12 @@ def _judge_documentation(f: Facts) -> Evidence:
 
 
 def _judge_fairness(f: Facts) -> Evidence:
-    if not f.fairness_groups:
-        return Evidence("fairness", MISSING, "No fairness reference groups defined.", LINK_MODEL,
-                        fix="Name the reference group of each sensitive attribute on the model.")
-    return _ok("fairness", "Reference groups defined; monitoring compares every group against them.", LINK_MODEL)
+    if f.fairness_evaluated_at is None:
+        return Evidence("fairness", MISSING, "No evaluation has compared the groups of a sensitive attribute.",
+                        LINK_MONITORING, fix="Upload an evaluation that names the sensitive attributes, so "
+                        "performance and fairness are measured per group.")
+    return _ok("fairness", "Performance and fairness measured per group of a sensitive attribute.", LINK_MONITORING,
+               f.fairness_evaluated_at)
 
 
 def _judge_human_oversight(f: Facts) -> Evidence:

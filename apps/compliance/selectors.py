@@ -56,7 +56,7 @@ def _by_model(rows, key="model_id") -> dict:
 
 
 def gather_facts(models: list[MLModel]) -> dict[int, ev.Facts]:
-    """Every model's facts in eight queries, whatever the number of models."""
+    """Every model's facts in nine queries, whatever the number of models."""
     ids = [m.pk for m in models]
     assessments = _by_model(
         RiskAssessment.objects.filter(model_id__in=ids, status=RiskAssessment.Status.CURRENT)
@@ -79,6 +79,11 @@ def gather_facts(models: list[MLModel]) -> dict[int, ev.Facts]:
                                   status=Evaluation.Status.DONE)
         .values("version__model_id").annotate(at=Max(Coalesce("period_end", "finished_at"))),
         key="version__model_id")
+    # Per-group fairness: an evaluation that named at least one sensitive attribute.
+    fairness = _by_model(
+        Evaluation.objects.filter(version__model_id__in=ids, status=Evaluation.Status.DONE,
+                                  columns__sensitive_features__0__isnull=False)
+        .values("version__model_id").annotate(at=Max("finished_at")), key="version__model_id")
     windowed = _by_model(MetricWindow.objects.filter(version__model_id__in=ids).values("version__model_id")
                          .annotate(at=Max("window_end")), key="version__model_id")
     audited = _by_model(
@@ -86,7 +91,7 @@ def gather_facts(models: list[MLModel]) -> dict[int, ev.Facts]:
         .values("object_id").annotate(n=Count("pk"), at=Max("created_at")), key="object_id")
     return {m.pk: _facts(m, assessments.get(m.pk), versions.get(m.pk, []), unlawful.get(m.pk),
                          approved.get(m.pk), _newest(evaluated.get(m.pk), windowed.get(m.pk)),
-                         audited.get(str(m.pk)))
+                         audited.get(str(m.pk)), fairness.get(m.pk))
             for m in models}
 
 
@@ -108,7 +113,7 @@ def _classification(model: MLModel):
         return None
 
 
-def _facts(model, assessment, versions, unlawful, approved, evidence_at, audited) -> ev.Facts:
+def _facts(model, assessment, versions, unlawful, approved, evidence_at, audited, fairness) -> ev.Facts:
     state = _stored_state(model)
     classification = _classification(model)
     codes = set(state.codes) if state else set()
@@ -133,7 +138,7 @@ def _facts(model, assessment, versions, unlawful, approved, evidence_at, audited
         versions_with_metrics=sum(1 for v in versions if v["validation_metrics"]),
         missing_documentation=tuple(label for name, label in DOCUMENTED_FIELDS if not getattr(model, name).strip()),
         documented_at=model.updated_at,
-        fairness_groups=bool(model.fairness_reference_groups),
+        fairness_evaluated_at=fairness["at"] if fairness else None,
         fully_automated=model.automation_level == "fully_automated",
         audit_events=audited["n"] if audited else 0,
         audited_at=audited["at"] if audited else None,

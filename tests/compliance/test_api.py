@@ -103,5 +103,5 @@ def test_coverage_costs_a_constant_number_of_queries(client, django_assert_num_q
         ClassificationFactory() if i % 2 else MLModelFactory()
     client, _ = api(client, "executive")
     client.get(reverse("api-compliance-frameworks"))
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         assert client.get(reverse("api-compliance-coverage")).status_code == 200

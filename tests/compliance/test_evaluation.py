@@ -21,7 +21,7 @@ def complete(**overrides) -> ev.Facts:
     return replace(ev.Facts(
         classification=HIGH_PROVIDER, tier="high", approval="approved", in_production=True, assessed_at=AT,
         risks_rated=4, assessment_rationale=True, approved_at=AT, versions=2, versions_with_lineage=2,
-        versions_with_environment=2, versions_with_metrics=2, fairness_groups=True, audit_events=3, audited_at=AT,
+        versions_with_environment=2, versions_with_metrics=2, fairness_evaluated_at=AT, audit_events=3, audited_at=AT,
         last_evidence_at=AT, documented_at=AT), **overrides)
 
 
@@ -121,7 +121,7 @@ def test_a_tier_rule_treats_an_unassessed_model_as_critical():
 def test_evaluate_lists_applicable_controls_with_their_evidence_and_fixes():
     controls = [control("A", ("classification", "approval")), control("B", ("approval",), eu_categories=("limited",)),
                 control("C", ("fairness",))]
-    results = ev.evaluate(controls, complete(approval="missing", fairness_groups=False))
+    results = ev.evaluate(controls, complete(approval="missing", fairness_evaluated_at=None))
     assert [(r.control.code, r.status) for r in results] == [("A", ev.PARTIAL), ("C", ev.MISSING)]
     assert results[0].fixes == ["Open a review of the version and have it approved."]
     assert results[0].evidence[0].at == AT

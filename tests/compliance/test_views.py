@@ -125,7 +125,7 @@ def test_the_portfolio_page_costs_a_constant_number_of_queries(client_as, django
     _portfolio(count)
     client = client_as("executive")
     client.get(reverse("compliance:index"))  # warm the session and the user's roles
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(18):
         assert client.get(reverse("compliance:index"), {"per_page": 100}).status_code == 200
 
 
@@ -134,7 +134,7 @@ def test_the_export_costs_a_constant_number_of_queries(client_as, django_assert_
     _portfolio(count)
     client = client_as("executive")
     client.get(reverse("compliance:index"))
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         assert client.get(reverse("compliance:export")).status_code == 200
 
 
