@@ -63,7 +63,7 @@ def gather_facts(models: list[MLModel]) -> dict[int, ev.Facts]:
         .values("model_id", "submitted_at", "summary").annotate(rated=Count("ratings", distinct=True)))
     live = ModelVersion.objects.filter(model_id__in=ids).exclude(stage=Stage.RETIRED)
     versions: dict[int, list[dict]] = defaultdict(list)
-    for row in live.values("model_id", "stage", "validation_metrics", "validated_environment").annotate(
+    for row in live.values("pk", "model_id", "stage", "validation_metrics", "validated_environment").annotate(
             datasets=Count("training_datasets", distinct=True)):
         versions[row["model_id"]].append(row)
     # Personal data sets with no legal basis stated, counted once per model however many versions use them.
