@@ -142,3 +142,22 @@ def test_the_frameworks_page_lists_every_framework_and_control(client_as):
     body = client_as("executive").get(reverse("compliance:frameworks")).content.decode()
     for text in ("EU AI Act", "NIST AI RMF", "ISO/IEC 42001", "SR 11-7", "Art. 73", "MANAGE 4", "A.7.5"):
         assert text in body
+
+
+def test_the_model_page_links_to_its_compliance_view(client_as):
+    model = MLModelFactory()
+    body = client_as("executive").get(model.get_absolute_url()).content.decode()
+    assert reverse("compliance:model", kwargs={"slug": model.slug}) in body
+
+
+@pytest.mark.parametrize("versions", [1, 6])
+def test_the_model_compliance_page_costs_a_constant_number_of_queries(client_as, django_assert_num_queries,
+                                                                     versions):
+    model = ClassificationFactory().model
+    for _ in range(versions):
+        ModelVersionFactory(model=model, governance=False)
+    client = client_as("executive")
+    url = reverse("compliance:model", kwargs={"slug": model.slug})
+    client.get(url)
+    with django_assert_num_queries(15):
+        assert client.get(url).status_code == 200
