@@ -17,6 +17,9 @@ EU_AI_ACT = {
                    "mostly on their provider.",
     "version": "2024/1689", "source": "Regulation (EU) 2024/1689 (Artificial Intelligence Act)",
     "controls": [
+        ("EU-5", "Art. 5", "No prohibited practice",
+         "Make sure the system is not one of the practices the Act bans outright, such as social scoring or "
+         "exploiting people's vulnerabilities.", ["not_prohibited"], {}),
         ("EU-6", "Art. 6, Annex III", "Classification recorded",
          "Decide and record whether the system is high-risk, which Annex III area it falls in and whether we act "
          "as its provider or deployer.", ["classification"], {}),

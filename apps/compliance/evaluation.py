@@ -54,6 +54,7 @@ LINK_CLASSIFICATION, LINK_ASSESSMENT, LINK_REVIEW, LINK_MONITORING, LINK_MODEL, 
 
 EVIDENCE_KINDS = {
     "classification": "Classification questionnaire",
+    "not_prohibited": "Not a prohibited practice",
     "risk_assessment": "Current risk assessment (four risks rated, rationale)",
     "approval": "Valid approval of the tier's sign-offs",
     "checklists": "Intentionality and accountability checklists answered",
@@ -179,6 +180,17 @@ def _judge_classification(f: Facts) -> Evidence:
                         fix="Answer the classification questionnaire (EU AI Act category, Annex III area, role).")
     return _ok("classification", f"{EU_CATEGORIES[c.eu_category]}; {ANNEX_III_AREAS[c.annex_iii_area]}; "
                f"{c.role}.", LINK_CLASSIFICATION, c.classified_at)
+
+
+def _judge_not_prohibited(f: Facts) -> Evidence:
+    c = f.classification
+    if c is None:
+        return Evidence("not_prohibited", MISSING, "Not classified, so not yet shown to be allowed.",
+                        LINK_CLASSIFICATION, fix="Answer the classification questionnaire.")
+    if c.eu_category == "prohibited":
+        return Evidence("not_prohibited", MISSING, "Classified as a prohibited practice.", LINK_CLASSIFICATION,
+                        c.classified_at, fix="Stop using it: a prohibited practice cannot be made compliant.")
+    return _ok("not_prohibited", "Classified outside the prohibited practices.", LINK_CLASSIFICATION, c.classified_at)
 
 
 def _judge_risk_assessment(f: Facts) -> Evidence:
@@ -325,6 +337,7 @@ def _judge_audit_trail(f: Facts) -> Evidence:
 
 JUDGES: dict[str, Callable[[Facts], Evidence]] = {
     "classification": _judge_classification,
+    "not_prohibited": _judge_not_prohibited,
     "risk_assessment": _judge_risk_assessment,
     "approval": _judge_approval,
     "checklists": _judge_checklists,

@@ -31,6 +31,8 @@ class Framework(TimeStampedModel):
 
 
 class FrameworkVersion(TimeStampedModel):
+    """One edition of a framework. Only a draft's controls change; at most one version is published (in force)."""
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft (editable)"
         PUBLISHED = "published", "Published (in force)"

@@ -116,13 +116,12 @@ def _classification(model: MLModel):
 def _facts(model, assessment, versions, unlawful, approved, evidence_at, audited, fairness) -> ev.Facts:
     state = _stored_state(model)
     classification = _classification(model)
-    codes = set(state.codes) if state else set()
-    # A model's stored reasons roll up its versions' ("monitoring_overdue" of version 2 shows on the model).
-    codes |= {r.get("code") for r in (state.reasons if state else [])}
+    # The model's stored reasons include those of the versions that decide its state (what runs in production).
+    codes = frozenset(state.codes) if state else frozenset()
     return ev.Facts(
         classification=classification.fact() if classification else None,
         tier=(state.tier or None) if state else None,
-        reason_codes=frozenset(c for c in codes if c),
+        reason_codes=codes,
         approval=state.approval if state else g.MISSING,
         in_production=any(v["stage"] == Stage.PRODUCTION for v in versions),
         state_at=state.computed_at if state else None,

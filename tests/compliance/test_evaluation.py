@@ -103,6 +103,13 @@ def test_a_control_rolls_up_its_evidence():
     assert ev.rollup([ev.MISSING, ev.MISSING]) == ev.MISSING
 
 
+def test_a_prohibited_practice_cannot_be_satisfied():
+    evidence = ev.JUDGES["not_prohibited"](complete(classification=ev.Classification("prohibited", "none",
+                                                                                      "provider", AT)))
+    assert (evidence.status, evidence.at) == (ev.MISSING, AT)
+    assert ev.JUDGES["not_prohibited"](complete()).status == ev.SATISFIED
+
+
 def test_high_risk_provider_controls_apply_only_to_a_high_risk_provider():
     rule = control(eu_categories=("high_risk",), roles=("provider",))
     assert ev.applies(rule, complete())
