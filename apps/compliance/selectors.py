@@ -194,20 +194,23 @@ def compliance_of(models: list[MLModel], *, controls: list[ev.ControlSpec] | Non
 class Portfolio:
     models: list[ModelCompliance]
     by_framework: dict[str, ev.Coverage]
-    by_business_unit: dict[str, ev.Coverage]
+    by_business_unit: dict[str, ev.Coverage]  # by the unit's slug, in the order of its name
     total: ev.Coverage
     framework_names: dict[str, str]
+    unit_names: dict[str, str]
 
 
 def portfolio_compliance(models: list[MLModel]) -> Portfolio:
     """Coverage by framework and by business unit: the per-model views of ``models``, added up."""
     views = compliance_of(models)
-    units = {view.model.pk: view.model.team.business_unit.name for view in views}
+    units = {view.model.pk: view.model.team.business_unit for view in views}
     by_framework, by_unit, total = ev.coverage({view.model.pk: view.results for view in views},
-                                               group_of=units.__getitem__)
+                                               group_of=lambda pk: units[pk].slug)
     names = framework_names()
+    unit_names = {unit.slug: unit.name for unit in units.values()}
     ordered = {code: by_framework[code] for code in names if code in by_framework}
-    return Portfolio(views, ordered, dict(sorted(by_unit.items())), total, names)
+    by_name = dict(sorted(by_unit.items(), key=lambda item: unit_names[item[0]]))
+    return Portfolio(views, ordered, by_name, total, names, unit_names)
 
 
 def filtered_models(filters: Mapping | None = None) -> ComplianceModelFilter:

@@ -63,6 +63,19 @@ def test_the_portfolio_page_shows_coverage_by_framework_and_business_unit(client
     assert "By framework" in body and "EU AI Act" in body and "Retail credit" in body
 
 
+def test_each_business_units_count_of_models_opens_those_models(client_as):
+    unit = BusinessUnitFactory(name="Retail credit")
+    ClassificationFactory(model__team__business_unit=unit, model__name="Scorer")
+    MLModelFactory(name="Forecaster")
+    client = client_as("executive")
+    portfolio = client.get(reverse("compliance:index")).context["portfolio"]
+    assert len(portfolio.by_business_unit[unit.slug].models) == 1
+    body = client.get(reverse("compliance:index")).content.decode()
+    assert f'href="{reverse("compliance:index")}?business_unit={unit.slug}">1</a>' in body
+    filtered = client.get(reverse("compliance:index"), {"business_unit": unit.slug})
+    assert filtered.context["page_obj"].paginator.count == 1 and "Forecaster" not in filtered.content.decode()
+
+
 def test_the_portfolio_filters_by_classification(client_as):
     ClassificationFactory(model__name="Scorer")
     MLModelFactory(name="Forecaster")

@@ -112,6 +112,6 @@ def portfolio_data(portfolio) -> dict:
         "total": portfolio.total.as_dict(),
         "by_framework": [{"key": code, "name": portfolio.framework_names.get(code, code), **c.as_dict()}
                          for code, c in portfolio.by_framework.items()],
-        "by_business_unit": [{"key": name, "name": name, **c.as_dict()}
-                             for name, c in portfolio.by_business_unit.items()],
+        "by_business_unit": [{"key": slug, "name": portfolio.unit_names[slug], **c.as_dict()}
+                             for slug, c in portfolio.by_business_unit.items()],
     }

@@ -23,4 +23,10 @@ def get_link(links: dict, key: str) -> str:
 @register.simple_tag
 def framework_rows(portfolio) -> list:
     """(framework name, coverage) pairs in framework order."""
-    return [(portfolio.framework_names.get(code, code), c) for code, c in portfolio.by_framework.items()]
+    return [(portfolio.framework_names.get(code, code), c, "") for code, c in portfolio.by_framework.items()]
+
+
+@register.simple_tag
+def unit_rows(portfolio) -> list:
+    """(business unit name, coverage, link to the unit's models) triples, by name."""
+    return [(portfolio.unit_names[slug], c, f"?business_unit={slug}") for slug, c in portfolio.by_business_unit.items()]
