@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.monitoring",
     "apps.governance",
+    "apps.compliance",
     "apps.notifications",
     "apps.portfolio",
     "apps.demo",  # the top layer: seeds every app below it through their services

@@ -627,3 +627,21 @@ def _accept_risk_page(ctx):
     return Write(actor=user("reviewer"), kwargs={"version_id": version.pk}, api=False,
                  data={"reason": "Retraining under way; declines reviewed by hand meanwhile.",
                        "expires_on": (timezone.localdate() + timedelta(days=10)).isoformat()})
+
+
+# --- Compliance ---------------------------------------------------------------------------------------
+
+CLASSIFICATION = {"eu_category": "high_risk", "annex_iii_area": "essential_services", "role": "provider",
+                  "rationale": "Scores applicants for consumer credit."}
+
+
+@case("compliance:classify")
+def _classify_page(ctx):
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, api=False, data=dict(CLASSIFICATION))
+
+
+@case("api-compliance-classification", "put")
+def _classify_api(ctx):
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, data=dict(CLASSIFICATION))
