@@ -553,7 +553,8 @@ def test_promotion_is_refused_by_the_production_gate_with_its_message(client_as)
     challenger.refresh_from_db()
     assert response.status_code == 409 and challenger.stage == Stage.STAGING
     page = response.content.decode()
-    assert f'<p class="refusal" role="alert">{challenger} cannot go to production: ' in page
+    assert f"The production gate refused {challenger}" in page  # a banner, each missing step linked
+    assert f'href="{reverse("reviews:version", args=[challenger.pk])}">Open or continue a review' in page
 
 
 def test_promotion_passes_when_the_gate_has_nothing_to_say(client_as, monkeypatch):
