@@ -2,13 +2,15 @@
 the production gate reaches the missing step in one click. Real browser, real CSP."""
 
 import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
 
 from apps.core.roles import Role
 from apps.inventory.models import Stage
 from apps.reviews.models import ChecklistVerdict
 from tests.browser.test_journeys import _start
 from tests.factories import UserFactory
-from tests.inventory.factories import DataSetFactory, DeploymentFactory, ModelVersionFactory
+from tests.inventory.factories import DataSetFactory, DeploymentFactory, MLModelFactory, ModelVersionFactory
 from tests.reviews.helpers import assessed_version, submitted_review
 from tests.reviews.test_evidence import evaluate
 
@@ -78,3 +80,25 @@ def test_a_gate_refusal_banner_leads_to_the_missing_step_in_one_click(page, live
     banner.get_by_role("link", name="Open or continue a review").click()
     page.wait_for_url(lambda url: f"/reviews/versions/{version.pk}/" in url)
     assert page.get_by_role("button", name="Start a review").is_visible()
+
+
+def test_the_assessment_form_previews_the_tier_live_beside_the_matrix(page, live_server, screenshot):
+    UserFactory(username="rita", roles=[Role.REVIEWER])
+    model = MLModelFactory(name="Churn predictor", exposure="internal", automation_level="human_decides")
+    errors = _start(page, live_server, "rita")
+
+    page.goto(f"{live_server.url}{reverse('risk:assess', args=[model.slug])}")
+    preview = page.locator("#tier-preview")
+    assert "Rate 4 more risks" in preview.inner_text()
+    form = page.locator("form.assess-form")
+    assert preview.bounding_box()["x"] > form.bounding_box()["x"] + form.bounding_box()["width"] - 1  # beside
+    for risk in ("Model unavailable", "Wrong prediction", "Degradation", "Loss of skills"):
+        page.get_by_label(f"{risk}: probability", exact=True).select_option("2")
+        page.get_by_label(f"{risk}: impact", exact=True).select_option("2")
+    result = page.locator("#tier-preview .tier-preview-result")  # htmx swaps the preview in; nothing is saved
+    expect(result).to_contain_text("Tier low")
+    page.get_by_label("Wrong prediction: impact", exact=True).select_option("5")  # 2 x 5 = 10: high
+    expect(result).to_contain_text("Tier high")
+    expect(page.locator("#tier-preview .mark", has_text="Wrong prediction")).to_be_visible()
+    screenshot(page, "assessment-live-tier-preview")
+    assert errors == [], f"browser console errors (CSP or JS): {errors}"
