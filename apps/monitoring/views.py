@@ -64,9 +64,12 @@ class UploadView(RoleRequiredMixin, FormView):
         version = query_int(self.request.GET, "version")
         return {} if version is None else {"version": version}
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user, "q": self.request.GET.get("q", "").strip()}
+
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
-        return super().get_context_data(**kwargs)
+        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip()}
 
     def form_valid(self, form):
         try:
@@ -93,7 +96,7 @@ class UploadPreviewView(RoleRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request):
-        form = forms.EvaluationUploadForm(request.POST, request.FILES, preview=True)
+        form = forms.EvaluationUploadForm(request.POST, request.FILES, preview=True, user=request.user)
         preview = None
         if form.is_valid():
             upload = form.cleaned_data["file"]
@@ -116,9 +119,12 @@ class ReferenceUploadView(RoleRequiredMixin, FormView):
         version = query_int(self.request.GET, "version")
         return {} if version is None else {"version": version}
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user, "q": self.request.GET.get("q", "").strip()}
+
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
-        return super().get_context_data(**kwargs)
+        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip()}
 
     def form_valid(self, form):
         version, upload = form.cleaned_data["version"], form.cleaned_data["file"]

@@ -102,3 +102,19 @@ def test_the_assessment_form_previews_the_tier_live_beside_the_matrix(page, live
     expect(page.locator("#tier-preview .mark", has_text="Wrong prediction")).to_be_visible()
     screenshot(page, "assessment-live-tier-preview")
     assert errors == [], f"browser console errors (CSP or JS): {errors}"
+
+
+def test_the_upload_form_s_version_chooser_narrows_as_one_types(page, live_server):
+    sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    ModelVersionFactory(model__name="Anti-fraud", version="1.0.0")
+    ModelVersionFactory(model__name="Churn predictor", version="3.1.0", model__team__members=[sam])
+    errors = _start(page, live_server, "sam")
+
+    page.goto(f"{live_server.url}{reverse('monitoring:upload')}")
+    select = page.locator("select#id_version")
+    assert select.locator("optgroup").first.get_attribute("label") == "Your models"
+    page.get_by_label("Find a version").fill("anti")
+    expect(select.locator("option", has_text="Churn predictor")).to_be_hidden()
+    assert select.locator("option:not([hidden])", has_text="Anti-fraud").count() == 1
+    select.select_option(label="Anti-fraud 1.0.0 (Development)")
+    assert errors == [], f"browser console errors (CSP or JS): {errors}"
