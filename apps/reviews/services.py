@@ -299,7 +299,8 @@ def review_submit(*, actor, review: Review) -> Review:
                  changes={"state": [t.DRAFT, new_state], "content_hash": [None, review.content_hash]})
     for user in review.assignees.all():
         notify(recipient=user, subject=f"Review requested: {review.version}", url=review.get_absolute_url(),
-               body=f"{actor} submitted {review.version} for responsible-AI review.")
+               body=f"{actor} submitted {review.version} for responsible-AI review.", kind="review_requested",
+               action="Check the evidence and decide")
     return review
 
 
@@ -319,7 +320,8 @@ def review_assign(*, actor, review: Review, reviewer) -> Review:
     audit_record(actor=actor, action="review.assigned", obj=review, changes={"assignee": [None, reviewer.username]})
     if review.state != t.DRAFT:
         notify(recipient=reviewer, subject=f"Review assigned to you: {review.version}", url=review.get_absolute_url(),
-               body=f"{actor} asked you to review {review.version}.")
+               body=f"{actor} asked you to review {review.version}.", kind="review_assigned",
+               action="Check the evidence and decide")
     return review
 
 
@@ -419,7 +421,9 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
     recipients = {review.submitted_by, review.version.model.accountable_owner}
     for user in filter(None, recipients):
         notify(recipient=user, subject=f"{review.version}: {actor} chose to {decision.replace('_', ' ')}",
-               body=comment or f"{after.approvals} of {after.required} approvals.", url=review.get_absolute_url())
+               body=comment or f"{after.approvals} of {after.required} approvals.", url=review.get_absolute_url(),
+               kind="review_decided",
+               action="See the decision" if decision == "approve" else "Address what the reviewer asks")
     governance_changed(model_ids=[review.version.model_id], actor=actor, cause=f"review {decision.replace('_', ' ')}")
     return record
 
