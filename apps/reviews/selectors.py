@@ -9,7 +9,7 @@ from apps.core.models import AuditEvent
 from apps.core.roles import Capability, roles_with
 from apps.inventory.models import ModelVersion, Stage
 from apps.reviews import transitions as t
-from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review, ReviewDecision
+from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, ChecklistVerdict, Review, ReviewDecision
 from apps.risk.selectors import with_required_approvals_now
 
 
@@ -111,7 +111,8 @@ def review_detail(pk: int) -> Review:
             Prefetch("answers", queryset=ChecklistAnswer.objects.select_related("item").order_by(
                 "item__checklist", "item__order", "item__key")),
             Prefetch("decisions", queryset=ReviewDecision.objects.select_related("reviewer")),
-            "decisions__verdicts", "assignees", "version__training_datasets", "version__model__technical_owners",
+            Prefetch("decisions__verdicts", queryset=ChecklistVerdict.objects.select_related("item")),
+            "assignees", "version__training_datasets", "version__model__technical_owners",
             "version__model__business_processes")
         .get(pk=pk))
 
