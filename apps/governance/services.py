@@ -119,7 +119,8 @@ def _tell_owner_if_worse(model: MLModel, rank_before: int | None, values: dict) 
     notify(recipient=model.accountable_owner,
            subject=f"{model} is now {g.STATUS_LABELS[values['status']].lower()}",
            body=" ".join(r["message"] for r in worst[:3]),
-           url=worst[0]["url"] if worst else model.get_absolute_url())
+           url=worst[0]["url"] if worst else model.get_absolute_url(), kind="governance_worse",
+           action="Fix what it lacks" if worst else "Open the model")
 
 
 @transaction.atomic

@@ -9,6 +9,8 @@ it to the production environment; admins may override with a reason.
 
 from collections.abc import Callable
 
+from apps.core.errors import ConflictError
+
 PRODUCTION_CHECKS: list[Callable] = []
 
 
@@ -23,3 +25,14 @@ def production_problems(version) -> list[str]:
     for check in PRODUCTION_CHECKS:
         problems.extend(check(version))
     return problems
+
+
+class GateRefused(ConflictError):
+    """The production gate refused a version; ``missing`` holds its checks' sentences.
+
+    Pages show a banner naming each missing step with a link to it (the stored reasons' fix links).
+    """
+
+    def __init__(self, message: str, *, missing: list[str], field: str | None = None):
+        super().__init__(message, field=field)
+        self.missing = missing

@@ -432,7 +432,8 @@ def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> N
     if not problems:
         return
     if not override_reason.strip():
-        raise ConflictError(f"{version} cannot go to production: {' '.join(problems)}", field="stage")
+        raise gates.GateRefused(f"{version} cannot go to production: {' '.join(problems)}", missing=problems,
+                                field="stage")
     if actor is None or not may(actor, Capability.OVERRIDE_GATE):
         raise PermissionDeniedError("Only an admin can override the production gate.")
     GateOverride.objects.create(version=version, actor=actor, reason=override_reason, problems=problems)

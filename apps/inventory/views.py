@@ -20,6 +20,7 @@ from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may, require
 from apps.core.views_mixins import HtmxListMixin
 from apps.inventory import forms, governance, selectors, services
+from apps.inventory.gates import GateRefused
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
 from apps.inventory.panels import model_panels
 
@@ -149,7 +150,7 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
     def version(self) -> ModelVersion:
         return selectors.version_detail(slug=self.kwargs["slug"], version=self.kwargs["version"])
 
-    def get_context_data(self, form=None, **kwargs):
+    def get_context_data(self, form=None, gate_refusal=None, **kwargs):
         context = super().get_context_data(**kwargs)
         version = self.version
         access = model_write_context(self.request.user, version.model)
@@ -161,7 +162,7 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
                        is_retired=version.stage == Stage.RETIRED, state=state,
                        # The stored answer the gate gives (it recomputes, then reads the same blockers).
                        ready_for_production=state is not None and state.gate_open,
-                       gate_blockers=selectors.gate_blockers(version))
+                       gate_blockers=selectors.gate_blockers(version), gate_refusal=gate_refusal)
         return context
 
     def check_object_permission(self, request) -> None:
@@ -172,17 +173,19 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
         version = self.version
         form = forms.StageTransitionForm(request.POST, current=version.stage,
                                          allow_override=can_override_gate(request.user))
-        status = 400
+        status, refusal = 400, None
         if form.is_valid():
             try:
                 services.version_transition(actor=request.user, version=version, **form.service_arguments())
             except DomainError as exc:
                 add_domain_error(form, exc)
                 status = exc.status_code  # 409 when the production gate or the stage refuses
+                refusal = exc if isinstance(exc, GateRefused) else None
             else:
                 messages.success(request, f"{version} moved to {Stage(form.cleaned_data['stage']).label}.")
                 return HttpResponseRedirect(version.get_absolute_url())
-        return self.render_to_response(self.get_context_data(form=form, **kwargs), status=status)
+        return self.render_to_response(self.get_context_data(form=form, gate_refusal=refusal, **kwargs),
+                                       status=status)
 
 
 def add_domain_error(form, exc: DomainError) -> None:
@@ -324,17 +327,33 @@ class DeploymentCreateView(ServiceFormView):
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "allow_override": can_override_gate(self.request.user)}
 
+    gate_refusal: GateRefused | None = None
+
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "validated_environment": self.version.validated_environment}
+        context = {**super().get_context_data(**kwargs), "validated_environment": self.version.validated_environment}
+        if self.gate_refusal is not None:
+            context.update(gate_refusal=self.gate_refusal, refused_version=self.version,
+                           refused_state=selectors.stored_governance(self.version))
+        return context
 
     def perform(self, form):
-        deployment = services.deployment_create(actor=self.request.user, version=self.version,
-                                                **form.service_arguments())
+        try:
+            deployment = services.deployment_create(actor=self.request.user, version=self.version,
+                                                    **form.service_arguments())
+        except GateRefused as exc:
+            self.gate_refusal = exc  # the page leads with a banner of the missing steps
+            raise
         if deployment.environment_mismatch:
             messages.warning(self.request, "The runtime environment differs from the validated one: "
                              + "; ".join(f"{d['component']} validated {d['validated']}, runs {d['runtime']}"
                                          for d in deployment.mismatch_details))
         return deployment
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if self.gate_refusal is not None:
+            response.status_code = self.gate_refusal.status_code  # 409, as on the version page
+        return response
 
     def get_success_url_for(self, obj) -> str:
         return self.version.get_absolute_url()

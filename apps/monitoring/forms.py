@@ -53,9 +53,13 @@ class HealthFilter(django_filters.FilterSet):
         return queryset.order_by(*HEALTH_SORTS[value], "pk")
 
 
+def version_label(version) -> str:
+    return f"{version.model.name} {version.version} ({version.get_stage_display()})"
+
+
 class VersionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        return f"{obj.model.name} {obj.version} ({obj.get_stage_display()})"
+        return version_label(obj)
 
 
 def _names(value: str) -> list[str]:
@@ -70,7 +74,38 @@ def _column(initial: str, label: str, help_text: str, required: bool = True) -> 
                            validators=[validate_single_line])
 
 
-class EvaluationUploadForm(forms.Form):
+VERSION_CHOICES_SHOWN = 300
+
+
+def version_choices(queryset, *, user, q: str = "") -> tuple[list, int]:
+    """The version chooser's options: the person's own models first (they own it, are on its team or registered
+    the version), then the others, narrowed by ``q`` (part of the model's name or the version) and capped, so the
+    list stays short at any portfolio size. Returns (grouped choices, how many matched)."""
+    if q:
+        queryset = queryset.filter(Q(model__name__icontains=q) | Q(version__icontains=q))
+    mine = Q(created_by=user) | Q(model__accountable_owner=user) | Q(model__technical_owners=user) | Q(
+        model__team__members=user)
+    own = list(queryset.filter(mine).distinct()[:VERSION_CHOICES_SHOWN]) if user is not None else []
+    others = list(queryset.exclude(pk__in=[v.pk for v in own])[:VERSION_CHOICES_SHOWN - len(own)])
+    matched = len(own) + len(others)
+    groups = [("", "---------")]
+    for title, versions in (("Your models", own), ("Other models", others)):
+        if versions:
+            groups.append((title, [(v.pk, version_label(v)) for v in versions]))
+    return groups, matched
+
+
+class VersionChooserMixin:
+    """A form whose ``version`` field lists the person's own models first, narrowed by a search."""
+
+    def choose_versions(self, *, user, q: str) -> None:
+        field = self.fields["version"]
+        # Only what is listed is narrowed: any live version still validates (a link may name one outside the list).
+        field.choices, self.versions_listed = version_choices(field.queryset, user=user, q=q)
+        self.versions_capped = self.versions_listed >= VERSION_CHOICES_SHOWN
+
+
+class EvaluationUploadForm(VersionChooserMixin, forms.Form):
     version = VersionChoiceField(
         queryset=ModelVersion.objects.exclude(stage=Stage.RETIRED).select_related("model")
         .order_by("model__name", "-created_at"),
@@ -97,10 +132,11 @@ class EvaluationUploadForm(forms.Form):
                                                                 "(ISO 8601); production windows need it.",
                                required=False)
 
-    def __init__(self, *args, preview: bool = False, **kwargs):
+    def __init__(self, *args, preview: bool = False, user=None, q: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         if preview:  # a preview only reads the file
             self.fields["version"].required = False
+        self.choose_versions(user=user, q=q)
 
     def clean_sensitive_features(self) -> list[str]:
         return _names(self.cleaned_data["sensitive_features"])
@@ -118,7 +154,7 @@ class EvaluationUploadForm(forms.Form):
                 "positive_label": data["positive_label"]}
 
 
-class ReferenceUploadForm(forms.Form):
+class ReferenceUploadForm(VersionChooserMixin, forms.Form):
     version = VersionChoiceField(
         queryset=ModelVersion.objects.exclude(stage=Stage.RETIRED).select_related("model")
         .order_by("model__name", "-created_at"),
@@ -126,6 +162,10 @@ class ReferenceUploadForm(forms.Form):
     file = forms.FileField(label="Reference features", widget=forms.FileInput(attrs={"accept": ACCEPTED_FILES}),
                            help_text="The version's training features (CSV, JSON Lines or Parquet). Later "
                                      "evaluations are compared with them for drift; the newest upload counts.")
+
+    def __init__(self, *args, user=None, q: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.choose_versions(user=user, q=q)
 
 
 class CompareForm(forms.Form):

@@ -634,4 +634,5 @@ def notify_breach(alert: Alert) -> None:
     recipients = {model.accountable_owner, *model.technical_owners.all()}
     for user in recipients:
         notify(recipient=user, subject=f"{alert.get_severity_display()} on {model}: {alert.metric}",
-               body=alert.message, url=alert.get_absolute_url())
+               body=alert.message, url=alert.get_absolute_url(), kind="alert",
+               action="Acknowledge the alert, then fix or accept the risk")

@@ -15,7 +15,9 @@ from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may
 from apps.core.views_mixins import HtmxListMixin, is_htmx
+from apps.inventory.gates import GateRefused
 from apps.inventory.models import MLModel
+from apps.inventory.selectors import stored_governance
 from apps.monitoring import charts, compare, forms, selectors, services
 from apps.monitoring.models import Alert, Evaluation
 
@@ -62,9 +64,12 @@ class UploadView(RoleRequiredMixin, FormView):
         version = query_int(self.request.GET, "version")
         return {} if version is None else {"version": version}
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user, "q": self.request.GET.get("q", "").strip()}
+
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
-        return super().get_context_data(**kwargs)
+        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip()}
 
     def form_valid(self, form):
         try:
@@ -91,7 +96,7 @@ class UploadPreviewView(RoleRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request):
-        form = forms.EvaluationUploadForm(request.POST, request.FILES, preview=True)
+        form = forms.EvaluationUploadForm(request.POST, request.FILES, preview=True, user=request.user)
         preview = None
         if form.is_valid():
             upload = form.cleaned_data["file"]
@@ -114,9 +119,12 @@ class ReferenceUploadView(RoleRequiredMixin, FormView):
         version = query_int(self.request.GET, "version")
         return {} if version is None else {"version": version}
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user, "q": self.request.GET.get("q", "").strip()}
+
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
-        return super().get_context_data(**kwargs)
+        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip()}
 
     def form_valid(self, form):
         version, upload = form.cleaned_data["version"], form.cleaned_data["file"]
@@ -325,7 +333,8 @@ class PromoteView(RoleRequiredMixin, View):
             _, replaced = services.champion_promote(actor=request.user, model=model, challenger=challenger,
                                                     expected_champion=form.cleaned_data["champion"])
         except DomainError as exc:
-            return self._refused(request, model, challenger, exc.message, exc.status_code)
+            return self._refused(request, model, challenger, exc.message, exc.status_code,
+                                 gate_refusal=exc if isinstance(exc, GateRefused) else None)
         moved = ", ".join(str(version.version) for version in replaced)
         messages.success(request, f"{challenger} is now the champion, in production."
                          + (f" Moved to staging for a rollback: {moved}; retire its production deployments "
@@ -333,6 +342,8 @@ class PromoteView(RoleRequiredMixin, View):
         return HttpResponseRedirect(reverse("monitoring:model", kwargs={"slug": model.slug}))
 
     @staticmethod
-    def _refused(request, model, challenger, message: str, status: int) -> HttpResponse:
-        return render(request, "monitoring/promote_refused.html",
-                      {"model": model, "challenger": challenger, "message": message}, status=status)
+    def _refused(request, model, challenger, message: str, status: int, gate_refusal=None) -> HttpResponse:
+        context = {"model": model, "challenger": challenger, "message": message, "gate_refusal": gate_refusal}
+        if gate_refusal is not None:
+            context.update(refused_version=challenger, refused_state=stored_governance(challenger))
+        return render(request, "monitoring/promote_refused.html", context, status=status)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -6,13 +8,34 @@ from django.utils import timezone
 from apps.core.validators import single_line
 from apps.notifications.models import Notification
 
+# Repeats of one kind about one page within this time, while unread, become one row with a count.
+DIGEST_WINDOW = timedelta(hours=24)
 
-def notify(*, recipient, subject: str, body: str = "", url: str = "") -> Notification | None:
-    """Queue an in-app notification and its email; the email leaves after the transaction commits."""
+
+@transaction.atomic
+def notify(*, recipient, subject: str, body: str = "", url: str = "", kind: str = "",
+           action: str = "") -> Notification | None:
+    """Queue an in-app notification and its email; the email leaves after the transaction commits.
+
+    ``action`` says what to do (the link's words). With a ``kind`` and a ``url``, a repeat while the earlier
+    row is unread and within ``DIGEST_WINDOW`` of its last occurrence is digested into it: the row counts it
+    and shows the newest subject and body, and no further email is sent (the first one already called).
+    """
     if recipient is None or not recipient.is_active:
         return None
-    notification = Notification.objects.create(recipient=recipient, subject=single_line(subject)[:200], body=body,
-                                               url=url)
+    subject = single_line(subject)[:200]
+    now = timezone.now()
+    if kind and url:
+        earlier = (Notification.objects.select_for_update()
+                   .filter(recipient=recipient, kind=kind, url=url, read_at__isnull=True,
+                           last_at__gte=now - DIGEST_WINDOW).order_by("-last_at", "-pk").first())
+        if earlier is not None:
+            earlier.subject, earlier.body, earlier.action, earlier.last_at = subject, body, action, now
+            earlier.occurrences += 1
+            earlier.save(update_fields=["subject", "body", "action", "last_at", "occurrences"])
+            return earlier
+    notification = Notification.objects.create(recipient=recipient, subject=subject, body=body, url=url, kind=kind,
+                                               action=action, last_at=now)
     _deliver_after_commit()
     return notification
 
@@ -67,5 +90,6 @@ def deliver_pending_emails(*, limit: int = 200) -> int:
 
 def _email_body(notification: Notification) -> str:
     base = settings.PORTAL_BASE_URL.rstrip("/")
-    link = f"\n\nOpen in the portal: {base}{notification.url}" if notification.url else ""
+    link = (f"\n\n{notification.action or 'Open in the portal'}: {base}{notification.url}" if notification.url
+            else "")
     return f"{notification.body}{link}\n\n-- MLOps Portal"

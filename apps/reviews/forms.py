@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from apps.reviews.models import ChecklistAnswer, ReviewDecision
+from apps.reviews.models import OWNER_ACKNOWLEDGED, ChecklistAnswer, ChecklistVerdict, ReviewDecision
 
 MAX_EVIDENCE_BYTES = 25 * 1024 * 1024
 ANSWER_CHOICES = [(value, label) for value, label in ChecklistAnswer.Answer.choices]
@@ -16,7 +16,9 @@ class AnswersForm(forms.Form):
 
     def __init__(self, *args, answers, **kwargs):
         super().__init__(*args, **kwargs)
-        self.answers = list(answers)
+        # The owner answers "owner acknowledged" by acknowledging; rounds opened before that rule still hold a row.
+        self.answers = [row for row in answers if row.item.key != OWNER_ACKNOWLEDGED]
+        self.links: dict = {}  # checklist item key -> the evidence the portal holds for it (set by the page)
         for row in self.answers:
             n = row.item_id
             self.fields[f"answer_{n}"] = forms.ChoiceField(
@@ -46,7 +48,8 @@ class AnswersForm(forms.Form):
         for row in self.answers:
             group = groups.setdefault(row.item.checklist, {"checklist": row.item.get_checklist_display(),
                                                             "items": []})
-            group["items"].append({"row": row, **{part: self[f"{name}_{row.item_id}"]
+            group["items"].append({"row": row, "links": self.links.get(row.item.key, []),
+                                   **{part: self[f"{name}_{row.item_id}"]
                                                   for part, name in ANSWER_PARTS.items()}})
         return list(groups.values())
 
@@ -68,13 +71,48 @@ class AnswersForm(forms.Form):
         return f"{name}_{item_id}" if name and item_id is not None else None
 
 
+VERDICT_CHOICES = [("", "Not judged"), *ChecklistVerdict.Verdict.choices]
+
+
 class DecisionForm(forms.Form):
+    """The decision, and per checklist item whether the reviewer confirms or disputes its evidence, and why."""
+
     decision = forms.ChoiceField(choices=ReviewDecision.Decision.choices, widget=forms.RadioSelect,
                                  help_text="Approvals count per distinct reviewer; one request for changes or "
                                            "one rejection ends the round.")
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
                               help_text="Required to request changes or reject: say what must change.")
     seen_hash = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, items=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.items = list(items)
+        for item in self.items:
+            self.fields[f"verdict_{item.pk}"] = forms.ChoiceField(
+                choices=VERDICT_CHOICES, required=False, widget=forms.RadioSelect,
+                label=f"Your verdict on “{item.text}”")
+            self.fields[f"reason_{item.pk}"] = forms.CharField(
+                required=False, label="Why", widget=forms.Textarea(attrs={"rows": 1}),
+                help_text="Required when you dispute the item.")
+
+    def clean(self):
+        cleaned = super().clean()
+        for item in self.items:
+            if cleaned.get(f"verdict_{item.pk}") == ChecklistVerdict.Verdict.DISPUTE and not (
+                    cleaned.get(f"reason_{item.pk}") or "").strip():
+                self.add_error(f"reason_{item.pk}", "Say why you dispute this item.")
+        return cleaned
+
+    def verdict_fields(self) -> dict[int, dict]:
+        """The bound verdict and reason fields per item id, for the checklist table."""
+        return {item.pk: {"verdict": self[f"verdict_{item.pk}"], "reason": self[f"reason_{item.pk}"]}
+                for item in self.items}
+
+    def verdicts(self) -> dict[int, tuple[str, str]]:
+        """What ``review_decide`` takes: the items judged, with the reason."""
+        data = self.cleaned_data
+        return {item.pk: (data[f"verdict_{item.pk}"], data.get(f"reason_{item.pk}") or "")
+                for item in self.items if data.get(f"verdict_{item.pk}")}
 
 
 class AssignForm(forms.Form):

@@ -38,6 +38,10 @@ class ChecklistItem(models.Model):
         return f"{self.get_checklist_display()}: {self.text}"
 
 
+# The accountability item only the model's accountable owner answers, by acknowledging responsibility on the
+# review: rounds do not give it an answer row the submitter could tick.
+OWNER_ACKNOWLEDGED = "owner_acknowledged"
+
 STATE_CHOICES = [(s, s.replace("_", " ").capitalize()) for s in t.STATES]
 
 
@@ -130,3 +134,26 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer} {self.decision} {self.review}"
+
+
+class ChecklistVerdict(models.Model):
+    """A reviewer's judgement of one checklist item's evidence, recorded with their decision.
+
+    A dispute says why; an approval cannot stand on evidence its reviewer disputes.
+    """
+
+    class Verdict(models.TextChoices):
+        CONFIRM = "confirm", "Confirmed"
+        DISPUTE = "dispute", "Disputed"
+
+    decision = models.ForeignKey(ReviewDecision, on_delete=models.CASCADE, related_name="verdicts")
+    item = models.ForeignKey(ChecklistItem, on_delete=models.PROTECT, related_name="+")
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["item__checklist", "item__order"]
+        constraints = [models.UniqueConstraint(fields=["decision", "item"], name="one_verdict_per_item")]
+
+    def __str__(self) -> str:
+        return f"{self.item.key}: {self.verdict}"

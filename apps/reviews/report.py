@@ -46,7 +46,8 @@ def build(review: Review) -> dict:
     } for a in review.answers.all()]
     decisions = [{"reviewer": _user(d.reviewer), "decision": d.get_decision_display(), "when": _when(d.created_at),
                   "comment": d.comment, "hash": d.content_hash,
-                  "hash_matches": d.content_hash == review.content_hash} for d in review.decisions.all()]
+                  "hash_matches": d.content_hash == review.content_hash, "verdicts": _verdicts(d)}
+                 for d in review.decisions.all()]
     overrides = [{"actor": _user(o.actor), "when": _when(o.created_at), "reason": o.reason, "problems": o.problems}
                  for o in version.gate_overrides.select_related("actor").order_by("created_at")]
     events = AuditEvent.objects.filter(
@@ -90,6 +91,17 @@ def build(review: Review) -> dict:
         "acknowledged_at": _when(review.owner_acknowledged_at),
         "overrides": overrides, "audit": audit, "audit_truncated": len(audit) == AUDIT_LIMIT,
     }
+
+
+def _verdicts(decision) -> str:
+    """What the reviewer confirmed and disputed of the items' evidence, in one line."""
+    verdicts = list(decision.verdicts.all())
+    disputed = [f"{v.item.key} ({v.reason})" for v in verdicts if v.verdict == "dispute"]
+    confirmed = len(verdicts) - len(disputed)
+    parts = [f"confirmed {confirmed} item{'s' * (confirmed != 1)}"] if confirmed else []
+    if disputed:
+        parts.append(f"disputed {'; '.join(disputed)}")
+    return "; ".join(parts)
 
 
 def _json(value) -> str:
@@ -149,8 +161,9 @@ def to_markdown(data: dict) -> str:
                      f"| {_md(a['evidence'])} | {_md(a['link'])} | {_md(file)} | {_md(a['comment'])} |")
     lines += ["", "## Decisions", ""]
     if data["decisions"]:
-        lines += ["| When | Reviewer | Decision | Comment | Content hash |", "|---|---|---|---|---|"]
+        lines += ["| When | Reviewer | Decision | Comment | Verdicts | Content hash |", "|---|---|---|---|---|---|"]
         lines += [f"| {d['when']} | {_md(d['reviewer'])} | {_md(d['decision'])} | {_md(d['comment'])} "
+                  f"| {_md(d['verdicts'])} "
                   f"| `{d['hash']}`{'' if d['hash_matches'] else ' (differs from the submitted hash)'} |"
                   for d in data["decisions"]]
     else:

@@ -9,7 +9,7 @@ from apps.core.models import AuditEvent
 from apps.core.roles import Capability, roles_with
 from apps.inventory.models import ModelVersion, Stage
 from apps.reviews import transitions as t
-from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review, ReviewDecision
+from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, ChecklistVerdict, Review, ReviewDecision
 from apps.risk.selectors import with_required_approvals_now
 
 
@@ -102,15 +102,18 @@ def versions_of(user, *, q: str = ""):
 
 
 def review_detail(pk: int) -> Review:
-    """One review with its version, model, people, answers and decisions, in a constant number of queries."""
+    """One review with its version, model, people, answers, decisions and verdicts, and the stored governance
+    state, in a constant number of queries."""
     return (Review.objects.select_related(
         "version__model__team__business_unit", "version__model__accountable_owner", "version__created_by",
-        "submitted_by", "created_by", "owner_acknowledged_by")
+        "version__governance", "submitted_by", "created_by", "owner_acknowledged_by")
         .prefetch_related(
             Prefetch("answers", queryset=ChecklistAnswer.objects.select_related("item").order_by(
                 "item__checklist", "item__order", "item__key")),
             Prefetch("decisions", queryset=ReviewDecision.objects.select_related("reviewer")),
-            "assignees", "version__training_datasets", "version__model__technical_owners")
+            Prefetch("decisions__verdicts", queryset=ChecklistVerdict.objects.select_related("item")),
+            "assignees", "version__training_datasets", "version__model__technical_owners",
+            "version__model__business_processes")
         .get(pk=pk))
 
 

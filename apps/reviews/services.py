@@ -21,7 +21,14 @@ from apps.inventory.models import ModelVersion
 from apps.inventory.signals import governance_changed
 from apps.notifications.services import notify
 from apps.reviews import transitions as t
-from apps.reviews.models import ChecklistAnswer, ChecklistItem, Review, ReviewDecision
+from apps.reviews.models import (
+    OWNER_ACKNOWLEDGED,
+    ChecklistAnswer,
+    ChecklistItem,
+    ChecklistVerdict,
+    Review,
+    ReviewDecision,
+)
 from apps.risk.selectors import Obligations, obligations_for
 
 # --- What was reviewed ---------------------------------------------------------------------
@@ -204,7 +211,8 @@ def review_start(*, actor, version: ModelVersion) -> Review:
             review.save(force_insert=True)
     except IntegrityError as exc:
         raise ConflictError(f"{version} already has an open review; continue that one.") from exc
-    for item in ChecklistItem.objects.filter(active=True, checklist__in=review.checklists):
+    for item in ChecklistItem.objects.filter(active=True, checklist__in=review.checklists).exclude(
+            key=OWNER_ACKNOWLEDGED):
         ChecklistAnswer.objects.create(review=review, item=item)
     audit_record(actor=actor, action="review.started", obj=review,
                  changes={"state": [None, review.state], "checklists": [None, review.checklists],
@@ -213,6 +221,8 @@ def review_start(*, actor, version: ModelVersion) -> Review:
 
 
 ANSWER_FIELDS = ("answer", "evidence", "evidence_link", "reviewer_comment")
+OWNER_ITEM_REFUSAL = ("Only the model's accountable owner answers “owner acknowledged”, by acknowledging "
+                      "responsibility on this review.")
 
 
 @contextmanager
@@ -244,9 +254,12 @@ def review_answer(*, actor, review: Review, item_id: int, answer: str = "", evid
         raise ConflictError("Answers are frozen once a review is submitted; withdraw it and start a new round.")
     if answer not in ChecklistAnswer.Answer.values and answer != "":
         raise DomainError(f"Answer must be yes, no or na, not {answer!r}.", field="answer")
-    row = ChecklistAnswer.objects.select_for_update().filter(review=review, item_id=item_id).first()
+    row = ChecklistAnswer.objects.select_for_update().select_related("item").filter(
+        review=review, item_id=item_id).first()
     if row is None:
         raise DomainError("That item is not on this review's checklists.", field="item")
+    if row.item.key == OWNER_ACKNOWLEDGED:
+        raise PermissionDeniedError(OWNER_ITEM_REFUSAL, field="answer")
     before = {f: getattr(row, f) for f in ANSWER_FIELDS}
     row.answer, row.evidence, row.evidence_link = answer, evidence, evidence_link
     if evidence_file is not None:
@@ -274,7 +287,8 @@ def review_submit(*, actor, review: Review) -> Review:
     review = _locked(review)
     require(actor, Capability.OPEN_REVIEW, review.version.model, message="Data scientists and admins submit reviews.")
     new_state = _move(review, "submit")
-    unanswered = [a.item.text for a in review.answers.select_related("item") if not a.answer]
+    unanswered = [a.item.text for a in review.answers.select_related("item")
+                  if not a.answer and a.item.key != OWNER_ACKNOWLEDGED]
     if unanswered:
         raise DomainError(f"Answer every checklist item before submitting; {len(unanswered)} left, "
                           f"first: “{unanswered[0]}”", field="answers")
@@ -285,7 +299,8 @@ def review_submit(*, actor, review: Review) -> Review:
                  changes={"state": [t.DRAFT, new_state], "content_hash": [None, review.content_hash]})
     for user in review.assignees.all():
         notify(recipient=user, subject=f"Review requested: {review.version}", url=review.get_absolute_url(),
-               body=f"{actor} submitted {review.version} for responsible-AI review.")
+               body=f"{actor} submitted {review.version} for responsible-AI review.", kind="review_requested",
+               action="Check the evidence and decide")
     return review
 
 
@@ -305,13 +320,51 @@ def review_assign(*, actor, review: Review, reviewer) -> Review:
     audit_record(actor=actor, action="review.assigned", obj=review, changes={"assignee": [None, reviewer.username]})
     if review.state != t.DRAFT:
         notify(recipient=reviewer, subject=f"Review assigned to you: {review.version}", url=review.get_absolute_url(),
-               body=f"{actor} asked you to review {review.version}.")
+               body=f"{actor} asked you to review {review.version}.", kind="review_assigned",
+               action="Check the evidence and decide")
     return review
+
+
+def checklist_items(review: Review, answers=None) -> list[ChecklistItem]:
+    """The items a reviewer judges: those the round answers, and the owner's acknowledgement when its
+    checklist applies (the owner answers it by acknowledging, not with an answer row).
+
+    ``answers``: the round's answers with their items, when the caller has them."""
+    answers = answers if answers is not None else review.answers.select_related("item")
+    items = [answer.item for answer in answers]
+    if OWNER_ACKNOWLEDGED not in {item.key for item in items}:
+        items += [item for item in _owner_items() if item.checklist in review.checklists]
+    return items
+
+
+def _owner_items() -> list[ChecklistItem]:
+    return list(ChecklistItem.objects.filter(active=True, key=OWNER_ACKNOWLEDGED))
+
+
+def _checked_verdicts(review: Review, decision: str, verdicts: dict) -> list[ChecklistVerdict]:
+    """``verdicts`` ({item id: (verdict, reason)}) as unsaved rows; refused when one is not a verdict on an
+    item of this round, a dispute gives no reason, or an approval rests on a disputed item."""
+    items = {item.pk: item for item in checklist_items(review)}
+    rows = []
+    for item_id, (verdict, reason) in verdicts.items():
+        item = items.get(item_id)
+        if item is None:
+            raise DomainError("That item is not on this review's checklists.", field="verdicts")
+        if verdict not in ChecklistVerdict.Verdict.values:
+            raise DomainError(f"A verdict is confirm or dispute, not {verdict!r}.", field="verdicts")
+        if verdict == ChecklistVerdict.Verdict.DISPUTE and not reason.strip():
+            raise DomainError(f"Say why you dispute “{item.text}”.", field=f"reason_{item_id}")
+        rows.append(ChecklistVerdict(item=item, verdict=verdict, reason=reason.strip()))
+    disputed = [row.item.text for row in rows if row.verdict == ChecklistVerdict.Verdict.DISPUTE]
+    if decision == ReviewDecision.Decision.APPROVE and disputed:
+        raise DomainError(f"You dispute {len(disputed)} checklist item{'s' * (len(disputed) != 1)} (first: "
+                          f"“{disputed[0]}”); request changes or reject instead of approving.", field="decision")
+    return rows
 
 
 @transaction.atomic
 def review_decide(*, actor, review: Review, decision: str, comment: str = "",
-                  seen_hash: str | None = None) -> ReviewDecision:
+                  seen_hash: str | None = None, verdicts: dict | None = None) -> ReviewDecision:
     """One reviewer's decision. Independent approvals count per distinct reviewer; once they meet what the
     model's current tier and policy demand, the review is approved.
 
@@ -320,6 +373,8 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
     is the content hash the reviewer's form showed; a different one means the
     content changed under them (stale form). An approved round that the current
     policy no longer justifies (the tier rose) reopens for the approvals it lacks.
+    ``verdicts`` ({checklist item id: ("confirm" | "dispute", reason)}) record what the reviewer
+    confirms or disputes of the evidence; a dispute needs a reason and rules out approving.
     """
     review = _locked(review)
     if decision not in ReviewDecision.Decision.values:
@@ -332,6 +387,7 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
     target_state = _move(review, decision)
     if decision != "approve" and not comment.strip():
         raise DomainError("Say what must change (or why it is rejected) in the comment.", field="comment")
+    judged = _checked_verdicts(review, decision, verdicts or {})
     if decision == "approve" and status.missing_checklists:
         raise ConflictError(f"{status.problems()[-1]} Withdraw this round and start a new one.")
     if review.decisions.filter(reviewer=actor).exists():
@@ -345,6 +401,9 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
                                                    content_hash=live_hash)
     except IntegrityError as exc:
         raise ConflictError("You already decided on this review round.") from exc
+    for row in judged:
+        row.decision = record
+    ChecklistVerdict.objects.bulk_create(judged)
     before = review.state
     after = approval_status(review, obligations=obligations)
     if decision == "approve" and not after.enough:
@@ -356,11 +415,15 @@ def review_decide(*, actor, review: Review, decision: str, comment: str = "",
     review.save(update_fields=["state", "decided_at", "updated_at"])
     audit_record(actor=actor, action=f"review.{decision}", obj=review, reason=comment,
                  changes={"state": [before, new_state], "approvals": [status.approvals, after.approvals],
-                          "required_approvals": [None, after.required], "content_hash": [None, live_hash]})
+                          "required_approvals": [None, after.required], "content_hash": [None, live_hash],
+                          **({"verdicts": [None, {row.item.key: [row.verdict, row.reason] for row in judged}]}
+                             if judged else {})})
     recipients = {review.submitted_by, review.version.model.accountable_owner}
     for user in filter(None, recipients):
         notify(recipient=user, subject=f"{review.version}: {actor} chose to {decision.replace('_', ' ')}",
-               body=comment or f"{after.approvals} of {after.required} approvals.", url=review.get_absolute_url())
+               body=comment or f"{after.approvals} of {after.required} approvals.", url=review.get_absolute_url(),
+               kind="review_decided",
+               action="See the decision" if decision == "approve" else "Address what the reviewer asks")
     governance_changed(model_ids=[review.version.model_id], actor=actor, cause=f"review {decision.replace('_', ' ')}")
     return record
 

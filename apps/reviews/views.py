@@ -20,9 +20,9 @@ from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, Role, may, user_roles
 from apps.inventory.models import ModelVersion, Stage
 from apps.inventory.selectors import gate_blockers
-from apps.reviews import forms, report, selectors, services
+from apps.reviews import evidence, forms, report, selectors, services
 from apps.reviews import transitions as t
-from apps.reviews.models import STATE_CHOICES, ChecklistAnswer, Review
+from apps.reviews.models import OWNER_ACKNOWLEDGED, STATE_CHOICES, ChecklistAnswer, Review
 from apps.risk.selectors import obligations_for
 
 PAGE_SIZE = 20
@@ -142,7 +142,10 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
     my_decision = next((d for d in decisions if d.reviewer_id == user.pk), None)
     conflict = conflicted.get(user.pk) if is_reviewer and decidable and my_decision is None else None
     live_hash = services.current_hash(review) if review.content_hash else ""
+    found = evidence.gather(review, obligations=obligations)
+    items = services.checklist_items(review, answers)
     context = {
+        "evidence": found, "checklist": _checklist(items, answers, decisions, found),
         "review": review, "version": version, "model": model, "obligations": obligations,
         "answers": answers, "decisions": decisions,
         "approvals": approval.approvals, "approval": approval,
@@ -162,7 +165,8 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
     }
     defaults = {
         "answers_form": lambda: forms.AnswersForm(answers=answers) if context["can_answer"] else None,
-        "decision_form": lambda: forms.DecisionForm(initial={"seen_hash": review.content_hash}),
+        "decision_form": lambda: forms.DecisionForm(initial={"seen_hash": review.content_hash},
+                                                    items=items),
         "assign_form": lambda: forms.AssignForm(reviewers=selectors.assignable_reviewers(review, conflicted))
         if context["can_assign"] else None,
         "acknowledge_form": forms.AcknowledgeForm,
@@ -170,6 +174,13 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
     }
     for name, make in defaults.items():
         context[name] = bound_forms.get(name) or make()
+    if context["answers_form"] is not None:
+        context["answers_form"].links = found.links
+    if context["can_decide"]:
+        verdict_fields = context["decision_form"].verdict_fields()
+        for group in context["checklist"]:
+            for row in group["rows"]:
+                row["fields"] = verdict_fields.get(row["item"].pk)
     if context["can_assign"] and bound_forms.get("assign_form") is not None:
         bound_forms["assign_form"].fields["reviewer"].queryset = selectors.assignable_reviewers(review, conflicted)
     # A refused form whose section this person does not see: its messages go on top of the page.
@@ -179,6 +190,25 @@ def detail_context(request, review: Review, **bound_forms) -> dict:
         for messages_ in form.errors.values() for message in messages_
     ]
     return context
+
+
+def _checklist(items: list, answers: list, decisions: list, found: evidence.Evidence) -> list[dict]:
+    """The checklist table: per item its answer (the owner's acknowledgement for that item), the evidence the
+    portal holds for it, and each reviewer's verdict; grouped by checklist."""
+    by_item = {answer.item_id: answer for answer in answers}
+    verdicts: dict[int, list] = {}
+    for decision in decisions:
+        for verdict in decision.verdicts.all():
+            verdicts.setdefault(verdict.item_id, []).append((decision.reviewer, verdict))
+    groups: dict[str, dict] = {}
+    for item in items:
+        answer = by_item.get(item.pk)
+        if item.key == OWNER_ACKNOWLEDGED:
+            answer = None  # the owner's acknowledgement answers it, whatever a round opened earlier stored
+        group = groups.setdefault(item.checklist, {"checklist": item.get_checklist_display(), "rows": []})
+        group["rows"].append({"item": item, "answer": answer, "owner_item": item.key == OWNER_ACKNOWLEDGED,
+                              "links": found.links.get(item.key, []), "verdicts": verdicts.get(item.pk, [])})
+    return list(groups.values())
 
 
 def render_detail(request, pk, *, status: int = 200, **bound_forms) -> HttpResponse:
@@ -267,13 +297,17 @@ class AnswersView(ReviewActionView):
 
 class DecideView(ReviewActionView):
     capability = Capability.DECIDE_REVIEW
-    form_class = forms.DecisionForm
     form_name = "decision_form"
+
+    def make_form(self, request, review):
+        answers = ChecklistAnswer.objects.filter(review=review).select_related("item")
+        return forms.DecisionForm(request.POST, items=services.checklist_items(review, answers))
 
     def perform(self, form, review):
         data = form.cleaned_data
         services.review_decide(actor=self.request.user, review=review, decision=data["decision"],
-                               comment=data["comment"], seen_hash=data["seen_hash"] or None)
+                               comment=data["comment"], seen_hash=data["seen_hash"] or None,
+                               verdicts=form.verdicts())
         review.refresh_from_db(fields=["state"])
         return f"Your decision is recorded; the review is now {review.get_state_display().lower()}."
 

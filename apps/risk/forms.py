@@ -11,6 +11,14 @@ PROBABILITY_CHOICES = [("", "Not rated")] + [(n, f"{n} · {label}") for n, (labe
 IMPACT_CHOICES = [("", "Not rated")] + [(n, f"{n} · {label}") for n, (label, _) in IMPACT_LEVELS.items()]
 
 
+class PersonChoiceField(forms.ModelChoiceField):
+    """A person by name, with the username to tell two of the same name apart."""
+
+    def label_from_instance(self, obj) -> str:
+        name = obj.get_full_name()
+        return f"{name} ({obj.get_username()})" if name else obj.get_username()
+
+
 class AssessmentForm(forms.Form):
     """Context questions plus, for each of the four risks, probability, impact, rationale and mitigations."""
 
@@ -30,7 +38,8 @@ class AssessmentForm(forms.Form):
 
     def __init__(self, *args, users=None, **kwargs):
         super().__init__(*args, **kwargs)
-        owners = users if users is not None else get_user_model().objects.filter(is_active=True).order_by("username")
+        owners = users if users is not None else get_user_model().objects.filter(is_active=True).order_by(
+            "first_name", "last_name", "username")
         for key, (label, description) in RISKS.items():
             self.fields[f"{key}_probability"] = forms.TypedChoiceField(
                 choices=PROBABILITY_CHOICES, coerce=int, empty_value=None, required=False,
@@ -42,7 +51,7 @@ class AssessmentForm(forms.Form):
             for n in range(MITIGATION_ROWS):
                 prefix = f"{key}_mitigation{n}"
                 self.fields[f"{prefix}_action"] = forms.CharField(required=False, max_length=300, label="Mitigation")
-                self.fields[f"{prefix}_owner"] = forms.ModelChoiceField(
+                self.fields[f"{prefix}_owner"] = PersonChoiceField(
                     queryset=owners, required=False, to_field_name="username", label="Owner")
                 self.fields[f"{prefix}_due"] = forms.DateField(
                     required=False, label="Due", widget=forms.DateInput(attrs={"type": "date"}))

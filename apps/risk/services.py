@@ -161,7 +161,8 @@ def assessment_submit(*, actor, assessment: RiskAssessment, based_on_id: int | N
         notify(recipient=model.accountable_owner, subject=f"{model} is now {result.tier} risk",
                body=f"{actor or 'The portal'} assessed {model}: tier {result.tier}. "
                     f"Re-assessment due {assessment.reassessment_due:%Y-%m-%d}.",
-               url=assessment.get_absolute_url())
+               url=assessment.get_absolute_url(), kind="tier_changed",
+               action="See what the new tier demands")
     governance_changed(model_ids=[model.pk], actor=actor, cause=f"risk assessed: {result.tier}")
     return assessment
 
@@ -253,7 +254,7 @@ def reassessment_request(*, model: MLModel, reason: str, actor=None,
     trigger = ReassessmentTrigger.objects.create(model=model, reason=reason, kind=kind)
     audit_record(actor=actor, action="risk_reassessment.requested", obj=model, reason=reason)
     notify(recipient=model.accountable_owner, subject=f"Re-assess the risk of {model}", body=reason,
-           url=f"/risk/models/{model.slug}/")
+           url=f"/risk/models/{model.slug}/", kind="reassessment_requested", action="Ask a reviewer to re-assess")
     governance_changed(model_ids=[model.pk], actor=actor, cause="risk re-assessment requested")
     return trigger
 
@@ -304,6 +305,7 @@ def mark_overdue_and_notify() -> int:
                    subject=f"Risk re-assessment of {assessment.model} is overdue",
                    body=f"The risk assessment of {assessment.model} was due for renewal on "
                         f"{assessment.reassessment_due:%Y-%m-%d}. Ask a reviewer to re-assess it.",
-                   url=assessment.get_absolute_url())
+                   url=assessment.get_absolute_url(), kind="assessment_overdue",
+                   action="Ask a reviewer to re-assess")
             count += 1
     return count

@@ -2,7 +2,7 @@ import csv
 
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.generic import FormView, TemplateView
 
 from apps.core.csvsafe import safe_row
@@ -10,12 +10,22 @@ from apps.core.errors import DomainError
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may
-from apps.core.views_mixins import HtmxListMixin
+from apps.core.views_mixins import HtmxListMixin, is_htmx
 from apps.inventory.models import MLModel
 from apps.risk import selectors, services
 from apps.risk.forms import AssessmentForm, MatrixForm, PolicyForm
 from apps.risk.models import RiskAssessment
-from apps.risk.scoring import IMPACT_LEVELS, PROBABILITY_LEVELS, RISKS, TIERS
+from apps.risk.scoring import (
+    IMPACT_LEVELS,
+    LEVELS,
+    PROBABILITY_LEVELS,
+    RISKS,
+    TIERS,
+    Context,
+    MatrixError,
+    compute_tier,
+    severity,
+)
 
 PAGE_SIZE = 50
 
@@ -34,6 +44,43 @@ def matrix_rows(config: dict, marks: dict | None = None) -> list[dict]:
 def _matrix_context(config: dict, marks: dict | None = None) -> dict:
     return {"matrix_rows": matrix_rows(config, marks), "impact_levels": IMPACT_LEVELS,
             "probability_levels": PROBABILITY_LEVELS}
+
+
+def _level(value) -> int | None:
+    try:
+        level = int(value)
+    except (TypeError, ValueError):
+        return None
+    return level if level in LEVELS else None
+
+
+def tier_preview(values, config: dict) -> dict:
+    """What the ratings typed so far give, by the matrix in force: each rated risk's severity, placed in its
+    cell, and the tier once all four are rated, with the context's escalations. ``values``: the form's data
+    (or its initial values). Nothing is stored; the submitted assessment is scored again by the service."""
+    rated, marks = {}, {}
+    for key, (label, _) in RISKS.items():
+        probability, impact = _level(values.get(f"{key}_probability")), _level(values.get(f"{key}_impact"))
+        if probability and impact:
+            rated[key] = (probability, impact)
+            marks.setdefault((probability, impact), []).append(label)
+    severities = {RISKS[key][0]: severity(config, *pair) for key, pair in rated.items()}
+    result = None
+    if len(rated) == len(RISKS):
+        try:
+            people = int(values.get("people_affected") or 0)
+        except (TypeError, ValueError):
+            people = 0
+        context = Context(exposure=values.get("exposure") or "internal",
+                          automation_level=values.get("automation_level") or "human_decides",
+                          personal_data=values.get("personal_data") in (True, "on", "true", "1"),
+                          people_affected=people, regulated_domain=values.get("regulated_domain") or "none")
+        try:
+            result = compute_tier(config, rated, context)
+        except MatrixError:
+            result = None
+    return {"preview": result, "preview_severities": severities, "unrated": len(RISKS) - len(rated),
+            **_matrix_context(config, marks)}
 
 
 class RegisterView(RoleRequiredMixin, HtmxListMixin, TemplateView):
@@ -145,12 +192,23 @@ class AssessView(RoleRequiredMixin, FormView):
         initial["based_on"] = current.pk if current else None
         return initial
 
+    def get(self, request, *args, **kwargs):
+        # htmx asks for the tier preview as the ratings change; without JavaScript the page shows it on load.
+        if is_htmx(request) and request.GET.get("preview"):
+            matrix = selectors.current_matrix()
+            return render(request, "risk/partials/tier_preview.html",
+                          {"matrix": matrix, **tier_preview(request.GET, matrix.config)})
+        return super().get(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         matrix = selectors.current_matrix()
+        form = context["form"]
+        values = form.data if form.is_bound else {**form.initial, **{k: f.initial for k, f in form.fields.items()
+                                                                      if k not in form.initial}}
         context.update(model=self.model, draft=self.draft, current=selectors.current_assessment(self.model),
                        can_submit=may(self.request.user, Capability.SUBMIT_ASSESSMENT), matrix=matrix,
-                       policies=selectors.current_policies(), tiers=TIERS, **_matrix_context(matrix.config))
+                       policies=selectors.current_policies(), tiers=TIERS, **tier_preview(values, matrix.config))
         return context
 
     def form_valid(self, form):

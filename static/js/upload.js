@@ -52,7 +52,27 @@
     show();
   }
 
+  // Typing in the version search narrows the chooser's options at once; without this script the search
+  // form reloads the page with ?q= and the server narrows them.
+  function filterVersions(search) {
+    var select = document.getElementById(search.getAttribute("data-version-filter"));
+    if (!select) {
+      return;
+    }
+    search.addEventListener("input", function () {
+      var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+      select.querySelectorAll("option").forEach(function (option) {
+        var text = option.textContent.toLowerCase();
+        option.hidden = Boolean(option.value) && !words.every(function (word) { return text.indexOf(word) !== -1; });
+      });
+      select.querySelectorAll("optgroup").forEach(function (group) {
+        group.hidden = !group.querySelector("option:not([hidden])");
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-dropzone]").forEach(enhance);
+    document.querySelectorAll("[data-version-filter]").forEach(filterVersions);
   });
 })();

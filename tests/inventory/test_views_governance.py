@@ -196,6 +196,29 @@ def test_the_stage_form_refuses_production_with_the_blockers_the_page_lists(clie
     assert refused.context["gate_blockers"] == listed
 
 
+def test_a_gate_refusal_leads_the_page_with_a_banner_linking_each_missing_step(client_as):
+    scientist = client_as("data_scientist")
+    version = ModelVersionFactory(model__team__members=[scientist.user])
+    assert "gate-refusal" not in scientist.get(version.get_absolute_url()).content.decode()
+
+    page = scientist.post(version.get_absolute_url(), {"stage": "production"}).content.decode()
+
+    banner = page[page.index('id="gate-refusal"'):page.index('id="governance"')]  # above everything else
+    assert f"The production gate refused {version}" in banner
+    assert f'href="{reverse("risk:model", args=[version.model.slug])}">Assess the risk' in banner
+    assert f'href="{reverse("reviews:version", args=[version.pk])}">Open or continue a review' in banner
+
+
+def test_a_gated_production_deployment_shows_the_banner_too(client_as):
+    scientist = client_as("data_scientist")
+    version = ModelVersionFactory(model__team__members=[scientist.user])
+    response = scientist.post(reverse("inventory:deployment-create", args=[version.model.slug, version.version]),
+                              {"environment": "production", "kind": "endpoint", "target": "x"})
+    page = response.content.decode()
+    assert response.status_code == 409 and page.index('id="gate-refusal"') < page.index('class="card service-form"')
+    assert "Assess the risk" in page and "Open or continue a review" in page
+
+
 # --- Business process page -------------------------------------------------------------------
 
 @pytest.fixture

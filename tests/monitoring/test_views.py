@@ -553,7 +553,8 @@ def test_promotion_is_refused_by_the_production_gate_with_its_message(client_as)
     challenger.refresh_from_db()
     assert response.status_code == 409 and challenger.stage == Stage.STAGING
     page = response.content.decode()
-    assert f'<p class="refusal" role="alert">{challenger} cannot go to production: ' in page
+    assert f"The production gate refused {challenger}" in page  # a banner, each missing step linked
+    assert f'href="{reverse("reviews:version", args=[challenger.pk])}">Open or continue a review' in page
 
 
 def test_promotion_passes_when_the_gate_has_nothing_to_say(client_as, monkeypatch):
@@ -602,3 +603,63 @@ def test_a_version_of_another_model_cannot_be_promoted_here(client_as):
                                        {"challenger": stranger.pk})
     stranger.refresh_from_db()
     assert response.status_code == 400 and stranger.stage == Stage.STAGING
+
+
+# --- The upload form's version chooser ---------------------------------------------------------------------------
+
+def _options(page) -> list[tuple[str, str]]:
+    """(group, label) of each version option, in page order."""
+    html = page.content.decode()
+    select = html[html.index('<select name="version"'):html.index("</select>", html.index('<select name="version"'))]
+    found, group = [], ""
+    for match in re.finditer(r'<optgroup label="([^"]*)">|<option value="(\d+)"[^>]*>([^<]*)</option>', select):
+        if match.group(1) is not None:
+            group = match.group(1)
+        else:
+            found.append((group, match.group(3)))
+    return found
+
+
+def test_the_version_chooser_lists_the_uploader_s_own_models_first(client_as):
+    client = client_as("data_scientist")
+    ModelVersionFactory(model__name="Anti-fraud", version="1.0.0")
+    mine = ModelVersionFactory(model__name="Zeta churn", version="2.0.0", model__team__members=[client.user])
+    registered = ModelVersionFactory(model__name="Yield curve", version="0.1.0", created_by=client.user)
+    options = _options(client.get(reverse("monitoring:upload")))
+    assert options[:2] == [("Your models", f"{registered.model.name} 0.1.0 (Development)"),
+                           ("Your models", f"{mine.model.name} 2.0.0 (Development)")]
+    assert ("Other models", "Anti-fraud 1.0.0 (Development)") in options
+
+
+def test_the_reference_upload_lists_own_models_first_too(client_as):
+    client = client_as("data_scientist")
+    ModelVersionFactory(model__name="Anti-fraud", version="1.0.0")
+    ModelVersionFactory(model__name="Zeta churn", version="2.0.0", model__team__members=[client.user])
+    options = _options(client.get(reverse("monitoring:reference-upload")))
+    assert options[0] == ("Your models", "Zeta churn 2.0.0 (Development)")
+
+
+def test_the_version_chooser_is_narrowed_by_a_search_without_javascript(client_as):
+    client = client_as("data_scientist")
+    ModelVersionFactory(model__name="Anti-fraud", version="1.0.0")
+    wanted = ModelVersionFactory(model__name="Churn predictor", version="3.1.0")
+    page = client.get(reverse("monitoring:upload"), {"q": "churn"})
+    assert _options(page) == [("Other models", "Churn predictor 3.1.0 (Development)")]
+    assert "1 version matches" in page.content.decode()
+    assert page.context["form"].fields["version"].queryset.filter(pk=wanted.pk).exists()
+
+
+def test_a_version_outside_the_narrowed_list_still_validates(client_as):
+    client = client_as("data_scientist")
+    other = ModelVersionFactory(model__name="Anti-fraud")
+    form = forms.EvaluationUploadForm({"version": other.pk}, user=client.user, q="nothing matches this")
+    form.is_valid()
+    assert "version" not in form.errors
+
+
+def test_the_version_chooser_costs_a_constant_number_of_queries(client_as, django_assert_max_num_queries):
+    client = client_as("data_scientist")
+    for n in range(30):
+        ModelVersionFactory(model__team__members=[client.user] if n % 2 else [])
+    with django_assert_max_num_queries(10):
+        assert client.get(reverse("monitoring:upload")).status_code == 200

@@ -41,7 +41,8 @@ def test_it_runs_a_high_tier_review_end_to_end(api, scientist, make_user):
     created = sam.post(URL, {"version": version.pk}, format="json")
     assert created.status_code == 201
     review = created.json()
-    assert review["state"] == "draft" and review["required_approvals"] == 2 and len(review["answers"]) == 11
+    # Eleven items; the owner answers "owner acknowledged" by acknowledging, so ten answer rows.
+    assert review["state"] == "draft" and review["required_approvals"] == 2 and len(review["answers"]) == 10
     detail = f"{URL}{review['id']}/"
 
     first = review["answers"][0]["item"]
@@ -87,6 +88,28 @@ def test_the_four_eyes_rule_is_403_json(api, make_user):
     response = api(both).post(f"{URL}{review.pk}/decide/", {"decision": "approve"}, format="json")
     assert response.status_code == 403 and "Four-eyes rule" in response.json()["detail"]
     assert not ReviewDecision.objects.exists()
+
+
+def test_a_reviewer_confirms_and_disputes_items_through_the_api(api, scientist, make_user):
+    review = submitted_review(submitter=scientist)
+    bias, purpose = (review.answers.get(item__key=key).item_id for key in ("bias_checked", "purpose_matches_intent"))
+    client = api(make_user("reviewer", username="rita"))
+    unexplained = client.post(f"{URL}{review.pk}/decide/", {
+        "decision": "request_changes", "comment": "see items",
+        "verdicts": [{"item": bias, "verdict": "dispute"}]}, format="json")
+    assert unexplained.status_code == 400 and unexplained.json()["field"] == f"reason_{bias}"
+    approving = client.post(f"{URL}{review.pk}/decide/", {
+        "decision": "approve", "verdicts": [{"item": bias, "verdict": "dispute", "reason": "no groups"}]},
+        format="json")
+    assert approving.status_code == 400 and "request changes or reject instead" in approving.json()["detail"]
+    done = client.post(f"{URL}{review.pk}/decide/", {
+        "decision": "request_changes", "comment": "see items",
+        "verdicts": [{"item": bias, "verdict": "dispute", "reason": "no groups"},
+                     {"item": purpose, "verdict": "confirm"}]}, format="json")
+    assert done.status_code == 200
+    verdicts = done.json()["decisions"][0]["verdicts"]
+    assert {(v["key"], v["verdict"], v["reason"]) for v in verdicts} == {
+        ("bias_checked", "dispute", "no groups"), ("purpose_matches_intent", "confirm", "")}
 
 
 def test_a_stale_hash_is_409(api, scientist, make_user):

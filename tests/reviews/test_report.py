@@ -63,6 +63,16 @@ def test_it_lists_gate_overrides_and_the_versions_audit_events(approved, scienti
         e["changes"] for e in data["audit"] if e["action"] == "version.updated")
 
 
+def test_it_records_what_each_reviewer_confirmed_and_disputed(scientist, make_user):
+    review = submitted_review(submitter=scientist)
+    items = {a.item.key: a.item_id for a in review.answers.select_related("item")}
+    services.review_decide(actor=make_user("reviewer", username="rex"), review=review, decision="request_changes",
+                           comment="see items", verdicts={items["bias_checked"]: ("dispute", "no groups | shown"),
+                                                          items["explainable"]: ("confirm", "")})
+    text = report.to_markdown(report.build(selectors.review_detail(review.pk)))
+    assert "confirmed 1 item; disputed bias\\_checked (no groups \\| shown)" in text
+
+
 def test_it_prints_as_html(client_as, approved):
     page = client_as("reviewer").get(reverse("reviews:report", args=[approved.pk]))
     assert page.status_code == 200 and b"Responsible-AI sign-off" in page.content

@@ -48,6 +48,43 @@ def test_a_reviewer_submits_an_assessment_and_sees_tier_obligations_and_due_date
     assert "Reviewer approvals per version" in detail and "Daily" in detail
 
 
+def test_the_assessment_form_previews_the_tier_as_ratings_change(client_as, model):
+    client = client_as("reviewer")
+    url = reverse("risk:assess", args=[model.slug])
+    partial = client.get(url, {**form_data(regulated_domain="none", exposure="internal",
+                                           automation_level="human_decides"), "preview": "1"},
+                         headers={"HX-Request": "true"})
+    html = partial.content.decode()
+    assert partial.status_code == 200 and html.strip().startswith("<div id=\"tier-preview\"")  # the fragment only
+    assert 'tier tier-low">low</span>' in html and "<form" not in html
+    escalated = client.get(url, {**form_data(), "preview": "1"}, headers={"HX-Request": "true"}).content.decode()
+    assert "used outside the organisation (+1)" in escalated and "regulated domain" in escalated
+    assert not RiskAssessment.objects.exists()  # a preview stores nothing
+
+
+def test_a_partly_rated_form_says_how_many_risks_remain_and_places_the_rated_ones(client_as, model):
+    data = {"unavailable_probability": 4, "unavailable_impact": 5, "preview": "1"}
+    html = client_as("reviewer").get(reverse("risk:assess", args=[model.slug]), data,
+                                     headers={"HX-Request": "true"}).content.decode()
+    assert "Rate 3 more risks" in html
+    assert '<span class="mark">Model unavailable</span>' in html
+
+
+def test_without_javascript_the_page_shows_the_preview_beside_the_form_and_submits(client_as, model):
+    client = client_as("reviewer")
+    page = client.get(reverse("risk:assess", args=[model.slug])).content.decode()
+    assert page.index('class="assess-form"') < page.index('id="tier-preview"') < page.index('id="matrix-title"')
+    assert "Rate 4 more risks" in page
+    response = client.post(reverse("risk:assess", args=[model.slug]), form_data(submit="1"))
+    assert response.status_code == 302 and RiskAssessment.objects.filter(status="current").exists()
+
+
+def test_mitigation_owners_are_chosen_by_name(client_as, model, make_user):
+    make_user("data_scientist", username="zed", first_name="Ada", last_name="Lovelace")
+    page = client_as("reviewer").get(reverse("risk:assess", args=[model.slug])).content.decode()
+    assert '<option value="zed">Ada Lovelace (zed)</option>' in page
+
+
 def test_a_missing_rating_is_explained_and_kept_as_a_draft(client_as, model):
     client = client_as("reviewer")
     response = client.post(reverse("risk:assess", args=[model.slug]),

@@ -6,7 +6,15 @@ from django import template
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.html import format_html
 
-from apps.inventory.governance import COMPLIANT, STATUS_LABELS
+from apps.inventory.governance import (
+    COMPLIANT,
+    FIX_ACCEPTANCE,
+    FIX_ASSESSMENT,
+    FIX_DEPLOYMENTS,
+    FIX_MONITORING,
+    FIX_REVIEW,
+    STATUS_LABELS,
+)
 from apps.inventory.models import Exposure, Stage
 
 register = template.Library()
@@ -49,6 +57,17 @@ def user_label(user) -> str:
         return "—"
     name = user.get_full_name()
     return f"{name} ({user.get_username()})" if name else user.get_username()
+
+
+FIX_STEPS = {FIX_ASSESSMENT: "Assess the risk", FIX_REVIEW: "Open or continue a review",
+             FIX_MONITORING: "Go to monitoring", FIX_ACCEPTANCE: "Re-approve or accept the risk",
+             FIX_DEPLOYMENTS: "Check the deployments"}
+
+
+@register.filter
+def fix_step(fix: str) -> str:
+    """The step a stored reason's fix link leads to, as a link's words."""
+    return FIX_STEPS.get(fix, "Open the model")
 
 
 @register.simple_tag

@@ -3,7 +3,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.inventory.models import ModelVersion
-from apps.reviews.models import ChecklistAnswer, Review, ReviewDecision
+from apps.reviews.models import ChecklistAnswer, ChecklistVerdict, Review, ReviewDecision
 
 
 class AnswerSerializer(serializers.ModelSerializer):
@@ -30,12 +30,23 @@ class AnswerSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(url) if request else url
 
 
+class VerdictSerializer(serializers.ModelSerializer):
+    key = serializers.CharField(source="item.key", read_only=True)
+
+    class Meta:
+        model = ChecklistVerdict
+        fields = ["item", "key", "verdict", "reason"]
+        read_only_fields = fields
+
+
 class DecisionSerializer(serializers.ModelSerializer):
     reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    verdicts = VerdictSerializer(many=True, read_only=True,
+                                 help_text="What the reviewer confirmed or disputed of each item's evidence.")
 
     class Meta:
         model = ReviewDecision
-        fields = ["id", "reviewer", "decision", "comment", "content_hash", "created_at"]
+        fields = ["id", "reviewer", "decision", "comment", "content_hash", "created_at", "verdicts"]
         read_only_fields = fields
 
 
@@ -91,12 +102,26 @@ class AnswerInputSerializer(serializers.Serializer):
                                                                     "content.")
 
 
+class VerdictInputSerializer(serializers.Serializer):
+    item = serializers.IntegerField(help_text="Checklist item id (``answers[].item``, or the owner-acknowledged item).")
+    verdict = serializers.ChoiceField(choices=ChecklistVerdict.Verdict.choices)
+    reason = serializers.CharField(allow_blank=True, default="", help_text="Required to dispute.")
+
+
 class DecideSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=ReviewDecision.Decision.choices)
+    verdicts = VerdictInputSerializer(many=True, required=False, default=list,
+                                      help_text="Confirm or dispute items' evidence; disputing rules out approving.")
     comment = serializers.CharField(allow_blank=True, default="",
                                     help_text="Required to request changes or reject.")
     seen_hash = serializers.CharField(required=False, allow_blank=True,
                                       help_text="The review's content_hash you read; a different one means 409.")
+
+    def validate_verdicts(self, value) -> dict[int, tuple[str, str]]:
+        items = [v["item"] for v in value]
+        if len(items) != len(set(items)):
+            raise serializers.ValidationError("One verdict per item.")
+        return {v["item"]: (v["verdict"], v["reason"]) for v in value}
 
 
 class AssignSerializer(serializers.Serializer):

@@ -60,7 +60,8 @@ class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return queryset.prefetch_related(
             Prefetch("answers", queryset=ChecklistAnswer.objects.select_related("item").order_by(
                 "item__checklist", "item__order", "item__key")),
-            Prefetch("decisions", queryset=ReviewDecision.objects.select_related("reviewer")))
+            Prefetch("decisions", queryset=ReviewDecision.objects.select_related("reviewer")),
+            "decisions__verdicts__item")
 
     def get_serializer_class(self):
         return s.ReviewSerializer if self.action == "list" else s.ReviewDetailSerializer
@@ -99,7 +100,8 @@ class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         body = self._body(s.DecideSerializer)
         review = self.get_object()
         services.review_decide(actor=request.user, review=review, decision=body["decision"],
-                               comment=body["comment"], seen_hash=body.get("seen_hash") or None)
+                               comment=body["comment"], seen_hash=body.get("seen_hash") or None,
+                               verdicts=body.get("verdicts") or {})
         return self._respond(review)
 
     @_action_schema("Assign a reviewer (by username) who has no part in the version", s.AssignSerializer)

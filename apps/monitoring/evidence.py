@@ -1,0 +1,50 @@
+"""What monitoring holds for a review round: the version's latest evaluation (performance, per-group fairness
+with intervals, the four-fifths rule and its reference group), its drift, and its open alerts.
+
+Registered with ``apps.reviews.evidence`` in ``MonitoringConfig.ready``; two queries, whatever the data.
+"""
+
+from django.urls import reverse
+
+from apps.monitoring import selectors
+from apps.monitoring.models import Alert, Evaluation
+from apps.reviews.evidence import Evidence, Link, Section
+
+
+def review_evidence(review, *, obligations) -> Evidence:
+    version, model = review.version, review.version.model
+    evaluation = (Evaluation.objects.filter(version=version, status=Evaluation.Status.DONE)
+                  .order_by("-finished_at", "-pk").first())
+    open_alerts = Alert.objects.filter(version=version).exclude(status=Alert.Status.RESOLVED).count()
+    report = None
+    if evaluation is not None:
+        report = selectors.evaluation_report(evaluation.metrics, rules=obligations.thresholds.rules,
+                                             baseline=version.validation_metrics)
+    evidence = Evidence(sections=[
+        Section("evaluation", "Latest evaluation", "reviews/evidence/evaluation.html",
+                {"evaluation": evaluation, "report": report, "task_type": model.task_type}),
+        Section("drift", "Drift", "reviews/evidence/drift.html",
+                {"evaluation": evaluation, "report": report, "open_alerts": open_alerts,
+                 "monitoring_url": reverse("monitoring:model", kwargs={"slug": model.slug})}),
+    ])
+    monitoring = Link(f"Monitoring of {model.name}", reverse("monitoring:model", kwargs={"slug": model.slug}),
+                      f"{open_alerts} open alert{'s' * (open_alerts != 1)}")
+    evidence.add("monitoring_plan", monitoring)
+    if evaluation is None:
+        evidence.add("purpose_matches_intent", Link("No evaluation of this version yet", monitoring.url))
+        evidence.add("bias_checked", Link("No fairness evaluation of this version yet", monitoring.url))
+        return evidence
+    url = evaluation.get_absolute_url()
+    findings = len(report.findings) if report else 0
+    evidence.add("purpose_matches_intent", Link(
+        f"{evaluation.get_kind_display()} evaluation #{evaluation.pk}", url,
+        f"{evaluation.row_count or 0:,} rows; {findings} finding{'s' * (findings != 1)} against the policy"))
+    fairness = (evaluation.metrics or {}).get("fairness") or {}
+    if fairness:
+        below = sorted({group for values in fairness.values() for group in values.get("four_fifths_violations") or []})
+        evidence.add("bias_checked", Link(
+            f"Fairness by {', '.join(fairness)}", url + "#evidence-fairness",
+            f"below four-fifths: {', '.join(below)}" if below else "no group below four-fifths"))
+    else:
+        evidence.add("bias_checked", Link("The latest evaluation names no sensitive feature", url))
+    return evidence
