@@ -99,6 +99,7 @@ class Capability(StrEnum):
     ACKNOWLEDGE_REVIEW = "acknowledge_review"
     OVERRIDE_GATE = "override_gate"
     MANAGE_USERS = "manage_users"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 def roles_with(capability: Capability) -> frozenset[Role]:
@@ -286,6 +287,8 @@ CAPABILITIES: dict[Capability, Grant] = {
     Capability.OVERRIDE_GATE: Grant(_roles(ADMIN), "Only an admin can override the production gate."),
     # Who belongs to a team, other people's API tokens, the Django admin.
     Capability.MANAGE_USERS: Grant(_roles(ADMIN), "Only admins manage people, their teams and their tokens."),
+    # Outgoing webhooks carry every model's events to outside systems, and their delivery log.
+    Capability.MANAGE_WEBHOOKS: Grant(_roles(ADMIN), "Only admins manage webhooks."),
 }
 
 

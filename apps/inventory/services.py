@@ -1,6 +1,7 @@
 """Every write to the inventory: one function per change, each audited in its own transaction."""
 
 import copy
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -426,13 +427,37 @@ def _refresh_model_stage(model: MLModel) -> None:
         model.stage = stage
 
 
+class GateRefused(ConflictError):
+    """The production gate refused ``version`` for ``problems`` (the reasons' sentences)."""
+
+    def __init__(self, *, version: ModelVersion, problems: list[str]):
+        super().__init__(f"{version} cannot go to production: {' '.join(problems)}", field="stage")
+        self.version, self.problems = version, problems
+
+
+def _records_gate_refusal(service):
+    """A refusal rolls back the service's own writes; the refusal itself is then audited in the caller's
+    transaction (``production_gate.refused``), so the trail and webhooks show who tried to ship what."""
+
+    @functools.wraps(service)
+    def wrapper(*, actor, **kwargs):
+        try:
+            return service(actor=actor, **kwargs)
+        except GateRefused as refusal:
+            audit_record(actor=actor, action="production_gate.refused", obj=refusal.version,
+                         changes={"problems": [None, refusal.problems]})
+            raise
+
+    return wrapper
+
+
 def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> None:
     """Refuse production without what the gate demands, unless an admin overrides with a reason."""
     problems = gates.production_problems(version)
     if not problems:
         return
     if not override_reason.strip():
-        raise ConflictError(f"{version} cannot go to production: {' '.join(problems)}", field="stage")
+        raise GateRefused(version=version, problems=problems)
     if actor is None or not may(actor, Capability.OVERRIDE_GATE):
         raise PermissionDeniedError("Only an admin can override the production gate.")
     GateOverride.objects.create(version=version, actor=actor, reason=override_reason, problems=problems)
@@ -440,6 +465,7 @@ def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> N
                  reason=override_reason)
 
 
+@_records_gate_refusal
 @transaction.atomic
 def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: str = "",
                        override_reason: str = "") -> ModelVersion:
@@ -473,6 +499,7 @@ def _mismatch(version: ModelVersion, runtime: dict) -> list[dict]:
     return [d.as_dict() for d in environment.differences(version.validated_environment, runtime)]
 
 
+@_records_gate_refusal
 @transaction.atomic
 def deployment_create(*, actor, version: ModelVersion, environment: str, target: str, kind: str = "endpoint",
                       business_process: BusinessProcess | None = None, runtime_environment: dict | None = None,
