@@ -1,0 +1,35 @@
+import django_filters
+from django.db.models import Q
+
+from apps.notifications import webhooks
+from apps.notifications.models import WebhookDelivery, WebhookSubscription
+
+
+class WebhookFilter(django_filters.FilterSet):
+    """Serves the webhook page and ``/api/v1/webhooks/``."""
+
+    q = django_filters.CharFilter(method="search", label="Search", help_text="name or URL")
+    event = django_filters.ChoiceFilter(choices=webhooks.EVENT_CHOICES, method="subscribed_to")
+    is_active = django_filters.BooleanFilter(label="Active")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["q", "event", "is_active"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(url__icontains=value))
+
+    def subscribed_to(self, queryset, name, value):
+        # Names are quoted in the stored JSON list, so ``"gate.refused"`` never matches a longer name.
+        return queryset.filter(events__icontains=f'"{value}"')
+
+
+class WebhookDeliveryFilter(django_filters.FilterSet):
+    """Serves a webhook's delivery log and ``/api/v1/webhook-deliveries/``."""
+
+    status = django_filters.ChoiceFilter(choices=WebhookDelivery.Status.choices)
+    event = django_filters.CharFilter(help_text="e.g. gate.refused or ping")
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["status", "event"]
