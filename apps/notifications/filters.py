@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q
 
+from apps.core.filters import IdFilter
 from apps.notifications import webhooks
 from apps.notifications.models import WebhookDelivery, WebhookSubscription
 
@@ -24,8 +25,8 @@ class WebhookFilter(django_filters.FilterSet):
         return queryset.filter(events__icontains=f'"{value}"')
 
 
-class WebhookDeliveryFilter(django_filters.FilterSet):
-    """Serves a webhook's delivery log and ``/api/v1/webhook-deliveries/``."""
+class WebhookDeliveryLogFilter(django_filters.FilterSet):
+    """One webhook's delivery log (its page)."""
 
     status = django_filters.ChoiceFilter(choices=WebhookDelivery.Status.choices)
     event = django_filters.CharFilter(help_text="e.g. gate.refused or ping")
@@ -33,3 +34,13 @@ class WebhookDeliveryFilter(django_filters.FilterSet):
     class Meta:
         model = WebhookDelivery
         fields = ["status", "event"]
+
+
+class WebhookDeliveryFilter(WebhookDeliveryLogFilter):
+    """Every webhook's deliveries (``/api/v1/webhook-deliveries/``)."""
+
+    webhook = IdFilter(field_name="subscription_id", label="Webhook (id)")
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["webhook", "status", "event"]

@@ -11,7 +11,7 @@ from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability
 from apps.core.views_mixins import HtmxListMixin
 from apps.notifications import selectors, services
-from apps.notifications.filters import WebhookDeliveryFilter, WebhookFilter
+from apps.notifications.filters import WebhookDeliveryLogFilter, WebhookFilter
 from apps.notifications.forms import WebhookForm
 from apps.notifications.models import Notification, WebhookSubscription
 from apps.notifications.services import notification_mark_read
@@ -84,7 +84,7 @@ class WebhookDetailView(WebhookObjectMixin, HtmxListMixin, TemplateView):
     object_list_name = "deliveries"
 
     def get_filterset(self):
-        return WebhookDeliveryFilter(self.request.GET or None,
+        return WebhookDeliveryLogFilter(self.request.GET or None,
                                      queryset=selectors.webhook_deliveries(subscription=self.webhook))
 
     def get_context_data(self, **kwargs):

@@ -1,4 +1,4 @@
-from tests.notifications.factories import WebhookSubscriptionFactory
+from tests.notifications.factories import WebhookDeliveryFactory, WebhookSubscriptionFactory
 from tests.role_matrix import EVERYONE
 
 ADMINS = frozenset({"admin"})
@@ -22,3 +22,17 @@ MATRIX = {
 WRITES = {"notifications:webhook-create": {"post": ADMINS}}
 
 ANY_TEAM = {"notifications:mark-read": "a person's own notifications"}
+
+
+def delivery_kwargs():
+    return {"pk": WebhookDeliveryFactory().pk}
+
+
+MATRIX |= {
+    "webhook-list": ("get", ADMINS, None),
+    "webhook-detail": ("get", ADMINS, webhook_kwargs),
+    "webhook-ping": ("post", ADMINS, webhook_kwargs),
+    "webhook-delivery-list": ("get", ADMINS, None),
+    "webhook-delivery-detail": ("get", ADMINS, delivery_kwargs),
+}
+WRITES |= {"webhook-list": {"post": ADMINS}, "webhook-detail": {"delete": ADMINS}}
