@@ -428,11 +428,12 @@ def _refresh_model_stage(model: MLModel) -> None:
 
 
 class GateRefused(ConflictError):
-    """The production gate refused ``version`` for ``problems`` (the reasons' sentences)."""
+    """The production gate refused ``version`` for ``reasons`` (their sentences). Not ``problems``: the API's
+    error handler reads that name as an upload's column problems."""
 
-    def __init__(self, *, version: ModelVersion, problems: list[str]):
-        super().__init__(f"{version} cannot go to production: {' '.join(problems)}", field="stage")
-        self.version, self.problems = version, problems
+    def __init__(self, *, version: ModelVersion, reasons: list[str]):
+        super().__init__(f"{version} cannot go to production: {' '.join(reasons)}", field="stage")
+        self.version, self.reasons = version, reasons
 
 
 def _records_gate_refusal(service):
@@ -445,7 +446,7 @@ def _records_gate_refusal(service):
             return service(actor=actor, **kwargs)
         except GateRefused as refusal:
             audit_record(actor=actor, action="production_gate.refused", obj=refusal.version,
-                         changes={"problems": [None, refusal.problems]})
+                         changes={"problems": [None, refusal.reasons]})
             raise
 
     return wrapper
@@ -457,7 +458,7 @@ def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> N
     if not problems:
         return
     if not override_reason.strip():
-        raise GateRefused(version=version, problems=problems)
+        raise GateRefused(version=version, reasons=problems)
     if actor is None or not may(actor, Capability.OVERRIDE_GATE):
         raise PermissionDeniedError("Only an admin can override the production gate.")
     GateOverride.objects.create(version=version, actor=actor, reason=override_reason, problems=problems)
