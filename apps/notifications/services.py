@@ -135,6 +135,7 @@ def webhook_ping(*, actor, subscription: WebhookSubscription) -> WebhookDelivery
                "data": {"subscription": subscription.name, "events": subscription.events}}
     delivery = WebhookDelivery.objects.create(subscription=subscription, event=webhooks.PING, payload=payload,
                                               next_attempt_at=timezone.now())
+    audit_record(actor=actor, action="webhook.pinged", obj=subscription, changes={"delivery": [None, delivery.pk]})
     transaction.on_commit(lambda: _send_later(delivery.pk))
     return delivery
 

@@ -50,7 +50,7 @@ def test_ping_logs_the_receivers_answer(admin_api, settings, django_capture_on_c
         hook = WebhookSubscriptionFactory(url=receiver.url)
         with django_capture_on_commit_callbacks(execute=True):
             answer = admin_api.post(f"/api/v1/webhooks/{hook.pk}/ping/")
-    assert answer.status_code == 202 and answer.json()["event"] == "ping"
+    assert answer.status_code == 201 and answer.json()["event"] == "ping"
     log = admin_api.get("/api/v1/webhook-deliveries/", {"webhook": hook.pk}).json()["results"]
     assert [(d["status"], d["response_code"]) for d in log] == [("delivered", 200)]
     assert log[0]["log"][0]["duration_ms"] >= 0

@@ -44,12 +44,12 @@ class WebhookViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Send a test ping; its outcome appears in the delivery log", request=None,
-                   responses={202: s.WebhookDeliverySerializer, **ERRORS})
+                   responses={201: s.WebhookDeliverySerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
         delivery = services.webhook_ping(actor=request.user, subscription=self.get_object())
         delivery.refresh_from_db()
-        return Response(s.WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.WebhookDeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(list=extend_schema(summary="The delivery log, newest first (filter: webhook, status, event)"),
