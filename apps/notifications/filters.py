@@ -11,11 +11,10 @@ class WebhookFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search", help_text="name or URL")
     event = django_filters.ChoiceFilter(choices=webhooks.EVENT_CHOICES, method="subscribed_to")
-    is_active = django_filters.BooleanFilter(label="Active")
 
     class Meta:
         model = WebhookSubscription
-        fields = ["q", "event", "is_active"]
+        fields = ["q", "event"]
 
     def search(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(url__icontains=value))

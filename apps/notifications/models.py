@@ -41,7 +41,6 @@ class WebhookSubscription(models.Model):
     url = models.URLField(max_length=500, validators=[validate_single_line])
     events = models.JSONField(default=list, help_text="Names of the events this URL receives.")
     secret = models.CharField(max_length=100, editable=False)
-    is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

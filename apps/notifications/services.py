@@ -141,14 +141,14 @@ def webhook_ping(*, actor, subscription: WebhookSubscription) -> WebhookDelivery
 
 
 def webhooks_enqueue(*, event, obj=None) -> list[WebhookDelivery]:
-    """Queue the audit ``event`` for every active subscription to its webhook event, in the event's transaction.
+    """Queue the audit ``event`` for every subscription to its webhook event, in the event's transaction.
 
     Costs nothing for actions no webhook event names, one query for the others.
     """
     name = webhooks.event_for_action(event.action)
     if name is None:
         return []
-    subscriptions = [s for s in WebhookSubscription.objects.filter(is_active=True).only("pk", "events")
+    subscriptions = [s for s in WebhookSubscription.objects.only("pk", "events")
                      if name in s.events]
     if not subscriptions:
         return []

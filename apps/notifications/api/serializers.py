@@ -15,8 +15,8 @@ class WebhookSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookSubscription
-        fields = ["id", "name", "url", "events", "is_active", "created_by", "created_at", "failed_count"]
-        read_only_fields = ["id", "is_active", "created_by", "created_at", "failed_count"]
+        fields = ["id", "name", "url", "events", "created_by", "created_at", "failed_count"]
+        read_only_fields = ["id", "created_by", "created_at", "failed_count"]
 
 
 class WebhookCreatedSerializer(WebhookSerializer):

@@ -16,7 +16,7 @@ ERRORS = {400: OpenApiResponse(description="Invalid input; the body names the fi
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List webhooks (filter: q, event, is_active)"),
+    list=extend_schema(summary="List webhooks (filter: q, event)"),
     retrieve=extend_schema(summary="Get one webhook (never its secret)"),
     create=extend_schema(summary="Create a webhook; the answer holds its signing secret, shown this once",
                          request=s.WebhookSerializer, responses={201: s.WebhookCreatedSerializer, **ERRORS}),

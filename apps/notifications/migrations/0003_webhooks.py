@@ -23,7 +23,6 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(max_length=500, validators=[apps.core.validators.validate_single_line])),
                 ('events', models.JSONField(default=list, help_text='Names of the events this URL receives.')),
                 ('secret', models.CharField(editable=False, max_length=100)),
-                ('is_active', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
