@@ -10,4 +10,4 @@ class NotificationsConfig(AppConfig):
         from apps.core.signals import audit_recorded
         from apps.notifications import receivers
 
-        audit_recorded.connect(receivers.audit_recorded, dispatch_uid="notifications.webhooks")
+        audit_recorded.connect(receivers.audit_recorded, dispatch_uid="notifications.webhooks", weak=False)
