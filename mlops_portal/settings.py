@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.monitoring",
     "apps.governance",
+    "apps.compliance",
     "apps.notifications",
     "apps.portfolio",
     "apps.demo",  # the top layer: seeds every app below it through their services
@@ -150,7 +151,6 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "apps.core.staticfinders.PlotlyFinder",
 ]
 _MANIFEST = envbool("PORTAL_STATIC_MANIFEST", not DEBUG)
 STORAGES = {

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.reviews.api.urls")),
     path("", include("apps.monitoring.api.urls")),
     path("", include("apps.notifications.api.urls")),
+    path("", include("apps.compliance.api.urls")),
 ]
 
 urlpatterns = [
@@ -28,6 +29,7 @@ urlpatterns = [
     path("reviews/", include("apps.reviews.urls")),
     path("monitoring/", include("apps.monitoring.urls")),
     path("governance/", include("apps.governance.urls")),
+    path("compliance/", include("apps.compliance.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -64,7 +64,8 @@ def _reference_data(request):
     for module, function in (("apps.risk.migrations.0002_defaults", "seed"),
                              ("apps.risk.migrations.0005_risk_acceptance_and_suspension",
                               "suspend_on_breach_for_high_tiers"),
-                             ("apps.reviews.migrations.0002_checklist_items", "seed")):
+                             ("apps.reviews.migrations.0002_checklist_items", "seed"),
+                             ("apps.compliance.migrations.0002_load_frameworks", "load")):
         getattr(importlib.import_module(module), function)(apps, None)
     sync_role_permissions()
 

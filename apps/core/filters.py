@@ -20,6 +20,22 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class AnyYesNoSelect(forms.NullBooleanSelect):
+    """Django's yes/no/"Unknown" select, its empty choice named for what it filters by: anything."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
+
+
+class YesNoFilter(django_filters.BooleanFilter):
+    """A yes/no filter whose unset state reads "Any", not "Unknown" (which reads like a third answer)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", AnyYesNoSelect)
+        super().__init__(*args, **kwargs)
+
+
 class AuditEventFilter(django_filters.FilterSet):
     """Serves both the audit page and ``/api/v1/audit-events/``."""
 

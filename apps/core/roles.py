@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from apps.core.errors import PermissionDeniedError
 
-PORTAL_APPS = ("core", "inventory", "risk", "reviews", "monitoring", "notifications")
+PORTAL_APPS = ("core", "inventory", "risk", "reviews", "monitoring", "notifications", "compliance")
 
 
 class Role(StrEnum):
@@ -98,6 +98,8 @@ class Capability(StrEnum):
     DECIDE_REVIEW = "decide_review"
     ACKNOWLEDGE_REVIEW = "acknowledge_review"
     OVERRIDE_GATE = "override_gate"
+    CLASSIFY_MODEL = "classify_model"
+    EDIT_FRAMEWORKS = "edit_frameworks"
     MANAGE_USERS = "manage_users"
     MANAGE_WEBHOOKS = "manage_webhooks"
 
@@ -285,6 +287,12 @@ CAPABILITIES: dict[Capability, Grant] = {
         ALL_ROLES, "Only the model's accountable owner can acknowledge responsibility.", _require_accountable_owner,
         rule_alone=True),
     Capability.OVERRIDE_GATE: Grant(_roles(ADMIN), "Only an admin can override the production gate."),
+    # A model's regulatory classification (EU AI Act category, Annex III area, role): its team writes it,
+    # reviewers and admins oversee every team's.
+    Capability.CLASSIFY_MODEL: Grant(
+        _roles(REVIEWER, SCIENTIST, ADMIN), "Your role cannot classify models.", require_model_write_or_oversight),
+    # The frameworks, their versions and controls (through the Django admin).
+    Capability.EDIT_FRAMEWORKS: Grant(_roles(ADMIN), "Only admins change the frameworks and their controls."),
     # Who belongs to a team, other people's API tokens, the Django admin.
     Capability.MANAGE_USERS: Grant(_roles(ADMIN), "Only admins manage people, their teams and their tokens."),
     # Outgoing webhooks carry every model's events to outside systems, and their delivery log.

@@ -39,7 +39,7 @@ FEATURES = 8
 WINDOW_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
 
 
-def _family_of(version: ModelVersion) -> str | None:
+def family_of(version: ModelVersion) -> str | None:
     names = {d.name for d in version.training_datasets.all()}
     families = {spec.family for spec in DATASETS_BY_KEY.values() if spec.name in names and spec.family}
     family = families.pop() if len(families) == 1 else None
@@ -120,7 +120,7 @@ def seed(*, stdout) -> None:
         return
     candidates = []
     for version in ModelVersion.objects.filter(stage=Stage.PRODUCTION).select_related("model").order_by("model__name"):
-        family = _family_of(version)
+        family = family_of(version)
         if family:
             candidates.append((version, family))
     scenarios = ["drift", "fairness", "stable", "stable", "stable"]

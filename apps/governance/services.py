@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record
-from apps.governance import facts
+from apps.governance import facts, figures
 from apps.inventory import governance as g
 from apps.inventory.models import MLModel, ModelGovernance, ModelVersion, VersionGovernance
 from apps.notifications.services import notify
@@ -126,7 +126,7 @@ def _tell_owner_if_worse(model: MLModel, rank_before: int | None, values: dict) 
 def governance_refresh(*, model_ids: Iterable[int], actor=None, cause: str = "", now=None) -> int:
     """Recompute and store the state of these models and their versions; returns how many rows changed."""
     now = now or timezone.now()
-    changed = 0
+    changed, stored = 0, []
     for model in MLModel.objects.filter(pk__in=set(model_ids)).select_related("accountable_owner").order_by("pk"):
         computed = compute(model, now=now)
         for version, values, gate_open in computed.versions:
@@ -136,6 +136,9 @@ def governance_refresh(*, model_ids: Iterable[int], actor=None, cause: str = "",
         changed += _save(ModelGovernance, {"model": model}, computed.model_values, obj=model, actor=actor,
                          cause=cause, now=now)
         _tell_owner_if_worse(model, before, computed.model_values)
+        stored.append(model.pk)
+    # The portfolio's figures of these models (red flags, the dashboard's counts) move in the same transaction.
+    changed += figures.store(stored)
     return changed
 
 
@@ -147,6 +150,8 @@ def governance_refresh_due(*, now=None, batch: int = 500) -> int:
                .values_list("version__model_id", flat=True)[:batch])
     # A model registered before governance was stored has no row yet.
     due |= set(MLModel.objects.filter(governance__isnull=True).values_list("pk", flat=True)[:batch])
+    # A state stored before the portfolio's figures were (an upgraded database): store them.
+    due |= set(ModelGovernance.objects.filter(tally__isnull=True).values_list("model_id", flat=True)[:batch])
     changed = 0
     for model_id in sorted(due):
         changed += governance_refresh(model_ids=[model_id], cause="time passed", now=now)
@@ -183,6 +188,40 @@ def governance_verify(*, fix: bool = False, now=None) -> list[Difference]:
         differences += found
         if found and fix:
             governance_refresh(model_ids=[model.pk], cause="verify_governance --fix", now=now)
+    differences += _verify_figures(fix=fix)
+    return differences
+
+
+def _verify_figures(*, fix: bool) -> list[Difference]:
+    """The red flags and tally keys stored with each state, and the dashboard's tallies, against fresh ones."""
+    differences, stale = [], []
+    rows = list(ModelGovernance.objects.order_by("pk"))
+    for start in range(0, len(rows), 500):
+        batch = rows[start:start + 500]
+        gathered = figures.gather(row.pk for row in batch)
+        for row in batch:
+            if row.pk not in gathered:
+                continue
+            known = gathered[row.pk]
+            values = figures.fresh(row, known)
+            found = [Difference(f"model {row.model_id}", name, getattr(row, name), values[name])
+                     for name in figures.FIELDS if getattr(row, name) != values[name]]
+            on_row = (row.status, row.health, row.approval, row.rank)
+            if known.on_model_row != on_row:
+                found.append(Difference(f"model {row.model_id}", "copy on the model row", known.on_model_row, on_row))
+            if known.reason_codes != set(row.codes):
+                found.append(Difference(f"model {row.model_id}", "reason code rows", sorted(known.reason_codes),
+                                        row.codes))
+            differences += found
+            if found:
+                stale.append(row.pk)
+    if fix and stale:
+        figures.store(stale)
+    counts = figures.verify_tallies()
+    differences += [Difference(f"tally of unit {unit}", key, counted, expected)
+                    for unit, key, counted, expected in counts]
+    if fix and counts:
+        figures.rebuild_tallies()
     return differences
 
 

@@ -10,6 +10,7 @@ Plotly renders text as a small subset of HTML and decodes entities, so every
 name that comes from users is escaped before it goes into a figure.
 """
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
@@ -36,7 +37,8 @@ STATUS_COLOURS = {
 }
 FLAG_COLOUR = "#a40e26"
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif", "size": 13, "color": "#1b1f24"}
-LABEL_LENGTH = 25
+# A node's label wraps onto at most three lines of 20 characters: that fits between two columns and two nodes.
+LABEL_WIDTH, LABEL_LINES = 20, 3
 # Plotly's "none" template as plotly.py writes it out: no styling beyond plotly.js's own defaults.
 NO_TEMPLATE = {"data": {"scatter": [{"type": "scatter"}]}}
 
@@ -106,12 +108,12 @@ def _hover(node: lineage.Node) -> str:
     return "<br>".join(lines)
 
 
-def _short(label: str) -> str:
-    """Labels drawn on the graph keep both ends (a URL's tail tells endpoints apart); hover shows them whole."""
-    if len(label) <= LABEL_LENGTH:
-        return escape(label)
-    half = (LABEL_LENGTH - 1) // 2
-    return escape(f"{label[:half]}…{label[-half:]}")
+def _wrapped(label: str) -> str:
+    """A node's label as drawn: wrapped at word boundaries (a long name or URL is split) rather than cut, ending in
+    "…" only past three lines; hover and the list under the graph show it whole."""
+    lines = textwrap.wrap(label, width=LABEL_WIDTH, max_lines=LABEL_LINES, placeholder=" …",
+                          break_on_hyphens=False) or [label]
+    return "<br>".join(map(escape, lines))
 
 
 def lineage_figure(graph: lineage.Graph) -> dict:
@@ -155,7 +157,7 @@ def _node_trace(nodes: list[lineage.Node], name: str, colour: str, symbol: str) 
         return []
     return [_trace(
         "scatter", x=[n.layer for n in nodes], y=[n.y for n in nodes], mode="markers+text", name=name,
-        text=[_short(n.label) for n in nodes], textposition="top center", textfont={"size": 11},
+        text=[_wrapped(n.label) for n in nodes], textposition="top center", textfont={"size": 11},
         hovertext=[_hover(n) for n in nodes], hoverinfo="text", customdata=[n.url for n in nodes],
         marker={"size": 16, "color": colour, "symbol": symbol,
                 "line": {"color": [FLAG_COLOUR if n.flag else "#ffffff" for n in nodes],

@@ -4,6 +4,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q
 
+from apps.core.filters import YesNoFilter
 from apps.inventory import governance as g
 from apps.inventory.models import (
     LIVE,
@@ -14,6 +15,7 @@ from apps.inventory.models import (
     Deployment,
     Exposure,
     MLModel,
+    ModelReasonCode,
     ModelVersion,
     Stage,
     TaskType,
@@ -29,8 +31,9 @@ MODEL_SORTS = {
     "-updated": "-updated_at",
     "unit": "team__business_unit__name",
     "-unit": "-team__business_unit__name",
-    "governance": "governance__rank",
-    "-governance": "-governance__rank",
+    # The stored state's rank, kept on the model row so a page is read from an index; ties by name.
+    "governance": ("governance_rank", "name"),
+    "-governance": ("-governance_rank", "name"),
 }
 
 
@@ -60,17 +63,18 @@ class ModelFilter(django_filters.FilterSet):
         to_field_name="slug",
         label="Business process", help_text="Models that name it or have an active deployment serving it.",
     )
-    # The stored governance state (apps.inventory.governance): the same values the gate and the API read.
-    # One row per model, so no DISTINCT (MultipleChoiceFilter's default): it made the page and its count
-    # compare every column of every match.
+    # The stored governance state (apps.inventory.governance): the same values the gate and the API read, as
+    # the governance service keeps them on the model row (indexed with the name, so a page and its count read
+    # an index). No DISTINCT (MultipleChoiceFilter's default): it made the page and its count compare every
+    # column of every match.
     governance = django_filters.MultipleChoiceFilter(
-        field_name="governance__status", label="Governance state", distinct=False,
+        field_name="governance_status", label="Governance state", distinct=False,
         choices=[(s, g.STATUS_LABELS[s]) for s in g.STATUSES])
     health = django_filters.MultipleChoiceFilter(
-        field_name="governance__health", label="Health", distinct=False,
+        field_name="governance_health", label="Health", distinct=False,
         choices=[(h, g.HEALTH_LABELS[h]) for h in g.HEALTHS])
     approval = django_filters.MultipleChoiceFilter(
-        field_name="governance__approval", label="Approval", distinct=False,
+        field_name="governance_approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
                                          choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
@@ -78,15 +82,15 @@ class ModelFilter(django_filters.FilterSet):
         method="filter_tier", label="Risk tier",
         choices=[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical"),
                  ("unassessed", "Not assessed")])
-    reassessment_overdue = django_filters.BooleanFilter(method="filter_overdue", label="Re-assessment overdue")
+    reassessment_overdue = YesNoFilter(method="filter_overdue", label="Re-assessment overdue")
     review_status = django_filters.ChoiceFilter(
         method="filter_review_status", label="Approval (former review status)",
         help_text="Kept for old links; use approval.",
         choices=[("approved", "Has a valid approval"), ("unapproved_production",
                                                        "In production without valid approval"),
                  ("none", "Never approved")])
-    env_mismatch = django_filters.BooleanFilter(method="filter_env_mismatch", label="Environment mismatch")
-    owner_left = django_filters.BooleanFilter(method="filter_owner_left", label="Accountable owner has left")
+    env_mismatch = YesNoFilter(method="filter_env_mismatch", label="Environment mismatch")
+    owner_left = YesNoFilter(method="filter_owner_left", label="Accountable owner has left")
     sort = django_filters.ChoiceFilter(method="apply_sort", choices=[(k, k) for k in MODEL_SORTS], label="Sort")
 
     class Meta:
@@ -133,7 +137,8 @@ class ModelFilter(django_filters.FilterSet):
         return queryset.filter(accountable_owner__is_active=not value)
 
     def apply_sort(self, queryset, name, value):
-        return queryset.order_by(MODEL_SORTS[value], "pk")
+        order = MODEL_SORTS[value]
+        return queryset.order_by(*(order if isinstance(order, tuple) else (order,)), "pk")
 
 
 def env_mismatch_condition() -> Q:
@@ -155,17 +160,17 @@ def process_condition(process: BusinessProcess | OuterRef) -> Q:
 
 
 def reason_condition(code: str) -> Q:
-    """Models whose stored governance state gives reason ``code``."""
-    return Q(governance__reason_codes__contains=f",{code},")
+    """Models whose stored governance state gives reason ``code`` (its rows of ``ModelReasonCode``, indexed)."""
+    return Q(pk__in=ModelReasonCode.objects.filter(code=code).values("model_id"))
 
 
 def review_status_condition(value: str) -> Q:
     """Models by the stored approval of what runs (``review_status`` choices, kept for links made before it)."""
     if value == "approved":
-        return Q(governance__approval=g.APPROVED)
+        return Q(governance_approval=g.APPROVED)
     if value == "none":
-        return Q(governance__approval=g.MISSING)
-    return Q(stage=Stage.PRODUCTION) & ~Q(governance__approval=g.APPROVED)
+        return Q(governance_approval=g.MISSING)
+    return Q(stage=Stage.PRODUCTION) & ~Q(governance_approval=g.APPROVED)
 
 
 class VersionFilter(django_filters.FilterSet):
@@ -177,7 +182,7 @@ class VersionFilter(django_filters.FilterSet):
     approval = django_filters.MultipleChoiceFilter(
         field_name="governance__approval", label="Approval", distinct=False,
         choices=[(a, g.APPROVAL_LABELS[a]) for a in g.APPROVALS])
-    gate_open = django_filters.BooleanFilter(field_name="governance__gate_open", label="Nothing blocks production")
+    gate_open = YesNoFilter(field_name="governance__gate_open", label="Nothing blocks production")
     reason = django_filters.ChoiceFilter(method="filter_reason", label="Reason",
                                          choices=sorted(g.REASON_CODES.items(), key=lambda c: c[1]))
 
@@ -192,7 +197,7 @@ class VersionFilter(django_filters.FilterSet):
 class DataSetFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     kind = django_filters.ChoiceFilter(choices=DataSet.Kind.choices)
-    contains_personal_data = django_filters.BooleanFilter(label="Holds personal data")
+    contains_personal_data = YesNoFilter(label="Holds personal data")
     source_system = django_filters.CharFilter(lookup_expr="iexact")
 
     class Meta:
@@ -206,8 +211,8 @@ class DataSetFilter(django_filters.FilterSet):
 class DeploymentFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="version__model__slug", label="Model (slug)")
     environment = django_filters.ChoiceFilter(choices=Deployment.Environment.choices)
-    active = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull", label="Active")
-    environment_mismatch = django_filters.BooleanFilter()
+    active = YesNoFilter(field_name="retired_at", lookup_expr="isnull", label="Active")
+    environment_mismatch = YesNoFilter()
 
     class Meta:
         model = Deployment

@@ -239,6 +239,16 @@ class MLModel(TimeStampedModel):
     tags = models.ManyToManyField(Tag, blank=True, related_name="models")
     # Denormalised by services so the inventory list filters and sorts without joins.
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT, db_index=True)
+    # The stored governance state's rank (ModelGovernance.rank), kept here by the governance service so the
+    # list sorted worst first reads an index (a sort across the join to the state sorted every model).
+    # The stored governance state's status, health, approval and rank (ModelGovernance), kept here by the
+    # governance service so the list's filters and its sort worst first read an index of this table: across
+    # the join to the state rows, a count or a page of 100,000 models took 20-100 ms. Empty until computed;
+    # a model whose state is not stored yet sorts with those needing attention (the state's own default).
+    governance_status = models.CharField(max_length=15, blank=True, default="", editable=False)
+    governance_health = models.CharField(max_length=15, blank=True, default="", editable=False)
+    governance_approval = models.CharField(max_length=15, blank=True, default="", editable=False)
+    governance_rank = models.PositiveSmallIntegerField(default=1, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -251,6 +261,10 @@ class MLModel(TimeStampedModel):
             models.Index(fields=["team", "stage", "exposure", "automation_level"], name="model_team_stage_use_idx"),
             # Lists are ordered by name: a page is read from the index instead of sorting every model.
             models.Index(fields=["name", "id"], name="model_name_idx"),
+            models.Index(fields=["governance_rank", "name", "id"], name="model_governance_rank_idx"),
+            *(models.Index(fields=[f"governance_{name}", "name", "id"], name=f"model_governance_{name}_idx")
+              for name in ("status", "health", "approval")),
+            models.Index(fields=["-governance_rank", "name", "id"], name="model_governance_worst_idx"),
         ]
 
     def __str__(self) -> str:
@@ -431,15 +445,50 @@ class GovernanceFields(models.Model):
         return [r for r in self.reasons if r.get("blocks_gate")]
 
 
+class CodePointCharField(models.CharField):
+    """Text that sorts code point by code point on every database (as Python sorts ``str``): SQLite's default,
+    and ``COLLATE "C"`` on PostgreSQL, whose default collation ignores spaces and punctuation at first. Declared
+    on the column rather than in the query, so an index on it serves ``ORDER BY``."""
+
+    def db_parameters(self, connection):
+        parameters = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            parameters["collation"] = "C"
+        return parameters
+
+
 class ModelGovernance(GovernanceFields):
+    """A model's stored governance state, plus what the portfolio reads of it at any size.
+
+    ``flags`` are the model's red flags (the governance reasons an executive must see, and the inventory's
+    own gaps: a deployment outside its validated environment, no business process, ...), ``flag_rank`` the most
+    severe one's rank (0 high, 1 medium, 2 low; null without a flag), so the dashboard reads the worst models
+    from an index. ``tally`` lists the keys this model adds to ``PortfolioTally`` of ``business_unit_id``, the
+    unit it belonged to when stored: a change subtracts exactly what was added before.
+    """
+
     model = models.OneToOneField(MLModel, primary_key=True, on_delete=models.CASCADE, related_name="governance")
+    name_key = CodePointCharField(max_length=160, blank=True, default="",
+                                  help_text="The model's name in lower case, to sort flags by.")
+    flag_rank = models.PositiveSmallIntegerField(null=True, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    business_unit_id = models.PositiveIntegerField(null=True, blank=True)
+    tally = models.JSONField(null=True, blank=True, help_text="Null until the portfolio figures are stored.")
 
     class Meta:
         # The model list's filters join these rows by model: with the model in the index the join never reads
         # the wide row (its reasons), so a count or a page by state stays an index scan at 100,000 models
         # (SQLite 3x faster; PostgreSQL then finds a rare state's models from the index, not by walking names).
-        indexes = [models.Index(fields=[name, "model"], name=f"modelgov_{name}_model_idx")
-                   for name in ("status", "health", "approval")]
+        indexes = [
+            *(models.Index(fields=[name, "model"], name=f"modelgov_{name}_model_idx")
+              for name in ("status", "health", "approval")),
+            # The dashboard's worst red flags: the first 25 read in order, whatever the portfolio's size.
+            models.Index(fields=["flag_rank", "name_key", "model"], name="modelgov_flags_idx",
+                         condition=models.Q(flag_rank__isnull=False)),
+            models.Index(fields=["business_unit_id", "flag_rank", "name_key", "model"],
+                         name="modelgov_unit_flags_idx", condition=models.Q(flag_rank__isnull=False)),
+            models.Index(fields=["model"], name="modelgov_untallied_idx", condition=models.Q(tally__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model}: {self.status}"
@@ -452,3 +501,38 @@ class VersionGovernance(GovernanceFields):
 
     def __str__(self) -> str:
         return f"{self.version}: {self.status}"
+
+
+class ModelReasonCode(models.Model):
+    """One reason code of a model's stored governance state (``ModelGovernance.reason_codes``), one row each, so
+    the model list filters by a reason from an index instead of matching text in every state row."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="reason_code_rows")
+    code = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "code"], name="model_reason_code_unique")]
+        indexes = [models.Index(fields=["code", "model"], name="model_reason_code_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.code}"
+
+
+class PortfolioTally(models.Model):
+    """How many live models of a business unit have each portfolio figure: the dashboard's counts at any size.
+
+    Keys are ``dimension:value`` (``status:suspended``, ``reason:monitoring_overdue``, ``flag:<kind>:high``,
+    ``heat:3,4`` counting risks, ``stage:production``, ...). The governance service adds each model's keys
+    (``ModelGovernance.tally``) and subtracts what it added before in the same transaction, so every count is
+    the sum of the stored states; ``verify_governance`` checks exactly that.
+    """
+
+    business_unit = models.ForeignKey(BusinessUnit, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["business_unit", "key"], name="portfolio_tally_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.business_unit_id} {self.key}: {self.n}"

@@ -171,31 +171,36 @@ def process_detail(*, slug: str) -> BusinessProcess:
     return get_object_or_404(queryset, slug=slug)
 
 
-def process_models(process: BusinessProcess) -> list[dict]:
-    """The models that drive a process, each with the active deployments serving it.
+def process_models(process: BusinessProcess) -> QuerySet:
+    """The models that drive a process, worst governance state first, then by name.
 
     A model counts when it names the process or when one of its deployments serves it,
     so a deployment recorded against the process is never hidden.
     """
-    serving = list(
-        active_deployments().filter(business_process=process).select_related("version__model")
-    )
-    models = (
-        MLModel.objects.filter(process_condition(process))
-        .select_related("team__business_unit", "accountable_owner", "governance")
-        .order_by("name", "pk")
-    )
-    return [
-        {"model": model, "deployments": [d for d in serving if d.version.model_id == model.pk]}
-        for model in models
-    ]
+    return (MLModel.objects.filter(process_condition(process))
+            .select_related("team__business_unit", "accountable_owner", "governance")
+            .order_by("-governance_rank", "name", "pk"))
 
 
-def governance_rollup(models) -> tuple[g.Rollup, int]:
-    """The stored states of ``models`` (fetched with ``select_related("governance")``) counted per status, with
-    the worst (``apps.inventory.governance.rollup``), and how many have no stored state yet."""
-    states = [stored_governance(model) for model in models]
-    return g.rollup(state.status for state in states if state is not None), states.count(None)
+def with_serving_deployments(models, process: BusinessProcess) -> list[dict]:
+    """``models`` (a page of them), each with its active deployments serving ``process``: one query."""
+    models = list(models)
+    serving = list(active_deployments().filter(business_process=process, version__model__in=[m.pk for m in models])
+                   .select_related("version__model"))
+    return [{"model": model, "deployments": [d for d in serving if d.version.model_id == model.pk]}
+            for model in models]
+
+
+def process_rollup(models: QuerySet) -> tuple[g.Rollup, int]:
+    """The stored states of ``models`` counted per status in SQL (``apps.inventory.governance.rollup``), and how
+    many have no stored state yet: one query however many models drive the process."""
+    counts = dict(models.order_by().values("governance__status").annotate(n=Count("pk"))
+                  .values_list("governance__status", "n"))
+    rollup = g.Rollup()
+    for status, n in counts.items():
+        if status is not None:
+            rollup.counts[status] = n
+    return rollup, counts.get(None, 0)
 
 
 NOT_COMPUTED = "Its governance state has not been computed yet; it will be within minutes."

@@ -401,11 +401,16 @@ class ProcessDetailView(RoleRequiredMixin, TemplateView):
     capability = Capability.VIEW_PORTFOLIO
     template_name = "inventory/process_detail.html"
 
+    paginate_by = 50
+
     def get_context_data(self, **kwargs):
         process = selectors.process_detail(slug=kwargs["slug"])
-        rows = selectors.process_models(process)
-        rollup, not_computed = selectors.governance_rollup([row["model"] for row in rows])
-        return {**super().get_context_data(**kwargs), "process": process, "rows": rows, "rollup": rollup,
+        models = selectors.process_models(process)
+        rollup, not_computed = selectors.process_rollup(models)
+        page = Paginator(models, self.paginate_by).get_page(self.request.GET.get("page"))
+        return {**super().get_context_data(**kwargs), "process": process, "page_obj": page,
+                "rows": selectors.with_serving_deployments(page.object_list, process),
+                "model_count": page.paginator.count, "rollup": rollup,
                 "rollup_links": rollup_links(rollup, process=process.slug), "not_computed": not_computed}
 
 

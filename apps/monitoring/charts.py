@@ -18,6 +18,7 @@ SERIES_COLOURS = ("#0969da", "#8250df", "#1f4e79", "#bf3989", "#57606a", "#11632
 CHAMPION, CHALLENGER = "#57606a", "#0969da"
 PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.2
 DRIFT_BARS = 30
+DRIFT_LABEL_ROW = 16  # pixels between the rows of the drift chart's reading-line labels
 
 # Key metrics of the time series per task type: (metric key, label). "fairness.dp_worst" and
 # "drift.psi_worst" are the largest value over attributes or features.
@@ -150,11 +151,13 @@ def drift_chart(drift: Mapping[str, Mapping]) -> Chart:
         marker_color=[HEALTH_COLOURS["breach"] if psi > PSI_SIGNIFICANT else HEALTH_COLOURS["warning"]
                       if psi > PSI_MODERATE else "#0969da" for _, psi in shown],
         hovertemplate="%{y}<br>PSI %{x:.4f}<extra></extra>"))
-    for limit, text in ((PSI_MODERATE, "0.1 moderate"), (PSI_SIGNIFICANT, "0.2 significant")):
+    # 0.1 and 0.2 sit a few pixels apart once a feature drifts to PSI 2: each label starts at its line, on its own
+    # row, so they never overlap whatever the axis range.
+    for row, (limit, text) in enumerate(((PSI_SIGNIFICANT, "0.2 significant"), (PSI_MODERATE, "0.1 moderate"))):
         fig.add_vline(x=limit, line={"color": "#57606a", "dash": "dot", "width": 1}, annotation_text=text,
-                      annotation_position="top")
+                      annotation_position="top right", annotation_yshift=DRIFT_LABEL_ROW * (1 - row))
     fig.update_layout(**_layout(height=max(260, 80 + 24 * len(shown)), showlegend=False,
-                                margin={"l": 160, "r": 20, "t": 40, "b": 50},
+                                margin={"l": 160, "r": 20, "t": 40 + DRIFT_LABEL_ROW, "b": 50},
                                 xaxis={"title": {"text": "PSI"}, "rangemode": "tozero"},
                                 yaxis={"automargin": True}))
     rows = [(Cell(f), Cell(_text(psi)), Cell("significant" if psi > PSI_SIGNIFICANT else "moderate"

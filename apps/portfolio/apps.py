@@ -12,7 +12,6 @@ class PortfolioConfig(AppConfig):
     verbose_name = "Portfolio: dashboard, red flags and model cards"
 
     def ready(self) -> None:
-        # Importing it registers the red-flag sources read from the stored governance state.
-        from apps.portfolio import panels, redflags_governance  # noqa: F401
+        from apps.portfolio import panels
 
         inventory_panels.register(panels.governance_panels)

@@ -3,7 +3,7 @@
 Pure figure builders (no Django imports). The state, health and approval bars count the live models by
 their stored governance state (``apps.inventory.governance`` names the values); each bar and table row
 links to the model list with the same filter, so a bar holds the models it opens. The heat map counts
-the current risk ratings, read through the risk app's ``rating_cells``.
+the current risk ratings, as the stored states tally them.
 """
 
 from collections.abc import Mapping, Sequence

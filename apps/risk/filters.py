@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.filters import YesNoFilter
 from apps.inventory.models import BusinessUnit
 from apps.risk.models import Mitigation, RiskRating, Tier
 from apps.risk.scoring import LEVELS, RISKS
@@ -29,7 +30,7 @@ class RiskRegisterFilter(django_filters.FilterSet):
     mitigation_status = django_filters.ChoiceFilter(
         field_name="mitigations__status", choices=Mitigation.Status.choices, label="Mitigation status",
         distinct=True)
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Re-assessment overdue")
+    overdue = YesNoFilter(method="filter_overdue", label="Re-assessment overdue")
     sort = django_filters.ChoiceFilter(method="apply_sort", choices=[(k, k) for k in REGISTER_SORTS], label="Sort")
 
     class Meta:

@@ -48,6 +48,8 @@ def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(p
 
     page.locator("[data-figure-id=figure-stage-by-unit] .main-svg").first.wait_for()
     assert page.locator(".chart .main-svg").count() >= 3
+    # The partial Plotly bundle draws every trace type the dashboard uses, heat maps included.
+    assert page.locator(".chart .heatmaplayer image").count() >= 1
     flags = page.get_by_role("region", name="Red flags")
     assert flags.get_by_role("link", name="Credit scoring").first.is_visible()
     text = flags.inner_text()

@@ -6,13 +6,14 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from apps.compliance.admin import ControlAdmin
 from apps.core.admin import AuditedAdminMixin
 from apps.core.models import AuditEvent
 from apps.inventory.admin import TeamAdmin
 from apps.reviews.admin import ChecklistItemAdmin
 
 # Admins whose writes go through services that record the audit event themselves (each has its own tests).
-SERVICE_BACKED = {ChecklistItemAdmin, TeamAdmin}
+SERVICE_BACKED = {ChecklistItemAdmin, ControlAdmin, TeamAdmin}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from apps.notifications.services import notify
 from tests.inventory.factories import DataSetFactory, MLModelFactory
 
 LIST_PAGES = ["inventory:index", "inventory:dataset-list", "inventory:process-list", "monitoring:index",
-              "risk:index", "core:audit", "notifications:list"]
+              "risk:index", "core:audit", "notifications:list", "compliance:index"]
 HTMX = {"HX-Request": "true"}
 RESTORE = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
 
@@ -64,6 +64,7 @@ LISTS_WITH_ROWS = [
     ("inventory:index", make_models, {"q": "churn"}),
     ("inventory:dataset-list", make_datasets, {"q": "dataset"}),
     ("core:audit", make_events, {"action": "model.updated"}),
+    ("compliance:index", make_models, {"q": "churn"}),
 ]
 
 

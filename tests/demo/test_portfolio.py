@@ -176,3 +176,17 @@ def test_a_second_run_is_cheap_and_creates_nothing(portfolio, settings):
 def test_the_audit_chain_verifies(portfolio):
     assert AuditEvent.objects.filter(action="model.registered").count() == MLModel.objects.count()
     assert audit_verify(triggered_by="test").ok
+
+
+def test_it_classifies_a_high_risk_credit_model_with_a_complete_file_and_others_with_gaps(portfolio):
+    from apps.compliance import selectors
+
+    views = {v.model.slug: v for v in selectors.compliance_of(list(selectors.models_for_compliance().filter(
+        slug__in=["retail-credit-scoring", "sme-credit-scoring", "credit-card-limit-management"])))}
+    complete = views["retail-credit-scoring"]
+    assert complete.facts.classification.annex_iii_area == "essential_services"
+    assert {r.control.code for r in complete.results} >= {"EU-9", "EU-10", "EU-11", "EU-14", "EU-72", "EU-73"}
+    assert complete.coverage.satisfied == complete.coverage.applicable
+    for slug in ("sme-credit-scoring", "credit-card-limit-management"):
+        assert views[slug].facts.classification.eu_category == "high_risk"
+        assert views[slug].coverage.missing + views[slug].coverage.partial > 0

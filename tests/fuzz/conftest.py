@@ -68,8 +68,12 @@ def seed_portfolio() -> dict:
                                          window_end=start + timedelta(days=1), row_count=10,
                                          metrics={"overall": {"accuracy": 0.9}})
 
+    from apps.compliance.services import classification_save
     from apps.core.models import AuditEvent
     from apps.risk.models import GovernancePolicy, RiskMatrix
+
+    classification_save(actor=reviewer, model=model, eu_category="high_risk", annex_iii_area="essential_services",
+                        role="provider")
 
     return {
         "tokens": tokens,
@@ -93,6 +97,7 @@ def seed_portfolio() -> dict:
             "webhooks": [delivery.subscription_id],
             "webhook-deliveries": [delivery.pk],
             "audit-events": list(AuditEvent.objects.order_by("-seq").values_list("pk", flat=True)[:3]),
+            "compliance": [model.slug, draft_review.version.model.slug],
         },
         # Values for body fields that reference other objects.
         "references": {

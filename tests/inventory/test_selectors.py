@@ -107,7 +107,7 @@ def test_process_models_include_models_that_only_deploy_to_it():
     linked = MLModelFactory(name="Linked", business_processes=[process])
     serving = DeploymentFactory(version__model__name="Serving only", business_process=process)
     DeploymentFactory(version__model=linked, business_process=process, retired_at=timezone.now())
-    rows = selectors.process_models(process)
+    rows = selectors.with_serving_deployments(selectors.process_models(process), process)
     assert [(r["model"].name, r["deployments"]) for r in rows] == [("Linked", []), ("Serving only", [serving])]
 
 
@@ -115,7 +115,7 @@ def test_process_models_list_a_model_named_and_serving_once():
     process = BusinessProcessFactory()
     model = MLModelFactory(name="Both", business_processes=[process])
     serving = DeploymentFactory(version__model=model, business_process=process)
-    rows = selectors.process_models(process)
+    rows = selectors.with_serving_deployments(selectors.process_models(process), process)
     assert [(r["model"].name, r["deployments"]) for r in rows] == [("Both", [serving])]
 
 

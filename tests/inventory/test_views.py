@@ -545,7 +545,7 @@ def test_the_process_page_costs_a_constant_number_of_queries(client_as, django_a
     for _ in range(count):
         DeploymentFactory(version__model=MLModelFactory(business_processes=[process]), business_process=process)
     client = client_as("executive")
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         response = client.get(process.get_absolute_url())
     assert len(response.context["rows"]) == count
 
@@ -557,3 +557,16 @@ def test_the_process_page_shows_models_and_the_deployments_serving_it(client_as)
                       environment_mismatch=True, mismatch_details=MISMATCH)
     content = client_as("executive").get(process.get_absolute_url()).content.decode()
     assert "Scorer" in content and "scoring-endpoint" in content and "Environment mismatch" in content
+
+
+@pytest.mark.django_db
+def test_yes_no_filters_offer_any_yes_or_no_and_any_filters_nothing_out(client_as):
+    DeploymentFactory(version__model__name="Bad", environment_mismatch=True)
+    MLModelFactory(name="Orphan", accountable_owner=UserFactory(is_active=False))
+    client = client_as("executive")
+
+    page = client.get(reverse("inventory:index")).content.decode()
+    every = client.get(reverse("inventory:index"), {"env_mismatch": "unknown", "owner_left": "unknown"})
+
+    assert '<option value="unknown" selected>Any</option>' in page and ">Unknown<" not in page
+    assert {m.name for m in every.context["page_obj"]} == {"Bad", "Orphan"}

@@ -3,8 +3,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.governance import figures
 from apps.inventory.models import AutomationLevel, Deployment, Exposure, MLModel, Stage
-from apps.portfolio import redflags, redflags_governance
+from apps.portfolio import redflags
 from tests.factories import UserFactory
 from tests.inventory.factories import (
     BusinessProcessFactory,
@@ -13,12 +14,13 @@ from tests.inventory.factories import (
     ModelVersionFactory,
     TeamFactory,
 )
-from tests.portfolio.helpers import DRIFTED, breach, production_model
+from tests.portfolio.helpers import DRIFTED, breach, production_model, refresh
 
 pytestmark = pytest.mark.django_db
 
-def flags_of(kind):
-    return [(f.model, f.detail) for f in redflags.collect(redflags.live_models()) if f.kind == kind]
+def flags_of(code):
+    """(model, detail) of every stored flag of kind ``code``, in dashboard order."""
+    return [(row.model, flag.detail) for row in redflags.collect() for flag in row.flags if flag.code == code]
 
 
 def dashboard(client, **params):
@@ -33,8 +35,9 @@ def test_it_flags_only_active_production_deployments_outside_their_validated_env
     production_model(runtime=DRIFTED, environment=Deployment.Environment.STAGING, name="Staging only")
     retired = production_model(runtime=DRIFTED, name="Retired deployment")
     Deployment.objects.filter(version__model=retired).update(retired_at="2025-01-01T00:00:00Z")
+    refresh(retired)  # written behind the services' back: store its state again, as they would
 
-    found = flags_of(redflags.ENV_MISMATCH)
+    found = flags_of("env_mismatch")
 
     assert [model for model, _ in found] == [drifted.name]
     assert "scikit-learn: validated 1.6.1, runs 1.7.0" in found[0][1]
@@ -47,7 +50,7 @@ def test_it_flags_models_whose_accountable_owner_left_but_not_retired_ones():
     MLModelFactory(name="Old orphan", accountable_owner=gone, stage=Stage.RETIRED)
     production_model(name="Owned")
 
-    found = flags_of(redflags_governance.OWNER_LEFT)
+    found = flags_of("owner_left")
 
     assert found == [(left.name, "Ada Gone, the accountable owner, no longer has an active account; name a new "
                                  "owner.")]
@@ -59,7 +62,7 @@ def test_it_flags_production_models_whose_owner_cannot_be_reached():
     MLModelFactory(name="Still in development", accountable_owner=UserFactory(email=""))
     production_model(name="Reachable")
 
-    found = flags_of(redflags.OWNER_INCOMPLETE)
+    found = flags_of("owner_unreachable")
 
     assert [model for model, _ in found] == [unreachable.name]
     assert "no e-mail address and no name" in found[0][1]
@@ -71,39 +74,50 @@ def test_it_flags_production_gaps_in_process_training_data_and_fingerprints():
     DeploymentFactory(version=no_process.versions.get(), business_process=None)
     production_model(name="Complete")
 
-    assert [m for m, _ in flags_of(redflags.NO_PROCESS)] == ["No process"]
-    assert [m for m, _ in flags_of(redflags.NO_TRAINING_DATA)] == ["No process"]
-    assert [m for m, _ in flags_of(redflags.NO_FINGERPRINT)] == ["No process"]
+    assert [m for m, _ in flags_of("no_process")] == ["No process"]
+    assert [m for m, _ in flags_of("no_training_data")] == ["No process"]
+    assert [m for m, _ in flags_of("no_fingerprint")] == ["No process"]
 
 
-def test_other_apps_can_register_their_own_red_flags():
-    model = production_model(name="Unexplained")
-    MLModelFactory(name="Still in development")
+def test_a_fact_no_state_depends_on_still_moves_the_flags_and_their_counts():
+    owner = UserFactory(first_name="Ada", last_name="Lovelace", email="ada@example.org")
+    model = production_model(name="Reachable", accountable_owner=owner)
+    assert flags_of("owner_unreachable") == []
 
-    class Unexplained(redflags.Source):
-        kind = "No model card"
-        severity = redflags.LOW
+    owner.email = ""
+    owner.save()
 
-        def rows(self, models):
-            return models.filter(stage=Stage.PRODUCTION)
+    assert flags_of("owner_unreachable") == [(model.name, f"Accountable owner {owner.username} has no e-mail "
+                                                          "address on record.")]
+    assert redflags.counts().count("owner_unreachable").by_severity == {"high": 0, "medium": 1, "low": 0}
+    assert figures.verify_tallies() == []
 
-        def detail(self, model):
-            return "Nobody wrote its model card."
 
-        def url(self, model):
-            return "/x/"
+def test_a_team_moved_to_another_unit_takes_its_models_counts_with_it():
+    team = TeamFactory()
+    model = production_model(name="Mover", team=team)
+    before, after = team.business_unit, TeamFactory().business_unit
 
-    redflags.register(Unexplained)
-    redflags.register(Unexplained)
-    try:
-        found = [f for f in redflags.collect(redflags.live_models()) if f.kind == "No model card"]
-        counted = redflags.summary(redflags.live_models()).count("No model card")
-    finally:
-        redflags.unregister(Unexplained)
+    team.business_unit = after
+    team.save()
 
-    assert found == [redflags.RedFlag(redflags.LOW, model.name, "No model card", "Nobody wrote its model card.", "/x/")]
-    assert counted.by_severity == {"high": 0, "medium": 0, "low": 1} and counted.models == 1
-    assert Unexplained not in map(type, redflags.sources())
+    assert figures.tallies(before.pk).get("live", 0) == 0
+    assert figures.tallies(after.pk)["live"] == 1
+    assert model.governance.__class__.objects.get(pk=model.pk).business_unit_id == after.pk
+    assert figures.verify_tallies() == []
+
+
+def test_deleting_a_model_takes_back_its_counts():
+    model = production_model(name="Short-lived")
+    ModelVersionFactory  # noqa: B018 - factories keep their versions; the model goes with its state
+    assert figures.tallies()["live"] == 1
+
+    Deployment.objects.filter(version__model=model).delete()
+    model.versions.all().delete()
+    model.delete()
+
+    assert figures.tallies().get("live", 0) == 0
+    assert figures.verify_tallies() == []
 
 
 def test_the_dashboard_lists_the_mismatch_and_owner_left_flags_first(client_as):
@@ -135,9 +149,9 @@ def test_the_dashboard_shows_the_25_most_severe_flags_and_counts_them_all_by_iss
     assert [f.model for f in response.context["red_flags"]] == [f"Orphan {i:02}" for i in range(25)]
     assert response.context["red_flag_total"] == 27
     assert response.context["red_flag_counts"] == [
-        redflags.KindCount(redflags_governance.OWNER_LEFT, {"high": 26, "medium": 1, "low": 0}, models=27)]
+        redflags.KindCount("Owner has left", "owner_left", {"high": 26, "medium": 1, "low": 0})]
     page = " ".join(response.content.decode().split())
-    assert "Showing the 25 most severe of 27 red flags" in page
+    assert "Showing the 25 most severe of 27 models with red flags" in page
     assert ('<th scope="row">Owner has left</th> <td class="num">26</td> <td class="num">1</td> '
             '<td class="num">0</td> <td class="num">27</td>') in page
 
@@ -237,7 +251,7 @@ def test_the_governance_panels_count_the_stored_state(client_as):
         "Approved": 2, "Suspended": 0, "Void (content changed)": 0, "Short of what the tier needs": 0,
         "Not approved": 1}
     flags = [(f.model, f.kind) for f in response.context["red_flags"]]
-    assert flags == [("Drifting", redflags_governance.BREACH)]
+    assert flags == [("Drifting", "Metric in breach")]
 
 
 def test_a_never_evaluated_production_model_has_no_evidence_and_is_not_healthy(client_as):
@@ -253,7 +267,7 @@ def test_a_never_evaluated_production_model_has_no_evidence_and_is_not_healthy(c
     assert "1 never evaluated, 0 overdue" in kpis["No monitoring evidence"]["note"]
     [flag] = response.context["red_flags"]
     assert (flag.severity, flag.model, flag.kind) == (redflags.HIGH, "Never evaluated",
-                                                      redflags_governance.NEVER_EVALUATED)
+                                                      "Never evaluated in production")
     assert "has never been evaluated on production data" in flag.detail
     assert flag.url == reverse("monitoring:model", kwargs={"slug": MLModel.objects.get(name="Never evaluated").slug})
 
@@ -267,7 +281,7 @@ def test_lapsed_monitoring_is_a_red_flag(client_as):
 
     [flag] = dashboard(client_as("executive")).context["red_flags"]
 
-    assert (flag.severity, flag.kind) == (redflags.HIGH, redflags_governance.MONITORING_OVERDUE)
+    assert (flag.severity, flag.kind) == (redflags.HIGH, "Monitoring overdue")
     assert flag.detail.startswith("Version ") and "its tier asks for monthly monitoring" in flag.detail
 
 
@@ -283,12 +297,13 @@ def test_a_suspended_model_is_a_red_flag_with_the_reasons_sentence_and_link(clie
 
     response = dashboard(client_as("executive"))
 
-    [flag] = [f for f in response.context["red_flags"] if f.kind == redflags_governance.SUSPENDED]
-    assert (flag.severity, flag.model, flag.detail, flag.url) == (redflags.HIGH, "Suspended", reason["message"],
-                                                                  reason["url"])
-    assert flag.url == reverse("governance:accept", kwargs={"version_id": version.pk})
+    [row] = [f for f in response.context["red_flags"] if f.has("approval_suspended")]
+    flag = next(f for f in row.flags if f.code == "approval_suspended")
+    assert (row.severity, row.model, flag.detail, flag.url) == (redflags.HIGH, "Suspended", reason["message"],
+                                                                reason["url"])
+    assert row.url == flag.url == reverse("governance:accept", kwargs={"version_id": version.pk})
     page = response.content.decode()
-    assert f'<a href="{flag.url}">Suspended</a>' in page and "suspends the approval until a reviewer" in page
+    assert f'<a href="{flag.url}">Approval suspended</a>' in page and "suspends the approval until a reviewer" in page
     assert bars(governance_chart(response, "chart-governance-state"))["Suspended"] == 1
 
 

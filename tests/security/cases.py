@@ -664,3 +664,21 @@ def _webhook_ping_api(ctx):
 @case("webhook-detail", "delete")
 def _webhook_delete_api(ctx):
     return Write(actor=user("admin"), kwargs={"pk": WebhookSubscriptionFactory().pk})
+
+
+# --- Compliance ---------------------------------------------------------------------------------------
+
+CLASSIFICATION = {"eu_category": "high_risk", "annex_iii_area": "essential_services", "role": "provider",
+                  "rationale": "Scores applicants for consumer credit."}
+
+
+@case("compliance:classify")
+def _classify_page(ctx):
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, api=False, data=dict(CLASSIFICATION))
+
+
+@case("api-compliance-classification", "put")
+def _classify_api(ctx):
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, data=dict(CLASSIFICATION))

@@ -144,7 +144,7 @@ def _models(rows: list[dict]) -> list[dict]:
         .values_list("version__model_id", "pk", "version__version", "environment", "target", "deployed_at",
                      "environment_mismatch")
     )
-    states = _governance(ModelGovernance, "model_id", pks, zone)
+    states = _governance(ModelGovernance, "model_id", pks, zone, "flags")
     return [
         _columns(row, MODEL_COLUMNS, {
             **{relation: by_model[row["pk"]] for relation, by_model in named.items()},
@@ -202,7 +202,7 @@ def registered_model(model: MLModel, *, technical_owners=(), business_processes=
         "business_processes": [process.slug for process in sorted(set(business_processes),
                                                                   key=lambda p: (p.name, p.pk))],
         "tags": sorted(tags), "versions": [], "active_deployments": [],
-        "governance": _governance(ModelGovernance, "model_id", [model.pk], zone).get(model.pk),
+        "governance": _governance(ModelGovernance, "model_id", [model.pk], zone, "flags").get(model.pk),
     }, zone)
 
 

@@ -197,6 +197,19 @@ class GovernanceSerializer(serializers.Serializer):
     recheck_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
+class RedFlagSerializer(serializers.Serializer):
+    kind = serializers.CharField(read_only=True, help_text="Stable code of the kind of flag, e.g. owner_left.")
+    label = serializers.CharField(read_only=True, help_text="The kind as the dashboard names it.")
+    severity = serializers.ChoiceField(choices=["high", "medium", "low"], read_only=True)
+    detail = serializers.CharField(read_only=True, help_text="What exactly is wrong.")
+    url = serializers.CharField(read_only=True, help_text="Where to act on it.")
+
+
+class ModelGovernanceSerializer(GovernanceSerializer):
+    flags = RedFlagSerializer(many=True, read_only=True,
+                              help_text="The model's red flags as the dashboard shows them, most severe first.")
+
+
 class VersionGovernanceSerializer(GovernanceSerializer):
     gate_open = serializers.BooleanField(read_only=True, help_text="Nothing blocks the version from production.")
 
@@ -339,7 +352,7 @@ class MLModelSerializer(serializers.ModelSerializer):
     created_by = _username()
     versions = ListedVersionsSerializer(child=VersionSummarySerializer(), read_only=True, source="*")
     active_deployments = ActiveDeploymentsSerializer(child=DeploymentSummarySerializer(), read_only=True, source="*")
-    governance = GovernanceSerializer(read_only=True, allow_null=True)
+    governance = ModelGovernanceSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = MLModel

@@ -1,0 +1,87 @@
+"""Compliance API: the frameworks in force, a model's compliance and classification, the portfolio coverage."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers as drf
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.compliance import selectors, services
+from apps.compliance.api import serializers as s
+from apps.compliance.models import Classification
+from apps.core.api.schema import BAD_FILTER, NOT_FOUND
+from apps.core.roles import Capability
+from apps.inventory.models import MLModel
+
+FILTERS = [
+    OpenApiParameter("q", str, description="Model name or purpose contains"),
+    OpenApiParameter("business_unit", str, description="A business unit's slug"),
+    OpenApiParameter("eu_category", str, enum=list(s.ev.EU_CATEGORIES)),
+    OpenApiParameter("annex_iii_area", str, enum=list(s.ev.ANNEX_III_AREAS)),
+    OpenApiParameter("classified", bool),
+]
+
+
+class FrameworkListView(APIView):
+    read_capability = Capability.VIEW_PORTFOLIO
+
+    @extend_schema(summary="The frameworks in force, each with its published version's controls",
+                   responses={200: s.FrameworkSerializer(many=True)})
+    def get(self, request):
+        data = []
+        for framework in selectors.frameworks_in_force():
+            version = framework.published[0] if framework.published else None
+            data.append({"code": framework.code, "name": framework.name, "description": framework.description,
+                         "version": version.version if version else None, "source": version.source if version else None,
+                         "controls": s.ControlSerializer(version.controls.all() if version else [], many=True).data})
+        return Response(data)
+
+
+class CoverageView(APIView):
+    read_capability = Capability.VIEW_PORTFOLIO
+
+    @extend_schema(summary="Portfolio coverage by framework and by business unit (the per-model views added up)",
+                   parameters=FILTERS, responses={200: s.PortfolioCoverageSerializer, 400: BAD_FILTER})
+    def get(self, request):
+        filterset = selectors.filtered_models(request.query_params)
+        if filterset.is_bound and not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        return Response(s.portfolio_data(selectors.portfolio_compliance(list(filterset.qs))))
+
+
+class ModelComplianceView(APIView):
+    read_capability = Capability.VIEW_PORTFOLIO
+
+    @extend_schema(summary="A model's applicable controls with status, evidence (linked, dated) and fixes",
+                   responses={200: s.ModelComplianceSerializer, 404: NOT_FOUND})
+    def get(self, request, slug: str):
+        model = get_object_or_404(selectors.models_for_compliance(), slug=slug)
+        return Response(s.model_compliance_data(selectors.model_compliance(model)))
+
+
+class ClassificationView(APIView):
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.CLASSIFY_MODEL
+    http_method_names = ["get", "put", "head", "options"]
+
+    def _model(self, slug: str) -> MLModel:
+        return get_object_or_404(MLModel.objects.select_related("team"), slug=slug)
+
+    @extend_schema(summary="A model's classification questionnaire",
+                   responses={200: s.ClassificationSerializer,
+                              404: OpenApiResponse(description="No such model, or it is not classified yet.")})
+    def get(self, request, slug: str):
+        classification = get_object_or_404(Classification.objects.select_related("classified_by"),
+                                           model=self._model(slug))
+        return Response(s.ClassificationSerializer(classification).data)
+
+    @extend_schema(summary="Record or change a model's classification (audited)", request=s.ClassificationSerializer,
+                   responses={200: s.ClassificationSerializer, 400: OpenApiResponse(
+                       drf.DictField(), description="An answer is missing or inconsistent, by field.")})
+    def put(self, request, slug: str):
+        model = self._model(slug)
+        body = s.ClassificationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        classification = services.classification_save(actor=request.user, model=model, **body.validated_data)
+        return Response(s.ClassificationSerializer(classification).data)

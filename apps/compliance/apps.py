@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.urls import reverse
+
+from apps.inventory import panels as inventory_panels
+
+
+def compliance_link(model, versions) -> dict:
+    """The model page links to the model's compliance view (no query: the view computes it when opened)."""
+    return {"compliance_url": reverse("compliance:model", kwargs={"slug": model.slug})}
+
+
+class ComplianceConfig(AppConfig):
+    """Frameworks as data, each model's classification, and its controls judged against the portal's evidence."""
+
+    name = "apps.compliance"
+    verbose_name = "Compliance"
+
+    def ready(self) -> None:
+        inventory_panels.register(compliance_link)

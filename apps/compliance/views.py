@@ -1,0 +1,131 @@
+import csv
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.generic import FormView, TemplateView
+
+from apps.compliance import evaluation as ev
+from apps.compliance import selectors, services
+from apps.compliance.forms import ClassificationForm
+from apps.compliance.models import Classification
+from apps.core.csvsafe import safe_row
+from apps.core.errors import DomainError, PermissionDeniedError
+from apps.core.permissions import RoleRequiredMixin
+from apps.core.roles import Capability, may, require
+from apps.core.views_mixins import HtmxListMixin
+from apps.inventory.models import MLModel
+from apps.risk.selectors import current_assessment
+
+
+class PortfolioView(RoleRequiredMixin, HtmxListMixin, TemplateView):
+    """Coverage of the filtered models by framework and by business unit, for executives, above the models."""
+
+    capability = Capability.VIEW_PORTFOLIO
+    template_name = "compliance/portfolio.html"
+    partial_template_name = "compliance/partials/portfolio_results.html"
+    object_list_name = "models"
+
+    def get_filterset(self):
+        return selectors.filtered_models(self.request.GET)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        portfolio = selectors.portfolio_compliance(list(context["filter"].qs))
+        views = {view.model.pk: view for view in portfolio.models}
+        context.update(portfolio=portfolio, rows=[views[m.pk] for m in context["models"]],
+                       query=self.request.GET.urlencode())
+        return context
+
+
+class ExportView(RoleRequiredMixin, TemplateView):
+    """One row per applicable control of each filtered model: its status, evidence and what would satisfy it."""
+
+    capability = Capability.VIEW_PORTFOLIO
+
+    def get(self, request, *args, **kwargs):
+        models = list(selectors.filtered_models(request.GET).qs)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="compliance.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["model", "business_unit", "framework", "framework_version", "control", "reference", "title",
+                         "status", "evidence", "evidence_dates", "what_would_satisfy_it"])
+        for view in selectors.compliance_of(models):
+            model = view.model
+            for result in view.results:
+                c = result.control
+                writer.writerow(safe_row([
+                    model.name, model.team.business_unit.name, c.framework, c.version, c.code, c.reference, c.title,
+                    result.status, " | ".join(f"{e.label}: {e.status}: {e.note}" for e in result.evidence),
+                    " | ".join(f"{e.kind}={e.at:%Y-%m-%d}" for e in result.evidence if e.at),
+                    " | ".join(result.fixes)]))
+        return response
+
+
+class ModelComplianceView(RoleRequiredMixin, TemplateView):
+    """Each control that applies to one model, with its status, the evidence linked and dated, and the fix."""
+
+    capability = Capability.VIEW_PORTFOLIO
+    template_name = "compliance/model.html"
+
+    def get_context_data(self, **kwargs):
+        model = get_object_or_404(selectors.models_for_compliance(), slug=kwargs["slug"])
+        view = selectors.model_compliance(model)
+        names = selectors.framework_names()
+        return super().get_context_data(
+            model=model, view=view, coverage=view.coverage, frameworks=[
+                (names.get(code, code), results) for code, results in view.by_framework().items()],
+            classification=view.facts.classification, stored=getattr(model, "classification", None),
+            can_classify=may(self.request.user, Capability.CLASSIFY_MODEL, model), **kwargs)
+
+
+class ClassifyView(RoleRequiredMixin, FormView):
+    """The classification questionnaire of one model; prefilled from the current risk assessment's category."""
+
+    capability = Capability.CLASSIFY_MODEL
+    template_name = "compliance/classify.html"
+    form_class = ClassificationForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.model = get_object_or_404(MLModel.objects.select_related("team"), slug=kwargs["slug"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def check_object_permission(self, request) -> None:
+        require(request.user, Capability.CLASSIFY_MODEL, self.model)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["instance"] = Classification.objects.filter(model=self.model).first()
+        return kwargs
+
+    def get_initial(self):
+        assessment = current_assessment(self.model)
+        if assessment is not None and assessment.eu_ai_act_category:
+            return {"eu_category": assessment.eu_ai_act_category}
+        return {}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(model=self.model, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            services.classification_save(actor=self.request.user, model=self.model, **{
+                name: form.cleaned_data[name] for name in services.CLASSIFICATION_FIELDS})
+        except (DomainError, PermissionDeniedError) as exc:
+            form.add_error(getattr(exc, "field", None) if isinstance(exc, DomainError) else None, exc.message)
+            response = self.form_invalid(form)
+            response.status_code = 403 if isinstance(exc, PermissionDeniedError) else 400
+            return response
+        messages.success(self.request, f"Classification of {self.model} saved; the controls that apply follow it.")
+        return redirect("compliance:model", slug=self.model.slug)
+
+
+class FrameworkListView(RoleRequiredMixin, TemplateView):
+    """The frameworks in force, with every control, its reference and the evidence that satisfies it."""
+
+    capability = Capability.VIEW_PORTFOLIO
+    template_name = "compliance/frameworks.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(frameworks=selectors.frameworks_in_force(), kinds=ev.EVIDENCE_KINDS,
+                                        categories=ev.EU_CATEGORIES, areas=ev.ANNEX_III_AREAS, **kwargs)

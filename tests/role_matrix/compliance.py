@@ -1,0 +1,35 @@
+"""Who may use the compliance pages and API: everyone reads; a model's team, reviewers and admins classify it."""
+
+from tests.inventory.factories import MLModelFactory
+from tests.role_matrix import EVERYONE, REFUSED
+
+CLASSIFIERS = frozenset({"reviewer", "data_scientist", "admin"})
+
+
+def model_kwargs():
+    return {"slug": MLModelFactory().slug}
+
+
+def classified_kwargs():
+    from tests.compliance.factories import ClassificationFactory
+
+    return {"slug": ClassificationFactory().model.slug}
+
+
+MATRIX = {
+    "compliance:index": ("get", EVERYONE, None),
+    "compliance:export": ("get", EVERYONE, None),
+    "compliance:frameworks": ("get", EVERYONE, None),
+    "compliance:model": ("get", EVERYONE, model_kwargs),
+    "compliance:classify": ("get", CLASSIFIERS, model_kwargs),
+    "api-compliance-frameworks": ("get", EVERYONE, None),
+    "api-compliance-coverage": ("get", EVERYONE, None),
+    "api-compliance-model": ("get", EVERYONE, model_kwargs),
+    "api-compliance-classification": ("get", EVERYONE, classified_kwargs),
+}
+WRITES = {
+    "compliance:classify": {"post": CLASSIFIERS},
+    "api-compliance-classification": {"put": CLASSIFIERS},
+}
+# Reviewers classify any team's model (oversight); a data scientist only their team's.
+OWN_TEAM = {"compliance:classify": {"post": REFUSED}, "api-compliance-classification": {"put": REFUSED}}
