@@ -258,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         # An evaluation's list and detail serializers share these; named once, they stay one enum each.
         "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
         "EvaluationKindEnum": "apps.monitoring.models.Evaluation.Kind",
+        "WebhookDeliveryStatusEnum": "apps.notifications.models.WebhookDelivery.Status",
         # A governance state's status and each reason's level take the same four values.
         "GovernanceStatusEnum": "apps.inventory.governance.STATUSES",
         "GovernanceHealthEnum": "apps.inventory.governance.HEALTHS",
