@@ -258,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         # An evaluation's list and detail serializers share these; named once, they stay one enum each.
         "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
         "EvaluationKindEnum": "apps.monitoring.models.Evaluation.Kind",
+        "WebhookDeliveryStatusEnum": "apps.notifications.models.WebhookDelivery.Status",
         # A governance state's status and each reason's level take the same four values.
         "GovernanceStatusEnum": "apps.inventory.governance.STATUSES",
         "GovernanceHealthEnum": "apps.inventory.governance.HEALTHS",
@@ -308,6 +309,12 @@ EMAIL_BACKEND = envstr("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.consol
 DEFAULT_FROM_EMAIL = envstr("DJANGO_DEFAULT_FROM_EMAIL", "mlops-portal@localhost")
 # Absolute links in emails.
 PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+
+# Outgoing webhooks. Targets on loopback, private or link-local addresses are refused (SSRF) unless allowed here.
+PORTAL_WEBHOOKS_ALLOW_PRIVATE = envbool("PORTAL_WEBHOOKS_ALLOW_PRIVATE", False)
+PORTAL_WEBHOOK_MAX_ATTEMPTS = max(1, envint("PORTAL_WEBHOOK_MAX_ATTEMPTS", 8))
+PORTAL_WEBHOOK_BACKOFF_SECONDS = max(1, envint("PORTAL_WEBHOOK_BACKOFF_SECONDS", 30))
+PORTAL_WEBHOOK_TIMEOUT_SECONDS = max(1, envint("PORTAL_WEBHOOK_TIMEOUT_SECONDS", 10))
 
 # --- Logging -------------------------------------------------------------------------
 LOGGING = {
@@ -407,6 +414,8 @@ CELERY_BEAT_SCHEDULE = {
                          "schedule": timedelta(minutes=PORTAL_AUDIT_CHECKPOINT_MINUTES)},
     "mark-overdue-reassessments": {"task": "risk.mark_overdue_reassessments", "schedule": crontab(hour=6, minute=0)},
     "deliver-notification-emails": {"task": "notifications.deliver_emails", "schedule": crontab(minute="*/5")},
+    # Retries whose countdown the broker lost, and deliveries whose worker died mid-send.
+    "deliver-due-webhooks": {"task": "notifications.deliver_due_webhooks", "schedule": timedelta(minutes=1)},
     "monitoring-windows": {"task": "monitoring.compute_due_windows", "schedule": crontab(hour=1, minute=15)},
     "governance-refresh-due": {"task": "governance.refresh_due",
                                "schedule": timedelta(minutes=PORTAL_GOVERNANCE_RECHECK_MINUTES)},

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.risk.api.urls")),
     path("", include("apps.reviews.api.urls")),
     path("", include("apps.monitoring.api.urls")),
+    path("", include("apps.notifications.api.urls")),
     path("", include("apps.compliance.api.urls")),
 ]
 

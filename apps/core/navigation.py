@@ -24,6 +24,7 @@ MENU = (
     NavItem("Compliance", "compliance:index", Capability.VIEW_PORTFOLIO),
     NavItem("Audit trail", "core:audit", Capability.VIEW_PORTFOLIO),
     NavItem("API", "api-docs", Capability.CHANGE_CONTENT),
+    NavItem("Webhooks", "notifications:webhooks", Capability.MANAGE_WEBHOOKS),
     NavItem("Admin", "admin:index", Capability.MANAGE_USERS),
 )
 

@@ -101,6 +101,7 @@ class Capability(StrEnum):
     CLASSIFY_MODEL = "classify_model"
     EDIT_FRAMEWORKS = "edit_frameworks"
     MANAGE_USERS = "manage_users"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 def roles_with(capability: Capability) -> frozenset[Role]:
@@ -294,6 +295,8 @@ CAPABILITIES: dict[Capability, Grant] = {
     Capability.EDIT_FRAMEWORKS: Grant(_roles(ADMIN), "Only admins change the frameworks and their controls."),
     # Who belongs to a team, other people's API tokens, the Django admin.
     Capability.MANAGE_USERS: Grant(_roles(ADMIN), "Only admins manage people, their teams and their tokens."),
+    # Outgoing webhooks carry every model's events to outside systems, and their delivery log.
+    Capability.MANAGE_WEBHOOKS: Grant(_roles(ADMIN), "Only admins manage webhooks."),
 }
 
 

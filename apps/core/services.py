@@ -33,6 +33,7 @@ from apps.core.models import (
 )
 from apps.core.request_context import request_id_var
 from apps.core.roles import Capability, may
+from apps.core.signals import audit_recorded
 
 # How stale ``ApiToken.last_used_at`` may be: writing it on every API call would make every read a write.
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
@@ -97,6 +98,7 @@ def audit_record(
     )
     event.hash = compute_hash(event.hashed_fields())
     event.save(force_insert=True)
+    audit_recorded.send(sender=AuditEvent, event=event, obj=obj)
     return event
 
 

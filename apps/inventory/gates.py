@@ -28,11 +28,17 @@ def production_problems(version) -> list[str]:
 
 
 class GateRefused(ConflictError):
-    """The production gate refused a version; ``missing`` holds its checks' sentences.
+    """The production gate refused ``version`` for ``reasons``, its checks' sentences.
 
-    Pages show a banner naming each missing step with a link to it (the stored reasons' fix links).
+    Pages show a banner naming each missing step with a link to it (the stored reasons' fix links); the refusal
+    is audited (``production_gate.refused``). Not ``problems``: the API's error handler reads that name as an
+    upload's column problems.
     """
 
-    def __init__(self, message: str, *, missing: list[str], field: str | None = None):
-        super().__init__(message, field=field)
-        self.missing = missing
+    def __init__(self, *, version, reasons: list[str]):
+        super().__init__(f"{version} cannot go to production: {' '.join(reasons)}", field="stage")
+        self.version, self.reasons = version, reasons
+
+    @property
+    def missing(self) -> list[str]:
+        return self.reasons

@@ -1,6 +1,7 @@
 """Every write to the inventory: one function per change, each audited in its own transaction."""
 
 import copy
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -426,14 +427,29 @@ def _refresh_model_stage(model: MLModel) -> None:
         model.stage = stage
 
 
+def _records_gate_refusal(service):
+    """A refusal rolls back the service's own writes; the refusal itself is then audited in the caller's
+    transaction (``production_gate.refused``), so the trail and webhooks show who tried to ship what."""
+
+    @functools.wraps(service)
+    def wrapper(*, actor, **kwargs):
+        try:
+            return service(actor=actor, **kwargs)
+        except gates.GateRefused as refusal:
+            audit_record(actor=actor, action="production_gate.refused", obj=refusal.version,
+                         changes={"problems": [None, refusal.reasons]})
+            raise
+
+    return wrapper
+
+
 def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> None:
     """Refuse production without what the gate demands, unless an admin overrides with a reason."""
     problems = gates.production_problems(version)
     if not problems:
         return
     if not override_reason.strip():
-        raise gates.GateRefused(f"{version} cannot go to production: {' '.join(problems)}", missing=problems,
-                                field="stage")
+        raise gates.GateRefused(version=version, reasons=problems)
     if actor is None or not may(actor, Capability.OVERRIDE_GATE):
         raise PermissionDeniedError("Only an admin can override the production gate.")
     GateOverride.objects.create(version=version, actor=actor, reason=override_reason, problems=problems)
@@ -441,6 +457,7 @@ def _production_gate(*, actor, version: ModelVersion, override_reason: str) -> N
                  reason=override_reason)
 
 
+@_records_gate_refusal
 @transaction.atomic
 def version_transition(*, actor, version: ModelVersion, to_stage: str, reason: str = "",
                        override_reason: str = "") -> ModelVersion:
@@ -474,6 +491,7 @@ def _mismatch(version: ModelVersion, runtime: dict) -> list[dict]:
     return [d.as_dict() for d in environment.differences(version.validated_environment, runtime)]
 
 
+@_records_gate_refusal
 @transaction.atomic
 def deployment_create(*, actor, version: ModelVersion, environment: str, target: str, kind: str = "endpoint",
                       business_process: BusinessProcess | None = None, runtime_environment: dict | None = None,

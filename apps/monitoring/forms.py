@@ -229,7 +229,7 @@ class CompareForm(forms.Form):
     def _too_many() -> str:
         return (f"The file has more than {COMPARE_MAX_ROWS:,} rows, too many to compare within a web request. "
                 "Upload each version's predictions as an evaluation (this site's upload page, or the API and "
-                "mlops_portal.client) and compare their evaluation pages.")
+                "the mlops-portal client) and compare their evaluation pages.")
 
     def _parse(self, content: bytes, filename: str, data: dict) -> dict | None:
         sides, problems = {}, []

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.validators import validate_single_line
@@ -37,3 +38,61 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class WebhookSubscription(models.Model):
+    """An outside URL that receives chosen portal events as signed JSON (see ``apps/notifications/webhooks.py``).
+
+    The secret signs every delivery; it is shown once, when the subscription is created, and never again.
+    """
+
+    name = models.CharField(max_length=100, validators=[validate_single_line])
+    url = models.URLField(max_length=500, validators=[validate_single_line])
+    events = models.JSONField(default=list, help_text="Names of the events this URL receives.")
+    secret = models.CharField(max_length=100, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("notifications:webhook-detail", args=[self.pk])
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: an outbox row written in the event's transaction, sent by a task.
+
+    ``log`` keeps every attempt (when, response code, duration, error); a failed attempt waits
+    ``backoff_seconds`` before the next, up to ``PORTAL_WEBHOOK_MAX_ATTEMPTS``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=50)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    log = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.subscription}"

@@ -26,6 +26,7 @@ from tests.inventory.factories import (
     ModelVersionFactory,
     PipelineStepFactory,
 )
+from tests.notifications.factories import WebhookDeliveryFactory
 from tests.reviews.helpers import assessed_version, submitted_review
 from tests.risk.factories import ratings
 
@@ -61,6 +62,7 @@ def seed_portfolio() -> dict:
     alert = Alert.objects.create(model=model, version=version, metric="overall.accuracy", value=0.7,
                                  threshold="< 0.8", severity="breach", message="accuracy is 0.7000.",
                                  evaluation=evaluation)
+    delivery = WebhookDeliveryFactory(status="failed")
     start = datetime(2026, 1, 1, tzinfo=UTC)
     window = MetricWindow.objects.create(version=version, cadence="daily", window_start=start,
                                          window_end=start + timedelta(days=1), row_count=10,
@@ -92,6 +94,8 @@ def seed_portfolio() -> dict:
             "evaluations": [evaluation.pk],
             "alerts": [alert.pk],
             "metric-windows": [window.pk],
+            "webhooks": [delivery.subscription_id],
+            "webhook-deliveries": [delivery.pk],
             "audit-events": list(AuditEvent.objects.order_by("-seq").values_list("pk", flat=True)[:3]),
             "compliance": [model.slug, draft_review.version.model.slug],
         },

@@ -98,7 +98,9 @@ def test_it_registers_a_model_and_flags_a_drifted_deployment_end_to_end(scientis
     events = AuditEvent.objects.order_by("seq")
     assert [e.action for e in events if e.action != "governance.changed"] == [
         "business_unit.created", "team.created", "business_process.created", "dataset.created",
-        "model.registered", "version.created", "version.stage_changed", "deployment.created",
+        # The refused move to production is recorded too (its own writes rolled back).
+        "model.registered", "version.created", "version.stage_changed", "production_gate.refused",
+        "deployment.created",
     ]
     # Each change of the model's governance state is recorded after the change that caused it.
     first_state = next(e.seq for e in events if e.action == "governance.changed")

@@ -31,6 +31,7 @@ from tests.inventory.factories import (
     ModelVersionFactory,
     TeamFactory,
 )
+from tests.notifications.factories import WebhookSubscriptionFactory
 from tests.risk.factories import ratings
 
 SHA = "ab" * 32
@@ -627,6 +628,42 @@ def _accept_risk_page(ctx):
     return Write(actor=user("reviewer"), kwargs={"version_id": version.pk}, api=False,
                  data={"reason": "Retraining under way; declines reviewed by hand meanwhile.",
                        "expires_on": (timezone.localdate() + timedelta(days=10)).isoformat()})
+
+
+# --- Webhooks (admins) ----------------------------------------------------------------------------------
+# A public address given as a number: accepted without a DNS lookup, and nothing is sent during a test
+# (deliveries leave after the commit, which the test's transaction never reaches).
+WEBHOOK = {"name": "probe", "url": "https://93.184.216.34/hook", "events": ["gate.refused"]}
+
+
+@case("notifications:webhook-create")
+def _webhook_create(ctx):
+    return Write(actor=user("admin"), data=WEBHOOK, api=False)
+
+
+@case("notifications:webhook-ping")
+def _webhook_ping(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": WebhookSubscriptionFactory().pk}, api=False)
+
+
+@case("notifications:webhook-delete")
+def _webhook_delete(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": WebhookSubscriptionFactory().pk}, api=False)
+
+
+@case("webhook-list")
+def _webhook_create_api(ctx):
+    return Write(actor=user("admin"), data=WEBHOOK)
+
+
+@case("webhook-ping")
+def _webhook_ping_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": WebhookSubscriptionFactory().pk})
+
+
+@case("webhook-detail", "delete")
+def _webhook_delete_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": WebhookSubscriptionFactory().pk})
 
 
 # --- Compliance ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from apps.inventory.models import MLModel, Stage
 from apps.notifications.models import Notification
 from apps.notifications.services import notify
 from tests.factories import api_key_for
+from tests.notifications.factories import WebhookDeliveryFactory
 from tests.role_matrix import EVERYONE, collect_matrix
 from tests.security.cases import alert, draft_review, submitted_review, user
 
@@ -70,6 +71,7 @@ def portfolio(db):
                                 window_end=live.created_at, row_count=1, metrics={})
     Evaluation.objects.create(version=live, filename="e.csv", file_format="csv", sha256="0" * 64, size_bytes=1,
                               raw_path="x", parquet_path="x", row_count=1, status=Evaluation.Status.FAILED)
+    WebhookDeliveryFactory(status="failed")
     return model
 
 
@@ -86,7 +88,7 @@ def test_every_item_of_an_api_list_opens_in_its_detail(list_name, portfolio):
     lookup = getattr(resolve(url).func.cls, "lookup_field", "pk")
     detail_name = f"{list_name[:-5]}-detail"
     refused = []
-    for role in ROLES:
+    for role in sorted(set(ROLES) & MATRIX[list_name][1]):  # admins' lists (webhooks) only for them
         client, _ = client_for(role)
         body = client.get(url, {"page_size": 500}).json()
         items = body["results"] if isinstance(body, dict) else body

@@ -1,0 +1,5 @@
+import sys
+
+from mlops_portal_client.cli import main
+
+sys.exit(main())

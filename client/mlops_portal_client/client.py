@@ -1,0 +1,167 @@
+"""``PortalClient``: the portal's REST API over ``urllib``, authenticated with an API token.
+
+    from mlops_portal_client import PortalClient
+    client = PortalClient("http://127.0.0.1:8000", token)
+    evaluation = client.upload_evaluation(12, "results.csv", sensitive_features=["sex"])
+    client.wait(evaluation["id"])["metrics"]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import mimetypes
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+JSON = dict[str, Any]
+FINISHED = ("done", "failed")
+
+
+class PortalError(Exception):
+    """The portal refused the request; ``body`` holds its JSON answer (detail, field, problems)."""
+
+    def __init__(self, status: int, body: JSON):
+        self.status, self.body = status, body
+        lines = [f"HTTP {status}: {body.get('detail', body)}"]
+        if body.get("field"):
+            lines[0] += f" (field {body['field']!r})"
+        for problem in body.get("problems", []):
+            rows = ", ".join(str(r) for r in problem.get("rows", []))
+            where = f"column {problem.get('column')!r}" + (f", rows {rows}" if rows else "")
+            lines.append(f"  - {where}: {problem['message']}")
+        super().__init__("\n".join(lines))
+
+
+def _multipart(fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = io.BytesIO()
+    for name, value in fields.items():
+        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, (filename, data) in files.items():
+        kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                   f"Content-Type: {kind}\r\n\r\n".encode())
+        body.write(data)
+        body.write(b"\r\n")
+    body.write(f"--{boundary}--\r\n".encode())
+    return body.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def _payload(source: Any) -> tuple[str, bytes]:
+    """(filename, bytes) from a path, raw bytes or a pandas DataFrame (sent as Parquet, or CSV without pyarrow)."""
+    if hasattr(source, "to_parquet"):
+        try:
+            buffer = io.BytesIO()
+            source.to_parquet(buffer, index=False)
+            return "dataframe.parquet", buffer.getvalue()
+        except ImportError:
+            return "dataframe.csv", source.to_csv(index=False).encode()
+    if isinstance(source, bytes):
+        return "upload.csv", source
+    path = Path(source)
+    return path.name, path.read_bytes()
+
+
+class PortalClient:
+    """One portal, one token. Every method answers the API's JSON or raises ``PortalError``."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 120):
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"The portal URL must start with http:// or https://, not {url!r}")
+        self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
+
+    def _request(self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> JSON:
+        request = urllib.request.Request(f"{self.url}{path}", data=body, method=method)  # noqa: S310 - http(s) only
+        request.add_header("Authorization", f"Token {self.token}")
+        request.add_header("Accept", "application/json")
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                answer = {"detail": raw.decode(errors="replace")[:500]}
+            raise PortalError(exc.code, answer if isinstance(answer, dict) else {"detail": answer}) from None
+
+    def _json(self, method: str, path: str, data: Mapping[str, Any]) -> JSON:
+        return self._request(method, path, body=json.dumps(data).encode(), content_type="application/json")
+
+    # --- Registration -------------------------------------------------------------------------------------
+
+    def register_model(self, *, name: str, team: str, purpose: str, accountable_owner: str,
+                       **fields: Any) -> JSON:
+        """Register a model in ``team`` (its slug); ``fields`` are the API's others (exposure, task_type, tags,
+        intended_use, technical_owners, business_processes, ...). Answers the model, with its ``slug``."""
+        return self._json("POST", "/api/v1/models/", {"name": name, "team": team, "purpose": purpose,
+                                                       "accountable_owner": accountable_owner, **fields})
+
+    def register_version(self, *, model: str, version: str, **fields: Any) -> JSON:
+        """Register a version of the model ``model`` (its slug); ``fields``: algorithm, framework, artifact_uri,
+        artifact_sha256, validation_metrics, validated_environment, hyperparameters, training_datasets."""
+        return self._json("POST", "/api/v1/model-versions/", {"model": model, "version": version, **fields})
+
+    def model(self, slug: str) -> JSON:
+        return self._request("GET", f"/api/v1/models/{slug}/")
+
+    def version(self, version_id: int) -> JSON:
+        return self._request("GET", f"/api/v1/model-versions/{int(version_id)}/")
+
+    # --- Governance ---------------------------------------------------------------------------------------
+
+    def governance(self, *, model: str | None = None, version: int | None = None) -> JSON:
+        """The stored governance state of a model (by slug) or a version (by id): status, health, approval,
+        reasons and, for a version, ``gate_open``. Empty when the portal has not computed it yet."""
+        if (model is None) == (version is None):
+            raise ValueError("Name either a model or a version.")
+        answer = self.model(model) if model is not None else self.version(version)  # type: ignore[arg-type]
+        return answer.get("governance") or {}
+
+    # --- Evaluations --------------------------------------------------------------------------------------
+
+    def upload_evaluation(self, version: int, source: Any, *, kind: str = "validation",
+                          sensitive_features: Iterable[str] = (), positive_label: str = "1",
+                          target_column: str = "y_true", prediction_column: str = "y_pred",
+                          score_column: str = "y_score", timestamp_column: str = "timestamp",
+                          idempotency_key: str | None = None) -> JSON:
+        filename, data = _payload(source)
+        fields = {"model_version": str(version), "kind": kind, "sensitive_features": ",".join(sensitive_features),
+                  "positive_label": str(positive_label), "target_column": target_column,
+                  "prediction_column": prediction_column, "score_column": score_column,
+                  "timestamp_column": timestamp_column}
+        body, content_type = _multipart(fields, {"file": (filename, data)})
+        # The same key on a retry makes the upload happen once even if the first answer was lost.
+        key = idempotency_key or uuid.uuid4().hex
+        return self._request("POST", "/api/v1/evaluations/", body=body, content_type=content_type,
+                             headers={"Idempotency-Key": key})
+
+    def upload_reference(self, version: int, source: Any) -> JSON:
+        filename, data = _payload(source)
+        body, content_type = _multipart({}, {"file": (filename, data)})
+        return self._request("POST", f"/api/v1/model-versions/{int(version)}/reference/", body=body,
+                             content_type=content_type)
+
+    def evaluation(self, evaluation_id: int) -> JSON:
+        return self._request("GET", f"/api/v1/evaluations/{int(evaluation_id)}/")
+
+    def wait(self, evaluation_id: int, *, timeout: float = 600, interval: float = 1.0) -> JSON:
+        """Poll until the worker has finished (``done`` or ``failed``); after ``timeout`` seconds answer the
+        evaluation as it stands (still ``queued`` or ``running``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            evaluation = self.evaluation(evaluation_id)
+            if evaluation["status"] in FINISHED or time.monotonic() > deadline:
+                return evaluation
+            time.sleep(interval)
