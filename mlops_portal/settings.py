@@ -263,6 +263,8 @@ SPECTACULAR_SETTINGS = {
         "GovernanceStatusEnum": "apps.inventory.governance.STATUSES",
         "GovernanceHealthEnum": "apps.inventory.governance.HEALTHS",
         "GovernanceApprovalEnum": "apps.inventory.governance.APPROVALS",
+        # A control's status and its evidence's status take the same three values.
+        "ComplianceStatusEnum": "apps.compliance.evaluation.STATUSES",
     },
 }
 

@@ -2,7 +2,6 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers as drf
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -78,7 +77,7 @@ class ClassificationView(APIView):
 
     @extend_schema(summary="Record or change a model's classification (audited)", request=s.ClassificationSerializer,
                    responses={200: s.ClassificationSerializer, 400: OpenApiResponse(
-                       drf.DictField(), description="An answer is missing or inconsistent, by field.")})
+                       description='An answer is missing or inconsistent, by field: `{"<field>": ["message"]}`.')})
     def put(self, request, slug: str):
         model = self._model(slug)
         body = s.ClassificationSerializer(data=request.data)
