@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count, Window
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -52,10 +53,36 @@ class KeysFirstPaginator(Paginator):
 
     def page(self, number):
         page = super().page(number)
-        keys = list(page.object_list.values_list("pk", flat=True))
+        keys = self._keys(page)
         rows = {row.pk: row for row in self.object_list.filter(pk__in=keys)}
         page.object_list = [rows[key] for key in keys]
         return page
+
+    def _keys(self, page) -> list:
+        return list(page.object_list.values_list("pk", flat=True))
+
+
+class SearchPaginator(KeysFirstPaginator):
+    """For a text search, which reads every row whatever the index: the page's keys and the number of matches
+    come from that one scan (``COUNT(*) OVER ()``) instead of a count and a page that each read every row.
+    A page past the end falls back to counting, then shows the last page."""
+
+    def get_page(self, number):
+        try:
+            wanted = max(int(number), 1)
+        except (TypeError, ValueError):
+            wanted = 1
+        bottom = (wanted - 1) * self.per_page
+        found = list(self.object_list.annotate(matches=Window(Count("pk"))).values_list("pk", "matches")
+                     [bottom:bottom + self.per_page])
+        if found:
+            self.__dict__["count"] = found[0][1]  # Paginator.count is a cached property
+            self._found = (wanted, [pk for pk, _ in found])
+        return super().get_page(number)
+
+    def _keys(self, page) -> list:
+        wanted, keys = getattr(self, "_found", (None, None))
+        return keys if wanted == page.number else super()._keys(page)
 
 
 class ListPageMixin(RoleRequiredMixin, HtmxListMixin):
@@ -69,7 +96,10 @@ class ListPageMixin(RoleRequiredMixin, HtmxListMixin):
 
 
 class IndexView(ListPageMixin, TemplateView):
-    paginator_class = KeysFirstPaginator
+    @property
+    def paginator_class(self):
+        return SearchPaginator if self.request.GET.get("q", "").strip() else KeysFirstPaginator
+
     template_name = "inventory/index.html"
     partial_template_name = "inventory/partials/model_table.html"
     object_list_name = "models"

@@ -3,6 +3,8 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -95,6 +97,28 @@ def test_it_paginates_fifty_models_a_page(client_as):
     MLModelFactory.create_batch(55)
     response = client_as("executive").get(reverse("inventory:index"), {"page": 2})
     assert len(response.context["models"]) == 5 and "Page 2 of 2" in response.content.decode()
+
+
+@pytest.mark.parametrize("page, shown, label", [("2", 5, "Page 2 of 2"), ("1", 50, "Page 1 of 2"),
+                                                ("9", 5, "Page 2 of 2"), ("x", 50, "Page 1 of 2")])
+def test_a_search_finds_its_page_and_the_number_of_matches_in_one_scan(client_as, page, shown, label):
+    MLModelFactory.create_batch(55, purpose="Scores churn risk.")
+    MLModelFactory.create_batch(3, purpose="Detects fraud.")
+    client = client_as("executive")
+    params = {"q": "churn", "page": page}
+
+    with CaptureQueriesContext(connection) as searched:
+        response = client.get(reverse("inventory:index"), params)
+
+    assert len(response.context["models"]) == shown and label in response.content.decode()
+    assert response.context["page_obj"].paginator.count == 55
+    expected = sorted(MLModel.objects.filter(purpose__icontains="churn").values_list("name", flat=True))
+    start = (response.context["page_obj"].number - 1) * 50
+    assert [m.name for m in response.context["models"]] == expected[start:start + 50]
+    # The page's keys and the number of matches come from one scan, no separate count, unless the page asked
+    # for is past the end (then it is counted, and the last page shown).
+    counts = [q["sql"] for q in searched.captured_queries if '"__count" FROM "inventory_mlmodel"' in q["sql"]]
+    assert len(counts) == (page == "9"), counts
 
 
 def test_an_htmx_request_gets_only_the_results(client_as):
