@@ -50,7 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/inventory_bench.py
 	$(PY) bench/monitoring_bench.py
 
-# Seeds 100,000 models once (20-30 min) into var/inventory-bench/ (or <db>_100000x5 on PostgreSQL) and reuses them.
+# Seeds 100,000 models once (3-10 min) into var/inventory-bench/ (or <db>_100000x5 on PostgreSQL) and reuses them.
 bench-scale: $(STAMP)
 	$(PY) bench/inventory_bench.py --models 100000 --keep
 
