@@ -285,7 +285,8 @@ FIELDS = ("name_key", "flags", "flag_rank", "business_unit_id", "tally")
 def store(model_ids: Iterable[int]) -> int:
     """Store the flags and tally keys of these models' stored states and move the tallies by the difference.
 
-    Returns how many models changed. A constant number of queries per batch, plus one per tally key that moved.
+    Returns how many models changed. A constant number of queries per batch, plus one UPDATE per business unit
+    whose counts moved (and one DELETE per reason code a model lost).
     """
     ids = sorted(set(model_ids))
     rows = list(ModelGovernance.objects.select_for_update().filter(model_id__in=ids).order_by("model_id"))
