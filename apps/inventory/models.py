@@ -468,7 +468,7 @@ class ModelGovernance(GovernanceFields):
     """
 
     model = models.OneToOneField(MLModel, primary_key=True, on_delete=models.CASCADE, related_name="governance")
-    name_key = CodePointCharField(max_length=160, blank=True, default="",
+    name_key = CodePointCharField(max_length=160, blank=True, default="", validators=[validate_single_line],
                                   help_text="The model's name in lower case, to sort flags by.")
     flag_rank = models.PositiveSmallIntegerField(null=True, blank=True)
     flags = models.JSONField(default=list, blank=True)
@@ -508,7 +508,7 @@ class ModelReasonCode(models.Model):
     the model list filters by a reason from an index instead of matching text in every state row."""
 
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="reason_code_rows")
-    code = models.CharField(max_length=40)
+    code = models.CharField(max_length=40, validators=[validate_single_line])
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model", "code"], name="model_reason_code_unique")]
@@ -528,7 +528,7 @@ class PortfolioTally(models.Model):
     """
 
     business_unit = models.ForeignKey(BusinessUnit, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=200)
+    key = models.CharField(max_length=200, validators=[validate_single_line])
     n = models.IntegerField(default=0)
 
     class Meta:

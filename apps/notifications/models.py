@@ -49,7 +49,7 @@ class WebhookSubscription(models.Model):
     name = models.CharField(max_length=100, validators=[validate_single_line])
     url = models.URLField(max_length=500, validators=[validate_single_line])
     events = models.JSONField(default=list, help_text="Names of the events this URL receives.")
-    secret = models.CharField(max_length=100, editable=False)
+    secret = models.CharField(max_length=100, editable=False, validators=[validate_single_line])
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -77,7 +77,7 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Failed"
 
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.CharField(max_length=50)
+    event = models.CharField(max_length=50, validators=[validate_single_line])
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
