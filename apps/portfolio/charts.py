@@ -9,6 +9,7 @@ from html import escape
 
 from apps.inventory.charts import Cell, Chart, _figure, _trace, list_link
 from apps.inventory.models import LIVE
+from apps.portfolio.governance_charts import tier_colourscale
 
 STAGE_COLOURS = {
     "development": "#8c959f", "validation": "#bf8700", "staging": "#0969da", "production": "#1a7f37",
@@ -106,19 +107,37 @@ def impact_by_unit_chart(rows: Iterable[tuple[str, str, int, float | None, int |
                  empty="No business process is served by a model in production yet.")
 
 
+EXTERNAL = ("customer_facing", "public")
+
+
+def escalation(exposure: str, automation: str, rules: dict) -> int:
+    """How many tiers the risk matrix's escalation rules (``apps.risk.scoring``, both on by default) add for this
+    use: one for output seen outside the organisation, one for fully automated decisions."""
+    return ((exposure in EXTERNAL and rules.get("escalate_external_exposure", True))
+            + (automation == "fully_automated" and rules.get("escalate_fully_automated", True)))
+
+
 def exposure_automation_chart(counts: Iterable[tuple[str, str, int]], *, exposures: Sequence[tuple[str, str]],
                               automation_levels: Sequence[tuple[str, str]], list_url: str,
-                              business_unit: str = "") -> Chart:
-    """Heat map of live models by who sees their output (exposure) and how much a human checks it (automation)."""
+                              business_unit: str = "", rules: dict | None = None) -> Chart:
+    """Heat map of live models by who sees their output (exposure) and how much a human checks it (automation).
+
+    A cell is coloured by how grave that use is (the tiers the matrix's escalation rules add to it), labelled
+    with how many models are used so; a safe cell never looks alarming because it is busy.
+    """
     grid = {(e, a): 0 for e, _ in exposures for a, _ in automation_levels}
     for exposure, automation, n in counts:
         grid[(exposure, automation)] = grid.get((exposure, automation), 0) + n
-    z = [[grid[(e, a)] for e, _ in exposures] for a, _ in automation_levels]
+    rules = rules or {}
+    z = [[escalation(e, a, rules) for e, _ in exposures] for a, _ in automation_levels]
+    text = [[grid[(e, a)] for e, _ in exposures] for a, _ in automation_levels]
+    steps = [[f"+{n} tier{'s' if n != 1 else ''}" for n in row] for row in z]
     figure = _figure(
-        [_trace("heatmap", z=z, x=[escape(label) for _, label in exposures],
-                y=[escape(label) for _, label in automation_levels], colorscale=[[0, "#f6f8fa"], [1, "#a40e26"]],
-                showscale=False, texttemplate="%{z}", xgap=3, ygap=3,
-                hovertemplate="%{y}<br>%{x}: %{z} model(s)<extra></extra>")],
+        [_trace("heatmap", z=z, text=text, hovertext=steps, x=[escape(label) for _, label in exposures],
+                y=[escape(label) for _, label in automation_levels], colorscale=tier_colourscale(3),
+                zmin=-0.5, zmax=2.5, showscale=False, texttemplate="%{text}", xgap=3, ygap=3,
+                hovertemplate="%{y}<br>%{x}: %{text} model(s)<br>The risk matrix adds %{hovertext}"
+                              "<extra></extra>")],
         margin={"l": 250, "r": 20, "t": 30, "b": 60}, height=300,
         xaxis={"title": {"text": "Exposure"}, "side": "bottom"}, yaxis={"automargin": True},
     )
@@ -130,7 +149,8 @@ def exposure_automation_chart(counts: Iterable[tuple[str, str, int]], *, exposur
         for a, a_label in automation_levels
     ] if total else []
     return Chart("figure-exposure-automation", "Live models by exposure and automation level",
-                 "Heat map counting models that are not retired by exposure (columns) and automation level (rows); "
-                 "the top-right cells are the riskiest.",
+                 "Heat map counting models that are not retired by exposure (columns) and automation level (rows). "
+                 "A cell's colour is how grave that use is (green: no escalation; yellow: the risk matrix adds one "
+                 "tier; orange: two), its number how many models are used so.",
                  figure, ("Automation level", *(label for _, label in exposures)), rows,
                  empty="No live models yet.")

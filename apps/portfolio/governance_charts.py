@@ -23,31 +23,53 @@ IMPACT = ("Negligible", "Minor", "Moderate", "Major", "Severe")
 PROBABILITY = ("Rare", "Unlikely", "Possible", "Likely", "Almost certain")
 
 
-def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Mapping[str, int], *, register_url: str) -> Chart:
-    """Current risks per probability x impact cell; a click opens the register filtered to that cell.
+# One colour per tier, safest to gravest: a heat map is coloured by how grave a cell is, never by how many it holds
+# (coloured by count, the busiest safe cell looked the most alarming).
+TIER_COLOURS = ("#dafbe1", "#fff8c5", "#ffb77c", "#ff8182")
 
-    ``tiers`` counts the models per stored tier ("" for never assessed).
+
+def tier_colourscale(levels: int = len(TIERS)) -> list:
+    """A stepped colour scale for z = 0 .. levels - 1 (each level one flat colour), with zmin -0.5 and
+    zmax levels - 0.5 so each level sits in the middle of its band."""
+    scale = []
+    for level, colour in enumerate(TIER_COLOURS[:levels]):
+        scale += [[level / levels, colour], [(level + 1) / levels, colour]]
+    return scale
+
+
+def risk_heatmap(cells: dict[tuple[int, int], int], tiers: Mapping[str, int], *, register_url: str,
+                 grid: Sequence[Sequence[str]] | None = None) -> Chart:
+    """Current risks per probability x impact cell, each cell coloured by its severity in the risk matrix
+    (``grid[probability - 1][impact - 1]``, a tier) and labelled with its count; a click opens the register
+    filtered to that cell. ``tiers`` counts the models per stored tier ("" for never assessed).
     """
-    z = [[cells.get((p, i), 0) for i in range(1, 6)] for p in range(1, 6)]
+    order = tuple(reversed(TIERS))  # low .. critical
+    level = [[order.index(grid[p - 1][i - 1]) if grid else 0 for i in range(1, 6)] for p in range(1, 6)]
+    counts = [[cells.get((p, i), 0) for i in range(1, 6)] for p in range(1, 6)]
+    severity = [[order[level[p][i]] if grid else "" for i in range(5)] for p in range(5)]
     links = [[f"{register_url}?probability={p}&impact={i}" for i in range(1, 6)] for p in range(1, 6)]
     figure = _figure(
-        [_trace("heatmap", z=z, x=[f"{i} {IMPACT[i - 1]}" for i in range(1, 6)],
-                y=[f"{p} {PROBABILITY[p - 1]}" for p in range(1, 6)], customdata=links,
-                colorscale=[[0, "#f6f8fa"], [0.35, "#fff8c5"], [0.7, "#ffb77c"], [1, "#a40e26"]], text=z,
-                texttemplate="%{text}", showscale=False,
-                hovertemplate="Probability %{y}<br>Impact %{x}<br>%{z} risks<extra></extra>")],
+        [_trace("heatmap", z=level, x=[f"{i} {IMPACT[i - 1]}" for i in range(1, 6)],
+                y=[f"{p} {PROBABILITY[p - 1]}" for p in range(1, 6)], customdata=links, text=counts,
+                texttemplate="%{text}", colorscale=tier_colourscale(), zmin=-0.5, zmax=len(TIERS) - 0.5,
+                showscale=False,
+                xgap=2, ygap=2, hovertext=severity,
+                hovertemplate="Probability %{y}<br>Impact %{x}<br>Severity %{hovertext}<br>%{text} risks"
+                              "<extra></extra>")],
         height=360, margin={"l": 130, "r": 20, "t": 20, "b": 60}, xaxis={"title": {"text": "Impact"}},
         yaxis={"title": {"text": "Probability"}},
     )
-    rows = [(Cell(f"P{p} × I{i}", links[p - 1][i - 1]), Cell(str(n)))
+    rows = [(Cell(f"P{p} × I{i}", links[p - 1][i - 1]), Cell(severity[p - 1][i - 1] or "—"), Cell(str(n)))
             for (p, i), n in sorted(cells.items(), reverse=True) if n]
     named = [f"{tiers[t]} {t}" for t in TIERS if tiers.get(t)]
     if tiers.get(""):
         named.append(f"{tiers['']} not assessed")
     return Chart(id="chart-risk-heatmap", title="Risk heat map", figure=figure,
-                 summary=f"Current risks by probability and impact. Live models by tier: "
+                 summary=f"The risks rated in the live models' current assessments (each assessment rates four, so "
+                         f"a model counts four times), by probability and impact. A cell's colour is its severity "
+                         f"in the risk matrix, its number how many risks fall in it. Live models by tier: "
                          f"{', '.join(named) or 'none yet'}.",
-                 columns=("Cell", "Risks"), rows=rows,
+                 columns=("Cell", "Severity", "Risks"), rows=rows,
                  empty="No risk assessments yet: assess a model and its four risks appear here.")
 
 

@@ -31,6 +31,7 @@ from apps.inventory.models import (
     Stage,
 )
 from apps.portfolio import charts, governance_charts, redflags
+from apps.risk.selectors import current_matrix
 
 RED_FLAGS_SHOWN = 25
 
@@ -140,6 +141,8 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         state = GovernanceCounts.of(tallies)
         flag_counts = redflags.summary(tallies)
         live = live_model_count(unit)
+        matrix = current_matrix()
+        rules = matrix.config if matrix else {}
         context.update(
             form=form,
             business_unit=unit,
@@ -156,13 +159,14 @@ class DashboardView(RoleRequiredMixin, TemplateView):
                 charts.impact_by_unit_chart(impact_by_unit(tallies, unit), list_url=list_url),
                 charts.exposure_automation_chart(
                     exposures(tallies), exposures=Exposure.choices,
-                    automation_levels=AutomationLevel.choices, list_url=list_url, business_unit=slug),
+                    automation_levels=AutomationLevel.choices, list_url=list_url, business_unit=slug, rules=rules),
             ],
             governance_charts=[
                 governance_charts.governance_state_chart(state.status, list_url=list_url, business_unit=slug),
                 governance_charts.health_chart(state.health, list_url=list_url, business_unit=slug),
                 governance_charts.approval_chart(state.approval, list_url=list_url, business_unit=slug),
-                governance_charts.risk_heatmap(state.heat, state.tier, register_url=reverse("risk:index")),
+                governance_charts.risk_heatmap(state.heat, state.tier, register_url=reverse("risk:index"),
+                                               grid=rules.get("grid")),
             ],
         )
         return context

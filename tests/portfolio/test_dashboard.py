@@ -206,9 +206,9 @@ def test_the_exposure_chart_counts_live_models(client_as):
 
     chart = dashboard(client_as("executive")).context["charts"][2]
 
-    z = chart.figure["data"][0]["z"]
-    assert z[AutomationLevel.values.index("fully_automated")][Exposure.values.index("public")] == 2
-    assert sum(map(sum, z)) == 2
+    counts = chart.figure["data"][0]["text"]  # the colour (z) is the use's severity; the label counts
+    assert counts[AutomationLevel.values.index("fully_automated")][Exposure.values.index("public")] == 2
+    assert sum(map(sum, counts)) == 2
 
 
 def test_the_business_unit_filter_narrows_every_figure(client_as):
@@ -240,7 +240,7 @@ def test_the_governance_panels_count_the_stored_state(client_as):
     response = dashboard(client_as("executive"))
 
     heatmap = governance_chart(response, "chart-risk-heatmap")
-    assert heatmap.figure["data"][0]["z"][1][2] == 2  # probability 2, impact 3: one rating per production model
+    assert heatmap.figure["data"][0]["text"][1][2] == 2  # probability 2, impact 3: one rating per production model
     assert heatmap.figure["data"][0]["customdata"][1][2] == "/risk/?probability=2&impact=3"
     assert "Live models by tier: 2 low, 1 not assessed." in heatmap.summary
     assert bars(governance_chart(response, "chart-governance-state")) == {
