@@ -62,6 +62,9 @@ class KeysFirstPaginator(Paginator):
         return list(page.object_list.values_list("pk", flat=True))
 
 
+MAX_SEARCH_OFFSET = 2**31
+
+
 class SearchPaginator(KeysFirstPaginator):
     """For a text search, which reads every row whatever the index: the page's keys and the number of matches
     come from that one scan (``COUNT(*) OVER ()``) instead of a count and a page that each read every row.
@@ -73,6 +76,8 @@ class SearchPaginator(KeysFirstPaginator):
         except (TypeError, ValueError):
             wanted = 1
         bottom = (wanted - 1) * self.per_page
+        if bottom > MAX_SEARCH_OFFSET:  # past any real result, and past what an SQL OFFSET holds: count instead
+            return super().get_page(number)
         found = list(self.object_list.annotate(matches=Window(Count("pk"))).values_list("pk", "matches")
                      [bottom:bottom + self.per_page])
         if found:
