@@ -8,15 +8,16 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance state"
 
     def ready(self):
-        from django.contrib.auth import get_user_model
+        from django.conf import settings
         from django.db.models.signals import post_save, pre_delete
 
         from apps.governance import receivers
-        from apps.inventory.models import ModelGovernance, Team
 
         signals.governance_inputs_changed.connect(receivers.refresh, dispatch_uid="governance.refresh", weak=False)
-        post_save.connect(receivers.user_saved, sender=get_user_model(), dispatch_uid="governance.user", weak=False)
-        post_save.connect(receivers.team_saved, sender=Team, dispatch_uid="governance.team", weak=False)
-        pre_delete.connect(receivers.state_deleted, sender=ModelGovernance, dispatch_uid="governance.deleted",
-                           weak=False)
+        # Senders named lazily ("app_label.Model"): the models are read where they live, not imported here.
+        post_save.connect(receivers.user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="governance.user",
+                          weak=False)
+        post_save.connect(receivers.team_saved, sender="inventory.Team", dispatch_uid="governance.team", weak=False)
+        pre_delete.connect(receivers.state_deleted, sender="inventory.ModelGovernance",
+                           dispatch_uid="governance.deleted", weak=False)
         gates.register(receivers.gate_problems)

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from apps.reviews import evidence_sources
+
 
 class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
@@ -7,8 +9,7 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring: evaluations, performance, fairness and drift"
 
     def ready(self) -> None:
-        # Imported here: both read models, which exist only once the app registry is ready.
+        # Imported here: it reads this app's models, which exist only once the app registry is ready.
         from apps.monitoring.evidence import review_evidence
-        from apps.reviews import evidence
 
-        evidence.register(review_evidence)
+        evidence_sources.register(review_evidence)

@@ -1,14 +1,14 @@
 """What monitoring holds for a review round: the version's latest evaluation (performance, per-group fairness
 with intervals, the four-fifths rule and its reference group), its drift, and its open alerts.
 
-Registered with ``apps.reviews.evidence`` in ``MonitoringConfig.ready``; two queries, whatever the data.
+Registered with ``apps.reviews.evidence_sources`` in ``MonitoringConfig.ready``; two queries, whatever the data.
 """
 
 from django.urls import reverse
 
 from apps.monitoring import selectors
 from apps.monitoring.models import Alert, Evaluation
-from apps.reviews.evidence import Evidence, Link, Section
+from apps.reviews.evidence_sources import Evidence, Link, Section
 
 
 def review_evidence(review, *, obligations) -> Evidence:

@@ -7,54 +7,13 @@ register their source in ``AppConfig.ready``, as the production gate's checks ar
 a constant number of queries, whatever the data.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from django.urls import reverse
 
 from apps.inventory.models import Deployment
 from apps.inventory.selectors import stored_governance
+from apps.reviews.evidence_sources import SOURCES, Evidence, Link, Section
 from apps.reviews.models import OWNER_ACKNOWLEDGED, Review
 from apps.risk.selectors import Obligations, current_assessment
-
-
-@dataclass(frozen=True)
-class Link:
-    label: str
-    url: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Section:
-    key: str
-    title: str
-    template: str
-    context: dict
-
-
-@dataclass
-class Evidence:
-    sections: list[Section] = field(default_factory=list)
-    links: dict[str, list[Link]] = field(default_factory=dict)
-
-    def add(self, key: str, *links: Link) -> None:
-        self.links.setdefault(key, []).extend(links)
-
-    def merge(self, other: "Evidence") -> None:
-        self.sections += other.sections
-        for key, links in other.links.items():
-            self.add(key, *links)
-
-
-SOURCES: list[Callable[..., Evidence]] = []
-
-
-def register(source: Callable[..., Evidence]) -> Callable[..., Evidence]:
-    """``source(review, *, obligations) -> Evidence``; registered once, called for every review page."""
-    if source not in SOURCES:
-        SOURCES.append(source)
-    return source
 
 
 def gather(review: Review, *, obligations: Obligations) -> Evidence:
