@@ -23,8 +23,9 @@ from tests.inventory.factories import (
 )
 from tests.pages import is_page, page_cases, url_for
 
-# 1.5 MiB: what the portal may ask a browser to parse per page (before gzip, which whitenoise adds in production).
-BUDGET_BYTES = 1_572_864
+# 1.5 MB (decimal, the stricter reading of the issue's budget): what the portal may ask a browser to parse per
+# page, before gzip (which whitenoise adds in production).
+BUDGET_BYTES = 1_500_000
 SCRIPT_SRC = re.compile(r"<script\b[^>]*\bsrc=\"([^\"]+)\"")
 PAGES = [(name, roles[0] if roles else None) for name, roles in page_cases()]
 

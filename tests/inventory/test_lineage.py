@@ -287,7 +287,7 @@ def test_the_model_lineage_page_embeds_the_graph(client_as):
     urls = [url for t in figure["data"] if "customdata" in t for url in t["customdata"]]
     assert chain["version"].get_absolute_url() in urls
     assert 'data-figure-id="figure-lineage"' in response.content.decode()
-    assert "vendor/plotly/plotly-cartesian-4.1.1.min.js" in response.content.decode()
+    assert "vendor/plotly/plotly-portal-4.1.1.min.js" in response.content.decode()
 
 
 @pytest.mark.django_db
