@@ -89,6 +89,9 @@ def seed_model(version: ModelVersion, family: str, *, scenario: str, cadence: st
     sex_all = sensitive_attribute(family, "sex")
     test_rows = np.array([np.flatnonzero((X_all == row).all(axis=1))[0] for row in split.X_test])
     reference = pd.DataFrame({f"x{i}": split.X_train[:, i] for i in range(FEATURES)})
+    # The model's outputs on the same rows, so prediction drift is measured too.
+    train_scores = estimator.predict_proba(split.X_train)[:, 1]
+    reference["y_score"], reference["y_pred"] = train_scores.round(6), (train_scores >= 0.5).astype(int)
     services.reference_upload(actor=None, version=version, data=_csv(reference), filename="reference.csv")
     _upload(version, _frame(estimator, split.X_test, split.y_test, sex_all[test_rows]), kind="validation",
             name="validation.csv")

@@ -20,16 +20,20 @@ PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.2
 DRIFT_BARS = 30
 DRIFT_LABEL_ROW = 16  # pixels between the rows of the drift chart's reading-line labels
 
-# Key metrics of the time series per task type: (metric key, label). "fairness.dp_worst" and
-# "drift.psi_worst" are the largest value over attributes or features.
+# Key metrics of the time series per task type: (metric key, label). "fairness.dp_worst",
+# "drift.psi_worst" and "prediction_drift.psi_worst" are the largest value over attributes, features or outputs.
+OUTPUT_PSI = ("prediction_drift.psi_worst", "Largest PSI of the model's outputs")
 KEY_METRICS = {
     "binary": (("accuracy", "Accuracy"), ("roc_auc", "ROC AUC"), ("f1", "F1"),
-               ("fairness.dp_worst", "Largest demographic parity difference"), ("drift.psi_worst", "Largest PSI")),
-    "multiclass": (("accuracy", "Accuracy"), ("f1_macro", "F1 (macro)"), ("drift.psi_worst", "Largest PSI")),
-    "regression": (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"), ("drift.psi_worst", "Largest PSI")),
+               ("fairness.dp_worst", "Largest demographic parity difference"), ("drift.psi_worst", "Largest PSI"),
+               OUTPUT_PSI),
+    "multiclass": (("accuracy", "Accuracy"), ("f1_macro", "F1 (macro)"), ("drift.psi_worst", "Largest PSI"),
+                   OUTPUT_PSI),
+    "regression": (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"), ("drift.psi_worst", "Largest PSI"), OUTPUT_PSI),
 }
 # The policy rule that bounds each key metric.
-RULES = {"fairness.dp_worst": "demographic_parity_difference_max", "drift.psi_worst": "psi_max"}
+RULES = {"fairness.dp_worst": "demographic_parity_difference_max", "drift.psi_worst": "psi_max",
+         "prediction_drift.psi_worst": "psi_max"}
 
 
 def _figure(fig: go.Figure) -> dict:
@@ -51,8 +55,8 @@ def key_metric(metrics: Mapping, key: str) -> float | None:
     """One key metric of a window's metrics (see ``KEY_METRICS``)."""
     if key == "fairness.dp_worst":
         values = [v.get("demographic_parity_difference") for v in (metrics.get("fairness") or {}).values()]
-    elif key == "drift.psi_worst":
-        values = [v.get("psi") for v in (metrics.get("drift") or {}).values()]
+    elif key in ("drift.psi_worst", "prediction_drift.psi_worst"):
+        values = [v.get("psi") for v in (metrics.get(key.split(".")[0]) or {}).values()]
     else:
         return (metrics.get("overall") or {}).get(key)
     values = [v for v in values if v is not None]

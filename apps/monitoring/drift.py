@@ -15,6 +15,10 @@ The share of each bin (count / total) is floored at 0.0001 so that an empty bin
 does not give log(0); PSI = sum over bins of ``(cur - ref) * ln(cur / ref)``.
 Usual reading: below 0.1 stable, 0.1-0.2 moderate shift, above 0.2 significant.
 
+Prediction drift (``prediction_drift``) applies the same definitions to the model's outputs: the score
+(a numeric column, or a regression's prediction) is binned like a numeric feature, and a classifier's
+predicted label like a categorical one, whatever its dtype (labels 0/1 are categories, not numbers).
+
 Alongside PSI: numeric features get the two-sample Kolmogorov-Smirnov test
 (``scipy.stats.ks_2samp``: statistic and p-value); categorical features the
 chi-square test of independence (``scipy.stats.chi2_contingency``) on the
@@ -202,4 +206,27 @@ def feature_drift(
             results[feature] = numeric_drift(reference, current)
         else:
             results[feature] = categorical_drift(reference, current)
+    return results
+
+
+def prediction_drift(
+    reference_df: pd.DataFrame,
+    current_df: pd.DataFrame,
+    *,
+    prediction: str | None,
+    score: str | None = None,
+    numeric_prediction: bool = False,
+) -> dict[str, dict]:
+    """Drift of the model's outputs against the reference's, by the feature drift definitions.
+
+    Returns ``{"score": {...}, "prediction": {...}}`` with the keys of ``feature_drift``'s results plus
+    ``column``, for whichever of the two columns both data sets hold. The predicted label is categorical
+    (chi-square) unless ``numeric_prediction`` (a regression), when it is numeric (KS).
+    """
+    results = {}
+    if score and score in reference_df.columns and score in current_df.columns:
+        results["score"] = {**numeric_drift(reference_df[score], current_df[score]), "column": score}
+    if prediction and prediction in reference_df.columns and prediction in current_df.columns:
+        compare = numeric_drift if numeric_prediction else categorical_drift
+        results["prediction"] = {**compare(reference_df[prediction], current_df[prediction]), "column": prediction}
     return results

@@ -243,6 +243,7 @@ class Report:
     fairness: Table | None
     drift: Table | None
     findings: list
+    prediction_drift: Table | None = None
 
 
 def _severities(found) -> dict[str, str]:
@@ -349,6 +350,30 @@ def _drift_table(drift: dict, severity: dict[str, str]) -> Table | None:
                  "PSI below 0.1 is stable, 0.1–0.2 a moderate shift, above 0.2 significant (highlighted).")
 
 
+def _prediction_drift_table(outputs: dict, severity: dict[str, str]) -> Table | None:
+    if not outputs:
+        return None
+    rows = []
+    for output, label in (("score", "Score"), ("prediction", "Predicted label")):
+        values = outputs.get(output)
+        if values is None:
+            continue
+        psi = values.get("psi")
+        flag = severity.get(f"prediction_drift.{output}.psi") or (
+            "highlight" if psi is not None and psi > PSI_SIGNIFICANT else "")
+        statistic = "KS" if values.get("kind") == "numeric" else "χ²"
+        rows.append(Row(f"{label} ({values.get('column')})",
+                        [values.get("kind", ""), fmt(psi), f"{fmt(values.get('statistic'))} ({statistic})",
+                         fmt(values.get("p_value")), fmt(values.get("reference_count")),
+                         fmt(values.get("current_count"))], flag,
+                        "significant shift (PSI > 0.2)" if psi is not None and psi > PSI_SIGNIFICANT else ""))
+    return Table("Prediction drift", ["Output", "Kind", "PSI", "Statistic", "p-value", "Reference rows",
+                                      "Current rows"], rows,
+                 "The model's own outputs against its outputs on the reference data, by the feature drift rules: "
+                 "the score binned on the reference's deciles (KS beside it), the predicted label by category "
+                 "(χ² beside it). A shift here shows before labels arrive.")
+
+
 def evaluation_report(metrics: dict | None, *, rules: dict, baseline: dict | None) -> Report | None:
     """Display rows of an evaluation's (or window's) metrics, with the policy's findings marked."""
     if not metrics:
@@ -362,6 +387,7 @@ def evaluation_report(metrics: dict | None, *, rules: dict, baseline: dict | Non
         fairness=_fairness_table(fairness, severity),
         drift=_drift_table(metrics.get("drift") or {}, severity),
         findings=found,
+        prediction_drift=_prediction_drift_table(metrics.get("prediction_drift") or {}, severity),
     )
 
 

@@ -341,10 +341,15 @@ def compute_metrics(frame, *, task_type: str, columns: dict, reference=None,
         result = metrics.binary_metrics(frame[target].to_numpy(), frame[prediction].to_numpy(), y_score,
                                         sensitive=sensitive, reference_groups=reference_groups)
     result["drift"] = {}
+    result["prediction_drift"] = {}
     if reference is not None:
         features = [c for c in columns.get("features", []) if c in reference.columns and c in frame]
         if features:
             result["drift"] = drift.feature_drift(reference[features], frame[features], features=features)
+        # The reference holds the model's outputs on its data under the evaluation's column names.
+        result["prediction_drift"] = drift.prediction_drift(
+            reference, frame, prediction=prediction, score=score if task_type == "binary" else None,
+            numeric_prediction=task_type == "regression")
     return result
 
 

@@ -7,7 +7,9 @@ Policy keys (``GovernancePolicy.metric_thresholds``; ``apps.risk.policy_schema``
 
 - ``<metric>_min``: an overall metric (accuracy, roc_auc, f1, r2, ...) must stay at or above it;
   ``demographic_parity_ratio_min`` / ``equalized_odds_ratio_min`` apply to every sensitive attribute.
-- ``<metric>_max``: ``psi_max`` applies to every feature's drift; ``demographic_parity_difference_max`` /
+- ``<metric>_max``: ``psi_max`` applies to every feature's drift and to the prediction drift (the scores' and the
+  predicted labels' distributions, ``prediction_drift.score.psi`` / ``prediction_drift.prediction.psi``);
+  ``demographic_parity_difference_max`` /
   ``equalized_odds_difference_max`` to every attribute; other names to overall metrics (mae, rmse, log_loss).
 - ``<metric>_drop_max``: the overall metric may fall at most this much below the version's validation
   baseline (``ModelVersion.validation_metrics``), e.g. ``roc_auc_drop_max: 0.05``.
@@ -23,6 +25,7 @@ FAIRNESS_RATIOS = ("demographic_parity_ratio", "equalized_odds_ratio")
 FAIRNESS_DIFFERENCES = ("demographic_parity_difference", "equalized_odds_difference")
 MIN_MARGIN = 0.02
 MAX_WARNING_SHARE = 0.8
+OUTPUT_LABELS = {"score": "the scores", "prediction": "the predicted labels"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ def findings(metrics: dict, rules: dict, baseline: dict | None = None) -> list[F
             if name == "psi":
                 for feature, values in drift.items():
                     found.append(_max_rule(f"drift.{feature}.psi", values.get("psi"), limit, f"PSI of {feature}"))
+                for output, values in (metrics.get("prediction_drift") or {}).items():
+                    found.append(_max_rule(f"prediction_drift.{output}.psi", values.get("psi"), limit,
+                                           f"PSI of {OUTPUT_LABELS.get(output, output)} ({values.get('column')})"))
             elif name in FAIRNESS_DIFFERENCES:
                 for attribute, values in fairness.items():
                     finding = _max_rule(f"fairness.{attribute}.{name}", values.get(name), limit,

@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from apps.monitoring.drift import KS_P_VALUE_FLOOR, feature_drift, ks_two_sample, numeric_psi, psi_from_counts
+from apps.monitoring.drift import (
+    KS_P_VALUE_FLOOR,
+    feature_drift,
+    ks_two_sample,
+    numeric_psi,
+    prediction_drift,
+    psi_from_counts,
+)
 
 
 def _spec_psi(reference, current):
@@ -174,3 +181,49 @@ def test_it_returns_none_for_a_feature_without_values():
     }
     assert result["c"]["current_count"] == 2  # two missing values, a category of their own
     json.dumps(result, allow_nan=False)
+
+
+def test_prediction_drift_bins_the_score_like_a_numeric_feature_and_tests_it_like_scipy():
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame({"y_score": rng.beta(2, 5, 3000).round(4), "y_pred": rng.integers(0, 2, 3000)})
+    current = pd.DataFrame({"y_score": rng.beta(3, 4, 2000).round(4), "y_pred": rng.integers(0, 2, 2000)})
+
+    result = prediction_drift(reference, current, prediction="y_pred", score="y_score")
+
+    score = result["score"]
+    assert score["column"] == "y_score" and score["kind"] == "numeric"
+    assert score["psi"] == pytest.approx(_spec_psi(reference.y_score.to_numpy(), current.y_score.to_numpy()), abs=1e-12)
+    expected = stats.ks_2samp(reference.y_score, current.y_score)
+    assert score["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
+    assert score["p_value"] == pytest.approx(expected.pvalue, rel=1e-6)
+
+
+def test_prediction_drift_treats_a_classifier_s_labels_as_categories_with_the_hand_worked_psi():
+    # Reference: 80 zeros, 20 ones; current: 50 and 50. Two categories, whatever the integer dtype:
+    # PSI = (0.5 - 0.8) ln(0.5 / 0.8) + (0.5 - 0.2) ln(0.5 / 0.2) = 0.141000 + 0.274887 = 0.415888
+    reference = pd.DataFrame({"y_pred": [0] * 80 + [1] * 20})
+    current = pd.DataFrame({"y_pred": [0] * 50 + [1] * 50})
+
+    result = prediction_drift(reference, current, prediction="y_pred")["prediction"]
+
+    assert result["kind"] == "categorical" and result["column"] == "y_pred"
+    assert result["psi"] == pytest.approx(0.415888, abs=1e-6)
+    chi2 = stats.chi2_contingency([[80, 20], [50, 50]])
+    assert result["statistic"] == pytest.approx(chi2.statistic) and result["p_value"] == pytest.approx(chi2.pvalue)
+
+
+def test_prediction_drift_of_a_regression_compares_the_predicted_values_as_numbers():
+    reference = pd.DataFrame({"pred": np.linspace(0, 100, 500)})
+    current = pd.DataFrame({"pred": np.linspace(20, 120, 400)})
+
+    result = prediction_drift(reference, current, prediction="pred", numeric_prediction=True)["prediction"]
+
+    assert result["kind"] == "numeric"
+    assert result["psi"] == pytest.approx(_spec_psi(reference.pred.to_numpy(), current.pred.to_numpy()), abs=1e-12)
+
+
+def test_prediction_drift_is_empty_when_the_reference_holds_no_model_output():
+    reference = pd.DataFrame({"income": [1.0, 2.0, 3.0]})
+    current = pd.DataFrame({"income": [1.0, 2.0], "y_pred": [0, 1], "y_score": [0.2, 0.7]})
+
+    assert prediction_drift(reference, current, prediction="y_pred", score="y_score") == {}

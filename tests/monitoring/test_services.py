@@ -134,6 +134,29 @@ def test_a_production_breach_raises_one_alert_and_requests_a_reassessment(scient
     assert ReassessmentTrigger.objects.filter(model=version.model, reason__contains="drift.income.psi").count() == 1
 
 
+def test_prediction_drift_is_measured_against_the_reference_s_outputs_and_alerts_like_feature_drift(scientist):
+    # High tier: psi_max 0.15. The reference carries the model's outputs on its data; production shifts the
+    # scores (and so the predicted labels) without touching the input feature.
+    version = assessed_version(team__members=[scientist], tier_ratings=ratings(degradation=(4, 4)))
+    _, reference = evaluation_csv(n=2000, seed=5)
+    services.reference_upload(actor=scientist, version=version, filename="reference.csv",
+                              data=reference[["income", "y_pred", "y_score"]].to_csv(index=False).encode())
+    data, frame = evaluation_csv(seed=1)
+    frame["y_score"] = (frame.y_score * 0.5 + 0.5).round(6)
+    frame["y_pred"] = (frame.y_score >= 0.5).astype(int)
+    evaluation, _ = upload(scientist, version, frame.to_csv(index=False).encode(), kind="production")
+    services.evaluation_compute(evaluation_id=evaluation.pk)
+
+    evaluation.refresh_from_db()
+    outputs = evaluation.metrics["prediction_drift"]
+    assert outputs["score"]["column"] == "y_score" and outputs["prediction"]["kind"] == "categorical"
+    assert outputs["score"]["psi"] > 0.2 and outputs["prediction"]["psi"] > 0.2
+    assert evaluation.metrics["drift"]["income"]["psi"] < 0.15
+    alerts = set(Alert.objects.filter(severity="breach").values_list("metric", flat=True))
+    assert {"prediction_drift.score.psi", "prediction_drift.prediction.psi"} <= alerts
+    assert "drift.income.psi" not in alerts
+
+
 def test_validation_results_do_not_raise_alerts(scientist):
     version = assessed_version(team__members=[scientist])
     evaluation, _ = upload(scientist, version, evaluation_csv(flip_female=0.9)[0], kind="validation")

@@ -286,6 +286,27 @@ def test_the_evaluation_page_shows_groups_fairness_and_drift(client_as, make_use
     assert "significant shift (PSI &gt; 0.2)" in page
     assert 'id="figure-groups-0"' in page and 'id="figure-drift"' in page
     assert "only production results raise alerts" in page
+    # The reference holds the model's outputs too: their drift has its own table, a row per output.
+    outputs = evaluation.metrics["prediction_drift"]
+    assert "<caption>Prediction drift</caption>" in page
+    assert "Score (y_score)" in page and "Predicted label (y_pred)" in page
+    assert f"{outputs['score']['psi']:.4f}" in page
+
+
+def test_the_evaluation_page_says_why_there_is_no_prediction_drift(client_as, make_user,
+                                                                   django_capture_on_commit_callbacks):
+    scientist = make_user("data_scientist")
+    version = ModelVersionFactory(model__team__members=[scientist])
+    services.reference_upload(actor=scientist, version=version, filename="train.csv",
+                              data=frame_csv(evaluation_frame(seed=1)[["income"]]))
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluation, _ = services.evaluation_upload(actor=scientist, version=version, filename="eval.csv",
+                                                   data=frame_csv(evaluation_frame()), sensitive_features=["sex"])
+
+    page = client_as("executive").get(evaluation.get_absolute_url()).content.decode()
+
+    assert "<caption>Drift</caption>" in page and "Prediction drift</caption>" not in page
+    assert "No prediction drift: the reference data holds no y_pred or y_score column." in page
 
 
 def test_a_queued_evaluation_polls_its_status_every_two_seconds(client_as):

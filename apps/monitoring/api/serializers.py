@@ -47,7 +47,9 @@ class EvaluationSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="version.model.slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     metrics = serializers.JSONField(read_only=True, allow_null=True,
-                                    help_text='{"overall": {...}, "groups": {...}, "fairness": {...}, "drift": {...}}')
+                                    help_text='{"overall": {...}, "groups": {...}, "fairness": {...}, '
+                                              '"drift": {FEATURE: {...}}, '
+                                              '"prediction_drift": {"score": {...}, "prediction": {...}}}')
     status_note = serializers.SerializerMethodField(
         help_text="Why a queued or running evaluation is not moving (no worker, broker down, worker died); "
                   "empty while all is well.")
