@@ -153,8 +153,33 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
 ]
 _MANIFEST = envbool("PORTAL_STATIC_MANIFEST", not DEBUG)
+# Uploads, their stored columnar copies, evidence files and generated documents go through Django's storage API:
+# the local filesystem under PORTAL_MEDIA_ROOT by default; with PORTAL_STORAGE=s3, any S3-compatible store
+# (AWS S3, MinIO, Ceph, ...), so web and worker processes on different machines need no shared disk. Credentials
+# come from the environment as boto3 reads them (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or an instance role).
+PORTAL_STORAGE = envstr("PORTAL_STORAGE", "filesystem").lower()
+if PORTAL_STORAGE == "filesystem":
+    _DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif PORTAL_STORAGE == "s3":
+    if not envstr("PORTAL_S3_BUCKET"):
+        raise ImproperlyConfigured("PORTAL_STORAGE=s3 needs PORTAL_S3_BUCKET, the bucket that keeps the files.")
+    _DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": envstr("PORTAL_S3_BUCKET"),
+            "endpoint_url": envstr("PORTAL_S3_ENDPOINT_URL") or None,  # unset: AWS itself
+            "region_name": envstr("PORTAL_S3_REGION") or None,
+            "location": envstr("PORTAL_S3_PREFIX"),  # a folder in a shared bucket
+            "addressing_style": envstr("PORTAL_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
+            "default_acl": None,  # private: files are served through the portal's permission checks only
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"PORTAL_STORAGE must be filesystem or s3, not {PORTAL_STORAGE!r}.")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if _MANIFEST

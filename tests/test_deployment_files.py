@@ -73,3 +73,18 @@ def test_the_lock_pins_every_declared_dependency():
     declared = project["dependencies"] + project["optional-dependencies"]["dev"]
     names = {re.split(r"[<>=\[ ;]", dep)[0].lower().replace("_", "-") for dep in declared}
     assert names - lock == set()
+
+
+def test_web_and_worker_share_an_object_store_not_a_disk(compose):
+    for name in ("web", "worker", "beat", "migrate"):
+        service = compose["services"][name]
+        env = service["environment"]
+        assert env["PORTAL_STORAGE"] == "s3" and env["PORTAL_S3_ENDPOINT_URL"].endswith("http://minio:9000}")
+        assert env["AWS_SECRET_ACCESS_KEY"].startswith("${PORTAL_S3_SECRET_KEY:?"), "the key must come from .env"
+        assert not service.get("volumes"), f"{name} mounts a volume: web and worker must need no shared disk"
+        # The migration step waits for the bucket; the others wait for the migration step.
+        first = "bucket" if name == "migrate" else "migrate"
+        assert service["depends_on"][first]["condition"] == "service_completed_successfully"
+    assert compose["services"]["minio"]["healthcheck"]["test"]
+    assert "object-data:/data" in compose["services"]["minio"]["volumes"]
+    assert "mc mb --ignore-existing" in compose["services"]["bucket"]["command"][0]

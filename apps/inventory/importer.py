@@ -15,15 +15,16 @@ import csv
 import hashlib
 import io
 import re
-import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.core import storage as files
 from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError
 from apps.core.services import audit_record
@@ -422,20 +423,30 @@ def commit(content: bytes, *, actor, filename: str = "") -> list[MLModel]:
 UPLOAD_TTL_SECONDS = 24 * 3600
 
 
-def _upload_dir():
-    return settings.MEDIA_ROOT / "imports"
+UPLOAD_FOLDER = "imports"
+
+
+def _upload_name(digest: str) -> str:
+    return f"{UPLOAD_FOLDER}/{digest}.csv"
 
 
 def store_upload(content: bytes) -> str:
-    """Keep a previewed file under its SHA-256 (so the form names it by hash) and drop day-old leftovers."""
-    folder = _upload_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - UPLOAD_TTL_SECONDS
-    for old in folder.glob("*.csv"):
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
+    """Keep a previewed file under its SHA-256 (so the form names it by hash) and drop day-old leftovers.
+
+    Through the storage API: the preview and the commit may reach different web machines.
+    """
+    store = files.backend()
+    cutoff = timezone.now() - timedelta(seconds=UPLOAD_TTL_SECONDS)
+    try:
+        _, names = store.listdir(UPLOAD_FOLDER)
+    except FileNotFoundError:
+        names = []
+    for old in names:
+        name = f"{UPLOAD_FOLDER}/{old}"
+        if old.endswith(".csv") and store.get_modified_time(name) < cutoff:
+            store.delete(name)
     digest = sha256_of(content)
-    (folder / f"{digest}.csv").write_bytes(content)
+    files.put(_upload_name(digest), content)
     return digest
 
 
@@ -443,9 +454,8 @@ def load_upload(digest: str) -> bytes | None:
     """The stored file, or None when the reference is malformed, unknown, expired or tampered with."""
     if not SHA256_RE.match(digest or ""):
         return None
-    path = _upload_dir() / f"{digest}.csv"
     try:
-        content = path.read_bytes()
+        content = files.read(_upload_name(digest))
     except FileNotFoundError:
         return None
     return content if sha256_of(content) == digest else None
@@ -453,4 +463,4 @@ def load_upload(digest: str) -> bytes | None:
 
 def discard_upload(digest: str) -> None:
     if SHA256_RE.match(digest or ""):
-        (_upload_dir() / f"{digest}.csv").unlink(missing_ok=True)
+        files.delete(_upload_name(digest))

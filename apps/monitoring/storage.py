@@ -1,38 +1,19 @@
-"""Content-addressed storage of uploads: the same bytes are stored once, named by their SHA-256."""
+"""Content-addressed storage of uploads: the same bytes are stored once, named by their SHA-256.
 
-import hashlib
-import os
-import tempfile
-from pathlib import Path
+Through Django's storage API (``apps.core.storage``): the filesystem by default, S3 by configuration.
+"""
 
-from django.conf import settings
+from apps.core import storage as files
+from apps.core.storage import sha256
 
-
-def root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "monitoring"
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+__all__ = ["put", "read", "sha256"]
 
 
 def put(data: bytes, *, kind: str, suffix: str) -> tuple[str, str]:
-    """Store ``data`` (atomically: write then rename) and return (sha256, path relative to MEDIA_ROOT)."""
+    """Store ``data`` and return (sha256, the stored name relative to the storage's root)."""
     digest = sha256(data)
-    relative = Path("monitoring") / kind / digest[:2] / f"{digest}{suffix}"
-    target = Path(settings.MEDIA_ROOT) / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return digest, str(relative)
+    return digest, files.put(f"monitoring/{kind}/{digest[:2]}/{digest}{suffix}", data)
 
 
-def read(relative: str) -> bytes:
-    return (Path(settings.MEDIA_ROOT) / relative).read_bytes()
+def read(name: str) -> bytes:
+    return files.read(name)

@@ -137,7 +137,7 @@ def test_the_preview_costs_a_constant_number_of_queries(people, django_assert_ma
         assert importer.parse(content).ok
 
 
-def test_a_good_file_creates_every_model_with_audit_events(client_as, people):
+def test_a_good_file_creates_every_model_with_audit_events(client_as, people, tmp_path):
     client = client_as("data_scientist", username="sam")
     content = csv_bytes([good_row(), good_row(name="Fraud", team="Risk models")])
     preview = upload(client, content)
@@ -151,7 +151,7 @@ def test_a_good_file_creates_every_model_with_audit_events(client_as, people):
     assert Team.objects.filter(business_unit__name="Retail").count() == 2
     assert AuditEvent.objects.filter(action="model.registered", actor_username="sam").count() == 2
     assert AuditEvent.objects.get(action="inventory.imported").changes["models"] == [None, ["churn", "fraud"]]
-    assert not list(importer._upload_dir().glob("*.csv")), "the previewed file is removed after the commit"
+    assert not list((tmp_path / importer.UPLOAD_FOLDER).glob("*.csv")), "the previewed file is removed after the commit"
 
 
 def test_a_file_with_an_error_offers_no_commit_and_commits_nothing(client_as, people):
@@ -201,12 +201,12 @@ def test_it_refuses_a_malformed_or_unknown_file_reference(client_as, reference):
     assert b"upload the file again" in response.content and MLModel.objects.count() == 0
 
 
-def test_it_refuses_a_stored_file_that_was_altered(client_as, people):
+def test_it_refuses_a_stored_file_that_was_altered(client_as, people, tmp_path):
     client = client_as("admin")
     content = csv_bytes([good_row()])
     upload(client, content)
     digest = importer.sha256_of(content)
-    (importer._upload_dir() / f"{digest}.csv").write_bytes(csv_bytes([good_row(name="Other")]))
+    (tmp_path / importer.UPLOAD_FOLDER / f"{digest}.csv").write_bytes(csv_bytes([good_row(name="Other")]))
     client.post(URL, {"action": "commit", "sha256": digest})
     assert MLModel.objects.count() == 0
 

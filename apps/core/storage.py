@@ -1,0 +1,46 @@
+"""Files the portal keeps, through Django's storage API (``storages["default"]``).
+
+The local filesystem under MEDIA_ROOT by default; any S3-compatible store with ``PORTAL_STORAGE=s3``
+(django-storages), so web and worker processes on different machines need no shared disk. Names are
+relative (``monitoring/raw/ab/ab…cd.csv``) and never paths: nothing here may assume a local file.
+"""
+
+import hashlib
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+
+
+def backend():
+    return storages["default"]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def put(name: str, data: bytes) -> str:
+    """Store ``data`` under ``name`` unless a complete copy is there already; returns the stored name.
+
+    For content-addressed names (the name carries the bytes' hash) a file of the right size is the same file.
+    A shorter or longer one is what an interrupted write left behind: it is replaced, never trusted.
+    """
+    store = backend()
+    if store.exists(name):
+        if store.size(name) == len(data):
+            return name
+        store.delete(name)
+    return store.save(name, ContentFile(data))
+
+
+def read(name: str) -> bytes:
+    with backend().open(name, "rb") as handle:
+        return handle.read()
+
+
+def exists(name: str) -> bool:
+    return backend().exists(name)
+
+
+def delete(name: str) -> None:
+    backend().delete(name)
