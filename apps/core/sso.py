@@ -48,9 +48,10 @@ class ProviderUnreachable(Exception):
 
 def discovery(issuer: str) -> dict:
     """The issuer's ``/.well-known/openid-configuration``, kept in this process for an hour."""
-    fetched_at, document = _discovery.get(issuer, (0.0, {}))
-    if time.monotonic() - fetched_at < DISCOVERY_SECONDS:
-        return document
+    if issuer in _discovery:
+        fetched_at, document = _discovery[issuer]
+        if time.monotonic() - fetched_at < DISCOVERY_SECONDS:
+            return document
     url = f"{issuer}/.well-known/openid-configuration"
     try:
         response = requests.get(url, timeout=settings.OIDC_TIMEOUT)
