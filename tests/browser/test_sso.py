@@ -6,6 +6,7 @@ and lands in the portal with the role its groups map to. Nothing is mocked: disc
 userinfo requests go over HTTP to the provider.
 """
 
+import copy
 import os
 import socket
 import subprocess
@@ -156,3 +157,23 @@ def test_with_local_login_off_the_page_offers_only_single_sign_on(sso_on, page, 
     assert page.get_by_role("link", name=f"Sign in with {PROVIDER}").is_visible()
     assert page.get_by_label("Password").count() == 0
     assert axe_violations(page) == []
+
+
+def test_logout_at_the_provider_ends_both_sessions(sso_on, page, live_server, provider):
+    sso_on.PORTAL_OIDC_LOGOUT_AT_PROVIDER = True  # the end-session endpoint comes from discovery
+    # What settings.py adds when PORTAL_OIDC_LOGOUT_AT_PROVIDER is set at start-up: the logout form redirects there.
+    policy = copy.deepcopy(sso_on.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["form-action"].append(provider.removesuffix("/o"))
+    sso_on.CONTENT_SECURITY_POLICY = policy
+    sign_in_at_provider(page, live_server, "erin")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.get_by_role("button", name="Log out").click()
+
+    page.wait_for_url(f"{live_server.url}/accounts/login/**")
+    assert page.get_by_role("link", name=f"Sign in with {PROVIDER}").is_visible()
+    page.goto(f"{live_server.url}/")
+    assert page.url.startswith(f"{live_server.url}/accounts/login/")  # the portal's session is over
+    page.get_by_role("link", name=f"Sign in with {PROVIDER}").click()
+    # ... and the provider's: it asks for the password again (not straight for consent).
+    page.get_by_label("Provider password").wait_for(timeout=15_000)

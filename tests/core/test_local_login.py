@@ -5,7 +5,6 @@ from django.urls import reverse
 
 from apps.core.models import AuditEvent
 from apps.core.roles import Role
-from tests.core.test_settings import PROD_ENV, manage
 from tests.factories import PASSWORD, UserFactory
 
 
@@ -65,33 +64,3 @@ def test_switching_local_login_off_ends_existing_password_sessions(client, setti
     settings.PORTAL_LOCAL_LOGIN = False
     settings.PORTAL_OIDC_ENABLED = True
     assert client.get(reverse("core:home"))["Location"].startswith(reverse("login"))
-
-
-def test_the_portal_refuses_to_start_with_no_way_to_sign_in():
-    result = manage("check", PORTAL_LOCAL_LOGIN="false")
-    assert result.returncode != 0 and "PORTAL_LOCAL_LOGIN=false needs single sign-on" in result.stderr
-
-
-def test_a_malformed_role_map_stops_the_portal_with_an_example():
-    result = manage("check", PORTAL_OIDC_ROLE_MAP="portal-execs")
-    assert result.returncode != 0 and "is not GROUP:ROLE" in result.stderr
-
-
-def test_a_role_map_naming_an_unknown_role_fails_the_system_check():
-    result = manage("check", PORTAL_OIDC_ROLE_MAP="portal-execs:boss")
-    assert result.returncode != 0 and "portal-execs:boss names no portal role" in result.stderr
-
-
-def test_single_sign_on_configured_passes_check_deploy():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", **PROD_ENV,
-                    PORTAL_OIDC_ISSUER="https://login.example.org/realms/acme", PORTAL_OIDC_CLIENT_ID="portal",
-                    PORTAL_OIDC_CLIENT_SECRET="s", PORTAL_OIDC_ROLE_MAP="portal-execs:executive",
-                    PORTAL_LOCAL_LOGIN="false")
-    assert result.returncode == 0, result.stderr
-
-
-def test_check_deploy_warns_about_a_provider_reached_over_plain_http():
-    result = manage("check", "--deploy", **PROD_ENV, PORTAL_OIDC_ISSUER="http://login.example.org",
-                    PORTAL_OIDC_CLIENT_ID="portal", PORTAL_OIDC_CLIENT_SECRET="s",
-                    PORTAL_OIDC_ROLE_MAP="portal-execs:executive")
-    assert "core.W002" in result.stderr + result.stdout
