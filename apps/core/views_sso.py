@@ -96,7 +96,9 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
             minutes = settings.PORTAL_LOGIN_LOCKOUT_SECONDS // 60
             return render(request, "core/sso_failed.html", {"reason": LOCKED.format(minutes=minutes),
                                                             **sso_context()}, status=429)
-        if "code" in request.GET and request.GET.get("state") not in (request.session.get("oidc_states") or {}):
+        # Checked before anything else, so that text a stranger puts in the URL (an error description) never
+        # reaches the audit trail: only the provider, answering a sign-in this browser started, is quoted.
+        if request.GET.get("state") not in (request.session.get("oidc_states") or {}):
             return _refuse(request, "The answer from the identity provider matches no sign-in started in this "
                            "browser (unknown or already used state): it was replayed or forged, or the browser "
                            "lost its session. Start again from the login page.", lockout=self.lockout)
@@ -106,9 +108,9 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
         request = self.request
         backend = getattr(request, "sso_backend", None)
         if request.GET.get("error"):
-            reason = f"The identity provider refused the sign-in: {request.GET['error']}"
+            reason = f"The identity provider refused the sign-in: {request.GET['error'][:64]}"
             if request.GET.get("error_description"):
-                reason += f" ({request.GET['error_description']})"
+                reason += f" ({' '.join(request.GET['error_description'].split())[:300]})"
         elif backend is not None and backend.failure is not None:
             reason = f"The identity provider's answer was refused: {backend.failure.reason}"
         elif getattr(self, "user", None) is not None:

@@ -134,3 +134,10 @@ def test_logout_stays_local_by_default(client, sso_on, make_user):
     session["oidc_id_token"] = "the.id.token"
     session.save()
     assert client.post(reverse("logout"))["Location"] == reverse("login")
+
+
+@pytest.mark.django_db
+def test_an_error_answer_for_no_sign_in_of_this_browser_is_not_quoted_in_the_trail(client, sso_on):
+    client.get(reverse("oidc-callback"), {"error": "access_denied", "error_description": "Call 555-0100 now"})
+    event = AuditEvent.objects.get(action="auth.login_failed")
+    assert "unknown or already used state" in event.reason and "555" not in event.reason
