@@ -8,6 +8,7 @@ filesystem Celery broker under ``var/``. ``DATABASE_URL=postgres://...`` and
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -137,6 +138,56 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "login"
+# Passwords first: tests' force_login and sessions made by the login form use it. It refuses passwords when
+# PORTAL_LOCAL_LOGIN is false (superusers excepted while PORTAL_BREAK_GLASS_SUPERUSERS holds).
+AUTHENTICATION_BACKENDS = ["apps.core.sso.PasswordBackend", "apps.core.sso.OidcBackend"]
+
+# --- Single sign-on (OpenID Connect, through mozilla-django-oidc) ---------------------------------------
+# Off unless PORTAL_OIDC_CLIENT_ID and an issuer (or the endpoints) are set. README, "Single sign-on".
+PORTAL_LOCAL_LOGIN = envbool("PORTAL_LOCAL_LOGIN", True)
+# With local login off, superusers still sign in with their password at /admin/login/: the way in when the
+# identity provider is down or mis-configured. Every such sign-in is audited; false closes that door too.
+PORTAL_BREAK_GLASS_SUPERUSERS = envbool("PORTAL_BREAK_GLASS_SUPERUSERS", True)
+PORTAL_OIDC_ISSUER = envstr("PORTAL_OIDC_ISSUER").rstrip("/")
+PORTAL_OIDC_PROVIDER_NAME = envstr("PORTAL_OIDC_PROVIDER_NAME", "your organisation's account")
+OIDC_RP_CLIENT_ID = envstr("PORTAL_OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = envstr("PORTAL_OIDC_CLIENT_SECRET")
+# Empty endpoints come from the issuer's /.well-known/openid-configuration (fetched at first use, cached).
+OIDC_OP_AUTHORIZATION_ENDPOINT = envstr("PORTAL_OIDC_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = envstr("PORTAL_OIDC_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = envstr("PORTAL_OIDC_USERINFO_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = envstr("PORTAL_OIDC_JWKS_ENDPOINT")
+PORTAL_OIDC_END_SESSION_ENDPOINT = envstr("PORTAL_OIDC_END_SESSION_ENDPOINT")
+PORTAL_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and (PORTAL_OIDC_ISSUER or OIDC_OP_AUTHORIZATION_ENDPOINT))
+if PORTAL_OIDC_ENABLED and not OIDC_RP_CLIENT_SECRET:
+    raise ImproperlyConfigured("PORTAL_OIDC_CLIENT_ID is set but PORTAL_OIDC_CLIENT_SECRET is not: set both "
+                               "(the secret the identity provider issued for the portal's client).")
+if not (PORTAL_LOCAL_LOGIN or PORTAL_OIDC_ENABLED):
+    raise ImproperlyConfigured("PORTAL_LOCAL_LOGIN=false needs single sign-on: set PORTAL_OIDC_CLIENT_ID, "
+                               "PORTAL_OIDC_CLIENT_SECRET and PORTAL_OIDC_ISSUER, or no one can sign in.")
+OIDC_RP_SIGN_ALGO = envstr("PORTAL_OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = envstr("PORTAL_OIDC_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = envint("PORTAL_OIDC_TIMEOUT_SECONDS", 10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc-callback"
+# Kept in the session for the provider's logout (id_token_hint).
+OIDC_STORE_ID_TOKEN = True
+# The claim holding the person's groups, and which group grants which portal role (roles: executive,
+# reviewer, data_scientist, admin). Re-applied at every sign-in; a person in no mapped group has no role.
+PORTAL_OIDC_ROLE_CLAIM = envstr("PORTAL_OIDC_ROLE_CLAIM", "groups")
+PORTAL_OIDC_ROLE_MAP: dict[str, list[str]] = {}
+for _pair in envlist("PORTAL_OIDC_ROLE_MAP"):
+    _group, _sep, _role = _pair.rpartition(":")
+    if not (_sep and _group.strip() and _role.strip()):
+        raise ImproperlyConfigured(f"PORTAL_OIDC_ROLE_MAP: {_pair!r} is not GROUP:ROLE, e.g. portal-execs:executive")
+    PORTAL_OIDC_ROLE_MAP.setdefault(_group.strip(), []).append(_role.strip())
+# The new account's username; taken names get a suffix (accounts are linked by issuer and subject, never by name).
+PORTAL_OIDC_USERNAME_CLAIM = envstr("PORTAL_OIDC_USERNAME_CLAIM", "preferred_username")
+# Logging out of the portal also ends the session at the provider (RP-initiated logout).
+PORTAL_OIDC_LOGOUT_AT_PROVIDER = envbool("PORTAL_OIDC_LOGOUT_AT_PROVIDER", False)
+# Failed single sign-on callbacks (forged, replayed, refused at the provider) from one client address before
+# it must wait PORTAL_LOGIN_LOCKOUT_SECONDS. Higher than the password limit: an office behind one NAT shares it.
+PORTAL_SSO_MAX_FAILURES = envint("PORTAL_SSO_MAX_FAILURES", 20)
 
 # --- I18n -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -225,6 +276,10 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
     }
 }
+if PORTAL_OIDC_LOGOUT_AT_PROVIDER:
+    # The logout form's redirect goes to the provider, and form-action also governs where a form redirects.
+    _end = urlsplit(PORTAL_OIDC_END_SESSION_ENDPOINT or PORTAL_OIDC_ISSUER)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_end.scheme}://{_end.netloc}")
 
 # --- Client addresses -------------------------------------------------------------
 # How many proxies of ours stand in front of the portal, each appending to X-Forwarded-For. 0: the

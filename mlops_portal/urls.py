@@ -1,9 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from apps.core.forms import LoginForm
+from apps.core import views_sso
 
 api_v1 = [
     path("", include("apps.core.api.urls")),
@@ -16,12 +15,12 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", views_sso.PortalLoginView.as_view(), name="login"),
+    path("accounts/logout/", views_sso.PortalLogoutView.as_view(), name="logout"),
+    # Single sign-on (OpenID Connect); with it off, both send the visitor back to the login page.
+    path("accounts/sso/start/", views_sso.SsoStartView.as_view(), name="oidc-start"),
+    path("accounts/sso/callback/", views_sso.SsoCallbackView.as_view(), name="oidc-callback"),
+    path("accounts/sso/no-role/", views_sso.SsoNoRoleView.as_view(), name="sso-no-role"),
     path("", include("apps.core.urls")),
     path("inventory/", include("apps.inventory.urls")),
     path("inventory/", include("apps.portfolio.urls")),

@@ -10,7 +10,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 
 from apps.core.errors import DomainError
 from apps.core.forms import AdminLoginForm
-from apps.core.models import ApiToken, AuditEvent, AuditVerification
+from apps.core.models import ApiToken, AuditEvent, AuditVerification, ExternalIdentity
 from apps.core.services import api_token_revoke, audit_record, changes_between
 
 
@@ -203,6 +203,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Who signs in through which provider. Single sign-on creates these; an admin may move one to another
+    account (say, the person's older local account, which then signs in through the provider) or delete
+    it (the next sign-in then creates a new account). Both are audited."""
+
+    list_display = ["user", "issuer", "subject", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "subject", "issuer"]
+    fields = ["user", "issuer", "subject", "created_at"]
+    readonly_fields = ["issuer", "subject", "created_at"]
+    raw_id_fields = ["user"]
+
+    def has_add_permission(self, request):
         return False
 
 

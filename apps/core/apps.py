@@ -14,4 +14,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Core: roles and audit trail"
 
     def ready(self) -> None:
+        from apps.core import checks  # noqa: F401 (registers the system checks)
+
         post_migrate.connect(_sync_roles, dispatch_uid="core.sync_roles")

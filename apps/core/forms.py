@@ -7,7 +7,9 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.cache import cache
 
+from apps.core import services
 from apps.core.client_ip import client_ip
+from apps.core.sso import METHOD_PASSWORD
 
 
 def _account(username: str) -> str:
@@ -63,8 +65,17 @@ class LoginLockout:
             "or ask an administrator to reset your password.", code="locked")
 
 
+# Why Django's login form refused a password, as the audit trail says it.
+_FAILURE_REASONS = {"invalid_login": "wrong username or password", "inactive": "account deactivated"}
+
+
 class LockoutAuthenticationMixin:
-    """Django's login form (the portal's or the admin's) behind the login lockout."""
+    """Django's login form (the portal's or the admin's) behind the login lockout, audited.
+
+    Each checked password writes ``auth.login_succeeded`` or ``auth.login_failed`` (method ``password``),
+    the events single sign-on writes too (method ``oidc``). Tries refused by the lockout check no password
+    and write nothing: someone hammering a locked account must not grow the trail without bound.
+    """
 
     def clean(self):
         username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
@@ -74,16 +85,34 @@ class LockoutAuthenticationMixin:
         if not lockout.reserve():
             raise lockout.error()
         try:
-            return super().clean()
+            cleaned = super().clean()
+        except forms.ValidationError as exc:
+            reason = _FAILURE_REASONS.get(exc.code, "; ".join(exc.messages))
+            if not settings.PORTAL_LOCAL_LOGIN and exc.code == "invalid_login":
+                reason += " (password sign-in is switched off: only superusers may use it)"
+            services.login_record_failure(method=METHOD_PASSWORD, username=username, reason=reason)
+            raise
         finally:
             # A right password is no guess, even for an account the admin site then refuses (not staff):
             # it must not lock its owner out of the portal.
             if getattr(self, "user_cache", None) is not None:
                 lockout.release()
+        services.login_record_success(
+            user=self.user_cache, method=METHOD_PASSWORD,
+            note="" if settings.PORTAL_LOCAL_LOGIN else "break-glass: password sign-in is switched off")
+        return cleaned
 
 
 class LoginForm(LockoutAuthenticationMixin, AuthenticationForm):
-    """The portal's login form."""
+    """The portal's login form. With ``PORTAL_LOCAL_LOGIN`` false it refuses every password: the page offers
+    single sign-on only, and superusers' break-glass sign-in goes through /admin/login/."""
+
+    def clean(self):
+        if not settings.PORTAL_LOCAL_LOGIN:
+            raise forms.ValidationError(
+                "Password sign-in is switched off on this portal. Use the single sign-on button instead.",
+                code="local_login_off")
+        return super().clean()
 
     username = forms.CharField(
         max_length=150,

@@ -189,3 +189,23 @@ class ApiToken(models.Model):
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class ExternalIdentity(TimeStampedModel):
+    """A portal account's person at an OpenID Connect provider: the issuer and its subject (``sub``).
+
+    Single sign-on finds the account by this pair, never by email address or username, which a provider may
+    reassign and which a local account may already carry: signing in through the provider never takes over
+    an account it did not create. Written only by ``apps.core.services``.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=255, validators=[validate_single_line])
+    subject = models.CharField(max_length=255, validators=[validate_single_line])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="external_identity_unique")]
+        verbose_name_plural = "external identities"
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

@@ -1,5 +1,6 @@
 """Writes of the core app: the audit trail, its checkpoints, API tokens and passwords."""
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -7,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
@@ -28,11 +31,12 @@ from apps.core.models import (
     ApiToken,
     AuditEvent,
     AuditVerification,
+    ExternalIdentity,
     hash_api_key,
     new_api_key,
 )
 from apps.core.request_context import request_id_var
-from apps.core.roles import Capability, may
+from apps.core.roles import Capability, Role, may, user_roles
 from apps.core.signals import audit_recorded
 
 # How stale ``ApiToken.last_used_at`` may be: writing it on every API call would make every read a write.
@@ -312,3 +316,89 @@ def user_password_change(*, user, password: str) -> None:
     user.set_password(password)
     user.save(update_fields=["password"])
     audit_record(actor=user, action="user.password_changed", obj=user, changes={"password": ["", "(changed)"]})
+
+
+# --- Signing in ---------------------------------------------------------------------------------------
+LOGIN_SUCCEEDED = "auth.login_succeeded"
+LOGIN_FAILED = "auth.login_failed"
+
+
+@transaction.atomic
+def login_record_success(*, user, method: str, note: str = "") -> AuditEvent:
+    """Record that ``user`` signed in with ``method`` (password or oidc): the same event whatever the door."""
+    return audit_record(actor=user, action=LOGIN_SUCCEEDED, obj=user, changes={"method": [None, method]},
+                        reason=note)
+
+
+@transaction.atomic
+def login_record_failure(*, method: str, reason: str, username: str = "", user=None) -> AuditEvent:
+    """Record a refused sign-in. A username typed for no existing account is not repeated in the trail (people
+    type passwords into the username field), only that no such account exists."""
+    if user is None and username:
+        user = get_user_model().objects.filter(username=username).first()
+    return audit_record(
+        actor=None, action=LOGIN_FAILED, object_type="auth.user",
+        object_id=str(user.pk) if user else "", object_repr=user.get_username() if user else "(no such account)",
+        changes={"method": [None, method]}, reason=reason[:1000])
+
+
+def _free_username(wanted: str) -> str:
+    """``wanted`` made a valid username nobody has; a taken one gets ``-sso``, then ``-sso2``, ..."""
+    User = get_user_model()
+    base = re.sub(r"[^\w.@+-]", "-", wanted).strip("-")[:140] or "sso-user"
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        candidate = f"{base}-sso{n if n > 1 else ''}"
+        n += 1
+    return candidate
+
+
+@transaction.atomic
+def sso_sign_in(*, issuer: str, claims: Mapping[str, Any], roles: frozenset[Role], username_claim: str):
+    """The account of the person ``claims`` describe (created at their first sign-in), with exactly ``roles``.
+
+    Roles are re-applied at every sign-in, so a group removed at the provider removes the role here; a change
+    is audited. Superusers are left as they are: their powers do not come from the provider.
+    """
+    User = get_user_model()
+    subject = str(claims["sub"])
+    identity = ExternalIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    profile = {"email": str(claims.get("email") or "")[:254], "first_name": str(claims.get("given_name") or "")[:150],
+               "last_name": str(claims.get("family_name") or "")[:150]}
+    if identity is None:
+        wanted = str(claims.get(username_claim) or claims.get("email") or subject)
+        user = User(username=_free_username(wanted), **profile)
+        user.set_unusable_password()
+        user.save()
+        ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+        audit_record(actor=None, action="user.created", obj=user, changes={"username": [None, user.username]},
+                     reason=f"first single sign-on through {issuer}")
+    else:
+        user = identity.user
+        changed = [field for field, value in profile.items() if value and getattr(user, field) != value]
+        for field in changed:
+            setattr(user, field, profile[field])
+        if changed:
+            user.save(update_fields=changed)
+    if not user.is_superuser:
+        user_sync_roles(user=user, roles=roles, reason=f"groups at {issuer}")
+    return user
+
+
+@transaction.atomic
+def user_sync_roles(*, user, roles: frozenset[Role], reason: str) -> bool:
+    """Give ``user`` exactly ``roles`` (and the Django admin with the admin role); audit a change. True if changed."""
+    user._portal_roles = None
+    before = sorted(role.value for role in user_roles(user))
+    after = sorted(role.value for role in roles)
+    if before == after and user.is_staff == (Role.ADMIN in roles):
+        return False
+    role_groups = Group.objects.filter(name__in=[role.value for role in Role])
+    user.groups.remove(*[group for group in role_groups if group.name not in after])
+    user.groups.add(*[group for group in role_groups if group.name in after])
+    user.is_staff = Role.ADMIN in roles
+    user.save(update_fields=["is_staff"])
+    user._portal_roles = None
+    audit_record(actor=None, action="user.roles_synced", obj=user, changes={"roles": [before, after]},
+                 reason=reason)
+    return True

@@ -8,7 +8,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from apps.compliance.admin import ControlAdmin
 from apps.core.admin import AuditedAdminMixin
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, ExternalIdentity
 from apps.inventory.admin import TeamAdmin
 from apps.reviews.admin import ChecklistItemAdmin
 
@@ -113,3 +113,14 @@ def test_it_audits_a_password_set_through_the_admin(client_as, make_user):
     assert response.status_code == 302, response.content[:2000]
     event = AuditEvent.objects.get(action="user.password_changed")
     assert event.object_id == str(target.pk) and "A-new" not in str(event.changes)
+
+
+def test_it_audits_moving_a_single_sign_on_identity_to_another_account(client_as, make_user):
+    created = make_user(None, username="erin-sso")
+    older = make_user("executive", username="erin")
+    identity = ExternalIdentity.objects.create(user=created, issuer="https://idp.invalid", subject="s1")
+    response = client_as("admin").post(reverse("admin:core_externalidentity_change", args=[identity.pk]),
+                                       {"user": older.pk})
+    assert response.status_code == 302, response.content[:2000]
+    event = AuditEvent.objects.get(action="externalidentity.changed")
+    assert event.changes["user"] == [str(created.pk), str(older.pk)]

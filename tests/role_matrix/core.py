@@ -12,6 +12,11 @@ def audit_event_kwargs():
 MATRIX = {
     "login": ("get", PUBLIC, None),
     "logout": ("post", PUBLIC, None),
+    # Single sign-on: with it off (as here) both send the visitor back to the login page.
+    "oidc-start": ("get", PUBLIC, None),
+    "oidc-callback": ("get", PUBLIC, None),
+    # Said to a person whose groups map to no role; others are sent to the home page.
+    "sso-no-role": ("get", SIGNED_IN, None),
     "core:healthz": ("get", PUBLIC, None),
     "core:favicon": ("get", PUBLIC, None),
     "core:home": ("get", EVERYONE, None),

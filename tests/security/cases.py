@@ -164,7 +164,7 @@ def risk_form(**extra) -> dict:
 
 # --- Core ---------------------------------------------------------------------------------------------
 
-@case("login", events=0, why="signing in changes the session, not governed data")
+@case("login")  # auth.login_succeeded: password and single sign-on are audited alike
 def _login(ctx):
     account = user("executive")
     return Write(actor=None, data={"username": account.username, "password": PASSWORD}, api=False)
