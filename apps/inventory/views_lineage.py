@@ -99,7 +99,8 @@ class LineageView(RoleRequiredMixin, TemplateView):
             context.update(graph=None, subject="")
             return context
         data = form.cleaned_data if form.is_bound else {}
-        graph, subject = self._selection(data)
+        selection, subject = self._selection(data)
+        graph = selection
         matches = lineage_shape.find(graph, data.get("q", ""))
         models = lineage_shape.model_count(graph)
         grouped_by, focused = "", None
@@ -116,6 +117,8 @@ class LineageView(RoleRequiredMixin, TemplateView):
             inside_unit = data.get("business_unit") and not (data.get("process") or data.get("dataset"))
             grouped_by = lineage_shape.BY_PROCESS if inside_unit else lineage_shape.BY_UNIT
             graph = lineage_shape.group(graph, by=grouped_by, names=self._group_names(grouped_by, graph))
+        # A grouped or focused graph still warns about the cycles and the depth limit of the whole selection.
+        graph.cycles, graph.truncated = selection.cycles, selection.truncated
         highlight = {n.key for n in matches} | ({focused.key} if focused else set())
         context.update(
             graph=graph, subject=subject, grouped_by=grouped_by, focused=focused, model_total=models,

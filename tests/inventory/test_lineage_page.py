@@ -119,6 +119,17 @@ def test_a_data_set_feeding_many_models_is_grouped_by_unit_too(client_as, small_
     assert {"group:models:retail", "group:models:risk"} <= {n.key for n in response.context["graph"].nodes}
 
 
+def test_a_grouped_graph_still_warns_about_a_pipeline_cycle(client_as, small_groups):
+    made = _portfolio(2)
+    step = made["Retail"]["step"]
+    PipelineStepFactory(inputs=[step.output], output=step.inputs.get())
+
+    response = client_as("executive").get(reverse("inventory:lineage"))
+
+    assert response.context["grouped_by"] == "unit"
+    assert "The pipeline loops back on itself" in response.content.decode()
+
+
 def test_a_group_is_coloured_by_the_worst_stored_state_and_says_it_in_words(client_as, small_groups):
     made = _portfolio(4, units=("Retail",))
     VersionGovernance.objects.filter(pk=made["Retail"]["versions"][2].pk).update(status="suspended")
