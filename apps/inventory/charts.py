@@ -26,7 +26,11 @@ KIND_STYLE = {  # colour, symbol; models and versions take the colour of their g
     lineage.VERSION: ("#bf8700", "circle"),
     lineage.DEPLOYMENT: ("#1b7c83", "diamond"),
     lineage.PROCESS: ("#1f4e79", "hexagon"),
+    lineage.DATA_GROUP: ("#0969da", "square-dot"),
+    lineage.MODEL_GROUP: ("#bf8700", "circle-dot"),
+    lineage.PROCESS_GROUP: ("#1f4e79", "hexagon-dot"),
 }
+GROUP_KINDS = lineage.GROUPS
 # The stored governance state of a model or version node, best to worst, then "not computed yet".
 STATUS_COLOURS = {
     governance.COMPLIANT: "#1a7f37",
@@ -36,6 +40,7 @@ STATUS_COLOURS = {
     "": "#8c959f",
 }
 FLAG_COLOUR = "#a40e26"
+HIGHLIGHT_COLOUR = "#0550ae"  # the ring of a node the search found, or the focused node
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif", "size": 13, "color": "#1b1f24"}
 # A node's label wraps onto at most three lines of 20 characters: that fits between two columns and two nodes.
 LABEL_WIDTH, LABEL_LINES = 20, 3
@@ -99,25 +104,38 @@ def list_link(list_url: str, **params) -> str:
 
 def _hover(node: lineage.Node) -> str:
     lines = [f"<b>{escape(node.label)}</b>", escape(lineage.KIND_LABELS[node.kind]), *map(escape, node.detail)]
-    if node.governed:
-        lines.append(f"Governance: {node.status_label}" + (f" · Health: {node.health_label}" if node.health else ""))
+    if node.kind == lineage.MODEL_GROUP:
+        lines.append(f"Worst governance state: {node.status_label}")
+    elif node.governed:
+        lines.append(f"Governance: {node.status_label}" + (f" · Health: {node.health_label}" if node.health else "")
+                     + (f" · Approval: {node.approval_label}" if node.approval else ""))
     if node.flag:
         lines.append(f"⚠ {escape(node.flag)}")
     if node.url:
-        lines.append("<i>Click to open</i>")
+        lines.append("<i>Click to show them all</i>" if node.kind in GROUP_KINDS else "<i>Click to open</i>")
     return "<br>".join(lines)
 
 
-def _wrapped(label: str) -> str:
+def _wrapped(label: str, *, bold: bool = False) -> str:
     """A node's label as drawn: wrapped at word boundaries (a long name or URL is split) rather than cut, ending in
     "…" only past three lines; hover and the list under the graph show it whole."""
     lines = textwrap.wrap(label, width=LABEL_WIDTH, max_lines=LABEL_LINES, placeholder=" …",
                           break_on_hyphens=False) or [label]
-    return "<br>".join(map(escape, lines))
+    return "<br>".join(f"<b>{escape(line)}</b>" if bold else escape(line) for line in lines)
 
 
-def lineage_figure(graph: lineage.Graph) -> dict:
-    """Nodes as markers (one trace per kind, for the legend), edges as line segments, columns as x ticks."""
+def _drawn_label(node: lineage.Node, highlight: bool) -> str:
+    """The label under a node; a group of models also says its worst state in words, not by colour alone."""
+    text = _wrapped(node.label, bold=highlight)
+    if node.kind == lineage.MODEL_GROUP:
+        text += f"<br><i>Worst: {escape(node.status_label)}</i>"
+    return text
+
+
+def lineage_figure(graph: lineage.Graph, *, highlight: frozenset[str] | set[str] = frozenset()) -> dict:
+    """Nodes as markers (one trace per kind, for the legend), edges as line segments, columns as x ticks.
+
+    Nodes in ``highlight`` (search matches, the focused node) get a thick blue ring and a bold label."""
     traces = []
     for kind, dash, name in ((lineage.FLOW, "solid", "Data and deployment flow"),
                              (lineage.DECLARED, "dot", "Declared use, no active deployment")):
@@ -134,13 +152,13 @@ def lineage_figure(graph: lineage.Graph) -> dict:
     for kind, (colour, symbol) in KIND_STYLE.items():
         nodes = [n for n in graph.nodes if n.kind == kind]
         if kind not in lineage.GOVERNED:
-            traces += _node_trace(nodes, lineage.KIND_LABELS[kind], colour, symbol)
+            traces += _node_trace(nodes, lineage.KIND_LABELS[kind], colour, symbol, highlight)
             continue
         # One trace per state, so the legend names each colour.
         for status, status_colour in STATUS_COLOURS.items():
             label = governance.STATUS_LABELS.get(status, "not computed yet")
             traces += _node_trace([n for n in nodes if n.status == status],
-                                  f"{lineage.KIND_LABELS[kind]}: {label}", status_colour, symbol)
+                                  f"{lineage.KIND_LABELS[kind]}: {label}", status_colour, symbol, highlight)
     tallest = max((len(nodes) for _, nodes in graph.layers()), default=1)
     columns = sorted(graph.columns)
     return _figure(
@@ -152,20 +170,27 @@ def lineage_figure(graph: lineage.Graph) -> dict:
     )
 
 
-def _node_trace(nodes: list[lineage.Node], name: str, colour: str, symbol: str) -> list[dict]:
+def _node_trace(nodes: list[lineage.Node], name: str, colour: str, symbol: str, highlight=frozenset()) -> list[dict]:
     if not nodes:
         return []
+
+    def ring(node):
+        if node.key in highlight:
+            return HIGHLIGHT_COLOUR, 4
+        return (FLAG_COLOUR, 3) if node.flag else ("#ffffff", 1)
+
+    rings = [ring(n) for n in nodes]
     return [_trace(
         "scatter", x=[n.layer for n in nodes], y=[n.y for n in nodes], mode="markers+text", name=name,
-        text=[_wrapped(n.label) for n in nodes], textposition="top center", textfont={"size": 11},
+        text=[_drawn_label(n, n.key in highlight) for n in nodes],
+        textposition="top center", textfont={"size": 11},
         hovertext=[_hover(n) for n in nodes], hoverinfo="text", customdata=[n.url for n in nodes],
-        marker={"size": 16, "color": colour, "symbol": symbol,
-                "line": {"color": [FLAG_COLOUR if n.flag else "#ffffff" for n in nodes],
-                         "width": [3 if n.flag else 1 for n in nodes]}},
+        marker={"size": 24 if nodes[0].kind in GROUP_KINDS else 16, "color": colour, "symbol": symbol,
+                "line": {"color": [c for c, _ in rings], "width": [w for _, w in rings]}},
     )]
 
 
-def lineage_chart(graph: lineage.Graph, *, title: str) -> Chart:
+def lineage_chart(graph: lineage.Graph, *, title: str, highlight: frozenset[str] | set[str] = frozenset()) -> Chart:
     rows = []
     for edge in graph.edges:
         source, target = graph.node(edge.source), graph.node(edge.target)
@@ -175,4 +200,4 @@ def lineage_chart(graph: lineage.Graph, *, title: str) -> Chart:
     return Chart("figure-lineage", title,
                  "Lineage graph read left to right: data sets, pipeline steps, model versions, deployments and "
                  "the business processes they serve.",
-                 lineage_figure(graph), ("From", "Kind", "To", "Kind", "Note"), rows)
+                 lineage_figure(graph, highlight=highlight), ("From", "Kind", "To", "Kind", "Note"), rows)

@@ -25,7 +25,7 @@ instead of looping forever.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from apps.inventory.governance import HEALTH_LABELS, STATUS_LABELS
+from apps.inventory.governance import APPROVAL_LABELS, HEALTH_LABELS, STATUS_LABELS
 
 RAW = "raw_data"
 STEP = "step"
@@ -34,6 +34,10 @@ MODEL = "model"
 VERSION = "version"
 DEPLOYMENT = "deployment"
 PROCESS = "process"
+# Groups stand for many nodes of one business unit or process (``apps.inventory.lineage_shape`` makes them).
+DATA_GROUP = "data_group"
+MODEL_GROUP = "model_group"
+PROCESS_GROUP = "process_group"
 
 KIND_LABELS = {
     RAW: "Source data set",
@@ -43,9 +47,13 @@ KIND_LABELS = {
     VERSION: "Model version",
     DEPLOYMENT: "Deployment",
     PROCESS: "Business process",
+    DATA_GROUP: "Data sets and pipeline steps (group)",
+    MODEL_GROUP: "Models (group)",
+    PROCESS_GROUP: "Business processes (group)",
 }
 
-GOVERNED = frozenset({MODEL, VERSION})
+GOVERNED = frozenset({MODEL, VERSION, MODEL_GROUP})
+GROUPS = frozenset({DATA_GROUP, MODEL_GROUP, PROCESS_GROUP})  # a group takes the worst state of its members
 
 FLOW = "flow"
 DECLARED = "declared"  # a model names the process but no active deployment serves it
@@ -80,6 +88,8 @@ class ModelRecord:
     flag: str = ""
     status: str = ""  # the stored governance state ("" before its first computation)
     health: str = ""
+    approval: str = ""
+    unit: str = ""  # the business unit (slug) of the model's team
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class VersionRecord:
     detail: tuple[str, ...] = ()
     status: str = ""  # the version's stored governance state ("" before its first computation)
     health: str = ""
+    approval: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ class ProcessRecord:
     label: str
     url: str = ""
     detail: tuple[str, ...] = ()
+    unit: str = ""  # the business unit (slug) the process belongs to
 
 
 @dataclass(frozen=True)
@@ -126,11 +138,22 @@ class Node:
     flag: str = ""
     status: str = ""
     health: str = ""
+    approval: str = ""
+    unit: str = ""  # business unit slug of a model, version or process ("" for the others)
+    model: int | None = None  # the model a model or version node stands for
 
     @property
     def governed(self) -> bool:
         """Models and versions carry a governance state; data, deployments and processes do not."""
         return self.kind in GOVERNED
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind in GROUPS
 
     @property
     def status_label(self) -> str:
@@ -139,6 +162,10 @@ class Node:
     @property
     def health_label(self) -> str:
         return HEALTH_LABELS.get(self.health, "") if self.governed else ""
+
+    @property
+    def approval_label(self) -> str:
+        return APPROVAL_LABELS.get(self.approval, "") if self.governed else ""
 
 
 @dataclass(frozen=True, order=True)
@@ -211,6 +238,9 @@ class _Draft:
     status: str = ""
     health: str = ""
     layer: int = 0
+    approval: str = ""
+    unit: str = ""
+    model: int | None = None
 
 
 def build_graph(*, datasets=(), steps=(), models=(), versions=(), deployments=(), processes=()) -> Graph:
@@ -229,13 +259,16 @@ def build_graph(*, datasets=(), steps=(), models=(), versions=(), deployments=()
     for version in versions:
         versions_of[version.model].append(version)
         owner_flag = models_by_id[version.model].flag if version.model in models_by_id else ""
+        unit = models_by_id[version.model].unit if version.model in models_by_id else ""
         drafts[version_key(version.id)] = _Draft(VERSION, version.label, version.url, version.detail, owner_flag,
-                                                 version.status, version.health)
+                                                 version.status, version.health, approval=version.approval,
+                                                 unit=unit, model=version.model)
         edges.update(Edge(dataset_key(d), version_key(version.id)) for d in version.training)
     for model in models:
         if not versions_of[model.id]:
             drafts[model_key(model.id)] = _Draft(MODEL, model.label, model.url, ("No version registered yet.",),
-                                                 model.flag, model.status, model.health)
+                                                 model.flag, model.status, model.health, approval=model.approval,
+                                                 unit=model.unit, model=model.id)
 
     served = set()  # (model id, process id) pairs an active deployment already draws
     model_of_version = {v.id: v.model for v in versions}
@@ -246,7 +279,8 @@ def build_graph(*, datasets=(), steps=(), models=(), versions=(), deployments=()
             edges.add(Edge(deployment_key(dep.id), process_key(dep.process)))
             served.add((model_of_version.get(dep.version), dep.process))
     for process in processes:
-        drafts[process_key(process.id)] = _Draft(PROCESS, process.label, process.url, process.detail)
+        drafts[process_key(process.id)] = _Draft(PROCESS, process.label, process.url, process.detail,
+                                                 unit=process.unit)
     for model in models:
         source = _representative(model, versions_of[model.id])
         edges.update(Edge(source, process_key(p), DECLARED) for p in model.processes if (model.id, p) not in served)
@@ -342,8 +376,22 @@ def _place(drafts: dict[str, _Draft], edges: set[Edge]) -> list[Node]:
             y = (len(ordered) - 1) / 2 - index
             position[key] = y
             nodes.append(Node(key, draft.kind, draft.label, layer, y, draft.url, draft.detail, draft.flag,
-                              draft.status, draft.health))
+                              draft.status, draft.health, draft.approval, draft.unit, draft.model))
     return nodes
+
+
+def rebuild(nodes, edges, columns: dict[int, str]) -> Graph:
+    """A graph of ``nodes`` (their layers as given) and the ``edges`` between them, laid out afresh.
+
+    Empty columns are closed up, so a neighbourhood or a grouped graph is as narrow as its content.
+    """
+    layers = sorted({node.layer for node in nodes})
+    compact = {layer: index for index, layer in enumerate(layers)}
+    drafts = {node.key: _Draft(node.kind, node.label, node.url, node.detail, node.flag, node.status, node.health,
+                               compact[node.layer], node.approval, node.unit, node.model) for node in nodes}
+    kept = {e for e in edges if e.source in drafts and e.target in drafts and e.source != e.target}
+    return Graph(nodes=_place(drafts, kept), edges=sorted(kept),
+                 columns={compact[layer]: columns.get(layer, "") for layer in layers})
 
 
 def _column_titles(deepest_data: int) -> dict[int, str]:

@@ -36,19 +36,37 @@ def lineage_for_model(*, model: MLModel) -> lineage.Graph:
     return _models_graph(MLModel.objects.filter(pk=model.pk), include_retired=True)
 
 
-def lineage_for_process(*, process: BusinessProcess) -> lineage.Graph:
-    """The live models that serve a process (declared or through an active deployment) and their lineage."""
+def lineage_for_process(*, process: BusinessProcess, stage: str = "") -> lineage.Graph:
+    """The live models (at ``stage``, if given) that serve a process, declared or through an active deployment,
+    and their lineage."""
     deployed = Deployment.objects.filter(business_process=process, retired_at__isnull=True).values("version__model")
-    models = MLModel.objects.exclude(stage=Stage.RETIRED).filter(Q(business_processes=process) | Q(pk__in=deployed))
+    models = _live(stage).filter(Q(business_processes=process) | Q(pk__in=deployed))
     return _models_graph(models.distinct(), include_retired=False)
 
 
-def lineage_for_portfolio(*, business_unit: BusinessUnit | None = None) -> lineage.Graph:
-    """Every live model (of one business unit, if given) and its lineage."""
-    models = MLModel.objects.exclude(stage=Stage.RETIRED)
+def lineage_for_portfolio(*, business_unit: BusinessUnit | None = None, stage: str = "") -> lineage.Graph:
+    """Every live model (of one business unit and at one stage, if given) and its lineage."""
+    models = _live(stage)
     if business_unit is not None:
         models = models.filter(team__business_unit=business_unit)
     return _models_graph(models, include_retired=False)
+
+
+def unit_names() -> dict[str, str]:
+    """Every business unit's name by slug (the groups of a grouped portfolio graph)."""
+    return dict(BusinessUnit.objects.values_list("slug", "name"))
+
+
+def process_names(*, keys) -> dict[str, tuple[str, str]]:
+    """(name, slug) of the processes with these node keys, by key (the groups of a grouped unit graph)."""
+    ids = [int(key.split(":", 1)[1]) for key in keys]
+    return {lineage.process_key(pk): (name, slug)
+            for pk, name, slug in BusinessProcess.objects.filter(pk__in=ids).values_list("pk", "name", "slug")}
+
+
+def _live(stage: str):
+    models = MLModel.objects.exclude(stage=Stage.RETIRED)
+    return models.filter(stage=stage) if stage else models
 
 
 def lineage_for_dataset(*, dataset: DataSet) -> lineage.Graph:
@@ -65,18 +83,22 @@ def lineage_for_dataset(*, dataset: DataSet) -> lineage.Graph:
     ).values_list("modelversion_id", "dataset_id"):
         training[version_id].add(dataset_id)
     models = list(MLModel.objects.filter(pk__in={v.model_id for v in versions})
-                  .select_related("accountable_owner", "governance"))
+                  .select_related("accountable_owner", "governance", "team__business_unit"))
     graph = _assemble(models, versions, training, {**up_steps, **down_steps}, up_ids | down_ids)
     graph.truncated = up_cut or down_cut
     return graph
 
 
 def _models_graph(models, *, include_retired: bool) -> lineage.Graph:
-    models = list(models.select_related("accountable_owner", "governance").order_by("name", "pk"))
-    versions = ModelVersion.objects.filter(model__in=[m.pk for m in models]).select_related("model", "governance")
+    models = list(models.select_related("accountable_owner", "governance", "team__business_unit")
+                  .order_by("name", "pk"))
+    models_by_id = {m.pk: m for m in models}
+    versions = ModelVersion.objects.filter(model__in=list(models_by_id)).select_related("governance")
     if not include_retired:
         versions = versions.exclude(stage=Stage.RETIRED)
     versions = list(versions.order_by("model__name", "-created_at", "pk"))
+    for version in versions:
+        version.model = models_by_id[version.model_id]  # loaded above: no second copy of each model
     training = defaultdict(set)
     for version_id, dataset_id in TrainingData.objects.filter(
         modelversion_id__in=[v.pk for v in versions]
@@ -122,10 +144,13 @@ def _assemble(models, versions, training, steps, dataset_ids) -> lineage.Graph:
         "mlmodel_id", "businessprocess_id"
     ):
         declared[model_id].add(process_id)
-    deployments = list(
-        Deployment.objects.filter(version__in=[v.pk for v in versions], retired_at__isnull=True)
-        .select_related("version__model").order_by("pk")
-    )
+    # Each deployment's version is one of ``versions``, already loaded: reuse it rather than join it again.
+    versions_by_id = {v.pk: v for v in versions}
+    deployments = list(Deployment.objects.filter(version__in=list(versions_by_id), retired_at__isnull=True)
+                       .order_by("pk"))
+    for deployment in deployments:
+        deployment.version = versions_by_id[deployment.version_id]
+    version_urls = {v.pk: v.get_absolute_url() for v in versions}
     process_ids = set().union(*declared.values()) if declared else set()
     process_ids |= {d.business_process_id for d in deployments if d.business_process_id}
     processes = BusinessProcess.objects.filter(pk__in=process_ids).select_related("business_unit")
@@ -135,8 +160,8 @@ def _assemble(models, versions, training, steps, dataset_ids) -> lineage.Graph:
         datasets=[_dataset_record(d) for d in datasets],
         steps=[_step_record(s, steps[s.pk][1]) for s in step_rows],
         models=[_model_record(m, declared[m.pk]) for m in models],
-        versions=[_version_record(v, training[v.pk]) for v in versions],
-        deployments=[_deployment_record(d) for d in deployments],
+        versions=[_version_record(v, training[v.pk], version_urls[v.pk]) for v in versions],
+        deployments=[_deployment_record(d, version_urls[d.version_id]) for d in deployments],
         processes=[_process_record(p) for p in processes],
     )
 
@@ -164,26 +189,27 @@ def _model_record(model: MLModel, processes: set[int]) -> lineage.ModelRecord:
     state = stored_governance(model)
     return lineage.ModelRecord(model.pk, model.name, stage=model.stage, processes=tuple(sorted(processes)),
                                url=model.get_absolute_url(), flag=flag, status=state.status if state else "",
-                               health=state.health if state else "")
+                               health=state.health if state else "", approval=state.approval if state else "",
+                               unit=model.team.business_unit.slug)
 
 
-def _version_record(version: ModelVersion, training: set[int]) -> lineage.VersionRecord:
+def _version_record(version: ModelVersion, training: set[int], url: str) -> lineage.VersionRecord:
     detail = [f"Stage: {version.get_stage_display()}"]
     if version.algorithm:
         detail.append(version.algorithm)
     state = stored_governance(version)
     return lineage.VersionRecord(version.pk, version.model_id, f"{version.model.name} {version.version}",
                                  stage=version.stage, training=tuple(sorted(training)),
-                                 url=version.get_absolute_url(), detail=tuple(detail),
-                                 status=state.status if state else "", health=state.health if state else "")
+                                 url=url, detail=tuple(detail), status=state.status if state else "",
+                                 health=state.health if state else "", approval=state.approval if state else "")
 
 
-def _deployment_record(dep: Deployment) -> lineage.DeploymentRecord:
+def _deployment_record(dep: Deployment, version_url: str) -> lineage.DeploymentRecord:
     differences = environment.differences(dep.version.validated_environment, dep.runtime_environment)
     mismatch = "Runs outside its validated environment: " + "; ".join(map(str, differences)) if differences else ""
     return lineage.DeploymentRecord(
         dep.pk, dep.version_id, dep.target, process=dep.business_process_id, mismatch=mismatch,
-        url=dep.version.get_absolute_url(),
+        url=version_url,
         detail=(f"{dep.get_environment_display()} {dep.get_kind_display().lower()}, since {dep.deployed_at:%Y-%m-%d}",
                 f"Version {dep.version.version}"),
     )
@@ -195,4 +221,5 @@ def _process_record(process: BusinessProcess) -> lineage.ProcessRecord:
         detail.append(f"{process.decisions_per_day:,} decisions per day")
     if process.value_at_stake is not None:
         detail.append(f"EUR {process.value_at_stake:,.0f} at stake per year")
-    return lineage.ProcessRecord(process.pk, process.name, url=process.get_absolute_url(), detail=tuple(detail))
+    return lineage.ProcessRecord(process.pk, process.name, url=process.get_absolute_url(), detail=tuple(detail),
+                                 unit=process.business_unit.slug)
