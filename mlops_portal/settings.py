@@ -312,6 +312,10 @@ DEFAULT_FROM_EMAIL = envstr("DJANGO_DEFAULT_FROM_EMAIL", "mlops-portal@localhost
 # Absolute links in emails.
 PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
+# A model is registered only from an approved use case (compliance intake); off only for an installation that
+# onboards an existing inventory first (README, "Use-case intake").
+PORTAL_REQUIRE_INTAKE = envbool("PORTAL_REQUIRE_INTAKE", True)
+
 # Outgoing webhooks. Targets on loopback, private or link-local addresses are refused (SSRF) unless allowed here.
 PORTAL_WEBHOOKS_ALLOW_PRIVATE = envbool("PORTAL_WEBHOOKS_ALLOW_PRIVATE", False)
 PORTAL_WEBHOOK_MAX_ATTEMPTS = max(1, envint("PORTAL_WEBHOOK_MAX_ATTEMPTS", 8))
