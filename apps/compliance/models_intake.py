@@ -79,4 +79,4 @@ class UseCase(TimeStampedModel):
         return f"UC-{self.pk}"
 
     def get_absolute_url(self) -> str:
-        return reverse("compliance:use-case", kwargs={"pk": self.pk})
+        return reverse("intake:detail", kwargs={"pk": self.pk})

@@ -5,7 +5,6 @@ Each is one audited change in one transaction; who may act, and from which state
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from apps.compliance import evaluation as ev
@@ -29,11 +28,10 @@ USE_CASE_FIELDS = ("title", "purpose", "intended_use", "business_owner", "busine
 TIER_FIELDS = ("preliminary_tier", "tier_derivation", "matrix_version")
 
 
-def _snapshot(use_case: UseCase, fields=USE_CASE_FIELDS + TIER_FIELDS) -> dict:
-    data = model_to_dict(use_case, fields=fields)
+def _snapshot(use_case: UseCase) -> dict:
+    data = {name: getattr(use_case, name) for name in USE_CASE_FIELDS + TIER_FIELDS}
     for name in ("business_owner", "business_process"):
-        if name in data:
-            data[name] = str(getattr(use_case, name)) if data[name] else None
+        data[name] = str(data[name]) if data[name] is not None else None
     return data
 
 
@@ -44,6 +42,10 @@ def _check(use_case: UseCase) -> None:
         problems["title"] = "Give the use case a short title."
     if not use_case.purpose.strip():
         problems["purpose"] = "Say what the AI would be for, in business terms."
+    if use_case.business_owner_id is None:
+        problems["business_owner"] = "Name the business owner, the person accountable for its decisions."
+    if use_case.business_process_id is None:
+        problems["business_process"] = "Choose the business process it would serve."
     problems.update(classification_problems(eu_category=use_case.eu_category,
                                             annex_iii_area=use_case.annex_iii_area, role=use_case.role))
     if use_case.exposure not in Exposure.values:
@@ -153,16 +155,21 @@ def use_case_submit(*, actor, use_case: UseCase) -> UseCase:
 DECISIONS = {"approve": S.APPROVED, "decline": S.DECLINED}
 
 
-@transaction.atomic
-def use_case_decide(*, actor, use_case: UseCase, decision: str, reason: str = "") -> UseCase:
-    """Approve or decline a submitted proposal: a reviewer or admin who neither proposed nor owns it."""
+def require_decider(actor, use_case: UseCase) -> None:
+    """A reviewer or admin who neither proposed nor owns the use case (four-eyes)."""
     require(actor, Capability.DECIDE_USE_CASE)
-    use_case = _locked(use_case)
-    if decision not in DECISIONS:
-        raise DomainError("Choose approve or decline.", field="decision")
     if actor.pk in {use_case.proposed_by_id, use_case.business_owner_id}:
         raise PermissionDeniedError("You proposed or own this use case, so someone else decides it (four-eyes "
                                     "rule): another reviewer or an admin.")
+
+
+@transaction.atomic
+def use_case_decide(*, actor, use_case: UseCase, decision: str, reason: str = "") -> UseCase:
+    """Approve or decline a submitted proposal: a reviewer or admin who neither proposed nor owns it."""
+    use_case = _locked(use_case)
+    require_decider(actor, use_case)
+    if decision not in DECISIONS:
+        raise DomainError("Choose approve or decline.", field="decision")
     _require_state(use_case, S.SUBMITTED, doing="decided")
     reason = reason.strip()
     if decision == "decline" and not reason:
