@@ -126,7 +126,7 @@ class UseCaseSubmitView(UseCaseMixin, RoleRequiredMixin, View):
     """The detail page's Submit button: ask the reviewers for a decision."""
 
     capability = object_capability = Capability.PROPOSE_USE_CASE
-    http_method_names = ["post", "options"]
+    http_method_names = ["post"]
 
     def post(self, request, *args, **kwargs):
         try:

@@ -116,6 +116,7 @@ class UseCaseDetailView(GenericAPIView):
 
 class _Transition(GenericAPIView):
     read_capability = Capability.VIEW_PORTFOLIO
+    serializer_class = UseCaseSerializer
     http_method_names = ["post", "options"]
 
     def get_queryset(self):
