@@ -300,16 +300,16 @@ def _from_intake(*, actor, use_case, given: dict) -> tuple[Any, dict]:
     proposal = source.resolve(actor=actor, reference=use_case)
     filled = dict(given)
     for name, value in source.prefill(proposal).items():
-        if filled.get(name) in (None, "", (), []):
+        if filled.get(name) is None or filled.get(name) == "":
             filled[name] = value
     return proposal, filled
 
 
 @transaction.atomic
 def model_register(*, actor, name: str, team: Team, purpose: str = "", accountable_owner=None, use_case=None,
-                   technical_owners=(), business_processes=(), tags=(), **fields) -> MLModel:
+                   technical_owners=(), business_processes=None, tags=(), **fields) -> MLModel:
     """Register a model; a person names the approved use case it comes from (``apps.inventory.intake``),
-    which fills the purpose, owner and processes left empty and becomes the model's record."""
+    which fills the purpose, owner and processes left out (None or empty text) and becomes the model's record."""
     _require_writer(actor)
     if actor is not None:
         require_team_write(actor, team)
@@ -317,7 +317,7 @@ def model_register(*, actor, name: str, team: Team, purpose: str = "", accountab
         "purpose": purpose, "accountable_owner": accountable_owner, "business_processes": business_processes,
         **fields})
     purpose, accountable_owner = given.pop("purpose"), given.pop("accountable_owner")
-    business_processes, fields = given.pop("business_processes"), given
+    business_processes, fields = given.pop("business_processes") or (), given
     if accountable_owner is None:
         raise DomainError("Name the accountable owner.", field="accountable_owner")
     if not accountable_owner.is_active:

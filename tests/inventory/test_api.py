@@ -101,8 +101,8 @@ def test_it_registers_a_model_and_flags_a_drifted_deployment_end_to_end(scientis
         "business_unit.created", "team.created", "business_process.created", "dataset.created",
         # The refused move to production is recorded too (its own writes rolled back).
         # The use case it came from becomes the model's record: its classification and its link.
-        "model.registered", "model.classified", "use_case.registered", "version.created", "version.stage_changed", "production_gate.refused",
-        "deployment.created",
+        "model.registered", "model.classified", "use_case.registered", "version.created", "version.stage_changed",
+        "production_gate.refused", "deployment.created",
     ]
     # Each change of the model's governance state is recorded after the change that caused it.
     first_state = next(e.seq for e in events if e.action == "governance.changed")
