@@ -265,6 +265,8 @@ SPECTACULAR_SETTINGS = {
         "GovernanceApprovalEnum": "apps.inventory.governance.APPROVALS",
         # A control's status and its evidence's status take the same three values.
         "ComplianceStatusEnum": "apps.compliance.evaluation.STATUSES",
+        "UseCaseStateEnum": "apps.compliance.models_intake.UseCase.State",
+        "UseCaseDecisionEnum": "apps.compliance.services_intake.DECISION_CHOICES",
     },
 }
 

@@ -10,7 +10,7 @@ def compliance_link(model, versions) -> dict:
     return {"compliance_url": reverse("compliance:model", kwargs={"slug": model.slug})}
 
 
-def use_case_link(model, versions) -> dict:
+def use_case_panel(model, versions) -> dict:
     """The model page links back to the use case it was registered from."""
     use_case = getattr(model, "use_case", None)
     return {"use_case": use_case}
@@ -26,7 +26,7 @@ class ComplianceConfig(AppConfig):
         from apps.compliance import services_intake
 
         inventory_panels.register(compliance_link)
-        inventory_panels.register(use_case_link)
+        inventory_panels.register(use_case_panel)
         inventory_intake.register(inventory_intake.Provider(
             resolve=services_intake.resolve_for_registration, prefill=services_intake.prefill,
             link=services_intake.use_case_link, choices=services_intake.registration_choices,

@@ -153,6 +153,7 @@ def use_case_submit(*, actor, use_case: UseCase) -> UseCase:
 
 
 DECISIONS = {"approve": S.APPROVED, "decline": S.DECLINED}
+DECISION_CHOICES = [("approve", "Approve"), ("decline", "Decline")]
 
 
 def require_decider(actor, use_case: UseCase) -> None:

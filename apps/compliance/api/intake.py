@@ -51,13 +51,13 @@ class UseCaseSerializer(serializers.ModelSerializer):
                             "decision_reason", "registered_at", "created_at", "updated_at"]
 
 
-class DecisionSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["approve", "decline"])
+class UseCaseDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=services.DECISION_CHOICES)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000,
                                    help_text="Required to decline.")
 
 
-class WithdrawSerializer(serializers.Serializer):
+class UseCaseWithdrawSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
@@ -137,12 +137,12 @@ class UseCaseSubmitView(_Transition):
 
 class UseCaseDecideView(_Transition):
     write_capability = Capability.DECIDE_USE_CASE
-    serializer_class = DecisionSerializer
+    serializer_class = UseCaseDecisionSerializer
 
     @extend_schema(summary="Approve or decline a submitted use case (four-eyes; audited; the proposer is "
-                           "notified)", request=DecisionSerializer, responses={200: UseCaseSerializer, **REFUSALS})
+                           "notified)", request=UseCaseDecisionSerializer, responses={200: UseCaseSerializer, **REFUSALS})
     def post(self, request, pk: int):
-        body = DecisionSerializer(data=request.data)
+        body = UseCaseDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return _answer(services.use_case_decide(actor=request.user, use_case=self.use_case(pk),
                                                 **body.validated_data))
@@ -150,12 +150,12 @@ class UseCaseDecideView(_Transition):
 
 class UseCaseWithdrawView(_Transition):
     write_capability = Capability.PROPOSE_USE_CASE
-    serializer_class = WithdrawSerializer
+    serializer_class = UseCaseWithdrawSerializer
 
     @extend_schema(summary="Withdraw a draft or submitted use case (its proposer or an admin; audited)",
-                   request=WithdrawSerializer, responses={200: UseCaseSerializer, **REFUSALS})
+                   request=UseCaseWithdrawSerializer, responses={200: UseCaseSerializer, **REFUSALS})
     def post(self, request, pk: int):
-        body = WithdrawSerializer(data=request.data)
+        body = UseCaseWithdrawSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return _answer(services.use_case_withdraw(actor=request.user, use_case=self.use_case(pk),
                                                   **body.validated_data))
