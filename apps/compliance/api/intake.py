@@ -140,7 +140,8 @@ class UseCaseDecideView(_Transition):
     serializer_class = UseCaseDecisionSerializer
 
     @extend_schema(summary="Approve or decline a submitted use case (four-eyes; audited; the proposer is "
-                           "notified)", request=UseCaseDecisionSerializer, responses={200: UseCaseSerializer, **REFUSALS})
+                           "notified)", request=UseCaseDecisionSerializer,
+                   responses={200: UseCaseSerializer, **REFUSALS})
     def post(self, request, pk: int):
         body = UseCaseDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
