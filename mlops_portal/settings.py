@@ -265,6 +265,9 @@ SPECTACULAR_SETTINGS = {
         "GovernanceApprovalEnum": "apps.inventory.governance.APPROVALS",
         # A control's status and its evidence's status take the same three values.
         "ComplianceStatusEnum": "apps.compliance.evaluation.STATUSES",
+        # A review's state and decision keep their names beside a use case's (use-case intake).
+        "StateEnum": "apps.reviews.models.STATE_CHOICES",
+        "DecisionEnum": "apps.reviews.models.ReviewDecision.Decision",
         "UseCaseStateEnum": "apps.compliance.models_intake.UseCase.State",
         "UseCaseDecisionEnum": "apps.compliance.services_intake.DECISION_CHOICES",
     },
