@@ -61,5 +61,6 @@ class DecisionForm(forms.Form):
 
 
 class WithdrawForm(forms.Form):
-    reason = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
-                             label="Reason", help_text="Optional; kept in the audit trail.")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}), label="Reason",
+                             help_text="Why it is withdrawn, e.g. a duplicate or no longer needed; kept in the audit "
+                                       "trail.")
