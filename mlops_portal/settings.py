@@ -345,6 +345,11 @@ SPECTACULAR_SETTINGS = {
         "GovernanceApprovalEnum": "apps.inventory.governance.APPROVALS",
         # A control's status and its evidence's status take the same three values.
         "ComplianceStatusEnum": "apps.compliance.evaluation.STATUSES",
+        # A review's state and decision keep their names beside a use case's (use-case intake).
+        "StateEnum": "apps.reviews.models.STATE_CHOICES",
+        "DecisionEnum": "apps.reviews.models.ReviewDecision.Decision",
+        "UseCaseStateEnum": "apps.compliance.models_intake.UseCase.State",
+        "UseCaseDecisionEnum": "apps.compliance.services_intake.DECISION_CHOICES",
     },
 }
 
@@ -391,6 +396,10 @@ EMAIL_BACKEND = envstr("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.consol
 DEFAULT_FROM_EMAIL = envstr("DJANGO_DEFAULT_FROM_EMAIL", "mlops-portal@localhost")
 # Absolute links in emails.
 PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+
+# A model is registered only from an approved use case (compliance intake); off only for an installation that
+# onboards an existing inventory first (README, "Use-case intake").
+PORTAL_REQUIRE_INTAKE = envbool("PORTAL_REQUIRE_INTAKE", True)
 
 # Outgoing webhooks. Targets on loopback, private or link-local addresses are refused (SSRF) unless allowed here.
 PORTAL_WEBHOOKS_ALLOW_PRIVATE = envbool("PORTAL_WEBHOOKS_ALLOW_PRIVATE", False)

@@ -29,6 +29,7 @@ urlpatterns = [
     path("monitoring/", include("apps.monitoring.urls")),
     path("governance/", include("apps.governance.urls")),
     path("compliance/", include("apps.compliance.urls")),
+    path("use-cases/", include("apps.compliance.urls_intake")),
     path("notifications/", include("apps.notifications.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

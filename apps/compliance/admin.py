@@ -7,7 +7,7 @@ read-only, so what was recorded against them keeps its meaning.
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from apps.compliance import services
+from apps.compliance import admin_intake, services  # noqa: F401  (admin_intake registers UseCase)
 from apps.compliance.models import Classification, Control, Framework, FrameworkVersion
 from apps.core.errors import DomainError, PermissionDeniedError
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.compliance import evaluation as ev
+from apps.compliance.models_intake import UseCase  # noqa: F401  (Django finds an app's models here)
 from apps.core.models import TimeStampedModel
 from apps.core.validators import validate_single_line
 from apps.inventory.models import MLModel

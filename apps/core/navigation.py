@@ -17,6 +17,7 @@ class NavItem:
 MENU = (
     NavItem("Home", "core:home", Capability.VIEW_PORTFOLIO),
     NavItem("Dashboard", "portfolio:dashboard", Capability.VIEW_PORTFOLIO),
+    NavItem("Use cases", "intake:index", Capability.VIEW_PORTFOLIO),
     NavItem("Inventory", "inventory:index", Capability.VIEW_PORTFOLIO),
     NavItem("Risk", "risk:index", Capability.VIEW_PORTFOLIO),
     NavItem("Reviews", "reviews:index", Capability.VIEW_PORTFOLIO),

@@ -99,6 +99,8 @@ class Capability(StrEnum):
     ACKNOWLEDGE_REVIEW = "acknowledge_review"
     OVERRIDE_GATE = "override_gate"
     CLASSIFY_MODEL = "classify_model"
+    PROPOSE_USE_CASE = "propose_use_case"
+    DECIDE_USE_CASE = "decide_use_case"
     EDIT_FRAMEWORKS = "edit_frameworks"
     MANAGE_USERS = "manage_users"
     MANAGE_WEBHOOKS = "manage_webhooks"
@@ -216,6 +218,12 @@ def _require_accountable_owner(user, review) -> None:
         raise PermissionDeniedError("Only the model's accountable owner can acknowledge responsibility.")
 
 
+def _require_use_case_proposer(user, use_case) -> None:
+    """A proposal (compliance.UseCase) is edited, submitted and withdrawn by whoever proposed it, or an admin."""
+    if user.pk != use_case.proposed_by_id and not may(user, Capability.WRITE_ANY_TEAM):
+        raise PermissionDeniedError("Only the person who proposed this use case (or an admin) changes it.")
+
+
 @dataclass(frozen=True)
 class Grant:
     """The roles holding a capability, what a role without it is told, and the rule ``obj`` adds (raises
@@ -291,6 +299,11 @@ CAPABILITIES: dict[Capability, Grant] = {
     # reviewers and admins oversee every team's.
     Capability.CLASSIFY_MODEL: Grant(
         _roles(REVIEWER, SCIENTIST, ADMIN), "Your role cannot classify models.", require_model_write_or_oversight),
+    # Use-case intake: a proposed use of AI, before any model exists; decided by someone else (four-eyes).
+    Capability.PROPOSE_USE_CASE: Grant(
+        _roles(SCIENTIST, ADMIN), "Only data scientists and admins propose use cases.", _require_use_case_proposer),
+    Capability.DECIDE_USE_CASE: Grant(
+        _roles(REVIEWER, ADMIN), "Only reviewers and admins approve or decline a proposed use case."),
     # The frameworks, their versions and controls (through the Django admin).
     Capability.EDIT_FRAMEWORKS: Grant(_roles(ADMIN), "Only admins change the frameworks and their controls."),
     # Who belongs to a team, other people's API tokens, the Django admin.

@@ -821,3 +821,17 @@ MODELS = (
               "Refusing or deprioritising appointments.",
               ("appointments",), (V(PROD, BOOSTING),), processes=("outpatients",), tags=("health", "scheduling")),
 )
+
+
+# The credit models' classification (apps.demo.compliance), which their use cases propose (apps.demo.intake).
+CREDIT = ("high_risk", "essential_services", "provider")
+CLASSIFICATIONS = {
+    "Retail credit scoring": (*CREDIT, "Annex III (5): it evaluates the creditworthiness of natural persons "
+                                       "applying for consumer loans. We build and run it, so we are its provider."),
+    "SME credit scoring": (*CREDIT, "Annex III (5) once it scores sole traders, who are natural persons; classified "
+                                    "high-risk now, before it is approved."),
+    "Credit card limit management": (*CREDIT, "Annex III (5): changing a cardholder's credit limit rests on their "
+                                              "creditworthiness."),
+    "Card payment fraud detection": ("minimal", "none", "provider",
+                                     "Annex III (5)(b) excludes systems used to detect financial fraud."),
+}

@@ -12,21 +12,11 @@ from django.db import transaction
 
 from apps.compliance.services import classification_save
 from apps.demo import monitoring
+from apps.demo.catalogue import CLASSIFICATIONS
 from apps.inventory.models import MLModel, Stage
 from apps.monitoring.models import Evaluation
 from apps.risk.selectors import obligations_for
 
-CREDIT = ("high_risk", "essential_services", "provider")
-CLASSIFICATIONS = {
-    "Retail credit scoring": (*CREDIT, "Annex III (5): it evaluates the creditworthiness of natural persons "
-                                       "applying for consumer loans. We build and run it, so we are its provider."),
-    "SME credit scoring": (*CREDIT, "Annex III (5) once it scores sole traders, who are natural persons; classified "
-                                    "high-risk now, before it is approved."),
-    "Credit card limit management": (*CREDIT, "Annex III (5): changing a cardholder's credit limit rests on their "
-                                              "creditworthiness."),
-    "Card payment fraud detection": ("minimal", "none", "provider",
-                                     "Annex III (5)(b) excludes systems used to detect financial fraud."),
-}
 COMPLETE_FILE = "Retail credit scoring"
 
 

@@ -30,8 +30,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
+from apps.compliance.models import UseCase
 from apps.core.roles import Role
 from apps.core.services import audit_record
+from apps.demo import intake as intake_demo
 from apps.demo import reviews as reviews_demo
 from apps.demo import risk as risk_demo
 from apps.demo.catalogue import (
@@ -309,6 +311,7 @@ class _Seeder:
         self.add_pipelines()
         for spec in MODELS:
             self.add_model(spec)
+        intake_demo.seed_proposals(users=self.users, processes=self.processes)
         self.departed_leaves()
 
     def add_scientists(self) -> None:
@@ -368,14 +371,22 @@ class _Seeder:
         team, members = self.teams[spec.team]
         owner = self.users[spec.owner or members[0]]
         family = family_of(spec)
+        processes = [self.processes[k] for k in spec.processes]
+        use_case = intake_demo.approved_use_case(
+            spec, proposer=owner, owner=owner, process=processes[0] if processes else self._unit_process(spec),
+            admin=self.admin)
         model = services.model_register(
             actor=owner, name=spec.name, purpose=spec.purpose, accountable_owner=owner, team=team,
-            technical_owners=[self.users[m] for m in members],
-            business_processes=[self.processes[k] for k in spec.processes], tags=spec.tags,
-            intended_use=spec.intended_use, out_of_scope_uses=spec.out_of_scope, exposure=spec.exposure,
-            automation_level=spec.automation, task_type=FAMILIES[family].task,
+            use_case=use_case.pk, technical_owners=[self.users[m] for m in members],
+            business_processes=processes, tags=spec.tags, intended_use=spec.intended_use,
+            out_of_scope_uses=spec.out_of_scope, exposure=spec.exposure, automation_level=spec.automation,
+            task_type=FAMILIES[family].task,
         )
         self.add_versions(spec, model, owner, family)
+
+    def _unit_process(self, spec: ModelSpec):
+        """A model the catalogue links to no process was still proposed for one: its unit's first."""
+        return next(p for p in self.processes.values() if p.business_unit.name == spec.unit)
 
     def add_versions(self, spec: ModelSpec, model: MLModel, owner, family: str) -> None:
         """Walk each version up to its stage, deploying it on the way; production passes the gate."""
@@ -528,7 +539,8 @@ def seed(*, stdout) -> None:
     with transaction.atomic():
         _Seeder(plans).run()
     stdout.write(
-        f"Inventory: {MLModel.objects.count()} models in {BusinessUnit.objects.count()} business units, "
+        f"Inventory: {MLModel.objects.count()} models, each from an approved use case "
+        f"({UseCase.objects.count()} proposed), in {BusinessUnit.objects.count()} business units, "
         f"{ModelVersion.objects.count()} versions, {DataSet.objects.count()} data sets, "
         f"{PipelineStep.objects.count()} pipeline steps, {Deployment.objects.count()} deployments "
         f"({Deployment.objects.filter(environment_mismatch=True, retired_at__isnull=True).count()} running outside "

@@ -5,6 +5,7 @@ import json
 from django import forms
 from django.contrib.auth import get_user_model
 
+from apps.inventory import intake
 from apps.inventory.environment import current_fingerprint
 from apps.inventory.models import (
     STAGE_ORDER,
@@ -172,6 +173,34 @@ class MLModelForm(forms.ModelForm):
 
     def service_arguments(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields + ["tags"]}
+
+
+class MLModelRegisterForm(MLModelForm):
+    """Registration: the approved use case the model comes from (``intake``) comes first and fills the rest."""
+
+    use_case = forms.ChoiceField(label="Use case", required=False)
+
+    field_order = ["use_case"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        source = intake.provider()
+        if source is None:
+            del self.fields["use_case"]
+            return
+        field = self.fields["use_case"]
+        field.required = intake.required()
+        field.choices = [("", "Choose an approved use case"), *source.choices(None)]
+        field.help_text = source.help_text
+        if len(field.choices) == 1 and field.required:
+            field.help_text += (" No approved use case is waiting for a model: propose one under Use cases and "
+                                "have it approved first.")
+
+    def service_arguments(self) -> dict:
+        arguments = super().service_arguments()
+        if "use_case" in self.fields:
+            arguments["use_case"] = self.cleaned_data["use_case"] or None
+        return arguments
 
 
 class MLModelEditForm(MLModelForm):

@@ -33,7 +33,7 @@ from apps.inventory.models import AutomationLevel, BusinessProcess, BusinessUnit
 
 COLUMNS = (
     "name", "purpose", "business_unit", "team", "accountable_owner", "technical_owners", "business_processes",
-    "exposure", "automation_level", "task_type", "tags", "intended_use", "out_of_scope_uses",
+    "exposure", "automation_level", "task_type", "tags", "intended_use", "out_of_scope_uses", "use_case",
 )
 REQUIRED = ("name", "purpose", "business_unit", "team", "accountable_owner")
 COLUMN_HELP = {
@@ -50,6 +50,8 @@ COLUMN_HELP = {
     "tags": "Tags separated by ;",
     "intended_use": "Free text.",
     "out_of_scope_uses": "Free text.",
+    "use_case": "The approved use case the model comes from, e.g. UC-12 (required unless PORTAL_REQUIRE_INTAKE is "
+                "off; each use case becomes one model).",
 }
 CHOICES = {"exposure": Exposure, "automation_level": AutomationLevel, "task_type": TaskType}
 MAX_LENGTHS = {"name": 160, "business_unit": 120, "team": 120}
@@ -64,6 +66,7 @@ TEMPLATE_EXAMPLE = {
     "technical_owners": "asmith;bkhan", "business_processes": "", "exposure": "internal",
     "automation_level": "human_decides", "task_type": "binary", "tags": "churn;retail",
     "intended_use": "Prioritise retention calls.", "out_of_scope_uses": "Pricing decisions.",
+    "use_case": "UC-12",
 }
 
 
@@ -380,7 +383,7 @@ def _organisation(row: ImportRow, actor, units: dict, teams: dict) -> Team:
 
 def _optional_fields(row: ImportRow) -> dict:
     fields = dict(row.choices)
-    for column in ("intended_use", "out_of_scope_uses"):
+    for column in ("intended_use", "out_of_scope_uses", "use_case"):
         if row.values.get(column):
             fields[column] = row.values[column]
     return fields

@@ -14,7 +14,7 @@ from django.utils.text import slugify
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.roles import Capability, may, require, require_team_write
 from apps.core.services import audit_record, changes_between
-from apps.inventory import environment, gates, signals
+from apps.inventory import environment, gates, intake, signals
 from apps.inventory.models import (
     STAGE_ORDER,
     BusinessProcess,
@@ -287,12 +287,39 @@ def _tags(names: Iterable[str]) -> list[Tag]:
     return [Tag.objects.get_or_create(name=name)[0] for name in tag_names(names)]
 
 
+def _from_intake(*, actor, use_case, given: dict) -> tuple[Any, dict]:
+    """The proposal ``use_case`` names, and the model fields it fills where ``given`` leaves them empty."""
+    source = intake.provider()
+    if use_case in (None, ""):
+        if actor is not None and intake.required():
+            raise DomainError("Register a model from an approved use case: propose it under Use cases, have it "
+                              "approved, then name it here (use_case).", field="use_case")
+        return None, given
+    if source is None:
+        raise DomainError("This installation has no use-case intake; leave use_case empty.", field="use_case")
+    proposal = source.resolve(actor=actor, reference=use_case)
+    filled = dict(given)
+    for name, value in source.prefill(proposal).items():
+        if filled.get(name) is None or filled.get(name) == "":
+            filled[name] = value
+    return proposal, filled
+
+
 @transaction.atomic
-def model_register(*, actor, name: str, purpose: str, accountable_owner, team: Team,
-                   technical_owners=(), business_processes=(), tags=(), **fields) -> MLModel:
+def model_register(*, actor, name: str, team: Team, purpose: str = "", accountable_owner=None, use_case=None,
+                   technical_owners=(), business_processes=None, tags=(), **fields) -> MLModel:
+    """Register a model; a person names the approved use case it comes from (``apps.inventory.intake``),
+    which fills the purpose, owner and processes left out (None or empty text) and becomes the model's record."""
     _require_writer(actor)
     if actor is not None:
         require_team_write(actor, team)
+    proposal, given = _from_intake(actor=actor, use_case=use_case, given={
+        "purpose": purpose, "accountable_owner": accountable_owner, "business_processes": business_processes,
+        **fields})
+    purpose, accountable_owner = given.pop("purpose"), given.pop("accountable_owner")
+    business_processes, fields = given.pop("business_processes") or (), given
+    if accountable_owner is None:
+        raise DomainError("Name the accountable owner.", field="accountable_owner")
     if not accountable_owner.is_active:
         raise DomainError(f"{accountable_owner} has left (inactive account); name an active accountable owner.",
                           field="accountable_owner")
@@ -311,6 +338,8 @@ def model_register(*, actor, name: str, purpose: str, accountable_owner, team: T
         "tags": [None, sorted(tag_names(tags))],
     })
     audit_record(actor=actor, action="model.registered", obj=model, changes=changes)
+    if proposal is not None:
+        intake.provider().link(actor=actor, source=proposal, model=model)
     signals.governance_changed(model_ids=[model.pk], actor=actor, cause="model registered")
     return model
 

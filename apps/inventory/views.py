@@ -20,7 +20,7 @@ from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may, require
 from apps.core.views_mixins import HtmxListMixin
-from apps.inventory import forms, governance, selectors, services
+from apps.inventory import forms, governance, intake, selectors, services
 from apps.inventory.gates import GateRefused
 from apps.inventory.models import MLModel, ModelVersion, Stage, Team
 from apps.inventory.panels import model_panels
@@ -264,14 +264,19 @@ class ServiceFormView(RoleRequiredMixin, FormView):
 
 class ModelCreateView(ServiceFormView):
     capability = Capability.REGISTER_MODEL
-    form_class = forms.MLModelForm
+    form_class = forms.MLModelRegisterForm
     title = "Register a model"
-    lead = "Add a model the organisation builds or runs. You can add versions and deployments once it exists."
+    lead = ("Add a model the organisation builds or runs, from the approved use case it serves. You can add "
+            "versions and deployments once it exists.")
     submit_label = "Register model"
     success_message = "{obj} was registered."
 
     def get_initial(self):
-        return {"accountable_owner": self.request.user, "technical_owners": [self.request.user]}
+        initial = {"accountable_owner": self.request.user, "technical_owners": [self.request.user]}
+        source = intake.provider()
+        if source is not None and self.request.GET.get("use_case"):
+            initial.update(source.initial(self.request.GET["use_case"]))
+        return initial
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "teams": selectors.teams_for_registration(self.request.user)}

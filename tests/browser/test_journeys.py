@@ -15,6 +15,7 @@ from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.reviews.models import ReviewDecision
 from tests.browser.test_monitoring import _evaluation_csv
 from tests.browser.test_smoke import log_in
+from tests.compliance.factories import UseCaseFactory
 from tests.factories import UserFactory
 from tests.inventory.factories import (
     BusinessProcessFactory,
@@ -59,7 +60,8 @@ def _served_model() -> MLModel:
     process = BusinessProcessFactory(name="Loan approval")
     model = inventory.model_register(actor=scientist, name="Credit scoring", purpose="Score loan applications.",
                                      accountable_owner=scientist, team=TeamFactory(members=[scientist]),
-                                     business_processes=[process])
+                                     business_processes=[process],
+                                     use_case=UseCaseFactory(business_process=process).pk)
     step = PipelineStepFactory()
     version = ModelVersionFactory(model=model, version="2.1.0", stage=Stage.PRODUCTION, training_datasets=[step.output])
     MLModel.objects.filter(pk=model.pk).update(stage=Stage.PRODUCTION)
@@ -109,10 +111,12 @@ def test_a_data_scientist_registers_a_model_and_a_version_and_uploads_an_evaluat
     settings.MEDIA_ROOT = tmp_path
     sam = UserFactory(username="sam", first_name="Sam", last_name="Scientist", roles=[Role.DATA_SCIENTIST])
     team = TeamFactory(name="Fraud team", members=[sam])  # only a team's members register its models
+    use_case = UseCaseFactory(title="Card fraud flagging")  # a model comes from an approved use case
     content, frame = _evaluation_csv()
     errors = _start(page, live_server, "sam")
 
     page.goto(f"{live_server.url}{reverse('inventory:model-create')}")
+    page.locator("#id_use_case").select_option(value=str(use_case.pk))
     page.locator("#id_name").fill("Fraud detector")
     page.locator("#id_purpose").fill("Flag card payments that look fraudulent.")
     page.locator("#id_accountable_owner").select_option(label="Sam Scientist (sam)")

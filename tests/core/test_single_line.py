@@ -14,6 +14,7 @@ from apps.core.validators import single_line, validate_single_line
 from apps.inventory import services as inventory_services
 from apps.notifications.models import Notification
 from apps.notifications.services import deliver_pending_emails, notify
+from tests.compliance.factories import UseCaseFactory
 from tests.inventory.factories import MLModelFactory, TeamFactory
 from tests.monitoring.test_services import evaluation_csv
 from tests.reviews.helpers import assessed_version
@@ -75,7 +76,7 @@ def test_the_form_refuses_a_model_name_with_a_line_break(client, scientist):
 def test_the_service_refuses_it_for_every_other_caller(scientist):
     with pytest.raises(DomainError) as refused:
         inventory_services.model_register(actor=scientist, name=INJECTED, purpose="p", accountable_owner=scientist,
-                                          team=TeamFactory(members=[scientist]))
+                                          team=TeamFactory(members=[scientist]), use_case=UseCaseFactory().pk)
     assert refused.value.field == "name"
 
 

@@ -17,6 +17,7 @@ from apps.inventory.models import DataSet
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
 from apps.reviews import services as reviews
 from apps.risk import services as risk
+from tests.compliance.factories import UseCaseFactory
 from tests.factories import UserFactory, api_key_for
 from tests.inventory.factories import (
     BusinessProcessFactory,
@@ -74,6 +75,10 @@ def seed_portfolio() -> dict:
 
     classification_save(actor=reviewer, model=model, eu_category="high_risk", annex_iii_area="essential_services",
                         role="provider")
+    # A draft of the data scientist's own (they edit, submit and withdraw it), one submitted by someone else
+    # (reviewers decide it), and an approved one waiting for its model (a registration names it).
+    use_cases = [UseCaseFactory(state="draft", proposed_by=scientist, business_process=process),
+                 UseCaseFactory(state="submitted", business_process=process), UseCaseFactory(business_process=process)]
 
     return {
         "tokens": tokens,
@@ -98,6 +103,7 @@ def seed_portfolio() -> dict:
             "webhook-deliveries": [delivery.pk],
             "audit-events": list(AuditEvent.objects.order_by("-seq").values_list("pk", flat=True)[:3]),
             "compliance": [model.slug, draft_review.version.model.slug],
+            "use-cases": [use_case.pk for use_case in use_cases],
         },
         # Values for body fields that reference other objects.
         "references": {
@@ -118,6 +124,8 @@ def seed_portfolio() -> dict:
             "reviewer": [reviewer.username, users["admin"].username],
             "item": list(draft_review.answers.values_list("item_id", flat=True)[:3]),
             "based_on": [None],
+            "use_case": [use_cases[-1].reference],
+            "business_owner": [users["executive"].username],
         },
     }
 

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
 from apps.inventory.models import DataSet, Deployment, MLModel, ModelVersion, Stage
+from tests.compliance.factories import UseCaseFactory
 from tests.factories import api_key_for
 from tests.inventory.factories import (
     FINGERPRINT,
@@ -64,7 +65,7 @@ def test_it_registers_a_model_and_flags_a_drifted_deployment_end_to_end(scientis
     model = post(scientist, "/api/v1/models/", {
         "name": "Credit scoring", "purpose": "Score loan applications", "accountable_owner": "olivia",
         "team": team.json()["slug"], "business_processes": ["loan-approval"], "tags": ["Credit"],
-        "technical_owners": ["sam"],
+        "technical_owners": ["sam"], "use_case": f"UC-{UseCaseFactory().pk}",
     })
     assert model.status_code == 201, model.json()
     version = post(scientist, "/api/v1/model-versions/", {
@@ -99,8 +100,9 @@ def test_it_registers_a_model_and_flags_a_drifted_deployment_end_to_end(scientis
     assert [e.action for e in events if e.action != "governance.changed"] == [
         "business_unit.created", "team.created", "business_process.created", "dataset.created",
         # The refused move to production is recorded too (its own writes rolled back).
-        "model.registered", "version.created", "version.stage_changed", "production_gate.refused",
-        "deployment.created",
+        # The use case it came from becomes the model's record: its classification and its link.
+        "model.registered", "model.classified", "use_case.registered", "version.created", "version.stage_changed",
+        "production_gate.refused", "deployment.created",
     ]
     # Each change of the model's governance state is recorded after the change that caused it.
     first_state = next(e.seq for e in events if e.action == "governance.changed")
@@ -133,7 +135,7 @@ def test_it_ignores_stage_and_created_by_sent_with_a_new_model(scientist, make_u
     response = post(scientist, "/api/v1/models/", {
         "name": "Churn", "purpose": "Predict churn", "accountable_owner": "olivia",
         "team": TeamFactory(members=[scientist.user]).slug,
-        "stage": "production", "created_by": "mallory", "slug": "chosen-slug",
+        "stage": "production", "created_by": "mallory", "slug": "chosen-slug", "use_case": UseCaseFactory().pk,
     })
     assert response.status_code == 201
     model = MLModel.objects.get()
@@ -183,7 +185,7 @@ def test_it_names_accountable_owner_when_the_owner_has_left(scientist, make_user
     make_user(username="gone", is_active=False)
     response = post(scientist, "/api/v1/models/", {
         "name": "Churn", "purpose": "Predict churn", "accountable_owner": "gone",
-        "team": TeamFactory(members=[scientist.user]).slug,
+        "team": TeamFactory(members=[scientist.user]).slug, "use_case": UseCaseFactory().pk,
     })
     assert response.status_code == 400
     assert response.json()["field"] == "accountable_owner" and "has left" in response.json()["detail"]

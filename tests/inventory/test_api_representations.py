@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.inventory.api import representations
 from apps.inventory.api.serializers import MLModelSerializer, ModelVersionSerializer
 from apps.inventory.models import MLModel, ModelVersion, Stage, StageTransition, Tag
+from tests.compliance.factories import UseCaseFactory
 from tests.factories import UserFactory
 from tests.inventory.factories import (
     BusinessProcessFactory,
@@ -176,7 +177,8 @@ def test_the_answer_to_a_registration_equals_a_get_of_the_model(make_user, extra
     BusinessProcessFactory(name="another one", slug="proc-d")  # code point order: capitals first
     team = MLModelFactory(team__members=[sam]).team
     response = scientist.post("/api/v1/models/", {"name": "Churn", "purpose": "Predict churn.",
-                                                  "accountable_owner": owner.username, "team": team.slug, **extra},
+                                                  "accountable_owner": owner.username, "team": team.slug,
+                                                  "use_case": UseCaseFactory().pk, **extra},
                               format="json")
     assert response.status_code == 201, response.content
     assert response.json() == scientist.get(f"/api/v1/models/{response.json()['slug']}/").json()

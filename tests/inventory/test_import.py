@@ -9,6 +9,7 @@ from apps.core.errors import DomainError
 from apps.core.models import AuditEvent
 from apps.inventory import importer
 from apps.inventory.models import BusinessUnit, MLModel, Team
+from tests.compliance.factories import UseCaseFactory
 from tests.inventory.factories import BusinessProcessFactory, MLModelFactory, TeamFactory
 
 URL = "/inventory/import/"
@@ -139,7 +140,9 @@ def test_the_preview_costs_a_constant_number_of_queries(people, django_assert_ma
 
 def test_a_good_file_creates_every_model_with_audit_events(client_as, people, tmp_path):
     client = client_as("data_scientist", username="sam")
-    content = csv_bytes([good_row(), good_row(name="Fraud", team="Risk models")])
+    first, second = UseCaseFactory(), UseCaseFactory()
+    content = csv_bytes([good_row(use_case=first.reference),
+                         good_row(name="Fraud", team="Risk models", use_case=second.reference)])
     preview = upload(client, content)
     assert b"Commit import" in preview.content and b"will be created" in preview.content
     response = client.post(URL, {"action": "commit", "sha256": importer.sha256_of(content), "filename": "inv.csv"})
@@ -152,6 +155,14 @@ def test_a_good_file_creates_every_model_with_audit_events(client_as, people, tm
     assert AuditEvent.objects.filter(action="model.registered", actor_username="sam").count() == 2
     assert AuditEvent.objects.get(action="inventory.imported").changes["models"] == [None, ["churn", "fraud"]]
     assert not list((tmp_path / importer.UPLOAD_FOLDER).glob("*.csv")), "the previewed file is removed after the commit"
+    assert (churn.use_case, churn.classification.eu_category) == (first, first.eu_category)
+
+
+def test_a_row_without_an_approved_use_case_imports_nothing(people, make_user):
+    content = csv_bytes([good_row(use_case=UseCaseFactory().reference), good_row(name="Fraud")])
+    with pytest.raises(DomainError, match="Row 3: Register a model from an approved use case"):
+        importer.commit(content, actor=make_user("data_scientist"))
+    assert MLModel.objects.count() == 0
 
 
 def test_a_file_with_an_error_offers_no_commit_and_commits_nothing(client_as, people):

@@ -17,6 +17,7 @@ from apps.core.models import AuditEvent
 from apps.core.roles import can_write_model
 from apps.inventory import importer, services
 from apps.inventory.models import MLModel, Stage, Team
+from tests.compliance.factories import UseCaseFactory
 from tests.inventory.factories import DataSetFactory, MLModelFactory, ModelVersionFactory, TeamFactory
 
 
@@ -95,7 +96,7 @@ def test_an_admin_writes_to_every_teams_models(make_user):
 def test_a_model_is_registered_only_into_a_team_of_the_registrant(api, make_user):
     scientist = make_user("data_scientist", username="sam")
     mine, theirs = TeamFactory(members=[scientist]), TeamFactory(name="Fraud")
-    body = {"name": "Churn", "purpose": "p", "accountable_owner": "sam"}
+    body = {"name": "Churn", "purpose": "p", "accountable_owner": "sam", "use_case": UseCaseFactory().pk}
 
     refused = api(scientist).post("/api/v1/models/", {**body, "team": theirs.slug}, format="json")
     accepted = api(scientist).post("/api/v1/models/", {**body, "team": mine.slug}, format="json")

@@ -4,6 +4,7 @@ from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.models import AuditEvent
 from apps.inventory import services
 from apps.inventory.models import DataSet, Stage, StageTransition
+from tests.compliance.factories import UseCaseFactory
 from tests.inventory.factories import (
     FINGERPRINT,
     BusinessProcessFactory,
@@ -23,7 +24,7 @@ def test_a_data_scientist_registers_a_model_and_it_is_audited(scientist, make_us
     owner, team, process = make_user("executive"), TeamFactory(members=[scientist]), BusinessProcessFactory()
     model = services.model_register(actor=scientist, name="Credit scoring", purpose="Score loan applications",
                                     accountable_owner=owner, team=team, business_processes=[process],
-                                    tags=["Credit", "EU"], exposure="customer_facing")
+                                    tags=["Credit", "EU"], exposure="customer_facing", use_case=UseCaseFactory().pk)
     assert model.slug == "credit-scoring" and list(model.business_processes.all()) == [process]
     assert sorted(t.name for t in model.tags.all()) == ["credit", "eu"]
     event = AuditEvent.objects.get(action="model.registered")
@@ -33,7 +34,7 @@ def test_a_data_scientist_registers_a_model_and_it_is_audited(scientist, make_us
 def test_the_audit_trail_records_the_tags_as_stored(scientist, make_user):
     model = services.model_register(actor=scientist, name="Churn", purpose="Predict churn",
                                     accountable_owner=make_user("executive"), team=TeamFactory(members=[scientist]),
-                                    tags=["Fraud", "fraud", "--", "x" * 60])
+                                    tags=["Fraud", "fraud", "--", "x" * 60], use_case=UseCaseFactory().pk)
 
     stored = sorted(t.name for t in model.tags.all())
     assert stored == ["fraud", "x" * 50]
@@ -50,13 +51,14 @@ def test_roles_that_only_read_cannot_register_models(make_user, role):
 def test_an_inactive_accountable_owner_is_refused(scientist, make_user):
     with pytest.raises(DomainError, match="has left"):
         services.model_register(actor=scientist, name="x", purpose="y",
-                                accountable_owner=make_user(is_active=False), team=TeamFactory(members=[scientist]))
+                                accountable_owner=make_user(is_active=False), team=TeamFactory(members=[scientist]),
+                                use_case=UseCaseFactory().pk)
 
 
 def test_duplicate_names_get_distinct_slugs(scientist, make_user):
     owner, team = make_user(), TeamFactory(members=[scientist])
-    first = services.model_register(actor=scientist, name="Churn", purpose="p", accountable_owner=owner, team=team)
-    second = services.model_register(actor=scientist, name="Churn", purpose="p", accountable_owner=owner, team=team)
+    first, second = (services.model_register(actor=scientist, name="Churn", purpose="p", accountable_owner=owner,
+                                             team=team, use_case=UseCaseFactory().pk) for _ in range(2))
     assert (first.slug, second.slug) == ("churn", "churn-2")
 
 
@@ -163,7 +165,7 @@ def test_version_labels_that_would_break_urls_are_refused(scientist, label):
 
 def test_a_model_called_new_does_not_hide_behind_the_form_url(scientist, make_user):
     model = services.model_register(actor=scientist, name="New", purpose="p", accountable_owner=make_user(),
-                                    team=TeamFactory(members=[scientist]))
+                                    team=TeamFactory(members=[scientist]), use_case=UseCaseFactory().pk)
     assert model.slug == "new-2"
 
 

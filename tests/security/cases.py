@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.core.models import ApiToken
+from tests.compliance.factories import UseCaseFactory
 from tests.factories import PASSWORD, UserFactory, api_key_for
 from tests.inventory.factories import (
     FINGERPRINT,
@@ -205,14 +206,17 @@ def _mark_read(ctx):
 
 # --- Inventory pages ----------------------------------------------------------------------------------
 
-@case("inventory:model-create")
+FROM_USE_CASE = "the use case it comes from becomes its record: its classification and its link are audited too"
+
+
+@case("inventory:model-create", events=3, why=FROM_USE_CASE)
 def _model_create(ctx):
     team = TeamFactory()
     actor = member_of(team)
     return Write(actor=actor, api=False, data={
         "name": "Security probe", "purpose": "p", "accountable_owner": actor.pk, "technical_owners": [actor.pk],
         "team": team.pk, "exposure": "internal", "automation_level": "human_reviews",
-        "task_type": "binary", "tags": "probe"})
+        "task_type": "binary", "tags": "probe", "use_case": UseCaseFactory().pk})
 
 
 @case("inventory:model-edit", events=2, why="a new purpose also asks for a risk re-assessment")
@@ -262,15 +266,16 @@ def _process_create_page(ctx):
         "decisions_per_day": "10", "value_at_stake": "100"})
 
 
-@case("inventory:import", events=5,
-      why="a file of two models under a new unit and team: one event per object created, then one for the import")
+@case("inventory:import", events=9,
+      why="a file of two models under a new unit and team: one event per object created (each model three, "
+          "as it comes from a use case), then one for the import")
 def _import_commit(ctx):
     from apps.inventory import importer
 
     owner = user("executive")
-    rows = [["name", "purpose", "business_unit", "team", "accountable_owner"],
-            ["Probe one", "p", "Probe unit", "Probe team", owner.username],
-            ["Probe two", "p", "Probe unit", "Probe team", owner.username]]
+    rows = [["name", "purpose", "business_unit", "team", "accountable_owner", "use_case"],
+            ["Probe one", "p", "Probe unit", "Probe team", owner.username, UseCaseFactory().reference],
+            ["Probe two", "p", "Probe unit", "Probe team", owner.username, UseCaseFactory().reference]]
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     content = out.getvalue().encode()
@@ -320,12 +325,12 @@ def _step_api(ctx):
     return Write(actor=owner, data={"name": "probe-step", "inputs": [DataSetFactory().slug], "output": output.slug})
 
 
-@case("model-list")
+@case("model-list", events=3, why=FROM_USE_CASE)
 def _model_api(ctx):
     team = TeamFactory()
     actor = member_of(team)
     return Write(actor=actor, data={"name": "Security probe", "purpose": "p", "accountable_owner": actor.username,
-                                    "team": team.slug})
+                                    "team": team.slug, "use_case": UseCaseFactory().reference})
 
 
 @case("model-detail", "patch", events=2, why="a new purpose also asks for a risk re-assessment")
@@ -682,3 +687,69 @@ def _classify_page(ctx):
 def _classify_api(ctx):
     model = MLModelFactory()
     return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, data=dict(CLASSIFICATION))
+
+
+# --- Use-case intake ------------------------------------------------------------------------------------
+
+def use_case_answers(*, api: bool) -> dict:
+    owner, process = user("executive"), BusinessProcessFactory()
+    return {"title": "Probe use case", "purpose": "p", "intended_use": "", "rationale": "",
+            "business_owner": owner.username if api else owner.pk,
+            "business_process": process.slug if api else process.pk, "eu_category": "minimal",
+            "annex_iii_area": "none", "role": "provider", "exposure": "internal", "automation_level": "human_decides",
+            "people_affected": 0, "screening_probability": 2, "screening_impact": 2}
+
+
+@case("intake:propose")
+def _propose_page(ctx):
+    return Write(actor=user("data_scientist"), api=False, data=use_case_answers(api=False))
+
+
+@case("api-use-case-list")
+def _propose_api(ctx):
+    return Write(actor=user("data_scientist"), data=use_case_answers(api=True))
+
+
+@case("intake:edit")
+def _edit_use_case_page(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": UseCaseFactory(state="draft").pk}, api=False,
+                 data={**use_case_answers(api=False), "title": "Renamed probe"})
+
+
+@case("api-use-case-detail", "patch")
+def _edit_use_case_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": UseCaseFactory(state="draft").pk},
+                 data={"title": "Renamed probe"})
+
+
+@case("intake:submit")
+def _submit_use_case_page(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": UseCaseFactory(state="draft").pk}, api=False)
+
+
+@case("api-use-case-submit")
+def _submit_use_case_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": UseCaseFactory(state="draft").pk})
+
+
+@case("intake:decide")
+def _decide_use_case_page(ctx):
+    return Write(actor=user("reviewer"), kwargs={"pk": UseCaseFactory(state="submitted").pk}, api=False,
+                 data={"decision": "approve", "reason": "Fits."})
+
+
+@case("api-use-case-decide")
+def _decide_use_case_api(ctx):
+    return Write(actor=user("reviewer"), kwargs={"pk": UseCaseFactory(state="submitted").pk},
+                 data={"decision": "decline", "reason": "No business case."})
+
+
+@case("intake:withdraw")
+def _withdraw_use_case_page(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": UseCaseFactory(state="draft").pk}, api=False,
+                 data={"reason": "Not needed."})
+
+
+@case("api-use-case-withdraw")
+def _withdraw_use_case_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": UseCaseFactory(state="submitted").pk}, data={"reason": ""})

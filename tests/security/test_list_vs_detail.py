@@ -19,6 +19,7 @@ from django.urls import Resolver404, resolve, reverse
 from apps.inventory.models import MLModel, Stage
 from apps.notifications.models import Notification
 from apps.notifications.services import notify
+from tests.compliance.factories import UseCaseFactory
 from tests.factories import api_key_for
 from tests.notifications.factories import WebhookDeliveryFactory
 from tests.role_matrix import EVERYONE, collect_matrix
@@ -72,6 +73,8 @@ def portfolio(db):
     Evaluation.objects.create(version=live, filename="e.csv", file_format="csv", sha256="0" * 64, size_bytes=1,
                               raw_path="x", parquet_path="x", row_count=1, status=Evaluation.Status.FAILED)
     WebhookDeliveryFactory(status="failed")
+    for state in ("draft", "submitted", "approved", "declined", "withdrawn"):
+        UseCaseFactory(state=state)
     return model
 
 

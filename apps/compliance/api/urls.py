@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.compliance.api import views
+from apps.compliance.api import intake, views
 
 urlpatterns = [
     path("compliance/frameworks/", views.FrameworkListView.as_view(), name="api-compliance-frameworks"),
@@ -8,4 +8,9 @@ urlpatterns = [
     path("compliance/models/<slug:slug>/", views.ModelComplianceView.as_view(), name="api-compliance-model"),
     path("compliance/models/<slug:slug>/classification/", views.ClassificationView.as_view(),
          name="api-compliance-classification"),
+    path("use-cases/", intake.UseCaseListView.as_view(), name="api-use-case-list"),
+    path("use-cases/<int:pk>/", intake.UseCaseDetailView.as_view(), name="api-use-case-detail"),
+    path("use-cases/<int:pk>/submit/", intake.UseCaseSubmitView.as_view(), name="api-use-case-submit"),
+    path("use-cases/<int:pk>/decide/", intake.UseCaseDecideView.as_view(), name="api-use-case-decide"),
+    path("use-cases/<int:pk>/withdraw/", intake.UseCaseWithdrawView.as_view(), name="api-use-case-withdraw"),
 ]

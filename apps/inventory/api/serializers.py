@@ -340,7 +340,9 @@ class ActiveDeploymentsSerializer(serializers.ListSerializer):
 
 
 class MLModelSerializer(serializers.ModelSerializer):
-    accountable_owner = _username_field(help_text="Username of the person accountable for the model.")
+    accountable_owner = _username_field(
+        required=False, help_text="Username of the person accountable for the model (on registration, the use "
+                                  "case's business owner when left out).")
     technical_owners = _username_field(many=True, required=False, help_text="Usernames of the technical owners.")
     # With its unit: the answer to a registration names it (representations.registered_model).
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.select_related("business_unit"),
@@ -353,10 +355,17 @@ class MLModelSerializer(serializers.ModelSerializer):
     versions = ListedVersionsSerializer(child=VersionSummarySerializer(), read_only=True, source="*")
     active_deployments = ActiveDeploymentsSerializer(child=DeploymentSummarySerializer(), read_only=True, source="*")
     governance = ModelGovernanceSerializer(read_only=True, allow_null=True)
+    use_case = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=20,
+        help_text="On registration: the approved, not yet used use case the model comes from (its number, e.g. 12 "
+                  "or UC-12). Required unless PORTAL_REQUIRE_INTAKE is off. It fills purpose, intended_use, "
+                  "accountable_owner, business_processes, exposure and automation_level when they are left out, "
+                  "and its classification becomes the model's.")
 
     class Meta:
         model = MLModel
-        fields = ["slug", "name", "purpose", "intended_use", "out_of_scope_uses", "accountable_owner",
+        extra_kwargs = {"purpose": {"required": False}}
+        fields = ["use_case", "slug", "name", "purpose", "intended_use", "out_of_scope_uses", "accountable_owner",
                   "technical_owners", "team", "business_unit", "business_processes", "exposure", "automation_level",
                   "task_type", "tags", "stage", "created_by", "versions", "active_deployments", "governance",
                   *TIMESTAMPS]
@@ -364,8 +373,9 @@ class MLModelSerializer(serializers.ModelSerializer):
 
 
 class MLModelUpdateSerializer(MLModelSerializer):
+    use_case = None
     reason = serializers.CharField(write_only=True, required=False, allow_blank=True,
                                    help_text="Why the model is changed (kept in the audit trail).")
 
     class Meta(MLModelSerializer.Meta):
-        fields = [*MLModelSerializer.Meta.fields, "reason"]
+        fields = [*(f for f in MLModelSerializer.Meta.fields if f != "use_case"), "reason"]

@@ -211,9 +211,11 @@ class MLModelViewSet(AnsweredFromRows, InventoryViewSet):
     def create(self, request, *args, **kwargs):
         data = self.validated()
         model = services.model_register(actor=request.user, **data)
+        # A use case fills the processes left out: read back what was registered then.
+        processes = data.get("business_processes") or list(model.business_processes.all())
         return Response(representations.registered_model(
             model, technical_owners=data.get("technical_owners", ()),
-            business_processes=data.get("business_processes", ()), tags=services.tag_names(data.get("tags", ())),
+            business_processes=processes, tags=services.tag_names(data.get("tags", ())),
         ), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
