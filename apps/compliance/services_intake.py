@@ -15,7 +15,7 @@ from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.roles import Capability, Role, require
 from apps.core.services import audit_record, changes_between
 from apps.inventory.models import AutomationLevel, Exposure, MLModel
-from apps.notifications.services import notify
+from apps.notifications.services import notifications_settled, notify
 from apps.risk.scoring import DEFAULT_MATRIX, LEVELS
 from apps.risk.selectors import current_matrix
 
@@ -185,6 +185,7 @@ def use_case_decide(*, actor, use_case: UseCase, decision: str, reason: str = ""
     use_case.save(update_fields=["state", "decided_by", "decided_at", "decision_reason", "updated_at"])
     audit_record(actor=actor, action=f"use_case.{new_state}", obj=use_case,
                  changes={"state": [S.SUBMITTED, new_state]}, reason=reason[:500])
+    notifications_settled(kind="use_case_submitted", url=use_case.get_absolute_url())
     for person in {use_case.proposed_by, use_case.business_owner}:
         notify(recipient=person, subject=f"{use_case} was {new_state} by {actor}", body=reason,
                url=use_case.get_absolute_url(), kind="use_case_decided",
@@ -203,6 +204,7 @@ def use_case_withdraw(*, actor, use_case: UseCase, reason: str = "") -> UseCase:
     use_case.save(update_fields=["state", "updated_at"])
     audit_record(actor=actor, action="use_case.withdrawn", obj=use_case, changes={"state": [before, S.WITHDRAWN]},
                  reason=reason.strip()[:500])
+    notifications_settled(kind="use_case_submitted", url=use_case.get_absolute_url())
     return use_case
 
 

@@ -73,6 +73,12 @@ def notification_mark_read(*, user, notification_id: int | None = None) -> int:
     return queryset.update(read_at=timezone.now())
 
 
+def notifications_settled(*, kind: str, url: str) -> int:
+    """Someone did what unread ``kind`` notifications about ``url`` asked (decided the proposal they announce):
+    they are marked read for everyone, so no one's inbox keeps asking for work that is done."""
+    return Notification.objects.filter(kind=kind, url=url, read_at__isnull=True).update(read_at=timezone.now())
+
+
 def deliver_pending_emails(*, limit: int = 200) -> int:
     """Send each pending email once: claim the row, send, record the outcome."""
     sent = 0

@@ -91,6 +91,22 @@ def test_submitting_notifies_every_reviewer_but_the_proposer_and_owner(draft, pr
     assert AuditEvent.objects.get(action="use_case.submitted").changes == {"state": ["draft", "submitted"]}
 
 
+@pytest.mark.parametrize("settle", ["decide", "withdraw"])
+def test_once_decided_or_withdrawn_no_reviewer_s_inbox_still_asks_for_a_decision(draft, proposer, make_user,
+                                                                                 settle):
+    reviewer, other = make_user("reviewer"), make_user("reviewer")
+    services.use_case_submit(actor=proposer, use_case=draft)
+    assert Notification.objects.filter(kind="use_case_submitted", read_at__isnull=True).count() == 2
+
+    if settle == "decide":
+        services.use_case_decide(actor=reviewer, use_case=draft, decision="decline", reason="Out of appetite.")
+    else:
+        services.use_case_withdraw(actor=proposer, use_case=draft, reason="Not needed.")
+
+    assert not Notification.objects.filter(kind="use_case_submitted", read_at__isnull=True).exists()
+    assert Notification.objects.filter(kind="use_case_submitted", recipient=other).count() == 1  # kept, read
+
+
 def test_a_submitted_use_case_is_no_longer_edited(draft, proposer):
     services.use_case_submit(actor=proposer, use_case=draft)
     with pytest.raises(ConflictError, match="only a draft"):
