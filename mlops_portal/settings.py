@@ -332,6 +332,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("PORTAL_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs every layout step of every generated document at INFO.
+        "weasyprint": {"level": "WARNING"},
         # Audit checkpoints are the copy of the chain's head that log shipping carries off the host: always logged.
         "portal.audit.checkpoint": {"level": "INFO"},
     },

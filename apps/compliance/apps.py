@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.urls import reverse
 
 from apps.inventory import panels as inventory_panels
+from apps.reviews import evidence_sources
 
 
 def compliance_link(model, versions) -> dict:
@@ -17,3 +18,7 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         inventory_panels.register(compliance_link)
+        # Imported here: it reads this app's models, which exist only once the app registry is ready.
+        from apps.compliance.evidence import review_evidence
+
+        evidence_sources.register(review_evidence)

@@ -100,6 +100,7 @@ class Capability(StrEnum):
     OVERRIDE_GATE = "override_gate"
     CLASSIFY_MODEL = "classify_model"
     EDIT_FRAMEWORKS = "edit_frameworks"
+    GENERATE_DOCUMENT = "generate_document"
     MANAGE_USERS = "manage_users"
     MANAGE_WEBHOOKS = "manage_webhooks"
 
@@ -291,6 +292,11 @@ CAPABILITIES: dict[Capability, Grant] = {
     # reviewers and admins oversee every team's.
     Capability.CLASSIFY_MODEL: Grant(
         _roles(REVIEWER, SCIENTIST, ADMIN), "Your role cannot classify models.", require_model_write_or_oversight),
+    # Annex IV documentation and validation reports of a version, and attaching them to its reviews: the model's
+    # team, and reviewers and admins for every team's (validators write validation reports).
+    Capability.GENERATE_DOCUMENT: Grant(
+        _roles(REVIEWER, SCIENTIST, ADMIN), "Your role reads generated documents but cannot generate them.",
+        require_model_write_or_oversight),
     # The frameworks, their versions and controls (through the Django admin).
     Capability.EDIT_FRAMEWORKS: Grant(_roles(ADMIN), "Only admins change the frameworks and their controls."),
     # Who belongs to a team, other people's API tokens, the Django admin.

@@ -682,3 +682,17 @@ def _classify_page(ctx):
 def _classify_api(ctx):
     model = MLModelFactory()
     return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, data=dict(CLASSIFICATION))
+
+
+@case("compliance:documents")
+def _generate_document_page(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"slug": version.model.slug, "version": version.version},
+                 api=False, data={"kind": "annex_iv"})
+
+
+@case("api-compliance-documents", "post")
+def _generate_document_api(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"slug": version.model.slug, "version": version.version},
+                 data={"kind": "sr11_7"})

@@ -8,4 +8,8 @@ urlpatterns = [
     path("compliance/models/<slug:slug>/", views.ModelComplianceView.as_view(), name="api-compliance-model"),
     path("compliance/models/<slug:slug>/classification/", views.ClassificationView.as_view(),
          name="api-compliance-classification"),
+    path("compliance/models/<slug:slug>/versions/<str:version>/documents/", views.DocumentListView.as_view(),
+         name="api-compliance-documents"),
+    path("compliance/documents/<int:pk>/download/<str:fmt>/", views.DocumentDownloadView.as_view(),
+         name="api-compliance-document-download"),
 ]
