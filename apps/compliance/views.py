@@ -151,11 +151,13 @@ class DocumentsView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, form=None, attach_form=None, **kwargs):
         version = self.version
         reviews = selectors.open_reviews_of(version)
-        return super().get_context_data(
+        context = super().get_context_data(**kwargs)
+        context.update(  # the URL's "version" is the label; the context's is the row
             version=version, model=version.model, documents=selectors.documents_of(version),
             form=form or DocumentGenerateForm(), attach_form=attach_form or DocumentAttachForm(reviews=reviews),
             has_open_reviews=reviews.exists(),
-            can_generate=may(self.request.user, Capability.GENERATE_DOCUMENT, version.model), **kwargs)
+            can_generate=may(self.request.user, Capability.GENERATE_DOCUMENT, version.model))
+        return context
 
     def post(self, request, *args, **kwargs):
         if "document" in request.POST:
