@@ -254,6 +254,7 @@ SPECTACULAR_SETTINGS = {
         "DataSetKindEnum": "apps.inventory.models.DataSet.Kind",
         "DeploymentKindEnum": "apps.inventory.models.Deployment.Kind",
         "TierEnum": "apps.risk.models.Tier",
+        "DocumentKindEnum": "apps.compliance.models.DocumentKind",
         "RatingLevelEnum": "apps.risk.models.LEVEL_CHOICES",
         # An evaluation's list and detail serializers share these; named once, they stay one enum each.
         "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",

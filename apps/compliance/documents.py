@@ -172,6 +172,15 @@ def _monitoring(version: ModelVersion, model: MLModel, generated_at: datetime) -
     }
 
 
+def _evidence(compliance) -> list:
+    """Each evidence kind the applicable controls rest on, once, in the order the controls first name it."""
+    seen: dict[str, object] = {}
+    for result in compliance.results:
+        for evidence in result.evidence:
+            seen.setdefault(evidence.kind, evidence)
+    return list(seen.values())
+
+
 def _history(version: ModelVersion, model: MLModel, reviews: list[Review]) -> list[AuditEvent]:
     review_type = Review._meta.label_lower
     wanted = (Q(object_type=MLModel._meta.label_lower, object_id=str(model.pk))
@@ -204,6 +213,7 @@ def document_records(version: ModelVersion, *, kind: str, number: int, generated
         "reviews": reviews,
         "monitoring": _monitoring(version, model, generated_at),
         "compliance": compliance,
+        "evidence": _evidence(compliance),
         "framework_names": selectors.framework_names(),
         "findings": _findings(version),
         "incidents": _incidents(model),

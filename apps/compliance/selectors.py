@@ -236,6 +236,10 @@ def version_for_documents(*, slug: str, version: str) -> ModelVersion:
     return get_object_or_404(ModelVersion.objects.select_related("model__team"), model__slug=slug, version=version)
 
 
+def version_by_id(pk: int) -> ModelVersion:
+    return get_object_or_404(ModelVersion.objects.select_related("model__team"), pk=pk)
+
+
 def open_reviews_of(version: ModelVersion):
     return Review.objects.filter(version=version, state__in=transitions.OPEN_STATES).order_by("round")
 

@@ -124,26 +124,47 @@ def control_save(*, actor, control: Control) -> Control:
     return control
 
 
-@transaction.atomic
+def _next_number(version: ModelVersion, kind: str) -> int:
+    return (GeneratedDocument.objects.filter(version=version, kind=kind).aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+GENERATE_ATTEMPTS = 3
+
+
 def document_generate(*, actor, version: ModelVersion, kind: str, at: datetime | None = None) -> GeneratedDocument:
     """Generate the next numbered document of ``kind`` for ``version`` from its records, store its HTML and PDF
-    through the storage API with their SHA-256, and audit it. ``at`` is the timestamp the document states."""
+    through the storage API with their SHA-256, and audit it. ``at`` is the timestamp the document states.
+
+    Rendering takes a second or two, so it happens outside the write transaction (on SQLite that would hold the
+    database's write lock); the transaction then checks the number is still the next one, and renders again in
+    the rare case someone else took it meanwhile. The unique (version, kind, number) is the last line of defence.
+    """
     require(actor, Capability.GENERATE_DOCUMENT, version.model)
     if kind not in documents.LAYOUTS:
         raise DomainError(f"Choose a document kind: {', '.join(documents.LAYOUTS)}.", field="kind")
-    # Lock the version so two generations never take the same number.
-    locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
-    number = (GeneratedDocument.objects.filter(version=locked, kind=kind).aggregate(n=Max("number"))["n"] or 0) + 1
-    records = documents.document_records(locked, kind=kind, number=number, generated_at=at or timezone.now())
-    rendered = documents.render(records)
-    document = GeneratedDocument(version=locked, kind=kind, number=number, generated_at=records.generated_at,
+    at = at or timezone.now()
+    for _ in range(GENERATE_ATTEMPTS):
+        number = _next_number(version, kind)
+        records = documents.document_records(version, kind=kind, number=number, generated_at=at)
+        rendered = documents.render(records)
+        with transaction.atomic():
+            locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            if _next_number(locked, kind) != number:
+                continue
+            return _document_store(actor=actor, version=locked, records=records, rendered=rendered)
+    raise ConflictError(f"Others generated {kind} documents of {version} at the same moment; generate it again.")
+
+
+def _document_store(*, actor, version: ModelVersion, records, rendered) -> GeneratedDocument:
+    kind, number = records.kind, records.number
+    document = GeneratedDocument(version=version, kind=kind, number=number, generated_at=records.generated_at,
                                  generated_by=actor, html_sha256=documents.sha256(rendered.html),
                                  pdf_sha256=documents.sha256(rendered.pdf), pages=rendered.pages)
     document.html.save(f"{kind}-{number}.html", ContentFile(rendered.html), save=False)
     document.pdf.save(f"{kind}-{number}.pdf", ContentFile(rendered.pdf), save=False)
     document.save()
     audit_record(actor=actor, action="document.generated", obj=document, changes={
-        "kind": [None, kind], "number": [None, number], "version": [None, str(locked)],
+        "kind": [None, kind], "number": [None, number], "version": [None, str(version)],
         "pdf_sha256": [None, document.pdf_sha256], "html_sha256": [None, document.html_sha256]})
     return document
 

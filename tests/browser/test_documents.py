@@ -1,6 +1,7 @@
 """A reviewer generates a version's Annex IV documentation in the browser and downloads the PDF it stored."""
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ def test_a_reviewer_generates_an_annex_iv_document_and_downloads_the_pdf(page, l
     assert page.get_by_text(document.pdf_sha256).first.is_visible()
     with page.expect_download() as info:
         page.get_by_role("link", name="PDF of Annex IV technical documentation (EU AI Act) number 1").click()
-    data = open(info.value.path(), "rb").read()
+    data = Path(info.value.path()).read_bytes()
     assert data.startswith(b"%PDF-") and hashlib.sha256(data).hexdigest() == document.pdf_sha256
     assert info.value.suggested_filename == f"{document.reference}.pdf"
     assert errors == []

@@ -20,7 +20,7 @@ def page_url(version) -> str:
 
 
 def api_url(version) -> str:
-    return reverse("api-compliance-documents", kwargs={"slug": version.model.slug, "version": version.version})
+    return reverse("api-compliance-documents", kwargs={"version_id": version.pk})
 
 
 def test_a_reviewer_generates_from_the_page_and_sees_number_hash_and_who(client_as):

@@ -42,11 +42,18 @@ def version_kwargs():
     return {"slug": version.model.slug, "version": version.version}
 
 
-def document_kwargs(fmt: str):
+def version_id_kwargs():
+    from tests.inventory.factories import ModelVersionFactory
+
+    return {"version_id": ModelVersionFactory().pk}
+
+
+def document_kwargs(fmt: str | None):
     def make():
         from tests.compliance.factories import GeneratedDocumentFactory
 
-        return {"pk": GeneratedDocumentFactory().pk, "fmt": fmt}
+        pk = GeneratedDocumentFactory().pk
+        return {"pk": pk, "fmt": fmt} if fmt else {"pk": pk}
 
     return make
 
@@ -54,8 +61,9 @@ def document_kwargs(fmt: str):
 MATRIX.update({
     "compliance:documents": ("get", EVERYONE, version_kwargs),
     "compliance:document-download": ("get", EVERYONE, document_kwargs("pdf")),
-    "api-compliance-documents": ("get", EVERYONE, version_kwargs),
-    "api-compliance-document-download": ("get", EVERYONE, document_kwargs("html")),
+    "api-compliance-documents": ("get", EVERYONE, version_id_kwargs),
+    "api-compliance-document-pdf": ("get", EVERYONE, document_kwargs(None)),
+    "api-compliance-document-html": ("get", EVERYONE, document_kwargs(None)),
 })
 # The model's team, reviewers and admins generate documents and attach them to reviews.
 WRITES.update({

@@ -694,5 +694,4 @@ def _generate_document_page(ctx):
 @case("api-compliance-documents", "post")
 def _generate_document_api(ctx):
     version = ModelVersionFactory()
-    return Write(actor=member_of(version.model.team), kwargs={"slug": version.model.slug, "version": version.version},
-                 data={"kind": "sr11_7"})
+    return Write(actor=member_of(version.model.team), kwargs={"version_id": version.pk}, data={"kind": "sr11_7"})

@@ -123,6 +123,7 @@ class GeneratedDocumentSerializer(serializers.ModelSerializer):
 
     model = serializers.CharField(source="version.model.slug", read_only=True)
     version = serializers.CharField(source="version.version", read_only=True)
+    version_id = serializers.IntegerField(read_only=True)
     generated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     reviews = serializers.PrimaryKeyRelatedField(many=True, read_only=True,
                                                  help_text="Review rounds it is attached to as evidence.")
@@ -131,11 +132,11 @@ class GeneratedDocumentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GeneratedDocument
-        fields = ["id", "model", "version", "kind", "number", "reference", "generated_at", "generated_by",
+        fields = ["id", "model", "version", "version_id", "kind", "number", "reference", "generated_at", "generated_by",
                   "html_sha256", "pdf_sha256", "pages", "reviews", "html_url", "pdf_url"]
 
     def _url(self, document, fmt: str) -> str:
-        return reverse("api-compliance-document-download", kwargs={"pk": document.pk, "fmt": fmt})
+        return reverse(f"api-compliance-document-{fmt}", kwargs={"pk": document.pk})
 
     def get_html_url(self, document) -> str:
         return self._url(document, "html")

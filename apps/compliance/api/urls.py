@@ -8,8 +8,11 @@ urlpatterns = [
     path("compliance/models/<slug:slug>/", views.ModelComplianceView.as_view(), name="api-compliance-model"),
     path("compliance/models/<slug:slug>/classification/", views.ClassificationView.as_view(),
          name="api-compliance-classification"),
-    path("compliance/models/<slug:slug>/versions/<str:version>/documents/", views.DocumentListView.as_view(),
+    # One path parameter each: a version by its id, as /api/v1/model-versions/ names it.
+    path("compliance/versions/<int:version_id>/documents/", views.DocumentListView.as_view(),
          name="api-compliance-documents"),
-    path("compliance/documents/<int:pk>/download/<str:fmt>/", views.DocumentDownloadView.as_view(),
-         name="api-compliance-document-download"),
+    path("compliance/documents/<int:pk>/pdf/", views.DocumentDownloadView.as_view(fmt="pdf"),
+         name="api-compliance-document-pdf"),
+    path("compliance/documents/<int:pk>/html/", views.DocumentDownloadView.as_view(fmt="html"),
+         name="api-compliance-document-html"),
 ]

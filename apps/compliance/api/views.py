@@ -4,14 +4,14 @@ the documents generated for a version."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.compliance import selectors, services
 from apps.compliance.api import serializers as s
 from apps.compliance.models import Classification
-from apps.compliance.views import FORMATS, document_response
+from apps.compliance.views import document_response
 from apps.core.api.schema import BAD_FILTER, NOT_FOUND
 from apps.core.roles import Capability
 from apps.inventory.models import MLModel
@@ -97,16 +97,16 @@ class DocumentListView(APIView):
 
     @extend_schema(summary="The documents generated for a model version, newest first per kind",
                    responses={200: s.GeneratedDocumentSerializer(many=True), 404: NOT_FOUND})
-    def get(self, request, slug: str, version: str):
-        found = selectors.version_for_documents(slug=slug, version=version)
+    def get(self, request, version_id: int):
+        found = selectors.version_by_id(version_id)
         return Response(s.GeneratedDocumentSerializer(selectors.documents_of(found), many=True).data)
 
     @extend_schema(summary="Generate the next Annex IV documentation or SR 11-7 validation report of a version",
                    request=s.DocumentGenerateSerializer,
                    responses={201: s.GeneratedDocumentSerializer, 404: NOT_FOUND, 400: OpenApiResponse(
                        description='The kind is missing or unknown: `{"kind": ["message"]}`.')})
-    def post(self, request, slug: str, version: str):
-        found = selectors.version_for_documents(slug=slug, version=version)
+    def post(self, request, version_id: int):
+        found = selectors.version_by_id(version_id)
         body = s.DocumentGenerateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         document = services.document_generate(actor=request.user, version=found, kind=body.validated_data["kind"])
@@ -117,12 +117,10 @@ class DocumentDownloadView(APIView):
     """The stored bytes of a generated document; ``X-Content-SHA256`` carries their hash."""
 
     read_capability = Capability.VIEW_PORTFOLIO
+    fmt = "pdf"
 
-    @extend_schema(summary="Download a generated document as HTML or PDF",
-                   parameters=[OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["html", "pdf"])],
+    @extend_schema(summary="Download a generated document's stored file (PDF or printable HTML)",
                    responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "text/html"): OpenApiTypes.STR,
                               404: NOT_FOUND})
-    def get(self, request, pk: int, fmt: str):
-        if fmt not in FORMATS:
-            raise NotFound("Choose html or pdf.")
-        return document_response(selectors.document_detail(pk), fmt)
+    def get(self, request, pk: int):
+        return document_response(selectors.document_detail(pk), self.fmt)
