@@ -176,3 +176,22 @@ def test_attaching_needs_an_open_round_of_the_same_version(approved, people):
     services.document_attach(actor=reviewer, document=document, review=fresh)
     assert list(fresh.generated_documents.all()) == [document]
     assert AuditEvent.objects.filter(action="document.attached", object_id=str(document.pk)).count() == 1
+
+
+def test_a_number_taken_while_rendering_is_rendered_again_with_the_next(approved, people, monkeypatch):
+    """Rendering runs outside the write transaction; another generation that commits meanwhile takes number 1."""
+    version, _ = approved
+    reviewer = people[1]
+    real_render = documents.render
+    calls = []
+
+    def render_while_another_generates(records):
+        calls.append(records.number)
+        if len(calls) == 1:
+            services._document_store(actor=reviewer, version=version, records=records, rendered=real_render(records))
+        return real_render(records)
+
+    monkeypatch.setattr(documents, "render", render_while_another_generates)
+    document = services.document_generate(actor=reviewer, version=version, kind="annex_iv", at=AT)
+    assert calls == [1, 2] and document.number == 2
+    assert sorted(GeneratedDocument.objects.values_list("number", flat=True)) == [1, 2]
