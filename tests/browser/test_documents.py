@@ -22,7 +22,7 @@ def test_a_reviewer_generates_an_annex_iv_document_and_downloads_the_pdf(page, l
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}{version.get_absolute_url()}")
     page.get_by_role("link", name="Documents").click()
-    page.get_by_label("Document").select_option("annex_iv")
+    page.get_by_role("combobox", name="Document").select_option("annex_iv")
     page.get_by_role("button", name="Generate").click()
     document = GeneratedDocument.objects.get(version=version)
     assert page.get_by_text(document.pdf_sha256).first.is_visible()
