@@ -334,6 +334,7 @@ SPECTACULAR_SETTINGS = {
         "DataSetKindEnum": "apps.inventory.models.DataSet.Kind",
         "DeploymentKindEnum": "apps.inventory.models.Deployment.Kind",
         "TierEnum": "apps.risk.models.Tier",
+        "DocumentKindEnum": "apps.compliance.models.DocumentKind",
         "RatingLevelEnum": "apps.risk.models.LEVEL_CHOICES",
         # An evaluation's list and detail serializers share these; named once, they stay one enum each.
         "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
@@ -421,6 +422,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("PORTAL_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs every layout step of every generated document at INFO.
+        "weasyprint": {"level": "WARNING"},
         # Audit checkpoints are the copy of the chain's head that log shipping carries off the host: always logged.
         "portal.audit.checkpoint": {"level": "INFO"},
     },

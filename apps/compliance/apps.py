@@ -3,6 +3,7 @@ from django.urls import reverse
 
 from apps.inventory import intake as inventory_intake
 from apps.inventory import panels as inventory_panels
+from apps.reviews import evidence_sources
 
 
 def compliance_link(model, versions) -> dict:
@@ -33,3 +34,7 @@ class ComplianceConfig(AppConfig):
             initial=services_intake.registration_initial,
             help_text="The approved use case this model comes from: it fills the purpose, owner and business "
                       "process left empty here, and its classification becomes the model's."))
+        # Imported here: it reads this app's models, which exist only once the app registry is ready.
+        from apps.compliance.evidence import review_evidence
+
+        evidence_sources.register(review_evidence)

@@ -1,6 +1,7 @@
 from django import forms
 
-from apps.compliance.models import Classification
+from apps.compliance.models import Classification, DocumentKind
+from apps.reviews.models import Review
 
 
 class ClassificationForm(forms.ModelForm):
@@ -15,3 +16,20 @@ class ClassificationForm(forms.ModelForm):
             "role": "Provider: we build it or have it built and use it under our name. Deployer: we use someone "
                     "else's system.",
         }
+
+
+class DocumentGenerateForm(forms.Form):
+    kind = forms.ChoiceField(label="Document", choices=DocumentKind.choices,
+                             help_text="Both are built from the version's records as they stand now.")
+
+
+class DocumentAttachForm(forms.Form):
+    """Which open review round of the document's version to attach it to."""
+
+    review = forms.ModelChoiceField(queryset=Review.objects.none(), label="Review round",
+                                    empty_label=None, help_text="Only open rounds of this version take new evidence.")
+
+    def __init__(self, *args, reviews=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["review"].queryset = reviews if reviews is not None else Review.objects.none()
+        self.fields["review"].label_from_instance = lambda r: f"Round {r.round} ({r.get_state_display().lower()})"

@@ -13,7 +13,7 @@ from apps.compliance import evaluation as ev
 from apps.compliance.models_intake import UseCase  # noqa: F401  (Django finds an app's models here)
 from apps.core.models import TimeStampedModel
 from apps.core.validators import validate_single_line
-from apps.inventory.models import MLModel
+from apps.inventory.models import MLModel, ModelVersion
 
 
 class Framework(TimeStampedModel):
@@ -132,3 +132,49 @@ class Classification(TimeStampedModel):
 
     def fact(self) -> ev.Classification:
         return ev.Classification(self.eu_category, self.annex_iii_area, self.role, self.updated_at)
+
+
+class DocumentKind(models.TextChoices):
+    ANNEX_IV = "annex_iv", "Annex IV technical documentation (EU AI Act)"
+    SR_11_7 = "sr11_7", "Validation report (SR 11-7 / OCC 2011-12)"
+
+
+def _document_path(document: "GeneratedDocument", filename: str) -> str:
+    version = document.version
+    return f"compliance/documents/{version.model.slug}/{version.version}/{filename}"
+
+
+class GeneratedDocument(models.Model):
+    """A document generated from a version's records: printable HTML and its PDF, numbered per version and kind.
+
+    The bytes are stored through Django's storage API and never change; their SHA-256 is kept beside them.
+    ``generated_at`` is the timestamp the document states (and its PDF metadata carries): the same records at
+    the same stated time give the same bytes. Attached to reviews as evidence through ``reviews``.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generated_documents")
+    kind = models.CharField(max_length=10, choices=DocumentKind.choices)
+    number = models.PositiveIntegerField(help_text="1, 2, 3 ... per version and kind.")
+    generated_at = models.DateTimeField(help_text="The generation timestamp the document states.")
+    generated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    html = models.FileField(upload_to=_document_path, max_length=300)
+    pdf = models.FileField(upload_to=_document_path, max_length=300)
+    html_sha256 = models.CharField(max_length=64, validators=[validate_single_line])
+    pdf_sha256 = models.CharField(max_length=64, validators=[validate_single_line])
+    pages = models.PositiveIntegerField(default=0)
+    reviews = models.ManyToManyField("reviews.Review", blank=True, related_name="generated_documents",
+                                     help_text="Review rounds it is attached to as evidence.")
+
+    class Meta:
+        ordering = ["version", "kind", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "kind", "number"], name="one_document_number_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} No. {self.number} of {self.version.model.name} {self.version.version}"
+
+    @property
+    def reference(self) -> str:
+        """The document's identifier, printed on every page: model, version, kind and number."""
+        return f"{self.version.model.slug}-{self.version.version}-{self.kind}-{self.number}"

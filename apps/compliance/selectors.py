@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Max, Prefetch
 from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from apps.compliance import evaluation as ev
 from apps.compliance.filters import ComplianceModelFilter
-from apps.compliance.models import Control, Framework, FrameworkVersion
+from apps.compliance.models import Control, Framework, FrameworkVersion, GeneratedDocument
 from apps.core.models import AuditEvent
 from apps.inventory import governance as g
 from apps.inventory.models import LegalBasis, MLModel, ModelVersion, Stage
@@ -219,3 +220,29 @@ def filtered_models(filters: Mapping | None = None) -> ComplianceModelFilter:
 
 def framework_names() -> dict[str, str]:
     return dict(Framework.objects.values_list("code", "name"))
+
+
+def documents_of(version: ModelVersion):
+    """The documents generated for ``version``, newest first within each kind, with who generated them."""
+    return (GeneratedDocument.objects.filter(version=version).select_related("generated_by")
+            .prefetch_related("reviews").order_by("kind", "-number"))
+
+
+def document_detail(pk: int) -> GeneratedDocument:
+    return get_object_or_404(GeneratedDocument.objects.select_related("version__model", "generated_by"), pk=pk)
+
+
+def version_for_documents(*, slug: str, version: str) -> ModelVersion:
+    return get_object_or_404(ModelVersion.objects.select_related("model__team"), model__slug=slug, version=version)
+
+
+def version_by_id(pk: int) -> ModelVersion:
+    return get_object_or_404(ModelVersion.objects.select_related("model__team"), pk=pk)
+
+
+def open_reviews_of(version: ModelVersion):
+    return Review.objects.filter(version=version, state__in=transitions.OPEN_STATES).order_by("round")
+
+
+def documents_attached_to(review: Review) -> list[GeneratedDocument]:
+    return list(review.generated_documents.select_related("generated_by").order_by("kind", "-number"))

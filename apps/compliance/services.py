@@ -1,15 +1,23 @@
-"""Writes of compliance: a model's classification and the frameworks' versions and controls, each audited."""
+"""Writes of compliance: a model's classification, the frameworks' versions and controls, and the documents
+generated for a version, each audited."""
 
+from datetime import datetime
+
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Max
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from apps.compliance import documents
 from apps.compliance import evaluation as ev
-from apps.compliance.models import Classification, Control, FrameworkVersion
+from apps.compliance.models import Classification, Control, FrameworkVersion, GeneratedDocument
 from apps.core.errors import ConflictError, DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record, changes_between
-from apps.inventory.models import MLModel
+from apps.inventory.models import MLModel, ModelVersion
+from apps.reviews import transitions
+from apps.reviews.models import Review
 
 CLASSIFICATION_FIELDS = ("eu_category", "annex_iii_area", "role", "rationale")
 
@@ -114,3 +122,66 @@ def control_save(*, actor, control: Control) -> Control:
     audit_record(actor=actor, action="framework.control_saved", obj=control,
                  changes=changes_between(before, model_to_dict(control, fields=CONTROL_FIELDS)))
     return control
+
+
+def _next_number(version: ModelVersion, kind: str) -> int:
+    return (GeneratedDocument.objects.filter(version=version, kind=kind).aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+GENERATE_ATTEMPTS = 3
+
+
+def document_generate(*, actor, version: ModelVersion, kind: str, at: datetime | None = None) -> GeneratedDocument:
+    """Generate the next numbered document of ``kind`` for ``version`` from its records, store its HTML and PDF
+    through the storage API with their SHA-256, and audit it. ``at`` is the timestamp the document states.
+
+    Rendering takes a second or two, so it happens outside the write transaction (on SQLite that would hold the
+    database's write lock); the transaction then checks the number is still the next one, and renders again in
+    the rare case someone else took it meanwhile. The unique (version, kind, number) is the last line of defence.
+    """
+    require(actor, Capability.GENERATE_DOCUMENT, version.model)
+    if kind not in documents.LAYOUTS:
+        raise DomainError(f"Choose a document kind: {', '.join(documents.LAYOUTS)}.", field="kind")
+    at = at or timezone.now()
+    for _ in range(GENERATE_ATTEMPTS):
+        number = _next_number(version, kind)
+        records = documents.document_records(version, kind=kind, number=number, generated_at=at)
+        rendered = documents.render(records)
+        with transaction.atomic():
+            locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            if _next_number(locked, kind) != number:
+                continue
+            return _document_store(actor=actor, version=locked, records=records, rendered=rendered)
+    raise ConflictError(f"Others generated {kind} documents of {version} at the same moment; generate it again.")
+
+
+def _document_store(*, actor, version: ModelVersion, records, rendered) -> GeneratedDocument:
+    kind, number = records.kind, records.number
+    document = GeneratedDocument(version=version, kind=kind, number=number, generated_at=records.generated_at,
+                                 generated_by=actor, html_sha256=documents.sha256(rendered.html),
+                                 pdf_sha256=documents.sha256(rendered.pdf), pages=rendered.pages)
+    document.html.save(f"{kind}-{number}.html", ContentFile(rendered.html), save=False)
+    document.pdf.save(f"{kind}-{number}.pdf", ContentFile(rendered.pdf), save=False)
+    document.save()
+    audit_record(actor=actor, action="document.generated", obj=document, changes={
+        "kind": [None, kind], "number": [None, number], "version": [None, str(version)],
+        "pdf_sha256": [None, document.pdf_sha256], "html_sha256": [None, document.html_sha256]})
+    return document
+
+
+@transaction.atomic
+def document_attach(*, actor, document: GeneratedDocument, review: Review) -> GeneratedDocument:
+    """Attach ``document`` to ``review`` as evidence: the reviewer sees it, its hash, and opens it."""
+    require(actor, Capability.GENERATE_DOCUMENT, document.version.model)
+    if review.version_id != document.version_id:
+        raise DomainError(f"{document} is about version {document.version.version}; attach it to a review of that "
+                          "version.", field="review")
+    if review.state not in transitions.OPEN_STATES:
+        raise ConflictError(f"Review round {review.round} is {review.get_state_display().lower()}: its evidence "
+                            "is frozen. Attach the document to an open round.")
+    if document.reviews.filter(pk=review.pk).exists():
+        return document
+    document.reviews.add(review)
+    audit_record(actor=actor, action="document.attached", obj=document,
+                 changes={"review": [None, str(review.pk)]}, reason=f"Attached to {review}")
+    return document

@@ -10,4 +10,6 @@ urlpatterns = [
     path("frameworks/", views.FrameworkListView.as_view(), name="frameworks"),
     path("models/<slug:slug>/", views.ModelComplianceView.as_view(), name="model"),
     path("models/<slug:slug>/classify/", views.ClassifyView.as_view(), name="classify"),
+    path("models/<slug:slug>/versions/<str:version>/documents/", views.DocumentsView.as_view(), name="documents"),
+    path("documents/<int:pk>.<str:fmt>", views.DocumentDownloadView.as_view(), name="document-download"),
 ]

@@ -1,14 +1,15 @@
 import csv
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from apps.compliance import evaluation as ev
 from apps.compliance import selectors, services
-from apps.compliance.forms import ClassificationForm
-from apps.compliance.models import Classification
+from apps.compliance.forms import ClassificationForm, DocumentAttachForm, DocumentGenerateForm
+from apps.compliance.models import Classification, GeneratedDocument
 from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
@@ -129,3 +130,85 @@ class FrameworkListView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(frameworks=selectors.frameworks_in_force(), kinds=ev.EVIDENCE_KINDS,
                                         categories=ev.EU_CATEGORIES, areas=ev.ANNEX_III_AREAS, **kwargs)
+
+
+class DocumentsView(RoleRequiredMixin, TemplateView):
+    """A version's generated documents (number, hash, date, who; HTML and PDF); the model's team, reviewers and
+    admins generate the next one and attach one to an open review round (POST)."""
+
+    capability = Capability.VIEW_PORTFOLIO
+    post_capability = Capability.GENERATE_DOCUMENT
+    template_name = "compliance/documents.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.version = selectors.version_for_documents(slug=kwargs["slug"], version=kwargs["version"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def check_object_permission(self, request) -> None:
+        if request.method == "POST":
+            require(request.user, Capability.GENERATE_DOCUMENT, self.version.model)
+
+    def get_context_data(self, form=None, attach_form=None, **kwargs):
+        version = self.version
+        reviews = selectors.open_reviews_of(version)
+        context = super().get_context_data(**kwargs)
+        context.update(  # the URL's "version" is the label; the context's is the row
+            version=version, model=version.model, documents=selectors.documents_of(version),
+            form=form or DocumentGenerateForm(), attach_form=attach_form or DocumentAttachForm(reviews=reviews),
+            has_open_reviews=reviews.exists(),
+            can_generate=may(self.request.user, Capability.GENERATE_DOCUMENT, version.model))
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if "document" in request.POST:
+            return self._attach(request)
+        form = DocumentGenerateForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        try:
+            document = services.document_generate(actor=request.user, version=self.version,
+                                                  kind=form.cleaned_data["kind"])
+        except DomainError as exc:
+            form.add_error("kind", exc.message)
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        messages.success(request, f"{document} generated; SHA-256 of the PDF {document.pdf_sha256}.")
+        return redirect("compliance:documents", slug=self.version.model.slug, version=self.version.version)
+
+    def _attach(self, request):
+        document = get_object_or_404(GeneratedDocument, pk=request.POST.get("document"), version=self.version)
+        form = DocumentAttachForm(request.POST, reviews=selectors.open_reviews_of(self.version))
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(attach_form=form), status=400)
+        review = form.cleaned_data["review"]
+        try:
+            services.document_attach(actor=request.user, document=document, review=review)
+        except DomainError as exc:
+            form.add_error("review", exc.message)
+            return self.render_to_response(self.get_context_data(attach_form=form), status=400)
+        messages.success(request, f"{document} attached to review round {review.round} as evidence.")
+        return redirect("compliance:documents", slug=self.version.model.slug, version=self.version.version)
+
+
+FORMATS = {"html": ("html", "text/html; charset=utf-8"), "pdf": ("pdf", "application/pdf")}
+
+
+def document_response(document: GeneratedDocument, fmt: str) -> FileResponse:
+    """The stored bytes of ``document`` as a download, named after its reference, with its hash in a header."""
+    field_name, content_type = FORMATS[fmt]
+    stored = getattr(document, field_name)
+    response = FileResponse(stored.open("rb"), as_attachment=True, filename=f"{document.reference}.{fmt}",
+                            content_type=content_type)
+    response["X-Content-SHA256"] = getattr(document, f"{field_name}_sha256")
+    return response
+
+
+class DocumentDownloadView(RoleRequiredMixin, View):
+    """The stored HTML or PDF of a generated document; every role reads them."""
+
+    capability = Capability.VIEW_PORTFOLIO
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request, pk: int, fmt: str):
+        if fmt not in FORMATS:
+            raise Http404("Choose html or pdf.")
+        return document_response(selectors.document_detail(pk), fmt)

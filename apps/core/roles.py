@@ -102,6 +102,7 @@ class Capability(StrEnum):
     PROPOSE_USE_CASE = "propose_use_case"
     DECIDE_USE_CASE = "decide_use_case"
     EDIT_FRAMEWORKS = "edit_frameworks"
+    GENERATE_DOCUMENT = "generate_document"
     MANAGE_USERS = "manage_users"
     MANAGE_WEBHOOKS = "manage_webhooks"
 
@@ -304,6 +305,11 @@ CAPABILITIES: dict[Capability, Grant] = {
         _roles(SCIENTIST, ADMIN), "Only data scientists and admins propose use cases.", _require_use_case_proposer),
     Capability.DECIDE_USE_CASE: Grant(
         _roles(REVIEWER, ADMIN), "Only reviewers and admins approve or decline a proposed use case."),
+    # Annex IV documentation and validation reports of a version, and attaching them to its reviews: the model's
+    # team, and reviewers and admins for every team's (validators write validation reports).
+    Capability.GENERATE_DOCUMENT: Grant(
+        _roles(REVIEWER, SCIENTIST, ADMIN), "Your role reads generated documents but cannot generate them.",
+        require_model_write_or_oversight),
     # The frameworks, their versions and controls (through the Django admin).
     Capability.EDIT_FRAMEWORKS: Grant(_roles(ADMIN), "Only admins change the frameworks and their controls."),
     # Who belongs to a team, other people's API tokens, the Django admin.

@@ -1,9 +1,11 @@
+import hashlib
+
 import factory
 from django.utils import timezone
 
-from apps.compliance.models import Classification, UseCase
+from apps.compliance.models import Classification, GeneratedDocument, UseCase
 from tests.factories import UserFactory
-from tests.inventory.factories import BusinessProcessFactory, MLModelFactory
+from tests.inventory.factories import BusinessProcessFactory, MLModelFactory, ModelVersionFactory
 
 
 class ClassificationFactory(factory.django.DjangoModelFactory):
@@ -46,3 +48,18 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
     decided_by = factory.LazyAttribute(lambda o: UserFactory() if o.state in ("approved", "declined") else None)
     decided_at = factory.LazyAttribute(lambda o: timezone.now() if o.state in ("approved", "declined") else None)
     submitted_at = factory.LazyAttribute(lambda o: None if o.state == "draft" else timezone.now())
+class GeneratedDocumentFactory(factory.django.DjangoModelFactory):
+    """A stored document with small stand-in files (the generation itself is tested in test_documents.py)."""
+
+    class Meta:
+        model = GeneratedDocument
+
+    version = factory.SubFactory(ModelVersionFactory)
+    kind = "annex_iv"
+    number = factory.Sequence(lambda n: n + 1)
+    generated_at = factory.LazyFunction(timezone.now)
+    html = factory.django.FileField(filename="annex_iv.html", data=b"<!doctype html><title>Annex IV</title>")
+    pdf = factory.django.FileField(filename="annex_iv.pdf", data=b"%PDF-1.7 stand-in")
+    html_sha256 = factory.LazyAttribute(lambda d: hashlib.sha256(b"<!doctype html><title>Annex IV</title>").hexdigest())
+    pdf_sha256 = factory.LazyAttribute(lambda d: hashlib.sha256(b"%PDF-1.7 stand-in").hexdigest())
+    pages = 1

@@ -411,8 +411,9 @@ def test_the_review_page_costs_a_constant_number_of_queries(client, scientist, r
     services.review_decide(actor=reviewers[1], review=review, decision="approve")
     client = login(client, reviewers[0])
     # 20 for the round itself; the evidence beside the checklist adds the current assessment, the latest evaluation,
-    # open alerts, the deployments, the owner item and the verdicts (tests/reviews/test_evidence.py pins it full).
-    with django_assert_max_num_queries(26):
+    # open alerts, the deployments, the owner item, the verdicts and the attached generated documents
+    # (tests/reviews/test_evidence.py pins it full).
+    with django_assert_max_num_queries(27):
         assert client.get(review.get_absolute_url()).status_code == 200
 
 

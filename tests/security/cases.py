@@ -753,3 +753,14 @@ def _withdraw_use_case_page(ctx):
 @case("api-use-case-withdraw")
 def _withdraw_use_case_api(ctx):
     return Write(actor=user("admin"), kwargs={"pk": UseCaseFactory(state="submitted").pk}, data={"reason": ""})
+@case("compliance:documents")
+def _generate_document_page(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"slug": version.model.slug, "version": version.version},
+                 api=False, data={"kind": "annex_iv"})
+
+
+@case("api-compliance-documents", "post")
+def _generate_document_api(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), kwargs={"version_id": version.pk}, data={"kind": "sr11_7"})

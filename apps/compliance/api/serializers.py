@@ -1,7 +1,8 @@
+from django.urls import reverse
 from rest_framework import serializers
 
 from apps.compliance import evaluation as ev
-from apps.compliance.models import Classification, Control
+from apps.compliance.models import Classification, Control, DocumentKind, GeneratedDocument
 
 
 class ControlSerializer(serializers.ModelSerializer):
@@ -115,3 +116,34 @@ def portfolio_data(portfolio) -> dict:
         "by_business_unit": [{"key": slug, "name": portfolio.unit_names[slug], **c.as_dict()}
                              for slug, c in portfolio.by_business_unit.items()],
     }
+
+
+class GeneratedDocumentSerializer(serializers.ModelSerializer):
+    """A generated document: its number per version and kind, stated timestamp, SHA-256 of each file, downloads."""
+
+    model = serializers.CharField(source="version.model.slug", read_only=True)
+    version = serializers.CharField(source="version.version", read_only=True)
+    version_id = serializers.IntegerField(read_only=True)
+    generated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    reviews = serializers.PrimaryKeyRelatedField(many=True, read_only=True,
+                                                 help_text="Review rounds it is attached to as evidence.")
+    html_url = serializers.SerializerMethodField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GeneratedDocument
+        fields = ["id", "model", "version", "version_id", "kind", "number", "reference", "generated_at", "generated_by",
+                  "html_sha256", "pdf_sha256", "pages", "reviews", "html_url", "pdf_url"]
+
+    def _url(self, document, fmt: str) -> str:
+        return reverse(f"api-compliance-document-{fmt}", kwargs={"pk": document.pk})
+
+    def get_html_url(self, document) -> str:
+        return self._url(document, "html")
+
+    def get_pdf_url(self, document) -> str:
+        return self._url(document, "pdf")
+
+
+class DocumentGenerateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=DocumentKind.choices)

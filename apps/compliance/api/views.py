@@ -1,6 +1,8 @@
-"""Compliance API: the frameworks in force, a model's compliance and classification, the portfolio coverage."""
+"""Compliance API: the frameworks in force, a model's compliance and classification, the portfolio coverage, and
+the documents generated for a version."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -9,6 +11,7 @@ from rest_framework.views import APIView
 from apps.compliance import selectors, services
 from apps.compliance.api import serializers as s
 from apps.compliance.models import Classification
+from apps.compliance.views import document_response
 from apps.core.api.schema import BAD_FILTER, NOT_FOUND
 from apps.core.roles import Capability
 from apps.inventory.models import MLModel
@@ -84,3 +87,40 @@ class ClassificationView(APIView):
         body.is_valid(raise_exception=True)
         classification = services.classification_save(actor=request.user, model=model, **body.validated_data)
         return Response(s.ClassificationSerializer(classification).data)
+
+
+class DocumentListView(APIView):
+    """A version's generated documents; POST generates the next one of a kind (audited)."""
+
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.GENERATE_DOCUMENT
+
+    @extend_schema(summary="The documents generated for a model version, newest first per kind",
+                   responses={200: s.GeneratedDocumentSerializer(many=True), 404: NOT_FOUND})
+    def get(self, request, version_id: int):
+        found = selectors.version_by_id(version_id)
+        return Response(s.GeneratedDocumentSerializer(selectors.documents_of(found), many=True).data)
+
+    @extend_schema(summary="Generate the next Annex IV documentation or SR 11-7 validation report of a version",
+                   request=s.DocumentGenerateSerializer,
+                   responses={201: s.GeneratedDocumentSerializer, 404: NOT_FOUND, 400: OpenApiResponse(
+                       description='The kind is missing or unknown: `{"kind": ["message"]}`.')})
+    def post(self, request, version_id: int):
+        found = selectors.version_by_id(version_id)
+        body = s.DocumentGenerateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        document = services.document_generate(actor=request.user, version=found, kind=body.validated_data["kind"])
+        return Response(s.GeneratedDocumentSerializer(document).data, status=201)
+
+
+class DocumentDownloadView(APIView):
+    """The stored bytes of a generated document; ``X-Content-SHA256`` carries their hash."""
+
+    read_capability = Capability.VIEW_PORTFOLIO
+    fmt = "pdf"
+
+    @extend_schema(summary="Download a generated document's stored file (PDF or printable HTML)",
+                   responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "text/html"): OpenApiTypes.STR,
+                              404: NOT_FOUND})
+    def get(self, request, pk: int):
+        return document_response(selectors.document_detail(pk), self.fmt)

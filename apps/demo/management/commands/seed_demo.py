@@ -43,6 +43,7 @@ class Command(BaseCommand):
                 seed(stdout=self.stdout)
         governance_refresh(model_ids=MLModel.objects.filter(governance__isnull=True).values_list("pk", flat=True),
                            cause="demo seeded")
+        compliance.seed_documents(stdout=self.stdout)
         counts = dict(ModelGovernance.objects.values_list("status").annotate(n=Count("pk")))
         self.stdout.write("Governance: " + ", ".join(f"{counts.get(status, 0)} {label.lower()}"
                                                      for status, label in STATUS_LABELS.items()) + ".")
