@@ -12,7 +12,7 @@ from apps.compliance.intake_tier import Screening, preliminary_tier
 from apps.compliance.models import Classification, UseCase
 from apps.compliance.services import classification_problems
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
-from apps.core.roles import Capability, Role, require
+from apps.core.roles import Capability, require, roles_with
 from apps.core.services import audit_record, changes_between
 from apps.inventory.models import AutomationLevel, Exposure, MLModel
 from apps.notifications.services import notifications_settled, notify
@@ -130,8 +130,8 @@ def use_case_update(*, actor, use_case: UseCase, **changes) -> UseCase:
 def intake_reviewers(*, exclude=()):
     """Who decides proposals: active reviewers and admins (superusers too), the excluded people aside."""
     users = get_user_model().objects.filter(is_active=True)
-    deciders = users.filter(groups__name__in=[Role.REVIEWER.value, Role.ADMIN.value]) | users.filter(
-        is_superuser=True)
+    deciders = users.filter(groups__name__in=[role.value for role in roles_with(Capability.DECIDE_USE_CASE)]) | (
+        users.filter(is_superuser=True))
     return deciders.exclude(pk__in=[u.pk for u in exclude if u is not None]).distinct().order_by("username")
 
 

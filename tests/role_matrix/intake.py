@@ -48,3 +48,11 @@ WRITES = {
 }
 WHY = "a proposal comes before any model or team: its proposer owns it (and may only change it while a draft)"
 ANY_TEAM = {"intake:propose": WHY, "api-use-case-list": WHY}
+
+# The capability admits data scientists on these URLs, but only for their own proposals (the object check):
+# the probes' drafts belong to someone else, so the matrix above lists admins alone.
+PROPOSER_ONLY = {
+    ("intake:edit", "get"), ("intake:edit", "post"), ("intake:submit", "post"), ("intake:withdraw", "get"),
+    ("intake:withdraw", "post"), ("api-use-case-detail", "patch"), ("api-use-case-submit", "post"),
+    ("api-use-case-withdraw", "post"),
+}
