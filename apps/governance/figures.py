@@ -36,6 +36,7 @@ from apps.inventory.models import (
     PortfolioTally,
     Stage,
 )
+from apps.monitoring.models import Alert
 from apps.risk.selectors import current_ratings_of
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
@@ -110,6 +111,7 @@ class Facts:
     untrained_production_versions: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
     ratings: list[tuple[int, int]] = field(default_factory=list)  # (probability, impact) of the current assessment
     reason_codes: set[str] = field(default_factory=set)  # as kept in ModelReasonCode rows for the list's filter
+    breached_metrics: list[str] = field(default_factory=list)  # open breach alerts of its production versions
 
     @property
     def live(self) -> bool:
@@ -120,7 +122,7 @@ class Facts:
 
 
 def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
-    """The facts of these models: six queries whatever their number."""
+    """The facts of these models: seven queries whatever their number."""
     ids = sorted(set(model_ids))
     found = {}
     for model in MLModel.objects.filter(pk__in=ids).select_related("team", "accountable_owner"):
@@ -152,16 +154,21 @@ def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
         found[model_id].ratings.append((probability, impact))
     for model_id, code in ModelReasonCode.objects.filter(model_id__in=ids).values_list("model_id", "code"):
         found[model_id].reason_codes.add(code)
+    breaches = Alert.objects.filter(model_id__in=ids, severity=Alert.Severity.BREACH, version__stage=Stage.PRODUCTION)
+    for model_id, metric in (breaches.exclude(status=Alert.Status.RESOLVED).order_by("metric")
+                             .values_list("model_id", "metric")):
+        found[model_id].breached_metrics.append(metric)
     return found
 
 
 # --- Flags ------------------------------------------------------------------------------------------
 
-def _flag(kind: Kind, severity: str, detail: str, url: str) -> dict:
-    return {"kind": kind.code, "label": kind.label, "severity": severity, "detail": detail, "url": url}
+def _flag(kind: Kind, severity: str, detail: str, url: str, **facts) -> dict:
+    """One stored flag; ``facts`` are what its plain phrase counts (``phrase``), e.g. the breached metrics."""
+    return {"kind": kind.code, "label": kind.label, "severity": severity, "detail": detail, "url": url, **facts}
 
 
-def _reason_flags(state: dict) -> list[dict]:
+def _reason_flags(state: dict, facts: Facts) -> list[dict]:
     grave = state["status"] in GRAVE
     flags = []
     for kind in KINDS:
@@ -170,8 +177,11 @@ def _reason_flags(state: dict) -> list[dict]:
         reasons = [r for r in state["reasons"] if r["code"] in kind.reason_codes]
         if reasons:
             severity = kind.severity or (HIGH if grave else MEDIUM)
+            extra = {"codes": sorted({r["code"] for r in reasons})}
+            if kind.code == "breach":
+                extra["metrics"] = facts.breached_metrics
             flags.append(_flag(kind, severity, " ".join(r["message"] for r in reasons),
-                               next((r["url"] for r in reasons if r.get("url")), "")))
+                               next((r["url"] for r in reasons if r.get("url")), ""), **extra))
     return flags
 
 
@@ -186,7 +196,7 @@ def _inventory_flags(facts: Facts) -> list[dict]:
                 str(environment.Difference(**detail)) for detail in d.mismatch_details)
         flags.append(_flag(KIND_BY_CODE["env_mismatch"], HIGH,
                            " ".join(f"{d.version} at {d.target}: {described(d)}." for d in mismatched),
-                           mismatched[0].version_url))
+                           mismatched[0].version_url, n=len(mismatched)))
     if facts.stage == Stage.PRODUCTION and facts.owner_active and not (facts.owner_email and facts.owner_named):
         missing = [what for what, present in (("e-mail address", facts.owner_email), ("name", facts.owner_named))
                    if not present]
@@ -214,7 +224,7 @@ def flags_for(state: dict, facts: Facts) -> list[dict]:
     if not facts.live:
         return []
     order = {kind.code: i for i, kind in enumerate(KINDS)}
-    return sorted(_reason_flags(state) + _inventory_flags(facts),
+    return sorted(_reason_flags(state, facts) + _inventory_flags(facts),
                   key=lambda f: (SEVERITY_RANK[f["severity"]], order[f["kind"]]))
 
 

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from apps.governance import figures
 from apps.governance.figures import HIGH, KIND_BY_CODE, KINDS, LOW, MEDIUM, SEVERITIES, SEVERITY_RANK  # noqa: F401
 from apps.inventory.models import BusinessUnit, ModelGovernance
+from apps.portfolio import wording
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Flag:
     severity: str
     detail: str  # what exactly is wrong, in the words of the reasons
     url: str  # where to act on it
+    phrase: str = ""  # the same in a business reader's words (``wording.phrase``)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class RedFlag:
     model: str  # the model's name
     model_url: str
     flags: tuple[Flag, ...]
+    sentence: str = ""  # every flag in one business sentence, worst first (``wording.sentence``)
 
     @property
     def severity_rank(self) -> int:
@@ -65,8 +68,9 @@ def _red_flag(row: ModelGovernance) -> RedFlag:
     model = row.model
     return RedFlag(
         severity=SEVERITIES[row.flag_rank], model=model.name, model_url=model.get_absolute_url(),
-        flags=tuple(Flag(f["label"], f["kind"], f["severity"], f["detail"], f["url"] or model.get_absolute_url())
-                    for f in row.flags))
+        flags=tuple(Flag(f["label"], f["kind"], f["severity"], f["detail"], f["url"] or model.get_absolute_url(),
+                         wording.phrase(f)) for f in row.flags),
+        sentence=wording.sentence(row.flags))
 
 
 def flagged(business_unit: BusinessUnit | None = None) -> QuerySet:
