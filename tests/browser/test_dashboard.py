@@ -42,9 +42,8 @@ def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(p
     UserFactory(username="exec", first_name="Eve", roles=[Role.EXECUTIVE])
     errors = _watch_console(page)
     log_in(page, live_server, "exec")
-    page.wait_for_url(f"{live_server.url}/")
-
-    page.goto(f"{live_server.url}/inventory/dashboard/")
+    # An executive lands on the dashboard.
+    page.wait_for_url(f"{live_server.url}/inventory/dashboard/")
 
     page.locator("[data-figure-id=figure-stage-by-unit] .main-svg").first.wait_for()
     assert page.locator(".chart .main-svg").count() >= 3
@@ -52,6 +51,9 @@ def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(p
     assert page.locator(".chart .heatmaplayer image").count() >= 1
     flags = page.get_by_role("region", name="Red flags")
     assert flags.get_by_role("link", name="Credit scoring").first.is_visible()
+    # One business sentence per model; the engineers' detail one click away.
+    assert "It runs on software other than the one it was validated on" in flags.inner_text()
+    flags.locator("summary").first.click()
     text = flags.inner_text()
     assert "scikit-learn: validated 1.6.1, runs 1.7.0" in text
     # It never passed the gate: the governance apps flag that too.
@@ -76,7 +78,7 @@ def test_the_lineage_page_draws_the_graph(page, live_server, screenshot):
     UserFactory(username="exec", roles=[Role.EXECUTIVE])
     errors = _watch_console(page)
     log_in(page, live_server, "exec")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/inventory/dashboard/")
 
     page.goto(f"{live_server.url}/inventory/models/{model.slug}/lineage/")
 

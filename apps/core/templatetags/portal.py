@@ -1,8 +1,15 @@
 from django import template
 
+from apps.core import activity as activity_module
 from apps.core.selectors import audit_history_for
 
 register = template.Library()
+
+
+@register.filter
+def activity(event) -> str:
+    """An audit event as a sentence for a feed (``apps.core.activity``)."""
+    return activity_module.describe(event).sentence
 
 
 @register.inclusion_tag("core/partials/history.html")
