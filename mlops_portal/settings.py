@@ -312,6 +312,9 @@ DEFAULT_FROM_EMAIL = envstr("DJANGO_DEFAULT_FROM_EMAIL", "mlops-portal@localhost
 # Absolute links in emails.
 PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
+# The currency values at stake are recorded in, and the money at risk is shown in (an ISO 4217 code).
+PORTAL_CURRENCY = envstr("PORTAL_CURRENCY", "EUR").strip().upper() or "EUR"
+
 # Outgoing webhooks. Targets on loopback, private or link-local addresses are refused (SSRF) unless allowed here.
 PORTAL_WEBHOOKS_ALLOW_PRIVATE = envbool("PORTAL_WEBHOOKS_ALLOW_PRIVATE", False)
 PORTAL_WEBHOOK_MAX_ATTEMPTS = max(1, envint("PORTAL_WEBHOOK_MAX_ATTEMPTS", 8))

@@ -22,11 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Sum, Value, When
+from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Sum, Value, When
 
+from apps.governance import exposure
 from apps.inventory import environment
 from apps.inventory import governance as g
 from apps.inventory.models import (
+    BusinessProcess,
     BusinessUnit,
     Deployment,
     MLModel,
@@ -112,6 +114,7 @@ class Facts:
     ratings: list[tuple[int, int]] = field(default_factory=list)  # (probability, impact) of the current assessment
     reason_codes: set[str] = field(default_factory=set)  # as kept in ModelReasonCode rows for the list's filter
     breached_metrics: list[str] = field(default_factory=list)  # open breach alerts of its production versions
+    process_values: dict = field(default_factory=dict)  # value at stake of each process it names or runs for
 
     @property
     def live(self) -> bool:
@@ -122,7 +125,7 @@ class Facts:
 
 
 def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
-    """The facts of these models: seven queries whatever their number."""
+    """The facts of these models: eight queries whatever their number."""
     ids = sorted(set(model_ids))
     found = {}
     for model in MLModel.objects.filter(pk__in=ids).select_related("team", "accountable_owner"):
@@ -146,6 +149,12 @@ def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
             environment=deployment.environment, business_process_id=deployment.business_process_id,
             mismatch=deployment.environment_mismatch, mismatch_details=deployment.mismatch_details,
             validated=version.validated_environment, runtime=deployment.runtime_environment))
+    processes = {pk for facts in found.values() for pk in facts.declared_processes}
+    processes |= {d.business_process_id for facts in found.values() for d in facts.deployments if d.business_process_id}
+    values = dict(BusinessProcess.objects.filter(pk__in=sorted(processes)).values_list("pk", "value_at_stake"))
+    for facts in found.values():
+        facts.process_values = {pk: values.get(pk) for pk in facts.declared_processes | {
+            d.business_process_id for d in facts.deployments if d.business_process_id}}
     trained_on = ModelVersion.training_datasets.through.objects.filter(modelversion=OuterRef("pk"))
     for version in (ModelVersion.objects.filter(model_id__in=ids, stage=Stage.PRODUCTION)
                     .exclude(Exists(trained_on)).select_related("model").order_by("version", "pk")):
@@ -228,14 +237,42 @@ def flags_for(state: dict, facts: Facts) -> list[dict]:
                   key=lambda f: (SEVERITY_RANK[f["severity"]], order[f["kind"]]))
 
 
+# --- Expected exposure ------------------------------------------------------------------------------
+
+def served(facts: Facts) -> set[int]:
+    """The processes a model serves in production: those its production deployments run for, and those it
+    names when it is in production itself."""
+    processes = {d.business_process_id for d in facts.production_deployments() if d.business_process_id}
+    if facts.stage == Stage.PRODUCTION:
+        processes |= facts.declared_processes
+    return processes
+
+
+def exposure_shares(state: dict, facts: Facts) -> dict[int, int]:
+    """Its expected exposure per process it serves in production (``apps.governance.exposure``)."""
+    values = {pk: facts.process_values.get(pk) for pk in served(facts)}
+    return exposure.shares(values, tier=state["tier"] or "", status=state["status"])
+
+
 # --- Tally keys -------------------------------------------------------------------------------------
 
-def tally_keys(state: dict, facts: Facts, flags: list[dict]) -> list[str]:
-    """The keys this model adds to its unit's tally (a key may repeat: the heat map counts risks)."""
+WEIGHT = "*"  # "money*1500" in a stored tally adds 1500 to the key "money"
+
+
+def weighted_counts(keys: Iterable[str]) -> Counter:
+    """A stored tally as counts: each key adds one, a weighted key (``key*n``) adds n."""
+    counts = Counter()
+    for key in keys:
+        name, weight, n = key.partition(WEIGHT)
+        counts[name] += int(n) if weight else 1
+    return counts
+
+
+def tally_keys(state: dict, facts: Facts, flags: list[dict], shares: dict[int, int] | None = None) -> list[str]:
+    """The keys this model adds to its unit's tally (a key may repeat: the heat map counts risks; a weighted key
+    adds its amount: ``money`` is the unit's expected exposure, ``money:<process id>`` the process's)."""
     keys = [f"stage:{facts.stage}"]
-    production_processes = {d.business_process_id for d in facts.production_deployments() if d.business_process_id}
-    if facts.stage == Stage.PRODUCTION:
-        production_processes |= facts.declared_processes
+    production_processes = served(facts)
     keys += [f"serves:{pk}" for pk in sorted(production_processes)]
     if not facts.live:
         return keys
@@ -250,6 +287,9 @@ def tally_keys(state: dict, facts: Facts, flags: list[dict]) -> list[str]:
     if any(d.mismatch for d in facts.deployments):
         keys.append("env_mismatch")
     keys += [f"heat:{p},{i}" for p, i in sorted(facts.ratings)]
+    if shares:
+        keys.append(f"money{WEIGHT}{sum(shares.values())}")
+        keys += [f"money:{pk}{WEIGHT}{amount}" for pk, amount in sorted(shares.items())]
     return keys
 
 
@@ -266,7 +306,7 @@ def _apply(delta: Counter) -> None:
     for unit, changes in sorted(by_unit.items()):
         rows = PortfolioTally.objects.filter(business_unit_id=unit, key__in=list(changes))
         moved = rows.update(n=F("n") + Case(*(When(key=key, then=Value(n)) for key, n in changes.items()),
-                                            output_field=IntegerField()))
+                                            output_field=BigIntegerField()))
         if moved < len(changes):
             present = set(rows.values_list("key", flat=True))
             missing = {key: n for key, n in changes.items() if key not in present}
@@ -275,7 +315,7 @@ def _apply(delta: Counter) -> None:
                                                 for key in sorted(missing)], ignore_conflicts=True)
             PortfolioTally.objects.filter(business_unit_id=unit, key__in=list(missing)).update(
                 n=F("n") + Case(*(When(key=key, then=Value(n)) for key, n in missing.items()),
-                                output_field=IntegerField()))
+                                output_field=BigIntegerField()))
 
 
 def fresh(row: ModelGovernance, facts: Facts) -> dict:
@@ -283,12 +323,14 @@ def fresh(row: ModelGovernance, facts: Facts) -> dict:
     state = {"status": row.status, "health": row.health, "approval": row.approval, "tier": row.tier,
              "reasons": row.reasons}
     flags = flags_for(state, facts)
+    shares = exposure_shares(state, facts) if facts.live else {}
     return {"name_key": facts.name.lower(), "flags": flags,
             "flag_rank": min((SEVERITY_RANK[f["severity"]] for f in flags), default=None),
-            "business_unit_id": facts.unit_id, "tally": tally_keys(state, facts, flags)}
+            "business_unit_id": facts.unit_id, "tally": tally_keys(state, facts, flags, shares),
+            "expected_exposure": sum(shares.values())}
 
 
-FIELDS = ("name_key", "flags", "flag_rank", "business_unit_id", "tally")
+FIELDS = ("name_key", "flags", "flag_rank", "business_unit_id", "tally", "expected_exposure")
 
 
 @transaction.atomic
@@ -313,8 +355,8 @@ def store(model_ids: Iterable[int]) -> int:
         if all(getattr(row, name) == values[name] for name in FIELDS):
             continue
         if row.tally is not None:
-            delta.subtract({(row.business_unit_id, key): n for key, n in Counter(row.tally).items()})
-        delta.update({(values["business_unit_id"], key): n for key, n in Counter(values["tally"]).items()})
+            delta.subtract({(row.business_unit_id, key): n for key, n in weighted_counts(row.tally).items()})
+        delta.update({(values["business_unit_id"], key): n for key, n in weighted_counts(values["tally"]).items()})
         for name, value in values.items():
             setattr(row, name, value)
         changed.append(row)
@@ -333,7 +375,7 @@ def store(model_ids: Iterable[int]) -> int:
 def forget(row: ModelGovernance) -> None:
     """A state deleted with its model: take back what it added."""
     if row.tally is not None and row.business_unit_id is not None:
-        _apply(Counter({(row.business_unit_id, key): -n for key, n in Counter(row.tally).items()}))
+        _apply(Counter({(row.business_unit_id, key): -n for key, n in weighted_counts(row.tally).items()}))
 
 
 def stored_sums() -> Counter:
@@ -341,7 +383,7 @@ def stored_sums() -> Counter:
     sums = Counter()
     for unit, keys in ModelGovernance.objects.filter(tally__isnull=False).values_list(
             "business_unit_id", "tally").iterator(chunk_size=2000):
-        sums.update({(unit, key): n for key, n in Counter(keys).items()})
+        sums.update({(unit, key): n for key, n in weighted_counts(keys).items()})
     return sums
 
 

@@ -52,7 +52,7 @@ def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(p
     flags = page.get_by_role("region", name="Red flags")
     assert flags.get_by_role("link", name="Credit scoring").first.is_visible()
     # One business sentence per model; the engineers' detail one click away.
-    assert "It runs on software other than the one it was validated on" in flags.inner_text()
+    assert "it runs on software other than the one it was validated on" in flags.inner_text().lower()
     flags.locator("summary").first.click()
     text = flags.inner_text()
     assert "scikit-learn: validated 1.6.1, runs 1.7.0" in text

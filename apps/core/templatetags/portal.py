@@ -1,9 +1,16 @@
 from django import template
 
 from apps.core import activity as activity_module
+from apps.core.currency import format_money
 from apps.core.selectors import audit_history_for
 
 register = template.Library()
+
+
+@register.filter
+def money(amount) -> str:
+    """A whole amount in the portal's currency (``PORTAL_CURRENCY``): ``EUR 1,250,000``."""
+    return format_money(amount)
 
 
 @register.filter
