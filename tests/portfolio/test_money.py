@@ -96,3 +96,15 @@ def test_the_api_carries_the_expected_exposure(client_as):
     answer = client_as("executive").get(f"/api/v1/models/{rich.slug}/").json()
 
     assert answer["governance"]["expected_exposure"] == 1_000_000
+
+
+def test_the_process_page_shows_its_money_at_risk_and_each_model_s_tier_and_approval(client_as):
+    rich, poor, bad, payments, leads = _portfolio()
+
+    response = client_as("executive").get(payments.get_absolute_url())
+
+    assert response.context["money_at_risk"] == 4_000_000
+    page = " ".join(response.content.decode().split())
+    assert "EUR 4,000,000 a year" in page and "EUR 10,000,000 a year" in page
+    assert '<th scope="col">Risk tier</th>' in page and '<th scope="col">Approval</th>' in page
+    assert "<td>Critical</td>" in page and "<td>Not approved</td>" in page
