@@ -401,6 +401,8 @@ PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 # A model is registered only from an approved use case (compliance intake); off only for an installation that
 # onboards an existing inventory first (README, "Use-case intake").
 PORTAL_REQUIRE_INTAKE = envbool("PORTAL_REQUIRE_INTAKE", True)
+# The currency values at stake are recorded in, and the money at risk is shown in (an ISO 4217 code).
+PORTAL_CURRENCY = envstr("PORTAL_CURRENCY", "EUR").strip().upper() or "EUR"
 
 # Outgoing webhooks. Targets on loopback, private or link-local addresses are refused (SSRF) unless allowed here.
 PORTAL_WEBHOOKS_ALLOW_PRIVATE = envbool("PORTAL_WEBHOOKS_ALLOW_PRIVATE", False)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from apps.core.roles import Capability, may
+from apps.core.roles import Capability, Role, may, user_roles
 
 
 @dataclass(frozen=True)
@@ -40,3 +40,19 @@ def navigation_for(request) -> list[dict]:
         active = current == url if url in ("/", "/inventory/") else current.startswith(url)
         items.append({"label": item.label, "url": url, "active": active})
     return items
+
+
+# Where a person lands after signing in: what their role acts on. The first of these roles they hold decides;
+# an administrator's home page carries the audit chain's health, a data scientist's links to their models,
+# the blocks on their versions and the open alerts.
+START_PAGES = (
+    (Role.ADMIN, "core:home"),
+    (Role.REVIEWER, "reviews:index"),  # the reviews assigned to them and those waiting for a decision
+    (Role.EXECUTIVE, "portfolio:dashboard"),  # the portfolio, red flags first
+    (Role.DATA_SCIENTIST, "core:home"),
+)
+
+
+def start_page(user) -> str:
+    roles = user_roles(user)
+    return reverse(next((name for role, name in START_PAGES if role in roles), "core:home"))

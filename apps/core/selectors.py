@@ -28,7 +28,7 @@ def audit_events(*, filters: dict | None = None):
 
 
 def audit_history_for(obj, *, limit: int = 20):
-    return list(AuditEvent.objects.for_object(obj).order_by("-seq")[:limit])
+    return list(AuditEvent.objects.for_object(obj).select_related("actor").order_by("-seq")[:limit])
 
 
 RECORDED_RESULT_FIELDS = ("ok", "checked", "first_bad_seq")

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse_lazy
 from django.views import View
 from django.views.decorators.http import require_safe
@@ -13,14 +13,29 @@ from django.views.generic import TemplateView
 
 from apps.core import selectors, services
 from apps.core.errors import DomainError
-from apps.core.forms import ApiTokenForm, PasswordChangeWithLockoutForm
+from apps.core.forms import ApiTokenForm, LoginForm, PasswordChangeWithLockoutForm
 from apps.core.models import ApiToken, AuditEvent
+from apps.core.navigation import start_page
 from apps.core.params import InvalidParameter
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, Role, user_roles
 from apps.core.views_mixins import HtmxListMixin, is_htmx
 
 AUDIT_PAGE_SIZE = 50
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login; a person who asked for no page in particular (or for the home page) lands on their role's
+    start page (``navigation.START_PAGES``): the executive on the portfolio dashboard, a reviewer on the queue."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def get_success_url(self):
+        asked = self.get_redirect_url()
+        if asked and asked != resolve_url(settings.LOGIN_REDIRECT_URL):
+            return asked
+        return start_page(self.request.user)
 
 
 class HomeView(RoleRequiredMixin, TemplateView):
@@ -37,7 +52,7 @@ class HomeView(RoleRequiredMixin, TemplateView):
             is_reviewer=Role.REVIEWER in roles,
             is_scientist=Role.DATA_SCIENTIST in roles,
             is_admin=Role.ADMIN in roles,
-            recent_events=AuditEvent.objects.order_by("-seq")[:8],
+            recent_events=AuditEvent.objects.select_related("actor").order_by("-seq")[:8],
         )
         if context["is_admin"]:
             context.update(last_verification=selectors.last_audit_verification(),

@@ -12,16 +12,17 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from apps.core import services
-from apps.core.forms import LoginForm
+from apps.core.navigation import start_page
 from apps.core.roles import Role, user_roles
 from apps.core.sso import METHOD_OIDC, ProviderUnreachable, SsoLockout, oidc_setting
+from apps.core.views import LoginView
 
 NOT_CONFIGURED = "Single sign-on is not configured on this portal. Sign in with your username and password."
 LOCKED = ("Too many failed single sign-on attempts from your network. Try again in {minutes} minutes, or ask an "
@@ -33,12 +34,10 @@ def sso_context() -> dict:
             "local_login": settings.PORTAL_LOCAL_LOGIN}
 
 
-class PortalLoginView(auth_views.LoginView):
-    """Django's login page, offering "Sign in with <provider>" when single sign-on is configured and hiding
-    the password form when ``PORTAL_LOCAL_LOGIN`` is false (``LoginForm`` then refuses every password)."""
-
-    authentication_form = LoginForm
-    redirect_authenticated_user = True
+class PortalLoginView(LoginView):
+    """The login page (landing each role on its start page), offering "Sign in with <provider>" when single
+    sign-on is configured and hiding the password form when ``PORTAL_LOCAL_LOGIN`` is false (``LoginForm``
+    then refuses every password)."""
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), **sso_context()}
@@ -86,6 +85,14 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
     password sign-in (``auth.login_succeeded`` / ``auth.login_failed``, method ``oidc``)."""
 
     get_settings = staticmethod(oidc_setting)
+
+    @property
+    def success_url(self):
+        """The page asked for before signing in, else the role's start page (as after a password sign-in)."""
+        asked = self.request.session.get("oidc_login_next")
+        if asked and asked != resolve_url(settings.LOGIN_REDIRECT_URL):
+            return asked
+        return start_page(self.request.user)
 
     def get(self, request):
         if not settings.PORTAL_OIDC_ENABLED:

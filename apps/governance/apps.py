@@ -18,6 +18,8 @@ class GovernanceConfig(AppConfig):
         post_save.connect(receivers.user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="governance.user",
                           weak=False)
         post_save.connect(receivers.team_saved, sender="inventory.Team", dispatch_uid="governance.team", weak=False)
+        post_save.connect(receivers.process_saved, sender="inventory.BusinessProcess",
+                          dispatch_uid="governance.process", weak=False)
         pre_delete.connect(receivers.state_deleted, sender="inventory.ModelGovernance",
                            dispatch_uid="governance.deleted", weak=False)
         gates.register(receivers.gate_problems)

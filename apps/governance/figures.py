@@ -22,11 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Sum, Value, When
+from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Sum, Value, When
 
+from apps.governance import exposure
 from apps.inventory import environment
 from apps.inventory import governance as g
 from apps.inventory.models import (
+    BusinessProcess,
     BusinessUnit,
     Deployment,
     MLModel,
@@ -36,6 +38,7 @@ from apps.inventory.models import (
     PortfolioTally,
     Stage,
 )
+from apps.monitoring.models import Alert
 from apps.risk.selectors import current_ratings_of
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
@@ -110,6 +113,8 @@ class Facts:
     untrained_production_versions: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
     ratings: list[tuple[int, int]] = field(default_factory=list)  # (probability, impact) of the current assessment
     reason_codes: set[str] = field(default_factory=set)  # as kept in ModelReasonCode rows for the list's filter
+    breached_metrics: list[str] = field(default_factory=list)  # open breach alerts of its production versions
+    process_values: dict = field(default_factory=dict)  # value at stake of each process it names or runs for
 
     @property
     def live(self) -> bool:
@@ -120,7 +125,7 @@ class Facts:
 
 
 def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
-    """The facts of these models: six queries whatever their number."""
+    """The facts of these models: eight queries whatever their number."""
     ids = sorted(set(model_ids))
     found = {}
     for model in MLModel.objects.filter(pk__in=ids).select_related("team", "accountable_owner"):
@@ -144,6 +149,12 @@ def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
             environment=deployment.environment, business_process_id=deployment.business_process_id,
             mismatch=deployment.environment_mismatch, mismatch_details=deployment.mismatch_details,
             validated=version.validated_environment, runtime=deployment.runtime_environment))
+    processes = {pk for facts in found.values() for pk in facts.declared_processes}
+    processes |= {d.business_process_id for facts in found.values() for d in facts.deployments if d.business_process_id}
+    values = dict(BusinessProcess.objects.filter(pk__in=sorted(processes)).values_list("pk", "value_at_stake"))
+    for facts in found.values():
+        facts.process_values = {pk: values.get(pk) for pk in facts.declared_processes | {
+            d.business_process_id for d in facts.deployments if d.business_process_id}}
     trained_on = ModelVersion.training_datasets.through.objects.filter(modelversion=OuterRef("pk"))
     for version in (ModelVersion.objects.filter(model_id__in=ids, stage=Stage.PRODUCTION)
                     .exclude(Exists(trained_on)).select_related("model").order_by("version", "pk")):
@@ -152,16 +163,21 @@ def gather(model_ids: Iterable[int]) -> dict[int, Facts]:
         found[model_id].ratings.append((probability, impact))
     for model_id, code in ModelReasonCode.objects.filter(model_id__in=ids).values_list("model_id", "code"):
         found[model_id].reason_codes.add(code)
+    breaches = Alert.objects.filter(model_id__in=ids, severity=Alert.Severity.BREACH, version__stage=Stage.PRODUCTION)
+    for model_id, metric in (breaches.exclude(status=Alert.Status.RESOLVED).order_by("metric")
+                             .values_list("model_id", "metric")):
+        found[model_id].breached_metrics.append(metric)
     return found
 
 
 # --- Flags ------------------------------------------------------------------------------------------
 
-def _flag(kind: Kind, severity: str, detail: str, url: str) -> dict:
-    return {"kind": kind.code, "label": kind.label, "severity": severity, "detail": detail, "url": url}
+def _flag(kind: Kind, severity: str, detail: str, url: str, **facts) -> dict:
+    """One stored flag; ``facts`` are what its plain phrase counts (``phrase``), e.g. the breached metrics."""
+    return {"kind": kind.code, "label": kind.label, "severity": severity, "detail": detail, "url": url, **facts}
 
 
-def _reason_flags(state: dict) -> list[dict]:
+def _reason_flags(state: dict, facts: Facts) -> list[dict]:
     grave = state["status"] in GRAVE
     flags = []
     for kind in KINDS:
@@ -170,8 +186,11 @@ def _reason_flags(state: dict) -> list[dict]:
         reasons = [r for r in state["reasons"] if r["code"] in kind.reason_codes]
         if reasons:
             severity = kind.severity or (HIGH if grave else MEDIUM)
+            extra = {"codes": sorted({r["code"] for r in reasons})}
+            if kind.code == "breach":
+                extra["metrics"] = facts.breached_metrics
             flags.append(_flag(kind, severity, " ".join(r["message"] for r in reasons),
-                               next((r["url"] for r in reasons if r.get("url")), "")))
+                               next((r["url"] for r in reasons if r.get("url")), ""), **extra))
     return flags
 
 
@@ -186,7 +205,7 @@ def _inventory_flags(facts: Facts) -> list[dict]:
                 str(environment.Difference(**detail)) for detail in d.mismatch_details)
         flags.append(_flag(KIND_BY_CODE["env_mismatch"], HIGH,
                            " ".join(f"{d.version} at {d.target}: {described(d)}." for d in mismatched),
-                           mismatched[0].version_url))
+                           mismatched[0].version_url, n=len(mismatched)))
     if facts.stage == Stage.PRODUCTION and facts.owner_active and not (facts.owner_email and facts.owner_named):
         missing = [what for what, present in (("e-mail address", facts.owner_email), ("name", facts.owner_named))
                    if not present]
@@ -214,18 +233,46 @@ def flags_for(state: dict, facts: Facts) -> list[dict]:
     if not facts.live:
         return []
     order = {kind.code: i for i, kind in enumerate(KINDS)}
-    return sorted(_reason_flags(state) + _inventory_flags(facts),
+    return sorted(_reason_flags(state, facts) + _inventory_flags(facts),
                   key=lambda f: (SEVERITY_RANK[f["severity"]], order[f["kind"]]))
+
+
+# --- Expected exposure ------------------------------------------------------------------------------
+
+def served(facts: Facts) -> set[int]:
+    """The processes a model serves in production: those its production deployments run for, and those it
+    names when it is in production itself."""
+    processes = {d.business_process_id for d in facts.production_deployments() if d.business_process_id}
+    if facts.stage == Stage.PRODUCTION:
+        processes |= facts.declared_processes
+    return processes
+
+
+def exposure_shares(state: dict, facts: Facts) -> dict[int, int]:
+    """Its expected exposure per process it serves in production (``apps.governance.exposure``)."""
+    values = {pk: facts.process_values.get(pk) for pk in served(facts)}
+    return exposure.shares(values, tier=state["tier"] or "", status=state["status"])
 
 
 # --- Tally keys -------------------------------------------------------------------------------------
 
-def tally_keys(state: dict, facts: Facts, flags: list[dict]) -> list[str]:
-    """The keys this model adds to its unit's tally (a key may repeat: the heat map counts risks)."""
+WEIGHT = "*"  # "money*1500" in a stored tally adds 1500 to the key "money"
+
+
+def weighted_counts(keys: Iterable[str]) -> Counter:
+    """A stored tally as counts: each key adds one, a weighted key (``key*n``) adds n."""
+    counts = Counter()
+    for key in keys:
+        name, weight, n = key.partition(WEIGHT)
+        counts[name] += int(n) if weight else 1
+    return counts
+
+
+def tally_keys(state: dict, facts: Facts, flags: list[dict], shares: dict[int, int] | None = None) -> list[str]:
+    """The keys this model adds to its unit's tally (a key may repeat: the heat map counts risks; a weighted key
+    adds its amount: ``money`` is the unit's expected exposure, ``money:<process id>`` the process's)."""
     keys = [f"stage:{facts.stage}"]
-    production_processes = {d.business_process_id for d in facts.production_deployments() if d.business_process_id}
-    if facts.stage == Stage.PRODUCTION:
-        production_processes |= facts.declared_processes
+    production_processes = served(facts)
     keys += [f"serves:{pk}" for pk in sorted(production_processes)]
     if not facts.live:
         return keys
@@ -240,6 +287,9 @@ def tally_keys(state: dict, facts: Facts, flags: list[dict]) -> list[str]:
     if any(d.mismatch for d in facts.deployments):
         keys.append("env_mismatch")
     keys += [f"heat:{p},{i}" for p, i in sorted(facts.ratings)]
+    if shares:
+        keys.append(f"money{WEIGHT}{sum(shares.values())}")
+        keys += [f"money:{pk}{WEIGHT}{amount}" for pk, amount in sorted(shares.items())]
     return keys
 
 
@@ -256,7 +306,7 @@ def _apply(delta: Counter) -> None:
     for unit, changes in sorted(by_unit.items()):
         rows = PortfolioTally.objects.filter(business_unit_id=unit, key__in=list(changes))
         moved = rows.update(n=F("n") + Case(*(When(key=key, then=Value(n)) for key, n in changes.items()),
-                                            output_field=IntegerField()))
+                                            output_field=BigIntegerField()))
         if moved < len(changes):
             present = set(rows.values_list("key", flat=True))
             missing = {key: n for key, n in changes.items() if key not in present}
@@ -265,7 +315,7 @@ def _apply(delta: Counter) -> None:
                                                 for key in sorted(missing)], ignore_conflicts=True)
             PortfolioTally.objects.filter(business_unit_id=unit, key__in=list(missing)).update(
                 n=F("n") + Case(*(When(key=key, then=Value(n)) for key, n in missing.items()),
-                                output_field=IntegerField()))
+                                output_field=BigIntegerField()))
 
 
 def fresh(row: ModelGovernance, facts: Facts) -> dict:
@@ -273,12 +323,14 @@ def fresh(row: ModelGovernance, facts: Facts) -> dict:
     state = {"status": row.status, "health": row.health, "approval": row.approval, "tier": row.tier,
              "reasons": row.reasons}
     flags = flags_for(state, facts)
+    shares = exposure_shares(state, facts) if facts.live else {}
     return {"name_key": facts.name.lower(), "flags": flags,
             "flag_rank": min((SEVERITY_RANK[f["severity"]] for f in flags), default=None),
-            "business_unit_id": facts.unit_id, "tally": tally_keys(state, facts, flags)}
+            "business_unit_id": facts.unit_id, "tally": tally_keys(state, facts, flags, shares),
+            "expected_exposure": sum(shares.values())}
 
 
-FIELDS = ("name_key", "flags", "flag_rank", "business_unit_id", "tally")
+FIELDS = ("name_key", "flags", "flag_rank", "business_unit_id", "tally", "expected_exposure")
 
 
 @transaction.atomic
@@ -303,8 +355,8 @@ def store(model_ids: Iterable[int]) -> int:
         if all(getattr(row, name) == values[name] for name in FIELDS):
             continue
         if row.tally is not None:
-            delta.subtract({(row.business_unit_id, key): n for key, n in Counter(row.tally).items()})
-        delta.update({(values["business_unit_id"], key): n for key, n in Counter(values["tally"]).items()})
+            delta.subtract({(row.business_unit_id, key): n for key, n in weighted_counts(row.tally).items()})
+        delta.update({(values["business_unit_id"], key): n for key, n in weighted_counts(values["tally"]).items()})
         for name, value in values.items():
             setattr(row, name, value)
         changed.append(row)
@@ -323,7 +375,7 @@ def store(model_ids: Iterable[int]) -> int:
 def forget(row: ModelGovernance) -> None:
     """A state deleted with its model: take back what it added."""
     if row.tally is not None and row.business_unit_id is not None:
-        _apply(Counter({(row.business_unit_id, key): -n for key, n in Counter(row.tally).items()}))
+        _apply(Counter({(row.business_unit_id, key): -n for key, n in weighted_counts(row.tally).items()}))
 
 
 def stored_sums() -> Counter:
@@ -331,7 +383,7 @@ def stored_sums() -> Counter:
     sums = Counter()
     for unit, keys in ModelGovernance.objects.filter(tally__isnull=False).values_list(
             "business_unit_id", "tally").iterator(chunk_size=2000):
-        sums.update({(unit, key): n for key, n in Counter(keys).items()})
+        sums.update({(unit, key): n for key, n in weighted_counts(keys).items()})
     return sums
 
 

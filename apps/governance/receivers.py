@@ -2,7 +2,7 @@
 
 from apps.governance import figures
 from apps.governance.services import governance_refresh
-from apps.inventory.models import MLModel, VersionGovernance
+from apps.inventory.models import Deployment, MLModel, VersionGovernance
 
 # What of an account the red flags read: active (owner left) and whether the owner can be reached.
 OWNER_FIELDS = {"is_active", "email", "first_name", "last_name"}
@@ -28,6 +28,18 @@ def team_saved(sender, instance, created: bool, **kwargs) -> None:
     if created:
         return
     models = list(MLModel.objects.filter(team=instance).values_list("pk", flat=True))
+    if models:
+        figures.store(models)
+
+
+def process_saved(sender, instance, created: bool, **kwargs) -> None:
+    """A process's value at stake changed: the money its models put at risk moves with it."""
+    if created:
+        return
+    named = MLModel.business_processes.through.objects.filter(businessprocess=instance).values_list("mlmodel_id",
+                                                                                                   flat=True)
+    deployed = Deployment.objects.filter(business_process=instance).values_list("version__model_id", flat=True)
+    models = sorted(set(named) | set(deployed))
     if models:
         figures.store(models)
 

@@ -474,6 +474,9 @@ class ModelGovernance(GovernanceFields):
     flags = models.JSONField(default=list, blank=True)
     business_unit_id = models.PositiveIntegerField(null=True, blank=True)
     tally = models.JSONField(null=True, blank=True, help_text="Null until the portfolio figures are stored.")
+    expected_exposure = models.BigIntegerField(
+        default=0, help_text="Expected yearly exposure in whole currency units (apps.governance.exposure): the value "
+                             "at stake of the processes it serves in production, weighed by its tier and state.")
 
     class Meta:
         # The model list's filters join these rows by model: with the model in the index the join never reads
@@ -488,6 +491,9 @@ class ModelGovernance(GovernanceFields):
             models.Index(fields=["business_unit_id", "flag_rank", "name_key", "model"],
                          name="modelgov_unit_flags_idx", condition=models.Q(flag_rank__isnull=False)),
             models.Index(fields=["model"], name="modelgov_untallied_idx", condition=models.Q(tally__isnull=True)),
+            # The red flags ranked by money at risk, the first 25 read in order.
+            models.Index(fields=["-expected_exposure", "flag_rank", "name_key", "model"],
+                         name="modelgov_flag_money_idx", condition=models.Q(flag_rank__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -529,7 +535,7 @@ class PortfolioTally(models.Model):
 
     business_unit = models.ForeignKey(BusinessUnit, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=200, validators=[validate_single_line])
-    n = models.IntegerField(default=0)
+    n = models.BigIntegerField(default=0, help_text="A count, or an amount of money for the money keys.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["business_unit", "key"], name="portfolio_tally_unique")]

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -17,6 +17,7 @@ from apps.inventory.models import (
     MLModel,
     ModelVersion,
     PipelineStep,
+    PortfolioTally,
     StageTransition,
     Team,
 )
@@ -189,6 +190,12 @@ def with_serving_deployments(models, process: BusinessProcess) -> list[dict]:
                    .select_related("version__model"))
     return [{"model": model, "deployments": [d for d in serving if d.version.model_id == model.pk]}
             for model in models]
+
+
+def process_money_at_risk(process: BusinessProcess) -> int:
+    """The expected yearly exposure of the process: the shares of the production models serving it, as their
+    stored figures add them to the tallies (``apps.governance.exposure``): one query."""
+    return PortfolioTally.objects.filter(key=f"money:{process.pk}").aggregate(total=Sum("n"))["total"] or 0
 
 
 def process_rollup(models: QuerySet) -> tuple[g.Rollup, int]:

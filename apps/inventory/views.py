@@ -470,7 +470,8 @@ class ProcessDetailView(RoleRequiredMixin, TemplateView):
         return {**super().get_context_data(**kwargs), "process": process, "page_obj": page,
                 "rows": selectors.with_serving_deployments(page.object_list, process),
                 "model_count": page.paginator.count, "rollup": rollup,
-                "rollup_links": rollup_links(rollup, process=process.slug), "not_computed": not_computed}
+                "rollup_links": rollup_links(rollup, process=process.slug), "not_computed": not_computed,
+                "money_at_risk": selectors.process_money_at_risk(process)}
 
 
 def rollup_links(rollup: governance.Rollup, **filters) -> list[dict]:

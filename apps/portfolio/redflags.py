@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from apps.governance import figures
 from apps.governance.figures import HIGH, KIND_BY_CODE, KINDS, LOW, MEDIUM, SEVERITIES, SEVERITY_RANK  # noqa: F401
 from apps.inventory.models import BusinessUnit, ModelGovernance
+from apps.portfolio import wording
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Flag:
     severity: str
     detail: str  # what exactly is wrong, in the words of the reasons
     url: str  # where to act on it
+    phrase: str = ""  # the same in a business reader's words (``wording.phrase``)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class RedFlag:
     model: str  # the model's name
     model_url: str
     flags: tuple[Flag, ...]
+    sentence: str = ""  # every flag in one business sentence, worst first (``wording.sentence``)
+    exposure: int = 0  # expected yearly exposure, whole currency units (``apps.governance.exposure``)
 
     @property
     def severity_rank(self) -> int:
@@ -65,21 +69,30 @@ def _red_flag(row: ModelGovernance) -> RedFlag:
     model = row.model
     return RedFlag(
         severity=SEVERITIES[row.flag_rank], model=model.name, model_url=model.get_absolute_url(),
-        flags=tuple(Flag(f["label"], f["kind"], f["severity"], f["detail"], f["url"] or model.get_absolute_url())
-                    for f in row.flags))
+        flags=tuple(Flag(f["label"], f["kind"], f["severity"], f["detail"], f["url"] or model.get_absolute_url(),
+                         wording.phrase(f)) for f in row.flags),
+        sentence=wording.sentence(row.flags), exposure=row.expected_exposure)
 
 
-def flagged(business_unit: BusinessUnit | None = None) -> QuerySet:
-    """The stored states of the live models that carry a flag (retired ones never do), in dashboard order."""
+SEVERITY_FIRST, MONEY_FIRST = "severity", "money"
+ORDERS = {SEVERITY_FIRST: ("flag_rank", "name_key", "model_id"),
+          # Most money at risk first; equal amounts (none, often) most severe first.
+          MONEY_FIRST: ("-expected_exposure", "flag_rank", "name_key", "model_id")}
+
+
+def flagged(business_unit: BusinessUnit | None = None, order: str = SEVERITY_FIRST) -> QuerySet:
+    """The stored states of the live models that carry a flag (retired ones never do), in dashboard order:
+    most severe first, or most money at risk first (``MONEY_FIRST``); each order has its index."""
     rows = ModelGovernance.objects.filter(flag_rank__isnull=False)
     if business_unit is not None:
         rows = rows.filter(business_unit_id=business_unit.pk)
-    return rows.order_by("flag_rank", "name_key", "model_id").select_related("model")
+    return rows.order_by(*ORDERS[order]).select_related("model")
 
 
-def top(business_unit: BusinessUnit | None = None, limit: int | None = 25) -> list[RedFlag]:
+def top(business_unit: BusinessUnit | None = None, limit: int | None = 25,
+        order: str = SEVERITY_FIRST) -> list[RedFlag]:
     """The ``limit`` flagged models in dashboard order (all of them with ``None``): one query."""
-    rows = flagged(business_unit)
+    rows = flagged(business_unit, order)
     return [_red_flag(row) for row in (rows[:limit] if limit is not None else rows)]
 
 

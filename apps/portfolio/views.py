@@ -14,6 +14,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from apps.core.currency import format_money
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability
 from apps.governance import figures
@@ -106,6 +107,27 @@ def impact_by_unit(tallies, business_unit: BusinessUnit | None) -> list[tuple]:
     )
 
 
+MONEY_SHOWN = 10
+
+
+def money_by_unit(business_unit: BusinessUnit | None) -> list[tuple[str, str, int]]:
+    """(unit slug, unit name, expected exposure) of the units whose production models put money at risk, most
+    first: one query over the units' tallies."""
+    rows = PortfolioTally.objects.filter(key="money", n__gt=0)
+    if business_unit:
+        rows = rows.filter(business_unit=business_unit)
+    return list(rows.order_by("-n", "business_unit__name")[:MONEY_SHOWN]
+                .values_list("business_unit__slug", "business_unit__name", "n"))
+
+
+def money_by_process(tallies, limit: int = MONEY_SHOWN) -> list[tuple[BusinessProcess, int]]:
+    """The processes with the most expected exposure (summed over the models serving them), most first."""
+    amounts = sorted(((int(key.removeprefix("money:")), n) for key, n in tallies.items()
+                      if key.startswith("money:") and n > 0), key=lambda pair: (-pair[1], pair[0]))[:limit]
+    processes = BusinessProcess.objects.select_related("business_unit").in_bulk([pk for pk, _ in amounts])
+    return [(processes[pk], n) for pk, n in amounts if pk in processes]
+
+
 def process_coverage(tallies, business_unit: BusinessUnit | None) -> dict:
     """How many business processes exist and how many at least one live model serves."""
     processes = BusinessProcess.objects.filter(business_unit=business_unit) if business_unit \
@@ -119,6 +141,10 @@ class DashboardFilterForm(forms.Form):
     business_unit = forms.ModelChoiceField(
         queryset=BusinessUnit.objects.all(), to_field_name="slug", required=False,
         empty_label="All business units", help_text="Narrow every figure on the page to one unit.",
+    )
+    rank = forms.ChoiceField(
+        choices=[(redflags.SEVERITY_FIRST, "Most severe first"), (redflags.MONEY_FIRST, "Most money at risk first")],
+        required=False, label="Rank red flags", help_text="Order of the red flags.",
     )
 
 
@@ -134,6 +160,7 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         form = DashboardFilterForm(self.request.GET or None)
         unit = form.cleaned_data["business_unit"] if form.is_valid() else None
+        order = (form.cleaned_data["rank"] if form.is_valid() else "") or redflags.SEVERITY_FIRST
         slug = unit.slug if unit else ""
         list_url = reverse("inventory:index")
         tallies = figures.tallies(unit.pk if unit else None)
@@ -146,13 +173,21 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         context.update(
             form=form,
             business_unit=unit,
-            red_flags=redflags.top(unit, limit=RED_FLAGS_SHOWN),
+            red_flags=redflags.top(unit, limit=RED_FLAGS_SHOWN, order=order),
+            rank=order,
+            money_total=tallies.get("money", 0),
+            money_units=money_by_unit(unit),
+            money_processes=money_by_process(tallies),
             red_flag_total=flag_counts.total,
             red_flag_counts=flag_counts.kinds,
             # Models whose state (or its figures) is not stored yet are in no figure but the first KPI.
             uncomputed=max(live - tallies.get("live", 0), 0),
-            kpis=self._kpis(stages, state, process_coverage(tallies, unit), list_url, slug, live=live,
-                            mismatched=tallies.get("env_mismatch", 0)),
+            kpis=[{"label": "Money at risk", "value": format_money(tallies.get("money", 0)),
+                   "bad": bool(tallies.get("money")), "url": "#money-title",
+                   "note": "expected yearly exposure: value at stake of the processes production models serve, "
+                           "weighed by their risk and governance state"},
+                  *self._kpis(stages, state, process_coverage(tallies, unit), list_url, slug, live=live,
+                              mismatched=tallies.get("env_mismatch", 0))],
             charts=[
                 charts.stage_by_unit_chart(stages, stages=[(s.value, s.label) for s in STAGE_ORDER],
                                            list_url=list_url),

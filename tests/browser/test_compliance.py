@@ -15,7 +15,7 @@ def test_a_reviewer_classifies_a_credit_model_and_sees_its_controls(page, live_s
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log_in(page, live_server, "rita")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/reviews/")  # a reviewer's start page: the review queue
     page.goto(f"{live_server.url}/compliance/models/{model.slug}/")
     assert page.get_by_text("Not classified yet").is_visible()
     page.get_by_role("link", name="Classify").click()

@@ -42,9 +42,8 @@ def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(p
     UserFactory(username="exec", first_name="Eve", roles=[Role.EXECUTIVE])
     errors = _watch_console(page)
     log_in(page, live_server, "exec")
-    page.wait_for_url(f"{live_server.url}/")
-
-    page.goto(f"{live_server.url}/inventory/dashboard/")
+    # An executive lands on the dashboard.
+    page.wait_for_url(f"{live_server.url}/inventory/dashboard/")
 
     page.locator("[data-figure-id=figure-stage-by-unit] .main-svg").first.wait_for()
     assert page.locator(".chart .main-svg").count() >= 3
@@ -52,6 +51,9 @@ def test_an_executive_sees_red_flags_and_charts_and_a_bar_opens_the_model_list(p
     assert page.locator(".chart .heatmaplayer image").count() >= 1
     flags = page.get_by_role("region", name="Red flags")
     assert flags.get_by_role("link", name="Credit scoring").first.is_visible()
+    # One business sentence per model; the engineers' detail one click away.
+    assert "it runs on software other than the one it was validated on" in flags.inner_text().lower()
+    flags.locator("summary").first.click()
     text = flags.inner_text()
     assert "scikit-learn: validated 1.6.1, runs 1.7.0" in text
     # It never passed the gate: the governance apps flag that too.
@@ -76,7 +78,7 @@ def test_the_lineage_page_draws_the_graph(page, live_server, screenshot):
     UserFactory(username="exec", roles=[Role.EXECUTIVE])
     errors = _watch_console(page)
     log_in(page, live_server, "exec")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/inventory/dashboard/")
 
     page.goto(f"{live_server.url}/inventory/models/{model.slug}/lineage/")
 
@@ -87,3 +89,47 @@ def test_the_lineage_page_draws_the_graph(page, live_server, screenshot):
     assert page.get_by_role("link", name="Loan approval").is_visible()
     screenshot(page, "lineage-model")
     assert errors == [], f"browser console errors (CSP or JS): {errors}"
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _phone_page(browser, live_server, user):
+    """A 390x844 viewport (a phone held upright), signed in as ``user``, with axe-core ready."""
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.browser.test_accessibility import AXE
+
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context.add_init_script(path=str(AXE))
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                          "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    return context, context.new_page()
+
+
+@pytest.mark.parametrize("path", ["/inventory/dashboard/", "/inventory/dashboard/?rank=money", "/"])
+def test_the_dashboard_and_home_read_on_a_390_pixel_phone_without_sideways_scrolling(
+        path, browser, live_server, screenshot):
+    from tests.browser.test_accessibility import axe_violations
+
+    _portfolio()
+    user = UserFactory(username="exec", first_name="Eve", roles=[Role.EXECUTIVE])
+    context, page = _phone_page(browser, live_server, user)
+    page.goto(f"{live_server.url}{path}")
+    for chart in page.locator(".chart[data-figure-id]").all():
+        chart.locator(".main-svg").first.wait_for()
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # The headline figures stack; the charts fit the screen.
+    kpis = page.locator(".kpi-grid .kpi")
+    if kpis.count() > 1:
+        first, second = kpis.nth(0).bounding_box(), kpis.nth(1).bounding_box()
+        assert second["y"] > first["y"] and first["width"] <= PHONE["width"]
+    for chart in page.locator(".chart[data-figure-id] .main-svg").all()[:3]:
+        assert chart.bounding_box()["width"] <= PHONE["width"]
+    assert axe_violations(page) == []
+    screenshot(page, f"phone{path.replace('/', '-').replace('?', '-')}")
+    context.close()

@@ -7,6 +7,8 @@ from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+# Where each role lands after signing in (what it acts on); the others land on the home page.
+START_PAGE = {Role.EXECUTIVE: "/inventory/dashboard/", Role.REVIEWER: "/reviews/"}
 HOME_SECTION = {
     Role.EXECUTIVE: "Portfolio overview",
     Role.REVIEWER: "Reviews and risk",
@@ -31,7 +33,8 @@ def test_each_role_logs_in_and_sees_its_home_page(role, page, live_server, scree
 
     log_in(page, live_server, f"demo-{role.value}")
 
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}{START_PAGE.get(role, '/')}")
+    page.goto(f"{live_server.url}/")
     assert page.get_by_role("heading", name="Welcome, Demo").is_visible()
     assert page.get_by_role("heading", name=HOME_SECTION[role]).is_visible()
     assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").is_visible()

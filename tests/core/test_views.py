@@ -15,10 +15,10 @@ def test_it_redirects_anonymous_visitors_to_the_login_page(client, db):
 
 
 def test_it_logs_in_with_a_password_and_lands_on_home(client, make_user):
-    make_user("executive", username="erin")
+    make_user("data_scientist", username="erin")
     response = client.post(reverse("login"), {"username": "erin", "password": PASSWORD}, follow=True)
     assert response.redirect_chain[-1][0] == reverse("core:home")
-    assert b"Portfolio overview" in response.content
+    assert b"Your models" in response.content
 
 
 def test_it_explains_a_wrong_password(client, make_user):
@@ -116,11 +116,11 @@ def test_account_page_shows_a_new_token_once_and_audits_it(client_as):
 
 
 def test_account_page_shows_the_users_history(client_as):
-    client = client_as("data_scientist", username="sam")
+    client = client_as("data_scientist", username="sam", first_name="Sam", last_name="Scientist")
     client.post(reverse("core:api-token-create"), {"name": "CI"})
     client.post(reverse("core:api-token-revoke"), {"token": ApiToken.objects.get().pk})
     content = client.get(reverse("core:account")).content.decode()
-    assert "api_token.created" in content and "api_token.revoked" in content
+    assert "Sam Scientist created API token" in content and "Sam Scientist revoked API token" in content
 
 
 def test_healthz_answers_without_login(client, db):

@@ -20,6 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 from apps.core.models import AuditEvent
 from apps.core.services import audit_verify
+from apps.governance import figures
+from apps.governance.services import governance_verify
 from apps.inventory.models import (
     BusinessProcess,
     BusinessUnit,
@@ -190,3 +192,9 @@ def test_it_classifies_a_high_risk_credit_model_with_a_complete_file_and_others_
     for slug in ("sme-credit-scoring", "credit-card-limit-management"):
         assert views[slug].facts.classification.eu_category == "high_risk"
         assert views[slug].coverage.missing + views[slug].coverage.partial > 0
+
+
+def test_the_executive_sees_money_at_risk_and_the_stored_figures_equal_fresh_ones(portfolio):
+    assert figures.tallies()["money"] > 0
+    assert sum(n for key, n in figures.tallies().items() if key.startswith("money:")) == figures.tallies()["money"]
+    assert governance_verify() == []

@@ -25,7 +25,9 @@ def test_a_model_answer_carries_its_stored_state_with_reasons_and_links(api):
     assert all(r["url"].startswith("/") and r["message"] for r in answer["reasons"])
     assert answer["status"] == "non_compliant" and answer["tier"] == ""
     # The red flags the dashboard shows for it, most severe first.
-    assert answer["flags"] == stored.flags and {"unapproved", "not_assessed"} <= {f["kind"] for f in answer["flags"]}
+    documented = ("kind", "label", "severity", "detail", "url")
+    assert answer["flags"] == [{name: flag[name] for name in documented} for flag in stored.flags]
+    assert {"unapproved", "not_assessed"} <= {f["kind"] for f in answer["flags"]}
     assert answer["flags"][0]["severity"] == "high"
 
 

@@ -129,11 +129,16 @@ def test_the_dashboard_lists_the_mismatch_and_owner_left_flags_first(client_as):
     response = dashboard(client_as("executive"))
 
     page = response.content.decode()
-    flags = page[page.index('id="red-flags-title"'):page.index('class="kpi-grid"')]
+    flags = page[page.index('id="red-flags-title"'):page.index('id="red-flag-counts-title"')]
     assert "Drifted model" in flags and "Runs outside its validated environment" in flags
     assert "Orphan model" in flags and "Owner has left" in flags
+    # Each row reads as one business sentence; the engineers' detail waits in a disclosure.
+    assert "the person accountable for it has left" in flags.lower()
+    assert "it runs on software other than the one it was validated on" in flags.lower()
+    assert flags.count('<details class="flag-detail">') == 2
     assert "Healthy model" not in flags
-    assert page.index("red-flags-title") < page.index("figure-stage-by-unit")
+    # The headline numbers come first, then the red flags, then the charts.
+    assert page.index('class="kpi-grid"') < page.index("red-flags-title") < page.index("figure-stage-by-unit")
     kpis = {k["label"]: k["value"] for k in response.context["kpis"]}
     assert kpis["Environment mismatches"] == 1 and kpis["Owners who left"] == 1 and kpis["In production"] == 3
 

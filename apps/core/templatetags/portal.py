@@ -1,8 +1,22 @@
 from django import template
 
+from apps.core import activity as activity_module
+from apps.core.currency import format_money
 from apps.core.selectors import audit_history_for
 
 register = template.Library()
+
+
+@register.filter
+def money(amount) -> str:
+    """A whole amount in the portal's currency (``PORTAL_CURRENCY``): ``EUR 1,250,000``."""
+    return format_money(amount)
+
+
+@register.filter
+def activity(event) -> str:
+    """An audit event as a sentence for a feed (``apps.core.activity``)."""
+    return activity_module.describe(event).sentence
 
 
 @register.inclusion_tag("core/partials/history.html")

@@ -61,11 +61,16 @@ _DATETIMES = frozenset({"created_at", "updated_at"})
 GOVERNANCE_COLUMNS = ("status", "health", "approval", "tier", "reasons", "computed_at", "recheck_at")
 
 
+FLAG_FIELDS = ("kind", "label", "severity", "detail", "url")
+
+
 def _governance(row_class, key: str, pks: list[int], zone, *extra: str) -> dict[int, dict]:
     """The stored governance states of ``pks`` (one query); a pk not computed yet is missing (null)."""
     states = {}
     for row in row_class.objects.filter(**{f"{key}__in": pks}).values(key, *GOVERNANCE_COLUMNS, *extra):
         pk = row.pop(key)
+        if "flags" in row:  # what the serializer documents; the rest is what the dashboard's wording counts
+            row["flags"] = [{name: flag[name] for name in FLAG_FIELDS} for flag in row["flags"]]
         row["computed_at"] = _datetime(row["computed_at"], zone)
         row["recheck_at"] = _datetime(row["recheck_at"], zone) if row["recheck_at"] else None
         states[pk] = row
@@ -144,7 +149,7 @@ def _models(rows: list[dict]) -> list[dict]:
         .values_list("version__model_id", "pk", "version__version", "environment", "target", "deployed_at",
                      "environment_mismatch")
     )
-    states = _governance(ModelGovernance, "model_id", pks, zone, "flags")
+    states = _governance(ModelGovernance, "model_id", pks, zone, "flags", "expected_exposure")
     return [
         _columns(row, MODEL_COLUMNS, {
             **{relation: by_model[row["pk"]] for relation, by_model in named.items()},
@@ -202,7 +207,8 @@ def registered_model(model: MLModel, *, technical_owners=(), business_processes=
         "business_processes": [process.slug for process in sorted(set(business_processes),
                                                                   key=lambda p: (p.name, p.pk))],
         "tags": sorted(tags), "versions": [], "active_deployments": [],
-        "governance": _governance(ModelGovernance, "model_id", [model.pk], zone, "flags").get(model.pk),
+        "governance": _governance(ModelGovernance, "model_id", [model.pk], zone, "flags",
+                                  "expected_exposure").get(model.pk),
     }, zone)
 
 

@@ -208,6 +208,10 @@ class RedFlagSerializer(serializers.Serializer):
 class ModelGovernanceSerializer(GovernanceSerializer):
     flags = RedFlagSerializer(many=True, read_only=True,
                               help_text="The model's red flags as the dashboard shows them, most severe first.")
+    expected_exposure = serializers.IntegerField(
+        read_only=True, help_text="Expected yearly exposure in whole units of the portal's currency (PORTAL_CURRENCY): "
+                                  "the value at stake of the processes it serves in production, times a factor for "
+                                  "its risk tier and one for its governance state.")
 
 
 class VersionGovernanceSerializer(GovernanceSerializer):
