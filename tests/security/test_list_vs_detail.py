@@ -40,6 +40,7 @@ def portfolio(db):
     """A little of everything, in every state a list might forget to hide or a detail might refuse."""
     from apps.monitoring.models import Evaluation, MetricWindow
     from apps.reviews.services import review_withdraw
+    from tests.integrations.factories import SyncRunFactory
     from apps.risk.services import assessment_save_draft, assessment_submit
     from tests.inventory.factories import (
         BusinessProcessFactory,
@@ -72,6 +73,7 @@ def portfolio(db):
     Evaluation.objects.create(version=live, filename="e.csv", file_format="csv", sha256="0" * 64, size_bytes=1,
                               raw_path="x", parquet_path="x", row_count=1, status=Evaluation.Status.FAILED)
     WebhookDeliveryFactory(status="failed")
+    SyncRunFactory(status="failed")
     return model
 
 
