@@ -5,6 +5,7 @@ Standard library only: the portal never imports MLflow. Every call has a timeout
 """
 
 import base64
+import contextlib
 import json
 import urllib.error
 import urllib.parse
@@ -70,10 +71,8 @@ class MlflowClient:
                 return response.status, payload
         except urllib.error.HTTPError as exc:
             detail = exc.read(2000).decode(errors="replace")
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 detail = json.loads(detail).get("message", detail)
-            except (ValueError, AttributeError):
-                pass
             if exc.code in (401, 403):
                 raise MlflowError(f"MLflow refused the credentials (HTTP {exc.code}); check the token or the "
                                   "user and password, or the environment variable that holds them.", exc.code) from exc
@@ -108,7 +107,8 @@ class MlflowClient:
                 return found
 
     def version(self, name: str, version: str) -> dict:
-        return self._json("GET", f"{API}/model-versions/get", params={"name": name, "version": version})["model_version"]
+        answer = self._json("GET", f"{API}/model-versions/get", params={"name": name, "version": version})
+        return answer["model_version"]
 
     def download_uri(self, name: str, version: str) -> str:
         return self._json("GET", f"{API}/model-versions/get-download-uri",

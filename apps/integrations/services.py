@@ -24,12 +24,12 @@ from django.utils.text import slugify
 from apps.core.errors import ConflictError, DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record
-from apps.inventory import services as inventory
-from apps.inventory import signals
-from apps.inventory.models import ExternalRegistryLink, MLModel, ModelVersion, VersionGovernance
 from apps.integrations import mlflow_env
 from apps.integrations.mlflow_client import Credentials, MlflowClient, MlflowError, artifact_path
 from apps.integrations.models import MlflowServer, RegisteredModelLink, SyncConflict, SyncRun
+from apps.inventory import services as inventory
+from apps.inventory import signals
+from apps.inventory.models import ExternalRegistryLink, MLModel, ModelVersion, VersionGovernance
 from apps.notifications.services import notify
 
 logger = logging.getLogger(__name__)

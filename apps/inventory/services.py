@@ -431,7 +431,8 @@ def registry_link_record(*, version: ModelVersion, registry: str, name: str, ext
     link.last_seen_at = now
     _clean(link, exclude=("version",))
     link.save()
-    changed = {field: [before.get(field), values[field]] for field in LINK_WATCHED if before.get(field) != values[field]}
+    changed = {field: [before.get(field), values[field]] for field in LINK_WATCHED
+               if before.get(field) != values[field]}
     if changed:
         changed.pop("version_id", None)
         audit_record(actor=None, action="registry_link.changed", obj=version, changes=changed,

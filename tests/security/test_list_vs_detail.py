@@ -40,8 +40,8 @@ def portfolio(db):
     """A little of everything, in every state a list might forget to hide or a detail might refuse."""
     from apps.monitoring.models import Evaluation, MetricWindow
     from apps.reviews.services import review_withdraw
-    from tests.integrations.factories import SyncRunFactory
     from apps.risk.services import assessment_save_draft, assessment_submit
+    from tests.integrations.factories import SyncRunFactory
     from tests.inventory.factories import (
         BusinessProcessFactory,
         DataSetFactory,

@@ -10,7 +10,8 @@ class MlflowServerSerializer(serializers.ModelSerializer):
 
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(),
                                         help_text="Team (slug) of the models the sync registers.")
-    owner = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.filter(is_active=True),
+    owner = serializers.SlugRelatedField(slug_field="username",
+                                         queryset=get_user_model().objects.filter(is_active=True),
                                          help_text="Accountable owner (username) of the models the sync registers.")
     credential = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500,
                                        help_text="A token, or user:password for basic. Stored, never shown back.")
