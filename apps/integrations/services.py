@@ -195,6 +195,7 @@ def sync_execute(*, run_id: int, max_pages: int | None = None) -> SyncRun | None
     server = run.server
     budget = settings.PORTAL_MLFLOW_MAX_PAGES if max_pages is None else max_pages
     outcome, token, status = Outcome(), server.cursor, SyncRun.Status.DONE
+    run.resumed_from = token
     SyncRun.objects.filter(pk=run.pk).update(resumed_from=token)
     try:
         client = client_for(server)

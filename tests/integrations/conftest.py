@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,20 @@ class Mlflow:
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    def rest(self, method: str, path: str, body: dict) -> dict:
+        """A call of MLflow's REST API (``/api/2.0/mlflow/...``), as any other MLflow client makes: quicker than
+        starting its Python client for one alias."""
+        request = urllib.request.Request(f"{self.url}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(),  # noqa: S310 (loopback)
+                                         method=method, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
+            return json.loads(response.read() or b"{}")
+
+    def alias(self, name: str, alias: str, version: str) -> None:
+        self.rest("POST", "registered-models/alias", {"name": name, "alias": alias, "version": version})
+
+    def unalias(self, name: str, alias: str) -> None:
+        self.rest("DELETE", "registered-models/alias", {"name": name, "alias": alias})
+
     @staticmethod
     def unique(prefix: str) -> str:
         return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -52,7 +67,9 @@ def mlflow_server(tmp_path_factory):
     print(f"\n# MLflow virtualenv ready in {time.monotonic() - started:.0f} s ({venv})")
     folder = tmp_path_factory.mktemp("mlflow")
     port = bench.free_port()
+    started = time.monotonic()
     process = bench.start_mlflow(venv, folder, port, serve_artifacts=True)
+    print(f"# mlflow server answering in {time.monotonic() - started:.0f} s")
     try:
         yield Mlflow(url=f"http://127.0.0.1:{port}", python=venv / "bin" / "python")
     finally:

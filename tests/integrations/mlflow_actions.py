@@ -1,8 +1,8 @@
 """Runs INSIDE the MLflow virtualenv (never imported by the portal's tests): what a data scientist does in MLflow.
 
 ``python mlflow_actions.py <tracking uri> '<json list of actions>'`` prints one JSON list of results. Actions:
-``log`` (train and log a scikit-learn model, registered under ``name``), ``alias`` / ``unalias``, ``describe``
-(set a version's description) and ``tags`` (read a version's tags).
+``log`` (train and log a scikit-learn model, registered under ``name``) and ``tags`` (read a version's tags with
+MLflow's own client). Aliases and descriptions are set through the REST API (``Mlflow.rest`` in conftest.py).
 """
 
 import json
@@ -38,15 +38,6 @@ def main() -> None:
         op = action["op"]
         if op == "log":
             results.append(log(action))
-        elif op == "alias":
-            client.set_registered_model_alias(action["name"], action["alias"], action["version"])
-            results.append(None)
-        elif op == "unalias":
-            client.delete_registered_model_alias(action["name"], action["alias"])
-            results.append(None)
-        elif op == "describe":
-            client.update_model_version(action["name"], action["version"], description=action["description"])
-            results.append(None)
         elif op == "tags":
             results.append(dict(client.get_model_version(action["name"], action["version"]).tags))
         else:

@@ -37,7 +37,7 @@ def test_sync_is_queued_and_a_second_refused(client_as, django_capture_on_commit
     url = reverse("mlflow-server-sync", kwargs={"pk": server.pk})
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(url)
-    assert response.status_code == 202 and response.json()["status"] == "queued"
+    assert response.status_code == 201 and response.json()["status"] == "queued"
     assert client.post(url).status_code == 409
 
 
@@ -48,3 +48,10 @@ def test_the_sync_log_filters_by_server(client_as):
     assert [r["id"] for r in body["results"]] == [mine.pk] and other.pk != mine.pk
     assert body["results"][0]["counts"] == {"models_seen": 2, "versions_created": 3}
     assert SyncRun.objects.count() == 2
+
+
+def test_a_failed_connection_test_says_why(client_as):
+    client = client_as("admin")
+    server = MlflowServerFactory(url="http://127.0.0.1:9")
+    body = client.post(reverse("mlflow-server-test", kwargs={"pk": server.pk})).json()
+    assert body["ok"] is False and "Cannot reach MLflow at http://127.0.0.1:9" in body["detail"]

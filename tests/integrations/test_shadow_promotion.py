@@ -26,7 +26,7 @@ def flags(model) -> set[str]:
 
 def test_a_production_alias_on_an_unapproved_version_raises_a_red_flag_and_tells_the_owner(mlflow_server, registered):
     name, label = registered
-    mlflow_server.act({"op": "alias", "name": name, "alias": "champion", "version": label})
+    mlflow_server.alias(name, "champion", label)
     server = MlflowServerFactory(url=mlflow_server.url)
     run = services.sync_now(actor=None, server=server)
     version = ModelVersion.objects.get(registry_links__name=name, version=label)
@@ -45,7 +45,7 @@ def test_a_production_alias_on_an_unapproved_version_raises_a_red_flag_and_tells
     assert Notification.objects.filter(recipient=server.owner, kind="shadow_promotion").count() == 1
 
     # The alias moves away: the flag clears.
-    mlflow_server.act({"op": "unalias", "name": name, "alias": "champion"})
+    mlflow_server.unalias(name, "champion")
     services.sync_now(actor=None, server=server)
     assert "shadow_promotion" not in flags(version.model)
     assert ExternalRegistryLink.objects.get(version=version).shadow_notified_at is None
@@ -53,7 +53,7 @@ def test_a_production_alias_on_an_unapproved_version_raises_a_red_flag_and_tells
 
 def test_approving_the_version_clears_the_flag(mlflow_server, registered):
     name, label = registered
-    mlflow_server.act({"op": "alias", "name": name, "alias": "prod", "version": label})
+    mlflow_server.alias(name, "prod", label)
     server = MlflowServerFactory(url=mlflow_server.url)
     services.sync_now(actor=None, server=server)
     version = ModelVersion.objects.get(registry_links__name=name, version=label)
@@ -62,19 +62,19 @@ def test_approving_the_version_clears_the_flag(mlflow_server, registered):
     refresh(version.model)
     assert "shadow_promotion" not in flags(version.model)
     assert VersionGovernance.objects.get(version=version).approval == "approved"
-    mlflow_server.act({"op": "unalias", "name": name, "alias": "prod"})
+    mlflow_server.unalias(name, "prod")
 
 
 def test_a_stage_or_alias_not_meaning_production_raises_nothing(mlflow_server, registered, settings):
     name, label = registered
     settings.PORTAL_MLFLOW_PRODUCTION_ALIASES = ["live"]
-    mlflow_server.act({"op": "alias", "name": name, "alias": "champion", "version": label})
+    mlflow_server.alias(name, "champion", label)
     server = MlflowServerFactory(url=mlflow_server.url)
     services.sync_now(actor=None, server=server)
     version = ModelVersion.objects.get(registry_links__name=name, version=label)
     assert ExternalRegistryLink.objects.get(version=version).aliases == ["champion"]
     assert "shadow_promotion" not in flags(version.model)
-    mlflow_server.act({"op": "unalias", "name": name, "alias": "champion"})
+    mlflow_server.unalias(name, "champion")
 
 
 def test_the_governance_state_is_written_back_as_mlflow_tags(mlflow_server, registered):
@@ -94,3 +94,16 @@ def test_the_governance_state_is_written_back_as_mlflow_tags(mlflow_server, regi
     [tags] = mlflow_server.act({"op": "tags", "name": name, "version": label})
     assert tags["portal.approval"] == "approved"
     assert run.counts["tags_written"] == 1 + (tags["portal.governance_state"] != state.status)
+
+
+def test_the_production_stage_raises_it_too(mlflow_server, registered):
+    name, label = registered
+    mlflow_server.rest("POST", "model-versions/transition-stage",
+                       {"name": name, "version": label, "stage": "Production", "archive_existing_versions": False})
+    server = MlflowServerFactory(url=mlflow_server.url)
+    services.sync_now(actor=None, server=server)
+    version = ModelVersion.objects.get(registry_links__name=name, version=label)
+    assert ExternalRegistryLink.objects.get(version=version).production_marks == ["stage Production"]
+    assert "shadow_promotion" in flags(version.model)
+    mlflow_server.rest("POST", "model-versions/transition-stage",
+                       {"name": name, "version": label, "stage": "None", "archive_existing_versions": False})

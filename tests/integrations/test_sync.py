@@ -93,8 +93,8 @@ def test_a_field_typed_in_the_portal_is_kept_and_the_conflict_shown(mlflow_serve
     version = ModelVersion.objects.get(registry_links__name=logged["b"], version=logged["other"]["version"])
     version.description = "Typed in the portal."
     version.save(update_fields=["description"])
-    mlflow_server.act({"op": "describe", "name": logged["b"], "version": logged["other"]["version"],
-                       "description": "Changed in MLflow."})
+    mlflow_server.rest("PATCH", "model-versions/update", {"name": logged["b"], "version": logged["other"]["version"],
+                                                          "description": "Changed in MLflow."})
     run = services.sync_now(actor=None, server=server)
     version.refresh_from_db()
     assert version.description == "Typed in the portal."

@@ -54,4 +54,5 @@ class SyncConflictSerializer(serializers.ModelSerializer):
 
 
 class TestResultSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+    ok = serializers.BooleanField(help_text="Whether the registry answered.")
+    detail = serializers.CharField(help_text="What was found, or why it failed and what to check.")

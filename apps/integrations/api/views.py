@@ -5,6 +5,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.roles import Capability
 from apps.integrations import selectors, services
 from apps.integrations.api import serializers as s
@@ -42,19 +43,25 @@ class MlflowServerViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, vie
         services.server_delete(actor=request.user, server=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary="Queue a sync now; follow it in the sync log", request=None,
-                   responses={202: s.SyncRunSerializer, **ERRORS})
+    @extend_schema(summary="Queue a sync now (the new run); follow it in the sync log", request=None,
+                   responses={201: s.SyncRunSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
         run = services.sync_request(actor=request.user, server=self.get_object())
         run.refresh_from_db()
-        return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.SyncRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Test the connection (one read of the registry)", request=None,
-                   responses={200: s.TestResultSerializer, **ERRORS})
+    @extend_schema(summary="Test the connection (one read of the registry); ok false says why it failed",
+                   request=None, responses={200: s.TestResultSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
-        return Response({"detail": services.server_test(actor=request.user, server=self.get_object())})
+        server = self.get_object()
+        try:
+            return Response({"ok": True, "detail": services.server_test(actor=request.user, server=server)})
+        except PermissionDeniedError:
+            raise
+        except DomainError as exc:
+            return Response({"ok": False, "detail": exc.message})
 
     @extend_schema(summary="Fields changed both in the portal and in MLflow (the portal's value is kept)",
                    responses={200: s.SyncConflictSerializer(many=True)})
