@@ -101,3 +101,30 @@ def test_disconnecting_keeps_the_models(client_as):
     response = client.post(reverse("integrations:server-delete", kwargs={"pk": server.pk}))
     assert response.status_code == 302 and not MlflowServer.objects.exists()
     assert AuditEvent.objects.filter(action="mlflow_server.disconnected").exists()
+
+
+def test_the_version_page_shows_what_mlflow_holds(client_as):
+    from django.utils import timezone
+
+    from apps.inventory.models import ExternalRegistryLink
+    from tests.inventory.factories import ModelVersionFactory
+
+    version = ModelVersionFactory()
+    ExternalRegistryLink.objects.create(
+        version=version, registry="mlflow:prod", registry_label="MLflow prod", name="churn", external_version="4",
+        aliases=["champion"], production_marks=["alias champion"], last_seen_at=timezone.now(),
+        details={"run_id": "abc123", "files": {"requirements.txt": "scikit-learn==1.6.1"}})
+    body = client_as("executive").get(version.get_absolute_url()).content.decode()
+    assert "churn version 4" in body and "alias champion" in body and "abc123" in body
+    assert "scikit-learn==1.6.1" in body
+
+
+def test_the_command_names_an_unknown_server_and_fails_an_unreachable_one(db):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No MLflow server named nope"):
+        call_command("sync_mlflow", "nope")
+    MlflowServerFactory(name="Down", url="http://127.0.0.1:9")
+    with pytest.raises(CommandError, match="A sync failed"):
+        call_command("sync_mlflow", "Down")
+    assert SyncRun.objects.get().status == SyncRun.Status.FAILED
