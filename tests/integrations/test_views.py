@@ -46,11 +46,13 @@ def test_bad_input_is_refused_with_a_message(client_as, make_user, fields, messa
     assert not MlflowServer.objects.exists()
 
 
-def test_a_credential_from_the_environment_is_read_when_used(monkeypatch, client_as):
+def test_a_credential_from_the_environment_is_read_when_used(monkeypatch):
+    from apps.core.errors import DomainError
     from apps.integrations.services import credentials_for
 
     server = MlflowServerFactory(auth="bearer", credential_env="PORTAL_TEST_MLFLOW_TOKEN")
-    with pytest.raises(Exception, match="PORTAL_TEST_MLFLOW_TOKEN is not set"):
+    monkeypatch.delenv("PORTAL_TEST_MLFLOW_TOKEN", raising=False)
+    with pytest.raises(DomainError, match="PORTAL_TEST_MLFLOW_TOKEN is not set"):
         credentials_for(server)
     monkeypatch.setenv("PORTAL_TEST_MLFLOW_TOKEN", "from-env")
     assert credentials_for(server).header() == "Bearer from-env"
