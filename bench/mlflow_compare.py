@@ -239,10 +239,14 @@ def ensure_mlflow(venv: Path, requirement: str) -> str:
     return version
 
 
-def start_mlflow(venv: Path, folder: Path, port: int) -> subprocess.Popen:
+def start_mlflow(venv: Path, folder: Path, port: int, *, serve_artifacts: bool = False) -> subprocess.Popen:
+    """``mlflow server`` on loopback with a SQLite store in ``folder``. With ``serve_artifacts`` clients log and read
+    artifacts through the server (``mlflow-artifacts:/``, stored in ``folder/mlflow-artifacts``), as the portal's
+    MLflow sync reads them (tests/integrations); without, they are written straight to that folder."""
+    artifacts = (["--serve-artifacts", "--artifacts-destination", str(folder / "mlflow-artifacts")] if serve_artifacts
+                 else ["--default-artifact-root", str(folder / "mlflow-artifacts")])
     cmd = [str(venv / "bin" / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-           "--default-artifact-root", str(folder / "mlflow-artifacts"), "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1"]
+           *artifacts, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PORTAL_", "DATABASE_"))}
     log = folder / "mlflow.log"
     process = start(cmd, env=env, log=log, cwd=folder)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.monitoring",
     "apps.governance",
+    "apps.integrations",
     "apps.compliance",
     "apps.notifications",
     "apps.portfolio",
@@ -504,7 +505,14 @@ PORTAL_AUDIT_CHECKPOINT_MINUTES = envint("PORTAL_AUDIT_CHECKPOINT_MINUTES", 10)
 # Time alone changes governance states (a monitoring cadence lapses, an assessment or a risk acceptance falls due);
 # each stored state says when (``recheck_at``) and the beat task recomputes those due this often.
 PORTAL_GOVERNANCE_RECHECK_MINUTES = max(1, envint("PORTAL_GOVERNANCE_RECHECK_MINUTES", 5))
+# MLflow sync (apps.integrations): how often beat syncs every enabled server, how many pages of registered models
+# one run reads at most (0: all; a run that stops at its budget leaves a cursor the next run resumes from), and
+# which aliases or stages mean production there (a version so marked without approval here is a shadow promotion).
+PORTAL_MLFLOW_SYNC_MINUTES = max(1, envint("PORTAL_MLFLOW_SYNC_MINUTES", 15))
+PORTAL_MLFLOW_MAX_PAGES = max(0, envint("PORTAL_MLFLOW_MAX_PAGES", 0))
+PORTAL_MLFLOW_PRODUCTION_ALIASES = envlist("PORTAL_MLFLOW_PRODUCTION_ALIASES", "champion,prod,production,Production")
 CELERY_BEAT_SCHEDULE = {
+    "mlflow-sync": {"task": "integrations.sync_all", "schedule": timedelta(minutes=PORTAL_MLFLOW_SYNC_MINUTES)},
     "verify-audit-chain-nightly": {"task": "core.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
     "audit-checkpoint": {"task": "core.audit_checkpoint",
                          "schedule": timedelta(minutes=PORTAL_AUDIT_CHECKPOINT_MINUTES)},

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.monitoring.api.urls")),
     path("", include("apps.notifications.api.urls")),
     path("", include("apps.compliance.api.urls")),
+    path("", include("apps.integrations.api.urls")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("compliance/", include("apps.compliance.urls")),
     path("use-cases/", include("apps.compliance.urls_intake")),
     path("notifications/", include("apps.notifications.urls")),
+    path("integrations/", include("apps.integrations.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file, so the strict CSP (no inline script) holds.

@@ -26,6 +26,7 @@ MENU = (
     NavItem("Audit trail", "core:audit", Capability.VIEW_PORTFOLIO),
     NavItem("API", "api-docs", Capability.CHANGE_CONTENT),
     NavItem("Webhooks", "notifications:webhooks", Capability.MANAGE_WEBHOOKS),
+    NavItem("MLflow", "integrations:servers", Capability.MANAGE_INTEGRATIONS),
     NavItem("Admin", "admin:index", Capability.MANAGE_USERS),
 )
 

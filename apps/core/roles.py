@@ -105,6 +105,7 @@ class Capability(StrEnum):
     GENERATE_DOCUMENT = "generate_document"
     MANAGE_USERS = "manage_users"
     MANAGE_WEBHOOKS = "manage_webhooks"
+    MANAGE_INTEGRATIONS = "manage_integrations"
 
 
 def roles_with(capability: Capability) -> frozenset[Role]:
@@ -316,6 +317,8 @@ CAPABILITIES: dict[Capability, Grant] = {
     Capability.MANAGE_USERS: Grant(_roles(ADMIN), "Only admins manage people, their teams and their tokens."),
     # Outgoing webhooks carry every model's events to outside systems, and their delivery log.
     Capability.MANAGE_WEBHOOKS: Grant(_roles(ADMIN), "Only admins manage webhooks."),
+    # MLflow servers hold credentials and bring models into every team's inventory.
+    Capability.MANAGE_INTEGRATIONS: Grant(_roles(ADMIN), "Only admins connect and sync MLflow servers."),
 }
 
 

@@ -10,7 +10,15 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce
 
 from apps.inventory import governance as g
-from apps.inventory.models import Deployment, GateOverride, MLModel, ModelVersion, Stage, StageTransition
+from apps.inventory.models import (
+    Deployment,
+    ExternalRegistryLink,
+    GateOverride,
+    MLModel,
+    ModelVersion,
+    Stage,
+    StageTransition,
+)
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
 from apps.reviews.services import approval_facts
 from apps.risk.models import RiskAcceptance
@@ -69,6 +77,15 @@ def _last_evidence(version: ModelVersion) -> datetime | None:
     return max((t for t in (evaluated, windowed) if t is not None), default=None)
 
 
+def _shadow_marks(version: ModelVersion) -> tuple[str, ...]:
+    """What external registries say puts the version in production there ("alias champion on MLflow prod")."""
+    marks = []
+    for link in ExternalRegistryLink.objects.filter(version=version).order_by("registry", "name"):
+        where = link.registry_label or link.registry
+        marks += [f"{mark} on {where}" for mark in link.production_marks]
+    return tuple(marks)
+
+
 def version_facts(version: ModelVersion, policy: g.Policy, *, now: datetime) -> g.VersionFacts:
     alerts = Alert.objects.filter(version=version)
     open_alerts = alerts.exclude(status=Alert.Status.RESOLVED)
@@ -93,7 +110,7 @@ def version_facts(version: ModelVersion, policy: g.Policy, *, now: datetime) -> 
         last_breach_at=last_breach,
         acceptance_until=acceptance.expires_on if acceptance else None,
         acceptance_by=(acceptance.accepted_by.get_full_name() or acceptance.accepted_by.username) if acceptance else "",
-        environment_mismatch=mismatch, overridden=overridden,
+        environment_mismatch=mismatch, overridden=overridden, shadow_marks=_shadow_marks(version),
     )
 
 

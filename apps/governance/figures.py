@@ -66,6 +66,8 @@ KINDS = (
     Kind("monitoring_overdue", "Monitoring overdue", ("monitoring_overdue",)),
     Kind("unapproved", "In production without valid approval",
          ("approval_missing", "approval_void", "approval_insufficient")),
+    Kind("shadow_promotion", "Promoted in MLflow without approval", ("shadow_promotion",), grave_only=False,
+         severity=HIGH),
     Kind("not_assessed", "Never risk-assessed", ("not_assessed",)),
     Kind("reassessment_requested", "Risk re-assessment requested", ("reassessment_requested",)),
     Kind("assessment_overdue", "Re-assessment overdue", ("assessment_overdue",), grave_only=False),

@@ -71,6 +71,7 @@ REASON_CODES = {
     "environment_mismatch": "Runs in an environment other than the validated one",
     "owner_inactive": "Accountable owner inactive",
     "gate_overridden": "In production by a gate override",
+    "shadow_promotion": "Marked as production in MLflow without approval",
 }
 
 ORDER = {status: rank for rank, status in enumerate(STATUSES)}
@@ -139,6 +140,9 @@ class VersionFacts:
     acceptance_by: str = ""
     environment_mismatch: bool = False
     overridden: bool = False  # entered production through a gate override
+    # What an external registry (MLflow) says puts it in production there, e.g. "alias champion on MLflow prod":
+    # running it there without a valid approval here is a shadow promotion.
+    shadow_marks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -299,11 +303,16 @@ def version_state(version: VersionFacts, model: ModelFacts, *, now: datetime) ->
     if version.overridden and in_production:
         reasons.append(Reason("gate_overridden", ATTENTION, "An admin let it into production without what the gate "
                               "demanded.", FIX_REVIEW))
+    if version.shadow_marks and approval != APPROVED:
+        reasons.append(Reason("shadow_promotion", NON_COMPLIANT, f"MLflow marks it as production "
+                              f"({'; '.join(version.shadow_marks)}) but it has no valid approval here; approve it "
+                              "or move the alias away from it.", FIX_REVIEW))
     rechecks = [t for t in (recheck, acceptance_recheck, monitoring_recheck) if t is not None]
     return State(status=worst(r.level for r in reasons), health=health, approval=approval, reasons=tuple(reasons),
                  recheck_at=min(rechecks) if rechecks else None)
 
 
+SHADOW_PROMOTION = "shadow_promotion"
 MODEL_CODES = frozenset({"not_assessed", "reassessment_requested", "assessment_overdue", "assessment_due_soon",
                          "owner_inactive"})
 STAGE_RANK = {"production": 0, "staging": 1, "validation": 2, "development": 3}
@@ -318,7 +327,10 @@ def model_state(model: ModelFacts, versions: list[tuple[str, str, State]], *, no
     """
     live = sorted((v for v in versions if v[1] in STAGE_RANK), key=lambda v: STAGE_RANK[v[1]])
     in_production = [v for v in live if v[1] == "production"]
+    shadowed = [v for v in live if any(r.code == SHADOW_PROMOTION for r in v[2].reasons)]
     live = in_production or live[:1]
+    # A version promoted in MLflow behind the portal's back runs whatever the portal's stages say.
+    live += [v for v in shadowed if v not in live]
     if not live:
         reasons, recheck = model_reasons(model, in_production=False, now=now)
         return State(worst(r.level for r in reasons), NOT_MONITORED, MISSING, tuple(reasons), recheck)

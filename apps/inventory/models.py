@@ -542,3 +542,37 @@ class PortfolioTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.business_unit_id} {self.key}: {self.n}"
+
+
+class ExternalRegistryLink(TimeStampedModel):
+    """A version as an external model registry (an MLflow server) holds it, matched by a stable key.
+
+    ``registry`` names the server (``mlflow:<key>``, set by ``apps.integrations``); ``name`` and ``external_version``
+    are the registered model and its version there. ``production_marks`` are the aliases or the stage there that
+    mean production (the sync reads which from the settings): the governance facts read them, and a version so
+    marked without a valid approval is a shadow promotion. ``imported`` keeps what the sync last wrote into each of
+    the version's fields, so a later change typed in the portal is told apart from one made in MLflow and is never
+    overwritten silently.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="registry_links")
+    registry = models.CharField(max_length=80, validators=[validate_single_line])
+    registry_label = models.CharField(max_length=160, blank=True, validators=[validate_single_line])
+    name = models.CharField(max_length=255, validators=[validate_single_line], help_text="Registered model name.")
+    external_version = models.CharField(max_length=40, validators=[validate_single_line])
+    url = models.CharField(max_length=600, blank=True, validators=[validate_single_line])
+    aliases = models.JSONField(default=list, blank=True)
+    stage = models.CharField(max_length=40, blank=True, validators=[validate_single_line])
+    production_marks = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Run, tags, signature, environment files.")
+    imported = models.JSONField(default=dict, blank=True)
+    last_seen_at = models.DateTimeField()
+    shadow_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["registry", "name", "external_version"]
+        constraints = [models.UniqueConstraint(fields=["registry", "name", "external_version"],
+                                               name="registry_link_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.external_version} ({self.registry_label or self.registry})"

@@ -21,6 +21,7 @@ from apps.inventory.models import (
     BusinessUnit,
     DataSet,
     Deployment,
+    ExternalRegistryLink,
     GateOverride,
     MLModel,
     ModelGovernance,
@@ -435,6 +436,40 @@ def version_update(*, actor, version: ModelVersion, training_datasets=None, reas
         signals.governance_changed(model_ids=[version.model_id], actor=actor,
                                    cause=f"version {version.version} updated")
     return version
+
+
+LINK_WATCHED = ("aliases", "stage", "production_marks", "version_id")
+
+
+@transaction.atomic
+def registry_link_record(*, version: ModelVersion, registry: str, name: str, external_version: str, now: datetime,
+                         registry_label: str = "", url: str = "", aliases=(), stage: str = "", production_marks=(),
+                         details: dict | None = None) -> tuple[ExternalRegistryLink, bool]:
+    """What an external registry (MLflow) says of a version: its aliases and stage there. Returns the link and
+    whether its aliases, stage or production marks changed (audited; the governance state is recomputed when the
+    production marks did, which raises or clears a shadow promotion)."""
+    link = (ExternalRegistryLink.objects.select_for_update()
+            .filter(registry=registry, name=name, external_version=external_version).first())
+    values = {"version_id": version.pk, "registry_label": registry_label, "url": url, "aliases": sorted(aliases),
+              "stage": stage, "production_marks": list(production_marks), "details": details or {}}
+    before = {field: getattr(link, field) for field in values} if link else {}
+    if link is None:
+        link = ExternalRegistryLink(registry=registry, name=name, external_version=external_version, last_seen_at=now)
+    for field, value in values.items():
+        setattr(link, field, value)
+    link.last_seen_at = now
+    _clean(link, exclude=("version",))
+    link.save()
+    changed = {field: [before.get(field), values[field]] for field in LINK_WATCHED
+               if before.get(field) != values[field]}
+    if changed:
+        changed.pop("version_id", None)
+        audit_record(actor=None, action="registry_link.changed", obj=version, changes=changed,
+                     reason=f"{registry_label or registry}: {name} version {external_version}")
+    if before.get("production_marks") != values["production_marks"]:
+        signals.governance_changed(model_ids=[version.model_id], actor=None,
+                                   cause=f"production marks in {registry_label or registry} changed")
+    return link, bool(changed)
 
 
 def _recheck_deployments(version: ModelVersion) -> None:

@@ -197,7 +197,8 @@ class VersionDetailView(RoleRequiredMixin, TemplateView):
                        is_retired=version.stage == Stage.RETIRED, state=state,
                        # The stored answer the gate gives (it recomputes, then reads the same blockers).
                        ready_for_production=state is not None and state.gate_open,
-                       gate_blockers=selectors.gate_blockers(version), gate_refusal=gate_refusal)
+                       gate_blockers=selectors.gate_blockers(version), gate_refusal=gate_refusal,
+                       registry_links=version.registry_links.order_by("registry", "name"))
         return context
 
     def check_object_permission(self, request) -> None:

@@ -19,6 +19,7 @@ from apps.reviews import services as reviews
 from apps.risk import services as risk
 from tests.compliance.factories import UseCaseFactory
 from tests.factories import UserFactory, api_key_for
+from tests.integrations.factories import SyncRunFactory
 from tests.inventory.factories import (
     BusinessProcessFactory,
     DataSetFactory,
@@ -64,6 +65,7 @@ def seed_portfolio() -> dict:
                                  threshold="< 0.8", severity="breach", message="accuracy is 0.7000.",
                                  evaluation=evaluation)
     delivery = WebhookDeliveryFactory(status="failed")
+    sync_run = SyncRunFactory()  # its server's address answers nothing (port 9): a test or sync never reaches MLflow
     start = datetime(2026, 1, 1, tzinfo=UTC)
     window = MetricWindow.objects.create(version=version, cadence="daily", window_start=start,
                                          window_end=start + timedelta(days=1), row_count=10,
@@ -101,6 +103,8 @@ def seed_portfolio() -> dict:
             "metric-windows": [window.pk],
             "webhooks": [delivery.subscription_id],
             "webhook-deliveries": [delivery.pk],
+            "mlflow-servers": [sync_run.server_id],
+            "mlflow-sync-runs": [sync_run.pk],
             "audit-events": list(AuditEvent.objects.order_by("-seq").values_list("pk", flat=True)[:3]),
             "compliance": [model.slug, draft_review.version.model.slug],
             "use-cases": [use_case.pk for use_case in use_cases],

@@ -206,6 +206,27 @@ def test_every_documented_reason_code_can_arise_and_no_other():
         g.version_state(production(approval=None), MODEL, now=NOW),
         g.version_state(production(approval=g.Approval(False, 0, 0)), MODEL, now=NOW),
         g.version_state(production(approval=g.Approval(True, 1, 3)), MODEL, now=NOW),
+        g.version_state(production(approval=None, shadow_marks=("alias champion on MLflow prod",)), MODEL, now=NOW),
     ]
     seen = set().union(*(codes(s) for s in scenarios))
     assert seen == set(g.REASON_CODES)
+
+
+def test_a_version_marked_production_in_mlflow_without_approval_is_a_shadow_promotion():
+    marked = ("alias champion on MLflow prod",)
+    dev = g.version_state(g.VersionFacts(label="1.1", stage="development", policy=CRITICAL, shadow_marks=marked),
+                          MODEL, now=NOW)
+    [reason] = [r for r in dev.reasons if r.code == "shadow_promotion"]
+    assert dev.status == g.NON_COMPLIANT and "alias champion on MLflow prod" in reason.message
+    approved = g.version_state(g.VersionFacts(label="1.1", stage="development", policy=CRITICAL, approval=APPROVED,
+                                              shadow_marks=marked), MODEL, now=NOW)
+    assert "shadow_promotion" not in codes(approved) and approved.status == g.COMPLIANT
+
+
+def test_a_shadow_promoted_version_beside_sound_production_makes_the_model_non_compliant():
+    sound = g.version_state(production(), MODEL, now=NOW)
+    shadow = g.version_state(g.VersionFacts(label="3.0", stage="development", policy=CRITICAL,
+                                            shadow_marks=("alias prod on MLflow",)), MODEL, now=NOW)
+    state = g.model_state(MODEL, [("2.0", "production", sound), ("3.0", "development", shadow)], now=NOW)
+    assert state.status == g.NON_COMPLIANT
+    assert [r.version for r in state.reasons if r.code == "shadow_promotion"] == ["3.0"]

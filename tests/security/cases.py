@@ -22,6 +22,7 @@ from django.urls import reverse
 from apps.core.models import ApiToken
 from tests.compliance.factories import UseCaseFactory
 from tests.factories import PASSWORD, UserFactory, api_key_for
+from tests.integrations.factories import MlflowServerFactory
 from tests.inventory.factories import (
     FINGERPRINT,
     BusinessProcessFactory,
@@ -669,6 +670,57 @@ def _webhook_ping_api(ctx):
 @case("webhook-detail", "delete")
 def _webhook_delete_api(ctx):
     return Write(actor=user("admin"), kwargs={"pk": WebhookSubscriptionFactory().pk})
+
+
+# --- MLflow servers (admins) ----------------------------------------------------------------------------
+# Nothing listens on the server's address (port 9, discard): a sync is only queued here (its task leaves after
+# the commit, which the test's transaction never reaches) and a connection test answers why it failed.
+
+def mlflow_form(ctx, **extra):
+    return {"name": "MLflow probe", "url": "http://127.0.0.1:9", "auth": "none", "team": TeamFactory().pk,
+            "owner": user("data_scientist").pk, "page_size": 50, **extra}
+
+
+@case("integrations:server-create")
+def _mlflow_create(ctx):
+    return Write(actor=user("admin"), data=mlflow_form(ctx), api=False)
+
+
+@case("integrations:server-test", events=0, why="a connection test reads the server; it changes nothing")
+def _mlflow_test(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": MlflowServerFactory().pk}, api=False)
+
+
+@case("integrations:server-sync")
+def _mlflow_sync(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": MlflowServerFactory().pk}, api=False)
+
+
+@case("integrations:server-delete")
+def _mlflow_delete(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": MlflowServerFactory().pk}, api=False)
+
+
+@case("mlflow-server-list")
+def _mlflow_create_api(ctx):
+    team, owner = TeamFactory(), user("data_scientist")
+    return Write(actor=user("admin"), data={"name": "MLflow probe", "url": "http://127.0.0.1:9", "team": team.slug,
+                                            "owner": owner.username})
+
+
+@case("mlflow-server-test", events=0, why="a connection test reads the server; it changes nothing")
+def _mlflow_test_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": MlflowServerFactory().pk})
+
+
+@case("mlflow-server-sync")
+def _mlflow_sync_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": MlflowServerFactory().pk})
+
+
+@case("mlflow-server-detail", "delete")
+def _mlflow_delete_api(ctx):
+    return Write(actor=user("admin"), kwargs={"pk": MlflowServerFactory().pk})
 
 
 # --- Compliance ---------------------------------------------------------------------------------------

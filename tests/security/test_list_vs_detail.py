@@ -42,6 +42,7 @@ def portfolio(db):
     from apps.monitoring.models import Evaluation, MetricWindow
     from apps.reviews.services import review_withdraw
     from apps.risk.services import assessment_save_draft, assessment_submit
+    from tests.integrations.factories import SyncRunFactory
     from tests.inventory.factories import (
         BusinessProcessFactory,
         DataSetFactory,
@@ -75,6 +76,7 @@ def portfolio(db):
     WebhookDeliveryFactory(status="failed")
     for state in ("draft", "submitted", "approved", "declined", "withdrawn"):
         UseCaseFactory(state=state)
+    SyncRunFactory(status="failed")
     return model
 
 
