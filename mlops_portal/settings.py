@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.risk",
     "apps.reviews",
     "apps.monitoring",
+    "apps.findings",
     "apps.governance",
     "apps.compliance",
     "apps.notifications",

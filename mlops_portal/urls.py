@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.monitoring.api.urls")),
     path("", include("apps.notifications.api.urls")),
     path("", include("apps.compliance.api.urls")),
+    path("", include("apps.findings.api.urls")),
 ]
 
 urlpatterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     path("monitoring/", include("apps.monitoring.urls")),
     path("governance/", include("apps.governance.urls")),
     path("compliance/", include("apps.compliance.urls")),
+    path("findings/", include("apps.findings.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
