@@ -15,3 +15,15 @@ class ClassificationForm(forms.ModelForm):
             "role": "Provider: we build it or have it built and use it under our name. Deployer: we use someone "
                     "else's system.",
         }
+
+
+class FindingControlsForm(forms.Form):
+    controls = forms.ModelMultipleChoiceField(queryset=None, required=False, widget=forms.CheckboxSelectMultiple,
+                                              help_text="The controls of the frameworks in force this finding "
+                                                        "concerns; leave all unticked to link none.")
+
+    def __init__(self, *args, queryset, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["controls"]
+        field.queryset = queryset
+        field.label_from_instance = lambda c: f"{c.framework_version.framework.name} {c.code}: {c.title}"

@@ -10,4 +10,5 @@ urlpatterns = [
     path("frameworks/", views.FrameworkListView.as_view(), name="frameworks"),
     path("models/<slug:slug>/", views.ModelComplianceView.as_view(), name="model"),
     path("models/<slug:slug>/classify/", views.ClassifyView.as_view(), name="classify"),
+    path("findings/<int:pk>/controls/", views.FindingControlsView.as_view(), name="finding-controls"),
 ]

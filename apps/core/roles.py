@@ -225,9 +225,9 @@ def _require_finding_remediator(user, finding) -> None:
     """The finding's owner, the model's team and admins remediate it (``finding.version.model``)."""
     if user.pk == finding.owner_id or can_write_model(user, finding.version.model):
         return
-    owner = finding.owner
+    owner, model = finding.owner, finding.version.model
     raise PermissionDeniedError(f"Only the finding's owner ({owner.get_full_name() or owner.get_username()}), the "
-                                "model's team and admins record its remediation.")
+                                f"team {model.team} of {model} and admins record its remediation; ask one of them.")
 
 
 def _require_not_finding_owner(user, finding) -> None:

@@ -50,25 +50,13 @@ def open_incidents_of(model) -> list[Incident]:
     return list(Incident.objects.filter(model=model).exclude(status=rules.INCIDENT_CLOSED).order_by("aware_at", "pk"))
 
 
-def findings_by_model(model_ids) -> dict[int, dict]:
-    """Per model: open, overdue and closed findings and the newest closing (one query)."""
-    rows = (Finding.objects.filter(version__model_id__in=list(model_ids)).values("version__model_id", "status")
-            .annotate(n=Count("pk"), closed_at=Max("closed_at")))
-    found: dict[int, dict] = defaultdict(lambda: {"open": 0, "closed": 0, "closed_at": None, "open_severities": []})
-    for row in rows:
-        facts = found[row["version__model_id"]]
-        if row["status"] == rules.CLOSED:
-            facts["closed"] += row["n"]
-            facts["closed_at"] = row["closed_at"]
-        else:
-            facts["open"] += row["n"]
-    return dict(found)
-
-
-def overdue_findings_by_model(model_ids, today) -> dict[int, int]:
-    rows = (Finding.objects.filter(version__model_id__in=list(model_ids), due_date__lt=today)
-            .exclude(status=rules.CLOSED).values("version__model_id").annotate(n=Count("pk")))
-    return {row["version__model_id"]: row["n"] for row in rows}
+def findings_by_model(model_ids, today) -> dict[int, dict]:
+    """Per model: open, overdue (open past due) and closed findings, and the newest closing (one query)."""
+    closed = Q(status=rules.CLOSED)
+    rows = (Finding.objects.filter(version__model_id__in=list(model_ids)).values("version__model_id")
+            .annotate(open=Count("pk", filter=~closed), overdue=Count("pk", filter=~closed & Q(due_date__lt=today)),
+                      closed=Count("pk", filter=closed), closed_at=Max("closed_at")))
+    return {row["version__model_id"]: row for row in rows}
 
 
 def incidents_by_model(model_ids) -> dict[int, list[Incident]]:

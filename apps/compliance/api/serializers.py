@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from apps.compliance import evaluation as ev
-from apps.compliance.models import Classification, Control
+from apps.compliance.models import Classification, Control, FindingControl
 
 
 class ControlSerializer(serializers.ModelSerializer):
@@ -115,3 +115,24 @@ def portfolio_data(portfolio) -> dict:
         "by_business_unit": [{"key": slug, "name": portfolio.unit_names[slug], **c.as_dict()}
                              for slug, c in portfolio.by_business_unit.items()],
     }
+
+
+class FindingControlSerializer(serializers.ModelSerializer):
+    framework = serializers.CharField(source="control.framework_version.framework.code")
+    framework_version = serializers.CharField(source="control.framework_version.version")
+    control_id = serializers.IntegerField(source="control.pk")
+    code = serializers.CharField(source="control.code")
+    title = serializers.CharField(source="control.title")
+    reference = serializers.CharField(source="control.reference")
+    linked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = FindingControl
+        fields = ["framework", "framework_version", "control_id", "code", "title", "reference", "linked_by",
+                  "created_at"]
+
+
+class FindingControlsWriteSerializer(serializers.Serializer):
+    controls = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Control.objects.select_related("framework_version__framework"),
+        help_text="Ids of the controls (of frameworks in force) the finding concerns; replaces the links.")

@@ -8,4 +8,6 @@ urlpatterns = [
     path("compliance/models/<slug:slug>/", views.ModelComplianceView.as_view(), name="api-compliance-model"),
     path("compliance/models/<slug:slug>/classification/", views.ClassificationView.as_view(),
          name="api-compliance-classification"),
+    path("compliance/findings/<int:pk>/controls/", views.FindingControlsView.as_view(),
+         name="api-compliance-finding-controls"),
 ]
