@@ -31,7 +31,7 @@ API_LISTS = sorted(name for name, (method, _, _) in MATRIX.items()
                    and f"{name[:-5]}-detail" in MATRIX)
 LIST_PAGES = ["inventory:index", "inventory:dataset-list", "inventory:process-list", "portfolio:dashboard",
               "risk:index", "risk:policies", "reviews:index", "monitoring:index", "notifications:list", "core:audit",
-              "core:home"]
+              "core:home", "findings:index", "findings:incidents"]
 LINKS_PER_PAGE = 15
 
 
@@ -72,6 +72,12 @@ def portfolio(db):
     Evaluation.objects.create(version=live, filename="e.csv", file_format="csv", sha256="0" * 64, size_bytes=1,
                               raw_path="x", parquet_path="x", row_count=1, status=Evaluation.Status.FAILED)
     WebhookDeliveryFactory(status="failed")
+    from tests.findings.factories import FindingFactory, IncidentFactory
+
+    FindingFactory(version=live)
+    FindingFactory(version=retired, status="closed", closing_note="Checked on the holdout.")
+    IncidentFactory(model=model)
+    IncidentFactory(model=retired.model, status="closed")
     return model
 
 
