@@ -190,3 +190,20 @@ def test_it_classifies_a_high_risk_credit_model_with_a_complete_file_and_others_
     for slug in ("sme-credit-scoring", "credit-card-limit-management"):
         assert views[slug].facts.classification.eu_category == "high_risk"
         assert views[slug].coverage.missing + views[slug].coverage.partial > 0
+
+
+def test_it_shows_a_closed_and_an_open_finding_and_an_open_incident_on_credit_models(portfolio):
+    from apps.findings.models import Finding, Incident
+    from apps.inventory.models import ModelGovernance, VersionGovernance
+
+    closed = Finding.objects.get(version__model__slug="retail-credit-scoring")
+    assert closed.status == "closed" and closed.closed_by.username == "reviewer2" and closed.remediation
+    open_finding = Finding.objects.get(version__model__slug="sme-credit-scoring")
+    assert open_finding.status == "open" and open_finding.severity == "high"
+    state = VersionGovernance.objects.get(version=open_finding.version)
+    assert any(b["code"] == "finding_blocking" and b["url"] == open_finding.get_absolute_url()
+               for b in state.blockers)
+    incident = Incident.objects.get(model__slug="credit-card-limit-management")
+    assert incident.is_open and incident.entries.count() == 2
+    flags = ModelGovernance.objects.get(model=incident.model).flags
+    assert any(flag["kind"] == "incident_open" for flag in flags)

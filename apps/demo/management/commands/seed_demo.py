@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from apps.demo import compliance, inventory, monitoring, reviews, risk
+from apps.demo import compliance, findings, inventory, monitoring, reviews, risk
 from apps.demo.users import DEMO_USERS, seed_users
 from apps.governance.services import governance_refresh
 from apps.inventory.governance import STATUS_LABELS
@@ -15,7 +15,7 @@ from apps.inventory.signals import governance_deferred
 # (the inventory part already assesses and approves every version it takes live), monitoring uploads
 # evaluations of live versions, compliance classifies the credit models (and monitors the one with a complete
 # file). Each ``seed(stdout=...)`` adds only what is missing.
-PORTFOLIO_SEEDS = (inventory.seed, risk.seed, reviews.seed, monitoring.seed, compliance.seed)
+PORTFOLIO_SEEDS = (inventory.seed, risk.seed, reviews.seed, monitoring.seed, compliance.seed, findings.seed)
 
 
 class Command(BaseCommand):
