@@ -27,3 +27,10 @@ class FindingControlsForm(forms.Form):
         field = self.fields["controls"]
         field.queryset = queryset
         field.label_from_instance = lambda c: f"{c.framework_version.framework.name} {c.code}: {c.title}"
+
+    def clean_controls(self):
+        controls = self.cleaned_data["controls"]
+        # Unticking every control unlinks them all; with none linked yet, an empty form would save nothing.
+        if not controls and not self.initial.get("controls"):
+            raise forms.ValidationError("Tick at least one control this finding concerns.")
+        return controls

@@ -104,7 +104,7 @@ class FindingCreateView(ServiceForm):
 
 
 class FindingEditView(ServiceForm):
-    capability = Capability.VIEW_PORTFOLIO
+    capability = Capability.REMEDIATE_FINDING
     template_name = "findings/finding_form.html"
     success_message = "Finding saved."
 
@@ -139,7 +139,7 @@ class FindingEditView(ServiceForm):
 class FindingStatusView(ServiceForm):
     """POST only from the detail page's form; a GET shows the same form alone."""
 
-    capability = Capability.VIEW_PORTFOLIO
+    capability = Capability.REMEDIATE_FINDING
     template_name = "findings/status_form.html"
     form_class = forms.FindingStatusForm
 
