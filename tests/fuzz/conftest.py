@@ -74,6 +74,10 @@ def seed_portfolio() -> dict:
 
     classification_save(actor=reviewer, model=model, eu_category="high_risk", annex_iii_area="essential_services",
                         role="provider")
+    from tests.findings.factories import FindingFactory, IncidentFactory
+
+    finding = FindingFactory(version=version)
+    incident = IncidentFactory(model=model)
 
     return {
         "tokens": tokens,
@@ -98,6 +102,8 @@ def seed_portfolio() -> dict:
             "webhook-deliveries": [delivery.pk],
             "audit-events": list(AuditEvent.objects.order_by("-seq").values_list("pk", flat=True)[:3]),
             "compliance": [model.slug, draft_review.version.model.slug],
+            "findings": [finding.pk],
+            "incidents": [incident.pk],
         },
         # Values for body fields that reference other objects.
         "references": {

@@ -21,8 +21,8 @@ class FindingSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="version.model.slug", read_only=True)
     version_label = serializers.CharField(source="version.version", read_only=True)
     owner = PersonField(help_text="Username of the person who remediates it.")
-    raised_by = PersonField(read_only=True)
-    closed_by = PersonField(read_only=True)
+    raised_by = PersonField(read_only=True, allow_null=True)
+    closed_by = PersonField(read_only=True, allow_null=True)
     severity = serializers.ChoiceField(choices=list(rules.SEVERITY_LABELS.items()))
     url = serializers.CharField(source="get_absolute_url", read_only=True)
 
@@ -46,7 +46,7 @@ class TransitionSerializer(serializers.Serializer):
 
 
 class IncidentEntrySerializer(serializers.ModelSerializer):
-    author = PersonField(read_only=True)
+    author = PersonField(read_only=True, allow_null=True)
 
     class Meta:
         model = IncidentEntry
@@ -63,8 +63,8 @@ class IncidentSerializer(serializers.ModelSerializer):
                                             help_text="The last day the authority's report may arrive (serious "
                                                       "incidents only).")
     report_state = serializers.SerializerMethodField()
-    opened_by = PersonField(read_only=True)
-    closed_by = PersonField(read_only=True)
+    opened_by = PersonField(read_only=True, allow_null=True)
+    closed_by = PersonField(read_only=True, allow_null=True)
     entries = IncidentEntrySerializer(many=True, read_only=True)
     url = serializers.CharField(source="get_absolute_url", read_only=True)
 
