@@ -39,7 +39,7 @@ class FindingUpdateSerializer(FindingSerializer):
         read_only_fields = [*FindingSerializer.Meta.read_only_fields, "version"]
 
 
-class TransitionSerializer(serializers.Serializer):
+class StatusMoveSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="Finding: open, remediating, closed. Incident: open, contained, closed.")
     note = serializers.CharField(required=False, allow_blank=True, default="",
                                  help_text=f"Required to close (at least {rules.MIN_NOTE} characters).")

@@ -52,10 +52,10 @@ class FindingViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
         return Response(s.FindingSerializer(selectors.finding_detail(finding.pk)).data)
 
     @extend_schema(summary="Move a finding: open, remediating, closed (closing: a note, and not by its owner)",
-                   request=s.TransitionSerializer, responses={200: s.FindingSerializer, **ERRORS})
+                   request=s.StatusMoveSerializer, responses={200: s.FindingSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        body = s.TransitionSerializer(data=request.data)
+        body = s.StatusMoveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         finding = services.finding_transition(actor=request.user, finding=self.get_object(), **body.validated_data)
         return Response(s.FindingSerializer(selectors.finding_detail(finding.pk)).data)
@@ -108,10 +108,10 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets
 
     @extend_schema(summary="Move an incident: open, contained, closed (closing: reviewers and admins, once root "
                            "cause, corrective actions and any owed report are recorded)",
-                   request=s.TransitionSerializer, responses={200: s.IncidentSerializer, **ERRORS})
+                   request=s.StatusMoveSerializer, responses={200: s.IncidentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        body = s.TransitionSerializer(data=request.data)
+        body = s.StatusMoveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         incident = services.incident_transition(actor=request.user, incident=self.get_object(),
                                                 **body.validated_data)
