@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.risk",
     "apps.reviews",
     "apps.monitoring",
+    "apps.findings",
     "apps.governance",
     "apps.integrations",
     "apps.compliance",

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.notifications.api.urls")),
     path("", include("apps.compliance.api.urls")),
     path("", include("apps.integrations.api.urls")),
+    path("", include("apps.findings.api.urls")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("governance/", include("apps.governance.urls")),
     path("compliance/", include("apps.compliance.urls")),
     path("use-cases/", include("apps.compliance.urls_intake")),
+    path("findings/", include("apps.findings.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("integrations/", include("apps.integrations.urls")),
     path("api/v1/", include(api_v1)),

@@ -9,7 +9,9 @@ satisfied when all of its evidence is, missing when none of it is, partial other
 Whether a control applies follows from the model's classification (EU AI Act category, Annex III area, role as
 provider or deployer) and its risk tier (an unassessed model counts as critical, as the governance rules treat it).
 
-New evidence kinds (documents, findings, incidents) add a judge to ``JUDGES`` and a field to ``Facts``.
+New evidence kinds (documents, ...) add a judge to ``JUDGES`` and a field to ``Facts``; findings and incidents
+did (``findings``: validation findings remediated and closed; ``incidents``: incidents handled, serious ones
+reported in time).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ TIERS = ("low", "medium", "high", "critical")
 # Where the evidence is seen and fixed; the selector turns each into the page's URL.
 LINK_CLASSIFICATION, LINK_ASSESSMENT, LINK_REVIEW, LINK_MONITORING, LINK_MODEL, LINK_LINEAGE, LINK_AUDIT = (
     "classification", "assessment", "review", "monitoring", "model", "lineage", "audit")
+LINK_FINDINGS, LINK_INCIDENTS = "findings", "incidents"
 
 EVIDENCE_KINDS = {
     "classification": "Classification questionnaire",
@@ -66,6 +69,8 @@ EVIDENCE_KINDS = {
     "fairness": "Per-group fairness evaluated",
     "human_oversight": "Accountable person and human oversight",
     "audit_trail": "Changes recorded in the audit trail",
+    "findings": "Validation findings remediated and closed",
+    "incidents": "Incidents handled; serious ones reported in time",
 }
 
 
@@ -142,6 +147,15 @@ class Facts:
     audit_events: int = 0
     audited_at: datetime | None = None
     last_evidence_at: datetime | None = None
+    findings_open: int = 0
+    findings_overdue: int = 0  # open past their due date
+    findings_closed: int = 0
+    findings_closed_at: datetime | None = None  # the newest closing
+    incidents_open: int = 0
+    incidents_closed: int = 0
+    incidents_report_overdue: int = 0  # serious, unreported, past the deadline
+    incidents_report_due: int = 0  # serious, unreported, deadline not yet passed
+    incidents_at: datetime | None = None  # the newest incident's change
 
 
 @dataclass(frozen=True)
@@ -335,6 +349,39 @@ def _judge_audit_trail(f: Facts) -> Evidence:
                f.audited_at)
 
 
+def _judge_findings(f: Facts) -> Evidence:
+    kind, link = "findings", LINK_FINDINGS
+    if f.findings_overdue:
+        return Evidence(kind, MISSING, f"{f.findings_overdue} open finding{'s' * (f.findings_overdue != 1)} past "
+                        "its due date.", link, f.findings_closed_at,
+                        fix="Remediate the overdue findings and have a reviewer close them.")
+    if f.findings_open:
+        return Evidence(kind, PARTIAL, f"{f.findings_open} finding{'s' * (f.findings_open != 1)} being remediated "
+                        "(within its due date).", link, f.findings_closed_at,
+                        fix="Finish the remediation and have a reviewer other than the owner close each finding.")
+    if f.findings_closed:
+        return _ok(kind, f"All {f.findings_closed} finding{'s' * (f.findings_closed != 1)} closed after "
+                   "remediation.", link, f.findings_closed_at)
+    return _ok(kind, "No validation finding was raised.", link)
+
+
+def _judge_incidents(f: Facts) -> Evidence:
+    kind, link = "incidents", LINK_INCIDENTS
+    if f.incidents_report_overdue:
+        return Evidence(kind, MISSING, f"{f.incidents_report_overdue} serious incident report"
+                        f"{'s' * (f.incidents_report_overdue != 1)} to the authority overdue.", link, f.incidents_at,
+                        fix="Report the serious incident to the market surveillance authority and record the report.")
+    if f.incidents_open:
+        due = f"; {f.incidents_report_due} serious-incident report(s) due" if f.incidents_report_due else ""
+        return Evidence(kind, PARTIAL, f"{f.incidents_open} incident{'s' * (f.incidents_open != 1)} open{due}.",
+                        link, f.incidents_at, fix="Establish the root cause and corrective actions, report a "
+                        "serious incident in time, and close the incident.")
+    if f.incidents_closed:
+        return _ok(kind, f"{f.incidents_closed} incident{'s' * (f.incidents_closed != 1)} handled and closed.", link,
+                   f.incidents_at)
+    return _ok(kind, "No incident recorded.", link)
+
+
 JUDGES: dict[str, Callable[[Facts], Evidence]] = {
     "classification": _judge_classification,
     "not_prohibited": _judge_not_prohibited,
@@ -349,6 +396,8 @@ JUDGES: dict[str, Callable[[Facts], Evidence]] = {
     "fairness": _judge_fairness,
     "human_oversight": _judge_human_oversight,
     "audit_trail": _judge_audit_trail,
+    "findings": _judge_findings,
+    "incidents": _judge_incidents,
 }
 assert set(JUDGES) == set(EVIDENCE_KINDS), "every evidence kind needs a judge"
 

@@ -33,3 +33,20 @@ class DocumentAttachForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["review"].queryset = reviews if reviews is not None else Review.objects.none()
         self.fields["review"].label_from_instance = lambda r: f"Round {r.round} ({r.get_state_display().lower()})"
+class FindingControlsForm(forms.Form):
+    controls = forms.ModelMultipleChoiceField(queryset=None, required=False, widget=forms.CheckboxSelectMultiple,
+                                              help_text="The controls of the frameworks in force this finding "
+                                                        "concerns; leave all unticked to link none.")
+
+    def __init__(self, *args, queryset, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["controls"]
+        field.queryset = queryset
+        field.label_from_instance = lambda c: f"{c.framework_version.framework.name} {c.code}: {c.title}"
+
+    def clean_controls(self):
+        controls = self.cleaned_data["controls"]
+        # Unticking every control unlinks them all; with none linked yet, an empty form would save nothing.
+        if not controls and not self.initial.get("controls"):
+            raise forms.ValidationError("Tick at least one control this finding concerns.")
+        return controls

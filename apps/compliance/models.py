@@ -178,3 +178,21 @@ class GeneratedDocument(models.Model):
     def reference(self) -> str:
         """The document's identifier, printed on every page: model, version, kind and number."""
         return f"{self.version.model.slug}-{self.version.version}-{self.kind}-{self.number}"
+class FindingControl(models.Model):
+    """A control a validation finding concerns (the finding lives in ``apps.findings``, below this app).
+
+    Points at a control row of one framework version, so a later version never changes what the finding was
+    linked to. Written only by ``finding_controls_set``, which audits the change.
+    """
+
+    finding = models.ForeignKey("findings.Finding", on_delete=models.CASCADE, related_name="control_links")
+    control = models.ForeignKey(Control, on_delete=models.PROTECT, related_name="finding_links")
+    linked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["control__framework_version__framework__order", "control__order", "control__code"]
+        constraints = [models.UniqueConstraint(fields=["finding", "control"], name="one_link_per_finding_control")]
+
+    def __str__(self) -> str:
+        return f"{self.finding} concerns {self.control.code}"

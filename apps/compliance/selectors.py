@@ -8,17 +8,20 @@ per-model views added up (``evaluation.coverage``), never a second computation.
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from django.db.models import Count, Max, Prefetch
+from django.db.models import Count, Max, Prefetch, Q
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.compliance import evaluation as ev
 from apps.compliance.filters import ComplianceModelFilter
-from apps.compliance.models import Control, Framework, FrameworkVersion, GeneratedDocument
+from apps.compliance.models import Control, FindingControl, Framework, FrameworkVersion, GeneratedDocument
 from apps.core.models import AuditEvent
+from apps.findings import rules as finding_rules
+from apps.findings.selectors import findings_by_model, incidents_by_model
 from apps.inventory import governance as g
 from apps.inventory.models import LegalBasis, MLModel, ModelVersion, Stage
 from apps.monitoring.models import Evaluation, MetricWindow
@@ -57,7 +60,7 @@ def _by_model(rows, key="model_id") -> dict:
 
 
 def gather_facts(models: list[MLModel]) -> dict[int, ev.Facts]:
-    """Every model's facts in nine queries, whatever the number of models."""
+    """Every model's facts in eleven queries, whatever the number of models."""
     ids = [m.pk for m in models]
     assessments = _by_model(
         RiskAssessment.objects.filter(model_id__in=ids, status=RiskAssessment.Status.CURRENT)
@@ -90,10 +93,32 @@ def gather_facts(models: list[MLModel]) -> dict[int, ev.Facts]:
     audited = _by_model(
         AuditEvent.objects.filter(object_type=MLModel._meta.label_lower, object_id__in=[str(i) for i in ids])
         .values("object_id").annotate(n=Count("pk"), at=Max("created_at")), key="object_id")
-    return {m.pk: _facts(m, assessments.get(m.pk), versions.get(m.pk, []), unlawful.get(m.pk),
-                         approved.get(m.pk), _newest(evaluated.get(m.pk), windowed.get(m.pk)),
-                         audited.get(str(m.pk)), fairness.get(m.pk))
+    today = timezone.localdate()
+    findings = findings_by_model(ids, today)
+    incidents = incidents_by_model(ids)
+    return {m.pk: replace(
+                _facts(m, assessments.get(m.pk), versions.get(m.pk, []), unlawful.get(m.pk), approved.get(m.pk),
+                       _newest(evaluated.get(m.pk), windowed.get(m.pk)), audited.get(str(m.pk)), fairness.get(m.pk)),
+                **_finding_facts(findings.get(m.pk)), **_incident_facts(incidents.get(m.pk, []), today))
             for m in models}
+
+
+def _finding_facts(row) -> dict:
+    if not row:
+        return {}
+    return {"findings_open": row["open"], "findings_overdue": row["overdue"], "findings_closed": row["closed"],
+            "findings_closed_at": row["closed_at"]}
+
+
+def _incident_facts(incidents, today) -> dict:
+    if not incidents:
+        return {}
+    states = [i.report_state(today) for i in incidents if i.is_open]
+    return {"incidents_open": sum(1 for i in incidents if i.is_open),
+            "incidents_closed": sum(1 for i in incidents if not i.is_open),
+            "incidents_report_overdue": states.count(finding_rules.REPORT_OVERDUE),
+            "incidents_report_due": states.count(finding_rules.REPORT_DUE),
+            "incidents_at": max(i.updated_at for i in incidents)}
 
 
 def _newest(*rows):
@@ -156,6 +181,8 @@ def evidence_links(model: MLModel) -> dict[str, str]:
         ev.LINK_MODEL: model.get_absolute_url(),
         ev.LINK_LINEAGE: reverse("inventory:model-lineage", kwargs={"slug": model.slug}),
         ev.LINK_AUDIT: f"{reverse('core:audit')}?object_type={MLModel._meta.label_lower}&object_id={model.pk}",
+        ev.LINK_FINDINGS: f"{reverse('findings:index')}?model={model.slug}",
+        ev.LINK_INCIDENTS: f"{reverse('findings:incidents')}?model={model.slug}",
     }
 
 
@@ -246,3 +273,15 @@ def open_reviews_of(version: ModelVersion):
 
 def documents_attached_to(review: Review) -> list[GeneratedDocument]:
     return list(review.generated_documents.select_related("generated_by").order_by("kind", "-number"))
+def controls_of_finding(finding) -> list[FindingControl]:
+    """The controls a finding concerns, with their framework version (one query)."""
+    return list(FindingControl.objects.filter(finding=finding)
+                .select_related("control__framework_version__framework", "linked_by"))
+
+
+def linkable_controls(finding):
+    """Controls in force, and those the finding is already linked to, in framework order."""
+    return (Control.objects.filter(Q(framework_version__status=FrameworkVersion.Status.PUBLISHED)
+                                   | Q(finding_links__finding=finding))
+            .select_related("framework_version__framework").distinct()
+            .order_by("framework_version__framework__order", "order", "code"))

@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from apps.compliance import documents
 from apps.compliance import evaluation as ev
-from apps.compliance.models import Classification, Control, FrameworkVersion, GeneratedDocument
+from apps.compliance.models import Classification, Control, FindingControl, FrameworkVersion, GeneratedDocument
 from apps.core.errors import ConflictError, DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record, changes_between
+from apps.findings.models import Finding
 from apps.inventory.models import MLModel, ModelVersion
 from apps.reviews import transitions
 from apps.reviews.models import Review
@@ -185,3 +186,27 @@ def document_attach(*, actor, document: GeneratedDocument, review: Review) -> Ge
     audit_record(actor=actor, action="document.attached", obj=document,
                  changes={"review": [None, str(review.pk)]}, reason=f"Attached to {review}")
     return document
+@transaction.atomic
+def finding_controls_set(*, actor, finding: Finding, controls) -> list[FindingControl]:
+    """Link a validation finding to the controls it concerns (controls in force; links to a retired version's
+    controls made earlier are kept unless removed). Reviewers and admins, who raise findings, link them."""
+    require(actor, Capability.RAISE_FINDING)
+    finding = Finding.objects.select_for_update().get(pk=finding.pk)
+    if not finding.is_open:
+        raise DomainError("A closed finding is frozen; its controls stay as they were when it was closed.")
+    wanted = {control.pk: control for control in controls}
+    current = {link.control_id: link for link in FindingControl.objects.filter(finding=finding)
+               .select_related("control")}
+    new = [control for pk, control in wanted.items() if pk not in current]
+    stale = [control.code for control in new if control.framework_version.status != FrameworkVersion.Status.PUBLISHED]
+    if stale:
+        raise DomainError(f"Link only controls in force; {', '.join(stale)} belong to a version no longer in force.",
+                          field="controls")
+    before = sorted(link.control.code for link in current.values())
+    FindingControl.objects.filter(finding=finding, control_id__in=set(current) - set(wanted)).delete()
+    FindingControl.objects.bulk_create([FindingControl(finding=finding, control=control, linked_by=actor)
+                                        for control in new])
+    after = sorted(control.code for control in wanted.values())
+    if before != after:
+        audit_record(actor=actor, action="finding.controls_linked", obj=finding, changes={"controls": [before, after]})
+    return list(FindingControl.objects.filter(finding=finding).select_related("control__framework_version__framework"))

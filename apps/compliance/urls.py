@@ -12,4 +12,5 @@ urlpatterns = [
     path("models/<slug:slug>/classify/", views.ClassifyView.as_view(), name="classify"),
     path("models/<slug:slug>/versions/<str:version>/documents/", views.DocumentsView.as_view(), name="documents"),
     path("documents/<int:pk>.<str:fmt>", views.DocumentDownloadView.as_view(), name="document-download"),
+    path("findings/<int:pk>/controls/", views.FindingControlsView.as_view(), name="finding-controls"),
 ]

@@ -8,13 +8,14 @@ from django.views.generic import FormView, TemplateView
 
 from apps.compliance import evaluation as ev
 from apps.compliance import selectors, services
-from apps.compliance.forms import ClassificationForm, DocumentAttachForm, DocumentGenerateForm
+from apps.compliance.forms import ClassificationForm, DocumentAttachForm, DocumentGenerateForm, FindingControlsForm
 from apps.compliance.models import Classification, GeneratedDocument
 from apps.core.csvsafe import safe_row
 from apps.core.errors import DomainError, PermissionDeniedError
 from apps.core.permissions import RoleRequiredMixin
 from apps.core.roles import Capability, may, require
 from apps.core.views_mixins import HtmxListMixin
+from apps.findings.selectors import findings_list
 from apps.inventory.models import MLModel
 from apps.risk.selectors import current_assessment
 
@@ -212,3 +213,37 @@ class DocumentDownloadView(RoleRequiredMixin, View):
         if fmt not in FORMATS:
             raise Http404("Choose html or pdf.")
         return document_response(selectors.document_detail(pk), fmt)
+class FindingControlsView(RoleRequiredMixin, FormView):
+    """The controls a validation finding concerns; reviewers and admins change the links."""
+
+    capability = Capability.VIEW_PORTFOLIO
+    post_capability = Capability.RAISE_FINDING
+    template_name = "compliance/finding_controls.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.finding = get_object_or_404(findings_list(), pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self, form_class=None):
+        return FindingControlsForm(**self.get_form_kwargs(), queryset=selectors.linkable_controls(self.finding))
+
+    def get_initial(self):
+        return {"controls": [link.control_id for link in selectors.controls_of_finding(self.finding)]}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(finding=self.finding, links=selectors.controls_of_finding(self.finding),
+                                        can_link=self.finding.is_open and may(self.request.user,
+                                                                              Capability.RAISE_FINDING), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            services.finding_controls_set(actor=self.request.user, finding=self.finding,
+                                          controls=list(form.cleaned_data["controls"]))
+        except DomainError as exc:
+            form.add_error("controls" if exc.field == "controls" else None, exc.message)
+            return self.render_to_response(self.get_context_data(form=form), status=exc.status_code)
+        messages.success(self.request, "Controls of the finding saved.")
+        return redirect("compliance:finding-controls", pk=self.finding.pk)
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)

@@ -23,6 +23,7 @@ MENU = (
     NavItem("Reviews", "reviews:index", Capability.VIEW_PORTFOLIO),
     NavItem("Monitoring", "monitoring:index", Capability.VIEW_PORTFOLIO),
     NavItem("Compliance", "compliance:index", Capability.VIEW_PORTFOLIO),
+    NavItem("Findings", "findings:index", Capability.VIEW_PORTFOLIO),
     NavItem("Audit trail", "core:audit", Capability.VIEW_PORTFOLIO),
     NavItem("API", "api-docs", Capability.CHANGE_CONTENT),
     NavItem("Webhooks", "notifications:webhooks", Capability.MANAGE_WEBHOOKS),

@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from apps.core.errors import PermissionDeniedError
 
-PORTAL_APPS = ("core", "inventory", "risk", "reviews", "monitoring", "notifications", "compliance")
+PORTAL_APPS = ("core", "inventory", "risk", "reviews", "monitoring", "notifications", "compliance", "findings")
 
 
 class Role(StrEnum):
@@ -103,6 +103,11 @@ class Capability(StrEnum):
     DECIDE_USE_CASE = "decide_use_case"
     EDIT_FRAMEWORKS = "edit_frameworks"
     GENERATE_DOCUMENT = "generate_document"
+    RAISE_FINDING = "raise_finding"
+    REMEDIATE_FINDING = "remediate_finding"
+    CLOSE_FINDING = "close_finding"
+    RECORD_INCIDENT = "record_incident"
+    CLOSE_INCIDENT = "close_incident"
     MANAGE_USERS = "manage_users"
     MANAGE_WEBHOOKS = "manage_webhooks"
     MANAGE_INTEGRATIONS = "manage_integrations"
@@ -224,6 +229,19 @@ def _require_use_case_proposer(user, use_case) -> None:
     """A proposal (compliance.UseCase) is edited, submitted and withdrawn by whoever proposed it, or an admin."""
     if user.pk != use_case.proposed_by_id and not may(user, Capability.WRITE_ANY_TEAM):
         raise PermissionDeniedError("Only the person who proposed this use case (or an admin) changes it.")
+def _require_finding_remediator(user, finding) -> None:
+    """The finding's owner, the model's team and admins remediate it (``finding.version.model``)."""
+    if user.pk == finding.owner_id or can_write_model(user, finding.version.model):
+        return
+    owner, model = finding.owner, finding.version.model
+    raise PermissionDeniedError(f"Only the finding's owner ({owner.get_full_name() or owner.get_username()}), the "
+                                f"team {model.team} of {model} and admins record its remediation; ask one of them.")
+
+
+def _require_not_finding_owner(user, finding) -> None:
+    if user.pk == finding.owner_id:
+        raise PermissionDeniedError("Four-eyes rule: you remediate this finding, so someone else (a reviewer or an "
+                                    "admin) must check the fix and close it.")
 
 
 @dataclass(frozen=True)
@@ -313,6 +331,18 @@ CAPABILITIES: dict[Capability, Grant] = {
         require_model_write_or_oversight),
     # The frameworks, their versions and controls (through the Django admin).
     Capability.EDIT_FRAMEWORKS: Grant(_roles(ADMIN), "Only admins change the frameworks and their controls."),
+    # Validation findings: reviewers raise and close them (never the finding's owner, who remediates), the owner
+    # and the model's team record the remediation.
+    Capability.RAISE_FINDING: Grant(_roles(REVIEWER, ADMIN), "Only reviewers and admins raise validation findings."),
+    Capability.REMEDIATE_FINDING: Grant(
+        _roles(SCIENTIST, REVIEWER, ADMIN), "Your role cannot record a finding's remediation.",
+        _require_finding_remediator),
+    Capability.CLOSE_FINDING: Grant(
+        _roles(REVIEWER, ADMIN), "Only reviewers and admins close findings.", _require_not_finding_owner),
+    # Incidents: whoever runs or oversees the model records one and its timeline; reviewers and admins close it.
+    Capability.RECORD_INCIDENT: Grant(
+        _roles(SCIENTIST, REVIEWER, ADMIN), "Your role cannot record incidents.", require_model_write_or_oversight),
+    Capability.CLOSE_INCIDENT: Grant(_roles(REVIEWER, ADMIN), "Only reviewers and admins close incidents."),
     # Who belongs to a team, other people's API tokens, the Django admin.
     Capability.MANAGE_USERS: Grant(_roles(ADMIN), "Only admins manage people, their teams and their tokens."),
     # Outgoing webhooks carry every model's events to outside systems, and their delivery log.

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce
 
+from apps.findings.selectors import open_findings_of, open_incidents_of
 from apps.inventory import governance as g
 from apps.inventory.models import (
     Deployment,
@@ -32,7 +33,12 @@ def model_facts(model: MLModel, obligations) -> g.ModelFacts:
     pending = (obligations.reassessment_pending,) if obligations.reassessment_pending else ()
     return g.ModelFacts(name=model.name, assessed=obligations.assessed, reassessment_due=obligations.reassessment_due,
                         reassessment_requested=pending, owner_active=owner.is_active,
-                        owner_name=owner.get_full_name() or owner.username)
+                        owner_name=owner.get_full_name() or owner.username, open_incidents=_incidents(model))
+
+
+def _incidents(model: MLModel) -> tuple[g.OpenIncident, ...]:
+    return tuple(g.OpenIncident(ref=i.pk, title=i.title, aware_on=i.aware_at.date(), report_deadline=i.report_deadline,
+                                reported=i.reported_at is not None) for i in open_incidents_of(model))
 
 
 def policy_facts(obligations) -> g.Policy:
@@ -41,7 +47,7 @@ def policy_facts(obligations) -> g.Policy:
         return g.Policy(tier=obligations.tier, required_approvals=1)
     return g.Policy(tier=obligations.tier, required_approvals=policy.required_approvals,
                     checklists=tuple(policy.checklists), monitoring_cadence=policy.monitoring_cadence,
-                    suspend_on_breach=policy.suspend_on_breach)
+                    suspend_on_breach=policy.suspend_on_breach, finding_blocks_from=policy.finding_blocks_from)
 
 
 def _approval(version: ModelVersion) -> g.Approval | None:
@@ -111,6 +117,8 @@ def version_facts(version: ModelVersion, policy: g.Policy, *, now: datetime) -> 
         acceptance_until=acceptance.expires_on if acceptance else None,
         acceptance_by=(acceptance.accepted_by.get_full_name() or acceptance.accepted_by.username) if acceptance else "",
         environment_mismatch=mismatch, overridden=overridden, shadow_marks=_shadow_marks(version),
+        open_findings=tuple(g.OpenFinding(ref=pk, title=title, severity=severity, due=due)
+                            for pk, title, severity, due in open_findings_of(version)),
     )
 
 

@@ -60,6 +60,8 @@ class Kind:
 
 # Governance kinds first, in the order the reasons matter; then the inventory's own.
 KINDS = (
+    Kind("incident_open", "Open incident", ("incident_report_overdue", "incident_open"), grave_only=False,
+         severity=HIGH),
     Kind("approval_suspended", "Approval suspended", ("approval_suspended",)),
     Kind("breach", "Metric in breach", ("alert_breach",)),
     Kind("never_evaluated", "Never evaluated in production", ("monitoring_never",)),
@@ -72,6 +74,7 @@ KINDS = (
     Kind("reassessment_requested", "Risk re-assessment requested", ("reassessment_requested",)),
     Kind("assessment_overdue", "Re-assessment overdue", ("assessment_overdue",), grave_only=False),
     Kind("owner_left", "Owner has left", ("owner_inactive",), grave_only=False),
+    Kind("finding_blocking", "Open blocking finding", ("finding_blocking",), grave_only=False),
     Kind("gate_overridden", "Production gate overridden", ("gate_overridden",), grave_only=False, severity=MEDIUM),
     Kind("env_mismatch", "Runs outside its validated environment", severity=HIGH),
     Kind("owner_unreachable", "Owner cannot be reached", severity=MEDIUM),

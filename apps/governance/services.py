@@ -36,7 +36,11 @@ def codes_field(codes) -> str:
     return f",{','.join(unique)}," if unique else ""
 
 
-def _fix_url(fix: str, model: MLModel, version: ModelVersion | None) -> str:
+def _fix_url(fix: str, model: MLModel, version: ModelVersion | None, ref: int | None = None) -> str:
+    if fix == g.FIX_FINDING and ref is not None:
+        return reverse("findings:finding", kwargs={"pk": ref})
+    if fix == g.FIX_INCIDENT and ref is not None:
+        return reverse("findings:incident", kwargs={"pk": ref})
     if fix == g.FIX_ASSESSMENT:
         return reverse("risk:model", kwargs={"slug": model.slug})
     if fix == g.FIX_MONITORING:
@@ -55,7 +59,7 @@ def _stored(state: g.State, model: MLModel, version: ModelVersion | None, versio
     for reason in state.reasons:
         # A model's reasons name their version ("Version 2.0: ..."); link to that version's page.
         target = version or (versions_by_label or {}).get(reason.version)
-        reasons.append({**reason.as_dict(), "url": _fix_url(reason.fix, model, target)})
+        reasons.append({**reason.as_dict(), "url": _fix_url(reason.fix, model, target, reason.ref)})
     return {"status": state.status, "health": state.health, "approval": state.approval,
             "reasons": reasons, "reason_codes": codes_field(r.code for r in state.reasons),
             "rank": g.ORDER[state.status],

@@ -51,6 +51,8 @@ CADENCE_GRACE = {"daily": timedelta(hours=12), "weekly": timedelta(days=1), "mon
 # Where a reason is fixed; the storing service maps each to the page's URL.
 FIX_ASSESSMENT, FIX_REVIEW, FIX_MONITORING, FIX_DEPLOYMENTS, FIX_MODEL, FIX_ACCEPTANCE = (
     "assessment", "review", "monitoring", "deployments", "model", "acceptance")
+# A finding's or an incident's own page: the reason's ``ref`` names which.
+FIX_FINDING, FIX_INCIDENT = "finding", "incident"
 
 # Every reason code, with its plain meaning (the API documents these; tests check each can arise).
 REASON_CODES = {
@@ -72,7 +74,13 @@ REASON_CODES = {
     "owner_inactive": "Accountable owner inactive",
     "gate_overridden": "In production by a gate override",
     "shadow_promotion": "Marked as production in MLflow without approval",
+    "finding_blocking": "Open validation finding as severe as the tier's policy blocks on",
+    "finding_overdue": "Validation finding past its due date",
+    "incident_open": "Open incident",
+    "incident_report_overdue": "Serious-incident report to the authority overdue",
 }
+# Ranks of a finding's severity (apps.findings.rules.SEVERITIES), least severe first.
+FINDING_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 ORDER = {status: rank for rank, status in enumerate(STATUSES)}
 DUE_SOON = timedelta(days=14)
@@ -86,10 +94,12 @@ class Reason:
     fix: str
     blocks_gate: bool = False
     version: str = ""  # on a model's reasons: the version it concerns
+    ref: int | None = None  # the finding or incident a FIX_FINDING / FIX_INCIDENT reason links to
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "level": self.level, "message": self.message, "fix": self.fix,
-                "blocks_gate": self.blocks_gate, "version": self.version}
+        found = {"code": self.code, "level": self.level, "message": self.message, "fix": self.fix,
+                 "blocks_gate": self.blocks_gate, "version": self.version}
+        return found if self.ref is None else {**found, "ref": self.ref}
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,24 @@ class Policy:
     checklists: tuple[str, ...] = ()
     monitoring_cadence: str = "monthly"
     suspend_on_breach: bool = False
+    finding_blocks_from: str = "critical"  # the least severe open finding that holds the gate
+
+
+@dataclass(frozen=True)
+class OpenFinding:
+    ref: int
+    title: str
+    severity: str
+    due: date
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    ref: int
+    title: str
+    aware_on: date
+    report_deadline: date | None = None  # a serious incident's; None when no report is owed
+    reported: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,7 @@ class ModelFacts:
     reassessment_requested: tuple[str, ...] = ()  # why, one sentence each
     owner_active: bool = True
     owner_name: str = ""
+    open_incidents: tuple[OpenIncident, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +172,7 @@ class VersionFacts:
     # What an external registry (MLflow) says puts it in production there, e.g. "alias champion on MLflow prod":
     # running it there without a valid approval here is a shadow promotion.
     shadow_marks: tuple[str, ...] = ()
+    open_findings: tuple[OpenFinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,6 +232,51 @@ def model_reasons(facts: ModelFacts, *, in_production: bool, now: datetime) -> t
         owner = facts.owner_name or "Its accountable owner"
         reasons.append(Reason("owner_inactive", live, f"{owner}, the accountable owner, no longer has an active "
                               "account; name a new owner.", FIX_MODEL, blocks_gate=True))
+    incident_reasons, incident_recheck = _incidents(facts.open_incidents, now)
+    rechecks = [t for t in (recheck, incident_recheck) if t is not None]
+    return reasons + incident_reasons, min(rechecks) if rechecks else None
+
+
+def _incidents(incidents, now: datetime) -> tuple[list[Reason], datetime | None]:
+    """An open incident needs attention; a serious one whose report to the authority is late is non-compliant
+    (EU AI Act Art. 73), whatever stage the model is in."""
+    reasons, recheck, today = [], None, now.date()
+    for incident in incidents:
+        deadline = incident.report_deadline
+        if deadline is not None and not incident.reported and deadline < today:
+            reasons.append(Reason("incident_report_overdue", NON_COMPLIANT, f"The serious incident “{incident.title}” "
+                                  f"had to be reported to the authority by {deadline:%d %b %Y}.", FIX_INCIDENT,
+                                  ref=incident.ref))
+            continue
+        owed = ""
+        if deadline is not None and not incident.reported:
+            owed = f" It is serious: report it to the authority by {deadline:%d %b %Y}."
+            at = _at_midnight_after(deadline, now)
+            recheck = at if recheck is None else min(recheck, at)
+        reasons.append(Reason("incident_open", ATTENTION, f"An incident is open since {incident.aware_on:%d %b %Y}: "
+                              f"“{incident.title}”.{owed}", FIX_INCIDENT, ref=incident.ref))
+    return reasons, recheck
+
+
+def _findings(facts: VersionFacts, live: str, now: datetime) -> tuple[list[Reason], datetime | None]:
+    """An open finding as severe as the tier's policy names holds the gate (and makes what runs non-compliant);
+    a less severe one only needs attention once past its due date."""
+    reasons, recheck, today = [], None, now.date()
+    threshold = facts.policy.finding_blocks_from
+    tier = facts.policy.tier or "not assessed, treated as critical"
+    for finding in facts.open_findings:
+        if FINDING_RANK[finding.severity] >= FINDING_RANK.get(threshold, 3):
+            reasons.append(Reason("finding_blocking", live, f"The {finding.severity} validation finding "
+                                  f"“{finding.title}” is open (due {finding.due:%d %b %Y}); its tier ({tier}) holds "
+                                  f"production while a {threshold} or worse finding is open.", FIX_FINDING,
+                                  blocks_gate=True, ref=finding.ref))
+        elif finding.due < today:
+            reasons.append(Reason("finding_overdue", ATTENTION, f"The {finding.severity} validation finding "
+                                  f"“{finding.title}” was due on {finding.due:%d %b %Y}.", FIX_FINDING,
+                                  ref=finding.ref))
+        else:
+            at = _at_midnight_after(finding.due, now)
+            recheck = at if recheck is None else min(recheck, at)
     return reasons, recheck
 
 
@@ -296,7 +371,8 @@ def version_state(version: VersionFacts, model: ModelFacts, *, now: datetime) ->
     approval, approval_reasons = _approval(version, NON_COMPLIANT if in_production else COMPLIANT)
     approval, suspension, acceptance_recheck = _suspension(version, approval, now)
     health, monitoring, monitoring_recheck = _monitoring(version, now)
-    reasons += approval_reasons + suspension + monitoring
+    findings, findings_recheck = _findings(version, NON_COMPLIANT if in_production else ATTENTION, now)
+    reasons += approval_reasons + suspension + monitoring + findings
     if version.environment_mismatch:
         reasons.append(Reason("environment_mismatch", ATTENTION, "It runs in an environment other than the one it was "
                               "validated in (library versions differ).", FIX_DEPLOYMENTS))
@@ -307,14 +383,14 @@ def version_state(version: VersionFacts, model: ModelFacts, *, now: datetime) ->
         reasons.append(Reason("shadow_promotion", NON_COMPLIANT, f"MLflow marks it as production "
                               f"({'; '.join(version.shadow_marks)}) but it has no valid approval here; approve it "
                               "or move the alias away from it.", FIX_REVIEW))
-    rechecks = [t for t in (recheck, acceptance_recheck, monitoring_recheck) if t is not None]
+    rechecks = [t for t in (recheck, acceptance_recheck, monitoring_recheck, findings_recheck) if t is not None]
     return State(status=worst(r.level for r in reasons), health=health, approval=approval, reasons=tuple(reasons),
                  recheck_at=min(rechecks) if rechecks else None)
 
 
 SHADOW_PROMOTION = "shadow_promotion"
 MODEL_CODES = frozenset({"not_assessed", "reassessment_requested", "assessment_overdue", "assessment_due_soon",
-                         "owner_inactive"})
+                         "owner_inactive", "incident_open", "incident_report_overdue"})
 STAGE_RANK = {"production": 0, "staging": 1, "validation": 2, "development": 3}
 
 
@@ -339,7 +415,8 @@ def model_state(model: ModelFacts, versions: list[tuple[str, str, State]], *, no
         for reason in state.reasons:
             if reason.code not in MODEL_CODES:
                 reason = Reason(reason.code, reason.level, f"Version {label}: {reason.message[:1].lower()}"
-                                f"{reason.message[1:]}", reason.fix, reason.blocks_gate, version=label)
+                                f"{reason.message[1:]}", reason.fix, reason.blocks_gate, version=label,
+                                ref=reason.ref)
             if (reason.code, reason.message) not in seen:
                 seen.add((reason.code, reason.message))
                 reasons.append(reason)

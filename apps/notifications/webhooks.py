@@ -41,6 +41,10 @@ EVENTS: tuple[EventType, ...] = (
     EventType("risk_assessment.submitted", "A risk assessment was submitted", ("risk_assessment.submitted",)),
     EventType("version.stage_changed", "A version moved to another stage", ("version.stage_changed",)),
     EventType("evaluation.failed", "An evaluation could not be computed", ("evaluation.failed",)),
+    EventType("finding.opened", "A reviewer raised a validation finding against a version", ("finding.opened",)),
+    EventType("finding.closed", "A validation finding was closed", ("finding.closed",)),
+    EventType("incident.opened", "An incident of a model was recorded", ("incident.opened",)),
+    EventType("incident.closed", "An incident was closed", ("incident.closed",)),
 )
 PING = "ping"
 EVENT_NAMES = frozenset(event.name for event in EVENTS)

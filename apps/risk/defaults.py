@@ -28,4 +28,8 @@ DEFAULT_POLICIES = {
 # Added after the first policies (migration 0005): on these tiers a monitoring breach suspends the approval.
 SUSPEND_ON_BREACH_TIERS = ("high", "critical")
 
-__all__ = ["DEFAULT_MATRIX", "DEFAULT_POLICIES", "SUSPEND_ON_BREACH_TIERS"]
+# Added with the findings (migration 0007): the least severe open finding that holds the gate, per tier. The
+# stricter the tier, the less severe a finding it tolerates in production.
+FINDING_BLOCKS_FROM = {"low": "critical", "medium": "high", "high": "high", "critical": "medium"}
+
+__all__ = ["DEFAULT_MATRIX", "DEFAULT_POLICIES", "FINDING_BLOCKS_FROM", "SUSPEND_ON_BREACH_TIERS"]

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from apps.inventory.models import AutomationLevel, Exposure
-from apps.risk.models import GovernancePolicy, Mitigation, MonitoringCadence, RiskAssessment
+from apps.risk.models import GovernancePolicy, Mitigation, MonitoringCadence, RiskAssessment, Tier
 from apps.risk.policy_schema import CHECKLISTS, FIELDS, METRICS
 from apps.risk.scoring import IMPACT_LEVELS, PROBABILITY_LEVELS, REGULATED_DOMAINS, RISKS, TIERS
 
@@ -133,9 +133,17 @@ class PolicyForm(forms.ModelForm):
         help_text='JSON object, e.g. {"accuracy_min": 0.8, "psi_max": 0.2, "demographic_parity_difference_max": 0.1}'
                   f"; metrics: {', '.join(sorted(METRICS))}.")
 
+    finding_blocks_from = forms.ChoiceField(
+        choices=Tier.choices, required=False, label="An open finding holds the gate from severity",
+        help_text="The least severe open validation finding that holds the production gate; left empty, the tier "
+                  "keeps its current value.")
+
     class Meta:
         model = GovernancePolicy
         fields = list(FIELDS)
+
+    def clean_finding_blocks_from(self):
+        return self.cleaned_data.get("finding_blocks_from") or self.instance.finding_blocks_from
 
 
 class MatrixForm(forms.Form):

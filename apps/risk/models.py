@@ -75,6 +75,9 @@ class GovernancePolicy(models.Model):
     suspend_on_breach = models.BooleanField(
         default=False, help_text="A monitoring breach suspends the approval until a reviewer re-approves the version "
         "or records a risk acceptance. Off: the breach raises an alert only.")
+    finding_blocks_from = models.CharField(
+        max_length=10, choices=Tier.choices, default="critical",
+        help_text="An open validation finding of this severity or worse holds the production gate.")
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

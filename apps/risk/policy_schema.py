@@ -25,7 +25,10 @@ CADENCES = ("daily", "weekly", "monthly")
 APPROVALS_RANGE = (1, 10)
 REASSESSMENT_DAYS_RANGE = (1, 3650)
 FIELDS = ("required_approvals", "checklists", "monitoring_cadence", "metric_thresholds", "reassessment_days",
-          "suspend_on_breach")
+          "suspend_on_breach", "finding_blocks_from")
+# Severities of a validation finding, least severe first; an open finding at or above the policy's
+# ``finding_blocks_from`` holds the production gate.
+FINDING_SEVERITIES = ("low", "medium", "high", "critical")
 EXAMPLE = '{"accuracy_min": 0.8, "psi_max": 0.2}'
 
 
@@ -178,9 +181,17 @@ def _suspend_problems(value) -> list[Problem]:
     return [Problem("suspend_on_breach", f"suspend_on_breach: {_shown(value)} is not true or false.")]
 
 
+def _finding_blocks_problems(value) -> list[Problem]:
+    if value in FINDING_SEVERITIES:
+        return []
+    return [Problem("finding_blocks_from", f"finding_blocks_from: {_shown(value)} is not one of "
+                    f"{', '.join(FINDING_SEVERITIES)}.")]
+
+
 CHECKS = {"required_approvals": _approvals_problems, "checklists": _checklists_problems,
           "monitoring_cadence": _cadence_problems, "metric_thresholds": _thresholds_problems,
-          "reassessment_days": _reassessment_problems, "suspend_on_breach": _suspend_problems}
+          "reassessment_days": _reassessment_problems, "suspend_on_breach": _suspend_problems,
+          "finding_blocks_from": _finding_blocks_problems}
 assert tuple(CHECKS) == FIELDS
 
 

@@ -13,6 +13,7 @@ from apps.inventory.services import governance_mark_stale
 from apps.inventory.signals import governance_changed
 from apps.notifications.services import notify
 from apps.risk import policy_schema, scoring
+from apps.risk.defaults import FINDING_BLOCKS_FROM
 from apps.risk.models import (
     GovernancePolicy,
     Mitigation,
@@ -229,6 +230,7 @@ def policy_publish(*, actor, tier: str, note: str, **values) -> GovernancePolicy
     previous = policy_for_tier(tier)
     # A tier may set no thresholds and keeps its breach rule unless told; every other field is the admin's choice.
     values = {"metric_thresholds": {}, "suspend_on_breach": previous.suspend_on_breach if previous else False,
+              "finding_blocks_from": previous.finding_blocks_from if previous else FINDING_BLOCKS_FROM[tier],
               **values}
     _check_policy(values)
     policy = GovernancePolicy.objects.create(tier=tier, version=(previous.version + 1) if previous else 1, note=note,

@@ -31,12 +31,14 @@ def test_a_complete_file_satisfies_every_kind():
         ev.EVIDENCE_KINDS, ev.SATISFIED)
 
 
-def test_an_empty_file_misses_every_kind_but_monitoring_and_oversight():
+def test_an_empty_file_misses_every_kind_but_monitoring_oversight_findings_and_incidents():
     facts = ev.Facts(missing_documentation=("purpose", "intended use", "out-of-scope uses"))
     judged = {kind: ev.JUDGES[kind](facts).status for kind in ev.EVIDENCE_KINDS}
     # Nothing in production: monitoring is not yet owed (partial); a person decides: oversight holds.
     assert judged.pop("monitoring") == ev.PARTIAL
     assert judged.pop("human_oversight") == ev.SATISFIED
+    # No finding raised and no incident recorded: nothing is left open.
+    assert (judged.pop("findings"), judged.pop("incidents")) == (ev.SATISFIED, ev.SATISFIED)
     assert set(judged.values()) == {ev.MISSING}
 
 

@@ -198,3 +198,18 @@ def test_the_executive_sees_money_at_risk_and_the_stored_figures_equal_fresh_one
     assert figures.tallies()["money"] > 0
     assert sum(n for key, n in figures.tallies().items() if key.startswith("money:")) == figures.tallies()["money"]
     assert governance_verify() == []
+def test_it_shows_a_closed_and_an_open_finding_and_an_open_incident_on_credit_models(portfolio):
+    from apps.findings.models import Finding, Incident
+    from apps.inventory.models import ModelGovernance, VersionGovernance
+
+    closed = Finding.objects.get(version__model__slug="retail-credit-scoring")
+    assert closed.status == "closed" and closed.closed_by.username == "reviewer2" and closed.remediation
+    open_finding = Finding.objects.get(version__model__slug="sme-credit-scoring")
+    assert open_finding.status == "open" and open_finding.severity == "high"
+    state = VersionGovernance.objects.get(version=open_finding.version)
+    assert any(b["code"] == "finding_blocking" and b["url"] == open_finding.get_absolute_url()
+               for b in state.blockers)
+    incident = Incident.objects.get(model__slug="credit-card-limit-management")
+    assert incident.is_open and incident.entries.count() == 2
+    flags = ModelGovernance.objects.get(model=incident.model).flags
+    assert any(flag["kind"] == "incident_open" for flag in flags)

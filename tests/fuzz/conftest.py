@@ -81,6 +81,10 @@ def seed_portfolio() -> dict:
     # (reviewers decide it), and an approved one waiting for its model (a registration names it).
     use_cases = [UseCaseFactory(state="draft", proposed_by=scientist, business_process=process),
                  UseCaseFactory(state="submitted", business_process=process), UseCaseFactory(business_process=process)]
+    from tests.findings.factories import FindingFactory, IncidentFactory
+
+    finding = FindingFactory(version=version)
+    incident = IncidentFactory(model=model)
 
     return {
         "tokens": tokens,
@@ -108,6 +112,8 @@ def seed_portfolio() -> dict:
             "audit-events": list(AuditEvent.objects.order_by("-seq").values_list("pk", flat=True)[:3]),
             "compliance": [model.slug, draft_review.version.model.slug],
             "use-cases": [use_case.pk for use_case in use_cases],
+            "findings": [finding.pk],
+            "incidents": [incident.pk],
         },
         # Values for body fields that reference other objects.
         "references": {

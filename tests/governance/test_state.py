@@ -207,6 +207,11 @@ def test_every_documented_reason_code_can_arise_and_no_other():
         g.version_state(production(approval=g.Approval(False, 0, 0)), MODEL, now=NOW),
         g.version_state(production(approval=g.Approval(True, 1, 3)), MODEL, now=NOW),
         g.version_state(production(approval=None, shadow_marks=("alias champion on MLflow prod",)), MODEL, now=NOW),
+        g.version_state(production(open_findings=(g.OpenFinding(1, "a", "critical", date(2027, 1, 1)),
+                                                  g.OpenFinding(2, "b", "low", date(2026, 1, 1)))),
+                        replace(MODEL, open_incidents=(g.OpenIncident(3, "c", date(2026, 12, 1)),
+                                                       g.OpenIncident(4, "d", date(2026, 11, 1), date(2026, 11, 3)))),
+                        now=NOW),
     ]
     seen = set().union(*(codes(s) for s in scenarios))
     assert seen == set(g.REASON_CODES)

@@ -816,3 +816,162 @@ def _generate_document_page(ctx):
 def _generate_document_api(ctx):
     version = ModelVersionFactory()
     return Write(actor=member_of(version.model.team), kwargs={"version_id": version.pk}, data={"kind": "sr11_7"})
+# --- Findings and incidents ----------------------------------------------------------------------------
+
+def _finding(owner=None):
+    from tests.findings.factories import FindingFactory
+
+    return FindingFactory(**({"owner": owner} if owner else {}))
+
+
+def _incident():
+    from tests.findings.factories import IncidentFactory
+
+    return IncidentFactory()
+
+
+def _due() -> str:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return (timezone.localdate() + timedelta(days=20)).isoformat()
+
+
+def _finding_body(owner) -> dict:
+    return {"title": "Calibration drifts for applicants over 70", "description": "Observed default rate 9 points off.",
+            "severity": "high", "owner": owner.username, "due_date": _due(), "remediation": ""}
+
+
+def _page_finding_body(owner) -> dict:
+    return {**_finding_body(owner), "owner": owner.pk}
+
+
+def _incident_body(model, *, api: bool) -> dict:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.localtime().replace(microsecond=0)
+    fmt = (lambda t: t.isoformat()) if api else (lambda t: t.strftime("%Y-%m-%dT%H:%M"))
+    body = {"title": "Scores returned as zero", "description": "The feature store timed out for an hour.",
+            "impact": "312 applicants refused in error.", "occurred_at": fmt(now - timedelta(hours=3)),
+            "aware_at": fmt(now - timedelta(hours=2)), "serious_kind": ""}
+    return {"model": model.slug, **body} if api else body
+
+
+@case("findings:raise")
+def _raise_page(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=user("reviewer"), kwargs={"version_id": version.pk}, api=False,
+                 data=_page_finding_body(version.model.accountable_owner))
+
+
+@case("finding-list")
+def _raise_api(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=user("reviewer"), data={**_finding_body(version.model.accountable_owner),
+                                               "version": version.pk})
+
+
+@case("findings:finding-edit")
+def _remediate_page(ctx):
+    finding = _finding()
+    return Write(actor=member_of(finding.version.model.team), kwargs={"pk": finding.pk}, api=False,
+                 data={"remediation": "Recalibrated with isotonic regression on 2026 data."})
+
+
+@case("finding-detail", "patch")
+def _remediate_api(ctx):
+    finding = _finding()
+    return Write(actor=member_of(finding.version.model.team), kwargs={"pk": finding.pk},
+                 data={"remediation": "Recalibrated with isotonic regression on 2026 data."})
+
+
+@case("findings:finding-status")
+def _finding_status_page(ctx):
+    finding = _finding()
+    return Write(actor=member_of(finding.version.model.team), kwargs={"pk": finding.pk}, api=False,
+                 data={"status": "remediating", "note": ""})
+
+
+@case("finding-transition")
+def _finding_status_api(ctx):
+    finding = _finding()
+    return Write(actor=member_of(finding.version.model.team), kwargs={"pk": finding.pk},
+                 data={"status": "remediating"})
+
+
+@case("compliance:finding-controls")
+def _finding_controls_page(ctx):
+    from apps.compliance.models import Control
+
+    control = Control.objects.filter(framework_version__status="published", code="SR-VAL").get()
+    return Write(actor=user("reviewer"), kwargs={"pk": _finding().pk}, api=False, data={"controls": [control.pk]})
+
+
+@case("api-compliance-finding-controls", "put")
+def _finding_controls_api(ctx):
+    from apps.compliance.models import Control
+
+    control = Control.objects.filter(framework_version__status="published", code="SR-VAL").get()
+    return Write(actor=user("reviewer"), kwargs={"pk": _finding().pk}, data={"controls": [control.pk]})
+
+
+@case("findings:incident-open")
+def _incident_page(ctx):
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), kwargs={"slug": model.slug}, api=False,
+                 data=_incident_body(model, api=False))
+
+
+@case("incident-list")
+def _incident_api(ctx):
+    model = MLModelFactory()
+    return Write(actor=member_of(model.team), data=_incident_body(model, api=True))
+
+
+@case("findings:incident-edit")
+def _incident_edit_page(ctx):
+    incident = _incident()
+    body = {**_incident_body(incident.model, api=False), "root_cause": "A feature store outage."}
+    return Write(actor=member_of(incident.model.team), kwargs={"pk": incident.pk}, api=False, data=body)
+
+
+@case("incident-detail", "patch")
+def _incident_edit_api(ctx):
+    incident = _incident()
+    return Write(actor=member_of(incident.model.team), kwargs={"pk": incident.pk},
+                 data={"root_cause": "A feature store outage."})
+
+
+@case("findings:incident-entry")
+def _incident_entry_page(ctx):
+    from django.utils import timezone
+
+    incident = _incident()
+    return Write(actor=member_of(incident.model.team), kwargs={"pk": incident.pk}, api=False,
+                 data={"at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"), "text": "Fallback switched on."})
+
+
+@case("incident-entries")
+def _incident_entry_api(ctx):
+    from django.utils import timezone
+
+    incident = _incident()
+    return Write(actor=member_of(incident.model.team), kwargs={"pk": incident.pk},
+                 data={"at": timezone.now().isoformat(), "text": "Fallback switched on."})
+
+
+@case("findings:incident-status")
+def _incident_status_page(ctx):
+    incident = _incident()
+    return Write(actor=member_of(incident.model.team), kwargs={"pk": incident.pk}, api=False,
+                 data={"status": "contained", "note": "Fallback in place."})
+
+
+@case("incident-transition")
+def _incident_status_api(ctx):
+    incident = _incident()
+    return Write(actor=member_of(incident.model.team), kwargs={"pk": incident.pk},
+                 data={"status": "contained", "note": "Fallback in place."})

@@ -32,7 +32,7 @@ API_LISTS = sorted(name for name, (method, _, _) in MATRIX.items()
                    and f"{name[:-5]}-detail" in MATRIX)
 LIST_PAGES = ["inventory:index", "inventory:dataset-list", "inventory:process-list", "portfolio:dashboard",
               "risk:index", "risk:policies", "reviews:index", "monitoring:index", "notifications:list", "core:audit",
-              "core:home"]
+              "core:home", "findings:index", "findings:incidents"]
 LINKS_PER_PAGE = 15
 
 
@@ -77,6 +77,12 @@ def portfolio(db):
     for state in ("draft", "submitted", "approved", "declined", "withdrawn"):
         UseCaseFactory(state=state)
     SyncRunFactory(status="failed")
+    from tests.findings.factories import FindingFactory, IncidentFactory
+
+    FindingFactory(version=live)
+    FindingFactory(version=retired, status="closed", closing_note="Checked on the holdout.")
+    IncidentFactory(model=model)
+    IncidentFactory(model=retired.model, status="closed")
     return model
 
 

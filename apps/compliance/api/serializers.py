@@ -2,7 +2,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.compliance import evaluation as ev
-from apps.compliance.models import Classification, Control, DocumentKind, GeneratedDocument
+from apps.compliance.models import Classification, Control, DocumentKind, FindingControl, GeneratedDocument
 
 
 class ControlSerializer(serializers.ModelSerializer):
@@ -147,3 +147,22 @@ class GeneratedDocumentSerializer(serializers.ModelSerializer):
 
 class DocumentGenerateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=DocumentKind.choices)
+class FindingControlSerializer(serializers.ModelSerializer):
+    framework = serializers.CharField(source="control.framework_version.framework.code")
+    framework_version = serializers.CharField(source="control.framework_version.version")
+    control_id = serializers.IntegerField(source="control.pk")
+    code = serializers.CharField(source="control.code")
+    title = serializers.CharField(source="control.title")
+    reference = serializers.CharField(source="control.reference")
+    linked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = FindingControl
+        fields = ["framework", "framework_version", "control_id", "code", "title", "reference", "linked_by",
+                  "created_at"]
+
+
+class FindingControlsWriteSerializer(serializers.Serializer):
+    controls = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Control.objects.select_related("framework_version__framework"),
+        help_text="Ids of the controls (of frameworks in force) the finding concerns; replaces the links.")

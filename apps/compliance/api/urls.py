@@ -20,4 +20,6 @@ urlpatterns = [
          name="api-compliance-document-pdf"),
     path("compliance/documents/<int:pk>/html/", views.DocumentDownloadView.as_view(fmt="html"),
          name="api-compliance-document-html"),
+    path("compliance/findings/<int:pk>/controls/", views.FindingControlsView.as_view(),
+         name="api-compliance-finding-controls"),
 ]

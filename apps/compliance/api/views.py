@@ -14,6 +14,7 @@ from apps.compliance.models import Classification
 from apps.compliance.views import document_response
 from apps.core.api.schema import BAD_FILTER, NOT_FOUND
 from apps.core.roles import Capability
+from apps.findings.selectors import findings_list
 from apps.inventory.models import MLModel
 
 FILTERS = [
@@ -124,3 +125,25 @@ class DocumentDownloadView(APIView):
                               404: NOT_FOUND})
     def get(self, request, pk: int):
         return document_response(selectors.document_detail(pk), self.fmt)
+class FindingControlsView(APIView):
+    read_capability = Capability.VIEW_PORTFOLIO
+    write_capability = Capability.RAISE_FINDING
+    http_method_names = ["get", "put", "head", "options"]
+
+    @extend_schema(summary="The controls a validation finding concerns",
+                   responses={200: s.FindingControlSerializer(many=True), 404: NOT_FOUND})
+    def get(self, request, pk: int):
+        finding = get_object_or_404(findings_list(), pk=pk)
+        return Response(s.FindingControlSerializer(selectors.controls_of_finding(finding), many=True).data)
+
+    @extend_schema(summary="Replace the controls a finding concerns (reviewers and admins; audited)",
+                   request=s.FindingControlsWriteSerializer,
+                   responses={200: s.FindingControlSerializer(many=True), 404: NOT_FOUND,
+                              400: OpenApiResponse(description="A control not in force, or the finding is closed.")})
+    def put(self, request, pk: int):
+        finding = get_object_or_404(findings_list(), pk=pk)
+        body = s.FindingControlsWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        links = services.finding_controls_set(actor=request.user, finding=finding,
+                                              controls=body.validated_data["controls"])
+        return Response(s.FindingControlSerializer(links, many=True).data)

@@ -11,6 +11,8 @@ from apps.inventory.governance import (
     FIX_ACCEPTANCE,
     FIX_ASSESSMENT,
     FIX_DEPLOYMENTS,
+    FIX_FINDING,
+    FIX_INCIDENT,
     FIX_MONITORING,
     FIX_REVIEW,
     STATUS_LABELS,
@@ -61,7 +63,8 @@ def user_label(user) -> str:
 
 FIX_STEPS = {FIX_ASSESSMENT: "Assess the risk", FIX_REVIEW: "Open or continue a review",
              FIX_MONITORING: "Go to monitoring", FIX_ACCEPTANCE: "Re-approve or accept the risk",
-             FIX_DEPLOYMENTS: "Check the deployments"}
+             FIX_DEPLOYMENTS: "Check the deployments", FIX_FINDING: "Open the finding",
+             FIX_INCIDENT: "Open the incident"}
 
 
 @register.filter

@@ -94,11 +94,13 @@ class PolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = GovernancePolicy
         fields = ["id", "tier", "version", "required_approvals", "checklists", "monitoring_cadence",
-                  "metric_thresholds", "reassessment_days", "note", "created_by", "created_at"]
+                  "metric_thresholds", "reassessment_days", "finding_blocks_from", "note", "created_by", "created_at"]
         read_only_fields = ["id", "version", "created_by", "created_at"]
         # Validated by ``policy_publish`` against ``apps.risk.policy_schema``; a refusal names the key.
         extra_kwargs = {
             "checklists": {"help_text": f"At least one of: {', '.join(CHECKLISTS)}."},
+            "finding_blocks_from": {"help_text": "The least severe open validation finding that holds the production "
+                                                 "gate; left out, the tier keeps its current value."},
             "metric_thresholds": {"help_text": "Metric name and direction to a number in the metric's range, e.g. "
                                                f"{EXAMPLE}; metrics: {', '.join(sorted(METRICS))}."},
         }

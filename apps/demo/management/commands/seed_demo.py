@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from apps.demo import compliance, integrations, inventory, monitoring, reviews, risk
+from apps.demo import compliance, findings, integrations, inventory, monitoring, reviews, risk
 from apps.demo.users import DEMO_USERS, seed_users
 from apps.governance.services import governance_refresh
 from apps.inventory.governance import STATUS_LABELS
@@ -14,8 +14,10 @@ from apps.inventory.signals import governance_deferred
 # The portfolio after the users, in this order: risk and reviews complete what the inventory left
 # (the inventory part already assesses and approves every version it takes live), monitoring uploads
 # evaluations of live versions, compliance classifies the credit models (and monitors the one with a complete
-# file), and an offline MLflow server shows a shadow promotion. Each ``seed(stdout=...)`` adds only what is missing.
-PORTFOLIO_SEEDS = (inventory.seed, risk.seed, reviews.seed, monitoring.seed, compliance.seed, integrations.seed)
+# file), findings and incidents land on credit models, and an offline MLflow server shows a shadow promotion.
+# Each ``seed(stdout=...)`` adds only what is missing.
+PORTFOLIO_SEEDS = (inventory.seed, risk.seed, reviews.seed, monitoring.seed, compliance.seed, findings.seed,
+                   integrations.seed)
 
 
 class Command(BaseCommand):
