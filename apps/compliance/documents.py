@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.compliance import selectors
 from apps.compliance.models import Classification, DocumentKind
 from apps.core.models import AuditEvent
+from apps.findings import selectors as findings_selectors
 from apps.inventory.models import Deployment, MLModel, ModelVersion, PipelineStep
 from apps.monitoring import selectors as monitoring
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
@@ -81,15 +82,13 @@ def person(user) -> str:
 
 
 def _findings(version: ModelVersion) -> list:
-    """Validation findings of ``version``. Wired to ``apps.findings.selectors.findings_for_version`` once that app
-    is merged; until then the portal records none."""
-    return []
+    """Validation findings of ``version``, oldest first, open or closed."""
+    return list(findings_selectors.findings_for_version(version))
 
 
 def _incidents(model: MLModel) -> list:
-    """Incidents of ``model``. Wired to ``apps.findings.selectors.incidents_for_model`` once that app is merged;
-    until then the portal records none."""
-    return []
+    """Incidents of ``model``, in the order they happened, with their timelines."""
+    return list(findings_selectors.incidents_for_model(model))
 
 
 @dataclass

@@ -12,8 +12,10 @@ from apps.compliance import documents, services
 from apps.compliance.models import DocumentKind, GeneratedDocument
 from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.models import AuditEvent
+from apps.findings.models import IncidentEntry
 from apps.reviews import services as review_services
 from tests.compliance.documents_helpers import AT, complete_version, pdf_objects, pdf_text
+from tests.findings.factories import FindingFactory, IncidentFactory
 from tests.reviews.helpers import submitted_review
 
 pytestmark = pytest.mark.django_db
@@ -76,10 +78,31 @@ def test_compliance_controls_are_the_model_compliance_view(approved):
     assert all(r.control.code in html for r in view.results)
 
 
-def test_findings_and_incidents_say_no_records_until_their_app_is_wired(approved):
+def test_findings_and_incidents_say_so_when_none_is_recorded(approved):
     html = html_of(approved[0])
     assert "No validation finding is recorded for this version." in html
     assert "No incident is recorded for this model." in html
+
+
+def test_findings_and_incidents_are_the_recorded_ones_with_their_closure_deadline_and_timeline(approved, people):
+    version = approved[0]
+    closed = FindingFactory(version=version, title="Calibration drifts for older applicants", severity="high",
+                            status="closed", remediation="Recalibrated on 2026 data.", closed_by=people[1],
+                            closed_at=AT - timedelta(days=2), closing_note="Checked on the holdout of May.")
+    FindingFactory(version=FindingFactory().version, title="Another version's finding")
+    incident = IncidentFactory(model=version.model, title="Scores returned as zero", serious_kind="general",
+                               occurred_at=AT - timedelta(days=5), aware_at=AT - timedelta(days=4),
+                               root_cause="A null feature after a schema change.")
+    IncidentEntry.objects.create(incident=incident, at=AT - timedelta(days=3), text="Rolled back to 1.9.0.")
+
+    html = html_of(version)
+
+    assert f"F-{closed.pk} Calibration drifts for older applicants" in html and "Another version" not in html
+    assert "Recalibrated on 2026 data." in html and "Checked on the holdout of May." in html
+    assert f"I-{incident.pk} Scores returned as zero" in html and "A null feature after a schema change." in html
+    assert f"report due {incident.report_deadline:%Y-%m-%d}, not reported" in html
+    assert "Rolled back to 1.9.0." in html
+    assert "No validation finding is recorded" not in html and "No incident is recorded" not in html
 
 
 def test_the_change_history_lists_the_models_audit_events(approved):

@@ -19,6 +19,7 @@ EXPANSIONS = {
     "alert.raised_{finding.severity}": {"alert.raised_warning", "alert.raised_breach"},
     "alert.{status}": {"alert.acknowledged", "alert.resolved"},
     "review.{decision}": {"review.approve", "review.reject", "review.request_changes"},
+    "use_case.{new_state}": {"use_case.approved", "use_case.declined"},
     # The Django admin's, for any model: told by the fallback.
     "{obj._meta.model_name}.{verb}": set(),
     "{model._meta.model_name}.admin_action": set(),
