@@ -10,6 +10,9 @@ from collections.abc import Iterable
 
 # Each kind's phrase when nothing more specific is known; completes "The model: ...".
 PHRASES = {
+    "incident_open": "an incident in which it failed or caused harm is still open",
+    "shadow_promotion": "it is served as the production model in MLflow although it was never approved here",
+    "finding_blocking": "a validator found a problem serious enough to keep it out of production",
     "approval_suspended": "its approval is suspended after a monitoring breach",
     "breach": "its monitoring shows results past the limits its risk allows",
     "never_evaluated": "it runs in production but has never been checked on real data",
@@ -42,11 +45,14 @@ def breach_phrase(metrics: Iterable[str]) -> str:
     """What the breached metrics mean to the business: drifted inputs, fairness, performance."""
     metrics = list(metrics)
     drifted = {m.split(".")[1] for m in metrics if m.startswith("drift.") and m.count(".") >= 2}
+    outputs = [m for m in metrics if m.startswith("prediction_drift.")]
     fairness = [m for m in metrics if m.startswith("fairness.")]
-    performance = [m for m in metrics if not m.startswith(("drift.", "fairness."))]
+    performance = [m for m in metrics if not m.startswith(("drift.", "prediction_drift.", "fairness."))]
     parts = []
     if drifted:
         parts.append(_count(len(drifted), "input feature has", "input features have") + " drifted far from training")
+    if outputs:
+        parts.append("its scores and decisions have shifted from what it gave on its reference data")
     if performance:
         parts.append(_count(len(performance), "performance measure is past its limit",
                             "performance measures are past their limits"))

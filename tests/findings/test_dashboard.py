@@ -28,7 +28,8 @@ def test_an_open_incident_is_a_red_flag_on_the_dashboard_and_counted(client_as, 
     with django_assert_max_num_queries(20):
         response = client.get(reverse("portfolio:dashboard"))
     page = response.content.decode()
-    flags = page[page.index('id="red-flags-title"'):page.index('class="kpi-grid"')]
+    start = page.index('id="red-flags-title"')
+    flags = page[start:page.index("</section>", start)]
     assert "Card limits" in flags and "Open incident" in flags and incident.get_absolute_url() in flags
     assert "Quiet model" not in flags
     assert redflags.counts().count("incident_open").by_severity["high"] == 1

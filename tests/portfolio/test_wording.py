@@ -10,6 +10,7 @@ from tests.portfolio.helpers import breach, production_model
 
 def test_every_kind_of_flag_has_a_plain_phrase_without_metric_keys():
     for kind in KINDS:
+        assert kind.code in wording.PHRASES, f"{kind.code} falls back to its label: give it a business phrase"
         text = wording.phrase({"kind": kind.code, "label": kind.label})
         assert text[0].islower(), (kind.code, text)  # it continues a sentence
         assert "_" not in text and "." not in text, (kind.code, text)
@@ -24,6 +25,9 @@ def test_breached_metrics_are_counted_by_what_they_mean_to_the_business():
         "1 fairness measure is past its limit: it may treat groups unequally")
     assert wording.breach_phrase(["drift.age.psi"]) == "1 input feature has drifted far from training"
     assert wording.breach_phrase([]) == wording.PHRASES["breach"]
+    # The model's outputs drifting is neither an input feature nor a performance measure.
+    assert wording.breach_phrase(["prediction_drift.score.psi", "prediction_drift.prediction.psi"]) == (
+        "its scores and decisions have shifted from what it gave on its reference data")
 
 
 def test_a_model_s_flags_make_one_sentence_worst_first_with_repeats_left_out():
