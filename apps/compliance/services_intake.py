@@ -249,6 +249,8 @@ def use_case_link(*, actor, source: UseCase, model: MLModel) -> UseCase:
     audit_record(actor=actor, action="model.classified", obj=model, changes=changes_between({}, answers),
                  reason=f"From use case {source.reference}.")
     audit_record(actor=actor, action="use_case.registered", obj=source, changes={"model": [None, str(model)]})
+    # "Approved: register the model" is done now.
+    notifications_settled(kind="use_case_decided", url=source.get_absolute_url())
     return source
 
 

@@ -9,7 +9,7 @@ from apps.core.models import AuditEvent
 from apps.inventory import services as inventory_services
 from apps.notifications.models import Notification
 from tests.compliance.factories import UseCaseFactory
-from tests.inventory.factories import BusinessProcessFactory, TeamFactory
+from tests.inventory.factories import BusinessProcessFactory, MLModelFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +105,20 @@ def test_once_decided_or_withdrawn_no_reviewer_s_inbox_still_asks_for_a_decision
 
     assert not Notification.objects.filter(kind="use_case_submitted", read_at__isnull=True).exists()
     assert Notification.objects.filter(kind="use_case_submitted", recipient=other).count() == 1  # kept, read
+
+
+def test_registering_the_model_settles_the_approval_s_register_the_model_notification(make_user):
+    proposer, reviewer = make_user("data_scientist"), make_user("reviewer")
+    use_case = services.use_case_propose(actor=proposer, **answers(business_owner=make_user("executive")))
+    services.use_case_submit(actor=proposer, use_case=use_case)
+    services.use_case_decide(actor=reviewer, use_case=use_case, decision="approve")
+    told = Notification.objects.get(recipient=proposer, kind="use_case_decided")
+    assert told.read_at is None and told.action == "Register the model"
+
+    services.use_case_link(actor=proposer, source=use_case, model=MLModelFactory())
+
+    told.refresh_from_db()
+    assert told.read_at is not None
 
 
 def test_a_submitted_use_case_is_no_longer_edited(draft, proposer):
