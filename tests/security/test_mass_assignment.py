@@ -156,6 +156,9 @@ def test_extra_fields_are_ignored_or_refused(url_name, method, client, ctx):
     if response.status_code == 400:
         assert not events, "a refused request changed something"
         return
+    if write.events == 0:  # the case says it changes nothing (a connection test): extra fields change nothing either
+        assert not events, "a request that changes nothing recorded an event"
+        return
     assert events, "the request was accepted but recorded nothing"
     stored = []
     for event in events:
