@@ -19,7 +19,7 @@ def test_a_reviewer_generates_an_annex_iv_document_and_downloads_the_pdf(page, l
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log_in(page, live_server, "rita")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/reviews/")  # a reviewer's start page
     page.goto(f"{live_server.url}{version.get_absolute_url()}")
     page.get_by_role("link", name="Documents").click()
     page.get_by_role("combobox", name="Document").select_option("annex_iv")

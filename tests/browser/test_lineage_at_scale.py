@@ -60,7 +60,7 @@ def test_an_executive_narrows_500_models_to_one_unit_finds_a_model_and_focuses_o
     UserFactory(username="exec", roles=[Role.EXECUTIVE])
     errors = _watch_console(page)
     log_in(page, live_server, "exec")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/inventory/dashboard/")  # an executive's start page
 
     page.goto(f"{live_server.url}{reverse('inventory:lineage')}")
     assert _visible_nodes(page) == UNITS * 3  # data, models and processes of each unit

@@ -109,7 +109,9 @@ def sign_in_at_provider(page, live_server, username: str) -> list[str]:
 def test_a_person_signs_in_through_the_provider_and_lands_with_the_mapped_role(sso_on, page, live_server, provider):
     sign_in_at_provider(page, live_server, "erin")
 
-    page.wait_for_url(f"{live_server.url}/")
+    # An executive lands on the portfolio, as after a password sign-in; Home shows the role's own section.
+    page.wait_for_url(f"{live_server.url}/inventory/dashboard/")
+    page.goto(f"{live_server.url}/")
     assert page.get_by_role("heading", name="Welcome, Erin").is_visible()
     # The executive's section of the home page: shown only to the executive role.
     assert page.get_by_role("heading", name="Portfolio overview").is_visible()
@@ -124,7 +126,8 @@ def test_a_person_signs_in_through_the_provider_and_lands_with_the_mapped_role(s
 
 def test_a_replayed_callback_is_refused_and_audited(sso_on, page, live_server):
     callbacks = sign_in_at_provider(page, live_server, "rita")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/reviews/")  # a reviewer's start page
+    page.goto(f"{live_server.url}/")
     assert page.get_by_role("heading", name="Reviews and risk").is_visible()
     assert len(callbacks) == 1
 
@@ -166,7 +169,7 @@ def test_logout_at_the_provider_ends_both_sessions(sso_on, page, live_server, pr
     policy["DIRECTIVES"]["form-action"].append(provider.removesuffix("/o"))
     sso_on.CONTENT_SECURITY_POLICY = policy
     sign_in_at_provider(page, live_server, "erin")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/inventory/dashboard/")
 
     page.get_by_role("button", name="Log out").click()
 
