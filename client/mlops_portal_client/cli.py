@@ -60,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     model = command("register-model", "register a model")
     model.add_argument("--name", required=True)
     model.add_argument("--team", required=True, help="slug of the owning team")
-    model.add_argument("--purpose", required=True, help="what the model is for, in business terms")
-    model.add_argument("--owner", required=True, help="username of the accountable owner")
+    model.add_argument("--use-case", default="",
+                       help="the approved use case it comes from (UC-12 or 12); the portal requires one by default")
+    model.add_argument("--purpose", default="", help="what the model is for (default: the use case's)")
+    model.add_argument("--owner", default="", help="username of the accountable owner (default: the use case's)")
     model.add_argument("--intended-use", default="")
     model.add_argument("--exposure", help="internal, customer_facing or public")
     model.add_argument("--task-type", help="binary, multiclass or regression")
@@ -120,10 +122,10 @@ def _drop_empty(fields: dict[str, Any]) -> dict[str, Any]:
 def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
     """The command's answer and exit status."""
     if args.command == "register-model":
-        return client.register_model(name=args.name, team=args.team, purpose=args.purpose,
-                                     accountable_owner=args.owner, **_drop_empty({
-                                         "intended_use": args.intended_use, "exposure": args.exposure,
-                                         "task_type": args.task_type, "tags": args.tags})), OK
+        return client.register_model(name=args.name, team=args.team, **_drop_empty({
+            "use_case": args.use_case, "purpose": args.purpose, "accountable_owner": args.owner,
+            "intended_use": args.intended_use, "exposure": args.exposure, "task_type": args.task_type,
+            "tags": args.tags})), OK
     if args.command == "register-version":
         return client.register_version(model=args.model, version=args.version, **_drop_empty({
             "description": args.description, "algorithm": args.algorithm, "framework": args.framework,

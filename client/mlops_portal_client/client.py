@@ -101,12 +101,12 @@ class PortalClient:
 
     # --- Registration -------------------------------------------------------------------------------------
 
-    def register_model(self, *, name: str, team: str, purpose: str, accountable_owner: str,
-                       **fields: Any) -> JSON:
-        """Register a model in ``team`` (its slug); ``fields`` are the API's others (exposure, task_type, tags,
-        intended_use, technical_owners, business_processes, ...). Answers the model, with its ``slug``."""
-        return self._json("POST", "/api/v1/models/", {"name": name, "team": team, "purpose": purpose,
-                                                       "accountable_owner": accountable_owner, **fields})
+    def register_model(self, *, name: str, team: str, **fields: Any) -> JSON:
+        """Register a model in ``team`` (its slug); ``fields`` are the API's others (use_case, purpose,
+        accountable_owner, exposure, task_type, tags, intended_use, technical_owners, business_processes, ...).
+        The portal requires an approved ``use_case`` by default; it fills the purpose and owner left out.
+        Answers the model, with its ``slug``."""
+        return self._json("POST", "/api/v1/models/", {"name": name, "team": team, **fields})
 
     def register_version(self, *, model: str, version: str, **fields: Any) -> JSON:
         """Register a version of the model ``model`` (its slug); ``fields``: algorithm, framework, artifact_uri,

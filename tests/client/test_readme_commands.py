@@ -16,6 +16,7 @@ import pytest
 
 from apps.inventory.models import MLModel, ModelVersion
 from apps.monitoring.models import Evaluation, ReferenceData
+from tests.compliance.factories import UseCaseFactory
 from tests.factories import api_key_for
 from tests.inventory.factories import TeamFactory
 from tests.monitoring.test_services import evaluation_csv
@@ -58,12 +59,14 @@ def test_every_readme_client_command_works_as_printed(clean_venv, live_server, m
     settings.MEDIA_ROOT = tmp_path / "media"
     sam = make_user("data_scientist", username="sam")
     TeamFactory(name="Retail analytics", slug="retail-analytics", members=[sam])
+    use_case = UseCaseFactory(title="Churn risk", business_owner=sam)  # approved, waiting for its model
     data, _ = evaluation_csv(start=datetime(2026, 11, 1, tzinfo=UTC))
     (clean_venv / "results.csv").write_bytes(data)
     (clean_venv / "training_features.csv").write_bytes(evaluation_csv(seed=1)[0])
     venv_bin = clean_venv / "venv" / "bin"
     env = {"PATH": f"{venv_bin}{os.pathsep}{os.defpath}", "HOME": str(clean_venv), "PIP_NO_INDEX": "1",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PORTAL_URL": live_server.url, "PORTAL_TOKEN": api_key_for(sam)}
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PORTAL_URL": live_server.url, "PORTAL_TOKEN": api_key_for(sam),
+           "USE_CASE": use_case.reference}
     outputs = []
     for block in readme_client_blocks():
         done = shell(block, cwd=clean_venv, env=env)
@@ -81,3 +84,5 @@ def test_every_readme_client_command_works_as_printed(clean_venv, live_server, m
     printed = "".join(outputs)
     assert "churn-risk" in printed and '"status": "done"' in printed
     assert "not cleared for production yet" in printed  # a fresh version has no approval: the gate is closed
+    use_case.refresh_from_db()
+    assert use_case.model == model and model.purpose == "Flag customers likely to leave"
