@@ -27,9 +27,12 @@ def test_a_real_worker_runs_the_audit_verification_task(settings):
 
 def test_beat_installs_the_nightly_schedule_in_the_database():
     with celery_process("beat", "--loglevel", "INFO", log_name="beat") as (proc, log):
-        task = wait_for(lambda: PeriodicTask.objects.filter(name="verify-audit-chain-nightly").first(),
-                        timeout=90, what="beat to sync its schedule", log_path=log)
+        # Beat saves its entries one by one: wait until every entry this test reads is there.
+        names = {"verify-audit-chain-nightly", "audit-checkpoint"}
+        wait_for(lambda: PeriodicTask.objects.filter(name__in=names).count() == len(names),
+                 timeout=90, what="beat to sync its schedule", log_path=log)
         assert proc.poll() is None, "beat died"
+    task = PeriodicTask.objects.get(name="verify-audit-chain-nightly")
     assert task.task == "core.verify_audit_chain" and task.enabled
     assert (task.crontab.hour, task.crontab.minute) == ("2", "30")
     checkpoint = PeriodicTask.objects.get(name="audit-checkpoint")
