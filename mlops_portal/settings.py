@@ -497,6 +497,10 @@ if PORTAL_AUDIT_HMAC_KEY and len(PORTAL_AUDIT_HMAC_KEY) < 32:
         "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
     )
 PORTAL_AUDIT_HMAC_OLD_KEYS = envlist("PORTAL_AUDIT_HMAC_OLD_KEYS")
+# Secrets the portal uses again later (MLflow credentials, webhook signing secrets) are sealed at rest
+# (apps/core/sealing.py). Fernet keys, the first seals, all open; unset: derived from DJANGO_SECRET_KEY and
+# its fallbacks. After a rotation, `manage.py reseal_secrets` seals every stored secret under the new key.
+PORTAL_SEALING_KEYS = envlist("PORTAL_SEALING_KEYS")
 PORTAL_AUDIT_CHECKPOINT_FILE = Path(
     envstr("PORTAL_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit" / "checkpoints.jsonl"))
 )

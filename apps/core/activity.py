@@ -26,6 +26,7 @@ SENTENCES = {
     "mlflow.synced": "{actor} synced {object}",
     "mlflow_server.connected": "{actor} connected the MLflow server {object}",
     "mlflow_server.disconnected": "{actor} disconnected the MLflow server {object}",
+    "secrets.resealed": "{actor} sealed every stored secret again under the current key",
     "registry_link.changed": "MLflow's aliases or stage changed for {object}",
     "use_case.approved": "{actor} approved the use case {object}",
     "use_case.declined": "{actor} declined the use case {object}",

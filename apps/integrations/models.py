@@ -28,7 +28,8 @@ class MlflowServer(models.Model):
     auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.NONE)
     credential_env = models.CharField(max_length=100, blank=True, validators=[validate_single_line],
                                       help_text="Name of the environment variable holding the credential.")
-    credential = models.CharField(max_length=500, blank=True, editable=False, validators=[validate_single_line])
+    credential = models.CharField(max_length=1000, blank=True, editable=False, validators=[validate_single_line],
+                                  help_text="Sealed at rest (apps.core.sealing); opened only to call the server.")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+",
                              help_text="Team of the models the sync registers.")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",

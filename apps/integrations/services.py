@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.core import sealing
 from apps.core.errors import ConflictError, DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record
@@ -80,7 +81,7 @@ def server_create(*, actor, name: str, url: str, team, owner, auth: str = Mlflow
     while MlflowServer.objects.filter(key=key).exists():
         key, n = f"{base}-{n}", n + 1
     server = MlflowServer.objects.create(name=name, key=key, url=url, auth=auth, credential_env=credential_env,
-                                         credential=credential, team=team, owner=owner, enabled=enabled,
+                                         credential=sealing.seal(credential), team=team, owner=owner, enabled=enabled,
                                          page_size=page_size, created_by=actor)
     audit_record(actor=actor, action="mlflow_server.connected", obj=server, changes={
         "url": [None, url], "auth": [None, auth], "credential": [None, server.credential_source],
@@ -105,7 +106,11 @@ def server_delete(*, actor, server: MlflowServer) -> None:
 def credentials_for(server: MlflowServer) -> Credentials:
     if server.auth == MlflowServer.Auth.NONE:
         return Credentials()
-    secret = os.environ.get(server.credential_env, "") if server.credential_env else server.credential
+    try:
+        secret = os.environ.get(server.credential_env, "") if server.credential_env else sealing.unseal(
+            server.credential)
+    except sealing.SealError as exc:
+        raise DomainError(f"The credential stored for {server} cannot be read: {exc}") from exc
     if not secret:
         raise DomainError(f"No credential for {server}: the environment variable {server.credential_env} is not set "
                           "where the portal runs." if server.credential_env else

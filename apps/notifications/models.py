@@ -3,6 +3,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import sealing
 from apps.core.validators import validate_single_line
 
 
@@ -44,12 +45,13 @@ class WebhookSubscription(models.Model):
     """An outside URL that receives chosen portal events as signed JSON (see ``apps/notifications/webhooks.py``).
 
     The secret signs every delivery; it is shown once, when the subscription is created, and never again.
+    It is stored sealed (``apps.core.sealing``): ``signing_secret()`` opens it where a delivery is signed.
     """
 
     name = models.CharField(max_length=100, validators=[validate_single_line])
     url = models.URLField(max_length=500, validators=[validate_single_line])
     events = models.JSONField(default=list, help_text="Names of the events this URL receives.")
-    secret = models.CharField(max_length=100, editable=False, validators=[validate_single_line])
+    secret = models.CharField(max_length=300, editable=False, validators=[validate_single_line])
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -61,6 +63,9 @@ class WebhookSubscription(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("notifications:webhook-detail", args=[self.pk])
+
+    def signing_secret(self) -> str:
+        return sealing.unseal(self.secret)
 
 
 class WebhookDelivery(models.Model):

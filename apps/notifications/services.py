@@ -10,6 +10,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import sealing
 from apps.core.errors import DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record
@@ -137,8 +138,10 @@ def webhook_create(*, actor, name: str, url: str, events: list[str]) -> WebhookS
         raise DomainError("Give the webhook a name.", field="name")
     url = url.strip()
     _check_target(url)
+    secret = webhooks.new_secret()
     subscription = WebhookSubscription.objects.create(name=name[:100], url=url, events=chosen,
-                                                      secret=webhooks.new_secret(), created_by=actor)
+                                                      secret=sealing.seal(secret), created_by=actor)
+    subscription.plain_secret = secret  # for the one answer that shows it; never stored in the clear
     audit_record(actor=actor, action="webhook.created", obj=subscription,
                  changes={"url": [None, url], "events": [None, chosen]})
     return subscription
@@ -241,7 +244,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
         "User-Agent": "MLOps-Portal-Webhooks/1",
         webhooks.EVENT_HEADER: delivery.event,
         webhooks.DELIVERY_HEADER: str(delivery.pk),
-        webhooks.SIGNATURE_HEADER: webhooks.signature_header(subscription.secret, int(time.time()), body),
+        webhooks.SIGNATURE_HEADER: webhooks.signature_header(subscription.signing_secret(), int(time.time()), body),
     })
     try:
         with _opener.open(request, timeout=settings.PORTAL_WEBHOOK_TIMEOUT_SECONDS) as response:

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from apps.core.models import AuditEvent
 from apps.integrations.models import MlflowServer, SyncRun
+from apps.integrations.services import credentials_for
 from tests.integrations.factories import MlflowServerFactory, SyncRunFactory
 from tests.inventory.factories import TeamFactory
 
@@ -24,7 +25,8 @@ def test_an_admin_connects_a_server_whose_credential_is_never_shown_back(client_
     server = MlflowServer.objects.get(name="MLflow prod")
     assert response.status_code == 302 and response.url == server.get_absolute_url()
     assert (server.key, server.registry) == ("mlflow-prod", "mlflow:mlflow-prod")
-    assert server.credential == "s3cr3t-token-value"
+    assert "s3cr3t-token-value" not in server.credential  # sealed at rest
+    assert credentials_for(server).header() == "Bearer s3cr3t-token-value"
     for page in (server.get_absolute_url(), reverse("integrations:servers"), reverse("integrations:server-create")):
         body = client.get(page).content.decode()
         assert "s3cr3t-token-value" not in body

@@ -1,6 +1,7 @@
 import factory
 from django.utils import timezone
 
+from apps.core import sealing
 from apps.notifications import webhooks
 from apps.notifications.models import WebhookDelivery, WebhookSubscription
 
@@ -12,7 +13,7 @@ class WebhookSubscriptionFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"hook {n}")
     url = factory.Sequence(lambda n: f"https://hooks.example.org/{n}")
     events = factory.LazyFunction(lambda: sorted(webhooks.EVENT_NAMES))
-    secret = factory.LazyFunction(webhooks.new_secret)
+    secret = factory.LazyFunction(lambda: sealing.seal(webhooks.new_secret()))  # stored as the service stores it
 
 
 class WebhookDeliveryFactory(factory.django.DjangoModelFactory):

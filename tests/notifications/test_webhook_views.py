@@ -51,11 +51,13 @@ def test_the_secret_is_shown_once_at_creation(admin_client, settings):
         "name": "ops", "url": "http://127.0.0.1:9/hook", "events": ["gate.refused", "alert.breach"]})
     assert answer.status_code == 201
     hook = WebhookSubscription.objects.get()
-    assert hook.secret in answer.content.decode() and hook.events == ["alert.breach", "gate.refused"]
-    assert hook.secret not in admin_client.get(hook.get_absolute_url()).content.decode()
-    assert hook.secret not in admin_client.get(reverse("notifications:webhooks")).content.decode()
+    secret = hook.signing_secret()
+    assert secret.startswith("whsec_") and secret not in hook.secret
+    assert secret in answer.content.decode() and hook.events == ["alert.breach", "gate.refused"]
+    assert secret not in admin_client.get(hook.get_absolute_url()).content.decode()
+    assert secret not in admin_client.get(reverse("notifications:webhooks")).content.decode()
     event = AuditEvent.objects.get(action="webhook.created")
-    assert hook.secret not in str(event.changes)
+    assert secret not in str(event.changes)
 
 
 def test_an_internal_url_is_refused_on_its_field(admin_client):

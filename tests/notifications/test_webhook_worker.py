@@ -30,4 +30,4 @@ def test_a_real_worker_delivers_and_retries_a_signed_event(settings):
     assert [entry["response_code"] for entry in delivery.log] == [503, 200]
     first, second = receiver.requests
     assert first.body == second.body and json.loads(second.body)["event"] == "alert.breach"
-    assert readme_verifier()(hook.secret, second.headers["x-portal-signature"], second.body)
+    assert readme_verifier()(hook.plain_secret, second.headers["x-portal-signature"], second.body)

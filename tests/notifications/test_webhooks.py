@@ -12,7 +12,7 @@ from apps.core.errors import ConflictError, DomainError, PermissionDeniedError
 from apps.core.services import audit_record
 from apps.inventory import services as inventory
 from apps.notifications import webhooks
-from apps.notifications.models import WebhookDelivery
+from apps.notifications.models import WebhookDelivery, WebhookSubscription
 from apps.notifications.services import webhook_create, webhook_deliver, webhook_deliver_due, webhook_ping
 from tests.notifications.factories import WebhookSubscriptionFactory
 from tests.notifications.receiver import http_receiver
@@ -50,9 +50,9 @@ def test_a_signed_event_reaches_the_receiver_and_the_readme_snippet_verifies_it(
                          object_repr="churn", changes={"status": ["compliant", "non_compliant"]})
     [request] = receiver.requests
     verify = readme_verifier()
-    assert verify(hook.secret, request.headers["x-portal-signature"], request.body)
+    assert verify(hook.plain_secret, request.headers["x-portal-signature"], request.body)
     assert not verify("whsec_wrong", request.headers["x-portal-signature"], request.body)
-    assert not verify(hook.secret, request.headers["x-portal-signature"], request.body + b" ")
+    assert not verify(hook.plain_secret, request.headers["x-portal-signature"], request.body + b" ")
     payload = json.loads(request.body)
     assert payload["event"] == request.headers["x-portal-event"] == "governance.changed"
     assert payload["text"].startswith("[MLOps Portal] governance.changed: churn (status compliant -> non_compliant)")
@@ -199,4 +199,9 @@ def test_only_admins_manage_webhooks(make_user, role):
 def test_the_secret_is_new_for_each_subscription(admin, allow_loopback):
     first = webhook_create(actor=admin, name="a", url="http://127.0.0.1/a", events=["gate.refused"])
     second = webhook_create(actor=admin, name="b", url="http://127.0.0.1/b", events=["gate.refused"])
-    assert first.secret.startswith("whsec_") and len(first.secret) > 40 and first.secret != second.secret
+    assert first.plain_secret.startswith("whsec_") and len(first.plain_secret) > 40
+    assert first.plain_secret != second.plain_secret
+    # Stored sealed: the row holds neither secret, and opens to the one shown.
+    stored = WebhookSubscription.objects.get(pk=first.pk)
+    assert first.plain_secret not in stored.secret and stored.secret.startswith("sealed:v1:")
+    assert stored.signing_secret() == first.plain_secret

@@ -22,7 +22,8 @@ class WebhookSerializer(serializers.ModelSerializer):
 class WebhookCreatedSerializer(WebhookSerializer):
     """The answer to the creation, the only one that holds the signing secret."""
 
-    secret = serializers.CharField(read_only=True, help_text="Signs every delivery. Shown this once.")
+    secret = serializers.CharField(source="plain_secret", read_only=True,
+                                   help_text="Signs every delivery. Shown this once.")
 
     class Meta(WebhookSerializer.Meta):
         fields = [*WebhookSerializer.Meta.fields, "secret"]

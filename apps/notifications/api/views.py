@@ -37,6 +37,7 @@ class WebhookViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets
         serializer.is_valid(raise_exception=True)
         webhook = services.webhook_create(actor=request.user, **serializer.validated_data)
         fresh = self.get_queryset().get(pk=webhook.pk)
+        fresh.plain_secret = webhook.plain_secret  # shown this once; the row holds it sealed
         return Response(s.WebhookCreatedSerializer(fresh).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, *args, **kwargs):
