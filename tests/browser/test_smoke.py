@@ -1,6 +1,7 @@
 """Log in through the real login form as each role and look at the home page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.core.roles import Role
 from tests.factories import PASSWORD, UserFactory
@@ -21,7 +22,10 @@ def log_in(page, live_server, username: str) -> None:
     page.goto(f"{live_server.url}/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    # Wait for the landing page's load event: its scripts (the menu toggle, charts)
+    # must be attached before a test presses anything on it.
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Log in").click()
 
 
 @pytest.mark.parametrize("role", list(Role), ids=[r.value for r in Role])
@@ -58,8 +62,10 @@ def test_the_menu_collapses_on_a_phone_and_opens_from_the_keyboard(browser, live
     page = context.new_page()
     log_in(page, live_server, "mobile")
     nav_link = page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory")
-    assert not nav_link.is_visible()
-    page.get_by_role("button", name="Menu").focus()
+    expect(nav_link).to_be_hidden()
+    menu = page.get_by_role("button", name="Menu")
+    menu.focus()
     page.keyboard.press("Enter")
-    assert nav_link.is_visible()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(nav_link).to_be_visible()
     context.close()
