@@ -45,9 +45,12 @@ def celery_process(*args: str, log_name: str, env: dict | None = None):
                 proc.wait()
 
 
-def worker(log_name: str = "worker", env: dict | None = None, concurrency: int = 1):
+def worker(log_name: str = "worker", env: dict | None = None, concurrency: int = 1, queues: str = ""):
+    """A worker consuming every configured queue, or only ``queues`` (comma-separated, as ``-Q`` takes them)."""
+    only = ("-Q", queues) if queues else ()
     return celery_process("worker", "--loglevel", "INFO", "--concurrency", str(concurrency), "--without-mingle",
-                          "--without-gossip", "-n", f"test-{os.getpid()}-{log_name}@%h", log_name=log_name, env=env)
+                          "--without-gossip", "-n", f"test-{os.getpid()}-{log_name}@%h", *only,
+                          log_name=log_name, env=env)
 
 
 def wait_for(predicate, *, timeout: float, what: str, log_path: Path | None = None):

@@ -88,3 +88,17 @@ def test_web_and_worker_share_an_object_store_not_a_disk(compose):
     assert compose["services"]["minio"]["healthcheck"]["test"]
     assert "object-data:/data" in compose["services"]["minio"]["volumes"]
     assert "mc mb --ignore-existing" in compose["services"]["bucket"]["command"][0]
+
+
+def test_every_celery_queue_has_a_worker_and_the_heavy_one_can_scale_alone(compose):
+    from django.conf import settings
+
+    consumed = {}
+    for name, service in compose["services"].items():
+        command = service.get("command") or []
+        if command[:4] == ["celery", "-A", "mlops_portal", "worker"]:
+            queues = command[command.index("-Q") + 1].split(",")
+            consumed.update(dict.fromkeys(queues, name))
+            assert service["healthcheck"]["test"] and service["environment"]["PORTAL_STORAGE"] == "s3"
+    assert set(consumed) == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert consumed[settings.PORTAL_HEAVY_QUEUE] != consumed["celery"], "heavy work needs workers of its own"

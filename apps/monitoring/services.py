@@ -518,30 +518,48 @@ def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end:
     return window
 
 
+def _cadence_of(version: ModelVersion) -> str:
+    obligations = obligations_for(version.model)
+    cadence = obligations.policy.monitoring_cadence if obligations.policy else "monthly"
+    if cadence not in CADENCE_DAYS:
+        # Only a policy written past its validation (e.g. by SQL) gets here: watch daily, the strictest.
+        logger.warning("policy of %s has an unknown monitoring cadence %r; computing daily windows",
+                       version.model, cadence)
+        cadence = "daily"
+    return cadence
+
+
+def _versions_with_windows():
+    return ModelVersion.objects.filter(stage=Stage.PRODUCTION, evaluations__kind="production").distinct()
+
+
+def version_windows_due(*, version: ModelVersion, now: datetime, history: int = 12) -> int:
+    """One production version's last ``history`` complete windows at its tier's cadence; returns how many had rows.
+
+    Safe to run twice or in parallel: each window replaces its own row under the version's lock.
+    """
+    cadence = _cadence_of(version)
+    length = timedelta(days=CADENCE_DAYS[cadence])
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    computed = 0
+    for _ in range(history):
+        start = end - length
+        if window_compute(version=version, cadence=cadence, start=start, end=end):
+            computed += 1
+        end = start
+    return computed
+
+
 def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
-    """Beat task body: for each production version, compute its last ``history`` complete windows.
+    """Every production version's windows, one after the other, in this process (the fan-out's sequential twin).
 
     A version whose windows fail is logged and skipped; the others are computed.
     """
     now = now or timezone.now()
     computed = 0
-    versions = ModelVersion.objects.filter(stage=Stage.PRODUCTION, evaluations__kind="production").distinct()
-    for version in versions.select_related("model"):
-        obligations = obligations_for(version.model)
-        cadence = obligations.policy.monitoring_cadence if obligations.policy else "monthly"
-        if cadence not in CADENCE_DAYS:
-            # Only a policy written past its validation (e.g. by SQL) gets here: watch daily, the strictest.
-            logger.warning("policy of %s has an unknown monitoring cadence %r; computing daily windows",
-                           version.model, cadence)
-            cadence = "daily"
-        length = timedelta(days=CADENCE_DAYS[cadence])
-        end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for version in _versions_with_windows().select_related("model"):
         try:
-            for _ in range(history):
-                start = end - length
-                if window_compute(version=version, cadence=cadence, start=start, end=end):
-                    computed += 1
-                end = start
+            computed += version_windows_due(version=version, now=now, history=history)
         except OperationalError:
             raise  # the database is down: the next run starts over
         except Exception:
@@ -549,6 +567,35 @@ def windows_due(*, now: datetime | None = None, history: int = 12) -> int:
             # leave every other production model without its windows.
             logger.exception("metric windows of %s failed; the other versions go on", version)
     return computed
+
+
+def version_windows_task(*, version_id: int, now: datetime) -> int:
+    """Task body: one version's windows, unless it left production since the fan-out (then nothing to do)."""
+    version = _versions_with_windows().select_related("model").filter(pk=version_id).first()
+    if version is None:
+        return 0
+    try:
+        return version_windows_due(version=version, now=now)
+    except OperationalError:
+        raise  # the task retries with back-off
+    except Exception:
+        logger.exception("metric windows of %s failed", version)
+        return 0
+
+
+def windows_fan_out(*, now: datetime | None = None) -> int:
+    """Beat task body: one task per production version on the heavy queue, so every worker that consumes it
+    (on any machine) takes a share of the portfolio. Returns how many versions were queued.
+
+    All tasks share one ``now``, so a portfolio's windows end on the same day however long the queue is.
+    """
+    from apps.monitoring.tasks import compute_version_windows
+
+    now = now or timezone.now()
+    version_ids = list(_versions_with_windows().order_by("pk").values_list("pk", flat=True))
+    for version_id in version_ids:
+        compute_version_windows.apply_async(args=[version_id, now.isoformat()])
+    return len(version_ids)
 
 
 # --- Alerts ---------------------------------------------------------------------------------------------------

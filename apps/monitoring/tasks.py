@@ -1,5 +1,7 @@
 """Celery tasks of the monitoring app: thin, idempotent, retried with backoff on transient errors."""
 
+from datetime import datetime
+
 from celery import shared_task
 from django.db import OperationalError
 
@@ -14,8 +16,15 @@ def compute_evaluation(evaluation_id: int) -> bool:
 
 @shared_task(name="monitoring.compute_due_windows", acks_late=True)
 def compute_due_windows() -> int:
+    """Nightly: one ``compute_version_windows`` task per production version, spread over the heavy queue's workers."""
+    return services.windows_fan_out()
+
+
+@shared_task(name="monitoring.compute_version_windows", acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, retry_backoff_max=300, max_retries=8)
+def compute_version_windows(version_id: int, now: str) -> int:
     """Per production model, at its tier's cadence: metric windows over the production results so far."""
-    return services.windows_due()
+    return services.version_windows_task(version_id=version_id, now=datetime.fromisoformat(now))
 
 
 @shared_task(name="monitoring.requeue_stale")
