@@ -451,6 +451,9 @@ PORTAL_DEMO_PASSWORD = "portal-demo"
 PORTAL_LOGIN_MAX_FAILURES = envint("PORTAL_LOGIN_MAX_FAILURES", 5)
 PORTAL_LOGIN_MAX_ACCOUNT_FAILURES = envint("PORTAL_LOGIN_MAX_ACCOUNT_FAILURES", 50)
 PORTAL_LOGIN_LOCKOUT_SECONDS = envint("PORTAL_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Failed sign-ins for accounts that do not exist, audited one by one per lockout period (then one event says the
+# rest go to the log only): made-up names escape the per-account lockout, and must not grow the trail unbounded.
+PORTAL_LOGIN_MAX_UNKNOWN_AUDITED = envint("PORTAL_LOGIN_MAX_UNKNOWN_AUDITED", 100)
 # API tokens expire this many days after creation; 0: they never expire.
 PORTAL_API_TOKEN_DAYS = envint("PORTAL_API_TOKEN_DAYS", 90)
 # Throttle counters and login failures live in the cache, which every web process must share: a

@@ -1,5 +1,6 @@
 """Writes of the core app: the audit trail, its checkpoints, API tokens and passwords."""
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
@@ -38,6 +40,8 @@ from apps.core.models import (
 from apps.core.request_context import request_id_var
 from apps.core.roles import Capability, Role, may, user_roles
 from apps.core.signals import audit_recorded
+
+logger = logging.getLogger(__name__)
 
 # How stale ``ApiToken.last_used_at`` may be: writing it on every API call would make every read a write.
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
@@ -330,12 +334,41 @@ def login_record_success(*, user, method: str, note: str = "") -> AuditEvent:
                         reason=note)
 
 
+UNKNOWN_ACCOUNT_FAILURES = "login-failures:unknown-accounts"
+
+
+def _unknown_account_failure_number() -> int:
+    """How many failed sign-ins for no existing account this lockout period has seen, this one included."""
+    period = settings.PORTAL_LOGIN_LOCKOUT_SECONDS
+    cache.add(UNKNOWN_ACCOUNT_FAILURES, 0, period)
+    number = cache.incr(UNKNOWN_ACCOUNT_FAILURES)
+    cache.touch(UNKNOWN_ACCOUNT_FAILURES, period)  # as the lockout's counters: the period runs from the last one
+    return number
+
+
 @transaction.atomic
-def login_record_failure(*, method: str, reason: str, username: str = "", user=None) -> AuditEvent:
+def login_record_failure(*, method: str, reason: str, username: str = "", user=None) -> AuditEvent | None:
     """Record a refused sign-in. A username typed for no existing account is not repeated in the trail (people
-    type passwords into the username field), only that no such account exists."""
+    type passwords into the username field), only that no such account exists.
+
+    Failures for existing accounts are bounded by the login lockout (per account). Failures for accounts that
+    do not exist are not: each new made-up name has counters of its own. So at most
+    ``PORTAL_LOGIN_MAX_UNKNOWN_AUDITED`` of them are written one by one per lockout period, then one event says
+    that the rest of the period goes unrecorded (the log still has each one); returns None for those.
+    """
     if user is None and username:
         user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        number, limit = _unknown_account_failure_number(), settings.PORTAL_LOGIN_MAX_UNKNOWN_AUDITED
+        if number > limit + 1:
+            logger.warning("failed sign-in for no existing account (%s), not audited: over %s this period",
+                           method, limit)
+            return None
+        if number == limit + 1:
+            minutes = settings.PORTAL_LOGIN_LOCKOUT_SECONDS // 60
+            reason = (f"{limit} failed sign-ins naming no existing account within {minutes} minutes: further "
+                      f"ones are not recorded one by one until {minutes} minutes pass without one (the "
+                      "server log has each). Last one: " + reason)
     return audit_record(
         actor=None, action=LOGIN_FAILED, object_type="auth.user",
         object_id=str(user.pk) if user else "", object_repr=user.get_username() if user else "(no such account)",

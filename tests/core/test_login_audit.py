@@ -44,3 +44,16 @@ def test_the_admin_login_is_audited_too(client):
     UserFactory(username="ada", roles=[Role.ADMIN])
     client.post(reverse("admin:login"), {"username": "ada", "password": PASSWORD, "next": "/admin/"})
     assert AuditEvent.objects.get().action == "auth.login_succeeded"
+
+
+def test_made_up_names_cannot_grow_the_trail_without_bound(client, settings):
+    # Each made-up name has lockout counters of its own; the trail keeps the first ones and says it stopped.
+    settings.PORTAL_LOGIN_MAX_UNKNOWN_AUDITED = 3
+    UserFactory(username="erin")
+    for number in range(8):
+        client.post(reverse("login"), {"username": f"nobody-{number}", "password": "x"})
+    client.post(reverse("login"), {"username": "erin", "password": "wrong"})
+    failed = list(AuditEvent.objects.filter(action="auth.login_failed").order_by("pk"))
+    assert [event.object_repr for event in failed] == ["(no such account)"] * 4 + ["erin"]
+    assert failed[3].reason.startswith("3 failed sign-ins naming no existing account within 15 minutes: further")
+    assert all("nobody" not in event.reason for event in failed)
