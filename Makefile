@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: run test test-postgres lint bench bench-scale bench-load bench-mlflow bench-queue lock migrate seed clean help
+.PHONY: run test test-postgres lint bench bench-scale bench-load bench-mlflow bench-queue bench-e2e lock migrate seed clean help
 
 help:
 	@echo "make run        start portal + worker + beat with demo data on http://$(ADDR)/"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-scale inventory, dashboard and API at 100,000 models / 500,000 versions (seeded once, kept)"
 	@echo "make bench-load load run: 20 users x 60 s against gunicorn + PostgreSQL (LOAD_ARGS=--help)"
 	@echo "make bench-mlflow  portal vs MLflow registry at 10,000 models (installs MLflow into var/bench-mlflow-venv)"
+	@echo "make bench-e2e     upload through gunicorn to done by a real worker, vs pandas.read_csv (PostgreSQL + Redis)"
 	@echo "make bench-queue   nightly windows of 500 production models with 1 and 2 heavy-queue workers (PostgreSQL + Redis)"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -75,3 +76,7 @@ clean:
 # Needs PostgreSQL and Redis on localhost (a throw-away database is created and dropped).
 bench-queue: $(STAMP)
 	$(PY) bench/queue_bench.py $(QUEUE_ARGS)
+
+# Needs PostgreSQL and Redis on localhost. E2E_ARGS="--rows 1000000 10000000" for both sizes.
+bench-e2e: $(STAMP)
+	$(PY) bench/e2e_bench.py $(E2E_ARGS)
