@@ -14,8 +14,8 @@ warmed up, minus VmRSS at that moment; psutil is not installed and ``getrusage``
   starts from (only at row counts up to ``--pandas-max``, default 1,000,000);
 * ``whole``: the previous computation, ``services.compute_metrics`` on the whole file read by
   ``ingest.read_parquet_bytes`` (only up to ``--pandas-max`` rows);
-* ``scan``: a plain ``pyarrow`` ``iter_batches`` pass over the same columns, touching every batch: the floor
-  a batched reader cannot go below.
+* ``scan``: a plain ``pyarrow`` ``iter_batches`` pass over the file (``pre_buffer=False``, as ``batches``
+  reads), counting rows: the floor a batched reader cannot go below.
 
 Prints a markdown table; ratios are against ``pandas`` (or ``scan`` where ``pandas`` was not run).
 """
@@ -131,7 +131,7 @@ def measure(mode: str, path: str, reference: str) -> dict:
         rows = len(frame)
     elif mode == "scan":
         rows = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batches.BATCH_ROWS):
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batches.BATCH_ROWS):
             rows += batch.num_rows
     seconds = time.perf_counter() - started
     peak = _status_kb("VmHWM")

@@ -12,22 +12,23 @@ holding one record batch at a time plus small additive statistics:
 * regression: sums of absolute and squared errors overall and per group, and the target's count, mean
   and sum of squared deviations merged with Chan's parallel formula (stable, so R2 is not ruined by
   cancellation);
-* drift (feature and prediction): per numeric column the exact count of every distinct value, for
-  the current and the reference data, from which the reference deciles (numpy's "linear" quantile,
-  same arithmetic), the PSI bin counts and ``scipy.stats.ks_2samp`` follow exactly
-  (``drift.numeric_drift_from_counts``); per categorical column the count of every category
-  (``drift.category_counts``), for PSI and the chi-square test.
+* drift (feature and prediction): per numeric column the exact count of every distinct value of the
+  *reference*, read first, from which the reference deciles follow (numpy's "linear" quantile, same
+  arithmetic); then each current batch is reduced by binary search to its counts in the decile bins
+  (PSI) and at the reference's distinct values, which is all ``scipy.stats.ks_2samp``'s statistic needs
+  (``drift.numeric_drift_against_reference`` says why); per categorical column the count of every
+  category (``drift.category_counts``), for PSI and the chi-square test.
 
-Memory. Every count above is exact; the price is that value counts grow with the number of
-*distinct* values, not of rows: 16 bytes per distinct value of each numeric feature, of the score and
-of a regression's prediction, held for the current and the reference data (24 bytes per distinct
-score for the histogram). Scores and features with limited precision (probabilities to 4 decimals,
-ages, amounts in cents) stay small at any row count; a continuous float64 feature with a distinct
-value in every row costs 16 bytes per row, so 25 such features at 10 million rows hold 4 GB. That
-case is not bounded here: no sketch would give ``ks_2samp``'s exact statistic, and an external
-sort/merge spilling to disk is not built. Batches are merged in a binary-counter cascade (a run is
-merged with the previous one when that is less than twice its size), so N batches cost
-O(distinct x log N), not O(distinct x N).
+Memory. Every count above is exact. What does not depend on the evaluation's row count: the confusion
+counts, the group and category counts, and the numeric drift columns, which hold about 32 bytes per
+distinct *reference* value (a reference is an upload, bounded by ``PORTAL_MAX_ROWS``: a 200,000-row
+reference with a continuous feature costs 6 MB for it). What does: the binary score histogram, 24 bytes
+per distinct score of the evaluation. Scores with limited precision (probabilities to 3-6 decimals: at
+most a million distinct values, 24 MB) stay small at any row count; full-precision float64 scores with
+a distinct value in every row cost 24 bytes a row (1.2 GB at 50 million rows), the price of an exact
+ROC AUC (no sketch gives it exactly, and an external sort/merge spilling to disk is not built).
+Histogram batches are merged in a binary-counter cascade (a run is merged with the previous one when
+that is less than twice its size), so N batches cost O(distinct x log N), not O(distinct x N).
 
 ``pyarrow.parquet.ParquetFile.iter_batches`` decodes one row group at a time (only the columns
 needed), so a row group is the unit of memory: ``ingest.to_parquet_bytes`` writes row groups of
@@ -51,7 +52,9 @@ BATCH_ROWS = 65_536
 def frames(source, *, columns: Sequence[str] | None = None, batch_size: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
     """The file's rows as DataFrames of at most ``batch_size`` rows, with the dtypes of a whole read
     (categoricals stay categoricals); ``source`` is a path or a seekable binary file."""
-    parquet = pq.ParquetFile(source)
+    # pre_buffer (pyarrow's default) caches every column chunk it has read ahead until the file is closed:
+    # a scan's memory would grow with the file. Without it, one row group's pages are held at a time.
+    parquet = pq.ParquetFile(source, pre_buffer=False)
     for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
         yield pa.Table.from_batches([batch]).to_pandas(split_blocks=True, self_destruct=True)
 
@@ -106,27 +109,76 @@ def _finite_values(series: pd.Series) -> np.ndarray:
     return values[~np.isnan(values)]
 
 
-class _Column:
-    """One drift column's statistics for the reference and the current data."""
+class _Numeric:
+    """A numeric drift column: the reference's exact value counts, then the current data's counts at them.
 
-    def __init__(self, numeric: bool):
-        self.numeric = numeric
-        self.sides = [ValueCounts(), ValueCounts()] if numeric else [[], []]
+    The reference is read first (``compute_metrics`` does); on the first current batch its counts are frozen
+    and each current batch is reduced, by binary search, to counts at the reference's distinct values and in
+    its decile bins (``drift.numeric_drift_against_reference``), so nothing grows with the current rows.
+    """
+
+    def __init__(self):
+        self.reference, self.frozen = ValueCounts(), None
+        self.count, self.sample = 0, []
 
     def add(self, side: int, series: pd.Series) -> None:
-        if self.numeric:
-            self.sides[side].add(_finite_values(series))
-        else:
-            parts = self.sides[side]
-            parts.append(drift.category_counts(series))
-            if len(parts) > 16:  # categories are few (ingest bounds them); keep the list short anyway
-                parts[:] = [_summed(parts)]
+        values = _finite_values(series)
+        if side == 0:
+            if self.frozen is not None:
+                raise RuntimeError("the reference is read before the current data")
+            self.reference.add(values)
+            return
+        if self.frozen is None:
+            self._freeze()
+        self.count += values.size
+        if self.sample is not None:
+            # scipy's exact mode (at most KS_EXACT_MAX_N values a side) needs the values themselves.
+            if self.count <= drift.KS_EXACT_MAX_N:
+                self.sample.append(values)
+            else:
+                self.sample = None
+        points = self.frozen[0]
+        if points.size:
+            self.bins += np.bincount(np.searchsorted(self.edges, values, side="right"), minlength=self.bins.size)
+            self.at_or_below += np.bincount(np.searchsorted(points, values, side="left"), minlength=points.size + 1)
+            self.below += np.bincount(np.searchsorted(points, values, side="right"), minlength=points.size + 1)
+
+    def _freeze(self) -> None:
+        values, counts = self.reference.result()
+        self.frozen, self.reference = (values, counts[:, 0]), None
+        self.edges = drift.decile_edges_from_counts(*self.frozen) if values.size else np.empty(0)
+        self.bins = np.zeros(self.edges.size + 1, dtype=np.int64)
+        # Index j counts the values with j reference points below (at_or_below) or at/below (below) them.
+        self.at_or_below = np.zeros(values.size + 1, dtype=np.int64)
+        self.below = np.zeros(values.size + 1, dtype=np.int64)
 
     def result(self) -> dict:
-        if self.numeric:
-            reference, current = (side.result() for side in self.sides)
-            return drift.numeric_drift_from_counts((reference[0], reference[1][:, 0]), (current[0], current[1][:, 0]))
+        if self.frozen is None:
+            self._freeze()
+        return drift.numeric_drift_against_reference(
+            self.frozen, current_count=self.count, current_bins=self.bins,
+            at_or_below=np.cumsum(self.at_or_below)[:-1], below=np.cumsum(self.below)[:-1],
+            current_sample=np.concatenate(self.sample) if self.sample else np.empty(0))
+
+
+class _Categorical:
+    """A categorical drift column: the count of every category, for the reference and the current data."""
+
+    def __init__(self):
+        self.sides: list[list[pd.Series]] = [[], []]
+
+    def add(self, side: int, series: pd.Series) -> None:
+        parts = self.sides[side]
+        parts.append(drift.category_counts(series))
+        if len(parts) > 16:  # categories are few (ingest bounds them); keep the list short anyway
+            parts[:] = [_summed(parts)]
+
+    def result(self) -> dict:
         return drift.categorical_drift_from_counts(*(_summed(side) for side in self.sides))
+
+
+def _column(numeric: bool):
+    return _Numeric() if numeric else _Categorical()
 
 
 def _summed(parts: list[pd.Series]) -> pd.Series:
@@ -136,7 +188,8 @@ def _summed(parts: list[pd.Series]) -> pd.Series:
 
 
 class Accumulator:
-    """Additive statistics of an evaluation's rows (and of its reference's), fed one DataFrame at a time.
+    """Additive statistics of an evaluation's rows (and of its reference's), fed one DataFrame at a time:
+    every reference frame (``add_reference``) before the first evaluation frame (``add``).
 
     ``current`` and ``reference`` are frames with no rows and the files' dtypes (``empty_frame``): the
     columns present decide, as in ``services.compute_metrics``, which sensitive features, score and
@@ -151,17 +204,17 @@ class Accumulator:
         self.score = score if score and score in current else None
         self.sensitive = [name for name in columns.get("sensitive_features", []) if name in current]
         self.probabilities = dict(columns.get("probability_columns") or {})
-        self.drift: dict[str, _Column] = {}
-        self.prediction_drift: dict[str, tuple[str, _Column]] = {}
+        self.drift: dict[str, _Numeric | _Categorical] = {}
+        self.prediction_drift: dict[str, tuple[str, _Numeric | _Categorical]] = {}
         if reference is not None:
             for feature in columns.get("features", []):
                 if feature in reference and feature in current:
-                    self.drift[feature] = _Column(drift.is_numeric_feature(reference[feature])
+                    self.drift[feature] = _column(drift.is_numeric_feature(reference[feature])
                                                   and drift.is_numeric_feature(current[feature]))
             if task_type == "binary" and self.score and self.score in reference:
-                self.prediction_drift["score"] = (self.score, _Column(True))
+                self.prediction_drift["score"] = (self.score, _Numeric())
             if self.prediction in reference and self.prediction in current:
-                self.prediction_drift["prediction"] = (self.prediction, _Column(task_type == "regression"))
+                self.prediction_drift["prediction"] = (self.prediction, _column(task_type == "regression"))
         self._performance = {"binary": _Binary, "multiclass": _Multiclass}.get(task_type, _Regression)(self)
 
     def needed(self) -> list[str]:
@@ -341,6 +394,10 @@ def compute_metrics(
     reference_frame = _empty_frame(reference) if reference is not None else None
     accumulator = Accumulator(task_type=task_type, columns=columns, current=_empty_frame(sources[0]),
                               reference=reference_frame)
+    # The reference first: numeric drift reduces the current rows to counts at the reference's values.
+    if reference is not None and (accumulator.drift or accumulator.prediction_drift):
+        for frame in frames(reference, columns=accumulator.needed_from_reference(), batch_size=batch_size):
+            accumulator.add_reference(frame)
     timestamp = columns.get("timestamp") if period else None
     needed = [*accumulator.needed(), *([timestamp] if timestamp else [])]
     for source in sources:
@@ -350,7 +407,4 @@ def compute_metrics(
                 stamps = pd.to_datetime(frame[timestamp], utc=True)
                 frame = frame[((stamps >= period[0]) & (stamps < period[1])).to_numpy()]
             accumulator.add(frame)
-    if reference is not None and (accumulator.drift or accumulator.prediction_drift):
-        for frame in frames(reference, columns=accumulator.needed_from_reference(), batch_size=batch_size):
-            accumulator.add_reference(frame)
     return accumulator.result(reference_groups), accumulator.rows

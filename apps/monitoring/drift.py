@@ -116,24 +116,6 @@ def _ks_asymptotic(differences: np.ndarray, n1: int, n2: int) -> tuple[float, fl
     return float(statistic), float(np.clip(stats.kstwo.sf(statistic, effective_n), 0, 1))
 
 
-def ks_from_counts(reference: tuple[np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray]
-                   ) -> tuple[float, float]:
-    """``ks_two_sample`` of two samples given as (sorted distinct values, count of each): the same numbers.
-
-    The counts' running sums are the "how many values are <= each" that ``ks_two_sample`` finds by
-    binary search in the sorted samples; small samples are expanded and handed to scipy as there.
-    """
-    (values1, counts1), (values2, counts2) = reference, current
-    below1, below2 = np.cumsum(counts1), np.cumsum(counts2)
-    n1, n2 = int(below1[-1]), int(below2[-1])
-    if max(n1, n2) <= KS_EXACT_MAX_N:
-        return ks_two_sample(np.repeat(values1, counts1), np.repeat(values2, counts2))
-    return _ks_asymptotic(np.concatenate([
-        below1 / n1 - np.r_[0, below2][np.searchsorted(values2, values1, side="right")] / n2,
-        np.r_[0, below1][np.searchsorted(values1, values2, side="right")] / n1 - below2 / n2,
-    ]), n1, n2)
-
-
 def quantiles_from_counts(values: np.ndarray, counts: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
     """``numpy.quantile(sample, quantiles)`` (method "linear") of a sample given as sorted distinct values
     and their counts, with numpy's arithmetic: virtual index ``(n - 1) q``, and its two-sided lerp."""
@@ -151,20 +133,44 @@ def quantiles_from_counts(values: np.ndarray, counts: np.ndarray, quantiles=QUAN
     return np.where(gamma >= 0.5, high - difference * (1 - gamma), low + difference * gamma)
 
 
-def numeric_drift_from_counts(reference: tuple[np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray]
-                              ) -> dict:
-    """``numeric_drift`` of two samples given as (sorted distinct values without NaN, count of each)."""
-    reference_count, current_count = int(reference[1].sum()), int(current[1].sum())
+def decile_edges_from_counts(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``decile_edges`` of a sample given as sorted distinct values and their counts."""
+    return np.unique(quantiles_from_counts(values, counts))
+
+
+def numeric_drift_against_reference(reference: tuple[np.ndarray, np.ndarray], *, current_count: int,
+                                    current_bins: np.ndarray, at_or_below: np.ndarray, below: np.ndarray,
+                                    current_sample: np.ndarray | None) -> dict:
+    """``numeric_drift`` when the current sample is known only through counts: memory grows with the
+    reference's distinct values, not with the current sample, however many rows it has.
+
+    ``reference`` is (sorted distinct values r_0 < r_1 < ..., count of each); ``current_bins`` the current
+    counts in the bins of ``decile_edges_from_counts(*reference)``; ``at_or_below[i]`` and ``below[i]`` the
+    numbers of current values <= r_i and < r_i; ``current_sample`` the current values themselves when there
+    are at most ``KS_EXACT_MAX_N`` of them (scipy's exact mode needs them), else None.
+
+    The KS statistic is the largest gap between the two empirical CDFs. Between two reference points r_i
+    and r_{i+1} the reference CDF is constant and the current one only rises, so the gap there is largest
+    at one of the two ends: at r_i (counts ``below1[i]`` and ``at_or_below[i]``) or at the last current value
+    before r_{i+1} (counts ``below1[i]`` and ``below[i + 1]``). Those count pairs are pairs that
+    ``ks_two_sample`` evaluates too, divided the same way, so statistic and p-value are the same numbers.
+    """
+    values, counts = reference
+    reference_count = int(counts.sum())
     if not reference_count or not current_count:
         return _result("numeric", reference_count=reference_count, current_count=current_count)
-    edges = np.unique(quantiles_from_counts(*reference))
-
-    def bin_counts(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        return np.diff(np.r_[0, np.r_[0, np.cumsum(counts)][np.searchsorted(values, edges, side="left")],
-                             counts.sum()])
-
-    psi = psi_from_counts(bin_counts(*reference), bin_counts(*current))
-    statistic, p_value = ks_from_counts(reference, current)
+    edges = decile_edges_from_counts(values, counts)
+    reference_bins = np.diff(np.r_[0, np.r_[0, np.cumsum(counts)][np.searchsorted(values, edges, side="left")],
+                                   reference_count])
+    psi = psi_from_counts(reference_bins, current_bins)
+    if max(reference_count, current_count) <= KS_EXACT_MAX_N:
+        statistic, p_value = ks_two_sample(np.repeat(values, counts), np.sort(current_sample))
+    else:
+        below1 = np.cumsum(counts)
+        statistic, p_value = _ks_asymptotic(np.concatenate([
+            below1 / reference_count - at_or_below / current_count,
+            np.r_[0, below1[:-1]] / reference_count - below / current_count,
+        ]), reference_count, current_count)
     return _result("numeric", psi, statistic, p_value, reference_count, current_count)
 
 

@@ -137,16 +137,26 @@ def test_it_counts_only_the_rows_of_the_period(tmp_path):
     assert result["overall"]["r2"] == pytest.approx(skm.r2_score(twice.y_true, twice.y_pred), abs=1e-9)
 
 
-def test_its_deciles_and_ks_from_counts_equal_numpy_and_scipy_on_large_samples():
+def test_numeric_drift_against_a_reference_equals_scipy_on_large_samples(tmp_path):
+    # Over KS_EXACT_MAX_N rows, where the current rows are reduced to counts at the reference's values.
     rng = np.random.default_rng(4)
-    reference, current = rng.normal(0, 1, 30_000).round(2), rng.normal(0.05, 1, 20_000).round(2)
-    counted = [np.unique(sample, return_counts=True) for sample in (reference, current)]
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 30_000), "r": rng.normal(0, 1, 30_000).round(1)})
+    current = pd.DataFrame({"x": rng.normal(0.03, 1, 25_000), "r": rng.normal(0.03, 1, 25_000).round(1)})
+    paths = {name: tmp_path / f"{name}.parquet" for name in ("reference", "current")}
+    for name, frame in (("reference", reference), ("current", current)):
+        paths[name].write_bytes(ingest.to_parquet_bytes(frame, row_group_rows=7000))
+    columns = {"target": "x", "prediction": "x", "features": ["x", "r"]}
 
-    assert np.array_equal(drift.quantiles_from_counts(*counted[0]), np.quantile(reference, drift.QUANTILES))
-    statistic, p_value = drift.ks_from_counts(*counted)
-    expected = stats.ks_2samp(reference, current)
-    assert statistic == pytest.approx(expected.statistic, abs=1e-15)
-    assert p_value == pytest.approx(expected.pvalue, abs=1e-12)
+    result, _ = batches.compute_metrics([paths["current"]], task_type="regression", columns=columns,
+                                        reference=paths["reference"], batch_size=997)
+
+    for feature in ("x", "r"):
+        expected = stats.ks_2samp(reference[feature], current[feature])
+        assert result["drift"][feature]["statistic"] == pytest.approx(expected.statistic, abs=1e-15)
+        assert result["drift"][feature]["p_value"] == pytest.approx(expected.pvalue, abs=1e-12)
+        assert result["drift"][feature] == drift.numeric_drift(reference[feature], current[feature])
+    assert np.array_equal(drift.quantiles_from_counts(*np.unique(reference.r, return_counts=True)),
+                          np.quantile(reference.r, drift.QUANTILES))
 
 
 def test_value_counts_merge_batches_exactly():
@@ -171,3 +181,16 @@ def test_the_stored_copy_is_written_in_bounded_row_groups():
 
     assert stored.metadata.num_row_groups == 3
     assert max(stored.metadata.row_group(i).num_rows for i in range(3)) == ingest.PARQUET_ROW_GROUP_ROWS
+
+
+def test_numeric_drift_state_does_not_grow_with_the_current_rows():
+    rng = np.random.default_rng(6)
+    column = batches._Numeric()
+    column.add(0, pd.Series(rng.normal(0, 1, 2000).round(1)))
+    for _ in range(20):
+        column.add(1, pd.Series(rng.normal(0, 1, 5000)))  # a new distinct value in every row
+
+    held = column.bins.size + column.at_or_below.size + column.below.size + column.frozen[0].size
+
+    assert column.count == 100_000 and column.sample is None
+    assert held < 4 * (column.frozen[0].size + 12)

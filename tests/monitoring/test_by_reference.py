@@ -144,3 +144,16 @@ def test_only_the_models_team_of_data_scientists_registers(roots, client_as, rol
 
     assert response.status_code == 403
     assert not Evaluation.objects.exists()
+
+
+def test_its_page_says_where_the_data_set_is_read_from(roots, client_as, django_capture_on_commit_callbacks):
+    version = ModelVersionFactory()
+    client = _scientist_of(version, client_as)
+    _, digest = _data_set(roots / "march.parquet")
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluation_id = _post(client, model_version=version.pk, path=str(roots / "march.parquet"),
+                              sha256=digest).json()["id"]
+
+    page = client.get(f"/monitoring/evaluations/{evaluation_id}/").content.decode()
+
+    assert "Read in place from" in page and str((roots / "march.parquet").resolve()) in page
