@@ -139,25 +139,27 @@ class _Numeric:
                 self.sample = None
         points = self.frozen[0]
         if points.size:
-            self.bins += np.bincount(np.searchsorted(self.edges, values, side="right"), minlength=self.bins.size)
-            self.at_or_below += np.bincount(np.searchsorted(points, values, side="left"), minlength=points.size + 1)
-            self.below += np.bincount(np.searchsorted(points, values, side="right"), minlength=points.size + 1)
+            # Sorted once, the batch answers "how many values are below" for every (sorted) point by binary search.
+            ordered = np.sort(values)
+            self.below_edges += np.searchsorted(ordered, self.edges, side="left")
+            self.below += np.searchsorted(ordered, points, side="left")
+            self.at_or_below += np.searchsorted(ordered, points, side="right")
 
     def _freeze(self) -> None:
         values, counts = self.reference.result()
         self.frozen, self.reference = (values, counts[:, 0]), None
         self.edges = drift.decile_edges_from_counts(*self.frozen) if values.size else np.empty(0)
-        self.bins = np.zeros(self.edges.size + 1, dtype=np.int64)
-        # Index j counts the values with j reference points below (at_or_below) or at/below (below) them.
-        self.at_or_below = np.zeros(values.size + 1, dtype=np.int64)
-        self.below = np.zeros(values.size + 1, dtype=np.int64)
+        # Running totals over the batches: values below each edge, below and at or below each reference point.
+        self.below_edges = np.zeros(self.edges.size, dtype=np.int64)
+        self.below = np.zeros(values.size, dtype=np.int64)
+        self.at_or_below = np.zeros(values.size, dtype=np.int64)
 
     def result(self) -> dict:
         if self.frozen is None:
             self._freeze()
         return drift.numeric_drift_against_reference(
-            self.frozen, current_count=self.count, current_bins=self.bins,
-            at_or_below=np.cumsum(self.at_or_below)[:-1], below=np.cumsum(self.below)[:-1],
+            self.frozen, current_count=self.count, current_bins=np.diff(np.r_[0, self.below_edges, self.count]),
+            at_or_below=self.at_or_below, below=self.below,
             current_sample=np.concatenate(self.sample) if self.sample else np.empty(0))
 
 

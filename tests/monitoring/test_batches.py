@@ -190,7 +190,7 @@ def test_numeric_drift_state_does_not_grow_with_the_current_rows():
     for _ in range(20):
         column.add(1, pd.Series(rng.normal(0, 1, 5000)))  # a new distinct value in every row
 
-    held = column.bins.size + column.at_or_below.size + column.below.size + column.frozen[0].size
+    held = column.below_edges.size + column.at_or_below.size + column.below.size + column.frozen[0].size
 
     assert column.count == 100_000 and column.sample is None
     assert held < 4 * (column.frozen[0].size + 12)
