@@ -125,7 +125,7 @@ class _Numeric:
         values = _finite_values(series)
         if side == 0:
             if self.frozen is not None:
-                raise RuntimeError("the reference is read before the current data")
+                raise RuntimeError("the reference must be read before the evaluation's rows")
             self.reference.add(values)
             return
         if self.frozen is None:
@@ -193,7 +193,7 @@ class Accumulator:
     """Additive statistics of an evaluation's rows (and of its reference's), fed one DataFrame at a time:
     every reference frame (``add_reference``) before the first evaluation frame (``add``).
 
-    ``current`` and ``reference`` are frames with no rows and the files' dtypes (``empty_frame``): the
+    ``current`` and ``reference`` are frames with no rows and the files' dtypes (``_empty_frame``): the
     columns present decide, as in ``services.compute_metrics``, which sensitive features, score and
     drift columns are computed, and the dtypes whether a feature is numeric.
     """
@@ -279,8 +279,8 @@ class _Binary:
 class _Multiclass:
     def __init__(self, owner: Accumulator):
         self.owner = owner
-        self.support, self.predicted, self.hits = pd.Series(dtype=np.int64), pd.Series(dtype=np.int64), \
-            pd.Series(dtype=np.int64)
+        # Per label: rows whose truth is it, rows predicted as it, and rows both.
+        self.support, self.predicted, self.hits = (pd.Series(dtype=np.int64) for _ in range(3))
         self.log_loss = 0.0
         self.groups: dict[str, pd.DataFrame] = {name: pd.DataFrame(columns=["count", "hits"], dtype=np.int64)
                                                 for name in owner.sensitive}
