@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: run test test-postgres lint bench bench-scale bench-load bench-mlflow bench-queue bench-e2e lock migrate seed clean help
+.PHONY: run test test-postgres lint bench bench-memory bench-scale bench-load bench-mlflow bench-queue bench-e2e lock migrate seed clean help
 
 help:
 	@echo "make run        start portal + worker + beat with demo data on http://$(ADDR)/"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-postgres  the suite against local PostgreSQL and Redis"
 	@echo "make lint       ruff, and lint-imports (apps import only the layers below them)"
 	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring at 1M rows)"
+	@echo "make bench-memory  peak memory and time of the batched metrics at 1M and 10M rows (MEMORY_ARGS=--help)"
 	@echo "make bench-scale inventory, dashboard and API at 100,000 models / 500,000 versions (seeded once, kept)"
 	@echo "make bench-load load run: 20 users x 60 s against gunicorn + PostgreSQL (LOAD_ARGS=--help)"
 	@echo "make bench-mlflow  portal vs MLflow registry at 10,000 models (installs MLflow into var/bench-mlflow-venv)"
@@ -51,6 +52,10 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/inventory_bench.py
 	$(PY) bench/monitoring_bench.py
+
+# Generates the data sets in a temporary folder (about 0.6 GB at 10M rows) and removes them afterwards.
+bench-memory: $(STAMP)
+	$(PY) bench/memory_bench.py $(MEMORY_ARGS)
 
 # Seeds 100,000 models once (3-10 min) into var/inventory-bench/ (or <db>_100000x5 on PostgreSQL) and reuses them.
 bench-scale: $(STAMP)

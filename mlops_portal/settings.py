@@ -479,6 +479,9 @@ PORTAL_MAX_CELLS = envint("PORTAL_MAX_CELLS", 50_000_000)
 PORTAL_MAX_DECODED_BYTES = envint("PORTAL_MAX_DECODED_MB", 1024) * 1024 * 1024
 PORTAL_MAX_LINE_BYTES = envint("PORTAL_MAX_LINE_KB", 1024) * 1024
 PORTAL_MAX_GROUPS_PER_FEATURE = envint("PORTAL_MAX_GROUPS_PER_FEATURE", 1000)
+# Folders whose Parquet data sets may be registered as evaluations by reference (read where they are, never
+# copied), colon-separated like PATH. Empty (the default) turns registration by reference off.
+PORTAL_DATA_ROOTS = [root for root in envstr("PORTAL_DATA_ROOTS", "").split(":") if root.strip()]
 # A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,

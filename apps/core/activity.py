@@ -58,6 +58,7 @@ SENTENCES = {
     "deployment.runtime_changed": "The software {object} runs on changed",
     "evaluation.computed": "The portal finished computing the {object}",
     "evaluation.failed": "The {object} could not be computed",
+    "evaluation.registered": "{actor} registered a data set kept in place as results: {object}",
     "evaluation.uploaded": "{actor} uploaded results: {object}",
     "framework.control_saved": "{actor} saved the control {object}",
     "framework.version_drafted": "{actor} drafted {object}",

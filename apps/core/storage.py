@@ -38,6 +38,11 @@ def read(name: str) -> bytes:
         return handle.read()
 
 
+def open_file(name: str):
+    """The stored file open for reading (seekable), for readers that take only the parts they need."""
+    return backend().open(name, "rb")
+
+
 def exists(name: str) -> bool:
     return backend().exists(name)
 

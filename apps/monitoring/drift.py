@@ -99,10 +99,14 @@ def ks_two_sample(reference: np.ndarray, current: np.ndarray) -> tuple[float, fl
         return float(result.statistic), float(result.pvalue)
     values1, below1 = _run_ends(reference)
     values2, below2 = _run_ends(current)
-    differences = np.concatenate([
+    return _ks_asymptotic(np.concatenate([
         below1 / n1 - np.searchsorted(current, values1, side="right") / n2,
         np.searchsorted(reference, values2, side="right") / n1 - below2 / n2,
-    ])
+    ]), n1, n2)
+
+
+def _ks_asymptotic(differences: np.ndarray, n1: int, n2: int) -> tuple[float, float]:
+    """scipy's asymptotic KS statistic and p-value from the ECDF differences at every distinct value."""
     largest, smallest = differences.max(), np.clip(-differences.min(), 0, 1)
     statistic = smallest if smallest > largest else largest
     m, n = sorted([float(n1), float(n2)], reverse=True)
@@ -110,6 +114,64 @@ def ks_two_sample(reference: np.ndarray, current: np.ndarray) -> tuple[float, fl
     if 2 * math.exp(-2 * effective_n * statistic**2) < KS_P_VALUE_FLOOR:
         return float(statistic), 0.0
     return float(statistic), float(np.clip(stats.kstwo.sf(statistic, effective_n), 0, 1))
+
+
+def quantiles_from_counts(values: np.ndarray, counts: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
+    """``numpy.quantile(sample, quantiles)`` (method "linear") of a sample given as sorted distinct values
+    and their counts, with numpy's arithmetic: virtual index ``(n - 1) q``, and its two-sided lerp."""
+    ends = np.cumsum(counts)
+    n = int(ends[-1])
+    virtual = (n - 1) * np.asarray(quantiles, dtype=np.float64)
+    previous = np.floor(virtual)
+    following = np.minimum(previous + 1, n - 1)
+    above = virtual >= n - 1
+    previous[above] = following[above] = n - 1
+    gamma = virtual - previous
+    low = values[np.searchsorted(ends, previous.astype(np.int64), side="right")]
+    high = values[np.searchsorted(ends, following.astype(np.int64), side="right")]
+    difference = high - low
+    return np.where(gamma >= 0.5, high - difference * (1 - gamma), low + difference * gamma)
+
+
+def decile_edges_from_counts(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``decile_edges`` of a sample given as sorted distinct values and their counts."""
+    return np.unique(quantiles_from_counts(values, counts))
+
+
+def numeric_drift_against_reference(reference: tuple[np.ndarray, np.ndarray], *, current_count: int,
+                                    current_bins: np.ndarray, at_or_below: np.ndarray, below: np.ndarray,
+                                    current_sample: np.ndarray | None) -> dict:
+    """``numeric_drift`` when the current sample is known only through counts: memory grows with the
+    reference's distinct values, not with the current sample, however many rows it has.
+
+    ``reference`` is (sorted distinct values r_0 < r_1 < ..., count of each); ``current_bins`` the current
+    counts in the bins of ``decile_edges_from_counts(*reference)``; ``at_or_below[i]`` and ``below[i]`` the
+    numbers of current values <= r_i and < r_i; ``current_sample`` the current values themselves when there
+    are at most ``KS_EXACT_MAX_N`` of them (scipy's exact mode needs them), else None.
+
+    The KS statistic is the largest gap between the two empirical CDFs. Between two reference points r_i
+    and r_{i+1} the reference CDF is constant and the current one only rises, so the gap there is largest
+    at one of the two ends: at r_i (counts ``below1[i]`` and ``at_or_below[i]``) or at the last current value
+    before r_{i+1} (counts ``below1[i]`` and ``below[i + 1]``). Those count pairs are pairs that
+    ``ks_two_sample`` evaluates too, divided the same way, so statistic and p-value are the same numbers.
+    """
+    values, counts = reference
+    reference_count = int(counts.sum())
+    if not reference_count or not current_count:
+        return _result("numeric", reference_count=reference_count, current_count=current_count)
+    edges = decile_edges_from_counts(values, counts)
+    reference_bins = np.diff(np.r_[0, np.r_[0, np.cumsum(counts)][np.searchsorted(values, edges, side="left")],
+                                   reference_count])
+    psi = psi_from_counts(reference_bins, current_bins)
+    if max(reference_count, current_count) <= KS_EXACT_MAX_N:
+        statistic, p_value = ks_two_sample(np.repeat(values, counts), np.sort(current_sample))
+    else:
+        below1 = np.cumsum(counts)
+        statistic, p_value = _ks_asymptotic(np.concatenate([
+            below1 / reference_count - at_or_below / current_count,
+            np.r_[0, below1[:-1]] / reference_count - below / current_count,
+        ]), reference_count, current_count)
+    return _result("numeric", psi, statistic, p_value, reference_count, current_count)
 
 
 def _result(kind: str, psi=None, statistic=None, p_value=None, reference_count=0, current_count=0) -> dict:
@@ -146,8 +208,9 @@ def numeric_drift(reference: pd.Series, current: pd.Series) -> dict:
     return _result("numeric", psi, statistic, p_value, reference.size, current.size)
 
 
-def _category_counts(values: pd.Series) -> pd.Series:
-    """Count per category (as a string); missing values count as ``"(missing)"``."""
+def category_counts(values: pd.Series) -> pd.Series:
+    """Count per category (as a string); missing values count as ``"(missing)"``. The counts of parts of a
+    column add up (``pandas.concat(parts).groupby(level=0, sort=False).sum()``) to the whole column's."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = values.cat.categories
         counts = np.bincount(values.cat.codes.to_numpy() + 1, minlength=len(categories) + 1)
@@ -161,7 +224,12 @@ def _category_counts(values: pd.Series) -> pd.Series:
 
 def categorical_drift(reference: pd.Series, current: pd.Series) -> dict:
     """PSI over the union of categories and the chi-square test on the 2 x k count table."""
-    table = pd.concat([_category_counts(reference), _category_counts(current)], axis=1).fillna(0).to_numpy()
+    return categorical_drift_from_counts(category_counts(reference), category_counts(current))
+
+
+def categorical_drift_from_counts(reference: pd.Series, current: pd.Series) -> dict:
+    """``categorical_drift`` of two samples given as their ``category_counts``."""
+    table = pd.concat([reference, current], axis=1).fillna(0).to_numpy()
     reference_count, current_count = table.sum(axis=0)
     if not reference_count or not current_count:
         return _result("categorical", reference_count=reference_count, current_count=current_count)

@@ -1030,10 +1030,17 @@ def parse_evaluation(
 # ---------------------------------------------------------------- columnar copy
 
 
-def to_parquet_bytes(df: pd.DataFrame) -> bytes:
-    """The DataFrame as a zstd-compressed Parquet file (dtypes, categoricals included, survive the round trip)."""
+# Rows per Parquet row group of the stored copy: the unit a batched reader decodes at once (batches.py),
+# so its memory is bounded by this, not by the file's length (25 float columns: about 26 MB a group).
+PARQUET_ROW_GROUP_ROWS = 131_072
+
+
+def to_parquet_bytes(df: pd.DataFrame, *, row_group_rows: int = PARQUET_ROW_GROUP_ROWS) -> bytes:
+    """The DataFrame as a zstd-compressed Parquet file (dtypes, categoricals included, survive the round trip),
+    in row groups of at most ``row_group_rows`` rows."""
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, compression="zstd")
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, compression="zstd",
+                   row_group_size=row_group_rows)
     return sink.getvalue().to_pybytes()
 
 

@@ -40,6 +40,10 @@ class Evaluation(models.Model):
         validators=[validate_single_line])
     parquet_path = models.CharField(
         max_length=300, help_text="Columnar copy that recomputations read.", validators=[validate_single_line])
+    source_uri = models.CharField(
+        max_length=1024, blank=True, validators=[validate_single_line],
+        help_text="For an evaluation registered by reference: the Parquet data set it is read from, where it stays "
+                  "(no raw or Parquet copy is stored, so raw_path and parquet_path are empty).")
     row_count = models.PositiveIntegerField(null=True, blank=True)
     columns = models.JSONField(default=dict, blank=True,
                                help_text="target, prediction, score, timestamp column names and sensitive features")

@@ -5,7 +5,7 @@ import os
 import socket
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.inventory.signals import governance_changed
-from apps.monitoring import drift, ingest, metrics, selectors, storage, thresholds
+from apps.monitoring import batches, datasets, drift, ingest, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
@@ -114,6 +114,74 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
             raise
         return existing, False
     return evaluation, True
+
+
+def _check_sha256(value: str) -> str:
+    digest = value.strip().lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise DomainError("sha256 must be the data set's SHA-256: 64 hexadecimal characters "
+                          "(e.g. the output of sha256sum).", field="sha256")
+    return digest
+
+
+def _described_by_reference(footer: datasets.Footer, *, version: ModelVersion, columns: dict,
+                            sensitive_features: list[str], positive_label: str) -> dict:
+    """What each column of a data set registered by reference is, from its footer's column names alone."""
+    task_type, present = version.model.task_type, set(footer.columns)
+    missing = [name for name in (columns["target"], columns["prediction"], *sensitive_features) if name not in present]
+    if missing:
+        shown = ", ".join(f"'{name}'" for name in footer.columns[:20])
+        raise DomainError(f"The data set has no column {', '.join(repr(m) for m in missing)}; its columns are "
+                          f"{shown}.", field="columns")
+    if task_type == "binary" and str(positive_label).strip() != "1":
+        raise DomainError("A binary data set registered by reference holds its labels as 0 and 1 (1 = positive), "
+                          "so positive_label must be 1; recode the labels or upload the file.", field="positive_label")
+    score = columns["score"] if columns["score"] in present and task_type == "binary" else None
+    probabilities = ({name[len(columns["score"]) + 1:]: name for name in footer.columns
+                      if name.startswith(f"{columns['score']}_")} if task_type == "multiclass" else {})
+    timestamp = columns["timestamp"] if columns["timestamp"] in present else None
+    special = {columns["target"], columns["prediction"], score, timestamp, *sensitive_features,
+               *probabilities.values()}
+    return {"target": columns["target"], "prediction": columns["prediction"], "score": score, "timestamp": timestamp,
+            "sensitive_features": list(sensitive_features),
+            "features": [name for name in footer.columns if name not in special], "labels": sorted(probabilities),
+            "probability_columns": probabilities}
+
+
+def evaluation_register(*, actor, version: ModelVersion, path: str, sha256: str, kind: str = "validation",
+                        columns: dict | None = None, sensitive_features=(), positive_label: str = "1") -> Evaluation:
+    """Record and queue an evaluation of a Parquet data set that stays where it is (``PORTAL_DATA_ROOTS``).
+
+    Only the footer is read here (schema, row count, the timestamp column's range); the worker reads the
+    rows in batches from the file itself after checking its SHA-256, so nothing is copied and a data set
+    that changed since it was registered fails with that message instead of giving other numbers.
+    """
+    _require_uploader(actor, version)
+    if kind not in Evaluation.Kind.values:
+        raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
+    if version.stage == Stage.RETIRED:
+        raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
+    digest = _check_sha256(sha256)
+    try:
+        footer = datasets.read_footer(path, roots=settings.PORTAL_DATA_ROOTS)
+    except datasets.DataSetError as exc:
+        raise DomainError(str(exc), field="path") from exc
+    columns = {**DEFAULT_COLUMNS, **{k: v for k, v in (columns or {}).items() if v}}
+    sensitive_features = list(sensitive_features)
+    described = _described_by_reference(footer, version=version, columns=columns,
+                                        sensitive_features=sensitive_features, positive_label=positive_label)
+    period = footer.period(described["timestamp"]) if described["timestamp"] else (None, None)
+    with transaction.atomic():
+        evaluation = Evaluation.objects.create(
+            version=version, kind=kind, filename=footer.path.name[:255], file_format="parquet", sha256=digest,
+            size_bytes=footer.size_bytes, raw_path="", parquet_path="", source_uri=str(footer.path),
+            row_count=footer.row_count, columns=described, positive_label="1", created_by=actor,
+            period_start=period[0], period_end=period[1])
+        audit_record(actor=actor, action="evaluation.registered", obj=evaluation,
+                     changes={"source_uri": [None, str(footer.path)], "sha256": [None, digest],
+                              "rows": [None, footer.row_count], "kind": [None, kind]})
+        transaction.on_commit(lambda: enqueue(evaluation.pk))
+    return evaluation
 
 
 # What each part of an upload's fingerprint is called in a conflict message.
@@ -353,9 +421,41 @@ def compute_metrics(frame, *, task_type: str, columns: dict, reference=None,
     return result
 
 
-def _reference_frame(version: ModelVersion):
+@contextmanager
+def _reference_file(version: ModelVersion):
+    """The version's latest reference data, its Parquet copy open for batched reading, or None."""
     reference = ReferenceData.objects.filter(version=version).order_by("-created_at").first()
-    return ingest.read_parquet_bytes(storage.read(reference.parquet_path)) if reference else None
+    if reference is None:
+        yield None
+        return
+    with storage.open(reference.parquet_path) as handle:
+        yield handle
+
+
+@contextmanager
+def _evaluation_file(evaluation: Evaluation):
+    """An evaluation's rows, open for batched reading: its stored Parquet copy, or, when it was registered
+    by reference, the data set where it stays, once its SHA-256 is still the one registered."""
+    if not evaluation.source_uri:
+        with storage.open(evaluation.parquet_path) as handle:
+            yield handle
+        return
+    with datasets.open_verified(evaluation.source_uri, sha256=evaluation.sha256,
+                                roots=settings.PORTAL_DATA_ROOTS) as handle:
+        yield handle
+
+
+def _batched_metrics(evaluations: list[Evaluation], *, period: tuple[datetime, datetime] | None = None
+                     ) -> tuple[dict, int]:
+    """``compute_metrics`` of the evaluations' rows (within ``period``), read in batches: bounded memory."""
+    version = evaluations[0].version
+    model = version.model
+    with ExitStack() as files:
+        sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in evaluations]
+        reference = files.enter_context(_reference_file(version))
+        return batches.compute_metrics(sources, task_type=model.task_type, columns=evaluations[0].columns,
+                                       reference=reference, reference_groups=model.fairness_reference_groups,
+                                       period=period)
 
 
 def _lock_alerts_of(version: ModelVersion) -> None:
@@ -398,11 +498,7 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
 
 def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
-    frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
-    model = evaluation.version.model
-    result = compute_metrics(frame, task_type=model.task_type, columns=evaluation.columns,
-                             reference=_reference_frame(evaluation.version),
-                             reference_groups=model.fairness_reference_groups)
+    result, _ = _batched_metrics([evaluation])
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
         updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
@@ -487,32 +583,21 @@ CADENCE_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
 
 
 def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end: datetime) -> MetricWindow | None:
-    """Metrics of the production rows of [start, end). Re-running replaces the window's row."""
-    import pandas as pd
-
-    evaluations = Evaluation.objects.filter(version=version, kind=Evaluation.Kind.PRODUCTION,
-                                            status=Evaluation.Status.DONE, period_start__lt=end,
-                                            period_end__gte=start).order_by("pk")
-    frames, columns = [], None
-    for evaluation in evaluations:
-        frame = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path))
-        ts = evaluation.columns.get("timestamp")
-        if ts and ts in frame:
-            stamps = pd.to_datetime(frame[ts], utc=True)
-            frame = frame[(stamps >= start) & (stamps < end)]
-        frames.append(frame)
-        columns = columns or evaluation.columns
-    rows = pd.concat(frames, ignore_index=True) if frames else None
-    if rows is None or rows.empty:
+    """Metrics of the production rows of [start, end), read in batches. Re-running replaces the window's row."""
+    evaluations = list(Evaluation.objects.filter(version=version, kind=Evaluation.Kind.PRODUCTION,
+                                                 status=Evaluation.Status.DONE, period_start__lt=end,
+                                                 period_end__gte=start).select_related("version__model")
+                       .order_by("pk"))
+    if not evaluations:
         return None
-    result = compute_metrics(rows, task_type=version.model.task_type, columns=columns,
-                             reference=_reference_frame(version),
-                             reference_groups=version.model.fairness_reference_groups)
+    result, rows = _batched_metrics(evaluations, period=(start, end))
+    if not rows:
+        return None
     with transaction.atomic():
         _lock_alerts_of(version)  # two beat schedulers computing the same window take turns; the second replaces
         window, _ = MetricWindow.objects.update_or_create(
             version=version, cadence=cadence, window_start=start,
-            defaults={"window_end": end, "row_count": len(rows), "metrics": result})
+            defaults={"window_end": end, "row_count": rows, "metrics": result})
         window.health = thresholds_check(version=version, metrics=result, window=window)
         window.save(update_fields=["health"])
     return window

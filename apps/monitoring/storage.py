@@ -6,7 +6,7 @@ Through Django's storage API (``apps.core.storage``): the filesystem by default,
 from apps.core import storage as files
 from apps.core.storage import sha256
 
-__all__ = ["put", "read", "sha256"]
+__all__ = ["open", "put", "read", "sha256"]
 
 
 def put(data: bytes, *, kind: str, suffix: str) -> tuple[str, str]:
@@ -17,3 +17,8 @@ def put(data: bytes, *, kind: str, suffix: str) -> tuple[str, str]:
 
 def read(name: str) -> bytes:
     return files.read(name)
+
+
+def open(name: str):  # noqa: A001 - storage.open, as Django's storage API names it
+    """The stored file open for reading: a Parquet copy is read in batches, never whole."""
+    return files.open_file(name)

@@ -95,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
     upload.add_argument("file")
 
+    by_reference = command("register-evaluation", "register a Parquet data set the portal reads where it is "
+                                                   "(a path under its PORTAL_DATA_ROOTS)")
+    by_reference.add_argument("--version", type=int, required=True, help="model version id")
+    by_reference.add_argument("--sha256", help="the file's SHA-256 (default: computed from the file at PATH here)")
+    by_reference.add_argument("--kind", choices=["validation", "production"], default="validation")
+    by_reference.add_argument("--sensitive-features", type=_comma_list, default=[],
+                              help="comma-separated column names")
+    by_reference.add_argument("--positive-label", default="1")
+    for column, default in (("target", "y_true"), ("prediction", "y_pred"), ("score", "y_score"),
+                            ("timestamp", "timestamp")):
+        by_reference.add_argument(f"--{column}-column", default=default)
+    by_reference.add_argument("--wait", action="store_true", help="wait for the metrics and print them")
+    by_reference.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
+    by_reference.add_argument("path", help="absolute path of the Parquet file, as the portal's worker sees it")
+
     reference = command("reference", "upload a version's reference (training) features")
     reference.add_argument("--version", type=int, required=True, help="model version id")
     reference.add_argument("file")
@@ -137,6 +152,13 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
             positive_label=args.positive_label, target_column=args.target_column,
             prediction_column=args.prediction_column, score_column=args.score_column,
             timestamp_column=args.timestamp_column, idempotency_key=args.idempotency_key)
+        return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
+    if args.command == "register-evaluation":
+        result = client.register_evaluation(
+            args.version, args.path, sha256=args.sha256, kind=args.kind, sensitive_features=args.sensitive_features,
+            positive_label=args.positive_label, target_column=args.target_column,
+            prediction_column=args.prediction_column, score_column=args.score_column,
+            timestamp_column=args.timestamp_column)
         return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
     if args.command == "reference":
         return client.upload_reference(args.version, args.file), OK

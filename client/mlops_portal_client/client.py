@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import mimetypes
@@ -66,6 +67,15 @@ def _payload(source: Any) -> tuple[str, bytes]:
         return "upload.csv", source
     path = Path(source)
     return path.name, path.read_bytes()
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file, read in 4 MB pieces (data sets registered by reference can be many GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class PortalClient:
@@ -146,6 +156,20 @@ class PortalClient:
         key = idempotency_key or uuid.uuid4().hex
         return self._request("POST", "/api/v1/evaluations/", body=body, content_type=content_type,
                              headers={"Idempotency-Key": key})
+
+    def register_evaluation(self, version: int, path: str, *, sha256: str | None = None, kind: str = "validation",
+                            sensitive_features: Iterable[str] = (), positive_label: str = "1",
+                            target_column: str = "y_true", prediction_column: str = "y_pred",
+                            score_column: str = "y_score", timestamp_column: str = "timestamp") -> JSON:
+        """Register a Parquet data set the portal reads where it is (a path under its PORTAL_DATA_ROOTS), as
+        seen by the portal's worker. Without ``sha256`` the file at ``path`` is hashed here, so it must be
+        readable from this machine too; the worker checks the hash before computing."""
+        digest = sha256 or file_sha256(path)
+        return self._json("POST", "/api/v1/evaluations/by-reference/", {
+            "model_version": int(version), "path": str(path), "sha256": digest, "kind": kind,
+            "sensitive_features": list(sensitive_features), "positive_label": str(positive_label),
+            "target_column": target_column, "prediction_column": prediction_column, "score_column": score_column,
+            "timestamp_column": timestamp_column})
 
     def upload_reference(self, version: int, source: Any) -> JSON:
         filename, data = _payload(source)

@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from apps.inventory.models import MLModel, ModelVersion
@@ -63,6 +64,10 @@ def test_every_readme_client_command_works_as_printed(clean_venv, live_server, m
     data, _ = evaluation_csv(start=datetime(2026, 11, 1, tzinfo=UTC))
     (clean_venv / "results.csv").write_bytes(data)
     (clean_venv / "training_features.csv").write_bytes(evaluation_csv(seed=1)[0])
+    # The data set register-evaluation names where it is: the portal may read the checkout's folder.
+    settings.PORTAL_DATA_ROOTS = [str(clean_venv)]
+    frame = evaluation_csv(seed=2, start=datetime(2026, 11, 1, tzinfo=UTC))[1]
+    frame.assign(timestamp=pd.to_datetime(frame.timestamp, utc=True)).to_parquet(clean_venv / "results.parquet")
     venv_bin = clean_venv / "venv" / "bin"
     env = {"PATH": f"{venv_bin}{os.pathsep}{os.defpath}", "HOME": str(clean_venv), "PIP_NO_INDEX": "1",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PORTAL_URL": live_server.url, "PORTAL_TOKEN": api_key_for(sam),
@@ -80,7 +85,9 @@ def test_every_readme_client_command_works_as_printed(clean_venv, live_server, m
     version = ModelVersion.objects.get(model=model, version="1.0.0")
     assert version.validation_metrics == {"roc_auc": 0.91}
     assert ReferenceData.objects.filter(version=version).exists()
-    assert Evaluation.objects.get(version=version).status == "done"
+    evaluations = Evaluation.objects.filter(version=version)
+    assert [e.status for e in evaluations] == ["done", "done"]
+    assert evaluations.filter(source_uri=str((clean_venv / "results.parquet").resolve())).exists()
     printed = "".join(outputs)
     assert "churn-risk" in printed and '"status": "done"' in printed
     assert "not cleared for production yet" in printed  # a fresh version has no approval: the gate is closed

@@ -73,3 +73,24 @@ def test_a_replayed_upload_with_the_same_key_creates_one_evaluation(live_server,
 def test_a_wrong_token_is_a_clear_error(live_server, db):
     with pytest.raises(PortalError, match="HTTP 401"):
         PortalClient(live_server.url, "not-a-token").evaluation(1)
+
+
+def test_the_command_line_registers_a_data_set_by_reference_hashing_it_itself(live_server, token, tmp_path, sam,
+                                                                              settings):
+    version = assessed_version(team__members=[sam])
+    settings.PORTAL_DATA_ROOTS = [str(tmp_path)]
+    _, frame = evaluation_csv()
+    frame.to_parquet(tmp_path / "results.parquet")
+    command = [sys.executable, "-m", "mlops_portal.client", "--url", live_server.url, "--token", token,
+               "register-evaluation", "--version", str(version.pk), "--sensitive-features", "sex"]
+
+    done = subprocess.run([*command, "--wait", str(tmp_path / "results.parquet")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    refused = subprocess.run([*command, str(tmp_path.parent / "elsewhere.parquet")], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["status"] == "done" and answer["source_uri"] == str((tmp_path / "results.parquet").resolve())
+    assert answer["metrics"]["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
+    assert refused.returncode == 2 and "elsewhere.parquet" in refused.stderr  # not readable here to hash

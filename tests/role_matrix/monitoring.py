@@ -82,6 +82,7 @@ MATRIX = {
     # The API.
     "evaluation-list": ("get", EVERYONE, None),
     "evaluation-detail": ("get", EVERYONE, evaluation_kwargs),
+    "evaluation-by-reference": ("post", WRITERS, None),
     "alert-list": ("get", EVERYONE, None),
     "alert-detail": ("get", EVERYONE, alert_kwargs),
     "alert-acknowledge": ("post", ALERT_HANDLERS, alert_kwargs),
@@ -93,12 +94,13 @@ MATRIX = {
 
 # The upload, reference and comparison pages post their forms; the evaluations API accepts uploads.
 WRITES = {name: {"post": WRITERS} for name in (
-    "monitoring:upload", "monitoring:reference-upload", "monitoring:compare", "evaluation-list")}
+    "monitoring:upload", "monitoring:reference-upload", "monitoring:compare", "evaluation-list",
+    "evaluation-by-reference")}
 
 # Evaluations and reference data raise a model's alerts and are evidence in its reviews: its team's writes.
 OWN_TEAM = {name: {"post": REFUSED} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:promote", "evaluation-list",
-    "model-version-reference")}
+    "model-version-reference", "evaluation-by-reference")}
 ANY_TEAM = {
     "monitoring:upload-preview": "reads the file and stores nothing",
     "monitoring:compare": "computed within the request; nothing is stored",

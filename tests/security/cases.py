@@ -469,6 +469,26 @@ def _evaluation_api(ctx):
         "model_version": version.pk, "kind": "validation", "file": upload(), "sensitive_features": "sex"})
 
 
+@case("evaluation-by-reference")
+def _evaluation_by_reference_api(ctx):
+    import hashlib
+    from pathlib import Path
+
+    import pandas as pd
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT).parent / "lake"
+    root.mkdir(parents=True, exist_ok=True)
+    ctx.monkeypatch.setattr(settings, "PORTAL_DATA_ROOTS", [str(root)])
+    path = root / "eval.parquet"
+    pd.DataFrame({"y_true": [0, 1] * 20, "y_pred": [0, 0, 1, 1] * 10, "sex": ["female", "male"] * 20}
+                 ).to_parquet(path)
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), data={
+        "model_version": version.pk, "path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sensitive_features": ["sex"]})
+
+
 @case("model-version-reference")
 def _reference_api(ctx):
     upload = csv_upload("train.csv", columns=("income", "sex"))

@@ -29,6 +29,32 @@ class EvaluationUploadSerializer(serializers.Serializer):
         return names
 
 
+class EvaluationReferenceSerializer(serializers.Serializer):
+    """An evaluation of a Parquet data set that stays where it is (JSON); see PORTAL_DATA_ROOTS."""
+
+    model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    path = serializers.CharField(max_length=1024, validators=[validate_single_line],
+                                 help_text="Absolute path of the Parquet file, inside one of PORTAL_DATA_ROOTS.")
+    sha256 = serializers.CharField(max_length=64, validators=[validate_single_line],
+                                   help_text="The file's SHA-256 (hex); the worker checks it before computing.")
+    kind = serializers.ChoiceField(choices=["validation", "production"], default="validation")
+    sensitive_features = serializers.ListField(child=serializers.CharField(validators=[validate_single_line]),
+                                               required=False, default=list, help_text="Column names, e.g. "
+                                               '["sex", "age_band"]')
+    positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line],
+                                           help_text="Binary labels are read as stored: 0 and 1, 1 positive.")
+    target_column = serializers.CharField(required=False, default="y_true", validators=[validate_single_line])
+    prediction_column = serializers.CharField(required=False, default="y_pred", validators=[validate_single_line])
+    score_column = serializers.CharField(required=False, default="y_score", validators=[validate_single_line])
+    timestamp_column = serializers.CharField(required=False, default="timestamp", validators=[validate_single_line])
+
+    def validate_sensitive_features(self, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value if name.strip()]
+        if len(names) != len(set(names)):
+            raise serializers.ValidationError("A column is named twice.")
+        return names
+
+
 class ProblemSerializer(serializers.Serializer):
     column = serializers.CharField(allow_null=True)
     rows = serializers.ListField(child=serializers.IntegerField())
@@ -58,7 +84,8 @@ class EvaluationSerializer(serializers.ModelSerializer):
         model = Evaluation
         fields = ["id", "model_version", "model", "kind", "status", "status_note", "error", "warnings", "row_count",
                   "metrics",
-                  "filename", "file_format", "sha256", "size_bytes", "columns", "positive_label", "period_start",
+                  "filename", "file_format", "sha256", "size_bytes", "source_uri", "columns", "positive_label",
+                  "period_start",
                   "period_end", "attempts", "created_by", "created_at", "started_at", "finished_at"]
         read_only_fields = fields
 

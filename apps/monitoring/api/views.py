@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -70,6 +70,28 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             response["Idempotent-Replayed"] = "true"
         return response
 
+
+    @extend_schema(summary="Register an evaluation of a Parquet data set that stays where it is (by path and "
+                           "SHA-256); a worker reads it in place",
+                   request=s.EvaluationReferenceSerializer, responses={
+                       201: s.EvaluationSerializer,
+                       400: OpenApiResponse(description="Registration by reference is off (PORTAL_DATA_ROOTS is "
+                                                        "empty), or the path is outside the allowed folders, "
+                                                        "missing, not Parquet, or lacks a named column."),
+                       403: OpenApiResponse(description="Only the model's team (data scientists) and admins.")})
+    @action(detail=False, methods=["post"], url_path="by-reference", parser_classes=[JSONParser])
+    def by_reference(self, request):
+        body = s.EvaluationReferenceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        evaluation = services.evaluation_register(
+            actor=request.user, version=data["model_version"], path=data["path"], sha256=data["sha256"],
+            kind=data["kind"], sensitive_features=data["sensitive_features"], positive_label=data["positive_label"],
+            columns={"target": data["target_column"], "prediction": data["prediction_column"],
+                     "score": data["score_column"], "timestamp": data["timestamp_column"]})
+        response = Response(s.EvaluationSerializer(evaluation).data, status=status.HTTP_201_CREATED)
+        response["Location"] = f"/api/v1/evaluations/{evaluation.pk}/"
+        return response
 
 class ReferenceUploadView(APIView):
     parser_classes = [MultiPartParser, FormParser]

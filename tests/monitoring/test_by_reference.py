@@ -1,0 +1,159 @@
+"""Evaluations registered by reference: a Parquet data set under PORTAL_DATA_ROOTS, read where it is."""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from apps.core.models import AuditEvent
+from apps.monitoring.models import Evaluation
+from tests.inventory.factories import ModelVersionFactory
+
+URL = "/api/v1/evaluations/by-reference/"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def roots(settings, tmp_path):
+    root = tmp_path / "lake"
+    root.mkdir()
+    settings.PORTAL_DATA_ROOTS = [str(root)]
+    return root
+
+
+def _data_set(path, n=600, seed=0) -> tuple[pd.DataFrame, str]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, n), 0, 1).round(3)
+    frame = pd.DataFrame({"y_true": y, "y_pred": (score >= 0.5).astype(int), "y_score": score,
+                          "sex": rng.choice(["female", "male"], n), "income": rng.normal(50, 10, n),
+                          "timestamp": pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(np.arange(n), "h")})
+    frame.to_parquet(path, row_group_size=128)
+    return frame, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _scientist_of(version, client_as):
+    client = client_as("data_scientist")
+    version.model.team.members.add(client.user)
+    return client
+
+
+def _post(client, **body):
+    return client.post(URL, json.dumps(body), content_type="application/json")
+
+
+def test_it_registers_a_data_set_under_a_root_and_computes_it_in_place(roots, client_as,
+                                                                         django_capture_on_commit_callbacks):
+    version = ModelVersionFactory()
+    client = _scientist_of(version, client_as)
+    frame, digest = _data_set(roots / "march.parquet")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, model_version=version.pk, path=str(roots / "march.parquet"), sha256=digest,
+                         kind="production", sensitive_features=["sex"])
+
+    assert response.status_code == 201, response.content
+    evaluation = Evaluation.objects.get(pk=response.json()["id"])
+    assert evaluation.status == "done", evaluation.error
+    assert evaluation.source_uri == str((roots / "march.parquet").resolve())
+    assert evaluation.raw_path == evaluation.parquet_path == "" and evaluation.row_count == 600
+    assert evaluation.period_start == datetime(2026, 3, 1, tzinfo=UTC)
+    overall = evaluation.metrics["overall"]
+    assert overall["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred), abs=1e-12)
+    assert overall["roc_auc"] == pytest.approx(roc_auc_score(frame.y_true, frame.y_score), abs=1e-12)
+    assert set(evaluation.metrics["groups"]["sex"]) == {"female", "male"}
+    assert AuditEvent.objects.filter(action="evaluation.registered", object_id=str(evaluation.pk)).exists()
+
+
+def test_a_changed_data_set_fails_its_evaluation_and_stores_no_metrics(roots, client_as,
+                                                                       django_capture_on_commit_callbacks):
+    version = ModelVersionFactory()
+    client = _scientist_of(version, client_as)
+    _, digest = _data_set(roots / "march.parquet")
+    wrong = hashlib.sha256(b"another file").hexdigest()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, model_version=version.pk, path=str(roots / "march.parquet"), sha256=wrong)
+
+    evaluation = Evaluation.objects.get(pk=response.json()["id"])
+    assert evaluation.status == "failed" and evaluation.metrics is None
+    assert "has changed since it was registered" in evaluation.error and digest in evaluation.error
+
+
+def test_it_is_off_until_roots_are_configured(settings, tmp_path, client_as):
+    settings.PORTAL_DATA_ROOTS = []
+    version = ModelVersionFactory()
+    _, digest = _data_set(tmp_path / "march.parquet")
+
+    response = _post(_scientist_of(version, client_as), model_version=version.pk, path=str(tmp_path / "march.parquet"),
+                     sha256=digest)
+
+    assert response.status_code == 400 and "PORTAL_DATA_ROOTS is empty" in response.content.decode()
+    assert not Evaluation.objects.exists()
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("outside", "is outside the folders"),
+    ("dotdot", "contains '..'"),
+    ("symlink", "is outside the folders"),
+    ("missing", "does not exist"),
+    ("relative", "is not an absolute path"),
+    ("url", "object-store URLs are not supported"),
+])
+def test_it_refuses_paths_that_are_not_files_under_a_root(roots, tmp_path, client_as, where, message):
+    version = ModelVersionFactory()
+    outside = tmp_path / "private"
+    outside.mkdir()
+    _, digest = _data_set(outside / "secret.parquet")
+    (roots / "link.parquet").symlink_to(outside / "secret.parquet")
+    path = {"outside": str(outside / "secret.parquet"), "dotdot": f"{roots}/../private/secret.parquet",
+            "symlink": str(roots / "link.parquet"), "missing": str(roots / "nothing.parquet"),
+            "relative": "lake/secret.parquet", "url": "s3://bucket/secret.parquet"}[where]
+
+    response = _post(_scientist_of(version, client_as), model_version=version.pk, path=path, sha256=digest)
+
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not Evaluation.objects.exists()
+
+
+def test_it_names_a_missing_column_from_the_footer(roots, client_as):
+    version = ModelVersionFactory()
+    _, digest = _data_set(roots / "march.parquet")
+
+    response = _post(_scientist_of(version, client_as), model_version=version.pk, path=str(roots / "march.parquet"),
+                     sha256=digest, sensitive_features=["age_band"])
+
+    assert response.status_code == 400 and "'age_band'" in response.content.decode()
+
+
+@pytest.mark.parametrize("role", ["reviewer", "executive", "data_scientist"])
+def test_only_the_models_team_of_data_scientists_registers(roots, client_as, role):
+    version = ModelVersionFactory()
+    _, digest = _data_set(roots / "march.parquet")
+    client = client_as(role)  # a data scientist, but not of this model's team
+
+    response = _post(client, model_version=version.pk, path=str(roots / "march.parquet"), sha256=digest)
+
+    assert response.status_code == 403
+    assert not Evaluation.objects.exists()
+
+
+def test_its_page_says_where_the_data_set_is_read_from(roots, client_as, django_capture_on_commit_callbacks):
+    version = ModelVersionFactory()
+    client = _scientist_of(version, client_as)
+    _, digest = _data_set(roots / "march.parquet")
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluation_id = _post(client, model_version=version.pk, path=str(roots / "march.parquet"),
+                              sha256=digest).json()["id"]
+
+    page = client.get(f"/monitoring/evaluations/{evaluation_id}/").content.decode()
+
+    assert "Read in place from" in page and str((roots / "march.parquet").resolve()) in page
