@@ -20,7 +20,7 @@ from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.inventory.signals import governance_changed
-from apps.monitoring import drift, ingest, metrics, selectors, storage, thresholds
+from apps.monitoring import drift, explain, ingest, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
@@ -403,6 +403,7 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     result = compute_metrics(frame, task_type=model.task_type, columns=evaluation.columns,
                              reference=_reference_frame(evaluation.version),
                              reference_groups=model.fairness_reference_groups)
+    result["explanations"] = explanations_of(evaluation, frame)
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
         updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
@@ -413,6 +414,46 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
                          reason=f"attempt {evaluation.attempts}")
             thresholds_check(version=evaluation.version, metrics=result, evaluation=evaluation)
     return bool(updated)
+
+
+def explanations_of(evaluation: Evaluation, frame) -> dict:
+    """The surrogate explanation of an evaluation's outputs (``explain``), with, for production results, how
+    importances moved since the version's latest finished validation evaluation.
+
+    ``frame`` may be the whole file or a sample of it drawn while streaming; ``explain`` samples at most
+    ``explain.MAX_ROWS`` rows either way, with a fixed seed, so the same file always gets the same explanation.
+    """
+    columns = evaluation.columns
+    task_type = evaluation.version.model.task_type
+    score = columns.get("score")
+    if task_type == "regression":
+        output, kind = columns["prediction"], "prediction"
+    elif task_type == "binary" and score and score in frame:
+        output, kind = score, "score"
+    else:
+        output, kind = columns["prediction"], "label"
+    found = explain.explain_outputs(frame, features=columns.get("features") or [], output=output, output_kind=kind,
+                                    sensitive=columns.get("sensitive_features") or [])
+    if evaluation.kind == Evaluation.Kind.PRODUCTION and found["status"] == "done":
+        found["shift"] = _importance_shift(evaluation, found)
+    return found
+
+
+def _importance_shift(evaluation: Evaluation, found: dict) -> dict:
+    """Compare with the explanation of the version's latest finished validation evaluation, if it has one."""
+    validation = (Evaluation.objects.filter(version=evaluation.version, kind=Evaluation.Kind.VALIDATION,
+                                            status=Evaluation.Status.DONE)
+                  .order_by("-finished_at", "-pk").values_list("pk", "metrics__explanations").first())
+    if validation is None:
+        return {"validation_evaluation": None,
+                "reason": "This version has no finished validation evaluation to compare with."}
+    pk, before = validation
+    if not before or before.get("status") != "done" or before["output"] != found["output"]:
+        return {"validation_evaluation": pk,
+                "reason": f"Validation evaluation #{pk} has no comparable explanation (computed before explanations "
+                          "existed, without features, or of another output)."}
+    return {"validation_evaluation": pk, "validation_fidelity": before["fidelity"]["value"],
+            "features": explain.importance_shift(before, found)}
 
 
 def _parse_reference(data: bytes, *, filename: str):

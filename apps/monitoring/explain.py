@@ -1,0 +1,224 @@
+"""Explanations from a model's outputs: a global surrogate, its fidelity and permutation importances (no Django).
+
+The portal never sees the model itself, only its outputs on an evaluation's rows. A shallow decision tree is
+fitted to predict those outputs (the score for binary models, the prediction for regression, the predicted
+label for multiclass and binary models without a score) from the feature columns. How well it does on rows
+it was not fitted on is its *fidelity* (R² for numeric outputs, accuracy for labels); the importance of a
+feature is how much that fidelity drops when the feature's held-out values are shuffled
+(``sklearn.inspection.permutation_importance``). Importances describe the surrogate, so they say something
+about the model only as far as the fidelity is high: below ``FIDELITY_MIN`` the result carries a caveat.
+
+Why a decision tree, not gradient boosting: permutation importance predicts ``features x repeats`` times; a
+depth-limited tree predicts 12,500 rows in about a millisecond where boosted trees take tens, which keeps the
+whole explanation within a few seconds at ``MAX_ROWS`` rows on two cores (see ``bench/RESULTS.md``).
+
+Groups: for each sensitive attribute, importances are computed again on each group's held-out rows. For
+numeric outputs every importance is the rise in mean squared error divided by the variance of the output on
+all held-out rows, so the overall importance is exactly the drop in R² and a group's importances are on the
+same scale as the overall ones (a group's own R² would divide by the group's variance instead). Groups with
+fewer than ``min_group_rows`` held-out rows are skipped and listed.
+
+Everything is deterministic given ``seed``: the row sample, the split, the tree and the shuffles.
+"""
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import accuracy_score, mean_squared_error
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+FIDELITY_MIN = 0.7
+CAVEAT = "The surrogate explains the scores poorly; read importances with care."
+MAX_ROWS = 50_000
+MIN_ROWS = 50
+MIN_GROUP_ROWS = 100
+HELD_OUT = 0.25
+N_REPEATS = 5
+MAX_DEPTH = 8
+MIN_LEAF_ROWS = 20
+MAX_CATEGORIES = 64  # the most frequent values of a text feature keep their own code; the rest share one
+DEFAULT_SEED = 0
+OUTPUT_KINDS = ("score", "prediction", "label")
+
+
+class ExplainError(ValueError):
+    """The frame cannot be explained as asked (a missing column, an unknown output kind)."""
+
+
+def explain_outputs(frame: pd.DataFrame, *, features: Sequence[str], output: str, output_kind: str,
+                    sensitive: Sequence[str] = (), seed: int = DEFAULT_SEED, max_rows: int = MAX_ROWS,
+                    min_group_rows: int = MIN_GROUP_ROWS) -> dict:
+    """Fit the surrogate on (a sample of at most ``max_rows`` of) ``frame`` and report what drives ``output``.
+
+    ``output_kind``: "score" or "prediction" (numeric, explained by regression) or "label" (by classification).
+    ``frame`` may already be a sample (drawn while streaming a large file); it is sampled again only if it
+    holds more than ``max_rows`` rows. Returns a JSON-ready dict whose ``status`` is "done", or "empty" with a
+    ``reason`` when there is nothing to explain (no feature, too few rows, a constant output).
+    """
+    started = time.perf_counter()
+    if output_kind not in OUTPUT_KINDS:
+        raise ExplainError(f"output_kind must be one of {', '.join(OUTPUT_KINDS)}, not {output_kind!r}.")
+    missing = [name for name in [output, *features, *sensitive] if name not in frame.columns]
+    if missing:
+        raise ExplainError(f"The frame has no column {', '.join(map(repr, missing))}; it has "
+                           f"{', '.join(map(str, frame.columns))}.")
+    features = [name for name in features if name not in (output, *sensitive)]
+    base = {"output": {"column": output, "kind": output_kind}, "rows": {"given": len(frame)}, "seed": seed}
+    if not features:
+        return {**base, "status": "empty", "reason": "The file has no feature column besides the model's outputs, "
+                                                     "labels and sensitive attributes: nothing to explain with."}
+    sample = _sample(frame, [output, *features, *sensitive], max_rows=max_rows, seed=seed)
+    sample = sample[sample[output].notna()]
+    if len(sample) < MIN_ROWS:
+        return {**base, "status": "empty",
+                "reason": f"{len(sample)} rows have an output; a surrogate needs at least {MIN_ROWS}."}
+    y = _target(sample[output], output_kind)
+    if pd.Series(y).nunique() < 2:
+        return {**base, "status": "empty", "reason": f"The model's output {output!r} is the same on every row: "
+                                                     "there is nothing to explain."}
+    x = encode_features(sample, features)
+    positions = np.arange(len(sample))
+    fit_rows, held_rows = train_test_split(positions, test_size=HELD_OUT, random_state=seed)
+    surrogate = _surrogate(output_kind, seed).fit(x[fit_rows], y[fit_rows])
+    fidelity, scale = _fidelity(surrogate, x[held_rows], y[held_rows], output_kind)
+    importances = _importances(surrogate, x[held_rows], y[held_rows], output_kind, scale=scale, seed=seed)
+    ranked = sorted(zip(features, importances, strict=True), key=lambda item: (-item[1][0], item[0]))
+    low = fidelity < FIDELITY_MIN
+    return {
+        **base,
+        "status": "done",
+        "method": (f"Decision tree (depth at most {MAX_DEPTH}, at least {MIN_LEAF_ROWS} rows per leaf) fitted to "
+                   f"{output!r} on {len(fit_rows):,} rows; permutation importance with {N_REPEATS} shuffles on "
+                   f"{len(held_rows):,} held-out rows."),
+        "rows": {"given": len(frame), "sampled": len(sample), "fitted": len(fit_rows), "held_out": len(held_rows)},
+        "fidelity": {"metric": "accuracy" if output_kind == "label" else "r2", "value": fidelity,
+                     "minimum": FIDELITY_MIN, "low": low},
+        "caveat": CAVEAT if low else "",
+        "importance_unit": ("drop in accuracy when the feature is shuffled" if output_kind == "label"
+                            else "drop in R² when the feature is shuffled"),
+        "importances": [{"feature": name, "rank": rank, "importance": mean, "std": std}
+                        for rank, (name, (mean, std)) in enumerate(ranked, start=1)],
+        "groups": {attribute: _group_importances(surrogate, x[held_rows], y[held_rows],
+                                                 sample[attribute].to_numpy()[held_rows], features, output_kind,
+                                                 scale=scale, seed=seed, min_rows=min_group_rows)
+                   for attribute in sensitive},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _sample(frame: pd.DataFrame, columns: list[str], *, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows of ``columns``, drawn without replacement, kept in file order.
+
+    Rows are drawn before columns are selected, so a large frame is never copied whole.
+    """
+    positions = np.arange(len(frame))
+    if len(frame) > max_rows:
+        positions = np.sort(np.random.default_rng(seed).choice(len(frame), size=max_rows, replace=False))
+    return frame.iloc[positions][columns].reset_index(drop=True)
+
+
+def encode_features(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """The features as one float matrix the tree reads; missing values stay NaN (the tree routes them).
+
+    Numbers and booleans are taken as they are (infinities become missing), date-times as seconds, and any
+    other column as text, coded by frequency: the ``MAX_CATEGORIES - 1`` most frequent values get their own
+    code (ties broken by the value, so the codes never depend on row order) and the rest share the last one.
+    """
+    columns = []
+    for name in features:
+        values = frame[name]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            column = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            column = np.where(np.isinf(column), np.nan, column)
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            stamps = pd.to_datetime(values, utc=True)
+            column = np.where(stamps.isna(), np.nan, stamps.astype("int64", copy=False) / 1e9)
+        else:
+            column = _codes(values)
+        columns.append(column)
+    return np.column_stack(columns).astype("float64", copy=False)
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    text = values.astype("string")
+    counts = text.value_counts(dropna=True)
+    order = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    codes = {value: float(code) for code, (value, _) in enumerate(order[:MAX_CATEGORIES - 1])}
+    coded = text.map(codes).astype("float64")
+    return coded.where(coded.notna() | text.isna(), float(MAX_CATEGORIES - 1)).to_numpy()
+
+
+def _target(values: pd.Series, output_kind: str) -> np.ndarray:
+    if output_kind == "label":
+        return values.astype("string").to_numpy(dtype=object)
+    return pd.to_numeric(values, errors="raise").astype("float64").to_numpy()
+
+
+def _surrogate(output_kind: str, seed: int):
+    tree = DecisionTreeClassifier if output_kind == "label" else DecisionTreeRegressor
+    return tree(max_depth=MAX_DEPTH, min_samples_leaf=MIN_LEAF_ROWS, random_state=seed)
+
+
+def _fidelity(surrogate, x: np.ndarray, y: np.ndarray, output_kind: str) -> tuple[float, float]:
+    """(fidelity on the held-out rows, the scale that turns a rise in squared error into a drop in R²)."""
+    predicted = surrogate.predict(x)
+    if output_kind == "label":
+        return float(accuracy_score(y, predicted)), 1.0
+    variance = float(np.var(y))
+    if variance == 0.0:
+        return 0.0, 1.0  # the held-out rows happen to share one output: R² is undefined, so not trusted
+    return float(1.0 - mean_squared_error(y, predicted) / variance), variance
+
+
+def _importances(surrogate, x: np.ndarray, y: np.ndarray, output_kind: str, *, scale: float,
+                 seed: int) -> list[tuple[float, float]]:
+    """(mean, standard deviation) of each feature's importance, in the unit described in the module docstring."""
+    scoring = "accuracy" if output_kind == "label" else "neg_mean_squared_error"
+    found = permutation_importance(surrogate, x, y, scoring=scoring, n_repeats=N_REPEATS, random_state=seed)
+    return [(float(mean) / scale, float(std) / scale)
+            for mean, std in zip(found.importances_mean, found.importances_std, strict=True)]
+
+
+def _group_importances(surrogate, x: np.ndarray, y: np.ndarray, groups: np.ndarray, features: Sequence[str],
+                       output_kind: str, *, scale: float, seed: int, min_rows: int) -> dict:
+    """Importances on each group's held-out rows; groups below ``min_rows`` held-out rows are skipped."""
+    names = pd.Series(groups).astype("string").fillna("(missing)").to_numpy(dtype=str)
+    result = {"min_rows": min_rows, "groups": {}, "skipped": {}}
+    for name in sorted(set(names)):
+        rows = names == name
+        count = int(rows.sum())
+        if count < min_rows:
+            result["skipped"][name] = count
+            continue
+        values = _importances(surrogate, x[rows], y[rows], output_kind, scale=scale, seed=seed)
+        result["groups"][name] = {"rows": count,
+                                  "importances": {f: mean for f, (mean, _) in zip(features, values, strict=True)}}
+    return result
+
+
+def importance_shift(validation: Mapping, production: Mapping) -> list[dict]:
+    """How each feature's importance moved from a validation explanation to a production one.
+
+    ``change`` is production minus validation; ``rank_change`` is the validation rank minus the production
+    rank, so a positive number means the feature drives production outputs more than it drove validation
+    ones. A feature present on one side only has ``None`` for the other side and for both changes. Sorted by
+    the size of the change, largest first, then by name.
+    """
+    before = {item["feature"]: item for item in validation.get("importances") or []}
+    after = {item["feature"]: item for item in production.get("importances") or []}
+    rows = []
+    for feature in sorted(set(before) | set(after)):
+        old, new = before.get(feature), after.get(feature)
+        both = old is not None and new is not None
+        rows.append({
+            "feature": feature,
+            "validation": old["importance"] if old else None, "production": new["importance"] if new else None,
+            "validation_rank": old["rank"] if old else None, "production_rank": new["rank"] if new else None,
+            "change": new["importance"] - old["importance"] if both else None,
+            "rank_change": old["rank"] - new["rank"] if both else None,
+        })
+    return sorted(rows, key=lambda row: (-abs(row["change"]) if row["change"] is not None else 1, row["feature"]))

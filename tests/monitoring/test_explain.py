@@ -1,0 +1,165 @@
+"""Explanations from outputs: the surrogate's fidelity, permutation importances overall and per group, the shift
+between validation and production, and where they are shown (page, API, review evidence)."""
+
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeRegressor
+
+from apps.monitoring import explain
+
+FEATURES = ["x1", "x2", "noise"]
+
+
+def synthetic(n=2000, *, seed=0) -> pd.DataFrame:
+    """A binary model whose score depends on x1 (strongly) and x2 only; ``noise`` does nothing."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n), "noise": rng.normal(size=n),
+                          "sex": rng.choice(["female", "male"], n, p=[0.3, 0.7])})
+    frame["y_score"] = 1 / (1 + np.exp(-(2 * frame.x1 + frame.x2)))
+    return frame
+
+
+def explained(frame, **kwargs):
+    options = {"features": FEATURES, "output": "y_score", "output_kind": "score", "sensitive": ["sex"],
+               "min_group_rows": 50}
+    return explain.explain_outputs(frame, **{**options, **kwargs})
+
+
+def ranking(result) -> list[str]:
+    return [item["feature"] for item in result["importances"]]
+
+
+# --- The pure computation -----------------------------------------------------------------------------------
+
+def test_the_features_the_score_depends_on_rank_first_and_noise_last():
+    result = explained(synthetic())
+    assert result["status"] == "done"
+    assert ranking(result) == ["x1", "x2", "noise"]
+    importance = {item["feature"]: item["importance"] for item in result["importances"]}
+    assert importance["x1"] > 2 * importance["x2"] > 0 and abs(importance["noise"]) < 0.01
+    assert result["fidelity"]["metric"] == "r2" and result["fidelity"]["value"] > 0.9
+    assert not result["fidelity"]["low"] and result["caveat"] == ""
+
+
+def test_fidelity_and_importances_match_scikit_learn_computed_independently():
+    frame = synthetic(1000, seed=3)
+    result = explained(frame, sensitive=[])
+    x, y = frame[FEATURES].to_numpy(), frame["y_score"].to_numpy()
+    fit, held = train_test_split(np.arange(len(frame)), test_size=explain.HELD_OUT, random_state=0)
+    tree = DecisionTreeRegressor(max_depth=explain.MAX_DEPTH, min_samples_leaf=explain.MIN_LEAF_ROWS,
+                                 random_state=0).fit(x[fit], y[fit])
+    assert result["fidelity"]["value"] == pytest.approx(r2_score(y[held], tree.predict(x[held])), abs=1e-12)
+    reference = permutation_importance(tree, x[held], y[held], scoring="r2", n_repeats=explain.N_REPEATS,
+                                       random_state=0)
+    importance = {item["feature"]: item["importance"] for item in result["importances"]}
+    for name, expected in zip(FEATURES, reference.importances_mean, strict=True):
+        assert importance[name] == pytest.approx(expected, abs=1e-9)  # a drop in R² on the held-out rows
+
+
+def test_a_random_score_gives_low_fidelity_and_the_caveat():
+    frame = synthetic()
+    frame["y_score"] = np.random.default_rng(9).random(len(frame))
+    result = explained(frame)
+    assert result["fidelity"]["value"] < explain.FIDELITY_MIN and result["fidelity"]["low"]
+    assert result["caveat"] == "The surrogate explains the scores poorly; read importances with care."
+
+
+def test_the_same_seed_gives_the_same_explanation_and_another_seed_another_sample():
+    frame = synthetic(3000)
+    first, again = explained(frame, seed=7, max_rows=1000), explained(frame, seed=7, max_rows=1000)
+    other = explained(frame, seed=8, max_rows=1000)
+    first.pop("seconds"), again.pop("seconds"), other.pop("seconds")
+    assert first == again
+    assert first["rows"] == {"given": 3000, "sampled": 1000, "fitted": 750, "held_out": 250}
+    assert first["fidelity"] != other["fidelity"]
+
+
+def test_importances_are_computed_within_each_group_on_the_same_scale():
+    frame = synthetic()
+    # Among women the score follows x2 only: their importances must say so.
+    women = frame.sex == "female"
+    frame.loc[women, "y_score"] = 1 / (1 + np.exp(-3 * frame.loc[women, "x2"]))
+    result = explained(frame)
+    groups = result["groups"]["sex"]["groups"]
+    assert set(groups) == {"female", "male"}
+    assert groups["female"]["importances"]["x2"] > groups["female"]["importances"]["x1"]
+    assert groups["male"]["importances"]["x1"] > groups["male"]["importances"]["x2"]
+    assert groups["female"]["rows"] + groups["male"]["rows"] == result["rows"]["held_out"]
+
+
+def test_groups_with_too_few_rows_are_skipped_and_listed():
+    frame = synthetic()
+    frame.loc[:9, "sex"] = "other"
+    result = explained(frame, min_group_rows=20)
+    sex = result["groups"]["sex"]
+    assert "other" not in sex["groups"] and 0 < sex["skipped"]["other"] < 20 and sex["min_rows"] == 20
+
+
+def test_categorical_features_and_missing_values_are_handled():
+    rng = np.random.default_rng(1)
+    n = 2000
+    frame = pd.DataFrame({"region": rng.choice(["north", "south", "east", None], n),
+                          "income": rng.normal(50, 10, n), "noise": rng.normal(size=n)})
+    frame.loc[rng.random(n) < 0.1, "income"] = np.nan
+    frame["y_score"] = np.where(frame.region == "north", 0.8, 0.2) + np.nan_to_num(frame.income - 50) / 100
+    result = explain.explain_outputs(frame, features=["region", "income", "noise"], output="y_score",
+                                     output_kind="score")
+    assert result["status"] == "done" and ranking(result) == ["region", "income", "noise"]
+    assert result["fidelity"]["value"] > 0.8
+
+
+def test_labels_are_explained_by_accuracy():
+    frame = synthetic()
+    frame["y_pred"] = np.where(frame.x1 > 0.5, "high", np.where(frame.x2 > 0, "mid", "low"))
+    result = explained(frame, output="y_pred", output_kind="label")
+    assert result["fidelity"]["metric"] == "accuracy" and result["fidelity"]["value"] > 0.95
+    assert ranking(result)[-1] == "noise"
+    assert "accuracy" in result["importance_unit"]
+
+
+def test_codes_of_a_text_feature_do_not_depend_on_row_order_and_rare_values_share_one():
+    values = pd.Series(["b", "a", "a", None, "c", "b", "a"])
+    codes = explain.encode_features(pd.DataFrame({"v": values}), ["v"])[:, 0]
+    assert list(codes[[1, 0, 4]]) == [0.0, 1.0, 2.0] and np.isnan(codes[3])
+    many = pd.DataFrame({"v": [f"v{i}" for i in range(200)]})
+    assert explain.encode_features(many, ["v"]).max() == explain.MAX_CATEGORIES - 1
+
+
+@pytest.mark.parametrize(("frame", "reason"), [
+    (synthetic(100).assign(y_score=0.5), "the same on every row"),
+    (synthetic(30), "at least 50"),
+])
+def test_nothing_to_explain_is_said_not_raised(frame, reason):
+    result = explained(frame)
+    assert result["status"] == "empty" and reason in result["reason"]
+
+
+def test_no_features_gives_an_empty_result():
+    result = explained(synthetic(100), features=[])
+    assert result["status"] == "empty" and "no feature column" in result["reason"]
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(explain.ExplainError, match="'age'"):
+        explained(synthetic(100), features=["x1", "age"])
+
+
+def test_the_importance_shift_between_validation_and_production():
+    validation = {"importances": [{"feature": "a", "rank": 1, "importance": 0.5},
+                                  {"feature": "b", "rank": 2, "importance": 0.2},
+                                  {"feature": "gone", "rank": 3, "importance": 0.1}]}
+    production = {"importances": [{"feature": "b", "rank": 1, "importance": 0.6},
+                                  {"feature": "a", "rank": 2, "importance": 0.3},
+                                  {"feature": "new", "rank": 3, "importance": 0.05}]}
+    rows = explain.importance_shift(validation, production)
+    assert [row["feature"] for row in rows] == ["b", "a", "gone", "new"]
+    b, a, gone, _ = rows
+    assert b["change"] == pytest.approx(0.4) and b["rank_change"] == 1
+    assert a["change"] == pytest.approx(-0.2) and a["rank_change"] == -1
+    assert (a["validation_rank"], a["production_rank"]) == (1, 2)
+    assert gone["production"] is None and gone["change"] is None and gone["rank_change"] is None
