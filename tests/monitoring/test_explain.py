@@ -2,15 +2,24 @@
 between validation and production, and where they are shown (page, API, review evidence)."""
 
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
+from rest_framework.test import APIClient
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeRegressor
 
-from apps.monitoring import explain
+from apps.monitoring import explain, services
+from apps.monitoring.api.serializers import EvaluationSerializer
+from apps.monitoring.models import Evaluation
+from tests.factories import api_key_for
+from tests.inventory.factories import ModelVersionFactory
+from tests.monitoring.test_views import make_evaluation
+from tests.reviews.helpers import assessed_version, submitted_review
 
 FEATURES = ["x1", "x2", "noise"]
 
@@ -163,3 +172,131 @@ def test_the_importance_shift_between_validation_and_production():
     assert a["change"] == pytest.approx(-0.2) and a["rank_change"] == -1
     assert (a["validation_rank"], a["production_rank"]) == (1, 2)
     assert gone["production"] is None and gone["change"] is None and gone["rank_change"] is None
+
+
+# --- Stored with the evaluation, shown on its page, in the API and in the review's evidence ------------------
+
+@pytest.fixture
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def scientist(make_user):
+    return make_user("data_scientist", username="sam")
+
+
+def csv_of(frame: pd.DataFrame) -> bytes:
+    labelled = frame.assign(y_pred=(frame.y_score >= 0.5).astype(int), y_true=(frame.y_score >= 0.4).astype(int))
+    buffer = io.StringIO()
+    labelled.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
+
+
+def computed(actor, version, frame, *, kind="validation", capture) -> Evaluation:
+    with capture(execute=True):
+        evaluation, _ = services.evaluation_upload(actor=actor, version=version, data=csv_of(frame),
+                                                   filename="eval.csv", kind=kind, sensitive_features=["sex"])
+    evaluation.refresh_from_db()
+    assert evaluation.status == "done", evaluation.error
+    return evaluation
+
+
+def test_the_computation_stores_the_explanation_and_production_its_shift_since_validation(
+        _media, scientist, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    validation = computed(scientist, version, synthetic(600), capture=django_capture_on_commit_callbacks)
+    drifted = synthetic(600, seed=1)
+    drifted["y_score"] = 1 / (1 + np.exp(-(drifted.x1 + 2 * drifted.x2)))  # x2 now leads
+    production = computed(scientist, version, drifted, kind="production", capture=django_capture_on_commit_callbacks)
+    before, after = validation.metrics["explanations"], production.metrics["explanations"]
+    assert ranking(before)[:2] == ["x1", "x2"] and ranking(after)[:2] == ["x2", "x1"]
+    assert after["output"] == {"column": "y_score", "kind": "score"} and set(after["groups"]) == {"sex"}
+    assert "shift" not in before
+    shift = after["shift"]
+    assert shift["validation_evaluation"] == validation.pk
+    assert shift["features"] == explain.importance_shift(before, after)
+    x2 = next(row for row in shift["features"] if row["feature"] == "x2")
+    assert x2["rank_change"] == 1 and x2["change"] > 0
+
+
+def test_a_production_evaluation_without_validation_says_so(_media, scientist, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    production = computed(scientist, version, synthetic(300), kind="production",
+                          capture=django_capture_on_commit_callbacks)
+    shift = production.metrics["explanations"]["shift"]
+    assert shift["validation_evaluation"] is None and "no finished validation evaluation" in shift["reason"]
+
+
+def test_the_page_shows_fidelity_the_ranked_table_groups_and_the_chart(
+        _media, client_as, django_capture_on_commit_callbacks):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    evaluation = computed(client.user, version, synthetic(600), capture=django_capture_on_commit_callbacks)
+    page = client.get(evaluation.get_absolute_url())
+    html = page.content.decode()
+    assert page.status_code == 200 and "What drives the outputs" in html
+    fidelity = evaluation.metrics["explanations"]["fidelity"]["value"]
+    assert f"R² {fidelity:.3f} on 150 held-out rows" in html
+    table = html[html.index("Importance of each feature"):html.index("By sex")]
+    assert table.index(">x1<") < table.index(">x2<") < table.index(">noise<")
+    assert "male (" in html and "Largest gap" in html
+    assert 'id="figure-importance"' in html and "<summary>Data table</summary>" in html
+    assert "read importances with care" not in html
+
+
+def test_low_fidelity_shows_the_caveat_on_the_page(_media, client_as, django_capture_on_commit_callbacks):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    frame = synthetic(600)
+    frame["y_score"] = np.random.default_rng(5).random(len(frame)).round(6)
+    evaluation = computed(client.user, version, frame, capture=django_capture_on_commit_callbacks)
+    assert "The surrogate explains the scores poorly; read importances with care." in client.get(
+        evaluation.get_absolute_url()).content.decode()
+
+
+def test_an_evaluation_without_features_shows_the_empty_state(_media, client_as,
+                                                              django_capture_on_commit_callbacks):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    evaluation = computed(client.user, version, synthetic(200)[["y_score", "sex"]],
+                          capture=django_capture_on_commit_callbacks)
+    assert evaluation.metrics["explanations"]["status"] == "empty"
+    page = client.get(evaluation.get_absolute_url())
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "no feature column besides the model" in html and 'id="figure-importance"' not in html
+
+
+def test_an_evaluation_computed_before_explanations_existed_says_so(client_as):
+    evaluation = make_evaluation(ModelVersionFactory())
+    html = client_as("executive").get(evaluation.get_absolute_url()).content.decode()
+    assert "computed before the portal explained outputs" in html
+
+
+def test_the_api_returns_the_explanation_with_the_evaluation(_media, make_user, scientist,
+                                                             django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    evaluation = computed(scientist, version, synthetic(300), capture=django_capture_on_commit_callbacks)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('executive'))}")
+    body = api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()
+    assert body["metrics"]["explanations"] == evaluation.metrics["explanations"]
+    assert ranking(body["metrics"]["explanations"])[0] == "x1"
+    documented = EvaluationSerializer().fields["metrics"].help_text  # what the OpenAPI schema describes
+    assert '"explanations"' in documented and '"rank_change"' in documented
+
+
+def test_the_review_offers_the_explanation_as_evidence_that_results_are_explainable(
+        _media, client, scientist, make_user, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    evaluation = computed(scientist, version, synthetic(600), capture=django_capture_on_commit_callbacks)
+    review = submitted_review(submitter=scientist, version=version)
+    client.force_login(make_user("reviewer"))
+    page = client.get(review.get_absolute_url())
+    rows = {r["item"].key: r for g in page.context["checklist"] for r in g["rows"]}
+    link = rows["explainable"]["links"][0]
+    assert link.url == evaluation.get_absolute_url() + "#explanations"
+    assert link.label == f"Surrogate explanation of evaluation #{evaluation.pk}"
+    fidelity = evaluation.metrics["explanations"]["fidelity"]["value"]
+    assert link.note == f"fidelity (R²) {fidelity:.2f}; top features: x1, x2, noise"
