@@ -131,9 +131,10 @@ def _sample(frame: pd.DataFrame, columns: list[str], *, max_rows: int, seed: int
 def encode_features(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
     """The features as the float32 matrix a tree reads; missing values stay NaN (the tree routes them).
 
-    Numbers and booleans are taken as they are (infinities become missing), date-times as seconds, and any
-    other column as text, coded by frequency: the ``MAX_CATEGORIES - 1`` most frequent values get their own
-    code (ties broken by the value, so the codes never depend on row order) and the rest share the last one.
+    Numbers and booleans are taken as they are (infinities become missing), date-times as seconds since the
+    earliest (small enough for float32 to keep them apart), and any other column as text, coded by frequency:
+    the ``MAX_CATEGORIES - 1`` most frequent values get their own code (ties broken by the value, so the codes
+    never depend on row order) and the rest share the last one.
     """
     columns = []
     for name in features:
@@ -143,7 +144,7 @@ def encode_features(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
             column = np.where(np.isinf(column), np.nan, column)
         elif pd.api.types.is_datetime64_any_dtype(values):
             stamps = pd.to_datetime(values, utc=True)
-            column = np.where(stamps.isna(), np.nan, stamps.astype("int64", copy=False) / 1e9)
+            column = (stamps - stamps.min()).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
         else:
             column = _codes(values)
         columns.append(column)

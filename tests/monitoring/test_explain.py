@@ -139,6 +139,15 @@ def test_codes_of_a_text_feature_do_not_depend_on_row_order_and_rare_values_shar
     assert explain.encode_features(many, ["v"]).max() == explain.MAX_CATEGORIES - 1
 
 
+def test_date_times_become_seconds_and_booleans_numbers_with_missing_values_kept_missing():
+    frame = pd.DataFrame({"at": pd.to_datetime(["2024-01-01T00:00:00Z", "2024-01-01T00:00:10Z", None]),
+                          "flag": pd.array([True, False, None], dtype="boolean"), "x": [1.0, np.inf, 2.0]})
+    encoded = explain.encode_features(frame, ["at", "flag", "x"])
+    assert encoded[0].tolist() == [0.0, 1.0, 1.0]
+    assert encoded[1, :2].tolist() == [10.0, 0.0] and np.isnan(encoded[1, 2])  # an infinity is missing
+    assert np.isnan(encoded[2, 0]) and np.isnan(encoded[2, 1]) and encoded[2, 2] == 2.0
+
+
 @pytest.mark.parametrize(("frame", "reason"), [
     (synthetic(100).assign(y_score=0.5), "the same on every row"),
     (synthetic(30), "at least 50"),
