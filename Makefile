@@ -12,7 +12,7 @@ help:
 	@echo "make test       run the whole test suite (embedded SQLite + filesystem broker)"
 	@echo "make test-postgres  the suite against local PostgreSQL and Redis"
 	@echo "make lint       ruff, and lint-imports (apps import only the layers below them)"
-	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring at 1M rows)"
+	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring and explanations at 1M rows)"
 	@echo "make bench-scale inventory, dashboard and API at 100,000 models / 500,000 versions (seeded once, kept)"
 	@echo "make bench-load load run: 20 users x 60 s against gunicorn + PostgreSQL (LOAD_ARGS=--help)"
 	@echo "make bench-mlflow  portal vs MLflow registry at 10,000 models (installs MLflow into var/bench-mlflow-venv)"
@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/inventory_bench.py
 	$(PY) bench/monitoring_bench.py
+	$(PY) bench/explain_bench.py
 
 # Seeds 100,000 models once (3-10 min) into var/inventory-bench/ (or <db>_100000x5 on PostgreSQL) and reuses them.
 bench-scale: $(STAMP)

@@ -58,12 +58,11 @@ def explain_outputs(frame: pd.DataFrame, *, features: Sequence[str], output: str
                     min_group_rows: int = MIN_GROUP_ROWS) -> dict:
     """Fit the surrogate on (a sample of at most ``max_rows`` of) ``frame`` and report what drives ``output``.
 
-    Files with more than ``MAX_CELLS // max_rows`` features are sampled further, to ``MAX_CELLS`` cells.
-
     ``output_kind``: "score" or "prediction" (numeric, explained by regression) or "label" (by classification).
     ``frame`` may already be a sample (drawn while streaming a large file); it is sampled again only if it
-    holds more than ``max_rows`` rows. Returns a JSON-ready dict whose ``status`` is "done", or "empty" with a
-    ``reason`` when there is nothing to explain (no feature, too few rows, a constant output).
+    holds more than ``max_rows`` rows, or more than ``MAX_CELLS`` feature cells (wide files). Returns a
+    JSON-ready dict whose ``status`` is "done", or "empty" with a ``reason`` when there is nothing to explain
+    (no feature, too few rows, a constant output).
     """
     started = time.perf_counter()
     if output_kind not in OUTPUT_KINDS:

@@ -448,10 +448,10 @@ def _importance_shift(evaluation: Evaluation, found: dict) -> dict:
         return {"validation_evaluation": None,
                 "reason": "This version has no finished validation evaluation to compare with."}
     pk, before = validation
-    if not before or before.get("status") != "done" or before["output"] != found["output"]:
+    if not before or before.get("status") != "done" or before["output"]["kind"] != found["output"]["kind"]:
         return {"validation_evaluation": pk,
                 "reason": f"Validation evaluation #{pk} has no comparable explanation (computed before explanations "
-                          "existed, without features, or of another output)."}
+                          "existed, without features, or of another kind of output)."}
     return {"validation_evaluation": pk, "validation_fidelity": before["fidelity"]["value"],
             "features": explain.importance_shift(before, found)}
 

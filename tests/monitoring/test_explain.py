@@ -237,6 +237,17 @@ def test_a_production_evaluation_without_validation_says_so(_media, scientist, d
     assert shift["validation_evaluation"] is None and "no finished validation evaluation" in shift["reason"]
 
 
+def test_a_validation_evaluation_without_an_explanation_is_named_and_not_compared(
+        _media, scientist, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    older = make_evaluation(version, kind="validation")  # computed before explanations existed
+    production = computed(scientist, version, synthetic(300), kind="production",
+                          capture=django_capture_on_commit_callbacks)
+    shift = production.metrics["explanations"]["shift"]
+    assert shift["validation_evaluation"] == older.pk and "features" not in shift
+    assert f"Validation evaluation #{older.pk} has no comparable explanation" in shift["reason"]
+
+
 def test_the_page_shows_fidelity_the_ranked_table_groups_and_the_chart(
         _media, client_as, django_capture_on_commit_callbacks):
     client = client_as("data_scientist")
