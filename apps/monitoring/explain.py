@@ -1,16 +1,18 @@
 """Explanations from a model's outputs: a global surrogate, its fidelity and permutation importances (no Django).
 
-The portal never sees the model itself, only its outputs on an evaluation's rows. A shallow decision tree is
-fitted to predict those outputs (the score for binary models, the prediction for regression, the predicted
-label for multiclass and binary models without a score) from the feature columns. How well it does on rows
-it was not fitted on is its *fidelity* (R² for numeric outputs, accuracy for labels); the importance of a
-feature is how much that fidelity drops when the feature's held-out values are shuffled
-(``sklearn.inspection.permutation_importance``). Importances describe the surrogate, so they say something
-about the model only as far as the fidelity is high: below ``FIDELITY_MIN`` the result carries a caveat.
+The portal never sees the model itself, only its outputs on an evaluation's rows. A shallow surrogate is fitted
+to predict those outputs from the feature columns: for numeric outputs (the score of binary models, the
+prediction of regression models) a least-squares line plus a depth-limited decision tree on its residuals
+(``LinePlusTree``); for labels (multiclass models, binary models without a score) a depth-limited decision
+tree. How well it does on rows it was not fitted on is its *fidelity* (R² for numeric outputs, accuracy for
+labels); the importance of a feature is how much that fidelity drops when the feature's held-out values are
+shuffled (``sklearn.inspection.permutation_importance``). Importances describe the surrogate, so they say
+something about the model only as far as the fidelity is high: below ``FIDELITY_MIN`` the result carries a
+caveat.
 
-Why a decision tree, not gradient boosting: permutation importance predicts ``features x repeats`` times; a
-depth-limited tree predicts 12,500 rows in about a millisecond where boosted trees take tens, which keeps the
-whole explanation within a few seconds at ``MAX_ROWS`` rows on two cores (see ``bench/RESULTS.md``).
+Why not gradient boosting: permutation importance predicts ``features x repeats x (1 + groups)`` times; a line
+and a depth-8 tree predict 12,500 rows in about a millisecond where boosted trees take tens, which keeps the
+whole explanation within a few seconds at ``MAX_ROWS`` rows on two cores (``bench/explain_bench.py``).
 
 Groups: for each sensitive attribute, importances are computed again on each group's held-out rows. For
 numeric outputs every importance is the rise in mean squared error divided by the variance of the output on
@@ -18,7 +20,7 @@ all held-out rows, so the overall importance is exactly the drop in R² and a gr
 same scale as the overall ones (a group's own R² would divide by the group's variance instead). Groups with
 fewer than ``min_group_rows`` held-out rows are skipped and listed.
 
-Everything is deterministic given ``seed``: the row sample, the split, the tree and the shuffles.
+Everything is deterministic given ``seed``: the row sample, the split, the surrogate and the shuffles.
 """
 
 import time
@@ -26,8 +28,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LinearRegression
 from sklearn.metrics import accuracy_score, mean_squared_error
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -47,6 +50,9 @@ MIN_LEAF_ROWS = 20
 MAX_CATEGORIES = 64  # the most frequent values of a text feature keep their own code; the rest share one
 DEFAULT_SEED = 0
 OUTPUT_KINDS = ("score", "prediction", "label")
+_SURROGATE_NAMES = {"score": "Least-squares line plus a decision tree on its residuals",
+                    "prediction": "Least-squares line plus a decision tree on its residuals",
+                    "label": "Decision tree"}
 
 
 class ExplainError(ValueError):
@@ -97,9 +103,9 @@ def explain_outputs(frame: pd.DataFrame, *, features: Sequence[str], output: str
     return {
         **base,
         "status": "done",
-        "method": (f"Decision tree (depth at most {MAX_DEPTH}, at least {MIN_LEAF_ROWS} rows per leaf) fitted to "
-                   f"{output!r} on {len(fit_rows):,} rows; permutation importance with {N_REPEATS} shuffles on "
-                   f"{len(held_rows):,} held-out rows."),
+        "method": (f"{_SURROGATE_NAMES[output_kind]} (depth at most {MAX_DEPTH}, at least {MIN_LEAF_ROWS} rows "
+                   f"per leaf) fitted to {output!r} on {len(fit_rows):,} rows; permutation importance with "
+                   f"{N_REPEATS} shuffles on {len(held_rows):,} held-out rows."),
         "rows": {"given": len(frame), "sampled": len(sample), "fitted": len(fit_rows), "held_out": len(held_rows)},
         "fidelity": {"metric": "accuracy" if output_kind == "label" else "r2", "value": fidelity,
                      "minimum": FIDELITY_MIN, "low": low},
@@ -166,8 +172,41 @@ def _target(values: pd.Series, output_kind: str) -> np.ndarray:
 
 
 def _surrogate(output_kind: str, seed: int):
-    tree = DecisionTreeClassifier if output_kind == "label" else DecisionTreeRegressor
-    return tree(max_depth=MAX_DEPTH, min_samples_leaf=MIN_LEAF_ROWS, random_state=seed)
+    if output_kind == "label":
+        return DecisionTreeClassifier(max_depth=MAX_DEPTH, min_samples_leaf=MIN_LEAF_ROWS, random_state=seed)
+    return LinePlusTree(random_state=seed)
+
+
+class LinePlusTree(RegressorMixin, BaseEstimator):
+    """A least-squares line through the features plus a depth-limited tree fitted to what the line leaves over.
+
+    A tree alone approximates additive scores poorly (a logistic regression over 25 features: R² 0.26 with a
+    depth-8 tree, 0.90 with this) and a line alone misses interactions; the sum fits both and stays as cheap to
+    predict as the tree. For the line a missing value is its column's mean on the fitted rows; the tree routes
+    missing values itself.
+    """
+
+    def __init__(self, *, max_depth: int = MAX_DEPTH, min_samples_leaf: int = MIN_LEAF_ROWS, random_state: int = 0):
+        self.max_depth, self.min_samples_leaf, self.random_state = max_depth, min_samples_leaf, random_state
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "LinePlusTree":
+        known = ~np.isnan(x)
+        self.means_ = np.where(known, x, 0).sum(axis=0, dtype="float64") / np.maximum(known.sum(axis=0), 1)
+        self.line_ = LinearRegression().fit(self._filled(x), y)
+        self.tree_ = DecisionTreeRegressor(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
+                                           random_state=self.random_state)
+        self.tree_.fit(x, y - self.line_.predict(self._filled(x)))
+        return self
+
+    def _filled(self, x: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(x), self.means_, x.astype("float64"))
+
+    def predict(self, x: np.ndarray, check_input: bool = True) -> np.ndarray:
+        line = self._filled(x) @ self.line_.coef_ + self.line_.intercept_
+        return line + self.tree_.predict(x, check_input=check_input)
+
+    def used_features(self) -> np.ndarray:
+        return np.flatnonzero((self.line_.coef_ != 0) | np.isin(np.arange(len(self.means_)), self.tree_.tree_.feature))
 
 
 def _fidelity(surrogate, x: np.ndarray, y: np.ndarray, output_kind: str) -> tuple[float, float]:
@@ -181,17 +220,17 @@ def _fidelity(surrogate, x: np.ndarray, y: np.ndarray, output_kind: str) -> tupl
     return float(1.0 - mean_squared_error(y, predicted) / variance), variance
 
 
-class _SplitFeatures(BaseEstimator):
-    """The fitted tree seen through the features it splits on, for ``permutation_importance``.
+class _UsedFeatures(BaseEstimator):
+    """The fitted surrogate seen through the features it uses, for ``permutation_importance``.
 
-    Shuffling a feature the tree never splits on cannot change a prediction, so its importance is exactly zero
-    and is not computed: a wide file costs what its few used features cost. The shuffles are the same as on the
-    whole matrix (``permutation_importance`` draws each feature's shuffles from one seed), and predictions skip
-    scikit-learn's input checks, which cost more than a depth-8 tree's prediction.
+    Shuffling a feature the surrogate never uses (no split of the tree, a zero coefficient of the line) cannot
+    change a prediction, so its importance is exactly zero and is not computed. The shuffles are the same as on
+    the whole matrix (``permutation_importance`` draws each feature's shuffles from one seed), and predictions
+    skip scikit-learn's input checks, which cost more than a depth-8 tree's prediction.
     """
 
-    def __init__(self, tree, used: np.ndarray, width: int):
-        self.tree, self.used, self.width = tree, used, width
+    def __init__(self, surrogate, used: np.ndarray, width: int):
+        self.surrogate, self.used, self.width = surrogate, used, width
 
     def fit(self, x, y):  # permutation_importance asks for an estimator; this one is fitted already
         return self
@@ -202,18 +241,19 @@ class _SplitFeatures(BaseEstimator):
     def predict(self, x: np.ndarray) -> np.ndarray:
         full = np.zeros((len(x), self.width), dtype=np.float32)  # the tree reads float32, as it was fitted
         full[:, self.used] = x
-        return self.tree.predict(full, check_input=False)
+        return self.surrogate.predict(full, check_input=False)
 
 
 def _importances(surrogate, x: np.ndarray, y: np.ndarray, output_kind: str, *, scale: float,
                  seed: int) -> list[tuple[float, float]]:
     """(mean, standard deviation) of each feature's importance, in the unit described in the module docstring."""
-    used = np.flatnonzero(np.isin(np.arange(x.shape[1]), surrogate.tree_.feature))
+    used = (surrogate.used_features() if isinstance(surrogate, LinePlusTree)
+            else np.flatnonzero(np.isin(np.arange(x.shape[1]), surrogate.tree_.feature)))
     result = [(0.0, 0.0)] * x.shape[1]
     if not len(used) or not len(x):
         return result
     scoring = "accuracy" if output_kind == "label" else "neg_mean_squared_error"
-    found = permutation_importance(_SplitFeatures(surrogate, used, x.shape[1]), x[:, used], y, scoring=scoring,
+    found = permutation_importance(_UsedFeatures(surrogate, used, x.shape[1]), x[:, used], y, scoring=scoring,
                                    n_repeats=N_REPEATS, random_state=seed)
     for column, mean, std in zip(used, found.importances_mean, found.importances_std, strict=True):
         result[column] = (float(mean) / scale, float(std) / scale)
