@@ -77,12 +77,13 @@ def test_fidelity_and_importances_match_scikit_learn_computed_independently():
     x, y = frame[FEATURES].to_numpy(dtype=np.float32), frame["y_score"].to_numpy()
     fit, held = train_test_split(np.arange(len(frame)), test_size=explain.HELD_OUT, random_state=0)
     surrogate = LineThenTree().fit(x[fit], y[fit])
-    assert result["fidelity"]["value"] == pytest.approx(r2_score(y[held], surrogate.predict(x[held])), abs=1e-9)
+    # The portal evaluates the line in float32, like the tree; scikit-learn here in float64.
+    assert result["fidelity"]["value"] == pytest.approx(r2_score(y[held], surrogate.predict(x[held])), abs=1e-6)
     reference = permutation_importance(surrogate, x[held], y[held], scoring="r2", n_repeats=explain.N_REPEATS,
                                        random_state=0)
     importance = {item["feature"]: item["importance"] for item in result["importances"]}
     for name, expected in zip(FEATURES, reference.importances_mean, strict=True):
-        assert importance[name] == pytest.approx(expected, abs=1e-7)  # a drop in R² on the held-out rows
+        assert importance[name] == pytest.approx(expected, abs=1e-6)  # a drop in R² on the held-out rows
 
 
 def test_an_additive_score_over_many_features_is_reproduced_with_high_fidelity():
