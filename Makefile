@@ -12,7 +12,7 @@ help:
 	@echo "make test       run the whole test suite (embedded SQLite + filesystem broker)"
 	@echo "make test-postgres  the suite against local PostgreSQL and Redis"
 	@echo "make lint       ruff, and lint-imports (apps import only the layers below them)"
-	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring at 1M rows)"
+	@echo "make bench      run the benchmarks (audit, inventory at 10,000 models, monitoring and explanations at 1M rows)"
 	@echo "make bench-memory  peak memory and time of the batched metrics at 1M and 10M rows (MEMORY_ARGS=--help)"
 	@echo "make bench-scale inventory, dashboard and API at 100,000 models / 500,000 versions (seeded once, kept)"
 	@echo "make bench-load load run: 20 users x 60 s against gunicorn + PostgreSQL (LOAD_ARGS=--help)"
@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/inventory_bench.py
 	$(PY) bench/monitoring_bench.py
+	$(PY) bench/explain_bench.py
 
 # Generates the data sets in a temporary folder (about 0.6 GB at 10M rows) and removes them afterwards.
 bench-memory: $(STAMP)

@@ -63,6 +63,26 @@ def column_names(source) -> list[str]:
     return list(pq.ParquetFile(source).schema_arrow.names)
 
 
+def row_count(source) -> int:
+    return pq.ParquetFile(source).metadata.num_rows
+
+
+def rows_at(source, positions: np.ndarray, *, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows at ``positions`` (sorted, 0-based, in file order) of ``columns``, read batch by batch: only the
+    chosen rows are kept, so memory follows their number, not the file's."""
+    kept, offset = [], 0
+    for frame in frames(source, columns=list(columns)):
+        end = offset + len(frame)
+        lo, hi = np.searchsorted(positions, [offset, end])
+        if hi > lo:
+            kept.append(frame.iloc[positions[lo:hi] - offset])
+        offset = end
+    if not kept:
+        return _empty_frame(source)[list(columns)]
+    # Categoricals from different batches may hold different categories: concat keeps the values either way.
+    return pd.concat(kept, ignore_index=True)
+
+
 def _empty_frame(source) -> pd.DataFrame:
     """A frame with no rows and the file's dtypes, read from the footer alone."""
     return pq.ParquetFile(source).schema_arrow.empty_table().to_pandas()

@@ -173,6 +173,27 @@ def drift_chart(drift: Mapping[str, Mapping]) -> Chart:
                  empty="No drift was computed: upload reference data for this version.")
 
 
+def importance_chart(importances: Sequence[Mapping], *, unit: str) -> Chart:
+    """Permutation importance of each feature on the surrogate, largest first (at most 30 bars)."""
+    shown = list(importances[:DRIFT_BARS])[::-1]  # horizontal bars draw bottom-up
+    fig = go.Figure(go.Bar(
+        x=[item["importance"] for item in shown], y=[escape(item["feature"]) for item in shown], orientation="h",
+        error_x={"type": "data", "array": [item["std"] for item in shown], "color": "#1b1f24", "thickness": 1.2},
+        marker_color=SERIES_COLOURS[0], hovertemplate="%{y}<br>importance %{x:.4f}<extra></extra>"))
+    fig.update_layout(**_layout(height=max(260, 80 + 24 * len(shown)), showlegend=False,
+                                margin={"l": 160, "r": 20, "t": 30, "b": 50},
+                                xaxis={"title": {"text": escape(unit)}}, yaxis={"automargin": True}))
+    rows = [(Cell(item["feature"]), Cell(str(item["rank"])), Cell(_text(item["importance"])), Cell(_text(item["std"])))
+            for item in importances]
+    more = (f" (the {DRIFT_BARS} most important of {len(importances)} are drawn)"
+            if len(importances) > DRIFT_BARS else "")
+    return Chart("figure-importance", "What drives the outputs",
+                 f"Horizontal bar chart of each feature's permutation importance on the surrogate{more}, the most "
+                 "important at the top; the error bars are the spread over the shuffles.",
+                 _figure(fig), ("Feature", "Rank", "Importance", "Spread (std)"), rows,
+                 empty="No explanation was computed for this evaluation.")
+
+
 def comparison_chart(result: Mapping, *, champion: str, challenger: str) -> Chart:
     """Champion and challenger side by side: accuracy, ROC AUC and each attribute's demographic parity difference."""
     measures: list[tuple[str, float | None, float | None]] = [

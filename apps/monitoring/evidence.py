@@ -1,5 +1,6 @@
 """What monitoring holds for a review round: the version's latest evaluation (performance, per-group fairness
-with intervals, the four-fifths rule and its reference group), its drift, and its open alerts.
+with intervals, the four-fifths rule and its reference group), its drift, its open alerts, and the surrogate
+explanation of its outputs (fidelity and top features) for the "explainable" item.
 
 Registered with ``apps.reviews.evidence_sources`` in ``MonitoringConfig.ready``; two queries, whatever the data.
 """
@@ -9,6 +10,8 @@ from django.urls import reverse
 from apps.monitoring import selectors
 from apps.monitoring.models import Alert, Evaluation
 from apps.reviews.evidence_sources import Evidence, Link, Section
+
+EXPLANATION_TOP = 3  # features named in the review's evidence; the evaluation page ranks them all
 
 
 def review_evidence(review, *, obligations) -> Evidence:
@@ -35,6 +38,7 @@ def review_evidence(review, *, obligations) -> Evidence:
         evidence.add("bias_checked", Link("No fairness evaluation of this version yet", monitoring.url))
         return evidence
     url = evaluation.get_absolute_url()
+    evidence.add("explainable", _explanation_link(evaluation))
     findings = len(report.findings) if report else 0
     evidence.add("purpose_matches_intent", Link(
         f"{evaluation.get_kind_display()} evaluation #{evaluation.pk}", url,
@@ -48,3 +52,19 @@ def review_evidence(review, *, obligations) -> Evidence:
     else:
         evidence.add("bias_checked", Link("The latest evaluation names no sensitive feature", url))
     return evidence
+
+
+def _explanation_link(evaluation: Evaluation) -> Link:
+    """The surrogate explanation of the latest evaluation: its fidelity and the features that drive the outputs."""
+    url = evaluation.get_absolute_url() + "#explanations"
+    found = (evaluation.metrics or {}).get("explanations") or {}
+    if found.get("status") != "done":
+        return Link(f"No explanation of the outputs of evaluation #{evaluation.pk}", url,
+                    found.get("reason") or "computed before the portal explained outputs")
+    fidelity = found["fidelity"]
+    top = ", ".join(item["feature"] for item in found["importances"][:EXPLANATION_TOP])
+    measure = "R²" if fidelity["metric"] == "r2" else "accuracy"
+    note = f"fidelity ({measure}) {fidelity['value']:.2f}; top features: {top}"
+    if fidelity["low"]:
+        note += f". {found['caveat']}"
+    return Link(f"Surrogate explanation of evaluation #{evaluation.pk}", url, note)

@@ -391,6 +391,89 @@ def evaluation_report(metrics: dict | None, *, rules: dict, baseline: dict | Non
     )
 
 
+# ---------------------------------------------------------------- explanations
+
+
+@dataclass
+class Explanation:
+    """Display of ``metrics["explanations"]`` (see ``apps.monitoring.explain``)."""
+
+    done: bool
+    reason: str = ""
+    fidelity: str = ""
+    low_fidelity: bool = False
+    caveat: str = ""
+    method: str = ""
+    unit: str = ""
+    importances: Table | None = None
+    groups: list[Table] = field(default_factory=list)
+    shift: Table | None = None
+    shift_note: str = ""
+    validation_evaluation: int | None = None
+
+
+def explanation_report(metrics: dict | None) -> Explanation | None:
+    """The explanation of an evaluation's outputs, ready to show; None before the metrics exist."""
+    if not metrics:
+        return None
+    found = metrics.get("explanations")
+    if not found:
+        return Explanation(False, "This evaluation was computed before the portal explained outputs; upload the "
+                                  "file again to get its explanation.")
+    if found.get("status") != "done":
+        return Explanation(False, found.get("reason", ""))
+    fidelity = found["fidelity"]
+    rows = found["rows"]
+    importances = Table("Importance of each feature", ["Feature", "Rank", "Importance", "Spread (std)"],
+                        [Row(item["feature"], [str(item["rank"]), fmt(item["importance"]), fmt(item["std"])])
+                         for item in found["importances"]],
+                        f"Importance: the {found['importance_unit']}, averaged over the shuffles.")
+    shift = found.get("shift") or {}
+    return Explanation(
+        True, fidelity=f"{'R²' if fidelity['metric'] == 'r2' else 'accuracy'} {fmt(fidelity['value'], 3)} on "
+                       f"{rows['held_out']:,} held-out rows (of {rows['sampled']:,} sampled from {rows['given']:,})",
+        low_fidelity=fidelity["low"], caveat=found.get("caveat", ""), method=found.get("method", ""),
+        unit=found["importance_unit"], importances=importances,
+        groups=_explanation_group_tables(found), shift=_shift_table(shift.get("features")),
+        shift_note=shift.get("reason", ""), validation_evaluation=shift.get("validation_evaluation"))
+
+
+def _explanation_group_tables(found: dict) -> list[Table]:
+    """Per attribute: each feature's importance overall and within each group, and the largest gap between groups."""
+    tables = []
+    for attribute, result in (found.get("groups") or {}).items():
+        groups = result.get("groups") or {}
+        names = list(groups)
+        rows = []
+        for item in found["importances"]:
+            values = [groups[g]["importances"].get(item["feature"]) for g in names]
+            known = [v for v in values if v is not None]
+            gap = max(known) - min(known) if len(known) > 1 else None
+            rows.append(Row(item["feature"], [fmt(item["importance"]), *(fmt(v) for v in values), fmt(gap)]))
+        skipped = result.get("skipped") or {}
+        note = ""
+        if skipped:
+            listed = ", ".join(f"{g} ({n} rows)" for g, n in skipped.items())
+            note = f"Skipped, fewer than {result.get('min_rows')} held-out rows: {listed}."
+        columns = ["Feature", "Overall", *(f"{g} ({groups[g]['rows']:,} rows)" for g in names), "Largest gap"]
+        tables.append(Table(f"By {attribute}", columns, rows if names else [], note))
+    return tables
+
+
+def _shift_table(features: list | None) -> Table | None:
+    if not features:
+        return None
+    rows = [Row(item["feature"], [fmt(item["validation"]), fmt(item["production"]), fmt(item["change"]),
+                                  fmt(item["validation_rank"]), fmt(item["production_rank"]),
+                                  "—" if item["rank_change"] is None else f"{item['rank_change']:+d}"])
+            for item in features]
+    return Table("Importance shift since validation",
+                 ["Feature", "Validation", "Production", "Change", "Validation rank", "Production rank",
+                  "Rank change"], rows,
+                 "Change is production minus validation; a positive rank change means the feature drives production "
+                 "outputs more than it drove validation ones. Largest changes first.")
+
+
 # ---------------------------------------------------------------- upload preview
 
 

@@ -20,7 +20,7 @@ from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.inventory.signals import governance_changed
-from apps.monitoring import batches, datasets, drift, ingest, metrics, selectors, storage, thresholds
+from apps.monitoring import batches, datasets, drift, explain, ingest, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from apps.notifications.services import notify
@@ -445,13 +445,17 @@ def _evaluation_file(evaluation: Evaluation):
         yield handle
 
 
-def _batched_metrics(evaluations: list[Evaluation], *, period: tuple[datetime, datetime] | None = None
-                     ) -> tuple[dict, int]:
-    """``compute_metrics`` of the evaluations' rows (within ``period``), read in batches: bounded memory."""
+def _batched_metrics(evaluations: list[Evaluation], *, period: tuple[datetime, datetime] | None = None,
+                     sources: list | None = None) -> tuple[dict, int]:
+    """``compute_metrics`` of the evaluations' rows (within ``period``), read in batches: bounded memory.
+
+    ``sources``: the evaluations' files, when the caller has them open already (to read them again after).
+    """
     version = evaluations[0].version
     model = version.model
     with ExitStack() as files:
-        sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in evaluations]
+        if sources is None:
+            sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in evaluations]
         reference = files.enter_context(_reference_file(version))
         return batches.compute_metrics(sources, task_type=model.task_type, columns=evaluations[0].columns,
                                        reference=reference, reference_groups=model.fairness_reference_groups,
@@ -498,7 +502,9 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
 
 def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
-    result, _ = _batched_metrics([evaluation])
+    with _evaluation_file(evaluation) as source:
+        result, _ = _batched_metrics([evaluation], sources=[source])
+        result["explanations"] = explanations_of(evaluation, source)
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
         updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
@@ -509,6 +515,51 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
                          reason=f"attempt {evaluation.attempts}")
             thresholds_check(version=evaluation.version, metrics=result, evaluation=evaluation)
     return bool(updated)
+
+
+def explanations_of(evaluation: Evaluation, source) -> dict:
+    """The surrogate explanation of an evaluation's outputs (``explain``), with, for production results, how
+    importances moved since the version's latest finished validation evaluation.
+
+    ``source`` is the evaluation's Parquet file, open. Only the rows ``explain`` would sample from the whole
+    file (at most ``explain.MAX_ROWS``, fixed seed) are kept while it is read in batches, so a file of any
+    size gets the explanation its whole frame would get, in bounded memory.
+    """
+    columns = evaluation.columns
+    task_type = evaluation.version.model.task_type
+    score = columns.get("score")
+    names = set(batches.column_names(source))
+    if task_type == "regression":
+        output, kind = columns["prediction"], "prediction"
+    elif task_type == "binary" and score and score in names:
+        output, kind = score, "score"
+    else:
+        output, kind = columns["prediction"], "label"
+    features = [name for name in columns.get("features") or [] if name in names]
+    sensitive = [name for name in columns.get("sensitive_features") or [] if name in names]
+    positions = explain.sample_positions(batches.row_count(source), features=len(features))
+    sample = batches.rows_at(source, positions, columns=list(dict.fromkeys([output, *features, *sensitive])))
+    found = explain.explain_outputs(sample, features=features, output=output, output_kind=kind, sensitive=sensitive)
+    if evaluation.kind == Evaluation.Kind.PRODUCTION and found["status"] == "done":
+        found["shift"] = _importance_shift(evaluation, found)
+    return found
+
+
+def _importance_shift(evaluation: Evaluation, found: dict) -> dict:
+    """Compare with the explanation of the version's latest finished validation evaluation, if it has one."""
+    validation = (Evaluation.objects.filter(version=evaluation.version, kind=Evaluation.Kind.VALIDATION,
+                                            status=Evaluation.Status.DONE)
+                  .order_by("-finished_at", "-pk").values_list("pk", "metrics__explanations").first())
+    if validation is None:
+        return {"validation_evaluation": None,
+                "reason": "This version has no finished validation evaluation to compare with."}
+    pk, before = validation
+    if not before or before.get("status") != "done" or before["output"]["kind"] != found["output"]["kind"]:
+        return {"validation_evaluation": pk,
+                "reason": f"Validation evaluation #{pk} has no comparable explanation (computed before explanations "
+                          "existed, without features, or of another kind of output)."}
+    return {"validation_evaluation": pk, "validation_fidelity": before["fidelity"]["value"],
+            "features": explain.importance_shift(before, found)}
 
 
 def _parse_reference(data: bytes, *, filename: str):

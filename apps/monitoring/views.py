@@ -164,7 +164,12 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
                    for n, (attribute, groups) in enumerate((metrics.get("groups") or {}).items())]
         if metrics.get("drift"):
             figures.append(charts.drift_chart(metrics["drift"]))
+        explanation = selectors.explanation_report(evaluation.metrics)
+        if explanation and explanation.done:
+            found = metrics["explanations"]
+            figures.append(charts.importance_chart(found["importances"], unit=found["importance_unit"]))
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
+                       explanation=explanation,
                        skipped_thresholds=thresholds.skipped,
                        charts=figures, alerts=selectors.evaluation_alerts(evaluation),
                        status_note=selectors.evaluation_status_note(evaluation),

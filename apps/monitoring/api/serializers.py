@@ -75,7 +75,21 @@ class EvaluationSerializer(serializers.ModelSerializer):
     metrics = serializers.JSONField(read_only=True, allow_null=True,
                                     help_text='{"overall": {...}, "groups": {...}, "fairness": {...}, '
                                               '"drift": {FEATURE: {...}}, '
-                                              '"prediction_drift": {"score": {...}, "prediction": {...}}}')
+                                              '"prediction_drift": {"score": {...}, "prediction": {...}}, '
+                                              '"explanations": {...}}. "explanations" explains the model\'s '
+                                              'outputs with a surrogate (line plus tree, or tree): "status" '
+                                              '("done", or "empty" with a "reason"), "output" {"column", '
+                                              '"kind": score|prediction|label}, '
+                                              '"fidelity" {"metric": r2|accuracy, "value", "minimum", "low"}, '
+                                              '"caveat" (set when the fidelity is low), "method", "rows" {"given", '
+                                              '"sampled", "fitted", "held_out"}, "seed", "importance_unit", '
+                                              '"importances" [{"feature", "rank", "importance", "std"}] ranked, '
+                                              '"groups" {ATTRIBUTE: {"groups": {GROUP: {"rows", "importances": '
+                                              '{FEATURE: value}}}, "skipped": {GROUP: rows}, "min_rows"}}, '
+                                              '"seconds"; on production evaluations "shift" {"validation_evaluation", '
+                                              '"validation_fidelity", "features": [{"feature", "validation", '
+                                              '"production", "change", "validation_rank", "production_rank", '
+                                              '"rank_change"}]} or {"validation_evaluation", "reason"}.')
     status_note = serializers.SerializerMethodField(
         help_text="Why a queued or running evaluation is not moving (no worker, broker down, worker died); "
                   "empty while all is well.")

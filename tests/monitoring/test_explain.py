@@ -1,0 +1,368 @@
+"""Explanations from outputs: the surrogate's fidelity, permutation importances overall and per group, the shift
+between validation and production, and where they are shown (page, API, review evidence)."""
+
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from rest_framework.test import APIClient
+from sklearn.base import BaseEstimator
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeRegressor
+
+from apps.monitoring import explain, services
+from apps.monitoring.api.serializers import EvaluationSerializer
+from apps.monitoring.models import Evaluation
+from tests.factories import api_key_for
+from tests.inventory.factories import ModelVersionFactory
+from tests.monitoring.test_views import make_evaluation
+from tests.reviews.helpers import assessed_version, submitted_review
+
+FEATURES = ["x1", "x2", "noise"]
+
+
+def synthetic(n=2000, *, seed=0) -> pd.DataFrame:
+    """A binary model whose score depends on x1 (strongly) and x2 only; ``noise`` does nothing."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n), "noise": rng.normal(size=n),
+                          "sex": rng.choice(["female", "male"], n, p=[0.3, 0.7])})
+    frame["y_score"] = 1 / (1 + np.exp(-(2 * frame.x1 + frame.x2)))
+    return frame
+
+
+def explained(frame, **kwargs):
+    options = {"features": FEATURES, "output": "y_score", "output_kind": "score", "sensitive": ["sex"],
+               "min_group_rows": 50}
+    return explain.explain_outputs(frame, **{**options, **kwargs})
+
+
+def ranking(result) -> list[str]:
+    return [item["feature"] for item in result["importances"]]
+
+
+# --- The pure computation -----------------------------------------------------------------------------------
+
+def test_the_features_the_score_depends_on_rank_first_and_noise_last():
+    result = explained(synthetic())
+    assert result["status"] == "done"
+    assert ranking(result) == ["x1", "x2", "noise"]
+    importance = {item["feature"]: item["importance"] for item in result["importances"]}
+    assert importance["x1"] > 2 * importance["x2"] > 0 and abs(importance["noise"]) < 0.01
+    assert result["fidelity"]["metric"] == "r2" and result["fidelity"]["value"] > 0.9
+    assert not result["fidelity"]["low"] and result["caveat"] == ""
+
+
+class LineThenTree(BaseEstimator):
+    """The surrogate's definition, written again from scikit-learn's parts (no missing values in this test)."""
+
+    def fit(self, x, y):
+        self.line = LinearRegression().fit(x, y)
+        self.tree = DecisionTreeRegressor(max_depth=explain.MAX_DEPTH, min_samples_leaf=explain.MIN_LEAF_ROWS,
+                                          random_state=0).fit(x, y - self.line.predict(x))
+        return self
+
+    def predict(self, x):
+        return self.line.predict(x) + self.tree.predict(x)
+
+
+def test_fidelity_and_importances_match_scikit_learn_computed_independently():
+    frame = synthetic(1000, seed=3)
+    frame["y_score"] += 0.3 * np.sin(3 * frame.x2)  # something the line leaves to the tree
+    result = explained(frame, sensitive=[])
+    x, y = frame[FEATURES].to_numpy(dtype=np.float32), frame["y_score"].to_numpy()
+    fit, held = train_test_split(np.arange(len(frame)), test_size=explain.HELD_OUT, random_state=0)
+    surrogate = LineThenTree().fit(x[fit], y[fit])
+    # The portal evaluates the line in float32, like the tree; scikit-learn here in float64.
+    assert result["fidelity"]["value"] == pytest.approx(r2_score(y[held], surrogate.predict(x[held])), abs=1e-6)
+    reference = permutation_importance(surrogate, x[held], y[held], scoring="r2", n_repeats=explain.N_REPEATS,
+                                       random_state=0)
+    importance = {item["feature"]: item["importance"] for item in result["importances"]}
+    for name, expected in zip(FEATURES, reference.importances_mean, strict=True):
+        assert importance[name] == pytest.approx(expected, abs=1e-6)  # a drop in R² on the held-out rows
+
+
+def test_an_additive_score_over_many_features_is_reproduced_with_high_fidelity():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3000, 20))
+    weights = np.linspace(1, 0.05, 20)
+    frame = pd.DataFrame(x, columns=[f"f{i:02d}" for i in range(20)])
+    frame["y_score"] = 1 / (1 + np.exp(-(x @ weights) / 2))  # a logistic regression's score
+    result = explain.explain_outputs(frame, features=list(frame.columns[:20]), output="y_score",
+                                     output_kind="score")
+    assert result["fidelity"]["value"] > 0.9
+    assert ranking(result)[:3] == ["f00", "f01", "f02"]
+
+
+def test_a_random_score_gives_low_fidelity_and_the_caveat():
+    frame = synthetic()
+    frame["y_score"] = np.random.default_rng(9).random(len(frame))
+    result = explained(frame)
+    assert result["fidelity"]["value"] < explain.FIDELITY_MIN and result["fidelity"]["low"]
+    assert result["caveat"] == "The surrogate explains the scores poorly; read importances with care."
+
+
+def test_the_same_seed_gives_the_same_explanation_and_another_seed_another_sample():
+    frame = synthetic(3000)
+    first, again = explained(frame, seed=7, max_rows=1000), explained(frame, seed=7, max_rows=1000)
+    other = explained(frame, seed=8, max_rows=1000)
+    first.pop("seconds"), again.pop("seconds"), other.pop("seconds")
+    assert first == again
+    assert first["rows"] == {"given": 3000, "sampled": 1000, "fitted": 750, "held_out": 250}
+    assert first["fidelity"] != other["fidelity"]
+
+
+def test_importances_are_computed_within_each_group_on_the_same_scale():
+    frame = synthetic()
+    # Among women the score follows x2 only: their importances must say so.
+    women = frame.sex == "female"
+    frame.loc[women, "y_score"] = 1 / (1 + np.exp(-3 * frame.loc[women, "x2"]))
+    result = explained(frame)
+    groups = result["groups"]["sex"]["groups"]
+    assert set(groups) == {"female", "male"}
+    assert groups["female"]["importances"]["x2"] > groups["female"]["importances"]["x1"]
+    assert groups["male"]["importances"]["x1"] > groups["male"]["importances"]["x2"]
+    assert groups["female"]["rows"] + groups["male"]["rows"] == result["rows"]["held_out"]
+
+
+def test_groups_with_too_few_rows_are_skipped_and_listed():
+    frame = synthetic()
+    frame.loc[:9, "sex"] = "other"
+    result = explained(frame, min_group_rows=20)
+    sex = result["groups"]["sex"]
+    assert "other" not in sex["groups"] and 0 < sex["skipped"]["other"] < 20 and sex["min_rows"] == 20
+
+
+def test_categorical_features_and_missing_values_are_handled():
+    rng = np.random.default_rng(1)
+    n = 2000
+    frame = pd.DataFrame({"region": rng.choice(["north", "south", "east", None], n),
+                          "income": rng.normal(50, 10, n), "noise": rng.normal(size=n)})
+    frame.loc[rng.random(n) < 0.1, "income"] = np.nan
+    frame["y_score"] = np.where(frame.region == "north", 0.8, 0.2) + np.nan_to_num(frame.income - 50) / 100
+    result = explain.explain_outputs(frame, features=["region", "income", "noise"], output="y_score",
+                                     output_kind="score")
+    assert result["status"] == "done" and ranking(result) == ["region", "income", "noise"]
+    assert result["fidelity"]["value"] > 0.8
+
+
+def test_labels_are_explained_by_accuracy():
+    frame = synthetic()
+    frame["y_pred"] = np.where(frame.x1 > 0.5, "high", np.where(frame.x2 > 0, "mid", "low"))
+    result = explained(frame, output="y_pred", output_kind="label")
+    assert result["fidelity"]["metric"] == "accuracy" and result["fidelity"]["value"] > 0.95
+    assert ranking(result)[-1] == "noise"
+    assert "accuracy" in result["importance_unit"]
+
+
+def test_codes_of_a_text_feature_do_not_depend_on_row_order_and_rare_values_share_one():
+    values = pd.Series(["b", "a", "a", None, "c", "b", "a"])
+    codes = explain.encode_features(pd.DataFrame({"v": values}), ["v"])[:, 0]
+    assert list(codes[[1, 0, 4]]) == [0.0, 1.0, 2.0] and np.isnan(codes[3])
+    many = pd.DataFrame({"v": [f"v{i}" for i in range(200)]})
+    assert explain.encode_features(many, ["v"]).max() == explain.MAX_CATEGORIES - 1
+
+
+def test_date_times_become_seconds_and_booleans_numbers_with_missing_values_kept_missing():
+    frame = pd.DataFrame({"at": pd.to_datetime(["2024-01-01T00:00:00Z", "2024-01-01T00:00:10Z", None]),
+                          "flag": pd.array([True, False, None], dtype="boolean"), "x": [1.0, np.inf, 2.0]})
+    encoded = explain.encode_features(frame, ["at", "flag", "x"])
+    assert encoded[0].tolist() == [0.0, 1.0, 1.0]
+    assert encoded[1, :2].tolist() == [10.0, 0.0] and np.isnan(encoded[1, 2])  # an infinity is missing
+    assert np.isnan(encoded[2, 0]) and np.isnan(encoded[2, 1]) and encoded[2, 2] == 2.0
+
+
+@pytest.mark.parametrize(("frame", "reason"), [
+    (synthetic(100).assign(y_score=0.5), "the same on every row"),
+    (synthetic(30), "at least 50"),
+])
+def test_nothing_to_explain_is_said_not_raised(frame, reason):
+    result = explained(frame)
+    assert result["status"] == "empty" and reason in result["reason"]
+
+
+def test_no_features_gives_an_empty_result():
+    result = explained(synthetic(100), features=[])
+    assert result["status"] == "empty" and "no feature column" in result["reason"]
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(explain.ExplainError, match="'age'"):
+        explained(synthetic(100), features=["x1", "age"])
+
+
+def test_the_importance_shift_between_validation_and_production():
+    validation = {"importances": [{"feature": "a", "rank": 1, "importance": 0.5},
+                                  {"feature": "b", "rank": 2, "importance": 0.2},
+                                  {"feature": "gone", "rank": 3, "importance": 0.1}]}
+    production = {"importances": [{"feature": "b", "rank": 1, "importance": 0.6},
+                                  {"feature": "a", "rank": 2, "importance": 0.3},
+                                  {"feature": "new", "rank": 3, "importance": 0.05}]}
+    rows = explain.importance_shift(validation, production)
+    assert [row["feature"] for row in rows] == ["b", "a", "gone", "new"]
+    b, a, gone, _ = rows
+    assert b["change"] == pytest.approx(0.4) and b["rank_change"] == 1
+    assert a["change"] == pytest.approx(-0.2) and a["rank_change"] == -1
+    assert (a["validation_rank"], a["production_rank"]) == (1, 2)
+    assert gone["production"] is None and gone["change"] is None and gone["rank_change"] is None
+
+
+# --- Stored with the evaluation, shown on its page, in the API and in the review's evidence ------------------
+
+@pytest.fixture
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def scientist(make_user):
+    return make_user("data_scientist", username="sam")
+
+
+def csv_of(frame: pd.DataFrame) -> bytes:
+    labelled = frame.assign(y_pred=(frame.y_score >= 0.5).astype(int), y_true=(frame.y_score >= 0.4).astype(int))
+    buffer = io.StringIO()
+    labelled.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
+
+
+def computed(actor, version, frame, *, kind="validation", capture) -> Evaluation:
+    with capture(execute=True):
+        evaluation, _ = services.evaluation_upload(actor=actor, version=version, data=csv_of(frame),
+                                                   filename="eval.csv", kind=kind, sensitive_features=["sex"])
+    evaluation.refresh_from_db()
+    assert evaluation.status == "done", evaluation.error
+    return evaluation
+
+
+def test_the_computation_stores_the_explanation_and_production_its_shift_since_validation(
+        _media, scientist, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    validation = computed(scientist, version, synthetic(600), capture=django_capture_on_commit_callbacks)
+    drifted = synthetic(600, seed=1)
+    drifted["y_score"] = 1 / (1 + np.exp(-(drifted.x1 + 2 * drifted.x2)))  # x2 now leads
+    production = computed(scientist, version, drifted, kind="production", capture=django_capture_on_commit_callbacks)
+    before, after = validation.metrics["explanations"], production.metrics["explanations"]
+    assert ranking(before)[:2] == ["x1", "x2"] and ranking(after)[:2] == ["x2", "x1"]
+    assert after["output"] == {"column": "y_score", "kind": "score"} and set(after["groups"]) == {"sex"}
+    assert "shift" not in before
+    shift = after["shift"]
+    assert shift["validation_evaluation"] == validation.pk
+    assert shift["features"] == explain.importance_shift(before, after)
+    x2 = next(row for row in shift["features"] if row["feature"] == "x2")
+    assert x2["rank_change"] == 1 and x2["change"] > 0
+
+
+def test_a_production_evaluation_without_validation_says_so(_media, scientist, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    production = computed(scientist, version, synthetic(300), kind="production",
+                          capture=django_capture_on_commit_callbacks)
+    shift = production.metrics["explanations"]["shift"]
+    assert shift["validation_evaluation"] is None and "no finished validation evaluation" in shift["reason"]
+
+
+def test_a_validation_evaluation_without_an_explanation_is_named_and_not_compared(
+        _media, scientist, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    older = make_evaluation(version, kind="validation")  # computed before explanations existed
+    production = computed(scientist, version, synthetic(300), kind="production",
+                          capture=django_capture_on_commit_callbacks)
+    shift = production.metrics["explanations"]["shift"]
+    assert shift["validation_evaluation"] == older.pk and "features" not in shift
+    assert f"Validation evaluation #{older.pk} has no comparable explanation" in shift["reason"]
+
+
+def test_the_page_shows_fidelity_the_ranked_table_groups_and_the_chart(
+        _media, client_as, django_capture_on_commit_callbacks):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    evaluation = computed(client.user, version, synthetic(600), capture=django_capture_on_commit_callbacks)
+    page = client.get(evaluation.get_absolute_url())
+    html = page.content.decode()
+    assert page.status_code == 200 and "What drives the outputs" in html
+    fidelity = evaluation.metrics["explanations"]["fidelity"]["value"]
+    assert f"R² {fidelity:.3f} on 150 held-out rows" in html
+    table = html[html.index("Importance of each feature"):html.index("By sex")]
+    assert table.index(">x1<") < table.index(">x2<") < table.index(">noise<")
+    assert "male (" in html and "Largest gap" in html
+    assert 'id="figure-importance"' in html and "<summary>Data table</summary>" in html
+    assert "read importances with care" not in html
+
+
+def test_low_fidelity_shows_the_caveat_on_the_page(_media, client_as, django_capture_on_commit_callbacks):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    frame = synthetic(600)
+    frame["y_score"] = np.random.default_rng(5).random(len(frame)).round(6)
+    evaluation = computed(client.user, version, frame, capture=django_capture_on_commit_callbacks)
+    assert "The surrogate explains the scores poorly; read importances with care." in client.get(
+        evaluation.get_absolute_url()).content.decode()
+
+
+def test_an_evaluation_without_features_shows_the_empty_state(_media, client_as,
+                                                              django_capture_on_commit_callbacks):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    evaluation = computed(client.user, version, synthetic(200)[["y_score", "sex"]],
+                          capture=django_capture_on_commit_callbacks)
+    assert evaluation.metrics["explanations"]["status"] == "empty"
+    page = client.get(evaluation.get_absolute_url())
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "no feature column besides the model" in html and 'id="figure-importance"' not in html
+
+
+def test_an_evaluation_computed_before_explanations_existed_says_so(client_as):
+    evaluation = make_evaluation(ModelVersionFactory())
+    html = client_as("executive").get(evaluation.get_absolute_url()).content.decode()
+    assert "computed before the portal explained outputs" in html
+
+
+def test_the_api_returns_the_explanation_with_the_evaluation(_media, make_user, scientist,
+                                                             django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    evaluation = computed(scientist, version, synthetic(300), capture=django_capture_on_commit_callbacks)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('executive'))}")
+    body = api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()
+    assert body["metrics"]["explanations"] == evaluation.metrics["explanations"]
+    assert ranking(body["metrics"]["explanations"])[0] == "x1"
+    documented = EvaluationSerializer().fields["metrics"].help_text  # what the OpenAPI schema describes
+    assert '"explanations"' in documented and '"rank_change"' in documented
+
+
+def test_the_review_offers_the_explanation_as_evidence_that_results_are_explainable(
+        _media, client, scientist, make_user, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist])
+    evaluation = computed(scientist, version, synthetic(600), capture=django_capture_on_commit_callbacks)
+    review = submitted_review(submitter=scientist, version=version)
+    client.force_login(make_user("reviewer"))
+    page = client.get(review.get_absolute_url())
+    rows = {r["item"].key: r for g in page.context["checklist"] for r in g["rows"]}
+    link = rows["explainable"]["links"][0]
+    assert link.url == evaluation.get_absolute_url() + "#explanations"
+    assert link.label == f"Surrogate explanation of evaluation #{evaluation.pk}"
+    fidelity = evaluation.metrics["explanations"]["fidelity"]["value"]
+    assert link.note == f"fidelity (R²) {fidelity:.2f}; top features: x1, x2, noise"
+
+
+def test_a_file_read_in_batches_gets_the_explanation_of_its_whole_frame():
+    # The worker never holds a large file whole: it keeps only the rows explain would sample from it.
+    from apps.monitoring import batches, ingest
+
+    frame = synthetic(3000, seed=4)
+    frame["region"] = pd.Categorical(np.random.default_rng(4).choice(list("NSEW"), 3000))
+    source = io.BytesIO(ingest.to_parquet_bytes(frame, row_group_rows=256))
+    whole = explained(ingest.read_parquet_bytes(source.getvalue()), features=[*FEATURES, "region"], max_rows=700)
+
+    positions = explain.sample_positions(batches.row_count(source), features=4, max_rows=700)
+    sample = batches.rows_at(source, positions, columns=["y_score", *FEATURES, "region", "sex"])
+    streamed = explained(sample, features=[*FEATURES, "region"], max_rows=700)
+    assert len(sample) == 700 and whole["rows"]["given"] == 3000
+    for result in (whole, streamed):
+        result.pop("seconds"), result["rows"].pop("given")
+    assert streamed == whole
