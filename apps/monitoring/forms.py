@@ -168,6 +168,15 @@ class ReferenceUploadForm(VersionChooserMixin, forms.Form):
         self.choose_versions(user=user, q=q)
 
 
+class LabelUploadForm(forms.Form):
+    """The outcomes of a production evaluation's predictions, uploaded after it (late labels)."""
+
+    file = forms.FileField(label="Label file", widget=forms.FileInput(attrs={"accept": ACCEPTED_FILES}),
+                           help_text="CSV, JSON Lines or Parquet with the prediction-id column and the target column. "
+                                     "Every id must be one of this evaluation's and not labelled before; nothing is "
+                                     "stored if any row is refused.")
+
+
 class CompareForm(forms.Form):
     """One file with both versions' predictions for the same rows; ``clean`` parses it once per side."""
 

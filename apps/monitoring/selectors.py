@@ -172,6 +172,35 @@ def evaluation_detail(*, pk: int) -> Evaluation:
     return get_object_or_404(Evaluation.objects.select_related("version__model__team", "created_by"), pk=pk)
 
 
+@dataclass
+class LabelCoverage:
+    """How many of a late-labelled evaluation's rows have their outcome, and the label files that brought them."""
+
+    rows: int | None
+    labelled: int | None
+    batches: list
+
+    @property
+    def text(self) -> str:
+        """e.g. "640 of 1,000 rows (64%)"; empty until the evaluation was computed."""
+        if not self.rows:
+            return ""
+        return f"{self.labelled:,} of {self.rows:,} rows ({self.labelled / self.rows:.0%})"
+
+    @property
+    def pending(self) -> bool:
+        return self.rows is None or self.labelled < self.rows
+
+
+def label_coverage(evaluation: Evaluation) -> LabelCoverage | None:
+    """The label coverage of an evaluation uploaded without its target (``labels``); None for one uploaded with it."""
+    if not evaluation.columns.get("prediction_id"):
+        return None
+    counts = (evaluation.metrics or {}).get("labels") or {}
+    batches = list(evaluation.label_batches.select_related("created_by").order_by("pk"))
+    return LabelCoverage(rows=counts.get("rows"), labelled=counts.get("labelled_rows"), batches=batches)
+
+
 def worker_silent_since(now: datetime) -> datetime:
     """A computation whose heartbeat is older than this has lost its worker (killed, out of memory, host gone)."""
     return now - timedelta(seconds=settings.PORTAL_TASK_HEARTBEAT_SECONDS * settings.PORTAL_TASK_HEARTBEATS_MISSED)
