@@ -238,3 +238,96 @@ def test_performance_thresholds_wait_for_labels_while_drift_alerts_fire(
     add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].head(100),
                django_capture_on_commit_callbacks)
     assert set(Alert.objects.values_list("metric", flat=True)) == {"drift.income.psi", "overall.accuracy"}
+
+
+# --- API, page and client -------------------------------------------------------------------------------------
+
+def api_client(person):
+    from rest_framework.test import APIClient
+
+    from tests.factories import api_key_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(person)}")
+    return client
+
+
+def label_file(text: bytes, name="labels.csv"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, text, "text/csv")
+
+
+def test_the_api_uploads_predictions_then_labels(scientist, version, django_capture_on_commit_callbacks):
+    frame = predictions(40)
+    api = api_client(scientist)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api.post("/api/v1/evaluations/", {
+            "model_version": version.pk, "kind": "production", "prediction_id_column": "prediction_id",
+            "file": label_file(csv_bytes(frame.drop(columns="y_true")), "preds.csv")}, format="multipart")
+    assert created.status_code == 201, created.content
+    pk = created.json()["id"]
+    assert api.get(f"/api/v1/evaluations/{pk}/").json()["metrics"]["labels"]["labelled_rows"] == 0
+
+    refused = api.post(f"/api/v1/evaluations/{pk}/labels/",
+                       {"file": label_file(b"prediction_id,y_true\np1,1\nzz,0\n")}, format="multipart")
+    assert refused.status_code == 400
+    assert refused.json()["problems"][0]["rows"] == [3] and refused.json()["problems"][0]["column"] == "prediction_id"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        added = api.post(f"/api/v1/evaluations/{pk}/labels/", {"file": label_file(csv_bytes(
+            frame[["prediction_id", "y_true"]].head(10)))}, format="multipart")
+    assert added.status_code == 201, added.content
+    assert added.json()["row_count"] == 10 and added.json()["evaluation_status"] == "queued"
+    answer = api.get(f"/api/v1/evaluations/{pk}/").json()
+    assert answer["status"] == "done" and answer["metrics"]["labels"]["coverage"] == 0.25
+
+
+def test_the_api_answers_409_for_an_evaluation_uploaded_with_its_outcomes(scientist, version):
+    evaluation, _ = services.evaluation_upload(actor=scientist, version=version, data=csv_bytes(predictions(20)),
+                                               filename="p.csv", kind="production")
+    answer = api_client(scientist).post(f"/api/v1/evaluations/{evaluation.pk}/labels/",
+                                        {"file": label_file(b"prediction_id,y_true\np1,1\n")}, format="multipart")
+    assert answer.status_code == 409 and "uploaded with its outcomes" in answer.json()["detail"]
+
+
+def test_the_page_shows_coverage_and_offers_the_form_to_the_team(
+        scientist, version, make_user, client, django_capture_on_commit_callbacks):
+    frame = predictions(1000)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    client.force_login(scientist)
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+    assert "No labels yet" in page and 'action="/monitoring/evaluations/' in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = client.post(f"/monitoring/evaluations/{evaluation.pk}/labels/",
+                             {"file": label_file(csv_bytes(frame[["prediction_id", "y_true"]].head(640)))})
+    assert posted.status_code == 302
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+    assert "Labels: 640 of 1,000 rows (64%)" in page and "Add labels" in page
+
+    refused = client.post(f"/monitoring/evaluations/{evaluation.pk}/labels/",
+                          {"file": label_file(b"prediction_id,y_true\np0,1\n")})
+    assert refused.status_code == 400 and "was labelled by an earlier label file" in refused.content.decode()
+
+    client.force_login(make_user("executive"))
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+    assert "Labels: 640 of 1,000 rows (64%)" in page and "Add labels" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_command_adds_labels_and_waits(live_server, scientist, version, tmp_path, capsys):
+    from mlops_portal_client.cli import main
+
+    from tests.factories import api_key_for
+
+    frame = predictions(60)
+    evaluation, _ = services.evaluation_upload(actor=scientist, version=version, data=csv_bytes(
+        frame.drop(columns="y_true")), filename="preds.csv", kind="production")
+    services.evaluation_compute(evaluation_id=evaluation.pk)
+    outcomes = tmp_path / "outcomes.csv"
+    frame[["prediction_id", "y_true"]].head(30).to_csv(outcomes, index=False)
+    status = main(["--url", live_server.url, "--token", api_key_for(scientist), "add-labels", str(evaluation.pk),
+                   "--wait", "--timeout", "60", "--field", "metrics.labels", str(outcomes)])
+    assert status == 0
+    assert '"labelled_rows": 30' in capsys.readouterr().out
