@@ -436,7 +436,8 @@ class Preview:
 
 def _roles(columns: list[str], mapping: Mapping[str, str], sensitive: list[str]) -> dict[str, str]:
     roles = {name: "sensitive feature" for name in sensitive if name in columns}
-    labels = {"target": "true label", "prediction": "prediction", "score": "score", "timestamp": "timestamp"}
+    labels = {"target": "true label", "prediction": "prediction", "score": "score", "timestamp": "timestamp",
+              "prediction_id": "prediction id (late labels are joined to it)"}
     for key, role in labels.items():
         name = mapping.get(key)
         if name and name in columns:
@@ -470,7 +471,9 @@ def upload_preview(data: bytes, *, filename: str, mapping: Mapping[str, str], se
     preview.columns = [(name, roles[name]) for name in columns]
     preview.rows = [[_cell(value) for value in row]
                     for row in frame.head(PREVIEW_ROWS).itertuples(index=False, name=None)]
-    wanted = [("true label", mapping.get("target"), True), ("prediction", mapping.get("prediction"), True),
+    # A production file with prediction ids may leave the true label out: it arrives later (late labels).
+    labels_later = bool(mapping.get("prediction_id")) and mapping.get("prediction_id") in columns
+    wanted = [("true label", mapping.get("target"), not labels_later), ("prediction", mapping.get("prediction"), True),
               ("score", mapping.get("score"), False), ("timestamp", mapping.get("timestamp"), False),
               *(("sensitive feature", name, True) for name in sensitive)]
     preview.missing = [(role, name, required) for role, name, required in wanted if name and name not in columns]
