@@ -52,11 +52,11 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode()
 
 
-def upload_pending(actor, version, frame, capture, **kwargs) -> Evaluation:
+def upload_pending(actor, version, frame, capture, sensitive=("sex",)) -> Evaluation:
     with capture(execute=True):
         evaluation, _ = services.evaluation_upload(
             actor=actor, version=version, data=csv_bytes(frame.drop(columns="y_true")), filename="preds.csv",
-            kind="production", sensitive_features=["sex"], **kwargs)
+            kind="production", sensitive_features=list(sensitive))
     evaluation.refresh_from_db()
     return evaluation
 
@@ -298,6 +298,7 @@ def test_the_page_shows_coverage_and_offers_the_form_to_the_team(
     client.force_login(scientist)
     page = client.get(evaluation.get_absolute_url()).content.decode()
     assert "No labels yet" in page and 'action="/monitoring/evaluations/' in page
+    assert "Pending labels: performance and fairness are computed" in page
 
     with django_capture_on_commit_callbacks(execute=True):
         posted = client.post(f"/monitoring/evaluations/{evaluation.pk}/labels/",
@@ -331,3 +332,46 @@ def test_the_client_command_adds_labels_and_waits(live_server, scientist, versio
                    "--wait", "--timeout", "60", "--field", "metrics.labels", str(outcomes)])
     assert status == 0
     assert '"labelled_rows": 30' in capsys.readouterr().out
+
+
+def test_regression_labels_give_scikit_learns_errors(scientist, django_capture_on_commit_callbacks):
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    version = assessed_version(team__members=[scientist], task_type="regression")
+    rng = np.random.default_rng(3)
+    truth = rng.normal(100, 20, 200).round(3)
+    frame = pd.DataFrame({"prediction_id": range(1000, 1200), "y_true": truth,
+                          "y_pred": (truth + rng.normal(0, 5, 200)).round(3)})
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks, sensitive=())
+    assert evaluation.metrics["labels"]["labelled_rows"] == 0
+    refused = pd.DataFrame({"prediction_id": [1000, 1001], "y_true": ["12.5", "lots"]})
+    with pytest.raises(services.UploadRejected, match=r"row 3: value 'lots' is not a number"):
+        services.evaluation_labels_add(actor=scientist, evaluation=evaluation, data=csv_bytes(refused),
+                                       filename="l.csv")
+    some = frame.iloc[50:170]
+    add_labels(scientist, evaluation, some[["prediction_id", "y_true"]], django_capture_on_commit_callbacks)
+    overall = evaluation.metrics["overall"]
+    assert overall["count"] == 120
+    assert overall["mae"] == pytest.approx(mean_absolute_error(some.y_true, some.y_pred), abs=1e-9)
+    assert overall["r2"] == pytest.approx(r2_score(some.y_true, some.y_pred), abs=1e-9)
+
+
+def test_multiclass_labels_must_be_classes_of_the_model(scientist, django_capture_on_commit_callbacks):
+    version = assessed_version(team__members=[scientist], task_type="multiclass")
+    rng = np.random.default_rng(4)
+    classes = np.array(["a", "b", "c"])
+    truth = rng.choice(classes, 150)
+    proba = rng.dirichlet(np.ones(3), 150).round(6)
+    proba[:, 2] = (1 - proba[:, 0] - proba[:, 1]).round(6)
+    frame = pd.DataFrame({"prediction_id": [f"m{i}" for i in range(150)], "y_true": truth,
+                          "y_pred": np.where(rng.random(150) < 0.7, truth, rng.choice(classes, 150)),
+                          **{f"y_score_{c}": proba[:, i] for i, c in enumerate(classes)}})
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks, sensitive=())
+    bad = pd.DataFrame({"prediction_id": ["m1", "m2"], "y_true": ["a", "z"]})
+    with pytest.raises(services.UploadRejected, match=r"row 3: value 'z' is not one of the known labels"):
+        services.evaluation_labels_add(actor=scientist, evaluation=evaluation, data=csv_bytes(bad), filename="l.csv")
+    some = frame.head(90)
+    add_labels(scientist, evaluation, some[["prediction_id", "y_true"]], django_capture_on_commit_callbacks)
+    assert evaluation.metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(some.y_true, some.y_pred),
+                                                                      abs=1e-12)
+    assert evaluation.metrics["labels"] == {"rows": 150, "labelled_rows": 90, "coverage": 0.6}
