@@ -472,7 +472,7 @@ def _arrow_csv_in_chunks(data: bytes, body: int, names: list[str], delimiter: st
 
 
 def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers, limits: Limits,
-              line_feeds: int) -> pa.Table:
+              line_feeds: int, id_column: str | None = None) -> pa.Table:
     names, delimiter, body = _csv_header(data, start)
     # Every row ends at a line break but the last: the count bounds the rows before Arrow allocates any.
     breaks = _line_breaks(data, start, line_feeds) - (body > start and data[body - 1:body] == b"\n")
@@ -482,6 +482,8 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
         _check_quotes(data, start, delimiter)
     # Label and group columns stay text: "01" is not 1.
     column_types = {name: pa.dictionary(pa.int32(), pa.string()) for name in text_columns if name in names}
+    if id_column in names:
+        column_types[id_column] = pa.string()  # unique values: a dictionary would be as long as the column
     try:
         return _arrow_csv_in_chunks(data, body, names, delimiter, column_types)
     except pa.ArrowInvalid:
@@ -708,20 +710,32 @@ def _is_text(data_type: pa.DataType) -> bool:
             or pa.types.is_large_binary(data_type))
 
 
-def _to_pandas(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
+def _to_pandas(table: pa.Table | pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         return table
+    if id_column in table.column_names and _is_text(_value_type(table.schema.field(id_column).type)):
+        # Prediction ids are unique: as a categorical each would be a category of its own (seconds per million
+        # rows); they stay Arrow strings instead.
+        position = table.column_names.index(id_column)
+        ids = table.column(id_column).cast(pa.string())
+        df = _to_pandas(table.drop_columns([id_column]))
+        df.insert(position, id_column, pd.Series(pd.arrays.ArrowStringArray(ids), index=df.index))
+        return df
     # self_destruct frees each Arrow column as soon as it is converted: one copy of the data, not two.
     return table.to_pandas(strings_to_categorical=True, split_blocks=True, self_destruct=True)
 
 
+def _value_type(data_type: pa.DataType) -> pa.DataType:
+    return data_type.value_type if pa.types.is_dictionary(data_type) else data_type
+
+
 def _read(
-    data: bytes, filename: str, limits: Limits, text_columns: Iterable[str]
+    data: bytes, filename: str, limits: Limits, text_columns: Iterable[str], id_column: str | None = None
 ) -> tuple[pd.DataFrame, str, _RowNumbers]:
     _check_bytes(data, filename, limits.max_bytes)
     if data.startswith(b"PAR1"):
         rows = _RowNumbers(1)
-        return _checked(_read_parquet(data, limits), rows, limits), "parquet", rows
+        return _checked(_read_parquet(data, limits), rows, limits, id_column), "parquet", rows
     start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
     start = _first_content_byte(data, start)
     if start == len(data):
@@ -734,17 +748,19 @@ def _read(
     if first == b"{":
         _check_json_lines(data, start, limits, line_feeds)
         rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
-        return _checked(_read_json_lines(data, start), rows, limits), "jsonl", rows
+        return _checked(_read_json_lines(data, start), rows, limits, id_column), "jsonl", rows
     rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
-    return _checked(_read_csv(data, start, text_columns, rows, limits, line_feeds), rows, limits), "csv", rows
+    table = _read_csv(data, start, text_columns, rows, limits, line_feeds, id_column)
+    return _checked(table, rows, limits, id_column), "csv", rows
 
 
-def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits) -> pd.DataFrame:
+def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits,
+             id_column: str | None = None) -> pd.DataFrame:
     """The table as a DataFrame, once its shape and its values are within the limits."""
     _check_rows_and_cells(table.shape[0], table.shape[0] * table.shape[1], limits)
     if isinstance(table, pa.Table):
         _check_value_sizes(table, rows, limits.max_line_bytes)
-    return _to_pandas(table)
+    return _to_pandas(table, id_column)
 
 
 def read_table(data: bytes, *, filename: str, limits: Limits = Limits()) -> tuple[pd.DataFrame, str]:
@@ -947,7 +963,8 @@ def _sensitive(checks: _Checks, column: str, min_group_rows: int, max_groups: in
 
 def _prediction_ids(checks: _Checks, column: str) -> None:
     """Ids as stripped text (whole numbers without a decimal point); empty, multi-line, long or repeated ids
-    are reported: each names one prediction that a label will be joined to later."""
+    are reported: each names one prediction that a label will be joined to later. Arrow kernels throughout:
+    ids are unique, so every pandas string operation would touch a million Python strings."""
     series = checks.df[column]
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -957,23 +974,27 @@ def _prediction_ids(checks: _Checks, column: str) -> None:
                                             "(ids are text or whole numbers)")
             return
         series = series.astype("Int64")
-    text = series.astype("string").str.strip()
-    empty = (text.isna() | (text == "")).to_numpy()
+    ids = pa.array(series.astype("string[pyarrow]"), type=pa.string())
+    text = pc.utf8_trim_whitespace(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids)
+    lengths = pc.utf8_length(text)
+    empty = pc.fill_null(pc.equal(lengths, 0), True).to_numpy(zero_copy_only=False)
     if empty.any():
         checks.flag(column, empty, "empty value; every row needs a prediction id")
-    filled = text.fillna("")
-    multi_line = filled.str.contains(r"[\r\n]", regex=True).to_numpy(dtype=bool)
+    multi_line = pc.fill_null(pc.or_(pc.match_substring(text, "\n"), pc.match_substring(text, "\r")),
+                              False).to_numpy(zero_copy_only=False)
     if multi_line.any():
         checks.flag(column, multi_line, "a prediction id must be a single line of text")
-    long = (filled.str.len() > MAX_PREDICTION_ID_CHARS).to_numpy(dtype=bool)
+    long = pc.fill_null(pc.greater(lengths, MAX_PREDICTION_ID_CHARS), False).to_numpy(zero_copy_only=False)
     if long.any():
         checks.flag(column, long, f"a prediction id is longer than {MAX_PREDICTION_ID_CHARS} characters")
-    repeated = (filled.duplicated(keep=False) & ~empty).to_numpy(dtype=bool)
+    codes = pc.fill_null(pc.dictionary_encode(text).indices, -1).to_numpy(zero_copy_only=False)
+    counts = np.bincount(codes[codes >= 0], minlength=1)
+    repeated = (codes >= 0) & (counts[np.maximum(codes, 0)] > 1) & ~empty
     if repeated.any():
-        example = filled[repeated].iloc[0]
+        example = text[int(np.flatnonzero(repeated)[0])].as_py()
         checks.flag(column, repeated, f"prediction id {_quoted(example)} appears more than once; "
                                       "ids must be unique within the file")
-    checks.df[column] = text
+    checks.df[column] = pd.Series(pd.arrays.ArrowStringArray(text), index=checks.df.index)
 
 
 def _features(checks: _Checks, columns: Sequence[str]) -> None:
@@ -1020,8 +1041,7 @@ def parse_evaluation(
         raise _fail(f"unknown task type {task_type!r}; choose one of {', '.join(TASK_TYPES)}")
     sensitive_features = tuple(sensitive_features)
     label_columns = (target_column, prediction_column) if task_type != "regression" else ()
-    df, file_format, rows = _read(data, filename, limits,
-                                  (*label_columns, *sensitive_features, prediction_id_column))
+    df, file_format, rows = _read(data, filename, limits, (*label_columns, *sensitive_features), prediction_id_column)
     _check_shape(df, file_format)
     identified = prediction_id_column in df.columns
     pending = not require_target and target_column not in df.columns and identified
@@ -1117,8 +1137,8 @@ def parse_labels(
     """
     if task_type not in TASK_TYPES:
         raise _fail(f"unknown task type {task_type!r}; choose one of {', '.join(TASK_TYPES)}")
-    text = (prediction_id_column, target_column) if task_type != "regression" else (prediction_id_column,)
-    df, file_format, rows = _read(data, filename, limits, text)
+    text = (target_column,) if task_type != "regression" else ()
+    df, file_format, rows = _read(data, filename, limits, text, prediction_id_column)
     _check_shape(df, file_format)
     missing = [column for column in (prediction_id_column, target_column) if column not in df.columns]
     if missing:

@@ -16,8 +16,17 @@ can fire on it.
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from apps.monitoring.ingest import Problem
+
+
+def _arrow(ids: pd.Series) -> pa.Array:
+    """Ids as an Arrow string array: Arrow's hash kernels match a million ids in a fraction of the time
+    ``Series.isin`` and ``Series.map`` take on text."""
+    return pa.array(ids.astype(object).to_numpy() if not isinstance(ids.dtype, pd.StringDtype) else ids,
+                    type=pa.string(), from_pandas=True)
 
 
 def check(parsed, *, id_column: str, evaluation_ids: pd.Series, labelled_ids: pd.Series,
@@ -25,14 +34,15 @@ def check(parsed, *, id_column: str, evaluation_ids: pd.Series, labelled_ids: pd
     """Problems of a parsed label file (``ingest.ParsedLabels``) against its evaluation: unknown ids and ids
     that an earlier batch labelled already, each with the rows of the label file."""
     ids = parsed.df[id_column]
+    arrow_ids = _arrow(ids)
     problems = []
-    unknown = ~ids.isin(evaluation_ids).to_numpy(dtype=bool)
+    unknown = ~pc.is_in(arrow_ids, value_set=_arrow(evaluation_ids)).to_numpy(zero_copy_only=False)
     if unknown.any():
         example = ids[unknown].iloc[0]
         problems.append(parsed.rows.problem(
             id_column, unknown, f"prediction id {example!r} is not one of the {len(evaluation_ids):,} predictions "
                                 f"of {evaluation_name} ({int(unknown.sum()):,} unknown ids)"))
-    again = ids.isin(labelled_ids).to_numpy(dtype=bool)
+    again = pc.is_in(arrow_ids, value_set=_arrow(labelled_ids)).to_numpy(zero_copy_only=False)
     if again.any():
         example = ids[again].iloc[0]
         problems.append(parsed.rows.problem(
@@ -44,20 +54,23 @@ def check(parsed, *, id_column: str, evaluation_ids: pd.Series, labelled_ids: pd
 def join(frame: pd.DataFrame, batches: list[pd.DataFrame], *, id_column: str, target_column: str) -> pd.DataFrame:
     """``frame`` with ``target_column`` holding each row's label from ``batches`` (missing where none arrived)."""
     frame = frame.copy(deep=False)
-    if batches:
-        labels = pd.concat(batches, ignore_index=True)
-        mapping = pd.Series(_values(labels[target_column]), index=labels[id_column].astype(str).to_numpy())
-        frame[target_column] = frame[id_column].astype(str).map(mapping).to_numpy()
-    else:
+    if not batches:
         frame[target_column] = np.full(len(frame), np.nan)
+        return frame
+    labels = pd.concat(batches, ignore_index=True)
+    position = pc.index_in(_arrow(frame[id_column]), value_set=_arrow(labels[id_column]))
+    position = position.fill_null(-1).to_numpy(zero_copy_only=False)
+    found = position >= 0
+    values = labels[target_column]
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+        # Multiclass labels as plain strings, so batches with different categories map alike.
+        joined = np.full(len(frame), None, dtype=object)
+        joined[found] = values.astype(object).to_numpy()[position[found]]
+    else:
+        joined = np.full(len(frame), np.nan)
+        joined[found] = values.to_numpy(dtype=np.float64)[position[found]]
+    frame[target_column] = joined
     return frame
-
-
-def _values(series: pd.Series) -> np.ndarray:
-    # Categorical (multiclass) labels as plain strings, so batches with different categories map alike.
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.astype(object).to_numpy()
-    return series.to_numpy()
 
 
 def is_late(frame: pd.DataFrame, *, target_column: str, id_column: str | None) -> bool:
