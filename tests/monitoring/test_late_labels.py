@@ -375,3 +375,15 @@ def test_multiclass_labels_must_be_classes_of_the_model(scientist, django_captur
     assert evaluation.metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(some.y_true, some.y_pred),
                                                                       abs=1e-12)
     assert evaluation.metrics["labels"] == {"rows": 150, "labelled_rows": 90, "coverage": 0.6}
+
+
+def test_the_upload_page_accepts_production_predictions_without_outcomes(scientist, version, client):
+    client.force_login(scientist)
+    frame = predictions(40).drop(columns="y_true").rename(columns={"prediction_id": "request_id"})
+    answer = client.post("/monitoring/upload/", {
+        "version": version.pk, "kind": "production", "file": label_file(csv_bytes(frame), "preds.csv"),
+        "sensitive_features": "sex", "positive_label": "1", "target_column": "y_true", "prediction_column": "y_pred",
+        "score_column": "y_score", "timestamp_column": "timestamp", "prediction_id_column": "request_id"})
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    evaluation = Evaluation.objects.get()
+    assert evaluation.columns["prediction_id"] == "request_id" and "request_id" not in evaluation.columns["features"]
