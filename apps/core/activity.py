@@ -56,6 +56,7 @@ SENTENCES = {
     "deployment.created": "{actor} deployed {object}",
     "deployment.retired": "{actor} retired the deployment {object}",
     "deployment.runtime_changed": "The software {object} runs on changed",
+    "evaluation.labels_added": "{actor} added the outcomes of earlier predictions to the {object}",
     "evaluation.computed": "The portal finished computing the {object}",
     "evaluation.failed": "The {object} could not be computed",
     "evaluation.registered": "{actor} registered a data set kept in place as results: {object}",

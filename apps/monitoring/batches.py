@@ -44,7 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from apps.monitoring import drift, metrics
+from apps.monitoring import drift, labels, metrics
 
 BATCH_ROWS = 65_536
 
@@ -220,7 +220,7 @@ class Accumulator:
 
     def __init__(self, *, task_type: str, columns: Mapping, current: pd.DataFrame,
                  reference: pd.DataFrame | None = None):
-        self.task_type, self.rows = task_type, 0
+        self.task_type, self.rows, self.labelled, self.late = task_type, 0, 0, False
         self.target, self.prediction = columns["target"], columns["prediction"]
         score = columns.get("score")
         self.score = score if score and score in current else None
@@ -248,9 +248,18 @@ class Accumulator:
     def needed_from_reference(self) -> list[str]:
         return list(dict.fromkeys([*self.drift, *(column for column, _ in self.prediction_drift.values())]))
 
-    def add(self, frame: pd.DataFrame) -> None:
+    def add(self, frame: pd.DataFrame, *, late: bool = False) -> None:
+        """One batch of rows; ``late``: rows of an evaluation uploaded without labels (``labels``), whose target
+        holds the labels that arrived so far: performance counts the labelled rows, drift all of them."""
         self.rows += len(frame)
-        self._performance.add(frame)
+        if late or labels.is_late(frame, target_column=self.target, id_column=None):
+            self.late = True
+            frame_with_labels = labels.labelled_rows(frame, target_column=self.target, task_type=self.task_type)
+        else:
+            frame_with_labels = frame
+        self.labelled += len(frame_with_labels)
+        if len(frame_with_labels):
+            self._performance.add(frame_with_labels)
         self._add_drift(1, frame)
 
     def add_reference(self, frame: pd.DataFrame) -> None:
@@ -263,7 +272,11 @@ class Accumulator:
             column.add(side, frame[name])
 
     def result(self, reference_groups: Mapping[str, str] | None = None) -> dict:
-        result = self._performance.result(reference_groups)
+        # Rows waiting for every label: performance and fairness are pending, not zero.
+        result = {} if self.late and not self.labelled else self._performance.result(reference_groups)
+        if self.late:
+            result["labels"] = {"rows": self.rows, "labelled_rows": self.labelled,
+                                "coverage": self.labelled / self.rows if self.rows else None}
         result["drift"] = {feature: column.result() for feature, column in self.drift.items()}
         result["prediction_drift"] = {key: {**column.result(), "column": name}
                                       for key, (name, column) in self.prediction_drift.items()}
@@ -403,6 +416,7 @@ def compute_metrics(
     reference=None,
     reference_groups: Mapping[str, str] | None = None,
     period: tuple[datetime, datetime] | None = None,
+    late_labels: Sequence[labels.LateLabels | None] | None = None,
     batch_size: int = BATCH_ROWS,
 ) -> tuple[dict, int]:
     """``services.compute_metrics`` of the rows of one or more Parquet files, read in batches.
@@ -410,7 +424,8 @@ def compute_metrics(
     ``sources`` are paths or seekable binary files (the first one's columns decide what is computed);
     ``reference`` the reference data's Parquet file or None. With ``period`` (start, end), only the rows
     whose ``columns["timestamp"]`` is in [start, end) count (all rows of a file without that column).
-    Returns (the metrics document, the number of rows counted).
+    ``late_labels``: per source, the labels that arrived after an evaluation uploaded without them (joined to
+    each batch by prediction id), or None. Returns (the metrics document, the number of rows counted).
     """
     sources = list(sources)
     reference_frame = _empty_frame(reference) if reference is not None else None
@@ -422,11 +437,13 @@ def compute_metrics(
             accumulator.add_reference(frame)
     timestamp = columns.get("timestamp") if period else None
     needed = [*accumulator.needed(), *([timestamp] if timestamp else [])]
-    for source in sources:
+    for source, late in zip(sources, late_labels or [None] * len(sources), strict=True):
         present = set(column_names(source))
-        for frame in frames(source, columns=[c for c in needed if c in present], batch_size=batch_size):
+        wanted = [*needed, *([late.id_column] if late else [])]
+        for frame in frames(source, columns=[c for c in dict.fromkeys(wanted) if c in present],
+                            batch_size=batch_size):
             if timestamp in frame:
                 stamps = pd.to_datetime(frame[timestamp], utc=True)
                 frame = frame[((stamps >= period[0]) & (stamps < period[1])).to_numpy()]
-            accumulator.add(frame)
+            accumulator.add(late.join(frame) if late else frame, late=late is not None)
     return accumulator.result(reference_groups), accumulator.rows

@@ -131,6 +131,9 @@ class EvaluationUploadForm(VersionChooserMixin, forms.Form):
     timestamp_column = _column("timestamp", "Timestamp column", "Optional: when each prediction was made "
                                                                 "(ISO 8601); production windows need it.",
                                required=False)
+    prediction_id_column = _column("prediction_id", "Prediction id column",
+                                   "Production files without the true label column: unique ids to which the outcomes "
+                                   "are joined later, from the evaluation's page (late labels).", required=False)
 
     def __init__(self, *args, preview: bool = False, user=None, q: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -144,14 +147,17 @@ class EvaluationUploadForm(VersionChooserMixin, forms.Form):
     def columns(self) -> dict:
         data = self.cleaned_data
         return {"target": data["target_column"], "prediction": data["prediction_column"],
-                "score": data.get("score_column") or "", "timestamp": data.get("timestamp_column") or ""}
+                "score": data.get("score_column") or "", "timestamp": data.get("timestamp_column") or "",
+                "prediction_id": data.get("prediction_id_column") or ""}
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data
         upload = data["file"]
+        columns = self.columns()
         return {"version": data["version"], "data": upload.read(), "filename": upload.name, "kind": data["kind"],
-                "columns": self.columns(), "sensitive_features": data["sensitive_features"],
-                "positive_label": data["positive_label"]}
+                "columns": columns, "sensitive_features": data["sensitive_features"],
+                "positive_label": data["positive_label"],
+                "prediction_id_column": columns.pop("prediction_id") or "prediction_id"}
 
 
 class ReferenceUploadForm(VersionChooserMixin, forms.Form):
@@ -166,6 +172,15 @@ class ReferenceUploadForm(VersionChooserMixin, forms.Form):
     def __init__(self, *args, user=None, q: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.choose_versions(user=user, q=q)
+
+
+class LabelUploadForm(forms.Form):
+    """The outcomes of a production evaluation's predictions, uploaded after it (late labels)."""
+
+    file = forms.FileField(label="Label file", widget=forms.FileInput(attrs={"accept": ACCEPTED_FILES}),
+                           help_text="CSV, JSON Lines or Parquet with the prediction-id column and the target column. "
+                                     "Every id must be one of this evaluation's and not labelled before; nothing is "
+                                     "stored if any row is refused.")
 
 
 class CompareForm(forms.Form):

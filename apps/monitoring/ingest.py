@@ -27,7 +27,14 @@ Normalised dtypes: binary labels become ``int8`` 0/1 (1 where ``str(value).strip
 ``positive_label``); multiclass labels a categorical of strings; regression targets,
 predictions and scores ``float64``; sensitive features a categorical of strings (a missing
 value becomes the group ``"(missing)"``, with a warning); other text columns categorical; the
-timestamp ``datetime64[us, UTC]``.
+timestamp ``datetime64[us, UTC]``; prediction ids text (``string``), stripped.
+
+Late labels: a production file may leave out the target column when it has a prediction-id column
+(``prediction_id`` by default; ``require_target=False``). Its ids must be unique, non-empty,
+single-line and at most ``MAX_PREDICTION_ID_CHARS`` long; the outcomes arrive later in a small
+file of ``<prediction id>,<target>`` read by ``parse_labels`` with the same byte checks and limits.
+Whenever the prediction-id column is present it is an identifier, never a feature (drift on ids
+means nothing).
 """
 
 import codecs
@@ -59,6 +66,7 @@ CSV_BLOCK_BYTES = 1024 * 1024  # Arrow's default
 # The byte scans work on pieces of this size, so their index arrays stay small whatever the file holds.
 SCAN_BYTES = 4 * 1024 * 1024
 SMALL_GROUPS_LISTED = 10
+MAX_PREDICTION_ID_CHARS = 200
 QUOTED_CHARS = 60
 # A JSON key (a string followed by a colon) in a line's layout; layouts remembered to skip repeats.
 KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:')
@@ -141,6 +149,8 @@ class ParsedEvaluation:
     labels: tuple[str, ...] = ()
     positive_label: str | None = None
     probability_columns: dict[str, str] = field(default_factory=dict)
+    prediction_id_column: str | None = None
+    labels_pending: bool = False
 
     @property
     def row_count(self) -> int:
@@ -462,7 +472,7 @@ def _arrow_csv_in_chunks(data: bytes, body: int, names: list[str], delimiter: st
 
 
 def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNumbers, limits: Limits,
-              line_feeds: int) -> pa.Table:
+              line_feeds: int, id_column: str | None = None) -> pa.Table:
     names, delimiter, body = _csv_header(data, start)
     # Every row ends at a line break but the last: the count bounds the rows before Arrow allocates any.
     breaks = _line_breaks(data, start, line_feeds) - (body > start and data[body - 1:body] == b"\n")
@@ -472,6 +482,8 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
         _check_quotes(data, start, delimiter)
     # Label and group columns stay text: "01" is not 1.
     column_types = {name: pa.dictionary(pa.int32(), pa.string()) for name in text_columns if name in names}
+    if id_column in names:
+        column_types[id_column] = pa.string()  # unique values: a dictionary would be as long as the column
     try:
         return _arrow_csv_in_chunks(data, body, names, delimiter, column_types)
     except pa.ArrowInvalid:
@@ -698,20 +710,32 @@ def _is_text(data_type: pa.DataType) -> bool:
             or pa.types.is_large_binary(data_type))
 
 
-def _to_pandas(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
+def _to_pandas(table: pa.Table | pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         return table
+    if id_column in table.column_names and _is_text(_value_type(table.schema.field(id_column).type)):
+        # Prediction ids are unique: as a categorical each would be a category of its own (seconds per million
+        # rows); they stay Arrow strings instead.
+        position = table.column_names.index(id_column)
+        ids = table.column(id_column).cast(pa.string())
+        df = _to_pandas(table.drop_columns([id_column]))
+        df.insert(position, id_column, pd.Series(pd.arrays.ArrowStringArray(ids), index=df.index))
+        return df
     # self_destruct frees each Arrow column as soon as it is converted: one copy of the data, not two.
     return table.to_pandas(strings_to_categorical=True, split_blocks=True, self_destruct=True)
 
 
+def _value_type(data_type: pa.DataType) -> pa.DataType:
+    return data_type.value_type if pa.types.is_dictionary(data_type) else data_type
+
+
 def _read(
-    data: bytes, filename: str, limits: Limits, text_columns: Iterable[str]
+    data: bytes, filename: str, limits: Limits, text_columns: Iterable[str], id_column: str | None = None
 ) -> tuple[pd.DataFrame, str, _RowNumbers]:
     _check_bytes(data, filename, limits.max_bytes)
     if data.startswith(b"PAR1"):
         rows = _RowNumbers(1)
-        return _checked(_read_parquet(data, limits), rows, limits), "parquet", rows
+        return _checked(_read_parquet(data, limits), rows, limits, id_column), "parquet", rows
     start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
     start = _first_content_byte(data, start)
     if start == len(data):
@@ -724,17 +748,19 @@ def _read(
     if first == b"{":
         _check_json_lines(data, start, limits, line_feeds)
         rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
-        return _checked(_read_json_lines(data, start), rows, limits), "jsonl", rows
+        return _checked(_read_json_lines(data, start), rows, limits, id_column), "jsonl", rows
     rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
-    return _checked(_read_csv(data, start, text_columns, rows, limits, line_feeds), rows, limits), "csv", rows
+    table = _read_csv(data, start, text_columns, rows, limits, line_feeds, id_column)
+    return _checked(table, rows, limits, id_column), "csv", rows
 
 
-def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits) -> pd.DataFrame:
+def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits,
+             id_column: str | None = None) -> pd.DataFrame:
     """The table as a DataFrame, once its shape and its values are within the limits."""
     _check_rows_and_cells(table.shape[0], table.shape[0] * table.shape[1], limits)
     if isinstance(table, pa.Table):
         _check_value_sizes(table, rows, limits.max_line_bytes)
-    return _to_pandas(table)
+    return _to_pandas(table, id_column)
 
 
 def read_table(data: bytes, *, filename: str, limits: Limits = Limits()) -> tuple[pd.DataFrame, str]:
@@ -935,6 +961,42 @@ def _sensitive(checks: _Checks, column: str, min_group_rows: int, max_groups: in
                                f"{min_group_rows} rows; their rates are unreliable")
 
 
+def _prediction_ids(checks: _Checks, column: str) -> None:
+    """Ids as stripped text (whole numbers without a decimal point); empty, multi-line, long or repeated ids
+    are reported: each names one prediction that a label will be joined to later. Arrow kernels throughout:
+    ids are unique, so every pandas string operation would touch a million Python strings."""
+    series = checks.df[column]
+    if pd.api.types.is_float_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        fractional = np.isfinite(values) & (values != np.round(values))
+        if fractional.any():
+            checks.flag(column, fractional, f"value {_value(values[fractional][0])} is not a valid prediction id "
+                                            "(ids are text or whole numbers)")
+            return
+        series = series.astype("Int64")
+    ids = pa.array(series.astype("string[pyarrow]"), type=pa.string())
+    text = pc.utf8_trim_whitespace(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids)
+    lengths = pc.utf8_length(text)
+    empty = pc.fill_null(pc.equal(lengths, 0), True).to_numpy(zero_copy_only=False)
+    if empty.any():
+        checks.flag(column, empty, "empty value; every row needs a prediction id")
+    multi_line = pc.fill_null(pc.or_(pc.match_substring(text, "\n"), pc.match_substring(text, "\r")),
+                              False).to_numpy(zero_copy_only=False)
+    if multi_line.any():
+        checks.flag(column, multi_line, "a prediction id must be a single line of text")
+    long = pc.fill_null(pc.greater(lengths, MAX_PREDICTION_ID_CHARS), False).to_numpy(zero_copy_only=False)
+    if long.any():
+        checks.flag(column, long, f"a prediction id is longer than {MAX_PREDICTION_ID_CHARS} characters")
+    codes = pc.fill_null(pc.dictionary_encode(text).indices, -1).to_numpy(zero_copy_only=False)
+    counts = np.bincount(codes[codes >= 0], minlength=1)
+    repeated = (codes >= 0) & (counts[np.maximum(codes, 0)] > 1) & ~empty
+    if repeated.any():
+        example = text[int(np.flatnonzero(repeated)[0])].as_py()
+        checks.flag(column, repeated, f"prediction id {_quoted(example)} appears more than once; "
+                                      "ids must be unique within the file")
+    checks.df[column] = pd.Series(pd.arrays.ArrowStringArray(text), index=checks.df.index)
+
+
 def _features(checks: _Checks, columns: Sequence[str]) -> None:
     for column in columns:
         series = checks.df[column]
@@ -962,6 +1024,8 @@ def parse_evaluation(
     known_labels: Iterable | None = None,
     limits: Limits = Limits(),
     min_group_rows: int = 30,
+    prediction_id_column: str = "prediction_id",
+    require_target: bool = True,
 ) -> ParsedEvaluation:
     """Read ``data`` (CSV, JSON Lines or Parquet), check it, and normalise its dtypes; see the module docstring.
 
@@ -969,43 +1033,54 @@ def parse_evaluation(
     required; for a binary task a score column is optional (probabilities of the positive
     label in [0, 1]); for a multiclass task the probabilities are optional columns
     ``<score_column>_<label>``; the timestamp column is optional. Sensitive-feature groups
-    with fewer than ``min_group_rows`` rows give a warning, not an error.
+    with fewer than ``min_group_rows`` rows give a warning, not an error. With ``require_target=False``
+    a file without the target column is accepted when it has ``prediction_id_column``: its labels are
+    pending (``labels_pending``) and arrive later through ``parse_labels``.
     """
     if task_type not in TASK_TYPES:
         raise _fail(f"unknown task type {task_type!r}; choose one of {', '.join(TASK_TYPES)}")
     sensitive_features = tuple(sensitive_features)
     label_columns = (target_column, prediction_column) if task_type != "regression" else ()
-    df, file_format, rows = _read(data, filename, limits, (*label_columns, *sensitive_features))
+    df, file_format, rows = _read(data, filename, limits, (*label_columns, *sensitive_features), prediction_id_column)
     _check_shape(df, file_format)
+    identified = prediction_id_column in df.columns
+    pending = not require_target and target_column not in df.columns and identified
     required = [target_column, prediction_column, *sensitive_features]
-    missing = [column for column in required if column not in df.columns]
+    missing = [column for column in required if column not in df.columns and not (pending and column == target_column)]
     if missing:
         present = ", ".join(f"'{column}'" for column in list(df.columns)[:20])
-        raise IngestError([Problem(column, (), f"is missing; the file has the columns {present}")
+        later = (f"; a production file without outcomes needs a '{prediction_id_column}' column, to which "
+                 "labels are joined later" if not require_target else "")
+        raise IngestError([Problem(column, (), f"is missing; the file has the columns {present}"
+                                               f"{later if column == target_column else ''}")
                            for column in missing])
 
     checks = _Checks(df, rows)
+    if pending:
+        _prediction_ids(checks, prediction_id_column)
+    outcomes = (prediction_column,) if pending else (target_column, prediction_column)
     known = None if known_labels is None else {str(label).strip() for label in known_labels}
     labels, probability_columns, score = (), {}, None
     if task_type == "binary":
-        labels = _binary_targets(checks, (target_column, prediction_column), str(positive_label).strip(), known)
+        labels = _binary_targets(checks, outcomes, str(positive_label).strip(), known)
         if score_column in df.columns:
             score = score_column
             values = checks.numbers(score_column)
             checks.unit_interval(score_column, values)
             df[score_column] = values
     elif task_type == "multiclass":
-        labels = _multiclass_targets(checks, (target_column, prediction_column), known)
+        labels = _multiclass_targets(checks, outcomes, known)
         probability_columns = _probability_columns(checks, score_column, labels)
     else:
-        for column in (target_column, prediction_column):
+        for column in outcomes:
             df[column] = checks.numbers(column)
     timestamp = timestamp_column if timestamp_column in df.columns else None
     if timestamp:
         _timestamps(checks, timestamp)
     for column in sensitive_features:
         _sensitive(checks, column, min_group_rows, limits.max_groups)
-    special = {target_column, prediction_column, score, timestamp, *sensitive_features, *probability_columns.values()}
+    special = {target_column, prediction_column, score, timestamp, *sensitive_features, *probability_columns.values(),
+               prediction_id_column}
     features = tuple(column for column in df.columns if column not in special)
     _features(checks, features)
     if checks.problems:
@@ -1024,7 +1099,65 @@ def parse_evaluation(
         labels=labels,
         positive_label=str(positive_label).strip() if task_type == "binary" else None,
         probability_columns=probability_columns,
+        prediction_id_column=prediction_id_column if identified else None,
+        labels_pending=pending,
     )
+
+
+@dataclass
+class ParsedLabels:
+    """A validated label file: ``df`` holds the id column (text) and the target, normalised as in evaluations."""
+
+    df: pd.DataFrame
+    file_format: str
+    rows: _RowNumbers
+
+    @property
+    def row_count(self) -> int:
+        return len(self.df)
+
+
+def parse_labels(
+    data: bytes,
+    *,
+    filename: str,
+    prediction_id_column: str,
+    target_column: str,
+    task_type: str,
+    positive_label: str = "1",
+    known_labels: Iterable | None = None,
+    limits: Limits = Limits(),
+) -> ParsedLabels:
+    """Read the outcomes of earlier predictions: ``<prediction id>,<target>`` (other columns are ignored).
+
+    The same byte checks and limits as evaluations; ids are checked as in ``parse_evaluation`` (unique,
+    non-empty, single-line, bounded); labels as the task's targets (binary: at most two labels, only
+    ``known_labels`` when given; multiclass: only ``known_labels`` when given; regression: finite numbers).
+    Raises ``IngestError`` with every problem; matching the ids to an evaluation is ``labels.check``.
+    """
+    if task_type not in TASK_TYPES:
+        raise _fail(f"unknown task type {task_type!r}; choose one of {', '.join(TASK_TYPES)}")
+    text = (target_column,) if task_type != "regression" else ()
+    df, file_format, rows = _read(data, filename, limits, text, prediction_id_column)
+    _check_shape(df, file_format)
+    missing = [column for column in (prediction_id_column, target_column) if column not in df.columns]
+    if missing:
+        present = ", ".join(f"'{column}'" for column in list(df.columns)[:20])
+        raise IngestError([Problem(column, (), f"is missing; a label file has the columns '{prediction_id_column}' "
+                                               f"and '{target_column}' (this one has {present})")
+                           for column in missing])
+    checks = _Checks(df[[prediction_id_column, target_column]].copy(), rows)
+    _prediction_ids(checks, prediction_id_column)
+    known = None if known_labels is None else {str(label).strip() for label in known_labels}
+    if task_type == "binary":
+        _binary_targets(checks, (target_column,), str(positive_label).strip(), known)
+    elif task_type == "multiclass":
+        _multiclass_targets(checks, (target_column,), known)
+    else:
+        checks.df[target_column] = checks.numbers(target_column)
+    if checks.problems:
+        raise IngestError(checks.problems)
+    return ParsedLabels(df=checks.df, file_format=file_format, rows=rows)
 
 
 # ---------------------------------------------------------------- columnar copy
@@ -1044,7 +1177,7 @@ def to_parquet_bytes(df: pd.DataFrame, *, row_group_rows: int = PARQUET_ROW_GROU
     return sink.getvalue().to_pybytes()
 
 
-def read_parquet_bytes(data: bytes) -> pd.DataFrame:
-    """The DataFrame stored by ``to_parquet_bytes``."""
-    return pq.read_table(pa.BufferReader(data)).to_pandas(split_blocks=True, self_destruct=True)
+def read_parquet_bytes(data: bytes, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The DataFrame stored by ``to_parquet_bytes`` (only ``columns`` when given)."""
+    return pq.read_table(pa.BufferReader(data), columns=columns).to_pandas(split_blocks=True, self_destruct=True)
 

@@ -81,6 +81,31 @@ class Evaluation(models.Model):
         return reverse("monitoring:evaluation-detail", kwargs={"pk": self.pk})
 
 
+class LabelBatch(models.Model):
+    """Outcomes of an evaluation's predictions that arrived after it, joined by prediction id (``labels``).
+
+    Stored like uploads: the raw file and a Parquet copy (id and normalised target) named by SHA-256.
+    Batches add up; an id is labelled by one batch only.
+    """
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="label_batches")
+    filename = models.CharField(max_length=255, validators=[validate_single_line])
+    file_format = models.CharField(max_length=10, validators=[validate_single_line])
+    sha256 = models.CharField(max_length=64, validators=[validate_single_line])
+    size_bytes = models.PositiveBigIntegerField()
+    raw_path = models.CharField(max_length=300, validators=[validate_single_line])
+    parquet_path = models.CharField(max_length=300, validators=[validate_single_line])
+    row_count = models.PositiveIntegerField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.row_count} labels for evaluation #{self.evaluation_id}"
+
+
 class ReferenceData(models.Model):
     """A version's reference features (its training data), compared with each evaluation for drift."""
 

@@ -172,6 +172,35 @@ def evaluation_detail(*, pk: int) -> Evaluation:
     return get_object_or_404(Evaluation.objects.select_related("version__model__team", "created_by"), pk=pk)
 
 
+@dataclass
+class LabelCoverage:
+    """How many of a late-labelled evaluation's rows have their outcome, and the label files that brought them."""
+
+    rows: int | None
+    labelled: int | None
+    batches: list
+
+    @property
+    def text(self) -> str:
+        """e.g. "640 of 1,000 rows (64%)"; empty until the evaluation was computed."""
+        if not self.rows:
+            return ""
+        return f"{self.labelled:,} of {self.rows:,} rows ({self.labelled / self.rows:.0%})"
+
+    @property
+    def pending(self) -> bool:
+        return self.rows is None or self.labelled < self.rows
+
+
+def label_coverage(evaluation: Evaluation) -> LabelCoverage | None:
+    """The label coverage of an evaluation uploaded without its target (``labels``); None for one uploaded with it."""
+    if not evaluation.columns.get("prediction_id"):
+        return None
+    counts = (evaluation.metrics or {}).get("labels") or {}
+    batches = list(evaluation.label_batches.select_related("created_by").order_by("pk"))
+    return LabelCoverage(rows=counts.get("rows"), labelled=counts.get("labelled_rows"), batches=batches)
+
+
 def worker_silent_since(now: datetime) -> datetime:
     """A computation whose heartbeat is older than this has lost its worker (killed, out of memory, host gone)."""
     return now - timedelta(seconds=settings.PORTAL_TASK_HEARTBEAT_SECONDS * settings.PORTAL_TASK_HEARTBEATS_MISSED)
@@ -490,7 +519,8 @@ class Preview:
 
 def _roles(columns: list[str], mapping: Mapping[str, str], sensitive: list[str]) -> dict[str, str]:
     roles = {name: "sensitive feature" for name in sensitive if name in columns}
-    labels = {"target": "true label", "prediction": "prediction", "score": "score", "timestamp": "timestamp"}
+    labels = {"target": "true label", "prediction": "prediction", "score": "score", "timestamp": "timestamp",
+              "prediction_id": "prediction id (late labels are joined to it)"}
     for key, role in labels.items():
         name = mapping.get(key)
         if name and name in columns:
@@ -524,7 +554,9 @@ def upload_preview(data: bytes, *, filename: str, mapping: Mapping[str, str], se
     preview.columns = [(name, roles[name]) for name in columns]
     preview.rows = [[_cell(value) for value in row]
                     for row in frame.head(PREVIEW_ROWS).itertuples(index=False, name=None)]
-    wanted = [("true label", mapping.get("target"), True), ("prediction", mapping.get("prediction"), True),
+    # A production file with prediction ids may leave the true label out: it arrives later (late labels).
+    labels_later = bool(mapping.get("prediction_id")) and mapping.get("prediction_id") in columns
+    wanted = [("true label", mapping.get("target"), not labels_later), ("prediction", mapping.get("prediction"), True),
               ("score", mapping.get("score"), False), ("timestamp", mapping.get("timestamp"), False),
               *(("sensitive feature", name, True) for name in sensitive)]
     preview.missing = [(role, name, required) for role, name, required in wanted if name and name not in columns]

@@ -20,15 +20,16 @@ from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.inventory.signals import governance_changed
-from apps.monitoring import batches, datasets, drift, explain, ingest, metrics, selectors, storage, thresholds
+from apps.monitoring import batches, datasets, drift, explain, ingest, labels, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
-from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
+from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
 from apps.notifications.services import notify
 from apps.risk.selectors import obligations_for
 from apps.risk.services import reassessment_open_for_breach
 
 logger = logging.getLogger(__name__)
 DEFAULT_COLUMNS = {"target": "y_true", "prediction": "y_pred", "score": "y_score", "timestamp": "timestamp"}
+DEFAULT_PREDICTION_ID = "prediction_id"
 
 
 class UploadRejected(DomainError):
@@ -49,13 +50,14 @@ def _require_uploader(actor, version: ModelVersion) -> None:
 
 
 def _parse(data: bytes, *, filename: str, version: ModelVersion, columns: dict, sensitive_features: list[str],
-           positive_label: str):
+           positive_label: str, prediction_id_column: str, labels_later: bool):
     try:
         return ingest.parse_evaluation(
             data, filename=filename, target_column=columns["target"], prediction_column=columns["prediction"],
             score_column=columns["score"], timestamp_column=columns["timestamp"],
             sensitive_features=list(sensitive_features), task_type=version.model.task_type,
             positive_label=str(positive_label), limits=upload_limits(),
+            prediction_id_column=prediction_id_column, require_target=not labels_later,
         )
     except ingest.IngestError as exc:
         raise UploadRejected(list(exc.problems)) from exc
@@ -63,8 +65,12 @@ def _parse(data: bytes, *, filename: str, version: ModelVersion, columns: dict, 
 
 def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: str, kind: str = "validation",
                       columns: dict | None = None, sensitive_features=(), positive_label: str = "1",
-                      idempotency_key: str = "") -> tuple[Evaluation, bool]:
+                      idempotency_key: str = "", prediction_id_column: str = DEFAULT_PREDICTION_ID,
+                      ) -> tuple[Evaluation, bool]:
     """Validate, store (raw + Parquet), record and queue an evaluation. Returns (evaluation, created).
+
+    A production file may leave out the target column when it has ``prediction_id_column``: drift is
+    computed at once, performance and fairness when labels arrive (``evaluation_labels_add``).
 
     Nothing is stored when the file is rejected. The same ``idempotency_key`` from the
     same person with the same file and options returns the first evaluation instead of
@@ -81,11 +87,14 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
     if idempotency_key:
         request = _upload_request(version=version, data=data, filename=filename, kind=kind, columns=columns,
                                   sensitive_features=sensitive_features, positive_label=positive_label)
+        request["prediction_id_column"] = prediction_id_column
         existing = _replayed(actor=actor, request=request, idempotency_key=idempotency_key)
         if existing:
             return existing, False
     parsed = _parse(data, filename=filename, version=version, columns=columns,
-                    sensitive_features=sensitive_features, positive_label=positive_label)
+                    sensitive_features=sensitive_features, positive_label=positive_label,
+                    prediction_id_column=prediction_id_column or DEFAULT_PREDICTION_ID,
+                    labels_later=kind == Evaluation.Kind.PRODUCTION)
     columnar = ingest.to_parquet_bytes(parsed.df)  # before storing anything, so a failure here leaves nothing
     digest, raw_path = storage.put(data, kind="raw", suffix=f".{parsed.file_format}")
     _, parquet_path = storage.put(columnar, kind="parquet", suffix=".parquet")
@@ -94,6 +103,8 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
                  "score": parsed.score_column, "timestamp": parsed.timestamp_column,
                  "sensitive_features": list(parsed.sensitive_features), "features": list(parsed.feature_columns),
                  "labels": list(parsed.labels), "probability_columns": dict(parsed.probability_columns)}
+    if parsed.labels_pending:
+        described["prediction_id"] = parsed.prediction_id_column  # labels are joined to it later
     try:
         with transaction.atomic():
             evaluation = Evaluation.objects.create(
@@ -187,6 +198,7 @@ def evaluation_register(*, actor, version: ModelVersion, path: str, sha256: str,
 # What each part of an upload's fingerprint is called in a conflict message.
 REQUEST_PARTS = {"version": "model_version", "sha256": "file", "filename": "file name", "kind": "kind",
                  "columns": "column names", "sensitive_features": "sensitive_features",
+                 "prediction_id_column": "prediction_id_column",
                  "positive_label": "positive_label", "task_type": "model's task type"}
 
 
@@ -396,18 +408,26 @@ def compute_metrics(frame, *, task_type: str, columns: dict, reference=None,
     ``reference_groups``: the model's configured fairness reference group per sensitive attribute.
     """
     target, prediction, score = columns["target"], columns["prediction"], columns.get("score")
-    sensitive = {name: frame[name].to_numpy() for name in columns.get("sensitive_features", []) if name in frame}
-    if task_type == "regression":
-        result = metrics.regression_metrics(frame[target].to_numpy(), frame[prediction].to_numpy(), sensitive=sensitive)
+    # Late labels (apps.monitoring.labels): performance over the labelled rows, drift over all of them.
+    late = labels.is_late(frame, target_column=target, id_column=columns.get("prediction_id"))
+    scored = labels.labelled_rows(frame, target_column=target, task_type=task_type) if late else frame
+    sensitive = {name: scored[name].to_numpy() for name in columns.get("sensitive_features", []) if name in scored}
+    if late and scored.empty:
+        result = {}  # performance and fairness are pending until labels arrive
+    elif task_type == "regression":
+        result = metrics.regression_metrics(scored[target].to_numpy(), scored[prediction].to_numpy(),
+                                            sensitive=sensitive)
     elif task_type == "multiclass":
         probabilities = columns.get("probability_columns") or {}
-        y_proba = frame[list(probabilities.values())].to_numpy() if probabilities else None
-        result = metrics.multiclass_metrics(frame[target], frame[prediction], y_proba,
+        y_proba = scored[list(probabilities.values())].to_numpy() if probabilities else None
+        result = metrics.multiclass_metrics(scored[target], scored[prediction], y_proba,
                                             labels=list(probabilities) or None, sensitive=sensitive)
     else:
-        y_score = frame[score].to_numpy() if score and score in frame else None
-        result = metrics.binary_metrics(frame[target].to_numpy(), frame[prediction].to_numpy(), y_score,
+        y_score = scored[score].to_numpy() if score and score in scored else None
+        result = metrics.binary_metrics(scored[target].to_numpy(), scored[prediction].to_numpy(), y_score,
                                         sensitive=sensitive, reference_groups=reference_groups)
+    if late:
+        result["labels"] = labels.coverage(frame, target_column=target)
     result["drift"] = {}
     result["prediction_drift"] = {}
     if reference is not None:
@@ -459,7 +479,7 @@ def _batched_metrics(evaluations: list[Evaluation], *, period: tuple[datetime, d
         reference = files.enter_context(_reference_file(version))
         return batches.compute_metrics(sources, task_type=model.task_type, columns=evaluations[0].columns,
                                        reference=reference, reference_groups=model.fairness_reference_groups,
-                                       period=period)
+                                       period=period, late_labels=[_late_labels(e) for e in evaluations])
 
 
 def _lock_alerts_of(version: ModelVersion) -> None:
@@ -583,6 +603,113 @@ def reference_upload(*, actor, version: ModelVersion, data: bytes, filename: str
     audit_record(actor=actor, action="reference_data.uploaded", obj=version,
                  changes={"reference_sha256": [None, digest], "rows": [None, len(frame)]})
     return reference
+
+
+# --- Late labels ----------------------------------------------------------------------------------------------
+
+def _late_labels(evaluation: Evaluation) -> labels.LateLabels | None:
+    """The labels that arrived after an evaluation uploaded without them, to join to its rows batch by batch
+    (None for one uploaded with its labels)."""
+    id_column = evaluation.columns.get("prediction_id")
+    if not id_column:
+        return None
+    label_files = [ingest.read_parquet_bytes(storage.read(batch.parquet_path))
+                   for batch in LabelBatch.objects.filter(evaluation=evaluation).order_by("pk")]
+    return labels.LateLabels(label_files, id_column=id_column, target_column=evaluation.columns["target"])
+
+
+def _parse_labels(data: bytes, *, filename: str, evaluation: Evaluation) -> ingest.ParsedLabels:
+    model = evaluation.version.model
+    columns = evaluation.columns
+    known = None
+    if model.task_type == "binary":
+        # The labels the predictions use: a label file must speak the same language ("yes"/"no" or 1/0).
+        found = {*columns.get("labels", []), evaluation.positive_label}
+        known = found if len(found) >= 2 else None
+    elif model.task_type == "multiclass" and columns.get("probability_columns"):
+        known = set(columns["probability_columns"])
+    try:
+        return ingest.parse_labels(data, filename=filename, prediction_id_column=columns["prediction_id"],
+                                   target_column=columns["target"], task_type=model.task_type,
+                                   positive_label=evaluation.positive_label, known_labels=known,
+                                   limits=upload_limits())
+    except ingest.IngestError as exc:
+        raise UploadRejected(list(exc.problems)) from exc
+
+
+def _check_labels(parsed: ingest.ParsedLabels, evaluation: Evaluation) -> None:
+    """Refuse ids the evaluation does not have and ids an earlier batch labelled (see ``labels``)."""
+    import pandas as pd
+
+    id_column = evaluation.columns["prediction_id"]
+    predicted = ingest.read_parquet_bytes(storage.read(evaluation.parquet_path), columns=[id_column])[id_column]
+    earlier = [ingest.read_parquet_bytes(storage.read(path), columns=[id_column])[id_column]
+               for path in evaluation.label_batches.values_list("parquet_path", flat=True)]
+    labelled = pd.concat(earlier, ignore_index=True) if earlier else pd.Series([], dtype="string")
+    problems = labels.check(parsed, id_column=id_column, evaluation_ids=predicted, labelled_ids=labelled,
+                            evaluation_name=f"evaluation #{evaluation.pk}")
+    if problems:
+        raise UploadRejected(problems)
+
+
+def evaluation_labels_add(*, actor, evaluation: Evaluation, data: bytes, filename: str) -> LabelBatch:
+    """Store the outcomes of an evaluation's predictions and queue its recomputation. Returns the batch.
+
+    Only for a production evaluation uploaded without its target (``columns["prediction_id"]``). The file
+    is checked in full (ids known and not labelled before, labels valid for the task) before anything is
+    stored; a refusal stores nothing. The recomputation replaces the metrics with those over every labelled
+    row so far; a computation still running for the evaluation is fenced out (its claim no longer holds)
+    and the metric windows it overlaps are recomputed after it (``windows_refresh_for``).
+    """
+    _require_uploader(actor, evaluation.version)
+    if not evaluation.columns.get("prediction_id"):
+        raise ConflictError(f"Evaluation #{evaluation.pk} was uploaded with its outcomes; labels are added only "
+                            "to production evaluations uploaded without a target column, with prediction ids.")
+    parsed = _parse_labels(data, filename=filename, evaluation=evaluation)
+    with transaction.atomic():
+        # One batch at a time per evaluation: two batches labelling the same id cannot both pass the check.
+        evaluation = Evaluation.objects.select_for_update(of=("self",)).select_related("version__model").get(
+            pk=evaluation.pk)
+        _check_labels(parsed, evaluation)
+        columnar = ingest.to_parquet_bytes(parsed.df)
+        digest, raw_path = storage.put(data, kind="raw", suffix=f".{parsed.file_format}")
+        _, parquet_path = storage.put(columnar, kind="labels", suffix=".parquet")
+        batch = LabelBatch.objects.create(evaluation=evaluation, filename=filename[:255],
+                                          file_format=parsed.file_format, sha256=digest, size_bytes=len(data),
+                                          raw_path=raw_path, parquet_path=parquet_path, row_count=parsed.row_count,
+                                          created_by=actor)
+        audit_record(actor=actor, action="evaluation.labels_added", obj=evaluation,
+                     changes={"label_sha256": [None, digest], "labels": [None, parsed.row_count]})
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            status=Evaluation.Status.QUEUED, error="", started_at=None, heartbeat_at=None, finished_at=None,
+            enqueued_at=None, attempts=0)
+        transaction.on_commit(lambda: enqueue(evaluation.pk))
+    return batch
+
+
+def windows_refresh_for(*, evaluation_id: int) -> int:
+    """Recompute the stored metric windows that a late-labelled evaluation overlaps. Returns how many.
+
+    Called once the evaluation is computed again with its new labels; windows not computed yet are left to
+    the beat schedule (``windows_due``). A window that fails is logged and the others go on.
+    """
+    evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
+    if (evaluation.kind != Evaluation.Kind.PRODUCTION or not evaluation.label_batches.exists()
+            or evaluation.period_start is None):
+        return 0
+    windows = MetricWindow.objects.filter(version=evaluation.version, window_start__lte=evaluation.period_end,
+                                          window_end__gt=evaluation.period_start).order_by("window_start")
+    refreshed = 0
+    for window in windows:
+        try:
+            if window_compute(version=evaluation.version, cadence=window.cadence, start=window.window_start,
+                              end=window.window_end):
+                refreshed += 1
+        except OperationalError:
+            raise
+        except Exception:
+            logger.exception("window %s could not be recomputed after new labels", window.pk)
+    return refreshed
 
 
 # --- Champion -------------------------------------------------------------------------------------------------

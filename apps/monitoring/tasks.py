@@ -11,7 +11,10 @@ from apps.monitoring import services
 @shared_task(name="monitoring.compute_evaluation", acks_late=True, autoretry_for=(OperationalError,),
              retry_backoff=True, retry_backoff_max=300, max_retries=8)
 def compute_evaluation(evaluation_id: int) -> bool:
-    return services.evaluation_compute(evaluation_id=evaluation_id)
+    computed = services.evaluation_compute(evaluation_id=evaluation_id)
+    if computed:
+        services.windows_refresh_for(evaluation_id=evaluation_id)  # late labels change the windows too
+    return computed
 
 
 @shared_task(name="monitoring.compute_due_windows", acks_late=True)

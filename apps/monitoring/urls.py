@@ -10,6 +10,7 @@ urlpatterns = [
     path("upload/preview/", views.UploadPreviewView.as_view(), name="upload-preview"),
     path("reference/upload/", views.ReferenceUploadView.as_view(), name="reference-upload"),
     path("evaluations/<int:pk>/", views.EvaluationDetailView.as_view(), name="evaluation-detail"),
+    path("evaluations/<int:pk>/labels/", views.EvaluationLabelsView.as_view(), name="evaluation-labels"),
     path("evaluations/<int:pk>/status/", views.EvaluationStatusView.as_view(), name="evaluation-status"),
     path("models/<slug:slug>/", views.ModelMonitoringView.as_view(), name="model"),
     path("models/<slug:slug>/compare/", views.CompareView.as_view(), name="compare"),

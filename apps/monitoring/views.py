@@ -13,7 +13,7 @@ from django.views.generic import FormView, TemplateView
 from apps.core.errors import DomainError
 from apps.core.params import query_int
 from apps.core.permissions import RoleRequiredMixin
-from apps.core.roles import Capability, may
+from apps.core.roles import Capability, may, require
 from apps.core.views_mixins import HtmxListMixin, is_htmx
 from apps.inventory.gates import GateRefused
 from apps.inventory.models import MLModel
@@ -168,13 +168,51 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
         if explanation and explanation.done:
             found = metrics["explanations"]
             figures.append(charts.importance_chart(found["importances"], unit=found["importance_unit"]))
+        coverage = selectors.label_coverage(evaluation)
+        may_label = coverage is not None and may(self.request.user, Capability.UPLOAD_EVALUATION, version.model)
+        context.setdefault("label_form", forms.LabelUploadForm() if may_label else None)
+        context.setdefault("label_problems", [])
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
-                       explanation=explanation,
-                       skipped_thresholds=thresholds.skipped,
+                       explanation=explanation, skipped_thresholds=thresholds.skipped, label_coverage=coverage,
                        charts=figures, alerts=selectors.evaluation_alerts(evaluation),
                        status_note=selectors.evaluation_status_note(evaluation),
                        alerted=evaluation.kind == Evaluation.Kind.PRODUCTION)
         return context
+
+
+class EvaluationLabelsView(EvaluationDetailView):
+    """Add late labels from the evaluation page; a refused file is listed problem by problem on it."""
+
+    capability = Capability.UPLOAD_EVALUATION
+    http_method_names = ["post"]
+
+    @cached_property
+    def evaluation(self) -> Evaluation:
+        return selectors.evaluation_detail(pk=self.kwargs["pk"])
+
+    def check_object_permission(self, request) -> None:
+        require(request.user, Capability.UPLOAD_EVALUATION, self.evaluation.version.model)
+
+    def post(self, request, pk: int):
+        form = forms.LabelUploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(pk=pk, label_form=form), status=400)
+        upload = form.cleaned_data["file"]
+        try:
+            batch = services.evaluation_labels_add(actor=request.user, evaluation=self.evaluation,
+                                                   data=upload.read(), filename=upload.name)
+        except services.UploadRejected as exc:
+            form.add_error(None, "The label file was rejected and nothing was stored. Fix the problems listed and "
+                                 "choose the file again.")
+            return self.render_to_response(self.get_context_data(pk=pk, label_form=form,
+                                                                 label_problems=exc.problems), status=400)
+        except DomainError as exc:
+            _form_error(form, exc)
+            return self.render_to_response(self.get_context_data(pk=pk, label_form=form), status=exc.status_code)
+        messages.success(request, f"{batch.row_count:,} label{'s' if batch.row_count != 1 else ''} from "
+                                  f"{batch.filename} were added; performance and fairness are recomputed in the "
+                                  "background.")
+        return HttpResponseRedirect(self.evaluation.get_absolute_url())
 
 
 class EvaluationStatusView(RoleRequiredMixin, View):

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     for column, default in (("target", "y_true"), ("prediction", "y_pred"), ("score", "y_score"),
                             ("timestamp", "timestamp")):
         upload.add_argument(f"--{column}-column", default=default)
+    upload.add_argument("--prediction-id-column", default="prediction_id",
+                        help="production files without the target column: the column of unique ids that labels "
+                             "are joined to later (add-labels)")
     upload.add_argument("--idempotency-key", help="the same key on a retry uploads once")
     upload.add_argument("--wait", action="store_true", help="wait for the metrics and print them")
     upload.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
@@ -113,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     reference = command("reference", "upload a version's reference (training) features")
     reference.add_argument("--version", type=int, required=True, help="model version id")
     reference.add_argument("file")
+
+    labels = command("add-labels", "add the outcomes of a production evaluation's predictions (late labels)")
+    labels.add_argument("evaluation_id", type=int)
+    labels.add_argument("file", help="CSV, JSON Lines or Parquet: the prediction-id column and the target column")
+    labels.add_argument("--wait", action="store_true", help="wait for the recomputed metrics and print them")
+    labels.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
 
     status = command("status", "show an evaluation")
     status.add_argument("evaluation_id", type=int)
@@ -151,7 +160,8 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
             args.version, args.file, kind=args.kind, sensitive_features=args.sensitive_features,
             positive_label=args.positive_label, target_column=args.target_column,
             prediction_column=args.prediction_column, score_column=args.score_column,
-            timestamp_column=args.timestamp_column, idempotency_key=args.idempotency_key)
+            timestamp_column=args.timestamp_column, idempotency_key=args.idempotency_key,
+            prediction_id_column=args.prediction_id_column)
         return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
     if args.command == "register-evaluation":
         result = client.register_evaluation(
@@ -160,6 +170,9 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
             prediction_column=args.prediction_column, score_column=args.score_column,
             timestamp_column=args.timestamp_column)
         return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
+    if args.command == "add-labels":
+        batch = client.add_labels(args.evaluation_id, args.file)
+        return _evaluation_outcome(client.wait(args.evaluation_id, timeout=args.timeout)) if args.wait else (batch, OK)
     if args.command == "reference":
         return client.upload_reference(args.version, args.file), OK
     if args.command == "status":

@@ -145,12 +145,14 @@ class PortalClient:
                           sensitive_features: Iterable[str] = (), positive_label: str = "1",
                           target_column: str = "y_true", prediction_column: str = "y_pred",
                           score_column: str = "y_score", timestamp_column: str = "timestamp",
-                          idempotency_key: str | None = None) -> JSON:
+                          idempotency_key: str | None = None, prediction_id_column: str = "prediction_id") -> JSON:
+        """Upload evaluation results. A production file may leave out the target column when it has
+        ``prediction_id_column``: drift is computed at once, performance once ``add_labels`` sends the outcomes."""
         filename, data = _payload(source)
         fields = {"model_version": str(version), "kind": kind, "sensitive_features": ",".join(sensitive_features),
                   "positive_label": str(positive_label), "target_column": target_column,
                   "prediction_column": prediction_column, "score_column": score_column,
-                  "timestamp_column": timestamp_column}
+                  "timestamp_column": timestamp_column, "prediction_id_column": prediction_id_column}
         body, content_type = _multipart(fields, {"file": (filename, data)})
         # The same key on a retry makes the upload happen once even if the first answer was lost.
         key = idempotency_key or uuid.uuid4().hex
@@ -170,6 +172,14 @@ class PortalClient:
             "sensitive_features": list(sensitive_features), "positive_label": str(positive_label),
             "target_column": target_column, "prediction_column": prediction_column, "score_column": score_column,
             "timestamp_column": timestamp_column})
+
+    def add_labels(self, evaluation_id: int, source: Any) -> JSON:
+        """Send the outcomes of a production evaluation's predictions: a file (or DataFrame) of the prediction-id
+        column and the target column. Answers the stored label batch; the evaluation is recomputed (``wait``)."""
+        filename, data = _payload(source)
+        body, content_type = _multipart({}, {"file": (filename, data)})
+        return self._request("POST", f"/api/v1/evaluations/{int(evaluation_id)}/labels/", body=body,
+                             content_type=content_type)
 
     def upload_reference(self, version: int, source: Any) -> JSON:
         filename, data = _payload(source)

@@ -4,6 +4,7 @@ The virtualenv is new (``python3 -m venv``), holds nothing but what ``pip instal
 installs offline: the client builds with its own standard-library backend.
 """
 
+import io
 import os
 import re
 import shutil
@@ -68,6 +69,9 @@ def test_every_readme_client_command_works_as_printed(clean_venv, live_server, m
     settings.PORTAL_DATA_ROOTS = [str(clean_venv)]
     frame = evaluation_csv(seed=2, start=datetime(2026, 11, 1, tzinfo=UTC))[1]
     frame.assign(timestamp=pd.to_datetime(frame.timestamp, utc=True)).to_parquet(clean_venv / "results.parquet")
+    outcomes = pd.read_csv(io.BytesIO(evaluation_csv(seed=2)[0])).rename_axis("prediction_id").reset_index()
+    outcomes.drop(columns="y_true").to_csv(clean_venv / "predictions.csv", index=False)
+    outcomes[["prediction_id", "y_true"]].head(100).to_csv(clean_venv / "outcomes.csv", index=False)
     venv_bin = clean_venv / "venv" / "bin"
     env = {"PATH": f"{venv_bin}{os.pathsep}{os.defpath}", "HOME": str(clean_venv), "PIP_NO_INDEX": "1",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PORTAL_URL": live_server.url, "PORTAL_TOKEN": api_key_for(sam),
@@ -91,5 +95,8 @@ def test_every_readme_client_command_works_as_printed(clean_venv, live_server, m
     printed = "".join(outputs)
     assert "churn-risk" in printed and '"status": "done"' in printed
     assert "not cleared for production yet" in printed  # a fresh version has no approval: the gate is closed
+    late = Evaluation.objects.get(version__version="1.1.0")
+    assert late.status == "done" and late.metrics["labels"] == {"rows": 400, "labelled_rows": 100, "coverage": 0.25}
+    assert '"labelled_rows": 100' in printed
     use_case.refresh_from_db()
     assert use_case.model == model and model.purpose == "Flag customers likely to leave"

@@ -72,6 +72,7 @@ MATRIX = {
     "monitoring:reference-upload": ("get", WRITERS, None),
     "monitoring:evaluation-detail": ("get", EVERYONE, evaluation_kwargs),
     "monitoring:evaluation-status": ("get", EVERYONE, evaluation_kwargs),
+    "monitoring:evaluation-labels": ("post", WRITERS, evaluation_kwargs),
     "monitoring:model": ("get", EVERYONE, model_kwargs),
     # Everyone sees the comparison page; only writers POST a file to it (tests/monitoring/test_views.py).
     "monitoring:compare": ("get", EVERYONE, model_kwargs),
@@ -83,6 +84,7 @@ MATRIX = {
     "evaluation-list": ("get", EVERYONE, None),
     "evaluation-detail": ("get", EVERYONE, evaluation_kwargs),
     "evaluation-by-reference": ("post", WRITERS, None),
+    "evaluation-labels": ("post", WRITERS, evaluation_kwargs),
     "alert-list": ("get", EVERYONE, None),
     "alert-detail": ("get", EVERYONE, alert_kwargs),
     "alert-acknowledge": ("post", ALERT_HANDLERS, alert_kwargs),
@@ -97,10 +99,11 @@ WRITES = {name: {"post": WRITERS} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:compare", "evaluation-list",
     "evaluation-by-reference")}
 
-# Evaluations and reference data raise a model's alerts and are evidence in its reviews: its team's writes.
+# Evaluations, their late labels and reference data raise a model's alerts and are evidence in its reviews:
+# its team's writes.
 OWN_TEAM = {name: {"post": REFUSED} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:promote", "evaluation-list",
-    "model-version-reference", "evaluation-by-reference")}
+    "model-version-reference", "evaluation-by-reference", "monitoring:evaluation-labels", "evaluation-labels")}
 ANY_TEAM = {
     "monitoring:upload-preview": "reads the file and stores nothing",
     "monitoring:compare": "computed within the request; nothing is stored",

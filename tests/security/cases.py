@@ -489,6 +489,35 @@ def _evaluation_by_reference_api(ctx):
         "sensitive_features": ["sex"]})
 
 
+def late_labelled_evaluation():
+    """A production evaluation uploaded without its outcomes (ids p0..p19), and its team's data scientist."""
+    from apps.monitoring import services
+
+    version = ModelVersionFactory()
+    scientist = member_of(version.model.team)
+    rows = "\n".join(f"p{n},{n % 2},{(n % 10) / 10}" for n in range(20))
+    evaluation, _ = services.evaluation_upload(actor=scientist, version=version, kind="production",
+                                               data=f"prediction_id,y_pred,y_score\n{rows}\n".encode(),
+                                               filename="preds.csv")
+    return evaluation, scientist
+
+
+def label_upload():
+    return SimpleUploadedFile("labels.csv", b"prediction_id,y_true\np1,1\np2,0\n", "text/csv")
+
+
+@case("monitoring:evaluation-labels")
+def _labels_page(ctx):
+    evaluation, scientist = late_labelled_evaluation()
+    return Write(actor=scientist, kwargs={"pk": evaluation.pk}, api=False, data=lambda: {"file": label_upload()})
+
+
+@case("evaluation-labels")
+def _labels_api(ctx):
+    evaluation, scientist = late_labelled_evaluation()
+    return Write(actor=scientist, kwargs={"pk": evaluation.pk}, data=lambda: {"file": label_upload()})
+
+
 @case("model-version-reference")
 def _reference_api(ctx):
     upload = csv_upload("train.csv", columns=("income", "sex"))

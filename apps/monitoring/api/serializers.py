@@ -3,7 +3,7 @@ from rest_framework import serializers
 from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
 from apps.monitoring import selectors
-from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
+from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
 
 
 class EvaluationUploadSerializer(serializers.Serializer):
@@ -21,6 +21,11 @@ class EvaluationUploadSerializer(serializers.Serializer):
     prediction_column = serializers.CharField(required=False, default="y_pred", validators=[validate_single_line])
     score_column = serializers.CharField(required=False, default="y_score", validators=[validate_single_line])
     timestamp_column = serializers.CharField(required=False, default="timestamp", validators=[validate_single_line])
+    prediction_id_column = serializers.CharField(
+        required=False, default="prediction_id", validators=[validate_single_line],
+        help_text="Production only: a file without the target column is accepted when it has this column of unique "
+                  "ids; drift is computed at once, performance and fairness when labels are added "
+                  "(POST /api/v1/evaluations/{id}/labels/).")
 
     def validate_sensitive_features(self, value: str) -> list[str]:
         names = [name.strip() for name in value.split(",") if name.strip()]
@@ -76,7 +81,8 @@ class EvaluationSerializer(serializers.ModelSerializer):
                                     help_text='{"overall": {...}, "groups": {...}, "fairness": {...}, '
                                               '"drift": {FEATURE: {...}}, '
                                               '"prediction_drift": {"score": {...}, "prediction": {...}}, '
-                                              '"explanations": {...}}. "explanations" explains the model\'s '
+                                              '"explanations": {...}, "labels": {"rows": N, "labelled_rows": K, '
+                                              '"coverage": K/N}}. "explanations" explains the model\'s '
                                               'outputs with a surrogate (line plus tree, or tree): "status" '
                                               '("done", or "empty" with a "reason"), "output" {"column", '
                                               '"kind": score|prediction|label}, '
@@ -89,7 +95,12 @@ class EvaluationSerializer(serializers.ModelSerializer):
                                               '"seconds"; on production evaluations "shift" {"validation_evaluation", '
                                               '"validation_fidelity", "features": [{"feature", "validation", '
                                               '"production", "change", "validation_rank", "production_rank", '
-                                              '"rank_change"}]} or {"validation_evaluation", "reason"}.')
+                                              '"rank_change"}]} or {"validation_evaluation", "reason"}. '
+                                              '"labels" is present for a production evaluation uploaded without '
+                                              'its target (columns.prediction_id is set): performance and fairness '
+                                              'cover the K labelled rows, drift all N; while K is 0, "overall", '
+                                              '"groups" and "fairness" are absent (pending labels) and no '
+                                              'performance threshold is checked.')
     status_note = serializers.SerializerMethodField(
         help_text="Why a queued or running evaluation is not moving (no worker, broker down, worker died); "
                   "empty while all is well.")
@@ -112,6 +123,26 @@ class EvaluationListSerializer(EvaluationSerializer):
 
     class Meta(EvaluationSerializer.Meta):
         fields = [name for name in EvaluationSerializer.Meta.fields if name != "metrics"]
+        read_only_fields = fields
+
+
+class LabelUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="CSV, JSON Lines or Parquet with two columns: the "
+                                 "evaluation's prediction-id column and its target column (e.g. prediction_id,y_true). "
+                                 "Every id must be one of the evaluation's and not labelled before; nothing is stored "
+                                 "if any row is refused.")
+
+
+class LabelBatchSerializer(serializers.ModelSerializer):
+    evaluation = serializers.PrimaryKeyRelatedField(read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    evaluation_status = serializers.CharField(source="evaluation.status", read_only=True,
+                                              help_text="queued: the evaluation is recomputed with these labels.")
+
+    class Meta:
+        model = LabelBatch
+        fields = ["id", "evaluation", "evaluation_status", "filename", "file_format", "sha256", "size_bytes",
+                  "row_count", "created_by", "created_at"]
         read_only_fields = fields
 
 

@@ -62,7 +62,8 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             kind=data["kind"], sensitive_features=data["sensitive_features"], positive_label=data["positive_label"],
             columns={"target": data["target_column"], "prediction": data["prediction_column"],
                      "score": data["score_column"], "timestamp": data["timestamp_column"]},
-            idempotency_key=request.headers.get("Idempotency-Key", ""))
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
+            prediction_id_column=data["prediction_id_column"])
         response = Response(s.EvaluationSerializer(evaluation).data,
                             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
         response["Location"] = f"/api/v1/evaluations/{evaluation.pk}/"
@@ -92,6 +93,22 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         response = Response(s.EvaluationSerializer(evaluation).data, status=status.HTTP_201_CREATED)
         response["Location"] = f"/api/v1/evaluations/{evaluation.pk}/"
         return response
+
+    @extend_schema(summary="Add the outcomes of a production evaluation's predictions (late labels); the worker "
+                           "recomputes its performance, fairness and label coverage, and the windows it overlaps",
+                   request={"multipart/form-data": s.LabelUploadSerializer},
+                   responses={201: s.LabelBatchSerializer, 400: REJECTED,
+                              409: OpenApiResponse(description="The evaluation was uploaded with its outcomes.")})
+    @action(detail=True, methods=["post"])
+    def labels(self, request, pk=None):
+        body = s.LabelUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        batch = services.evaluation_labels_add(actor=request.user, evaluation=self.get_object(), data=upload.read(),
+                                               filename=upload.name)
+        batch.evaluation.refresh_from_db(fields=["status"])
+        return Response(s.LabelBatchSerializer(batch).data, status=status.HTTP_201_CREATED)
+
 
 class ReferenceUploadView(APIView):
     parser_classes = [MultiPartParser, FormParser]
