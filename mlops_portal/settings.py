@@ -402,6 +402,7 @@ CELERY_TASK_QUEUES = (Queue("celery"), Queue(PORTAL_HEAVY_QUEUE))
 CELERY_TASK_ROUTES = {
     "monitoring.compute_evaluation": {"queue": PORTAL_HEAVY_QUEUE},
     "monitoring.compute_version_windows": {"queue": PORTAL_HEAVY_QUEUE},
+    "monitoring.assemble_upload": {"queue": PORTAL_HEAVY_QUEUE},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -479,6 +480,12 @@ PORTAL_MAX_CELLS = envint("PORTAL_MAX_CELLS", 50_000_000)
 PORTAL_MAX_DECODED_BYTES = envint("PORTAL_MAX_DECODED_MB", 1024) * 1024 * 1024
 PORTAL_MAX_LINE_BYTES = envint("PORTAL_MAX_LINE_KB", 1024) * 1024
 PORTAL_MAX_GROUPS_PER_FEATURE = envint("PORTAL_MAX_GROUPS_PER_FEATURE", 1000)
+# Files larger than PORTAL_MAX_UPLOAD_MB arrive in parts (POST /api/v1/uploads/, monitoring/uploads.py): each part
+# is at most PORTAL_UPLOAD_PART_MB (all a web process holds at once), the whole file at most
+# PORTAL_MAX_LARGE_UPLOAD_GB; parts of an upload not completed within PORTAL_UPLOAD_EXPIRY_HOURS are deleted.
+PORTAL_UPLOAD_PART_BYTES = max(1, envint("PORTAL_UPLOAD_PART_MB", 64)) * 1024 * 1024
+PORTAL_MAX_LARGE_UPLOAD_BYTES = envint("PORTAL_MAX_LARGE_UPLOAD_GB", 5) * 1024**3
+PORTAL_UPLOAD_EXPIRY_HOURS = max(1, envint("PORTAL_UPLOAD_EXPIRY_HOURS", 24))
 # A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,
@@ -545,4 +552,5 @@ CELERY_BEAT_SCHEDULE = {
                                "schedule": timedelta(minutes=PORTAL_GOVERNANCE_RECHECK_MINUTES)},
     "monitoring-requeue-stale": {"task": "monitoring.requeue_stale",
                                  "schedule": timedelta(seconds=PORTAL_REQUEUE_SWEEP_SECONDS)},
+    "monitoring-expire-uploads": {"task": "monitoring.expire_uploads", "schedule": timedelta(hours=1)},
 }
