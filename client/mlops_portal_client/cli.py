@@ -15,7 +15,7 @@ import urllib.error
 from collections.abc import Sequence
 from typing import Any
 
-from mlops_portal_client.client import PortalClient, PortalError
+from mlops_portal_client.client import DEFAULT_CHUNK_THRESHOLD, PortalClient, PortalError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
@@ -93,10 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--idempotency-key", help="the same key on a retry uploads once")
     upload.add_argument("--wait", action="store_true", help="wait for the metrics and print them")
     upload.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
+    _part_options(upload)
     upload.add_argument("file")
 
     reference = command("reference", "upload a version's reference (training) features")
     reference.add_argument("--version", type=int, required=True, help="model version id")
+    _part_options(reference)
     reference.add_argument("file")
 
     status = command("status", "show an evaluation")
@@ -113,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     governance.add_argument("--check", action="store_true",
                             help="exit 1 unless the version's production gate is open (a model: unless compliant)")
     return parser
+
+
+def _part_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--chunk-threshold-mb", type=float, default=DEFAULT_CHUNK_THRESHOLD / 2**20,
+                         help="files larger than this go in parts, resumably (default 64, the portal's part size)")
+    command.add_argument("--resume", metavar="UPLOAD_ID",
+                         help="go on with this upload in parts (by default the state file beside the file says)")
 
 
 def _drop_empty(fields: dict[str, Any]) -> dict[str, Any]:
@@ -136,10 +145,12 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
             args.version, args.file, kind=args.kind, sensitive_features=args.sensitive_features,
             positive_label=args.positive_label, target_column=args.target_column,
             prediction_column=args.prediction_column, score_column=args.score_column,
-            timestamp_column=args.timestamp_column, idempotency_key=args.idempotency_key)
+            timestamp_column=args.timestamp_column, idempotency_key=args.idempotency_key,
+            chunk_threshold=_threshold(args), resume=args.resume)
         return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
     if args.command == "reference":
-        return client.upload_reference(args.version, args.file), OK
+        return client.upload_reference(args.version, args.file, chunk_threshold=_threshold(args),
+                                       resume=args.resume), OK
     if args.command == "status":
         return _evaluation_outcome(client.evaluation(args.evaluation_id))
     if args.command == "wait":
@@ -148,6 +159,10 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
     state = client.governance(model=args.model, version=args.version)
     clear = state.get("gate_open") if args.version is not None else state.get("status") == "compliant"
     return state, REFUSED if args.check and not clear else OK
+
+
+def _threshold(args: argparse.Namespace) -> int:
+    return int(args.chunk_threshold_mb * 2**20)
 
 
 def _evaluation_outcome(evaluation: dict) -> tuple[dict, int]:
