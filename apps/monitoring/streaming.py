@@ -14,6 +14,7 @@ JSON Lines above the in-memory limit are refused: CSV and Parquet stream, JSON L
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -219,6 +220,9 @@ def check_and_convert(path: str, *, parquet_path: str, spec: dict | None, max_gr
     else:
         text_columns = ()
     result, totals, writer, described = Streamed(file_format), _Totals(), None, {}
+    # The Parquet copy is written by a thread while the next batch is read and checked (Arrow releases the GIL
+    # in both); waiting for the previous write before handing over the next keeps two batches in memory at most.
+    pending, background = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
     try:
         for first_row, batch in _batches(path, file_format, text_columns, block_bytes):
             if writer is None:
@@ -237,9 +241,14 @@ def check_and_convert(path: str, *, parquet_path: str, spec: dict | None, max_gr
             table = _arrow(frame)
             if writer is None:
                 writer = pq.ParquetWriter(parquet_path, table.schema, compression="zstd")
-            writer.write_table(table.cast(writer.schema))
+            if pending is not None:
+                pending.result()
+            pending = background.submit(writer.write_table, table.cast(writer.schema))
             result.row_count += len(frame)
+        if pending is not None:
+            pending.result()
     finally:
+        background.shutdown(wait=True)
         if writer is not None:
             writer.close()
     if not result.row_count:
