@@ -8,6 +8,7 @@ import hashlib
 from datetime import timedelta
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -124,6 +125,7 @@ def test_a_streamed_file_gets_the_metrics_of_scikit_learn(api, version, streamed
     evaluation = Evaluation.objects.get(pk=session["evaluation"])
     assert evaluation.status == "done", evaluation.error
     assert evaluation.row_count == 600 and evaluation.columns["sensitive_features"] == ["sex"]
+    assert pq.ParquetFile(files.backend().path(evaluation.parquet_path)).num_row_groups > 1  # one per batch
     overall = evaluation.metrics["overall"]
     assert overall["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
     assert overall["roc_auc"] == pytest.approx(roc_auc_score(frame.y_true, frame.y_score))
