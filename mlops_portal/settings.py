@@ -342,6 +342,8 @@ SPECTACULAR_SETTINGS = {
         # An evaluation's list and detail serializers share these; named once, they stay one enum each.
         "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
         "EvaluationKindEnum": "apps.monitoring.models.Evaluation.Kind",
+        # What an upload (direct or in parts) may be: the evaluation kinds a person uploads.
+        "UploadKindEnum": ["validation", "production"],
         "WebhookDeliveryStatusEnum": "apps.notifications.models.WebhookDelivery.Status",
         # A governance state's status and each reason's level take the same four values.
         "GovernanceStatusEnum": "apps.inventory.governance.STATUSES",
