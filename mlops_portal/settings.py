@@ -342,6 +342,8 @@ SPECTACULAR_SETTINGS = {
         # An evaluation's list and detail serializers share these; named once, they stay one enum each.
         "EvaluationStatusEnum": "apps.monitoring.models.Evaluation.Status",
         "EvaluationKindEnum": "apps.monitoring.models.Evaluation.Kind",
+        # What an upload (direct or in parts) may be: the evaluation kinds a person uploads.
+        "UploadKindEnum": ["validation", "production"],
         "WebhookDeliveryStatusEnum": "apps.notifications.models.WebhookDelivery.Status",
         # A governance state's status and each reason's level take the same four values.
         "GovernanceStatusEnum": "apps.inventory.governance.STATUSES",
@@ -402,6 +404,7 @@ CELERY_TASK_QUEUES = (Queue("celery"), Queue(PORTAL_HEAVY_QUEUE))
 CELERY_TASK_ROUTES = {
     "monitoring.compute_evaluation": {"queue": PORTAL_HEAVY_QUEUE},
     "monitoring.compute_version_windows": {"queue": PORTAL_HEAVY_QUEUE},
+    "monitoring.assemble_upload": {"queue": PORTAL_HEAVY_QUEUE},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -482,6 +485,12 @@ PORTAL_MAX_GROUPS_PER_FEATURE = envint("PORTAL_MAX_GROUPS_PER_FEATURE", 1000)
 # Folders whose Parquet data sets may be registered as evaluations by reference (read where they are, never
 # copied), colon-separated like PATH. Empty (the default) turns registration by reference off.
 PORTAL_DATA_ROOTS = [root for root in envstr("PORTAL_DATA_ROOTS", "").split(":") if root.strip()]
+# Files larger than PORTAL_MAX_UPLOAD_MB arrive in parts (POST /api/v1/uploads/, monitoring/uploads.py): each part
+# is at most PORTAL_UPLOAD_PART_MB (all a web process holds at once), the whole file at most
+# PORTAL_MAX_LARGE_UPLOAD_GB; parts of an upload not completed within PORTAL_UPLOAD_EXPIRY_HOURS are deleted.
+PORTAL_UPLOAD_PART_BYTES = max(1, envint("PORTAL_UPLOAD_PART_MB", 64)) * 1024 * 1024
+PORTAL_MAX_LARGE_UPLOAD_BYTES = envint("PORTAL_MAX_LARGE_UPLOAD_GB", 5) * 1024**3
+PORTAL_UPLOAD_EXPIRY_HOURS = max(1, envint("PORTAL_UPLOAD_EXPIRY_HOURS", 24))
 # A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,
@@ -548,4 +557,5 @@ CELERY_BEAT_SCHEDULE = {
                                "schedule": timedelta(minutes=PORTAL_GOVERNANCE_RECHECK_MINUTES)},
     "monitoring-requeue-stale": {"task": "monitoring.requeue_stale",
                                  "schedule": timedelta(seconds=PORTAL_REQUEUE_SWEEP_SECONDS)},
+    "monitoring-expire-uploads": {"task": "monitoring.expire_uploads", "schedule": timedelta(hours=1)},
 }

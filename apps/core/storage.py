@@ -7,7 +7,7 @@ relative (``monitoring/raw/ab/ab…cd.csv``) and never paths: nothing here may a
 
 import hashlib
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
 
 
@@ -31,6 +31,20 @@ def put(name: str, data: bytes) -> str:
             return name
         store.delete(name)
     return store.save(name, ContentFile(data))
+
+
+def put_file(name: str, handle, *, size: int, replace: bool = False) -> str:
+    """``put`` for an open file, copied in chunks by the storage so memory never holds it whole.
+
+    ``replace``: a name that does not carry its content's hash (an upload's part sent again) is always rewritten.
+    """
+    store = backend()
+    if store.exists(name):
+        if store.size(name) == size and not replace:
+            return name
+        store.delete(name)
+    handle.seek(0)
+    return store.save(name, File(handle, name=name))
 
 
 def read(name: str) -> bytes:

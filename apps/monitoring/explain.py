@@ -23,7 +23,6 @@ fewer than ``min_group_rows`` held-out rows are skipped and listed.
 Everything is deterministic given ``seed``: the row sample, the split, the surrogate and the shuffles.
 """
 
-import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -71,7 +70,6 @@ def explain_outputs(frame: pd.DataFrame, *, features: Sequence[str], output: str
     JSON-ready dict whose ``status`` is "done", or "empty" with a ``reason`` when there is nothing to explain
     (no feature, too few rows, a constant output).
     """
-    started = time.perf_counter()
     if output_kind not in OUTPUT_KINDS:
         raise ExplainError(f"output_kind must be one of {', '.join(OUTPUT_KINDS)}, not {output_kind!r}.")
     missing = [name for name in [output, *features, *sensitive] if name not in frame.columns]
@@ -94,12 +92,11 @@ def explain_outputs(frame: pd.DataFrame, *, features: Sequence[str], output: str
                                                      "there is nothing to explain."}
     with threadpool_limits(1):  # workers share the machine's cores; threads only add contention at this size
         return _explained(sample, y, features, output, output_kind, sensitive, base=base, given=len(frame),
-                          seed=seed, min_group_rows=min_group_rows, started=started)
+                          seed=seed, min_group_rows=min_group_rows)
 
 
 def _explained(sample: pd.DataFrame, y: np.ndarray, features: list[str], output: str, output_kind: str,
-               sensitive: Sequence[str], *, base: dict, given: int, seed: int, min_group_rows: int,
-               started: float) -> dict:
+               sensitive: Sequence[str], *, base: dict, given: int, seed: int, min_group_rows: int) -> dict:
     x = encode_features(sample, features)
     positions = np.arange(len(sample))
     fit_rows, held_rows = train_test_split(positions, test_size=HELD_OUT, random_state=seed)
@@ -126,7 +123,6 @@ def _explained(sample: pd.DataFrame, y: np.ndarray, features: list[str], output:
                                                  sample[attribute].to_numpy()[held_rows], features, output_kind,
                                                  scale=scale, seed=seed, min_rows=min_group_rows)
                    for attribute in sensitive},
-        "seconds": round(time.perf_counter() - started, 3),
     }
 
 

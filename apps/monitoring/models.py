@@ -6,6 +6,8 @@ re-running a window replaces its row. Computation code lives in metrics.py and
 drift.py (pure) and tasks.py (claims work, calls services).
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -196,3 +198,59 @@ class Alert(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("monitoring:alert-detail", kwargs={"pk": self.pk})
+
+
+class UploadSession(models.Model):
+    """A large file arriving in parts (create / parts / complete), assembled and checked by a worker.
+
+    Parts are stored at ``monitoring/uploads/<id>/<number>`` until the worker assembles them; whatever the
+    outcome (an evaluation, reference data or a refusal) the parts are deleted. ``parts`` maps each received
+    part number to its size and SHA-256, so a client that lost its connection asks which parts to send again.
+    """
+
+    class Purpose(models.TextChoices):
+        EVALUATION = "evaluation", "Evaluation"
+        REFERENCE = "reference", "Reference data"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Receiving parts"
+        PROCESSING = "processing", "Assembling and checking"
+        COMPLETE = "complete", "Complete"
+        REJECTED = "rejected", "Rejected"
+        ABORTED = "aborted", "Aborted"
+        EXPIRED = "expired", "Expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="upload_sessions")
+    purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.EVALUATION)
+    filename = models.CharField(max_length=255, validators=[validate_single_line])
+    size_bytes = models.PositiveBigIntegerField(help_text="The whole file's size, declared when the upload starts.")
+    sha256 = models.CharField(max_length=64, validators=[validate_single_line],
+                              help_text="The whole file's SHA-256, declared when the upload starts and verified.")
+    part_size = models.PositiveIntegerField(help_text="Every part but the last has exactly this many bytes.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN, db_index=True)
+    options = models.JSONField(default=dict, blank=True,
+                               help_text="kind, columns, sensitive_features, positive_label of the evaluation.")
+    parts = models.JSONField(default=dict, blank=True, help_text='{"<number>": {"size": n, "sha256": "…"}}')
+    problems = models.JSONField(default=list, blank=True, help_text="Why the file was rejected, as a 400 lists them.")
+    error = models.TextField(blank=True)
+    evaluation = models.ForeignKey(Evaluation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reference = models.ForeignKey(ReferenceData, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed the assembly.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"upload {self.filename} ({self.get_purpose_display().lower()} of {self.version})"
+
+    @property
+    def part_count(self) -> int:
+        return max(1, -(-self.size_bytes // self.part_size))
+
+    def part_name(self, number: int) -> str:
+        return f"monitoring/uploads/{self.pk}/{number}"

@@ -6,13 +6,18 @@ Through Django's storage API (``apps.core.storage``): the filesystem by default,
 from apps.core import storage as files
 from apps.core.storage import sha256
 
-__all__ = ["open", "put", "read", "sha256"]
+__all__ = ["open", "put", "put_file", "read", "sha256"]
 
 
 def put(data: bytes, *, kind: str, suffix: str) -> tuple[str, str]:
     """Store ``data`` and return (sha256, the stored name relative to the storage's root)."""
     digest = sha256(data)
     return digest, files.put(f"monitoring/{kind}/{digest[:2]}/{digest}{suffix}", data)
+
+
+def put_file(handle, *, digest: str, size: int, kind: str, suffix: str) -> str:
+    """``put`` for an open file whose SHA-256 the caller computed while writing it; returns the stored name."""
+    return files.put_file(f"monitoring/{kind}/{digest[:2]}/{digest}{suffix}", handle, size=size)
 
 
 def read(name: str) -> bytes:

@@ -5,7 +5,7 @@ from datetime import datetime
 from celery import shared_task
 from django.db import OperationalError
 
-from apps.monitoring import services
+from apps.monitoring import services, uploads
 
 
 @shared_task(name="monitoring.compute_evaluation", acks_late=True, autoretry_for=(OperationalError,),
@@ -34,3 +34,16 @@ def compute_version_windows(version_id: int, now: str) -> int:
 def requeue_stale() -> int:
     """The outbox sweep: evaluations that never reached the broker or whose worker died."""
     return services.requeue_stale()
+
+
+@shared_task(name="monitoring.assemble_upload", acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, retry_backoff_max=300, max_retries=8)
+def assemble_upload(session_id: str) -> bool:
+    """A completed upload's parts become one file, checked and ingested (monitoring/uploads.py)."""
+    return uploads.upload_assemble(session_id=session_id)
+
+
+@shared_task(name="monitoring.expire_uploads")
+def expire_uploads() -> int:
+    """Hourly: delete the parts of uploads left open past their expiry; resend lost assemblies."""
+    return uploads.uploads_expire()

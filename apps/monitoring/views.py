@@ -2,6 +2,7 @@
 
 from functools import cached_property
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -69,7 +70,8 @@ class UploadView(RoleRequiredMixin, FormView):
 
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
-        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip()}
+        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip(),
+                "part_size": settings.PORTAL_UPLOAD_PART_BYTES}
 
     def form_valid(self, form):
         try:
@@ -107,6 +109,7 @@ class UploadPreviewView(RoleRequiredMixin, View):
             return render(request, "monitoring/partials/preview.html", {"preview": preview, "form": form},
                           status=status)
         return render(request, "monitoring/upload.html", {"form": form, "preview": preview, "problems": [],
+                                                          "part_size": settings.PORTAL_UPLOAD_PART_BYTES,
                                                           "reselect_file": True}, status=status)
 
 
@@ -124,7 +127,8 @@ class ReferenceUploadView(RoleRequiredMixin, FormView):
 
     def get_context_data(self, **kwargs):
         kwargs.setdefault("problems", [])
-        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip()}
+        return {**super().get_context_data(**kwargs), "q": self.request.GET.get("q", "").strip(),
+                "part_size": settings.PORTAL_UPLOAD_PART_BYTES}
 
     def form_valid(self, form):
         version, upload = form.cleaned_data["version"], form.cleaned_data["file"]

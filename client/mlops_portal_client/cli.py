@@ -15,7 +15,7 @@ import urllib.error
 from collections.abc import Sequence
 from typing import Any
 
-from mlops_portal_client.client import PortalClient, PortalError
+from mlops_portal_client.client import DEFAULT_CHUNK_THRESHOLD, PortalClient, PortalError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--idempotency-key", help="the same key on a retry uploads once")
     upload.add_argument("--wait", action="store_true", help="wait for the metrics and print them")
     upload.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
+    _part_options(upload)
     upload.add_argument("file")
 
     by_reference = command("register-evaluation", "register a Parquet data set the portal reads where it is "
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reference = command("reference", "upload a version's reference (training) features")
     reference.add_argument("--version", type=int, required=True, help="model version id")
+    _part_options(reference)
     reference.add_argument("file")
 
     labels = command("add-labels", "add the outcomes of a production evaluation's predictions (late labels)")
@@ -139,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _part_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--chunk-threshold-mb", type=float, default=DEFAULT_CHUNK_THRESHOLD / 2**20,
+                         help="files larger than this go in parts, resumably (default 64, the portal's part size)")
+    command.add_argument("--resume", metavar="UPLOAD_ID",
+                         help="go on with this upload in parts (by default the state file beside the file says)")
+
+
 def _drop_empty(fields: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value not in (None, "", [])}
 
@@ -161,7 +170,7 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
             positive_label=args.positive_label, target_column=args.target_column,
             prediction_column=args.prediction_column, score_column=args.score_column,
             timestamp_column=args.timestamp_column, idempotency_key=args.idempotency_key,
-            prediction_id_column=args.prediction_id_column)
+            prediction_id_column=args.prediction_id_column, chunk_threshold=_threshold(args), resume=args.resume)
         return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
     if args.command == "register-evaluation":
         result = client.register_evaluation(
@@ -174,7 +183,8 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
         batch = client.add_labels(args.evaluation_id, args.file)
         return _evaluation_outcome(client.wait(args.evaluation_id, timeout=args.timeout)) if args.wait else (batch, OK)
     if args.command == "reference":
-        return client.upload_reference(args.version, args.file), OK
+        return client.upload_reference(args.version, args.file, chunk_threshold=_threshold(args),
+                                       resume=args.resume), OK
     if args.command == "status":
         return _evaluation_outcome(client.evaluation(args.evaluation_id))
     if args.command == "wait":
@@ -183,6 +193,10 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
     state = client.governance(model=args.model, version=args.version)
     clear = state.get("gate_open") if args.version is not None else state.get("status") == "compliant"
     return state, REFUSED if args.check and not clear else OK
+
+
+def _threshold(args: argparse.Namespace) -> int:
+    return int(args.chunk_threshold_mb * 2**20)
 
 
 def _evaluation_outcome(evaluation: dict) -> tuple[dict, int]:

@@ -4,6 +4,9 @@
     client = PortalClient("http://127.0.0.1:8000", token)
     evaluation = client.upload_evaluation(12, "results.csv", sensitive_features=["sex"])
     client.wait(evaluation["id"])["metrics"]
+
+A file on disk larger than ``chunk_threshold`` bytes (default 64 MB, the portal's part size) is sent in parts
+and resumes after an interruption (``mlops_portal_client.parts``).
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import hashlib
 import io
 import json
 import mimetypes
+import os
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlops_portal_client.parts import PartUploader
+
 JSON = dict[str, Any]
+DEFAULT_CHUNK_THRESHOLD = 64 * 1024 * 1024
 FINISHED = ("done", "failed")
 
 
@@ -76,6 +83,14 @@ def file_sha256(path: str) -> str:
         while chunk := handle.read(4 * 1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _large_file(source: Any, threshold: int) -> Path | None:
+    """The path of ``source`` when it is a file on disk over ``threshold`` bytes (sent in parts), else None."""
+    if not isinstance(source, str | os.PathLike):
+        return None
+    path = Path(source)
+    return path if path.stat().st_size > threshold else None
 
 
 class PortalClient:
@@ -145,9 +160,26 @@ class PortalClient:
                           sensitive_features: Iterable[str] = (), positive_label: str = "1",
                           target_column: str = "y_true", prediction_column: str = "y_pred",
                           score_column: str = "y_score", timestamp_column: str = "timestamp",
-                          idempotency_key: str | None = None, prediction_id_column: str = "prediction_id") -> JSON:
-        """Upload evaluation results. A production file may leave out the target column when it has
-        ``prediction_id_column``: drift is computed at once, performance once ``add_labels`` sends the outcomes."""
+                          idempotency_key: str | None = None, prediction_id_column: str = "prediction_id",
+                          chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD, resume: str | None = None,
+                          progress: Callable[[int, int], None] | None = None) -> JSON:
+        """Upload results; answers the evaluation (``wait`` for its metrics).
+
+        A production file may leave out the target column when it has ``prediction_id_column``: drift is
+        computed at once, performance once ``add_labels`` sends the outcomes (files sent directly only).
+
+        A file over ``chunk_threshold`` bytes goes in parts: the answer comes once the portal assembled and
+        checked it; ``resume`` names an upload to go on with (by default the state file beside the file does);
+        ``progress(parts_sent, parts)`` is called after each part. A refused file raises ``PortalError`` (400).
+        """
+        path = _large_file(source, chunk_threshold)
+        if path is not None:
+            session = PartUploader(self, progress=progress).send(path, {
+                "model_version": int(version), "purpose": "evaluation", "kind": kind,
+                "sensitive_features": list(sensitive_features), "positive_label": str(positive_label),
+                "target_column": target_column, "prediction_column": prediction_column,
+                "score_column": score_column, "timestamp_column": timestamp_column}, resume=resume)
+            return self.evaluation(session["evaluation"])
         filename, data = _payload(source)
         fields = {"model_version": str(version), "kind": kind, "sensitive_features": ",".join(sensitive_features),
                   "positive_label": str(positive_label), "target_column": target_column,
@@ -181,7 +213,14 @@ class PortalClient:
         return self._request("POST", f"/api/v1/evaluations/{int(evaluation_id)}/labels/", body=body,
                              content_type=content_type)
 
-    def upload_reference(self, version: int, source: Any) -> JSON:
+    def upload_reference(self, version: int, source: Any, *, chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
+                         resume: str | None = None) -> JSON:
+        """Upload reference features; a file over ``chunk_threshold`` bytes goes in parts and answers the finished
+        upload (its ``reference`` is the reference data's id)."""
+        path = _large_file(source, chunk_threshold)
+        if path is not None:
+            return PartUploader(self).send(path, {"model_version": int(version), "purpose": "reference"},
+                                           resume=resume)
         filename, data = _payload(source)
         body, content_type = _multipart({}, {"file": (filename, data)})
         return self._request("POST", f"/api/v1/model-versions/{int(version)}/reference/", body=body,

@@ -56,3 +56,31 @@ def test_a_data_scientist_uploads_a_csv_and_sees_its_metrics(page, live_server, 
     assert "female" in page.get_by_role("region", name="By group").inner_text()
     screenshot(page, "monitoring-evaluation")
     assert errors == [], f"browser console errors (CSP or JS): {errors}"
+
+
+def test_a_file_over_the_part_size_goes_in_parts_with_progress(page, live_server, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PORTAL_UPLOAD_PART_BYTES = 1024  # the 16 KB file goes in parts
+    sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="2.0.0")
+    content, frame = _evaluation_csv()
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, live_server, "sam")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/monitoring/upload/?version={version.pk}")
+    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv", "buffer": content}])
+    page.get_by_label("Sensitive features").fill("sex")
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    page.wait_for_url(lambda url: "/monitoring/evaluations/" in url)
+    from apps.monitoring.models import UploadSession
+
+    session = UploadSession.objects.get()
+    assert session.state == "complete" and session.part_count == -(-len(content) // 1024) > 1
+    assert page.locator("#evaluation-status").inner_text().startswith("Status: Done")
+    assert f"{accuracy_score(frame.y_true, frame.y_pred):.4f}" in page.get_by_role(
+        "region", name="Overall metrics").inner_text()
+    assert errors == [], f"browser console errors (CSP or JS): {errors}"

@@ -110,7 +110,6 @@ def test_the_same_seed_gives_the_same_explanation_and_another_seed_another_sampl
     frame = synthetic(3000)
     first, again = explained(frame, seed=7, max_rows=1000), explained(frame, seed=7, max_rows=1000)
     other = explained(frame, seed=8, max_rows=1000)
-    first.pop("seconds"), again.pop("seconds"), other.pop("seconds")
     assert first == again
     assert first["rows"] == {"given": 3000, "sampled": 1000, "fitted": 750, "held_out": 250}
     assert first["fidelity"] != other["fidelity"]
@@ -364,5 +363,5 @@ def test_a_file_read_in_batches_gets_the_explanation_of_its_whole_frame():
     streamed = explained(sample, features=[*FEATURES, "region"], max_rows=700)
     assert len(sample) == 700 and whole["rows"]["given"] == 3000
     for result in (whole, streamed):
-        result.pop("seconds"), result["rows"].pop("given")
+        result["rows"].pop("given")
     assert streamed == whole

@@ -45,6 +45,28 @@ def _window():
                                        metrics={"overall": {"accuracy": 0.9}})
 
 
+def upload_kwargs():
+    """An upload of the newest user: the matrix's client logs in before the URL is built, and only the person
+    who started an upload reaches it (anyone else gets 404, tests/monitoring/test_uploads.py)."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from apps.monitoring.models import UploadSession
+    from tests.factories import UserFactory
+
+    owner = get_user_model().objects.order_by("-pk").first() or UserFactory()
+    session = UploadSession.objects.create(version=_version(), filename="big.csv", size_bytes=10, sha256="0" * 64,
+                                           part_size=1024, options={"kind": "validation"}, created_by=owner,
+                                           expires_at=timezone.now() + timedelta(hours=1))
+    return {"pk": session.pk}
+
+
+def upload_part_kwargs():
+    return {**upload_kwargs(), "number": 1}
+
+
 def evaluation_kwargs():
     return {"pk": _evaluation().pk}
 
@@ -92,19 +114,30 @@ MATRIX = {
     "metric-window-list": ("get", EVERYONE, None),
     "metric-window-detail": ("get", EVERYONE, window_kwargs),
     "model-version-reference": ("post", WRITERS, version_kwargs),
+    # Uploads in parts: only data scientists and admins start them, and each sees only their own.
+    "upload-list": ("post", WRITERS, None),
+    "upload-detail": ("get", WRITERS, upload_kwargs),
+    "upload-part": ("put", WRITERS, upload_part_kwargs),
+    "upload-complete": ("post", WRITERS, upload_kwargs),
 }
 
 # The upload, reference and comparison pages post their forms; the evaluations API accepts uploads.
 WRITES = {name: {"post": WRITERS} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:compare", "evaluation-list",
     "evaluation-by-reference")}
+WRITES["upload-detail"] = {"delete": WRITERS}
 
 # Evaluations, their late labels and reference data raise a model's alerts and are evidence in its reviews:
 # its team's writes.
 OWN_TEAM = {name: {"post": REFUSED} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:promote", "evaluation-list",
-    "model-version-reference", "evaluation-by-reference", "monitoring:evaluation-labels", "evaluation-labels")}
+    "model-version-reference", "evaluation-by-reference", "monitoring:evaluation-labels", "evaluation-labels",
+    "upload-list")}
+OWNER_ONLY = "an upload's parts, completion and abort are its starter's alone: anyone else gets 404"
 ANY_TEAM = {
+    "upload-part": OWNER_ONLY,
+    "upload-complete": OWNER_ONLY,
+    "upload-detail": OWNER_ONLY,
     "monitoring:upload-preview": "reads the file and stores nothing",
     "monitoring:compare": "computed within the request; nothing is stored",
     "monitoring:alert-acknowledge": "alert triage is open to every data scientist, reviewer and admin on call",

@@ -49,6 +49,7 @@ class Write:
     api: bool = True  # JSON body; False: an HTML form (multipart)
     # Audit events the request writes when it succeeds (see EXPECTED_EVENTS for those that are not one).
     events: int = 1
+    headers: dict = field(default_factory=dict)  # e.g. an upload part's X-Part-SHA256
 
     def body(self):
         return self.data() if callable(self.data) else self.data
@@ -68,7 +69,8 @@ def send(client: Client, method: str, url: str, write: Write | None):
         if method == "post":
             return client.post(url, data)
         data = {k: v for k, v in data.items() if not hasattr(v, "read")}
-    return client.generic(method.upper(), url, json.dumps(data), content_type="application/json")
+    headers = write.headers if write else {}
+    return client.generic(method.upper(), url, json.dumps(data), content_type="application/json", headers=headers)
 
 
 CASES: dict[tuple[str, str], Callable[[Any], Write]] = {}
@@ -523,6 +525,52 @@ def _reference_api(ctx):
     upload = csv_upload("train.csv", columns=("income", "sex"))
     version = ModelVersionFactory()
     return Write(actor=member_of(version.model.team), kwargs={"pk": version.pk}, data=lambda: {"file": upload()})
+
+
+def _upload_of(*, body: bytes = b"{}"):
+    """An open upload of ``body`` (the JSON the cases send) in one part, by a member of its model's team."""
+    import hashlib
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitoring.models import UploadSession
+
+    version = ModelVersionFactory()
+    return UploadSession.objects.create(
+        version=version, created_by=member_of(version.model.team), filename="big.csv", size_bytes=len(body),
+        sha256=hashlib.sha256(body).hexdigest(), part_size=1024, options={"kind": "validation"},
+        expires_at=timezone.now() + timedelta(hours=1))
+
+
+@case("upload-list")
+def _upload_start_api(ctx):
+    version = ModelVersionFactory()
+    return Write(actor=member_of(version.model.team), data={
+        "model_version": version.pk, "filename": "big.csv", "size": 10_000, "sha256": SHA})
+
+
+@case("upload-part", "put", events=0, why="parts are recorded on their upload; starting and finishing it is audited")
+def _upload_part_api(ctx):
+    import hashlib
+
+    session = _upload_of()
+    return Write(actor=session.created_by, kwargs={"pk": session.pk, "number": 1},
+                 headers={"X-Part-SHA256": hashlib.sha256(b"{}").hexdigest()})
+
+
+@case("upload-complete", events=0, why="completing hands the file to a worker, which audits what it made of it")
+def _upload_complete_api(ctx):
+    session = _upload_of(body=b"")
+    session.size_bytes, session.parts = 1, {"1": {"size": 1, "sha256": SHA}}
+    session.save()
+    return Write(actor=session.created_by, kwargs={"pk": session.pk})
+
+
+@case("upload-detail", "delete")
+def _upload_abort_api(ctx):
+    session = _upload_of()
+    return Write(actor=session.created_by, kwargs={"pk": session.pk})
 
 
 # --- Reviews ------------------------------------------------------------------------------------------

@@ -128,7 +128,9 @@ def encode(value, *, multipart: bool):
 
 
 # HTML forms are left out: a Django form reads only the fields it declares.
-API_CASES = [(name, method) for name, method in sorted(CASES) if ":" not in name and name not in ("login", "logout")]
+# An upload's part is raw bytes, not fields: any extra byte makes it longer than the part (413, nothing stored).
+API_CASES = [(name, method) for name, method in sorted(CASES)
+             if ":" not in name and name not in ("login", "logout", "upload-part")]
 
 
 @pytest.mark.parametrize(("url_name", "method"), API_CASES, ids=[f"{n}-{m}" for n, m in API_CASES])
@@ -151,7 +153,7 @@ def test_extra_fields_are_ignored_or_refused(url_name, method, client, ctx):
     client.force_login(actor)
     before = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     response = send(client, method, url, write)
-    assert response.status_code in (200, 201, 204, 400), (response.status_code, response.content[:500])
+    assert response.status_code in (200, 201, 202, 204, 400), (response.status_code, response.content[:500])
     events = list(AuditEvent.objects.filter(seq__gt=before))
     if response.status_code == 400:
         assert not events, "a refused request changed something"

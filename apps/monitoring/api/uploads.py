@@ -1,0 +1,154 @@
+"""Large files in parts (monitoring/uploads.py): start, send parts, complete, poll; the person's own uploads only."""
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from apps.core.roles import Capability
+from apps.core.validators import validate_single_line
+from apps.inventory.models import ModelVersion
+from apps.monitoring import uploads
+from apps.monitoring.api.serializers import ProblemSerializer
+from apps.monitoring.models import UploadSession
+
+PART_SHA256 = OpenApiParameter("X-Part-SHA256", str, OpenApiParameter.HEADER, required=True,
+                               description="The part's SHA-256 in hexadecimal; a part that does not match it is "
+                                           "refused (400) and not stored.")
+
+
+class UploadStartSerializer(serializers.Serializer):
+    """What an upload of a large file declares before its first byte: the file, and the evaluation's options."""
+
+    model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    filename = serializers.CharField(max_length=255, validators=[validate_single_line])
+    size = serializers.IntegerField(min_value=1, help_text="The whole file's size in bytes.")
+    sha256 = serializers.CharField(help_text="The whole file's SHA-256 in hexadecimal; checked once assembled.")
+    purpose = serializers.ChoiceField(choices=UploadSession.Purpose.choices, default="evaluation",
+                                      help_text="evaluation (results) or reference (a version's training features)")
+    kind = serializers.ChoiceField(choices=["validation", "production"], default="validation")
+    sensitive_features = serializers.ListField(child=serializers.CharField(validators=[validate_single_line]),
+                                               required=False, default=list)
+    positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line])
+    target_column = serializers.CharField(required=False, default="y_true", validators=[validate_single_line])
+    prediction_column = serializers.CharField(required=False, default="y_pred", validators=[validate_single_line])
+    score_column = serializers.CharField(required=False, default="y_score", validators=[validate_single_line])
+    timestamp_column = serializers.CharField(required=False, default="timestamp", validators=[validate_single_line])
+
+    def validate_sensitive_features(self, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value if name.strip()]
+        if len(names) != len(set(names)):
+            raise serializers.ValidationError("A column is named twice.")
+        return names
+
+
+class UploadSessionSerializer(serializers.ModelSerializer):
+    model_version = serializers.PrimaryKeyRelatedField(source="version", read_only=True)
+    size = serializers.IntegerField(source="size_bytes", read_only=True)
+    parts = serializers.IntegerField(source="part_count", read_only=True, help_text="How many parts to send.")
+    received = serializers.SerializerMethodField(help_text="Numbers of the parts stored so far.")
+    missing = serializers.SerializerMethodField(help_text="Numbers of the parts still to send.")
+    evaluation = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                                    help_text="The evaluation made from the file, once complete.")
+    reference = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    problems = ProblemSerializer(many=True, read_only=True, help_text="Why a rejected file was refused.")
+    urls = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UploadSession
+        fields = ["id", "model_version", "purpose", "filename", "size", "sha256", "part_size", "parts", "state",
+                  "received", "missing", "options", "evaluation", "reference", "problems", "error", "created_at",
+                  "expires_at", "finished_at", "urls"]
+        read_only_fields = fields
+
+    def get_received(self, session) -> list[int]:
+        return sorted(int(n) for n in session.parts)
+
+    def get_missing(self, session) -> list[int]:
+        return uploads.missing_parts(session)
+
+    def get_urls(self, session) -> dict[str, str]:
+        detail = reverse("upload-detail", kwargs={"pk": session.pk})
+        return {"self": detail, "part": f"{detail}parts/{{number}}/", "complete": f"{detail}complete/"}
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="An upload's state and the parts received (to resume); once complete, the "
+                                   "evaluation (or reference data) made from it, or the problems that refused it"),
+    destroy=extend_schema(summary="Abort an open upload and delete its parts", responses={204: None}),
+)
+class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Files too large for one request: ``POST`` declares it, each part is ``PUT`` alone, ``complete`` hands it to
+    a worker. Only the person who started an upload sees it; anyone else gets 404."""
+
+    serializer_class = UploadSessionSerializer
+    parser_classes = [JSONParser]
+    read_capability = Capability.UPLOAD_EVALUATION
+    write_capability = Capability.UPLOAD_EVALUATION
+    lookup_value_regex = "[0-9a-f-]{36}"
+
+    def get_queryset(self):
+        return uploads.upload_sessions_for(self.request.user)
+
+    @extend_schema(summary="Start an upload in parts of a file too large for one request",
+                   request=UploadStartSerializer,
+                   responses={201: UploadSessionSerializer,
+                              413: OpenApiResponse(description="The file is over PORTAL_MAX_LARGE_UPLOAD_GB.")})
+    def create(self, request):
+        body = UploadStartSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        session = uploads.upload_start(
+            actor=request.user, version=data["model_version"], filename=data["filename"], size=data["size"],
+            sha256=data["sha256"], purpose=data["purpose"],
+            options={"kind": data["kind"], "sensitive_features": data["sensitive_features"],
+                     "positive_label": data["positive_label"],
+                     "columns": {"target": data["target_column"], "prediction": data["prediction_column"],
+                                 "score": data["score_column"], "timestamp": data["timestamp_column"]}})
+        response = Response(UploadSessionSerializer(session).data, status=status.HTTP_201_CREATED)
+        response["Location"] = reverse("upload-detail", kwargs={"pk": session.pk})
+        return response
+
+    @extend_schema(summary="Send one part (raw bytes; every part but the last has part_size bytes); sending a "
+                           "part again replaces it",
+                   request={"application/octet-stream": OpenApiTypes.BINARY}, parameters=[PART_SHA256],
+                   responses={200: UploadSessionSerializer,
+                              413: OpenApiResponse(description="The body is longer than the part; nothing stored.")})
+    @action(detail=True, methods=["put"], url_path=r"parts/(?P<number>[0-9]{1,9})", url_name="part")
+    def part(self, request, pk=None, number=None):
+        session = self.get_object()
+        length = request.META.get("CONTENT_LENGTH")
+        # The body is read here in blocks, never through request.data: a parser would hold it whole.
+        stream = request.stream
+        session = uploads.upload_part_put(
+            actor=request.user, session=session, number=int(number), stream=stream if stream is not None else _EMPTY,
+            declared_length=int(length) if length and length.isdigit() else None,
+            part_sha256=request.headers.get("X-Part-SHA256", ""))
+        return Response(UploadSessionSerializer(session).data)
+
+    @extend_schema(summary="Complete an upload: a worker assembles the parts, verifies the file's SHA-256 and checks "
+                           "it; poll the upload until it names its evaluation (or its problems)",
+                   request=None, responses={202: UploadSessionSerializer,
+                                            409: OpenApiResponse(description="Parts are missing.")})
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        session = uploads.upload_complete(actor=request.user, session=self.get_object())
+        return Response(UploadSessionSerializer(session).data, status=status.HTTP_202_ACCEPTED)
+
+    def destroy(self, request, *args, **kwargs):
+        uploads.upload_abort(actor=request.user, session=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _Empty:
+    """A request without a body, as a stream."""
+
+    @staticmethod
+    def read(size: int = -1) -> bytes:
+        return b""
+
+
+_EMPTY = _Empty()

@@ -1,0 +1,396 @@
+"""Large files in parts: start an upload, send its parts, complete it; a worker assembles and checks the file.
+
+The protocol is S3's multipart upload in plain HTTP (README, "Large files"): ``upload_start`` fixes the file's
+size and SHA-256 and the part size; each part is sent alone with its own SHA-256 and may be sent again; a part
+is streamed from the request to storage through a spooled temporary file, so a web process holds at most one
+block of it in memory. ``upload_complete`` hands the assembly to a worker (``upload_assemble``): it
+concatenates the parts into a local temporary file, verifies the whole file's SHA-256, then
+
+* up to ``PORTAL_MAX_UPLOAD_MB``: creates the evaluation (or reference data) through the ordinary upload
+  services, with exactly the checks and answers of a direct upload;
+* above: checks the file batch by batch while writing its Parquet copy (``streaming.check_and_convert``).
+
+A refusal ends the session ``rejected`` with its problems (the shape of a direct upload's 400) and nothing
+stored. Whatever the outcome, the parts are deleted; ``uploads_expire`` deletes those of abandoned uploads.
+"""
+
+import hashlib
+import logging
+import os
+import tempfile
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from apps.core import storage as files
+from apps.core.errors import ConflictError, DomainError
+from apps.core.roles import Capability, require
+from apps.core.services import audit_record
+from apps.inventory.models import ModelVersion, Stage
+from apps.monitoring import services, storage, streaming
+from apps.monitoring.ingest import Problem
+from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
+
+logger = logging.getLogger(__name__)
+BLOCK_BYTES = 1024 * 1024
+# A part is spooled in memory up to this size, then on local disk: a web process holds one block plus this.
+SPOOL_BYTES = 8 * 1024 * 1024
+STREAM_BLOCK_BYTES = streaming.BLOCK_BYTES
+SHA256_LENGTH = 64
+
+
+class TooLargeError(DomainError):
+    status_code = 413
+
+
+def upload_sessions_for(user):
+    """The uploads a person may see and continue: their own. Anyone else's is a 404, never a 403."""
+    return UploadSession.objects.filter(created_by=user).select_related("version__model")
+
+
+def _check_sha256(value: str, field: str) -> str:
+    value = value.strip().lower()
+    if len(value) != SHA256_LENGTH or any(c not in "0123456789abcdef" for c in value):
+        raise DomainError(f"{field} must be a SHA-256 in hexadecimal (64 characters), not {value[:80]!r}.",
+                          field=field)
+    return value
+
+
+@transaction.atomic
+def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha256: str, purpose: str,
+                 options: dict) -> UploadSession:
+    """Open an upload of ``size`` bytes; ``options`` are the evaluation's (kind, columns, sensitive_features,
+    positive_label). Refuses a file over ``PORTAL_MAX_LARGE_UPLOAD_GB`` before any byte is sent (413)."""
+    require(actor, Capability.UPLOAD_EVALUATION, version.model)
+    limit = settings.PORTAL_MAX_LARGE_UPLOAD_BYTES
+    if size < 1:
+        raise DomainError("size must be the file's size in bytes, at least 1.", field="size")
+    if size > limit:
+        raise TooLargeError(f"The file is {size / 2**30:,.2f} GB; uploads may be at most {limit / 2**30:,.2f} GB "
+                            "(PORTAL_MAX_LARGE_UPLOAD_GB). Nothing was stored.", field="size")
+    if purpose == UploadSession.Purpose.EVALUATION and options.get("kind") not in Evaluation.Kind.values:
+        raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
+    if purpose == UploadSession.Purpose.EVALUATION and version.stage == Stage.RETIRED:
+        raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
+    session = UploadSession.objects.create(
+        version=version, purpose=purpose, filename=filename[:255], size_bytes=size,
+        sha256=_check_sha256(sha256, "sha256"), part_size=settings.PORTAL_UPLOAD_PART_BYTES, options=options,
+        created_by=actor, expires_at=timezone.now() + timedelta(hours=settings.PORTAL_UPLOAD_EXPIRY_HOURS))
+    audit_record(actor=actor, action="upload.started", obj=session,
+                 changes={"size": [None, size], "sha256": [None, session.sha256], "purpose": [None, purpose]})
+    return session
+
+
+def _expected_size(session: UploadSession, number: int) -> int:
+    if not 1 <= number <= session.part_count:
+        raise DomainError(f"Part {number} does not exist: this upload has parts 1 to {session.part_count}.",
+                          field="number")
+    if number < session.part_count:
+        return session.part_size
+    return session.size_bytes - session.part_size * (session.part_count - 1)
+
+
+def _require_open(session: UploadSession) -> None:
+    if session.state != UploadSession.State.OPEN:
+        raise ConflictError(f"This upload is {session.get_state_display().lower()}; it takes no more parts.")
+    if session.expires_at <= timezone.now():
+        raise ConflictError("This upload expired; start a new one.")
+
+
+def _receive(stream, *, expected: int, declared: int | None) -> tuple[tempfile.SpooledTemporaryFile, str]:
+    """Copy at most ``expected`` bytes of ``stream`` into a spooled file, hashing them; a longer body is a 413.
+
+    A body whose declared length is over ``expected`` is refused before a byte is read.
+    """
+    too_long = f"Part bodies may be at most {expected:,} bytes (this part's size); nothing was stored."
+    if declared is not None and declared > expected:
+        raise TooLargeError(f"The body declares {declared:,} bytes. {too_long}")
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned to the caller
+    digest, received = hashlib.sha256(), 0
+    while block := stream.read(min(BLOCK_BYTES, expected + 1 - received)):
+        received += len(block)
+        if received > expected:
+            spool.close()
+            raise TooLargeError(f"The body is longer than {expected:,} bytes. {too_long}")
+        digest.update(block)
+        spool.write(block)
+    if received != expected:
+        spool.close()
+        raise DomainError(f"This part has {received:,} bytes; it must have {expected:,} (every part but the last "
+                          "has the upload's part_size; the last one the rest).", field="body")
+    return spool, digest.hexdigest()
+
+
+def upload_part_put(*, actor, session: UploadSession, number: int, stream, declared_length: int | None,
+                    part_sha256: str) -> UploadSession:
+    """Store part ``number`` from ``stream`` (a file-like request body), replacing an earlier copy of it.
+
+    The part is checked (its size, its SHA-256 from the X-Part-SHA256 header) before it is stored.
+    Not atomic on purpose: the body is streamed outside any transaction; the row is locked only to record it.
+    """
+    require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
+    _require_open(session)
+    expected = _expected_size(session, number)
+    part_sha256 = _check_sha256(part_sha256, "X-Part-SHA256")
+    spool, digest = _receive(stream, expected=expected, declared=declared_length)
+    with spool:
+        if digest != part_sha256:
+            raise DomainError(f"Part {number} arrived with the SHA-256 {digest}, not the {part_sha256} its "
+                              "X-Part-SHA256 header declares: it was damaged on the way. Send it again; nothing "
+                              "was stored.", field="X-Part-SHA256")
+        files.put_file(session.part_name(number), spool, size=expected, replace=True)
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        _require_open(locked)
+        locked.parts[str(number)] = {"size": expected, "sha256": digest}
+        locked.save(update_fields=["parts"])
+    return locked
+
+
+def missing_parts(session: UploadSession) -> list[int]:
+    return [n for n in range(1, session.part_count + 1) if str(n) not in session.parts]
+
+
+def upload_complete(*, actor, session: UploadSession) -> UploadSession:
+    """Every part is here: hand the assembly to a worker. Completing twice answers the session as it stands."""
+    require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
+    with transaction.atomic():
+        session = UploadSession.objects.select_for_update().get(pk=session.pk)
+        if session.state != UploadSession.State.OPEN:
+            if session.state in (UploadSession.State.PROCESSING, UploadSession.State.COMPLETE,
+                                 UploadSession.State.REJECTED):
+                return session
+            _require_open(session)
+        _require_open(session)
+        missing = missing_parts(session)
+        if missing:
+            shown = ", ".join(str(n) for n in missing[:20]) + (" …" if len(missing) > 20 else "")
+            raise ConflictError(f"{len(missing)} of {session.part_count} parts are missing: {shown}. Send them, "
+                                "then complete the upload again.")
+        session.state = UploadSession.State.PROCESSING
+        session.save(update_fields=["state"])
+        transaction.on_commit(lambda: enqueue(session.pk))
+    return session
+
+
+def enqueue(session_id) -> bool:
+    """Hand the assembly to the broker; if it is down, ``uploads_expire`` sends it again later."""
+    from apps.monitoring.tasks import assemble_upload
+
+    try:
+        assemble_upload.apply_async(args=[str(session_id)], retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure: the sweep sends it later
+        logger.warning("broker unavailable; upload %s waits for the sweep", session_id)
+        return False
+    return True
+
+
+def _delete_parts(session: UploadSession) -> None:
+    for number in range(1, session.part_count + 1):
+        files.delete(session.part_name(number))
+
+
+@transaction.atomic
+def upload_abort(*, actor, session: UploadSession) -> UploadSession:
+    """Stop an open upload and delete its parts; an upload already handed to a worker cannot be aborted."""
+    require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
+    session = UploadSession.objects.select_for_update().get(pk=session.pk)
+    if session.state != UploadSession.State.OPEN:
+        raise ConflictError(f"This upload is {session.get_state_display().lower()}; only an open one can be "
+                            "aborted.")
+    session.state, session.finished_at = UploadSession.State.ABORTED, timezone.now()
+    session.save(update_fields=["state", "finished_at"])
+    audit_record(actor=actor, action="upload.aborted", obj=session, changes={"state": ["open", "aborted"]})
+    transaction.on_commit(lambda: _delete_parts(session))
+    return session
+
+
+def uploads_expire(*, now=None) -> int:
+    """The sweep: delete the parts of uploads left open past their expiry, and send again the assemblies that
+    never reached a worker or whose worker died (claimed longer ago than the task lease)."""
+    now = now or timezone.now()
+    expired = 0
+    for session in UploadSession.objects.filter(state=UploadSession.State.OPEN, expires_at__lte=now):
+        if UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.OPEN).update(
+                state=UploadSession.State.EXPIRED, finished_at=now):
+            _delete_parts(session)
+            expired += 1
+    lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
+    processing = UploadSession.objects.filter(state=UploadSession.State.PROCESSING)
+    processing.filter(started_at__lt=lease).update(started_at=None)
+    for pk in processing.filter(started_at__isnull=True, created_at__lt=now - timedelta(minutes=2)).values_list(
+            "pk", flat=True):
+        enqueue(pk)
+    return expired
+
+
+# --- Assembly (the worker) ------------------------------------------------------------------------------------
+
+
+def upload_assemble(*, session_id) -> bool:
+    """Assemble, verify and ingest a completed upload; safe to run twice (the first claim wins)."""
+    claimed = UploadSession.objects.filter(pk=session_id, state=UploadSession.State.PROCESSING,
+                                           started_at__isnull=True).update(started_at=timezone.now())
+    if not claimed:
+        return False
+    session = UploadSession.objects.select_related("version__model", "created_by").get(pk=session_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="portal-upload-") as folder:
+            path = os.path.join(folder, "file")
+            digest = _concatenate(session, path)
+            if digest != session.sha256:
+                _reject(session, [Problem(None, (), f"the assembled file's SHA-256 is {digest}, not the "
+                                                    f"{session.sha256} declared when the upload started; a part "
+                                                    "differs from the file. Start a new upload.")])
+            elif session.size_bytes <= settings.PORTAL_MAX_UPLOAD_BYTES:
+                _ingest_whole(session, path)
+            else:
+                _ingest_streaming(session, path, folder)
+    except OperationalError:
+        UploadSession.objects.filter(pk=session_id).update(started_at=None)  # the task's retry claims it again
+        raise
+    except Exception as exc:  # noqa: BLE001 - the person learns why; the parts are deleted below either way
+        logger.exception("upload %s could not be assembled", session_id)
+        reason = str(exc)[:500] or type(exc).__name__
+        _reject(session, [Problem(None, (), f"the file could not be processed: {reason}")])
+    _delete_parts(session)
+    return True
+
+
+def _concatenate(session: UploadSession, path: str) -> str:
+    """Write the parts, in order, to ``path``; answers the SHA-256 of the whole."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        for number in range(1, session.part_count + 1):
+            with files.open_file(session.part_name(number)) as part:
+                while block := part.read(BLOCK_BYTES):
+                    digest.update(block)
+                    out.write(block)
+    return digest.hexdigest()
+
+
+def _problems(problems) -> list[dict]:
+    return [{"column": p.column, "rows": list(p.rows), "message": p.message} for p in problems]
+
+
+@transaction.atomic
+def _reject(session: UploadSession, problems) -> None:
+    session.state, session.finished_at = UploadSession.State.REJECTED, timezone.now()
+    session.problems = _problems(problems)
+    session.error = "The file was rejected and nothing was stored: " + "; ".join(str(p) for p in problems[:5])
+    session.save(update_fields=["state", "finished_at", "problems", "error"])
+    audit_record(actor=None, action="upload.rejected", obj=session, changes={"state": ["processing", "rejected"]},
+                 reason=session.error[:2000])
+
+
+@transaction.atomic
+def _complete(session: UploadSession, *, evaluation: Evaluation | None = None,
+              reference: ReferenceData | None = None) -> None:
+    session.state, session.finished_at = UploadSession.State.COMPLETE, timezone.now()
+    session.evaluation, session.reference = evaluation, reference
+    session.save(update_fields=["state", "finished_at", "evaluation", "reference"])
+    made = evaluation or reference
+    audit_record(actor=None, action="upload.completed", obj=session,
+                 changes={"state": ["processing", "complete"], "result": [None, str(made)]})
+
+
+def _columns(options: dict) -> dict:
+    return {**services.DEFAULT_COLUMNS, **{k: v for k, v in (options.get("columns") or {}).items() if v}}
+
+
+def _ingest_whole(session: UploadSession, path: str) -> None:
+    """A file within the direct upload's limit: the direct upload's services, checks and answers."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    options, actor = session.options, session.created_by
+    try:
+        if session.purpose == UploadSession.Purpose.REFERENCE:
+            reference = services.reference_upload(actor=actor, version=session.version, data=data,
+                                                  filename=session.filename)
+            _complete(session, reference=reference)
+            return
+        evaluation, _ = services.evaluation_upload(
+            actor=actor, version=session.version, data=data, filename=session.filename, kind=options["kind"],
+            columns=_columns(options), sensitive_features=options.get("sensitive_features", []),
+            positive_label=options.get("positive_label", "1"))
+    except services.UploadRejected as exc:
+        _reject(session, exc.problems)
+        return
+    except DomainError as exc:
+        _reject(session, [Problem(None, (), exc.message)])
+        return
+    _complete(session, evaluation=evaluation)
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ingest_streaming(session: UploadSession, path: str, folder: str) -> None:
+    """A file above the direct upload's limit: checked batch by batch; stored only once it passed."""
+    from apps.monitoring.ingest import IngestError
+
+    options, version = session.options, session.version
+    columns = _columns(options)
+    spec = None if session.purpose == UploadSession.Purpose.REFERENCE else {
+        **columns, "sensitive_features": list(options.get("sensitive_features", [])),
+        "task_type": version.model.task_type, "positive_label": options.get("positive_label", "1")}
+    copy = os.path.join(folder, "copy.parquet")
+    try:
+        require(session.created_by, Capability.UPLOAD_EVALUATION, version.model)
+        result = streaming.check_and_convert(path, parquet_path=copy, spec=spec,
+                                             max_groups=settings.PORTAL_MAX_GROUPS_PER_FEATURE,
+                                             block_bytes=STREAM_BLOCK_BYTES)
+    except IngestError as exc:
+        _reject(session, exc.problems)
+        return
+    except DomainError as exc:
+        _reject(session, [Problem(None, (), exc.message)])
+        return
+    with open(path, "rb") as raw, open(copy, "rb") as columnar:
+        raw_path = storage.put_file(raw, digest=session.sha256, size=session.size_bytes, kind="raw",
+                                    suffix=f".{result.file_format}")
+        parquet_path = storage.put_file(columnar, digest=_file_digest(copy), size=os.path.getsize(copy),
+                                        kind="parquet", suffix=".parquet")
+    if spec is None:
+        _record_reference(session, result=result, raw_path=raw_path, parquet_path=parquet_path)
+    else:
+        _record_evaluation(session, result=result, columns=columns, raw_path=raw_path, parquet_path=parquet_path)
+
+
+@transaction.atomic
+def _record_reference(session: UploadSession, *, result: streaming.Streamed, raw_path: str, parquet_path: str):
+    reference = ReferenceData.objects.create(
+        version=session.version, filename=session.filename, sha256=session.sha256, raw_path=raw_path,
+        parquet_path=parquet_path, row_count=result.row_count, columns=result.columns, created_by=session.created_by)
+    audit_record(actor=session.created_by, action="reference_data.uploaded", obj=session.version,
+                 changes={"reference_sha256": [None, session.sha256], "rows": [None, result.row_count]})
+    _complete(session, reference=reference)
+
+
+@transaction.atomic
+def _record_evaluation(session: UploadSession, *, result: streaming.Streamed, columns: dict, raw_path: str,
+                       parquet_path: str) -> None:
+    options = session.options
+    sensitive = list(options.get("sensitive_features", []))
+    described = {"target": columns["target"], "prediction": columns["prediction"], "score": result.score_column,
+                 "timestamp": result.timestamp_column, "sensitive_features": sensitive,
+                 "features": list(result.feature_columns), "labels": list(result.labels),
+                 "probability_columns": dict(result.probability_columns)}
+    evaluation = Evaluation.objects.create(
+        version=session.version, kind=options["kind"], filename=session.filename, file_format=result.file_format,
+        sha256=session.sha256, size_bytes=session.size_bytes, raw_path=raw_path, parquet_path=parquet_path,
+        row_count=result.row_count, columns=described, positive_label=str(options.get("positive_label", "1")),
+        warnings=list(result.warnings), created_by=session.created_by,
+        period_start=result.period[0], period_end=result.period[1])
+    audit_record(actor=session.created_by, action="evaluation.uploaded", obj=evaluation,
+                 changes={"sha256": [None, session.sha256], "rows": [None, result.row_count],
+                          "kind": [None, options["kind"]]})
+    _complete(session, evaluation=evaluation)
+    transaction.on_commit(lambda: services.enqueue(evaluation.pk))

@@ -1,0 +1,124 @@
+"""The client sends large files in parts against a live server, survives a failing part and resumes a broken run.
+
+Parts are 1 KB (``PORTAL_UPLOAD_PART_BYTES``) and the client's threshold 1,000 bytes, so a 16 KB file has
+sixteen parts. The server's part handler is wrapped to count the parts it receives and to fail some.
+"""
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlops_portal_client.parts import PartUploader, state_path
+from sklearn.metrics import accuracy_score
+
+from apps.monitoring import uploads
+from apps.monitoring.models import Evaluation, UploadSession
+from mlops_portal.client import PortalClient, PortalError
+from tests.factories import api_key_for
+from tests.monitoring.test_services import evaluation_csv
+from tests.reviews.helpers import assessed_version
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+PART = 1024
+
+
+@pytest.fixture
+def sam(make_user):
+    return make_user("data_scientist", username="sam")
+
+
+@pytest.fixture
+def token(sam, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PORTAL_UPLOAD_PART_BYTES = PART
+    return api_key_for(sam)
+
+
+@pytest.fixture
+def received(monkeypatch):
+    """Part numbers the server was sent; ``received.fail`` holds part numbers to answer 500 (once each, or
+    always when the number is in ``received.always``)."""
+    seen: Counter = Counter()
+    seen.fail, seen.always = set(), set()
+    real = uploads.upload_part_put
+
+    def counted(**kwargs):
+        number = kwargs["number"]
+        seen[number] += 1
+        if number in seen.always or (number in seen.fail and seen[number] == 1):
+            raise RuntimeError("the disk hiccuped")  # an unexpected error: the server answers 500
+        return real(**kwargs)
+
+    monkeypatch.setattr(uploads, "upload_part_put", counted)
+    return seen
+
+
+def test_a_large_file_goes_in_parts_and_a_failed_part_is_sent_again(live_server, token, sam, tmp_path, received):
+    version = assessed_version(team__members=[sam])
+    data, frame = evaluation_csv(400)
+    path = tmp_path / "results.csv"
+    path.write_bytes(data)
+    received.fail.add(3)
+    progress = []
+
+    evaluation = PortalClient(live_server.url, token).upload_evaluation(
+        version.pk, path, sensitive_features=["sex"], chunk_threshold=1000,
+        progress=lambda done, total: progress.append((done, total)))
+
+    parts = -(-len(data) // PART)
+    assert received[3] == 2 and all(received[n] == 1 for n in range(1, parts + 1) if n != 3)
+    assert progress[-1] == (parts, parts) and len(progress) == parts
+    result = PortalClient(live_server.url, token).wait(evaluation["id"], timeout=60)
+    assert result["status"] == "done"
+    assert result["metrics"]["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
+    assert not state_path(path).exists()
+
+
+def test_a_new_run_of_the_command_sends_only_the_missing_parts(live_server, token, sam, tmp_path, received):
+    version = assessed_version(team__members=[sam])
+    data, frame = evaluation_csv(400)
+    path = tmp_path / "results.csv"
+    path.write_bytes(data)
+    parts = -(-len(data) // PART)
+    received.always.add(3)
+    fields = {"model_version": version.pk, "purpose": "evaluation", "kind": "validation",
+              "sensitive_features": ["sex"], "positive_label": "1", "target_column": "y_true",
+              "prediction_column": "y_pred", "score_column": "y_score", "timestamp_column": "timestamp"}
+    with pytest.raises(PortalError, match="HTTP 500"):
+        PartUploader(PortalClient(live_server.url, token), retries=1, backoff=0.01).send(path, fields)
+    assert state_path(path).exists() and dict(received) == {1: 1, 2: 1, 3: 2}
+    received.always.clear()
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "mlops_portal.client", "--url", live_server.url, "--token", token, "upload",
+         "--version", str(version.pk), "--sensitive-features", "sex", "--chunk-threshold-mb", "0.001", "--wait",
+         str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert received[1] == 1 and received[2] == 1 and received[3] == 3
+    assert all(received[n] == 1 for n in range(4, parts + 1))
+    answer = json.loads(resumed.stdout)
+    assert answer["status"] == "done" and UploadSession.objects.get().evaluation_id == answer["id"]
+    assert answer["metrics"]["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
+    assert not state_path(path).exists()
+
+
+def test_a_refused_large_file_reports_its_problems_like_a_direct_upload(live_server, token, sam, tmp_path):
+    version = assessed_version(team__members=[sam])
+    _, frame = evaluation_csv(400)
+    frame.loc[300, "y_score"] = 1.7
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "mlops_portal.client", "--url", live_server.url, "--token", token, "upload",
+         "--version", str(version.pk), "--chunk-threshold-mb", "0.001", str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert refused.returncode == 1
+    assert "HTTP 400" in refused.stderr and "column 'y_score'" in refused.stderr and "302" in refused.stderr
+    assert not Evaluation.objects.exists() and UploadSession.objects.get().state == "rejected"

@@ -1,0 +1,332 @@
+"""Large files in parts (POST /api/v1/uploads/, PUT parts, complete): the API, the worker's assembly, the sweep.
+
+Parts are 1 KB here (``PORTAL_UPLOAD_PART_BYTES``) so a 20 KB file has twenty of them; the streamed check
+(files over ``PORTAL_MAX_UPLOAD_MB``) is reached by lowering that limit to 4 KB and Arrow's block to 4 KB.
+"""
+
+import hashlib
+from datetime import timedelta
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from apps.core import storage as files
+from apps.core.models import AuditEvent
+from apps.monitoring import uploads
+from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
+from tests.factories import api_key_for
+from tests.monitoring.test_services import evaluation_csv
+from tests.reviews.helpers import assessed_version
+
+pytestmark = pytest.mark.django_db
+PART = 1024
+
+
+@pytest.fixture(autouse=True)
+def _small_parts(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PORTAL_UPLOAD_PART_BYTES = PART
+
+
+@pytest.fixture
+def scientist(make_user):
+    return make_user("data_scientist", username="sam")
+
+
+@pytest.fixture
+def api(scientist) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(scientist)}")
+    return client
+
+
+@pytest.fixture
+def version(scientist):
+    return assessed_version(team__members=[scientist])
+
+
+@pytest.fixture
+def streamed(settings, monkeypatch):
+    """Files over 4 KB are checked as they stream, in blocks of 4 KB (several batches per file)."""
+    settings.PORTAL_MAX_UPLOAD_BYTES = 4 * 1024
+    monkeypatch.setattr(uploads, "STREAM_BLOCK_BYTES", 4 * 1024)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def start(api, version, data: bytes, **options):
+    body = {"model_version": version.pk, "filename": "big.csv", "size": len(data), "sha256": sha(data),
+            "sensitive_features": ["sex"], **options}
+    return api.post("/api/v1/uploads/", body, format="json")
+
+
+def put_part(api, session_id, number: int, chunk: bytes, digest: str | None = None):
+    return api.generic("PUT", f"/api/v1/uploads/{session_id}/parts/{number}/", chunk,
+                       content_type="application/octet-stream", HTTP_X_PART_SHA256=digest or sha(chunk))
+
+
+def send_all(api, session_id, data: bytes, skip=()):
+    for number, offset in enumerate(range(0, len(data), PART), start=1):
+        if number not in skip:
+            assert put_part(api, session_id, number, data[offset:offset + PART]).status_code == 200
+
+
+def upload_in_parts(api, version, data: bytes, django_capture_on_commit_callbacks, **options) -> dict:
+    session = start(api, version, data, **options).json()
+    send_all(api, session["id"], data)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/uploads/{session['id']}/complete/").status_code == 202
+    return api.get(f"/api/v1/uploads/{session['id']}/").json()
+
+
+def stored_parts(session_id) -> list[str]:
+    try:
+        return files.backend().listdir(f"monitoring/uploads/{session_id}")[1]
+    except FileNotFoundError:
+        return []
+
+
+def test_it_answers_the_parts_to_send(api, version):
+    data, _ = evaluation_csv(200)
+    response = start(api, version, data)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["parts"] == -(-len(data) // PART) and body["part_size"] == PART and body["state"] == "open"
+    assert body["urls"]["complete"] == f"/api/v1/uploads/{body['id']}/complete/"
+    assert AuditEvent.objects.filter(action="upload.started", object_id=body["id"]).count() == 1
+
+
+def test_parts_make_the_same_evaluation_as_a_direct_upload(api, version, django_capture_on_commit_callbacks):
+    data, frame = evaluation_csv(400)
+    with django_capture_on_commit_callbacks(execute=True):
+        direct = api.post("/api/v1/evaluations/", {"model_version": version.pk, "sensitive_features": "sex",
+                                                   "file": _file(data)}, format="multipart").json()
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    assert session["state"] == "complete" and session["evaluation"] != direct["id"]
+    chunked = Evaluation.objects.get(pk=session["evaluation"])
+    assert chunked.status == "done" and chunked.sha256 == sha(data) and chunked.row_count == 400
+    assert chunked.metrics == Evaluation.objects.get(pk=direct["id"]).metrics
+    assert stored_parts(session["id"]) == []
+
+
+def test_a_streamed_file_gets_the_metrics_of_scikit_learn(api, version, streamed, django_capture_on_commit_callbacks):
+    data, frame = evaluation_csv(600)
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    assert session["state"] == "complete", session
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert evaluation.status == "done", evaluation.error
+    assert evaluation.row_count == 600 and evaluation.columns["sensitive_features"] == ["sex"]
+    assert pq.ParquetFile(files.backend().path(evaluation.parquet_path)).num_row_groups > 1  # one per batch
+    overall = evaluation.metrics["overall"]
+    assert overall["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
+    assert overall["roc_auc"] == pytest.approx(roc_auc_score(frame.y_true, frame.y_score))
+    female = frame[frame.sex == "female"]
+    assert evaluation.metrics["groups"]["sex"]["female"]["accuracy"] == pytest.approx(
+        accuracy_score(female.y_true, female.y_pred))
+    assert AuditEvent.objects.filter(action="upload.completed", object_id=session["id"]).count() == 1
+
+
+def test_a_streamed_file_with_a_bad_value_mid_file_is_rejected_and_leaves_nothing(
+        api, version, streamed, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(600)
+    frame.loc[450, "y_score"] = 1.7
+    data = frame.to_csv(index=False).encode()
+    before = set(_all_files())
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    assert session["state"] == "rejected" and session["evaluation"] is None
+    (problem,) = session["problems"]
+    assert problem["column"] == "y_score" and problem["rows"] == [452] and "outside [0, 1]" in problem["message"]
+    assert not Evaluation.objects.exists() and set(_all_files()) == before
+    assert AuditEvent.objects.filter(action="upload.rejected", object_id=session["id"]).count() == 1
+
+
+def test_a_file_without_a_required_column_is_rejected_with_its_problems(
+        api, version, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(200)
+    data = frame.drop(columns=["y_pred"]).to_csv(index=False).encode()
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    assert session["state"] == "rejected"
+    assert session["problems"][0]["column"] == "y_pred" and "is missing" in session["problems"][0]["message"]
+    assert not Evaluation.objects.exists() and stored_parts(session["id"]) == [] and _all_files() == []
+
+
+def test_a_streamed_file_without_a_required_column_is_rejected(api, version, streamed,
+                                                               django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(300)
+    data = frame.drop(columns=["sex"]).to_csv(index=False).encode()
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    assert session["state"] == "rejected" and session["problems"][0]["column"] == "sex"
+    assert not Evaluation.objects.exists() and _all_files() == []
+
+
+def test_a_part_longer_than_the_part_size_is_413_and_not_stored(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+
+    response = put_part(api, session["id"], 1, data[:PART + 1])
+
+    assert response.status_code == 413 and "at most 1,024 bytes" in response.json()["detail"]
+    assert stored_parts(session["id"]) == [] and api.get(f"/api/v1/uploads/{session['id']}/").json()["received"] == []
+
+
+def test_a_part_whose_hash_differs_is_refused_and_not_stored(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+
+    response = put_part(api, session["id"], 1, data[:PART], digest=sha(b"something else"))
+
+    assert response.status_code == 400 and "damaged on the way" in response.json()["detail"]
+    assert stored_parts(session["id"]) == []
+
+
+def test_a_part_sent_again_replaces_the_first(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    put_part(api, session["id"], 2, b"x" * PART)
+
+    assert put_part(api, session["id"], 2, data[PART:2 * PART]).status_code == 200
+
+    assert stored_parts(session["id"]) == ["2"]
+    with files.open_file(f"monitoring/uploads/{session['id']}/2") as handle:
+        assert handle.read() == data[PART:2 * PART]
+
+
+def test_get_lists_the_received_parts_to_resume(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data, skip={2, 4})
+
+    body = api.get(f"/api/v1/uploads/{session['id']}/").json()
+
+    assert body["missing"] == [2, 4] and body["received"] == [n for n in range(1, body["parts"] + 1) if n not in (2, 4)]
+
+
+def test_completing_with_a_missing_part_names_it(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data, skip={3})
+
+    response = api.post(f"/api/v1/uploads/{session['id']}/complete/")
+
+    assert response.status_code == 409 and "parts are missing: 3." in response.json()["detail"]
+    assert UploadSession.objects.get(pk=session["id"]).state == "open"
+
+
+def test_a_file_whose_whole_hash_differs_is_rejected_and_leaves_nothing(
+        api, version, django_capture_on_commit_callbacks):
+    data, _ = evaluation_csv(200)
+    declared = data[:-1] + b"9"  # same size, another hash: the parts sent are not the file declared
+    session = start(api, version, data, sha256=sha(declared)).json()
+    send_all(api, session["id"], data)
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/v1/uploads/{session['id']}/complete/")
+
+    body = api.get(f"/api/v1/uploads/{session['id']}/").json()
+
+    assert body["state"] == "rejected" and "SHA-256" in body["problems"][0]["message"]
+    assert not Evaluation.objects.exists() and _all_files() == []
+
+
+def test_another_persons_upload_is_404(api, version, make_user):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('admin'))}")
+
+    assert other.get(f"/api/v1/uploads/{session['id']}/").status_code == 404
+    assert put_part(other, session["id"], 1, data[:PART]).status_code == 404
+    assert other.post(f"/api/v1/uploads/{session['id']}/complete/").status_code == 404
+    assert other.delete(f"/api/v1/uploads/{session['id']}/").status_code == 404
+    assert stored_parts(session["id"]) == []
+
+
+def test_abort_deletes_the_parts(api, version, django_capture_on_commit_callbacks):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data, skip={1})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"/api/v1/uploads/{session['id']}/").status_code == 204
+
+    assert stored_parts(session["id"]) == [] and UploadSession.objects.get(pk=session["id"]).state == "aborted"
+    assert put_part(api, session["id"], 1, data[:PART]).status_code == 409
+
+
+def test_the_sweep_deletes_parts_of_expired_uploads(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data, skip={1})
+
+    assert uploads.uploads_expire(now=timezone.now() + timedelta(hours=25)) == 1
+
+    assert stored_parts(session["id"]) == [] and UploadSession.objects.get(pk=session["id"]).state == "expired"
+
+
+def test_a_file_over_the_maximum_is_refused_before_any_part(api, version, settings):
+    settings.PORTAL_MAX_LARGE_UPLOAD_BYTES = 5 * 2**30
+    response = api.post("/api/v1/uploads/", {"model_version": version.pk, "filename": "huge.csv",
+                                             "size": 6 * 2**30, "sha256": "a" * 64}, format="json")
+
+    assert response.status_code == 413 and "PORTAL_MAX_LARGE_UPLOAD_GB" in response.json()["detail"]
+    assert not UploadSession.objects.exists()
+
+
+def test_only_the_models_team_starts_an_upload(version, make_user):
+    outsider = APIClient()
+    outsider.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('data_scientist'))}")
+    data, _ = evaluation_csv(50)
+
+    assert start(outsider, version, data).status_code == 403
+    assert not UploadSession.objects.exists()
+
+
+def test_a_large_reference_file_is_streamed_into_reference_data(api, version, streamed,
+                                                                django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(400)
+    data = frame[["income", "sex"]].to_csv(index=False).encode()
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks, purpose="reference")
+
+    assert session["state"] == "complete"
+    reference = ReferenceData.objects.get(pk=session["reference"])
+    assert reference.row_count == 400 and reference.columns == ["income", "sex"]
+    copy = pd.read_parquet(files.backend().path(reference.parquet_path))
+    assert copy["income"].tolist() == pytest.approx(frame["income"].tolist())
+
+
+def _file(data: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("eval.csv", data, content_type="text/csv")
+
+
+def _all_files() -> list[str]:
+    """Every file the monitoring app stored (raw uploads, Parquet copies, parts)."""
+    store, found = files.backend(), []
+
+    def walk(folder: str) -> None:
+        try:
+            folders, names = store.listdir(folder)
+        except FileNotFoundError:
+            return
+        found.extend(f"{folder}/{name}" for name in names)
+        for name in folders:
+            walk(f"{folder}/{name}")
+
+    walk("monitoring")
+    return sorted(found)
