@@ -127,11 +127,12 @@ def evaluation_upload(*, actor, version: ModelVersion, data: bytes, filename: st
     return evaluation, True
 
 
-def _check_sha256(value: str) -> str:
+def check_sha256(value: str, field: str = "sha256") -> str:
+    """A SHA-256 as 64 lower-case hexadecimal characters, or a DomainError naming ``field``."""
     digest = value.strip().lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise DomainError("sha256 must be the data set's SHA-256: 64 hexadecimal characters "
-                          "(e.g. the output of sha256sum).", field="sha256")
+        raise DomainError(f"{field} must be a SHA-256 in hexadecimal: 64 characters (e.g. the output of sha256sum), "
+                          f"not {value[:80]!r}.", field=field)
     return digest
 
 
@@ -172,7 +173,7 @@ def evaluation_register(*, actor, version: ModelVersion, path: str, sha256: str,
         raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
     if version.stage == Stage.RETIRED:
         raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
-    digest = _check_sha256(sha256)
+    digest = check_sha256(sha256)
     try:
         footer = datasets.read_footer(path, roots=settings.PORTAL_DATA_ROOTS)
     except datasets.DataSetError as exc:

@@ -38,7 +38,6 @@ BLOCK_BYTES = 1024 * 1024
 # A part is spooled in memory up to this size, then on local disk: a web process holds one block plus this.
 SPOOL_BYTES = 8 * 1024 * 1024
 STREAM_BLOCK_BYTES = streaming.BLOCK_BYTES
-SHA256_LENGTH = 64
 
 
 class TooLargeError(DomainError):
@@ -48,14 +47,6 @@ class TooLargeError(DomainError):
 def upload_sessions_for(user):
     """The uploads a person may see and continue: their own. Anyone else's is a 404, never a 403."""
     return UploadSession.objects.filter(created_by=user).select_related("version__model")
-
-
-def _check_sha256(value: str, field: str) -> str:
-    value = value.strip().lower()
-    if len(value) != SHA256_LENGTH or any(c not in "0123456789abcdef" for c in value):
-        raise DomainError(f"{field} must be a SHA-256 in hexadecimal (64 characters), not {value[:80]!r}.",
-                          field=field)
-    return value
 
 
 @transaction.atomic
@@ -76,7 +67,7 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
         raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
     session = UploadSession.objects.create(
         version=version, purpose=purpose, filename=filename[:255], size_bytes=size,
-        sha256=_check_sha256(sha256, "sha256"), part_size=settings.PORTAL_UPLOAD_PART_BYTES, options=options,
+        sha256=services.check_sha256(sha256), part_size=settings.PORTAL_UPLOAD_PART_BYTES, options=options,
         created_by=actor, expires_at=timezone.now() + timedelta(hours=settings.PORTAL_UPLOAD_EXPIRY_HOURS))
     audit_record(actor=actor, action="upload.started", obj=session,
                  changes={"size": [None, size], "sha256": [None, session.sha256], "purpose": [None, purpose]})
@@ -133,7 +124,7 @@ def upload_part_put(*, actor, session: UploadSession, number: int, stream, decla
     require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
     _require_open(session)
     expected = _expected_size(session, number)
-    part_sha256 = _check_sha256(part_sha256, "X-Part-SHA256")
+    part_sha256 = services.check_sha256(part_sha256, "X-Part-SHA256")
     spool, digest = _receive(stream, expected=expected, declared=declared_length)
     with spool:
         if digest != part_sha256:

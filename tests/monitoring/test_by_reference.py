@@ -88,6 +88,15 @@ def test_a_changed_data_set_fails_its_evaluation_and_stores_no_metrics(roots, cl
     assert "has changed since it was registered" in evaluation.error and digest in evaluation.error
 
 
+def test_a_malformed_sha256_is_refused_before_anything_is_recorded(roots, client_as):
+    version = ModelVersionFactory()
+    _data_set(roots / "march.parquet")
+    response = _post(_scientist_of(version, client_as), model_version=version.pk, path=str(roots / "march.parquet"),
+                     sha256="not-a-hash")
+    assert response.status_code == 400 and "64 characters" in str(response.json())
+    assert not Evaluation.objects.exists()
+
+
 def test_it_is_off_until_roots_are_configured(settings, tmp_path, client_as):
     settings.PORTAL_DATA_ROOTS = []
     version = ModelVersionFactory()
