@@ -85,6 +85,10 @@ def seed_portfolio() -> dict:
 
     finding = FindingFactory(version=version)
     incident = IncidentFactory(model=model)
+    from apps.monitoring.uploads import upload_start
+
+    upload = upload_start(actor=scientist, version=version, filename="big.csv", size=3000, sha256="a" * 64,
+                          purpose="evaluation", options={"kind": "production", "sensitive_features": []})
 
     return {
         "tokens": tokens,
@@ -114,6 +118,7 @@ def seed_portfolio() -> dict:
             "use-cases": [use_case.pk for use_case in use_cases],
             "findings": [finding.pk],
             "incidents": [incident.pk],
+            "uploads": [str(upload.pk)],
         },
         # Values for body fields that reference other objects.
         "references": {

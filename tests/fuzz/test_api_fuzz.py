@@ -67,8 +67,9 @@ def flatmap_case(context, case):
 
     def aimed(choices):
         if replace_path:
-            (name,) = case.path_parameters
-            case.path_parameters = {name: choices["path"]}
+            # The collection's own id comes first (a part's number after an upload's id stays generated).
+            name = next(iter(case.path_parameters))
+            case.path_parameters = {**case.path_parameters, name: choices["path"]}
         if replace_body:
             case.body = {**case.body, **{field: choices[field] for field in case.body if field in choices}}
         return case

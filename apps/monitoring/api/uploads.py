@@ -75,10 +75,14 @@ class UploadSessionSerializer(serializers.ModelSerializer):
         return {"self": detail, "part": f"{detail}parts/{{number}}/", "complete": f"{detail}complete/"}
 
 
+INVALID = OpenApiResponse(description='A field is invalid: `{"<field>": ["message"]}`; nothing was stored.')
+NOT_OPEN = OpenApiResponse(description="The upload is no longer open (complete, rejected, aborted or expired).")
+
+
 @extend_schema_view(
     retrieve=extend_schema(summary="An upload's state and the parts received (to resume); once complete, the "
                                    "evaluation (or reference data) made from it, or the problems that refused it"),
-    destroy=extend_schema(summary="Abort an open upload and delete its parts", responses={204: None}),
+    destroy=extend_schema(summary="Abort an open upload and delete its parts", responses={204: None, 409: NOT_OPEN}),
 )
 class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Files too large for one request: ``POST`` declares it, each part is ``PUT`` alone, ``complete`` hands it to
@@ -95,7 +99,8 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
 
     @extend_schema(summary="Start an upload in parts of a file too large for one request",
                    request=UploadStartSerializer,
-                   responses={201: UploadSessionSerializer,
+                   responses={201: UploadSessionSerializer, 400: INVALID,
+                              409: OpenApiResponse(description="The model version is retired."),
                               413: OpenApiResponse(description="The file is over PORTAL_MAX_LARGE_UPLOAD_GB.")})
     def create(self, request):
         body = UploadStartSerializer(data=request.data)
@@ -116,6 +121,10 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
                            "part again replaces it",
                    request={"application/octet-stream": OpenApiTypes.BINARY}, parameters=[PART_SHA256],
                    responses={200: UploadSessionSerializer,
+                              400: OpenApiResponse(description="No such part number, a size other than the "
+                                                               "part's, or a SHA-256 other than X-Part-SHA256; "
+                                                               "nothing stored."),
+                              409: NOT_OPEN,
                               413: OpenApiResponse(description="The body is longer than the part; nothing stored.")})
     @action(detail=True, methods=["put"], url_path=r"parts/(?P<number>[0-9]{1,9})", url_name="part")
     def part(self, request, pk=None, number=None):
@@ -132,7 +141,8 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
     @extend_schema(summary="Complete an upload: a worker assembles the parts, verifies the file's SHA-256 and checks "
                            "it; poll the upload until it names its evaluation (or its problems)",
                    request=None, responses={202: UploadSessionSerializer,
-                                            409: OpenApiResponse(description="Parts are missing.")})
+                                            409: OpenApiResponse(description="Parts are missing, or the upload is "
+                                                                             "no longer open.")})
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         session = uploads.upload_complete(actor=request.user, session=self.get_object())
