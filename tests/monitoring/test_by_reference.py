@@ -166,3 +166,14 @@ def test_its_page_says_where_the_data_set_is_read_from(roots, client_as, django_
     page = client.get(f"/monitoring/evaluations/{evaluation_id}/").content.decode()
 
     assert "Read in place from" in page and str((roots / "march.parquet").resolve()) in page
+
+
+def test_a_list_of_sensitive_features_longer_than_any_file_could_hold_is_refused(roots, client_as):
+    from apps.monitoring import ingest
+
+    version = ModelVersionFactory()
+    _, digest = _data_set(roots / "march.parquet")
+    response = _post(_scientist_of(version, client_as), model_version=version.pk, path=str(roots / "march.parquet"),
+                     sha256=digest, sensitive_features=[f"c{n}" for n in range(ingest.MAX_COLUMNS + 1)])
+    assert response.status_code == 400 and "sensitive_features" in response.json()
+    assert not Evaluation.objects.exists()

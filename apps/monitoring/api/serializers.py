@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
-from apps.monitoring import selectors
+from apps.monitoring import ingest, selectors
 from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
 
 
@@ -34,20 +34,14 @@ class EvaluationUploadSerializer(serializers.Serializer):
         return names
 
 
-class EvaluationReferenceSerializer(serializers.Serializer):
-    """An evaluation of a Parquet data set that stays where it is (JSON); see PORTAL_DATA_ROOTS."""
+class EvaluationOptionsSerializer(serializers.Serializer):
+    """An evaluation's options as JSON (by reference, uploads in parts): kind, sensitive features, column names."""
 
-    model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
-    path = serializers.CharField(max_length=1024, validators=[validate_single_line],
-                                 help_text="Absolute path of the Parquet file, inside one of PORTAL_DATA_ROOTS.")
-    sha256 = serializers.CharField(max_length=64, validators=[validate_single_line],
-                                   help_text="The file's SHA-256 (hex); the worker checks it before computing.")
     kind = serializers.ChoiceField(choices=["validation", "production"], default="validation")
     sensitive_features = serializers.ListField(child=serializers.CharField(validators=[validate_single_line]),
-                                               required=False, default=list, help_text="Column names, e.g. "
-                                               '["sex", "age_band"]')
-    positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line],
-                                           help_text="Binary labels are read as stored: 0 and 1, 1 positive.")
+                                               required=False, default=list, max_length=ingest.MAX_COLUMNS,
+                                               help_text='Column names, e.g. ["sex", "age_band"]')
+    positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line])
     target_column = serializers.CharField(required=False, default="y_true", validators=[validate_single_line])
     prediction_column = serializers.CharField(required=False, default="y_pred", validators=[validate_single_line])
     score_column = serializers.CharField(required=False, default="y_score", validators=[validate_single_line])
@@ -58,6 +52,18 @@ class EvaluationReferenceSerializer(serializers.Serializer):
         if len(names) != len(set(names)):
             raise serializers.ValidationError("A column is named twice.")
         return names
+
+
+class EvaluationReferenceSerializer(EvaluationOptionsSerializer):
+    """An evaluation of a Parquet data set that stays where it is (PORTAL_DATA_ROOTS)."""
+
+    model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    path = serializers.CharField(max_length=1024, validators=[validate_single_line],
+                                 help_text="Absolute path of the Parquet file, inside one of PORTAL_DATA_ROOTS.")
+    sha256 = serializers.CharField(max_length=64, validators=[validate_single_line],
+                                   help_text="The file's SHA-256 (hex); the worker checks it before computing.")
+    positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line],
+                                           help_text="Binary labels are read as stored: 0 and 1, 1 positive.")
 
 
 class ProblemSerializer(serializers.Serializer):

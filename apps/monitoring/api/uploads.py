@@ -12,7 +12,7 @@ from apps.core.roles import Capability
 from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
 from apps.monitoring import uploads
-from apps.monitoring.api.serializers import ProblemSerializer
+from apps.monitoring.api.serializers import EvaluationOptionsSerializer, ProblemSerializer
 from apps.monitoring.models import UploadSession
 
 PART_SHA256 = OpenApiParameter("X-Part-SHA256", str, OpenApiParameter.HEADER, required=True,
@@ -20,7 +20,7 @@ PART_SHA256 = OpenApiParameter("X-Part-SHA256", str, OpenApiParameter.HEADER, re
                                            "refused (400) and not stored.")
 
 
-class UploadStartSerializer(serializers.Serializer):
+class UploadStartSerializer(EvaluationOptionsSerializer):
     """What an upload of a large file declares before its first byte: the file, and the evaluation's options."""
 
     model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
@@ -29,20 +29,6 @@ class UploadStartSerializer(serializers.Serializer):
     sha256 = serializers.CharField(help_text="The whole file's SHA-256 in hexadecimal; checked once assembled.")
     purpose = serializers.ChoiceField(choices=UploadSession.Purpose.choices, default="evaluation",
                                       help_text="evaluation (results) or reference (a version's training features)")
-    kind = serializers.ChoiceField(choices=["validation", "production"], default="validation")
-    sensitive_features = serializers.ListField(child=serializers.CharField(validators=[validate_single_line]),
-                                               required=False, default=list)
-    positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line])
-    target_column = serializers.CharField(required=False, default="y_true", validators=[validate_single_line])
-    prediction_column = serializers.CharField(required=False, default="y_pred", validators=[validate_single_line])
-    score_column = serializers.CharField(required=False, default="y_score", validators=[validate_single_line])
-    timestamp_column = serializers.CharField(required=False, default="timestamp", validators=[validate_single_line])
-
-    def validate_sensitive_features(self, value: list[str]) -> list[str]:
-        names = [name.strip() for name in value if name.strip()]
-        if len(names) != len(set(names)):
-            raise serializers.ValidationError("A column is named twice.")
-        return names
 
 
 class UploadSessionSerializer(serializers.ModelSerializer):
