@@ -6,6 +6,7 @@ relative (``monitoring/raw/ab/ab…cd.csv``) and never paths: nothing here may a
 """
 
 import hashlib
+import os
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
@@ -45,6 +46,34 @@ def put_file(name: str, handle, *, size: int, replace: bool = False) -> str:
         store.delete(name)
     handle.seek(0)
     return store.save(name, File(handle, name=name))
+
+
+class _LocalFile(File):
+    """A local file the caller gives away: Django's filesystem storage moves such a file into place
+    (``temporary_file_path``, as for a large form upload) instead of copying it; other storages read it."""
+
+    def temporary_file_path(self) -> str:
+        return self.name
+
+
+def put_path(name: str, path: str) -> str:
+    """``put_file`` for a file on local disk that the caller no longer needs: on the filesystem storage it is
+    moved (a rename on the same disk), on any other copied in chunks. Returns the stored name."""
+    store, size = backend(), os.path.getsize(path)
+    if store.exists(name):
+        if store.size(name) == size:
+            return name
+        store.delete(name)
+    with open(path, "rb") as handle:
+        return store.save(name, _LocalFile(handle, name=path))
+
+
+def local_path(name: str) -> str | None:
+    """Where ``name`` is (or would be) on this machine's disk with the filesystem storage; None with a remote one."""
+    try:
+        return backend().path(name)
+    except NotImplementedError:
+        return None
 
 
 def read(name: str) -> bytes:

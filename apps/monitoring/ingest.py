@@ -1168,12 +1168,18 @@ def parse_labels(
 PARQUET_ROW_GROUP_ROWS = 131_072
 
 
+# How the copy is encoded. LZ4 rather than zstd, and dictionaries given up past 64 KB rather than Arrow's 1 MB:
+# measured at 1M rows (25 features, mostly continuous), zstd with full dictionaries wrote in 1.3 s, this in 0.76 s,
+# for 15 % more bytes; a column of few distinct values (codes, amounts, labels) keeps its dictionary.
+PARQUET_OPTIONS = {"compression": "lz4", "dictionary_pagesize_limit": 64 * 1024}
+
+
 def to_parquet_bytes(df: pd.DataFrame, *, row_group_rows: int = PARQUET_ROW_GROUP_ROWS) -> bytes:
-    """The DataFrame as a zstd-compressed Parquet file (dtypes, categoricals included, survive the round trip),
-    in row groups of at most ``row_group_rows`` rows."""
+    """The DataFrame as a Parquet file (dtypes, categoricals included, survive the round trip), in row groups of
+    at most ``row_group_rows`` rows."""
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, compression="zstd",
-                   row_group_size=row_group_rows)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, row_group_size=row_group_rows,
+                   **PARQUET_OPTIONS)
     return sink.getvalue().to_pybytes()
 
 

@@ -6,7 +6,7 @@ Through Django's storage API (``apps.core.storage``): the filesystem by default,
 from apps.core import storage as files
 from apps.core.storage import sha256
 
-__all__ = ["open", "put", "put_file", "read", "sha256"]
+__all__ = ["open", "put", "put_file", "put_path", "read", "sha256"]
 
 
 def put(data: bytes, *, kind: str, suffix: str) -> tuple[str, str]:
@@ -18,6 +18,11 @@ def put(data: bytes, *, kind: str, suffix: str) -> tuple[str, str]:
 def put_file(handle, *, digest: str, size: int, kind: str, suffix: str) -> str:
     """``put`` for an open file whose SHA-256 the caller computed while writing it; returns the stored name."""
     return files.put_file(f"monitoring/{kind}/{digest[:2]}/{digest}{suffix}", handle, size=size)
+
+
+def put_path(path: str, *, digest: str, kind: str, suffix: str) -> str:
+    """``put_file`` for a local file the caller gives away: moved into a filesystem storage, copied to others."""
+    return files.put_path(f"monitoring/{kind}/{digest[:2]}/{digest}{suffix}", path)
 
 
 def read(name: str) -> bytes:

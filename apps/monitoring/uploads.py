@@ -15,11 +15,14 @@ stored. Whatever the outcome, the parts are deleted; ``uploads_expire`` deletes 
 """
 
 import hashlib
+import io
 import logging
 import os
 import tempfile
 from datetime import timedelta
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -29,8 +32,9 @@ from apps.core.errors import ConflictError, DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.inventory.models import ModelVersion, Stage
-from apps.monitoring import services, storage, streaming
-from apps.monitoring.ingest import Problem
+from apps.monitoring import ingest, services, storage, streaming
+from apps.monitoring.ingest import IngestError, Problem
+from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
 
 logger = logging.getLogger(__name__)
@@ -228,17 +232,8 @@ def upload_assemble(*, session_id) -> bool:
         return False
     session = UploadSession.objects.select_related("version__model", "created_by").get(pk=session_id)
     try:
-        with tempfile.TemporaryDirectory(prefix="portal-upload-") as folder:
-            path = os.path.join(folder, "file")
-            digest = _concatenate(session, path)
-            if digest != session.sha256:
-                _reject(session, [Problem(None, (), f"the assembled file's SHA-256 is {digest}, not the "
-                                                    f"{session.sha256} declared when the upload started; a part "
-                                                    "differs from the file. Start a new upload.")])
-            elif session.size_bytes <= settings.PORTAL_MAX_UPLOAD_BYTES:
-                _ingest_whole(session, path)
-            else:
-                _ingest_streaming(session, path, folder)
+        with tempfile.TemporaryDirectory(prefix="portal-upload-", dir=_scratch(session)) as folder:
+            _assemble(session, folder)
     except OperationalError:
         UploadSession.objects.filter(pk=session_id).update(started_at=None)  # the task's retry claims it again
         raise
@@ -248,6 +243,129 @@ def upload_assemble(*, session_id) -> bool:
         _reject(session, [Problem(None, (), f"the file could not be processed: {reason}")])
     _delete_parts(session)
     return True
+
+
+def _scratch(session: UploadSession) -> str | None:
+    """Where the assembly writes: beside the parts when they are on this machine's disk, so the checked file is
+    moved into storage rather than copied (``storage.put_path``); the system's temporary folder otherwise."""
+    folder = files.local_path(session.part_name(1))
+    return os.path.dirname(folder) if folder else None
+
+
+def _assemble(session: UploadSession, folder: str) -> None:
+    """Route the file: a CSV is checked while its parts are read, hashed and copied, in one pass
+    (``_ingest_csv``); a Parquet file (read from its footer) is assembled first; JSON Lines, and files a direct
+    upload's checks must see whole (a production file whose labels come later), go through the direct upload's
+    services when within ``PORTAL_MAX_UPLOAD_MB``."""
+    with files.open_file(session.part_name(1)) as part:
+        head = part.read(ingest.SNIFF_BYTES)
+    try:
+        file_format = streaming.sniff_format(head)
+    except IngestError:
+        file_format = None  # JSON, compressed or empty: the direct upload's checks name it (or refuse it above)
+    within = session.size_bytes <= settings.PORTAL_MAX_UPLOAD_BYTES
+    whole = within and (file_format is None or file_format == "csv" and _labels_later(session, _csv_names(head)))
+    if file_format == "csv" and not whole:
+        _ingest_csv(session, folder)
+        return
+    path = os.path.join(folder, "file")
+    digest = _concatenate(session, path)
+    if digest != session.sha256:
+        _reject(session, [_digest_problem(session, digest)])
+    elif whole or within and file_format == "parquet" and _labels_later(session, _parquet_names(path)):
+        _ingest_whole(session, path)
+    else:
+        _ingest_streaming(session, path, folder)
+
+
+def _labels_later(session: UploadSession, names: list[str]) -> bool:
+    """A production evaluation without its target column but with prediction ids: labels arrive later, which
+    only the direct upload's checks (``services.evaluation_upload``) accept."""
+    target = _columns(session.options)["target"]
+    return (session.purpose == UploadSession.Purpose.EVALUATION
+            and session.options.get("kind") == Evaluation.Kind.PRODUCTION
+            and target not in names and services.DEFAULT_PREDICTION_ID in names)
+
+
+def _csv_names(head: bytes) -> list[str]:
+    try:
+        return ingest._csv_header(head.removeprefix(ingest.UTF8_BOM), 0)[0]
+    except IngestError:
+        return []  # the streamed check names the problem
+
+
+def _parquet_names(path: str) -> list[str]:
+    try:
+        return pq.ParquetFile(path).schema_arrow.names
+    except (pa.ArrowException, OSError):
+        return []
+
+
+def _digest_problem(session: UploadSession, digest: str) -> Problem:
+    return Problem(None, (), f"the assembled file's SHA-256 is {digest}, not the {session.sha256} declared when the "
+                             "upload started; a part differs from the file. Start a new upload.")
+
+
+class _Parts(io.RawIOBase):
+    """An upload's parts in order as one binary stream; every byte read is hashed and written to ``copy``."""
+
+    def __init__(self, session: UploadSession, copy):
+        super().__init__()
+        self.session, self.copy, self.size, self.sha256 = session, copy, 0, hashlib.sha256()
+        self.numbers, self.part = iter(range(1, session.part_count + 1)), None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if self.part is None:
+                number = next(self.numbers, None)
+                if number is None:
+                    return 0
+                self.part = files.open_file(self.session.part_name(number))
+            block = self.part.read(min(len(buffer), STREAM_BLOCK_BYTES))
+            if block:
+                break
+            self.part.close()
+            self.part = None
+        self.sha256.update(block)
+        self.copy.write(block)
+        self.size += len(block)
+        buffer[:len(block)] = block
+        return len(block)
+
+    def drain(self) -> None:
+        """Read what is left (after a refusal mid-file) so the digest is the whole file's."""
+        block = bytearray(BLOCK_BYTES)
+        while self.readinto(block):
+            pass
+
+    def close(self) -> None:
+        if self.part is not None:
+            self.part.close()
+        super().close()
+
+
+def _ingest_csv(session: UploadSession, folder: str) -> None:
+    """A CSV of any size: checked and converted while its parts are read once, hashed and copied; stored only
+    once the whole file's SHA-256 is the one declared and it passed."""
+    raw, copy = os.path.join(folder, "file"), os.path.join(folder, "copy.parquet")
+    with open(raw, "wb") as out, _Parts(session, out) as parts:
+        try:
+            result, refusal = _check(session, parts, copy), None
+        except IngestError as exc:
+            result, refusal = None, exc.problems
+        except DomainError as exc:
+            result, refusal = None, [Problem(None, (), exc.message)]
+        parts.drain()
+        digest = parts.sha256.hexdigest()
+    if digest != session.sha256:
+        _reject(session, [_digest_problem(session, digest)])  # the file is not the one declared: say that first
+    elif refusal is not None:
+        _reject(session, refusal)
+    else:
+        _store(session, result, raw_path=raw, copy_path=copy)
 
 
 def _concatenate(session: UploadSession, path: str) -> str:
@@ -323,36 +441,48 @@ def _file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def _ingest_streaming(session: UploadSession, path: str, folder: str) -> None:
-    """A file above the direct upload's limit: checked batch by batch; stored only once it passed."""
-    from apps.monitoring.ingest import IngestError
+def _spec(session: UploadSession) -> dict | None:
+    """What the streamed check needs to know of an evaluation's columns; None for reference data."""
+    if session.purpose == UploadSession.Purpose.REFERENCE:
+        return None
+    options = session.options
+    return {**_columns(options), "sensitive_features": list(options.get("sensitive_features", [])),
+            "task_type": session.version.model.task_type, "positive_label": options.get("positive_label", "1"),
+            "prediction_id": services.DEFAULT_PREDICTION_ID}
 
-    options, version = session.options, session.version
-    columns = _columns(options)
-    spec = None if session.purpose == UploadSession.Purpose.REFERENCE else {
-        **columns, "sensitive_features": list(options.get("sensitive_features", [])),
-        "task_type": version.model.task_type, "positive_label": options.get("positive_label", "1")}
+
+def _check(session: UploadSession, source, copy: str) -> streaming.Streamed:
+    require(session.created_by, Capability.UPLOAD_EVALUATION, session.version.model)
+    return streaming.check_and_convert(source, parquet_path=copy, spec=_spec(session),
+                                       max_groups=settings.PORTAL_MAX_GROUPS_PER_FEATURE,
+                                       block_bytes=STREAM_BLOCK_BYTES,
+                                       max_value_bytes=upload_limits().max_line_bytes)
+
+
+def _ingest_streaming(session: UploadSession, path: str, folder: str) -> None:
+    """An assembled file (Parquet, or anything above the direct upload's limit): checked batch by batch;
+    stored only once it passed."""
     copy = os.path.join(folder, "copy.parquet")
     try:
-        require(session.created_by, Capability.UPLOAD_EVALUATION, version.model)
-        result = streaming.check_and_convert(path, parquet_path=copy, spec=spec,
-                                             max_groups=settings.PORTAL_MAX_GROUPS_PER_FEATURE,
-                                             block_bytes=STREAM_BLOCK_BYTES)
+        result = _check(session, path, copy)
     except IngestError as exc:
         _reject(session, exc.problems)
         return
     except DomainError as exc:
         _reject(session, [Problem(None, (), exc.message)])
         return
-    with open(path, "rb") as raw, open(copy, "rb") as columnar:
-        raw_path = storage.put_file(raw, digest=session.sha256, size=session.size_bytes, kind="raw",
-                                    suffix=f".{result.file_format}")
-        parquet_path = storage.put_file(columnar, digest=_file_digest(copy), size=os.path.getsize(copy),
-                                        kind="parquet", suffix=".parquet")
-    if spec is None:
-        _record_reference(session, result=result, raw_path=raw_path, parquet_path=parquet_path)
+    _store(session, result, raw_path=path, copy_path=copy)
+
+
+def _store(session: UploadSession, result: streaming.Streamed, *, raw_path: str, copy_path: str) -> None:
+    """Move (or copy, for a remote storage) the checked file and its Parquet copy into storage, then record."""
+    raw = storage.put_path(raw_path, digest=session.sha256, kind="raw", suffix=f".{result.file_format}")
+    parquet = storage.put_path(copy_path, digest=_file_digest(copy_path), kind="parquet", suffix=".parquet")
+    if session.purpose == UploadSession.Purpose.REFERENCE:
+        _record_reference(session, result=result, raw_path=raw, parquet_path=parquet)
     else:
-        _record_evaluation(session, result=result, columns=columns, raw_path=raw_path, parquet_path=parquet_path)
+        _record_evaluation(session, result=result, columns=_columns(session.options), raw_path=raw,
+                           parquet_path=parquet)
 
 
 @transaction.atomic

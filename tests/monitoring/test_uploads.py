@@ -309,6 +309,57 @@ def test_a_large_reference_file_is_streamed_into_reference_data(api, version, st
     assert copy["income"].tolist() == pytest.approx(frame["income"].tolist())
 
 
+def test_a_bad_file_that_is_not_the_one_declared_is_refused_for_its_hash(
+        api, version, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(200)
+    frame.loc[3, "y_score"] = 1.7
+    data = frame.to_csv(index=False).encode()
+    session = start(api, version, data, sha256=sha(data[:-1] + b"9")).json()
+    send_all(api, session["id"], data)
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/v1/uploads/{session['id']}/complete/")
+
+    body = api.get(f"/api/v1/uploads/{session['id']}/").json()
+
+    # The whole file is hashed even though its check stopped at row 5: the person learns the file is not theirs.
+    assert body["state"] == "rejected" and len(body["problems"]) == 1 and "SHA-256" in body["problems"][0]["message"]
+
+
+def test_the_checked_file_is_moved_into_storage_not_copied(api, version, django_capture_on_commit_callbacks):
+    data, _ = evaluation_csv(300)
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert files.read(evaluation.raw_path) == data
+    # Nothing left of the assembly: the raw file and the Parquet copy were moved, the scratch folder is gone.
+    assert sorted(_all_files()) == sorted([evaluation.raw_path, evaluation.parquet_path])
+
+
+def test_a_production_file_whose_labels_come_later_is_accepted_in_parts(
+        api, version, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(300)
+    frame["prediction_id"] = [f"p{i}" for i in range(len(frame))]
+    data = frame.drop(columns=["y_true"]).to_csv(index=False).encode()
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks, kind="production")
+
+    assert session["state"] == "complete", session["problems"]
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert evaluation.columns["prediction_id"] == "prediction_id" and evaluation.status == "done"
+    assert evaluation.metrics["labels"]["labelled_rows"] == 0
+
+
+def test_a_prediction_id_column_is_not_a_feature_of_a_streamed_file(
+        api, version, streamed, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(300)
+    frame["prediction_id"] = [f"p{i}" for i in range(len(frame))]
+
+    session = upload_in_parts(api, version, frame.to_csv(index=False).encode(), django_capture_on_commit_callbacks)
+
+    assert Evaluation.objects.get(pk=session["evaluation"]).columns["features"] == ["income"]
+
+
 def _file(data: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -1,0 +1,113 @@
+"""The streamed check of large files (monitoring/streaming.py): CSV pieces cut at row ends outside quotes, each
+read by Arrow's threaded reader, give the rows a whole read gives; bad bytes are named by their row."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from apps.monitoring import streaming
+from apps.monitoring.ingest import IngestError
+
+SPEC = {"target": "y_true", "prediction": "y_pred", "score": "y_score", "timestamp": "timestamp",
+        "sensitive_features": ["sex"], "task_type": "binary", "positive_label": "1"}
+
+
+def frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, rows)
+    score = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, rows), 0, 1).round(4)
+    return pd.DataFrame({"y_true": y, "y_pred": (score >= 0.5).astype(int), "y_score": score,
+                         "sex": rng.choice(["female", "male"], rows), "amount": rng.integers(0, 1000, rows),
+                         "note": [f'said "hi"\nthen {i}' if i % 7 == 0 else f"plain {i}" for i in range(rows)]})
+
+
+def convert(tmp_path, source, *, block_bytes=256, spec=SPEC, **kwargs) -> tuple[streaming.Streamed, pd.DataFrame]:
+    copy = tmp_path / "copy.parquet"
+    result = streaming.check_and_convert(source, parquet_path=str(copy), spec=spec, block_bytes=block_bytes,
+                                         **kwargs)
+    return result, pq.read_table(copy).to_pandas()
+
+
+def write(tmp_path, data: bytes) -> str:
+    path = tmp_path / "file.csv"
+    path.write_bytes(data)
+    return str(path)
+
+
+def problems(tmp_path, data: bytes, **kwargs) -> list:
+    with pytest.raises(IngestError) as caught:
+        convert(tmp_path, write(tmp_path, data), **kwargs)
+    return caught.value.problems
+
+
+def test_the_row_end_is_the_last_line_feed_outside_quotes():
+    buffer = bytearray(b'a,b\n1,"x\ny"\n2,"open\nstill')
+    assert streaming._last_row_end(buffer, len(buffer)) == len(b'a,b\n1,"x\ny"\n')
+    assert streaming._last_row_end(bytearray(b'1,"x\ny'), 6) is None
+
+
+@pytest.mark.parametrize("block_bytes", [64, 256, 4096, 1 << 20])
+def test_pieces_give_the_rows_of_a_whole_read_whatever_the_cut(tmp_path, block_bytes):
+    original = frame()
+    data = original.to_csv(index=False).encode()
+
+    result, stored = convert(tmp_path, write(tmp_path, data), block_bytes=block_bytes)
+
+    expected = pd.read_csv(io.BytesIO(data))
+    assert result.row_count == len(expected) == 300
+    assert stored["note"].astype(str).tolist() == expected["note"].tolist()  # quoted line feeds kept whole
+    assert stored["amount"].tolist() == expected["amount"].astype(float).tolist()
+    assert stored["y_score"].tolist() == pytest.approx(expected["y_score"].tolist())
+    assert result.feature_columns == ("amount", "note") and result.labels == ("0", "1")
+
+
+def test_a_stream_is_read_once_and_gives_what_the_file_gives(tmp_path):
+    data = b"\xef\xbb\xbf" + frame(120).to_csv(index=False).encode()  # with a byte-order mark
+    by_path, from_path = convert(tmp_path, write(tmp_path, data))
+    by_stream, from_stream = convert(tmp_path, io.BytesIO(data))
+    assert by_stream.row_count == by_path.row_count == 120
+    pd.testing.assert_frame_equal(from_stream, from_path)
+
+
+def test_whole_numbers_first_and_decimals_later_are_one_column(tmp_path):
+    data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 40 + b"0,0,m,2.5\n" * 40
+    _, stored = convert(tmp_path, write(tmp_path, data), block_bytes=64)
+    assert stored["amount"].tolist() == [3.0] * 40 + [2.5] * 40
+
+
+def test_text_in_a_number_column_of_a_later_piece_names_where(tmp_path):
+    data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 40 + b"0,0,m,lots\n"
+    (problem,) = problems(tmp_path, data, block_bytes=64)
+    assert problem.message.startswith("after row ") and "lots" in problem.message
+
+
+def test_a_nul_byte_is_named_by_its_row(tmp_path):
+    data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 20 + b"0,0,m\x00,2\n"
+    (problem,) = problems(tmp_path, data, block_bytes=64)
+    assert problem.rows == (22,) and "NUL byte" in problem.message
+
+
+def test_a_row_with_too_many_values_is_named(tmp_path):
+    data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 30 + b"0,0,m,2,9\n"
+    (problem,) = problems(tmp_path, data, block_bytes=64)
+    assert problem.rows == (32,) and "5 values where the header has 4 columns" in problem.message
+
+
+def test_a_text_value_over_the_limit_is_refused(tmp_path):
+    data = b"y_true,y_pred,sex,note\n" + b"1,1,f,short\n" * 5 + b"0,0,m," + b"x" * 500 + b"\n"
+    (problem,) = problems(tmp_path, data, block_bytes=4096, max_value_bytes=100)
+    assert problem.column == "note" and problem.rows == (7,) and "longer than" in problem.message
+
+
+def test_a_quote_never_closed_is_refused_once_the_row_outgrows_the_pieces(tmp_path):
+    data = b"y_true,y_pred,sex,note\n1,1,f,\"never closed\n" + b"0,0,m,more\n" * 200
+    (problem,) = problems(tmp_path, data, block_bytes=256)
+    assert "a row is longer than" in problem.message
+
+
+def test_a_header_without_rows_is_refused(tmp_path):
+    (problem,) = problems(tmp_path, b"y_true,y_pred,sex\n")
+    assert "no data rows" in problem.message
