@@ -161,13 +161,55 @@ def answers(port: int) -> bool:
         return False
 
 
-def measure(client, version: int, path: Path) -> dict[str, float]:
+class Peaks:
+    """The peak resident memory of a process group (gunicorn's or Celery's master and children) from now on: each
+    process's peak (VmHWM) is reset to its current RSS (``/proc/<pid>/clear_refs``, Linux 4.0+); ``growth_mb``
+    answers the largest rise of any of them, in MB."""
+
+    def __init__(self, group: int):
+        self.start = {}
+        for pid in self._members(group):
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+                self.start[pid] = self._kb(pid, "VmRSS")
+            except OSError:
+                continue
+
+    @staticmethod
+    def _members(group: int) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    @staticmethod
+    def _kb(pid: int, field: str) -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+        return 0
+
+    def growth_mb(self) -> float:
+        growth = 0
+        for pid, before in self.start.items():
+            try:
+                growth = max(growth, self._kb(pid, "VmHWM") - before)
+            except OSError:
+                continue
+        return growth / 1024
+
+
+def measure(client, version: int, path: Path, **options) -> dict[str, float]:
     """Seconds from calling the client to each moment: answered (the portal has the file: a direct upload's
     201, or the 202 of a large file's ``complete``), recorded (the evaluation exists: checked and stored),
     done (metrics, fairness, drift and alerts computed), explained (the surrogate explanation that follows)."""
     started = time.perf_counter()
     answer = client.upload_evaluation(version, path, kind="production", sensitive_features=["sex", "region"],
-                                      wait=False)
+                                      wait=False, **options)
     moments = {"answered": time.perf_counter() - started}
     while "status" not in answer and answer["state"] in ("open", "processing"):  # a large file: its upload
         time.sleep(0.02)
@@ -220,9 +262,14 @@ def main() -> None:
         from mlops_portal_client import PortalClient
 
         client = PortalClient(f"http://127.0.0.1:{port}", token, timeout=3600)
+        warm_up = scratch / "warm-up.csv"
+        write_evaluation(warm_up, 20_000)
+        measure(client, version, warm_up, chunk_threshold=1)  # the libraries load once, outside the measurements
         for rows, path in sizes.items():
             reference = read_csv_seconds(path)
-            results.append((rows, path.stat().st_size, reference, measure(client, version, path)))
+            web, worker = Peaks(processes[0].pid), Peaks(processes[1].pid)
+            moments = measure(client, version, path)
+            results.append((rows, path.stat().st_size, reference, moments, web.growth_mb(), worker.growth_mb()))
     finally:
         for proc in processes:
             stop(proc)
@@ -233,13 +280,16 @@ def main() -> None:
     print(f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{datetime.now(UTC):%Y-%m-%d}; PostgreSQL + Redis; gunicorn {args.gunicorn_workers} sync workers, "
           "1 Celery worker\n")
-    print("| rows | file | pandas.read_csv | answered | ratio | recorded | done | ratio | explained |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for rows, size, reference, moments in results:
+    print("| rows | file | pandas.read_csv | answered | ratio | recorded | done | ratio | explained | web peak | "
+          "worker peak |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for rows, size, reference, moments, web, worker in results:
         print(f"| {rows:,} | {size / 2**20:,.0f} MB | {reference:.2f} s | {moments['answered']:.2f} s | "
               f"{moments['answered'] / reference:.1f}x (target {TARGETS['answered']}x) | {moments['recorded']:.2f} s | "
               f"{moments['done']:.2f} s | {moments['done'] / reference:.1f}x (target {TARGETS['done']}x) | "
-              f"{moments['explained']:.2f} s |")
+              f"{moments['explained']:.2f} s | +{web:,.0f} MB | +{worker:,.0f} MB |")
+    print("\nPeaks: the largest rise of resident memory (VmHWM over RSS at the start of that upload) of any gunicorn "
+          "or Celery process, after a warm-up upload loaded the libraries.")
 
 
 if __name__ == "__main__":

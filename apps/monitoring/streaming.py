@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -53,6 +54,8 @@ class Streamed:
     probability_columns: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     period: tuple[datetime | None, datetime | None] = (None, None)
+    labels_pending: bool = False  # a production file without its target: labels are joined to its ids later
+    prediction_id_column: str | None = None
 
 
 def sniff_format(head: bytes) -> str:
@@ -214,6 +217,7 @@ class _Totals:
     warnings: list[str] = field(default_factory=list)
     first_stamp: pd.Timestamp | None = None
     last_stamp: pd.Timestamp | None = None
+    ids: "_IdHashes" = field(default_factory=lambda: _IdHashes())
 
     def warn(self, messages: Sequence[str]) -> None:
         for message in messages:
@@ -221,24 +225,90 @@ class _Totals:
                 self.warnings.append(message)
 
 
+class _IdHashes:
+    """Prediction ids must be unique across the whole file, which may hold tens of millions of them: each batch's
+    ids are kept as 64-bit hashes (8 bytes a row: 400 MB at 50 million rows), sorted once at the end. Equal hashes
+    are only suspects (two ids may share a hash); ``repeated`` finds the ids behind them in the Parquet copy and
+    reports only ids that truly repeat."""
+
+    # A polynomial hash over each id's UTF-8 bytes, computed for a whole batch with numpy (no Python string per row)
+    POWERS = np.cumprod(np.full(4 * ingest.MAX_PREDICTION_ID_CHARS + 1, 1_000_003, dtype=np.uint64), dtype=np.uint64)
+
+    def __init__(self):
+        self.batches: list[np.ndarray] = []
+
+    @classmethod
+    def of(cls, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """One hash per id (ids without nulls: ``ingest._prediction_ids`` refused empty ones)."""
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        array = ids.cast(pa.large_string())
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+        lengths = np.diff(offsets)
+        with np.errstate(over="ignore"):
+            hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            if lengths.sum():
+                used = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].astype(np.uint64)
+                starts = offsets[:-1] - offsets[0]
+                terms = used * cls.POWERS[np.arange(len(used)) - np.repeat(starts, lengths)]
+                nonempty = lengths > 0
+                hashes[nonempty] += np.add.reduceat(terms, starts[nonempty])
+        return hashes
+
+    def add(self, series: pd.Series) -> None:
+        self.batches.append(np.sort(self.of(pa.array(series.array))))
+
+    def suspects(self) -> np.ndarray:
+        """Hashes seen more than once across the file."""
+        if not self.batches:
+            return np.zeros(0, np.uint64)
+        every = np.concatenate(self.batches)
+        self.batches = [every]
+        every.sort()
+        return np.unique(every[1:][every[1:] == every[:-1]])
+
+    def repeated(self, parquet_path: str, column: str, first_row: int) -> list[Problem]:
+        """The ids behind suspect hashes, read back from the Parquet copy: a problem for each id truly repeated."""
+        suspects = self.suspects()
+        if not len(suspects):
+            return []
+        rows: dict[str, list[int]] = {}
+        position = 0
+        for batch in pq.ParquetFile(parquet_path).iter_batches(columns=[column]):
+            ids = batch.column(0)
+            for index in np.flatnonzero(np.isin(self.of(ids), suspects)):
+                rows.setdefault(ids[int(index)].as_py(), []).append(first_row + position + int(index))
+            position += batch.num_rows
+        repeated = [(value, found) for value, found in rows.items() if len(found) > 1]
+        return [Problem(column, tuple(found[:ingest.MAX_LISTED_ROWS]),
+                        f"prediction id {value!r} appears more than once; ids must be unique within the file")
+                for value, found in repeated[:ingest.MAX_LISTED_ROWS]]
+
+
 def _check_batch(frame: pd.DataFrame, first_row: int, *, spec: dict, totals: _Totals) -> tuple[pd.DataFrame, dict]:
     """One batch through ingest's column checks; answers the normalised frame and what each column is."""
     checks = ingest._Checks(frame, ingest._RowNumbers(first_row))
     target, prediction, score_column = spec["target"], spec["prediction"], spec["score"]
     score, probability_columns = None, {}
+    outcomes = (target, prediction)
+    if spec["pending"]:  # a production file whose labels come later: ids now, unique across the whole file
+        outcomes = (prediction,)
+        ingest._prediction_ids(checks, spec["prediction_id"])
+        if spec["prediction_id"] not in {problem.column for problem in checks.problems}:
+            totals.ids.add(checks.df[spec["prediction_id"]])
     if spec["task_type"] == "binary":
-        totals.labels.update(ingest._binary_targets(checks, (target, prediction), spec["positive_label"], None))
+        totals.labels.update(ingest._binary_targets(checks, outcomes, spec["positive_label"], None))
         if score_column in frame.columns:
             score = score_column
             values = checks.numbers(score_column)
             checks.unit_interval(score_column, values)
             frame[score_column] = values
     elif spec["task_type"] == "multiclass":
-        labels = ingest._multiclass_targets(checks, (target, prediction), None)
+        labels = ingest._multiclass_targets(checks, outcomes, None)
         totals.labels.update(labels)
         probability_columns = ingest._probability_columns(checks, score_column, labels)
     else:
-        for column in (target, prediction):
+        for column in outcomes:
             frame[column] = checks.numbers(column)
     timestamp = spec["timestamp"] if spec["timestamp"] in frame.columns else None
     if timestamp:
@@ -309,9 +379,12 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
-def _missing(names: Sequence[str], required: Sequence[str]) -> list[Problem]:
+def _missing(names: Sequence[str], required: Sequence[str], spec: dict | None) -> list[Problem]:
     present = ", ".join(f"'{column}'" for column in list(names)[:20])
-    return [Problem(column, (), f"is missing; the file has the columns {present}")
+    later = (f"; a production file without outcomes needs a '{spec['prediction_id']}' column, to which labels are "
+             "joined later" if spec and spec["labels_later"] else "")
+    return [Problem(column, (), f"is missing; the file has the columns {present}"
+                                f"{later if spec and column == spec['target'] else ''}")
             for column in required if column not in names]
 
 
@@ -327,8 +400,8 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     """
     file_format = sniff_format(_head(source)) if isinstance(source, str) else "csv"
     if spec is not None:
-        spec = {"prediction_id": None, **spec, "positive_label": str(spec["positive_label"]).strip(),
-                "max_groups": max_groups}
+        spec = {"prediction_id": None, "labels_later": False, **spec, "pending": False,
+                "positive_label": str(spec["positive_label"]).strip(), "max_groups": max_groups}
         labels = (spec["target"], spec["prediction"]) if spec["task_type"] != "regression" else ()
         text_columns = (*labels, *spec["sensitive_features"])
     else:
@@ -345,7 +418,11 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
                 names = batch.schema.names
                 ingest._check_shape(pd.DataFrame(columns=names, index=[0]), file_format)
                 required = [] if spec is None else [spec["target"], spec["prediction"], *spec["sensitive_features"]]
-                if problems := _missing(names, required):
+                if spec is not None:
+                    spec["pending"] = (spec["labels_later"] and spec["target"] not in names
+                                       and spec["prediction_id"] in names)
+                    required = required[spec["pending"]:]
+                if problems := _missing(names, required, spec):
                     raise IngestError(problems)
                 result.columns = list(names)
             nested = [f.name for f in batch.schema if pa.types.is_nested(f.type)]
@@ -372,7 +449,11 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
         raise IngestError([Problem(None, (), "the file has a header but no data rows" if file_format == "csv"
                                    else "the file has no rows")])
     if spec is not None:
-        if problems := _final_checks(spec, totals, min_group_rows):
+        problems = _final_checks(spec, totals, min_group_rows)
+        if spec["pending"]:
+            problems += totals.ids.repeated(parquet_path, spec["prediction_id"], 2 if file_format == "csv" else 1)
+            result.labels_pending, result.prediction_id_column = True, spec["prediction_id"]
+        if problems:
             raise IngestError(problems)
         result.labels = tuple(sorted(totals.labels))
         result.score_column, result.timestamp_column = described["score"], described["timestamp"]

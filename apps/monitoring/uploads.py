@@ -21,8 +21,6 @@ import os
 import tempfile
 from datetime import timedelta
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -254,51 +252,26 @@ def _scratch(session: UploadSession) -> str | None:
 
 def _assemble(session: UploadSession, folder: str) -> None:
     """Route the file: a CSV is checked while its parts are read, hashed and copied, in one pass
-    (``_ingest_csv``); a Parquet file (read from its footer) is assembled first; JSON Lines, and files a direct
-    upload's checks must see whole (a production file whose labels come later), go through the direct upload's
-    services when within ``PORTAL_MAX_UPLOAD_MB``."""
+    (``_ingest_csv``); a Parquet file (read from its footer) is assembled first, then checked batch by batch;
+    anything else (JSON Lines) goes through the direct upload's services when within ``PORTAL_MAX_UPLOAD_MB``,
+    and is refused above it."""
     with files.open_file(session.part_name(1)) as part:
         head = part.read(ingest.SNIFF_BYTES)
     try:
         file_format = streaming.sniff_format(head)
     except IngestError:
         file_format = None  # JSON, compressed or empty: the direct upload's checks name it (or refuse it above)
-    within = session.size_bytes <= settings.PORTAL_MAX_UPLOAD_BYTES
-    whole = within and (file_format is None or file_format == "csv" and _labels_later(session, _csv_names(head)))
-    if file_format == "csv" and not whole:
+    if file_format == "csv":
         _ingest_csv(session, folder)
         return
     path = os.path.join(folder, "file")
     digest = _concatenate(session, path)
     if digest != session.sha256:
         _reject(session, [_digest_problem(session, digest)])
-    elif whole or within and file_format == "parquet" and _labels_later(session, _parquet_names(path)):
+    elif file_format is None and session.size_bytes <= settings.PORTAL_MAX_UPLOAD_BYTES:
         _ingest_whole(session, path)
     else:
         _ingest_streaming(session, path, folder)
-
-
-def _labels_later(session: UploadSession, names: list[str]) -> bool:
-    """A production evaluation without its target column but with prediction ids: labels arrive later, which
-    only the direct upload's checks (``services.evaluation_upload``) accept."""
-    target = _columns(session.options)["target"]
-    return (session.purpose == UploadSession.Purpose.EVALUATION
-            and session.options.get("kind") == Evaluation.Kind.PRODUCTION
-            and target not in names and services.DEFAULT_PREDICTION_ID in names)
-
-
-def _csv_names(head: bytes) -> list[str]:
-    try:
-        return ingest._csv_header(head.removeprefix(ingest.UTF8_BOM), 0)[0]
-    except IngestError:
-        return []  # the streamed check names the problem
-
-
-def _parquet_names(path: str) -> list[str]:
-    try:
-        return pq.ParquetFile(path).schema_arrow.names
-    except (pa.ArrowException, OSError):
-        return []
 
 
 def _digest_problem(session: UploadSession, digest: str) -> Problem:
@@ -448,7 +421,8 @@ def _spec(session: UploadSession) -> dict | None:
     options = session.options
     return {**_columns(options), "sensitive_features": list(options.get("sensitive_features", [])),
             "task_type": session.version.model.task_type, "positive_label": options.get("positive_label", "1"),
-            "prediction_id": services.DEFAULT_PREDICTION_ID}
+            "prediction_id": services.DEFAULT_PREDICTION_ID,
+            "labels_later": options.get("kind") == Evaluation.Kind.PRODUCTION}
 
 
 def _check(session: UploadSession, source, copy: str) -> streaming.Streamed:
@@ -504,6 +478,8 @@ def _record_evaluation(session: UploadSession, *, result: streaming.Streamed, co
                  "timestamp": result.timestamp_column, "sensitive_features": sensitive,
                  "features": list(result.feature_columns), "labels": list(result.labels),
                  "probability_columns": dict(result.probability_columns)}
+    if result.labels_pending:
+        described["prediction_id"] = result.prediction_id_column  # labels are joined to it later
     evaluation = Evaluation.objects.create(
         version=session.version, kind=options["kind"], filename=session.filename, file_format=result.file_format,
         sha256=session.sha256, size_bytes=session.size_bytes, raw_path=raw_path, parquet_path=parquet_path,

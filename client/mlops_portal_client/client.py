@@ -166,7 +166,7 @@ class PortalClient:
         """Upload results; answers the evaluation (``wait`` for its metrics).
 
         A production file may leave out the target column when it has ``prediction_id_column``: drift is
-        computed at once, performance once ``add_labels`` sends the outcomes (files sent directly only).
+        computed at once, performance once ``add_labels`` sends the outcomes (in parts too, at any size).
 
         A file over ``chunk_threshold`` bytes goes in parts: the answer comes once the portal assembled and
         checked it; ``resume`` names an upload to go on with (by default the state file beside the file does);

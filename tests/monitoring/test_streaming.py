@@ -111,3 +111,49 @@ def test_a_quote_never_closed_is_refused_once_the_row_outgrows_the_pieces(tmp_pa
 def test_a_header_without_rows_is_refused(tmp_path):
     (problem,) = problems(tmp_path, b"y_true,y_pred,sex\n")
     assert "no data rows" in problem.message
+
+
+LATER = {**SPEC, "prediction_id": "prediction_id", "labels_later": True}
+
+
+def pending_csv(ids: list[str]) -> bytes:
+    rows = "".join(f"{i % 2},{0.4 + (i % 2) / 5:.2f},{'fm'[i % 2]},{identifier},{i}\n"
+                   for i, identifier in enumerate(ids))
+    return ("y_pred,y_score,sex,prediction_id,amount\n" + rows).encode()
+
+
+def test_a_production_file_without_its_target_waits_for_labels(tmp_path):
+    result, stored = convert(tmp_path, write(tmp_path, pending_csv([f"p{i}" for i in range(200)])), spec=LATER)
+    assert result.labels_pending and result.prediction_id_column == "prediction_id"
+    assert result.feature_columns == ("amount",) and stored["prediction_id"].tolist()[:3] == ["p0", "p1", "p2"]
+
+
+def test_an_id_repeated_in_another_piece_is_named_with_its_rows(tmp_path):
+    ids = [f"p{i}" for i in range(200)]
+    ids[150] = "p7"  # rows 9 and 152 of the file, pieces apart at 256 bytes a piece
+
+    (problem,) = problems(tmp_path, pending_csv(ids), spec=LATER)
+
+    assert problem.column == "prediction_id" and problem.rows == (9, 152) and "'p7' appears more than once" in (
+        problem.message)
+
+
+def test_ids_that_share_a_hash_but_differ_are_accepted(tmp_path, monkeypatch):
+    monkeypatch.setattr(streaming._IdHashes, "of", classmethod(lambda cls, ids: np.zeros(len(ids), np.uint64)))
+    result, _ = convert(tmp_path, write(tmp_path, pending_csv([f"p{i}" for i in range(120)])), spec=LATER)
+    assert result.row_count == 120  # every hash collides; the ids read back from the copy are all distinct
+
+
+def test_the_id_hash_tells_ids_apart_and_matches_equal_ones():
+    import pyarrow as pa
+
+    ids = pa.array(["a", "b", "ab", "ba", "", "é", "a", "p" * 800])
+    hashes = streaming._IdHashes.of(ids)
+    assert hashes[0] == hashes[6] and len(set(hashes.tolist())) == 7
+    assert (streaming._IdHashes.of(ids.slice(1, 3)) == hashes[1:4]).all()  # an offset array hashes the same
+
+
+def test_without_ids_the_missing_target_is_explained(tmp_path):
+    data = b"y_pred,y_score,sex\n1,0.9,f\n"
+    (problem,) = problems(tmp_path, data, spec=LATER)
+    assert problem.column == "y_true" and "needs a 'prediction_id' column" in problem.message

@@ -350,6 +350,45 @@ def test_a_production_file_whose_labels_come_later_is_accepted_in_parts(
     assert evaluation.metrics["labels"]["labelled_rows"] == 0
 
 
+def test_a_streamed_file_whose_labels_come_later_gets_them_like_a_direct_upload(
+        api, version, scientist, monkeypatch, django_capture_on_commit_callbacks):
+    from tests.monitoring.test_late_labels import add_labels, csv_bytes, predictions, upload_pending
+
+    monkeypatch.setattr(uploads, "STREAM_BLOCK_BYTES", 4 * 1024)  # several pieces, the direct upload still allowed
+    frame = predictions(400)
+    direct = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    session = upload_in_parts(api, version, csv_bytes(frame.drop(columns="y_true")), django_capture_on_commit_callbacks,
+                              kind="production")
+    streamed_evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert streamed_evaluation.columns["prediction_id"] == "prediction_id"
+    assert pq.ParquetFile(files.backend().path(streamed_evaluation.parquet_path)).num_row_groups > 1
+
+    for evaluation in (direct, streamed_evaluation):
+        add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].iloc[:250], django_capture_on_commit_callbacks)
+    streamed_evaluation.refresh_from_db()
+
+    overall = streamed_evaluation.metrics["overall"]
+    labelled = frame.iloc[:250]
+    assert overall["accuracy"] == pytest.approx(accuracy_score(labelled.y_true, labelled.y_pred))
+    assert streamed_evaluation.metrics["labels"]["labelled_rows"] == 250
+    assert overall == direct.metrics["overall"] and streamed_evaluation.metrics["groups"] == direct.metrics["groups"]
+
+
+def test_a_streamed_file_with_an_id_repeated_across_batches_is_rejected(
+        api, version, streamed, django_capture_on_commit_callbacks):
+    from tests.monitoring.test_late_labels import csv_bytes, predictions
+
+    frame = predictions(400).drop(columns="y_true")
+    frame.loc[390, "prediction_id"] = "p3"
+
+    session = upload_in_parts(api, version, csv_bytes(frame), django_capture_on_commit_callbacks, kind="production")
+
+    assert session["state"] == "rejected"
+    (problem,) = session["problems"]
+    assert problem["rows"] == [5, 392] and "'p3' appears more than once" in problem["message"]
+    assert not Evaluation.objects.exists()
+
+
 def test_a_prediction_id_column_is_not_a_feature_of_a_streamed_file(
         api, version, streamed, django_capture_on_commit_callbacks):
     _, frame = evaluation_csv(300)
