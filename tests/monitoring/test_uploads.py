@@ -357,14 +357,15 @@ def test_a_streamed_file_whose_labels_come_later_gets_them_like_a_direct_upload(
     monkeypatch.setattr(uploads, "STREAM_BLOCK_BYTES", 4 * 1024)  # several pieces, the direct upload still allowed
     frame = predictions(400)
     direct = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
-    session = upload_in_parts(api, version, csv_bytes(frame.drop(columns="y_true")), django_capture_on_commit_callbacks,
-                              kind="production")
+    session = upload_in_parts(api, version, csv_bytes(frame.drop(columns="y_true")),
+                              django_capture_on_commit_callbacks, kind="production")
     streamed_evaluation = Evaluation.objects.get(pk=session["evaluation"])
     assert streamed_evaluation.columns["prediction_id"] == "prediction_id"
     assert pq.ParquetFile(files.backend().path(streamed_evaluation.parquet_path)).num_row_groups > 1
 
     for evaluation in (direct, streamed_evaluation):
-        add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].iloc[:250], django_capture_on_commit_callbacks)
+        add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].iloc[:250],
+                   django_capture_on_commit_callbacks)
     streamed_evaluation.refresh_from_db()
 
     overall = streamed_evaluation.metrics["overall"]
