@@ -625,7 +625,7 @@ def _resend_explanations(*, now: datetime, after: timedelta = EXPLANATION_RESEND
     The marker's ``sent_at`` is renewed under the row lock (only if it is still the same pending explanation),
     so each sweep sends one copy per ``after``, not one per sweep.
     """
-    pending = (Evaluation.objects.filter(EXPLANATION_PENDING, finished_at__lt=now - after)
+    pending = (Evaluation.objects.filter(EXPLANATION_PENDING, finished_at__lt=now - after).order_by("finished_at")
                .values_list("pk", "metrics__explanations"))
     sent = 0
     for pk, marker in pending:
