@@ -395,14 +395,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Two queues: "celery" for light work (notifications, webhooks, governance refreshes, sweeps) and "heavy" for
-# the monitoring computations (an evaluation's metrics, a version's metric windows). A worker started without
-# -Q consumes both (the embedded default, `make run`); in production, workers on other machines started with
-# `-Q heavy` add computing throughput without slowing notifications down (docker-compose.yml's worker-heavy).
+# the monitoring computations (an evaluation's metrics and explanation, a version's metric windows). A worker
+# started without -Q consumes both (the embedded default, `make run`); in production, workers on other machines
+# started with `-Q heavy` add computing throughput without slowing notifications down (docker-compose.yml's
+# worker-heavy).
 PORTAL_HEAVY_QUEUE = envstr("PORTAL_HEAVY_QUEUE", "heavy")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue(PORTAL_HEAVY_QUEUE))
 CELERY_TASK_ROUTES = {
     "monitoring.compute_evaluation": {"queue": PORTAL_HEAVY_QUEUE},
+    "monitoring.explain_evaluation": {"queue": PORTAL_HEAVY_QUEUE},
     "monitoring.compute_version_windows": {"queue": PORTAL_HEAVY_QUEUE},
     "monitoring.assemble_upload": {"queue": PORTAL_HEAVY_QUEUE},
 }

@@ -79,6 +79,9 @@ def _upload(version, frame, *, kind: str, name: str) -> Evaluation:
     evaluation, _ = services.evaluation_upload(actor=None, version=version, data=_csv(frame), filename=name,
                                                kind=kind, sensitive_features=["sex"])
     services.evaluation_compute(evaluation_id=evaluation.pk)
+    # Explained here, in upload order, rather than by the task once the seed commits: production evaluations then
+    # find their validation's explanation to compare with, and the demo shows them without waiting for a worker.
+    services.evaluation_explain(evaluation_id=evaluation.pk)
     return evaluation
 
 

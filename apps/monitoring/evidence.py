@@ -58,9 +58,12 @@ def _explanation_link(evaluation: Evaluation) -> Link:
     """The surrogate explanation of the latest evaluation: its fidelity and the features that drive the outputs."""
     url = evaluation.get_absolute_url() + "#explanations"
     found = (evaluation.metrics or {}).get("explanations") or {}
+    if selectors.explanation_pending(evaluation.metrics):
+        return Link(f"Explanation of the outputs of evaluation #{evaluation.pk}: being computed", url,
+                    selectors.explanation_missing_note(evaluation.metrics))
     if found.get("status") != "done":
         return Link(f"No explanation of the outputs of evaluation #{evaluation.pk}", url,
-                    found.get("reason") or "computed before the portal explained outputs")
+                    selectors.explanation_missing_note(evaluation.metrics))
     fidelity = found["fidelity"]
     top = ", ".join(item["feature"] for item in found["importances"][:EXPLANATION_TOP])
     measure = "R²" if fidelity["metric"] == "r2" else "accuracy"

@@ -441,16 +441,30 @@ class Explanation:
     validation_evaluation: int | None = None
 
 
+def explanation_pending(metrics: dict | None) -> bool:
+    """Whether the explanation follows: it is computed after the evaluation is done (services.evaluation_explain)."""
+    return ((metrics or {}).get("explanations") or {}).get("status") == "pending"
+
+
+def explanation_missing_note(metrics: dict | None) -> str:
+    """Why a done evaluation shows no explanation (yet), for its page and the review's evidence."""
+    found = (metrics or {}).get("explanations")
+    if not found:
+        return ("This evaluation was computed before the portal explained outputs; upload the file again to get its "
+                "explanation.")
+    if found.get("status") == "pending":
+        return ("The explanation of the outputs is being computed: it follows the metrics by a few seconds. Reload "
+                "the page to see it.")
+    return found.get("reason", "")
+
+
 def explanation_report(metrics: dict | None) -> Explanation | None:
     """The explanation of an evaluation's outputs, ready to show; None before the metrics exist."""
     if not metrics:
         return None
     found = metrics.get("explanations")
-    if not found:
-        return Explanation(False, "This evaluation was computed before the portal explained outputs; upload the "
-                                  "file again to get its explanation.")
-    if found.get("status") != "done":
-        return Explanation(False, found.get("reason", ""))
+    if not found or found.get("status") != "done":
+        return Explanation(False, explanation_missing_note(metrics))
     fidelity = found["fidelity"]
     rows = found["rows"]
     importances = Table("Importance of each feature", ["Feature", "Rank", "Importance", "Spread (std)"],

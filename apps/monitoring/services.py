@@ -22,7 +22,7 @@ from apps.inventory.models import MLModel, ModelVersion, Stage
 from apps.inventory.signals import governance_changed
 from apps.monitoring import batches, datasets, drift, explain, ingest, labels, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
-from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
+from apps.monitoring.models import EXPLANATION_PENDING, Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
 from apps.notifications.services import notify
 from apps.risk.selectors import obligations_for
 from apps.risk.services import reassessment_open_for_breach
@@ -265,6 +265,9 @@ def requeue_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
 
     A computation abandoned ``PORTAL_TASK_MAX_ATTEMPTS`` times is not sent again: it ends failed here.
     A duplicate message is harmless: ``_claim`` lets only one worker compute an evaluation.
+
+    It also sends again the explanations of done evaluations still pending ``EXPLANATION_RESEND_AFTER`` (five
+    minutes) after their message was sent (``_resend_explanations``). Returns how many messages it sent.
     """
     now = timezone.now()
     lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
@@ -276,7 +279,7 @@ def requeue_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
         _give_up(evaluation_id=pk, now=now)
     retried = abandoned.filter(attempts__lt=settings.PORTAL_TASK_MAX_ATTEMPTS)
     pks = sorted({pk for rows in (never_sent, lost, retried) for pk in rows.values_list("pk", flat=True)})
-    return sum(enqueue(pk) for pk in pks)
+    return sum(enqueue(pk) for pk in pks) + _resend_explanations(now=now)
 
 
 def _abandoned(now: datetime) -> Q:
@@ -522,20 +525,121 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
 
 
 def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
+    """Metrics, thresholds and ``done``; the explanation follows in its own task (``evaluation_explain``).
+
+    The surrogate explanation is review evidence that monitoring and alerts do not need, and it costs several
+    times the metrics (about 1.6 s against 0.36 s at 1M rows), so it is left off the path from upload to done:
+    the metrics are stored with the explanation ``pending`` for this computation, and its task is queued once
+    they are committed.
+    """
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
-    with _evaluation_file(evaluation) as source:
-        result, _ = _batched_metrics([evaluation], sources=[source])
-        result["explanations"] = explanations_of(evaluation, source)
+    result, _ = _batched_metrics([evaluation])
+    now = timezone.now()
+    result["explanations"] = _pending_marker(computation=evaluation.started_at, now=now)
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
-        updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=timezone.now())
+        updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=now)
         if updated:
             evaluation.metrics = result
             audit_record(actor=None, action="evaluation.computed", obj=evaluation,
                          changes={"status": [Evaluation.Status.RUNNING, Evaluation.Status.DONE]},
                          reason=f"attempt {evaluation.attempts}")
             thresholds_check(version=evaluation.version, metrics=result, evaluation=evaluation)
+            transaction.on_commit(lambda: enqueue_explanation(evaluation_id))
     return bool(updated)
+
+
+# --- Explanations, after done -----------------------------------------------------------------------------------
+
+# A pending explanation whose message was sent longer ago than this is sent again by the sweep (``requeue_stale``):
+# the explanation itself takes seconds at any size (it reads a sample), so after minutes its message was lost, or
+# the heavy queue is long, in which case the copy costs the worker one query (the first message explains it).
+EXPLANATION_RESEND_AFTER = timedelta(minutes=5)
+
+
+def _pending_marker(*, computation: datetime, now: datetime) -> dict:
+    """``metrics["explanations"]`` until the follow-up task stores the explanation: ``computation`` is the claim
+    that computed these metrics (a recomputation from late labels has another), ``sent_at`` when its task was
+    last sent."""
+    return {"status": "pending", "computation": computation.isoformat(), "sent_at": now.isoformat()}
+
+
+def enqueue_explanation(evaluation_id: int) -> bool:
+    """Send the explanation's task; if the broker is down, the sweep sends it again (``requeue_stale``)."""
+    from apps.monitoring.tasks import explain_evaluation
+
+    try:
+        explain_evaluation.apply_async(args=[evaluation_id], retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure: the pending explanation is sent again later
+        logger.warning("broker unavailable; the explanation of evaluation %s is sent again by the sweep",
+                       evaluation_id)
+        return False
+    return True
+
+
+def _pending_marker_of(evaluation_id: int) -> dict | None:
+    """The pending marker of a done evaluation, or None if there is nothing to explain (any more)."""
+    found = (Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.DONE)
+             .values_list("metrics__explanations", flat=True).first())
+    return found if isinstance(found, dict) and found.get("status") == "pending" else None
+
+
+def evaluation_explain(*, evaluation_id: int) -> bool:
+    """Task body: the surrogate explanation of a done evaluation, stored in ``metrics["explanations"]``.
+
+    Safe to run twice: only a pending explanation is computed, and it is stored under the row lock only if
+    the evaluation is still done and still pending for the same computation. A recomputation that replaced
+    the metrics meanwhile (late labels) queued its own task, which explains them; this result is dropped.
+    An error is stored as ``{"status": "failed", "reason": ...}`` for the page and the review to show, except
+    a transient database error, which propagates so the task retries. Returns True if it stored something.
+    """
+    pending = _pending_marker_of(evaluation_id)
+    if pending is None:
+        return False
+    evaluation = Evaluation.objects.select_related("version__model").filter(pk=evaluation_id).first()
+    if evaluation is None:
+        return False  # deleted meanwhile
+    try:
+        with _evaluation_file(evaluation) as source:
+            found = explanations_of(evaluation, source)
+    except OperationalError:
+        raise
+    except Exception as exc:
+        logger.exception("explanation of evaluation %s failed", evaluation_id)
+        message = str(exc).strip() or type(exc).__name__
+        found = {"status": "failed", "reason": f"The explanation could not be computed: {message}"[:2000]}
+    with transaction.atomic():
+        evaluation = (Evaluation.objects.select_for_update()
+                      .filter(pk=evaluation_id, status=Evaluation.Status.DONE).first())
+        current = ((evaluation.metrics or {}).get("explanations") or {}) if evaluation else {}
+        if current.get("status") != "pending" or current.get("computation") != pending["computation"]:
+            return False  # explained already, or recomputed since: the new computation's task explains it
+        evaluation.metrics = {**evaluation.metrics, "explanations": found}
+        evaluation.save(update_fields=["metrics"])
+    return True
+
+
+def _resend_explanations(*, now: datetime, after: timedelta = EXPLANATION_RESEND_AFTER) -> int:
+    """Send again the explanations pending since their message was sent more than ``after`` ago. Returns how many.
+
+    The marker's ``sent_at`` is renewed under the row lock (only if it is still the same pending explanation),
+    so each sweep sends one copy per ``after``, not one per sweep.
+    """
+    pending = (Evaluation.objects.filter(EXPLANATION_PENDING, finished_at__lt=now - after).order_by("finished_at")
+               .values_list("pk", "metrics__explanations"))
+    sent = 0
+    for pk, marker in pending:
+        if marker.get("sent_at") and datetime.fromisoformat(marker["sent_at"]) >= now - after:
+            continue
+        with transaction.atomic():
+            evaluation = Evaluation.objects.select_for_update().filter(pk=pk, status=Evaluation.Status.DONE).first()
+            current = ((evaluation.metrics or {}).get("explanations") or {}) if evaluation else {}
+            if current != marker:
+                continue  # explained or recomputed since the query
+            evaluation.metrics = {**evaluation.metrics, "explanations": {**marker, "sent_at": now.isoformat()}}
+            evaluation.save(update_fields=["metrics"])
+        sent += enqueue_explanation(pk)
+    return sent
 
 
 def explanations_of(evaluation: Evaluation, source) -> dict:
@@ -575,6 +679,9 @@ def _importance_shift(evaluation: Evaluation, found: dict) -> dict:
         return {"validation_evaluation": None,
                 "reason": "This version has no finished validation evaluation to compare with."}
     pk, before = validation
+    if before and before.get("status") == "pending":
+        return {"validation_evaluation": pk,
+                "reason": f"The explanation of validation evaluation #{pk} was still being computed."}
     if not before or before.get("status") != "done" or before["output"]["kind"] != found["output"]["kind"]:
         return {"validation_evaluation": pk,
                 "reason": f"Validation evaluation #{pk} has no comparable explanation (computed before explanations "

@@ -17,6 +17,13 @@ def compute_evaluation(evaluation_id: int) -> bool:
     return computed
 
 
+@shared_task(name="monitoring.explain_evaluation", acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, retry_backoff_max=300, max_retries=8)
+def explain_evaluation(evaluation_id: int) -> bool:
+    """After ``done``: the surrogate explanation of an evaluation's outputs, off the path from upload to done."""
+    return services.evaluation_explain(evaluation_id=evaluation_id)
+
+
 @shared_task(name="monitoring.compute_due_windows", acks_late=True)
 def compute_due_windows() -> int:
     """Nightly: one ``compute_version_windows`` task per production version, spread over the heavy queue's workers."""

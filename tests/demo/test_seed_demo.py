@@ -31,12 +31,18 @@ def test_it_creates_one_user_per_role_with_the_demo_password(db, users_only):
     assert users["admin"].is_staff and not users["executive"].is_staff
 
 
-def test_it_is_idempotent(db):
+def test_it_is_idempotent_and_its_evaluations_are_explained_when_it_ends(db):
+    from apps.monitoring.models import Evaluation
+
     call_command("seed_demo")
     events, users = AuditEvent.objects.count(), get_user_model().objects.count()
     call_command("seed_demo")
     assert get_user_model().objects.count() == users
     assert AuditEvent.objects.count() == events
+    # The seed explains each evaluation itself (no worker may run yet), validation before production.
+    found = [e.metrics["explanations"] for e in Evaluation.objects.filter(status="done")]
+    assert found and all(f["status"] == "done" for f in found)
+    assert any("features" in f.get("shift", {}) for f in found)
 
 
 def test_it_refuses_to_run_in_production_unless_forced(db, settings, users_only):

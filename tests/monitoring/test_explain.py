@@ -365,3 +365,173 @@ def test_a_file_read_in_batches_gets_the_explanation_of_its_whole_frame():
     for result in (whole, streamed):
         result["rows"].pop("given")
     assert streamed == whole
+
+
+# --- Computed after done: a follow-up task, a pending state, the sweep ------------------------------------------
+
+def done_before_explained(actor, version, frame, *, kind="validation") -> Evaluation:
+    """An evaluation computed by the service itself: the test's transaction never commits, so the explanation's
+    task (queued on commit) does not run and the evaluation stays as a worker leaves it at ``done``."""
+    evaluation, _ = services.evaluation_upload(actor=actor, version=version, data=csv_of(frame), filename="eval.csv",
+                                               kind=kind, sensitive_features=["sex"])
+    assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
+    evaluation.refresh_from_db()
+    return evaluation
+
+
+def test_the_evaluation_is_done_before_its_explanation_which_its_task_then_stores(
+        _media, scientist, monkeypatch, django_capture_on_commit_callbacks):
+    from apps.core.models import AuditEvent
+    from apps.monitoring import tasks
+
+    version = assessed_version(team__members=[scientist])
+    evaluation, _ = services.evaluation_upload(actor=scientist, version=version, data=csv_of(synthetic(600)),
+                                               filename="eval.csv", sensitive_features=["sex"])
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
+    evaluation.refresh_from_db()
+    assert evaluation.status == "done" and evaluation.metrics["overall"]["roc_auc"] > 0.5
+    assert evaluation.metrics["explanations"]["status"] == "pending"
+    assert evaluation.metrics["explanations"]["computation"] == evaluation.started_at.isoformat()
+    assert AuditEvent.objects.filter(action="evaluation.computed", object_id=str(evaluation.pk)).exists()
+
+    sent = []
+    monkeypatch.setattr(tasks.explain_evaluation, "apply_async", lambda args, **kwargs: sent.append(args))
+    for callback in callbacks:
+        callback()
+    assert sent == [[evaluation.pk]]  # queued once the metrics are committed
+
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True
+    evaluation.refresh_from_db()
+    found = evaluation.metrics["explanations"]
+    assert found["status"] == "done" and ranking(found)[0] == "x1"
+    assert evaluation.metrics["overall"]["roc_auc"] > 0.5  # the rest of the metrics are kept
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is False  # twice: nothing more to do
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"] == found
+
+
+def test_the_page_the_api_and_the_review_say_a_pending_explanation_is_being_computed(
+        _media, client_as, make_user):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    evaluation = done_before_explained(client.user, version, synthetic(300))
+    html = client.get(evaluation.get_absolute_url()).content.decode()
+    section = html[html.index('id="explanations"'):]
+    assert "The explanation of the outputs is being computed" in section and 'id="figure-importance"' not in html
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('executive'))}")
+    body = api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()
+    assert body["status"] == "done" and body["metrics"]["explanations"]["status"] == "pending"
+
+    review = submitted_review(submitter=client.user, version=version)
+    client.force_login(make_user("reviewer"))
+    page = client.get(review.get_absolute_url())
+    rows = {r["item"].key: r for g in page.context["checklist"] for r in g["rows"]}
+    link = rows["explainable"]["links"][0]
+    assert link.label == f"Explanation of the outputs of evaluation #{evaluation.pk}: being computed"
+    assert "being computed" in link.note
+
+
+def test_a_failed_explanation_is_stored_with_its_reason_and_shown(_media, client_as, make_user, monkeypatch):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    evaluation = done_before_explained(client.user, version, synthetic(300))
+
+    def broken(*args):
+        raise ValueError("the surrogate could not be fitted")
+
+    monkeypatch.setattr(services, "explanations_of", broken)
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True
+    evaluation.refresh_from_db()
+    reason = "The explanation could not be computed: the surrogate could not be fitted"
+    assert evaluation.status == "done" and evaluation.error == ""
+    assert evaluation.metrics["explanations"] == {"status": "failed", "reason": reason}
+    assert reason in client.get(evaluation.get_absolute_url()).content.decode()
+    review = submitted_review(submitter=client.user, version=version)
+    client.force_login(make_user("reviewer"))
+    rows = {r["item"].key: r for g in client.get(review.get_absolute_url()).context["checklist"] for r in g["rows"]}
+    link = rows["explainable"]["links"][0]
+    assert link.label == f"No explanation of the outputs of evaluation #{evaluation.pk}" and link.note == reason
+
+
+def test_a_transient_database_error_is_retried_not_recorded_as_a_failure(_media, scientist, monkeypatch):
+    from django.db import OperationalError
+
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+
+    def database_down(*args):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "explanations_of", database_down)
+    with pytest.raises(OperationalError):
+        services.evaluation_explain(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["status"] == "pending"
+
+
+def test_a_recomputation_in_between_drops_the_older_result_and_its_own_task_explains_it(
+        _media, scientist, monkeypatch):
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300),
+                                       kind="production")
+    first = evaluation.metrics["explanations"]
+    real = services.explanations_of
+
+    def recomputed_meanwhile(evaluation, source):
+        # What late labels do (evaluation_labels_add): queue the evaluation again; a worker computes it.
+        Evaluation.objects.filter(pk=evaluation.pk).update(status="queued", started_at=None, finished_at=None)
+        assert services.evaluation_compute(evaluation_id=evaluation.pk) is True
+        return real(evaluation, source)
+
+    monkeypatch.setattr(services, "explanations_of", recomputed_meanwhile)
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is False
+    evaluation.refresh_from_db()
+    second = evaluation.metrics["explanations"]
+    assert second["status"] == "pending" and second["computation"] != first["computation"]
+
+    monkeypatch.setattr(services, "explanations_of", real)
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="queued")  # more labels: not done, nothing to explain
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is False
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="done")
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True  # the recomputation's own task
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["status"] == "done"
+    assert "no finished validation evaluation" in evaluation.metrics["explanations"]["shift"]["reason"]
+
+
+def test_the_sweep_sends_an_explanation_pending_for_minutes_again_once_per_interval(_media, scientist, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitoring import tasks
+
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+    sent = []
+    monkeypatch.setattr(tasks.explain_evaluation, "apply_async", lambda args, **kwargs: sent.append(args))
+    assert services.requeue_stale() == 0 and sent == []  # just sent: its message may well be on its way
+
+    lost_at = timezone.now() - services.EXPLANATION_RESEND_AFTER - timedelta(seconds=1)
+    marker = {**evaluation.metrics["explanations"], "sent_at": lost_at.isoformat()}
+    Evaluation.objects.filter(pk=evaluation.pk).update(finished_at=lost_at,
+                                                       metrics={**evaluation.metrics, "explanations": marker})
+    assert services.requeue_stale() == 1 and sent == [[evaluation.pk]]
+    assert services.requeue_stale() == 0 and len(sent) == 1  # sent again once per interval, not once per sweep
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["sent_at"] > lost_at.isoformat()
+
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True  # the message that was sent again
+    Evaluation.objects.filter(pk=evaluation.pk).update(finished_at=lost_at)
+    assert services.requeue_stale() == 0  # explained: nothing left to send
+
+
+def test_a_production_explanation_says_when_the_validation_one_was_still_being_computed(_media, scientist):
+    version = assessed_version(team__members=[scientist])
+    validation = done_before_explained(scientist, version, synthetic(300))
+    production = done_before_explained(scientist, version, synthetic(300, seed=1), kind="production")
+    assert services.evaluation_explain(evaluation_id=production.pk) is True
+    production.refresh_from_db()
+    shift = production.metrics["explanations"]["shift"]
+    assert shift == {"validation_evaluation": validation.pk,
+                     "reason": f"The explanation of validation evaluation #{validation.pk} was still being computed."}
