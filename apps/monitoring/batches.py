@@ -2,7 +2,8 @@
 
 ``compute_metrics(source, ...)`` returns the same document as ``services.compute_metrics`` on the
 whole file (same keys; numbers equal up to floating-point summation order, well within 1e-9), while
-holding one record batch at a time plus small additive statistics:
+holding one record batch at a time plus small additive statistics; ``compute_metrics_by_period`` computes the
+documents of several periods (a version's metric windows) in one read of the files, one set of statistics each:
 
 * binary: confusion counts overall and per sensitive group (``metrics.binary_partials``, merged with
   ``metrics.merge_partials``) and the exact score histogram (distinct score, positives, negatives)
@@ -510,6 +511,8 @@ def compute_metrics_by_period(
 
 
 def _read_reference_once(reference, accumulators: list[Accumulator], *, batch_size: int) -> None:
+    """Feed the reference to one drift column per (data column, kind); the same columns of the other
+    accumulators share what it read (``share_reference``)."""
     readers: dict[tuple[str, type], _Numeric | _Categorical] = {}
     sharing = []
     for accumulator in accumulators:
