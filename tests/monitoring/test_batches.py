@@ -225,12 +225,12 @@ def _pending(tmp_path, task_type: str, *, seed: int):
 def test_periods_in_one_pass_equal_one_computation_per_period(tmp_path, task_type, late, with_reference):
     first, _, columns = _stored(tmp_path, task_type, seed=1)
     if late:
-        second, late_columns, pending = _pending(tmp_path, task_type, seed=2)
+        second, second_columns, pending = _pending(tmp_path, task_type, seed=2)
     else:
-        (second, _, late_columns), pending = _stored(tmp_path, task_type, seed=2, sensitive=("sex",)), None
+        (second, _, second_columns), pending = _stored(tmp_path, task_type, seed=2, sensitive=("sex",)), None
     reference = _reference(tmp_path, task_type)[0] if with_reference else None
     periods = [*(batches.Period(*week, columns, (0, 1)) for week in WEEKS), batches.Period(*EMPTY, columns, (0, 1)),
-               batches.Period(*WEEKS[1], late_columns, (1,))]
+               batches.Period(*WEEKS[1], second_columns, (1,))]
     late_labels = [None, pending]
 
     in_one_pass = batches.compute_metrics_by_period([first, second], task_type=task_type, periods=periods,
