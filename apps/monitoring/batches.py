@@ -2,7 +2,8 @@
 
 ``compute_metrics(source, ...)`` returns the same document as ``services.compute_metrics`` on the
 whole file (same keys; numbers equal up to floating-point summation order, well within 1e-9), while
-holding one record batch at a time plus small additive statistics:
+holding one record batch at a time plus small additive statistics; ``compute_metrics_by_period`` computes the
+documents of several periods (a version's metric windows) in one read of the files, one set of statistics each:
 
 * binary: confusion counts overall and per sensitive group (``metrics.binary_partials``, merged with
   ``metrics.merge_partials``) and the exact score histogram (distinct score, positives, negatives)
@@ -37,6 +38,7 @@ needed), so a row group is the unit of memory: ``ingest.to_parquet_bytes`` write
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -165,14 +167,23 @@ class _Numeric:
             self.below += np.searchsorted(ordered, points, side="left")
             self.at_or_below += np.searchsorted(ordered, points, side="right")
 
-    def _freeze(self) -> None:
-        values, counts = self.reference.result()
-        self.frozen, self.reference = (values, counts[:, 0]), None
-        self.edges = drift.decile_edges_from_counts(*self.frozen) if values.size else np.empty(0)
+    def _freeze(self, frozen: tuple[np.ndarray, np.ndarray] | None = None, edges: np.ndarray | None = None) -> None:
+        if frozen is None:
+            values, counts = self.reference.result()
+            frozen = (values, counts[:, 0])
+            edges = drift.decile_edges_from_counts(*frozen) if values.size else np.empty(0)
+        self.frozen, self.edges, self.reference = frozen, edges, None
         # Running totals over the batches: values below each edge, below and at or below each reference point.
         self.below_edges = np.zeros(self.edges.size, dtype=np.int64)
-        self.below = np.zeros(values.size, dtype=np.int64)
-        self.at_or_below = np.zeros(values.size, dtype=np.int64)
+        self.below = np.zeros(frozen[0].size, dtype=np.int64)
+        self.at_or_below = np.zeros(frozen[0].size, dtype=np.int64)
+
+    def share_reference(self, reader: "_Numeric") -> None:
+        """Count against the reference ``reader`` read (its arrays are only read, never written), instead of
+        reading the reference again: the periods of ``compute_metrics_by_period`` hold one copy of it."""
+        if reader.frozen is None:
+            reader._freeze()
+        self._freeze(reader.frozen, reader.edges)
 
     def result(self) -> dict:
         if self.frozen is None:
@@ -194,6 +205,10 @@ class _Categorical:
         parts.append(drift.category_counts(series))
         if len(parts) > 16:  # categories are few (ingest bounds them); keep the list short anyway
             parts[:] = [_summed(parts)]
+
+    def share_reference(self, reader: "_Categorical") -> None:
+        """The reference's category counts ``reader`` read (a few small Series, never modified in place)."""
+        self.sides[0] = list(reader.sides[0])
 
     def result(self) -> dict:
         return drift.categorical_drift_from_counts(*(_summed(side) for side in self.sides))
@@ -262,13 +277,12 @@ class Accumulator:
             self._performance.add(frame_with_labels)
         self._add_drift(1, frame)
 
-    def add_reference(self, frame: pd.DataFrame) -> None:
-        self._add_drift(0, frame)
+    def drift_columns(self) -> list[tuple[str, "_Numeric | _Categorical"]]:
+        """(column of the data, its drift statistics) of every feature and prediction drift computed."""
+        return [*self.drift.items(), *self.prediction_drift.values()]
 
     def _add_drift(self, side: int, frame: pd.DataFrame) -> None:
-        for feature, column in self.drift.items():
-            column.add(side, frame[feature])
-        for name, column in self.prediction_drift.values():
+        for name, column in self.drift_columns():
             column.add(side, frame[name])
 
     def result(self, reference_groups: Mapping[str, str] | None = None) -> dict:
@@ -408,6 +422,18 @@ class _Regression:
         return {"overall": {"count": n, "mae": mae, "rmse": rmse, "r2": r2}, "groups": groups}
 
 
+@dataclass(frozen=True)
+class Period:
+    """One result of ``compute_metrics_by_period``: the rows of the sources at ``sources`` (indexes, increasing)
+    whose ``columns["timestamp"]`` is in [start, end) (every row when ``start`` is None, and every row of a file
+    without that column), computed with ``columns``; the first of those sources' columns decide what is computed."""
+
+    start: datetime | None
+    end: datetime | None
+    columns: Mapping
+    sources: tuple[int, ...]
+
+
 def compute_metrics(
     sources: Iterable,
     *,
@@ -428,22 +454,101 @@ def compute_metrics(
     each batch by prediction id), or None. Returns (the metrics document, the number of rows counted).
     """
     sources = list(sources)
+    start, end = period or (None, None)
+    [counted] = compute_metrics_by_period(sources, task_type=task_type,
+                                          periods=[Period(start, end, columns, tuple(range(len(sources))))],
+                                          reference=reference, reference_groups=reference_groups,
+                                          late_labels=late_labels, batch_size=batch_size)
+    return counted
+
+
+def compute_metrics_by_period(
+    sources: Sequence,
+    *,
+    task_type: str,
+    periods: Sequence[Period],
+    reference=None,
+    reference_groups: Mapping[str, str] | None = None,
+    late_labels: Sequence[labels.LateLabels | None] | None = None,
+    batch_size: int = BATCH_ROWS,
+) -> list[tuple[dict, int]]:
+    """``compute_metrics`` of each period (a version's metric windows), reading every file once.
+
+    Per period, the result is ``compute_metrics([sources[i] for i in period.sources], columns=period.columns,
+    period=(period.start, period.end), late_labels=[late_labels[i] ...])``: each batch of a source is joined to
+    its late labels once, then split by timestamp into the periods that count that source, each period with its
+    own ``Accumulator``. The reference is read once: the first drift column of each (column, kind) reads it and
+    the other periods' columns count against its frozen counts.
+
+    Memory: one batch (its rows go to at most one period when periods do not overlap, a period's slice being
+    dropped once added) plus one accumulator per period, each as described at the top of this module: the
+    confusion, group and category counts (small), the score histogram (24 bytes per distinct score *of its
+    period's rows*, so 12 periods together hold about what one accumulator over all of them would), and per
+    numeric drift column 16 bytes per distinct reference value for its own running totals (the reference's
+    values and counts, 16 bytes per distinct value, are held once for every period). Returns (document, rows
+    counted) per period, in the order of ``periods``.
+    """
+    sources = list(sources)
+    late_labels = list(late_labels) if late_labels is not None else [None] * len(sources)
+    if len(late_labels) != len(sources):
+        raise ValueError("late_labels needs one entry (or None) per source")
+    for period in periods:
+        if not period.sources or list(period.sources) != sorted(set(period.sources)):
+            raise ValueError("a period counts one or more sources, by increasing index")
+    schemas = {first: _empty_frame(sources[first]) for first in {period.sources[0] for period in periods}}
     reference_frame = _empty_frame(reference) if reference is not None else None
-    accumulator = Accumulator(task_type=task_type, columns=columns, current=_empty_frame(sources[0]),
-                              reference=reference_frame)
-    # The reference first: numeric drift reduces the current rows to counts at the reference's values.
-    if reference is not None and (accumulator.drift or accumulator.prediction_drift):
-        for frame in frames(reference, columns=accumulator.needed_from_reference(), batch_size=batch_size):
-            accumulator.add_reference(frame)
-    timestamp = columns.get("timestamp") if period else None
-    needed = [*accumulator.needed(), *([timestamp] if timestamp else [])]
-    for source, late in zip(sources, late_labels or [None] * len(sources), strict=True):
-        present = set(column_names(source))
-        wanted = [*needed, *([late.id_column] if late else [])]
-        for frame in frames(source, columns=[c for c in dict.fromkeys(wanted) if c in present],
-                            batch_size=batch_size):
+    accumulators = [Accumulator(task_type=task_type, columns=period.columns, current=schemas[period.sources[0]],
+                                reference=reference_frame) for period in periods]
+    if reference is not None:
+        # The reference first: numeric drift reduces the current rows to counts at the reference's values.
+        _read_reference_once(reference, accumulators, batch_size=batch_size)
+    for index, (source, late) in enumerate(zip(sources, late_labels, strict=True)):
+        counting = [(period, accumulator) for period, accumulator in zip(periods, accumulators, strict=True)
+                    if index in period.sources]
+        if counting:
+            _add_source(source, late, counting, batch_size=batch_size)
+    return [(accumulator.result(reference_groups), accumulator.rows) for accumulator in accumulators]
+
+
+def _read_reference_once(reference, accumulators: list[Accumulator], *, batch_size: int) -> None:
+    """Feed the reference to one drift column per (data column, kind); the same columns of the other
+    accumulators share what it read (``share_reference``)."""
+    readers: dict[tuple[str, type], _Numeric | _Categorical] = {}
+    sharing = []
+    for accumulator in accumulators:
+        for name, column in accumulator.drift_columns():
+            reader = readers.setdefault((name, type(column)), column)
+            if reader is not column:
+                sharing.append((column, reader))
+    if not readers:
+        return
+    for frame in frames(reference, columns=list(dict.fromkeys(name for name, _ in readers)), batch_size=batch_size):
+        for (name, _), column in readers.items():
+            column.add(0, frame[name])
+    for column, reader in sharing:
+        column.share_reference(reader)
+
+
+def _add_source(source, late: labels.LateLabels | None, counting: list[tuple[Period, Accumulator]], *,
+                batch_size: int) -> None:
+    """One source's batches, each split among the periods that count it (``counting``)."""
+    present = set(column_names(source))
+    wanted = [name for period, accumulator in counting
+              for name in (*accumulator.needed(), *([_timestamp(period)] if _timestamp(period) else []))]
+    wanted += [late.id_column] if late else []
+    for frame in frames(source, columns=[c for c in dict.fromkeys(wanted) if c in present], batch_size=batch_size):
+        if late:
+            frame = late.join(frame)  # row by row, so joining the whole batch then splitting it is the same
+        stamps: dict[str, pd.Series] = {}
+        for period, accumulator in counting:
+            rows = frame
+            timestamp = _timestamp(period)
             if timestamp in frame:
-                stamps = pd.to_datetime(frame[timestamp], utc=True)
-                frame = frame[((stamps >= period[0]) & (stamps < period[1])).to_numpy()]
-            accumulator.add(late.join(frame) if late else frame, late=late is not None)
-    return accumulator.result(reference_groups), accumulator.rows
+                if timestamp not in stamps:
+                    stamps[timestamp] = pd.to_datetime(frame[timestamp], utc=True)
+                rows = frame[((stamps[timestamp] >= period.start) & (stamps[timestamp] < period.end)).to_numpy()]
+            accumulator.add(rows, late=late is not None)
+
+
+def _timestamp(period: Period) -> str | None:
+    return period.columns.get("timestamp") if period.start is not None else None

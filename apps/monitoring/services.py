@@ -870,15 +870,54 @@ CADENCE_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
 
 def window_compute(*, version: ModelVersion, cadence: str, start: datetime, end: datetime) -> MetricWindow | None:
     """Metrics of the production rows of [start, end), read in batches. Re-running replaces the window's row."""
+    [window] = windows_compute(version=version, cadence=cadence, bounds=[(start, end)])
+    return window
+
+
+def windows_compute(*, version: ModelVersion, cadence: str,
+                    bounds: list[tuple[datetime, datetime]]) -> list[MetricWindow | None]:
+    """``window_compute`` of each [start, end) of ``bounds``, in one pass over the evaluations' files: each is
+    opened (and one registered by reference hashed) once, not once per window (``batches.compute_metrics_by_period``).
+
+    A window counts the done production evaluations whose period overlaps it, as it would alone; one without
+    rows stores nothing (None). The windows are stored one after the other, in the order of ``bounds``.
+    """
+    if not bounds:
+        return []
     evaluations = list(Evaluation.objects.filter(version=version, kind=Evaluation.Kind.PRODUCTION,
-                                                 status=Evaluation.Status.DONE, period_start__lt=end,
-                                                 period_end__gte=start).select_related("version__model")
-                       .order_by("pk"))
-    if not evaluations:
-        return None
-    result, rows = _batched_metrics(evaluations, period=(start, end))
-    if not rows:
-        return None
+                                                 status=Evaluation.Status.DONE,
+                                                 period_start__lt=max(end for _, end in bounds),
+                                                 period_end__gte=min(start for start, _ in bounds))
+                       .select_related("version__model").order_by("pk"))
+    overlapping = [[evaluation for evaluation in evaluations
+                    if evaluation.period_start < end and evaluation.period_end >= start] for start, end in bounds]
+    counted = _windows_metrics(version, bounds=bounds, overlapping=overlapping)
+    return [_window_store(version=version, cadence=cadence, start=start, end=end, result=result, rows=rows)
+            if rows else None for (start, end), (result, rows) in zip(bounds, counted, strict=True)]
+
+
+def _windows_metrics(version: ModelVersion, *, bounds: list[tuple[datetime, datetime]],
+                     overlapping: list[list[Evaluation]]) -> list[tuple[dict | None, int]]:
+    """(metrics, rows) of each window over its overlapping evaluations ((None, 0) for a window without any)."""
+    used = sorted({evaluation.pk: evaluation for window in overlapping for evaluation in window}.values(),
+                  key=lambda evaluation: evaluation.pk)
+    if not used:
+        return [(None, 0)] * len(bounds)
+    position = {evaluation.pk: index for index, evaluation in enumerate(used)}
+    periods = [batches.Period(start, end, window[0].columns, tuple(position[e.pk] for e in window))
+               for (start, end), window in zip(bounds, overlapping, strict=True) if window]
+    model = used[0].version.model
+    with ExitStack() as files:
+        sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in used]
+        reference = files.enter_context(_reference_file(version))
+        results = iter(batches.compute_metrics_by_period(
+            sources, task_type=model.task_type, periods=periods, reference=reference,
+            reference_groups=model.fairness_reference_groups, late_labels=[_late_labels(e) for e in used]))
+    return [next(results) if window else (None, 0) for window in overlapping]
+
+
+def _window_store(*, version: ModelVersion, cadence: str, start: datetime, end: datetime, result: dict,
+                  rows: int) -> MetricWindow:
     with transaction.atomic():
         _lock_alerts_of(version)  # two beat schedulers computing the same window take turns; the second replaces
         window, _ = MetricWindow.objects.update_or_create(
@@ -912,13 +951,8 @@ def version_windows_due(*, version: ModelVersion, now: datetime, history: int = 
     cadence = _cadence_of(version)
     length = timedelta(days=CADENCE_DAYS[cadence])
     end = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    computed = 0
-    for _ in range(history):
-        start = end - length
-        if window_compute(version=version, cadence=cadence, start=start, end=end):
-            computed += 1
-        end = start
-    return computed
+    bounds = [(end - (back + 1) * length, end - back * length) for back in range(history)]
+    return sum(window is not None for window in windows_compute(version=version, cadence=cadence, bounds=bounds))
 
 
 def windows_due(*, now: datetime | None = None, history: int = 12) -> int:

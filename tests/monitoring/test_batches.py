@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from apps.monitoring import batches, drift, ingest
+from apps.monitoring import batches, drift, ingest, labels
 from apps.monitoring.services import compute_metrics
 
 ROWS = 1500
@@ -194,3 +194,81 @@ def test_numeric_drift_state_does_not_grow_with_the_current_rows():
 
     assert column.count == 100_000 and column.sample is None
     assert held < 4 * (column.frozen[0].size + 12)
+
+
+# --- Several periods in one pass (a version's metric windows) --------------------------------------------------
+
+WEEKS = [(datetime(2026, 3, day, tzinfo=UTC), datetime(2026, 3, day + 7, tzinfo=UTC)) for day in (1, 8, 15)]
+EMPTY = (datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 4, 8, tzinfo=UTC))  # after every row
+# The rows of March 22-28 fall in no period; the last period counts only the second file.
+PERIOD_BATCH = 400  # a few batches per file, each split among several periods
+
+
+def _pending(tmp_path, task_type: str, *, seed: int):
+    """A production file uploaded without its target, and the labels of every other prediction, arrived later."""
+    frame = _frame(task_type, seed=seed).assign(prediction_id=lambda f: [f"p{i}" for i in range(len(f))])
+    parsed = ingest.parse_evaluation(_csv(frame.drop(columns="y_true")), filename="p.csv", task_type=task_type,
+                                     sensitive_features=["sex"], min_group_rows=1, require_target=False)
+    path = tmp_path / f"pending-{task_type}-{seed}.parquet"
+    path.write_bytes(ingest.to_parquet_bytes(parsed.df, row_group_rows=400))
+    arrived = ingest.parse_labels(_csv(frame[["prediction_id", "y_true"]].iloc[::2]), filename="l.csv",
+                                  prediction_id_column="prediction_id", target_column="y_true", task_type=task_type)
+    late = labels.LateLabels([arrived.df], id_column="prediction_id", target_column="y_true")
+    columns = {"target": "y_true", "prediction": parsed.prediction_column, "score": parsed.score_column,
+               "timestamp": parsed.timestamp_column, "sensitive_features": ["sex"], "prediction_id": "prediction_id",
+               "features": list(parsed.feature_columns), "probability_columns": dict(parsed.probability_columns)}
+    return path, columns, late
+
+
+@pytest.mark.parametrize("task_type", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize(("late", "with_reference"), [(True, True), (False, False)])
+def test_periods_in_one_pass_equal_one_computation_per_period(tmp_path, task_type, late, with_reference):
+    first, _, columns = _stored(tmp_path, task_type, seed=1)
+    if late:
+        second, second_columns, pending = _pending(tmp_path, task_type, seed=2)
+    else:
+        (second, _, second_columns), pending = _stored(tmp_path, task_type, seed=2, sensitive=("sex",)), None
+    reference = _reference(tmp_path, task_type)[0] if with_reference else None
+    periods = [*(batches.Period(*week, columns, (0, 1)) for week in WEEKS), batches.Period(*EMPTY, columns, (0, 1)),
+               batches.Period(*WEEKS[1], second_columns, (1,))]
+    late_labels = [None, pending]
+
+    in_one_pass = batches.compute_metrics_by_period([first, second], task_type=task_type, periods=periods,
+                                                    reference=reference, reference_groups={"sex": "male"},
+                                                    late_labels=late_labels, batch_size=PERIOD_BATCH)
+
+    assert len(in_one_pass) == len(periods)
+    for period, (result, rows) in zip(periods, in_one_pass, strict=True):
+        sources = [[first, second][index] for index in period.sources]
+        alone, alone_rows = batches.compute_metrics(
+            sources, task_type=task_type, columns=period.columns, reference=reference,
+            reference_groups={"sex": "male"}, period=(period.start, period.end),
+            late_labels=[late_labels[index] for index in period.sources], batch_size=PERIOD_BATCH)
+        assert rows == alone_rows
+        _assert_same(result, alone)
+    counted = [rows for _, rows in in_one_pass]
+    assert all(counted[:3]) and counted[3] == 0 and sum(counted[:3]) < 2 * ROWS  # March 22-28 counted nowhere
+    assert ("labels" in in_one_pass[4][0]) == late and bool(in_one_pass[0][0]["drift"]) == with_reference
+    if late:
+        assert in_one_pass[4][0]["labels"]["labelled_rows"] < in_one_pass[4][0]["labels"]["rows"]
+
+
+def test_periods_share_one_read_of_the_reference(tmp_path, monkeypatch):
+    path, _, columns = _stored(tmp_path, "binary", seed=1)
+    reference = _reference(tmp_path, "binary")[0]
+    read = []
+    original = batches.frames
+    monkeypatch.setattr(batches, "frames", lambda source, **kwargs: read.append(source) or original(source, **kwargs))
+
+    batches.compute_metrics_by_period([path], task_type="binary", reference=reference, batch_size=BATCH,
+                                      periods=[batches.Period(*week, columns, (0,)) for week in WEEKS])
+
+    assert read == [reference, path]
+
+
+def test_a_period_needs_its_sources_in_order(tmp_path):
+    path, _, columns = _stored(tmp_path, "regression", seed=1)
+    for sources in [(), (1, 0)]:
+        with pytest.raises(ValueError, match="by increasing index"):
+            batches.compute_metrics_by_period([path, path], task_type="regression",
+                                              periods=[batches.Period(*WEEKS[0], columns, sources)])

@@ -73,6 +73,27 @@ def test_it_registers_a_data_set_under_a_root_and_computes_it_in_place(roots, cl
     assert AuditEvent.objects.filter(action="evaluation.registered", object_id=str(evaluation.pk)).exists()
 
 
+def test_its_windows_hash_the_data_set_once_for_all_of_them(roots, client_as, django_capture_on_commit_callbacks,
+                                                             monkeypatch):
+    from apps.monitoring import datasets, services
+
+    version = ModelVersionFactory()
+    frame, digest = _data_set(roots / "march.parquet")
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(_scientist_of(version, client_as), model_version=version.pk, path=str(roots / "march.parquet"),
+              sha256=digest, kind="production")
+    hashed, original = [], datasets._sha256
+    monkeypatch.setattr(datasets, "_sha256", lambda handle: hashed.append(handle.name) or original(handle))
+    weeks = [(datetime(2026, 3, day, tzinfo=UTC), datetime(2026, 3, day + 7, tzinfo=UTC)) for day in (1, 8, 15)]
+
+    windows = services.windows_compute(version=version, cadence="weekly", bounds=weeks)
+
+    assert hashed == [str((roots / "march.parquet").resolve())]
+    assert [window.row_count for window in windows] == [7 * 24] * 3
+    assert windows[1].metrics["overall"]["accuracy"] == pytest.approx(
+        accuracy_score(frame.y_true[168:336], frame.y_pred[168:336]), abs=1e-12)
+
+
 def test_a_changed_data_set_fails_its_evaluation_and_stores_no_metrics(roots, client_as,
                                                                        django_capture_on_commit_callbacks):
     version = ModelVersionFactory()

@@ -212,6 +212,38 @@ def test_the_beat_task_computes_each_production_version_windows_at_its_cadence_o
     assert settings.CELERY_BEAT_SCHEDULE["monitoring-windows"]["task"] == compute_due_windows.name
 
 
+
+def test_a_versions_windows_open_each_file_once_and_store_what_each_window_alone_would(scientist, monkeypatch):
+    from collections import Counter
+
+    from apps.inventory.models import Stage
+
+    version = assessed_version(team__members=[scientist])  # low tier: monthly cadence
+    version.stage = Stage.PRODUCTION
+    version.save(update_fields=["stage"])
+    now = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    evaluations = []
+    for seed, days_ago in [(0, 20), (1, 32), (2, 33)]:  # the last two straddle the windows' boundary, Oct 26
+        evaluation, _ = upload(scientist, version, evaluation_csv(seed=seed, start=now - timedelta(days=days_ago))[0],
+                               kind="production")
+        services.evaluation_compute(evaluation_id=evaluation.pk)
+        evaluations.append(evaluation)
+    reference = services.reference_upload(actor=scientist, version=version, filename="train.csv",
+                                          data=evaluation_csv(seed=9)[0])
+    opened, original = Counter(), storage.open
+    monkeypatch.setattr(storage, "open", lambda name: opened.update([name]) or original(name))
+
+    assert services.windows_due(now=now) == 2
+
+    assert opened == Counter([*(evaluation.parquet_path for evaluation in evaluations), reference.parquet_path])
+    in_one_pass = {window.window_start: window for window in MetricWindow.objects.all()}
+    assert len(in_one_pass) == 2 and sum(window.row_count for window in in_one_pass.values()) == 1200
+    assert all(window.metrics["drift"]["income"] for window in in_one_pass.values())
+    for start, window in in_one_pass.items():
+        alone = services.window_compute(version=version, cadence="monthly", start=start, end=window.window_end)
+        assert (alone.row_count, alone.metrics, alone.health) == (window.row_count, window.metrics, window.health)
+
+
 # --- Claims, heartbeats and failures (issue 13, items 2, 7 and 12) ------------------------------------------------
 
 def _abandoned_by_a_dead_worker(evaluation, *, attempts: int, silent_for: timedelta = timedelta(minutes=2)):
