@@ -19,7 +19,7 @@ from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.inventory import services as inventory_services
 from apps.inventory.models import MLModel, ModelVersion, Stage
-from apps.inventory.signals import governance_changed
+from apps.inventory.signals import governance_changed, governance_deferred
 from apps.monitoring import batches, datasets, drift, explain, ingest, labels, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import EXPLANATION_PENDING, Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
@@ -469,21 +469,16 @@ def _evaluation_file(evaluation: Evaluation):
         yield handle
 
 
-def _batched_metrics(evaluations: list[Evaluation], *, period: tuple[datetime, datetime] | None = None,
-                     sources: list | None = None) -> tuple[dict, int]:
-    """``compute_metrics`` of the evaluations' rows (within ``period``), read in batches: bounded memory.
-
-    ``sources``: the evaluations' files, when the caller has them open already (to read them again after).
-    """
+def _batched_metrics(evaluations: list[Evaluation]) -> tuple[dict, int]:
+    """``compute_metrics`` of the evaluations' rows, read in batches: bounded memory (windows: ``windows_compute``)."""
     version = evaluations[0].version
     model = version.model
     with ExitStack() as files:
-        if sources is None:
-            sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in evaluations]
+        sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in evaluations]
         reference = files.enter_context(_reference_file(version))
         return batches.compute_metrics(sources, task_type=model.task_type, columns=evaluations[0].columns,
                                        reference=reference, reference_groups=model.fairness_reference_groups,
-                                       period=period, late_labels=[_late_labels(e) for e in evaluations])
+                                       late_labels=[_late_labels(e) for e in evaluations])
 
 
 def _lock_alerts_of(version: ModelVersion) -> None:
@@ -807,16 +802,19 @@ def windows_refresh_for(*, evaluation_id: int) -> int:
         return 0
     windows = MetricWindow.objects.filter(version=evaluation.version, window_start__lte=evaluation.period_end,
                                           window_end__gt=evaluation.period_start).order_by("window_start")
-    refreshed = 0
+    bounds: dict[str, list[tuple[datetime, datetime]]] = {}
     for window in windows:
+        bounds.setdefault(window.cadence, []).append((window.window_start, window.window_end))
+    refreshed = 0
+    for cadence, spans in bounds.items():  # one pass over the files per cadence (a tier change leaves two)
         try:
-            if window_compute(version=evaluation.version, cadence=window.cadence, start=window.window_start,
-                              end=window.window_end):
-                refreshed += 1
+            refreshed += sum(1 for window in windows_compute(version=evaluation.version, cadence=cadence,
+                                                             bounds=spans) if window)
         except OperationalError:
             raise
         except Exception:
-            logger.exception("window %s could not be recomputed after new labels", window.pk)
+            logger.exception("the %s windows of %s could not be recomputed after new labels", cadence,
+                             evaluation.version)
     return refreshed
 
 
@@ -892,8 +890,11 @@ def windows_compute(*, version: ModelVersion, cadence: str,
     overlapping = [[evaluation for evaluation in evaluations
                     if evaluation.period_start < end and evaluation.period_end >= start] for start, end in bounds]
     counted = _windows_metrics(version, bounds=bounds, overlapping=overlapping)
-    return [_window_store(version=version, cadence=cadence, start=start, end=end, result=result, rows=rows)
-            if rows else None for (start, end), (result, rows) in zip(bounds, counted, strict=True)]
+    # The model's governance state is recomputed once, after the last window, not once per window: measured on
+    # PostgreSQL, 11 recomputations were 0.61 s of a version's 0.93 s.
+    with governance_deferred(cause="monitoring results"):
+        return [_window_store(version=version, cadence=cadence, start=start, end=end, result=result, rows=rows)
+                if rows else None for (start, end), (result, rows) in zip(bounds, counted, strict=True)]
 
 
 def _windows_metrics(version: ModelVersion, *, bounds: list[tuple[datetime, datetime]],

@@ -244,6 +244,32 @@ def test_a_versions_windows_open_each_file_once_and_store_what_each_window_alone
         assert (alone.row_count, alone.metrics, alone.health) == (window.row_count, window.metrics, window.health)
 
 
+def test_a_versions_windows_recompute_its_governance_state_once(scientist):
+    from apps.inventory.models import Stage
+    from apps.inventory.signals import governance_inputs_changed
+
+    version = assessed_version(team__members=[scientist])
+    version.stage = Stage.PRODUCTION
+    version.save(update_fields=["stage"])
+    now = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    for seed, days_ago in [(0, 20), (1, 50), (2, 80)]:
+        evaluation, _ = upload(scientist, version, evaluation_csv(seed=seed, start=now - timedelta(days=days_ago))[0],
+                               kind="production")
+        services.evaluation_compute(evaluation_id=evaluation.pk)
+    sent = []
+
+    def listen(**kwargs):
+        sent.append(kwargs["model_ids"])
+
+    governance_inputs_changed.connect(listen)
+    try:
+        assert services.windows_due(now=now) == 3
+    finally:
+        governance_inputs_changed.disconnect(listen)
+
+    assert sent == [[version.model_id]]  # one recomputation for three windows
+
+
 # --- Claims, heartbeats and failures (issue 13, items 2, 7 and 12) ------------------------------------------------
 
 def _abandoned_by_a_dead_worker(evaluation, *, attempts: int, silent_for: timedelta = timedelta(minutes=2)):
