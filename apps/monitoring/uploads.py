@@ -2,8 +2,8 @@
 
 The protocol is S3's multipart upload in plain HTTP (README, "Large files"): ``upload_start`` fixes the file's
 size and SHA-256 and the part size; each part is sent alone with its own SHA-256 and may be sent again; a part
-is streamed from the request to storage through a spooled temporary file, so a web process holds at most one
-block of it in memory. ``upload_complete`` hands the assembly to a worker (``upload_assemble``): it
+is streamed from the request into its place (a remote store: through a spooled file), so a web process holds
+at most one block of it in memory. ``upload_complete`` hands the assembly to a worker (``upload_assemble``): it
 concatenates the parts into a local temporary file, verifies the whole file's SHA-256, then
 
 * up to ``PORTAL_MAX_UPLOAD_MB``: creates the evaluation (or reference data) through the ordinary upload
@@ -14,12 +14,15 @@ A refusal ends the session ``rejected`` with its problems (the shape of a direct
 stored. Whatever the outcome, the parts are deleted; ``uploads_expire`` deletes those of abandoned uploads.
 """
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
+import secrets
 import tempfile
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import OperationalError, transaction
@@ -92,48 +95,80 @@ def _require_open(session: UploadSession) -> None:
         raise ConflictError("This upload expired; start a new one.")
 
 
-def _receive(stream, *, expected: int, declared: int | None) -> tuple[tempfile.SpooledTemporaryFile, str]:
-    """Copy at most ``expected`` bytes of ``stream`` into a spooled file, hashing them; a longer body is a 413.
-
-    A body whose declared length is over ``expected`` is refused before a byte is read.
-    """
+def _receive(stream, out, *, expected: int, declared: int | None) -> str:
+    """Copy at most ``expected`` bytes of ``stream`` into ``out`` a block at a time, hashing them; a longer body
+    is a 413. A body whose declared length is over ``expected`` is refused before a byte is read."""
     too_long = f"Part bodies may be at most {expected:,} bytes (this part's size); nothing was stored."
     if declared is not None and declared > expected:
         raise TooLargeError(f"The body declares {declared:,} bytes. {too_long}")
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned to the caller
     digest, received = hashlib.sha256(), 0
     while block := stream.read(min(BLOCK_BYTES, expected + 1 - received)):
         received += len(block)
         if received > expected:
-            spool.close()
             raise TooLargeError(f"The body is longer than {expected:,} bytes. {too_long}")
         digest.update(block)
-        spool.write(block)
+        out.write(block)
     if received != expected:
-        spool.close()
         raise DomainError(f"This part has {received:,} bytes; it must have {expected:,} (every part but the last "
                           "has the upload's part_size; the last one the rest).", field="body")
-    return spool, digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _check_part(number: int, digest: str, part_sha256: str) -> None:
+    if digest != part_sha256:
+        raise DomainError(f"Part {number} arrived with the SHA-256 {digest}, not the {part_sha256} its "
+                          "X-Part-SHA256 header declares: it was damaged on the way. Send it again; nothing "
+                          "was stored.", field="X-Part-SHA256")
+
+
+def _store_in_place(path: str, stream, *, number: int, expected: int, declared: int | None,
+                    part_sha256: str) -> str:
+    """A local store: the body goes straight into a file beside the part's place, renamed over it once checked.
+
+    One write of the part instead of two (a spool, then the storage's copy); the new name is unique per request,
+    so a damaged or cut-off resend, or two sends at once, never touch the earlier good copy.
+    """
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    incoming = f"{path}.incoming-{secrets.token_hex(8)}"
+    try:
+        with open(incoming, "wb") as out:
+            digest = _receive(stream, out, expected=expected, declared=declared)
+        _check_part(number, digest, part_sha256)
+        os.replace(incoming, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(incoming)
+        raise
+    return digest
+
+
+def _store_through_spool(name: str, stream, *, number: int, expected: int, declared: int | None,
+                         part_sha256: str) -> str:
+    """A remote store (S3): the body is spooled (in memory up to SPOOL_BYTES, then on local disk) and checked,
+    then the storage copies it up, replacing an earlier copy only once the new one is known good."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        digest = _receive(stream, spool, expected=expected, declared=declared)
+        _check_part(number, digest, part_sha256)
+        files.put_file(name, spool, size=expected, replace=True)
+    return digest
 
 
 def upload_part_put(*, actor, session: UploadSession, number: int, stream, declared_length: int | None,
                     part_sha256: str) -> UploadSession:
     """Store part ``number`` from ``stream`` (a file-like request body), replacing an earlier copy of it.
 
-    The part is checked (its size, its SHA-256 from the X-Part-SHA256 header) before it is stored.
-    Not atomic on purpose: the body is streamed outside any transaction; the row is locked only to record it.
+    The part is checked (its size, its SHA-256 from the X-Part-SHA256 header) before it replaces anything; the
+    web process holds one block of it at a time. Not atomic on purpose: the body is streamed outside any
+    transaction; the row is locked only to record it.
     """
     require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
     _require_open(session)
     expected = _expected_size(session, number)
     part_sha256 = services.check_sha256(part_sha256, "X-Part-SHA256")
-    spool, digest = _receive(stream, expected=expected, declared=declared_length)
-    with spool:
-        if digest != part_sha256:
-            raise DomainError(f"Part {number} arrived with the SHA-256 {digest}, not the {part_sha256} its "
-                              "X-Part-SHA256 header declares: it was damaged on the way. Send it again; nothing "
-                              "was stored.", field="X-Part-SHA256")
-        files.put_file(session.part_name(number), spool, size=expected, replace=True)
+    name = session.part_name(number)
+    local = files.local_path(name)
+    store = partial(_store_in_place, local) if local is not None else partial(_store_through_spool, name)
+    digest = store(stream, number=number, expected=expected, declared=declared_length, part_sha256=part_sha256)
     with transaction.atomic():
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         _require_open(locked)

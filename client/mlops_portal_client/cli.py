@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops_portal_client.client import DEFAULT_CHUNK_THRESHOLD, PortalClient, PortalError
+from mlops_portal_client.parts import DEFAULT_CONCURRENCY
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
@@ -41,6 +42,16 @@ def _json_argument(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"roc_auc\": 0.91}'")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
@@ -146,6 +157,9 @@ def _part_options(command: argparse.ArgumentParser) -> None:
                          help="files larger than this go in parts, resumably (default 64, the portal's part size)")
     command.add_argument("--resume", metavar="UPLOAD_ID",
                          help="go on with this upload in parts (by default the state file beside the file says)")
+    command.add_argument("--concurrency", type=_at_least_one, default=DEFAULT_CONCURRENCY, metavar="N",
+                         help=f"parts sent at once, each on its own connection; memory holds N parts "
+                              f"(default {DEFAULT_CONCURRENCY})")
 
 
 def _drop_empty(fields: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +184,8 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
             positive_label=args.positive_label, target_column=args.target_column,
             prediction_column=args.prediction_column, score_column=args.score_column,
             timestamp_column=args.timestamp_column, idempotency_key=args.idempotency_key,
-            prediction_id_column=args.prediction_id_column, chunk_threshold=_threshold(args), resume=args.resume)
+            prediction_id_column=args.prediction_id_column, chunk_threshold=_threshold(args), resume=args.resume,
+            concurrency=args.concurrency)
         return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
     if args.command == "register-evaluation":
         result = client.register_evaluation(
@@ -184,7 +199,7 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
         return _evaluation_outcome(client.wait(args.evaluation_id, timeout=args.timeout)) if args.wait else (batch, OK)
     if args.command == "reference":
         return client.upload_reference(args.version, args.file, chunk_threshold=_threshold(args),
-                                       resume=args.resume), OK
+                                       resume=args.resume, concurrency=args.concurrency), OK
     if args.command == "status":
         return _evaluation_outcome(client.evaluation(args.evaluation_id))
     if args.command == "wait":

@@ -5,8 +5,8 @@
     evaluation = client.upload_evaluation(12, "results.csv", sensitive_features=["sex"])
     client.wait(evaluation["id"])["metrics"]
 
-A file on disk larger than ``chunk_threshold`` bytes (default 64 MB, the portal's part size) is sent in parts
-and resumes after an interruption (``mlops_portal_client.parts``).
+A file on disk larger than ``chunk_threshold`` bytes (default 64 MB, the portal's part size) is sent in parts,
+two at a time, and resumes after an interruption (``mlops_portal_client.parts``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops_portal_client.parts import PartUploader
+from mlops_portal_client.parts import DEFAULT_CONCURRENCY, PartUploader
 
 JSON = dict[str, Any]
 DEFAULT_CHUNK_THRESHOLD = 64 * 1024 * 1024
@@ -162,24 +162,28 @@ class PortalClient:
                           score_column: str = "y_score", timestamp_column: str = "timestamp",
                           idempotency_key: str | None = None, prediction_id_column: str = "prediction_id",
                           chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD, resume: str | None = None,
-                          progress: Callable[[int, int], None] | None = None) -> JSON:
+                          progress: Callable[[int, int], None] | None = None,
+                          concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True) -> JSON:
         """Upload results; answers the evaluation (``wait`` for its metrics).
 
         A production file may leave out the target column when it has ``prediction_id_column``: drift is
         computed at once, performance once ``add_labels`` sends the outcomes (in parts too, at any size).
 
-        A file over ``chunk_threshold`` bytes goes in parts: the answer comes once the portal assembled and
-        checked it; ``resume`` names an upload to go on with (by default the state file beside the file does);
-        ``progress(parts_sent, parts)`` is called after each part. A refused file raises ``PortalError`` (400).
+        A file over ``chunk_threshold`` bytes goes in parts, ``concurrency`` at once (memory holds that many
+        parts): the answer comes once the portal assembled and checked it, or with ``wait=False`` as soon as the
+        portal has the whole file, as the upload's JSON (``state`` ``processing``; ``GET /api/v1/uploads/{id}/``
+        names the ``evaluation`` once it exists). ``resume`` names an upload to go on with (by default the state
+        file beside the file does); ``progress(parts_sent, parts)`` is called after each part. A refused file
+        raises ``PortalError`` (400).
         """
         path = _large_file(source, chunk_threshold)
         if path is not None:
-            session = PartUploader(self, progress=progress).send(path, {
+            session = PartUploader(self, progress=progress, concurrency=concurrency).send(path, {
                 "model_version": int(version), "purpose": "evaluation", "kind": kind,
                 "sensitive_features": list(sensitive_features), "positive_label": str(positive_label),
                 "target_column": target_column, "prediction_column": prediction_column,
-                "score_column": score_column, "timestamp_column": timestamp_column}, resume=resume)
-            return self.evaluation(session["evaluation"])
+                "score_column": score_column, "timestamp_column": timestamp_column}, resume=resume, wait=wait)
+            return self.evaluation(session["evaluation"]) if wait else session
         filename, data = _payload(source)
         fields = {"model_version": str(version), "kind": kind, "sensitive_features": ",".join(sensitive_features),
                   "positive_label": str(positive_label), "target_column": target_column,
@@ -214,13 +218,14 @@ class PortalClient:
                              content_type=content_type)
 
     def upload_reference(self, version: int, source: Any, *, chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
-                         resume: str | None = None) -> JSON:
-        """Upload reference features; a file over ``chunk_threshold`` bytes goes in parts and answers the finished
-        upload (its ``reference`` is the reference data's id)."""
+                         resume: str | None = None, concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True) -> JSON:
+        """Upload reference features; a file over ``chunk_threshold`` bytes goes in parts, ``concurrency`` at once,
+        and answers the finished upload (its ``reference`` is the reference data's id), or with ``wait=False`` the
+        upload as soon as the portal has the whole file (``state`` ``processing``)."""
         path = _large_file(source, chunk_threshold)
         if path is not None:
-            return PartUploader(self).send(path, {"model_version": int(version), "purpose": "reference"},
-                                           resume=resume)
+            return PartUploader(self, concurrency=concurrency).send(
+                path, {"model_version": int(version), "purpose": "reference"}, resume=resume, wait=wait)
         filename, data = _payload(source)
         body, content_type = _multipart({}, {"file": (filename, data)})
         return self._request("POST", f"/api/v1/model-versions/{int(version)}/reference/", body=body,

@@ -47,6 +47,15 @@ def test_bad_json_is_a_usage_error(capsys):
     assert exit_.value.code == 2 and "not JSON" in capsys.readouterr().err
 
 
+def test_concurrency_is_a_count_of_parts_at_least_one(capsys):
+    upload = ["--url", "http://portal:8000", "--token", "t", "upload", "--version", "1"]
+    assert build_parser().parse_args([*upload, "results.csv"]).concurrency == 2
+    assert build_parser().parse_args([*upload, "--concurrency", "4", "results.csv"]).concurrency == 4
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([*upload, "--concurrency", "0", "results.csv"])
+    assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
 def test_field_reaches_inside_the_answer():
     answer = {"id": 3, "governance": {"status": "compliant", "reasons": []}}
     assert pick(answer, "governance.status") == "compliant" and pick(answer, "id") == 3

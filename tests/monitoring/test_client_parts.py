@@ -4,13 +4,16 @@ Parts are 1 KB (``PORTAL_UPLOAD_PART_BYTES``) and the client's threshold 1,000 b
 sixteen parts. The server's part handler is wrapped to count the parts it receives and to fail some.
 """
 
+import hashlib
 import json
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from mlops_portal_client import parts as client_parts
 from mlops_portal_client.parts import PartUploader, state_path
 from sklearn.metrics import accuracy_score
 
@@ -24,6 +27,10 @@ from tests.reviews.helpers import assessed_version
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 PART = 1024
+# What ``upload_evaluation`` sends (less the version): a run with the same file and fields resumes the upload.
+FIELDS = {"purpose": "evaluation", "kind": "validation", "sensitive_features": ["sex"], "positive_label": "1",
+          "target_column": "y_true", "prediction_column": "y_pred", "score_column": "y_score",
+          "timestamp_column": "timestamp"}
 
 
 @pytest.fixture
@@ -43,12 +50,14 @@ def received(monkeypatch):
     """Part numbers the server was sent; ``received.fail`` holds part numbers to answer 500 (once each, or
     always when the number is in ``received.always``)."""
     seen: Counter = Counter()
-    seen.fail, seen.always = set(), set()
+    seen.fail, seen.always, seen.digests, seen.lock = set(), set(), {}, threading.Lock()
     real = uploads.upload_part_put
 
     def counted(**kwargs):
         number = kwargs["number"]
-        seen[number] += 1
+        with seen.lock:  # parts arrive on several connections at once
+            seen[number] += 1
+            seen.digests[number] = kwargs["part_sha256"]
         if number in seen.always or (number in seen.fail and seen[number] == 1):
             raise RuntimeError("the disk hiccuped")  # an unexpected error: the server answers 500
         return real(**kwargs)
@@ -85,11 +94,9 @@ def test_a_new_run_of_the_command_sends_only_the_missing_parts(live_server, toke
     path.write_bytes(data)
     parts = -(-len(data) // PART)
     received.always.add(3)
-    fields = {"model_version": version.pk, "purpose": "evaluation", "kind": "validation",
-              "sensitive_features": ["sex"], "positive_label": "1", "target_column": "y_true",
-              "prediction_column": "y_pred", "score_column": "y_score", "timestamp_column": "timestamp"}
+    fields = {**FIELDS, "model_version": version.pk}
     with pytest.raises(PortalError, match="HTTP 500"):
-        PartUploader(PortalClient(live_server.url, token), retries=1, backoff=0.01).send(path, fields)
+        PartUploader(PortalClient(live_server.url, token), retries=1, backoff=0.01, concurrency=1).send(path, fields)
     assert state_path(path).exists() and dict(received) == {1: 1, 2: 1, 3: 2}
     received.always.clear()
 
@@ -105,6 +112,99 @@ def test_a_new_run_of_the_command_sends_only_the_missing_parts(live_server, toke
     assert answer["status"] == "done" and UploadSession.objects.get().evaluation_id == answer["id"]
     assert answer["metrics"]["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
     assert not state_path(path).exists()
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """The part sizes of the client's reads of the file (each read hashes it)."""
+    sizes, real = [], client_parts.file_digests
+
+    def counted(path, part_size, **kwargs):
+        sizes.append(part_size)
+        return real(path, part_size, **kwargs)
+
+    monkeypatch.setattr(client_parts, "file_digests", counted)
+    return sizes
+
+
+def test_one_pass_hashes_the_file_and_every_part_it_sends(live_server, token, sam, tmp_path, received, passes):
+    version = assessed_version(team__members=[sam])
+    data, _ = evaluation_csv(400)
+    path = tmp_path / "results.csv"
+    path.write_bytes(data)
+
+    session = PartUploader(PortalClient(live_server.url, token), part_size=PART).send(
+        path, {**FIELDS, "model_version": version.pk}, wait=False)
+
+    assert passes == [PART]  # the portal fixed the expected part size: the file was read once before sending
+    expected = {n: hashlib.sha256(data[o:o + PART]).hexdigest() for n, o in enumerate(range(0, len(data), PART), 1)}
+    assert received.digests == expected and session["state"] == "processing"
+
+
+def test_a_portal_fixing_another_part_size_costs_one_more_pass(live_server, token, sam, tmp_path, received, passes):
+    version = assessed_version(team__members=[sam])
+    data, _ = evaluation_csv(400)
+    path = tmp_path / "results.csv"
+    path.write_bytes(data)
+
+    PartUploader(PortalClient(live_server.url, token), part_size=4 * PART).send(
+        path, {**FIELDS, "model_version": version.pk}, wait=False)
+
+    assert passes == [4 * PART, PART]
+    assert received.digests == {
+        n: hashlib.sha256(data[o:o + PART]).hexdigest() for n, o in enumerate(range(0, len(data), PART), 1)}
+
+
+def test_two_connections_send_every_part_once_and_a_new_run_resumes(live_server, token, sam, tmp_path, received,
+                                                                      monkeypatch):
+    version = assessed_version(team__members=[sam])
+    data, frame = evaluation_csv(400)
+    path = tmp_path / "results.csv"
+    path.write_bytes(data)
+    parts = -(-len(data) // PART)
+    together = threading.Barrier(2, timeout=10)  # parts 1 and 2 wait for each other: both must be on their way
+    counted = uploads.upload_part_put
+
+    def side_by_side(**kwargs):
+        if kwargs["number"] in (1, 2):
+            together.wait()
+        return counted(**kwargs)
+
+    monkeypatch.setattr(uploads, "upload_part_put", side_by_side)
+    received.always.add(3)
+    fields = {**FIELDS, "model_version": version.pk}
+    progress = []
+    with pytest.raises(PortalError, match="HTTP 500"):
+        PartUploader(PortalClient(live_server.url, token), retries=1, backoff=0.01, concurrency=2).send(path, fields)
+    first = dict(received)
+    assert first[3] == 2 and state_path(path).exists()
+    received.always.clear()
+
+    evaluation = PortalClient(live_server.url, token).upload_evaluation(
+        version.pk, path, sensitive_features=["sex"], chunk_threshold=1000, concurrency=2,
+        progress=lambda done, total: progress.append((done, total)))
+
+    assert dict(received) == {**dict.fromkeys(range(1, parts + 1), 1), 3: 3}
+    assert [done for done, _ in progress] == list(range(len(first), parts + 1)) and progress[-1] == (parts, parts)
+    result = PortalClient(live_server.url, token).wait(evaluation["id"], timeout=60)
+    assert result["metrics"]["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
+    assert not state_path(path).exists()
+
+
+def test_without_waiting_the_answer_is_the_upload_the_worker_has_yet_to_check(live_server, token, sam, tmp_path,
+                                                                             monkeypatch):
+    version = assessed_version(team__members=[sam])
+    data, _ = evaluation_csv(400)
+    path = tmp_path / "results.csv"
+    path.write_bytes(data)
+    monkeypatch.setattr(uploads, "enqueue", lambda session_id: True)  # no worker ever takes the assembly
+
+    answer = PortalClient(live_server.url, token).upload_evaluation(
+        version.pk, path, sensitive_features=["sex"], chunk_threshold=1000, wait=False)
+
+    session = UploadSession.objects.get()
+    assert answer["id"] == str(session.pk) and answer["state"] == session.state == "processing"
+    assert answer["evaluation"] is None and not Evaluation.objects.exists() and not state_path(path).exists()
 
 
 def test_a_refused_large_file_reports_its_problems_like_a_direct_upload(live_server, token, sam, tmp_path):

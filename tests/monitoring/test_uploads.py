@@ -206,6 +206,39 @@ def test_a_part_sent_again_replaces_the_first(api, version):
         assert handle.read() == data[PART:2 * PART]
 
 
+@pytest.mark.parametrize("store", ["local", "remote"])
+@pytest.mark.parametrize("damage", ["another hash", "cut short"])
+def test_a_damaged_resend_keeps_the_earlier_good_part(api, version, monkeypatch, store, damage):
+    if store == "remote":  # S3 has no local paths: the part goes through a spool and the storage's copy
+        monkeypatch.setattr(files, "local_path", lambda name: None)
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    good = data[PART:2 * PART]
+    assert put_part(api, session["id"], 2, good).status_code == 200
+    damaged = b"x" * PART if damage == "another hash" else good[:-1]
+
+    response = put_part(api, session["id"], 2, damaged, digest=sha(good))
+
+    assert response.status_code == 400
+    assert stored_parts(session["id"]) == ["2"]
+    with files.open_file(f"monitoring/uploads/{session['id']}/2") as handle:
+        assert handle.read() == good
+
+
+def test_a_local_store_receives_a_part_in_place_without_a_second_copy(api, version, monkeypatch):
+    def copied(*args, **kwargs):
+        raise AssertionError("the part was copied into storage a second time")
+
+    monkeypatch.setattr(files, "put_file", copied)
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+
+    assert put_part(api, session["id"], 1, data[:PART]).status_code == 200
+
+    with files.open_file(f"monitoring/uploads/{session['id']}/1") as handle:
+        assert handle.read() == data[:PART]
+
+
 def test_get_lists_the_received_parts_to_resume(api, version):
     data, _ = evaluation_csv(200)
     session = start(api, version, data).json()

@@ -105,6 +105,8 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
 
     @extend_schema(summary="Send one part (raw bytes; every part but the last has part_size bytes); sending a "
                            "part again replaces it",
+                   description="Parts may be sent in any order and several at once. A part refused (400, 413) "
+                               "leaves an earlier good copy of it as it was.",
                    request={"application/octet-stream": OpenApiTypes.BINARY}, parameters=[PART_SHA256],
                    responses={200: UploadSessionSerializer,
                               400: OpenApiResponse(description="No such part number, a size other than the "
