@@ -5,6 +5,7 @@ The local filesystem under MEDIA_ROOT by default; any S3-compatible store with `
 relative (``monitoring/raw/ab/ab…cd.csv``) and never paths: nothing here may assume a local file.
 """
 
+import contextlib
 import hashlib
 import os
 
@@ -92,3 +93,18 @@ def exists(name: str) -> bool:
 
 def delete(name: str) -> None:
     backend().delete(name)
+
+
+def delete_folder(folder: str) -> None:
+    """Delete every file directly under ``folder`` (and, on local disk, the folder once empty)."""
+    store = backend()
+    try:
+        names = store.listdir(folder)[1]
+    except FileNotFoundError:
+        return
+    for name in names:
+        store.delete(f"{folder}/{name}")
+    path = local_path(folder)
+    if path:
+        with contextlib.suppress(OSError):  # not empty: a scratch folder still in use keeps it
+            os.rmdir(path)

@@ -216,8 +216,10 @@ def enqueue(session_id) -> bool:
 
 
 def _delete_parts(session: UploadSession) -> None:
+    """The parts, and whatever a web process killed mid-part left beside them (``<part>.incoming-…``)."""
     for number in range(1, session.part_count + 1):
         files.delete(session.part_name(number))
+    files.delete_folder(os.path.dirname(session.part_name(1)))
 
 
 @transaction.atomic

@@ -300,6 +300,23 @@ def test_abort_deletes_the_parts(api, version, django_capture_on_commit_callback
     assert put_part(api, session["id"], 1, data[:PART]).status_code == 409
 
 
+def test_abort_also_deletes_what_a_killed_web_process_left_beside_the_parts(
+        api, version, django_capture_on_commit_callbacks):
+    import os
+
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data, skip={2})
+    folder = files.local_path(f"monitoring/uploads/{session['id']}")
+    with open(os.path.join(folder, "2.incoming-0123456789abcdef"), "wb") as half_written:
+        half_written.write(data[PART:PART + 100])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"/api/v1/uploads/{session['id']}/").status_code == 204
+
+    assert not os.path.exists(folder)
+
+
 def test_the_sweep_deletes_parts_of_expired_uploads(api, version):
     data, _ = evaluation_csv(200)
     session = start(api, version, data).json()
