@@ -25,6 +25,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from apps.monitoring import ingest
@@ -34,7 +35,8 @@ from apps.monitoring.metrics import MISSING_GROUP
 # A CSV is read in pieces of this size (each parsed on all cores); memory holds one piece, its Arrow table and its
 # DataFrame (about 200 MB for 32 MB of numbers), and the copy of the previous one being written.
 BLOCK_BYTES = 32 * 1024 * 1024
-_NUL, _LINE_FEED = re.compile(b"\x00"), re.compile(b"\n")  # searched in memory views without copying them
+_LINE_FEED = re.compile(b"\n")  # searched in a memory view without copying it
+NUL_BYTE = "holds a NUL byte: this is a binary file, not CSV"
 MAX_PIECES = 4  # a row may span at most this many pieces (a value of up to ~128 MB) before it is refused
 MAX_WARNINGS = 20
 TEXT = pa.dictionary(pa.int32(), pa.string())
@@ -106,21 +108,23 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
     with no value in the first piece left to inference), as Arrow's streaming reader would do.
     """
     first, column_types, names, delimiter = 2, {}, [], ","
-    for piece in _pieces(handle, block_bytes):
+    for piece, nul in _pieces(handle, block_bytes):
         if not names:
             line_end = _LINE_FEED.search(piece)
+            if 0 <= nul < (line_end.end() if line_end else len(piece)):
+                raise IngestError([Problem(None, (1,), NUL_BYTE)])
             names, delimiter, body = ingest._csv_header(
                 bytes(piece[:line_end.end() + ingest.SNIFF_BYTES] if line_end else piece), 0)
             column_types = {name: TEXT for name in text_columns if name in names}
             if id_column in names:
                 column_types[id_column] = pa.string()  # unique values: a dictionary would be as long as the column
-            piece = piece[body:]
+            piece, nul = piece[body:], nul - body if nul >= 0 else nul
             if not len(piece):
                 continue
-            table = _csv_piece(piece, names, delimiter, column_types, first, max_value_bytes)
+            table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
             column_types = {f.name: _imposed(f.type) for f in table.schema if not pa.types.is_null(f.type)}
         else:
-            table = _csv_piece(piece, names, delimiter, column_types, first, max_value_bytes)
+            table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
         yield first, table
         first += table.num_rows
     if not names:
@@ -131,10 +135,11 @@ def _imposed(kind: pa.DataType) -> pa.DataType:
     return pa.float64() if pa.types.is_integer(kind) else kind
 
 
-def _pieces(handle, block_bytes: int) -> Iterator[memoryview]:
+def _pieces(handle, block_bytes: int) -> Iterator[tuple[memoryview, int]]:
     """The file in pieces of about ``block_bytes``, each ending at a row end (the first starts with the header,
     without a byte-order mark), read into one reused buffer: a piece is valid until the next is asked for.
-    A row longer than ``MAX_PIECES`` blocks is refused."""
+    Each comes with the offset of its first NUL byte, or -1 (``bytearray.find`` is memchr; a memory view has
+    no ``find``). A row longer than ``MAX_PIECES`` blocks is refused."""
     buffer, size = bytearray(block_bytes), 0
     head = handle.read(len(ingest.UTF8_BOM))
     if head != ingest.UTF8_BOM:
@@ -152,11 +157,11 @@ def _pieces(handle, block_bytes: int) -> Iterator[memoryview]:
         cut = _last_row_end(buffer, size)
         if cut is None:
             continue
-        yield memoryview(buffer)[:cut]
+        yield memoryview(buffer)[:cut], buffer.find(b"\x00", 0, cut)
         buffer[:size - cut] = buffer[cut:size]
         size -= cut
     if size:
-        yield memoryview(buffer)[:size]
+        yield memoryview(buffer)[:size], buffer.find(b"\x00", 0, size)
 
 
 def _fill(handle, view: memoryview) -> int:
@@ -183,14 +188,13 @@ def _last_row_end(buffer: bytearray, size: int) -> int | None:
     return None
 
 
-def _csv_piece(piece: memoryview, names: list[str], delimiter: str, column_types: dict, first: int,
+def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, column_types: dict, first: int,
                max_value_bytes: int) -> pa.Table:
-    """One piece through Arrow; a NUL byte, a row with another number of values than the header, a value of
-    another type than the first piece's, or a text value over ``max_value_bytes`` is a problem named by its row
-    (invalid UTF-8 is Arrow's conversion error)."""
-    if nul := _NUL.search(piece):
-        row = first + bytes(piece[:nul.start()]).count(b"\n")
-        raise IngestError([Problem(None, (row,), "holds a NUL byte: this is a binary file, not CSV")])
+    """One piece through Arrow; a NUL byte (at offset ``nul``, -1 for none), a row with another number of values
+    than the header, a value of another type than the first piece's, or a text value over ``max_value_bytes`` is
+    a problem named by its row (invalid UTF-8 is Arrow's conversion error)."""
+    if nul >= 0:
+        raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE)])
     try:
         table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types)
     except pa.ArrowInvalid as exc:
@@ -204,8 +208,20 @@ def _csv_piece(piece: memoryview, names: list[str], delimiter: str, column_types
                    f"(delimiter {delimiter!r}; quote values that contain it)")
         raise IngestError([Problem(None, numbers, message + (f" (in {len(invalid)} rows)"
                                                               if len(invalid) > ingest.MAX_LISTED_ROWS else ""))])
-    ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)
+    if _longest_text(table) > max_value_bytes:
+        ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)  # names the rows
     return table
+
+
+def _longest_text(table: pa.Table) -> int:
+    """The length in bytes of the longest text value (of a dictionary column: of its dictionaries)."""
+    longest = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+            if ingest._is_text(values.type) and len(values):
+                longest = max(longest, pc.max(pc.binary_length(values)).as_py() or 0)
+    return longest
 
 
 @dataclass

@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 
@@ -317,12 +318,15 @@ def _digest_problem(session: UploadSession, digest: str) -> Problem:
 
 
 class _Parts(io.RawIOBase):
-    """An upload's parts in order as one binary stream; every byte read is hashed and written to ``copy``."""
+    """An upload's parts in order as one binary stream; every byte read is hashed and written to ``copy`` by a
+    thread (hashlib and file writes release the GIL), so both overlap the reader's parsing of what it read. At
+    most the block being read and the one being hashed are in memory."""
 
     def __init__(self, session: UploadSession, copy):
         super().__init__()
-        self.session, self.copy, self.size, self.sha256 = session, copy, 0, hashlib.sha256()
-        self.numbers, self.part = iter(range(1, session.part_count + 1)), None
+        self.session, self.copy, self.size, self._sha256 = session, copy, 0, hashlib.sha256()
+        self.numbers, self.part, self.pending = iter(range(1, session.part_count + 1)), None, None
+        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-hash")
 
     def readable(self) -> bool:
         return True
@@ -339,11 +343,20 @@ class _Parts(io.RawIOBase):
                 break
             self.part.close()
             self.part = None
-        self.sha256.update(block)
-        self.copy.write(block)
+        self._wait()
+        self.pending = self.background.submit(self._keep, block)
         self.size += len(block)
         buffer[:len(block)] = block
         return len(block)
+
+    def _keep(self, block: bytes) -> None:
+        self._sha256.update(block)
+        self.copy.write(block)
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
 
     def drain(self) -> None:
         """Read what is left (after a refusal mid-file) so the digest is the whole file's."""
@@ -351,9 +364,15 @@ class _Parts(io.RawIOBase):
         while self.readinto(block):
             pass
 
+    def sha256(self) -> str:
+        """The digest of everything read so far, once it is all hashed and written."""
+        self._wait()
+        return self._sha256.hexdigest()
+
     def close(self) -> None:
         if self.part is not None:
             self.part.close()
+        self.background.shutdown(wait=True)
         super().close()
 
 
@@ -369,7 +388,7 @@ def _ingest_csv(session: UploadSession, folder: str) -> None:
         except DomainError as exc:
             result, refusal = None, [Problem(None, (), exc.message)]
         parts.drain()
-        digest = parts.sha256.hexdigest()
+        digest = parts.sha256()
     if digest != session.sha256:
         _reject(session, [_digest_problem(session, digest)])  # the file is not the one declared: say that first
     elif refusal is not None:

@@ -157,3 +157,8 @@ def test_without_ids_the_missing_target_is_explained(tmp_path):
     data = b"y_pred,y_score,sex\n1,0.9,f\n"
     (problem,) = problems(tmp_path, data, spec=LATER)
     assert problem.column == "y_true" and "needs a 'prediction_id' column" in problem.message
+
+
+def test_a_nul_byte_in_the_header_is_named_as_row_one(tmp_path):
+    (problem,) = problems(tmp_path, b"y_true,y_pr\x00ed,sex\n1,1,f\n")
+    assert problem.rows == (1,) and "NUL byte" in problem.message
