@@ -491,7 +491,9 @@ PORTAL_DATA_ROOTS = [root for root in envstr("PORTAL_DATA_ROOTS", "").split(":")
 # is at most PORTAL_UPLOAD_PART_MB (all a web process holds at once), the whole file at most
 # PORTAL_MAX_LARGE_UPLOAD_GB; parts of an upload not completed within PORTAL_UPLOAD_EXPIRY_HOURS are deleted.
 PORTAL_UPLOAD_PART_BYTES = max(1, envint("PORTAL_UPLOAD_PART_MB", 64)) * 1024 * 1024
-PORTAL_MAX_LARGE_UPLOAD_BYTES = envint("PORTAL_MAX_LARGE_UPLOAD_GB", 5) * 1024**3
+# 20 GB holds a 50-million-row, 30-column CSV (10.5 GB) with room; an upload also needs about 2.7 times its size
+# free on the storage's disk while it is checked, or it is refused before any part is sent.
+PORTAL_MAX_LARGE_UPLOAD_BYTES = envint("PORTAL_MAX_LARGE_UPLOAD_GB", 20) * 1024**3
 PORTAL_UPLOAD_EXPIRY_HOURS = max(1, envint("PORTAL_UPLOAD_EXPIRY_HOURS", 24))
 # A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)

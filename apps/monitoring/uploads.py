@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -46,8 +47,17 @@ SPOOL_BYTES = 8 * 1024 * 1024
 STREAM_BLOCK_BYTES = streaming.BLOCK_BYTES
 
 
+# While a file is checked the disk holds its parts, the file and its Parquet copy (about 0.6 of a CSV): an upload
+# starts only when the storage's disk has this many times the file's size free.
+DISK_FACTOR = 2.7
+
+
 class TooLargeError(DomainError):
     status_code = 413
+
+
+class InsufficientStorageError(DomainError):
+    status_code = 507
 
 
 def upload_sessions_for(user):
@@ -59,7 +69,8 @@ def upload_sessions_for(user):
 def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha256: str, purpose: str,
                  options: dict) -> UploadSession:
     """Open an upload of ``size`` bytes; ``options`` are the evaluation's (kind, columns, sensitive_features,
-    positive_label). Refuses a file over ``PORTAL_MAX_LARGE_UPLOAD_GB`` before any byte is sent (413)."""
+    positive_label). Refuses a file over ``PORTAL_MAX_LARGE_UPLOAD_GB`` before any byte is sent (413), and one
+    the storage's disk has no room for (507)."""
     require(actor, Capability.UPLOAD_EVALUATION, version.model)
     limit = settings.PORTAL_MAX_LARGE_UPLOAD_BYTES
     if size < 1:
@@ -67,6 +78,7 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
     if size > limit:
         raise TooLargeError(f"The file is {size / 2**30:,.2f} GB; uploads may be at most {limit / 2**30:,.2f} GB "
                             "(PORTAL_MAX_LARGE_UPLOAD_GB). Nothing was stored.", field="size")
+    _require_disk(size)
     if purpose == UploadSession.Purpose.EVALUATION and options.get("kind") not in Evaluation.Kind.values:
         raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
     if purpose == UploadSession.Purpose.EVALUATION and version.stage == Stage.RETIRED:
@@ -78,6 +90,22 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
     audit_record(actor=actor, action="upload.started", obj=session,
                  changes={"size": [None, size], "sha256": [None, session.sha256], "purpose": [None, purpose]})
     return session
+
+
+def _require_disk(size: int) -> None:
+    """Refuse, before any byte is sent, an upload the local storage's disk could not hold while it is checked
+    (a remote storage has no disk to measure here; its worker's temporary folder is checked when it assembles)."""
+    folder = files.local_path("monitoring/uploads")
+    if folder is None:
+        return
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    free, needed = shutil.disk_usage(folder).free, int(size * DISK_FACTOR)
+    if free < needed:
+        raise InsufficientStorageError(
+            f"The portal's disk has {free / 2**30:,.1f} GB free; a {size / 2**30:,.2f} GB file needs about "
+            f"{needed / 2**30:,.1f} GB while it is checked (its parts, the file and its Parquet copy). Free space "
+            "on the server or upload a smaller file. Nothing was stored.", field="size")
 
 
 def _expected_size(session: UploadSession, number: int) -> int:

@@ -5,6 +5,8 @@ Parts are 1 KB here (``PORTAL_UPLOAD_PART_BYTES``) so a 20 KB file has twenty of
 """
 
 import hashlib
+import os
+import shutil
 from datetime import timedelta
 
 import pandas as pd
@@ -334,6 +336,21 @@ def test_a_file_over_the_maximum_is_refused_before_any_part(api, version, settin
 
     assert response.status_code == 413 and "PORTAL_MAX_LARGE_UPLOAD_GB" in response.json()["detail"]
     assert not UploadSession.objects.exists()
+
+
+def test_a_file_the_disk_has_no_room_for_is_refused_before_any_part(api, version, monkeypatch):
+    data, _ = evaluation_csv(200)
+    room = shutil.disk_usage(os.path.dirname(files.local_path("x")))
+    monkeypatch.setattr(uploads.shutil, "disk_usage",
+                        lambda path: room._replace(free=int(len(data) * uploads.DISK_FACTOR) - 1))
+
+    response = start(api, version, data)
+
+    assert response.status_code == 507, response.content
+    assert "needs about" in response.json()["detail"] and "Nothing was stored" in response.json()["detail"]
+    assert not UploadSession.objects.exists()
+    monkeypatch.setattr(uploads.shutil, "disk_usage", lambda path: room._replace(free=int(len(data) * 3)))
+    assert start(api, version, data).status_code == 201
 
 
 def test_only_the_models_team_starts_an_upload(version, make_user):

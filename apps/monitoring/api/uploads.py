@@ -87,7 +87,9 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
                    request=UploadStartSerializer,
                    responses={201: UploadSessionSerializer, 400: INVALID,
                               409: OpenApiResponse(description="The model version is retired."),
-                              413: OpenApiResponse(description="The file is over PORTAL_MAX_LARGE_UPLOAD_GB.")})
+                              413: OpenApiResponse(description="The file is over PORTAL_MAX_LARGE_UPLOAD_GB."),
+                              507: OpenApiResponse(description="The storage's disk has no room for the file while it "
+                                                               "is checked (about 2.7 times its size).")})
     def create(self, request):
         body = UploadStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
