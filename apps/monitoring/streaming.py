@@ -15,6 +15,7 @@ are hashed and copied (``uploads``). JSON Lines above the in-memory limit are re
 JSON Lines do not.
 """
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -58,6 +59,31 @@ class Streamed:
     period: tuple[datetime | None, datetime | None] = (None, None)
     labels_pending: bool = False  # a production file without its target: labels are joined to its ids later
     prediction_id_column: str | None = None
+    parquet_sha256: str = ""  # of the Parquet copy, hashed as it was written (its content-addressed name)
+
+
+class _HashedFile:
+    """The Parquet copy's file, hashed as Arrow writes it (on the writer's thread), so naming the copy by its
+    SHA-256 needs no second read of it once the check ends."""
+
+    closed = False
+
+    def __init__(self, path: str):
+        self.handle, self.digest = open(path, "wb"), hashlib.sha256()  # noqa: SIM115 - closed by close()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+    def close(self) -> None:
+        self.handle.close()
+        self.closed = True
 
 
 def sniff_format(head: bytes) -> str:
@@ -423,7 +449,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     else:
         text_columns = ()
     id_column = None if spec is None else spec.get("prediction_id")
-    result, totals, writer, described = Streamed(file_format), _Totals(), None, {}
+    result, totals, writer, described, sink = Streamed(file_format), _Totals(), None, {}, None
     # The Parquet copy is written by a thread while the next batch is read and checked (Arrow releases the GIL
     # in both); waiting for the previous write before handing over the next keeps two batches in memory at most.
     pending, background = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
@@ -449,7 +475,8 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
                 frame, described = _check_batch(frame, first_row, spec=spec, totals=totals)
             table = _arrow(frame)
             if writer is None:
-                writer = pq.ParquetWriter(parquet_path, table.schema, **ingest.PARQUET_OPTIONS)
+                sink = _HashedFile(parquet_path)
+                writer = pq.ParquetWriter(sink, table.schema, **ingest.PARQUET_OPTIONS)
             if pending is not None:
                 pending.result()
             pending = background.submit(writer.write_table, table.cast(writer.schema),
@@ -461,6 +488,9 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
         background.shutdown(wait=True)
         if writer is not None:
             writer.close()
+        if sink is not None:
+            sink.close()
+            result.parquet_sha256 = sink.digest.hexdigest()
     if not result.row_count:
         raise IngestError([Problem(None, (), "the file has a header but no data rows" if file_format == "csv"
                                    else "the file has no rows")])

@@ -490,14 +490,6 @@ def _ingest_whole(session: UploadSession, path: str) -> None:
     _complete(session, evaluation=evaluation)
 
 
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _spec(session: UploadSession) -> dict | None:
     """What the streamed check needs to know of an evaluation's columns; None for reference data."""
     if session.purpose == UploadSession.Purpose.REFERENCE:
@@ -535,7 +527,7 @@ def _ingest_streaming(session: UploadSession, path: str, folder: str) -> None:
 def _store(session: UploadSession, result: streaming.Streamed, *, raw_path: str, copy_path: str) -> None:
     """Move (or copy, for a remote storage) the checked file and its Parquet copy into storage, then record."""
     raw = storage.put_path(raw_path, digest=session.sha256, kind="raw", suffix=f".{result.file_format}")
-    parquet = storage.put_path(copy_path, digest=_file_digest(copy_path), kind="parquet", suffix=".parquet")
+    parquet = storage.put_path(copy_path, digest=result.parquet_sha256, kind="parquet", suffix=".parquet")
     if session.purpose == UploadSession.Purpose.REFERENCE:
         _record_reference(session, result=result, raw_path=raw, parquet_path=parquet)
     else:

@@ -1,6 +1,7 @@
 """The streamed check of large files (monitoring/streaming.py): CSV pieces cut at row ends outside quotes, each
 read by Arrow's threaded reader, give the rows a whole read gives; bad bytes are named by their row."""
 
+import hashlib
 import io
 
 import numpy as np
@@ -62,6 +63,7 @@ def test_pieces_give_the_rows_of_a_whole_read_whatever_the_cut(tmp_path, block_b
     assert stored["amount"].tolist() == expected["amount"].astype(float).tolist()
     assert stored["y_score"].tolist() == pytest.approx(expected["y_score"].tolist())
     assert result.feature_columns == ("amount", "note") and result.labels == ("0", "1")
+    assert result.parquet_sha256 == hashlib.sha256((tmp_path / "copy.parquet").read_bytes()).hexdigest()
 
 
 def test_a_stream_is_read_once_and_gives_what_the_file_gives(tmp_path):
