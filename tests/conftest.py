@@ -2,8 +2,16 @@ import pytest
 
 from apps.core.roles import Role
 from tests.factories import UserFactory
+from tests.s3_server import s3_server
 
 ROLE_NAMES = [role.value for role in Role]
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """(url, boto3 client) of a real S3 server on loopback (moto's), one per test module that asks; no bucket yet."""
+    with s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

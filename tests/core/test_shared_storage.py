@@ -7,12 +7,9 @@ the worker reads what the web process stored from the bucket.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
-import boto3
 import pytest
 
 from apps.core import storage as files
@@ -21,48 +18,20 @@ from apps.monitoring.models import Evaluation
 from tests.celery_helpers import ROOT, wait_for, worker
 from tests.monitoring.test_services import evaluation_csv
 from tests.reviews.helpers import assessed_version
+from tests.s3_server import CREDENTIALS
 
 BUCKET = "portal-files"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "portal-test", "AWS_SECRET_ACCESS_KEY": "portal-test-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint():
-    port = _free_port()
-    log_dir = ROOT / "var" / "test-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "s3-server.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # moto loads every service it emulates: slow on a busy machine
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the S3 server did not start")
-    client = boto3.client("s3", endpoint_url=url, aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield url, client
-    proc.terminate()
-    proc.wait(timeout=10)
+def portal_bucket(s3_endpoint):
+    s3_endpoint[1].create_bucket(Bucket=BUCKET)
+    return s3_endpoint
 
 
 @pytest.fixture
-def s3(s3_endpoint, settings, tmp_path, monkeypatch):
-    url, client = s3_endpoint
+def s3(portal_bucket, settings, tmp_path, monkeypatch):
+    url, client = portal_bucket
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     web_media = tmp_path / "web-media"
