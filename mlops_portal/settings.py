@@ -211,6 +211,12 @@ _MANIFEST = envbool("PORTAL_STATIC_MANIFEST", not DEBUG)
 # the local filesystem under PORTAL_MEDIA_ROOT by default; with PORTAL_STORAGE=s3, any S3-compatible store
 # (AWS S3, MinIO, Ceph, ...), so web and worker processes on different machines need no shared disk. Credentials
 # come from the environment as boto3 reads them (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or an instance role).
+# The same endpoint, region and addressing style reach the data sets registered by s3:// URL (PORTAL_DATA_BUCKETS).
+_S3_CLIENT = {
+    "endpoint_url": envstr("PORTAL_S3_ENDPOINT_URL") or None,  # unset: AWS itself
+    "region_name": envstr("PORTAL_S3_REGION") or None,
+    "addressing_style": envstr("PORTAL_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
+}
 PORTAL_STORAGE = envstr("PORTAL_STORAGE", "filesystem").lower()
 if PORTAL_STORAGE == "filesystem":
     _DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
@@ -220,11 +226,9 @@ elif PORTAL_STORAGE == "s3":
     _DEFAULT_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
+            **_S3_CLIENT,
             "bucket_name": envstr("PORTAL_S3_BUCKET"),
-            "endpoint_url": envstr("PORTAL_S3_ENDPOINT_URL") or None,  # unset: AWS itself
-            "region_name": envstr("PORTAL_S3_REGION") or None,
             "location": envstr("PORTAL_S3_PREFIX"),  # a folder in a shared bucket
-            "addressing_style": envstr("PORTAL_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
             "default_acl": None,  # private: files are served through the portal's permission checks only
             "querystring_auth": True,
             "file_overwrite": False,
@@ -487,6 +491,12 @@ PORTAL_MAX_GROUPS_PER_FEATURE = envint("PORTAL_MAX_GROUPS_PER_FEATURE", 1000)
 # Folders whose Parquet data sets may be registered as evaluations by reference (read where they are, never
 # copied), colon-separated like PATH. Empty (the default) turns registration by reference off.
 PORTAL_DATA_ROOTS = [root for root in envstr("PORTAL_DATA_ROOTS", "").split(":") if root.strip()]
+# Object-store buckets whose Parquet data sets may be registered by s3://bucket/key URL, read in place by ranged GETs:
+# comma-separated, each a bucket or bucket/prefix (the prefix a folder). Commas, not colons: keys may hold colons.
+# Empty (the default) turns s3:// references off. Reached like PORTAL_STORAGE=s3 (PORTAL_S3_ENDPOINT_URL, _REGION,
+# _ADDRESSING_STYLE; AWS_* keys or an instance role), whatever PORTAL_STORAGE is; the portal needs s3:GetObject there.
+PORTAL_DATA_BUCKETS = [entry.strip() for entry in envstr("PORTAL_DATA_BUCKETS", "").split(",") if entry.strip()]
+PORTAL_DATA_S3 = _S3_CLIENT
 # Files larger than PORTAL_MAX_UPLOAD_MB arrive in parts (POST /api/v1/uploads/, monitoring/uploads.py): each part
 # is at most PORTAL_UPLOAD_PART_MB (all a web process holds at once), the whole file at most
 # PORTAL_MAX_LARGE_UPLOAD_GB; parts of an upload not completed within PORTAL_UPLOAD_EXPIRY_HOURS are deleted.

@@ -160,9 +160,16 @@ def _described_by_reference(footer: datasets.Footer, *, version: ModelVersion, c
             "probability_columns": probabilities}
 
 
+def _data_set_places() -> dict:
+    """Where data sets may be registered from by reference (``datasets.resolve``), and how S3 is reached."""
+    return {"roots": settings.PORTAL_DATA_ROOTS, "buckets": settings.PORTAL_DATA_BUCKETS,
+            "s3": settings.PORTAL_DATA_S3}
+
+
 def evaluation_register(*, actor, version: ModelVersion, path: str, sha256: str, kind: str = "validation",
                         columns: dict | None = None, sensitive_features=(), positive_label: str = "1") -> Evaluation:
-    """Record and queue an evaluation of a Parquet data set that stays where it is (``PORTAL_DATA_ROOTS``).
+    """Record and queue an evaluation of a Parquet data set that stays where it is: a file under
+    ``PORTAL_DATA_ROOTS`` or an ``s3://`` object in ``PORTAL_DATA_BUCKETS``.
 
     Only the footer is read here (schema, row count, the timestamp column's range); the worker reads the
     rows in batches from the file itself after checking its SHA-256, so nothing is copied and a data set
@@ -175,7 +182,7 @@ def evaluation_register(*, actor, version: ModelVersion, path: str, sha256: str,
         raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
     digest = check_sha256(sha256)
     try:
-        footer = datasets.read_footer(path, roots=settings.PORTAL_DATA_ROOTS)
+        footer = datasets.read_footer(path, **_data_set_places())
     except datasets.DataSetError as exc:
         raise DomainError(str(exc), field="path") from exc
     columns = {**DEFAULT_COLUMNS, **{k: v for k, v in (columns or {}).items() if v}}
@@ -185,12 +192,12 @@ def evaluation_register(*, actor, version: ModelVersion, path: str, sha256: str,
     period = footer.period(described["timestamp"]) if described["timestamp"] else (None, None)
     with transaction.atomic():
         evaluation = Evaluation.objects.create(
-            version=version, kind=kind, filename=footer.path.name[:255], file_format="parquet", sha256=digest,
-            size_bytes=footer.size_bytes, raw_path="", parquet_path="", source_uri=str(footer.path),
+            version=version, kind=kind, filename=footer.name[:255], file_format="parquet", sha256=digest,
+            size_bytes=footer.size_bytes, raw_path="", parquet_path="", source_uri=footer.location,
             row_count=footer.row_count, columns=described, positive_label="1", created_by=actor,
             period_start=period[0], period_end=period[1])
         audit_record(actor=actor, action="evaluation.registered", obj=evaluation,
-                     changes={"source_uri": [None, str(footer.path)], "sha256": [None, digest],
+                     changes={"source_uri": [None, footer.location], "sha256": [None, digest],
                               "rows": [None, footer.row_count], "kind": [None, kind]})
         transaction.on_commit(lambda: enqueue(evaluation.pk))
     return evaluation
@@ -464,8 +471,7 @@ def _evaluation_file(evaluation: Evaluation):
         with storage.open(evaluation.parquet_path) as handle:
             yield handle
         return
-    with datasets.open_verified(evaluation.source_uri, sha256=evaluation.sha256,
-                                roots=settings.PORTAL_DATA_ROOTS) as handle:
+    with datasets.open_verified(evaluation.source_uri, sha256=evaluation.sha256, **_data_set_places()) as handle:
         yield handle
 
 

@@ -136,7 +136,7 @@ def test_it_is_off_until_roots_are_configured(settings, tmp_path, client_as):
     ("symlink", "is outside the folders"),
     ("missing", "does not exist"),
     ("relative", "is not an absolute path"),
-    ("url", "object-store URLs are not supported"),
+    ("url", "a URL of a kind the portal cannot read"),
 ])
 def test_it_refuses_paths_that_are_not_files_under_a_root(roots, tmp_path, client_as, where, message):
     version = ModelVersionFactory()
@@ -146,7 +146,7 @@ def test_it_refuses_paths_that_are_not_files_under_a_root(roots, tmp_path, clien
     (roots / "link.parquet").symlink_to(outside / "secret.parquet")
     path = {"outside": str(outside / "secret.parquet"), "dotdot": f"{roots}/../private/secret.parquet",
             "symlink": str(roots / "link.parquet"), "missing": str(roots / "nothing.parquet"),
-            "relative": "lake/secret.parquet", "url": "s3://bucket/secret.parquet"}[where]
+            "relative": "lake/secret.parquet", "url": "https://example.org/secret.parquet"}[where]
 
     response = _post(_scientist_of(version, client_as), model_version=version.pk, path=path, sha256=digest)
 

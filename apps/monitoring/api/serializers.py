@@ -55,11 +55,12 @@ class EvaluationOptionsSerializer(serializers.Serializer):
 
 
 class EvaluationReferenceSerializer(EvaluationOptionsSerializer):
-    """An evaluation of a Parquet data set that stays where it is (PORTAL_DATA_ROOTS)."""
+    """An evaluation of a Parquet data set that stays where it is (PORTAL_DATA_ROOTS, PORTAL_DATA_BUCKETS)."""
 
     model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
     path = serializers.CharField(max_length=1024, validators=[validate_single_line],
-                                 help_text="Absolute path of the Parquet file, inside one of PORTAL_DATA_ROOTS.")
+                                 help_text="Absolute path of the Parquet file, inside one of PORTAL_DATA_ROOTS, "
+                                           "or its object's URL, s3://bucket/key, in one of PORTAL_DATA_BUCKETS.")
     sha256 = serializers.CharField(max_length=64, validators=[validate_single_line],
                                    help_text="The file's SHA-256 (hex); the worker checks it before computing.")
     positive_label = serializers.CharField(required=False, default="1", validators=[validate_single_line],

@@ -72,13 +72,19 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return response
 
 
-    @extend_schema(summary="Register an evaluation of a Parquet data set that stays where it is (by path and "
-                           "SHA-256); a worker reads it in place",
+    @extend_schema(summary="Register an evaluation of a Parquet data set that stays where it is (by path or "
+                           "s3:// URL, and SHA-256); a worker reads it in place",
+                   description="A path must be a file under PORTAL_DATA_ROOTS; an s3://bucket/key URL an object "
+                               "in PORTAL_DATA_BUCKETS, read with the portal's object-store credentials. Only the "
+                               "footer is read here. The worker pins the object (ETag, VersionId), checks its "
+                               "SHA-256 and reads it in batches by ranged GETs with If-Match: an object replaced "
+                               "meanwhile fails the evaluation (\"the object ... changed since it was registered\").",
                    request=s.EvaluationReferenceSerializer, responses={
                        201: s.EvaluationSerializer,
-                       400: OpenApiResponse(description="Registration by reference is off (PORTAL_DATA_ROOTS is "
-                                                        "empty), or the path is outside the allowed folders, "
-                                                        "missing, not Parquet, or lacks a named column."),
+                       400: OpenApiResponse(description="Registration by reference is off (PORTAL_DATA_ROOTS, or "
+                                                        "for s3:// URLs PORTAL_DATA_BUCKETS, is empty), or the path "
+                                                        "or key is outside the allowed folders or buckets, missing, "
+                                                        "not Parquet, or lacks a named column."),
                        403: OpenApiResponse(description="Only the model's team (data scientists) and admins.")})
     @action(detail=False, methods=["post"], url_path="by-reference", parser_classes=[JSONParser])
     def by_reference(self, request):
