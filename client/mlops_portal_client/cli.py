@@ -111,9 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("file")
 
     by_reference = command("register-evaluation", "register a Parquet data set the portal reads where it is "
-                                                   "(a path under its PORTAL_DATA_ROOTS)")
+                                                   "(a path under its PORTAL_DATA_ROOTS, or an s3:// URL in its "
+                                                   "PORTAL_DATA_BUCKETS)")
     by_reference.add_argument("--version", type=int, required=True, help="model version id")
-    by_reference.add_argument("--sha256", help="the file's SHA-256 (default: computed from the file at PATH here)")
+    by_reference.add_argument("--sha256", help="the file's SHA-256 (default: computed from the file at PATH here; "
+                                               "required for an s3:// URL)")
     by_reference.add_argument("--kind", choices=["validation", "production"], default="validation")
     by_reference.add_argument("--sensitive-features", type=_comma_list, default=[],
                               help="comma-separated column names")
@@ -123,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         by_reference.add_argument(f"--{column}-column", default=default)
     by_reference.add_argument("--wait", action="store_true", help="wait for the metrics and print them")
     by_reference.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
-    by_reference.add_argument("path", help="absolute path of the Parquet file, as the portal's worker sees it")
+    by_reference.add_argument("path", help="absolute path of the Parquet file, as the portal's worker sees it, "
+                                           "or s3://bucket/key")
 
     reference = command("reference", "upload a version's reference (training) features")
     reference.add_argument("--version", type=int, required=True, help="model version id")
@@ -225,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = getattr(args, "token", None) or os.environ.get("PORTAL_TOKEN")
     if not token:
         parser.error("--token (or PORTAL_TOKEN) is required")
+    if args.command == "register-evaluation" and args.path.startswith("s3://") and not args.sha256:
+        parser.error("--sha256 is required for an s3:// URL: this command cannot read the object to hash it")
     try:
         client = PortalClient(url, token)
     except ValueError as exc:

@@ -199,9 +199,13 @@ class PortalClient:
                             sensitive_features: Iterable[str] = (), positive_label: str = "1",
                             target_column: str = "y_true", prediction_column: str = "y_pred",
                             score_column: str = "y_score", timestamp_column: str = "timestamp") -> JSON:
-        """Register a Parquet data set the portal reads where it is (a path under its PORTAL_DATA_ROOTS), as
-        seen by the portal's worker. Without ``sha256`` the file at ``path`` is hashed here, so it must be
-        readable from this machine too; the worker checks the hash before computing."""
+        """Register a Parquet data set the portal reads where it is (a path under its PORTAL_DATA_ROOTS, as
+        seen by the portal's worker, or an ``s3://bucket/key`` URL in its PORTAL_DATA_BUCKETS). Without
+        ``sha256`` the file at ``path`` is hashed here, so it must be readable from this machine too (an
+        s3:// URL needs ``sha256``); the worker checks the hash before computing."""
+        if not sha256 and str(path).startswith("s3://"):
+            raise ValueError("give the object's SHA-256 (sha256) for an s3:// URL: the client cannot read it to hash "
+                             "it (e.g. aws s3 cp s3://bucket/key - | sha256sum)")
         digest = sha256 or file_sha256(path)
         return self._json("POST", "/api/v1/evaluations/by-reference/", {
             "model_version": int(version), "path": str(path), "sha256": digest, "kind": kind,

@@ -47,6 +47,12 @@ def test_bad_json_is_a_usage_error(capsys):
     assert exit_.value.code == 2 and "not JSON" in capsys.readouterr().err
 
 
+def test_an_s3_url_without_its_sha256_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--token", "t", "register-evaluation", "--version", "1", "s3://lake/eval/march.parquet"])
+    assert exit_.value.code == 2 and "--sha256 is required for an s3:// URL" in capsys.readouterr().err
+
+
 def test_concurrency_is_a_count_of_parts_at_least_one(capsys):
     upload = ["--url", "http://portal:8000", "--token", "t", "upload", "--version", "1"]
     assert build_parser().parse_args([*upload, "results.csv"]).concurrency == 2
