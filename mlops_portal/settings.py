@@ -513,7 +513,7 @@ PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 PORTAL_TASK_HEARTBEAT_SECONDS = max(1, envint("PORTAL_TASK_HEARTBEAT_SECONDS", 10))  # 0 would hammer the DB
 PORTAL_TASK_HEARTBEATS_MISSED = 6
 # Claims of one evaluation whose workers died or overran the lease before it ends failed: a file that kills its
-# worker (out of memory) must not be retried forever.
+# worker (out of memory) must not be retried forever. The same bound holds for the starts of its explanation.
 PORTAL_TASK_MAX_ATTEMPTS = envint("PORTAL_TASK_MAX_ATTEMPTS", 3)
 # How often beat runs the requeue sweep: with the heartbeat above, a dead worker's evaluation restarts within
 # about a minute and a half.

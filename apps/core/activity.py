@@ -58,6 +58,8 @@ SENTENCES = {
     "deployment.runtime_changed": "The software {object} runs on changed",
     "evaluation.labels_added": "{actor} added the outcomes of earlier predictions to the {object}",
     "evaluation.computed": "The portal finished computing the {object}",
+    "evaluation.explanation_given_up": "The portal gave up explaining the outputs of the {object}",
+    "evaluation.explanation_requested": "{actor} asked again for the explanation of the outputs of the {object}",
     "evaluation.failed": "The {object} could not be computed",
     "evaluation.registered": "{actor} registered a data set kept in place as results: {object}",
     "evaluation.uploaded": "{actor} uploaded results: {object}",

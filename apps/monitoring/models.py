@@ -64,6 +64,9 @@ class Evaluation(models.Model):
         help_text="What the key stands for: the file's SHA-256 and every upload option. A replay must match it.")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims by a worker; bounded by "
                                                 "PORTAL_TASK_MAX_ATTEMPTS when workers die on it.")
+    explanation_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Workers that started this computation's explanation; at PORTAL_TASK_MAX_ATTEMPTS "
+                             "without a result it is given up (services.evaluation_explain).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -446,6 +446,17 @@ def explanation_pending(metrics: dict | None) -> bool:
     return ((metrics or {}).get("explanations") or {}).get("status") == "pending"
 
 
+def explanation_followed(evaluation: Evaluation) -> bool:
+    """Whether the evaluation's page polls for its explanation: done, with the explanation still to come."""
+    return evaluation.status == Evaluation.Status.DONE and explanation_pending(evaluation.metrics)
+
+
+def explanation_failed(evaluation: Evaluation) -> bool:
+    """Whether a done evaluation's explanation failed (an error, or given up): it may be asked for again."""
+    found = (evaluation.metrics or {}).get("explanations") or {}
+    return evaluation.status == Evaluation.Status.DONE and found.get("status") == "failed"
+
+
 def explanation_missing_note(metrics: dict | None) -> str:
     """Why a done evaluation shows no explanation (yet), for its page and the review's evidence."""
     found = (metrics or {}).get("explanations")

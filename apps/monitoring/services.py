@@ -539,7 +539,8 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     result["explanations"] = _pending_marker(computation=evaluation.started_at, now=now)
     with transaction.atomic():
         _lock_alerts_of(evaluation.version)
-        updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=now)
+        updated = mine.update(status=Evaluation.Status.DONE, metrics=result, error="", finished_at=now,
+                              explanation_attempts=0)
         if updated:
             evaluation.metrics = result
             audit_record(actor=None, action="evaluation.computed", obj=evaluation,
@@ -555,13 +556,14 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
 # A pending explanation whose message was sent longer ago than this is sent again by the sweep (``requeue_stale``):
 # the explanation itself takes seconds at any size (it reads a sample), so after minutes its message was lost, or
 # the heavy queue is long, in which case the copy costs the worker one query (the first message explains it).
+# For the same reason a worker that started an explanation this long ago and stored nothing has died.
 EXPLANATION_RESEND_AFTER = timedelta(minutes=5)
 
 
 def _pending_marker(*, computation: datetime, now: datetime) -> dict:
     """``metrics["explanations"]`` until the follow-up task stores the explanation: ``computation`` is the claim
     that computed these metrics (a recomputation from late labels has another), ``sent_at`` when its task was
-    last sent."""
+    last sent; ``started_at`` is added when a worker starts it (``_explanation_start``)."""
     return {"status": "pending", "computation": computation.isoformat(), "sent_at": now.isoformat()}
 
 
@@ -592,10 +594,13 @@ def evaluation_explain(*, evaluation_id: int) -> bool:
     the evaluation is still done and still pending for the same computation. A recomputation that replaced
     the metrics meanwhile (late labels) queued its own task, which explains them; this result is dropped.
     An error is stored as ``{"status": "failed", "reason": ...}`` for the page and the review to show, except
-    a transient database error, which propagates so the task retries. Returns True if it stored something.
+    a transient database error, which propagates so the task retries. Each start is counted
+    (``explanation_attempts``): one that kills its worker (out of memory) is given up after
+    ``PORTAL_TASK_MAX_ATTEMPTS`` starts instead of being sent forever. Returns True if it stored something.
     """
     pending = _pending_marker_of(evaluation_id)
-    if pending is None:
+    if pending is None or not _explanation_start(evaluation_id, computation=pending["computation"],
+                                                 now=timezone.now()):
         return False
     evaluation = Evaluation.objects.select_related("version__model").filter(pk=evaluation_id).first()
     if evaluation is None:
@@ -604,6 +609,7 @@ def evaluation_explain(*, evaluation_id: int) -> bool:
         with _evaluation_file(evaluation) as source:
             found = explanations_of(evaluation, source)
     except OperationalError:
+        _explanation_release(evaluation_id)
         raise
     except Exception as exc:
         logger.exception("explanation of evaluation %s failed", evaluation_id)
@@ -612,7 +618,7 @@ def evaluation_explain(*, evaluation_id: int) -> bool:
     with transaction.atomic():
         evaluation = (Evaluation.objects.select_for_update()
                       .filter(pk=evaluation_id, status=Evaluation.Status.DONE).first())
-        current = ((evaluation.metrics or {}).get("explanations") or {}) if evaluation else {}
+        current = _explanation_of(evaluation)
         if current.get("status") != "pending" or current.get("computation") != pending["computation"]:
             return False  # explained already, or recomputed since: the new computation's task explains it
         evaluation.metrics = {**evaluation.metrics, "explanations": found}
@@ -620,27 +626,118 @@ def evaluation_explain(*, evaluation_id: int) -> bool:
     return True
 
 
+def _explanation_of(evaluation: Evaluation | None) -> dict:
+    return ((evaluation.metrics or {}).get("explanations") or {}) if evaluation else {}
+
+
+def _since(marker: dict, key: str, *, now: datetime, after: timedelta = EXPLANATION_RESEND_AFTER) -> bool:
+    """Whether the marker's ``key`` (``sent_at``, ``started_at``) is set and less than ``after`` old."""
+    return bool(marker.get(key)) and datetime.fromisoformat(marker[key]) >= now - after
+
+
+def _explanation_start(evaluation_id: int, *, computation: str, now: datetime) -> bool:
+    """Count a worker's start of a pending explanation, under the row lock. False if it is not to be computed.
+
+    Not computed: explained or recomputed meanwhile, or already started ``PORTAL_TASK_MAX_ATTEMPTS`` times. Then
+    it is given up if its last start is old enough for that worker to have died; a younger one may still be
+    computing (a duplicate message), and the sweep looks again later.
+    """
+    with transaction.atomic():
+        evaluation = (Evaluation.objects.select_for_update(of=("self",)).select_related("version__model")
+                      .filter(pk=evaluation_id, status=Evaluation.Status.DONE).first())
+        current = _explanation_of(evaluation)
+        if current.get("status") != "pending" or current.get("computation") != computation:
+            return False
+        if evaluation.explanation_attempts >= settings.PORTAL_TASK_MAX_ATTEMPTS:
+            if not _since(current, "started_at", now=now):
+                _explanation_give_up(evaluation, current)
+            return False
+        evaluation.explanation_attempts += 1
+        evaluation.metrics = {**evaluation.metrics, "explanations": {**current, "started_at": now.isoformat()}}
+        evaluation.save(update_fields=["metrics", "explanation_attempts"])
+    return True
+
+
+def _explanation_release(evaluation_id: int) -> None:
+    """Uncount a start that met a transient database error: the limit bounds worker deaths, not hiccups."""
+    try:
+        Evaluation.objects.filter(pk=evaluation_id, explanation_attempts__gt=0).update(
+            explanation_attempts=F("explanation_attempts") - 1)
+    except OperationalError:
+        logger.warning("could not uncount an explanation's start; it counts towards the limit", exc_info=True)
+
+
+def _explanation_give_up(evaluation: Evaluation, marker: dict) -> None:
+    """End a pending explanation whose workers stopped ``explanation_attempts`` times as failed, with its audit
+    event; the caller holds the row lock in a transaction."""
+    attempts = evaluation.explanation_attempts
+    last = datetime.fromisoformat(marker["started_at"]).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    reason = (f"Gave up after {attempts} attempt{'s' if attempts != 1 else ''}: the worker stopped while explaining "
+              f"each time (killed, or out of memory; the last one started at {last}). Someone who may upload this "
+              "model's evaluations can ask for the explanation again.")
+    evaluation.metrics = {**evaluation.metrics, "explanations": {"status": "failed", "reason": reason}}
+    evaluation.save(update_fields=["metrics"])
+    audit_record(actor=None, action="evaluation.explanation_given_up", obj=evaluation,
+                 changes={"explanation": ["pending", "failed"]}, reason=reason)
+    logger.warning("explanation of evaluation %s given up after %s attempts", evaluation.pk, attempts)
+
+
 def _resend_explanations(*, now: datetime, after: timedelta = EXPLANATION_RESEND_AFTER) -> int:
     """Send again the explanations pending since their message was sent more than ``after`` ago. Returns how many.
 
     The marker's ``sent_at`` is renewed under the row lock (only if it is still the same pending explanation),
-    so each sweep sends one copy per ``after``, not one per sweep.
+    so each sweep sends one copy per ``after``, not one per sweep. One a worker started less than ``after`` ago
+    is still being computed; one whose workers started it ``PORTAL_TASK_MAX_ATTEMPTS`` times and died is given
+    up instead of sent again.
     """
     pending = (Evaluation.objects.filter(EXPLANATION_PENDING, finished_at__lt=now - after).order_by("finished_at")
                .values_list("pk", "metrics__explanations"))
     sent = 0
     for pk, marker in pending:
-        if marker.get("sent_at") and datetime.fromisoformat(marker["sent_at"]) >= now - after:
+        if _since(marker, "sent_at", now=now, after=after) or _since(marker, "started_at", now=now, after=after):
             continue
         with transaction.atomic():
-            evaluation = Evaluation.objects.select_for_update().filter(pk=pk, status=Evaluation.Status.DONE).first()
-            current = ((evaluation.metrics or {}).get("explanations") or {}) if evaluation else {}
-            if current != marker:
+            evaluation = (Evaluation.objects.select_for_update(of=("self",)).select_related("version__model")
+                          .filter(pk=pk, status=Evaluation.Status.DONE).first())
+            if _explanation_of(evaluation) != marker:
                 continue  # explained or recomputed since the query
+            if evaluation.explanation_attempts >= settings.PORTAL_TASK_MAX_ATTEMPTS:
+                _explanation_give_up(evaluation, marker)
+                continue
             evaluation.metrics = {**evaluation.metrics, "explanations": {**marker, "sent_at": now.isoformat()}}
             evaluation.save(update_fields=["metrics"])
         sent += enqueue_explanation(pk)
     return sent
+
+
+@transaction.atomic
+def evaluation_explanation_retry(*, actor, evaluation: Evaluation) -> Evaluation:
+    """Ask again for a failed explanation of a done evaluation: pending again, its attempts counted from zero.
+
+    For an explanation that failed (an error, or given up after its workers died): once the cause is fixed
+    (more memory for the workers), the same metrics are explained again. A write to the model, like an upload.
+    """
+    _require_uploader(actor, evaluation.version)
+    locked = (Evaluation.objects.select_for_update(of=("self",)).select_related("version__model")
+              .get(pk=evaluation.pk))
+    found = _explanation_of(locked)
+    if not selectors.explanation_failed(locked):
+        state = {"pending": "being computed", "done": "stored"}.get(found.get("status"), "not there")
+        if locked.status != Evaluation.Status.DONE:
+            state += f" and the evaluation is {locked.get_status_display().lower()}"
+        raise ConflictError(f"Only a failed explanation can be asked for again; this one is {state}. Reload the "
+                            "page to see where it stands.")
+    now = timezone.now()
+    attempts = locked.explanation_attempts
+    locked.metrics = {**locked.metrics, "explanations": _pending_marker(
+        computation=locked.started_at or locked.finished_at or now, now=now)}
+    locked.explanation_attempts = 0
+    locked.save(update_fields=["metrics", "explanation_attempts"])
+    audit_record(actor=actor, action="evaluation.explanation_requested", obj=locked,
+                 changes={"explanation": ["failed", "pending"], "explanation_attempts": [attempts, 0]},
+                 reason=found.get("reason", ""))
+    transaction.on_commit(lambda: enqueue_explanation(locked.pk))
+    return locked
 
 
 def explanations_of(evaluation: Evaluation, source) -> dict:

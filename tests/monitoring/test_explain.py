@@ -535,3 +535,92 @@ def test_a_production_explanation_says_when_the_validation_one_was_still_being_c
     shift = production.metrics["explanations"]["shift"]
     assert shift == {"validation_evaluation": validation.pk,
                      "reason": f"The explanation of validation evaluation #{validation.pk} was still being computed."}
+
+
+# --- Capped: an explanation that kills its worker is given up, and can be asked for again -----------------------
+
+class WorkerKilled(BaseException):
+    """The out-of-memory killer from inside the task: the body never returns and stores nothing."""
+
+
+def killed(*args):
+    raise WorkerKilled
+
+
+def explanation_aged(evaluation: Evaluation, *, minutes: int = 6) -> None:
+    """Move the pending explanation's clocks back, as if its worker had died ``minutes`` ago."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    past = (timezone.now() - timedelta(minutes=minutes)).isoformat()
+    evaluation.refresh_from_db()
+    marker = {key: past if key in ("sent_at", "started_at") else value
+              for key, value in evaluation.metrics["explanations"].items()}
+    Evaluation.objects.filter(pk=evaluation.pk).update(finished_at=timezone.now() - timedelta(minutes=minutes),
+                                                       metrics={**evaluation.metrics, "explanations": marker})
+
+
+def test_an_explanation_that_kills_its_worker_is_given_up_after_the_maximum_attempts(
+        _media, scientist, monkeypatch, settings):
+    from apps.core.models import AuditEvent
+    from apps.monitoring import tasks
+
+    settings.PORTAL_TASK_MAX_ATTEMPTS = 3
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+    sent = []
+    monkeypatch.setattr(tasks.explain_evaluation, "apply_async", lambda args, **kwargs: sent.append(args))
+    monkeypatch.setattr(services, "explanations_of", killed)
+
+    for attempt in (1, 2, 3):
+        with pytest.raises(WorkerKilled):
+            services.evaluation_explain(evaluation_id=evaluation.pk)
+        evaluation.refresh_from_db()
+        assert evaluation.explanation_attempts == attempt
+        assert evaluation.metrics["explanations"]["status"] == "pending"
+        assert services.requeue_stale() == 0  # just started: its worker may still be computing
+        explanation_aged(evaluation)
+        assert services.requeue_stale() == (1 if attempt < 3 else 0)  # the sweep, once its worker has died
+
+    assert sent == [[evaluation.pk], [evaluation.pk]]
+    evaluation.refresh_from_db()
+    found = evaluation.metrics["explanations"]
+    assert evaluation.status == "done" and found["status"] == "failed"
+    assert found["reason"].startswith("Gave up after 3 attempts: the worker stopped while explaining each time "
+                                      "(killed, or out of memory; the last one started at ")
+    event = AuditEvent.objects.get(action="evaluation.explanation_given_up", object_id=str(evaluation.pk))
+    assert event.actor is None and event.reason == found["reason"]
+    explanation_aged(evaluation, minutes=60)
+    assert services.requeue_stale() == 0 and len(sent) == 2  # not sent forever
+
+
+def test_a_message_that_arrives_after_the_last_attempt_gives_up_instead_of_computing(_media, scientist, monkeypatch,
+                                                                                     settings):
+    settings.PORTAL_TASK_MAX_ATTEMPTS = 1
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+    monkeypatch.setattr(services, "explanations_of", killed)
+    with pytest.raises(WorkerKilled):
+        services.evaluation_explain(evaluation_id=evaluation.pk)
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is False  # a duplicate, its worker still busy
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["status"] == "pending" and evaluation.explanation_attempts == 1
+
+    explanation_aged(evaluation)
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is False  # redelivered after the worker died
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["reason"].startswith("Gave up after 1 attempt: ")
+
+
+def test_a_transient_database_error_does_not_count_as_an_attempt(_media, scientist, monkeypatch):
+    from django.db import OperationalError
+
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+
+    def database_down(*args):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "explanations_of", database_down)
+    with pytest.raises(OperationalError):
+        services.evaluation_explain(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.explanation_attempts == 0
