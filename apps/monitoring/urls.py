@@ -12,6 +12,12 @@ urlpatterns = [
     path("evaluations/<int:pk>/", views.EvaluationDetailView.as_view(), name="evaluation-detail"),
     path("evaluations/<int:pk>/labels/", views.EvaluationLabelsView.as_view(), name="evaluation-labels"),
     path("evaluations/<int:pk>/status/", views.EvaluationStatusView.as_view(), name="evaluation-status"),
+    path("evaluations/<int:pk>/explanation/", views.EvaluationExplanationView.as_view(), name="evaluation-explanation"),
+    path(
+        "evaluations/<int:pk>/explanation/retry/",
+        views.EvaluationExplanationRetryView.as_view(),
+        name="evaluation-explanation-retry",
+    ),
     path("models/<slug:slug>/", views.ModelMonitoringView.as_view(), name="model"),
     path("models/<slug:slug>/compare/", views.CompareView.as_view(), name="compare"),
     path("models/<slug:slug>/promote/", views.PromoteView.as_view(), name="promote"),

@@ -168,20 +168,30 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
                    for n, (attribute, groups) in enumerate((metrics.get("groups") or {}).items())]
         if metrics.get("drift"):
             figures.append(charts.drift_chart(metrics["drift"]))
-        explanation = selectors.explanation_report(evaluation.metrics)
-        if explanation and explanation.done:
+        explanation = _explanation_context(self.request, evaluation)
+        if explanation["explanation"] and explanation["explanation"].done:
             found = metrics["explanations"]
             figures.append(charts.importance_chart(found["importances"], unit=found["importance_unit"]))
         coverage = selectors.label_coverage(evaluation)
         may_label = coverage is not None and may(self.request.user, Capability.UPLOAD_EVALUATION, version.model)
         context.setdefault("label_form", forms.LabelUploadForm() if may_label else None)
         context.setdefault("label_problems", [])
+        context.update(explanation)
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
-                       explanation=explanation, skipped_thresholds=thresholds.skipped, label_coverage=coverage,
+                       skipped_thresholds=thresholds.skipped, label_coverage=coverage,
                        charts=figures, alerts=selectors.evaluation_alerts(evaluation),
                        status_note=selectors.evaluation_status_note(evaluation),
                        alerted=evaluation.kind == Evaluation.Kind.PRODUCTION)
         return context
+
+
+def _explanation_context(request, evaluation: Evaluation) -> dict:
+    """What the explanation panel (``partials/explanation.html``) shows, on the page and when it is polled."""
+    explanation = selectors.explanation_report(evaluation.metrics)
+    may_retry = selectors.explanation_failed(evaluation) and may(request.user, Capability.UPLOAD_EVALUATION,
+                                                                 evaluation.version.model)
+    return {"explanation": explanation, "explanation_followed": selectors.explanation_followed(evaluation),
+            "may_retry_explanation": may_retry}
 
 
 class EvaluationLabelsView(EvaluationDetailView):
@@ -235,6 +245,51 @@ class EvaluationStatusView(RoleRequiredMixin, View):
             response["HX-Refresh"] = "true"  # the metrics sections appear with the full page
         patch_vary_headers(response, ["HX-Request"])
         return response
+
+
+class EvaluationExplanationView(RoleRequiredMixin, View):
+    """The explanation panel, polled by htmx every 2 s while the explanation is pending.
+
+    A failed explanation is swapped in with its reason, which ends the polling. A stored one reloads the page
+    instead: its importance chart is drawn with the page's charts (charts.js draws on load; htmx runs no scripts).
+    So does an evaluation being recomputed meanwhile (late labels), whose page then follows its status panel.
+    """
+
+    capability = Capability.VIEW_PORTFOLIO
+
+    def get(self, request, pk: int):
+        evaluation = selectors.evaluation_detail(pk=pk)
+        context = {"evaluation": evaluation, **_explanation_context(request, evaluation)}
+        response = render(request, "monitoring/partials/explanation.html", context)
+        if is_htmx(request) and not context["explanation_followed"] and not selectors.explanation_failed(evaluation):
+            response["HX-Refresh"] = "true"
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+class EvaluationExplanationRetryView(EvaluationDetailView):
+    """Ask again for a failed explanation (given up after its workers died, or an error) from the evaluation page;
+    one that is not failed (any more) gets the page with the refusal (409)."""
+
+    capability = Capability.UPLOAD_EVALUATION
+    http_method_names = ["post"]
+
+    @cached_property
+    def evaluation(self) -> Evaluation:
+        return selectors.evaluation_detail(pk=self.kwargs["pk"])
+
+    def check_object_permission(self, request) -> None:
+        require(request.user, Capability.UPLOAD_EVALUATION, self.evaluation.version.model)
+
+    def post(self, request, pk: int):
+        try:
+            services.evaluation_explanation_retry(actor=request.user, evaluation=self.evaluation)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return self.render_to_response(self.get_context_data(pk=pk), status=exc.status_code)
+        messages.success(request, "The explanation is computed again in the background; this page shows it when it "
+                                  "is ready.")
+        return HttpResponseRedirect(self.evaluation.get_absolute_url() + "#explanations")
 
 
 # ---------------------------------------------------------------- one model

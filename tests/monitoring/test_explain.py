@@ -624,3 +624,87 @@ def test_a_transient_database_error_does_not_count_as_an_attempt(_media, scienti
         services.evaluation_explain(evaluation_id=evaluation.pk)
     evaluation.refresh_from_db()
     assert evaluation.explanation_attempts == 0
+
+
+def given_up(actor, version) -> Evaluation:
+    evaluation = done_before_explained(actor, version, synthetic(300))
+    marker = {**evaluation.metrics["explanations"], "started_at": evaluation.finished_at.isoformat()}
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        explanation_attempts=3, metrics={**evaluation.metrics, "explanations": marker})
+    explanation_aged(evaluation)
+    assert services.requeue_stale() == 0
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["status"] == "failed"
+    return evaluation
+
+
+def test_the_page_says_why_it_gave_up_and_the_models_team_may_ask_again(_media, client_as, make_user):
+    from django.urls import reverse
+
+    client = client_as("data_scientist")
+    evaluation = given_up(client.user, assessed_version(team__members=[client.user]))
+    retry = reverse("monitoring:evaluation-explanation-retry", kwargs={"pk": evaluation.pk})
+    html = client.get(evaluation.get_absolute_url()).content.decode()
+    section = html[html.index('id="explanations"'):]
+    assert "Gave up after 3 attempts: the worker stopped while explaining" in section
+    assert f'action="{retry}"' in section and "hx-trigger" not in section[:section.index("</section>")]
+
+    client.force_login(make_user("executive"))
+    assert f'action="{retry}"' not in client.get(evaluation.get_absolute_url()).content.decode()
+    assert client.post(retry).status_code == 403
+
+
+def test_asking_again_makes_it_pending_with_its_attempts_reset_and_the_page_follows_it(
+        _media, client_as, monkeypatch, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from apps.core.models import AuditEvent
+    from apps.monitoring import tasks
+
+    client = client_as("data_scientist")
+    evaluation = given_up(client.user, assessed_version(team__members=[client.user]))
+    sent = []
+    monkeypatch.setattr(tasks.explain_evaluation, "apply_async", lambda args, **kwargs: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("monitoring:evaluation-explanation-retry", kwargs={"pk": evaluation.pk}))
+    assert response.status_code == 302 and response["Location"].endswith("#explanations")
+    assert sent == [[evaluation.pk]]
+    evaluation.refresh_from_db()
+    assert evaluation.explanation_attempts == 0 and evaluation.metrics["explanations"]["status"] == "pending"
+    event = AuditEvent.objects.get(action="evaluation.explanation_requested", object_id=str(evaluation.pk))
+    assert event.actor == client.user and event.changes["explanation_attempts"] == [3, 0]
+
+    html = client.get(evaluation.get_absolute_url()).content.decode()
+    partial = reverse("monitoring:evaluation-explanation", kwargs={"pk": evaluation.pk})
+    assert f'hx-get="{partial}" hx-trigger="every 2s"' in html
+
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True  # the workers have memory again
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["status"] == "done" and evaluation.explanation_attempts == 1
+    refused = client.post(reverse("monitoring:evaluation-explanation-retry", kwargs={"pk": evaluation.pk}))
+    assert refused.status_code == 409
+    assert "Only a failed explanation can be asked for again; this one is stored." in refused.content.decode()
+
+
+def test_the_polled_panel_swaps_in_a_failure_and_reloads_the_page_for_a_stored_explanation(
+        _media, client_as, make_user):
+    from django.urls import reverse
+
+    client = client_as("reviewer")
+    scientist = make_user("data_scientist")
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+    partial = reverse("monitoring:evaluation-explanation", kwargs={"pk": evaluation.pk})
+    polled = client.get(partial, HTTP_HX_REQUEST="true")
+    body = polled.content.decode()
+    assert polled.status_code == 200 and "HX-Refresh" not in polled
+    assert f'hx-get="{partial}" hx-trigger="every 2s"' in body and "reload the page</a>" in body
+
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True
+    stored = client.get(partial, HTTP_HX_REQUEST="true")
+    assert stored["HX-Refresh"] == "true" and "hx-trigger" not in stored.content.decode()
+
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        metrics={**evaluation.metrics, "explanations": {"status": "failed", "reason": "Gave up after 3 attempts."}})
+    failed = client.get(partial, HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in failed and "hx-trigger" not in failed.content.decode()
+    assert "Gave up after 3 attempts." in failed.content.decode()

@@ -327,6 +327,52 @@ def test_the_status_poll_reloads_the_page_once_the_evaluation_is_done(client_as)
     assert response["HX-Refresh"] == "true" and 'hx-trigger' not in response.content.decode()
 
 
+PENDING = {"status": "pending", "computation": "2026-01-01T00:00:00+00:00", "sent_at": "2026-01-01T00:00:00+00:00"}
+FAILED = {"status": "failed", "reason": "Gave up after 3 attempts."}
+
+
+@pytest.mark.parametrize("role", [None, "no_role"], ids=["anonymous", "no_role"])
+def test_the_explanation_panel_is_refused_to_whoever_the_page_refuses(client_as, role):
+    evaluation = make_evaluation(ModelVersionFactory(), metrics={"overall": {}, "explanations": PENDING})
+    client = client_as(role)
+    page = client.get(evaluation.get_absolute_url())
+    panel = client.get(reverse("monitoring:evaluation-explanation", kwargs={"pk": evaluation.pk}),
+                       HTTP_HX_REQUEST="true")
+    assert panel.status_code == page.status_code and panel.status_code in (302, 403)
+    if role is None:
+        assert panel["Location"].startswith(reverse("login")) and page["Location"].startswith(reverse("login"))
+    assert b"explanations" not in panel.content
+
+
+def test_the_explanation_panel_of_an_evaluation_that_does_not_exist_is_404_like_the_page(client_as):
+    client = client_as("executive")
+    assert client.get(reverse("monitoring:evaluation-detail", kwargs={"pk": 999_999})).status_code == 404
+    assert client.get(reverse("monitoring:evaluation-explanation", kwargs={"pk": 999_999})).status_code == 404
+
+
+@pytest.mark.parametrize(("status", "explanations", "polls"), [
+    ("done", PENDING, True),
+    ("done", FAILED, False),
+    ("done", None, False),
+    ("running", PENDING, False),  # recomputed from late labels: the status panel polls, then the page reloads
+])
+def test_the_explanation_panel_polls_only_while_a_done_evaluation_waits_for_it(client_as, status, explanations,
+                                                                                polls):
+    metrics = {"overall": {"accuracy": 0.9}, "groups": {}, "fairness": {}, "drift": {}}
+    if explanations:
+        metrics["explanations"] = explanations
+    evaluation = make_evaluation(ModelVersionFactory(), status=status, metrics=metrics)
+    client = client_as("executive")
+    panel_url = reverse("monitoring:evaluation-explanation", kwargs={"pk": evaluation.pk})
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+    assert (f'hx-get="{panel_url}" hx-trigger="every 2s"' in page) is polls
+    polled = client.get(panel_url, HTTP_HX_REQUEST="true")
+    assert polled.content.decode().lstrip().startswith('<section class="card" id="explanations"')
+    assert (f'hx-get="{panel_url}" hx-trigger="every 2s"' in polled.content.decode()) is polls
+    # Swapped in: still pending, or failed with its reason; otherwise the page reloads (a chart, a recomputation).
+    assert ("HX-Refresh" in polled) is (not polls and explanations != FAILED)
+
+
 NO_WORKER = "Queued 3 minutes ago; no worker has taken it yet; is the Celery worker running?"
 
 

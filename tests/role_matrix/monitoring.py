@@ -94,6 +94,9 @@ MATRIX = {
     "monitoring:reference-upload": ("get", WRITERS, None),
     "monitoring:evaluation-detail": ("get", EVERYONE, evaluation_kwargs),
     "monitoring:evaluation-status": ("get", EVERYONE, evaluation_kwargs),
+    "monitoring:evaluation-explanation": ("get", EVERYONE, evaluation_kwargs),
+    # Asking again for a failed explanation is a write to the model, like an upload (its team's and admins').
+    "monitoring:evaluation-explanation-retry": ("post", WRITERS, evaluation_kwargs),
     "monitoring:evaluation-labels": ("post", WRITERS, evaluation_kwargs),
     "monitoring:model": ("get", EVERYONE, model_kwargs),
     # Everyone sees the comparison page; only writers POST a file to it (tests/monitoring/test_views.py).
@@ -132,7 +135,7 @@ WRITES["upload-detail"] = {"delete": WRITERS}
 OWN_TEAM = {name: {"post": REFUSED} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:promote", "evaluation-list",
     "model-version-reference", "evaluation-by-reference", "monitoring:evaluation-labels", "evaluation-labels",
-    "upload-list")}
+    "upload-list", "monitoring:evaluation-explanation-retry")}
 OWNER_ONLY = "an upload's parts, completion and abort are its starter's alone: anyone else gets 404"
 ANY_TEAM = {
     "upload-part": OWNER_ONLY,

@@ -514,6 +514,18 @@ def _labels_page(ctx):
     return Write(actor=scientist, kwargs={"pk": evaluation.pk}, api=False, data=lambda: {"file": label_upload()})
 
 
+@case("monitoring:evaluation-explanation-retry")
+def _explanation_retry_page(ctx):
+    from apps.monitoring.models import Evaluation
+
+    version = ModelVersionFactory()
+    evaluation = Evaluation.objects.create(
+        version=version, filename="eval.csv", file_format="csv", sha256=SHA, size_bytes=10, raw_path="x",
+        parquet_path="x", row_count=10, status=Evaluation.Status.DONE, explanation_attempts=3,
+        metrics={"overall": {"accuracy": 0.9}, "explanations": {"status": "failed", "reason": "Gave up."}})
+    return Write(actor=member_of(version.model.team), kwargs={"pk": evaluation.pk}, api=False)
+
+
 @case("evaluation-labels")
 def _labels_api(ctx):
     evaluation, scientist = late_labelled_evaluation()
