@@ -146,8 +146,11 @@ class AuditVerification(AppendOnlyModel):
 
 
 def new_api_key() -> str:
-    """A fresh API key: 256 random bits, URL-safe, so nobody can guess one."""
-    return secrets.token_urlsafe(32)
+    """A fresh API key: 256 random bits, URL-safe, so nobody can guess one; never starting with "-", which a
+    command line (``--token KEY``) would take for an option (one key in 64 did)."""
+    while (key := secrets.token_urlsafe(32)).startswith("-"):
+        continue
+    return key
 
 
 def hash_api_key(key: str) -> str:

@@ -236,8 +236,9 @@ class UploadSession(models.Model):
     purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.EVALUATION)
     filename = models.CharField(max_length=255, validators=[validate_single_line])
     size_bytes = models.PositiveBigIntegerField(help_text="The whole file's size, declared when the upload starts.")
-    sha256 = models.CharField(max_length=64, validators=[validate_single_line],
-                              help_text="The whole file's SHA-256, declared when the upload starts and verified.")
+    sha256 = models.CharField(max_length=64, blank=True, validators=[validate_single_line],
+                              help_text="The whole file's SHA-256, declared when the upload starts or when it is "
+                                        "completed, and verified.")
     part_size = models.PositiveIntegerField(help_text="Every part but the last has exactly this many bytes.")
     state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN, db_index=True)
     options = models.JSONField(default=dict, blank=True,

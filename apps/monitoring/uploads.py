@@ -69,7 +69,8 @@ def upload_sessions_for(user):
 def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha256: str, purpose: str,
                  options: dict) -> UploadSession:
     """Open an upload of ``size`` bytes; ``options`` are the evaluation's (kind, columns, sensitive_features,
-    positive_label). Refuses a file over ``PORTAL_MAX_LARGE_UPLOAD_GB`` before any byte is sent (413), and one
+    positive_label). ``sha256`` may be empty: it is then given when the upload is completed (a client hashes the
+    file while it sends it). Refuses a file over ``PORTAL_MAX_LARGE_UPLOAD_GB`` before any byte is sent (413), and one
     the storage's disk has no room for (507)."""
     require(actor, Capability.UPLOAD_EVALUATION, version.model)
     limit = settings.PORTAL_MAX_LARGE_UPLOAD_BYTES
@@ -85,7 +86,8 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
         raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
     session = UploadSession.objects.create(
         version=version, purpose=purpose, filename=filename[:255], size_bytes=size,
-        sha256=services.check_sha256(sha256), part_size=settings.PORTAL_UPLOAD_PART_BYTES, options=options,
+        sha256=services.check_sha256(sha256) if sha256 else "", part_size=settings.PORTAL_UPLOAD_PART_BYTES,
+        options=options,
         created_by=actor, expires_at=timezone.now() + timedelta(hours=settings.PORTAL_UPLOAD_EXPIRY_HOURS))
     audit_record(actor=actor, action="upload.started", obj=session,
                  changes={"size": [None, size], "sha256": [None, session.sha256], "purpose": [None, purpose]})
@@ -210,8 +212,10 @@ def missing_parts(session: UploadSession) -> list[int]:
     return [n for n in range(1, session.part_count + 1) if str(n) not in session.parts]
 
 
-def upload_complete(*, actor, session: UploadSession) -> UploadSession:
-    """Every part is here: hand the assembly to a worker. Completing twice answers the session as it stands."""
+def upload_complete(*, actor, session: UploadSession, sha256: str = "") -> UploadSession:
+    """Every part is here: hand the assembly to a worker. ``sha256``, the whole file's, is required when the upload
+    started without it, and must be the same when it started with it. Completing twice answers the session as it
+    stands."""
     require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
     with transaction.atomic():
         session = UploadSession.objects.select_for_update().get(pk=session.pk)
@@ -226,10 +230,24 @@ def upload_complete(*, actor, session: UploadSession) -> UploadSession:
             shown = ", ".join(str(n) for n in missing[:20]) + (" …" if len(missing) > 20 else "")
             raise ConflictError(f"{len(missing)} of {session.part_count} parts are missing: {shown}. Send them, "
                                 "then complete the upload again.")
+        session.sha256 = _declared_sha256(session, sha256)
         session.state = UploadSession.State.PROCESSING
-        session.save(update_fields=["state"])
+        session.save(update_fields=["state", "sha256"])
         transaction.on_commit(lambda: enqueue(session.pk))
     return session
+
+
+def _declared_sha256(session: UploadSession, sha256: str) -> str:
+    if not sha256:
+        if not session.sha256:
+            raise DomainError("sha256 is required: this upload started without the whole file's SHA-256, so "
+                              "completing it must give it.", field="sha256")
+        return session.sha256
+    sha256 = services.check_sha256(sha256)
+    if session.sha256 and sha256 != session.sha256:
+        raise DomainError(f"sha256 {sha256} is not the {session.sha256} declared when the upload started; "
+                          "the file changed? Start a new upload.", field="sha256")
+    return sha256
 
 
 def enqueue(session_id) -> bool:
@@ -341,8 +359,8 @@ def _assemble(session: UploadSession, folder: str) -> None:
 
 
 def _digest_problem(session: UploadSession, digest: str) -> Problem:
-    return Problem(None, (), f"the assembled file's SHA-256 is {digest}, not the {session.sha256} declared when the "
-                             "upload started; a part differs from the file. Start a new upload.")
+    return Problem(None, (), f"the assembled file's SHA-256 is {digest}, not the {session.sha256} declared for the "
+                             "upload; a part differs from the file. Start a new upload.")
 
 
 class _Parts(io.RawIOBase):

@@ -1,12 +1,13 @@
 """Files too large for one request, sent in parts (the portal's ``/api/v1/uploads/`` protocol), resumably.
 
-One pass over the file computes its SHA-256 and every part's, for the part size the portal is expected to fix
-(``part_size``, default 64 MB as the portal's ``PORTAL_UPLOAD_PART_MB``; a portal answering another size costs a
-second pass). The parts are then sent over ``concurrency`` connections at once, each read from disk by the thread
-that sends it, not hashed again, and retried with back-off when the connection fails or the portal answers 5xx.
-A small state file beside the file (``<file>.portal-upload.json``) remembers the upload and the portal's part
-size: running the same command again after an interruption asks the portal which parts it has and sends only the
-others. The state file is removed once the portal has the whole file.
+The file is read once, in order: each part is hashed as it is read (its SHA-256 goes with it) while the whole
+file's SHA-256 is updated on a second thread (hashlib lets go of the GIL), and the part is handed to one of
+``concurrency`` connections that send parts at once, retried with back-off when the connection fails or the portal
+answers 5xx. So the first part is on its way after one part is read, not after a pass over the whole file; the
+whole file's SHA-256 is declared when the upload is completed. A small state file beside the file
+(``<file>.portal-upload.json``) remembers the upload: running the same command again after an interruption asks the
+portal which parts it has and sends only the others (the parts it has are read again, for the whole file's
+SHA-256). The state file is removed once the portal has the whole file.
 """
 
 from __future__ import annotations
@@ -39,48 +40,12 @@ TRANSIENT = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.H
 WAITING = ("open", "processing")
 
 
-def file_digests(path: Path, part_size: int, *, whole: bool = True) -> tuple[str | None, list[str]]:
-    """One read of ``path``: the SHA-256 of the whole file (None unless ``whole``) and of each ``part_size`` part.
-
-    Both digests see every byte; the whole file's is updated on a second thread while this one updates the part's
-    (hashlib lets go of the GIL), so on two cores the pass costs about one SHA-256 of the file, not two.
-    """
-    file_digest, parts = hashlib.sha256(), []
-    part, left = hashlib.sha256(), part_size
-    with path.open("rb") as handle, ThreadPoolExecutor(max_workers=1) as helper:
-        pending = None
-        while block := handle.read(min(8 * BLOCK, left)):
-            if whole:
-                if pending is not None:
-                    pending.result()
-                pending = helper.submit(file_digest.update, block)
-            part.update(block)
-            left -= len(block)
-            if not left:
-                parts.append(part.hexdigest())
-                part, left = hashlib.sha256(), part_size
-        if pending is not None:
-            pending.result()
-    if left != part_size:
-        parts.append(part.hexdigest())
-    return (file_digest.hexdigest() if whole else None), parts
-
-
 def state_path(path: Path) -> Path:
     return path.with_name(path.name + STATE_SUFFIX)
 
 
-def _remembered_part_size(path: Path) -> int | None:
-    """The part size the portal fixed for an earlier run on this file (a hint for hashing; checked afterwards)."""
-    try:
-        size = json.loads(state_path(path).read_text()).get("part_size")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return size if isinstance(size, int) and size > 0 else None
-
-
 def _read_state(path: Path, fingerprint: Mapping[str, Any]) -> str | None:
-    """The upload id remembered for this very file (same size, time, hash, portal and options), if any."""
+    """The upload id remembered for this very file (same size, modification time, portal and options), if any."""
     try:
         state = json.loads(state_path(path).read_text())
     except (OSError, ValueError):
@@ -124,9 +89,9 @@ class PartUploader:
     """One file to one portal in parts; ``send`` answers the upload once complete (its ``evaluation`` or
     ``reference``), or, with ``wait=False``, as soon as the portal has the whole file (state ``processing``).
 
-    ``concurrency`` parts are sent at once, each on its own connection by its own thread: memory holds at most that
-    many parts (``concurrency`` x the portal's part size, 128 MB by default). ``progress(parts_sent, parts)`` is
-    called after each part, one call at a time, with counts that only grow.
+    ``concurrency`` parts are sent at once, each on its own connection by its own thread: memory holds at most one
+    part more than that (the one being read and hashed; 192 MB with the defaults). ``progress(parts_sent, parts)``
+    is called after each part, one call at a time, with counts that only grow.
     """
 
     def __init__(self, client: PortalClient, *, retries: int = 5, backoff: float = 0.5, poll: float = 1.0,
@@ -144,20 +109,18 @@ class PartUploader:
     def send(self, path: Path, fields: Mapping[str, Any], *, resume: str | None = None, wait: bool = True) -> JSON:
         """Start (or resume) the upload of ``path`` with ``fields`` (model_version, purpose, kind, columns ...)."""
         stat = path.stat()
-        part_size = _remembered_part_size(path) or self.part_size
-        sha256, digests = file_digests(path, part_size)
-        fingerprint = {"url": self.client.url, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256,
+        fingerprint = {"url": self.client.url, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
                        "fields": dict(fields)}
         session = self._resumable(resume or _read_state(path, fingerprint))
         if session is None:
             session = self.client._json("POST", "/api/v1/uploads/", {
-                **fields, "filename": path.name, "size": stat.st_size, "sha256": sha256})
+                **fields, "filename": path.name, "size": stat.st_size})
             _write_state(path, fingerprint, session["id"], session["part_size"])
         if session["state"] == "open":
-            if session["part_size"] != part_size:  # the portal fixed another size: hash its parts
-                digests = file_digests(path, session["part_size"], whole=False)[1]
-            self._send_parts(path, session, digests)
-            session = self._call("POST", f"/api/v1/uploads/{session['id']}/complete/")
+            sha256 = self._send_parts(path, session)
+            body = json.dumps({"sha256": sha256}).encode()
+            session = self._call("POST", f"/api/v1/uploads/{session['id']}/complete/", body=body,
+                                 content_type="application/json")
         _forget_state(path)
         return self._finished(session) if wait else session
 
@@ -175,34 +138,55 @@ class PartUploader:
             raise
         return session if session["state"] in (*WAITING, "complete") else None
 
-    def _send_parts(self, path: Path, session: JSON, digests: list[str]) -> None:
-        """The missing parts, ``concurrency`` at a time. A part that fails for good stops the parts not yet
-        begun (those on their way finish, so a new run finds them received) and its error is raised."""
-        total = session["parts"]
-        missing = session.get("missing", list(range(1, total + 1)))
+    def _send_parts(self, path: Path, session: JSON) -> str:
+        """Read the file once, in order, sending the missing parts ``concurrency`` at a time; answers the whole
+        file's SHA-256. A part that fails for good stops the reading (parts on their way finish, so a new run
+        finds them received) and its error is raised."""
+        total, part_size = session["parts"], session["part_size"]
+        missing = set(session.get("missing", range(1, total + 1)))
         sent, lock, failed = [total - len(missing)], threading.Lock(), threading.Event()
+        slots = threading.BoundedSemaphore(self.concurrency)
+        whole = hashlib.sha256()
 
-        def send_one(number: int) -> None:
-            if failed.is_set():
-                return
-            with path.open("rb") as handle:
-                handle.seek((number - 1) * session["part_size"])
-                chunk = handle.read(session["part_size"])
+        def send_one(number: int, chunk: bytes, digest: str) -> None:
             try:
+                if failed.is_set():
+                    return
                 self._call("PUT", f"/api/v1/uploads/{session['id']}/parts/{number}/", body=chunk,
-                           content_type="application/octet-stream", headers={"X-Part-SHA256": digests[number - 1]})
+                           content_type="application/octet-stream", headers={"X-Part-SHA256": digest})
             except BaseException:
                 failed.set()
                 raise
+            finally:
+                slots.release()
             with lock:
                 sent[0] += 1
                 if self.progress:
                     self.progress(sent[0], total)
 
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="portal-part") as pool:
-            futures = [pool.submit(send_one, number) for number in missing]
+        futures = []
+        with (path.open("rb") as handle, ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-hash") as helper,
+              ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="portal-part") as pool):
+            hashing = None
+            for number in range(1, total + 1):
+                wanted = number in missing
+                if wanted:
+                    slots.acquire()  # at most ``concurrency`` parts on their way, and this one
+                if failed.is_set():
+                    if wanted:
+                        slots.release()
+                    break
+                chunk = handle.read(part_size)
+                if hashing is not None:
+                    hashing.result()
+                hashing = helper.submit(whole.update, chunk)
+                if wanted:
+                    futures.append(pool.submit(send_one, number, chunk, hashlib.sha256(chunk).hexdigest()))
+            if hashing is not None:
+                hashing.result()
         for future in futures:
             future.result()  # the first part's error that failed, if any
+        return whole.hexdigest()
 
     def _finished(self, session: JSON) -> JSON:
         """Poll until the worker made the evaluation (or reference data) or refused the file."""

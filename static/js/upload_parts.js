@@ -116,29 +116,20 @@
     var parts = Math.max(1, Math.ceil(file.size / partSize));
     var whole = new Sha256();
     var uploads = form.getAttribute("data-uploads-url");
-    ui.progress.max = parts * 2;
-    ui.say("Reading the file to compute its SHA-256…");
+    ui.progress.max = parts;
+    ui.say("Starting the upload…");
 
-    function hashFrom(number) {
-      if (number > parts) {
-        return Promise.resolve(whole.hex());
-      }
-      return readPart(file, (number - 1) * partSize, number * partSize).then(function (bytes) {
-        whole.update(bytes);
-        ui.progress.value = number;
-        return hashFrom(number + 1);
-      });
-    }
-
+    // Each part is hashed as it is read, for its own SHA-256 and the whole file's (given when completing).
     function sendFrom(session, number) {
       if (number > parts) {
         return Promise.resolve(session);
       }
       return readPart(file, (number - 1) * partSize, number * partSize).then(function (bytes) {
+        whole.update(bytes);
         return api(form, "PUT", session.urls.part.replace("{number}", number), bytes,
                    { "Content-Type": "application/octet-stream", "X-Part-SHA256": hashOf(bytes) });
       }).then(function () {
-        ui.progress.value = parts + number;
+        ui.progress.value = number;
         ui.say("Sent part " + number + " of " + parts + ".");
         return sendFrom(session, number + 1);
       });
@@ -158,22 +149,21 @@
       }).then(poll);
     }
 
-    return hashFrom(1).then(function (sha256) {
-      var body = {
-        model_version: Number(value(form, "version")), filename: file.name, size: file.size, sha256: sha256,
-        kind: value(form, "kind"), positive_label: value(form, "positive_label") || "1",
-        sensitive_features: value(form, "sensitive_features").split(",").map(function (name) { return name.trim(); })
-          .filter(Boolean),
-        target_column: value(form, "target_column"), prediction_column: value(form, "prediction_column"),
-        score_column: value(form, "score_column"), timestamp_column: value(form, "timestamp_column")
-      };
-      Object.keys(body).forEach(function (key) { if (body[key] === "") { delete body[key]; } });
-      return api(form, "POST", uploads, JSON.stringify(body), { "Content-Type": "application/json" });
-    }).then(function (session) {
+    var body = {
+      model_version: Number(value(form, "version")), filename: file.name, size: file.size,
+      kind: value(form, "kind"), positive_label: value(form, "positive_label") || "1",
+      sensitive_features: value(form, "sensitive_features").split(",").map(function (name) { return name.trim(); })
+        .filter(Boolean),
+      target_column: value(form, "target_column"), prediction_column: value(form, "prediction_column"),
+      score_column: value(form, "score_column"), timestamp_column: value(form, "timestamp_column")
+    };
+    Object.keys(body).forEach(function (key) { if (body[key] === "") { delete body[key]; } });
+    return api(form, "POST", uploads, JSON.stringify(body), { "Content-Type": "application/json" }).then(function (session) {
       return sendFrom(session, 1);
     }).then(function (session) {
       ui.say("All parts sent; the portal is checking the file…");
-      return api(form, "POST", session.urls.complete);
+      return api(form, "POST", session.urls.complete, JSON.stringify({ sha256: whole.hex() }),
+                 { "Content-Type": "application/json" });
     }).then(poll);
   }
 

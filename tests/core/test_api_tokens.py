@@ -31,6 +31,15 @@ def test_it_stores_a_hash_of_the_key_never_the_key(make_user):
     assert me(issued.key).status_code == 200
 
 
+def test_a_key_never_starts_with_a_dash_a_command_line_would_read_as_an_option(monkeypatch):
+    from apps.core import models
+
+    drawn = iter(["-starts-with-a-dash", "-again", "fine-key"])
+    monkeypatch.setattr(models.secrets, "token_urlsafe", lambda size: next(drawn))
+
+    assert models.new_api_key() == "fine-key"
+
+
 def test_it_refuses_an_expired_token_with_401(make_user):
     key = api_key_for(make_user("data_scientist"), expires_at=timezone.now() - timedelta(seconds=1))
     response = me(key)

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mlops_portal_client import parts as client_parts
 from mlops_portal_client.parts import PartUploader, state_path
 from sklearn.metrics import accuracy_score
 
@@ -115,44 +114,55 @@ def test_a_new_run_of_the_command_sends_only_the_missing_parts(live_server, toke
 
 
 @pytest.fixture
-def passes(monkeypatch):
-    """The part sizes of the client's reads of the file (each read hashes it)."""
-    sizes, real = [], client_parts.file_digests
+def reads(monkeypatch):
+    """How many bytes the client read from the file, counted in every read of it."""
+    total, real_open = [0], Path.open
 
-    def counted(path, part_size, **kwargs):
-        sizes.append(part_size)
-        return real(path, part_size, **kwargs)
+    class Counted:
+        def __init__(self, handle):
+            self.handle = handle
 
-    monkeypatch.setattr(client_parts, "file_digests", counted)
-    return sizes
+        def read(self, size=-1):
+            block = self.handle.read(size)
+            total[0] += len(block)
+            return block
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    def counted(self, mode="r", *args, **kwargs):
+        handle = real_open(self, mode, *args, **kwargs)
+        return Counted(handle) if "b" in mode and self.suffix == ".csv" else handle
+
+    monkeypatch.setattr(Path, "open", counted)
+    return total
 
 
-def test_one_pass_hashes_the_file_and_every_part_it_sends(live_server, token, sam, tmp_path, received, passes):
+def test_the_file_is_read_once_hashing_every_part_it_sends_and_the_whole_at_completion(
+        live_server, token, sam, tmp_path, received, reads, monkeypatch):
     version = assessed_version(team__members=[sam])
     data, _ = evaluation_csv(400)
     path = tmp_path / "results.csv"
     path.write_bytes(data)
+    started = []
+    real_start = uploads.upload_start
+    monkeypatch.setattr(uploads, "upload_start", lambda **kwargs: started.append(kwargs["sha256"]) or
+                        real_start(**kwargs))
 
     session = PartUploader(PortalClient(live_server.url, token), part_size=PART).send(
         path, {**FIELDS, "model_version": version.pk}, wait=False)
 
-    assert passes == [PART]  # the portal fixed the expected part size: the file was read once before sending
+    assert reads[0] == len(data)  # one read of the file: no pass over it before the first part is sent
+    assert started == [""]  # the whole file's SHA-256 is not known at the start...
+    assert session["sha256"] == hashlib.sha256(data).hexdigest()  # ...and given when completing
     expected = {n: hashlib.sha256(data[o:o + PART]).hexdigest() for n, o in enumerate(range(0, len(data), PART), 1)}
     assert received.digests == expected and session["state"] == "processing"
-
-
-def test_a_portal_fixing_another_part_size_costs_one_more_pass(live_server, token, sam, tmp_path, received, passes):
-    version = assessed_version(team__members=[sam])
-    data, _ = evaluation_csv(400)
-    path = tmp_path / "results.csv"
-    path.write_bytes(data)
-
-    PartUploader(PortalClient(live_server.url, token), part_size=4 * PART).send(
-        path, {**FIELDS, "model_version": version.pk}, wait=False)
-
-    assert passes == [4 * PART, PART]
-    assert received.digests == {
-        n: hashlib.sha256(data[o:o + PART]).hexdigest() for n, o in enumerate(range(0, len(data), PART), 1)}
 
 
 def test_two_connections_send_every_part_once_and_a_new_run_resumes(live_server, token, sam, tmp_path, received,

@@ -119,6 +119,52 @@ def test_parts_make_the_same_evaluation_as_a_direct_upload(api, version, django_
     assert stored_parts(session["id"]) == []
 
 
+def test_the_whole_files_hash_may_come_with_completion_instead_of_the_start(
+        api, version, streamed, django_capture_on_commit_callbacks):
+    data, frame = evaluation_csv(600)
+    session = start(api, version, data, sha256="").json()
+    assert session["sha256"] == ""
+    send_all(api, session["id"], data)
+    complete = f"/api/v1/uploads/{session['id']}/complete/"
+
+    missing = api.post(complete, {}, format="json")
+    malformed = api.post(complete, {"sha256": "not-hex"}, format="json")
+    assert missing.status_code == 400 and "sha256 is required" in missing.json()["detail"]
+    assert malformed.status_code == 400 and UploadSession.objects.get().state == "open"
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = api.post(complete, {"sha256": sha(data)}, format="json")
+
+    assert accepted.status_code == 202 and accepted.json()["sha256"] == sha(data)
+    evaluation = Evaluation.objects.get(pk=api.get(f"/api/v1/uploads/{session['id']}/").json()["evaluation"])
+    assert evaluation.sha256 == sha(data) and evaluation.row_count == 600 and evaluation.status == "done"
+
+
+def test_a_hash_at_completion_other_than_the_one_declared_at_the_start_is_refused(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data)
+
+    response = api.post(f"/api/v1/uploads/{session['id']}/complete/", {"sha256": sha(data + b"x")}, format="json")
+
+    assert response.status_code == 400 and "declared when the upload started" in response.json()["detail"]
+    assert UploadSession.objects.get().state == "open" and UploadSession.objects.get().sha256 == sha(data)
+
+
+def test_a_file_whose_hash_given_at_completion_differs_is_rejected_and_leaves_nothing(
+        api, version, django_capture_on_commit_callbacks):
+    data, _ = evaluation_csv(200)
+    before = set(_all_files())
+    session = start(api, version, data, sha256="").json()
+    send_all(api, session["id"], data)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/v1/uploads/{session['id']}/complete/", {"sha256": sha(b"another file")}, format="json")
+
+    session = api.get(f"/api/v1/uploads/{session['id']}/").json()
+    assert session["state"] == "rejected" and "a part differs from the file" in session["problems"][0]["message"]
+    assert not Evaluation.objects.exists() and set(_all_files()) == before
+
+
 def test_a_streamed_file_gets_the_metrics_of_scikit_learn(api, version, streamed, django_capture_on_commit_callbacks):
     data, frame = evaluation_csv(600)
     session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)

@@ -26,9 +26,18 @@ class UploadStartSerializer(EvaluationOptionsSerializer):
     model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
     filename = serializers.CharField(max_length=255, validators=[validate_single_line])
     size = serializers.IntegerField(min_value=1, help_text="The whole file's size in bytes.")
-    sha256 = serializers.CharField(help_text="The whole file's SHA-256 in hexadecimal; checked once assembled.")
+    sha256 = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="The whole file's SHA-256 in hexadecimal, checked once assembled; may "
+                                             "be left out and given when completing the upload instead (a client "
+                                             "can then hash the file while it sends it).")
     purpose = serializers.ChoiceField(choices=UploadSession.Purpose.choices, default="evaluation",
                                       help_text="evaluation (results) or reference (a version's training features)")
+
+
+class UploadCompleteSerializer(serializers.Serializer):
+    sha256 = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="The whole file's SHA-256 in hexadecimal: required if the upload "
+                                             "started without it, the same one otherwise.")
 
 
 class UploadSessionSerializer(serializers.ModelSerializer):
@@ -130,12 +139,17 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
 
     @extend_schema(summary="Complete an upload: a worker assembles the parts, verifies the file's SHA-256 and checks "
                            "it; poll the upload until it names its evaluation (or its problems)",
-                   request=None, responses={202: UploadSessionSerializer,
-                                            409: OpenApiResponse(description="Parts are missing, or the upload is "
-                                                                             "no longer open.")})
+                   request=UploadCompleteSerializer,
+                   responses={202: UploadSessionSerializer,
+                              400: OpenApiResponse(description="sha256 is missing (the upload started without it), "
+                                                               "malformed, or not the one declared at the start."),
+                              409: OpenApiResponse(description="Parts are missing, or the upload is no longer open.")})
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        session = uploads.upload_complete(actor=request.user, session=self.get_object())
+        body = UploadCompleteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        session = uploads.upload_complete(actor=request.user, session=self.get_object(),
+                                          sha256=body.validated_data["sha256"])
         return Response(UploadSessionSerializer(session).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request, *args, **kwargs):
