@@ -1168,18 +1168,22 @@ def parse_labels(
 PARQUET_ROW_GROUP_ROWS = 131_072
 
 
-# How the copy is encoded. LZ4 rather than zstd, and dictionaries given up past 64 KB rather than Arrow's 1 MB:
-# measured at 1M rows (25 features, mostly continuous), zstd with full dictionaries wrote in 1.3 s, this in 0.76 s,
-# for 15 % more bytes; a column of few distinct values (codes, amounts, labels) keeps its dictionary.
-PARQUET_OPTIONS = {"compression": "lz4", "dictionary_pagesize_limit": 64 * 1024}
+def parquet_options(schema: pa.Schema) -> dict:
+    """How the copy of a table of ``schema`` is encoded: LZ4; floating-point columns byte-stream split, without
+    trying a dictionary; text categories (dictionary columns) dictionary-encoded. Measured at 1M rows (25 mostly
+    continuous features), the writer took 0.44 s of CPU for 178 MB, against 0.78 s for 136 MB when every column
+    first tried a dictionary (given up past 64 KB) and 1.3 s for zstd: the copy is written beside the streamed
+    check, on its critical path (1.5 s instead of 2.9 s for the whole check), and is read back column by column."""
+    return {"compression": "lz4",
+            "use_dictionary": [f.name for f in schema if pa.types.is_dictionary(f.type)] or False,
+            "use_byte_stream_split": [f.name for f in schema if pa.types.is_floating(f.type)] or False}
 
 
 def to_parquet_bytes(df: pd.DataFrame, *, row_group_rows: int = PARQUET_ROW_GROUP_ROWS) -> bytes:
     """The DataFrame as a Parquet file (dtypes, categoricals included, survive the round trip), in row groups of
     at most ``row_group_rows`` rows."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, row_group_size=row_group_rows,
-                   **PARQUET_OPTIONS)
+    sink, table = pa.BufferOutputStream(), pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, sink, row_group_size=row_group_rows, **parquet_options(table.schema))
     return sink.getvalue().to_pybytes()
 
 

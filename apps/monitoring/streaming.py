@@ -16,7 +16,9 @@ JSON Lines do not.
 """
 
 import hashlib
+import queue
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +35,9 @@ from apps.monitoring import ingest
 from apps.monitoring.ingest import IngestError, Problem
 from apps.monitoring.metrics import MISSING_GROUP
 
-# A CSV is read in pieces of this size (each parsed on all cores); memory holds one piece, its Arrow table and its
-# DataFrame (about 200 MB for 32 MB of numbers), and the copy of the previous one being written.
+# A CSV is read in pieces of this size (each parsed on all cores); memory holds the piece being checked, its Arrow
+# table and its DataFrame (about 200 MB for 32 MB of numbers), the next one being read and parsed (``_ReadAhead``),
+# and the copy of the previous one being written.
 BLOCK_BYTES = 32 * 1024 * 1024
 _LINE_FEED = re.compile(b"\n")  # searched in a memory view without copying it
 NUL_BYTE = "holds a NUL byte: this is a binary file, not CSV"
@@ -84,6 +87,52 @@ class _HashedFile:
     def close(self) -> None:
         self.handle.close()
         self.closed = True
+
+
+class _ReadAhead:
+    """The batches of ``items`` (a generator), each read and parsed on a thread while the caller checks the one
+    before: Arrow's parsing and the caller's pandas checks overlap instead of taking turns (measured on two cores
+    at 1M rows: 2.55 s to be checked one piece after the other, 1.6 s so). At most one batch is read ahead of the
+    one the caller holds. An error while reading is raised to the caller where its batch would have come; ``close``
+    stops the reading (the caller refused the file) and waits for the thread, so the source is free again."""
+
+    def __init__(self, items: Iterator):
+        self._items, self._queue = items, queue.SimpleQueue()
+        self._slots, self._stop = threading.Semaphore(2), threading.Event()
+        self._thread = threading.Thread(target=self._read, name="csv-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                self._slots.acquire()
+                if self._stop.is_set():
+                    return
+                try:
+                    item = next(self._items)
+                except StopIteration:
+                    self._queue.put((False, None))
+                    return
+                self._queue.put((True, item))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
+            self._queue.put((False, exc))
+        finally:
+            self._items.close()
+
+    def __iter__(self) -> Iterator:
+        while True:
+            ok, item = self._queue.get()
+            if not ok:
+                if item is not None:
+                    raise item
+                return
+            yield item
+            self._slots.release()  # the caller is done with this one: read the one after next
+
+    def close(self) -> None:
+        self._stop.set()
+        self._slots.release()
+        self._thread.join()
 
 
 def sniff_format(head: bytes) -> str:
@@ -453,9 +502,9 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     # The Parquet copy is written by a thread while the next batch is read and checked (Arrow releases the GIL
     # in both); waiting for the previous write before handing over the next keeps two batches in memory at most.
     pending, background = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+    batches = _ReadAhead(_batches(source, file_format, text_columns, block_bytes, id_column, max_value_bytes))
     try:
-        for first_row, batch in _batches(source, file_format, text_columns, block_bytes, id_column,
-                                          max_value_bytes):
+        for first_row, batch in batches:
             if writer is None:
                 names = batch.schema.names
                 ingest._check_shape(pd.DataFrame(columns=names, index=[0]), file_format)
@@ -476,7 +525,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
             table = _arrow(frame)
             if writer is None:
                 sink = _HashedFile(parquet_path)
-                writer = pq.ParquetWriter(sink, table.schema, **ingest.PARQUET_OPTIONS)
+                writer = pq.ParquetWriter(sink, table.schema, **ingest.parquet_options(table.schema))
             if pending is not None:
                 pending.result()
             pending = background.submit(writer.write_table, table.cast(writer.schema),
@@ -485,6 +534,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
         if pending is not None:
             pending.result()
     finally:
+        batches.close()
         background.shutdown(wait=True)
         if writer is not None:
             writer.close()

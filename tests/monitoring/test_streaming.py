@@ -164,3 +164,29 @@ def test_without_ids_the_missing_target_is_explained(tmp_path):
 def test_a_nul_byte_in_the_header_is_named_as_row_one(tmp_path):
     (problem,) = problems(tmp_path, b"y_true,y_pr\x00ed,sex\n1,1,f\n")
     assert problem.rows == (1,) and "NUL byte" in problem.message
+
+
+def test_reading_ahead_keeps_the_order_raises_where_an_error_was_and_stops_when_closed():
+    produced = []
+
+    def numbers(stop_with=None):
+        for number in range(100):
+            if number == stop_with:
+                raise ValueError(f"bad piece {number}")
+            produced.append(number)
+            yield number
+
+    assert list(streaming._ReadAhead(numbers())) == list(range(100))
+
+    seen, ahead = [], streaming._ReadAhead(numbers(stop_with=3))
+    with pytest.raises(ValueError, match="bad piece 3"):
+        for number in ahead:
+            seen.append(number)
+    assert seen == [0, 1, 2]
+
+    produced.clear()
+    ahead = streaming._ReadAhead(numbers())
+    first = next(iter(ahead))
+    ahead.close()
+    assert first == 0 and produced[:2] == [0, 1] and len(produced) <= 3  # one piece ahead, then it stopped
+    assert not ahead._thread.is_alive()
