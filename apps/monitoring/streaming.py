@@ -10,9 +10,17 @@ with problems (every problem of that piece is listed): the file is refused, and 
 copy. Row numbers follow ingest's (CSV header is row 1), without its blank-line correction: Arrow skips blank
 lines, so a CSV with blank lines between rows gets row numbers off by them.
 
-A CSV may come as a stream (``readinto``) read once from start to end: an upload's parts are checked while they
-are hashed and copied (``uploads``). JSON Lines above the in-memory limit are refused: CSV and Parquet stream,
-JSON Lines do not.
+JSON Lines are read in pieces of about ``BLOCK_BYTES`` cut at the last line feed (a record never holds a raw line
+feed). Each piece first gets ingest's byte checks of JSON Lines (NUL bytes, invalid UTF-8, line lengths, nesting,
+keys per line, and the file's distinct keys, counted across pieces), so Arrow never sees hostile bytes; then Arrow's
+JSON reader parses it with the first piece's types imposed (whole numbers widened to float64, as for CSV). The
+label, sensitive, prediction-id and timestamp columns are left to inference in every piece: ingest's column checks
+normalise them whatever their JSON type, as for a direct upload. A value of another type than the first piece's, or
+a key the first piece does not have, is a problem named by its row. JSON Lines row 1 is the first line; a blank
+line shifts the numbers of the rows after it within its piece (Arrow skips it), as for CSV.
+
+A CSV or JSON Lines file may come as a stream (``readinto``) read once from start to end: an upload's parts are
+checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
 """
 
 import hashlib
@@ -24,11 +32,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from apps.monitoring import ingest
@@ -41,9 +51,15 @@ from apps.monitoring.metrics import MISSING_GROUP
 BLOCK_BYTES = 32 * 1024 * 1024
 _LINE_FEED = re.compile(b"\n")  # searched in a memory view without copying it
 NUL_BYTE = "holds a NUL byte: this is a binary file, not CSV"
+NUL_BYTE_JSON = "holds a NUL byte: this is a binary file, not JSON Lines"
+# Arrow's JSON reader parses a piece in blocks of this size (or twice the longest line allowed) on all cores.
+JSON_BLOCK_BYTES = 1024 * 1024
 MAX_PIECES = 4  # a row may span at most this many pieces (a value of up to ~128 MB) before it is refused
 MAX_WARNINGS = 20
 TEXT = pa.dictionary(pa.int32(), pa.string())
+# Arrow's JSON errors name the column (a JSON pointer) and the row within the block read.
+_JSON_ERROR = re.compile(r"(?:JSON parse error: )?(?:Column\((?P<column>.*)\) )?(?P<what>.*?)\.? in row (?P<row>\d+)$")
+_NOT_PARSED = re.compile(r"Failed to convert JSON to (?P<type>.*), couldn't parse:(?P<value>.*)$", re.DOTALL)
 
 
 @dataclass
@@ -136,8 +152,8 @@ class _ReadAhead:
 
 
 def sniff_format(head: bytes) -> str:
-    """The format of a file from its first bytes (``ingest.SNIFF_BYTES`` of them): "csv" or "parquet", or the
-    reason it is neither (an ``IngestError``)."""
+    """The format of a file from its first bytes (``ingest.SNIFF_BYTES`` of them): "csv", "jsonl" or "parquet", or
+    the reason it is none of them (an ``IngestError``)."""
     if head.startswith(b"PAR1"):
         return "parquet"
     for magic, name in ingest.COMPRESSED_MAGIC.items():
@@ -146,7 +162,9 @@ def sniff_format(head: bytes) -> str:
     body = head.removeprefix(ingest.UTF8_BOM).lstrip()
     if not body:
         raise IngestError([Problem(None, (), "the file is empty")])
-    if body[:1] in (b"{", b"["):
+    if body[:1] == b"{":
+        return "jsonl"
+    if body[:1] == b"[":
         raise IngestError([Problem(None, (), "large files are read as they stream, which CSV and Parquet allow "
                                              "and JSON is not; upload this file as CSV or Parquet")])
     return "csv"
@@ -158,19 +176,27 @@ def _head(path: str) -> bytes:
 
 
 def _batches(source, file_format: str, text_columns: Sequence[str], block_bytes: int, id_column: str | None,
-             max_value_bytes: int) -> Iterator[tuple[int, pa.Table]]:
-    """(row number of the first row, its rows) in file order; ``source`` is a path, or a CSV's binary stream."""
+             max_value_bytes: int, timestamp_column: str | None = None) -> Iterator[tuple[int, pa.Table]]:
+    """(row number of the first row, its rows) in file order; ``source`` is a path, or the binary stream of a CSV
+    or JSON Lines file."""
     if file_format == "parquet":
         first = 1
         for batch in pq.ParquetFile(source).iter_batches(batch_size=max(1, block_bytes // 64)):
             yield first, pa.Table.from_batches([batch])
             first += batch.num_rows
         return
+    if file_format == "jsonl":
+        free = {*text_columns, id_column, timestamp_column} - {None}
+        read = partial(_json_tables, text_columns=text_columns, free_columns=free, block_bytes=block_bytes,
+                       max_line_bytes=max_value_bytes)
+    else:
+        read = partial(_csv_tables, text_columns=text_columns, block_bytes=block_bytes, id_column=id_column,
+                       max_value_bytes=max_value_bytes)
     if not isinstance(source, str):
-        yield from _csv_tables(source, text_columns, block_bytes, id_column, max_value_bytes)
+        yield from read(source)
         return
     with open(source, "rb", buffering=0) as handle:
-        yield from _csv_tables(handle, text_columns, block_bytes, id_column, max_value_bytes)
+        yield from read(handle)
 
 
 def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column: str | None,
@@ -210,11 +236,13 @@ def _imposed(kind: pa.DataType) -> pa.DataType:
     return pa.float64() if pa.types.is_integer(kind) else kind
 
 
-def _pieces(handle, block_bytes: int) -> Iterator[tuple[memoryview, int]]:
+def _pieces(handle, block_bytes: int, row_end=None) -> Iterator[tuple[memoryview, int]]:
     """The file in pieces of about ``block_bytes``, each ending at a row end (the first starts with the header,
     without a byte-order mark), read into one reused buffer: a piece is valid until the next is asked for.
     Each comes with the offset of its first NUL byte, or -1 (``bytearray.find`` is memchr; a memory view has
-    no ``find``). A row longer than ``MAX_PIECES`` blocks is refused."""
+    no ``find``). A row longer than ``MAX_PIECES`` blocks is refused. ``row_end(buffer, size)`` finds where the
+    last complete row ends: a CSV's last line feed outside quotes by default."""
+    row_end = row_end or _last_row_end
     buffer, size = bytearray(block_bytes), 0
     head = handle.read(len(ingest.UTF8_BOM))
     if head != ingest.UTF8_BOM:
@@ -222,14 +250,15 @@ def _pieces(handle, block_bytes: int) -> Iterator[tuple[memoryview, int]]:
     while True:
         if size == len(buffer):  # one row fills the buffer: grow it (a new one, since pieces may still be viewed)
             if size >= MAX_PIECES * block_bytes:
-                raise IngestError([Problem(None, (), f"a row is longer than {size / 2**20:,.0f} MB (a quote that "
-                                                     "is never closed?); rows must be shorter")])
+                why = " (a quote that is never closed?)" if row_end is _last_row_end else ""
+                raise IngestError([Problem(None, (), f"a row is longer than {size / 2**20:,.0f} MB{why}; rows "
+                                                     "must be shorter")])
             buffer = buffer[:size] + bytearray(block_bytes)
         read = _fill(handle, memoryview(buffer)[size:])
         if not read:
             break
         size += read
-        cut = _last_row_end(buffer, size)
+        cut = row_end(buffer, size)
         if cut is None:
             continue
         yield memoryview(buffer)[:cut], buffer.find(b"\x00", 0, cut)
@@ -297,6 +326,152 @@ def _longest_text(table: pa.Table) -> int:
             if ingest._is_text(values.type) and len(values):
                 longest = max(longest, pc.max(pc.binary_length(values)).as_py() or 0)
     return longest
+
+
+def _last_line_end(buffer: bytearray, size: int) -> int | None:
+    """The offset just after the last line feed of ``buffer[:size]``, or None: a JSON Lines record never holds a
+    raw line feed (JSON escapes it inside strings), so every line feed ends a row."""
+    line_feed = buffer.rfind(b"\n", 0, size)
+    return line_feed + 1 if line_feed >= 0 else None
+
+
+def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str], block_bytes: int,
+                 max_line_bytes: int) -> Iterator[tuple[int, pa.Table]]:
+    """The JSON Lines file in pieces of about ``block_bytes`` cut at line ends, each scanned byte by byte
+    (``_scan_json``) before Arrow's JSON reader parses it (on all cores, in blocks that hold the longest line).
+
+    The types found in the first piece are imposed on the others (whole numbers widened to float64, columns with
+    no value in the first piece left to inference), but for ``free_columns`` (labels, sensitive features,
+    prediction ids, the timestamp): those are inferred in every piece, since the column checks normalise them from
+    any JSON type (``1`` and ``"1"`` are one label), as for a direct upload. Text labels and groups are
+    dictionary-encoded, as the CSV reader reads them.
+    """
+    first, names, schema, keys, layouts = 1, [], None, set(), set()
+    block_size = max(JSON_BLOCK_BYTES, 2 * max_line_bytes)  # Arrow refuses a record longer than its block
+    for piece, nul in _pieces(handle, block_bytes, _last_line_end):
+        lines = _scan_json(piece, nul, first, keys, layouts, max_line_bytes)
+        table = _json_piece(piece, first, schema, block_size)
+        if not table.num_rows:  # blank lines only
+            first += lines
+            continue
+        if schema is None:
+            names = table.column_names
+            schema = pa.schema([pa.field(f.name, _imposed(f.type)) for f in table.schema
+                                if f.name not in free_columns and not pa.types.is_null(f.type)])
+        else:
+            table = _fitted(table, names, first)
+        yield first, _text_as_dictionary(table, text_columns)
+        first += lines
+    if schema is None:
+        raise IngestError([Problem(None, (), "the file is empty")])
+
+
+def _scan_json(piece: memoryview, nul: int, first: int, keys: set, layouts: set, max_line_bytes: int) -> int:
+    """Ingest's byte checks of JSON Lines on one piece, before any parser sees it: a NUL byte (at offset ``nul``,
+    -1 for none), invalid UTF-8, a line over ``max_line_bytes``, then nesting and keys per line
+    (``ingest._scan_json_piece``; ``keys`` and ``layouts`` are kept across pieces, so the distinct keys are
+    counted over the whole file). The piece is scanned in parts of about ``ingest.SCAN_BYTES`` cut at line ends,
+    which keeps the scan's arrays small. Answers the number of line feeds in the piece."""
+    if nul >= 0:
+        raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE_JSON)])
+    position, row = 0, first
+    while position < len(piece):
+        line_feed = _LINE_FEED.search(piece, min(position + ingest.SCAN_BYTES, len(piece)) - 1)
+        stop = line_feed.end() if line_feed else len(piece)
+        data = bytes(piece[position:stop])
+        _check_json_text(data, row, max_line_bytes)
+        ingest._scan_json_piece(data, 0, len(data), row, keys, layouts)
+        row += data.count(b"\n")
+        position = stop
+    return row - first
+
+
+def _check_json_text(data: bytes, first: int, max_line_bytes: int) -> None:
+    """Invalid UTF-8, or a line longer than ``max_line_bytes``, in ``data`` (whole lines; the first is row
+    ``first``): the checks ``ingest._check_text`` and ``ingest._check_line_lengths`` make on a whole upload."""
+    offset = ingest._utf8_error_offset(data, 0)
+    if offset is not None:
+        raise IngestError([Problem(None, (first + data.count(b"\n", 0, offset),),
+                                   f"the file is not UTF-8: byte 0x{data[offset]:02X} cannot be decoded; save the "
+                                   "file as UTF-8")])
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    lengths = np.diff(ends, prepend=-1, append=len(data)) - 1  # of every line, the last one without its line feed
+    long = np.flatnonzero(lengths > max_line_bytes)
+    if len(long):
+        raise IngestError([Problem(None, (first + int(long[0]),),
+                                   f"the line is {ingest._mb(int(lengths[long[0]]))} long; lines longer than "
+                                   f"{ingest._mb(max_line_bytes)} are not accepted (PORTAL_MAX_LINE_KB); a JSON "
+                                   "Lines file holds one record per line")])
+
+
+def _json_piece(piece: memoryview, first: int, schema: pa.Schema | None, block_size: int) -> pa.Table:
+    """One piece through Arrow's JSON reader with ``schema`` imposed (None: every type inferred); invalid JSON or
+    a value of another type than the column's is a problem named by its row and column."""
+    try:
+        return _arrow_json(piece, schema, block_size)
+    except pa.ArrowInvalid as exc:
+        error = exc
+    try:  # Arrow numbers rows within one of its blocks: read as one block, the piece names the row in the file
+        _arrow_json(piece, schema, len(piece) + 1)
+    except pa.ArrowInvalid as exc:
+        error = exc
+    raise IngestError([_json_problem(str(error), piece, first, schema)]) from error
+
+
+def _arrow_json(piece: memoryview, schema: pa.Schema | None, block_size: int) -> pa.Table:
+    return pa_json.read_json(pa.BufferReader(piece), read_options=pa_json.ReadOptions(block_size=block_size),
+                             parse_options=pa_json.ParseOptions(explicit_schema=schema,
+                                                                unexpected_field_behavior="infer"))
+
+
+def _json_problem(message: str, piece: memoryview, first: int, schema: pa.Schema | None) -> Problem:
+    """Arrow's JSON error as a problem: its column (a JSON pointer, ``/name``) and its row when it names them."""
+    if found := _JSON_ERROR.match(message):
+        pointer, what, row = found["column"], found["what"], (first + int(found["row"]),)
+        column = pointer[1:].replace("~1", "/").replace("~0", "~") if pointer else None
+        if pointer == "":
+            return Problem(None, row, "each line must be one JSON object ({...})")
+        if changed := re.fullmatch(r"changed from (\w+) to (\w+)", what):
+            return Problem(column, row, f"a {changed[2]} where the rows before hold a {changed[1]}; every value "
+                                        "of a column has one type")
+        return Problem(column, row, f"invalid JSON: {what}")
+    if found := _NOT_PARSED.match(message):  # a value the first piece's type (a date/time) does not read
+        value = found["value"]
+        columns = [f.name for f in schema or () if str(f.type) == found["type"]]
+        at = re.search(re.escape(value.encode()), piece)
+        rows = (first + bytes(piece[:at.start()]).count(b"\n"),) if at else ()
+        return Problem(columns[0] if len(columns) == 1 else None, rows,
+                       f"value {ingest._quoted(value)} cannot be read as {found['type']}, as this column's values "
+                       "in the file's first rows were")
+    return Problem(None, (), f"after row {first - 1:,}: {message}")
+
+
+def _fitted(table: pa.Table, names: list[str], first: int) -> pa.Table:
+    """A later piece's table with the first piece's columns, in their order (a key absent from the piece: a column
+    of nulls). A key the first piece does not have is a problem: the Parquet copy has no room for a new column."""
+    new = [name for name in table.column_names if name not in names]
+    if new:
+        raise IngestError([_new_key(table.column(name), name, first) for name in new[:ingest.MAX_LISTED_ROWS]])
+    for name in names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows))
+    return table.select(names)
+
+
+def _new_key(column: pa.ChunkedArray, name: str, first: int) -> Problem:
+    """A key new in the piece starting at row ``first``, named by the first row giving it a value."""
+    valid = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
+    return Problem(name, (first + int(valid[0]),) if len(valid) else (),
+                   "is a key the file's first rows do not have; a large JSON Lines file is checked in pieces "
+                   "whose columns are those of its first piece: give every key in the first rows (null where "
+                   "there is no value)")
+
+
+def _text_as_dictionary(table: pa.Table, text_columns: Sequence[str]) -> pa.Table:
+    for name in text_columns:
+        if name in table.column_names and ingest._is_text(table.schema.field(name).type):
+            table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(table.column(name)))
+    return table
 
 
 @dataclass
@@ -481,15 +656,17 @@ def _missing(names: Sequence[str], required: Sequence[str], spec: dict | None) -
 
 def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_groups: int = 1000,
                       min_group_rows: int = 30, block_bytes: int = BLOCK_BYTES,
-                      max_value_bytes: int = ingest.Limits.max_line_bytes) -> Streamed:
+                      max_value_bytes: int = ingest.Limits.max_line_bytes, stream_format: str = "csv") -> Streamed:
     """Check the file at ``source`` and write its Parquet copy to ``parquet_path``, in row groups of
-    ``ingest.PARQUET_ROW_GROUP_ROWS``. ``source`` is a path, or a binary stream of a CSV (``readinto``), read once.
+    ``ingest.PARQUET_ROW_GROUP_ROWS``. ``source`` is a path (its format sniffed here), or a binary stream
+    (``readinto``) read once, of a CSV or, with ``stream_format="jsonl"``, of JSON Lines (its head sniffed by the
+    caller).
 
     ``spec``: target, prediction, score, timestamp (column names), sensitive_features, task_type and
     positive_label of an evaluation; None for reference data, which gets the table checks only. Raises
     ``IngestError`` with the problems of the first batch that has any, or of the whole file's totals.
     """
-    file_format = sniff_format(_head(source)) if isinstance(source, str) else "csv"
+    file_format = sniff_format(_head(source)) if isinstance(source, str) else stream_format
     if spec is not None:
         spec = {"prediction_id": None, "labels_later": False, **spec, "pending": False,
                 "positive_label": str(spec["positive_label"]).strip(), "max_groups": max_groups}
@@ -498,11 +675,13 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     else:
         text_columns = ()
     id_column = None if spec is None else spec.get("prediction_id")
+    timestamp_column = None if spec is None else spec["timestamp"]
     result, totals, writer, described, sink = Streamed(file_format), _Totals(), None, {}, None
     # The Parquet copy is written by a thread while the next batch is read and checked (Arrow releases the GIL
     # in both); waiting for the previous write before handing over the next keeps two batches in memory at most.
     pending, background = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-    batches = _ReadAhead(_batches(source, file_format, text_columns, block_bytes, id_column, max_value_bytes))
+    batches = _ReadAhead(_batches(source, file_format, text_columns, block_bytes, id_column, max_value_bytes,
+                                  timestamp_column))
     try:
         for first_row, batch in batches:
             if writer is None:

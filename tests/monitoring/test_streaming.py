@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from apps.monitoring import streaming
+from apps.monitoring import ingest, streaming
 from apps.monitoring.ingest import IngestError
 
 SPEC = {"target": "y_true", "prediction": "y_pred", "score": "y_score", "timestamp": "timestamp",
@@ -190,3 +190,105 @@ def test_reading_ahead_keeps_the_order_raises_where_an_error_was_and_stops_when_
     ahead.close()
     assert first == 0 and produced[:2] == [0, 1] and len(produced) <= 3  # one piece ahead, then it stopped
     assert not ahead._thread.is_alive()
+
+
+# JSON Lines: pieces cut at line ends, scanned byte by byte before Arrow's JSON reader sees them; row 1 is line 1.
+
+
+def jsonl(data_frame: pd.DataFrame) -> bytes:
+    return data_frame.to_json(orient="records", lines=True).encode()
+
+
+def with_line(data: bytes, number: int, line: bytes) -> bytes:
+    """``data`` with its line ``number`` (1-based) replaced by ``line``."""
+    lines = data.split(b"\n")
+    lines[number - 1] = line
+    return b"\n".join(lines)
+
+
+def json_problems(tmp_path, data: bytes, **kwargs) -> list:
+    with pytest.raises(IngestError) as caught:
+        convert(tmp_path, io.BytesIO(data), stream_format="jsonl", **kwargs)
+    return caught.value.problems
+
+
+def test_json_lines_are_recognised_and_a_json_array_is_still_refused():
+    assert streaming.sniff_format(b'\xef\xbb\xbf\n {"y_true": 1}\n') == "jsonl"
+    with pytest.raises(IngestError, match="JSON is not"):
+        streaming.sniff_format(b'[{"y_true": 1}]')
+
+
+@pytest.mark.parametrize("block_bytes", [256, 4096])
+def test_json_lines_in_pieces_give_the_rows_of_the_file(tmp_path, block_bytes):
+    original = frame()
+    data = jsonl(original)
+
+    result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=block_bytes, stream_format="jsonl")
+
+    assert result.file_format == "jsonl" and result.row_count == 300
+    assert stored["note"].astype(str).tolist() == original["note"].tolist()  # escaped quotes and line feeds
+    assert stored["amount"].tolist() == original["amount"].astype(float).tolist()
+    assert stored["y_true"].tolist() == original["y_true"].tolist() and result.labels == ("0", "1")
+    assert result.feature_columns == ("amount", "note")
+    by_path, from_path = convert(tmp_path, write(tmp_path, data), block_bytes=block_bytes)  # sniffed as JSON Lines
+    assert by_path.file_format == "jsonl"
+    pd.testing.assert_frame_equal(from_path, stored)
+
+
+def test_json_whole_numbers_first_and_decimals_later_are_one_column_and_labels_keep_their_text(tmp_path):
+    data = (b'{"y_true": 1, "y_pred": 1, "sex": "f", "amount": 3}\n' * 20
+            + b'{"y_true": "1", "y_pred": 0, "sex": "m", "amount": 2.5}\n' * 20)
+    result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=64, stream_format="jsonl")
+    assert stored["amount"].tolist() == [3.0] * 20 + [2.5] * 20
+    assert result.labels == ("0", "1") and stored["y_true"].tolist() == [1] * 40  # 1 and "1" are one label
+
+
+def test_a_nested_value_mid_file_is_named_by_its_row_before_arrow_reads_it(tmp_path):
+    data = with_line(jsonl(frame()), 201, b'{"y_true": 1, "y_pred": 1, "sex": "f", "amount": {"a": [1]}}')
+    (problem,) = json_problems(tmp_path, data)
+    assert problem.column == "amount" and problem.rows == (201,) and "nested values" in problem.message
+
+
+def test_a_type_conflict_in_a_later_piece_names_its_row_and_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(streaming, "JSON_BLOCK_BYTES", 512)  # Arrow numbers rows within its blocks of a piece
+    data = with_line(jsonl(frame()), 250, b'{"y_true": 1, "y_pred": 1, "sex": "f", "amount": "lots"}')
+    (problem,) = json_problems(tmp_path, data, block_bytes=4096, max_value_bytes=200)
+    assert problem.column == "amount" and problem.rows == (250,)
+    assert "a string where the rows before hold a number" in problem.message
+
+
+def test_a_key_the_first_piece_lacks_is_named_by_its_row(tmp_path):
+    data = with_line(jsonl(frame()), 260, b'{"y_true": 1, "y_pred": 1, "sex": "f", "amount": 3, "late": 7}')
+    (problem,) = json_problems(tmp_path, data, block_bytes=4096)
+    assert problem.column == "late" and problem.rows == (260,) and "first rows do not have" in problem.message
+
+
+def test_distinct_keys_are_counted_across_pieces_before_arrow_reads_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_COLUMNS", 50)
+    known = b", ".join(b'"k%d": 1' % i for i in range(45))
+    data = (b'{"y_true": 1, "y_pred": 1, "sex": "f", ' + known + b"}\n"
+            + b'{"y_true": 0, "y_pred": 0, "sex": "m"}\n' * 40
+            + b"{" + b", ".join(b'"other%d": 1' % i for i in range(5)) + b"}\n")  # a later piece: 53 keys in all
+
+    (problem,) = json_problems(tmp_path, data, block_bytes=512)
+
+    assert "more than 50 distinct keys" in problem.message  # not Arrow's, nor the new-key problem of the piece
+
+
+def test_a_nul_byte_in_json_lines_is_named_by_its_row(tmp_path):
+    data = with_line(jsonl(frame()), 123, b'{"y_true": 1, "y_pred": 1, "sex": "f\x00", "amount": 3}')
+    (problem,) = json_problems(tmp_path, data)
+    assert problem.rows == (123,) and "NUL byte" in problem.message
+
+
+def test_invalid_utf8_in_json_lines_is_named_by_its_row(tmp_path):
+    data = with_line(jsonl(frame()), 77, b'{"y_true": 1, "y_pred": 1, "sex": "f\xff", "amount": 3}')
+    (problem,) = json_problems(tmp_path, data)
+    assert problem.rows == (77,) and "not UTF-8" in problem.message
+
+
+def test_a_json_line_over_the_limit_is_refused_before_arrow_reads_it(tmp_path):
+    data = with_line(jsonl(frame()), 40, b'{"y_true": 1, "y_pred": 1, "sex": "' + b"f" * 500 + b'", "amount": 3}')
+    (problem,) = json_problems(tmp_path, data, block_bytes=4096, max_value_bytes=300)
+    assert problem.rows == (40,) and "lines longer than" in problem.message
+
