@@ -6,9 +6,10 @@ is streamed from the request into its place (a remote store: through a spooled f
 at most one block of it in memory. ``upload_complete`` hands the assembly to a worker (``upload_assemble``): it
 concatenates the parts into a local temporary file, verifies the whole file's SHA-256, then
 
-* up to ``PORTAL_MAX_UPLOAD_MB``: creates the evaluation (or reference data) through the ordinary upload
-  services, with exactly the checks and answers of a direct upload;
-* above: checks the file batch by batch while writing its Parquet copy (``streaming.check_and_convert``).
+* CSV and JSON Lines of any size: checks the file piece by piece while its parts are read, hashed and copied,
+  writing its Parquet copy (``streaming.check_and_convert``); Parquet: the same, batch by batch, once assembled;
+* anything else (a JSON array, a compressed or empty file) up to ``PORTAL_MAX_UPLOAD_MB``: the ordinary upload
+  services, whose checks name what is wrong with it; above, the streamed check refuses it.
 
 A refusal ends the session ``rejected`` with its problems (the shape of a direct upload's 400) and nothing
 stored. Whatever the outcome, the parts are deleted; ``uploads_expire`` deletes those of abandoned uploads.
@@ -335,18 +336,22 @@ def _scratch(session: UploadSession) -> str | None:
 
 
 def _assemble(session: UploadSession, folder: str) -> None:
-    """Route the file: a CSV is checked while its parts are read, hashed and copied, in one pass
-    (``_ingest_csv``); a Parquet file (read from its footer) is assembled first, then checked batch by batch;
-    anything else (JSON Lines) goes through the direct upload's services when within ``PORTAL_MAX_UPLOAD_MB``,
-    and is refused above it."""
+    """Route the file: a CSV or JSON Lines file is checked while its parts are read, hashed and copied, in one
+    pass (``_ingest_parts``), whatever its size; a Parquet file (read from its footer) is assembled first, then
+    checked batch by batch; anything else goes through the direct upload's services when within
+    ``PORTAL_MAX_UPLOAD_MB`` (their checks name what it is), and is refused above it.
+
+    Small CSV and JSON Lines files stream too, rather than take the direct upload's path: the file is read once
+    instead of assembled and then read whole, and one set of checks answers whatever the size, so a file is not
+    accepted at 199 MB and refused at 201 MB (a JSON column mixing numbers and text is refused with its row)."""
     with files.open_file(session.part_name(1)) as part:
         head = part.read(ingest.SNIFF_BYTES)
     try:
         file_format = streaming.sniff_format(head)
     except IngestError:
-        file_format = None  # JSON, compressed or empty: the direct upload's checks name it (or refuse it above)
-    if file_format == "csv":
-        _ingest_csv(session, folder)
+        file_format = None  # a JSON array, compressed or empty: the direct upload's checks name it (or refuse it above)
+    if file_format in ("csv", "jsonl"):
+        _ingest_parts(session, folder, file_format)
         return
     path = os.path.join(folder, "file")
     digest = _concatenate(session, path)
@@ -422,13 +427,13 @@ class _Parts(io.RawIOBase):
         super().close()
 
 
-def _ingest_csv(session: UploadSession, folder: str) -> None:
-    """A CSV of any size: checked and converted while its parts are read once, hashed and copied; stored only
-    once the whole file's SHA-256 is the one declared and it passed."""
+def _ingest_parts(session: UploadSession, folder: str, file_format: str) -> None:
+    """A CSV or JSON Lines file (``file_format``) of any size: checked and converted while its parts are read
+    once, hashed and copied; stored only once the whole file's SHA-256 is the one declared and it passed."""
     raw, copy = os.path.join(folder, "file"), os.path.join(folder, "copy.parquet")
     with open(raw, "wb") as out, _Parts(session, out) as parts:
         try:
-            result, refusal = _check(session, parts, copy), None
+            result, refusal = _check(session, parts, copy, stream_format=file_format), None
         except IngestError as exc:
             result, refusal = None, exc.problems
         except DomainError as exc:
@@ -519,17 +524,17 @@ def _spec(session: UploadSession) -> dict | None:
             "labels_later": options.get("kind") == Evaluation.Kind.PRODUCTION}
 
 
-def _check(session: UploadSession, source, copy: str) -> streaming.Streamed:
+def _check(session: UploadSession, source, copy: str, stream_format: str = "csv") -> streaming.Streamed:
     require(session.created_by, Capability.UPLOAD_EVALUATION, session.version.model)
     return streaming.check_and_convert(source, parquet_path=copy, spec=_spec(session),
                                        max_groups=settings.PORTAL_MAX_GROUPS_PER_FEATURE,
                                        block_bytes=STREAM_BLOCK_BYTES,
-                                       max_value_bytes=upload_limits().max_line_bytes)
+                                       max_value_bytes=upload_limits().max_line_bytes, stream_format=stream_format)
 
 
 def _ingest_streaming(session: UploadSession, path: str, folder: str) -> None:
-    """An assembled file (Parquet, or anything above the direct upload's limit): checked batch by batch;
-    stored only once it passed."""
+    """An assembled file (Parquet, or anything else above the direct upload's limit, which this refuses): checked
+    batch by batch; stored only once it passed."""
     copy = os.path.join(folder, "copy.parquet")
     try:
         result = _check(session, path, copy)

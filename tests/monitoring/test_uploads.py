@@ -513,10 +513,56 @@ def test_a_prediction_id_column_is_not_a_feature_of_a_streamed_file(
     assert Evaluation.objects.get(pk=session["evaluation"]).columns["features"] == ["income"]
 
 
-def _file(data: bytes):
+def test_json_lines_in_parts_make_the_evaluation_of_a_direct_upload(
+        api, version, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(uploads, "STREAM_BLOCK_BYTES", 2 * 1024)  # several pieces; the direct upload still allowed
+    _, frame = evaluation_csv(400)
+    data = frame.to_json(orient="records", lines=True).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        direct = api.post("/api/v1/evaluations/", {"model_version": version.pk, "sensitive_features": "sex",
+                                                   "file": _file(data, "eval.jsonl")}, format="multipart").json()
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks, filename="big.jsonl")
+
+    assert session["state"] == "complete", session["problems"]
+    streamed_evaluation, direct_evaluation = (Evaluation.objects.get(pk=session["evaluation"]),
+                                              Evaluation.objects.get(pk=direct["id"]))
+    assert streamed_evaluation.file_format == direct_evaluation.file_format == "jsonl"
+    assert pq.ParquetFile(files.backend().path(streamed_evaluation.parquet_path)).num_row_groups > 1
+    assert streamed_evaluation.status == "done" and streamed_evaluation.row_count == 400
+    assert streamed_evaluation.metrics == direct_evaluation.metrics
+    assert streamed_evaluation.columns == direct_evaluation.columns
+
+
+def test_json_lines_with_a_nested_value_mid_file_are_rejected_and_leave_nothing(
+        api, version, streamed, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(400)
+    lines = frame.to_json(orient="records", lines=True).encode().split(b"\n")
+    lines[349] = b'{"y_true": 1, "y_pred": 1, "y_score": 0.9, "sex": "male", "income": [1, 2]}'
+    before = set(_all_files())
+
+    session = upload_in_parts(api, version, b"\n".join(lines), django_capture_on_commit_callbacks)
+
+    assert session["state"] == "rejected" and session["evaluation"] is None
+    (problem,) = session["problems"]
+    assert problem["column"] == "income" and problem["rows"] == [350] and "nested" in problem["message"]
+    assert not Evaluation.objects.exists() and set(_all_files()) == before
+
+
+def test_a_large_json_array_is_still_refused(api, version, streamed, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(200)
+    data = frame.to_json(orient="records").encode()
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    assert session["state"] == "rejected" and "JSON is not" in session["problems"][0]["message"]
+    assert not Evaluation.objects.exists()
+
+
+def _file(data: bytes, name: str = "eval.csv"):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    return SimpleUploadedFile("eval.csv", data, content_type="text/csv")
+    return SimpleUploadedFile(name, data, content_type="text/csv")
 
 
 def _all_files() -> list[str]:
