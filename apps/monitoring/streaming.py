@@ -645,6 +645,36 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
+def _typed_as(table: pa.Table, schema: pa.Schema, first_row: int) -> pa.Table:
+    """A batch with the Parquet copy's types, which the first batch set; a column whose values cannot take them (no
+    value at all in the first batch, numbers later) is a problem rather than Arrow's error."""
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    problems = []
+    for wanted, column in zip(schema, table.columns, strict=True):
+        try:
+            column.cast(wanted.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            problems.append(Problem(wanted.name, (), f"holds {_kind(column.type)} after row {first_row - 1:,}, where "
+                                                     f"the file's first rows hold {_kind(wanted.type)}; a large file "
+                                                     "is checked in pieces whose column types are those of its first "
+                                                     "piece"))
+    raise IngestError(problems or [Problem(None, (), f"the rows after row {first_row - 1:,} do not fit the types of "
+                                                     "the file's first rows")])
+
+
+def _kind(kind: pa.DataType) -> str:
+    if pa.types.is_null(kind):
+        return "no value"
+    if pa.types.is_dictionary(kind) or ingest._is_text(kind):
+        return "text"
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return "numbers"
+    return f"{kind} values"
+
+
 def _missing(names: Sequence[str], required: Sequence[str], spec: dict | None) -> list[Problem]:
     present = ", ".join(f"'{column}'" for column in list(names)[:20])
     later = (f"; a production file without outcomes needs a '{spec['prediction_id']}' column, to which labels are "
@@ -707,7 +737,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
                 writer = pq.ParquetWriter(sink, table.schema, **ingest.parquet_options(table.schema))
             if pending is not None:
                 pending.result()
-            pending = background.submit(writer.write_table, table.cast(writer.schema),
+            pending = background.submit(writer.write_table, _typed_as(table, writer.schema, first_row),
                                         row_group_size=ingest.PARQUET_ROW_GROUP_ROWS)
             result.row_count += len(frame)
         if pending is not None:

@@ -292,3 +292,14 @@ def test_a_json_line_over_the_limit_is_refused_before_arrow_reads_it(tmp_path):
     (problem,) = json_problems(tmp_path, data, block_bytes=4096, max_value_bytes=300)
     assert problem.rows == (40,) and "lines longer than" in problem.message
 
+
+@pytest.mark.parametrize("data, stream_format", [
+    (b"a,b\n" + b"1,\n" * 50 + b"2,1.5\n" * 50, "csv"),
+    (b'{"a": 1, "b": null}\n' * 50 + b'{"a": 2, "b": 1.5}\n' * 50, "jsonl"),
+])
+def test_a_column_without_values_in_the_first_piece_and_numbers_later_is_named(tmp_path, data, stream_format):
+    with pytest.raises(IngestError) as caught:
+        convert(tmp_path, io.BytesIO(data), spec=None, block_bytes=64, stream_format=stream_format)
+    (problem,) = caught.value.problems
+    assert problem.column == "b" and "holds numbers after row" in problem.message and "hold no value" in (
+        problem.message)
