@@ -529,24 +529,27 @@ def _check_quotes(data: bytes, start: int, delimiter: str) -> None:
             raise _fail("a quoted value is never closed (a '\"' is missing)", rows=[row]) from error
 
 
-def _check_json_lines(data: bytes, start: int, limits: Limits, line_feeds: int) -> None:
+def _check_json_lines(data: bytes, start: int, limits: Limits, line_feeds: int) -> bool:
     """A byte scan of JSON Lines before any parser sees them: flat objects, a bounded number of keys.
 
     Arrow's JSON reader recurses once per nesting level (30,000 levels crash the process) and
     builds a column per distinct key (400,000 keys take minutes and gigabytes), so both are
     bounded here, on the bytes, in pieces of about SCAN_BYTES cut at line ends (every line is
-    already at most ``max_line_bytes`` long). See ``_scan_json_piece``.
+    already at most ``max_line_bytes`` long). See ``_scan_json_piece``. Answers whether every line is
+    an object or blank, which Arrow's reader needs (``_non_object_line``).
     """
     keys: set[bytes] = set()
     layouts: set[bytes] = set()
-    cells, position, row = 0, start, data.count(b"\n", 0, start) + 1
+    cells, position, row, objects = 0, start, data.count(b"\n", 0, start) + 1, True
     while position < len(data):
         stop = data.find(b"\n", min(position + SCAN_BYTES, len(data)) - 1)
         stop = len(data) if stop < 0 else stop + 1
         cells += _scan_json_piece(data, position, stop, row, keys, layouts)
+        objects = objects and _non_object_line(data, position, stop) is None
         row += data.count(b"\n", position, stop)
         position = stop
     _check_rows_and_cells(_line_breaks(data, start, line_feeds), cells, limits)
+    return objects
 
 
 def _scan_json_piece(data: bytes, begin: int, end: int, first_row: int, keys: set, layouts: set) -> int:
@@ -590,6 +593,24 @@ def _scan_json_piece(data: bytes, begin: int, end: int, first_row: int, keys: se
     return len(colons)
 
 
+def _non_object_line(data: bytes, begin: int, end: int) -> int | None:
+    """The index of the first line of data[begin:end] that is neither blank nor opens with ``{``, or None.
+
+    Arrow's JSON reader must not see such a line: it crashes the process (a segmentation fault, pyarrow 26) on a
+    block that starts with a ``null`` line.
+    """
+    raw = np.frombuffer(data, np.uint8, count=end - begin, offset=begin)
+    starts = np.r_[0, np.flatnonzero(raw == ord("\n")) + 1]
+    starts = starts[starts < len(raw)]
+    leads = raw[starts]
+    indented = np.flatnonzero(np.isin(leads, SPACES))
+    if len(indented):  # their first byte that is not a space (spaces up to the end of the data: a blank line)
+        solid = np.append(np.flatnonzero(~np.isin(raw, SPACES)), len(raw))
+        leads[indented] = np.append(raw, np.uint8(ord("\n")))[solid[np.searchsorted(solid, starts[indented])]]
+    wrong = np.flatnonzero((leads != ord("{")) & (leads != ord("\n")))
+    return int(wrong[0]) if len(wrong) else None
+
+
 def _escaped(raw: np.ndarray) -> np.ndarray:
     """Offsets of the bytes escaped by a backslash: those right after an odd run of backslashes."""
     edges = np.diff((raw == ord("\\")).view(np.int8), prepend=0, append=0)
@@ -626,9 +647,13 @@ def _count_keys(raw: np.ndarray, quotes, inside, newlines, keys: set, layouts: s
     spaced = np.flatnonzero(np.isin(raw[after], SPACES))
     if len(spaced):
         delimiters = np.flatnonzero(np.isin(raw, DELIMITERS_JSON) & ~inside)
-        following = np.minimum(np.searchsorted(delimiters, closing[spaced]), len(delimiters) - 1)
-        is_key[spaced] = raw[delimiters[following]] == ord(":")
-        stops[spaced] = delimiters[following] + 1
+        following = np.searchsorted(delimiters, closing[spaced])
+        # A string with no delimiter after it (a line cut short) is no key; the parser names the line.
+        found = following < len(delimiters)
+        is_key[spaced[~found]] = False
+        spaced, following = spaced[found], delimiters[following[found]]
+        is_key[spaced] = raw[following] == ord(":")
+        stops[spaced] = following + 1
     # Mark each key from its opening quote to its colon, and every line end, then keep the marked bytes.
     marks = np.zeros(len(raw) + 1, np.int8)
     marks[opening[is_key]] += 1
@@ -643,11 +668,15 @@ def _count_keys(raw: np.ndarray, quotes, inside, newlines, keys: set, layouts: s
             layouts.add(layout)
 
 
-def _read_json_lines(data: bytes, start: int) -> pa.Table | pd.DataFrame:
-    try:
-        return pa_json.read_json(pa.BufferReader(memoryview(data)[start:]))
-    except pa.ArrowInvalid:
-        return _read_json_lines_slowly(data.decode("utf-8-sig"))
+def _read_json_lines(data: bytes, start: int, objects: bool) -> pa.Table | pd.DataFrame:
+    """Arrow's reader when every line is an object or blank (``objects``; see ``_non_object_line``), else, or
+    when it fails, the slow reader, which names every bad line."""
+    if objects:
+        try:
+            return pa_json.read_json(pa.BufferReader(memoryview(data)[start:]))
+        except pa.ArrowInvalid:
+            pass
+    return _read_json_lines_slowly(data.decode("utf-8-sig"))
 
 
 def _read_json_lines_slowly(text: str) -> pd.DataFrame:
@@ -746,9 +775,9 @@ def _read(
     if first == b"[":
         raise _fail("the file is a JSON array; upload CSV, or JSON Lines with one object per line")
     if first == b"{":
-        _check_json_lines(data, start, limits, line_feeds)
+        objects = _check_json_lines(data, start, limits, line_feeds)
         rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
-        return _checked(_read_json_lines(data, start), rows, limits, id_column), "jsonl", rows
+        return _checked(_read_json_lines(data, start, objects), rows, limits, id_column), "jsonl", rows
     rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
     table = _read_csv(data, start, text_columns, rows, limits, line_feeds, id_column)
     return _checked(table, rows, limits, id_column), "csv", rows

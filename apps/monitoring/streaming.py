@@ -370,8 +370,9 @@ def _scan_json(piece: memoryview, nul: int, first: int, keys: set, layouts: set,
     """Ingest's byte checks of JSON Lines on one piece, before any parser sees it: a NUL byte (at offset ``nul``,
     -1 for none), invalid UTF-8, a line over ``max_line_bytes``, then nesting and keys per line
     (``ingest._scan_json_piece``; ``keys`` and ``layouts`` are kept across pieces, so the distinct keys are
-    counted over the whole file). The piece is scanned in parts of about ``ingest.SCAN_BYTES`` cut at line ends,
-    which keeps the scan's arrays small. Answers the number of line feeds in the piece."""
+    counted over the whole file), and a line that is not an object (``ingest._non_object_line``). The piece is
+    scanned in parts of about ``ingest.SCAN_BYTES`` cut at line ends, which keeps the scan's arrays small.
+    Answers the number of line feeds in the piece."""
     if nul >= 0:
         raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE_JSON)])
     position, row = 0, first
@@ -381,6 +382,8 @@ def _scan_json(piece: memoryview, nul: int, first: int, keys: set, layouts: set,
         data = bytes(piece[position:stop])
         _check_json_text(data, row, max_line_bytes)
         ingest._scan_json_piece(data, 0, len(data), row, keys, layouts)
+        if (line := ingest._non_object_line(data, 0, len(data))) is not None:
+            raise IngestError([Problem(None, (row + line,), "each line must be one JSON object ({...})")])
         row += data.count(b"\n")
         position = stop
     return row - first

@@ -179,6 +179,7 @@ def _json_cases() -> list[Case]:
              ("income", "nested"), filename="eval.jsonl"),
         Case("json-lines-missing-target", b'{"y_pred": 1, "y_score": 0.9}\n', ("y_true", "missing"),
              filename="eval.jsonl"),
+        Case("json-lines-string-then-spaces-only", b'{"x"\r\n', ("invalid JSON", "row 1"), filename="eval.jsonl"),
         Case("json-lines-score-as-string", "\n".join([lines[0], json.dumps({**records[1], "y_score": "high"})])
              .encode(), ("y_score", "not a number"), filename="eval.jsonl"),
     ]
@@ -288,6 +289,9 @@ def _size_cases() -> list[Case]:
              filename="eval.jsonl"),
         Case("jsonl-400000-distinct-keys", (many_keys + "\n").encode(), ("more than 2000 distinct keys",),
              filename="eval.jsonl"),
+        # Arrow's JSON reader (pyarrow 26) dies of a segmentation fault on a block that starts with a null line.
+        Case("jsonl-null-lines-at-a-block-start", b'{"y_true": 1, "y_pred": 1}\n' * 50_000 + b"null\n" * 400_000,
+             ("JSON object", "row 50001"), filename="eval.jsonl"),
         Case("csv-2000001-rows", b"y_true,y_pred\n" + b"1,0\n" * 2_000_001, ("2,000,001 rows", "PORTAL_MAX_ROWS")),
     ]
 

@@ -303,3 +303,15 @@ def test_a_column_without_values_in_the_first_piece_and_numbers_later_is_named(t
     (problem,) = caught.value.problems
     assert problem.column == "b" and "holds numbers after row" in problem.message and "hold no value" in (
         problem.message)
+
+
+def test_a_line_cut_short_after_a_string_is_invalid_json_named_by_its_row(tmp_path):
+    data = jsonl(frame(40)) + b'{"x"\r'  # no delimiter after the string (nor in the piece): no key either
+    (problem,) = json_problems(tmp_path, data)
+    assert problem.rows == (41,) and "invalid JSON" in problem.message
+
+
+def test_a_line_that_is_not_an_object_is_refused_before_arrow_reads_it(tmp_path):
+    data = jsonl(frame(40)) + b"null\n" * 10 + jsonl(frame(10))  # a piece starting with null crashes Arrow's reader
+    (problem,) = json_problems(tmp_path, data)
+    assert problem.rows == (41,) and "each line must be one JSON object" in problem.message
