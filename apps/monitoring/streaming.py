@@ -12,12 +12,13 @@ lines, so a CSV with blank lines between rows gets row numbers off by them.
 
 JSON Lines are read in pieces of about ``BLOCK_BYTES`` cut at the last line feed (a record never holds a raw line
 feed). Each piece first gets ingest's byte checks of JSON Lines (NUL bytes, invalid UTF-8, line lengths, nesting,
-keys per line, and the file's distinct keys, counted across pieces), so Arrow never sees hostile bytes; then Arrow's
-JSON reader parses it with the first piece's types imposed (whole numbers widened to float64, as for CSV). The
-label, sensitive, prediction-id and timestamp columns are left to inference in every piece: ingest's column checks
-normalise them whatever their JSON type, as for a direct upload. A value of another type than the first piece's, or
-a key the first piece does not have, is a problem named by its row. JSON Lines row 1 is the first line; a blank
-line shifts the numbers of the rows after it within its piece (Arrow skips it), as for CSV.
+keys per line, the file's distinct keys, counted across pieces, and lines that are not objects), so Arrow never sees
+hostile bytes; then Arrow's JSON reader parses it with the first piece's types imposed (whole numbers widened to
+float64, as for CSV). The label, sensitive, prediction-id and timestamp columns are left to inference in every
+piece: ingest's column checks normalise them whatever their JSON type, as for a direct upload. A value of another
+type than the first piece's, or a key the first piece does not have, is a problem named by its row. JSON Lines row 1
+is the first line; a blank line shifts the numbers of the rows after it within its piece (Arrow skips it), as for
+CSV.
 
 A CSV or JSON Lines file may come as a stream (``readinto``) read once from start to end: an upload's parts are
 checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
