@@ -315,3 +315,13 @@ def test_a_line_that_is_not_an_object_is_refused_before_arrow_reads_it(tmp_path)
     data = jsonl(frame(40)) + b"null\n" * 10 + jsonl(frame(10))  # a piece starting with null crashes Arrow's reader
     (problem,) = json_problems(tmp_path, data)
     assert problem.rows == (41,) and "each line must be one JSON object" in problem.message
+
+
+def test_a_production_json_lines_file_with_whole_number_ids_waits_for_labels(tmp_path):
+    rows = b"".join(b'{"y_pred": %d, "y_score": 0.5, "sex": "f", "prediction_id": %d, "amount": %d}\n'
+                    % (i % 2, 9007199254740993 + i, i) for i in range(120))  # past 2**53: a float would merge ids
+
+    result, stored = convert(tmp_path, io.BytesIO(rows), spec=LATER, stream_format="jsonl")
+
+    assert result.labels_pending and stored["prediction_id"].tolist()[:2] == ["9007199254740993", "9007199254740994"]
+    assert stored["prediction_id"].nunique() == 120 and stored["amount"].tolist()[:2] == [0.0, 1.0]
