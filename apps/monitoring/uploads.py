@@ -1,13 +1,15 @@
 """Large files in parts: start an upload, send its parts, complete it; a worker assembles and checks the file.
 
 The protocol is S3's multipart upload in plain HTTP (README, "Large files"): ``upload_start`` fixes the file's
-size and SHA-256 and the part size; each part is sent alone with its own SHA-256 and may be sent again; a part
-is streamed from the request into its place (a remote store: through a spooled file), so a web process holds
-at most one block of it in memory. ``upload_complete`` hands the assembly to a worker (``upload_assemble``): it
-concatenates the parts into a local temporary file, verifies the whole file's SHA-256, then
+size and the part size (and the file's SHA-256, unless it is given at completion, so a client can hash the file
+while it sends it); each part is sent alone with its own SHA-256 and may be sent again; a part is streamed from
+the request into its place (a remote store: through a spooled file), so a web process holds at most one block of
+it in memory. ``upload_complete`` hands the assembly to a worker (``upload_assemble``), which verifies the whole
+file's SHA-256 and
 
-* CSV and JSON Lines of any size: checks the file piece by piece while its parts are read, hashed and copied,
-  writing its Parquet copy (``streaming.check_and_convert``); Parquet: the same, batch by batch, once assembled;
+* CSV and JSON Lines of any size: checks the file piece by piece while its parts are read once, hashed and copied
+  into one file, writing its Parquet copy (``streaming.check_and_convert``); Parquet: assembled first, then the
+  same batch by batch;
 * anything else (a JSON array, a compressed or empty file) up to ``PORTAL_MAX_UPLOAD_MB``: the ordinary upload
   services, whose checks name what is wrong with it; above, the streamed check refuses it.
 
