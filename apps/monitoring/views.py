@@ -194,8 +194,9 @@ def _explanation_context(request, evaluation: Evaluation) -> dict:
             "may_retry_explanation": may_retry}
 
 
-class EvaluationLabelsView(EvaluationDetailView):
-    """Add late labels from the evaluation page; a refused file is listed problem by problem on it."""
+class _EvaluationWriteView(EvaluationDetailView):
+    """A form posted from the evaluation page by someone who may upload the model's evaluations; a refusal is shown
+    on the page."""
 
     capability = Capability.UPLOAD_EVALUATION
     http_method_names = ["post"]
@@ -206,6 +207,10 @@ class EvaluationLabelsView(EvaluationDetailView):
 
     def check_object_permission(self, request) -> None:
         require(request.user, Capability.UPLOAD_EVALUATION, self.evaluation.version.model)
+
+
+class EvaluationLabelsView(_EvaluationWriteView):
+    """Add late labels from the evaluation page; a refused file is listed problem by problem on it."""
 
     def post(self, request, pk: int):
         form = forms.LabelUploadForm(request.POST, request.FILES)
@@ -267,19 +272,9 @@ class EvaluationExplanationView(RoleRequiredMixin, View):
         return response
 
 
-class EvaluationExplanationRetryView(EvaluationDetailView):
+class EvaluationExplanationRetryView(_EvaluationWriteView):
     """Ask again for a failed explanation (given up after its workers died, or an error) from the evaluation page;
     one that is not failed (any more) gets the page with the refusal (409)."""
-
-    capability = Capability.UPLOAD_EVALUATION
-    http_method_names = ["post"]
-
-    @cached_property
-    def evaluation(self) -> Evaluation:
-        return selectors.evaluation_detail(pk=self.kwargs["pk"])
-
-    def check_object_permission(self, request) -> None:
-        require(request.user, Capability.UPLOAD_EVALUATION, self.evaluation.version.model)
 
     def post(self, request, pk: int):
         try:
