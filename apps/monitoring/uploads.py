@@ -99,7 +99,7 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
 
 def _require_disk(size: int) -> None:
     """Refuse, before any byte is sent, an upload the local storage's disk could not hold while it is checked
-    (a remote storage has no disk to measure here; its worker's temporary folder is checked when it assembles)."""
+    (a remote storage has no disk to measure here; the worker checks its own folder before it assembles)."""
     folder = files.local_path("monitoring/uploads")
     if folder is None:
         return
@@ -346,6 +346,13 @@ def _assemble(session: UploadSession, folder: str) -> None:
     Small CSV and JSON Lines files stream too, rather than take the direct upload's path: the file is read once
     instead of assembled and then read whole, and one set of checks answers whatever the size, so a file is not
     accepted at 199 MB and refused at 201 MB (a JSON column mixing numbers and text is refused with its row)."""
+    free, needed = shutil.disk_usage(folder).free, int(session.size_bytes * (DISK_FACTOR - 1))
+    if free < needed:  # the file and its copy would fill the disk half-way: say so now
+        _reject(session, [Problem(None, (), f"the worker's disk has {free / 2**30:,.1f} GB free where it checks "
+                                            f"files; this file needs about {needed / 2**30:,.1f} GB there (the file "
+                                            "and its Parquet copy). Ask the administrator to free space, then "
+                                            "upload it again.")])
+        return
     with files.open_file(session.part_name(1)) as part:
         head = part.read(ingest.SNIFF_BYTES)
     try:

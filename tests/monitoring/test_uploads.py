@@ -399,6 +399,22 @@ def test_a_file_the_disk_has_no_room_for_is_refused_before_any_part(api, version
     assert start(api, version, data).status_code == 201
 
 
+def test_a_worker_without_room_to_check_the_file_rejects_it_and_keeps_nothing(
+        api, version, monkeypatch, django_capture_on_commit_callbacks):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data)
+    room = shutil.disk_usage(os.path.dirname(files.local_path("x")))
+    monkeypatch.setattr(uploads.shutil, "disk_usage", lambda path: room._replace(free=len(data)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/uploads/{session['id']}/complete/").status_code == 202
+
+    session = api.get(f"/api/v1/uploads/{session['id']}/").json()
+    assert session["state"] == "rejected" and "the worker's disk has" in session["problems"][0]["message"]
+    assert not Evaluation.objects.exists() and stored_parts(session["id"]) == []
+
+
 def test_only_the_models_team_starts_an_upload(version, make_user):
     outsider = APIClient()
     outsider.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('data_scientist'))}")
