@@ -456,7 +456,8 @@ def test_a_failed_explanation_is_stored_with_its_reason_and_shown(_media, client
     assert link.label == f"No explanation of the outputs of evaluation #{evaluation.pk}" and link.note == reason
 
 
-def test_a_transient_database_error_is_retried_not_recorded_as_a_failure(_media, scientist, monkeypatch):
+def test_a_transient_database_error_is_retried_not_recorded_as_a_failure_nor_counted_as_an_attempt(
+        _media, scientist, monkeypatch):
     from django.db import OperationalError
 
     evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
@@ -469,6 +470,7 @@ def test_a_transient_database_error_is_retried_not_recorded_as_a_failure(_media,
         services.evaluation_explain(evaluation_id=evaluation.pk)
     evaluation.refresh_from_db()
     assert evaluation.metrics["explanations"]["status"] == "pending"
+    assert evaluation.explanation_attempts == 0  # the limit bounds worker deaths, not database hiccups
 
 
 def test_a_recomputation_in_between_drops_the_older_result_and_its_own_task_explains_it(
@@ -609,21 +611,6 @@ def test_a_message_that_arrives_after_the_last_attempt_gives_up_instead_of_compu
     assert services.evaluation_explain(evaluation_id=evaluation.pk) is False  # redelivered after the worker died
     evaluation.refresh_from_db()
     assert evaluation.metrics["explanations"]["reason"].startswith("Gave up after 1 attempt: ")
-
-
-def test_a_transient_database_error_does_not_count_as_an_attempt(_media, scientist, monkeypatch):
-    from django.db import OperationalError
-
-    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
-
-    def database_down(*args):
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr(services, "explanations_of", database_down)
-    with pytest.raises(OperationalError):
-        services.evaluation_explain(evaluation_id=evaluation.pk)
-    evaluation.refresh_from_db()
-    assert evaluation.explanation_attempts == 0
 
 
 def given_up(actor, version) -> Evaluation:
