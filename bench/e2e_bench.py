@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -225,6 +226,23 @@ class Peaks:
         return growth / 1024
 
 
+def cpu_seconds(group: int | None = None) -> float:
+    """CPU time (user + system, with reaped children) of a process group, or of this process (the client)."""
+    if group is None:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    ticks = 0
+    for pid in Peaks._members(group):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 POLL_SECONDS = 0.25  # as the client polls; the moments come from the portal's own timestamps, not from polling
 
 
@@ -232,14 +250,18 @@ def _at(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-def measure(client, version: int, path: Path, **options) -> dict[str, float]:
+def measure(client, version: int, path: Path, groups: Sequence[int] = (), **options) -> dict[str, float]:
     """Seconds from calling the client to each moment: answered (the portal has the file: a direct upload's
     201, or the 202 of a large file's ``complete``), recorded (the evaluation exists: checked and stored), done
     (metrics, fairness, drift and alerts computed), explained (the surrogate explanation that follows).
 
     Recorded and done are the portal's own timestamps (the upload's and the evaluation's ``finished_at``, same
     machine, same clock), so they are exact while the client polls at its usual pace: polling every few
-    milliseconds to catch them would take CPU from the worker being measured. Explained is seen by polling."""
+    milliseconds to catch them would take CPU from the worker being measured. Explained is seen by polling.
+
+    ``cpu`` is the CPU time used until ``done`` was seen (within one poll of it) by the client (this process) and by
+    each process group of ``groups`` (gunicorn's, the worker's)."""
+    cpu_before = [cpu_seconds(), *(cpu_seconds(group) for group in groups)]
     started_wall, started = time.time(), time.perf_counter()
     answer = client.upload_evaluation(version, path, kind="production", sensitive_features=["sex", "region"],
                                       wait=False, **options)
@@ -260,6 +282,8 @@ def measure(client, version: int, path: Path, **options) -> dict[str, float]:
         evaluation = client.evaluation(answer["id"])
     if evaluation["status"] != "done":
         raise SystemExit(f"the evaluation failed: {evaluation.get('error')}")
+    cpu_after = [cpu_seconds(), *(cpu_seconds(group) for group in groups)]
+    moments["cpu"] = [after - before for before, after in zip(cpu_before, cpu_after, strict=True)]
     moments["done"] = _at(evaluation["finished_at"]) - started_wall
     while ((evaluation.get("metrics") or {}).get("explanations") or {}).get("status") == "pending":
         time.sleep(0.1)
@@ -304,7 +328,7 @@ def main() -> None:
         for rows, path in sizes.items():
             measured[rows] = read_csv_seconds(path)
             web, worker = Peaks(processes[0].pid), Peaks(processes[1].pid)
-            moments = measure(client, version, path)
+            moments = measure(client, version, path, groups=[process.pid for process in processes])
             results.append((rows, path.stat().st_size, moments, web.growth_mb(), worker.growth_mb()))
     finally:
         for proc in processes:
@@ -317,15 +341,16 @@ def main() -> None:
           f"{datetime.now(UTC):%Y-%m-%d}; PostgreSQL + Redis; gunicorn {args.gunicorn_workers} sync workers, "
           "1 Celery worker\n")
     print("| rows | file | pandas.read_csv | answered | ratio | recorded | done | ratio | explained | web peak | "
-          "worker peak |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "worker peak | CPU to done: client + web + worker |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rows, size, moments, web, worker in results:
         reference, guessed = estimated(rows, measured)
         print(f"| {rows:,} | {size / 2**20:,.0f} MB | {reference:.2f} s{' (est.)' if guessed else ''} | "
               f"{moments['answered']:.2f} s | "
               f"{moments['answered'] / reference:.1f}x (target {TARGETS['answered']}x) | {moments['recorded']:.2f} s | "
               f"{moments['done']:.2f} s | {moments['done'] / reference:.1f}x (target {TARGETS['done']}x) | "
-              f"{moments['explained']:.2f} s | +{web:,.0f} MB | +{worker:,.0f} MB |")
+              f"{moments['explained']:.2f} s | +{web:,.0f} MB | +{worker:,.0f} MB | "
+              f"{' + '.join(f'{seconds:.2f}' for seconds in moments['cpu'])} s |")
     if any(math.isnan(seconds) for seconds in measured.values()):
         print(f"\n(est.): pandas.read_csv could not read that file within {READ_CSV_MEMORY / 2**30:.0f} GB; the "
               "largest size it read, scaled linearly.")
