@@ -552,3 +552,37 @@ def _add_source(source, late: labels.LateLabels | None, counting: list[tuple[Per
 
 def _timestamp(period: Period) -> str | None:
     return period.columns.get("timestamp") if period.start is not None else None
+
+
+class Following:
+    """``compute_metrics`` of one file whose rows are handed over as another reader checks them (an upload's streamed
+    check, ``streaming.check_and_convert(observe=...)``), instead of read back from its Parquet copy afterwards: the
+    same ``Accumulator`` fed the same columns of the same Arrow tables the copy is written from, so the document is
+    the one ``compute_metrics`` of the copy gives (counts exact; sums up to summation order, as between batch sizes).
+
+    ``schema`` is the copy's Arrow schema (it decides, as the file's footer does, which columns are computed and
+    whether a feature is numeric); ``reference`` the reference data's Parquet file or None, read first, as there;
+    ``late`` the labels of an evaluation uploaded without them (none yet for a new one: its target is all missing).
+    """
+
+    def __init__(self, *, task_type: str, columns: Mapping, schema: pa.Schema, reference=None,
+                 late: labels.LateLabels | None = None, batch_size: int = BATCH_ROWS):
+        reference_frame = _empty_frame(reference) if reference is not None else None
+        self.accumulator = Accumulator(task_type=task_type, columns=columns, current=schema.empty_table().to_pandas(),
+                                       reference=reference_frame)
+        if reference is not None:
+            _read_reference_once(reference, [self.accumulator], batch_size=batch_size)
+        wanted = [*self.accumulator.needed(), *([late.id_column] if late else [])]
+        self.columns = [name for name in dict.fromkeys(wanted) if name in schema.names]
+        self.late = late
+
+    def add(self, table: pa.Table) -> None:
+        """The next rows of the file, in file order, as the copy stores them."""
+        frame = table.select(self.columns).to_pandas(split_blocks=True, self_destruct=True)
+        if self.late:
+            frame = self.late.join(frame)
+        self.accumulator.add(frame, late=self.late is not None)
+
+    def result(self, reference_groups: Mapping[str, str] | None = None) -> tuple[dict, int]:
+        """(the metrics document, the rows counted), as ``compute_metrics`` answers them."""
+        return self.accumulator.result(reference_groups), self.accumulator.rows

@@ -383,7 +383,7 @@ def _beat(mine: QuerySet, stop: threading.Event) -> None:
         connections.close_all()  # this thread's own connection
 
 
-def _release(mine: QuerySet) -> None:
+def release(mine: QuerySet) -> None:
     """Hand a claim back after a transient database error, so the task's retry can claim it again.
 
     The attempt is not counted: the limit bounds computations that kill their worker, not database hiccups.
@@ -453,8 +453,9 @@ def compute_metrics(frame, *, task_type: str, columns: dict, reference=None,
 
 
 @contextmanager
-def _reference_file(version: ModelVersion):
-    """The version's latest reference data, its Parquet copy open for batched reading, or None."""
+def reference_file(version: ModelVersion):
+    """The version's latest reference data, its Parquet copy open for batched reading, or None: what a
+    computation of the version's results compares them with."""
     reference = ReferenceData.objects.filter(version=version).order_by("-created_at").first()
     if reference is None:
         yield None
@@ -481,7 +482,7 @@ def _batched_metrics(evaluations: list[Evaluation]) -> tuple[dict, int]:
     model = version.model
     with ExitStack() as files:
         sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in evaluations]
-        reference = files.enter_context(_reference_file(version))
+        reference = files.enter_context(reference_file(version))
         return batches.compute_metrics(sources, task_type=model.task_type, columns=evaluations[0].columns,
                                        reference=reference, reference_groups=model.fairness_reference_groups,
                                        late_labels=[_late_labels(e) for e in evaluations])
@@ -514,7 +515,7 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
         try:
             return _compute_and_store(evaluation_id=evaluation_id, mine=mine)
         except OperationalError:
-            _release(mine)
+            release(mine)
             raise
         except Exception as exc:
             logger.exception("evaluation %s failed", evaluation_id)
@@ -535,6 +536,21 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     """
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
     result, _ = _batched_metrics([evaluation])
+    return store_metrics(evaluation, result, mine=mine)
+
+
+def claimed_fields(now: datetime) -> dict:
+    """The fields of an evaluation claimed at ``now`` by this worker (its first attempt), for one created
+    already claimed: an upload in parts whose worker computed the metrics while it checked the file."""
+    return {"status": Evaluation.Status.RUNNING, "started_at": now, "heartbeat_at": now, "worker": _worker_name(),
+            "attempts": 1}
+
+
+def store_metrics(evaluation: Evaluation, result: dict, *, mine: QuerySet) -> bool:
+    """Store a computation's ``result`` and end the evaluation ``done``, with its ``evaluation.computed`` audit event
+    and the alerts of its thresholds, in one transaction, if the claim ``mine`` still holds (False otherwise);
+    the explanation is queued once it is committed. Shared by the task and by the worker of an upload in parts,
+    which computes the metrics while it checks the file (``uploads``)."""
     now = timezone.now()
     result["explanations"] = _pending_marker(computation=evaluation.started_at, now=now)
     with transaction.atomic():
@@ -547,7 +563,7 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
                          changes={"status": [Evaluation.Status.RUNNING, Evaluation.Status.DONE]},
                          reason=f"attempt {evaluation.attempts}")
             thresholds_check(version=evaluation.version, metrics=result, evaluation=evaluation)
-            transaction.on_commit(lambda: enqueue_explanation(evaluation_id))
+            transaction.on_commit(lambda: enqueue_explanation(evaluation.pk))
     return bool(updated)
 
 
@@ -1013,7 +1029,7 @@ def _windows_metrics(version: ModelVersion, *, bounds: list[tuple[datetime, date
     model = used[0].version.model
     with ExitStack() as files:
         sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in used]
-        reference = files.enter_context(_reference_file(version))
+        reference = files.enter_context(reference_file(version))
         results = iter(batches.compute_metrics_by_period(
             sources, task_type=model.task_type, periods=periods, reference=reference,
             reference_groups=model.fairness_reference_groups, late_labels=[_late_labels(e) for e in used]))

@@ -29,7 +29,7 @@ import queue
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -690,7 +690,8 @@ def _missing(names: Sequence[str], required: Sequence[str], spec: dict | None) -
 
 def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_groups: int = 1000,
                       min_group_rows: int = 30, block_bytes: int = BLOCK_BYTES,
-                      max_value_bytes: int = ingest.Limits.max_line_bytes, stream_format: str = "csv") -> Streamed:
+                      max_value_bytes: int = ingest.Limits.max_line_bytes, stream_format: str = "csv",
+                      observe: Callable[[pa.Table, dict], None] | None = None) -> Streamed:
     """Check the file at ``source`` and write its Parquet copy to ``parquet_path``, in row groups of
     ``ingest.PARQUET_ROW_GROUP_ROWS``. ``source`` is a path (its format sniffed here), or a binary stream
     (``readinto``) read once, of a CSV or, with ``stream_format="jsonl"``, of JSON Lines (its head sniffed by the
@@ -699,6 +700,12 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     ``spec``: target, prediction, score, timestamp (column names), sensitive_features, task_type and
     positive_label of an evaluation; None for reference data, which gets the table checks only. Raises
     ``IngestError`` with the problems of the first batch that has any, or of the whole file's totals.
+
+    ``observe(table, described)``, when given, is handed every checked batch as the copy stores it, in file order,
+    with what each column is (score, timestamp, features, probability_columns, labels_pending), on a thread of its
+    own while the next batch is checked: the metrics are computed in the same pass (``batches.Following``). An
+    error it raises is raised here. Batches of a file refused later have been observed too: the caller drops what
+    it made of them.
     """
     file_format = sniff_format(_head(source)) if isinstance(source, str) else stream_format
     if spec is not None:
@@ -714,6 +721,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     # The Parquet copy is written by a thread while the next batch is read and checked (Arrow releases the GIL
     # in both); waiting for the previous write before handing over the next keeps two batches in memory at most.
     pending, background = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+    observed, observer = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="observer") if observe else None
     batches = _ReadAhead(_batches(source, file_format, text_columns, block_bytes, id_column, max_value_bytes,
                                   timestamp_column))
     try:
@@ -741,14 +749,22 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
                 writer = pq.ParquetWriter(sink, table.schema, **ingest.parquet_options(table.schema))
             if pending is not None:
                 pending.result()
-            pending = background.submit(writer.write_table, _typed_as(table, writer.schema, first_row),
-                                        row_group_size=ingest.PARQUET_ROW_GROUP_ROWS)
+            typed = _typed_as(table, writer.schema, first_row)
+            pending = background.submit(writer.write_table, typed, row_group_size=ingest.PARQUET_ROW_GROUP_ROWS)
+            if observer is not None:
+                if observed is not None:
+                    observed.result()
+                observed = observer.submit(observe, typed, {**described, "labels_pending": bool(spec and
+                                                                                                 spec["pending"])})
             result.row_count += len(frame)
-        if pending is not None:
-            pending.result()
+        for last in (pending, observed):
+            if last is not None:
+                last.result()
     finally:
         batches.close()
         background.shutdown(wait=True)
+        if observer is not None:
+            observer.shutdown(wait=True)
         if writer is not None:
             writer.close()
         if sink is not None:

@@ -9,7 +9,8 @@ file's SHA-256 and
 
 * CSV and JSON Lines of any size: checks the file piece by piece while its parts are read once, hashed and copied
   into one file, writing its Parquet copy (``streaming.check_and_convert``); Parquet: assembled first, then the
-  same batch by batch;
+  same batch by batch; an evaluation's metrics are computed from the checked pieces in the same pass
+  (``_Metrics``), so it is recorded ``done`` without a second read of the file;
 * anything else (a JSON array, a compressed or empty file) up to ``PORTAL_MAX_UPLOAD_MB``: the ordinary upload
   services, whose checks name what is wrong with it; above, the streamed check refuses it.
 
@@ -25,6 +26,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
@@ -38,7 +40,7 @@ from apps.core.errors import ConflictError, DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.inventory.models import ModelVersion, Stage
-from apps.monitoring import ingest, services, storage, streaming
+from apps.monitoring import batches, ingest, labels, services, storage, streaming
 from apps.monitoring.ingest import IngestError, Problem
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
@@ -440,21 +442,22 @@ def _ingest_parts(session: UploadSession, folder: str, file_format: str) -> None
     """A CSV or JSON Lines file (``file_format``) of any size: checked and converted while its parts are read
     once, hashed and copied; stored only once the whole file's SHA-256 is the one declared and it passed."""
     raw, copy = os.path.join(folder, "file"), os.path.join(folder, "copy.parquet")
-    with open(raw, "wb") as out, _Parts(session, out) as parts:
+    with open(raw, "wb") as out, _Parts(session, out) as parts, _Metrics(session) as metrics:
         try:
-            result, refusal = _check(session, parts, copy, stream_format=file_format), None
+            result, refusal = _check(session, parts, copy, stream_format=file_format, metrics=metrics), None
         except IngestError as exc:
             result, refusal = None, exc.problems
         except DomainError as exc:
             result, refusal = None, [Problem(None, (), exc.message)]
         parts.drain()
         digest = parts.sha256()
+        computed = metrics.result() if refusal is None else None
     if digest != session.sha256:
         _reject(session, [_digest_problem(session, digest)])  # the file is not the one declared: say that first
     elif refusal is not None:
         _reject(session, refusal)
     else:
-        _store(session, result, raw_path=raw, copy_path=copy)
+        _store(session, result, raw_path=raw, copy_path=copy, computed=computed)
 
 
 def _concatenate(session: UploadSession, path: str) -> str:
@@ -533,38 +536,109 @@ def _spec(session: UploadSession) -> dict | None:
             "labels_later": options.get("kind") == Evaluation.Kind.PRODUCTION}
 
 
-def _check(session: UploadSession, source, copy: str, stream_format: str = "csv") -> streaming.Streamed:
+def _check(session: UploadSession, source, copy: str, stream_format: str = "csv",
+           metrics: "_Metrics | None" = None) -> streaming.Streamed:
     require(session.created_by, Capability.UPLOAD_EVALUATION, session.version.model)
     return streaming.check_and_convert(source, parquet_path=copy, spec=_spec(session),
                                        max_groups=settings.PORTAL_MAX_GROUPS_PER_FEATURE,
                                        block_bytes=STREAM_BLOCK_BYTES,
-                                       max_value_bytes=upload_limits().max_line_bytes, stream_format=stream_format)
+                                       max_value_bytes=upload_limits().max_line_bytes, stream_format=stream_format,
+                                       observe=metrics.observe if metrics is not None and metrics.wanted else None)
+
+
+class _Metrics:
+    """An evaluation's metrics computed in the same pass as its streamed check (``batches.Following`` fed the
+    checked batches), so its worker records it ``done`` at once instead of queueing a second read of the file: at
+    1M rows the computation's own read and task took about 0.4 s after the evaluation was recorded, at 50M rows 17 s.
+
+    Best effort: an error here is logged and the evaluation is queued for the computation as before (whose
+    failure, if it fails again, is the one a person sees); it never refuses a file. The reference data is looked
+    up before the check starts (the database is not used from the check's threads) and read with the first batch.
+    """
+
+    def __init__(self, session: UploadSession):
+        self.session, self.following, self.failed = session, None, False
+        self.wanted = session.purpose == UploadSession.Purpose.EVALUATION
+        self.files, self.reference = contextlib.ExitStack(), None
+        if self.wanted:
+            try:
+                self.reference = self.files.enter_context(services.reference_file(session.version))
+            except Exception:  # noqa: BLE001 - as in observe
+                logger.exception("upload %s: reference data unreadable; metrics queued instead", session.pk)
+                self.wanted = False
+
+    def __enter__(self) -> "_Metrics":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.files.close()
+
+    def observe(self, table, described: dict) -> None:
+        if self.failed:
+            return
+        try:
+            if self.following is None:
+                columns = _evaluation_columns(self.session, described)
+                late = (labels.LateLabels([], id_column=columns["prediction_id"], target_column=columns["target"])
+                        if described["labels_pending"] else None)
+                self.following = batches.Following(task_type=self.session.version.model.task_type, columns=columns,
+                                                   schema=table.schema, reference=self.reference, late=late)
+            self.following.add(table)
+        except Exception:  # noqa: BLE001 - the computation task computes it instead
+            logger.exception("upload %s: metrics not computed with the check; queued instead", self.session.pk)
+            self.failed = True
+
+    def result(self) -> dict | None:
+        """The metrics document, or None when the computation task is to compute it."""
+        if self.failed or self.following is None:
+            return None
+        try:
+            document, _ = self.following.result(self.session.version.model.fairness_reference_groups)
+        except Exception:  # noqa: BLE001 - as in observe
+            logger.exception("upload %s: metrics not computed with the check; queued instead", self.session.pk)
+            return None
+        return document
 
 
 def _ingest_streaming(session: UploadSession, path: str, folder: str) -> None:
     """An assembled file (Parquet, or anything else above the direct upload's limit, which this refuses): checked
     batch by batch; stored only once it passed."""
     copy = os.path.join(folder, "copy.parquet")
-    try:
-        result = _check(session, path, copy)
-    except IngestError as exc:
-        _reject(session, exc.problems)
-        return
-    except DomainError as exc:
-        _reject(session, [Problem(None, (), exc.message)])
-        return
-    _store(session, result, raw_path=path, copy_path=copy)
+    with _Metrics(session) as metrics:
+        try:
+            result = _check(session, path, copy, metrics=metrics)
+        except IngestError as exc:
+            _reject(session, exc.problems)
+            return
+        except DomainError as exc:
+            _reject(session, [Problem(None, (), exc.message)])
+            return
+        computed = metrics.result()
+    _store(session, result, raw_path=path, copy_path=copy, computed=computed)
 
 
-def _store(session: UploadSession, result: streaming.Streamed, *, raw_path: str, copy_path: str) -> None:
-    """Move (or copy, for a remote storage) the checked file and its Parquet copy into storage, then record."""
+def _store(session: UploadSession, result: streaming.Streamed, *, raw_path: str, copy_path: str,
+           computed: dict | None = None) -> None:
+    """Move (or copy, for a remote storage) the checked file and its Parquet copy into storage, then record; an
+    evaluation whose metrics were ``computed`` with the check is recorded claimed by this worker, then stored
+    ``done`` as the computation task would store it (queued for that task if storing fails)."""
     raw = storage.put_path(raw_path, digest=session.sha256, kind="raw", suffix=f".{result.file_format}")
     parquet = storage.put_path(copy_path, digest=result.parquet_sha256, kind="parquet", suffix=".parquet")
     if session.purpose == UploadSession.Purpose.REFERENCE:
         _record_reference(session, result=result, raw_path=raw, parquet_path=parquet)
-    else:
-        _record_evaluation(session, result=result, columns=_columns(session.options), raw_path=raw,
-                           parquet_path=parquet)
+        return
+    evaluation = _record_evaluation(session, result=result, raw_path=raw, parquet_path=parquet,
+                                    claimed=computed is not None)
+    if computed is None:
+        return
+    mine = Evaluation.objects.filter(pk=evaluation.pk, status=Evaluation.Status.RUNNING,
+                                     started_at=evaluation.started_at)
+    try:
+        services.store_metrics(evaluation, computed, mine=mine)
+    except Exception:  # noqa: BLE001 - the evaluation is recorded: the computation task takes it from here
+        logger.exception("upload %s: metrics computed with the check could not be stored; queued", session.pk)
+        services.release(mine)
+        services.enqueue(evaluation.pk)
 
 
 @transaction.atomic
@@ -577,25 +651,39 @@ def _record_reference(session: UploadSession, *, result: streaming.Streamed, raw
     _complete(session, reference=reference)
 
 
+def _evaluation_columns(session: UploadSession, described: dict, labels_found: Sequence[str] = ()) -> dict:
+    """What each column of an uploaded evaluation is (``Evaluation.columns``), from the streamed check's
+    ``described`` (score, timestamp, features, probability_columns, labels_pending) and the upload's options."""
+    options, columns = session.options, _columns(session.options)
+    found = {"target": columns["target"], "prediction": columns["prediction"], "score": described["score"],
+             "timestamp": described["timestamp"], "sensitive_features": list(options.get("sensitive_features", [])),
+             "features": list(described["features"]), "labels": list(labels_found),
+             "probability_columns": dict(described["probability_columns"])}
+    if described["labels_pending"]:
+        found["prediction_id"] = services.DEFAULT_PREDICTION_ID  # labels are joined to it later
+    return found
+
+
 @transaction.atomic
-def _record_evaluation(session: UploadSession, *, result: streaming.Streamed, columns: dict, raw_path: str,
-                       parquet_path: str) -> None:
+def _record_evaluation(session: UploadSession, *, result: streaming.Streamed, raw_path: str, parquet_path: str,
+                       claimed: bool) -> Evaluation:
+    """The evaluation, queued for its computation, or, when its metrics were computed with the check
+    (``claimed``), claimed by this worker for storing them."""
     options = session.options
-    sensitive = list(options.get("sensitive_features", []))
-    described = {"target": columns["target"], "prediction": columns["prediction"], "score": result.score_column,
-                 "timestamp": result.timestamp_column, "sensitive_features": sensitive,
-                 "features": list(result.feature_columns), "labels": list(result.labels),
-                 "probability_columns": dict(result.probability_columns)}
-    if result.labels_pending:
-        described["prediction_id"] = result.prediction_id_column  # labels are joined to it later
+    described = _evaluation_columns(session, {
+        "score": result.score_column, "timestamp": result.timestamp_column, "features": result.feature_columns,
+        "probability_columns": result.probability_columns, "labels_pending": result.labels_pending}, result.labels)
     evaluation = Evaluation.objects.create(
         version=session.version, kind=options["kind"], filename=session.filename, file_format=result.file_format,
         sha256=session.sha256, size_bytes=session.size_bytes, raw_path=raw_path, parquet_path=parquet_path,
         row_count=result.row_count, columns=described, positive_label=str(options.get("positive_label", "1")),
         warnings=list(result.warnings), created_by=session.created_by,
-        period_start=result.period[0], period_end=result.period[1])
+        period_start=result.period[0], period_end=result.period[1],
+        **(services.claimed_fields(timezone.now()) if claimed else {}))
     audit_record(actor=session.created_by, action="evaluation.uploaded", obj=evaluation,
                  changes={"sha256": [None, session.sha256], "rows": [None, result.row_count],
                           "kind": [None, options["kind"]]})
     _complete(session, evaluation=evaluation)
-    transaction.on_commit(lambda: services.enqueue(evaluation.pk))
+    if not claimed:
+        transaction.on_commit(lambda: services.enqueue(evaluation.pk))
+    return evaluation

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -325,3 +326,26 @@ def test_a_production_json_lines_file_with_whole_number_ids_waits_for_labels(tmp
 
     assert result.labels_pending and stored["prediction_id"].tolist()[:2] == ["9007199254740993", "9007199254740994"]
     assert stored["prediction_id"].nunique() == 120 and stored["amount"].tolist()[:2] == [0.0, 1.0]
+
+
+def test_observe_is_handed_every_checked_batch_in_file_order_as_the_copy_stores_it(tmp_path):
+    original = frame(500)
+    seen = []
+
+    result, stored = convert(tmp_path, write(tmp_path, original.to_csv(index=False).encode()), block_bytes=2048,
+                             observe=lambda table, described: seen.append((table, described)))
+
+    assert len(seen) > 2  # several batches
+    observed = pa.concat_tables([table for table, _ in seen]).unify_dictionaries().to_pandas()
+    pd.testing.assert_frame_equal(observed, stored)
+    assert all(described["score"] == "y_score" and not described["labels_pending"]
+               and set(described["features"]) == {"amount", "note"} for _, described in seen)
+    assert result.row_count == 500
+
+
+def test_an_error_of_observe_is_raised_by_the_check(tmp_path):
+    def observe(table, described):
+        raise RuntimeError("broken observer")
+
+    with pytest.raises(RuntimeError, match="broken observer"):
+        convert(tmp_path, write(tmp_path, frame().to_csv(index=False).encode()), observe=observe)

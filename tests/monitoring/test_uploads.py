@@ -9,16 +9,18 @@ import os
 import shutil
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 from rest_framework.test import APIClient
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.core import storage as files
 from apps.core.models import AuditEvent
-from apps.monitoring import uploads
+from apps.monitoring import batches, services, uploads
 from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
 from tests.factories import api_key_for
 from tests.monitoring.test_services import evaluation_csv
@@ -596,3 +598,119 @@ def _all_files() -> list[str]:
 
     walk("monitoring")
     return sorted(found)
+
+
+# --- Metrics computed in the same pass as the check ------------------------------------------------------------
+
+
+def _same(found, expected, where="metrics"):
+    """Two metric documents equal, floats within 1e-9 (summed over batches of other sizes)."""
+    if isinstance(expected, dict):
+        assert isinstance(found, dict) and found.keys() == expected.keys(), where
+        for key in expected:
+            _same(found[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(found, list) and len(found) == len(expected), where
+        for index, (one, other) in enumerate(zip(found, expected, strict=True)):
+            _same(one, other, f"{where}[{index}]")
+    elif isinstance(expected, float):
+        assert found == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True), where
+    else:
+        assert found == expected, where
+
+
+def _stored_metrics(evaluation: Evaluation) -> dict:
+    return {key: value for key, value in evaluation.metrics.items() if key != "explanations"}
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list:
+    """The computation tasks sent to the broker (not run)."""
+    queued = []
+    monkeypatch.setattr(services, "enqueue", lambda pk: queued.append(pk) or True)
+    return queued
+
+
+def test_an_upload_is_done_when_recorded_with_the_metrics_the_task_computes(
+        api, version, streamed, sent, django_capture_on_commit_callbacks):
+    _, reference = evaluation_csv(300, seed=1)
+    upload_in_parts(api, version, reference.to_csv(index=False).encode(), django_capture_on_commit_callbacks,
+                    purpose="reference")
+    data, _ = evaluation_csv(600, seed=2, shift=8.0)
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    # Recorded done by the worker that checked it: no second read of the file, no task sent for it.
+    assert evaluation.status == "done" and evaluation.attempts == 1 and sent == []
+    metrics = _stored_metrics(evaluation)
+    assert metrics["drift"]["income"]["psi"] > 0.2 and metrics["prediction_drift"]["score"]  # against the reference
+    expected, rows = services._batched_metrics([evaluation])
+    assert rows == 600
+    _same(metrics, expected)
+    assert [event.action for event in AuditEvent.objects.for_object(evaluation).order_by("seq")][:2] == [
+        "evaluation.uploaded", "evaluation.computed"]
+
+
+@pytest.mark.parametrize("task_type", ["multiclass", "regression"])
+def test_other_task_types_are_computed_with_the_check_as_the_task_computes_them(
+        api, scientist, streamed, sent, django_capture_on_commit_callbacks, task_type):
+    version = assessed_version(team__members=[scientist], task_type=task_type)
+    rng = np.random.default_rng(3)
+    truth = rng.choice(["a", "b", "c"], 500) if task_type == "multiclass" else rng.normal(10, 2, 500).round(3)
+    guess = (np.where(rng.random(500) < 0.7, truth, "a") if task_type == "multiclass"
+             else (truth + rng.normal(0, 1, 500)).round(3))
+    frame = pd.DataFrame({"y_true": truth, "y_pred": guess, "sex": rng.choice(["female", "male"], 500),
+                          "income": rng.normal(50, 10, 500).round(2)})
+
+    session = upload_in_parts(api, version, frame.to_csv(index=False).encode(), django_capture_on_commit_callbacks)
+
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert evaluation.status == "done" and sent == []
+    _same(_stored_metrics(evaluation), services._batched_metrics([evaluation])[0])
+
+
+def test_production_rows_without_labels_are_done_with_coverage_and_their_labels_join_later(
+        api, version, streamed, sent, django_capture_on_commit_callbacks):
+    _, frame = evaluation_csv(400, seed=4)
+    frame = frame.drop(columns="y_true").assign(prediction_id=[f"p{i}" for i in range(400)])
+
+    session = upload_in_parts(api, version, frame.to_csv(index=False).encode(), django_capture_on_commit_callbacks,
+                              kind="production")
+
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert evaluation.status == "done" and evaluation.columns["prediction_id"] == "prediction_id" and sent == []
+    metrics = _stored_metrics(evaluation)
+    assert metrics["labels"] == {"rows": 400, "labelled_rows": 0, "coverage": 0.0}
+    _same(metrics, services._batched_metrics([evaluation])[0])
+
+
+def test_when_the_metrics_cannot_be_computed_with_the_check_the_evaluation_is_queued_for_its_task(
+        api, version, streamed, sent, monkeypatch, django_capture_on_commit_callbacks):
+    def broken(self, table):
+        raise RuntimeError("a bug in the accumulator")
+
+    monkeypatch.setattr(batches.Following, "add", broken)
+    data, _ = evaluation_csv(300)
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    # The file is accepted all the same; the computation task computes it (its failure, if any, is the one shown).
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert session["state"] == "complete" and evaluation.status == "queued" and evaluation.attempts == 0
+    assert sent == [evaluation.pk]
+
+
+def test_when_the_computed_metrics_cannot_be_stored_the_claim_is_released_and_the_task_sent(
+        api, version, streamed, sent, monkeypatch, django_capture_on_commit_callbacks):
+    def unavailable(evaluation, result, *, mine):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(services, "store_metrics", unavailable)
+    data, _ = evaluation_csv(300)
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert session["state"] == "complete" and evaluation.status == "queued" and evaluation.attempts == 0
+    assert evaluation.started_at is None and sent == [evaluation.pk]
