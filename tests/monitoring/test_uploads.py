@@ -652,6 +652,22 @@ def test_an_upload_is_done_when_recorded_with_the_metrics_the_task_computes(
         "evaluation.uploaded", "evaluation.computed"]
 
 
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_json_lines_and_parquet_files_are_computed_with_their_check_too(
+        api, version, streamed, sent, django_capture_on_commit_callbacks, file_format):
+    _, frame = evaluation_csv(500, seed=5)
+    data = (frame.to_json(orient="records", lines=True).encode() if file_format == "jsonl"
+            else frame.to_parquet(index=False, row_group_size=100))
+
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert evaluation.file_format == file_format and evaluation.status == "done" and sent == []
+    metrics = _stored_metrics(evaluation)
+    assert metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(frame["y_true"], frame["y_pred"]))
+    _same(metrics, services._batched_metrics([evaluation])[0])
+
+
 @pytest.mark.parametrize("task_type", ["multiclass", "regression"])
 def test_other_task_types_are_computed_with_the_check_as_the_task_computes_them(
         api, scientist, streamed, sent, django_capture_on_commit_callbacks, task_type):
