@@ -81,6 +81,7 @@ SENTENCES = {
     "upload.completed": "The portal assembled and accepted the {object}",
     "upload.rejected": "The portal refused the {object}; nothing was stored",
     "upload.started": "{actor} started the {object}",
+    "upload.submitted": "{actor} completed the {object} and handed it to the portal to check",
     "review.answered": "{actor} answered the checklist of the {object}",
     "review.approve": "{actor} approved the {object}",
     "review.assigned": "{actor} assigned a reviewer to the {object}",

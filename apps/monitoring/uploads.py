@@ -220,7 +220,11 @@ def missing_parts(session: UploadSession) -> list[int]:
 def upload_complete(*, actor, session: UploadSession, sha256: str = "") -> UploadSession:
     """Every part is here: hand the assembly to a worker. ``sha256``, the whole file's, is required when the upload
     started without it, and must be the same when it started with it. Completing twice answers the session as it
-    stands."""
+    stands.
+
+    Recorded as ``upload.submitted`` with the person who completed it; a hash given only now is in its changes,
+    since ``upload.started`` recorded it empty and the trail must show who declared the hash the file is checked
+    against. (Not ``upload.completed``: that is the portal's acceptance, and the trail's filter matches prefixes.)"""
     require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
     with transaction.atomic():
         session = UploadSession.objects.select_for_update().get(pk=session.pk)
@@ -235,9 +239,13 @@ def upload_complete(*, actor, session: UploadSession, sha256: str = "") -> Uploa
             shown = ", ".join(str(n) for n in missing[:20]) + (" …" if len(missing) > 20 else "")
             raise ConflictError(f"{len(missing)} of {session.part_count} parts are missing: {shown}. Send them, "
                                 "then complete the upload again.")
-        session.sha256 = _declared_sha256(session, sha256)
-        session.state = UploadSession.State.PROCESSING
+        declared = _declared_sha256(session, sha256)
+        changes = {"state": ["open", "processing"]}
+        if declared != session.sha256:
+            changes["sha256"] = [session.sha256, declared]
+        session.sha256, session.state = declared, UploadSession.State.PROCESSING
         session.save(update_fields=["state", "sha256"])
+        audit_record(actor=actor, action="upload.submitted", obj=session, changes=changes)
         transaction.on_commit(lambda: enqueue(session.pk))
     return session
 

@@ -141,6 +141,39 @@ def test_the_whole_files_hash_may_come_with_completion_instead_of_the_start(
     assert evaluation.sha256 == sha(data) and evaluation.row_count == 600 and evaluation.status == "done"
 
 
+@pytest.mark.parametrize("hashed_at", ["start", "completion"])
+def test_completion_is_audited_with_the_hash_it_gave(api, version, scientist, hashed_at):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data, sha256="" if hashed_at == "completion" else sha(data)).json()
+    send_all(api, session["id"], data)
+    complete = f"/api/v1/uploads/{session['id']}/complete/"
+
+    assert api.post(complete, {"sha256": sha(data)}, format="json").status_code == 202
+    assert api.post(complete, {"sha256": sha(data)}, format="json").status_code == 202  # answered as it stands
+
+    event = AuditEvent.objects.get(action="upload.submitted", object_id=session["id"])
+    expected = {"state": ["open", "processing"]}
+    if hashed_at == "completion":  # upload.started recorded it empty: this event says who declared it
+        expected["sha256"] = ["", sha(data)]
+    assert event.actor == scientist and event.changes == expected
+
+
+def test_a_completion_whose_audit_event_fails_leaves_the_upload_open(api, version, scientist, monkeypatch):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data, sha256="").json()
+    send_all(api, session["id"], data)
+
+    def failing_audit(**_):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(uploads, "audit_record", failing_audit)
+    with pytest.raises(OperationalError):
+        uploads.upload_complete(actor=scientist, session=UploadSession.objects.get(), sha256=sha(data))
+
+    left = UploadSession.objects.get()
+    assert left.state == "open" and left.sha256 == ""
+
+
 def test_a_hash_at_completion_other_than_the_one_declared_at_the_start_is_refused(api, version):
     data, _ = evaluation_csv(200)
     session = start(api, version, data).json()

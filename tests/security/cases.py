@@ -571,7 +571,7 @@ def _upload_part_api(ctx):
                  headers={"X-Part-SHA256": hashlib.sha256(b"{}").hexdigest()})
 
 
-@case("upload-complete", events=0, why="completing hands the file to a worker, which audits what it made of it")
+@case("upload-complete")
 def _upload_complete_api(ctx):
     session = _upload_of(body=b"")
     session.size_bytes, session.parts = 1, {"1": {"size": 1, "sha256": SHA}}
