@@ -313,9 +313,14 @@ def _call(ref: ObjectRef, method, **params):
                                "SHA-256.") from error
         if code in ("NoSuchKey", "NoSuchBucket", "404"):
             raise DataSetError(f"{ref.uri!r} does not exist.") from error
-        if code in ("AccessDenied", "403"):
-            raise DataSetError(f"{ref.uri!r} cannot be read with the portal's object-store credentials (access "
-                               "denied); ask an administrator to allow it s3:GetObject there.") from error
+        if code in ("AccessDenied", "403"):  # a HEAD's 403 has no body: its code is the status
+            # S3 tells a missing key from a forbidden one only to those who may list the bucket, so a typo in the
+            # key looks like a permission problem: say both, and how to tell them apart.
+            raise DataSetError(f"The object store answered 403 Access Denied for {ref.uri!r}: either no object "
+                               "exists at that key (S3 answers 403, not 404, for a missing key when the portal's "
+                               "credentials lack s3:ListBucket on the bucket) or the portal's credentials may not "
+                               f"read it. Check the key first, e.g. with `aws s3 ls {ref.uri}`; if the object is "
+                               "there, ask an administrator to allow the portal s3:GetObject on it.") from error
         raise DataSetError(f"{ref.uri!r} cannot be read: {error}") from error
     except BotoCoreError as error:  # no credentials, endpoint unreachable, ...
         raise DataSetError(f"{ref.uri!r} cannot be read: {error}") from error

@@ -6,7 +6,9 @@ The endpoint is moto's server on loopback (``s3_endpoint``), reached through bot
 import hashlib
 import uuid
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from sklearn.metrics import accuracy_score
 
 from apps.monitoring import datasets
@@ -164,6 +166,37 @@ def test_it_refuses_objects_it_may_not_or_cannot_read(lake, tmp_path, client_as,
 
     assert response.status_code == 400 and message in response.content.decode()
     assert not Evaluation.objects.exists()
+
+
+@pytest.mark.parametrize("refused", ["head", "get"])
+def test_a_403_says_the_key_may_be_missing_before_blaming_permissions(settings, client_as, monkeypatch, refused):
+    """Without s3:ListBucket, S3 answers a missing key 403 (a HEAD's without a body: code "403"; a GET's with
+    AccessDenied). moto answers it 404 whatever the credentials, so the answer is stubbed at the client."""
+    settings.PORTAL_DATA_BUCKETS = [f"{LAKE}/evaluations"]
+    key = "evaluations/marhc.parquet"
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="portal", aws_secret_access_key="secret")
+    stubber = Stubber(s3)
+    if refused == "head":
+        stubber.add_client_error("head_object", "403", "Forbidden", http_status_code=403,
+                                 expected_params={"Bucket": LAKE, "Key": key})
+    else:
+        stubber.add_response("head_object", {"ContentLength": 4096, "ETag": '"pinned"'},
+                             expected_params={"Bucket": LAKE, "Key": key})
+        stubber.add_client_error("get_object", "AccessDenied", "Access Denied", http_status_code=403)
+    monkeypatch.setattr(datasets, "_client", lambda options: s3)
+    version = ModelVersionFactory()
+
+    with stubber:
+        response = _post(_scientist_of(version, client_as), model_version=version.pk,
+                         path=f"s3://{LAKE}/{key}", sha256="a" * 64)
+
+    message = response.json()["detail"]
+    assert response.status_code == 400, message
+    assert f"403 Access Denied for 's3://{LAKE}/{key}'" in message
+    assert "no object exists at that key" in message and "lack s3:ListBucket" in message
+    assert "may not read it" in message and f"`aws s3 ls s3://{LAKE}/{key}`" in message
+    assert not Evaluation.objects.exists()
+    stubber.assert_no_pending_responses()
 
 
 def test_it_is_off_until_buckets_are_configured(settings, client_as):
