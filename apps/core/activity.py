@@ -58,6 +58,7 @@ SENTENCES = {
     "deployment.runtime_changed": "The software {object} runs on changed",
     "evaluation.labels_added": "{actor} added the outcomes of earlier predictions to the {object}",
     "evaluation.computed": "The portal finished computing the {object}",
+    "evaluation.explanation_failed": "The portal could not explain the outputs of the {object}",
     "evaluation.explanation_given_up": "The portal gave up explaining the outputs of the {object}",
     "evaluation.explanation_requested": "{actor} asked again for the explanation of the outputs of the {object}",
     "evaluation.failed": "The {object} could not be computed",

@@ -609,10 +609,10 @@ def evaluation_explain(*, evaluation_id: int) -> bool:
     Safe to run twice: only a pending explanation is computed, and it is stored under the row lock only if
     the evaluation is still done and still pending for the same computation. A recomputation that replaced
     the metrics meanwhile (late labels) queued its own task, which explains them; this result is dropped.
-    An error is stored as ``{"status": "failed", "reason": ...}`` for the page and the review to show, except
-    a transient database error, which propagates so the task retries. Each start is counted
-    (``explanation_attempts``): one that kills its worker (out of memory) is given up after
-    ``PORTAL_TASK_MAX_ATTEMPTS`` starts instead of being sent forever. Returns True if it stored something.
+    An error is stored as ``{"status": "failed", "reason": ...}`` for the page and the review to show, with its
+    ``evaluation.explanation_failed`` audit event, except a transient database error, which propagates so the task
+    retries. Each start is counted (``explanation_attempts``): one that kills its worker (out of memory) is given
+    up after ``PORTAL_TASK_MAX_ATTEMPTS`` starts instead of being sent forever. Returns True if it stored something.
     """
     pending = _pending_marker_of(evaluation_id)
     if pending is None or not _explanation_start(evaluation_id, computation=pending["computation"],
@@ -639,6 +639,10 @@ def evaluation_explain(*, evaluation_id: int) -> bool:
             return False  # explained already, or recomputed since: the new computation's task explains it
         evaluation.metrics = {**evaluation.metrics, "explanations": found}
         evaluation.save(update_fields=["metrics"])
+        if found["status"] == "failed":
+            # Only an error fails here: a give-up is stored (and audited) by ``_explanation_give_up`` instead.
+            audit_record(actor=None, action="evaluation.explanation_failed", obj=evaluation,
+                         changes={"explanation": ["pending", "failed"]}, reason=found["reason"])
     return True
 
 

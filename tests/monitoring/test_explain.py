@@ -456,6 +456,45 @@ def test_a_failed_explanation_is_stored_with_its_reason_and_shown(_media, client
     assert link.label == f"No explanation of the outputs of evaluation #{evaluation.pk}" and link.note == reason
 
 
+def test_a_failed_explanation_is_audited_as_the_portals_with_its_reason(_media, scientist, monkeypatch):
+    from apps.core.activity import describe
+    from apps.core.models import AuditEvent
+
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+
+    def broken(*args):
+        raise ValueError("x" * 3000)
+
+    monkeypatch.setattr(services, "explanations_of", broken)
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True
+    evaluation.refresh_from_db()
+    stored = evaluation.metrics["explanations"]["reason"]
+    event = AuditEvent.objects.get(action="evaluation.explanation_failed", object_id=str(evaluation.pk))
+    assert event.actor is None and event.changes == {"explanation": ["pending", "failed"]}
+    assert event.reason == stored and len(stored) == 2000  # truncated like the stored reason
+    assert event.reason.startswith("The explanation could not be computed: xxx")
+    assert describe(event).sentence.startswith("The portal could not explain the outputs of the ")
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is False  # failed already: no second event
+    assert AuditEvent.objects.filter(action="evaluation.explanation_failed").count() == 1
+
+
+def test_a_failed_explanation_is_stored_only_with_its_audit_event(_media, scientist, monkeypatch):
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+
+    def broken(*args):
+        raise ValueError("the surrogate could not be fitted")
+
+    def chain_unavailable(**kwargs):
+        raise RuntimeError("the audit chain is unavailable")
+
+    monkeypatch.setattr(services, "explanations_of", broken)
+    monkeypatch.setattr(services, "audit_record", chain_unavailable)
+    with pytest.raises(RuntimeError):
+        services.evaluation_explain(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["status"] == "pending"  # one transaction: neither is written
+
+
 def test_a_transient_database_error_is_retried_not_recorded_as_a_failure_nor_counted_as_an_attempt(
         _media, scientist, monkeypatch):
     from django.db import OperationalError
@@ -598,6 +637,8 @@ def test_an_explanation_that_kills_its_worker_is_given_up_after_the_maximum_atte
 
 def test_a_message_that_arrives_after_the_last_attempt_gives_up_instead_of_computing(_media, scientist, monkeypatch,
                                                                                      settings):
+    from apps.core.models import AuditEvent
+
     settings.PORTAL_TASK_MAX_ATTEMPTS = 1
     evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
     monkeypatch.setattr(services, "explanations_of", killed)
@@ -611,6 +652,10 @@ def test_a_message_that_arrives_after_the_last_attempt_gives_up_instead_of_compu
     assert services.evaluation_explain(evaluation_id=evaluation.pk) is False  # redelivered after the worker died
     evaluation.refresh_from_db()
     assert evaluation.metrics["explanations"]["reason"].startswith("Gave up after 1 attempt: ")
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is False  # and again: given up once
+    actions = list(AuditEvent.objects.filter(object_id=str(evaluation.pk), action__startswith="evaluation.explanation")
+                   .values_list("action", flat=True))
+    assert actions == ["evaluation.explanation_given_up"]  # a give-up is not also audited as a failure
 
 
 def given_up(actor, version) -> Evaluation:
