@@ -19,6 +19,7 @@ from apps.monitoring import explain, services
 from apps.monitoring.api.serializers import EvaluationSerializer
 from apps.monitoring.models import Evaluation
 from tests.factories import api_key_for
+from tests.fuzz.conformance import api_schema
 from tests.inventory.factories import ModelVersionFactory
 from tests.monitoring.test_views import make_evaluation
 from tests.reviews.helpers import assessed_version, submitted_review
@@ -716,6 +717,16 @@ def test_asking_again_makes_it_pending_with_its_attempts_reset_and_the_page_foll
     refused = client.post(reverse("monitoring:evaluation-explanation-retry", kwargs={"pk": evaluation.pk}))
     assert refused.status_code == 409
     assert "Only a failed explanation can be asked for again; this one is stored." in refused.content.decode()
+
+
+def test_the_api_says_how_many_starts_the_explanation_took(_media, scientist, make_user):
+    evaluation = given_up(scientist, assessed_version(team__members=[scientist]))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('executive'))}")
+    assert api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()["explanation_attempts"] == 3
+    assert api.get("/api/v1/evaluations/").json()["results"][0]["explanation_attempts"] == 3
+    documented = api_schema()["components"]["schemas"]["Evaluation"]["properties"]["explanation_attempts"]
+    assert documented["readOnly"] is True and "PORTAL_TASK_MAX_ATTEMPTS" in documented["description"]
 
 
 def test_the_polled_panel_swaps_in_a_failure_and_reloads_the_page_for_a_stored_explanation(

@@ -113,6 +113,10 @@ class EvaluationSerializer(serializers.ModelSerializer):
     status_note = serializers.SerializerMethodField(
         help_text="Why a queued or running evaluation is not moving (no worker, broker down, worker died); "
                   "empty while all is well.")
+    explanation_attempts = serializers.IntegerField(
+        read_only=True, help_text="How many times a worker started the explanation of these metrics (counted from 0 "
+                                  "again when they are recomputed or the explanation is asked for again); at "
+                                  "PORTAL_TASK_MAX_ATTEMPTS without a result it is given up.")
 
     class Meta:
         model = Evaluation
@@ -120,7 +124,8 @@ class EvaluationSerializer(serializers.ModelSerializer):
                   "metrics",
                   "filename", "file_format", "sha256", "size_bytes", "source_uri", "columns", "positive_label",
                   "period_start",
-                  "period_end", "attempts", "created_by", "created_at", "started_at", "finished_at"]
+                  "period_end", "attempts", "explanation_attempts", "created_by", "created_at", "started_at",
+                  "finished_at"]
         read_only_fields = fields
 
     def get_status_note(self, evaluation: Evaluation) -> str:
