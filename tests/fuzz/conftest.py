@@ -61,6 +61,11 @@ def seed_portfolio() -> dict:
         version=version, filename="eval.csv", file_format="csv", sha256="0" * 64, size_bytes=10, raw_path="x",
         parquet_path="x", row_count=10, status=Evaluation.Status.DONE,
         metrics={"overall": {"accuracy": 0.9}, "groups": {}, "fairness": {}, "drift": {}})
+    # One whose explanation failed, so that asking for it again (POST .../explain/) gets past the 409.
+    explanation_failed = Evaluation.objects.create(
+        version=version, filename="eval.csv", file_format="csv", sha256="0" * 64, size_bytes=10, raw_path="x",
+        parquet_path="x", row_count=10, status=Evaluation.Status.DONE, explanation_attempts=3,
+        metrics={"overall": {"accuracy": 0.9}, "explanations": {"status": "failed", "reason": "Gave up."}})
     alert = Alert.objects.create(model=model, version=version, metric="overall.accuracy", value=0.7,
                                  threshold="< 0.8", severity="breach", message="accuracy is 0.7000.",
                                  evaluation=evaluation)
@@ -106,7 +111,7 @@ def seed_portfolio() -> dict:
             "governance-policies": list(GovernancePolicy.objects.values_list("pk", flat=True)[:3]),
             "risk-matrices": list(RiskMatrix.objects.values_list("version", flat=True)),
             "reviews": [draft_review.pk, open_review.pk],
-            "evaluations": [evaluation.pk],
+            "evaluations": [evaluation.pk, explanation_failed.pk],
             "alerts": [alert.pk],
             "metric-windows": [window.pk],
             "webhooks": [delivery.subscription_id],

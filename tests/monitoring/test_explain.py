@@ -19,7 +19,7 @@ from apps.monitoring import explain, services
 from apps.monitoring.api.serializers import EvaluationSerializer
 from apps.monitoring.models import Evaluation
 from tests.factories import api_key_for
-from tests.fuzz.conformance import api_schema
+from tests.fuzz.conformance import api_schema, assert_documented
 from tests.inventory.factories import ModelVersionFactory
 from tests.monitoring.test_views import make_evaluation
 from tests.reviews.helpers import assessed_version, submitted_review
@@ -727,6 +727,85 @@ def test_the_api_says_how_many_starts_the_explanation_took(_media, scientist, ma
     assert api.get("/api/v1/evaluations/").json()["results"][0]["explanation_attempts"] == 3
     documented = api_schema()["components"]["schemas"]["Evaluation"]["properties"]["explanation_attempts"]
     assert documented["readOnly"] is True and "PORTAL_TASK_MAX_ATTEMPTS" in documented["description"]
+
+
+EXPLAIN = "/api/v1/evaluations/{id}/explain/"
+
+
+def api_as(person) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(person)}")
+    return api
+
+
+def test_the_api_asks_again_like_the_page_and_answers_the_evaluation_it_follows(
+        _media, scientist, monkeypatch, django_capture_on_commit_callbacks):
+    from apps.core.models import AuditEvent
+    from apps.monitoring import tasks
+
+    evaluation = given_up(scientist, assessed_version(team__members=[scientist]))
+    sent = []
+    monkeypatch.setattr(tasks.explain_evaluation, "apply_async", lambda args, **kwargs: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(scientist).post(f"/api/v1/evaluations/{evaluation.pk}/explain/")
+
+    assert response.status_code == 202, response.content
+    assert_documented(response, "post", EXPLAIN)
+    body = response.json()
+    assert body["id"] == evaluation.pk and body["status"] == "done" and body["explanation_attempts"] == 0
+    assert body["metrics"]["explanations"]["status"] == "pending"
+    assert sent == [[evaluation.pk]]
+    event = AuditEvent.objects.get(action="evaluation.explanation_requested", object_id=str(evaluation.pk))
+    assert event.actor == scientist and event.changes["explanation_attempts"] == [3, 0]
+
+    assert services.evaluation_explain(evaluation_id=evaluation.pk) is True
+    body = api_as(scientist).get(f"/api/v1/evaluations/{evaluation.pk}/").json()
+    assert body["metrics"]["explanations"]["status"] == "done" and body["explanation_attempts"] == 1
+
+
+@pytest.mark.parametrize("state", ["pending", "done"])
+def test_the_api_refuses_to_ask_again_for_an_explanation_that_did_not_fail(_media, scientist, state):
+    evaluation = done_before_explained(scientist, assessed_version(team__members=[scientist]), synthetic(300))
+    if state == "done":
+        assert services.evaluation_explain(evaluation_id=evaluation.pk) is True
+    evaluation.refresh_from_db()
+    before = evaluation.metrics["explanations"]
+
+    response = api_as(scientist).post(f"/api/v1/evaluations/{evaluation.pk}/explain/")
+
+    assert response.status_code == 409
+    assert_documented(response, "post", EXPLAIN)
+    shown = {"pending": "being computed", "done": "stored"}[state]
+    assert response.json()["detail"].startswith(
+        f"Only a failed explanation can be asked for again; this one is {shown}.")
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"] == before
+
+
+def test_the_api_lets_only_the_models_team_ask_again_and_answers_404_for_no_such_evaluation(
+        _media, scientist, make_user):
+    from apps.core.models import AuditEvent
+
+    evaluation = given_up(scientist, assessed_version(team__members=[scientist]))
+    url = f"/api/v1/evaluations/{evaluation.pk}/explain/"
+
+    refused = api_as(make_user("executive")).post(url)
+    assert refused.status_code == 403 and refused.json()["detail"]
+    other_team = api_as(make_user("data_scientist")).post(url)
+    assert other_team.status_code == 403 and "ask" in other_team.json()["detail"]
+    assert_documented(other_team, "post", EXPLAIN)
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["explanations"]["status"] == "failed" and evaluation.explanation_attempts == 3
+    assert not AuditEvent.objects.filter(action="evaluation.explanation_requested").exists()
+
+    missing = api_as(scientist).post(f"/api/v1/evaluations/{evaluation.pk + 1000}/explain/")
+    assert missing.status_code == 404
+    assert_documented(missing, "post", EXPLAIN)
+
+
+def test_the_api_schema_documents_asking_again():
+    operation = api_schema()["paths"][EXPLAIN]["post"]
+    assert {"202", "403", "404", "409"} <= set(operation["responses"]) and "failed" in operation["description"]
 
 
 def test_the_polled_panel_swaps_in_a_failure_and_reloads_the_page_for_a_stored_explanation(

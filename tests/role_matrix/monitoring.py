@@ -110,6 +110,7 @@ MATRIX = {
     "evaluation-detail": ("get", EVERYONE, evaluation_kwargs),
     "evaluation-by-reference": ("post", WRITERS, None),
     "evaluation-labels": ("post", WRITERS, evaluation_kwargs),
+    "evaluation-explain": ("post", WRITERS, evaluation_kwargs),
     "alert-list": ("get", EVERYONE, None),
     "alert-detail": ("get", EVERYONE, alert_kwargs),
     "alert-acknowledge": ("post", ALERT_HANDLERS, alert_kwargs),
@@ -135,7 +136,7 @@ WRITES["upload-detail"] = {"delete": WRITERS}
 OWN_TEAM = {name: {"post": REFUSED} for name in (
     "monitoring:upload", "monitoring:reference-upload", "monitoring:promote", "evaluation-list",
     "model-version-reference", "evaluation-by-reference", "monitoring:evaluation-labels", "evaluation-labels",
-    "upload-list", "monitoring:evaluation-explanation-retry")}
+    "upload-list", "monitoring:evaluation-explanation-retry", "evaluation-explain")}
 OWNER_ONLY = "an upload's parts, completion and abort are its starter's alone: anyone else gets 404"
 ANY_TEAM = {
     "upload-part": OWNER_ONLY,

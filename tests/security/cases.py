@@ -514,8 +514,8 @@ def _labels_page(ctx):
     return Write(actor=scientist, kwargs={"pk": evaluation.pk}, api=False, data=lambda: {"file": label_upload()})
 
 
-@case("monitoring:evaluation-explanation-retry")
-def _explanation_retry_page(ctx):
+def failed_explanation():
+    """A done evaluation whose explanation was given up, and a data scientist of its model's team."""
     from apps.monitoring.models import Evaluation
 
     version = ModelVersionFactory()
@@ -523,7 +523,19 @@ def _explanation_retry_page(ctx):
         version=version, filename="eval.csv", file_format="csv", sha256=SHA, size_bytes=10, raw_path="x",
         parquet_path="x", row_count=10, status=Evaluation.Status.DONE, explanation_attempts=3,
         metrics={"overall": {"accuracy": 0.9}, "explanations": {"status": "failed", "reason": "Gave up."}})
-    return Write(actor=member_of(version.model.team), kwargs={"pk": evaluation.pk}, api=False)
+    return evaluation, member_of(version.model.team)
+
+
+@case("monitoring:evaluation-explanation-retry")
+def _explanation_retry_page(ctx):
+    evaluation, scientist = failed_explanation()
+    return Write(actor=scientist, kwargs={"pk": evaluation.pk}, api=False)
+
+
+@case("evaluation-explain")
+def _explanation_retry_api(ctx):
+    evaluation, scientist = failed_explanation()
+    return Write(actor=scientist, kwargs={"pk": evaluation.pk})
 
 
 @case("evaluation-labels")

@@ -9,6 +9,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.schema import DetailSerializer
 from apps.core.params import query_int
 from apps.core.roles import Capability
 from apps.inventory.models import ModelVersion
@@ -114,6 +115,25 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                                                filename=upload.name)
         batch.evaluation.refresh_from_db(fields=["status"])
         return Response(s.LabelBatchSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Ask again for a failed explanation of an evaluation's outputs; a worker computes it",
+                   description="For a done evaluation whose explanation failed (an error, or given up after its "
+                               "workers stopped PORTAL_TASK_MAX_ATTEMPTS times): the explanation is pending again, "
+                               "with its `explanation_attempts` counted from 0, and a worker stores it in "
+                               "`metrics.explanations`: poll the evaluation until that one's `status` is no longer "
+                               "\"pending\". Like an upload, a write to the model: its team's data scientists and "
+                               "admins.",
+                   request=None, responses={
+                       202: s.EvaluationSerializer,
+                       403: OpenApiResponse(DetailSerializer, description="Only data scientists of the model's "
+                                                                          "team and admins."),
+                       409: OpenApiResponse(DetailSerializer, description="The explanation is not failed: it is "
+                                                                          "being computed or stored, the evaluation "
+                                                                          "is not done, or it has none.")})
+    @action(detail=True, methods=["post"])
+    def explain(self, request, pk=None):
+        evaluation = services.evaluation_explanation_retry(actor=request.user, evaluation=self.get_object())
+        return Response(s.EvaluationSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ReferenceUploadView(APIView):
