@@ -745,8 +745,8 @@ def evaluation_explanation_retry(*, actor, evaluation: Evaluation) -> Evaluation
         state = {"pending": "being computed", "done": "stored"}.get(found.get("status"), "not there")
         if locked.status != Evaluation.Status.DONE:
             state += f" and the evaluation is {locked.get_status_display().lower()}"
-        raise ConflictError(f"Only a failed explanation can be asked for again; this one is {state}. Reload the "
-                            "page to see where it stands.")
+        raise ConflictError(f"Only a failed explanation can be asked for again; this one is {state} (someone may "
+                            "have asked already).")
     now = timezone.now()
     attempts = locked.explanation_attempts
     locked.metrics = {**locked.metrics, "explanations": _pending_marker(

@@ -716,7 +716,8 @@ def test_asking_again_makes_it_pending_with_its_attempts_reset_and_the_page_foll
     assert evaluation.metrics["explanations"]["status"] == "done" and evaluation.explanation_attempts == 1
     refused = client.post(reverse("monitoring:evaluation-explanation-retry", kwargs={"pk": evaluation.pk}))
     assert refused.status_code == 409
-    assert "Only a failed explanation can be asked for again; this one is stored." in refused.content.decode()
+    assert ("Only a failed explanation can be asked for again; this one is stored (someone may have asked already)."
+            in refused.content.decode())
 
 
 def test_the_api_says_how_many_starts_the_explanation_took(_media, scientist, make_user):
@@ -777,7 +778,7 @@ def test_the_api_refuses_to_ask_again_for_an_explanation_that_did_not_fail(_medi
     assert_documented(response, "post", EXPLAIN)
     shown = {"pending": "being computed", "done": "stored"}[state]
     assert response.json()["detail"].startswith(
-        f"Only a failed explanation can be asked for again; this one is {shown}.")
+        f"Only a failed explanation can be asked for again; this one is {shown} (someone may have asked already).")
     evaluation.refresh_from_db()
     assert evaluation.metrics["explanations"] == before
 
