@@ -44,13 +44,22 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _tasks_run_inline(request):
-    """Unit tests run Celery tasks in-process; tests marked ``worker`` use the real broker and worker."""
+    """Unit tests run Celery tasks in-process; tests marked ``worker`` use the real broker and worker.
+
+    An eager ``apply_async`` runs its task with Celery's process-wide "join will block" flag set and puts back
+    the value it found: two at once on two threads (a live server's request and the test's own) can leave it
+    set, and every later ``result.get()`` then refuses ("Never call result.get() within a task"). Each test
+    starts and ends with it clear."""
+    from celery._state import _set_task_join_will_block
+
     from mlops_portal.celery import app
 
     eager = request.node.get_closest_marker("worker") is None
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = eager
+    _set_task_join_will_block(False)
     yield
+    _set_task_join_will_block(False)
     app.conf.task_always_eager = previous
 
 
