@@ -509,6 +509,11 @@ def _columns(options: dict) -> dict:
     return {**services.DEFAULT_COLUMNS, **{k: v for k, v in (options.get("columns") or {}).items() if v}}
 
 
+def _prediction_id(options: dict) -> str:
+    """The column a production file without its target is joined to its labels by (older uploads: the default)."""
+    return options.get("prediction_id_column") or services.DEFAULT_PREDICTION_ID
+
+
 def _ingest_whole(session: UploadSession, path: str) -> None:
     """A file within the direct upload's limit: the direct upload's services, checks and answers."""
     with open(path, "rb") as handle:
@@ -523,7 +528,7 @@ def _ingest_whole(session: UploadSession, path: str) -> None:
         evaluation, _ = services.evaluation_upload(
             actor=actor, version=session.version, data=data, filename=session.filename, kind=options["kind"],
             columns=_columns(options), sensitive_features=options.get("sensitive_features", []),
-            positive_label=options.get("positive_label", "1"))
+            positive_label=options.get("positive_label", "1"), prediction_id_column=_prediction_id(options))
     except services.UploadRejected as exc:
         _reject(session, exc.problems)
         return
@@ -540,7 +545,7 @@ def _spec(session: UploadSession) -> dict | None:
     options = session.options
     return {**_columns(options), "sensitive_features": list(options.get("sensitive_features", [])),
             "task_type": session.version.model.task_type, "positive_label": options.get("positive_label", "1"),
-            "prediction_id": services.DEFAULT_PREDICTION_ID,
+            "prediction_id": _prediction_id(options),
             "labels_later": options.get("kind") == Evaluation.Kind.PRODUCTION}
 
 
@@ -668,7 +673,7 @@ def _evaluation_columns(session: UploadSession, described: dict, labels_found: S
              "features": list(described["features"]), "labels": list(labels_found),
              "probability_columns": dict(described["probability_columns"])}
     if described["labels_pending"]:
-        found["prediction_id"] = services.DEFAULT_PREDICTION_ID  # labels are joined to it later
+        found["prediction_id"] = _prediction_id(options)  # labels are joined to it later
     return found
 
 

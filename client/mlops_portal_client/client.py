@@ -182,7 +182,8 @@ class PortalClient:
                 "model_version": int(version), "purpose": "evaluation", "kind": kind,
                 "sensitive_features": list(sensitive_features), "positive_label": str(positive_label),
                 "target_column": target_column, "prediction_column": prediction_column,
-                "score_column": score_column, "timestamp_column": timestamp_column}, resume=resume, wait=wait)
+                "score_column": score_column, "timestamp_column": timestamp_column,
+                "prediction_id_column": prediction_id_column}, resume=resume, wait=wait)
             return self.evaluation(session["evaluation"]) if wait else session
         filename, data = _payload(source)
         fields = {"model_version": str(version), "kind": kind, "sensitive_features": ",".join(sensitive_features),

@@ -155,7 +155,8 @@
       sensitive_features: value(form, "sensitive_features").split(",").map(function (name) { return name.trim(); })
         .filter(Boolean),
       target_column: value(form, "target_column"), prediction_column: value(form, "prediction_column"),
-      score_column: value(form, "score_column"), timestamp_column: value(form, "timestamp_column")
+      score_column: value(form, "score_column"), timestamp_column: value(form, "timestamp_column"),
+      prediction_id_column: value(form, "prediction_id_column")
     };
     Object.keys(body).forEach(function (key) { if (body[key] === "") { delete body[key]; } });
     return api(form, "POST", uploads, JSON.stringify(body), { "Content-Type": "application/json" }).then(function (session) {

@@ -84,3 +84,29 @@ def test_a_file_over_the_part_size_goes_in_parts_with_progress(page, live_server
     assert f"{accuracy_score(frame.y_true, frame.y_pred):.4f}" in page.get_by_role(
         "region", name="Overall metrics").inner_text()
     assert errors == [], f"browser console errors (CSP or JS): {errors}"
+
+
+def test_a_production_file_in_parts_keeps_the_prediction_id_column_named_in_the_form(
+        page, live_server, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PORTAL_UPLOAD_PART_BYTES = 1024
+    sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="2.0.0")
+    _, frame = _evaluation_csv()
+    frame = frame.drop(columns="y_true").assign(request_id=[f"r{i}" for i in range(len(frame))])
+    log_in(page, live_server, "sam")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/monitoring/upload/?version={version.pk}")
+    page.get_by_label("Kind").select_option("production")
+    page.get_by_label("File").set_input_files(files=[{"name": "preds.csv", "mimeType": "text/csv",
+                                                       "buffer": frame.to_csv(index=False).encode()}])
+    page.get_by_label("Prediction id column").fill("request_id")
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    page.wait_for_url(lambda url: "/monitoring/evaluations/" in url)
+    from apps.monitoring.models import Evaluation, UploadSession
+
+    assert UploadSession.objects.get().part_count > 1
+    evaluation = Evaluation.objects.get()
+    assert evaluation.columns["prediction_id"] == "request_id" and "request_id" not in evaluation.columns["features"]

@@ -29,7 +29,7 @@ PART = 1024
 # What ``upload_evaluation`` sends (less the version): a run with the same file and fields resumes the upload.
 FIELDS = {"purpose": "evaluation", "kind": "validation", "sensitive_features": ["sex"], "positive_label": "1",
           "target_column": "y_true", "prediction_column": "y_pred", "score_column": "y_score",
-          "timestamp_column": "timestamp"}
+          "timestamp_column": "timestamp", "prediction_id_column": "prediction_id"}
 
 
 @pytest.fixture
@@ -232,3 +232,25 @@ def test_a_refused_large_file_reports_its_problems_like_a_direct_upload(live_ser
     assert refused.returncode == 1
     assert "HTTP 400" in refused.stderr and "column 'y_score'" in refused.stderr and "302" in refused.stderr
     assert not Evaluation.objects.exists() and UploadSession.objects.get().state == "rejected"
+
+
+def test_a_production_file_in_parts_keeps_the_prediction_id_column_it_names(live_server, token, sam, tmp_path):
+    from tests.monitoring.test_late_labels import predictions
+
+    version = assessed_version(team__members=[sam])
+    frame = predictions(300).rename(columns={"prediction_id": "request_id"})
+    path = tmp_path / "predictions.csv"
+    frame.drop(columns="y_true").to_csv(path, index=False)
+    client = PortalClient(live_server.url, token)
+
+    evaluation = client.upload_evaluation(version.pk, path, kind="production", sensitive_features=["sex"],
+                                          prediction_id_column="request_id", chunk_threshold=1000)
+
+    assert UploadSession.objects.get().part_count > 1
+    assert evaluation["columns"]["prediction_id"] == "request_id"
+    labels = tmp_path / "labels.csv"
+    frame[["request_id", "y_true"]].to_csv(labels, index=False)
+    client.add_labels(evaluation["id"], labels)
+    result = client.wait(evaluation["id"], timeout=60)
+    assert result["metrics"]["labels"]["labelled_rows"] == 300
+    assert result["metrics"]["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))

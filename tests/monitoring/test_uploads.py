@@ -539,6 +539,43 @@ def test_a_streamed_file_whose_labels_come_later_gets_them_like_a_direct_upload(
     assert overall == direct.metrics["overall"] and streamed_evaluation.metrics["groups"] == direct.metrics["groups"]
 
 
+@pytest.mark.parametrize("path", ["whole", "streamed"])
+def test_an_upload_in_parts_joins_its_labels_by_the_prediction_id_column_it_names(
+        api, version, scientist, settings, monkeypatch, django_capture_on_commit_callbacks, path):
+    from tests.monitoring.test_late_labels import add_labels, csv_bytes, predictions
+
+    if path == "streamed":
+        settings.PORTAL_MAX_UPLOAD_BYTES = 4 * 1024
+        monkeypatch.setattr(uploads, "STREAM_BLOCK_BYTES", 4 * 1024)
+    frame = predictions(400).rename(columns={"prediction_id": "request_id"})
+
+    session = upload_in_parts(api, version, csv_bytes(frame.drop(columns="y_true")),
+                              django_capture_on_commit_callbacks, kind="production", prediction_id_column="request_id")
+
+    assert session["state"] == "complete", session["problems"]
+    assert session["options"]["prediction_id_column"] == "request_id"
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert evaluation.columns["prediction_id"] == "request_id" and "request_id" not in evaluation.columns["features"]
+    add_labels(scientist, evaluation, frame[["request_id", "y_true"]].iloc[:250], django_capture_on_commit_callbacks)
+    labelled = frame.iloc[:250]
+    assert evaluation.metrics["labels"]["labelled_rows"] == 250
+    assert evaluation.metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(labelled.y_true, labelled.y_pred))
+
+
+def test_an_upload_in_parts_without_its_target_or_the_named_id_column_is_rejected(
+        api, version, django_capture_on_commit_callbacks):
+    from tests.monitoring.test_late_labels import csv_bytes, predictions
+
+    frame = predictions(300).drop(columns="y_true")  # its ids are in prediction_id, not the column named
+
+    session = upload_in_parts(api, version, csv_bytes(frame), django_capture_on_commit_callbacks,
+                              kind="production", prediction_id_column="request_id")
+
+    assert session["state"] == "rejected"
+    assert any("request_id" in problem["message"] for problem in session["problems"]), session["problems"]
+    assert not Evaluation.objects.exists()
+
+
 def test_a_streamed_file_with_an_id_repeated_across_batches_is_rejected(
         api, version, streamed, django_capture_on_commit_callbacks):
     from tests.monitoring.test_late_labels import csv_bytes, predictions

@@ -5,6 +5,10 @@ from apps.inventory.models import ModelVersion
 from apps.monitoring import ingest, selectors
 from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
 
+PREDICTION_ID_HELP = ("Production only: a file without the target column is accepted when it has this column of unique "
+                      "ids; drift is computed at once, performance and fairness when labels are added "
+                      "(POST /api/v1/evaluations/{id}/labels/).")
+
 
 class EvaluationUploadSerializer(serializers.Serializer):
     """The upload contract data scientists' scripts rely on (multipart/form-data)."""
@@ -22,10 +26,7 @@ class EvaluationUploadSerializer(serializers.Serializer):
     score_column = serializers.CharField(required=False, default="y_score", validators=[validate_single_line])
     timestamp_column = serializers.CharField(required=False, default="timestamp", validators=[validate_single_line])
     prediction_id_column = serializers.CharField(
-        required=False, default="prediction_id", validators=[validate_single_line],
-        help_text="Production only: a file without the target column is accepted when it has this column of unique "
-                  "ids; drift is computed at once, performance and fairness when labels are added "
-                  "(POST /api/v1/evaluations/{id}/labels/).")
+        required=False, default="prediction_id", validators=[validate_single_line], help_text=PREDICTION_ID_HELP)
 
     def validate_sensitive_features(self, value: str) -> list[str]:
         names = [name.strip() for name in value.split(",") if name.strip()]

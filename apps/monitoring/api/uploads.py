@@ -12,7 +12,7 @@ from apps.core.roles import Capability
 from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
 from apps.monitoring import uploads
-from apps.monitoring.api.serializers import EvaluationOptionsSerializer, ProblemSerializer
+from apps.monitoring.api.serializers import PREDICTION_ID_HELP, EvaluationOptionsSerializer, ProblemSerializer
 from apps.monitoring.models import UploadSession
 
 PART_SHA256 = OpenApiParameter("X-Part-SHA256", str, OpenApiParameter.HEADER, required=True,
@@ -32,6 +32,9 @@ class UploadStartSerializer(EvaluationOptionsSerializer):
                                              "can then hash the file while it sends it).")
     purpose = serializers.ChoiceField(choices=UploadSession.Purpose.choices, default="evaluation",
                                       help_text="evaluation (results) or reference (a version's training features)")
+    # Here rather than in the options: an evaluation registered by reference always has its target.
+    prediction_id_column = serializers.CharField(
+        required=False, default="prediction_id", validators=[validate_single_line], help_text=PREDICTION_ID_HELP)
 
 
 class UploadCompleteSerializer(serializers.Serializer):
@@ -107,7 +110,7 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
             actor=request.user, version=data["model_version"], filename=data["filename"], size=data["size"],
             sha256=data["sha256"], purpose=data["purpose"],
             options={"kind": data["kind"], "sensitive_features": data["sensitive_features"],
-                     "positive_label": data["positive_label"],
+                     "positive_label": data["positive_label"], "prediction_id_column": data["prediction_id_column"],
                      "columns": {"target": data["target_column"], "prediction": data["prediction_column"],
                                  "score": data["score_column"], "timestamp": data["timestamp_column"]}})
         response = Response(UploadSessionSerializer(session).data, status=status.HTTP_201_CREATED)
