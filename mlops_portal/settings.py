@@ -505,6 +505,8 @@ PORTAL_UPLOAD_PART_BYTES = max(1, envint("PORTAL_UPLOAD_PART_MB", 64)) * 1024 * 
 # free on the storage's disk while it is checked, or it is refused before any part is sent.
 PORTAL_MAX_LARGE_UPLOAD_BYTES = envint("PORTAL_MAX_LARGE_UPLOAD_GB", 20) * 1024**3
 PORTAL_UPLOAD_EXPIRY_HOURS = max(1, envint("PORTAL_UPLOAD_EXPIRY_HOURS", 24))
+# Uploads in parts one person may have open at once: each holds disk (its parts) until completed, aborted or expired.
+PORTAL_MAX_OPEN_UPLOADS = max(1, envint("PORTAL_MAX_OPEN_UPLOADS", 10))
 # A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,

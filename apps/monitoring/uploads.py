@@ -19,6 +19,7 @@ stored. Whatever the outcome, the parts are deleted; ``uploads_expire`` deletes 
 """
 
 import contextlib
+import errno
 import hashlib
 import io
 import logging
@@ -32,6 +33,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
@@ -84,6 +86,9 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
     if size > limit:
         raise TooLargeError(f"The file is {size / 2**30:,.2f} GB; uploads may be at most {limit / 2**30:,.2f} GB "
                             "(PORTAL_MAX_LARGE_UPLOAD_GB). Nothing was stored.", field="size")
+    # One start at a time per person (their row locked), so two at once cannot both pass the count below.
+    list(get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
+    _require_fewer_open(actor)
     _require_disk(size)
     if purpose == UploadSession.Purpose.EVALUATION and options.get("kind") not in Evaluation.Kind.values:
         raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
@@ -99,20 +104,49 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
     return session
 
 
+def _open_uploads(**filters):
+    return UploadSession.objects.filter(state=UploadSession.State.OPEN, expires_at__gt=timezone.now(), **filters)
+
+
+def _require_fewer_open(actor) -> None:
+    """Each open upload holds disk for its parts until it is completed, aborted or expired: a person (or a script
+    looping on failures) may keep at most ``PORTAL_MAX_OPEN_UPLOADS`` open at once."""
+    limit = settings.PORTAL_MAX_OPEN_UPLOADS
+    mine = _open_uploads(created_by=actor).order_by("expires_at")
+    if mine.count() < limit:
+        return
+    oldest = mine.first()
+    raise ConflictError(
+        f"You have {limit} uploads in parts open, the most one person may have (PORTAL_MAX_OPEN_UPLOADS). Complete "
+        f"or abort one (DELETE /api/v1/uploads/<id>/), or wait until the oldest, {oldest.pk} "
+        f"({oldest.filename}), expires at {oldest.expires_at:%Y-%m-%d %H:%M} UTC. Nothing was stored.")
+
+
 def _require_disk(size: int) -> None:
     """Refuse, before any byte is sent, an upload the local storage's disk could not hold while it is checked
-    (a remote storage has no disk to measure here; the worker checks its own folder before it assembles)."""
+    (a remote storage has no disk to measure here; the worker checks its own folder before it assembles).
+
+    The disk's free space is shared with the uploads already open: each will still need its share (about
+    ``DISK_FACTOR`` times its size, less the parts it has sent), so what they are owed is counted as taken, and
+    many starts of large files cannot each see the same free space and fill the disk together."""
     folder = files.local_path("monitoring/uploads")
     if folder is None:
         return
     while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)
+    owed, others = 0, 0
+    for total, parts in _open_uploads().values_list("size_bytes", "parts").iterator():
+        sent = sum(int(part.get("size", 0)) for part in (parts or {}).values())
+        owed, others = owed + max(0, int(total * DISK_FACTOR) - sent), others + 1
     free, needed = shutil.disk_usage(folder).free, int(size * DISK_FACTOR)
-    if free < needed:
+    if free - owed < needed:
+        held = (f", of which {owed / 2**30:,.1f} GB is kept for {others} upload{'s' if others != 1 else ''} in "
+                "progress" if owed else "")
         raise InsufficientStorageError(
-            f"The portal's disk has {free / 2**30:,.1f} GB free; a {size / 2**30:,.2f} GB file needs about "
+            f"The portal's disk has {free / 2**30:,.1f} GB free{held}; a {size / 2**30:,.2f} GB file needs about "
             f"{needed / 2**30:,.1f} GB while it is checked (its parts, the file and its Parquet copy). Free space "
-            "on the server or upload a smaller file. Nothing was stored.", field="size")
+            "on the server, wait for the uploads in progress, or upload a smaller file. Nothing was stored.",
+            field="size")
 
 
 def _expected_size(session: UploadSession, number: int) -> int:
@@ -171,9 +205,13 @@ def _store_in_place(path: str, stream, *, number: int, expected: int, declared: 
             digest = _receive(stream, out, expected=expected, declared=declared)
         _check_part(number, digest, part_sha256)
         os.replace(incoming, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(incoming)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorageError(
+                f"The portal's disk filled up while part {number} was written; the part was not stored (an "
+                "earlier copy of it is kept). Send it again once the administrator has freed space.") from exc
         raise
     return digest
 

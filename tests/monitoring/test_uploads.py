@@ -4,6 +4,7 @@ Parts are 1 KB here (``PORTAL_UPLOAD_PART_BYTES``) so a 20 KB file has twenty of
 (files over ``PORTAL_MAX_UPLOAD_MB``) is reached by lowering that limit to 4 KB and Arrow's block to 4 KB.
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -432,6 +433,65 @@ def test_a_file_the_disk_has_no_room_for_is_refused_before_any_part(api, version
     assert not UploadSession.objects.exists()
     monkeypatch.setattr(uploads.shutil, "disk_usage", lambda path: room._replace(free=int(len(data) * 3)))
     assert start(api, version, data).status_code == 201
+
+
+def test_the_room_open_uploads_still_need_is_not_offered_to_another(api, version, monkeypatch):
+    data, _ = evaluation_csv(200)
+    room = shutil.disk_usage(os.path.dirname(files.local_path("x")))
+    monkeypatch.setattr(uploads.shutil, "disk_usage",
+                        lambda path: room._replace(free=int(len(data) * uploads.DISK_FACTOR * 1.5)))
+    first = start(api, version, data).json()
+
+    refused = start(api, version, data)
+
+    assert refused.status_code == 507, refused.content
+    assert "is kept for 1 upload in progress" in refused.json()["detail"]
+    assert UploadSession.objects.count() == 1
+    assert api.delete(f"/api/v1/uploads/{first['id']}/").status_code == 204
+    assert start(api, version, data).status_code == 201
+
+
+def test_a_person_has_at_most_the_configured_number_of_uploads_open(api, version, scientist, make_user, settings):
+    settings.PORTAL_MAX_OPEN_UPLOADS = 2
+    data, _ = evaluation_csv(50)
+    first, _ = start(api, version, data).json(), start(api, version, data)
+    UploadSession.objects.create(version=version, filename="old.csv", size_bytes=10, part_size=PART,
+                                 created_by=scientist, expires_at=timezone.now() - timedelta(minutes=1))
+
+    refused = start(api, version, data)
+
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "You have 2 uploads in parts open" in detail and "PORTAL_MAX_OPEN_UPLOADS" in detail
+    assert first["id"] in detail and "Nothing was stored" in detail
+    assert UploadSession.objects.filter(state="open").count() == 3  # the expired one is not counted
+    member = make_user("data_scientist")
+    version.model.team.members.add(member)
+    colleague = APIClient()
+    colleague.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(member)}")
+    assert start(colleague, version, data).status_code == 201  # the limit is each person's
+    assert api.delete(f"/api/v1/uploads/{first['id']}/").status_code == 204
+    assert start(api, version, data).status_code == 201
+
+
+def test_a_part_the_disk_fills_up_under_is_507_and_the_earlier_copy_stays(api, version, monkeypatch):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    assert put_part(api, session["id"], 1, data[:PART]).status_code == 200
+    real = uploads._receive
+
+    def full(stream, out, **kwargs):
+        out.write(b"half a part")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(uploads, "_receive", full)
+    response = put_part(api, session["id"], 1, data[:PART])
+
+    assert response.status_code == 507 and "disk filled up while part 1" in response.json()["detail"]
+    assert stored_parts(session["id"]) == ["1"]
+    assert files.backend().open(f"monitoring/uploads/{session['id']}/1").read() == data[:PART]
+    monkeypatch.setattr(uploads, "_receive", real)
+    assert put_part(api, session["id"], 2, data[PART:2 * PART]).status_code == 200
 
 
 def test_a_worker_without_room_to_check_the_file_rejects_it_and_keeps_nothing(

@@ -98,10 +98,12 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
     @extend_schema(summary="Start an upload in parts of a file too large for one request",
                    request=UploadStartSerializer,
                    responses={201: UploadSessionSerializer, 400: INVALID,
-                              409: OpenApiResponse(description="The model version is retired."),
+                              409: OpenApiResponse(description="The model version is retired, or the person "
+                                                               "already has PORTAL_MAX_OPEN_UPLOADS uploads open."),
                               413: OpenApiResponse(description="The file is over PORTAL_MAX_LARGE_UPLOAD_GB."),
                               507: OpenApiResponse(description="The storage's disk has no room for the file while it "
-                                                               "is checked (about 2.7 times its size).")})
+                                                               "is checked (about 2.7 times its size), counting "
+                                                               "what the uploads already open still need.")})
     def create(self, request):
         body = UploadStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -127,7 +129,9 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
                                                                "part's, or a SHA-256 other than X-Part-SHA256; "
                                                                "nothing stored."),
                               409: NOT_OPEN,
-                              413: OpenApiResponse(description="The body is longer than the part; nothing stored.")})
+                              413: OpenApiResponse(description="The body is longer than the part; nothing stored."),
+                              507: OpenApiResponse(description="The disk filled up while the part was written; "
+                                                               "nothing stored.")})
     @action(detail=True, methods=["put"], url_path=r"parts/(?P<number>[0-9]{1,9})", url_name="part")
     def part(self, request, pk=None, number=None):
         session = self.get_object()
