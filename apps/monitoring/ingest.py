@@ -81,6 +81,7 @@ PARQUET_MAX_ROWS_PER_BYTE = 64
 PARQUET_MAX_EXPANSION = 8
 # Bytes per value once decoded, by Parquet physical type (pandas widens small integers and floats to 8).
 PARQUET_WIDTHS = {"BOOLEAN": 1, "INT32": 8, "INT64": 8, "INT96": 12, "FLOAT": 8, "DOUBLE": 8, "BYTE_ARRAY": 4}
+UNCLOSED_QUOTE = "a quoted value is never closed (a '\"' is missing)"
 NESTED = "nested values (lists or objects) are not accepted; evaluation files are flat, one value per column"
 COMPRESSED_MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -404,7 +405,11 @@ def _csv_header(data: bytes, start: int) -> tuple[list[str], str, int]:
     delimiter = _sniff_delimiter(sample)
     end = data.find(b"\n", start)
     end = len(data) if end < 0 else end
-    header_line = data[start:end].decode("utf-8").rstrip("\r")
+    try:
+        header_line = data[start:end].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as error:
+        raise _fail(f"the header row is not UTF-8: byte 0x{data[start + error.start]:02X} cannot be decoded; save "
+                    "the file as UTF-8", rows=[1]) from error
     if "\r" in header_line:
         raise _fail("the header row holds a carriage return: the file has old Mac line endings (CR only) or a "
                     "column name with a line break; save it with LF or CRLF line endings", rows=[1])
@@ -425,7 +430,11 @@ def _csv_header(data: bytes, start: int) -> tuple[list[str], str, int]:
 
 
 def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types: dict, *, careful: bool = False,
-               skip_rows: int = 0, block_size: int | None = None) -> tuple[pa.Table, list]:
+               skip_rows: int = 0, block_size: int | None = None,
+               quoted_line_breaks: bool = False) -> tuple[pa.Table, list]:
+    """Arrow's reader on ``view``; ``careful``: on one thread (which numbers the rows). Line breaks inside quoted
+    values are read as such when ``careful`` or ``quoted_line_breaks``; otherwise Arrow's threads cut the data in
+    blocks at any line feed, and a quoted one cut in two makes rows of the wrong length."""
     invalid = []
 
     def on_invalid_row(row):
@@ -437,7 +446,7 @@ def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types:
         read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=not careful,
                                         block_size=block_size),
         parse_options=pa_csv.ParseOptions(
-            delimiter=delimiter, newlines_in_values=careful, invalid_row_handler=on_invalid_row
+            delimiter=delimiter, newlines_in_values=careful or quoted_line_breaks, invalid_row_handler=on_invalid_row
         ),
         # Text is dictionary-encoded while parsing: a small table and cheap categoricals.
         convert_options=pa_csv.ConvertOptions(
@@ -518,15 +527,23 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
 
 def _check_quotes(data: bytes, start: int, delimiter: str) -> None:
     """Arrow reads a quote that is never closed as a value running to the end of the file; refuse it."""
-    text = io.TextIOWrapper(io.BytesIO(data[start:]), encoding="utf-8", newline="")
+    line = unclosed_quote_line(data, start, delimiter)
+    if line is not None:
+        raise _fail(UNCLOSED_QUOTE, rows=[line + data.count(b"\n", 0, start)])
+
+
+def unclosed_quote_line(data: bytes, start: int, delimiter: str) -> int | None:
+    """The line (1 for the one at ``start``) of the row whose quoted value is never closed, or None. A quote inside
+    an unquoted value (``27" screen``) is a character like any other, for Python's reader as for Arrow's."""
+    text = io.TextIOWrapper(io.BytesIO(data[start:]), encoding="utf-8", errors="replace", newline="")
     reader, row_start = csv.reader(text, delimiter=delimiter, strict=True), 1
     try:
         for _ in reader:
             row_start = reader.line_num + 1
     except csv.Error as error:
         if "end of data" in str(error):
-            row = row_start + data.count(b"\n", 0, start)
-            raise _fail("a quoted value is never closed (a '\"' is missing)", rows=[row]) from error
+            return row_start
+    return None
 
 
 def _check_json_lines(data: bytes, start: int, limits: Limits, line_feeds: int) -> bool:

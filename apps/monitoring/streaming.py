@@ -7,8 +7,10 @@ column checks (labels, scores, timestamps, sensitive features, features) and is 
 memory holds about one piece whatever the row count. What only the whole file can tell (the set of labels, the
 groups of a sensitive feature) is counted across pieces and judged at the end. Checking stops at the first piece
 with problems (every problem of that piece is listed): the file is refused, and the caller deletes the partial
-copy. Row numbers follow ingest's (CSV header is row 1), without its blank-line correction: Arrow skips blank
-lines, so a CSV with blank lines between rows gets row numbers off by them.
+copy. Row numbers follow ingest's (CSV header is row 1; blank lines before it are skipped and counted), without
+its blank-line correction between rows: Arrow skips blank lines, so a CSV with blank lines between rows gets row
+numbers off by them. A problem Arrow finds while converting a piece (bytes that are not UTF-8, a value of another
+type than the first piece's) is named by its column and row, and so is a quote still open at the end of the file.
 
 JSON Lines are read in pieces of about ``BLOCK_BYTES`` cut at the last line feed (a record never holds a raw line
 feed). Each piece first gets ingest's byte checks of JSON Lines (NUL bytes, invalid UTF-8, line lengths, nesting,
@@ -51,6 +53,10 @@ from apps.monitoring.metrics import MISSING_GROUP
 # and the copy of the previous one being written.
 BLOCK_BYTES = 32 * 1024 * 1024
 _LINE_FEED = re.compile(b"\n")  # searched in a memory view without copying it
+_QUOTE = re.compile(b'"')
+# Arrow's CSV conversion errors, read on one thread: the column's index, the record's number in the piece.
+_CSV_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (?:Row #(?P<row>\d+): )?CSV conversion error to "
+                        r"(?P<type>[^:]+): invalid (?:value '(?P<value>.*)'|UTF8 data)", re.DOTALL)
 NUL_BYTE = "holds a NUL byte: this is a binary file, not CSV"
 NUL_BYTE_JSON = "holds a NUL byte: this is a binary file, not JSON Lines"
 # Arrow's JSON reader parses a piece in blocks of this size (or twice the longest line allowed) on all cores.
@@ -210,25 +216,38 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
     with no value in the first piece left to inference), as Arrow's streaming reader would do.
     """
     first, column_types, names, delimiter = 2, {}, [], ","
-    for piece, nul in _pieces(handle, block_bytes):
-        if not names:
-            line_end = _LINE_FEED.search(piece)
-            if 0 <= nul < (line_end.end() if line_end else len(piece)):
-                raise IngestError([Problem(None, (1,), NUL_BYTE)])
-            names, delimiter, body = ingest._csv_header(
-                bytes(piece[:line_end.end() + ingest.SNIFF_BYTES] if line_end else piece), 0)
-            column_types = {name: TEXT for name in text_columns if name in names}
-            if id_column in names:
-                column_types[id_column] = pa.string()  # unique values: a dictionary would be as long as the column
-            piece, nul = piece[body:], nul - body if nul >= 0 else nul
-            if not len(piece):
-                continue
-            table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
-            column_types = {f.name: _imposed(f.type) for f in table.schema if not pa.types.is_null(f.type)}
-        else:
-            table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
-        yield first, table
-        first += table.num_rows
+
+    def quote_left_open(row: bytes) -> bool:  # the delimiter is the header's once it is read
+        return ingest.unclosed_quote_line(row, 0, delimiter) is not None
+
+    try:
+        for piece, nul in _pieces(handle, block_bytes, quote_left_open=quote_left_open):
+            if not names:
+                # Blank lines before the header are skipped and counted, as ingest does with a whole file.
+                start = ingest._first_content_byte(piece, 0)
+                first += bytes(piece[:start]).count(b"\n")
+                piece, nul = piece[start:], nul - start if nul >= 0 else nul
+                if not len(piece):
+                    continue
+                line_end = _LINE_FEED.search(piece)
+                if 0 <= nul < (line_end.end() if line_end else len(piece)):
+                    raise IngestError([Problem(None, (first - 1,), NUL_BYTE)])
+                names, delimiter, body = ingest._csv_header(
+                    bytes(piece[:line_end.end() + ingest.SNIFF_BYTES] if line_end else piece), 0)
+                column_types = {name: TEXT for name in text_columns if name in names}
+                if id_column in names:
+                    column_types[id_column] = pa.string()  # unique values: a dictionary would be as long as the column
+                piece, nul = piece[body:], nul - body if nul >= 0 else nul
+                if not len(piece):
+                    continue
+                table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
+                column_types = {f.name: _imposed(f.type) for f in table.schema if not pa.types.is_null(f.type)}
+            else:
+                table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
+            yield first, table
+            first += table.num_rows
+    except _Unfinished as exc:  # the row starting at ``first`` (the header when there are no names yet)
+        raise IngestError([Problem(None, (first if names else first - 1,), exc.message)]) from None
     if not names:
         raise IngestError([Problem(None, (), "the file is empty")])
 
@@ -237,12 +256,25 @@ def _imposed(kind: pa.DataType) -> pa.DataType:
     return pa.float64() if pa.types.is_integer(kind) else kind
 
 
-def _pieces(handle, block_bytes: int, row_end=None) -> Iterator[tuple[memoryview, int]]:
+class _Unfinished(Exception):  # noqa: N818 - not an error of the code: a row of the file that never ends
+    """A row that does not end: longer than ``MAX_PIECES`` blocks, or, in a CSV, with a quote still open at the end
+    of the file. Raised by ``_pieces`` where the row's piece would come; the reader names the row."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _pieces(handle, block_bytes: int, row_end=None,
+            quote_left_open: Callable[[bytes], bool] | None = None) -> Iterator[tuple[memoryview, int]]:
     """The file in pieces of about ``block_bytes``, each ending at a row end (the first starts with the header,
     without a byte-order mark), read into one reused buffer: a piece is valid until the next is asked for.
     Each comes with the offset of its first NUL byte, or -1 (``bytearray.find`` is memchr; a memory view has
-    no ``find``). A row longer than ``MAX_PIECES`` blocks is refused. ``row_end(buffer, size)`` finds where the
-    last complete row ends: a CSV's last line feed outside quotes by default."""
+    no ``find``). ``row_end(buffer, size)`` finds where the last complete row ends: a CSV's last line feed outside
+    quotes by default. A row longer than ``MAX_PIECES`` blocks raises ``_Unfinished``, and so does a quote still
+    open at the end of the file (``quote_left_open(last_row)``, asked when the last piece holds an odd number of
+    quotes), once the rows before it have come: Arrow would read the rest of the file as one value, and the rows
+    in it would be lost without a word."""
     row_end = row_end or _last_row_end
     buffer, size = bytearray(block_bytes), 0
     head = handle.read(len(ingest.UTF8_BOM))
@@ -251,9 +283,7 @@ def _pieces(handle, block_bytes: int, row_end=None) -> Iterator[tuple[memoryview
     while True:
         if size == len(buffer):  # one row fills the buffer: grow it (a new one, since pieces may still be viewed)
             if size >= MAX_PIECES * block_bytes:
-                why = " (a quote that is never closed?)" if row_end is _last_row_end else ""
-                raise IngestError([Problem(None, (), f"a row is longer than {size / 2**20:,.0f} MB{why}; rows "
-                                                     "must be shorter")])
+                raise _Unfinished(_too_long(size, quote_left_open is not None))
             buffer = buffer[:size] + bytearray(block_bytes)
         read = _fill(handle, memoryview(buffer)[size:])
         if not read:
@@ -265,8 +295,25 @@ def _pieces(handle, block_bytes: int, row_end=None) -> Iterator[tuple[memoryview
         yield memoryview(buffer)[:cut], buffer.find(b"\x00", 0, cut)
         buffer[:size - cut] = buffer[cut:size]
         size -= cut
+    if size and quote_left_open is not None and buffer.count(b'"', 0, size) % 2:
+        cut = _last_row_end(buffer, size) or 0  # the complete rows before the one whose quote stays open
+        if quote_left_open(bytes(buffer[cut:size])):
+            if cut:
+                yield memoryview(buffer)[:cut], buffer.find(b"\x00", 0, cut)
+            raise _Unfinished(f"{ingest.UNCLOSED_QUOTE}: it runs to the end of the file; close it, and write a quote "
+                              'inside a quoted value twice ("")')
     if size:
         yield memoryview(buffer)[:size], buffer.find(b"\x00", 0, size)
+
+
+def _too_long(size: int, csv: bool) -> str:
+    shown = f"{size / 2**20:,.0f} MB" if size >= 2**20 else f"{size:,} bytes"
+    limit = f"the row is longer than {shown}, the longest row a large file may have"
+    if csv:
+        return (f"{limit}: a quote that is never closed makes the rest of the file one value (close it, and write "
+                'a quote inside a quoted value twice, ""); otherwise shorten the row\'s values or split its columns '
+                "into two files")
+    return f"{limit}: a JSON Lines file holds one record per line; check that each record ends with a line feed"
 
 
 def _fill(handle, view: memoryview) -> int:
@@ -296,26 +343,62 @@ def _last_row_end(buffer: bytearray, size: int) -> int | None:
 def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, column_types: dict, first: int,
                max_value_bytes: int) -> pa.Table:
     """One piece through Arrow; a NUL byte (at offset ``nul``, -1 for none), a row with another number of values
-    than the header, a value of another type than the first piece's, or a text value over ``max_value_bytes`` is
-    a problem named by its row (invalid UTF-8 is Arrow's conversion error)."""
+    than the header, a value of another type than the first piece's, bytes that are not UTF-8, or a text value
+    over ``max_value_bytes`` is a problem named by its column and row.
+
+    A piece with a quote may hold a line feed inside a quoted value: Arrow is told so (it then cuts its blocks
+    outside quotes, about a third slower), or its threads would cut such a value in two."""
     if nul >= 0:
         raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE)])
+    quoted = _QUOTE.search(piece) is not None
     try:
-        table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types)
+        table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, quoted_line_breaks=quoted)
     except pa.ArrowInvalid as exc:
-        raise IngestError([Problem(None, (), f"after row {first - 1:,}: {exc}")]) from exc
+        raise IngestError([_conversion_problem(piece, names, delimiter, column_types, first, exc)]) from exc
     if invalid:
         # Arrow numbers rows only when it reads on one thread: read the piece again that way to name them.
-        _, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
+        table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
+    if invalid:
         numbers = tuple(first + row.number - 1 for row in invalid[:ingest.MAX_LISTED_ROWS])
         counts = sorted({row.actual_columns for row in invalid})
         message = (f"has {' or '.join(map(str, counts))} values where the header has {len(names)} columns "
                    f"(delimiter {delimiter!r}; quote values that contain it)")
         raise IngestError([Problem(None, numbers, message + (f" (in {len(invalid)} rows)"
                                                               if len(invalid) > ingest.MAX_LISTED_ROWS else ""))])
+    undecoded = {f.name: pa.string() for f in table.schema if _is_bytes(f.type)}
+    if undecoded:  # Arrow keeps a column whose bytes are not UTF-8 as binary: read it as text to name the row
+        raise IngestError([_conversion_problem(piece, names, delimiter, {**column_types, **undecoded}, first)])
     if _longest_text(table) > max_value_bytes:
         ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)  # names the rows
     return table
+
+
+def _is_bytes(kind: pa.DataType) -> bool:
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)
+
+
+def _conversion_problem(piece: memoryview, names: list[str], delimiter: str, column_types: dict, first: int,
+                        error: pa.ArrowInvalid | None = None) -> Problem:
+    """Arrow's conversion error on a piece as a problem named by its column and row: the piece is read again on
+    one thread, whose error numbers the row (``Row #3``: the piece's third record)."""
+    try:
+        ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
+    except pa.ArrowInvalid as exc:
+        error = exc
+    found = _CSV_ERROR.search(str(error)) if error is not None else None
+    if not found or not found["row"] or int(found["column"]) >= len(names):
+        return Problem(None, (), f"after row {first - 1:,}: {error}")
+    column, rows, kind = names[int(found["column"])], (first + int(found["row"]) - 1,), found["type"]
+    if found["value"] is None or "\ufffd" in found["value"]:  # Arrow shows bytes it cannot decode as U+FFFD
+        return Problem(column, rows, "holds bytes that are not UTF-8; save the file as UTF-8")
+    value = ingest._quoted(found["value"])
+    if kind in ("double", "int64", "float"):
+        return Problem(column, rows, f"value {value} is not a number, and the file's first rows hold numbers in "
+                                     "this column; a large file is checked in pieces whose column types are those "
+                                     "of its first piece")
+    return Problem(column, rows, f"value {value} cannot be read as {kind}, as this column's values in the file's "
+                                 "first rows were")
 
 
 def _longest_text(table: pa.Table) -> int:
@@ -349,20 +432,23 @@ def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str],
     """
     first, names, schema, keys, layouts = 1, [], None, set(), set()
     block_size = max(JSON_BLOCK_BYTES, 2 * max_line_bytes)  # Arrow refuses a record longer than its block
-    for piece, nul in _pieces(handle, block_bytes, _last_line_end):
-        lines = _scan_json(piece, nul, first, keys, layouts, max_line_bytes)
-        table = _json_piece(piece, first, schema, block_size)
-        if not table.num_rows:  # blank lines only
+    try:
+        for piece, nul in _pieces(handle, block_bytes, _last_line_end):
+            lines = _scan_json(piece, nul, first, keys, layouts, max_line_bytes)
+            table = _json_piece(piece, first, schema, block_size)
+            if not table.num_rows:  # blank lines only
+                first += lines
+                continue
+            if schema is None:
+                names = table.column_names
+                schema = pa.schema([pa.field(f.name, _imposed(f.type)) for f in table.schema
+                                    if f.name not in free_columns and not pa.types.is_null(f.type)])
+            else:
+                table = _fitted(table, names, first)
+            yield first, _text_as_dictionary(table, text_columns)
             first += lines
-            continue
-        if schema is None:
-            names = table.column_names
-            schema = pa.schema([pa.field(f.name, _imposed(f.type)) for f in table.schema
-                                if f.name not in free_columns and not pa.types.is_null(f.type)])
-        else:
-            table = _fitted(table, names, first)
-        yield first, _text_as_dictionary(table, text_columns)
-        first += lines
+    except _Unfinished as exc:
+        raise IngestError([Problem(None, (first,), exc.message)]) from None
     if schema is None:
         raise IngestError([Problem(None, (), "the file is empty")])
 

@@ -81,10 +81,11 @@ def test_whole_numbers_first_and_decimals_later_are_one_column(tmp_path):
     assert stored["amount"].tolist() == [3.0] * 40 + [2.5] * 40
 
 
-def test_text_in_a_number_column_of_a_later_piece_names_where(tmp_path):
+def test_text_in_a_number_column_of_a_later_piece_names_its_column_and_row(tmp_path):
     data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 40 + b"0,0,m,lots\n"
     (problem,) = problems(tmp_path, data, block_bytes=64)
-    assert problem.message.startswith("after row ") and "lots" in problem.message
+    assert problem.column == "amount" and problem.rows == (42,)
+    assert "value 'lots' is not a number" in problem.message and "first rows hold numbers" in problem.message
 
 
 def test_a_nul_byte_is_named_by_its_row(tmp_path):
@@ -106,9 +107,72 @@ def test_a_text_value_over_the_limit_is_refused(tmp_path):
 
 
 def test_a_quote_never_closed_is_refused_once_the_row_outgrows_the_pieces(tmp_path):
-    data = b"y_true,y_pred,sex,note\n1,1,f,\"never closed\n" + b"0,0,m,more\n" * 200
+    data = b"y_true,y_pred,sex,note\n" + b"0,0,m,fine\n" * 30 + b"1,1,f,\"never closed\n" + b"0,0,m,more\n" * 200
     (problem,) = problems(tmp_path, data, block_bytes=256)
-    assert "a row is longer than" in problem.message
+    assert problem.rows == (32,)  # where the row that does not end starts
+    assert "the row is longer than 1,024 bytes, the longest row a large file may have" in problem.message
+    assert "a quote that is never closed" in problem.message and "split its columns" in problem.message
+
+
+def test_a_json_line_that_never_ends_says_the_limit_and_what_to_do(tmp_path):
+    data = jsonl(frame(20)) + b'{"y_true": 1, "note": "' + b"x" * 2000
+    (problem,) = json_problems(tmp_path, data, block_bytes=256)
+    assert problem.rows == (21,) and "the longest row a large file may have" in problem.message
+    assert "one record per line" in problem.message
+
+
+def test_a_quoted_line_feed_in_pieces_larger_than_arrows_block_stays_in_its_value(tmp_path):
+    # Arrow's threads cut a piece in blocks of 1 MB at line feeds unless told values may hold them.
+    notes = ['line one\nline two, "quoted"\nline three' if i % 3 == 0 else f"plain {i}" for i in range(120_000)]
+    original = pd.DataFrame({"sex": "f", "y_true": np.arange(120_000) % 2, "y_pred": np.arange(120_000) % 2,
+                             "note": notes})
+    data = original.to_csv(index=False).encode()
+    assert len(data) > 3 * 2**20
+
+    result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=int(1.5 * 2**20))  # pieces cut inside values
+
+    assert result.row_count == 120_000 and stored["note"].astype(str).tolist() == notes
+
+
+def test_a_quote_left_open_in_the_last_piece_is_refused_with_its_row_not_read_as_one_value(tmp_path):
+    data = b"y_true,y_pred,sex,note\n" + b"1,1,f,fine\n" * 50 + b'0,0,m,"never closed\n' + b"1,0,f,more\n" * 5
+    (problem,) = problems(tmp_path, data, block_bytes=4096)
+    assert problem.rows == (52,) and "a quoted value is never closed" in problem.message
+    with pytest.raises(IngestError) as direct:
+        ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
+    assert direct.value.problems[0].rows == problem.rows  # the row the direct path names
+
+
+def test_a_quote_inside_an_unquoted_value_is_a_character_as_for_arrow(tmp_path):
+    data = b"y_true,y_pred,sex,note\n" + b"1,1,f,fine\n" * 50 + b'0,0,m,27" screen\n1,0,f,more\n'
+    result, stored = convert(tmp_path, write(tmp_path, data), block_bytes=4096)
+    assert result.row_count == 52 and stored["note"].tolist()[-2:] == ['27" screen', "more"]
+
+
+def test_blank_lines_before_the_header_are_skipped_and_counted_as_on_the_direct_path(tmp_path):
+    data = b"\n\r\n  \n" + b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 50 + b"1,1,f,x\n" + b"0,0,m,4\n" * 50
+    result, _ = convert(tmp_path, write(tmp_path, data.replace(b"1,1,f,x", b"1,1,f,5")), block_bytes=256)
+    assert result.row_count == 101 and result.columns == ["y_true", "y_pred", "sex", "amount"]
+
+    (problem,) = problems(tmp_path, data.replace(b"1,1,f,x", b"1,7,f,5"), block_bytes=256)
+
+    with pytest.raises(IngestError) as direct:
+        ingest.parse_evaluation(data.replace(b"1,1,f,x", b"1,7,f,5"), filename="e.csv", sensitive_features=["sex"])
+    assert problem.rows == direct.value.problems[0].rows == (55,)  # header on line 4
+
+
+@pytest.mark.parametrize("row, column", [(b"1,1,f\xff,3", "sex"), (b"1,1,f,3\xff", "amount"),
+                                         (b"1\xff,1,f,3", "y_true")])
+def test_bytes_that_are_not_utf8_are_named_by_column_and_row(tmp_path, row, column):
+    data = b"y_true,y_pred,sex,amount,note\n" + b"1,1,f,3,x\n" * 40 + row + b",x\n" + b"0,0,m,2,y\n" * 3
+    for block_bytes in (64, 4096):  # in a later piece, and in the first one, whose types Arrow infers
+        (problem,) = problems(tmp_path, data, block_bytes=block_bytes)
+        assert (problem.column, problem.rows) == (column, (42,)) and "not UTF-8" in problem.message
+
+
+def test_a_header_that_is_not_utf8_is_refused_as_row_one(tmp_path):
+    (problem,) = problems(tmp_path, b"y_true,y_pred,s\xe9x\n1,1,f\n")
+    assert problem.rows == (1,) and "header row is not UTF-8: byte 0xE9" in problem.message
 
 
 def test_a_header_without_rows_is_refused(tmp_path):
