@@ -81,6 +81,8 @@ PARQUET_MAX_ROWS_PER_BYTE = 64
 PARQUET_MAX_EXPANSION = 8
 # Bytes per value once decoded, by Parquet physical type (pandas widens small integers and floats to 8).
 PARQUET_WIDTHS = {"BOOLEAN": 1, "INT32": 8, "INT64": 8, "INT96": 12, "FLOAT": 8, "DOUBLE": 8, "BYTE_ARRAY": 4}
+# A 64-bit float, the type numbers are computed in, holds every whole number up to this, and not all beyond.
+MAX_EXACT_INTEGER = 2**53
 UNCLOSED_QUOTE = "a quoted value is never closed (a '\"' is missing)"
 NESTED = "nested values (lists or objects) are not accepted; evaluation files are flat, one value per column"
 COMPRESSED_MAGIC = {
@@ -751,6 +753,34 @@ def _long_values(chunk: pa.Array, limit: int) -> np.ndarray:
     return pc.binary_length(chunk).fill_null(0).to_numpy(zero_copy_only=False) > limit
 
 
+def inexact_integer(value: str) -> str:
+    """What is wrong with a whole number beyond ``MAX_EXACT_INTEGER`` in a column of numbers, and what to do."""
+    return (f"value {_quoted(value)} is a whole number beyond ±2**53 ({MAX_EXACT_INTEGER:,}): numbers are computed "
+            "as 64-bit floats, which cannot hold it exactly; if the column is an identifier or a code, leave it out "
+            "of the file or prefix its values with a letter (they are then text), and if it is a quantity, give it "
+            "in larger units")
+
+
+def _check_whole_numbers(table: pa.Table, rows: _RowNumbers, exempt: Iterable[str]) -> None:
+    """Refuse a whole number a float cannot hold exactly in a column of 64-bit integers (but ``exempt``: prediction
+    ids and labels, which are read as text): its column becomes floats (a gap, a later piece with decimals, the
+    metrics), and 9007199254740993 would become 9007199254740992 without a word."""
+    problems = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in exempt or not pa.types.is_integer(column.type) or column.type.bit_width < 64:
+            continue
+        bound = pa.scalar(MAX_EXACT_INTEGER, column.type)
+        beyond = pc.greater(column, bound)
+        if pa.types.is_signed_integer(column.type):
+            beyond = pc.or_(beyond, pc.less(column, pa.scalar(-MAX_EXACT_INTEGER, column.type)))
+        mask = pc.fill_null(beyond, False).to_numpy(zero_copy_only=False)
+        if mask.any():
+            example = str(column[int(np.flatnonzero(mask)[0])].as_py())
+            problems.append(rows.problem(name, mask, inexact_integer(example)))
+    if problems:
+        raise IngestError(problems)
+
+
 def _is_text(data_type: pa.DataType) -> bool:
     return (pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_binary(data_type)
             or pa.types.is_large_binary(data_type))
@@ -781,7 +811,7 @@ def _read(
     _check_bytes(data, filename, limits.max_bytes)
     if data.startswith(b"PAR1"):
         rows = _RowNumbers(1)
-        return _checked(_read_parquet(data, limits), rows, limits, id_column), "parquet", rows
+        return _checked(_read_parquet(data, limits), rows, limits, id_column, text_columns), "parquet", rows
     start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
     start = _first_content_byte(data, start)
     if start == len(data):
@@ -794,18 +824,19 @@ def _read(
     if first == b"{":
         objects = _check_json_lines(data, start, limits, line_feeds)
         rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
-        return _checked(_read_json_lines(data, start, objects), rows, limits, id_column), "jsonl", rows
+        return _checked(_read_json_lines(data, start, objects), rows, limits, id_column, text_columns), "jsonl", rows
     rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
     table = _read_csv(data, start, text_columns, rows, limits, line_feeds, id_column)
-    return _checked(table, rows, limits, id_column), "csv", rows
+    return _checked(table, rows, limits, id_column, text_columns), "csv", rows
 
 
-def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits,
-             id_column: str | None = None) -> pd.DataFrame:
+def _checked(table: pa.Table | pd.DataFrame, rows: _RowNumbers, limits: Limits, id_column: str | None = None,
+             text_columns: Iterable[str] = ()) -> pd.DataFrame:
     """The table as a DataFrame, once its shape and its values are within the limits."""
     _check_rows_and_cells(table.shape[0], table.shape[0] * table.shape[1], limits)
     if isinstance(table, pa.Table):
         _check_value_sizes(table, rows, limits.max_line_bytes)
+        _check_whole_numbers(table, rows, {id_column, *text_columns})
     return _to_pandas(table, id_column)
 
 

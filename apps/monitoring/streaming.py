@@ -1,26 +1,28 @@
 """Check a file too large to hold in memory and write its Parquet copy, piece by piece (no Django imports).
 
-``ingest.parse_evaluation`` reads a whole upload; a file assembled from an upload's parts may be gigabytes.
-Here a CSV is read in pieces of about ``BLOCK_BYTES`` cut at row ends (each parsed by Arrow's multi-threaded
-reader) and a Parquet file in record batches (``ParquetFile.iter_batches``); each piece goes through ingest's own
-column checks (labels, scores, timestamps, sensitive features, features) and is appended to the Parquet copy, so
-memory holds about one piece whatever the row count. What only the whole file can tell (the set of labels, the
-groups of a sensitive feature) is counted across pieces and judged at the end. Checking stops at the first piece
-with problems (every problem of that piece is listed): the file is refused, and the caller deletes the partial
-copy. Row numbers follow ingest's (CSV header is row 1; blank lines before it are skipped and counted), without
-its blank-line correction between rows: Arrow skips blank lines, so a CSV with blank lines between rows gets row
-numbers off by them. A problem Arrow finds while converting a piece (bytes that are not UTF-8, a value of another
-type than the first piece's) is named by its column and row, and so is a quote still open at the end of the file.
+``ingest.parse_evaluation`` reads a whole upload; a file assembled from an upload's parts may be gigabytes. Here a
+CSV is read in pieces of about ``BLOCK_BYTES`` cut at row ends (each parsed by Arrow's multi-threaded reader) and a
+Parquet file in record batches (``ParquetFile.iter_batches``); each piece goes through ingest's own column checks
+(labels, scores, timestamps, sensitive features, features) and is appended to the Parquet copy, so memory holds
+about one piece whatever the row count. What only the whole file can tell (the set of labels, the groups of a
+sensitive feature) is counted across pieces and judged at the end. Checking stops at the first piece with problems
+(every problem of that piece is listed): the file is refused, and the caller deletes the partial copy. Whole numbers
+are read as int64, so that one a float cannot hold exactly (beyond 2**53) is refused, as on the direct path, before
+the copy stores every number as float64. Row numbers follow ingest's (CSV header is row 1; blank lines before it are
+skipped and counted), without its blank-line correction between rows: Arrow skips blank lines, so a CSV with blank
+lines between rows gets row numbers off by them. A problem Arrow finds while converting a piece (bytes that are not
+UTF-8, a value of another type than the first piece's) is named by its column and row, and so is a quote still open
+at the end of the file.
 
 JSON Lines are read in pieces of about ``BLOCK_BYTES`` cut at the last line feed (a record never holds a raw line
 feed). Each piece first gets ingest's byte checks of JSON Lines (NUL bytes, invalid UTF-8, line lengths, nesting,
 keys per line, the file's distinct keys, counted across pieces, and lines that are not objects), so Arrow never sees
-hostile bytes; then Arrow's JSON reader parses it with the first piece's types imposed (whole numbers widened to
-float64, as for CSV). The label, sensitive, prediction-id and timestamp columns are left to inference in every
-piece: ingest's column checks normalise them whatever their JSON type, as for a direct upload. A value of another
-type than the first piece's, or a key the first piece does not have, is a problem named by its row. JSON Lines row 1
-is the first line; a blank line shifts the numbers of the rows after it within its piece (Arrow skips it), as for
-CSV.
+hostile bytes; then Arrow's JSON reader parses it with the first piece's types imposed (whole numbers stay int64
+until a decimal appears, as for CSV). The label, sensitive, prediction-id and timestamp columns are left to
+inference in every piece: ingest's column checks normalise them whatever their JSON type, as for a direct upload. A
+value of another type than the first piece's, or a key the first piece does not have, is a problem named by its row.
+JSON Lines row 1 is the first line; a blank line shifts the numbers of the rows after it within its piece (Arrow
+skips it), as for CSV.
 
 A CSV or JSON Lines file may come as a stream (``readinto``) read once from start to end: an upload's parts are
 checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
@@ -54,6 +56,7 @@ from apps.monitoring.metrics import MISSING_GROUP
 BLOCK_BYTES = 32 * 1024 * 1024
 _LINE_FEED = re.compile(b"\n")  # searched in a memory view without copying it
 _QUOTE = re.compile(b'"')
+_WHOLE = re.compile(r"[+-]?\d+")
 # Arrow's CSV conversion errors, read on one thread: the column's index, the record's number in the piece.
 _CSV_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (?:Row #(?P<row>\d+): )?CSV conversion error to "
                         r"(?P<type>[^:]+): invalid (?:value '(?P<value>.*)'|UTF8 data)", re.DOTALL)
@@ -212,8 +215,9 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
     multi-threaded reader (``ingest._arrow_csv``, as for a direct upload). Arrow's streaming reader converts on
     one thread: measured on two cores, it took 2 s for a 200 MB file that the threaded reader reads in 0.6 s.
 
-    The types found in the first piece are imposed on the others (whole numbers widened to float64, columns
-    with no value in the first piece left to inference), as Arrow's streaming reader would do.
+    The types found in the first piece are imposed on the others (columns with no value in the first piece left
+    to inference), as Arrow's streaming reader would do; a column of whole numbers becomes float64 from the piece
+    where a decimal appears (``_csv_piece``).
     """
     first, column_types, names, delimiter = 2, {}, [], ","
 
@@ -241,7 +245,9 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
                 if not len(piece):
                     continue
                 table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
-                column_types = {f.name: _imposed(f.type) for f in table.schema if not pa.types.is_null(f.type)}
+                # Whole numbers stay int64 (a later piece with decimals widens them), so that a number a float
+                # cannot hold is seen and refused rather than rounded as Arrow parses it.
+                column_types = {f.name: f.type for f in table.schema if not pa.types.is_null(f.type)}
             else:
                 table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
             yield first, table
@@ -250,10 +256,6 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
         raise IngestError([Problem(None, (first if names else first - 1,), exc.message)]) from None
     if not names:
         raise IngestError([Problem(None, (), "the file is empty")])
-
-
-def _imposed(kind: pa.DataType) -> pa.DataType:
-    return pa.float64() if pa.types.is_integer(kind) else kind
 
 
 class _Unfinished(Exception):  # noqa: N818 - not an error of the code: a row of the file that never ends
@@ -344,17 +346,21 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
                max_value_bytes: int) -> pa.Table:
     """One piece through Arrow; a NUL byte (at offset ``nul``, -1 for none), a row with another number of values
     than the header, a value of another type than the first piece's, bytes that are not UTF-8, or a text value
-    over ``max_value_bytes`` is a problem named by its column and row.
+    over ``max_value_bytes`` is a problem named by its column and row. A column of whole numbers in which a decimal
+    appears becomes float64 in ``column_types`` (for the pieces after this one too).
 
     A piece with a quote may hold a line feed inside a quoted value: Arrow is told so (it then cuts its blocks
     outside quotes, about a third slower), or its threads would cut such a value in two."""
     if nul >= 0:
         raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE)])
     quoted = _QUOTE.search(piece) is not None
-    try:
-        table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, quoted_line_breaks=quoted)
-    except pa.ArrowInvalid as exc:
-        raise IngestError([_conversion_problem(piece, names, delimiter, column_types, first, exc)]) from exc
+    while True:
+        try:
+            table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, quoted_line_breaks=quoted)
+            break
+        except pa.ArrowInvalid as exc:
+            if not _widened(str(exc), names, column_types):
+                raise IngestError([_conversion_problem(piece, names, delimiter, column_types, first, exc)]) from exc
     if invalid:
         # Arrow numbers rows only when it reads on one thread: read the piece again that way to name them.
         table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
@@ -371,6 +377,18 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
     if _longest_text(table) > max_value_bytes:
         ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)  # names the rows
     return table
+
+
+def _widened(message: str, names: list[str], column_types: dict) -> bool:
+    """Whether Arrow's error is a decimal in a column of whole numbers, now read as float64 (``column_types``)."""
+    found = _CSV_ERROR.search(message)
+    if not found or found["type"] != "int64" or found["value"] is None or int(found["column"]) >= len(names):
+        return False
+    value = found["value"].strip()
+    if _WHOLE.fullmatch(value) or not _is_number(value):  # beyond int64 (a float would round it), or not a number
+        return False
+    column_types[names[int(found["column"])]] = pa.float64()
+    return True
 
 
 def _is_bytes(kind: pa.DataType) -> bool:
@@ -392,6 +410,8 @@ def _conversion_problem(piece: memoryview, names: list[str], delimiter: str, col
     column, rows, kind = names[int(found["column"])], (first + int(found["row"]) - 1,), found["type"]
     if found["value"] is None or "\ufffd" in found["value"]:  # Arrow shows bytes it cannot decode as U+FFFD
         return Problem(column, rows, "holds bytes that are not UTF-8; save the file as UTF-8")
+    if kind == "int64" and _WHOLE.fullmatch(found["value"].strip()):
+        return Problem(column, rows, ingest.inexact_integer(found["value"].strip()))
     value = ingest._quoted(found["value"])
     if kind in ("double", "int64", "float"):
         return Problem(column, rows, f"value {value} is not a number, and the file's first rows hold numbers in "
@@ -424,24 +444,24 @@ def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str],
     """The JSON Lines file in pieces of about ``block_bytes`` cut at line ends, each scanned byte by byte
     (``_scan_json``) before Arrow's JSON reader parses it (on all cores, in blocks that hold the longest line).
 
-    The types found in the first piece are imposed on the others (whole numbers widened to float64, columns with
-    no value in the first piece left to inference), but for ``free_columns`` (labels, sensitive features,
-    prediction ids, the timestamp): those are inferred in every piece, since the column checks normalise them from
-    any JSON type (``1`` and ``"1"`` are one label), as for a direct upload. Text labels and groups are
-    dictionary-encoded, as the CSV reader reads them.
+    The types found in the first piece are imposed on the others (columns with no value in the first piece left to
+    inference; whole numbers become float64 from the piece where a decimal appears), but for ``free_columns``
+    (labels, sensitive features, prediction ids, the timestamp): those are inferred in every piece, since the column
+    checks normalise them from any JSON type (``1`` and ``"1"`` are one label), as for a direct upload. Text labels
+    and groups are dictionary-encoded, as the CSV reader reads them.
     """
     first, names, schema, keys, layouts = 1, [], None, set(), set()
     block_size = max(JSON_BLOCK_BYTES, 2 * max_line_bytes)  # Arrow refuses a record longer than its block
     try:
         for piece, nul in _pieces(handle, block_bytes, _last_line_end):
             lines = _scan_json(piece, nul, first, keys, layouts, max_line_bytes)
-            table = _json_piece(piece, first, schema, block_size)
+            table, schema = _json_piece(piece, first, schema, block_size)
             if not table.num_rows:  # blank lines only
                 first += lines
                 continue
             if schema is None:
                 names = table.column_names
-                schema = pa.schema([pa.field(f.name, _imposed(f.type)) for f in table.schema
+                schema = pa.schema([f for f in table.schema
                                     if f.name not in free_columns and not pa.types.is_null(f.type)])
             else:
                 table = _fitted(table, names, first)
@@ -494,18 +514,35 @@ def _check_json_text(data: bytes, first: int, max_line_bytes: int) -> None:
                                    "Lines file holds one record per line")])
 
 
-def _json_piece(piece: memoryview, first: int, schema: pa.Schema | None, block_size: int) -> pa.Table:
-    """One piece through Arrow's JSON reader with ``schema`` imposed (None: every type inferred); invalid JSON or
-    a value of another type than the column's is a problem named by its row and column."""
-    try:
-        return _arrow_json(piece, schema, block_size)
-    except pa.ArrowInvalid as exc:
-        error = exc
+def _json_piece(piece: memoryview, first: int, schema: pa.Schema | None,
+                block_size: int) -> tuple[pa.Table, pa.Schema | None]:
+    """One piece through Arrow's JSON reader with ``schema`` imposed (None: every type inferred), and the schema for
+    the pieces after it: a decimal in a column of whole numbers makes those columns float64 (Arrow's error does not
+    say which one). Invalid JSON or a value of another type than the column's is a problem named by its row and
+    column."""
+    while True:
+        try:
+            return _arrow_json(piece, schema, block_size), schema
+        except pa.ArrowInvalid as exc:
+            error = exc
+        found = _NOT_PARSED.match(str(error))
+        if not found or found["type"] != "int64" or _WHOLE.fullmatch(found["value"].strip()) or not _is_number(
+                found["value"]):
+            break
+        schema = pa.schema([pa.field(f.name, pa.float64()) if f.type == pa.int64() else f for f in schema])
     try:  # Arrow numbers rows within one of its blocks: read as one block, the piece names the row in the file
         _arrow_json(piece, schema, len(piece) + 1)
     except pa.ArrowInvalid as exc:
         error = exc
     raise IngestError([_json_problem(str(error), piece, first, schema)]) from error
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _arrow_json(piece: memoryview, schema: pa.Schema | None, block_size: int) -> pa.Table:
@@ -525,11 +562,13 @@ def _json_problem(message: str, piece: memoryview, first: int, schema: pa.Schema
             return Problem(column, row, f"a {changed[2]} where the rows before hold a {changed[1]}; every value "
                                         "of a column has one type")
         return Problem(column, row, f"invalid JSON: {what}")
-    if found := _NOT_PARSED.match(message):  # a value the first piece's type (a date/time) does not read
+    if found := _NOT_PARSED.match(message):  # a value the first piece's type (a date/time, int64) does not read
         value = found["value"]
         columns = [f.name for f in schema or () if str(f.type) == found["type"]]
         at = re.search(re.escape(value.encode()), piece)
         rows = (first + bytes(piece[:at.start()]).count(b"\n"),) if at else ()
+        if found["type"] == "int64" and _WHOLE.fullmatch(value.strip()):
+            return Problem(columns[0] if len(columns) == 1 else None, rows, ingest.inexact_integer(value.strip()))
         return Problem(columns[0] if len(columns) == 1 else None, rows,
                        f"value {ingest._quoted(value)} cannot be read as {found['type']}, as this column's values "
                        "in the file's first rows were")
@@ -826,6 +865,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
             nested = [f.name for f in batch.schema if pa.types.is_nested(f.type)]
             if nested:
                 raise IngestError([Problem(column, (), ingest.NESTED) for column in nested])
+            ingest._check_whole_numbers(batch, ingest._RowNumbers(first_row), {id_column, *text_columns})
             frame = batch.to_pandas(strings_to_categorical=True)
             if spec is not None:
                 frame, described = _check_batch(frame, first_row, spec=spec, totals=totals)

@@ -563,3 +563,29 @@ def test_row_numbers_count_a_lone_carriage_return_as_a_line_break():
     with pytest.raises(ingest.IngestError) as refused:
         ingest.parse_evaluation(b"y_true,y_pred\n\n\r0\n", filename="eval.csv", task_type="binary")
     assert all(row <= 4 for problem in refused.value.problems for row in problem.rows)
+
+
+BIG = 9007199254740993  # 2**53 + 1: as a float, 9007199254740992
+
+
+@pytest.mark.parametrize("tail", ["", "\n1,1,0.5,"])  # a gap makes pandas read the column as floats
+def test_it_refuses_a_whole_number_a_float_cannot_hold_instead_of_rounding_it(tail):
+    data = _csv("y_true,y_pred,y_score,account", "1,1,0.9,12", f"0,0,0.1,{BIG}") + tail.lstrip("\n").encode()
+
+    (problem,) = _problems(data)
+
+    assert problem.startswith("column 'account', row 3: value '9007199254740993' is a whole number beyond ±2**53")
+
+
+def test_it_refuses_such_a_number_in_parquet_but_keeps_a_prediction_id_that_large_as_text():
+    frame = pd.DataFrame({"y_pred": [1, 0], "y_score": [0.9, 0.1], "prediction_id": [BIG, BIG + 1]})
+    parsed = _parse(_parquet(frame), filename="e.parquet", require_target=False)
+    assert parsed.df["prediction_id"].tolist() == [str(BIG), str(BIG + 1)]
+
+    (problem,) = _problems(_parquet(frame.assign(y_true=[1, 0], count=[1, -BIG])), filename="e.parquet")
+    assert problem.startswith("column 'count', row 2: value '-9007199254740993' is a whole number beyond")
+
+
+def test_it_accepts_whole_numbers_up_to_two_to_the_53():
+    parsed = _parse(_csv("y_true,y_pred,account", f"1,1,{2**53}", f"0,0,{-2**53}"))
+    assert parsed.df["account"].tolist() == [2**53, -2**53]

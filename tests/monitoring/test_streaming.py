@@ -413,3 +413,41 @@ def test_an_error_of_observe_is_raised_by_the_check(tmp_path):
 
     with pytest.raises(RuntimeError, match="broken observer"):
         convert(tmp_path, write(tmp_path, frame().to_csv(index=False).encode()), observe=observe)
+
+
+# Whole numbers a 64-bit float cannot hold: refused with their column and row, as on the direct path, never rounded.
+
+BIG = 9007199254740993  # 2**53 + 1: as a float, 9007199254740992
+
+
+@pytest.mark.parametrize("rows_before", [0, 50])  # in the first piece (types inferred) or a later one (imposed)
+def test_a_whole_number_a_float_cannot_hold_is_refused_as_on_the_direct_path(tmp_path, rows_before):
+    data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * rows_before + b"0,0,m,%d\n" % BIG + b"1,1,f,4\n" * 3
+
+    (problem,) = problems(tmp_path, data, block_bytes=256)
+
+    with pytest.raises(IngestError) as direct:
+        ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
+    assert direct.value.problems == [problem]
+    assert problem.column == "amount" and problem.rows == (rows_before + 2,)
+    assert f"'{BIG}' is a whole number beyond ±2**53" in problem.message and "leave it out" in problem.message
+
+
+def test_a_whole_number_beyond_int64_in_a_later_piece_is_refused_not_read_as_a_float(tmp_path):
+    data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 50 + b"0,0,m,99999999999999999999\n"
+    (problem,) = problems(tmp_path, data, block_bytes=256)
+    assert problem.column == "amount" and problem.rows == (52,) and "beyond ±2**53" in problem.message
+
+
+def test_a_decimal_after_whole_numbers_widens_the_column_for_the_pieces_after_it(tmp_path):
+    data = (b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 40 + b"0,0,m,2.5\n" + b"1,1,f,7\n" * 40
+            + b"0,0,m,%d\n" % 2**53)
+    result, stored = convert(tmp_path, write(tmp_path, data), block_bytes=64)
+    assert result.row_count == 82 and stored["amount"].tolist() == [3.0] * 40 + [2.5] + [7.0] * 40 + [2.0**53]
+
+
+def test_a_json_whole_number_a_float_cannot_hold_is_refused_in_a_later_piece(tmp_path):
+    data = b'{"y_true": 1, "y_pred": 1, "sex": "f", "amount": 3}\n' * 5 + (
+        b'{"y_true": 1, "y_pred": 1, "sex": "f", "amount": %d}\n' % BIG)
+    (problem,) = json_problems(tmp_path, data)
+    assert problem.column == "amount" and problem.rows == (6,) and "beyond ±2**53" in problem.message
