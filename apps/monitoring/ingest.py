@@ -297,13 +297,10 @@ def _read_parquet(data: bytes, limits: Limits) -> pa.Table:
     except (pa.ArrowException, OSError) as error:
         raise _fail(f"the Parquet file cannot be read: {error}") from error
     meta = parquet.metadata
-    if meta.num_columns > MAX_COLUMNS:
-        raise _fail(f"the file has {meta.num_columns} columns; at most {MAX_COLUMNS} are supported")
-    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
-    if nested:
-        raise IngestError([Problem(name, (), NESTED) for name in nested])
+    if problems := parquet_footer_problems(meta, schema, size=len(data)):
+        raise IngestError(problems)
     expanded = sum(meta.row_group(index).total_byte_size for index in range(meta.num_row_groups))
-    if meta.num_rows > PARQUET_MAX_ROWS_PER_BYTE * len(data) or expanded > PARQUET_MAX_EXPANSION * limits.max_bytes:
+    if expanded > PARQUET_MAX_EXPANSION * limits.max_bytes:
         raise _fail(
             f"the Parquet file declares {meta.num_rows} rows and {_mb(expanded)} of data in {_mb(len(data))}; "
             "that is not plausible for evaluation data (a decompression bomb?)"
@@ -317,9 +314,70 @@ def _read_parquet(data: bytes, limits: Limits) -> pa.Table:
     # Text stays dictionary-encoded as it is decoded: a value repeated in every row is stored once.
     text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     try:
-        return pq.ParquetFile(pa.BufferReader(data), read_dictionary=text).read()
+        return decimals_as_floats(pq.ParquetFile(pa.BufferReader(data), read_dictionary=text).read())
     except (pa.ArrowException, OSError) as error:
         raise _fail(f"the Parquet file cannot be read: {error}") from error
+
+
+def parquet_footer_problems(meta: pq.FileMetaData, schema: pa.Schema, *, size: int,
+                            max_chunk_bytes: int | None = None) -> list[Problem]:
+    """What a Parquet file's footer alone shows wrong, before any value is decoded: too many columns; nested,
+    binary, unnamed or repeated columns; row counts that do not add up, or more rows than a file of ``size`` bytes
+    holds in real data (a decompression bomb); with ``max_chunk_bytes``, a row group that takes more than that once
+    decoded (a reader decodes a row group at once). Decimal columns are fine: they are read as float64."""
+    if meta.num_columns > MAX_COLUMNS:
+        return [Problem(None, (), f"the file has {meta.num_columns} columns; at most {MAX_COLUMNS} are supported")]
+    groups = [meta.row_group(index) for index in range(meta.num_row_groups)]
+    if meta.num_rows < 0 or sum(group.num_rows for group in groups) != meta.num_rows:
+        return [Problem(None, (), f"the Parquet footer declares {meta.num_rows:,} rows but its row groups hold "
+                                  f"{sum(group.num_rows for group in groups):,}: the file is damaged; write it again")]
+    if meta.num_rows > PARQUET_MAX_ROWS_PER_BYTE * size:
+        return [Problem(None, (), f"the Parquet file declares {meta.num_rows} rows in {_mb(size)}; that is not "
+                                  "plausible for evaluation data (a decompression bomb?)")]
+    problems = [Problem(None, (), f"column {index} has no name; name it or remove it")
+                for index, name in enumerate(schema.names, start=1) if not name.strip()]
+    problems += [Problem(name, (), "appears more than once; column names must be unique")
+                 for name in sorted({name for name in schema.names if name.strip() and schema.names.count(name) > 1})]
+    for column in schema:
+        if pa.types.is_nested(column.type):
+            problems.append(Problem(column.name, (), NESTED))
+        elif _is_binary(column.type):
+            problems.append(Problem(column.name, (), f"holds binary values ({column.type}), not numbers, text or "
+                                                     "dates; write it as text (UTF-8 strings) or leave it out"))
+    for index, group in enumerate(groups):
+        decoded = _row_group_decoded_bytes(meta, group)
+        if max_chunk_bytes is not None and decoded > max_chunk_bytes:
+            problems.append(Problem(None, (), f"row group {index + 1} of the Parquet file ({group.num_rows:,} rows) "
+                                              f"declares {_mb(decoded)} once decoded; a row group is decoded at "
+                                              f"once, and may take at most {_mb(max_chunk_bytes)} "
+                                              "(PORTAL_MAX_DECODED_MB): write the file with smaller row groups "
+                                              "(e.g. pyarrow's row_group_size)"))
+            break
+    return problems
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)
+
+
+def decimals_as_floats(table: pa.Table) -> pa.Table:
+    """Decimal columns as float64, the type every number is computed in (a decimal would be read as text)."""
+    if not any(pa.types.is_decimal(kind) for kind in table.schema.types):
+        return table
+    return table.cast(pa.schema([f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f
+                                 for f in table.schema], metadata=table.schema.metadata))
+
+
+def _row_group_decoded_bytes(meta: pq.FileMetaData, group: pq.RowGroupMetaData) -> int:
+    """The memory one row group takes once decoded, from the footer alone (as ``_parquet_decoded_bytes``)."""
+    total = 0
+    for index in range(meta.num_columns):
+        column = meta.schema.column(index)
+        width = column.length if column.physical_type == "FIXED_LEN_BYTE_ARRAY" else PARQUET_WIDTHS.get(
+            column.physical_type, 8)
+        total += max(group.column(index).total_uncompressed_size, group.num_rows * width)
+    return total
 
 
 def _parquet_decoded_bytes(meta: pq.FileMetaData) -> int:

@@ -29,6 +29,7 @@ checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...)
 """
 
 import hashlib
+import os
 import queue
 import re
 import threading
@@ -186,14 +187,12 @@ def _head(path: str) -> bytes:
 
 
 def _batches(source, file_format: str, text_columns: Sequence[str], block_bytes: int, id_column: str | None,
-             max_value_bytes: int, timestamp_column: str | None = None) -> Iterator[tuple[int, pa.Table]]:
+             max_value_bytes: int, timestamp_column: str | None = None,
+             max_chunk_bytes: int = ingest.Limits.max_decoded_bytes) -> Iterator[tuple[int, pa.Table]]:
     """(row number of the first row, its rows) in file order; ``source`` is a path, or the binary stream of a CSV
     or JSON Lines file."""
     if file_format == "parquet":
-        first = 1
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=max(1, block_bytes // 64)):
-            yield first, pa.Table.from_batches([batch])
-            first += batch.num_rows
+        yield from _parquet_tables(source, block_bytes, max_value_bytes, max_chunk_bytes)
         return
     if file_format == "jsonl":
         free = {*text_columns, id_column, timestamp_column} - {None}
@@ -207,6 +206,35 @@ def _batches(source, file_format: str, text_columns: Sequence[str], block_bytes:
         return
     with open(source, "rb", buffering=0) as handle:
         yield from read(handle)
+
+
+def _parquet_tables(path: str, block_bytes: int, max_value_bytes: int,
+                    max_chunk_bytes: int) -> Iterator[tuple[int, pa.Table]]:
+    """The Parquet file in record batches, once its footer passed ``ingest.parquet_footer_problems`` (nothing is
+    decoded before: a decompression bomb, a row group over ``max_chunk_bytes`` decoded, binary, nested or unnamed
+    columns are refused from the footer). Decimals are read as float64; a text value over ``max_value_bytes`` is
+    a problem named by its column and row."""
+    try:
+        parquet = pq.ParquetFile(path)
+        meta, schema = parquet.metadata, parquet.schema_arrow
+    except (pa.ArrowException, OSError) as error:
+        raise IngestError([Problem(None, (), f"the Parquet file cannot be read: {error}")]) from error
+    with parquet:
+        problems = ingest.parquet_footer_problems(meta, schema, size=os.path.getsize(path),
+                                                  max_chunk_bytes=max_chunk_bytes)
+        if problems:
+            raise IngestError(problems)
+        first = 1
+        try:
+            for batch in parquet.iter_batches(batch_size=max(1, block_bytes // 64)):
+                table = ingest.decimals_as_floats(pa.Table.from_batches([batch]))
+                if _longest_text(table) > max_value_bytes:
+                    ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)
+                yield first, table
+                first += batch.num_rows
+        except (pa.ArrowException, OSError) as error:  # a page the footer did not describe truthfully
+            raise IngestError([Problem(None, (), f"after row {first - 1:,}: the Parquet file cannot be read: "
+                                                 f"{error}")]) from error
 
 
 def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column: str | None,
@@ -371,7 +399,7 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
                    f"(delimiter {delimiter!r}; quote values that contain it)")
         raise IngestError([Problem(None, numbers, message + (f" (in {len(invalid)} rows)"
                                                               if len(invalid) > ingest.MAX_LISTED_ROWS else ""))])
-    undecoded = {f.name: pa.string() for f in table.schema if _is_bytes(f.type)}
+    undecoded = {f.name: pa.string() for f in table.schema if ingest._is_binary(f.type)}
     if undecoded:  # Arrow keeps a column whose bytes are not UTF-8 as binary: read it as text to name the row
         raise IngestError([_conversion_problem(piece, names, delimiter, {**column_types, **undecoded}, first)])
     if _longest_text(table) > max_value_bytes:
@@ -389,11 +417,6 @@ def _widened(message: str, names: list[str], column_types: dict) -> bool:
         return False
     column_types[names[int(found["column"])]] = pa.float64()
     return True
-
-
-def _is_bytes(kind: pa.DataType) -> bool:
-    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
-    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)
 
 
 def _conversion_problem(piece: memoryview, names: list[str], delimiter: str, column_types: dict, first: int,
@@ -816,7 +839,8 @@ def _missing(names: Sequence[str], required: Sequence[str], spec: dict | None) -
 def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_groups: int = 1000,
                       min_group_rows: int = 30, block_bytes: int = BLOCK_BYTES,
                       max_value_bytes: int = ingest.Limits.max_line_bytes, stream_format: str = "csv",
-                      observe: Callable[[pa.Table, dict], None] | None = None) -> Streamed:
+                      observe: Callable[[pa.Table, dict], None] | None = None,
+                      max_chunk_bytes: int = ingest.Limits.max_decoded_bytes) -> Streamed:
     """Check the file at ``source`` and write its Parquet copy to ``parquet_path``, in row groups of
     ``ingest.PARQUET_ROW_GROUP_ROWS``. ``source`` is a path (its format sniffed here), or a binary stream
     (``readinto``) read once, of a CSV or, with ``stream_format="jsonl"``, of JSON Lines (its head sniffed by the
@@ -825,6 +849,8 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     ``spec``: target, prediction, score, timestamp (column names), sensitive_features, task_type and
     positive_label of an evaluation; None for reference data, which gets the table checks only. Raises
     ``IngestError`` with the problems of the first batch that has any, or of the whole file's totals.
+
+    ``max_chunk_bytes`` bounds what one row group of a Parquet file takes once decoded, from its footer.
 
     ``observe(table, described)``, when given, is handed every checked batch as the copy stores it, in file order,
     with what each column is (score, timestamp, features, probability_columns, labels_pending), on a thread of its
@@ -848,7 +874,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     pending, background = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
     observed, observer = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="observer") if observe else None
     batches = _ReadAhead(_batches(source, file_format, text_columns, block_bytes, id_column, max_value_bytes,
-                                  timestamp_column))
+                                  timestamp_column, max_chunk_bytes))
     try:
         for first_row, batch in batches:
             if writer is None:

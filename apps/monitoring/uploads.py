@@ -590,10 +590,11 @@ def _spec(session: UploadSession) -> dict | None:
 def _check(session: UploadSession, source, copy: str, stream_format: str = "csv",
            metrics: "_Metrics | None" = None) -> streaming.Streamed:
     require(session.created_by, Capability.UPLOAD_EVALUATION, session.version.model)
+    limits = upload_limits()
     return streaming.check_and_convert(source, parquet_path=copy, spec=_spec(session),
                                        max_groups=settings.PORTAL_MAX_GROUPS_PER_FEATURE,
-                                       block_bytes=STREAM_BLOCK_BYTES,
-                                       max_value_bytes=upload_limits().max_line_bytes, stream_format=stream_format,
+                                       block_bytes=STREAM_BLOCK_BYTES, max_value_bytes=limits.max_line_bytes,
+                                       max_chunk_bytes=limits.max_decoded_bytes, stream_format=stream_format,
                                        observe=metrics.observe if metrics is not None and metrics.wanted else None)
 
 

@@ -6,6 +6,7 @@ protection against formula injection.
 """
 
 import csv
+import hashlib
 import io
 import json
 import string
@@ -13,6 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -22,7 +26,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
-from apps.monitoring import ingest
+from apps.monitoring import ingest, uploads
 from apps.monitoring.models import Evaluation, ReferenceData
 from apps.risk import services as risk_services
 from tests.factories import api_key_for
@@ -212,6 +216,64 @@ def test_deep_nesting_inside_a_csv_cell_is_plain_text_to_the_reference_upload(ap
 
     assert response.status_code == 201, response.content[:500]
     assert ReferenceData.objects.get().row_count == 3
+
+
+# --- hostile files uploaded in parts: the streamed check refuses them, and nothing is kept ----------------------
+
+def _parquet_bytes(table, **options) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, **options)
+    return sink.getvalue()
+
+
+ROWS = 20_000
+STREAMED = [
+    Case("csv-quote-left-open-in-the-last-piece",
+         b"y_true,y_pred,y_score\n" + b"1,1,0.9\n" * 600 + b'0,0,"0.2\n' + b"1,0,0.4\n" * 20,
+         ("row 602", "never closed", "runs to the end of the file"), filename="big.csv"),
+    Case("csv-whole-number-beyond-2-53", b"y_true,y_pred,account\n" + b"1,1,7\n" * 900 + b"0,0,9007199254740993\n",
+         ("account", "row 902", "beyond ±2**53"), filename="big.csv"),
+    Case("csv-not-utf8-mid-file", b"y_true,y_pred,city\n" + b"1,1,Paris\n" * 900 + b"0,0,K\xf6ln\n",
+         ("city", "row 902", "not UTF-8"), filename="big.csv"),
+    Case("parquet-row-group-over-the-decoded-bound",
+         _parquet_bytes(pa.table({"y_true": np.ones(ROWS, np.int8), "y_pred": np.ones(ROWS, np.int8),
+                                  "x": np.zeros(ROWS)})),
+         ("row group 1", "PORTAL_MAX_DECODED_MB", "smaller row groups"), filename="big.parquet"),
+    Case("parquet-decompression-bomb",
+         _parquet_bytes(pa.table({"y_true": np.zeros(3_000_000, np.int8)}), compression="zstd"),
+         ("3000000 rows", "decompression bomb"), filename="big.parquet"),
+    Case("parquet-binary-column", _parquet_bytes(pa.table({"y_true": [1, 0], "y_pred": [1, 0],
+                                                           "blob": pa.array([b"\x00", b"\x01"])})),
+         ("blob", "binary values"), filename="big.parquet"),
+]
+
+
+@pytest.mark.parametrize("case", STREAMED, ids=lambda case: case.name)
+def test_a_hostile_file_in_parts_is_rejected_with_its_problems_and_leaves_nothing(
+        api, media, settings, monkeypatch, django_capture_on_commit_callbacks, case):
+    settings.PORTAL_UPLOAD_PART_BYTES = 1024
+    settings.PORTAL_MAX_UPLOAD_BYTES = 1024  # every file above is checked as it streams
+    settings.PORTAL_MAX_DECODED_BYTES = 100 * 1024  # the bound on a row group, handed to the streamed check
+    monkeypatch.setattr(uploads, "STREAM_BLOCK_BYTES", 4096)
+    version = assessed_version(team__members=[api.user])
+    digest = hashlib.sha256(case.data).hexdigest()
+
+    session = api.post("/api/v1/uploads/", {"model_version": version.pk, "filename": case.filename,
+                                            "size": len(case.data), "sha256": digest}, format="json").json()
+    for number, offset in enumerate(range(0, len(case.data), 1024), start=1):
+        chunk = case.data[offset:offset + 1024]
+        assert api.generic("PUT", f"/api/v1/uploads/{session['id']}/parts/{number}/", chunk,
+                           content_type="application/octet-stream",
+                           HTTP_X_PART_SHA256=hashlib.sha256(chunk).hexdigest()).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/uploads/{session['id']}/complete/").status_code == 202
+    body = api.get(f"/api/v1/uploads/{session['id']}/").json()
+
+    assert body["state"] == "rejected" and body["evaluation"] is None, body
+    text = "; ".join(str(ingest.Problem(p["column"], tuple(p["rows"]), p["message"])) for p in body["problems"])
+    assert not [word for word in case.words if word not in text], text
+    assert not Evaluation.objects.exists() and not stored_files(media)
+    assert AuditEvent.objects.filter(action="upload.rejected", object_id=session["id"]).count() == 1
 
 
 # --- parse_evaluation never fails with anything but IngestError ----------------------------------------------

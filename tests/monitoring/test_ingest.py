@@ -589,3 +589,21 @@ def test_it_refuses_such_a_number_in_parquet_but_keeps_a_prediction_id_that_larg
 def test_it_accepts_whole_numbers_up_to_two_to_the_53():
     parsed = _parse(_csv("y_true,y_pred,account", f"1,1,{2**53}", f"0,0,{-2**53}"))
     assert parsed.df["account"].tolist() == [2**53, -2**53]
+
+
+def test_it_reads_parquet_decimals_as_floats_and_refuses_binary_and_unnamed_columns_from_the_footer():
+    import decimal
+
+    labels = {"y_true": [1, 0], "y_pred": [1, 0]}
+    amounts = pa.array([decimal.Decimal("1.25"), decimal.Decimal("2.50")], pa.decimal128(10, 2))
+    sink = io.BytesIO()
+    pq.write_table(pa.table({**labels, "amount": amounts}), sink)
+    parsed = _parse(sink.getvalue(), filename="e.parquet")
+    assert parsed.df["amount"].dtype == np.float64 and parsed.df["amount"].tolist() == [1.25, 2.5]
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({**labels, "blob": pa.array([b"\x00", b"\x01"]), "": [1, 2]}), sink)
+    assert _problems(sink.getvalue(), filename="e.parquet") == [
+        "column 4 has no name; name it or remove it",
+        "column 'blob': holds binary values (binary), not numbers, text or dates; write it as text (UTF-8 strings) "
+        "or leave it out"]

@@ -1,6 +1,7 @@
 """The streamed check of large files (monitoring/streaming.py): CSV pieces cut at row ends outside quotes, each
 read by Arrow's threaded reader, give the rows a whole read gives; bad bytes are named by their row."""
 
+import decimal
 import hashlib
 import io
 
@@ -451,3 +452,61 @@ def test_a_json_whole_number_a_float_cannot_hold_is_refused_in_a_later_piece(tmp
         b'{"y_true": 1, "y_pred": 1, "sex": "f", "amount": %d}\n' % BIG)
     (problem,) = json_problems(tmp_path, data)
     assert problem.column == "amount" and problem.rows == (6,) and "beyond ±2**53" in problem.message
+
+
+# Parquet: the footer is checked before any value is decoded; then batch by batch.
+
+def parquet_file(tmp_path, table: pa.Table, **options) -> str:
+    path = tmp_path / "file.parquet"
+    pq.write_table(table, path, **options)
+    return str(path)
+
+
+GOOD = {"y_true": [1, 0], "y_pred": [1, 0], "sex": ["f", "m"]}
+ROWS = 300_000
+
+
+@pytest.mark.parametrize("table, options, words", [
+    (pa.table({"y_true": pa.array(np.zeros(3_000_000, np.int8))}), {"compression": "zstd"},
+     ("3000000 rows", "decompression bomb")),
+    (pa.table({"y_true": np.ones(ROWS, np.int8), "y_pred": np.ones(ROWS, np.int8), "sex": ["f"] * ROWS,
+               "x": np.arange(ROWS, dtype=np.float64)}), {},
+     ("row group 1", "300,000 rows", "at most 1.0 MB", "PORTAL_MAX_DECODED_MB", "smaller row groups")),
+    (pa.table({**GOOD, "blob": pa.array([b"\x00\x01", b"x"])}), {}, ("'blob'", "binary values", "write it as text")),
+    (pa.table({**GOOD, "": [1, 2]}), {}, ("column 4 has no name",)),
+    (pa.table({**GOOD, "tags": pa.array([[1], [2]])}), {}, ("'tags'", "nested values")),
+    (pa.table({f"f{i}": pa.array([1, 0], pa.int8()) for i in range(2500)}), {}, ("2500 columns",)),
+], ids=["bomb", "row-group-over-the-bound", "binary", "unnamed", "nested", "2500-columns"])
+def test_a_parquet_file_is_refused_from_its_footer_before_any_value_is_decoded(tmp_path, monkeypatch, table, options,
+                                                                            words):
+    path = parquet_file(tmp_path, table, **options)
+
+    def decode(*args, **kwargs):
+        raise AssertionError("a value was decoded")
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", decode)
+    with pytest.raises(IngestError) as caught:
+        convert(tmp_path, path, max_chunk_bytes=2**20)
+    text = "; ".join(map(str, caught.value.problems))
+    assert not [word for word in words if word not in text], text
+
+
+def test_parquet_decimals_are_read_as_floats(tmp_path):
+    amounts = pa.array([decimal.Decimal("1.25"), decimal.Decimal("-2.50")], pa.decimal128(10, 2))
+    result, stored = convert(tmp_path, parquet_file(tmp_path, pa.table({**GOOD, "amount": amounts})))
+    assert result.feature_columns == ("amount",) and stored["amount"].tolist() == [1.25, -2.5]
+
+
+def test_a_parquet_text_value_over_the_limit_is_named_by_its_column_and_row(tmp_path):
+    table = pa.table({"y_true": [1, 0, 1], "y_pred": [1, 0, 1], "sex": ["f", "m", "f"], "note": ["a", "b" * 500, "c"]})
+    with pytest.raises(IngestError) as caught:
+        convert(tmp_path, parquet_file(tmp_path, table), max_value_bytes=100)
+    (problem,) = caught.value.problems
+    assert problem.column == "note" and problem.rows == (2,) and "longer than" in problem.message
+
+
+def test_a_file_that_is_not_parquet_after_its_magic_bytes_is_refused_with_a_message(tmp_path):
+    path = tmp_path / "file.parquet"
+    path.write_bytes(b"PAR1" + bytes(100) + b"PAR1")
+    with pytest.raises(IngestError, match="the Parquet file cannot be read"):
+        convert(tmp_path, str(path))
