@@ -5,9 +5,10 @@ A data set is named by an absolute path or by an object-store URL, ``s3://bucket
 A path must lie, once every symlink is resolved, inside one of the configured roots
 (``PORTAL_DATA_ROOTS``); a path with a ``..`` component is refused outright rather than normalised, so
 what a person typed is what is checked. Registration reads only the Parquet footer (schema and row
-count; ``ingest``'s column bounds apply); the worker opens the file once, hashes it sequentially,
-compares the SHA-256 with the registered one, and reads the same open file in batches: a file swapped
-for another by rename after the check is not the one read.
+count; the footer checks of an uploaded Parquet file apply, ``ingest.parquet_footer_problems``); the
+worker opens the file once, hashes it sequentially, compares the SHA-256 with the registered one, and
+reads the same open file in batches: a file swapped for another by rename after the check is not the one
+read.
 
 An ``s3://`` URL must name a key in one of the allowed buckets (``PORTAL_DATA_BUCKETS``: a bucket, or
 a bucket and a prefix taken as a folder, so ``lake/eval`` allows ``eval/march.parquet`` but not
@@ -45,7 +46,7 @@ import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from apps.monitoring.ingest import MAX_COLUMNS, NESTED
+from apps.monitoring.ingest import parquet_footer_problems
 
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
 HASH_RANGE_BYTES = 64 * 1024 * 1024  # one GET of the hash pass: few requests, and a failure loses little
@@ -162,28 +163,30 @@ def _roots_text(roots: Sequence[str]) -> str:
 
 
 def read_footer(uri: str, *, roots: Sequence[str], buckets: Sequence[str] = (),
-                s3: Mapping | None = None) -> Footer:
-    """The data set's schema and row count, from its footer alone (no row is decoded).
+                s3: Mapping | None = None, max_chunk_bytes: int | None = None) -> Footer:
+    """The data set's schema and row count, from its footer alone (no row is decoded), once the footer passes
+    the checks of an uploaded Parquet file (``ingest.parquet_footer_problems``; ``max_chunk_bytes`` bounds what
+    a row group takes once decoded).
 
     ``s3``: the boto3 client's options (``endpoint_url``, ``region_name``, ``addressing_style``)."""
     where = resolve(uri, roots=roots, buckets=buckets)
     if isinstance(where, ObjectRef):
         with S3Object(_client(s3 or {}), where) as handle:
-            return _footer(uri, handle, location=where.uri, name=where.key.rsplit("/", 1)[-1], size=handle.size)
-    return _footer(uri, where, location=str(where), name=where.name, size=where.stat().st_size)
+            return _footer(uri, handle, location=where.uri, name=where.key.rsplit("/", 1)[-1], size=handle.size,
+                           max_chunk_bytes=max_chunk_bytes)
+    return _footer(uri, where, location=str(where), name=where.name, size=where.stat().st_size,
+                   max_chunk_bytes=max_chunk_bytes)
 
 
-def _footer(uri: str, source, *, location: str, name: str, size: int) -> Footer:
+def _footer(uri: str, source, *, location: str, name: str, size: int, max_chunk_bytes: int | None) -> Footer:
     try:
         parquet = pq.ParquetFile(source)
         schema, meta = parquet.schema_arrow, parquet.metadata
     except (pa.ArrowException, OSError) as error:
         raise DataSetError(f"{uri!r} is not a readable Parquet file: {error}") from error
-    if meta.num_columns > MAX_COLUMNS:
-        raise DataSetError(f"{uri!r} has {meta.num_columns} columns; at most {MAX_COLUMNS} are supported.")
-    nested = [field.name for field in schema if pa.types.is_nested(field.type)]
-    if nested:
-        raise DataSetError(f"column {nested[0]!r} of {uri!r}: {NESTED}.")
+    problems = parquet_footer_problems(meta, schema, size=size, max_chunk_bytes=max_chunk_bytes)
+    if problems:
+        raise DataSetError(f"{uri!r} cannot be used: " + "; ".join(str(problem) for problem in problems[:5]) + ".")
     return Footer(location=location, name=name, size_bytes=size, row_count=meta.num_rows,
                   columns=tuple(schema.names), metadata=meta)
 

@@ -182,7 +182,7 @@ def evaluation_register(*, actor, version: ModelVersion, path: str, sha256: str,
         raise ConflictError(f"{version} is retired; evaluations are not accepted for it.")
     digest = check_sha256(sha256)
     try:
-        footer = datasets.read_footer(path, **_data_set_places())
+        footer = datasets.read_footer(path, max_chunk_bytes=settings.PORTAL_MAX_DECODED_BYTES, **_data_set_places())
     except datasets.DataSetError as exc:
         raise DomainError(str(exc), field="path") from exc
     columns = {**DEFAULT_COLUMNS, **{k: v for k, v in (columns or {}).items() if v}}

@@ -198,3 +198,24 @@ def test_a_list_of_sensitive_features_longer_than_any_file_could_hold_is_refused
                      sha256=digest, sensitive_features=[f"c{n}" for n in range(ingest.MAX_COLUMNS + 1)])
     assert response.status_code == 400 and "sensitive_features" in response.json()
     assert not Evaluation.objects.exists()
+
+
+def test_a_data_set_whose_footer_an_upload_would_refuse_is_refused_before_anything_is_recorded(
+        roots, client_as, settings):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    settings.PORTAL_MAX_DECODED_BYTES = 64 * 1024  # a row group may take this much once decoded
+    version = ModelVersionFactory()
+    client = _scientist_of(version, client_as)
+    rows = 20_000
+    pq.write_table(pa.table({"y_true": np.ones(rows, np.int8), "y_pred": np.ones(rows, np.int8),
+                             "blob": pa.array([b"\x00"] * rows)}), roots / "hostile.parquet")
+    digest = hashlib.sha256((roots / "hostile.parquet").read_bytes()).hexdigest()
+
+    response = _post(client, model_version=version.pk, path=str(roots / "hostile.parquet"), sha256=digest)
+
+    text = response.content.decode()
+    assert response.status_code == 400 and "'blob'" in text and "binary values" in text
+    assert "row group 1" in text and "PORTAL_MAX_DECODED_MB" in text
+    assert not Evaluation.objects.exists()
