@@ -46,19 +46,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from apps.monitoring import drift, labels, metrics
+from apps.monitoring import drift, ingest, labels, metrics
 
 BATCH_ROWS = 65_536
 
 
 def frames(source, *, columns: Sequence[str] | None = None, batch_size: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
     """The file's rows as DataFrames of at most ``batch_size`` rows, with the dtypes of a whole read
-    (categoricals stay categoricals); ``source`` is a path or a seekable binary file."""
+    (categoricals stay categoricals); ``source`` is a path or a seekable binary file. Decimal columns (a data set
+    registered by reference may hold them; an upload's copy never does) come as float64, as an upload reads them,
+    not as Python ``Decimal`` objects that would be taken for categories."""
     # pre_buffer (pyarrow's default) caches every column chunk it has read ahead until the file is closed:
     # a scan's memory would grow with the file. Without it, one row group's pages are held at a time.
     parquet = pq.ParquetFile(source, pre_buffer=False)
     for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
-        yield pa.Table.from_batches([batch]).to_pandas(split_blocks=True, self_destruct=True)
+        table = ingest.decimals_as_floats(pa.Table.from_batches([batch]))
+        yield table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def column_names(source) -> list[str]:
@@ -87,7 +90,7 @@ def rows_at(source, positions: np.ndarray, *, columns: Sequence[str]) -> pd.Data
 
 def _empty_frame(source) -> pd.DataFrame:
     """A frame with no rows and the file's dtypes, read from the footer alone."""
-    return pq.ParquetFile(source).schema_arrow.empty_table().to_pandas()
+    return ingest.decimals_as_floats(pq.ParquetFile(source).schema_arrow.empty_table()).to_pandas()
 
 
 class ValueCounts:

@@ -1,15 +1,20 @@
 """Evaluations registered by reference: a Parquet data set under PORTAL_DATA_ROOTS, read where it is."""
 
+import decimal
 import hashlib
 import json
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from scipy.stats import ks_2samp
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.core.models import AuditEvent
+from apps.monitoring import services
 from apps.monitoring.models import Evaluation
 from tests.inventory.factories import ModelVersionFactory
 
@@ -219,3 +224,29 @@ def test_a_data_set_whose_footer_an_upload_would_refuse_is_refused_before_anythi
     assert response.status_code == 400 and "'blob'" in text and "binary values" in text
     assert "row group 1" in text and "PORTAL_MAX_DECODED_MB" in text
     assert not Evaluation.objects.exists()
+
+
+def test_decimal_columns_are_numbers_as_in_an_upload_not_categories(roots, client_as,
+                                                                     django_capture_on_commit_callbacks):
+    version = ModelVersionFactory()
+    client = _scientist_of(version, client_as)
+    frame, _ = _data_set(roots / "floats.parquet")
+    services.reference_upload(actor=client.user, version=version, filename="reference.csv",
+                              data=frame[["income"]].round(2).to_csv(index=False).encode())
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name, scale in (("income", 2), ("y_score", 3)):  # e.g. a warehouse's NUMERIC(10, 2)
+        values = pa.array([decimal.Decimal(f"{value:.{scale}f}") for value in frame[name]], pa.decimal128(10, scale))
+        table = table.set_column(table.schema.get_field_index(name), name, values)
+    pq.write_table(table, roots / "decimals.parquet", row_group_size=128)
+    digest = hashlib.sha256((roots / "decimals.parquet").read_bytes()).hexdigest()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, model_version=version.pk, path=str(roots / "decimals.parquet"), sha256=digest,
+                         kind="production", sensitive_features=["sex"])
+
+    evaluation = Evaluation.objects.get(pk=response.json()["id"])
+    assert evaluation.status == "done", evaluation.error
+    income = evaluation.metrics["drift"]["income"]
+    assert income["kind"] == "numeric" and income["psi"] == pytest.approx(0.0, abs=1e-9)
+    assert income["p_value"] == pytest.approx(ks_2samp(frame.income.round(2), frame.income.round(2)).pvalue)
+    assert evaluation.metrics["overall"]["roc_auc"] == pytest.approx(roc_auc_score(frame.y_true, frame.y_score))
