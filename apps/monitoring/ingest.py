@@ -184,6 +184,12 @@ def _value(value) -> str:
     return _quoted(str(value))
 
 
+# Characters a label or group name may not hold: C0 and C1 controls (tab, line breaks, ESC ...), DEL, the line and
+# paragraph separators, and the bidirectional embeddings, overrides and isolates that make text read otherwise than
+# it is stored ("Trojan Source"). Marks that right-to-left scripts need (U+200E/F, U+061C, joiners) are allowed.
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
+
+
 def _quoted(value: str) -> str:
     """``repr`` of a value from the file, cut short: a message quotes a cell, not 60 KB of brackets."""
     text = repr(value)
@@ -935,13 +941,26 @@ class _Checks:
         self.problems.append(self.rows.problem(column, mask, message))
 
     def labels(self, column: str) -> tuple[np.ndarray, list[str]]:
-        """Codes and label strings (``str(value).strip()``); empty values are reported."""
+        """Codes and label strings (``str(value).strip()``); empty values and unprintable labels are reported."""
         codes, labels = group_codes(self.df[column])
         if MISSING_GROUP in labels:
             missing = codes == labels.index(MISSING_GROUP)
             self.flag(column, missing, "empty value; every row needs a label")
         stripped = [label.strip() for label in labels]
+        self.printable(column, codes, stripped, "labels")
         return codes, stripped
+
+    def printable(self, column: str, codes: np.ndarray, labels: Sequence[str], what: str) -> None:
+        """Report the rows of labels or group names holding an ``UNPRINTABLE`` character (checked per distinct
+        value): they are shown on pages, in documents, exports and alerts, where such a character would break a
+        line or reorder what a reader sees."""
+        bad = [index for index, label in enumerate(labels) if UNPRINTABLE.search(label)]
+        if bad:
+            example = labels[bad[0]]
+            char = UNPRINTABLE.search(example).group()
+            self.flag(column, np.isin(codes, bad),
+                      f"value {_quoted(example)} holds the control character U+{ord(char):04X}; {what} are shown on "
+                      "pages, in documents and in alerts, so they must be printable text: remove it")
 
     def numbers(self, column: str, *, allow_missing: bool = False) -> np.ndarray:
         """The column as float64; non-numbers, infinities and (unless allowed) missing values are reported."""
@@ -1081,6 +1100,7 @@ def _sensitive(checks: _Checks, column: str, min_group_rows: int, max_groups: in
                                                    "(PORTAL_MAX_GROUPS_PER_FEATURE); group the values "
                                                    "(e.g. age bands instead of ages) or leave the column out"))
         return
+    checks.printable(column, codes, labels, "group names")
     if MISSING_GROUP in labels:
         missing = codes == labels.index(MISSING_GROUP)
         rows = _rows_text(checks.rows.numbers(np.flatnonzero(missing)))

@@ -305,7 +305,13 @@ def _group_cases() -> list[Case]:
     groups = [f"{i % 2},{i % 2},0.5,g{i}" for i in range(200_000)]
     return [Case("200000-sensitive-groups", _csv(GOOD_HEADER, *groups),
                  ("sex", "200,000 distinct values", "1,000 groups", "PORTAL_MAX_GROUPS_PER_FEATURE"),
-                 fields={"sensitive_features": "sex"})]
+                 fields={"sensitive_features": "sex"}),
+            Case("group-name-with-an-escape-character", _good(sex="fe\x1b[2Jmale"),
+                 ("sex", "row 3", "U+001B", "printable"), fields={"sensitive_features": "sex"}),
+            Case("group-name-with-a-right-to-left-override", _good(sex="\u202eelamef"),
+                 ("sex", "row 3", "U+202E", "printable"), fields={"sensitive_features": "sex"}),
+            Case("label-with-a-line-break-inside-quotes", _good(y_pred='"0\n0"'),
+                 ("y_pred", "row 3", "U+000A"))]
 
 
 @functools.cache

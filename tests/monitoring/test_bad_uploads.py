@@ -242,6 +242,9 @@ STREAMED = [
     Case("parquet-decompression-bomb",
          _parquet_bytes(pa.table({"y_true": np.zeros(3_000_000, np.int8)}), compression="zstd"),
          ("3000000 rows", "decompression bomb"), filename="big.parquet"),
+    Case("csv-group-name-with-a-control-character-mid-file",
+         b"y_true,y_pred,sex\n" + b"1,1,female\n0,0,male\n" * 450 + b"0,0,ma\x07le\n",
+         ("sex", "row 902", "U+0007", "printable"), filename="big.csv", fields={"sensitive_features": ["sex"]}),
     Case("parquet-binary-column", _parquet_bytes(pa.table({"y_true": [1, 0], "y_pred": [1, 0],
                                                            "blob": pa.array([b"\x00", b"\x01"])})),
          ("blob", "binary values"), filename="big.parquet"),
@@ -259,7 +262,8 @@ def test_a_hostile_file_in_parts_is_rejected_with_its_problems_and_leaves_nothin
     digest = hashlib.sha256(case.data).hexdigest()
 
     session = api.post("/api/v1/uploads/", {"model_version": version.pk, "filename": case.filename,
-                                            "size": len(case.data), "sha256": digest}, format="json").json()
+                                            "size": len(case.data), "sha256": digest, **case.fields},
+                       format="json").json()
     for number, offset in enumerate(range(0, len(case.data), 1024), start=1):
         chunk = case.data[offset:offset + 1024]
         assert api.generic("PUT", f"/api/v1/uploads/{session['id']}/parts/{number}/", chunk,
