@@ -210,9 +210,12 @@ def evaluation_status_note(evaluation: Evaluation, *, now: datetime | None = Non
     """Why an evaluation is not moving, in words, for its page and its API answer; empty while all is well."""
     now = now or timezone.now()
     if evaluation.status == Evaluation.Status.QUEUED:
-        if (now - evaluation.created_at).total_seconds() < settings.PORTAL_QUEUED_WARNING_SECONDS:
+        # Counted from the last hand-over to the broker: an evaluation queued again (late labels, a lost message)
+        # has waited since then, not since its upload days ago. Never handed over: since the upload.
+        since = evaluation.enqueued_at or evaluation.created_at
+        if (now - since).total_seconds() < settings.PORTAL_QUEUED_WARNING_SECONDS:
             return ""
-        age = _ago(evaluation.created_at, now)
+        age = _ago(since, now)
         if evaluation.enqueued_at is None:
             return (f"Queued {age} ago; it could not be handed to the task queue yet: is the broker running? "
                     "It is sent again automatically.")

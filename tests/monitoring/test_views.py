@@ -402,6 +402,17 @@ def test_the_api_says_when_no_worker_has_taken_a_queued_evaluation(make_user):
     assert api.get("/api/v1/evaluations/").json()["results"][0]["status_note"] == NO_WORKER
 
 
+def test_a_queued_evaluation_waits_from_its_last_hand_over_to_the_broker_not_from_its_upload(client_as, settings):
+    # Queued again days after its upload (late labels, a lost message): the wait starts at the new hand-over.
+    settings.PORTAL_QUEUED_WARNING_SECONDS = 60
+    requeued = _queued_minutes_ago(3 * 24 * 60, enqueued_at=datetime.now(UTC) - timedelta(seconds=5))
+    client = client_as("executive")
+    assert "status-note" not in client.get(requeued.get_absolute_url()).content.decode()
+    Evaluation.objects.filter(pk=requeued.pk).update(enqueued_at=datetime.now(UTC) - timedelta(minutes=3, seconds=5))
+    polled = client.get(reverse("monitoring:evaluation-status", kwargs={"pk": requeued.pk}), HTTP_HX_REQUEST="true")
+    assert NO_WORKER in polled.content.decode()
+
+
 def test_it_says_when_a_queued_evaluation_never_reached_the_broker(client_as):
     evaluation = _queued_minutes_ago(3, enqueued_at=None)
     page = client_as("executive").get(evaluation.get_absolute_url()).content.decode()
