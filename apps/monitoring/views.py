@@ -179,6 +179,7 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
         context.update(explanation)
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
                        skipped_thresholds=thresholds.skipped, label_coverage=coverage,
+                       labels_pending=coverage is not None and not metrics.get("overall"),
                        charts=figures, alerts=selectors.evaluation_alerts(evaluation),
                        status_note=selectors.evaluation_status_note(evaluation),
                        alerted=evaluation.kind == Evaluation.Kind.PRODUCTION)

@@ -316,6 +316,29 @@ def test_the_page_shows_coverage_and_offers_the_form_to_the_team(
     assert "Labels: 640 of 1,000 rows (64%)" in page and "Add labels" not in page
 
 
+@pytest.mark.parametrize(("reference", "checked"), [(False, "No threshold of {} is checked yet"),
+                                                     (True, "No drift threshold of {} is crossed")])
+def test_the_page_of_predictions_without_labels_claims_no_threshold_met_and_its_title_says_so(
+        scientist, version, client, django_capture_on_commit_callbacks, reference, checked):
+    policy = obligations_for(version.model).policy
+    GovernancePolicy.objects.filter(pk=policy.pk).update(metric_thresholds={"accuracy_min": 0.5, "psi_max": 0.9})
+    if reference:
+        services.reference_upload(actor=scientist, version=version, data=csv_bytes(predictions(seed=1)[["income"]]),
+                                  filename="train.csv")
+    frame = predictions(200)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    client.force_login(scientist)
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+    assert "Every threshold" not in page
+    assert checked.format(policy) + ": its performance and fairness thresholds wait for the labels" in page
+    assert f"<title>Evaluation #{evaluation.pk} (labels pending) · MLOps Portal</title>" in page
+
+    add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]], django_capture_on_commit_callbacks)
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+    assert f"Every threshold of {policy} is met." in page
+    assert f"<title>Evaluation #{evaluation.pk} · MLOps Portal</title>" in page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_client_command_adds_labels_and_waits(live_server, scientist, version, tmp_path, capsys):
     from mlops_portal_client.cli import main
