@@ -435,6 +435,12 @@ def test_it_says_when_the_worker_computing_an_evaluation_stopped_responding(clie
             "computation over automatically, at most 3 attempts in all.") in page
 
 
+def test_the_evaluation_page_groups_the_thousands_of_its_row_count(client_as):
+    evaluation = make_evaluation(ModelVersionFactory(), row_count=1_000_000)
+    page = client_as("executive").get(evaluation.get_absolute_url()).content.decode()
+    assert "1,000,000 rows" in page and "1000000 rows" not in page
+
+
 def test_a_failed_evaluation_shows_its_error(client_as):
     evaluation = make_evaluation(ModelVersionFactory(), status="failed", metrics=None,
                                  error="parquet copy is unreadable")
