@@ -99,6 +99,7 @@
         if (!response.ok) {
           var error = new Error(answer.detail || ("The portal answered " + response.status + "."));
           error.answer = answer;
+          error.status = response.status;
           throw error;
         }
         return answer;
@@ -119,6 +120,27 @@
     ui.progress.max = parts;
     ui.say("Starting the upload…");
 
+    // A part that fails on the way (no answer, or a server error) is sent again after each of these pauses, in
+    // seconds; a refusal (400, 409, 413) is not: the same bytes would be refused again.
+    var pauses = (form.getAttribute("data-parts-retry-seconds") || "1,2,4,8,16").split(",").map(Number);
+    var opened = null;
+
+    function sendPart(url, number, bytes, digest, attempt) {
+      return api(form, "PUT", url, bytes, { "Content-Type": "application/octet-stream", "X-Part-SHA256": digest })
+        .catch(function (error) {
+          if ((error.status && error.status < 500) || attempt >= pauses.length) {
+            if (attempt) {
+              error.message = "Part " + number + " could not be sent (" + (attempt + 1) + " attempts): " + error.message;
+            }
+            throw error;
+          }
+          ui.say("Part " + number + " failed (" + error.message + "); sending it again in " + pauses[attempt] + " s…");
+          return new Promise(function (resolve) { setTimeout(resolve, pauses[attempt] * 1000); }).then(function () {
+            return sendPart(url, number, bytes, digest, attempt + 1);
+          });
+        });
+    }
+
     // Each part is hashed as it is read, for its own SHA-256 and the whole file's (given when completing).
     function sendFrom(session, number) {
       if (number > parts) {
@@ -126,11 +148,10 @@
       }
       return readPart(file, (number - 1) * partSize, number * partSize).then(function (bytes) {
         whole.update(bytes);
-        return api(form, "PUT", session.urls.part.replace("{number}", number), bytes,
-                   { "Content-Type": "application/octet-stream", "X-Part-SHA256": hashOf(bytes) });
+        return sendPart(session.urls.part.replace("{number}", number), number, bytes, hashOf(bytes), 0);
       }).then(function () {
         ui.progress.value = number;
-        ui.say("Sent part " + number + " of " + parts + ".");
+        ui.say("Sent part " + number + " of " + parts + " (" + Math.floor(100 * number / parts) + "%).");
         return sendFrom(session, number + 1);
       });
     }
@@ -160,12 +181,25 @@
     };
     Object.keys(body).forEach(function (key) { if (body[key] === "") { delete body[key]; } });
     return api(form, "POST", uploads, JSON.stringify(body), { "Content-Type": "application/json" }).then(function (session) {
+      opened = session;
       return sendFrom(session, 1);
     }).then(function (session) {
       ui.say("All parts sent; the portal is checking the file…");
       return api(form, "POST", session.urls.complete, JSON.stringify({ sha256: whole.hex() }),
                  { "Content-Type": "application/json" });
-    }).then(poll);
+    }).then(function (session) {
+      opened = null;  // a worker has it now: nothing to abort
+      return poll(session);
+    }).catch(function (error) {
+      if (!opened) {
+        throw error;
+      }
+      // The page cannot resume it: abort it so its parts do not hold the portal's disk (and the person's quota of
+      // open uploads) until it expires.
+      return api(form, "DELETE", opened.urls.self).then(function () {
+        error.message += " The upload was cancelled; nothing was stored. Choose Upload to try again.";
+      }, function () { return null; }).then(function () { throw error; });
+    });
   }
 
   function enhance(form) {
@@ -194,8 +228,10 @@
         ui.say("Uploaded; opening the evaluation…");
         window.location.assign(form.getAttribute("data-evaluation-url").replace(/0\/$/, session.evaluation + "/"));
       }).catch(function (error) {
-        ui.say(error.message);
-        ((error.answer && error.answer.problems) || []).forEach(function (problem) {
+        var problems = (error.answer && error.answer.problems) || [];
+        // A rejected file's message already lists its problems: say so once, and list them below.
+        ui.say(problems.length ? "The file was rejected and nothing was stored:" : error.message);
+        problems.forEach(function (problem) {
           var item = document.createElement("li");
           var where = problem.column ? "column '" + problem.column + "'" : "";
           if (problem.rows && problem.rows.length) {

@@ -110,3 +110,78 @@ def test_a_production_file_in_parts_keeps_the_prediction_id_column_named_in_the_
     assert UploadSession.objects.get().part_count > 1
     evaluation = Evaluation.objects.get()
     assert evaluation.columns["prediction_id"] == "request_id" and "request_id" not in evaluation.columns["features"]
+
+
+def _upload_page(page, live_server, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PORTAL_UPLOAD_PART_BYTES = 1024
+    sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="2.0.0")
+    log_in(page, live_server, "sam")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/monitoring/upload/?version={version.pk}")
+    page.evaluate("document.querySelector('form[data-parts-threshold]')"
+                  ".setAttribute('data-parts-retry-seconds', '0.1,0.1')")
+
+
+def _fail_part(page, number: int, times: int) -> list:
+    """Answer 500 to the first ``times`` sends of part ``number``; the sends are counted in the returned list."""
+    sends = []
+
+    def handle(route):
+        sends.append(route.request.method)
+        if len(sends) <= times:
+            route.fulfill(status=500, content_type="application/json", body='{"detail": "the disk hiccuped"}')
+        else:
+            route.continue_()
+
+    page.route(f"**/api/v1/uploads/*/parts/{number}/", handle)
+    return sends
+
+
+def test_a_part_that_fails_on_the_way_is_sent_again(page, live_server, settings, tmp_path):
+    from apps.monitoring.models import UploadSession
+
+    _upload_page(page, live_server, settings, tmp_path)
+    content, frame = _evaluation_csv()
+    sends = _fail_part(page, 2, times=2)
+    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv", "buffer": content}])
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    page.wait_for_url(lambda url: "/monitoring/evaluations/" in url)
+    assert sends == ["PUT", "PUT", "PUT"]
+    assert UploadSession.objects.get().state == "complete"
+    assert f"{accuracy_score(frame.y_true, frame.y_pred):.4f}" in page.get_by_role(
+        "region", name="Overall metrics").inner_text()
+
+
+def test_a_part_that_keeps_failing_cancels_the_upload_and_says_so(page, live_server, settings, tmp_path):
+    from apps.monitoring.models import UploadSession
+
+    _upload_page(page, live_server, settings, tmp_path)
+    content, _ = _evaluation_csv()
+    sends = _fail_part(page, 2, times=99)
+    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv", "buffer": content}])
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    status = page.locator("[data-parts-status]")
+    status.filter(has_text="cancelled").wait_for()
+    assert "Part 2 could not be sent (3 attempts): the disk hiccuped" in status.inner_text()
+    assert len(sends) == 3
+    assert UploadSession.objects.get().state == "aborted"
+
+
+def test_a_refused_file_in_parts_lists_its_problems_once(page, live_server, settings, tmp_path):
+    _upload_page(page, live_server, settings, tmp_path)
+    _, frame = _evaluation_csv()
+    frame.loc[300, "y_score"] = 1.7
+    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv",
+                                                       "buffer": frame.to_csv(index=False).encode()}])
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    problems = page.locator("[data-parts-problems] li")
+    problems.first.wait_for()
+    status = page.locator("[data-parts-status]").inner_text()
+    assert status == "The file was rejected and nothing was stored:"
+    assert "column 'y_score', rows 302: value 1.7 is outside [0, 1]" in problems.first.inner_text()
+    assert "1.7" not in status
