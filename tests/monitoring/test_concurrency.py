@@ -21,7 +21,7 @@ from apps.core.models import AuditEvent
 from apps.core.services import audit_verify
 from apps.inventory.models import ModelVersion, Stage
 from apps.monitoring import services
-from apps.monitoring.models import Alert, Evaluation, MetricWindow
+from apps.monitoring.models import Alert, Evaluation, MetricWindow, UploadSession
 from apps.reviews import services as review_services
 from tests.factories import api_key_for
 from tests.inventory.factories import ModelVersionFactory
@@ -272,3 +272,19 @@ def test_parallel_computations_of_one_version_raise_each_alert_once(make_user, m
     assert set(raised.values()) == {1}
     computed = Counter(AuditEvent.objects.filter(action="evaluation.computed").values_list("object_id", flat=True))
     assert computed == Counter({str(e.pk): 1 for e in evaluations})
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_starts_cannot_open_more_uploads_than_a_person_may(make_user, settings):
+    settings.PORTAL_MAX_OPEN_UPLOADS = 3
+    scientist = make_user("data_scientist", username="sam")
+    version = assessed_version(team__members=[scientist])
+    body = {"model_version": version.pk, "filename": "big.csv", "size": 10_000, "sha256": "a" * 64}
+    clients = [api_for(scientist) for _ in range(10)]
+
+    outcomes = race([lambda client=client: client.post("/api/v1/uploads/", body, format="json") for client in clients])
+
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert Counter(o.status_code for o in outcomes) == {201: 3, 409: 7}, [o.content[:200] for o in outcomes]
+    assert UploadSession.objects.filter(state="open").count() == 3
