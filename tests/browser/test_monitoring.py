@@ -139,14 +139,18 @@ def _fail_part(page, number: int, times: int) -> list:
     return sends
 
 
+def _submit(page, content: bytes) -> None:
+    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv", "buffer": content}])
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+
 def test_a_part_that_fails_on_the_way_is_sent_again(page, live_server, settings, tmp_path):
     from apps.monitoring.models import UploadSession
 
     _upload_page(page, live_server, settings, tmp_path)
     content, frame = _evaluation_csv()
     sends = _fail_part(page, 2, times=2)
-    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv", "buffer": content}])
-    page.get_by_role("button", name="Upload", exact=True).click()
+    _submit(page, content)
 
     page.wait_for_url(lambda url: "/monitoring/evaluations/" in url)
     assert sends == ["PUT", "PUT", "PUT"]
@@ -161,8 +165,7 @@ def test_a_part_that_keeps_failing_cancels_the_upload_and_says_so(page, live_ser
     _upload_page(page, live_server, settings, tmp_path)
     content, _ = _evaluation_csv()
     sends = _fail_part(page, 2, times=99)
-    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv", "buffer": content}])
-    page.get_by_role("button", name="Upload", exact=True).click()
+    _submit(page, content)
 
     status = page.locator("[data-parts-status]")
     status.filter(has_text="cancelled").wait_for()
@@ -175,9 +178,7 @@ def test_a_refused_file_in_parts_lists_its_problems_once(page, live_server, sett
     _upload_page(page, live_server, settings, tmp_path)
     _, frame = _evaluation_csv()
     frame.loc[300, "y_score"] = 1.7
-    page.get_by_label("File").set_input_files(files=[{"name": "eval.csv", "mimeType": "text/csv",
-                                                       "buffer": frame.to_csv(index=False).encode()}])
-    page.get_by_role("button", name="Upload", exact=True).click()
+    _submit(page, frame.to_csv(index=False).encode())
 
     problems = page.locator("[data-parts-problems] li")
     problems.first.wait_for()
