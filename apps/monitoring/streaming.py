@@ -377,19 +377,25 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
     over ``max_value_bytes`` is a problem named by its column and row. A column of whole numbers in which a decimal
     appears becomes float64 in ``column_types`` (for the pieces after this one too).
 
-    A piece with a quote may hold a line feed inside a quoted value: Arrow is told so (it then cuts its blocks
-    outside quotes, about a third slower), or its threads would cut such a value in two."""
+    A piece with a quote may hold a line feed inside a quoted value: Arrow is told so, or its threads would cut
+    such a value in two. Its threads then find their blocks' ends by reading every block twice: on two cores, a
+    quoted 200 MB file took 1.35-1.4 s of CPU so against 1.05-1.1 s read on one thread, and the CPU is what the
+    streamed check lacks there (it parses the next piece while the current one is checked, written and counted,
+    beside the web process). Such a piece is read on one thread unless the worker has more cores
+    (``_parse_on_threads``)."""
     if nul >= 0:
         raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE)])
     quoted = _QUOTE.search(piece) is not None
+    one_thread = quoted and not _parse_on_threads()
     while True:
         try:
-            table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, quoted_line_breaks=quoted)
+            table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=one_thread,
+                                               quoted_line_breaks=quoted)
             break
         except pa.ArrowInvalid as exc:
             if not _widened(str(exc), names, column_types):
                 raise IngestError([_conversion_problem(piece, names, delimiter, column_types, first, exc)]) from exc
-    if invalid:
+    if invalid and not one_thread:
         # Arrow numbers rows only when it reads on one thread: read the piece again that way to name them.
         table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
     if invalid:
@@ -405,6 +411,12 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
     if _longest_text(table) > max_value_bytes:
         ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)  # names the rows
     return table
+
+
+def _parse_on_threads() -> bool:
+    """Whether a quoted piece is read by Arrow's threads: with more than two cores for this process (fewer CPU
+    seconds on one thread, less time on several; see ``_csv_piece``)."""
+    return len(os.sched_getaffinity(0)) > 2
 
 
 def _widened(message: str, names: list[str], column_types: dict) -> bool:

@@ -135,6 +135,25 @@ def test_a_quoted_line_feed_in_pieces_larger_than_arrows_block_stays_in_its_valu
     assert result.row_count == 120_000 and stored["note"].astype(str).tolist() == notes
 
 
+@pytest.mark.parametrize("threads", [True, False])
+def test_a_quoted_piece_reads_the_same_on_arrows_threads_and_on_one(tmp_path, monkeypatch, threads):
+    # On two cores a quoted piece is read on one thread (less CPU), with more on Arrow's: same rows, same problems.
+    monkeypatch.setattr(streaming, "_parse_on_threads", lambda: threads)
+    notes = ['line one\nline two, "quoted"' if i % 3 == 0 else f"plain {i}" for i in range(60_000)]
+    original = pd.DataFrame({"sex": "f", "y_true": np.arange(60_000) % 2, "y_pred": np.arange(60_000) % 2,
+                             "note": notes, "region": ["NA" if i % 5 == 0 else "east" for i in range(60_000)]})
+    data = original.to_csv(index=False).encode()
+
+    result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=2**20)
+
+    assert result.row_count == 60_000 and stored["note"].astype(str).tolist() == notes
+    assert stored["region"].isna().sum() == 12_000  # "NA" is a missing value, as pandas and a direct upload read it
+    head, tail = original[:45_000].to_csv(index=False), original[45_000:].to_csv(index=False, header=False)
+    ragged = (head + 'f,1,0,"x",east,extra\n' + tail).encode()  # after 45,000 rows
+    (problem,) = problems(tmp_path, ragged, block_bytes=2**20)
+    assert problem.rows == (45_002,) and "6 values where the header has 5 columns" in problem.message
+
+
 def test_a_quote_left_open_in_the_last_piece_is_refused_with_its_row_not_read_as_one_value(tmp_path):
     data = b"y_true,y_pred,sex,note\n" + b"1,1,f,fine\n" * 50 + b'0,0,m,"never closed\n' + b"1,0,f,more\n" * 5
     (problem,) = problems(tmp_path, data, block_bytes=4096)
