@@ -428,34 +428,41 @@ def _digest_problem(session: UploadSession, digest: str) -> Problem:
 class _Parts(io.RawIOBase):
     """An upload's parts in order as one binary stream; every byte read is hashed and written to ``copy`` by a
     thread (hashlib and file writes release the GIL), so both overlap the reader's parsing of what it read. At
-    most the block being read and the one being hashed are in memory."""
+    most the block being read and the one being hashed are in memory.
+
+    The two blocks are read into two buffers kept for the whole file, in turn: a new 32 MB block for every read
+    is memory the system maps and zeroes each time (a page fault every 4 KB: at 1M rows about 50,000 faults and
+    0.1-0.2 s of the worker's CPU)."""
 
     def __init__(self, session: UploadSession, copy):
         super().__init__()
         self.session, self.copy, self.size, self._sha256 = session, copy, 0, hashlib.sha256()
         self.numbers, self.part, self.pending = iter(range(1, session.part_count + 1)), None, None
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-hash")
+        self.blocks, self.turn = [bytearray(STREAM_BLOCK_BYTES), bytearray(STREAM_BLOCK_BYTES)], 0  # touched as used
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        block = memoryview(self.blocks[self.turn])  # not the one the thread may still be hashing
         while True:
             if self.part is None:
                 number = next(self.numbers, None)
                 if number is None:
                     return 0
                 self.part = files.open_file(self.session.part_name(number))
-            block = self.part.read(min(len(buffer), STREAM_BLOCK_BYTES))
-            if block:
+            read = self.part.readinto(block[:min(len(buffer), len(block))])
+            if read:
                 break
             self.part.close()
             self.part = None
         self._wait()
-        self.pending = self.background.submit(self._keep, block)
-        self.size += len(block)
-        buffer[:len(block)] = block
-        return len(block)
+        self.pending = self.background.submit(self._keep, block[:read])
+        self.turn = 1 - self.turn
+        self.size += read
+        buffer[:read] = block[:read]
+        return read
 
     def _keep(self, block: bytes) -> None:
         self._sha256.update(block)
