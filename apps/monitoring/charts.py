@@ -187,7 +187,7 @@ def importance_chart(importances: Sequence[Mapping], *, unit: str) -> Chart:
             for item in importances]
     more = (f" (the {DRIFT_BARS} most important of {len(importances)} are drawn)"
             if len(importances) > DRIFT_BARS else "")
-    return Chart("figure-importance", "What drives the outputs",
+    return Chart("figure-importance", "Feature importance on the surrogate",
                  f"Horizontal bar chart of each feature's permutation importance on the surrogate{more}, the most "
                  "important at the top; the error bars are the spread over the shuffles.",
                  _figure(fig), ("Feature", "Rank", "Importance", "Spread (std)"), rows,

@@ -467,8 +467,8 @@ def explanation_missing_note(metrics: dict | None) -> str:
         return ("This evaluation was computed before the portal explained outputs; upload the file again to get its "
                 "explanation.")
     if found.get("status") == "pending":
-        return ("The explanation of the outputs is being computed: it follows the metrics by a few seconds. Reload "
-                "the page to see it.")
+        return ("The explanation of the outputs is being computed: it follows the metrics by a few seconds, and the "
+                "evaluation's page shows it once it is stored.")
     return found.get("reason", "")
 
 
@@ -510,8 +510,10 @@ def _explanation_group_tables(found: dict) -> list[Table]:
         skipped = result.get("skipped") or {}
         note = ""
         if skipped:
-            listed = ", ".join(f"{g} ({n} rows)" for g, n in skipped.items())
-            note = f"Skipped, fewer than {result.get('min_rows')} held-out rows: {listed}."
+            listed = ", ".join(f"{g} ({n:,} rows)" for g, n in skipped.items())
+            note = (f"Every group has fewer than {result.get('min_rows'):,} held-out rows, too few for its own "
+                    f"importances: {listed}." if not names else
+                    f"Skipped, fewer than {result.get('min_rows'):,} held-out rows: {listed}.")
         columns = ["Feature", "Overall", *(f"{g} ({groups[g]['rows']:,} rows)" for g in names), "Largest gap"]
         tables.append(Table(f"By {attribute}", columns, rows if names else [], note))
     return tables

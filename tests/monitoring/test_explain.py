@@ -293,6 +293,26 @@ def test_the_page_shows_fidelity_the_ranked_table_groups_and_the_chart(
     assert "read importances with care" not in html
 
 
+def test_an_attribute_whose_groups_are_all_too_small_names_them_instead_of_an_empty_table(
+        _media, client_as, django_capture_on_commit_callbacks):
+    client = client_as("data_scientist")
+    version = assessed_version(team__members=[client.user])
+    frame = synthetic(600)
+    frame["sex"] = np.resize(["a", "b", "c", "d"], len(frame))  # about 37 held-out rows each, under 100
+    evaluation = computed(client.user, version, frame, capture=django_capture_on_commit_callbacks)
+    skipped = evaluation.metrics["explanations"]["groups"]["sex"]["skipped"]
+    assert set(skipped) == {"a", "b", "c", "d"} and not evaluation.metrics["explanations"]["groups"]["sex"]["groups"]
+
+    html = client.get(evaluation.get_absolute_url()).content.decode()
+    section = html[html.index('id="explanations"'):html.index("</section>", html.index('id="explanations"'))]
+    assert "<h3>By sex</h3>" in section and "<caption>By sex</caption>" not in section  # no table without rows
+    listed = ", ".join(f"{group} ({rows:,} rows)" for group, rows in skipped.items())
+    assert f"Every group has fewer than {explain.MIN_GROUP_ROWS} held-out rows, too few for its own importances: " \
+           f"{listed}." in section
+    assert html.count("What drives the outputs") == 1  # the section's heading; the chart has its own title
+    assert "Feature importance on the surrogate" in html
+
+
 def test_low_fidelity_shows_the_caveat_on_the_page(_media, client_as, django_capture_on_commit_callbacks):
     client = client_as("data_scientist")
     version = assessed_version(team__members=[client.user])
@@ -420,6 +440,7 @@ def test_the_page_the_api_and_the_review_say_a_pending_explanation_is_being_comp
     html = client.get(evaluation.get_absolute_url()).content.decode()
     section = html[html.index('id="explanations"'):]
     assert "The explanation of the outputs is being computed" in section and 'id="figure-importance"' not in html
+    assert "Reload the page" not in section  # the panel follows it by itself (a no-script link aside)
 
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(make_user('executive'))}")
