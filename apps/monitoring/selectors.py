@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Prefetch, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -211,8 +211,9 @@ def evaluation_status_note(evaluation: Evaluation, *, now: datetime | None = Non
     now = now or timezone.now()
     if evaluation.status == Evaluation.Status.QUEUED:
         # Counted from the last hand-over to the broker: an evaluation queued again (late labels, a lost message)
-        # has waited since then, not since its upload days ago. Never handed over: since the upload.
-        since = evaluation.enqueued_at or evaluation.created_at
+        # has waited since then, not since its upload days ago. Never handed over: since it was queued, its upload
+        # or the labels that queued it again (the broker was down when they came).
+        since = evaluation.enqueued_at or _queued_since(evaluation)
         if (now - since).total_seconds() < settings.PORTAL_QUEUED_WARNING_SECONDS:
             return ""
         age = _ago(since, now)
@@ -227,6 +228,12 @@ def evaluation_status_note(evaluation: Evaluation, *, now: datetime | None = Non
                     f"worker takes the computation over automatically, at most "
                     f"{settings.PORTAL_TASK_MAX_ATTEMPTS} attempts in all.")
     return ""
+
+
+def _queued_since(evaluation: Evaluation) -> datetime:
+    """When an evaluation never handed to the broker was queued: its latest labels' arrival, or its upload."""
+    labelled = evaluation.label_batches.aggregate(latest=Max("created_at"))["latest"]
+    return max(evaluation.created_at, labelled) if labelled else evaluation.created_at
 
 
 def _ago(then: datetime, now: datetime) -> str:

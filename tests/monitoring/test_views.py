@@ -419,6 +419,22 @@ def test_it_says_when_a_queued_evaluation_never_reached_the_broker(client_as):
     assert "could not be handed to the task queue yet: is the broker running?" in page
 
 
+def test_labels_that_could_not_be_handed_to_the_broker_are_waited_on_from_their_arrival(client_as, settings):
+    # Labels queue a days-old evaluation again; with the broker down it was never handed over: the wait starts
+    # when the labels came, not at the upload three days before.
+    from apps.monitoring.models import LabelBatch
+
+    settings.PORTAL_QUEUED_WARNING_SECONDS = 60
+    evaluation = _queued_minutes_ago(3 * 24 * 60, enqueued_at=None)
+    batch = LabelBatch.objects.create(evaluation=evaluation, filename="labels.csv", file_format="csv", sha256="0" * 64,
+                                      size_bytes=10, raw_path="r", parquet_path="p", row_count=1)
+    client = client_as("executive")
+    assert "status-note" not in client.get(evaluation.get_absolute_url()).content.decode()
+    LabelBatch.objects.filter(pk=batch.pk).update(created_at=datetime.now(UTC) - timedelta(minutes=4, seconds=5))
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+    assert "Queued 4 minutes ago; it could not be handed to the task queue yet" in page
+
+
 def test_it_says_nothing_while_a_queued_evaluation_is_young(client_as, settings):
     settings.PORTAL_QUEUED_WARNING_SECONDS = 60
     evaluation = make_evaluation(ModelVersionFactory(), status="queued", metrics=None, enqueued_at=datetime.now(UTC))
