@@ -491,7 +491,8 @@ def explanation_report(metrics: dict | None) -> Explanation | None:
     importances = Table("Importance of each feature", ["Feature", "Rank", "Importance", "Spread (std)"],
                         [Row(item["feature"], [str(item["rank"]), fmt(item["importance"]), fmt(item["std"])])
                          for item in found["importances"]],
-                        f"Importance: the {found['importance_unit']}, averaged over the shuffles.")
+                        f"Importance: the {found['importance_unit']}, averaged over the shuffles."
+                        + _importance_reading(found))
     shift = found.get("shift") or {}
     return Explanation(
         True, fidelity=f"{'R²' if fidelity['metric'] == 'r2' else 'accuracy'} {fmt(fidelity['value'], 3)} on "
@@ -500,6 +501,19 @@ def explanation_report(metrics: dict | None) -> Explanation | None:
         unit=found["importance_unit"], importances=importances,
         groups=_explanation_group_tables(found), shift=_shift_table(shift.get("features")),
         shift_note=shift.get("reason", ""), validation_evaluation=shift.get("validation_evaluation"))
+
+
+def _importance_reading(found: dict) -> str:
+    """How to read importances outside 0 to 1, when the table has any."""
+    values = [item["importance"] for item in found["importances"]]
+    notes = ""
+    if found["fidelity"]["metric"] == "r2" and any(value > 1 for value in values):
+        notes += (" Above 1: shuffled, the feature leaves the surrogate worse than always predicting the average "
+                  "output (its R² falls below 0); the feature carries most of what the model does.")
+    if any(value < 0 for value in values):
+        notes += (" Below 0: the surrogate did slightly better with the feature shuffled; the feature does not drive "
+                  "the outputs (the difference is noise).")
+    return notes
 
 
 def _explanation_group_tables(found: dict) -> list[Table]:

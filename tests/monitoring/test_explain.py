@@ -852,3 +852,16 @@ def test_the_polled_panel_swaps_in_a_failure_and_reloads_the_page_for_a_stored_e
     failed = client.get(partial, HTTP_HX_REQUEST="true")
     assert "HX-Refresh" not in failed and "hx-trigger" not in failed.content.decode()
     assert "Gave up after 3 attempts." in failed.content.decode()
+
+
+@pytest.mark.parametrize(("values", "above", "below"), [((0.4, 0.1), False, False), ((1.7, 0.2), True, False),
+                                                         ((0.5, -0.01), False, True), ((1.2, -0.02), True, True)])
+def test_the_importance_table_says_how_to_read_values_outside_zero_to_one(values, above, below):
+    from apps.monitoring import selectors
+
+    found = {"status": "done", "fidelity": {"metric": "r2", "value": 0.9, "low": False},
+             "rows": {"held_out": 100, "sampled": 400, "given": 400}, "importance_unit": "drop in R²",
+             "importances": [{"feature": f"x{n}", "rank": n, "importance": value, "std": 0.01}
+                             for n, value in enumerate(values, start=1)]}
+    note = selectors.explanation_report({"explanations": found}).importances.note
+    assert ("R² falls below 0" in note) is above and ("does not drive the outputs" in note) is below
