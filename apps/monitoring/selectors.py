@@ -371,25 +371,43 @@ def _fairness_table(fairness: dict, severity: dict[str, str]) -> Table | None:
                  "difference is significant.")
 
 
-def _drift_table(drift: dict, severity: dict[str, str]) -> Table | None:
+def _psi_reading(psi: float | None, flag: str, psi_max: float | None) -> tuple[str, str]:
+    """(flag, note) of a drift row: the policy's ``psi_max`` decides when the model has one (the rows the gate and
+    the alerts count, nothing more); otherwise PSI above 0.2, the usual reading of a significant shift, is
+    highlighted as a hint that raises no alert."""
+    if psi_max is not None:
+        return flag, f"the policy allows PSI up to {psi_max:g}" if flag else ""
+    if psi is not None and psi > PSI_SIGNIFICANT:
+        return flag or "highlight", "significant shift (PSI > 0.2)"
+    return flag, ""
+
+
+def _psi_note(psi_max: float | None) -> str:
+    if psi_max is None:
+        return ("PSI below 0.1 is stable, 0.1–0.2 a moderate shift, above 0.2 significant (highlighted; the model's "
+                "policy sets no PSI limit, so no alert is raised).")
+    return (f"The model's policy allows PSI up to {psi_max:g}: rows above it are marked breach, rows above "
+            f"{psi_max * thresholds.MAX_WARNING_SHARE:g} warning, and production evaluations raise alerts on them. "
+            "(The usual reading: below 0.1 stable, 0.1–0.2 a moderate shift, above 0.2 significant.)")
+
+
+def _drift_table(drift: dict, severity: dict[str, str], psi_max: float | None = None) -> Table | None:
     if not drift:
         return None
     ordered = sorted(drift.items(), key=lambda item: -(item[1].get("psi") or 0))
     rows = []
     for feature, values in ordered:
         psi = values.get("psi")
-        flag = severity.get(f"drift.{feature}.psi") or ("highlight" if psi is not None and psi > PSI_SIGNIFICANT
-                                                        else "")
+        flag, note = _psi_reading(psi, severity.get(f"drift.{feature}.psi", ""), psi_max)
         statistic = "KS" if values.get("kind") == "numeric" else "χ²"
         rows.append(Row(feature, [values.get("kind", ""), fmt(psi), f"{fmt(values.get('statistic'))} ({statistic})",
                                   fmt(values.get("p_value")), fmt(values.get("reference_count")),
-                                  fmt(values.get("current_count"))], flag,
-                        "significant shift (PSI > 0.2)" if psi is not None and psi > PSI_SIGNIFICANT else ""))
+                                  fmt(values.get("current_count"))], flag, note))
     return Table("Drift", ["Feature", "Kind", "PSI", "Statistic", "p-value", "Reference rows", "Current rows"], rows,
-                 "PSI below 0.1 is stable, 0.1–0.2 a moderate shift, above 0.2 significant (highlighted).")
+                 _psi_note(psi_max))
 
 
-def _prediction_drift_table(outputs: dict, severity: dict[str, str]) -> Table | None:
+def _prediction_drift_table(outputs: dict, severity: dict[str, str], psi_max: float | None = None) -> Table | None:
     if not outputs:
         return None
     rows = []
@@ -398,19 +416,17 @@ def _prediction_drift_table(outputs: dict, severity: dict[str, str]) -> Table | 
         if values is None:
             continue
         psi = values.get("psi")
-        flag = severity.get(f"prediction_drift.{output}.psi") or (
-            "highlight" if psi is not None and psi > PSI_SIGNIFICANT else "")
+        flag, note = _psi_reading(psi, severity.get(f"prediction_drift.{output}.psi", ""), psi_max)
         statistic = "KS" if values.get("kind") == "numeric" else "χ²"
         rows.append(Row(f"{label} ({values.get('column')})",
                         [values.get("kind", ""), fmt(psi), f"{fmt(values.get('statistic'))} ({statistic})",
                          fmt(values.get("p_value")), fmt(values.get("reference_count")),
-                         fmt(values.get("current_count"))], flag,
-                        "significant shift (PSI > 0.2)" if psi is not None and psi > PSI_SIGNIFICANT else ""))
+                         fmt(values.get("current_count"))], flag, note))
     return Table("Prediction drift", ["Output", "Kind", "PSI", "Statistic", "p-value", "Reference rows",
                                       "Current rows"], rows,
                  "The model's own outputs against its outputs on the reference data, by the feature drift rules: "
                  "the score binned on the reference's deciles (KS beside it), the predicted label by category "
-                 "(χ² beside it). A shift here shows before labels arrive.")
+                 "(χ² beside it). A shift here shows before labels arrive. " + _psi_note(psi_max))
 
 
 def evaluation_report(metrics: dict | None, *, rules: dict, baseline: dict | None) -> Report | None:
@@ -424,9 +440,10 @@ def evaluation_report(metrics: dict | None, *, rules: dict, baseline: dict | Non
         overall=_overall_rows(metrics.get("overall") or {}, rules, severity),
         groups=_group_tables(metrics.get("groups") or {}, fairness),
         fairness=_fairness_table(fairness, severity),
-        drift=_drift_table(metrics.get("drift") or {}, severity),
+        drift=_drift_table(metrics.get("drift") or {}, severity, rules.get("psi_max")),
         findings=found,
-        prediction_drift=_prediction_drift_table(metrics.get("prediction_drift") or {}, severity),
+        prediction_drift=_prediction_drift_table(metrics.get("prediction_drift") or {}, severity,
+                                                 rules.get("psi_max")),
     )
 
 

@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.inventory.models import Stage
 from apps.inventory.signals import governance_changed
-from apps.monitoring import forms, services
+from apps.monitoring import forms, selectors, services
 from apps.monitoring.models import Alert, Evaluation, MetricWindow, ReferenceData
 from tests.inventory.factories import DeploymentFactory, ModelVersionFactory
 
@@ -283,7 +283,8 @@ def test_the_evaluation_page_shows_groups_fairness_and_drift(client_as, make_use
     assert "below four-fifths of the reference group" in page  # women are selected less often
     assert evaluation.metrics["drift"]["income"]["psi"] > 0.2
     assert re.search(r'flag-row-breach">\s*<th scope="row">income', page)  # above the critical policy's psi_max
-    assert "significant shift (PSI &gt; 0.2)" in page
+    # The row names the policy's limit, the one the alerts use (not the usual 0.2 reading).
+    assert re.search(r'income <small class="row-note">the policy allows PSI up to 0\.\d+</small>', page)
     assert 'id="figure-groups-0"' in page and 'id="figure-drift"' in page
     assert "only production results raise alerts" in page
     # The reference holds the model's outputs too: their drift has its own table, a row per output.
@@ -763,3 +764,21 @@ def test_the_version_chooser_costs_a_constant_number_of_queries(client_as, djang
         ModelVersionFactory(model__team__members=[client.user] if n % 2 else [])
     with django_assert_max_num_queries(10):
         assert client.get(reverse("monitoring:upload")).status_code == 200
+
+
+@pytest.mark.parametrize(("rules", "psi", "flag", "note"), [
+    ({}, 0.25, "highlight", "significant shift (PSI > 0.2)"),  # no policy limit: the usual reading, as a hint
+    ({}, 0.15, "", ""),
+    ({"psi_max": 0.08}, 0.1, "breach", "the policy allows PSI up to 0.08"),  # stricter than 0.2: the policy's
+    ({"psi_max": 0.08}, 0.07, "warning", "the policy allows PSI up to 0.08"),
+    ({"psi_max": 0.5}, 0.25, "", ""),  # laxer: no highlight the gate and the alerts would not back
+])
+def test_drift_rows_are_marked_by_the_policys_psi_limit_when_it_has_one(rules, psi, flag, note):
+    metrics = {"drift": {"income": {"kind": "numeric", "psi": psi, "statistic": 0.1, "p_value": 0.01}},
+               "prediction_drift": {"score": {"kind": "numeric", "psi": psi, "column": "y_score"}}}
+    report = selectors.evaluation_report(metrics, rules=rules, baseline=None)
+    for table in (report.drift, report.prediction_drift):
+        (row,) = table.rows
+        assert (row.flag, row.note) == (flag, note)
+        limit = rules.get("psi_max")
+        assert (f"policy allows PSI up to {limit:g}" in table.note) if limit else "sets no PSI limit" in table.note
