@@ -782,3 +782,16 @@ def test_drift_rows_are_marked_by_the_policys_psi_limit_when_it_has_one(rules, p
         assert (row.flag, row.note) == (flag, note)
         limit = rules.get("psi_max")
         assert (f"policy allows PSI up to {limit:g}" in table.note) if limit else "sets no PSI limit" in table.note
+
+
+def test_the_feature_count_says_how_many_were_compared_for_drift_and_none_without_a_reference(client_as):
+    columns = {"target": "y_true", "prediction": "y_pred", "sensitive_features": [], "features": ["a", "b", "c"]}
+    alone = make_evaluation(ModelVersionFactory(), columns=columns)
+    client = client_as("executive")
+    page = client.get(alone.get_absolute_url()).content.decode()
+    assert "3 columns; none compared for drift" in page and "compared with the reference data" not in page
+    drift = {"a": {"kind": "numeric", "psi": 0.01}, "b": {"kind": "numeric", "psi": 0.02}}
+    compared = make_evaluation(ModelVersionFactory(), columns=columns,
+                               metrics={"overall": {"accuracy": 0.9}, "groups": {}, "fairness": {}, "drift": drift})
+    page = client.get(compared.get_absolute_url()).content.decode()
+    assert "3 columns, 2 compared with the reference data for drift" in page
