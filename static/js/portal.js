@@ -12,5 +12,13 @@
         nav.classList.toggle("open", !open);
       });
     }
+    // A form sent back with errors: move the focus (and a screen reader) to them, not to the top of the page.
+    var errors = document.querySelector(".form-errors, .refusal[role=alert], .upload-problems, .field-error");
+    if (errors) {
+      if (!errors.hasAttribute("tabindex")) {
+        errors.setAttribute("tabindex", "-1");
+      }
+      errors.focus();
+    }
   });
 })();

@@ -240,6 +240,8 @@ def test_the_production_gate_refuses_an_unapproved_version_on_screen(page, live_
     refusal = page.locator("form.stage-form .field-error, .form-errors").first
     refusal.wait_for()
     assert "Credit scoring 3.0.0 cannot go to production:" in refusal.inner_text()
+    # The focus moved to the refusal (a keyboard or screen-reader user hears it, not the page's top).
+    assert page.evaluate("() => document.activeElement.matches('.field-error, .form-errors')")
     assert "Move stage" in page.get_by_role("button", name="Move stage").inner_text()  # the form is offered again
     refusal.scroll_into_view_if_needed()
     screenshot(page, "journey-production-gate-refused")
