@@ -12,6 +12,7 @@ from html import escape
 import plotly.graph_objects as go
 
 from apps.inventory.charts import FONT, Cell, Chart
+from apps.monitoring.thresholds import MAX_WARNING_SHARE
 
 HEALTH_COLOURS = {"healthy": "#1a7f37", "warning": "#bf8700", "breach": "#a40e26"}
 SERIES_COLOURS = ("#0969da", "#8250df", "#1f4e79", "#bf3989", "#57606a", "#116329")
@@ -145,30 +146,41 @@ def group_chart(attribute: str, groups: Mapping[str, Mapping], *, index: int) ->
                  ("Group", "Rows", *(t for _, t in measures)), rows if measures else [])
 
 
-def drift_chart(drift: Mapping[str, Mapping]) -> Chart:
-    """PSI per feature, largest first (at most 30 bars), with the 0.1 and 0.2 reading lines."""
+def drift_chart(drift: Mapping[str, Mapping], psi_max: float | None = None) -> Chart:
+    """PSI per feature, largest first (at most 30 bars). Coloured and lined by the model's policy limit ``psi_max``
+    (red above it, amber above its warning share), as the drift table and the alerts read it; without a limit, by
+    the usual reading (0.1 moderate, 0.2 significant)."""
     ordered = sorted(((f, v.get("psi")) for f, v in drift.items() if v.get("psi") is not None),
                      key=lambda item: -item[1])
     shown = ordered[:DRIFT_BARS][::-1]  # horizontal bars draw bottom-up
+    if psi_max is None:
+        high, low = PSI_SIGNIFICANT, PSI_MODERATE
+        lines = ((high, "0.2 significant"), (low, "0.1 moderate"))
+        readings, red = ("significant", "moderate", "stable"), "bars above 0.2 are red"
+    else:
+        high, low = psi_max, psi_max * MAX_WARNING_SHARE
+        lines = ((high, f"{high:g} policy limit"), (low, f"{low:g} warning"))
+        readings = ("above the policy limit", "warning", "within the policy")
+        red = f"bars above the policy's limit ({high:g}) are red, above {low:g} amber"
     fig = go.Figure(go.Bar(
         x=[psi for _, psi in shown], y=[escape(f) for f, _ in shown], orientation="h",
-        marker_color=[HEALTH_COLOURS["breach"] if psi > PSI_SIGNIFICANT else HEALTH_COLOURS["warning"]
-                      if psi > PSI_MODERATE else "#0969da" for _, psi in shown],
+        marker_color=[HEALTH_COLOURS["breach"] if psi > high else HEALTH_COLOURS["warning"]
+                      if psi > low else "#0969da" for _, psi in shown],
         hovertemplate="%{y}<br>PSI %{x:.4f}<extra></extra>"))
-    # 0.1 and 0.2 sit a few pixels apart once a feature drifts to PSI 2: each label starts at its line, on its own
+    # The two lines sit a few pixels apart once a feature drifts to PSI 2: each label starts at its line, on its own
     # row, so they never overlap whatever the axis range.
-    for row, (limit, text) in enumerate(((PSI_SIGNIFICANT, "0.2 significant"), (PSI_MODERATE, "0.1 moderate"))):
+    for row, (limit, text) in enumerate(lines):
         fig.add_vline(x=limit, line={"color": "#57606a", "dash": "dot", "width": 1}, annotation_text=text,
                       annotation_position="top right", annotation_yshift=DRIFT_LABEL_ROW * (1 - row))
     fig.update_layout(**_layout(height=max(260, 80 + 24 * len(shown)), showlegend=False,
                                 margin={"l": 160, "r": 20, "t": 40 + DRIFT_LABEL_ROW, "b": 50},
                                 xaxis={"title": {"text": "PSI"}, "rangemode": "tozero"},
                                 yaxis={"automargin": True}))
-    rows = [(Cell(f), Cell(_text(psi)), Cell("significant" if psi > PSI_SIGNIFICANT else "moderate"
-                                              if psi > PSI_MODERATE else "stable")) for f, psi in ordered]
+    rows = [(Cell(f), Cell(_text(psi)), Cell(readings[0] if psi > high else readings[1] if psi > low
+                                              else readings[2])) for f, psi in ordered]
     more = f" (the {DRIFT_BARS} largest of {len(ordered)} are drawn)" if len(ordered) > DRIFT_BARS else ""
     return Chart("figure-drift", "Drift by feature",
-                 f"Horizontal bar chart of the population stability index per feature{more}; bars above 0.2 are red.",
+                 f"Horizontal bar chart of the population stability index per feature{more}; {red}.",
                  _figure(fig), ("Feature", "PSI", "Reading"), rows,
                  empty="No drift was computed: upload reference data for this version.")
 

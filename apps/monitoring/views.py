@@ -167,7 +167,7 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
         figures = [charts.group_chart(attribute, groups, index=n)
                    for n, (attribute, groups) in enumerate((metrics.get("groups") or {}).items())]
         if metrics.get("drift"):
-            figures.append(charts.drift_chart(metrics["drift"]))
+            figures.append(charts.drift_chart(metrics["drift"], thresholds.rules.get("psi_max")))
         explanation = _explanation_context(self.request, evaluation)
         if explanation["explanation"] and explanation["explanation"].done:
             found = metrics["explanations"]

@@ -25,9 +25,10 @@ def overlaps(a: dict, b: dict) -> bool:
                 or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
 
 
+@pytest.mark.parametrize("psi_max", [None, 0.08])  # the usual reading's lines, or a policy's limit and warning
 @pytest.mark.parametrize("worst_psi", [0.25, 2.0, 40.0])
-def test_the_drift_chart_s_reading_line_labels_never_overlap(page, worst_psi):
-    draw(page, drift_chart({"x1": {"psi": worst_psi}, "x2": {"psi": 0.15}, "x3": {"psi": 0.01}}).figure)
+def test_the_drift_chart_s_reading_line_labels_never_overlap(page, worst_psi, psi_max):
+    draw(page, drift_chart({"x1": {"psi": worst_psi}, "x2": {"psi": 0.15}, "x3": {"psi": 0.01}}, psi_max).figure)
 
     boxes = [label.bounding_box() for label in page.locator(".annotation-text").all()]
 
