@@ -191,40 +191,31 @@ def _check_part(number: int, digest: str, part_sha256: str) -> None:
                           "was stored.", field="X-Part-SHA256")
 
 
-def _store_in_place(path: str, stream, *, number: int, expected: int, declared: int | None,
-                    part_sha256: str) -> str:
-    """A local store: the body goes straight into a file beside the part's place, renamed over it once checked.
-
-    One write of the part instead of two (a spool, then the storage's copy); the new name is unique per request,
-    so a damaged or cut-off resend, or two sends at once, never touch the earlier good copy.
-    """
+def _receive_in_place(path: str, stream, *, number: int, expected: int, declared: int | None,
+                      part_sha256: str) -> tuple[str, str]:
+    """A local store: the body goes straight into a file beside the part's place (one write of the part instead of
+    two, a spool then the storage's copy). Answers (its SHA-256, the file), which the caller renames over the part
+    once the upload is known to be still open; the name is unique per request, so a damaged or cut-off resend, or
+    two sends at once, never touch the earlier good copy. Nothing is left behind on failure."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     incoming = f"{path}.incoming-{secrets.token_hex(8)}"
     try:
         with open(incoming, "wb") as out:
             digest = _receive(stream, out, expected=expected, declared=declared)
         _check_part(number, digest, part_sha256)
-        os.replace(incoming, path)
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(incoming)
+        _remove(incoming)
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise InsufficientStorageError(
                 f"The portal's disk filled up while part {number} was written; the part was not stored (an "
                 "earlier copy of it is kept). Send it again once the administrator has freed space.") from exc
         raise
-    return digest
+    return digest, incoming
 
 
-def _store_through_spool(name: str, stream, *, number: int, expected: int, declared: int | None,
-                         part_sha256: str) -> str:
-    """A remote store (S3): the body is spooled (in memory up to SPOOL_BYTES, then on local disk) and checked,
-    then the storage copies it up, replacing an earlier copy only once the new one is known good."""
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-        digest = _receive(stream, spool, expected=expected, declared=declared)
-        _check_part(number, digest, part_sha256)
-        files.put_file(name, spool, size=expected, replace=True)
-    return digest
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
 
 
 def upload_part_put(*, actor, session: UploadSession, number: int, stream, declared_length: int | None,
@@ -232,8 +223,11 @@ def upload_part_put(*, actor, session: UploadSession, number: int, stream, decla
     """Store part ``number`` from ``stream`` (a file-like request body), replacing an earlier copy of it.
 
     The part is checked (its size, its SHA-256 from the X-Part-SHA256 header) before it replaces anything; the
-    web process holds one block of it at a time. Not atomic on purpose: the body is streamed outside any
-    transaction; the row is locked only to record it.
+    web process holds one block of it at a time. The body is streamed outside any transaction; the checked part
+    replaces the stored one only under the upload's row lock, once the upload is known to be still open: a
+    completion that came while the body arrived has handed the parts to a worker, which must read them as they
+    were (the part is refused with 409 instead). On a remote store (S3) the spooled part is copied up under that
+    lock, so a completion waits for the parts in flight.
     """
     require(actor, Capability.UPLOAD_EVALUATION, session.version.model)
     _require_open(session)
@@ -241,13 +235,23 @@ def upload_part_put(*, actor, session: UploadSession, number: int, stream, decla
     part_sha256 = services.check_sha256(part_sha256, "X-Part-SHA256")
     name = session.part_name(number)
     local = files.local_path(name)
-    store = partial(_store_in_place, local) if local is not None else partial(_store_through_spool, name)
-    digest = store(stream, number=number, expected=expected, declared=declared_length, part_sha256=part_sha256)
-    with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
-        _require_open(locked)
-        locked.parts[str(number)] = {"size": expected, "sha256": digest}
-        locked.save(update_fields=["parts"])
+    received = {"number": number, "expected": expected, "declared": declared_length, "part_sha256": part_sha256}
+    with contextlib.ExitStack() as cleanup:
+        if local is not None:
+            digest, incoming = _receive_in_place(local, stream, **received)
+            cleanup.callback(_remove, incoming)  # nothing to remove once it replaced the part
+            keep = partial(os.replace, incoming, local)
+        else:
+            spool = cleanup.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
+            digest = _receive(stream, spool, expected=expected, declared=declared_length)
+            _check_part(number, digest, part_sha256)
+            keep = partial(files.put_file, name, spool, size=expected, replace=True)
+        with transaction.atomic():
+            locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+            _require_open(locked)
+            keep()
+            locked.parts[str(number)] = {"size": expected, "sha256": digest}
+            locked.save(update_fields=["parts"])
     return locked
 
 

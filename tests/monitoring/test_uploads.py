@@ -6,6 +6,7 @@ Parts are 1 KB here (``PORTAL_UPLOAD_PART_BYTES``) so a 20 KB file has twenty of
 
 import errno
 import hashlib
+import io
 import os
 import shutil
 from datetime import timedelta
@@ -20,6 +21,7 @@ from rest_framework.test import APIClient
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.core import storage as files
+from apps.core.errors import ConflictError
 from apps.core.models import AuditEvent
 from apps.monitoring import batches, services, uploads
 from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
@@ -307,6 +309,35 @@ def test_a_damaged_resend_keeps_the_earlier_good_part(api, version, monkeypatch,
     assert stored_parts(session["id"]) == ["2"]
     with files.open_file(f"monitoring/uploads/{session['id']}/2") as handle:
         assert handle.read() == good
+
+
+@pytest.mark.parametrize("store", ["local", "remote"])
+def test_a_part_still_arriving_when_the_upload_is_completed_is_refused_and_the_worker_reads_the_parts_as_completed(
+        api, version, scientist, monkeypatch, store):
+    # A resend of part 2 is on its way when the upload is completed: the parts are now the worker's to read, so the
+    # resend must not replace the one completion saw (its body arrives before the state is known).
+    if store == "remote":
+        monkeypatch.setattr(files, "local_path", lambda name: None)
+    data, _ = evaluation_csv(200)
+    session_id = start(api, version, data).json()["id"]
+    send_all(api, session_id, data)
+    good, other = data[PART:2 * PART], b"y" * PART
+
+    class CompletedMidway(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell() == 0:
+                uploads.upload_complete(actor=scientist, session=UploadSession.objects.get(pk=session_id))
+            return super().read(size)
+
+    with pytest.raises(ConflictError, match="it takes no more parts"):
+        uploads.upload_part_put(actor=scientist, session=UploadSession.objects.get(pk=session_id), number=2,
+                                stream=CompletedMidway(other), declared_length=PART, part_sha256=sha(other))
+
+    with files.open_file(f"monitoring/uploads/{session_id}/2") as handle:
+        assert handle.read() == good
+    assert UploadSession.objects.get(pk=session_id).parts["2"]["sha256"] == sha(good)
+    count = UploadSession.objects.get(pk=session_id).part_count
+    assert sorted(stored_parts(session_id), key=int) == [str(n) for n in range(1, count + 1)]  # nothing left beside
 
 
 def test_a_local_store_receives_a_part_in_place_without_a_second_copy(api, version, monkeypatch):
