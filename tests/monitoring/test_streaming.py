@@ -4,6 +4,7 @@ read by Arrow's threaded reader, give the rows a whole read gives; bad bytes are
 import decimal
 import hashlib
 import io
+import threading
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,66 @@ def test_a_quoted_piece_reads_the_same_on_arrows_threads_and_on_one(tmp_path, mo
     ragged = (head + 'f,1,0,"x",east,extra\n' + tail).encode()  # after 45,000 rows
     (problem,) = problems(tmp_path, ragged, block_bytes=2**20)
     assert problem.rows == (45_002,) and "6 values where the header has 5 columns" in problem.message
+
+
+def test_the_middle_row_end_is_the_last_line_feed_outside_quotes_before_the_middle():
+    data = b'1,"a"\n2,"one\ntwo\nthree\nfour\nfive"\n3,"b"\n'
+    raw = np.frombuffer(data, np.uint8)
+    assert data[:len(raw) // 2].endswith(b"two\nthr")  # the middle falls inside the quoted value
+    cut = streaming._middle_row_end(raw)
+    assert cut == len(b'1,"a"\n')  # not after "one" or "two": those line feeds are inside quotes
+    assert streaming._middle_row_end(np.frombuffer(b'1,"one\ntwo\nthree\nfour"\n', np.uint8)) is None
+
+
+def _reads(monkeypatch) -> list:
+    """Every Arrow read of the streamed check: (bytes, thread name, careful)."""
+    real, calls = ingest._arrow_csv, []
+
+    def spy(view, *args, **kwargs):
+        calls.append((len(view), threading.current_thread().name, kwargs.get("careful", False)))
+        return real(view, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "_arrow_csv", spy)
+    return calls
+
+
+def test_a_long_quoted_piece_is_read_in_two_halves_at_once_giving_the_rows_of_one_read(tmp_path, monkeypatch):
+    # On two cores a quoted piece is read on one thread (less CPU than Arrow's threads): in two halves cut at a
+    # row end outside quotes, each on a thread of its own, it takes half the time.
+    monkeypatch.setattr(streaming, "_parse_on_threads", lambda: False)
+    calls = _reads(monkeypatch)
+    rows = 30_000
+    notes = ['line one\nline two, "quoted"\nline three' if i % 3 == 0 else f"plain {i}" for i in range(rows)]
+    original = pd.DataFrame({"sex": "f", "y_true": np.arange(rows) % 2, "y_pred": np.arange(rows) % 2,
+                             "note": notes, "region": ["NA" if i % 5 == 0 else "east" for i in range(rows)]})
+    data = original.to_csv(index=False).encode()
+    body = len(data) - data.index(b"\n") - 1
+    assert body > 2 * streaming.HALVES_MIN_BYTES
+
+    result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=4 * 2**20)  # one piece
+
+    assert result.row_count == rows and stored["note"].astype(str).tolist() == notes
+    assert stored["y_true"].tolist() == original["y_true"].tolist() and stored["region"].isna().sum() == rows // 5
+    (head, head_thread, careful), (tail, tail_thread, tail_careful) = sorted(calls, key=lambda call: call[1])
+    assert careful and tail_careful and head + tail == body and abs(head - tail) < 2 * streaming._SEARCH_BACK
+    assert {head_thread, tail_thread} == {"csv-read-ahead", "csv-half_0"}
+
+
+def test_halves_of_other_types_are_read_as_one_piece_with_the_widened_type(tmp_path, monkeypatch):
+    # The first piece's types are inferred: whole numbers in its first half, decimals in its second.
+    monkeypatch.setattr(streaming, "_parse_on_threads", lambda: False)
+    calls = _reads(monkeypatch)
+    rows = 40_000
+    amounts = [str(i) if i < 3 * rows // 4 else f"{i}.5" for i in range(rows)]  # decimals only in the second half
+    lines = [f'{i % 2},{i % 2},"f","{amounts[i]}x",{amounts[i]}' for i in range(rows)]
+    data = ("y_true,y_pred,sex,label,amount\n" + "\n".join(lines) + "\n").encode()
+    assert len(data) > 2 * streaming.HALVES_MIN_BYTES
+
+    result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=4 * 2**20)
+
+    assert result.row_count == rows and stored["amount"].dtype == np.float64
+    assert stored["amount"].tolist() == [float(value) for value in amounts]
+    assert len(calls) == 3 and calls[2][0] == len(data) - len("y_true,y_pred,sex,label,amount\n")  # then whole
 
 
 def test_a_quote_left_open_in_the_last_piece_is_refused_with_its_row_not_read_as_one_value(tmp_path):
