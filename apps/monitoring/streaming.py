@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from apps.core import storage as files
 from apps.monitoring import ingest
 from apps.monitoring.ingest import IngestError, Problem
 from apps.monitoring.metrics import MISSING_GROUP
@@ -99,17 +100,19 @@ class _HashedFile:
     closed = False
 
     def __init__(self, path: str):
-        self.handle, self.digest = open(path, "wb"), hashlib.sha256()  # noqa: SIM115 - closed by close()
+        self.handle, self.digest, self.size = files.UncachedFile(path), hashlib.sha256(), 0
 
     def write(self, data) -> int:
         self.digest.update(data)
-        return self.handle.write(data)
+        written = self.handle.write(data)
+        self.size += written
+        return written
 
     def flush(self) -> None:
-        self.handle.flush()
+        pass
 
     def tell(self) -> int:
-        return self.handle.tell()
+        return self.size
 
     def close(self) -> None:
         self.handle.close()

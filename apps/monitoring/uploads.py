@@ -499,7 +499,8 @@ def _ingest_parts(session: UploadSession, folder: str, file_format: str) -> None
     """A CSV or JSON Lines file (``file_format``) of any size: checked and converted while its parts are read
     once, hashed and copied; stored only once the whole file's SHA-256 is the one declared and it passed."""
     raw, copy = os.path.join(folder, "file"), os.path.join(folder, "copy.parquet")
-    with open(raw, "wb") as out, _Parts(session, out) as parts, _Metrics(session) as metrics:
+    with files.UncachedFile(raw, block_bytes=STREAM_BLOCK_BYTES) as out, _Parts(session, out) as parts, \
+            _Metrics(session) as metrics:
         try:
             result, refusal = _check(session, parts, copy, stream_format=file_format, metrics=metrics), None
         except IngestError as exc:
