@@ -5,6 +5,7 @@ Parts are 1 KB here (``PORTAL_UPLOAD_PART_BYTES``) so a 20 KB file has twenty of
 """
 
 import errno
+import fcntl
 import hashlib
 import io
 import os
@@ -222,28 +223,58 @@ def test_a_streamed_file_gets_the_metrics_of_scikit_learn(api, version, streamed
     assert AuditEvent.objects.filter(action="upload.completed", object_id=session["id"]).count() == 1
 
 
-def test_the_raw_file_and_its_copy_are_written_past_the_page_cache_and_are_exact(
+def test_parts_raw_file_and_copy_are_written_and_read_past_the_page_cache_and_are_exact(
         api, version, streamed, monkeypatch, django_capture_on_commit_callbacks):
-    # Written through the cache, each new page costs the worker CPU (0.5 s per 200 MB here); nobody reads the
-    # raw file back soon, and the copy is read once by the explanation. Both bytes stay exact.
-    opened = []
+    # Through the cache, each new page written or read costs CPU (0.5 s per 200 MB here); the parts are read once
+    # by the worker, the raw file not soon, the copy once by the explanation. The bytes stay exact.
+    opened, reads = [], []
 
     class Recorded(files.UncachedFile):
         def __init__(self, path, **kwargs):
             super().__init__(path, **kwargs)
-            opened.append((os.path.basename(path), self.direct))
+            opened.append((os.path.basename(path).split(".incoming-")[0], self.direct))
 
+    def open_part(name):
+        part = real_open_part(name)
+        reads.append(isinstance(part, io.FileIO) and bool(fcntl.fcntl(part.fileno(), fcntl.F_GETFL) & os.O_DIRECT))
+        return part
+
+    real_open_part = uploads._open_part
     monkeypatch.setattr(files, "UncachedFile", Recorded)
+    monkeypatch.setattr(uploads, "_open_part", open_part)
     data, _ = evaluation_csv(600)
     session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
 
+    parts = -(-len(data) // PART)
     evaluation = Evaluation.objects.get(pk=session["evaluation"])
-    assert sorted(name for name, _ in opened) == ["copy.parquet", "file"]
+    assert sorted(name for name, _ in opened) == sorted([*map(str, range(1, parts + 1)), "copy.parquet", "file"])
     assert all(direct for _, direct in opened)  # this disk takes O_DIRECT (ext4)
+    assert reads == [True] * parts
     assert files.read(evaluation.raw_path) == data
     stored = files.read(evaluation.parquet_path)
     assert hashlib.sha256(stored).hexdigest() in evaluation.parquet_path  # named by what was hashed as written
     assert pq.read_table(pa.BufferReader(stored)).num_rows == 600
+
+
+def test_a_direct_read_refused_midway_reads_on_through_the_cache(
+        api, version, streamed, monkeypatch, django_capture_on_commit_callbacks):
+    real_readinto, refused = io.FileIO.readinto, []
+
+    class Refusing(io.FileIO):
+        def readinto(self, buffer):
+            if not refused:  # the first read
+                refused.append(self.name)
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return real_readinto(self, buffer)
+
+    monkeypatch.setattr(uploads, "_open_part", lambda name: Refusing(
+        os.open(files.local_path(name), os.O_RDONLY | os.O_DIRECT), "rb"))
+    data, frame = evaluation_csv(600)
+    session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
+
+    assert refused and session["state"] == "complete", session
+    evaluation = Evaluation.objects.get(pk=session["evaluation"])
+    assert evaluation.row_count == 600 and files.read(evaluation.raw_path) == data
 
 
 def test_a_streamed_file_with_a_bad_value_mid_file_is_rejected_and_leaves_nothing(
