@@ -5,6 +5,7 @@ import decimal
 import hashlib
 import io
 import threading
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,20 @@ def test_pieces_give_the_rows_of_a_whole_read_whatever_the_cut(tmp_path, block_b
     assert stored["y_score"].tolist() == pytest.approx(expected["y_score"].tolist())
     assert result.feature_columns == ("amount", "note") and result.labels == ("0", "1")
     assert result.parquet_sha256 == hashlib.sha256((tmp_path / "copy.parquet").read_bytes()).hexdigest()
+
+
+def test_the_copy_has_statistics_for_every_column_but_the_text_categories(tmp_path):
+    # A timestamp's are read for the file's period; a text category's minimum and maximum cost the writer CPU
+    # (0.08-0.1 s at 1M rows) and nothing reads them.
+    original = frame(200).assign(timestamp=pd.date_range("2026-01-01", periods=200, freq="h").astype(str))
+    result, _ = convert(tmp_path, write(tmp_path, original.to_csv(index=False).encode()), block_bytes=2048)
+
+    meta = pq.ParquetFile(tmp_path / "copy.parquet").metadata
+    assert meta.num_row_groups > 1
+    with_statistics = {meta.schema.column(index).name for index in range(meta.num_columns)
+                       if all(meta.row_group(group).column(index).is_stats_set for group in range(meta.num_row_groups))}
+    assert with_statistics == {"y_true", "y_pred", "y_score", "amount", "timestamp"}  # not sex, not note
+    assert result.period == (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 9, 7, tzinfo=UTC))
 
 
 def test_a_stream_is_read_once_and_gives_what_the_file_gives(tmp_path):
