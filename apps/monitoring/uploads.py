@@ -442,15 +442,18 @@ class _Parts(io.RawIOBase):
     for every read is memory the system maps and zeroes each time (a page fault every 4 KB: at 1M rows about
     50,000 faults and 0.1-0.2 s of the worker's CPU). The buffers are page-aligned, so a part on local disk, written
     past the page cache by the web process, is read back past it too (``O_DIRECT``, ``_open_part``): through the
-    cache, every page read is another page the kernel maps."""
+    cache, every page read is another page the kernel maps. The next block is read by a thread of its own while the
+    reader parses this one (a direct read waits for the disk: 20-30 ms per 32 MB here)."""
 
     def __init__(self, session: UploadSession, copy):
         super().__init__()
         self.session, self.copy, self.size, self._sha256 = session, copy, 0, hashlib.sha256()
         self.numbers, self.part, self.number, self.pending = iter(range(1, session.part_count + 1)), None, 0, None
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-hash")
+        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-read")
         self.blocks, self.turn = [mmap.mmap(-1, STREAM_BLOCK_BYTES), mmap.mmap(-1, STREAM_BLOCK_BYTES)], 0
         self.current, self.cursor = memoryview(b""), 0  # the block being handed out, and how far
+        self.next = None  # the read of the block after it, into the other buffer
 
     def readable(self) -> bool:
         return True
@@ -464,14 +467,28 @@ class _Parts(io.RawIOBase):
         return count
 
     def _load(self) -> bool:
-        """Read the next block of the parts into the buffer not being hashed; hand it to the thread. False at the
-        end of the last part."""
-        block = memoryview(self.blocks[self.turn])  # not the one the thread may still be hashing
+        """Take the next block (read ahead, or read now for the first), hand it to the hashing thread, and start
+        reading the one after into the other buffer once the thread is done with it. False after the last part."""
+        block = memoryview(self.blocks[self.turn])
+        read = (self.next or self.reader.submit(self._read, block)).result()
+        self.next = None
+        if not read:
+            return False
+        self._wait()  # the thread is done with the other buffer: it may be read into
+        self.pending = self.background.submit(self._keep, block[:read])
+        self.turn = 1 - self.turn
+        self.next = self.reader.submit(self._read, memoryview(self.blocks[self.turn]))
+        self.size += read
+        self.current, self.cursor = block[:read], 0
+        return True
+
+    def _read(self, block: memoryview) -> int:
+        """The next bytes of the parts into ``block``: a whole block, or up to a part's end; 0 after the last."""
         while True:
             if self.part is None:
                 self.number = next(self.numbers, None)
                 if self.number is None:
-                    return False
+                    return 0
                 self.part = _open_part(self.session.part_name(self.number))
             try:
                 read = self.part.readinto(block)
@@ -487,15 +504,9 @@ class _Parts(io.RawIOBase):
                 if read < len(block) and _at_end(self.part):  # a direct read from an unaligned end is refused
                     self.part.close()
                     self.part = None
-                break
+                return read
             self.part.close()
             self.part = None
-        self._wait()
-        self.pending = self.background.submit(self._keep, block[:read])
-        self.turn = 1 - self.turn
-        self.size += read
-        self.current, self.cursor = block[:read], 0
-        return True
 
     def _keep(self, block: memoryview) -> None:
         self._sha256.update(block)
@@ -517,6 +528,7 @@ class _Parts(io.RawIOBase):
         return self._sha256.hexdigest()
 
     def close(self) -> None:
+        self.reader.shutdown(wait=True)
         if self.part is not None:
             self.part.close()
         self.background.shutdown(wait=True)
