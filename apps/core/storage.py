@@ -160,6 +160,8 @@ class UncachedFile:
                 if exc.errno != errno.EINVAL or not self.direct:
                     raise
                 self.direct = _direct(self.fd, False)
+                if self.direct:  # the flag cannot be turned off: nothing else to try
+                    raise
 
     def close(self) -> None:
         if self.fd < 0:
