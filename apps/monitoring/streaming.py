@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from apps.core import storage as files
+from apps.core.uncached import UncachedFile
 from apps.monitoring import ingest
 from apps.monitoring.ingest import IngestError, Problem
 from apps.monitoring.metrics import MISSING_GROUP
@@ -100,7 +100,7 @@ class _HashedFile:
     closed = False
 
     def __init__(self, path: str):
-        self.handle, self.digest, self.size = files.UncachedFile(path), hashlib.sha256(), 0
+        self.handle, self.digest, self.size = UncachedFile(path), hashlib.sha256(), 0
 
     def write(self, data) -> int:
         self.digest.update(data)

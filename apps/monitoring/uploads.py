@@ -42,6 +42,7 @@ from apps.core import storage as files
 from apps.core.errors import ConflictError, DomainError
 from apps.core.roles import Capability, require
 from apps.core.services import audit_record
+from apps.core.uncached import UncachedFile
 from apps.inventory.models import ModelVersion, Stage
 from apps.monitoring import batches, ingest, labels, services, storage, streaming
 from apps.monitoring.ingest import IngestError, Problem
@@ -53,7 +54,7 @@ BLOCK_BYTES = 1024 * 1024
 # A part is spooled in memory up to this size, then on local disk: a web process holds one block plus this.
 SPOOL_BYTES = 8 * 1024 * 1024
 STREAM_BLOCK_BYTES = streaming.BLOCK_BYTES
-# A part on local disk is written past the page cache (``storage.UncachedFile``) in blocks of this size, and the
+# A part on local disk is written past the page cache (``uncached.UncachedFile``) in blocks of this size, and the
 # worker reads it back the same way (``_Parts``): each new page of the cache costs CPU, about 0.5 s per 200 MB here.
 PART_STAGE_BYTES = 4 * 1024 * 1024
 
@@ -204,7 +205,7 @@ def _receive_in_place(path: str, stream, *, number: int, expected: int, declared
     os.makedirs(os.path.dirname(path), exist_ok=True)
     incoming = f"{path}.incoming-{secrets.token_hex(8)}"
     try:
-        with files.UncachedFile(incoming, block_bytes=PART_STAGE_BYTES) as out:  # read once, by the worker
+        with UncachedFile(incoming, block_bytes=PART_STAGE_BYTES) as out:  # read once, by the worker
             digest = _receive(stream, out, expected=expected, declared=declared)
         _check_part(number, digest, part_sha256)
     except BaseException as exc:
@@ -543,7 +544,7 @@ def _open_part(name: str):
     """A stored part open for reading: on local disk with ``O_DIRECT`` when the file system and the block size
     allow it (unbuffered, so reads go straight into the caller's aligned buffer), else through the storage."""
     path = files.local_path(name)
-    if path is not None and STREAM_BLOCK_BYTES % files.UncachedFile.ALIGN == 0 and hasattr(os, "O_DIRECT"):
+    if path is not None and STREAM_BLOCK_BYTES % UncachedFile.ALIGN == 0 and hasattr(os, "O_DIRECT"):
         try:
             return io.FileIO(os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT), "rb")
         except OSError as exc:
@@ -556,7 +557,7 @@ def _ingest_parts(session: UploadSession, folder: str, file_format: str) -> None
     """A CSV or JSON Lines file (``file_format``) of any size: checked and converted while its parts are read
     once, hashed and copied; stored only once the whole file's SHA-256 is the one declared and it passed."""
     raw, copy = os.path.join(folder, "file"), os.path.join(folder, "copy.parquet")
-    with files.UncachedFile(raw, block_bytes=STREAM_BLOCK_BYTES) as out, _Parts(session, out) as parts, \
+    with UncachedFile(raw, block_bytes=STREAM_BLOCK_BYTES) as out, _Parts(session, out) as parts, \
             _Metrics(session) as metrics:
         try:
             result, refusal = _check(session, parts, copy, stream_format=file_format, metrics=metrics), None

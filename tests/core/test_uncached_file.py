@@ -1,4 +1,4 @@
-"""``storage.UncachedFile``: a file written once past the page cache (O_DIRECT) holds exactly the bytes written,
+"""``uncached.UncachedFile``: a file written once past the page cache (O_DIRECT) holds exactly the bytes written,
 whatever their sizes and alignment, and falls back to the cache where direct writes are refused."""
 
 import contextlib
@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from apps.core import storage as files
-from apps.core.storage import UncachedFile
+from apps.core import uncached as files
+from apps.core.uncached import UncachedFile
 
 SIZES = [0, 1, 100, 4095, 4096, 4097, 5000, 65_536, 70_000, 300_001]
 

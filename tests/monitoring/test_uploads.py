@@ -23,9 +23,10 @@ from rest_framework.test import APIClient
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.core import storage as files
+from apps.core import uncached
 from apps.core.errors import ConflictError
 from apps.core.models import AuditEvent
-from apps.monitoring import batches, services, uploads
+from apps.monitoring import batches, services, streaming, uploads
 from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
 from tests.factories import api_key_for
 from tests.monitoring.test_services import evaluation_csv
@@ -229,7 +230,7 @@ def test_parts_raw_file_and_copy_are_written_and_read_past_the_page_cache_and_ar
     # by the worker, the raw file not soon, the copy once by the explanation. The bytes stay exact.
     opened, reads = [], []
 
-    class Recorded(files.UncachedFile):
+    class Recorded(uncached.UncachedFile):
         def __init__(self, path, **kwargs):
             super().__init__(path, **kwargs)
             opened.append((os.path.basename(path).split(".incoming-")[0], self.direct))
@@ -240,7 +241,8 @@ def test_parts_raw_file_and_copy_are_written_and_read_past_the_page_cache_and_ar
         return part
 
     real_open_part = uploads._open_part
-    monkeypatch.setattr(files, "UncachedFile", Recorded)
+    monkeypatch.setattr(uploads, "UncachedFile", Recorded)
+    monkeypatch.setattr(streaming, "UncachedFile", Recorded)
     monkeypatch.setattr(uploads, "_open_part", open_part)
     data, _ = evaluation_csv(600)
     session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
