@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from apps.core import uncached as files
+from apps.core import uncached
 from apps.core.uncached import UncachedFile
 
 SIZES = [0, 1, 100, 4095, 4096, 4097, 5000, 65_536, 70_000, 300_001]
@@ -53,7 +53,7 @@ def _umask() -> int:
 
 
 def test_a_file_system_that_refuses_the_flag_gets_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "_direct", lambda fd, on: False)
+    monkeypatch.setattr(uncached, "_direct", lambda fd, on: False)
     chunks = [os.urandom(5000), os.urandom(70_000)]
     with UncachedFile(str(tmp_path / "file"), block_bytes=8192) as out:
         assert not out.direct
@@ -71,7 +71,7 @@ def test_a_direct_write_refused_midway_continues_through_the_cache_losing_nothin
             raise OSError(errno.EINVAL, "Invalid argument")
         return real(fd, data)
 
-    monkeypatch.setattr(files.os, "write", write)
+    monkeypatch.setattr(uncached.os, "write", write)
     chunks = [os.urandom(8192), os.urandom(3), os.urandom(20_000), os.urandom(9000)]
     with UncachedFile(str(tmp_path / "file"), block_bytes=8192) as out:
         direct_at_start = out.direct
@@ -89,7 +89,7 @@ def test_other_write_errors_are_raised_and_the_descriptor_still_closed(tmp_path,
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files.os, "write", full)
+    monkeypatch.setattr(uncached.os, "write", full)
     with pytest.raises(OSError) as caught:
         out.write(os.urandom(4096))
     assert caught.value.errno == errno.ENOSPC
