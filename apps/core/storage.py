@@ -108,4 +108,3 @@ def delete_folder(folder: str) -> None:
     if path:
         with contextlib.suppress(OSError):  # not empty: a scratch folder still in use keeps it
             os.rmdir(path)
-
