@@ -258,20 +258,20 @@ def test_parts_raw_file_and_copy_are_written_and_read_past_the_page_cache_and_ar
     assert pq.read_table(pa.BufferReader(stored)).num_rows == 600
 
 
-def test_a_direct_read_refused_midway_reads_on_through_the_cache(
+def test_a_direct_read_refused_reads_on_through_the_storage_from_where_it_stopped(
         api, version, streamed, monkeypatch, django_capture_on_commit_callbacks):
     real_readinto, refused = io.FileIO.readinto, []
 
     class Refusing(io.FileIO):
         def readinto(self, buffer):
-            if not refused:  # the first read
+            if not refused and self.tell() == 0:  # the first part's first read
                 refused.append(self.name)
                 raise OSError(errno.EINVAL, "Invalid argument")
             return real_readinto(self, buffer)
 
     monkeypatch.setattr(uploads, "_open_part", lambda name: Refusing(
         os.open(files.local_path(name), os.O_RDONLY | os.O_DIRECT), "rb"))
-    data, frame = evaluation_csv(600)
+    data, _ = evaluation_csv(600)
     session = upload_in_parts(api, version, data, django_capture_on_commit_callbacks)
 
     assert refused and session["state"] == "complete", session
