@@ -6,8 +6,11 @@ relative (``monitoring/raw/ab/ab…cd.csv``) and never paths: nothing here may a
 """
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
+import tempfile
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
@@ -25,13 +28,20 @@ def put(name: str, data: bytes) -> str:
     """Store ``data`` under ``name`` unless a complete copy is there already; returns the stored name.
 
     For content-addressed names (the name carries the bytes' hash) a file of the right size is the same file.
-    A shorter or longer one is what an interrupted write left behind: it is replaced, never trusted.
+    A shorter or longer one is what an interrupted write left behind: it is replaced, never trusted. On local
+    disk the bytes are written beside the name and renamed into place (``_place``), so two requests storing
+    the same content at once both succeed and neither sees the other's half-written copy.
     """
     store = backend()
-    if store.exists(name):
-        if store.size(name) == len(data):
-            return name
-        store.delete(name)
+    if _stored_size(store, name) == len(data):
+        return name
+    target = local_path(name)
+    if target is not None:
+        with _beside(target) as staged:
+            with open(staged, "wb") as handle:
+                handle.write(data)
+            return _place(store, name, staged)
+    _delete_quietly(store, name)
     return store.save(name, ContentFile(data))
 
 
@@ -41,32 +51,85 @@ def put_file(name: str, handle, *, size: int, replace: bool = False) -> str:
     ``replace``: a name that does not carry its content's hash (an upload's part sent again) is always rewritten.
     """
     store = backend()
-    if store.exists(name):
-        if store.size(name) == size and not replace:
-            return name
-        store.delete(name)
+    if not replace and _stored_size(store, name) == size:
+        return name
     handle.seek(0)
+    target = local_path(name)
+    if target is not None:
+        with _beside(target) as staged:
+            with open(staged, "wb") as copy:
+                shutil.copyfileobj(handle, copy, COPY_BLOCK)
+            return _place(store, name, staged)
+    _delete_quietly(store, name)
     return store.save(name, File(handle, name=name))
-
-
-class _LocalFile(File):
-    """A local file the caller gives away: Django's filesystem storage moves such a file into place
-    (``temporary_file_path``, as for a large form upload) instead of copying it; other storages read it."""
-
-    def temporary_file_path(self) -> str:
-        return self.name
 
 
 def put_path(name: str, path: str) -> str:
     """``put_file`` for a file on local disk that the caller no longer needs: on the filesystem storage it is
-    moved (a rename on the same disk), on any other copied in chunks. Returns the stored name."""
+    moved (a rename on the same disk, a copy beside the name then a rename across disks), on any other copied in
+    chunks. Returns the stored name."""
     store, size = backend(), os.path.getsize(path)
-    if store.exists(name):
-        if store.size(name) == size:
-            return name
-        store.delete(name)
+    if _stored_size(store, name) == size:
+        return name
+    target = local_path(name)
+    if target is not None:
+        try:
+            return _place(store, name, path)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+        with open(path, "rb") as handle:
+            return put_file(name, handle, size=size, replace=True)
+    _delete_quietly(store, name)
     with open(path, "rb") as handle:
-        return store.save(name, _LocalFile(handle, name=path))
+        return store.save(name, File(handle, name=name))
+
+
+COPY_BLOCK = 1024 * 1024
+
+
+def _stored_size(store, name: str) -> int | None:
+    """The stored file's size; None when there is none, including one another writer removed a moment ago."""
+    if not store.exists(name):  # a remote store's size() of a missing object is not FileNotFoundError
+        return None
+    try:
+        return store.size(name)
+    except FileNotFoundError:
+        return None
+
+
+def _delete_quietly(store, name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        store.delete(name)
+
+
+@contextlib.contextmanager
+def _beside(target: str):
+    """A fresh file name in ``target``'s folder (so renaming it into place is atomic), removed on the way out
+    unless it was renamed. Dot-prefixed, so it is never taken for a stored file of the folder's kind."""
+    folder, base = os.path.split(target)
+    os.makedirs(folder, exist_ok=True)
+    descriptor, staged = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".partial")
+    os.close(descriptor)
+    try:
+        yield staged
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(staged)
+
+
+def _place(store, name: str, path: str) -> str:
+    """Rename the local file ``path`` to ``name`` on the filesystem storage, replacing what is there.
+
+    A rename is atomic: a reader finds the old file or the complete new one, never part of it, and two writers of
+    one content-addressed name both end with that content under that name (Django's ``save`` would instead pick
+    another name for the second). Raises EXDEV when ``path`` is on another disk."""
+    target = store.path(name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if store.file_permissions_mode is not None:  # before the rename: the name never shows other permissions
+        os.chmod(path, store.file_permissions_mode)
+    os.replace(path, target)
+    return name
 
 
 def local_path(name: str) -> str | None:
