@@ -165,7 +165,10 @@ def _fail(message: str, column: str | None = None, rows: Iterable[int] = ()) -> 
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+    """A size for a person: in MB, or in KB or bytes when it is under 1 MB (a limit of 4 KB is not "0.0 MB")."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size:,} bytes"
 
 
 def _rows_text(numbers: Sequence[int]) -> str:

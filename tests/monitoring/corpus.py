@@ -324,6 +324,7 @@ def malformed_uploads() -> tuple[Case, ...]:
 
 
 def oversized_upload(limit: int) -> Case:
-    """A well-formed CSV just over ``limit`` bytes (the test sets PORTAL_MAX_UPLOAD_BYTES to ``limit``)."""
+    """A well-formed CSV just over ``limit`` bytes, under 1 MB (the test sets PORTAL_MAX_UPLOAD_BYTES to ``limit``)."""
     rows = [GOOD_ROWS[i % 2] for i in range(limit // len(GOOD_ROWS[0]) + 10)]
-    return Case("over-the-size-limit", _csv(GOOD_HEADER, *rows), ("limit", "MB"))
+    return Case("over-the-size-limit", _csv(GOOD_HEADER, *rows),
+                (f"the limit is {limit / 1024:.1f} KB; upload a sample",))

@@ -145,7 +145,7 @@ def test_it_rejects_gzip_input():
 
 def test_it_rejects_a_file_over_the_size_limit():
     assert _problems(_csv("y_true,y_pred", "1,0"), limits=Limits(max_bytes=10)) == [
-        "the file is 0.0 MB, the limit is 0.0 MB; upload a sample or split it"
+        "the file is 18 bytes, the limit is 10 bytes; upload a sample or split it"
     ]
 
 
@@ -512,7 +512,7 @@ def test_it_refuses_a_text_value_longer_than_the_limit_in_parquet():
     data = _parquet(pd.DataFrame({"y_true": [1, 0], "y_pred": [1, 0], "note": ["short", "x" * 3000]}))
 
     assert _problems(data, filename="evaluation.parquet", limits=Limits(max_line_bytes=2048)) == [
-        "column 'note', row 2: a value is longer than 0.0 MB; values that long are not accepted (PORTAL_MAX_LINE_KB)"
+        "column 'note', row 2: a value is longer than 2.0 KB; values that long are not accepted (PORTAL_MAX_LINE_KB)"
     ]
 
 
