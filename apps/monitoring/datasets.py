@@ -7,8 +7,8 @@ A path must lie, once every symlink is resolved, inside one of the configured ro
 what a person typed is what is checked. Registration reads only the Parquet footer (schema and row
 count; the footer checks of an uploaded Parquet file apply, ``ingest.parquet_footer_problems``); the
 worker opens the file once, hashes it sequentially, compares the SHA-256 with the registered one, and
-reads the same open file in batches: a file swapped for another by rename after the check is not the one
-read.
+reads the same open file in batches (first for an upload's row checks, ``services._check_in_place``, then for
+the metrics): a file swapped for another by rename after the check is not the one read.
 
 An ``s3://`` URL must name a key in one of the allowed buckets (``PORTAL_DATA_BUCKETS``: a bucket, or
 a bucket and a prefix taken as a folder, so ``lake/eval`` allows ``eval/march.parquet`` but not

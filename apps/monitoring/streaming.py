@@ -193,7 +193,7 @@ def _batches(source, file_format: str, text_columns: Sequence[str], block_bytes:
              max_value_bytes: int, timestamp_column: str | None = None,
              max_chunk_bytes: int = ingest.Limits.max_decoded_bytes) -> Iterator[tuple[int, pa.Table]]:
     """(row number of the first row, its rows) in file order; ``source`` is a path, or the binary stream of a CSV
-    or JSON Lines file."""
+    or JSON Lines file, or a seekable binary file of a Parquet file."""
     if file_format == "parquet":
         yield from _parquet_tables(source, block_bytes, max_value_bytes, max_chunk_bytes)
         return
@@ -211,7 +211,7 @@ def _batches(source, file_format: str, text_columns: Sequence[str], block_bytes:
         yield from read(handle)
 
 
-def _parquet_tables(path: str, block_bytes: int, max_value_bytes: int,
+def _parquet_tables(path, block_bytes: int, max_value_bytes: int,
                     max_chunk_bytes: int) -> Iterator[tuple[int, pa.Table]]:
     """The Parquet file in record batches, once its footer passed ``ingest.parquet_footer_problems`` (nothing is
     decoded before: a decompression bomb, a row group over ``max_chunk_bytes`` decoded, binary, nested or unnamed
@@ -223,7 +223,7 @@ def _parquet_tables(path: str, block_bytes: int, max_value_bytes: int,
     except (pa.ArrowException, OSError) as error:
         raise IngestError([Problem(None, (), f"the Parquet file cannot be read: {error}")]) from error
     with parquet:
-        problems = ingest.parquet_footer_problems(meta, schema, size=os.path.getsize(path),
+        problems = ingest.parquet_footer_problems(meta, schema, size=_size(path),
                                                   max_chunk_bytes=max_chunk_bytes)
         if problems:
             raise IngestError(problems)
@@ -238,6 +238,17 @@ def _parquet_tables(path: str, block_bytes: int, max_value_bytes: int,
         except (pa.ArrowException, OSError) as error:  # a page the footer did not describe truthfully
             raise IngestError([Problem(None, (), f"after row {first - 1:,}: the Parquet file cannot be read: "
                                                  f"{error}")]) from error
+
+
+def _size(source) -> int:
+    """The size in bytes of a file named by its path, or open and seekable (left where it was)."""
+    if isinstance(source, str | os.PathLike):
+        return os.path.getsize(source)
+    here = source.tell()
+    try:
+        return source.seek(0, os.SEEK_END)
+    finally:
+        source.seek(here)
 
 
 def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column: str | None,
@@ -902,7 +913,7 @@ def _missing(names: Sequence[str], required: Sequence[str], spec: dict | None) -
             for column in required if column not in names]
 
 
-def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_groups: int = 1000,
+def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, max_groups: int = 1000,
                       min_group_rows: int = 30, block_bytes: int = BLOCK_BYTES,
                       max_value_bytes: int = ingest.Limits.max_line_bytes, stream_format: str = "csv",
                       observe: Callable[[pa.Table, dict], None] | None = None,
@@ -910,7 +921,9 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     """Check the file at ``source`` and write its Parquet copy to ``parquet_path``, in row groups of
     ``ingest.PARQUET_ROW_GROUP_ROWS``. ``source`` is a path (its format sniffed here), or a binary stream
     (``readinto``) read once, of a CSV or, with ``stream_format="jsonl"``, of JSON Lines (its head sniffed by the
-    caller).
+    caller), or, with ``stream_format="parquet"``, a seekable binary file of a Parquet file. ``parquet_path`` None:
+    the file is checked and nothing is written (a data set registered by reference, whose rows are read where they
+    are); ``observe`` is not called then, and a production file without its target is not allowed.
 
     ``spec``: target, prediction, score, timestamp (column names), sensitive_features, task_type and
     positive_label of an evaluation; None for reference data, which gets the table checks only. Raises
@@ -925,6 +938,12 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
     it made of them.
     """
     file_format = sniff_format(_head(source)) if isinstance(source, str) else stream_format
+    copy = parquet_path is not None
+    if not copy:
+        observe = None
+        if spec is not None and spec.get("labels_later"):
+            raise ValueError("a file checked without a copy cannot have its labels later: repeated prediction ids "
+                             "are read back from the copy")
     if spec is not None:
         spec = {"prediction_id": None, "labels_later": False, **spec, "pending": False,
                 "positive_label": str(spec["positive_label"]).strip(), "max_groups": max_groups}
@@ -943,7 +962,7 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
                                   timestamp_column, max_chunk_bytes))
     try:
         for first_row, batch in batches:
-            if writer is None:
+            if not result.columns:  # the first batch
                 names = batch.schema.names
                 ingest._check_shape(pd.DataFrame(columns=names, index=[0]), file_format)
                 required = [] if spec is None else [spec["target"], spec["prediction"], *spec["sensitive_features"]]
@@ -961,6 +980,9 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
             frame = batch.to_pandas(strings_to_categorical=True)
             if spec is not None:
                 frame, described = _check_batch(frame, first_row, spec=spec, totals=totals)
+            result.row_count += len(frame)
+            if not copy:
+                continue
             table = _arrow(frame)
             if writer is None:
                 sink = _HashedFile(parquet_path)
@@ -974,7 +996,6 @@ def check_and_convert(source, *, parquet_path: str, spec: dict | None, max_group
                     observed.result()
                 observed = observer.submit(observe, typed, {**described, "labels_pending": bool(spec and
                                                                                                  spec["pending"])})
-            result.row_count += len(frame)
         for last in (pending, observed):
             if last is not None:
                 last.result()

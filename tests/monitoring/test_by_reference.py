@@ -250,3 +250,63 @@ def test_decimal_columns_are_numbers_as_in_an_upload_not_categories(roots, clien
     assert income["kind"] == "numeric" and income["psi"] == pytest.approx(0.0, abs=1e-9)
     assert income["p_value"] == pytest.approx(ks_2samp(frame.income.round(2), frame.income.round(2)).pvalue)
     assert evaluation.metrics["overall"]["roc_auc"] == pytest.approx(roc_auc_score(frame.y_true, frame.y_score))
+
+
+# --- A data set's rows get an upload's checks ---------------------------------------------------------------------
+# Found by probing: the footer was checked at registration, the rows never were. A sensitive attribute with 5,000
+# distinct values was stored as 5,000 groups (a 1 MB metrics document; nothing bounded it), and a group named
+# "x\u202eevil" plus 100 KB was stored and shown, bidirectional override and all, where an upload refuses both.
+
+def _register_frame(roots, client_as, capture, frame: pd.DataFrame) -> Evaluation:
+    version = ModelVersionFactory()
+    client = _scientist_of(version, client_as)
+    path = roots / "rows.parquet"
+    frame.to_parquet(path, row_group_size=1000)
+    with capture(execute=True):
+        response = _post(client, model_version=version.pk, path=str(path), kind="production",
+                         sha256=hashlib.sha256(path.read_bytes()).hexdigest(), sensitive_features=["sex"])
+    assert response.status_code == 201, response.content
+    return Evaluation.objects.get(pk=response.json()["id"])
+
+
+def _hostile_case(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    if name == "groups":
+        frame["sex"] = [f"person-{n}" for n in range(len(frame))]
+    elif name == "bidi":
+        frame.loc[2500, "sex"] = "x\u202eevil"
+    elif name == "length":
+        frame.loc[2500, "sex"] = "y" * 5000
+    elif name == "labels":
+        frame.loc[2500, "y_true"] = 7
+    return frame
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("groups", ["column 'sex'", "3,000 distinct values", "at most 50 groups (PORTAL_MAX_GROUPS_PER_FEATURE)"]),
+    ("bidi", ["column 'sex', row 2501", "U+202E"]),
+    ("length", ["column 'sex', row 2501", "longer than 4.0 KB", "PORTAL_MAX_LINE_KB"]),
+    ("labels", ["column 'y_true', row 2501"]),
+])
+def test_rows_an_upload_would_refuse_fail_the_evaluation_and_store_nothing(roots, client_as, settings, case,
+                                                                          expected, django_capture_on_commit_callbacks):
+    settings.PORTAL_MAX_GROUPS_PER_FEATURE, settings.PORTAL_MAX_LINE_BYTES = 50, 4096
+    frame, _ = _data_set(roots / "clean.parquet", n=3000)
+
+    evaluation = _register_frame(roots, client_as, django_capture_on_commit_callbacks, _hostile_case(case, frame))
+
+    assert evaluation.status == "failed" and evaluation.metrics is None
+    assert "does not pass the checks an uploaded file gets" in evaluation.error
+    for text in expected:
+        assert text in evaluation.error, evaluation.error
+
+
+def test_the_same_rows_without_the_hostile_value_are_computed(roots, client_as, settings,
+                                                               django_capture_on_commit_callbacks):
+    settings.PORTAL_MAX_GROUPS_PER_FEATURE, settings.PORTAL_MAX_LINE_BYTES = 50, 4096
+    frame, _ = _data_set(roots / "clean.parquet", n=3000)
+
+    evaluation = _register_frame(roots, client_as, django_capture_on_commit_callbacks, frame)
+
+    assert evaluation.status == "done", evaluation.error
+    assert evaluation.metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
+    assert set(evaluation.metrics["groups"]["sex"]) == {"female", "male"}
