@@ -8,11 +8,11 @@ size of a file that was no longer there (a 500). On local disk a file now appear
 import errno
 import os
 import stat
-import threading
 
 import pytest
 
 from apps.core import storage as files
+from tests.reviews.test_concurrency import race
 
 NAME = "monitoring/parquet/ab/abcdef.parquet"
 
@@ -26,29 +26,10 @@ def _folder_listing(settings) -> list[str]:
     return sorted(os.listdir(os.path.join(settings.MEDIA_ROOT, os.path.dirname(NAME))))
 
 
-def _race(jobs) -> list:
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list = [None] * len(jobs)
-
-    def run(index, job):
-        try:
-            barrier.wait()
-            outcomes[index] = job()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
-
-
 def test_writers_racing_on_one_name_all_succeed_with_one_whole_file(settings):
     data = os.urandom(4 * 1024 * 1024)  # long enough to write that the writers overlap
 
-    outcomes = _race([lambda: files.put(NAME, data) for _ in range(12)])
+    outcomes = race([lambda: files.put(NAME, data) for _ in range(12)])
 
     assert outcomes == [NAME] * 12  # no exception, no second name (Django's save would pick ``…_a1b2c3d``)
     assert files.read(NAME) == data
