@@ -477,39 +477,40 @@ def _evaluation_file(evaluation: Evaluation):
         yield handle
 
 
-def _batched_metrics(evaluations: list[Evaluation], *, check: bool = False) -> tuple[dict, int]:
+def _batched_metrics(evaluations: list[Evaluation], *, warnings: list[str] | None = None) -> tuple[dict, int]:
     """``compute_metrics`` of the evaluations' rows, read in batches: bounded memory (windows: ``windows_compute``).
 
-    ``check``: a data set registered by reference first gets an upload's checks (``_check_in_place``), in the file
-    the metrics then read."""
+    ``warnings`` given: a data set registered by reference first gets an upload's checks (``_check_in_place``), in
+    the file the metrics then read, and what they warn of is added to the list."""
     version = evaluations[0].version
     model = version.model
     with ExitStack() as files:
         sources = [files.enter_context(_evaluation_file(evaluation)) for evaluation in evaluations]
         for evaluation, source in zip(evaluations, sources, strict=True):
-            if check and evaluation.source_uri:
-                _check_in_place(evaluation, source)
+            if warnings is not None and evaluation.source_uri:
+                warnings += _check_in_place(evaluation, source)
         reference = files.enter_context(reference_file(version))
         return batches.compute_metrics(sources, task_type=model.task_type, columns=evaluations[0].columns,
                                        reference=reference, reference_groups=model.fairness_reference_groups,
                                        late_labels=[_late_labels(e) for e in evaluations])
 
 
-def _check_in_place(evaluation: Evaluation, handle) -> None:
+def _check_in_place(evaluation: Evaluation, handle) -> list[str]:
     """The checks an uploaded Parquet file gets (``streaming.check_and_convert``, no copy written), on a data set
     registered by reference, before its rows are counted: its footer was checked at registration, its rows were
     not, and they are what the metrics, the pages and the gate show. A sensitive feature with more groups than
     PORTAL_MAX_GROUPS_PER_FEATURE, a group name or label with control or bidirectional-override characters, a text
     value over PORTAL_MAX_LINE_KB, labels other than 0 and 1 for a binary model: the evaluation fails with the
-    problems, named by column and row, and nothing is stored. The file is left where the check started."""
+    problems, named by column and row, and nothing is stored. Answers the warnings an upload would get (groups
+    too small to judge, probabilities that do not sum to 1, ...). The file is left where the check started."""
     columns, limits = evaluation.columns, upload_limits()
     spec = {key: columns.get(key) for key in ("target", "prediction", "score", "timestamp")}
     spec.update(sensitive_features=list(columns.get("sensitive_features", [])),
                 task_type=evaluation.version.model.task_type, positive_label="1")
     try:
-        check_and_convert(handle, parquet_path=None, spec=spec, max_groups=limits.max_groups,
+        return check_and_convert(handle, parquet_path=None, spec=spec, max_groups=limits.max_groups,
                           max_value_bytes=limits.max_line_bytes, max_chunk_bytes=limits.max_decoded_bytes,
-                          stream_format="parquet")
+                          stream_format="parquet").warnings
     except ingest.IngestError as exc:
         raise ValueError(f"the data set does not pass the checks an uploaded file gets: {exc}") from None
     finally:
@@ -563,7 +564,10 @@ def _compute_and_store(*, evaluation_id: int, mine: QuerySet) -> bool:
     they are committed.
     """
     evaluation = Evaluation.objects.select_related("version__model").get(pk=evaluation_id)
-    result, _ = _batched_metrics([evaluation], check=True)
+    warnings: list[str] = []
+    result, _ = _batched_metrics([evaluation], warnings=warnings)
+    if evaluation.source_uri and warnings != evaluation.warnings:  # an upload's are stored when it is recorded
+        mine.update(warnings=warnings)
     return store_metrics(evaluation, result, mine=mine)
 
 

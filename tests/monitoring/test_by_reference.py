@@ -310,3 +310,16 @@ def test_the_same_rows_without_the_hostile_value_are_computed(roots, client_as, 
     assert evaluation.status == "done", evaluation.error
     assert evaluation.metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(frame.y_true, frame.y_pred))
     assert set(evaluation.metrics["groups"]["sex"]) == {"female", "male"}
+
+
+def test_it_gets_the_warnings_an_upload_would_get(roots, client_as, django_capture_on_commit_callbacks):
+    frame, _ = _data_set(roots / "clean.parquet", n=3000)
+    frame.loc[:9, "sex"] = "other"  # ten rows: too few to judge the group by
+
+    evaluation = _register_frame(roots, client_as, django_capture_on_commit_callbacks, frame)
+
+    assert evaluation.status == "done", evaluation.error
+    assert len(evaluation.warnings) == 1 and "'other'" in evaluation.warnings[0]
+    assert "fewer than 30 rows" in evaluation.warnings[0], evaluation.warnings
+    page = client_as("executive").get(f"/monitoring/evaluations/{evaluation.pk}/").content.decode()
+    assert "fewer than 30 rows" in page
