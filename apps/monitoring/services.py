@@ -508,9 +508,10 @@ def _check_in_place(evaluation: Evaluation, handle) -> list[str]:
     spec.update(sensitive_features=list(columns.get("sensitive_features", [])),
                 task_type=evaluation.version.model.task_type, positive_label="1")
     try:
-        return check_and_convert(handle, parquet_path=None, spec=spec, max_groups=limits.max_groups,
-                          max_value_bytes=limits.max_line_bytes, max_chunk_bytes=limits.max_decoded_bytes,
-                          stream_format="parquet").warnings
+        checked = check_and_convert(handle, parquet_path=None, spec=spec, max_groups=limits.max_groups,
+                                    max_value_bytes=limits.max_line_bytes, max_chunk_bytes=limits.max_decoded_bytes,
+                                    stream_format="parquet")
+        return checked.warnings
     except ingest.IngestError as exc:
         raise ValueError(f"the data set does not pass the checks an uploaded file gets: {exc}") from None
     finally:

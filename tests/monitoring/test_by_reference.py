@@ -323,3 +323,26 @@ def test_it_gets_the_warnings_an_upload_would_get(roots, client_as, django_captu
     assert "fewer than 30 rows" in evaluation.warnings[0], evaluation.warnings
     page = client_as("executive").get(f"/monitoring/evaluations/{evaluation.pk}/").content.decode()
     assert "fewer than 30 rows" in page
+
+
+@pytest.mark.parametrize("task_type", ["binary", "regression", "multiclass"])
+def test_data_sets_without_score_or_timestamp_columns_are_checked_and_computed(roots, client_as, task_type,
+                                                                                django_capture_on_commit_callbacks):
+    frame, _ = _data_set(roots / "clean.parquet", n=600)
+    frame = frame.drop(columns=["y_score", "timestamp"])
+    if task_type == "regression":
+        frame["y_true"], frame["y_pred"] = frame["income"] * 2, frame["income"] * 2 + 1
+    elif task_type == "multiclass":
+        frame["y_true"] = frame["y_true"] + frame["y_pred"]  # 0, 1 and 2
+    version = ModelVersionFactory(model__task_type=task_type)
+    client = _scientist_of(version, client_as)
+    frame.to_parquet(roots / "plain.parquet")
+    digest = hashlib.sha256((roots / "plain.parquet").read_bytes()).hexdigest()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, model_version=version.pk, path=str(roots / "plain.parquet"), sha256=digest,
+                         kind="production", sensitive_features=["sex"])
+
+    evaluation = Evaluation.objects.get(pk=response.json()["id"])
+    assert evaluation.status == "done", evaluation.error
+    assert evaluation.metrics["overall"]["count" if task_type == "regression" else "accuracy"] is not None
