@@ -257,8 +257,8 @@ def test_decimal_columns_are_numbers_as_in_an_upload_not_categories(roots, clien
 # distinct values was stored as 5,000 groups (a 1 MB metrics document; nothing bounded it), and a group named
 # "x\u202eevil" plus 100 KB was stored and shown, bidirectional override and all, where an upload refuses both.
 
-def _register_frame(roots, client_as, capture, frame: pd.DataFrame) -> Evaluation:
-    version = ModelVersionFactory()
+def _register_frame(roots, client_as, capture, frame: pd.DataFrame, **version_fields) -> Evaluation:
+    version = ModelVersionFactory(**version_fields)
     client = _scientist_of(version, client_as)
     path = roots / "rows.parquet"
     frame.to_parquet(path, row_group_size=1000)
@@ -334,15 +334,9 @@ def test_data_sets_without_score_or_timestamp_columns_are_checked_and_computed(r
         frame["y_true"], frame["y_pred"] = frame["income"] * 2, frame["income"] * 2 + 1
     elif task_type == "multiclass":
         frame["y_true"] = frame["y_true"] + frame["y_pred"]  # 0, 1 and 2
-    version = ModelVersionFactory(model__task_type=task_type)
-    client = _scientist_of(version, client_as)
-    frame.to_parquet(roots / "plain.parquet")
-    digest = hashlib.sha256((roots / "plain.parquet").read_bytes()).hexdigest()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = _post(client, model_version=version.pk, path=str(roots / "plain.parquet"), sha256=digest,
-                         kind="production", sensitive_features=["sex"])
+    evaluation = _register_frame(roots, client_as, django_capture_on_commit_callbacks, frame,
+                                 model__task_type=task_type)
 
-    evaluation = Evaluation.objects.get(pk=response.json()["id"])
     assert evaluation.status == "done", evaluation.error
     assert evaluation.metrics["overall"]["count" if task_type == "regression" else "accuracy"] is not None
