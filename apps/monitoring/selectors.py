@@ -20,7 +20,7 @@ from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage
 from apps.monitoring import ingest, thresholds
 from apps.monitoring.forms import HealthFilter
 from apps.monitoring.limits import upload_limits
-from apps.monitoring.models import Alert, Evaluation, MetricWindow
+from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow
 from apps.risk.selectors import current_policies, obligations_for
 
 PSI_SIGNIFICANT = 0.2
@@ -232,8 +232,21 @@ def evaluation_status_note(evaluation: Evaluation, *, now: datetime | None = Non
 
 def _queued_since(evaluation: Evaluation) -> datetime:
     """When an evaluation never handed to the broker was queued: its latest labels' arrival, or its upload."""
-    labelled = evaluation.label_batches.aggregate(latest=Max("created_at"))["latest"]
+    labelled = getattr(evaluation, "latest_label_at", _NOT_ANNOTATED)
+    if labelled is _NOT_ANNOTATED:
+        labelled = evaluation.label_batches.aggregate(latest=Max("created_at"))["latest"]
     return max(evaluation.created_at, labelled) if labelled else evaluation.created_at
+
+
+_NOT_ANNOTATED = object()
+
+
+def with_label_arrivals(queryset):
+    """``queryset`` with each evaluation's latest labels' arrival (``latest_label_at``, None without labels), which
+    the status note of one never handed to the broker needs (``_queued_since``): a list of them costs one query,
+    not one more per evaluation."""
+    latest = LabelBatch.objects.filter(evaluation=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
+    return queryset.annotate(latest_label_at=Subquery(latest))
 
 
 def _ago(then: datetime, now: datetime) -> str:

@@ -66,3 +66,42 @@ def test_it_answers_one_metric_window_with_all_its_metrics(api):
 
     assert response.status_code == 200
     assert response.json()["metrics"] == BIG_METRICS
+
+
+@pytest.mark.parametrize("count", [2, 8])
+def test_a_list_of_evaluations_never_handed_to_the_broker_costs_the_same_queries(api, count,
+                                                                                 django_assert_max_num_queries):
+    # Each one's status note needs its latest labels' arrival: it comes with the list, not one query apiece.
+    from tests.monitoring.test_views import _queued_minutes_ago
+
+    for _ in range(2):
+        _queued_minutes_ago(10, enqueued_at=None)
+    with CaptureQueriesContext(connection) as baseline:
+        assert len(api.get("/api/v1/evaluations/").json()["results"]) == 2
+    for _ in range(count - 2):
+        _queued_minutes_ago(10, enqueued_at=None)
+
+    with django_assert_max_num_queries(len(baseline.captured_queries)):
+        listed = api.get("/api/v1/evaluations/").json()["results"]
+
+    assert len(listed) == count
+    assert all("could not be handed to the task queue yet" in item["status_note"] for item in listed)
+
+
+def test_the_listed_status_note_counts_from_the_latest_labels_arrival(api, settings):
+    from datetime import UTC, datetime, timedelta
+
+    from apps.monitoring.models import LabelBatch
+    from tests.monitoring.test_views import _queued_minutes_ago
+
+    settings.PORTAL_QUEUED_WARNING_SECONDS = 60
+    evaluation = _queued_minutes_ago(3 * 24 * 60, enqueued_at=None)
+    for minutes in (9, 4):
+        batch = LabelBatch.objects.create(evaluation=evaluation, filename="labels.csv", file_format="csv",
+                                          sha256="0" * 64, size_bytes=10, raw_path="r", parquet_path="p", row_count=1)
+        LabelBatch.objects.filter(pk=batch.pk).update(created_at=datetime.now(UTC) - timedelta(minutes=minutes,
+                                                                                              seconds=5))
+
+    [listed] = api.get("/api/v1/evaluations/").json()["results"]
+
+    assert listed["status_note"].startswith("Queued 4 minutes ago; it could not be handed to the task queue yet")

@@ -13,7 +13,7 @@ from apps.core.api.schema import DetailSerializer
 from apps.core.params import query_int
 from apps.core.roles import Capability
 from apps.inventory.models import ModelVersion
-from apps.monitoring import services
+from apps.monitoring import selectors, services
 from apps.monitoring.api import serializers as s
 from apps.monitoring.models import Alert, Evaluation, MetricWindow
 
@@ -45,7 +45,8 @@ class EvaluationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return queryset.defer("metrics") if self.action == "list" else queryset
 
     def get_queryset(self):
-        queryset = Evaluation.objects.select_related("version__model", "created_by").order_by("-created_at")
+        queryset = selectors.with_label_arrivals(
+            Evaluation.objects.select_related("version__model", "created_by").order_by("-created_at"))
         version = query_int(self.request.query_params, "model_version")
         return queryset if version is None else queryset.filter(version_id=version)
 
