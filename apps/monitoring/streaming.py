@@ -923,7 +923,7 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
     (``readinto``) read once, of a CSV or, with ``stream_format="jsonl"``, of JSON Lines (its head sniffed by the
     caller), or, with ``stream_format="parquet"``, a seekable binary file of a Parquet file. ``parquet_path`` None:
     the file is checked and nothing is written (a data set registered by reference, whose rows are read where they
-    are); ``observe`` is not called then, and a production file without its target is not allowed.
+    are); ``observe`` and a production file without its target are refused then (ValueError).
 
     ``spec``: target, prediction, score, timestamp (column names), sensitive_features, task_type and
     positive_label of an evaluation; None for reference data, which gets the table checks only. Raises
@@ -939,11 +939,11 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
     """
     file_format = sniff_format(_head(source)) if isinstance(source, str) else stream_format
     copy = parquet_path is not None
-    if not copy:
-        observe = None
-        if spec is not None and spec.get("labels_later"):
-            raise ValueError("a file checked without a copy cannot have its labels later: repeated prediction ids "
-                             "are read back from the copy")
+    if not copy and observe is not None:
+        raise ValueError("observe is handed the copy's batches: a file checked without a copy has none")
+    if not copy and spec is not None and spec.get("labels_later"):
+        raise ValueError("a file checked without a copy cannot have its labels later: repeated prediction ids "
+                         "are read back from the copy")
     if spec is not None:
         spec = {"prediction_id": None, "labels_later": False, **spec, "pending": False,
                 "positive_label": str(spec["positive_label"]).strip(), "max_groups": max_groups}

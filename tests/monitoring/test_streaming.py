@@ -632,3 +632,17 @@ def test_a_file_that_is_not_parquet_after_its_magic_bytes_is_refused_with_a_mess
     path.write_bytes(b"PAR1" + bytes(100) + b"PAR1")
     with pytest.raises(IngestError, match="the Parquet file cannot be read"):
         convert(tmp_path, str(path))
+
+
+def test_a_check_without_a_copy_refuses_what_only_a_copy_can_serve(tmp_path):
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame({"y_true": [0, 1], "y_pred": [0, 1]}).to_parquet(path)
+    spec = {"target": "y_true", "prediction": "y_pred", "score": None, "timestamp": None, "sensitive_features": [],
+            "task_type": "binary", "positive_label": "1"}
+
+    with pytest.raises(ValueError, match="has none"):
+        streaming.check_and_convert(str(path), parquet_path=None, spec=spec, observe=lambda table, described: None)
+    with pytest.raises(ValueError, match="labels later"):
+        streaming.check_and_convert(str(path), parquet_path=None, spec={**spec, "labels_later": True})
+    assert streaming.check_and_convert(str(path), parquet_path=None, spec=spec).row_count == 2
+    assert list(tmp_path.iterdir()) == [path]  # nothing written beside it
