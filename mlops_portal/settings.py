@@ -562,6 +562,7 @@ PORTAL_MLFLOW_PRODUCTION_ALIASES = envlist("PORTAL_MLFLOW_PRODUCTION_ALIASES", "
 CELERY_BEAT_SCHEDULE = {
     "mlflow-sync": {"task": "integrations.sync_all", "schedule": timedelta(minutes=PORTAL_MLFLOW_SYNC_MINUTES)},
     "verify-audit-chain-nightly": {"task": "core.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
+    "sweep-storage": {"task": "core.sweep_storage", "schedule": crontab(hour=3, minute=15)},
     "audit-checkpoint": {"task": "core.audit_checkpoint",
                          "schedule": timedelta(minutes=PORTAL_AUDIT_CHECKPOINT_MINUTES)},
     "mark-overdue-reassessments": {"task": "risk.mark_overdue_reassessments", "schedule": crontab(hour=6, minute=0)},

@@ -11,6 +11,8 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
+from datetime import timedelta
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
@@ -171,3 +173,24 @@ def delete_folder(folder: str) -> None:
     if path:
         with contextlib.suppress(OSError):  # not empty: a scratch folder still in use keeps it
             os.rmdir(path)
+
+
+def sweep_partials(*, idle: timedelta) -> list[str]:
+    """Delete the files an interrupted local write left beside a stored name (``_beside``'s dot-prefixed
+    ``.partial`` files: a process killed mid-write never reaches its ``finally``), once nothing has written to them
+    for ``idle`` (a live writer keeps touching its file). Answers the names deleted; nothing with a remote store,
+    whose puts are atomic and leave no such file."""
+    root = local_path("")
+    if root is None or not os.path.isdir(root):
+        return []
+    cutoff, deleted = time.time() - idle.total_seconds(), []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if not (name.startswith(".") and name.endswith(".partial")):
+                continue
+            path = os.path.join(folder, name)
+            with contextlib.suppress(FileNotFoundError):  # renamed into place or removed a moment ago
+                if os.stat(path).st_mtime < cutoff:
+                    os.remove(path)
+                    deleted.append(os.path.relpath(path, root))
+    return deleted

@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -360,7 +361,48 @@ def uploads_expire(*, now=None) -> int:
     for pk in processing.filter(started_at__isnull=True, created_at__lt=now - timedelta(minutes=2)).values_list(
             "pk", flat=True):
         enqueue(pk)
+    _sweep_folders(now)
     return expired
+
+
+UPLOADS_FOLDER = "monitoring/uploads"
+# An ended upload's folder is left alone this long: the worker that ended it deletes it itself a moment later.
+FOLDER_GRACE = timedelta(hours=1)
+
+
+def _sweep_folders(now) -> list[str]:
+    """Delete, whole, the folder of every upload that ended more than ``FOLDER_GRACE`` ago (or whose record is
+    gone): what ``_delete_parts`` cannot reach is left there, chiefly the scratch folder of a worker killed
+    mid-check (the file and its Parquet copy: gigabytes for a large upload), which its retry does not reuse.
+    Open and processing uploads are never touched. Local storage only: with a remote store, scratch folders are in
+    the workers' own temporary folders. Answers the uploads whose folders were deleted."""
+    root = files.local_path(UPLOADS_FOLDER)
+    if root is None or not os.path.isdir(root):
+        return []
+    folders = {}
+    for entry in os.scandir(root):
+        with contextlib.suppress(ValueError):
+            if entry.is_dir(follow_symlinks=False):
+                folders[str(uuid.UUID(entry.name))] = entry
+    if not folders:
+        return []
+    cutoff = now - FOLDER_GRACE
+    known = {str(pk): ended for pk, ended in
+             UploadSession.objects.filter(pk__in=list(folders)).values_list("pk", "finished_at")}
+    swept = []
+    for pk, entry in folders.items():
+        if pk in known:
+            ended = known[pk]
+            if ended is None or ended > cutoff:  # open, processing, or ended a moment ago
+                continue
+        elif entry.stat(follow_symlinks=False).st_mtime > cutoff.timestamp():
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        swept.append(pk)
+    if swept:
+        logger.warning("deleted the folders of %d ended uploads holding what a killed process left: %s", len(swept),
+                       ", ".join(swept[:20]))
+    return swept
 
 
 # --- Assembly (the worker) ------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ size of a file that was no longer there (a 500). On local disk a file now appear
 import errno
 import os
 import stat
+import time
+from datetime import timedelta
 
 import pytest
 
@@ -105,3 +107,38 @@ def test_a_file_on_another_disk_is_copied_in_and_moved_otherwise(settings, tmp_p
     other = "monitoring/parquet/ab/other.parquet"
     assert files.put_path(other, str(source)) == other
     assert not source.exists()  # renamed, not copied
+
+
+def test_the_sweep_deletes_what_a_write_killed_midway_left_and_nothing_else(settings):
+    files.put(NAME, b"whole")
+    folder = os.path.dirname(files.local_path(NAME))
+    dead = os.path.join(folder, ".abcdef.parquet.k3x9_q.partial")  # as ``_beside`` names it; its writer killed
+    live = os.path.join(folder, ".abcdef.parquet.a1b2c3.partial")  # a writer still at work
+    kept = [os.path.join(folder, name) for name in ("report.partial", ".hidden")]
+    for path in (dead, live, *kept):
+        with open(path, "wb") as handle:
+            handle.write(b"half")
+    an_hour_ago = time.time() - 3601
+    for path in (dead, *kept):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    assert files.sweep_partials(idle=timedelta(hours=1)) == ["monitoring/parquet/ab/.abcdef.parquet.k3x9_q.partial"]
+
+    assert not os.path.exists(dead) and os.path.exists(live) and all(map(os.path.exists, kept))
+    assert files.read(NAME) == b"whole"
+
+
+def test_the_daily_sweep_is_scheduled_and_counts_what_it_deleted(settings):
+    from celery.schedules import crontab
+
+    from apps.core.tasks import sweep_storage
+
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-storage"]
+    assert entry["task"] == sweep_storage.name and isinstance(entry["schedule"], crontab)
+    files.put(NAME, b"whole")
+    leftover = os.path.join(os.path.dirname(files.local_path(NAME)), ".abcdef.parquet.zz.partial")
+    with open(leftover, "wb") as handle:
+        handle.write(b"half")
+    os.utime(leftover, (time.time() - 7200,) * 2)
+
+    assert sweep_storage() == 1 and sweep_storage() == 0

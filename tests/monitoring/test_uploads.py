@@ -500,6 +500,48 @@ def test_the_sweep_deletes_parts_of_expired_uploads(api, version):
     assert stored_parts(session["id"]) == [] and UploadSession.objects.get(pk=session["id"]).state == "expired"
 
 
+def test_the_sweep_deletes_what_a_killed_worker_left_once_the_upload_ended(
+        api, version, django_capture_on_commit_callbacks):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data)
+    folder = files.local_path(f"monitoring/uploads/{session['id']}")
+    dead = os.path.join(folder, "portal-upload-killed")  # an earlier assembly's scratch, its worker killed mid-check
+    os.makedirs(dead)
+    with open(os.path.join(dead, "copy.parquet"), "wb") as copy:
+        copy.write(b"PAR1" * 1000)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/uploads/{session['id']}/complete/").status_code == 202
+    assert UploadSession.objects.get(pk=session["id"]).state == "complete"
+    assert stored_parts(session["id"]) == [] and os.listdir(folder) == ["portal-upload-killed"]  # parts only
+
+    uploads.uploads_expire()
+    assert os.path.isdir(dead)  # ended a moment ago: its own worker may still be cleaning up
+
+    uploads.uploads_expire(now=timezone.now() + uploads.FOLDER_GRACE + timedelta(minutes=1))
+    assert not os.path.exists(folder)
+
+
+def test_the_sweep_leaves_open_uploads_and_folders_it_does_not_know(api, version):
+    data, _ = evaluation_csv(200)
+    session = start(api, version, data).json()
+    send_all(api, session["id"], data, skip={2})
+    root = files.local_path(uploads.UPLOADS_FOLDER)
+    orphan = os.path.join(root, "6f1c0c1e-8d2b-4a5e-9a34-4d0b6f1d2c3a")  # an upload whose record is gone
+    stranger = os.path.join(root, "not-an-upload")
+    for path in (orphan, stranger):
+        os.makedirs(path)
+        with open(os.path.join(path, "1"), "wb") as leftover:
+            leftover.write(b"x")
+    later = timezone.now() + timedelta(hours=2)
+
+    assert uploads._sweep_folders(timezone.now()) == []  # the orphan was written a moment ago
+    assert uploads._sweep_folders(later) == ["6f1c0c1e-8d2b-4a5e-9a34-4d0b6f1d2c3a"]
+
+    assert not os.path.exists(orphan) and os.path.isdir(stranger)
+    assert len(stored_parts(session["id"])) == -(-len(data) // PART) - 1  # still open: every part kept
+
+
 def test_a_file_over_the_maximum_is_refused_before_any_part(api, version, settings):
     settings.PORTAL_MAX_LARGE_UPLOAD_BYTES = 5 * 2**30
     response = api.post("/api/v1/uploads/", {"model_version": version.pk, "filename": "huge.csv",
