@@ -211,9 +211,13 @@ def _labels_text(labels: Sequence[str]) -> str:
 class _RowNumbers:
     """Maps 0-based record indexes to the row numbers shown to a person (see the module docstring)."""
 
-    def __init__(self, first: int, data: bytes | None = None, start: int = 0, skip_records: int = 0):
+    def __init__(self, first: int, data: bytes | None = None, start: int = 0, skip_records: int = 0,
+                 lines: np.ndarray | None = None):
+        """``first``: the number of record 0; ``data`` (from ``start``): the bytes the records were read from, whose
+        blank lines are counted when a problem is named; ``lines``: instead, every record's number, worked out
+        already (a streamed piece with blank lines between its rows, whose bytes are gone by then)."""
         self.first, self.data, self.start, self.skip_records = first, data, start, skip_records
-        self._lines = None
+        self._lines = lines
 
     def _non_blank_lines(self) -> np.ndarray:
         if self._lines is None:
@@ -231,6 +235,8 @@ class _RowNumbers:
 
     def numbers(self, indexes: np.ndarray) -> tuple[int, ...]:
         indexes = np.asarray(indexes[:MAX_LISTED_ROWS], dtype=np.int64)
+        if self.data is None and self._lines is not None:
+            return tuple(int(n) for n in self._lines[indexes])
         if self.data is not None and (b"\n\n" in self.data or b"\n\r\n" in self.data):
             lines, wanted = self._non_blank_lines(), indexes + self.skip_records
             if len(wanted) == 0 or wanted.max() < len(lines):
@@ -499,11 +505,12 @@ def _csv_header(data: bytes, start: int) -> tuple[list[str], str, int]:
 
 
 def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types: dict, *, careful: bool = False,
-               skip_rows: int = 0, block_size: int | None = None,
-               quoted_line_breaks: bool = False) -> tuple[pa.Table, list]:
+               skip_rows: int = 0, block_size: int | None = None, quoted_line_breaks: bool = False,
+               blank_lines_as_rows: bool = False) -> tuple[pa.Table, list]:
     """Arrow's reader on ``view``; ``careful``: on one thread (which numbers the rows). Line breaks inside quoted
     values are read as such when ``careful`` or ``quoted_line_breaks``; otherwise Arrow's threads cut the data in
-    blocks at any line feed, and a quoted one cut in two makes rows of the wrong length."""
+    blocks at any line feed, and a quoted one cut in two makes rows of the wrong length. ``blank_lines_as_rows``:
+    a blank line is a row with every value missing (and counted in Arrow's row numbers) instead of skipped."""
     invalid = []
 
     def on_invalid_row(row):
@@ -515,7 +522,8 @@ def _arrow_csv(view: memoryview, names: list[str], delimiter: str, column_types:
         read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=not careful,
                                         block_size=block_size),
         parse_options=pa_csv.ParseOptions(
-            delimiter=delimiter, newlines_in_values=careful or quoted_line_breaks, invalid_row_handler=on_invalid_row
+            delimiter=delimiter, newlines_in_values=careful or quoted_line_breaks, invalid_row_handler=on_invalid_row,
+            ignore_empty_lines=not blank_lines_as_rows,
         ),
         # Text is dictionary-encoded while parsing: a small table and cheap categoricals. Its missing values
         # ("", NA, null...) are found afterwards (``_text_nulls``), in the dictionaries rather than in every value.

@@ -8,11 +8,11 @@ about one piece whatever the row count. What only the whole file can tell (the s
 sensitive feature) is counted across pieces and judged at the end. Checking stops at the first piece with problems
 (every problem of that piece is listed): the file is refused, and the caller deletes the partial copy. Whole numbers
 are read as int64, so that one a float cannot hold exactly (beyond 2**53) is refused, as on the direct path, before
-the copy stores every number as float64. Row numbers follow ingest's (CSV header is row 1; blank lines before it are
-skipped and counted), without its blank-line correction between rows: Arrow skips blank lines, so a CSV with blank
-lines between rows gets row numbers off by them. A problem Arrow finds while converting a piece (bytes that are not
-UTF-8, a value of another type than the first piece's) is named by its column and row, and so is a quote still open
-at the end of the file.
+the copy stores every number as float64. Row numbers follow ingest's (CSV header is row 1; blank lines are skipped
+and counted, before the header and between rows, ``_blank_lines``; a quoted value's line breaks are not, each row
+counts as one). A problem Arrow finds while converting a piece (bytes that are not UTF-8, a value of another type
+than the first piece's) is named by its column and row, and so is a quote still open at the end of the file. The
+rows named for a repeated prediction id, read back from the copy, do not count blank lines between rows.
 
 JSON Lines are read in pieces of about ``BLOCK_BYTES`` cut at the last line feed (a record never holds a raw line
 feed). Each piece first gets ingest's byte checks of JSON Lines (NUL bytes, invalid UTF-8, line lengths, nesting,
@@ -22,7 +22,7 @@ until a decimal appears, as for CSV). The label, sensitive, prediction-id and ti
 inference in every piece: ingest's column checks normalise them whatever their JSON type, as for a direct upload. A
 value of another type than the first piece's, or a key the first piece does not have, is a problem named by its row.
 JSON Lines row 1 is the first line; a blank line shifts the numbers of the rows after it within its piece (Arrow
-skips it), as for CSV.
+skips it; the pieces after it are numbered right).
 
 A CSV or JSON Lines file may come as a stream (``readinto``) read once from start to end: an upload's parts are
 checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
@@ -191,8 +191,8 @@ def _head(path: str) -> bytes:
 
 def _batches(source, file_format: str, text_columns: Sequence[str], block_bytes: int, id_column: str | None,
              max_value_bytes: int, timestamp_column: str | None = None,
-             max_chunk_bytes: int = ingest.Limits.max_decoded_bytes) -> Iterator[tuple[int, pa.Table]]:
-    """(row number of the first row, its rows) in file order; ``source`` is a path, or the binary stream of a CSV
+             max_chunk_bytes: int = ingest.Limits.max_decoded_bytes) -> Iterator[tuple[ingest._RowNumbers, pa.Table]]:
+    """(the row numbers of its rows, its rows) in file order; ``source`` is a path, or the binary stream of a CSV
     or JSON Lines file, or a seekable binary file of a Parquet file."""
     if file_format == "parquet":
         yield from _parquet_tables(source, block_bytes, max_value_bytes, max_chunk_bytes)
@@ -212,7 +212,7 @@ def _batches(source, file_format: str, text_columns: Sequence[str], block_bytes:
 
 
 def _parquet_tables(path, block_bytes: int, max_value_bytes: int,
-                    max_chunk_bytes: int) -> Iterator[tuple[int, pa.Table]]:
+                    max_chunk_bytes: int) -> Iterator[tuple[ingest._RowNumbers, pa.Table]]:
     """The Parquet file in record batches, once its footer passed ``ingest.parquet_footer_problems`` (nothing is
     decoded before: a decompression bomb, a row group over ``max_chunk_bytes`` decoded, binary, nested or unnamed
     columns are refused from the footer). Decimals are read as float64; a text value over ``max_value_bytes`` is
@@ -233,7 +233,7 @@ def _parquet_tables(path, block_bytes: int, max_value_bytes: int,
                 table = ingest.decimals_as_floats(pa.Table.from_batches([batch]))
                 if _longest_text(table) > max_value_bytes:
                     ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)
-                yield first, table
+                yield ingest._RowNumbers(first), table
                 first += batch.num_rows
         except (pa.ArrowException, OSError) as error:  # a page the footer did not describe truthfully
             raise IngestError([Problem(None, (), f"after row {first - 1:,}: the Parquet file cannot be read: "
@@ -252,7 +252,7 @@ def _size(source) -> int:
 
 
 def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column: str | None,
-                max_value_bytes: int) -> Iterator[tuple[int, pa.Table]]:
+                max_value_bytes: int) -> Iterator[tuple[ingest._RowNumbers, pa.Table]]:
     """The CSV in pieces of about ``block_bytes``, each cut at a line end outside quotes and read by Arrow's
     multi-threaded reader (``ingest._arrow_csv``, as for a direct upload). Arrow's streaming reader converts on
     one thread: measured on two cores, it took 2 s for a 200 MB file that the threaded reader reads in 0.6 s.
@@ -286,14 +286,17 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
                 piece, nul = piece[body:], nul - body if nul >= 0 else nul
                 if not len(piece):
                     continue
-                table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
+                rows, table, records = _csv_piece(piece, nul, names, delimiter, column_types, first,
+                                                  max_value_bytes)
                 # Whole numbers stay int64 (a later piece with decimals widens them), so that a number a float
                 # cannot hold is seen and refused rather than rounded as Arrow parses it.
                 column_types = {f.name: f.type for f in table.schema if not pa.types.is_null(f.type)}
             else:
-                table = _csv_piece(piece, nul, names, delimiter, column_types, first, max_value_bytes)
-            yield first, table
-            first += table.num_rows
+                rows, table, records = _csv_piece(piece, nul, names, delimiter, column_types, first,
+                                                  max_value_bytes)
+            if table.num_rows:
+                yield rows, table
+            first += records
     except _Unfinished as exc:  # the row starting at ``first`` (the header when there are no names yet)
         raise IngestError([Problem(None, (first if names else first - 1,), exc.message)]) from None
     if not names:
@@ -385,8 +388,9 @@ def _last_row_end(buffer: bytearray, size: int) -> int | None:
 
 
 def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, column_types: dict, first: int,
-               max_value_bytes: int) -> pa.Table:
-    """One piece through Arrow; a NUL byte (at offset ``nul``, -1 for none), a row with another number of values
+               max_value_bytes: int) -> tuple[ingest._RowNumbers, pa.Table, int]:
+    """One piece through Arrow: (the row numbers of its rows, its rows without blank lines, the lines it held, blank
+    ones included: ``_blank_lines``). A NUL byte (at offset ``nul``, -1 for none), a row with another number of values
     than the header, a value of another type than the first piece's, bytes that are not UTF-8, or a text value
     over ``max_value_bytes`` is a problem named by its column and row. A column of whole numbers in which a decimal
     appears becomes float64 in ``column_types`` (for the pieces after this one too).
@@ -406,14 +410,15 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
     while True:
         try:
             table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=one_thread,
-                                               quoted_line_breaks=quoted)
+                                               quoted_line_breaks=quoted, blank_lines_as_rows=True)
             break
         except pa.ArrowInvalid as exc:
             if not _widened(str(exc), names, column_types):
                 raise IngestError([_conversion_problem(piece, names, delimiter, column_types, first, exc)]) from exc
     if invalid and not one_thread:
         # Arrow numbers rows only when it reads on one thread: read the piece again that way to name them.
-        table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
+        table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True,
+                                           blank_lines_as_rows=True)
     if invalid:
         numbers = tuple(first + row.number - 1 for row in invalid[:ingest.MAX_LISTED_ROWS])
         counts = sorted({row.actual_columns for row in invalid})
@@ -425,13 +430,59 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
 
 
 def _checked_piece(table: pa.Table, piece: memoryview, names: list[str], delimiter: str, column_types: dict,
-                   first: int, max_value_bytes: int) -> pa.Table:
+                   first: int, max_value_bytes: int) -> tuple[ingest._RowNumbers, pa.Table, int]:
     undecoded = {f.name: pa.string() for f in table.schema if ingest._is_binary(f.type)}
     if undecoded:  # Arrow keeps a column whose bytes are not UTF-8 as binary: read it as text to name the row
         raise IngestError([_conversion_problem(piece, names, delimiter, {**column_types, **undecoded}, first)])
+    records = table.num_rows
+    rows, table = _blank_lines(table, piece, first, names, delimiter, column_types)
     if _longest_text(table) > max_value_bytes:
-        ingest._check_value_sizes(table, ingest._RowNumbers(first), max_value_bytes)  # names the rows
-    return table
+        ingest._check_value_sizes(table, rows, max_value_bytes)  # names the rows
+    return rows, table, records
+
+
+def _blank_lines(table: pa.Table, piece: memoryview, first: int, names: list[str], delimiter: str,
+                 column_types: dict) -> tuple[ingest._RowNumbers, pa.Table]:
+    """The piece's rows without its blank lines, which Arrow read as rows with every value missing
+    (``blank_lines_as_rows``, so that its row numbers count them), and the row numbers of the rows kept.
+
+    A blank line is missing in every column, so a piece with a column that misses no value has none: nothing to do,
+    which is every piece of most files. Otherwise the rows missing every value are looked up in the piece's bytes:
+    blank lines are dropped, and a row of empty values (``,,,``) stays, as on the direct path. Should the piece's
+    row starts not match Arrow's rows (a quote inside an unquoted value, which Arrow reads as a character), the
+    piece is read again with blank lines skipped, and the rows after a blank line are numbered without it."""
+    if not table.num_rows or any(column.null_count == 0 for column in table.columns):
+        return ingest._RowNumbers(first), table
+    missing = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        missing &= column.is_null().to_numpy(zero_copy_only=False)
+    if not missing.any():
+        return ingest._RowNumbers(first), table
+    raw = np.frombuffer(piece, np.uint8)
+    starts = _row_starts(raw)
+    if len(starts) != table.num_rows:
+        table, _ = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
+        return ingest._RowNumbers(first), table
+    candidates = np.flatnonzero(missing)
+    blank = candidates[np.isin(raw[starts[candidates]], (10, 13))]
+    if not len(blank):
+        return ingest._RowNumbers(first), table
+    kept = np.ones(table.num_rows, dtype=bool)
+    kept[blank] = False
+    return ingest._RowNumbers(first, lines=first + np.flatnonzero(kept)), table.filter(pa.array(kept))
+
+
+def _row_starts(raw: np.ndarray) -> np.ndarray:
+    """The offset of every row of a piece (which starts at a row's start and ends at a row's end): 0 and each
+    offset after a line break outside quotes (a line feed, or a carriage return not followed by one); a line break
+    is outside quotes when an even number of quote characters precede it."""
+    breaks = raw == 10
+    breaks[:-1] |= (raw[:-1] == 13) & (raw[1:] != 10)
+    breaks[-1:] |= raw[-1:] == 13
+    ends = np.flatnonzero(breaks)
+    quotes = np.flatnonzero(raw == ord('"'))
+    ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
+    return np.r_[0, ends[ends + 1 < len(raw)] + 1]
 
 
 # A quoted piece at least this long is read in two halves at once (``_csv_halves``).
@@ -451,9 +502,11 @@ def _csv_halves(piece: memoryview, names: list[str], delimiter: str, column_type
     if cut is None:
         return None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-half") as other:
-        second = other.submit(ingest._arrow_csv, piece[cut:], names, delimiter, column_types, careful=True)
+        second = other.submit(ingest._arrow_csv, piece[cut:], names, delimiter, column_types, careful=True,
+                              blank_lines_as_rows=True)
         try:
-            head, invalid = ingest._arrow_csv(piece[:cut], names, delimiter, column_types, careful=True)
+            head, invalid = ingest._arrow_csv(piece[:cut], names, delimiter, column_types, careful=True,
+                                              blank_lines_as_rows=True)
         except pa.ArrowInvalid:
             head, invalid = None, True
         try:
@@ -501,7 +554,7 @@ def _conversion_problem(piece: memoryview, names: list[str], delimiter: str, col
     """Arrow's conversion error on a piece as a problem named by its column and row: the piece is read again on
     one thread, whose error numbers the row (``Row #3``: the piece's third record)."""
     try:
-        ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
+        ingest._arrow_csv(piece, names, delimiter, column_types, careful=True, blank_lines_as_rows=True)
     except pa.ArrowInvalid as exc:
         error = exc
     found = _CSV_ERROR.search(str(error)) if error is not None else None
@@ -540,7 +593,7 @@ def _last_line_end(buffer: bytearray, size: int) -> int | None:
 
 
 def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str], block_bytes: int,
-                 max_line_bytes: int) -> Iterator[tuple[int, pa.Table]]:
+                 max_line_bytes: int) -> Iterator[tuple[ingest._RowNumbers, pa.Table]]:
     """The JSON Lines file in pieces of about ``block_bytes`` cut at line ends, each scanned byte by byte
     (``_scan_json``) before Arrow's JSON reader parses it (on all cores, in blocks that hold the longest line).
 
@@ -565,7 +618,7 @@ def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str],
                                     if f.name not in free_columns and not pa.types.is_null(f.type)])
             else:
                 table = _fitted(table, names, first)
-            yield first, _text_as_dictionary(table, text_columns)
+            yield ingest._RowNumbers(first), _text_as_dictionary(table, text_columns)
             first += lines
     except _Unfinished as exc:
         raise IngestError([Problem(None, (first,), exc.message)]) from None
@@ -780,9 +833,10 @@ class _IdHashes:
                 for value, found in repeated[:ingest.MAX_LISTED_ROWS]]
 
 
-def _check_batch(frame: pd.DataFrame, first_row: int, *, spec: dict, totals: _Totals) -> tuple[pd.DataFrame, dict]:
+def _check_batch(frame: pd.DataFrame, rows: ingest._RowNumbers, *, spec: dict,
+                 totals: _Totals) -> tuple[pd.DataFrame, dict]:
     """One batch through ingest's column checks; answers the normalised frame and what each column is."""
-    checks = ingest._Checks(frame, ingest._RowNumbers(first_row))
+    checks = ingest._Checks(frame, rows)
     target, prediction, score_column = spec["target"], spec["prediction"], spec["score"]
     score, probability_columns = None, {}
     outcomes = (target, prediction)
@@ -961,7 +1015,8 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
     batches = _ReadAhead(_batches(source, file_format, text_columns, block_bytes, id_column, max_value_bytes,
                                   timestamp_column, max_chunk_bytes))
     try:
-        for first_row, batch in batches:
+        for rows, batch in batches:
+            first_row = rows.first
             if not result.columns:  # the first batch
                 names = batch.schema.names
                 ingest._check_shape(pd.DataFrame(columns=names, index=[0]), file_format)
@@ -976,10 +1031,10 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
             nested = [f.name for f in batch.schema if pa.types.is_nested(f.type)]
             if nested:
                 raise IngestError([Problem(column, (), ingest.NESTED) for column in nested])
-            ingest._check_whole_numbers(batch, ingest._RowNumbers(first_row), {id_column, *text_columns})
+            ingest._check_whole_numbers(batch, rows, {id_column, *text_columns})
             frame = batch.to_pandas(strings_to_categorical=True)
             if spec is not None:
-                frame, described = _check_batch(frame, first_row, spec=spec, totals=totals)
+                frame, described = _check_batch(frame, rows, spec=spec, totals=totals)
             result.row_count += len(frame)
             if not copy:
                 continue

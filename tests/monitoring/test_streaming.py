@@ -646,3 +646,74 @@ def test_a_check_without_a_copy_refuses_what_only_a_copy_can_serve(tmp_path):
         streaming.check_and_convert(str(path), parquet_path=None, spec={**spec, "labels_later": True})
     assert streaming.check_and_convert(str(path), parquet_path=None, spec=spec).row_count == 2
     assert list(tmp_path.iterdir()) == [path]  # nothing written beside it
+
+
+def _with_blank_lines(lines: list[bytes], every: int, blank: bytes = b"\n") -> bytes:
+    """The lines with a blank line after every ``every``-th one (after the header too)."""
+    out = []
+    for number, line in enumerate(lines):
+        out.append(line)
+        if number % every == 0:
+            out.append(blank)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("blank", [b"\n", b"\r\n", b"\n\n\n"])
+@pytest.mark.parametrize("block_bytes", [64, 256, 4096, 1 << 20])
+def test_blank_lines_between_rows_are_skipped_and_counted_as_on_the_direct_path(tmp_path, blank, block_bytes):
+    rows = [b"y_true,y_pred,sex,amount\n"] + [b"1,1,f,3\n", b"0,0,m,4\n"] * 60
+    good = _with_blank_lines(rows, 7, blank)
+    result, stored = convert(tmp_path, write(tmp_path, good), block_bytes=block_bytes)
+    assert result.row_count == 120 and stored["amount"].tolist() == [3.0, 4.0] * 60  # no row of blanks stored
+
+    bad = _with_blank_lines(rows[:101] + [b"1,7,f,5\n"] + rows[102:], 7, blank)
+    (problem,) = problems(tmp_path, bad, block_bytes=block_bytes)
+
+    with pytest.raises(IngestError) as direct:
+        ingest.parse_evaluation(bad, filename="e.csv", sensitive_features=["sex"])
+    line = bad.replace(b"\r\n", b"\n").split(b"\n").index(b"1,7,f,5") + 1
+    assert problem.rows == direct.value.problems[0].rows == (line,)  # the line a text editor shows
+
+
+@pytest.mark.parametrize("block_bytes", [64, 4096])
+def test_after_blank_lines_arrow_s_own_problems_name_the_right_row(tmp_path, block_bytes):
+    rows = [b"y_true,y_pred,sex,amount\n"] + [b"1,1,f,3\n"] * 1200  # the row in a later piece than the first
+    not_a_number = _with_blank_lines(rows[:1000] + [b"1,1,f,lots\n"] + rows[1001:], 5)
+    too_many = _with_blank_lines(rows[:1000] + [b"1,1,f,3,9\n"] + rows[1001:], 5)
+
+    for data, expected in ((not_a_number, b"1,1,f,lots"), (too_many, b"1,1,f,3,9")):
+        (problem,) = problems(tmp_path, data, block_bytes=block_bytes)
+        assert problem.rows == (data.split(b"\n").index(expected) + 1,), problem
+
+
+def test_a_row_of_empty_values_is_a_row_not_a_blank_line(tmp_path):
+    data = b"y_true,y_pred,sex,amount\n" + b"1,1,f,3\n" * 30 + b"\n" + b",,,\n" + b"0,0,m,4\n" * 30
+
+    found = problems(tmp_path, data, block_bytes=128)
+
+    with pytest.raises(IngestError) as direct:
+        ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
+    assert [(p.column, p.rows) for p in found] == [(p.column, p.rows) for p in direct.value.problems]
+    assert ("y_true", (33,)) in [(p.column, p.rows) for p in found]
+
+
+def test_blank_lines_in_quoted_pieces_read_in_halves_count_each_row_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(streaming, "HALVES_MIN_BYTES", 512)
+    monkeypatch.setattr(streaming, "_parse_on_threads", lambda: False)
+    rows = [b"y_true,y_pred,sex,note\n"] + [b'1,1,f,"two\n\nlines"\n', b'0,0,m,"plain"\n'] * 60
+    good = _with_blank_lines(rows, 9)
+    result, stored = convert(tmp_path, write(tmp_path, good), block_bytes=2048)
+    assert result.row_count == 120 and stored["note"].tolist() == ["two\n\nlines", "plain"] * 60
+
+    bad = _with_blank_lines(rows[:100] + [b'0,7,m,"plain"\n'] + rows[101:], 9)
+    (problem,) = problems(tmp_path, bad, block_bytes=2048)
+    # A row is counted once, its quoted line breaks not: the header, 99 rows and the 12 blank lines before it.
+    assert problem.rows == (1 + 99 + 12 + 1,)
+
+
+def test_a_stray_quote_beside_blank_lines_keeps_the_rows(tmp_path):
+    data = b"y_true,y_pred,sex,note\n" + b"1,1,f,fine\n" * 20 + b'0,0,m,27" screen\n\n' + b"1,0,f,more\n" * 20
+
+    result, stored = convert(tmp_path, write(tmp_path, data), block_bytes=4096)
+
+    assert result.row_count == 41 and stored["note"].tolist()[19:22] == ["fine", '27" screen', "more"]
