@@ -212,14 +212,18 @@ class _RowNumbers:
     """Maps 0-based record indexes to the row numbers shown to a person (see the module docstring)."""
 
     def __init__(self, first: int, data: bytes | None = None, start: int = 0, skip_records: int = 0,
-                 lines: np.ndarray | None = None):
+                 lines: np.ndarray | None = None, json: bool = False):
         """``first``: the number of record 0; ``data`` (from ``start``): the bytes the records were read from, whose
-        blank lines are counted when a problem is named; ``lines``: instead, every record's number, worked out
-        already (a streamed piece with blank lines between its rows, whose bytes are gone by then)."""
-        self.first, self.data, self.start, self.skip_records = first, data, start, skip_records
+        blank lines are counted when a problem is named (``json``: JSON Lines, where a line of spaces is blank
+        too); ``lines``: instead, every record's number, worked out already (a streamed piece with blank lines
+        between its rows, whose bytes are gone by then)."""
+        self.first, self.data, self.start, self.skip_records, self.json = first, data, start, skip_records, json
         self._lines = lines
 
     def _non_blank_lines(self) -> np.ndarray:
+        if self._lines is None and self.json:
+            leads = line_leads(self.data, self.start, len(self.data))
+            self._lines = np.flatnonzero(leads != ord("\n")) + 1 + self.data.count(b"\n", 0, self.start)
         if self._lines is None:
             data, start = self.data, self.start
             raw = np.frombuffer(data, dtype=np.uint8)
@@ -237,7 +241,7 @@ class _RowNumbers:
         indexes = np.asarray(indexes[:MAX_LISTED_ROWS], dtype=np.int64)
         if self.data is None and self._lines is not None:
             return tuple(int(n) for n in self._lines[indexes])
-        if self.data is not None and (b"\n\n" in self.data or b"\n\r\n" in self.data):
+        if self.data is not None and (self.json or b"\n\n" in self.data or b"\n\r\n" in self.data):
             lines, wanted = self._non_blank_lines(), indexes + self.skip_records
             if len(wanted) == 0 or wanted.max() < len(lines):
                 return tuple(int(n) for n in lines[wanted])
@@ -730,6 +734,14 @@ def _non_object_line(data: bytes, begin: int, end: int) -> int | None:
     Arrow's JSON reader must not see such a line: it crashes the process (a segmentation fault, pyarrow 26) on a
     block that starts with a ``null`` line.
     """
+    leads = line_leads(data, begin, end)
+    wrong = np.flatnonzero((leads != ord("{")) & (leads != ord("\n")))
+    return int(wrong[0]) if len(wrong) else None
+
+
+def line_leads(data: bytes, begin: int, end: int) -> np.ndarray:
+    """The first byte of every line of data[begin:end] that is not a space, tab or carriage return: a line feed for
+    a blank line (spaces only, up to the end of the data included)."""
     raw = np.frombuffer(data, np.uint8, count=end - begin, offset=begin)
     starts = np.r_[0, np.flatnonzero(raw == ord("\n")) + 1]
     starts = starts[starts < len(raw)]
@@ -738,8 +750,7 @@ def _non_object_line(data: bytes, begin: int, end: int) -> int | None:
     if len(indented):  # their first byte that is not a space (spaces up to the end of the data: a blank line)
         solid = np.append(np.flatnonzero(~np.isin(raw, SPACES)), len(raw))
         leads[indented] = np.append(raw, np.uint8(ord("\n")))[solid[np.searchsorted(solid, starts[indented])]]
-    wrong = np.flatnonzero((leads != ord("{")) & (leads != ord("\n")))
-    return int(wrong[0]) if len(wrong) else None
+    return leads
 
 
 def _escaped(raw: np.ndarray) -> np.ndarray:
@@ -935,7 +946,7 @@ def _read(
         raise _fail("the file is a JSON array; upload CSV, or JSON Lines with one object per line")
     if first == b"{":
         objects = _check_json_lines(data, start, limits, line_feeds)
-        rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start)
+        rows = _RowNumbers(data.count(b"\n", 0, start) + 1, data, start, json=True)
         return _checked(_read_json_lines(data, start, objects), rows, limits, id_column, text_columns), "jsonl", rows
     rows = _RowNumbers(data.count(b"\n", 0, start) + 2, data, start, skip_records=1)
     table = _read_csv(data, start, text_columns, rows, limits, line_feeds, id_column)

@@ -21,8 +21,8 @@ hostile bytes; then Arrow's JSON reader parses it with the first piece's types i
 until a decimal appears, as for CSV). The label, sensitive, prediction-id and timestamp columns are left to
 inference in every piece: ingest's column checks normalise them whatever their JSON type, as for a direct upload. A
 value of another type than the first piece's, or a key the first piece does not have, is a problem named by its row.
-JSON Lines row 1 is the first line; a blank line shifts the numbers of the rows after it within its piece (Arrow
-skips it; the pieces after it are numbered right).
+JSON Lines row 1 is the first line; blank lines (spaces only included), which Arrow skips, are counted
+(``_scan_json`` finds them while it scans the piece's bytes).
 
 A CSV or JSON Lines file may come as a stream (``readinto``) read once from start to end: an upload's parts are
 checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
@@ -607,8 +607,9 @@ def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str],
     block_size = max(JSON_BLOCK_BYTES, 2 * max_line_bytes)  # Arrow refuses a record longer than its block
     try:
         for piece, nul in _pieces(handle, block_bytes, _last_line_end):
-            lines = _scan_json(piece, nul, first, keys, layouts, max_line_bytes)
-            table, schema = _json_piece(piece, first, schema, block_size)
+            lines, numbers = _scan_json(piece, nul, first, keys, layouts, max_line_bytes)
+            rows = ingest._RowNumbers(first, lines=numbers)
+            table, schema = _json_piece(piece, rows, schema, block_size)
             if not table.num_rows:  # blank lines only
                 first += lines
                 continue
@@ -617,8 +618,8 @@ def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str],
                 schema = pa.schema([f for f in table.schema
                                     if f.name not in free_columns and not pa.types.is_null(f.type)])
             else:
-                table = _fitted(table, names, first)
-            yield ingest._RowNumbers(first), _text_as_dictionary(table, text_columns)
+                table = _fitted(table, names, rows)
+            yield rows, _text_as_dictionary(table, text_columns)
             first += lines
     except _Unfinished as exc:
         raise IngestError([Problem(None, (first,), exc.message)]) from None
@@ -626,27 +627,34 @@ def _json_tables(handle, *, text_columns: Sequence[str], free_columns: set[str],
         raise IngestError([Problem(None, (), "the file is empty")])
 
 
-def _scan_json(piece: memoryview, nul: int, first: int, keys: set, layouts: set, max_line_bytes: int) -> int:
+def _scan_json(piece: memoryview, nul: int, first: int, keys: set, layouts: set,
+               max_line_bytes: int) -> tuple[int, np.ndarray | None]:
     """Ingest's byte checks of JSON Lines on one piece, before any parser sees it: a NUL byte (at offset ``nul``,
     -1 for none), invalid UTF-8, a line over ``max_line_bytes``, then nesting and keys per line
     (``ingest._scan_json_piece``; ``keys`` and ``layouts`` are kept across pieces, so the distinct keys are
     counted over the whole file), and a line that is not an object (``ingest._non_object_line``). The piece is
     scanned in parts of about ``ingest.SCAN_BYTES`` cut at line ends, which keeps the scan's arrays small.
-    Answers the number of line feeds in the piece."""
+    Answers the number of line feeds in the piece, and, when it has blank lines (which Arrow skips), the number of
+    every line that is not blank, for the rows' numbers; None when it has none."""
     if nul >= 0:
         raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE_JSON)])
-    position, row = 0, first
+    position, row, solid, blank = 0, first, [], False
     while position < len(piece):
         line_feed = _LINE_FEED.search(piece, min(position + ingest.SCAN_BYTES, len(piece)) - 1)
         stop = line_feed.end() if line_feed else len(piece)
         data = bytes(piece[position:stop])
         _check_json_text(data, row, max_line_bytes)
         ingest._scan_json_piece(data, 0, len(data), row, keys, layouts)
-        if (line := ingest._non_object_line(data, 0, len(data))) is not None:
-            raise IngestError([Problem(None, (row + line,), "each line must be one JSON object ({...})")])
+        leads = ingest.line_leads(data, 0, len(data))
+        wrong = np.flatnonzero((leads != ord("{")) & (leads != ord("\n")))
+        if len(wrong):  # Arrow's reader must not see it (``ingest._non_object_line``)
+            raise IngestError([Problem(None, (row + int(wrong[0]),), "each line must be one JSON object ({...})")])
+        objects = leads == ord("{")
+        blank = blank or not objects.all()
+        solid.append(row + np.flatnonzero(objects))
         row += data.count(b"\n")
         position = stop
-    return row - first
+    return row - first, np.concatenate(solid) if blank and solid else None
 
 
 def _check_json_text(data: bytes, first: int, max_line_bytes: int) -> None:
@@ -667,7 +675,7 @@ def _check_json_text(data: bytes, first: int, max_line_bytes: int) -> None:
                                    "Lines file holds one record per line")])
 
 
-def _json_piece(piece: memoryview, first: int, schema: pa.Schema | None,
+def _json_piece(piece: memoryview, rows: ingest._RowNumbers, schema: pa.Schema | None,
                 block_size: int) -> tuple[pa.Table, pa.Schema | None]:
     """One piece through Arrow's JSON reader with ``schema`` imposed (None: every type inferred), and the schema for
     the pieces after it: a decimal in a column of whole numbers makes those columns float64 (Arrow's error does not
@@ -687,7 +695,7 @@ def _json_piece(piece: memoryview, first: int, schema: pa.Schema | None,
         _arrow_json(piece, schema, len(piece) + 1)
     except pa.ArrowInvalid as exc:
         error = exc
-    raise IngestError([_json_problem(str(error), piece, first, schema)]) from error
+    raise IngestError([_json_problem(str(error), piece, rows, schema)]) from error
 
 
 def _is_number(text: str) -> bool:
@@ -704,10 +712,12 @@ def _arrow_json(piece: memoryview, schema: pa.Schema | None, block_size: int) ->
                                                                 unexpected_field_behavior="infer"))
 
 
-def _json_problem(message: str, piece: memoryview, first: int, schema: pa.Schema | None) -> Problem:
-    """Arrow's JSON error as a problem: its column (a JSON pointer, ``/name``) and its row when it names them."""
+def _json_problem(message: str, piece: memoryview, rows: ingest._RowNumbers, schema: pa.Schema | None) -> Problem:
+    """Arrow's JSON error as a problem: its column (a JSON pointer, ``/name``) and its row when it names them
+    (Arrow's number counts the rows it read: blank lines are not among them)."""
+    first = rows.first
     if found := _JSON_ERROR.match(message):
-        pointer, what, row = found["column"], found["what"], (first + int(found["row"]),)
+        pointer, what, row = found["column"], found["what"], rows.numbers(np.array([int(found["row"])]))
         column = pointer[1:].replace("~1", "/").replace("~0", "~") if pointer else None
         if pointer == "":
             return Problem(None, row, "each line must be one JSON object ({...})")
@@ -719,31 +729,31 @@ def _json_problem(message: str, piece: memoryview, first: int, schema: pa.Schema
         value = found["value"]
         columns = [f.name for f in schema or () if str(f.type) == found["type"]]
         at = re.search(re.escape(value.encode()), piece)
-        rows = (first + bytes(piece[:at.start()]).count(b"\n"),) if at else ()
+        lines = (first + bytes(piece[:at.start()]).count(b"\n"),) if at else ()  # blank lines counted
         if found["type"] == "int64" and _WHOLE.fullmatch(value.strip()):
-            return Problem(columns[0] if len(columns) == 1 else None, rows, ingest.inexact_integer(value.strip()))
-        return Problem(columns[0] if len(columns) == 1 else None, rows,
+            return Problem(columns[0] if len(columns) == 1 else None, lines, ingest.inexact_integer(value.strip()))
+        return Problem(columns[0] if len(columns) == 1 else None, lines,
                        f"value {ingest._quoted(value)} cannot be read as {found['type']}, as this column's values "
                        "in the file's first rows were")
     return Problem(None, (), f"after row {first - 1:,}: {message}")
 
 
-def _fitted(table: pa.Table, names: list[str], first: int) -> pa.Table:
+def _fitted(table: pa.Table, names: list[str], rows: ingest._RowNumbers) -> pa.Table:
     """A later piece's table with the first piece's columns, in their order (a key absent from the piece: a column
     of nulls). A key the first piece does not have is a problem: the Parquet copy has no room for a new column."""
     new = [name for name in table.column_names if name not in names]
     if new:
-        raise IngestError([_new_key(table.column(name), name, first) for name in new[:ingest.MAX_LISTED_ROWS]])
+        raise IngestError([_new_key(table.column(name), name, rows) for name in new[:ingest.MAX_LISTED_ROWS]])
     for name in names:
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows))
     return table.select(names)
 
 
-def _new_key(column: pa.ChunkedArray, name: str, first: int) -> Problem:
-    """A key new in the piece starting at row ``first``, named by the first row giving it a value."""
+def _new_key(column: pa.ChunkedArray, name: str, rows: ingest._RowNumbers) -> Problem:
+    """A key new in the piece whose rows are numbered ``rows``, named by the first row giving it a value."""
     valid = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
-    return Problem(name, (first + int(valid[0]),) if len(valid) else (),
+    return Problem(name, rows.numbers(valid[:1]),
                    "is a key the file's first rows do not have; a large JSON Lines file is checked in pieces "
                    "whose columns are those of its first piece: give every key in the first rows (null where "
                    "there is no value)")

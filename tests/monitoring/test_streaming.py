@@ -717,3 +717,39 @@ def test_a_stray_quote_beside_blank_lines_keeps_the_rows(tmp_path):
     result, stored = convert(tmp_path, write(tmp_path, data), block_bytes=4096)
 
     assert result.row_count == 41 and stored["note"].tolist()[19:22] == ["fine", '27" screen', "more"]
+
+
+@pytest.mark.parametrize("blank", [b"\n", b"  \r\n"])
+@pytest.mark.parametrize("block_bytes", [256, 4096])
+def test_json_blank_lines_between_rows_are_counted_in_every_row_named(tmp_path, monkeypatch, blank, block_bytes):
+    monkeypatch.setattr(streaming, "JSON_BLOCK_BYTES", 512)
+    rows = jsonl(frame()).split(b"\n")[:300]
+
+    def spaced(changed: dict[int, bytes]) -> tuple[bytes, int]:
+        """The rows (1-based numbers in ``changed`` replaced) with a blank line after every 7th; and the line
+        the changed row is on."""
+        out, line = [], 0
+        for number, row in enumerate(rows, start=1):
+            out.append(changed.get(number, row) + b"\n")
+            line = len(out) if number in changed else line
+            if number % 7 == 0:
+                out.append(blank)
+        return b"".join(out), line
+
+    data, _ = spaced({})
+    result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=block_bytes, stream_format="jsonl")
+    assert result.row_count == 300 and stored["amount"].tolist() == frame()["amount"].astype(float).tolist()
+
+    label, line = spaced({250: b'{"y_true": 7, "y_pred": 1, "y_score": 0.5, "sex": "f", "amount": 3, "note": "x"}'})
+    (problem,) = json_problems(tmp_path, label, block_bytes=block_bytes)
+    with pytest.raises(IngestError) as direct:
+        ingest.parse_evaluation(label, filename="e.jsonl", sensitive_features=["sex"])
+    assert problem.rows == direct.value.problems[0].rows == (line,) and line == 250 + 250 // 7
+
+    conflict, line = spaced({250: b'{"y_true": 1, "y_pred": 1, "y_score": 0.5, "sex": "f", "amount": "lots", "note": "x"}'})
+    (problem,) = json_problems(tmp_path, conflict, block_bytes=block_bytes, max_value_bytes=200)
+    assert problem.column == "amount" and problem.rows == (line,)
+
+    new_key, line = spaced({260: b'{"y_true": 1, "y_pred": 1, "y_score": 0.5, "sex": "f", "amount": 3, "note": "x", "late": 7}'})
+    (problem,) = json_problems(tmp_path, new_key, block_bytes=block_bytes)
+    assert problem.column == "late" and problem.rows == (line,)
