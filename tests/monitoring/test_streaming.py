@@ -740,16 +740,17 @@ def test_json_blank_lines_between_rows_are_counted_in_every_row_named(tmp_path, 
     result, stored = convert(tmp_path, io.BytesIO(data), block_bytes=block_bytes, stream_format="jsonl")
     assert result.row_count == 300 and stored["amount"].tolist() == frame()["amount"].astype(float).tolist()
 
-    label, line = spaced({250: b'{"y_true": 7, "y_pred": 1, "y_score": 0.5, "sex": "f", "amount": 3, "note": "x"}'})
+    row = b'{"y_true": %s, "y_pred": 1, "y_score": 0.5, "sex": "f", "amount": %s, "note": "x"%s}'
+    label, line = spaced({250: row % (b"7", b"3", b"")})
     (problem,) = json_problems(tmp_path, label, block_bytes=block_bytes)
     with pytest.raises(IngestError) as direct:
         ingest.parse_evaluation(label, filename="e.jsonl", sensitive_features=["sex"])
     assert problem.rows == direct.value.problems[0].rows == (line,) and line == 250 + 250 // 7
 
-    conflict, line = spaced({250: b'{"y_true": 1, "y_pred": 1, "y_score": 0.5, "sex": "f", "amount": "lots", "note": "x"}'})
+    conflict, line = spaced({250: row % (b"1", b'"lots"', b"")})
     (problem,) = json_problems(tmp_path, conflict, block_bytes=block_bytes, max_value_bytes=200)
     assert problem.column == "amount" and problem.rows == (line,)
 
-    new_key, line = spaced({260: b'{"y_true": 1, "y_pred": 1, "y_score": 0.5, "sex": "f", "amount": 3, "note": "x", "late": 7}'})
+    new_key, line = spaced({260: row % (b"1", b"3", b', "late": 7')})
     (problem,) = json_problems(tmp_path, new_key, block_bytes=block_bytes)
     assert problem.column == "late" and problem.rows == (line,)
