@@ -28,7 +28,9 @@ A CSV or JSON Lines file may come as a stream (``readinto``) read once from star
 checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
 """
 
+import csv
 import hashlib
+import io
 import os
 import queue
 import re
@@ -63,6 +65,8 @@ _WHOLE = re.compile(r"[+-]?\d+")
 _CSV_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (?:Row #(?P<row>\d+): )?CSV conversion error to "
                         r"(?P<type>[^:]+): invalid (?:value '(?P<value>.*)'|UTF8 data)", re.DOTALL)
 NUL_BYTE = "holds a NUL byte: this is a binary file, not CSV"
+UNCLOSED_TO_THE_END = (f"{ingest.UNCLOSED_QUOTE}: it runs to the end of the file; close it, and write a quote inside "
+                       'a quoted value twice ("")')
 NUL_BYTE_JSON = "holds a NUL byte: this is a binary file, not JSON Lines"
 # Arrow's JSON reader parses a piece in blocks of this size (or twice the longest line allowed) on all cores.
 JSON_BLOCK_BYTES = 1024 * 1024
@@ -266,8 +270,18 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
     def quote_left_open(row: bytes) -> bool:  # the delimiter is the header's once it is read
         return ingest.unclosed_quote_line(row, 0, delimiter) is not None
 
+    def row_end_as_read(buffer: bytearray, size: int) -> int | None:
+        return _row_end_as_read(buffer, size, delimiter)
+
+    pieces, answer, unclosed = _pieces(handle, block_bytes, quote_left_open=quote_left_open,
+                                       row_end_as_read=row_end_as_read), None, None
     try:
-        for piece, nul in _pieces(handle, block_bytes, quote_left_open=quote_left_open):
+        while True:
+            try:
+                piece, nul = pieces.send(answer)
+            except StopIteration:
+                break
+            answer, piece_first, header_piece = None, first, not names
             if not names:
                 # Blank lines before the header are skipped and counted, as ingest does with a whole file.
                 start = ingest._first_content_byte(piece, 0)
@@ -286,21 +300,40 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
                 piece, nul = piece[body:], nul - body if nul >= 0 else nul
                 if not len(piece):
                     continue
+            try:
                 rows, table, records = _csv_piece(piece, nul, names, delimiter, column_types, first,
                                                   max_value_bytes)
+            except _CutInQuotes as cut:  # the piece again, cut where a CSV reader ends a row (``_pieces``)
+                answer, unclosed = RECUT, first + cut.line - 1
+                if header_piece:
+                    names, first = [], piece_first
+                continue
+            if header_piece:
                 # Whole numbers stay int64 (a later piece with decimals widens them), so that a number a float
                 # cannot hold is seen and refused rather than rounded as Arrow parses it.
                 column_types = {f.name: f.type for f in table.schema if not pa.types.is_null(f.type)}
-            else:
-                rows, table, records = _csv_piece(piece, nul, names, delimiter, column_types, first,
-                                                  max_value_bytes)
             if table.num_rows:
                 yield rows, table
             first += records
     except _Unfinished as exc:  # the row starting at ``first`` (the header when there are no names yet)
-        raise IngestError([Problem(None, (first if names else first - 1,), exc.message)]) from None
+        raise IngestError([Problem(None, (unclosed or (first if names else first - 1),), exc.message)]) from None
+    finally:
+        pieces.close()
     if not names:
         raise IngestError([Problem(None, (), "the file is empty")])
+
+
+class _CutInQuotes(Exception):  # noqa: N818 - not an error: a piece to cut again
+    """Arrow read a piece whose end is inside a quoted value (``_csv_piece``); ``line``: the piece's line where the
+    row holding that value starts."""
+
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+# Sent back to ``_pieces`` for a piece cut inside a quoted value: it is offered again, cut where a reader ends a row.
+RECUT = "recut"
 
 
 class _Unfinished(Exception):  # noqa: N818 - not an error of the code: a row of the file that never ends
@@ -312,8 +345,8 @@ class _Unfinished(Exception):  # noqa: N818 - not an error of the code: a row of
         self.message = message
 
 
-def _pieces(handle, block_bytes: int, row_end=None,
-            quote_left_open: Callable[[bytes], bool] | None = None) -> Iterator[tuple[memoryview, int]]:
+def _pieces(handle, block_bytes: int, row_end=None, quote_left_open: Callable[[bytes], bool] | None = None,
+            row_end_as_read=None) -> Iterator[tuple[memoryview, int]]:
     """The file in pieces of about ``block_bytes``, each ending at a row end (the first starts with the header,
     without a byte-order mark), read into one reused buffer: a piece is valid until the next is asked for.
     Each comes with the offset of its first NUL byte, or -1 (``bytearray.find`` is memchr; a memory view has
@@ -321,8 +354,15 @@ def _pieces(handle, block_bytes: int, row_end=None,
     quotes by default. A row longer than ``MAX_PIECES`` blocks raises ``_Unfinished``, and so does a quote still
     open at the end of the file (``quote_left_open(last_row)``, asked when the last piece holds an odd number of
     quotes), once the rows before it have come: Arrow would read the rest of the file as one value, and the rows
-    in it would be lost without a word."""
+    in it would be lost without a word.
+
+    ``row_end_as_read(buffer, size)``, a CSV reader's row end (``_row_end_as_read``), is asked when a full buffer
+    holds no row end by ``row_end``, before the buffer grows, and when the consumer sends ``RECUT`` for the piece
+    it was given (it was cut inside a quoted value): that piece is offered again, cut there, or, when no row ends in
+    the buffer, once more bytes are read. Both follow a quote inside an unquoted value (``27" screen``), after
+    which the count of quotes is wrong. ``RECUT`` for the last piece raises ``_Unfinished``: a quote never closed."""
     row_end = row_end or _last_row_end
+    as_read = False  # the last piece offered was cut inside a quoted value: cut where a reader ends a row
     buffer, size = bytearray(block_bytes), 0
     head = handle.read(len(ingest.UTF8_BOM))
     if head != ingest.UTF8_BOM:
@@ -336,21 +376,47 @@ def _pieces(handle, block_bytes: int, row_end=None,
         if not read:
             break
         size += read
-        cut = row_end(buffer, size)
-        if cut is None:
-            continue
-        yield memoryview(buffer)[:cut], buffer.find(b"\x00", 0, cut)
-        buffer[:size - cut] = buffer[cut:size]
-        size -= cut
+        cut = row_end_as_read(buffer, size) if as_read else row_end(buffer, size)
+        if cut is None and size == len(buffer) and row_end_as_read is not None and not as_read:
+            cut = row_end_as_read(buffer, size)
+        while cut is not None:
+            if (yield memoryview(buffer)[:cut], buffer.find(b"\x00", 0, cut)) != RECUT:
+                buffer[:size - cut] = buffer[cut:size]
+                size, as_read, cut = size - cut, False, None
+            elif as_read or row_end_as_read is None:  # a reader's own row end: the quote is never closed
+                raise _Unfinished(UNCLOSED_TO_THE_END)
+            else:
+                as_read, cut = True, row_end_as_read(buffer, size)
     if size and quote_left_open is not None and buffer.count(b'"', 0, size) % 2:
-        cut = _last_row_end(buffer, size) or 0  # the complete rows before the one whose quote stays open
+        # the complete rows before the one whose quote stays open
+        cut = (row_end_as_read(buffer, size) if row_end_as_read is not None else _last_row_end(buffer, size)) or 0
         if quote_left_open(bytes(buffer[cut:size])):
             if cut:
                 yield memoryview(buffer)[:cut], buffer.find(b"\x00", 0, cut)
-            raise _Unfinished(f"{ingest.UNCLOSED_QUOTE}: it runs to the end of the file; close it, and write a quote "
-                              'inside a quoted value twice ("")')
-    if size:
-        yield memoryview(buffer)[:size], buffer.find(b"\x00", 0, size)
+            raise _Unfinished(UNCLOSED_TO_THE_END)
+    if size and (yield memoryview(buffer)[:size], buffer.find(b"\x00", 0, size)) == RECUT:
+        raise _Unfinished(UNCLOSED_TO_THE_END)
+
+
+def _row_end_as_read(buffer: bytearray, size: int, delimiter: str) -> int | None:
+    """The offset just after the last complete row of ``buffer[:size]`` (which starts at a row's start) as a CSV
+    reader finds it, or None: a quote opens a quoted value only at a value's start, so ``27" screen`` is text, for
+    Python's reader as for Arrow's. ``_last_row_end`` counts quotes instead, which is exact for a file quoted by the
+    rules and fast, but past a quote inside an unquoted value it finds no row end in the rest of the piece: the
+    piece would grow until the file is refused, though a whole read accepts it. Python's reader is slower (about
+    half a second per 32 MB piece) and only asked then. The last row read may be cut short by the buffer's end: the
+    rows before it are the complete ones."""
+    text = io.TextIOWrapper(io.BytesIO(buffer[:size]), encoding="utf-8", errors="replace", newline="")
+    reader, lines, complete = csv.reader(text, delimiter=delimiter), 0, 0
+    for _ in reader:
+        complete, lines = lines, reader.line_num
+    if not complete:
+        return None
+    raw = np.frombuffer(buffer, np.uint8, count=size)
+    breaks = raw == 10  # a line ends at a line feed, or at a carriage return not followed by one (Python's reader)
+    breaks[:-1] |= (raw[:-1] == 13) & (raw[1:] != 10)
+    ends = np.flatnonzero(breaks)
+    return int(ends[complete - 1]) + 1 if complete <= len(ends) else None
 
 
 def _too_long(size: int, csv: bool) -> str:
@@ -400,12 +466,14 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
     quoted 200 MB file took 1.35-1.4 s of CPU so against 1.05-1.1 s read on one thread, and the CPU is what the
     streamed check lacks there (it parses the next piece while the current one is checked, written and counted,
     beside the web process). Such a piece is read on one thread unless the worker has more cores
-    (``_parse_on_threads``)."""
+    (``_parse_on_threads``). A piece that ends inside a quoted value raises ``_CutInQuotes`` (``_recut_if_open``):
+    the caller asks for it again, cut where a CSV reader ends a row."""
     if nul >= 0:
         raise IngestError([Problem(None, (first + bytes(piece[:nul]).count(b"\n"),), NUL_BYTE)])
     quoted = _QUOTE.search(piece) is not None
     one_thread = quoted and not _parse_on_threads()
     if one_thread and (table := _csv_halves(piece, names, delimiter, column_types)) is not None:
+        _recut_if_open(piece, delimiter, table)
         return _checked_piece(table, piece, names, delimiter, column_types, first, max_value_bytes)
     while True:
         try:
@@ -414,7 +482,9 @@ def _csv_piece(piece: memoryview, nul: int, names: list[str], delimiter: str, co
             break
         except pa.ArrowInvalid as exc:
             if not _widened(str(exc), names, column_types):
+                _recut_if_open(piece, delimiter)
                 raise IngestError([_conversion_problem(piece, names, delimiter, column_types, first, exc)]) from exc
+    _recut_if_open(piece, delimiter, None if invalid else table)
     if invalid and not one_thread:
         # Arrow numbers rows only when it reads on one thread: read the piece again that way to name them.
         table, invalid = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True,
@@ -513,9 +583,30 @@ def _csv_halves(piece: memoryview, names: list[str], delimiter: str, column_type
             tail, tail_invalid = second.result()
         except pa.ArrowInvalid:
             return None
-    if invalid or tail_invalid or head.schema != tail.schema:
+    if invalid or tail_invalid or head.schema != tail.schema or _ends_in_line_break(head):
         return None
     return pa.concat_tables([head, tail])
+
+
+def _recut_if_open(piece: memoryview, delimiter: str, table: pa.Table | None = None) -> None:
+    """Raise ``_CutInQuotes`` if the piece ends inside a quoted value, as a CSV reader reads it: asked when Arrow
+    read it with a problem (``table`` None) or with a last value ending in a line break (``_ends_in_line_break``),
+    the marks of such a cut; a reader's pass over the piece (about half a second per 32 MB) decides."""
+    if table is not None and not _ends_in_line_break(table):
+        return
+    if (line := ingest.unclosed_quote_line(bytes(piece), 0, delimiter)) is not None:
+        raise _CutInQuotes(line)
+
+
+def _ends_in_line_break(table: pa.Table) -> bool:
+    """Whether the last value of ``table`` is text ending in a line break: what Arrow reads when the data it was
+    given ends inside a quoted value (the value runs to the end, the line feed included). Pieces and halves are cut
+    where the quotes before number even, which is inside a quoted value if a quote inside an unquoted value
+    (``27" screen``) came before: the rows after the cut would be read from the middle of the value."""
+    if not table.num_rows or not table.num_columns:
+        return False
+    last = table.column(table.num_columns - 1)[table.num_rows - 1].as_py()
+    return isinstance(last, str) and last.endswith(("\n", "\r"))
 
 
 def _middle_row_end(raw: np.ndarray) -> int | None:
