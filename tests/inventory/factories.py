@@ -137,6 +137,7 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 class DeploymentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Deployment
+        skip_postgeneration_save = True
 
     version = factory.SubFactory(ModelVersionFactory)
     environment = Deployment.Environment.PRODUCTION
