@@ -84,6 +84,11 @@ PARQUET_WIDTHS = {"BOOLEAN": 1, "INT32": 8, "INT64": 8, "INT96": 12, "FLOAT": 8,
 # A 64-bit float, the type numbers are computed in, holds every whole number up to this, and not all beyond.
 MAX_EXACT_INTEGER = 2**53
 UNCLOSED_QUOTE = "a quoted value is never closed (a '\"' is missing)"
+# Python's CSV reader, which finds the row a quote left open (``unclosed_quote_line``, ``streaming``), stops at a
+# value over 128 KB ("field larger than field limit") by default: the rows after a long value went unchecked, and a
+# quote never closed after it made the rest of the file one value without a word. Values are bounded by
+# ``Limits.max_line_bytes`` (checked on the bytes) and a reader is only handed an upload or a piece of one.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 NESTED = "nested values (lists or objects) are not accepted; evaluation files are flat, one value per column"
 COMPRESSED_MAGIC = {
     b"\x1f\x8b": "gzip",

@@ -408,8 +408,11 @@ def _row_end_as_read(buffer: bytearray, size: int, delimiter: str) -> int | None
     rows before it are the complete ones."""
     text = io.TextIOWrapper(io.BytesIO(buffer[:size]), encoding="utf-8", errors="replace", newline="")
     reader, lines, complete = csv.reader(text, delimiter=delimiter), 0, 0
-    for _ in reader:
-        complete, lines = lines, reader.line_num
+    try:
+        for _ in reader:
+            complete, lines = lines, reader.line_num
+    except csv.Error:  # whatever stops it, the rows before are whole, and Arrow's read of the piece names it
+        complete = lines
     if not complete:
         return None
     raw = np.frombuffer(buffer, np.uint8, count=size)

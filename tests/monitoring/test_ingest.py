@@ -643,3 +643,16 @@ def test_text_missing_values_are_those_arrow_finds_while_parsing(body, types, th
         for got_chunk, wanted_chunk in zip(got.chunks, wanted.chunks, strict=True):
             if pa.types.is_dictionary(wanted_chunk.type):
                 assert got_chunk.dictionary.to_pylist() == wanted_chunk.dictionary.to_pylist()
+
+
+def test_a_quote_never_closed_after_a_long_quoted_value_is_refused_not_swallowed():
+    # Python's CSV reader, which finds the row a quote leaves open, stopped at a value over 128 KB: the quote
+    # after it went unseen and Arrow read the 20 rows after it as part of one value.
+    data = (b"y_true,y_pred,sex,note\n" + b'1,1,f,"' + b"x" * 200_000 + b'"\n' + b"0,0,m,plain\n" * 10
+            + b'1,0,f,"never closed\n' + b"0,1,m,plain\n" * 20)
+
+    with pytest.raises(IngestError) as caught:
+        ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
+
+    (problem,) = caught.value.problems
+    assert problem.rows == (13,) and ingest.UNCLOSED_QUOTE in problem.message

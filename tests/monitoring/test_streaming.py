@@ -836,3 +836,21 @@ def test_pieces_read_what_a_whole_read_reads_whatever_the_quotes_and_blank_lines
         assert result.row_count == len(direct), block_bytes
         assert stored["note"].astype(str).tolist() == direct["note"].astype(str).tolist(), block_bytes
         assert stored["y_true"].tolist() == direct["y_true"].tolist()
+
+
+def test_a_value_longer_than_python_s_reader_allows_by_default_does_not_stop_the_reader_s_cut(tmp_path):
+    rows = [b"y_true,y_pred,sex,note"] + [b"0,0,m,plain"] * 30
+    rows[3], rows[10], rows[20] = b'0,0,m,27" screen', b'1,1,f,"' + b"x" * 200_000 + b'"', b'1,1,f,"two\nlines"'
+    data = b"\n".join(rows) + b"\n"
+
+    result, stored = convert(tmp_path, write(tmp_path, data), block_bytes=64 * 1024, max_value_bytes=1 << 20)
+
+    assert result.row_count == 30 and stored["note"].tolist()[19] == "two\nlines"
+    assert len(stored["note"].tolist()[9]) == 200_000
+
+
+def test_a_nul_byte_after_a_stray_quote_is_named_by_its_row(tmp_path):
+    rows = [b"y_true,y_pred,sex,note"] + [b"0,0,m,plain"] * 60
+    rows[3], rows[50] = b'0,0,m,27" screen', b"1,1,f,nul\x00here"
+    (problem,) = problems(tmp_path, b"\n".join(rows) + b"\n", block_bytes=256)
+    assert problem.rows == (51,) and "NUL byte" in problem.message
