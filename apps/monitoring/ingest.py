@@ -610,8 +610,31 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
     breaks = _line_breaks(data, start, line_feeds) - (body > start and data[body - 1:body] == b"\n")
     most_rows = breaks + (body < len(data) and not data.endswith((b"\n", b"\r")))
     _check_rows_and_cells(most_rows, most_rows * len(names), limits)
-    if data.count(b'"', start) % 2:  # an odd number of quotes: one may never be closed
+    quotes = data.count(b'"', start)
+    if quotes % 2:  # an odd number of quotes: one may never be closed
         _check_quotes(data, start, delimiter)
+    table = _read_csv_table(data, start, body, names, delimiter, text_columns, rows, limits, id_column)
+    # An even number may hide one: a quote inside an unquoted value (27" screen) beside one never closed. Arrow
+    # then reads the rest of the file into the last row's value, line breaks and all: the mark to look for.
+    if quotes and _last_row_breaks_lines(table):
+        _check_quotes(data, start, delimiter)
+    return table
+
+
+def _last_row_breaks_lines(table: pa.Table) -> bool:
+    """Whether a text value of the table's last row holds a line break."""
+    if not table.num_rows:
+        return False
+    for column in table.columns:
+        value = column[table.num_rows - 1].as_py()
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            return True
+    return False
+
+
+def _read_csv_table(data: bytes, start: int, body: int, names: list[str], delimiter: str,
+                    text_columns: Iterable[str], rows: _RowNumbers, limits: Limits,
+                    id_column: str | None) -> pa.Table:
     # Label and group columns stay text: "01" is not 1.
     column_types = {name: pa.dictionary(pa.int32(), pa.string()) for name in text_columns if name in names}
     if id_column in names:

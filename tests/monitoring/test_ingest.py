@@ -656,3 +656,24 @@ def test_a_quote_never_closed_after_a_long_quoted_value_is_refused_not_swallowed
 
     (problem,) = caught.value.problems
     assert problem.rows == (13,) and ingest.UNCLOSED_QUOTE in problem.message
+
+
+@pytest.mark.parametrize("end", [b"\n", b""])
+def test_a_quote_never_closed_beside_a_stray_quote_is_refused_not_swallowed(end):
+    # 27" screen makes the count of quotes even, and the count was the only trigger of the check.
+    data = (b"y_true,y_pred,sex,note\n" + b'1,1,f,27" screen\n' + b"0,0,m,plain\n" * 10 + b'1,0,f,"never closed\n'
+            + b"0,1,m,plain\n" * 19 + b"0,1,m,plain" + end)
+
+    with pytest.raises(IngestError) as caught:
+        ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
+
+    (problem,) = caught.value.problems
+    assert problem.rows == (13,) and ingest.UNCLOSED_QUOTE in problem.message
+
+
+def test_a_quoted_line_break_in_the_last_row_is_read_as_such():
+    data = b"y_true,y_pred,sex,note\n" + b'1,1,f,27" screen\n' + b"0,0,m,plain\n" * 10 + b'1,0,f,"two\nlines"\n'
+
+    parsed = ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
+
+    assert len(parsed.df) == 12 and parsed.df["note"].tolist()[-1] == "two\nlines"

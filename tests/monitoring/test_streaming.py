@@ -854,3 +854,11 @@ def test_a_nul_byte_after_a_stray_quote_is_named_by_its_row(tmp_path):
     rows[3], rows[50] = b'0,0,m,27" screen', b"1,1,f,nul\x00here"
     (problem,) = problems(tmp_path, b"\n".join(rows) + b"\n", block_bytes=256)
     assert problem.rows == (51,) and "NUL byte" in problem.message
+
+
+@pytest.mark.parametrize("block_bytes", [128, 4096])
+def test_a_quote_never_closed_beside_a_stray_quote_is_refused_by_the_streamed_check_too(tmp_path, block_bytes):
+    data = (b"y_true,y_pred,sex,note\n" + b'1,1,f,27" screen\n' + b"0,0,m,plain\n" * 10 + b'1,0,f,"never closed\n'
+            + b"0,1,m,plain\n" * 20)
+    (problem,) = problems(tmp_path, data, block_bytes=block_bytes)
+    assert problem.rows == (13,) and ingest.UNCLOSED_QUOTE in problem.message
