@@ -680,16 +680,40 @@ def _check_quotes(data: bytes, start: int, delimiter: str) -> None:
 
 def unclosed_quote_line(data: bytes, start: int, delimiter: str) -> int | None:
     """The line (1 for the one at ``start``) of the row whose quoted value is never closed, or None. A quote inside
-    an unquoted value (``27" screen``) is a character like any other, for Python's reader as for Arrow's."""
+    an unquoted value (``27" screen``) is a character like any other, for Python's reader as for Arrow's, and so
+    are the lenient readings both share (``a""b``, ``"ab"c``): Python's reader in its default, lenient mode finds
+    where the last row starts (its strict mode stopped at the first of those, and the quote left open after it
+    went unseen); ``_quote_open_at_end`` reads that row."""
     text = io.TextIOWrapper(io.BytesIO(data[start:]), encoding="utf-8", errors="replace", newline="")
-    reader, row_start = csv.reader(text, delimiter=delimiter, strict=True), 1
+    reader, row_start, last_start = csv.reader(text, delimiter=delimiter), 1, None
     try:
         for _ in reader:
-            row_start = reader.line_num + 1
-    except csv.Error as error:
-        if "end of data" in str(error):
-            return row_start
-    return None
+            last_start, row_start = row_start, reader.line_num + 1
+    except csv.Error:
+        return None
+    if last_start is None:
+        return None
+    raw = np.frombuffer(data, np.uint8, offset=start) if start < len(data) else np.zeros(0, np.uint8)
+    breaks = raw == ord("\n")  # a line ends at a line feed, or a carriage return not followed by one (Python's)
+    breaks[:-1] |= (raw[:-1] == ord("\r")) & (raw[1:] != ord("\n"))
+    ends = np.flatnonzero(breaks)
+    offset = 0 if last_start == 1 else int(ends[last_start - 2]) + 1 if last_start - 2 < len(ends) else len(raw)
+    return last_start if _quote_open_at_end(data[start + offset:], delimiter) else None
+
+
+def _quote_open_at_end(row: bytes, delimiter: str) -> bool:
+    """Whether ``row`` (a row's start to the end of the data) ends inside a quoted value, as CSV readers read it: a
+    quote opens a value only at its start (after a delimiter or a line break, or at the row's start), and closes
+    at the next quote not doubled. A regular expression jumps from quoted value to quoted value."""
+    opening = re.compile(b'(?:^|(?<=[' + re.escape(delimiter.encode()) + rb'\r\n]))"')
+    closing = re.compile(rb'[^"]*(?:""[^"]*)*"')
+    position = 0
+    while (found := opening.search(row, position)) is not None:
+        closed = closing.match(row, found.end())
+        if closed is None:
+            return True
+        position = closed.end()
+    return False
 
 
 def _check_json_lines(data: bytes, start: int, limits: Limits, line_feeds: int) -> bool:

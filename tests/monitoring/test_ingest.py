@@ -677,3 +677,16 @@ def test_a_quoted_line_break_in_the_last_row_is_read_as_such():
     parsed = ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
 
     assert len(parsed.df) == 12 and parsed.df["note"].tolist()[-1] == "two\nlines"
+
+
+@pytest.mark.parametrize("lenient", [b'a""b', b'"ab"c'])
+def test_a_quote_never_closed_after_a_leniently_read_value_is_refused(lenient):
+    # Python's reader in strict mode stopped at these (Arrow reads them), so the quote after them went unseen.
+    data = (b"y_true,y_pred,sex,note\n" + b"1,1,f," + lenient + b"\n" + b"0,0,m,plain\n" * 10
+            + b'1,0,f,"never closed\n' + b"0,1,m,plain\n" * 20)
+
+    with pytest.raises(IngestError) as caught:
+        ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"])
+
+    (problem,) = caught.value.problems
+    assert problem.rows == (13,) and ingest.UNCLOSED_QUOTE in problem.message

@@ -862,3 +862,36 @@ def test_a_quote_never_closed_beside_a_stray_quote_is_refused_by_the_streamed_ch
             + b"0,1,m,plain\n" * 20)
     (problem,) = problems(tmp_path, data, block_bytes=block_bytes)
     assert problem.rows == (13,) and ingest.UNCLOSED_QUOTE in problem.message
+
+
+@pytest.mark.parametrize("seed", range(12, 30))
+def test_both_paths_read_what_python_s_csv_reader_reads_or_refuse_what_it_cannot_read(tmp_path, seed):
+    # Python's csv module as the independent reader: the notes it reads; a quote never closed refused by its row;
+    # rows it reads with another number of values than the header refused (a quote opened in one row and closed
+    # by the first quote of a later one: the rows between become one value). Stray quotes change the counts.
+    import csv
+
+    rng = np.random.default_rng(seed)
+    lines = [b"y_true,y_pred,sex,note"]
+    for _ in range(80):
+        note = NOTES[rng.choice(len(NOTES), p=[.5, .06, .06, .1, .08, .06, .04, .05, .05])]
+        lines.append(b"%d,%d,%s,%s" % (rng.integers(2), rng.integers(2), rng.choice([b"f", b"m"]),
+                                       b'"never closed' if rng.random() < 0.01 else note))
+    data = b"\n".join(lines) + b"\n"
+    open_at = ingest.unclosed_quote_line(data, 0, ",")
+    read = list(csv.reader(io.StringIO(data.decode(), newline="")))[1:]
+    misshapen = any(len(row) != 4 for row in read)
+
+    for whole, block_bytes in ((True, None), (False, 96), (False, 300), (False, 4096)):
+        try:
+            if whole:
+                found = ingest.parse_evaluation(data, filename="e.csv", sensitive_features=["sex"]).df["note"]
+            else:
+                found = convert(tmp_path, write(tmp_path, data), block_bytes=block_bytes)[1]["note"]
+        except IngestError as refused:
+            assert open_at is not None or misshapen, (block_bytes, refused.problems)
+            if open_at is not None:
+                assert refused.problems[0].rows == (open_at,) and ingest.UNCLOSED_QUOTE in refused.problems[0].message
+            continue
+        assert open_at is None and not misshapen, block_bytes
+        assert found.astype(str).tolist() == [row[3] for row in read], block_bytes
