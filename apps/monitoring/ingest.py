@@ -679,16 +679,24 @@ def _check_quotes(data: bytes, start: int, delimiter: str) -> None:
 
 
 def unclosed_quote_line(data: bytes, start: int, delimiter: str) -> int | None:
-    """The line (1 for the one at ``start``) of the row whose quoted value is never closed, or None. A quote inside
+    """The line (1 for the one at ``start``) of the row whose quoted value is never closed, or None
+    (``unclosed_quote``)."""
+    found = unclosed_quote(data, start, delimiter)
+    return found[0] if found else None
+
+
+def unclosed_quote(data: bytes, start: int, delimiter: str) -> tuple[int, int] | None:
+    """(the line, 1 for the one at ``start``; the row, 0 for the first, blank lines counted, each row once whatever
+    its quoted line breaks) where the row whose quoted value is never closed starts, or None. A quote inside
     an unquoted value (``27" screen``) is a character like any other, for Python's reader as for Arrow's, and so
     are the lenient readings both share (``a""b``, ``"ab"c``): Python's reader in its default, lenient mode finds
     where the last row starts (its strict mode stopped at the first of those, and the quote left open after it
     went unseen); ``_quote_open_at_end`` reads that row."""
     text = io.TextIOWrapper(io.BytesIO(data[start:]), encoding="utf-8", errors="replace", newline="")
-    reader, row_start, last_start = csv.reader(text, delimiter=delimiter), 1, None
+    reader, row_start, last_start, rows = csv.reader(text, delimiter=delimiter), 1, None, -1
     try:
         for _ in reader:
-            last_start, row_start = row_start, reader.line_num + 1
+            last_start, row_start, rows = row_start, reader.line_num + 1, rows + 1
     except csv.Error:
         return None
     if last_start is None:
@@ -698,7 +706,7 @@ def unclosed_quote_line(data: bytes, start: int, delimiter: str) -> int | None:
     breaks[:-1] |= (raw[:-1] == ord("\r")) & (raw[1:] != ord("\n"))
     ends = np.flatnonzero(breaks)
     offset = 0 if last_start == 1 else int(ends[last_start - 2]) + 1 if last_start - 2 < len(ends) else len(raw)
-    return last_start if _quote_open_at_end(data[start + offset:], delimiter) else None
+    return (last_start, rows) if _quote_open_at_end(data[start + offset:], delimiter) else None
 
 
 def _quote_open_at_end(row: bytes, delimiter: str) -> bool:
@@ -706,7 +714,7 @@ def _quote_open_at_end(row: bytes, delimiter: str) -> bool:
     quote opens a value only at its start (after a delimiter or a line break, or at the row's start), and closes
     at the next quote not doubled. A regular expression jumps from quoted value to quoted value."""
     opening = re.compile(b'(?:^|(?<=[' + re.escape(delimiter.encode()) + rb'\r\n]))"')
-    closing = re.compile(rb'[^"]*(?:""[^"]*)*"')
+    closing = re.compile(rb'[^"]*+(?:""[^"]*+)*+"')  # possessive: the first quote of a doubled one never closes
     position = 0
     while (found := opening.search(row, position)) is not None:
         closed = closing.match(row, found.end())

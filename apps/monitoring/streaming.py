@@ -304,10 +304,11 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
                 rows, table, records = _csv_piece(piece, nul, names, delimiter, column_types, first,
                                                   max_value_bytes)
             except _CutInQuotes as cut:  # the piece again, cut where a CSV reader ends a row (``_pieces``)
-                answer, unclosed = RECUT, first + cut.line - 1
+                answer, unclosed = RECUT, first + cut.row
                 if header_piece:
                     names, first = [], piece_first
                 continue
+            unclosed = None  # read: its cut was not inside a quoted value
             if header_piece:
                 # Whole numbers stay int64 (a later piece with decimals widens them), so that a number a float
                 # cannot hold is seen and refused rather than rounded as Arrow parses it.
@@ -324,12 +325,12 @@ def _csv_tables(handle, text_columns: Sequence[str], block_bytes: int, id_column
 
 
 class _CutInQuotes(Exception):  # noqa: N818 - not an error: a piece to cut again
-    """Arrow read a piece whose end is inside a quoted value (``_csv_piece``); ``line``: the piece's line where the
-    row holding that value starts."""
+    """Arrow read a piece whose end is inside a quoted value (``_csv_piece``); ``row``: the piece's row (0 for its
+    first) holding that value."""
 
-    def __init__(self, line: int):
-        super().__init__(line)
-        self.line = line
+    def __init__(self, row: int):
+        super().__init__(row)
+        self.row = row
 
 
 # Sent back to ``_pieces`` for a piece cut inside a quoted value: it is offered again, cut where a reader ends a row.
@@ -521,9 +522,9 @@ def _blank_lines(table: pa.Table, piece: memoryview, first: int, names: list[str
 
     A blank line is missing in every column, so a piece with a column that misses no value has none: nothing to do,
     which is every piece of most files. Otherwise the rows missing every value are looked up in the piece's bytes:
-    blank lines are dropped, and a row of empty values (``,,,``) stays, as on the direct path. Should the piece's
-    row starts not match Arrow's rows (a quote inside an unquoted value, which Arrow reads as a character), the
-    piece is read again with blank lines skipped, and the rows after a blank line are numbered without it."""
+    blank lines are dropped, and a row of empty values (``,,,``) stays, as on the direct path. Where each row starts
+    is found by Python's reader (``_row_starts``); should its rows not be Arrow's, the piece is read again with
+    blank lines skipped, and the rows after a blank line are numbered without it."""
     if not table.num_rows or any(column.null_count == 0 for column in table.columns):
         return ingest._RowNumbers(first), table
     missing = np.ones(table.num_rows, dtype=bool)
@@ -532,7 +533,7 @@ def _blank_lines(table: pa.Table, piece: memoryview, first: int, names: list[str
     if not missing.any():
         return ingest._RowNumbers(first), table
     raw = np.frombuffer(piece, np.uint8)
-    starts = _row_starts(raw)
+    starts = _row_starts(bytes(piece), delimiter)
     if len(starts) != table.num_rows:
         table, _ = ingest._arrow_csv(piece, names, delimiter, column_types, careful=True)
         return ingest._RowNumbers(first), table
@@ -545,17 +546,22 @@ def _blank_lines(table: pa.Table, piece: memoryview, first: int, names: list[str
     return ingest._RowNumbers(first, lines=first + np.flatnonzero(kept)), table.filter(pa.array(kept))
 
 
-def _row_starts(raw: np.ndarray) -> np.ndarray:
-    """The offset of every row of a piece (which starts at a row's start and ends at a row's end): 0 and each
-    offset after a line break outside quotes (a line feed, or a carriage return not followed by one); a line break
-    is outside quotes when an even number of quote characters precede it."""
-    breaks = raw == 10
+def _row_starts(data: bytes, delimiter: str) -> np.ndarray:
+    """The offset where each row of ``data`` (from a row's start) starts, blank lines included, as Python's CSV
+    reader reads the rows (a quote inside an unquoted value is text: counting quotes would misplace the rows after
+    it); about half a second per 32 MB, asked only of a piece with rows missing every value."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline="")
+    reader, lines = csv.reader(text, delimiter=delimiter), [0]
+    try:
+        for _ in reader:
+            lines.append(reader.line_num)
+    except csv.Error:
+        return np.zeros(0, np.int64)  # the caller reads the piece again without blank lines
+    raw = np.frombuffer(data, np.uint8)
+    breaks = raw == 10  # a line ends at a line feed, or at a carriage return not followed by one (Python's reader)
     breaks[:-1] |= (raw[:-1] == 13) & (raw[1:] != 10)
-    breaks[-1:] |= raw[-1:] == 13
-    ends = np.flatnonzero(breaks)
-    quotes = np.flatnonzero(raw == ord('"'))
-    ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
-    return np.r_[0, ends[ends + 1 < len(raw)] + 1]
+    ends = np.r_[-1, np.flatnonzero(breaks)]
+    return ends[np.minimum(np.array(lines[:-1]), len(ends) - 1)] + 1
 
 
 # A quoted piece at least this long is read in two halves at once (``_csv_halves``).
@@ -597,8 +603,8 @@ def _recut_if_open(piece: memoryview, delimiter: str, table: pa.Table | None = N
     the marks of such a cut; a reader's pass over the piece (about half a second per 32 MB) decides."""
     if table is not None and not _ends_in_line_break(table):
         return
-    if (line := ingest.unclosed_quote_line(bytes(piece), 0, delimiter)) is not None:
-        raise _CutInQuotes(line)
+    if (found := ingest.unclosed_quote(bytes(piece), 0, delimiter)) is not None:
+        raise _CutInQuotes(found[1])
 
 
 def _ends_in_line_break(table: pa.Table) -> bool:
