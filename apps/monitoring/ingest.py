@@ -616,7 +616,7 @@ def _read_csv(data: bytes, start: int, text_columns: Iterable[str], rows: _RowNu
     table = _read_csv_table(data, start, body, names, delimiter, text_columns, rows, limits, id_column)
     # An even number may hide one: a quote inside an unquoted value (27" screen) beside one never closed. Arrow
     # then reads the rest of the file into the last row's value, line breaks and all: the mark to look for.
-    if quotes and _last_row_breaks_lines(table):
+    if quotes and not quotes % 2 and _last_row_breaks_lines(table):
         _check_quotes(data, start, delimiter)
     return table
 
