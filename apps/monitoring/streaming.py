@@ -28,9 +28,7 @@ A CSV or JSON Lines file may come as a stream (``readinto``) read once from star
 checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
 """
 
-import csv
 import hashlib
-import io
 import os
 import queue
 import re
@@ -407,20 +405,10 @@ def _row_end_as_read(buffer: bytearray, size: int, delimiter: str) -> int | None
     piece would grow until the file is refused, though a whole read accepts it. Python's reader is slower (about
     half a second per 32 MB piece) and only asked then. The last row read may be cut short by the buffer's end: the
     rows before it are the complete ones."""
-    text = io.TextIOWrapper(io.BytesIO(buffer[:size]), encoding="utf-8", errors="replace", newline="")
-    reader, lines, complete = csv.reader(text, delimiter=delimiter), 0, 0
-    try:
-        for _ in reader:
-            complete, lines = lines, reader.line_num
-    except csv.Error:  # whatever stops it, the rows before are whole, and Arrow's read of the piece names it
-        complete = lines
-    if not complete:
-        return None
-    raw = np.frombuffer(buffer, np.uint8, count=size)
-    breaks = raw == 10  # a line ends at a line feed, or at a carriage return not followed by one (Python's reader)
-    breaks[:-1] |= (raw[:-1] == 13) & (raw[1:] != 10)
-    ends = np.flatnonzero(breaks)
-    return int(ends[complete - 1]) + 1 if complete <= len(ends) else None
+    read = ingest.rows_as_read(bytes(buffer[:size]), delimiter)
+    # Stopped by an error: the rows before are whole, and Arrow's read of the piece names what stopped it.
+    cut = read.end if not read.whole else int(read.starts[-1]) if len(read.starts) else 0
+    return cut or None
 
 
 def _too_long(size: int, csv: bool) -> str:
@@ -550,18 +538,8 @@ def _row_starts(data: bytes, delimiter: str) -> np.ndarray:
     """The offset where each row of ``data`` (from a row's start) starts, blank lines included, as Python's CSV
     reader reads the rows (a quote inside an unquoted value is text: counting quotes would misplace the rows after
     it); about half a second per 32 MB, asked only of a piece with rows missing every value."""
-    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline="")
-    reader, lines = csv.reader(text, delimiter=delimiter), [0]
-    try:
-        for _ in reader:
-            lines.append(reader.line_num)
-    except csv.Error:
-        return np.zeros(0, np.int64)  # the caller reads the piece again without blank lines
-    raw = np.frombuffer(data, np.uint8)
-    breaks = raw == 10  # a line ends at a line feed, or at a carriage return not followed by one (Python's reader)
-    breaks[:-1] |= (raw[:-1] == 13) & (raw[1:] != 10)
-    ends = np.r_[-1, np.flatnonzero(breaks)]
-    return ends[np.minimum(np.array(lines[:-1]), len(ends) - 1)] + 1
+    read = ingest.rows_as_read(data, delimiter)
+    return read.starts if read.whole else np.zeros(0, np.int64)  # none: the caller reads the piece again
 
 
 # A quoted piece at least this long is read in two halves at once (``_csv_halves``).
