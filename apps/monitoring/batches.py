@@ -64,6 +64,14 @@ def frames(source, *, columns: Sequence[str] | None = None, batch_size: int = BA
         yield table.to_pandas(split_blocks=True, self_destruct=True)
 
 
+def column_batches(source, column: str, *, batch_size: int = BATCH_ROWS) -> Iterator[pa.Array]:
+    """One column of the file as Arrow arrays of at most ``batch_size`` values, read a batch at a time (no pandas:
+    prediction ids matched by ``labels.IdIndex``)."""
+    parquet = pq.ParquetFile(source, pre_buffer=False)
+    for batch in parquet.iter_batches(batch_size=batch_size, columns=[column]):
+        yield batch.column(0)
+
+
 def column_names(source) -> list[str]:
     return list(pq.ParquetFile(source).schema_arrow.names)
 

@@ -1,0 +1,87 @@
+"""labels.IdIndex: prediction ids matched a batch at a time against sorted hashes, checked against a dict lookup."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from apps.monitoring import labels
+
+
+def expected(index_ids: list[str], values: list[str]) -> list[int]:
+    where = {value: position for position, value in enumerate(index_ids)}
+    return [where.get(value, -1) for value in values]
+
+
+def random_ids(rng, count: int) -> list[str]:
+    alphabet = list("abcxyz019-_éß")
+    ids = {"".join(rng.choice(alphabet, size=int(rng.integers(0, 12)))) for _ in range(count)}
+    return sorted(ids)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_positions_are_a_dict_lookup(seed):
+    rng = np.random.default_rng(seed)
+    ids = random_ids(rng, 3000)
+    rng.shuffle(ids)
+    values = [*rng.choice(ids, size=2000).tolist(), *(f"absent-{n}" for n in range(300))]
+    rng.shuffle(values)
+
+    found = labels.IdIndex(pa.array(ids)).positions(pa.array(values))
+
+    assert found.tolist() == expected(ids, values)
+
+
+def shared_hashes(ids):
+    """A hash that makes most ids share one with others: their length modulo 3."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    return np.asarray(pc.utf8_length(labels._text(ids)).to_numpy(zero_copy_only=False) % 3, dtype=np.uint64)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ids_that_share_a_hash_are_still_told_apart(monkeypatch, seed):
+    monkeypatch.setattr(labels, "id_hashes", shared_hashes)
+    rng = np.random.default_rng(seed)
+    ids = [f"p{n}" for n in rng.permutation(5000)]  # three hashes for 5,000 ids
+    values = [*rng.choice(ids, size=800).tolist(), "p5000", "q1", "", "p12345"]
+
+    found = labels.IdIndex(pa.array(ids)).positions(pa.array(values))
+
+    assert found.tolist() == expected(ids, values)
+
+
+def test_a_hash_of_one_id_that_a_different_value_shares_is_no_match(monkeypatch):
+    monkeypatch.setattr(labels, "id_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    index = labels.IdIndex(pa.array(["only"]))
+    assert index.positions(pa.array(["only", "other", "onl"])).tolist() == [0, -1, -1]
+
+
+def test_the_stored_forms_of_ids_are_matched_alike():
+    ids = ["a", "b", "c", "long" * 100]
+    index = labels.IdIndex(pa.chunked_array([pa.array(ids[:2]), pa.array(ids[2:])]))
+    for values in (pa.array(["c", "a", "z"], pa.large_string()),
+                   pa.array(["c", "a", "z"]).dictionary_encode(),
+                   pa.chunked_array([pa.array(["c"]), pa.array(["a", "z"])])):
+        assert index.positions(values).tolist() == [2, 0, -1]
+    assert labels.IdIndex(pa.array([], pa.string())).positions(pa.array(["a"])).tolist() == [-1]
+    assert index.positions(pa.array([], pa.string())).tolist() == []
+
+
+def test_hashes_are_defined_past_the_longest_id_ingest_accepts():
+    long = pa.array(["x" * 5000, "x" * 5000, "x" * 4999 + "y"])
+    hashes = labels.id_hashes(long)
+    assert hashes[0] == hashes[1] and hashes[0] != hashes[2]
+
+
+def test_the_label_join_is_exact_when_every_id_shares_one_hash(monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setattr(labels, "id_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    late = labels.LateLabels([pd.DataFrame({"id": ["p3", "p1"], "y": [1, 0]}),
+                              pd.DataFrame({"id": ["p7"], "y": [1]})], id_column="id", target_column="y")
+    joined = late.join(pd.DataFrame({"id": [f"p{n}" for n in range(9)]}))
+    assert joined["y"].tolist()[:4] == [pytest.approx(np.nan, nan_ok=True), 0.0,
+                                        pytest.approx(np.nan, nan_ok=True), 1.0]
+    assert joined["y"].notna().tolist() == [n in (1, 3, 7) for n in range(9)]
+    assert joined.loc[7, "y"] == 1.0
