@@ -32,6 +32,7 @@ import hashlib
 import os
 import queue
 import re
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -854,7 +855,7 @@ class _Totals:
     warnings: list[str] = field(default_factory=list)
     first_stamp: pd.Timestamp | None = None
     last_stamp: pd.Timestamp | None = None
-    ids: "_IdHashes" = field(default_factory=lambda: _IdHashes())
+    ids: "_IdHashes" = field(default_factory=lambda: _IdHashes())  # given a scratch folder by check_and_convert
 
     def warn(self, messages: Sequence[str]) -> None:
         for message in messages:
@@ -864,12 +865,14 @@ class _Totals:
 
 class _IdHashes:
     """Prediction ids must be unique across the whole file, which may hold tens of millions of them: each batch's
-    ids are kept as 64-bit hashes (8 bytes a row: 400 MB at 50 million rows), sorted once at the end. Equal hashes
+    ids are hashed to 64 bits (8 bytes a row: 400 MB at 50 million rows) and written to a scratch file in
+    ``folder`` (the system's temporary folder if None), read back and sorted once at the end, so the check holds
+    them in memory once, at the end, rather than all along and twice while they are put together. Equal hashes
     are only suspects (two ids may share a hash); ``repeated`` finds the ids behind them in the Parquet copy and
     reports only ids that truly repeat."""
 
-    def __init__(self):
-        self.batches: list[np.ndarray] = []
+    def __init__(self, folder: str | None = None):
+        self.folder, self.file, self.count = folder, None, 0
 
     @classmethod
     def of(cls, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -877,20 +880,26 @@ class _IdHashes:
         return id_hashes(ids)
 
     def add(self, series: pd.Series) -> None:
-        self.batches.append(np.sort(self.of(pa.array(series.array))))
+        if self.file is None:
+            self.file = tempfile.TemporaryFile(prefix="portal-id-hashes-", dir=self.folder)  # noqa: SIM115 - closed by suspects, close
+        hashes = np.ascontiguousarray(self.of(pa.array(series.array)), dtype=np.uint64)
+        self.file.write(memoryview(hashes).cast("B"))
+        self.count += len(hashes)
 
     def suspects(self) -> np.ndarray:
         """Hashes seen more than once across the file."""
-        if not self.batches:
+        if not self.count:
             return np.zeros(0, np.uint64)
-        every, filled = np.empty(sum(len(batch) for batch in self.batches), np.uint64), 0
-        while self.batches:  # each batch let go once copied: the hashes are never held twice (400 MB at 50M rows)
-            batch = self.batches.pop(0)
-            every[filled:filled + len(batch)] = batch
-            filled += len(batch)
-        self.batches = [every]
+        self.file.seek(0)
+        every = np.fromfile(self.file, dtype=np.uint64, count=self.count)
+        self.close()
         every.sort()
         return np.unique(every[1:][every[1:] == every[:-1]])
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
     def repeated(self, parquet_path: str, column: str, first_row: int) -> list[Problem]:
         """The ids behind suspect hashes, read back from the Parquet copy: a problem for each id truly repeated."""
@@ -1084,7 +1093,8 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
         text_columns = ()
     id_column = None if spec is None else spec.get("prediction_id")
     timestamp_column = None if spec is None else spec["timestamp"]
-    result, totals, writer, described, sink = Streamed(file_format), _Totals(), None, {}, None
+    result, writer, described, sink = Streamed(file_format), None, {}, None
+    totals = _Totals(ids=_IdHashes(os.path.dirname(parquet_path) if parquet_path else None))
     # The Parquet copy is written by a thread while the next batch is read and checked (Arrow releases the GIL
     # in both); waiting for the previous write before handing over the next keeps two batches in memory at most.
     pending, background = None, ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
@@ -1131,6 +1141,9 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
         for last in (pending, observed):
             if last is not None:
                 last.result()
+    except BaseException:
+        totals.ids.close()
+        raise
     finally:
         batches.close()
         background.shutdown(wait=True)

@@ -343,6 +343,28 @@ def test_the_id_hash_tells_ids_apart_and_matches_equal_ones():
     assert (streaming._IdHashes.of(ids.slice(1, 3)) == hashes[1:4]).all()  # an offset array hashes the same
 
 
+def test_the_upload_s_id_hashes_wait_on_disk_not_in_memory(tmp_path):
+    """At 50M rows the hashes are 400 MB: held in memory all through the check (and twice while put together),
+    they were most of the worker's growth. They are written to a scratch file and read back once, at the end."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    batches = [[f"id{n}" for n in rng.integers(0, 10**12, 50_000)] for _ in range(8)]
+    batches[5][7] = batches[2][11]  # one id twice, in two batches
+    hashes = streaming._IdHashes(str(tmp_path))
+    tracemalloc.start()
+    try:
+        for ids in batches:
+            hashes.add(pd.Series(ids))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert held < 50_000 * 8, held  # less than one batch's hashes; all of them are 3.2 MB
+    assert hashes.suspects().tolist() == streaming._IdHashes.of(pa.array([batches[2][11]])).tolist()
+    assert hashes.file is None and not list(tmp_path.iterdir())  # closed, and nothing left in the folder
+
+
 def test_without_ids_the_missing_target_is_explained(tmp_path):
     data = b"y_pred,y_score,sex\n1,0.9,f\n"
     (problem,) = problems(tmp_path, data, spec=LATER)
