@@ -880,8 +880,8 @@ class _IdHashes:
         return id_hashes(ids)
 
     def add(self, series: pd.Series) -> None:
-        if self.file is None:
-            self.file = tempfile.TemporaryFile(prefix="portal-id-hashes-", dir=self.folder)  # noqa: SIM115 - closed by suspects, close
+        if self.file is None:  # open across batches, closed by suspects (or close)
+            self.file = tempfile.TemporaryFile(prefix="portal-id-hashes-", dir=self.folder)  # noqa: SIM115
         hashes = np.ascontiguousarray(self.of(pa.array(series.array)), dtype=np.uint64)
         self.file.write(memoryview(hashes).cast("B"))
         self.count += len(hashes)
