@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: run test test-postgres lint bench bench-memory bench-scale bench-load bench-mlflow bench-queue bench-e2e lock migrate seed clean help
+.PHONY: run test test-postgres lint bench bench-memory bench-scale bench-load bench-mlflow bench-queue bench-e2e bench-labels lock migrate seed clean help
 
 help:
 	@echo "make run        start portal + worker + beat with demo data on http://$(ADDR)/"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-mlflow  portal vs MLflow registry at 10,000 models (installs MLflow into var/bench-mlflow-venv)"
 	@echo "make bench-e2e     upload through gunicorn to done by a real worker, vs pandas.read_csv (PostgreSQL + Redis)"
 	@echo "make bench-queue   nightly windows of 500 production models with 1 and 2 heavy-queue workers (PostgreSQL + Redis)"
+	@echo "make bench-labels  a label file's ids checked against and joined to a 10M-row evaluation (LABELS_ARGS=--help)"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,6 +83,10 @@ clean:
 # Needs PostgreSQL and Redis on localhost (a throw-away database is created and dropped).
 bench-queue: $(STAMP)
 	$(PY) bench/queue_bench.py $(QUEUE_ARGS)
+
+# Late labels: a label file's ids checked against, and joined to, an evaluation of 10M rows (LABELS_ARGS to change).
+bench-labels: $(STAMP)
+	$(PY) bench/labels_bench.py $(LABELS_ARGS)
 
 # Needs PostgreSQL and Redis on localhost. E2E_ARGS="--rows 1000000 10000000" for both sizes.
 bench-e2e: $(STAMP)

@@ -85,10 +85,20 @@ class IdIndex:
     search starts where the one before ended: a million values against ten million ids in 0.1 s, against 1.2 s in
     file order), and compares the id found with the value, so a hash shared by chance never matches two different
     ids. Ids of the index that share a hash (rare by chance, many if crafted) are looked up with Arrow's exact hash
-    join over just them: no lookup is quadratic."""
+    join over just them: no lookup is quadratic.
+
+    Values looked up against an index of at most ``DIRECT_RATIO`` times as many ids go straight to Arrow's hash
+    join, whose table of the index's ids then costs less than hashing and sorting the values (measured on 65,536
+    values: 1.3 ms against 1,000 ids, 13 ms against 100,000, 285 ms against a million, where the sorted hashes
+    take 22-29 ms whatever the index); the hashes are sorted on the first lookup that needs them."""
+
+    DIRECT_RATIO = 2
 
     def __init__(self, ids: pa.Array | pa.ChunkedArray):
         self.ids = _text(ids)
+        self.sorted = None
+
+    def _sort(self) -> None:
         hashes = id_hashes(self.ids)
         self.order = np.argsort(hashes)
         self.sorted = hashes[self.order]
@@ -104,8 +114,12 @@ class IdIndex:
         """The position in the index of each of ``values`` (ids without nulls), -1 where it is not there."""
         values = _text(values)
         found = np.full(len(values), -1, dtype=np.int64)
-        if not len(self.sorted) or not len(values):
+        if not len(self.ids) or not len(values):
             return found
+        if len(self.ids) <= self.DIRECT_RATIO * len(values):
+            return pc.index_in(values, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        if self.sorted is None:
+            self._sort()
         hashes = id_hashes(values)
         by_hash = np.argsort(hashes)
         left = np.empty(len(values), dtype=np.int64)

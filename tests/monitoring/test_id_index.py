@@ -8,6 +8,14 @@ import pytest
 from apps.monitoring import labels
 
 
+@pytest.fixture(params=["sorted hashes", "hash join"], autouse=True)
+def lookup(request, monkeypatch):
+    """Every test runs both ways ``positions`` looks values up: through the sorted hashes, and straight through
+    Arrow's hash join (chosen by the index's size against the values')."""
+    monkeypatch.setattr(labels.IdIndex, "DIRECT_RATIO", 0 if request.param == "sorted hashes" else 10**9)
+    return request.param
+
+
 def expected(index_ids: list[str], values: list[str]) -> list[int]:
     where = {value: position for position, value in enumerate(index_ids)}
     return [where.get(value, -1) for value in values]
@@ -49,6 +57,13 @@ def test_ids_that_share_a_hash_are_still_told_apart(monkeypatch, seed):
     found = labels.IdIndex(pa.array(ids)).positions(pa.array(values))
 
     assert found.tolist() == expected(ids, values)
+
+
+def test_the_lookup_is_chosen_by_the_index_s_size_against_the_values_(monkeypatch):
+    monkeypatch.setattr(labels.IdIndex, "DIRECT_RATIO", 2)  # the shipped ratio
+    index = labels.IdIndex(pa.array([f"p{n}" for n in range(100)]))
+    assert index.positions(pa.array(["p7"] * 50)).tolist() == [7] * 50 and index.sorted is None
+    assert index.positions(pa.array(["p7", "p99", "q"])).tolist() == [7, 99, -1] and index.sorted is not None
 
 
 def test_a_hash_of_one_id_that_a_different_value_shares_is_no_match(monkeypatch):
