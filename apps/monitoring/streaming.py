@@ -28,6 +28,7 @@ A CSV or JSON Lines file may come as a stream (``readinto``) read once from star
 checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...) does not stream and is refused.
 """
 
+import bisect
 import hashlib
 import os
 import queue
@@ -869,21 +870,38 @@ class _IdHashes:
     ``folder`` (the system's temporary folder if None), read back and sorted once at the end, so the check holds
     them in memory once, at the end, rather than all along and twice while they are put together. Equal hashes
     are only suspects (two ids may share a hash); ``repeated`` finds the ids behind them in the Parquet copy and
-    reports only ids that truly repeat."""
+    reports only ids that truly repeat, named by the row numbers their batches had (blank lines counted)."""
 
     def __init__(self, folder: str | None = None):
         self.folder, self.file, self.count = folder, None, 0
+        # Per batch: where its rows start in the copy, the row number of its first, and where the numbers of its
+        # rows are in ``self.lines`` (-1: numbered one after the other, no blank line between them).
+        self.starts: list[int] = []
+        self.numbering: list[tuple[int, int]] = []
+        self.lines = None
 
     @classmethod
     def of(cls, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """One hash per id (ids without nulls: ``ingest._prediction_ids`` refused empty ones)."""
         return id_hashes(ids)
 
-    def add(self, series: pd.Series) -> None:
-        if self.file is None:  # open across batches, closed by suspects (or close)
-            self.file = tempfile.TemporaryFile(prefix="portal-id-hashes-", dir=self.folder)  # noqa: SIM115
+    def _scratch(self):
+        return tempfile.TemporaryFile(prefix="portal-id-hashes-", dir=self.folder)  # noqa: SIM115 - see close
+
+    def add(self, series: pd.Series, rows: ingest._RowNumbers) -> None:
+        """The ids of the next batch of the copy, whose rows are numbered by ``rows``."""
+        if self.file is None:
+            self.file = self._scratch()
         hashes = np.ascontiguousarray(self.of(pa.array(series.array)), dtype=np.uint64)
         self.file.write(memoryview(hashes).cast("B"))
+        offset, numbers = -1, rows._lines if rows.data is None else None
+        if numbers is not None:
+            if self.lines is None:
+                self.lines = self._scratch()
+            offset = self.lines.seek(0, os.SEEK_END)
+            self.lines.write(memoryview(np.ascontiguousarray(numbers, dtype=np.int64)).cast("B"))
+        self.starts.append(self.count)
+        self.numbering.append((rows.first, offset))
         self.count += len(hashes)
 
     def suspects(self) -> np.ndarray:
@@ -892,31 +910,46 @@ class _IdHashes:
             return np.zeros(0, np.uint64)
         self.file.seek(0)
         every = np.fromfile(self.file, dtype=np.uint64, count=self.count)
-        self.close()
+        self.file.close()
+        self.file = None
         every.sort()
         return np.unique(every[1:][every[1:] == every[:-1]])
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        """Let go of the scratch files (unnamed: nothing stays on disk after a crash either)."""
+        for scratch in (self.file, self.lines):
+            if scratch is not None:
+                scratch.close()
+        self.file = self.lines = None
 
-    def repeated(self, parquet_path: str, column: str, first_row: int) -> list[Problem]:
+    def _number(self, position: int) -> int:
+        """The row number of the copy's row at ``position``, as its batch numbered it."""
+        batch = bisect.bisect_right(self.starts, position) - 1
+        first, offset = self.numbering[batch]
+        if offset < 0:
+            return first + position - self.starts[batch]
+        self.lines.seek(offset + 8 * (position - self.starts[batch]))
+        return int(np.frombuffer(self.lines.read(8), dtype=np.int64)[0])
+
+    def repeated(self, parquet_path: str, column: str) -> list[Problem]:
         """The ids behind suspect hashes, read back from the Parquet copy: a problem for each id truly repeated."""
-        suspects = self.suspects()
-        if not len(suspects):
-            return []
-        rows: dict[str, list[int]] = {}
-        position = 0
-        for batch in pq.ParquetFile(parquet_path).iter_batches(columns=[column]):
-            ids = batch.column(0)
-            for index in np.flatnonzero(np.isin(self.of(ids), suspects)):
-                rows.setdefault(ids[int(index)].as_py(), []).append(first_row + position + int(index))
-            position += batch.num_rows
-        repeated = [(value, found) for value, found in rows.items() if len(found) > 1]
-        return [Problem(column, tuple(found[:ingest.MAX_LISTED_ROWS]),
-                        f"prediction id {value!r} appears more than once; ids must be unique within the file")
-                for value, found in repeated[:ingest.MAX_LISTED_ROWS]]
+        try:
+            suspects = self.suspects()
+            if not len(suspects):
+                return []
+            rows: dict[str, list[int]] = {}
+            position = 0
+            for batch in pq.ParquetFile(parquet_path).iter_batches(columns=[column]):
+                ids = batch.column(0)
+                for index in np.flatnonzero(np.isin(self.of(ids), suspects)):
+                    rows.setdefault(ids[int(index)].as_py(), []).append(position + int(index))
+                position += batch.num_rows
+            repeated = [(value, found) for value, found in rows.items() if len(found) > 1]
+            return [Problem(column, tuple(self._number(p) for p in found[:ingest.MAX_LISTED_ROWS]),
+                            f"prediction id {value!r} appears more than once; ids must be unique within the file")
+                    for value, found in repeated[:ingest.MAX_LISTED_ROWS]]
+        finally:
+            self.close()
 
 
 def _check_batch(frame: pd.DataFrame, rows: ingest._RowNumbers, *, spec: dict,
@@ -930,7 +963,7 @@ def _check_batch(frame: pd.DataFrame, rows: ingest._RowNumbers, *, spec: dict,
         outcomes = (prediction,)
         ingest._prediction_ids(checks, spec["prediction_id"])
         if spec["prediction_id"] not in {problem.column for problem in checks.problems}:
-            totals.ids.add(checks.df[spec["prediction_id"]])
+            totals.ids.add(checks.df[spec["prediction_id"]], rows)
     if spec["task_type"] == "binary":
         totals.labels.update(ingest._binary_targets(checks, outcomes, spec["positive_label"], None))
         if score_column in frame.columns:
@@ -1160,7 +1193,7 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
     if spec is not None:
         problems = _final_checks(spec, totals, min_group_rows)
         if spec["pending"]:
-            problems += totals.ids.repeated(parquet_path, spec["prediction_id"], 2 if file_format == "csv" else 1)
+            problems += totals.ids.repeated(parquet_path, spec["prediction_id"])
             result.labels_pending, result.prediction_id_column = True, spec["prediction_id"]
         if problems:
             raise IngestError(problems)

@@ -328,6 +328,37 @@ def test_an_id_repeated_in_another_piece_is_named_with_its_rows(tmp_path):
         problem.message)
 
 
+@pytest.mark.parametrize("block_bytes", [256, 1 << 20])
+def test_a_repeated_id_is_named_by_its_line_when_blank_lines_come_before_it(tmp_path, block_bytes):
+    ids = [f"p{i}" for i in range(200)]
+    ids[150] = "p7"
+    lines = pending_csv(ids).split(b"\n")
+    # the header on line 1, two blank lines, rows 0-99 on lines 4-103, a blank line, rows 100-199 from line 105
+    data = b"\n".join([lines[0], b"", b"", *lines[1:101], b"", *lines[101:]])
+
+    (problem,) = problems(tmp_path, data, spec=LATER, block_bytes=block_bytes)
+
+    assert problem.rows == (11, 155) and "'p7' appears more than once" in problem.message
+
+
+@pytest.mark.parametrize("block_bytes", [256, 1 << 20])
+def test_a_repeated_id_of_json_lines_is_named_by_its_line_past_blank_lines(tmp_path, block_bytes):
+    import json
+
+    records = [json.dumps({"y_pred": i % 2, "y_score": 0.4, "sex": "fm"[i % 2], "prediction_id": f"p{i}"})
+               for i in range(120)]
+    records[100] = records[3]
+    data = "\n".join([*records[:50], "", "   ", *records[50:]]).encode() + b"\n"  # rows 50- two lines further
+    path = tmp_path / "file.jsonl"
+    path.write_bytes(data)
+
+    with pytest.raises(IngestError) as caught:
+        convert(tmp_path, str(path), spec=LATER, block_bytes=block_bytes)
+
+    (problem,) = caught.value.problems
+    assert problem.rows == (4, 103) and "'p3' appears more than once" in problem.message
+
+
 def test_ids_that_share_a_hash_but_differ_are_accepted(tmp_path, monkeypatch):
     monkeypatch.setattr(streaming._IdHashes, "of", classmethod(lambda cls, ids: np.zeros(len(ids), np.uint64)))
     result, _ = convert(tmp_path, write(tmp_path, pending_csv([f"p{i}" for i in range(120)])), spec=LATER)
@@ -354,14 +385,15 @@ def test_the_upload_s_id_hashes_wait_on_disk_not_in_memory(tmp_path):
     hashes = streaming._IdHashes(str(tmp_path))
     tracemalloc.start()
     try:
-        for ids in batches:
-            hashes.add(pd.Series(ids))
+        for number, ids in enumerate(batches):
+            hashes.add(pd.Series(ids), ingest._RowNumbers(2 + 50_000 * number))
         held, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
 
     assert held < 50_000 * 8, held  # less than one batch's hashes; all of them are 3.2 MB
     assert hashes.suspects().tolist() == streaming._IdHashes.of(pa.array([batches[2][11]])).tolist()
+    hashes.close()
     assert hashes.file is None and not list(tmp_path.iterdir())  # closed, and nothing left in the folder
 
 
