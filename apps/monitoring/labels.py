@@ -183,29 +183,32 @@ def _seen(index: IdIndex, batches: Iterable[pa.Array]) -> tuple[np.ndarray, int]
 
 class LateLabels:
     """The label files of one evaluation, joined to its rows a batch at a time (``join`` of every batch) through
-    one ``IdIndex`` of their ids, built here."""
+    one ``IdIndex`` of their ids, built here. Only the ids (as Arrow text, for the index) and the labels (as numbers,
+    or as text for multiclass labels) are kept, not the files' frames."""
 
     def __init__(self, label_files: list[pd.DataFrame], *, id_column: str, target_column: str):
         self.id_column, self.target_column = id_column, target_column
-        self.labels = pd.concat(label_files, ignore_index=True) if label_files else None
-        self.index = IdIndex(_arrow(self.labels[id_column])) if self.labels is not None else None
+        self.index = self.values = None
+        if label_files:
+            labels = pd.concat(label_files, ignore_index=True)
+            self.index = IdIndex(_arrow(labels[id_column]))
+            values = labels[target_column]
+            if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+                # Multiclass labels as plain strings, so batches with different categories map alike.
+                self.values = values.astype(object).to_numpy()
+            else:
+                self.values = values.to_numpy(dtype=np.float64)
 
     def join(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with ``target_column`` holding each row's label (missing where none arrived)."""
         frame = frame.copy(deep=False)
-        if self.labels is None:
+        if self.index is None:
             frame[self.target_column] = np.full(len(frame), np.nan)
             return frame
         position = self.index.positions(_arrow(frame[self.id_column]))
         found = position >= 0
-        values = self.labels[self.target_column]
-        if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values.dtype):
-            # Multiclass labels as plain strings, so batches with different categories map alike.
-            joined = np.full(len(frame), None, dtype=object)
-            joined[found] = values.astype(object).to_numpy()[position[found]]
-        else:
-            joined = np.full(len(frame), np.nan)
-            joined[found] = values.to_numpy(dtype=np.float64)[position[found]]
+        joined = np.full(len(frame), None if self.values.dtype == object else np.nan, dtype=self.values.dtype)
+        joined[found] = self.values[position[found]]
         frame[self.target_column] = joined
         return frame
 
