@@ -1,11 +1,15 @@
 """Celery tasks of the monitoring app: thin, idempotent, retried with backoff on transient errors."""
 
+import logging
 from datetime import datetime
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.db import OperationalError
 
 from apps.monitoring import services, uploads
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="monitoring.compute_evaluation", acks_late=True, autoretry_for=(OperationalError,),
@@ -54,3 +58,14 @@ def assemble_upload(session_id: str) -> bool:
 def expire_uploads() -> int:
     """Hourly: delete the parts of uploads left open past their expiry; resend lost assemblies."""
     return uploads.uploads_expire()
+
+
+@worker_process_init.connect
+def sweep_scratch_on_start(**_) -> None:
+    """A worker process starting (a worker started, or a pool process replacing one that was killed, mid-check
+    perhaps) deletes the check folders killed workers left in this machine's temporary folder: the hourly sweep runs
+    on whichever machine takes it, and these folders are on the machine that checked (``uploads.sweep_scratch``)."""
+    try:
+        uploads.sweep_scratch()
+    except Exception:  # noqa: BLE001 - a sweep never stops a worker from starting
+        logger.exception("the sweep of check folders failed")

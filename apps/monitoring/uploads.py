@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -362,7 +363,47 @@ def uploads_expire(*, now=None) -> int:
             "pk", flat=True):
         enqueue(pk)
     _sweep_folders(now)
+    sweep_scratch()
     return expired
+
+
+SCRATCH_PREFIX = "portal-upload-"
+# A scratch folder nothing has written into for this long belongs to a check that died (a live one writes its file
+# and Parquet copy as it reads; storing a large file in a remote store takes minutes, not this).
+SCRATCH_IDLE = timedelta(hours=1)
+
+
+def sweep_scratch(*, idle: timedelta = SCRATCH_IDLE, folder: str | None = None) -> list[str]:
+    """Delete the check folders (``portal-upload-*``) in this machine's temporary folder (``folder``: the system's)
+    that nothing has written into for ``idle``. A check works there when the parts are not on this machine's disk
+    (a remote store, ``_scratch``), and a worker killed mid-check leaves the file and its Parquet copy behind
+    (gigabytes at 10M rows) where ``_sweep_folders`` cannot see them: every worker process sweeps its own machine
+    when it starts (``tasks``), which is when a killed one is replaced. Answers the folders deleted."""
+    root = folder or tempfile.gettempdir()
+    cutoff, deleted = time.time() - idle.total_seconds(), []
+    try:
+        entries = [entry for entry in os.scandir(root)
+                   if entry.name.startswith(SCRATCH_PREFIX) and entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    for entry in entries:
+        if _last_written(entry.path) < cutoff:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            deleted.append(entry.name)
+    if deleted:
+        logger.warning("deleted %d check folders left by killed workers in %s: %s", len(deleted), root,
+                       ", ".join(deleted[:20]))
+    return deleted
+
+
+def _last_written(path: str) -> float:
+    """The latest modification time of the folder at ``path`` and of everything in it."""
+    latest = 0.0
+    for folder, _, names in os.walk(path):
+        for written in (folder, *(os.path.join(folder, name) for name in names)):
+            with contextlib.suppress(FileNotFoundError):
+                latest = max(latest, os.stat(written, follow_symlinks=False).st_mtime)
+    return latest
 
 
 UPLOADS_FOLDER = "monitoring/uploads"
@@ -375,7 +416,7 @@ def _sweep_folders(now) -> list[str]:
     gone): what ``_delete_parts`` cannot reach is left there, chiefly the scratch folder of a worker killed
     mid-check (the file and its Parquet copy: gigabytes for a large upload), which its retry does not reuse.
     Open and processing uploads are never touched. Local storage only: with a remote store, scratch folders are in
-    the workers' own temporary folders. Answers the uploads whose folders were deleted."""
+    the workers' own temporary folders (``sweep_scratch``). Answers the uploads whose folders were deleted."""
     root = files.local_path(UPLOADS_FOLDER)
     if root is None or not os.path.isdir(root):
         return []
@@ -416,7 +457,7 @@ def upload_assemble(*, session_id) -> bool:
         return False
     session = UploadSession.objects.select_related("version__model", "created_by").get(pk=session_id)
     try:
-        with tempfile.TemporaryDirectory(prefix="portal-upload-", dir=_scratch(session)) as folder:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=_scratch(session)) as folder:
             _assemble(session, folder)
     except OperationalError:
         UploadSession.objects.filter(pk=session_id).update(started_at=None)  # the task's retry claims it again

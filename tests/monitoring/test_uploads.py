@@ -542,6 +542,40 @@ def test_the_sweep_leaves_open_uploads_and_folders_it_does_not_know(api, version
     assert len(stored_parts(session["id"])) == -(-len(data) // PART) - 1  # still open: every part kept
 
 
+def test_check_folders_killed_workers_left_in_the_temporary_folder_are_swept_when_a_worker_starts(
+        tmp_path, monkeypatch):
+    """With a remote store a check works in the worker machine's temporary folder, where the hourly sweep (run on
+    whichever machine takes it) cannot see: each worker process sweeps its own machine's when it starts."""
+    from celery.signals import worker_process_init
+
+    monkeypatch.setattr(uploads.tempfile, "tempdir", str(tmp_path))
+    hours_ago = timezone.now().timestamp() - 2 * 3600
+
+    def folder(name: str, *, written_at: float, fresh_file: bool = False) -> str:
+        path = tmp_path / name
+        (path / "inner").mkdir(parents=True)
+        for leftover in (path / "file", path / "inner" / "copy.parquet"):
+            leftover.write_bytes(b"x" * 100)
+            os.utime(leftover, (written_at, written_at))
+        if fresh_file:  # a live check is writing this one
+            (path / "inner" / "copy.parquet").write_bytes(b"y")
+        for directory in (path / "inner", path):
+            os.utime(directory, (written_at, written_at))
+        return str(path)
+
+    dead = folder(f"{uploads.SCRATCH_PREFIX}dead", written_at=hours_ago)
+    live = folder(f"{uploads.SCRATCH_PREFIX}live", written_at=hours_ago, fresh_file=True)
+    recent = folder(f"{uploads.SCRATCH_PREFIX}recent", written_at=timezone.now().timestamp())
+    other = folder("someone-elses", written_at=hours_ago)
+
+    worker_process_init.send(sender=None)
+
+    assert not os.path.exists(dead)
+    assert all(os.path.isdir(path) for path in (live, recent, other))
+    later = uploads.sweep_scratch(idle=timedelta(0))  # once idle (here: at once), the others go too
+    assert sorted(later) == sorted(os.path.basename(path) for path in (live, recent)) and os.path.isdir(other)
+
+
 def test_a_file_over_the_maximum_is_refused_before_any_part(api, version, settings):
     settings.PORTAL_MAX_LARGE_UPLOAD_BYTES = 5 * 2**30
     response = api.post("/api/v1/uploads/", {"model_version": version.pk, "filename": "huge.csv",
