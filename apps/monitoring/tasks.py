@@ -4,7 +4,7 @@ import logging
 from datetime import datetime
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from django.db import OperationalError
 
 from apps.monitoring import services, uploads
@@ -60,10 +60,11 @@ def expire_uploads() -> int:
     return uploads.uploads_expire()
 
 
+@worker_init.connect
 @worker_process_init.connect
 def sweep_scratch_on_start(**_) -> None:
-    """A worker process starting (a worker started, or a pool process replacing one that was killed, mid-check
-    perhaps) deletes the check folders killed workers left in this machine's temporary folder: the hourly sweep runs
+    """A worker starting, and each of its pool processes (a pool process replacing one that was killed, mid-check
+    perhaps), deletes the check folders killed workers left in this machine's temporary folder: the hourly sweep runs
     on whichever machine takes it, and these folders are on the machine that checked (``uploads.sweep_scratch``)."""
     try:
         uploads.sweep_scratch()
