@@ -568,6 +568,9 @@ def test_check_folders_killed_workers_left_in_the_temporary_folder_are_swept_whe
     recent = folder(f"{uploads.SCRATCH_PREFIX}recent", written_at=timezone.now().timestamp())
     other = folder("someone-elses", written_at=hours_ago)
 
+    from mlops_portal.celery import app
+
+    app.loader.import_default_modules()  # as a worker starting does: the apps' tasks modules, with their receivers
     worker_process_init.send(sender=None)
 
     assert not os.path.exists(dead)
