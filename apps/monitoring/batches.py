@@ -37,7 +37,8 @@ needed), so a row group is the unit of memory: ``ingest.to_parquet_bytes`` write
 """
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -433,6 +434,10 @@ class _Regression:
         return {"overall": {"count": n, "mae": mae, "rmse": rmse, "r2": r2}, "groups": groups}
 
 
+# A source's late labels: none, the labels, or a callable opening them (a context manager giving them or None).
+Late = labels.LateLabels | Callable[[], AbstractContextManager[labels.LateLabels | None]] | None
+
+
 @dataclass(frozen=True)
 class Period:
     """One result of ``compute_metrics_by_period``: the rows of the sources at ``sources`` (indexes, increasing)
@@ -453,7 +458,7 @@ def compute_metrics(
     reference=None,
     reference_groups: Mapping[str, str] | None = None,
     period: tuple[datetime, datetime] | None = None,
-    late_labels: Sequence[labels.LateLabels | None] | None = None,
+    late_labels: Sequence[Late] | None = None,
     batch_size: int = BATCH_ROWS,
 ) -> tuple[dict, int]:
     """``services.compute_metrics`` of the rows of one or more Parquet files, read in batches.
@@ -462,7 +467,8 @@ def compute_metrics(
     ``reference`` the reference data's Parquet file or None. With ``period`` (start, end), only the rows
     whose ``columns["timestamp"]`` is in [start, end) count (all rows of a file without that column).
     ``late_labels``: per source, the labels that arrived after an evaluation uploaded without them (joined to
-    each batch by prediction id), or None. Returns (the metrics document, the number of rows counted).
+    each batch, ``labels.LateLabels``), what opens them when called (a context manager: each source's are then
+    open only while its rows are read), or None. Returns (the metrics document, the number of rows counted).
     """
     sources = list(sources)
     start, end = period or (None, None)
@@ -480,7 +486,7 @@ def compute_metrics_by_period(
     periods: Sequence[Period],
     reference=None,
     reference_groups: Mapping[str, str] | None = None,
-    late_labels: Sequence[labels.LateLabels | None] | None = None,
+    late_labels: Sequence[Late] | None = None,
     batch_size: int = BATCH_ROWS,
 ) -> list[tuple[dict, int]]:
     """``compute_metrics`` of each period (a version's metric windows), reading every file once.
@@ -540,25 +546,29 @@ def _read_reference_once(reference, accumulators: list[Accumulator], *, batch_si
         column.share_reference(reader)
 
 
-def _add_source(source, late: labels.LateLabels | None, counting: list[tuple[Period, Accumulator]], *,
-                batch_size: int) -> None:
-    """One source's batches, each split among the periods that count it (``counting``)."""
-    present = set(column_names(source))
-    wanted = [name for period, accumulator in counting
-              for name in (*accumulator.needed(), *([_timestamp(period)] if _timestamp(period) else []))]
-    wanted += [late.id_column] if late else []
-    for frame in frames(source, columns=[c for c in dict.fromkeys(wanted) if c in present], batch_size=batch_size):
-        if late:
-            frame = late.join(frame)  # row by row, so joining the whole batch then splitting it is the same
-        stamps: dict[str, pd.Series] = {}
-        for period, accumulator in counting:
-            rows = frame
-            timestamp = _timestamp(period)
-            if timestamp in frame:
-                if timestamp not in stamps:
-                    stamps[timestamp] = pd.to_datetime(frame[timestamp], utc=True)
-                rows = frame[((stamps[timestamp] >= period.start) & (stamps[timestamp] < period.end)).to_numpy()]
-            accumulator.add(rows, late=late is not None)
+def _add_source(source, late: Late, counting: list[tuple[Period, Accumulator]], *, batch_size: int) -> None:
+    """One source's batches, each split among the periods that count it (``counting``); ``late`` its late labels
+    (``LateLabels``, or what opens them when called: opened only now, and closed once its rows are counted)."""
+    with late() if callable(late) else nullcontext(late) as late:
+        present = set(column_names(source))
+        wanted = [name for period, accumulator in counting
+                  for name in (*accumulator.needed(), *([_timestamp(period)] if _timestamp(period) else []))]
+        wanted += [late.id_column] if late else []
+        start = 0
+        for frame in frames(source, columns=[c for c in dict.fromkeys(wanted) if c in present],
+                            batch_size=batch_size):
+            if late:
+                frame = late.join(frame, start)  # row by row, so joining the whole batch then splitting it is the same
+            start += len(frame)
+            stamps: dict[str, pd.Series] = {}
+            for period, accumulator in counting:
+                rows = frame
+                timestamp = _timestamp(period)
+                if timestamp in frame:
+                    if timestamp not in stamps:
+                        stamps[timestamp] = pd.to_datetime(frame[timestamp], utc=True)
+                    rows = frame[((stamps[timestamp] >= period.start) & (stamps[timestamp] < period.end)).to_numpy()]
+                accumulator.add(rows, late=late is not None)
 
 
 def _timestamp(period: Period) -> str | None:
@@ -585,13 +595,14 @@ class Following:
             _read_reference_once(reference, [self.accumulator], batch_size=batch_size)
         wanted = [*self.accumulator.needed(), *([late.id_column] if late else [])]
         self.columns = [name for name in dict.fromkeys(wanted) if name in schema.names]
-        self.late = late
+        self.late, self.rows = late, 0
 
     def add(self, table: pa.Table) -> None:
         """The next rows of the file, in file order, as the copy stores them."""
         frame = table.select(self.columns).to_pandas(split_blocks=True, self_destruct=True)
         if self.late:
-            frame = self.late.join(frame)
+            frame = self.late.join(frame, self.rows)
+        self.rows += len(frame)
         self.accumulator.add(frame, late=self.late is not None)
 
     def result(self, reference_groups: Mapping[str, str] | None = None) -> tuple[dict, int]:

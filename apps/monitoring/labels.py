@@ -13,18 +13,23 @@ The metrics document of such an evaluation (or of a window holding one) carries
 ``overall``, ``groups`` or ``fairness`` block (performance pending), so no performance threshold
 can fire on it.
 
-Ids are matched through an ``IdIndex`` built once over the labels (sorted 64-bit hashes of them): an evaluation of
-tens of millions of rows is read a batch at a time against it, so neither the check nor a join holds the
+The check matches ids through an ``IdIndex`` built once over the label file (sorted 64-bit hashes of them): an
+evaluation of tens of millions of rows is read a batch at a time against it, so the check never holds the
 evaluation's ids, and no batch rebuilds a hash table of every label (Arrow's ``index_in`` does, per call: 3.8 s
-for a batch of a million ids against ten million labels).
+for a batch of a million ids against ten million labels). The check also finds each label's evaluation row; the
+file is stored sorted by it (``stored``), so a computation reads every label file forward beside the evaluation's
+rows, a batch of each at a time, and holds neither ids nor labels (25 files of two million labels, joined by id,
+held about 1.7 GB). Files stored before rows were are still joined by id, through one ``IdIndex``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from apps.monitoring.ingest import MAX_PREDICTION_ID_CHARS, Problem
 
@@ -146,71 +151,181 @@ class IdIndex:
         return found
 
 
+class Checked(NamedTuple):
+    """What ``check`` finds: the problems of a label file, and the evaluation row of each of its labels (0-based,
+    in the order the evaluation stores its rows; -1 for an id it does not have)."""
+
+    problems: list[Problem]
+    rows: np.ndarray
+
+
 def check(parsed, *, id_column: str, evaluation_ids: Iterable[pa.Array], labelled_ids: Iterable[pa.Array],
-          evaluation_name: str) -> list[Problem]:
+          evaluation_name: str) -> Checked:
     """Problems of a parsed label file (``ingest.ParsedLabels``) against its evaluation: unknown ids and ids
-    that an earlier batch labelled already, each with the rows of the label file. The evaluation's ids and the
-    earlier batches' come as batches, matched against the label file's as they come: memory follows the label
-    file, not the evaluation."""
+    that an earlier batch labelled already, each with the rows of the label file; and the evaluation row of each
+    label (``stored``). The evaluation's ids and the earlier batches' come as batches, matched against the label
+    file's as they come: memory follows the label file, not the evaluation."""
     ids = parsed.df[id_column]
     index = IdIndex(_arrow(ids))
     problems = []
-    known, evaluation_rows = _seen(index, evaluation_ids)
-    unknown = ~known
+    rows, evaluation_rows = _found(index, evaluation_ids)
+    unknown = rows < 0
     if unknown.any():
         example = ids[unknown].iloc[0]
         problems.append(parsed.rows.problem(
             id_column, unknown, f"prediction id {example!r} is not one of the {evaluation_rows:,} predictions "
                                 f"of {evaluation_name} ({int(unknown.sum()):,} unknown ids)"))
-    again, _ = _seen(index, labelled_ids)
+    again = _found(index, labelled_ids)[0] >= 0
     if again.any():
         example = ids[again].iloc[0]
         problems.append(parsed.rows.problem(
             id_column, again, f"prediction id {example!r} was labelled by an earlier label file; labels are "
                               "not replaced (upload the evaluation again to correct them)"))
-    return problems
+    return Checked(problems, rows)
 
 
-def _seen(index: IdIndex, batches: Iterable[pa.Array]) -> tuple[np.ndarray, int]:
-    """For each id of the index, whether it is one of the ids of ``batches``; and how many ids those hold."""
-    seen, count = np.zeros(len(index), dtype=bool), 0
+def _found(index: IdIndex, batches: Iterable[pa.Array]) -> tuple[np.ndarray, int]:
+    """For each id of the index, its position among the ids of ``batches`` (-1 where it is not one of them); and
+    how many ids those hold."""
+    found, count = np.full(len(index), -1, dtype=np.int64), 0
     for batch in batches:
         where = index.positions(batch)
-        seen[where[where >= 0]] = True
+        hit = np.flatnonzero(where >= 0)
+        found[where[hit]] = count + hit
         count += len(batch)
-    return seen, count
+    return found, count
+
+
+# The column of a stored label file that holds each label's evaluation row (``stored``).
+ROW_COLUMN = "__evaluation_row__"
+
+
+def stored(frame: pd.DataFrame, rows: np.ndarray, *, id_column: str, target_column: str) -> pd.DataFrame:
+    """A checked label file as it is stored: sorted by the evaluation rows its labels belong to (``Checked.rows``),
+    which ``ROW_COLUMN`` holds, so a computation reads the labels forward beside the evaluation's rows (``LateLabels``)
+    instead of holding every label id. A file whose id or target column is itself called ``ROW_COLUMN`` is stored
+    as it came, and is joined by id."""
+    if ROW_COLUMN in (id_column, target_column):
+        return frame
+    order = np.argsort(rows, kind="stable")
+    return frame.iloc[order].reset_index(drop=True).assign(**{ROW_COLUMN: rows[order]})
+
+
+FORWARD_BATCH_ROWS = 65_536
+
+
+class LabelsOutOfStep(ValueError):
+    """A stored label's row no longer holds its prediction id: the evaluation's rows are not the ones labelled."""
 
 
 class LateLabels:
-    """The label files of one evaluation, joined to its rows a batch at a time (``join`` of every batch) through
-    one ``IdIndex`` of their ids, built here. Only the ids (as Arrow text, for the index) and the labels (as numbers,
-    or as text for multiclass labels) are kept, not the files' frames."""
+    """The label files of one evaluation, joined to its rows a batch at a time: ``join`` of each batch of its rows,
+    in the order they are stored, with the batch's first row.
 
-    def __init__(self, label_files: list[pd.DataFrame], *, id_column: str, target_column: str):
+    ``label_files`` are Parquet files (paths or seekable binary files) or DataFrames, as ``stored`` made them. One
+    stored with its evaluation rows (``ROW_COLUMN``) is read forward, a batch at a time, as the evaluation's rows are
+    (``_Forward``): memory follows one batch per file, not the labels, and each label's id is compared with its
+    row's. The others (files stored before rows were, or whose columns take that name) are held, their ids in one
+    ``IdIndex`` and their labels (as numbers, or as text for multiclass labels) as one array."""
+
+    def __init__(self, label_files: Sequence, *, id_column: str, target_column: str, batch_size: int | None = None):
         self.id_column, self.target_column = id_column, target_column
         self.index = self.values = None
-        if label_files:
-            labels = pd.concat(label_files, ignore_index=True)
-            self.index = IdIndex(_arrow(labels[id_column]))
-            values = labels[target_column]
-            if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values.dtype):
-                # Multiclass labels as plain strings, so batches with different categories map alike.
-                self.values = values.astype(object).to_numpy()
+        self.forward: list[_Forward] = []
+        by_id, text = [], False
+        for label_file in label_files:
+            table = label_file if isinstance(label_file, pd.DataFrame) else pq.ParquetFile(label_file, pre_buffer=False)
+            names = list(table.columns) if isinstance(table, pd.DataFrame) else table.schema_arrow.names
+            if ROW_COLUMN in names and ROW_COLUMN not in (id_column, target_column):
+                self.forward.append(_Forward(table, columns=[ROW_COLUMN, id_column, target_column],
+                                             batch_size=batch_size or FORWARD_BATCH_ROWS))
+                kind = self.forward[-1].schema.field(target_column).type
+                text |= not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind))
             else:
-                self.values = values.to_numpy(dtype=np.float64)
+                frame = label_file if isinstance(label_file, pd.DataFrame) else table.read(
+                    columns=[id_column, target_column]).to_pandas()
+                by_id.append(frame)
+                kind = frame[target_column].dtype
+                text |= isinstance(kind, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(kind)
+        # Multiclass labels as plain strings, so files with different categories map alike.
+        self.dtype = np.dtype(object) if text else np.dtype(np.float64)
+        if by_id:
+            labels = pd.concat(by_id, ignore_index=True)
+            self.index = IdIndex(_arrow(labels[id_column]))
+            self.values = self._values(labels[target_column])
 
-    def join(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with ``target_column`` holding each row's label (missing where none arrived)."""
+    def _values(self, values: pd.Series) -> np.ndarray:
+        return values.astype(object).to_numpy() if self.dtype == object else values.to_numpy(dtype=np.float64)
+
+    def join(self, frame: pd.DataFrame, start: int = 0) -> pd.DataFrame:
+        """``frame`` with ``target_column`` holding each row's label (missing where none arrived). ``frame`` holds
+        the evaluation's rows from row ``start`` (0-based) on, as stored; the file read forward starts again from
+        its first label when ``start`` goes back."""
         frame = frame.copy(deep=False)
-        if self.index is None:
-            frame[self.target_column] = np.full(len(frame), np.nan)
-            return frame
-        position = self.index.positions(_arrow(frame[self.id_column]))
-        found = position >= 0
-        joined = np.full(len(frame), None if self.values.dtype == object else np.nan, dtype=self.values.dtype)
-        joined[found] = self.values[position[found]]
+        joined = np.full(len(frame), None if self.dtype == object else np.nan, dtype=self.dtype)
+        ids = None
+        if self.index is not None or self.forward:
+            ids = _text(_arrow(frame[self.id_column]))
+        if self.index is not None:
+            position = self.index.positions(ids)
+            found = position >= 0
+            joined[found] = self.values[position[found]]
+        for labelled in self.forward:
+            table = labelled.take(start, start + len(frame))
+            if table is None:
+                continue
+            at = table.column(0).to_numpy() - start
+            same = pc.fill_null(pc.equal(ids.take(at), _text(table.column(1))), False)
+            differs = np.flatnonzero(~same.to_numpy(zero_copy_only=False))
+            if len(differs):
+                wrong = int(differs[0])
+                raise LabelsOutOfStep(
+                    f"the label stored for row {start + int(at[wrong]) + 1:,} of the evaluation is for prediction id "
+                    f"{table.column(1)[wrong].as_py()!r}, but that row holds {ids[int(at[wrong])].as_py()!r}: its "
+                    "rows are not the ones that were labelled")
+            joined[at] = self._values(table.column(2).to_pandas())
         frame[self.target_column] = joined
         return frame
+
+
+class _Forward:
+    """One label file stored sorted by evaluation row (``stored``), read forward from its first label: ``take``
+    answers the labels of a range of rows, reading batches of the file only as far as that range needs."""
+
+    def __init__(self, source: pq.ParquetFile | pd.DataFrame, *, columns: list[str], batch_size: int):
+        self.source, self.columns, self.batch_size = source, columns, batch_size
+        if isinstance(source, pd.DataFrame):
+            self.source = pa.Table.from_pandas(source[columns], preserve_index=False)
+        self.schema = self.source.schema if isinstance(self.source, pa.Table) else self.source.schema_arrow
+        self._rewind()
+
+    def _rewind(self) -> None:
+        if isinstance(self.source, pa.Table):
+            self.batches = iter(self.source.to_batches(max_chunksize=self.batch_size))
+        else:
+            self.batches = self.source.iter_batches(batch_size=self.batch_size, columns=self.columns)
+        self.pending, self.next_row = None, 0
+
+    def take(self, start: int, stop: int) -> pa.Table | None:
+        """The labels of rows [start, stop) as a table (row, id, label), None without any."""
+        if start < self.next_row:
+            self._rewind()
+        self.next_row = stop
+        parts = []
+        while True:
+            if self.pending is None:
+                self.pending = next(self.batches, None)
+                if self.pending is None:
+                    break
+            rows = self.pending.column(0).to_numpy()
+            first, end = np.searchsorted(rows, [start, stop])
+            if end > first:
+                parts.append(self.pending.slice(first, end - first))
+            if end < len(rows):
+                self.pending = self.pending.slice(end)
+                break
+            self.pending = None
+        return pa.Table.from_batches(parts).select([0, 1, 2]) if parts else None
 
 
 def is_late(frame: pd.DataFrame, *, target_column: str, id_column: str | None) -> bool:

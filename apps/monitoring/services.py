@@ -7,7 +7,9 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connections, transaction
 from django.db.models import F, Q, QuerySet
@@ -492,7 +494,7 @@ def _batched_metrics(evaluations: list[Evaluation], *, warnings: list[str] | Non
         reference = files.enter_context(reference_file(version))
         return batches.compute_metrics(sources, task_type=model.task_type, columns=evaluations[0].columns,
                                        reference=reference, reference_groups=model.fairness_reference_groups,
-                                       late_labels=[_late_labels(e) for e in evaluations])
+                                       late_labels=[partial(_late_labels, e) for e in evaluations])
 
 
 def _check_in_place(evaluation: Evaluation, handle) -> list[str]:
@@ -866,15 +868,19 @@ def reference_upload(*, actor, version: ModelVersion, data: bytes, filename: str
 
 # --- Late labels ----------------------------------------------------------------------------------------------
 
-def _late_labels(evaluation: Evaluation) -> labels.LateLabels | None:
-    """The labels that arrived after an evaluation uploaded without them, to join to its rows batch by batch
-    (None for one uploaded with its labels)."""
+@contextmanager
+def _late_labels(evaluation: Evaluation):
+    """The labels that arrived after an evaluation uploaded without them, their files open to be joined to its rows
+    batch by batch (``labels.LateLabels``; None for one uploaded with its labels)."""
     id_column = evaluation.columns.get("prediction_id")
     if not id_column:
-        return None
-    label_files = [ingest.read_parquet_bytes(storage.read(batch.parquet_path))
-                   for batch in LabelBatch.objects.filter(evaluation=evaluation).order_by("pk")]
-    return labels.LateLabels(label_files, id_column=id_column, target_column=evaluation.columns["target"])
+        yield None
+        return
+    with ExitStack() as files:
+        label_files = [files.enter_context(storage.open(path)) for path in
+                       LabelBatch.objects.filter(evaluation=evaluation).order_by("pk").values_list("parquet_path",
+                                                                                                    flat=True)]
+        yield labels.LateLabels(label_files, id_column=id_column, target_column=evaluation.columns["target"])
 
 
 def _parse_labels(data: bytes, *, filename: str, evaluation: Evaluation) -> ingest.ParsedLabels:
@@ -896,17 +902,18 @@ def _parse_labels(data: bytes, *, filename: str, evaluation: Evaluation) -> inge
         raise UploadRejected(list(exc.problems)) from exc
 
 
-def _check_labels(parsed: ingest.ParsedLabels, evaluation: Evaluation) -> None:
-    """Refuse ids the evaluation does not have and ids an earlier batch labelled (see ``labels``). The stored
-    ids are read a batch at a time: the web process holds the label file, never the evaluation's copy (at 10M
-    rows, 1.8 GB read whole before)."""
+def _check_labels(parsed: ingest.ParsedLabels, evaluation: Evaluation) -> np.ndarray:
+    """Refuse ids the evaluation does not have and ids an earlier batch labelled (see ``labels``); return each
+    label's evaluation row. The stored ids are read a batch at a time: the web process holds the label file, never
+    the evaluation's copy (at 10M rows, 1.8 GB read whole before)."""
     id_column = evaluation.columns["prediction_id"]
     earlier = list(evaluation.label_batches.values_list("parquet_path", flat=True))
-    problems = labels.check(parsed, id_column=id_column, evaluation_ids=_stored_ids(evaluation.parquet_path, id_column),
-                            labelled_ids=(ids for path in earlier for ids in _stored_ids(path, id_column)),
-                            evaluation_name=f"evaluation #{evaluation.pk}")
-    if problems:
-        raise UploadRejected(problems)
+    checked = labels.check(parsed, id_column=id_column, evaluation_ids=_stored_ids(evaluation.parquet_path, id_column),
+                           labelled_ids=(ids for path in earlier for ids in _stored_ids(path, id_column)),
+                           evaluation_name=f"evaluation #{evaluation.pk}")
+    if checked.problems:
+        raise UploadRejected(checked.problems)
+    return checked.rows
 
 
 def _stored_ids(path: str, id_column: str):
@@ -933,8 +940,9 @@ def evaluation_labels_add(*, actor, evaluation: Evaluation, data: bytes, filenam
         # One batch at a time per evaluation: two batches labelling the same id cannot both pass the check.
         evaluation = Evaluation.objects.select_for_update(of=("self",)).select_related("version__model").get(
             pk=evaluation.pk)
-        _check_labels(parsed, evaluation)
-        columnar = ingest.to_parquet_bytes(parsed.df)
+        rows = _check_labels(parsed, evaluation)
+        columnar = ingest.to_parquet_bytes(labels.stored(parsed.df, rows, id_column=evaluation.columns["prediction_id"],
+                                                         target_column=evaluation.columns["target"]))
         digest, raw_path = storage.put(data, kind="raw", suffix=f".{parsed.file_format}")
         _, parquet_path = storage.put(columnar, kind="labels", suffix=".parquet")
         batch = LabelBatch.objects.create(evaluation=evaluation, filename=filename[:255],
@@ -1073,7 +1081,7 @@ def _windows_metrics(version: ModelVersion, *, bounds: list[tuple[datetime, date
         reference = files.enter_context(reference_file(version))
         results = iter(batches.compute_metrics_by_period(
             sources, task_type=model.task_type, periods=periods, reference=reference,
-            reference_groups=model.fairness_reference_groups, late_labels=[_late_labels(e) for e in used]))
+            reference_groups=model.fairness_reference_groups, late_labels=[partial(_late_labels, e) for e in used]))
     return [next(results) if window else (None, 0) for window in overlapping]
 
 

@@ -1,16 +1,18 @@
 """Late labels (issue 17, item 5): predictions uploaded without outcomes, labels joined later by prediction id."""
 
 import io
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+from django.conf import settings
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.core.errors import ConflictError, PermissionDeniedError
 from apps.core.models import AuditEvent
-from apps.monitoring import batches, services, storage
+from apps.monitoring import batches, ingest, labels, services, storage
 from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow
 from apps.risk.models import GovernancePolicy
 from apps.risk.selectors import obligations_for
@@ -273,6 +275,78 @@ def test_performance_thresholds_wait_for_labels_while_drift_alerts_fire(
     add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].head(100),
                django_capture_on_commit_callbacks)
     assert set(Alert.objects.values_list("metric", flat=True)) == {"drift.income.psi", "overall.accuracy"}
+
+
+def test_labels_are_stored_with_their_evaluation_rows_sorted_by_row(
+        scientist, version, django_capture_on_commit_callbacks):
+    frame = predictions(200)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    arrived = frame[["prediction_id", "y_true"]].sample(70, random_state=3)
+    batch = add_labels(scientist, evaluation, arrived, django_capture_on_commit_callbacks)
+
+    stored = pd.read_parquet(io.BytesIO(storage.read(batch.parquet_path)))
+    rows = stored[labels.ROW_COLUMN].to_numpy()
+    assert (np.diff(rows) > 0).all() and len(rows) == 70
+    copy = pd.read_parquet(io.BytesIO(storage.read(evaluation.parquet_path)), columns=["prediction_id"])
+    assert copy["prediction_id"].iloc[rows].tolist() == stored["prediction_id"].tolist()
+    assert dict(zip(stored["prediction_id"], stored["y_true"], strict=True)) == dict(
+        zip(arrived["prediction_id"], arrived["y_true"], strict=True))
+
+
+def test_label_files_stored_before_rows_were_still_join_by_id(
+        scientist, version, django_capture_on_commit_callbacks):
+    frame = predictions()
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    first, second = frame.iloc[:100], frame.iloc[150:220]
+    older = add_labels(scientist, evaluation, first[["prediction_id", "y_true"]], django_capture_on_commit_callbacks)
+    # As a label file was stored before its rows were: the file's own order, no row column.
+    data = ingest.to_parquet_bytes(pd.read_parquet(io.BytesIO(storage.read(older.parquet_path)))
+                                   .drop(columns=labels.ROW_COLUMN).sample(frac=1, random_state=0))
+    (settings.MEDIA_ROOT / older.parquet_path).write_bytes(data)
+    assert labels.ROW_COLUMN not in pd.read_parquet(io.BytesIO(storage.read(older.parquet_path))).columns
+    add_labels(scientist, evaluation, second[["prediction_id", "y_true"]], django_capture_on_commit_callbacks,
+               filename="more.csv")
+
+    both = pd.concat([first, second])
+    assert evaluation.status == "done"
+    assert evaluation.metrics["labels"] == {"rows": 300, "labelled_rows": 170, "coverage": pytest.approx(170 / 300)}
+    assert evaluation.metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(both.y_true, both.y_pred),
+                                                                      abs=1e-12)
+    assert evaluation.metrics["overall"]["roc_auc"] == pytest.approx(roc_auc_score(both.y_true, both.y_score),
+                                                                     abs=1e-12)
+
+
+def test_a_window_opens_one_evaluations_labels_at_a_time(
+        scientist, version, django_capture_on_commit_callbacks, monkeypatch):
+    """A window over many late-labelled evaluations holds the labels of the one it reads, not of all of them."""
+    frames = [predictions(seed=seed) for seed in (0, 1, 2)]
+    evaluations = [upload_pending(scientist, version, frame, django_capture_on_commit_callbacks) for frame in frames]
+    for evaluation, frame in zip(evaluations, frames, strict=True):
+        add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].head(100),
+                   django_capture_on_commit_callbacks)
+
+    opened, open_now, most = [], [0], [0]
+    real = services._late_labels
+
+    @contextmanager
+    def counting(evaluation):
+        with real(evaluation) as late:
+            opened.append(evaluation.pk)
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+            try:
+                yield late
+            finally:
+                open_now[0] -= 1
+
+    monkeypatch.setattr(services, "_late_labels", counting)
+    window = services.window_compute(version=version, cadence="weekly", start=START, end=START + timedelta(days=7))
+
+    assert sorted(opened) == sorted(e.pk for e in evaluations) and most == [1] and open_now == [0]
+    labelled = pd.concat([frame.head(100) for frame in frames])
+    assert window.metrics["labels"] == {"rows": 900, "labelled_rows": 300, "coverage": pytest.approx(1 / 3)}
+    assert window.metrics["overall"]["accuracy"] == pytest.approx(accuracy_score(labelled.y_true, labelled.y_pred),
+                                                                  abs=1e-12)
 
 
 # --- API, page and client -------------------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""Late labels stored with their evaluation rows and read forward beside them (``labels.stored``, ``LateLabels``)."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from apps.monitoring import ingest, labels
+
+ROWS = 1_000
+
+
+def _evaluation_ids(seed: int = 0) -> pd.Series:
+    """An evaluation's prediction ids in the order it stores its rows (not sorted: ids are any text)."""
+    return pd.Series([f"id-{n}" for n in np.random.default_rng(seed).permutation(ROWS)])
+
+
+def _label_files(ids: pd.Series, task_type: str, *, files: int = 3, seed: int = 1) -> list[pd.DataFrame]:
+    """Label files for a shuffled part of the rows (about two thirds), each in its own order, with their rows."""
+    rng = np.random.default_rng(seed)
+    labelled = rng.permutation(ROWS)[: 2 * ROWS // 3]
+    values = {"binary": lambda n: rng.integers(0, 2, n).astype(np.int8),
+              "regression": lambda n: rng.normal(0, 5, n).round(3),
+              "multiclass": lambda n: pd.Categorical(rng.choice(["cat", "dog", "owl"], n))}[task_type]
+    return [pd.DataFrame({"id": ids.to_numpy()[part], "y": values(len(part)), "rows": part})
+            for part in np.array_split(labelled, files)]
+
+
+def _stored(label_file: pd.DataFrame, tmp_path, name: str):
+    path = tmp_path / f"{name}.parquet"
+    path.write_bytes(ingest.to_parquet_bytes(labels.stored(label_file[["id", "y"]], label_file["rows"].to_numpy(),
+                                                           id_column="id", target_column="y"), row_group_rows=128))
+    return path
+
+
+def _joined(late: labels.LateLabels, ids: pd.Series, batch: int) -> pd.Series:
+    parts = [late.join(pd.DataFrame({"id": ids.iloc[start:start + batch]}), start)["y"]
+             for start in range(0, len(ids), batch)]
+    return pd.concat(parts)
+
+
+@pytest.mark.parametrize("task_type", ["binary", "multiclass", "regression"])
+def test_labels_read_forward_by_row_equal_the_join_by_id(tmp_path, task_type):
+    ids = _evaluation_ids()
+    files = _label_files(ids, task_type)
+    by_id = labels.LateLabels([f[["id", "y"]] for f in files], id_column="id", target_column="y")
+    forward = labels.LateLabels([_stored(f, tmp_path, str(n)) for n, f in enumerate(files)], id_column="id",
+                                target_column="y", batch_size=50)
+    assert forward.index is None and len(forward.forward) == 3 and by_id.index is not None
+
+    expected = by_id.join(pd.DataFrame({"id": ids}))["y"]
+    for batch in (97, 1, ROWS):  # each pass starts again from row 0: the files are read from their first label
+        joined = _joined(forward, ids, batch)
+        assert _plain(joined) == _plain(expected)
+    assert _joined(forward, ids, 97).dtype == expected.dtype
+    assert int(expected.notna().sum()) == 2 * ROWS // 3
+
+    # The independent answer: each id's label, looked up in a dict of every label file.
+    truth = {i: v for f in files for i, v in zip(f["id"], f["y"].astype(object), strict=True)}
+    assert [truth.get(i) for i in ids] == _plain(expected)
+
+
+def _plain(values: pd.Series) -> list:
+    """The labels as Python values, None where missing (a batch without any label has no text dtype to infer)."""
+    return [None if pd.isna(v) else v for v in values.astype(object)]
+
+
+def test_files_stored_before_rows_were_and_after_join_together(tmp_path):
+    ids = _evaluation_ids(seed=3)
+    old, *new = _label_files(ids, "binary", files=3, seed=4)
+    late = labels.LateLabels([old[["id", "y"]], *(_stored(f, tmp_path, str(n)) for n, f in enumerate(new))],
+                             id_column="id", target_column="y", batch_size=64)
+    assert late.index is not None and len(late.index) == len(old) and len(late.forward) == 2
+
+    joined = _joined(late, ids, 200)
+    every = pd.concat(_label_files(ids, "binary", files=3, seed=4))
+    expected = pd.Series(ids).map(dict(zip(every["id"], every["y"].astype(float), strict=True)))
+    np.testing.assert_array_equal(joined.to_numpy(), expected.to_numpy())
+
+
+def test_a_label_whose_row_holds_another_id_is_refused_with_the_row(tmp_path):
+    ids = _evaluation_ids()
+    [label_file] = _label_files(ids, "binary", files=1)
+    path = _stored(label_file, tmp_path, "labels")
+    late = labels.LateLabels([path], id_column="id", target_column="y")
+    changed = ids.copy()
+    changed.iloc[label_file["rows"].min()] = "someone-else"  # the evaluation's rows are not the ones labelled
+    with pytest.raises(labels.LabelsOutOfStep, match=rf"row {label_file['rows'].min() + 1:,} of the evaluation is "
+                                                     rf"for prediction id 'id-\d+', but that row holds "
+                                                     r"'someone-else'"):
+        late.join(pd.DataFrame({"id": changed}))
+
+
+def test_a_file_whose_columns_take_the_row_columns_name_is_stored_as_it_came_and_joined_by_id(tmp_path):
+    frame = pd.DataFrame({labels.ROW_COLUMN: ["b", "a"], "y": [1, 0]})
+    stored = labels.stored(frame, np.array([1, 0]), id_column=labels.ROW_COLUMN, target_column="y")
+    assert stored is frame
+    late = labels.LateLabels([stored], id_column=labels.ROW_COLUMN, target_column="y")
+    assert late.index is not None and not late.forward
+    assert late.join(pd.DataFrame({labels.ROW_COLUMN: ["a", "c", "b"]}))["y"].tolist()[::2] == [0.0, 1.0]
+
+
+def test_reading_forward_holds_a_batch_of_each_file_not_its_labels(tmp_path):
+    """The worker's memory for a file of labels read forward is one batch of it and the reader's row group, whatever
+    the number of labels; joined by id, every id is held (25 files of two million labels: about 1.7 GB)."""
+    rows = 400_000
+    ids = pd.Series([f"prediction-{n:09d}" for n in range(rows)])
+    path = tmp_path / "labels.parquet"
+    path.write_bytes(ingest.to_parquet_bytes(labels.stored(
+        pd.DataFrame({"id": ids, "y": np.ones(rows, np.int8)}), np.arange(rows), id_column="id", target_column="y"),
+        row_group_rows=16_384))
+
+    def held(label_file) -> int:
+        before = pa.total_allocated_bytes()
+        late = labels.LateLabels([label_file], id_column="id", target_column="y", batch_size=1_000)
+        late.join(pd.DataFrame({"id": ids.iloc[:1_000]}), 0)  # the by-id join also hashes its ids once here
+        after = pa.total_allocated_bytes() + sum(a.nbytes for a in vars(late).values() if isinstance(a, np.ndarray))
+        if late.index is not None:
+            after += sum(a.nbytes for a in (late.index.sorted, late.index.order, late.index.shared))
+        return after - before
+
+    forward = held(path)
+    by_id = held(pd.read_parquet(path).drop(columns=labels.ROW_COLUMN))
+    assert by_id > 400_000 * 16  # at least the ids' text and their hashes
+    assert forward < by_id / 10, (forward, by_id)
