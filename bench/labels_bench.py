@@ -11,12 +11,15 @@ reports its wall time and its peak resident memory above its resident memory onc
 * ``check, whole copy`` (reference): what it did before, and what a direct implementation does: the copy read
   whole (``storage.read``), its id column as pandas, Arrow's ``is_in`` of the label ids against it;
 * ``join``: ``LateLabels.join`` of every batch of the copy (``batches.BATCH_ROWS`` rows, as the worker's
-  computation reads it) to the labels, through the index built once;
-* ``join, index_in per batch`` (reference): the previous join, Arrow's ``index_in`` of each batch against every
+  computation reads it) to the labels as the portal stores them once checked (the known ones, sorted by their
+  evaluation row: ``labels.stored``), read forward beside the rows;
+* ``join by id``: the same join through an ``IdIndex`` of the label ids built once, as label files stored
+  without their rows (before 2026-12-07) still are;
+* ``join, index_in per batch`` (reference): the join before that, Arrow's ``index_in`` of each batch against every
   label id, which builds a hash table of all of them on each call.
 
-The two readings of each pair must agree (the unknown ids counted, the rows labelled); the table gives time and
-memory ratios against the reference.
+The readings of each group must agree (the unknown ids counted, the rows labelled); the table gives time and
+memory ratios against the group's reference, its first line.
 """
 
 import argparse
@@ -45,15 +48,18 @@ def _id(numbers):
     return np.char.add("p", np.char.zfill(np.asarray(numbers).astype(str), 9))
 
 
-def write(folder: Path, rows: int, labels: int) -> tuple[Path, Path]:
-    """The evaluation's copy and the label file (ids, then a 0/1 label), written a chunk at a time."""
+def write(folder: Path, rows: int, labels: int) -> tuple[Path, Path, Path]:
+    """The evaluation's copy, the label file (ids, then a 0/1 label) and its known labels as stored once checked,
+    written a chunk at a time."""
     import numpy as np
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from apps.monitoring.ingest import PARQUET_ROW_GROUP_ROWS
+    from apps.monitoring import ingest
+    from apps.monitoring import labels as late_labels
 
-    copy, label_file = folder / "copy.parquet", folder / "labels.parquet"
+    copy, label_file, stored = folder / "copy.parquet", folder / "labels.parquet", folder / "stored.parquet"
     rng = np.random.default_rng(0)
     writer = None
     try:
@@ -63,19 +69,23 @@ def write(folder: Path, rows: int, labels: int) -> tuple[Path, Path]:
                               **{f"x{k}": rng.normal(0, 1, count) for k in range(FEATURES)}})
             if writer is None:
                 writer = pq.ParquetWriter(copy, table.schema, compression="lz4")
-            writer.write_table(table, row_group_size=PARQUET_ROW_GROUP_ROWS)
+            writer.write_table(table, row_group_size=ingest.PARQUET_ROW_GROUP_ROWS)
     finally:
         if writer is not None:
             writer.close()
     known = rng.choice(rows, size=labels // 2 + labels % 2, replace=False)
     unknown = np.arange(rows, rows + labels // 2)  # ids past the evaluation's last
     numbers = rng.permutation(np.r_[known, unknown])
-    pq.write_table(pa.table({"prediction_id": pa.array(_id(numbers)),
-                             "y_true": pa.array(rng.integers(0, 2, len(numbers)))}), label_file)
-    return copy, label_file
+    values = rng.integers(0, 2, len(numbers))
+    pq.write_table(pa.table({"prediction_id": pa.array(_id(numbers)), "y_true": pa.array(values)}), label_file)
+    kept = numbers < rows  # the ids of the evaluation: p000000042 is its row 42
+    frame = pd.DataFrame({"prediction_id": _id(numbers[kept]), "y_true": values[kept]})
+    stored.write_bytes(ingest.to_parquet_bytes(late_labels.stored(frame, numbers[kept], id_column="prediction_id",
+                                                                  target_column="y_true")))
+    return copy, label_file, stored
 
 
-def measure(mode: str, copy: str, label_file: str) -> dict:
+def measure(mode: str, copy: str, label_file: str, stored: str) -> dict:
     import memory_bench
     import pandas as pd
     import pyarrow.compute as pc
@@ -97,7 +107,7 @@ def measure(mode: str, copy: str, label_file: str) -> dict:
                 yield from batches.column_batches(handle, "prediction_id")
 
         problems = labels.check(Parsed, id_column="prediction_id", evaluation_ids=ids(), labelled_ids=iter(()),
-                                evaluation_name="the evaluation")
+                                evaluation_name="the evaluation").problems
         unknown = re.search(r"\(([\d,]+) unknown ids\)", problems[0].message) if problems else None
         answer = int(unknown.group(1).replace(",", "")) if unknown else 0
     elif mode == "check, whole copy":
@@ -105,6 +115,13 @@ def measure(mode: str, copy: str, label_file: str) -> dict:
         known = pc.is_in(labels._arrow(label_frame["prediction_id"]), value_set=labels._arrow(predicted))
         answer = int((~known.to_numpy(zero_copy_only=False)).sum())
     elif mode == "join":
+        answer, start = 0, 0
+        with open(copy, "rb") as handle, open(stored, "rb") as stored_labels:
+            late = labels.LateLabels([stored_labels], id_column="prediction_id", target_column="y_true")
+            for frame in batches.frames(handle, columns=["prediction_id"]):
+                answer += int(late.join(frame, start)["y_true"].notna().sum())
+                start += len(frame)
+    elif mode == "join by id":
         late = labels.LateLabels([label_frame], id_column="prediction_id", target_column="y_true")
         answer = 0
         with open(copy, "rb") as handle:
@@ -138,14 +155,15 @@ class _IndexIn:
         return pc.index_in(labels._text(values), value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False)
 
 
-def run(mode: str, copy: Path, label_file: Path) -> dict:
+def run(mode: str, files: tuple[Path, Path, Path]) -> dict:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mlops_portal.settings"}
-    done = subprocess.run([sys.executable, __file__, "--measure", mode, str(copy), str(label_file)],
+    done = subprocess.run([sys.executable, __file__, "--measure", mode, *map(str, files)],
                           capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-PAIRS = (("check", "check, whole copy"), ("join", "join, index_in per batch"))
+# Each group's reference first, then what the portal does.
+GROUPS = (("check, whole copy", "check"), ("join, index_in per batch", "join by id", "join"))
 
 
 def main() -> None:
@@ -153,7 +171,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows of the evaluation")
     parser.add_argument("--labels", type=int, default=1_000_000, help="ids in the label file (half unknown)")
     parser.add_argument("--dir", help="where the generated files go (default: a temporary folder)")
-    parser.add_argument("--measure", nargs=3, metavar=("MODE", "COPY", "LABELS"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=4, metavar=("MODE", "COPY", "LABELS", "STORED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(*args.measure)))
@@ -164,11 +182,13 @@ def main() -> None:
     print("| measurement | answer | time | peak RSS growth | time ratio | memory ratio |")
     print("|---|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        copy, label_file = write(Path(folder), args.rows, args.labels)
-        for portal, reference in PAIRS:
-            results = [run(mode, copy, label_file) for mode in (reference, portal)]
-            if results[0]["answer"] != results[1]["answer"]:
-                raise SystemExit(f"{portal} answered {results[1]['answer']}, {reference} {results[0]['answer']}")
+        files = write(Path(folder), args.rows, args.labels)
+        for group in GROUPS:
+            results = [run(mode, files) for mode in group]
+            for result in results[1:]:
+                if result["answer"] != results[0]["answer"]:
+                    raise SystemExit(f"{result['mode']} answered {result['answer']}, {group[0]} "
+                                     f"{results[0]['answer']}")
             base = results[0]
             for result in results:
                 memory = result["peak_growth_mb"] / base["peak_growth_mb"] if base["peak_growth_mb"] else 0
