@@ -11,8 +11,8 @@ reports its wall time and its peak resident memory above its resident memory onc
 * ``check, whole copy`` (reference): what it did before, and what a direct implementation does: the copy read
   whole (``storage.read``), its id column as pandas, Arrow's ``is_in`` of the label ids against it;
 * ``join``: ``LateLabels.join`` of every batch of the copy (``batches.BATCH_ROWS`` rows, as the worker's
-  computation reads it) to the labels as the portal stores them once checked (the known ones, sorted by their
-  evaluation row: ``labels.stored``), read forward beside the rows;
+  computation reads it) to the labels as the portal stores them once checked (the known ones, with their
+  evaluation rows: ``labels.stored``), read once into an array along the rows;
 * ``join by id``: the same join through an ``IdIndex`` of the label ids built once, as label files stored
   without their rows (before 2026-12-07) still are;
 * ``join, index_in per batch`` (reference): the join before that, Arrow's ``index_in`` of each batch against every

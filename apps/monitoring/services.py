@@ -870,17 +870,21 @@ def reference_upload(*, actor, version: ModelVersion, data: bytes, filename: str
 
 @contextmanager
 def _late_labels(evaluation: Evaluation):
-    """The labels that arrived after an evaluation uploaded without them, their files open to be joined to its rows
-    batch by batch (``labels.LateLabels``; None for one uploaded with its labels)."""
+    """The labels that arrived after an evaluation uploaded without them, read to be joined to its rows batch by
+    batch (``labels.LateLabels``; None for one uploaded with its labels). A context manager, so that a computation
+    over many evaluations reads each one's labels only when it reaches its rows."""
     id_column = evaluation.columns.get("prediction_id")
     if not id_column:
         yield None
         return
+    paths = LabelBatch.objects.filter(evaluation=evaluation).order_by("pk").values_list("parquet_path", flat=True)
     with ExitStack() as files:
-        label_files = [files.enter_context(storage.open(path)) for path in
-                       LabelBatch.objects.filter(evaluation=evaluation).order_by("pk").values_list("parquet_path",
-                                                                                                    flat=True)]
-        yield labels.LateLabels(label_files, id_column=id_column, target_column=evaluation.columns["target"])
+        late = labels.LateLabels([files.enter_context(storage.open(path)) for path in paths], id_column=id_column,
+                                 target_column=evaluation.columns["target"])
+    if late.by_row is not None and len(late.by_row) > evaluation.row_count:
+        raise ValueError(f"labels of evaluation #{evaluation.pk} were stored for row {len(late.by_row):,}, but it has "
+                         f"{evaluation.row_count:,} rows")
+    yield late
 
 
 def _parse_labels(data: bytes, *, filename: str, evaluation: Evaluation) -> ingest.ParsedLabels:

@@ -316,6 +316,19 @@ def test_label_files_stored_before_rows_were_still_join_by_id(
                                                                      abs=1e-12)
 
 
+def test_labels_stored_for_rows_the_evaluation_lacks_fail_the_computation_with_why(
+        scientist, version, django_capture_on_commit_callbacks):
+    frame = predictions(50)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].tail(5), django_capture_on_commit_callbacks)
+    Evaluation.objects.filter(pk=evaluation.pk).update(row_count=40, status="queued")  # as if its rows were others
+
+    assert not services.evaluation_compute(evaluation_id=evaluation.pk)  # not computed
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed"
+    assert f"labels of evaluation #{evaluation.pk} were stored for row 50, but it has 40 rows" in evaluation.error
+
+
 def test_a_window_opens_one_evaluations_labels_at_a_time(
         scientist, version, django_capture_on_commit_callbacks, monkeypatch):
     """A window over many late-labelled evaluations holds the labels of the one it reads, not of all of them."""

@@ -1,4 +1,4 @@
-"""Late labels stored with their evaluation rows and read forward beside them (``labels.stored``, ``LateLabels``)."""
+"""Late labels stored with their evaluation rows and put at them (``labels.stored``, ``LateLabels``)."""
 
 import numpy as np
 import pandas as pd
@@ -40,19 +40,22 @@ def _joined(late: labels.LateLabels, ids: pd.Series, batch: int) -> pd.Series:
 
 
 @pytest.mark.parametrize("task_type", ["binary", "multiclass", "regression"])
-def test_labels_read_forward_by_row_equal_the_join_by_id(tmp_path, task_type):
+def test_labels_put_at_their_rows_equal_the_join_by_id(tmp_path, task_type):
     ids = _evaluation_ids()
     files = _label_files(ids, task_type)
     by_id = labels.LateLabels([f[["id", "y"]] for f in files], id_column="id", target_column="y")
-    forward = labels.LateLabels([_stored(f, tmp_path, str(n)) for n, f in enumerate(files)], id_column="id",
-                                target_column="y", batch_size=50)
-    assert forward.index is None and len(forward.forward) == 3 and by_id.index is not None
+    by_row = labels.LateLabels([_stored(f, tmp_path, str(n)) for n, f in enumerate(files)], id_column="id",
+                               target_column="y", batch_size=50)
+    assert by_row.index is None and by_id.index is not None and by_id.by_row is None
+    assert by_row.by_row.dtype == {"binary": np.int16, "regression": np.float64, "multiclass": np.int32}[task_type]
+    assert len(by_row.by_row) == max(f["rows"].max() for f in files) + 1  # up to the last labelled row
+    assert (by_row.categories is not None) == (task_type == "multiclass")
 
     expected = by_id.join(pd.DataFrame({"id": ids}))["y"]
-    for batch in (97, 1, ROWS):  # each pass starts again from row 0: the files are read from their first label
-        joined = _joined(forward, ids, batch)
+    for batch in (97, 1, ROWS):
+        joined = _joined(by_row, ids, batch)
         assert _plain(joined) == _plain(expected)
-    assert _joined(forward, ids, 97).dtype == expected.dtype
+    assert _joined(by_row, ids, 97).dtype == expected.dtype
     assert int(expected.notna().sum()) == 2 * ROWS // 3
 
     # The independent answer: each id's label, looked up in a dict of every label file.
@@ -70,7 +73,7 @@ def test_files_stored_before_rows_were_and_after_join_together(tmp_path):
     old, *new = _label_files(ids, "binary", files=3, seed=4)
     late = labels.LateLabels([old[["id", "y"]], *(_stored(f, tmp_path, str(n)) for n, f in enumerate(new))],
                              id_column="id", target_column="y", batch_size=64)
-    assert late.index is not None and len(late.index) == len(old) and len(late.forward) == 2
+    assert late.index is not None and len(late.index) == len(old) and late.by_row is not None
 
     joined = _joined(late, ids, 200)
     every = pd.concat(_label_files(ids, "binary", files=3, seed=4))
@@ -78,17 +81,15 @@ def test_files_stored_before_rows_were_and_after_join_together(tmp_path):
     np.testing.assert_array_equal(joined.to_numpy(), expected.to_numpy())
 
 
-def test_a_label_whose_row_holds_another_id_is_refused_with_the_row(tmp_path):
+def test_text_labels_of_files_with_different_categories_map_alike(tmp_path):
     ids = _evaluation_ids()
-    [label_file] = _label_files(ids, "binary", files=1)
-    path = _stored(label_file, tmp_path, "labels")
-    late = labels.LateLabels([path], id_column="id", target_column="y")
-    changed = ids.copy()
-    changed.iloc[label_file["rows"].min()] = "someone-else"  # the evaluation's rows are not the ones labelled
-    with pytest.raises(labels.LabelsOutOfStep, match=rf"row {label_file['rows'].min() + 1:,} of the evaluation is "
-                                                     rf"for prediction id 'id-\d+', but that row holds "
-                                                     r"'someone-else'"):
-        late.join(pd.DataFrame({"id": changed}))
+    first = pd.DataFrame({"id": ids.iloc[:3], "y": pd.Categorical(["cat", "dog", "cat"]), "rows": [0, 1, 2]})
+    second = pd.DataFrame({"id": ids.iloc[5:7], "y": pd.Categorical(["owl", "dog"]), "rows": [5, 6]})
+    late = labels.LateLabels([_stored(first, tmp_path, "a"), _stored(second, tmp_path, "b")], id_column="id",
+                             target_column="y")
+    joined = late.join(pd.DataFrame({"id": ids.iloc[:8]}))["y"]
+    assert _plain(joined) == ["cat", "dog", "cat", None, None, "owl", "dog", None]
+    assert sorted(late.categories) == ["cat", "dog", "owl"]
 
 
 def test_a_file_whose_columns_take_the_row_columns_name_is_stored_as_it_came_and_joined_by_id(tmp_path):
@@ -96,13 +97,13 @@ def test_a_file_whose_columns_take_the_row_columns_name_is_stored_as_it_came_and
     stored = labels.stored(frame, np.array([1, 0]), id_column=labels.ROW_COLUMN, target_column="y")
     assert stored is frame
     late = labels.LateLabels([stored], id_column=labels.ROW_COLUMN, target_column="y")
-    assert late.index is not None and not late.forward
+    assert late.index is not None and late.by_row is None
     assert late.join(pd.DataFrame({labels.ROW_COLUMN: ["a", "c", "b"]}))["y"].tolist()[::2] == [0.0, 1.0]
 
 
-def test_reading_forward_holds_a_batch_of_each_file_not_its_labels(tmp_path):
-    """The worker's memory for a file of labels read forward is one batch of it and the reader's row group, whatever
-    the number of labels; joined by id, every id is held (25 files of two million labels: about 1.7 GB)."""
+def test_labels_at_their_rows_hold_two_bytes_a_row_not_the_ids(tmp_path):
+    """The worker's memory for 0/1 labels put at their rows is two bytes a row, however many files hold them;
+    joined by id, every id is held (25 files of two million labels: about 1.7 GB)."""
     rows = 400_000
     ids = pd.Series([f"prediction-{n:09d}" for n in range(rows)])
     path = tmp_path / "labels.parquet"
@@ -119,7 +120,7 @@ def test_reading_forward_holds_a_batch_of_each_file_not_its_labels(tmp_path):
             after += sum(a.nbytes for a in (late.index.sorted, late.index.order, late.index.shared))
         return after - before
 
-    forward = held(path)
+    by_row = held(path)
     by_id = held(pd.read_parquet(path).drop(columns=labels.ROW_COLUMN))
     assert by_id > 400_000 * 16  # at least the ids' text and their hashes
-    assert forward < by_id / 10, (forward, by_id)
+    assert by_row < by_id / 10, (by_row, by_id)
