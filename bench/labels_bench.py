@@ -79,7 +79,7 @@ def write(folder: Path, rows: int, labels: int) -> tuple[Path, Path, Path]:
     values = rng.integers(0, 2, len(numbers))
     pq.write_table(pa.table({"prediction_id": pa.array(_id(numbers)), "y_true": pa.array(values)}), label_file)
     kept = numbers < rows  # the ids of the evaluation: p000000042 is its row 42
-    frame = pd.DataFrame({"prediction_id": _id(numbers[kept]), "y_true": values[kept]})
+    frame = pd.DataFrame({"prediction_id": _id(numbers[kept]), "y_true": values[kept].astype(np.int8)})  # as ingest
     stored.write_bytes(ingest.to_parquet_bytes(late_labels.stored(frame, numbers[kept], id_column="prediction_id",
                                                                   target_column="y_true")))
     return copy, label_file, stored
