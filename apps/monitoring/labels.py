@@ -19,8 +19,8 @@ evaluation's ids, and no batch rebuilds a hash table of every label (Arrow's ``i
 for a batch of a million ids against ten million labels). The check also finds each label's evaluation row, stored
 with the label (``stored``), so a computation reads the label files once, a batch at a time, into an array along
 the evaluation's rows (2-8 bytes a row) and holds no id: 50 million rows labelled 0/1 by 25 files of two million
-labels joined in 2.8 s and +0.18 GB, against 64 s and +3.9 GB through an index of their ids. Files stored before rows were
-are still joined by id, through one ``IdIndex``.
+labels joined in 2.8 s and +0.18 GB, against 64 s and +3.9 GB through an index of their ids. Files stored before
+rows were are still joined by id, through one ``IdIndex``.
 """
 
 from collections.abc import Iterable, Sequence
@@ -252,13 +252,13 @@ class LateLabels:
             self._read_by_row(positioned, kind=max(kinds, key=_KINDS.index), batch_size=batch_size)
 
     def _read_by_row(self, files: list, *, kind: str, batch_size: int) -> None:
-        self.rows = max(_last_row(label_file) for label_file in files) + 1
+        size = max(_last_row(label_file) for label_file in files) + 1  # up to the last row labelled
         if kind == "text":
-            self.by_row, categories = np.full(self.rows, -1, dtype=np.int32), {}
+            self.by_row, categories = np.full(size, -1, dtype=np.int32), {}
         elif kind == "small":
-            self.by_row = np.full(self.rows, _MISSING_SMALL, dtype=np.int16)
+            self.by_row = np.full(size, _MISSING_SMALL, dtype=np.int16)
         else:
-            self.by_row = np.full(self.rows, np.nan)
+            self.by_row = np.full(size, np.nan)
         for label_file in files:
             for rows, values in _batches(label_file, self.target_column, batch_size):
                 if kind == "text":
