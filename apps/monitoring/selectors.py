@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Prefetch, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -178,7 +178,14 @@ class LabelCoverage:
 
     rows: int | None
     labelled: int | None
-    batches: list
+    batches: list  # the latest LABEL_FILES_SHOWN, oldest first
+    batch_count: int = 0
+    labels_sent: int = 0  # the labels of every file
+
+    @property
+    def earlier(self) -> int:
+        """How many label files arrived before those shown."""
+        return self.batch_count - len(self.batches)
 
     @property
     def text(self) -> str:
@@ -197,8 +204,14 @@ def label_coverage(evaluation: Evaluation) -> LabelCoverage | None:
     if not evaluation.columns.get("prediction_id"):
         return None
     counts = (evaluation.metrics or {}).get("labels") or {}
-    batches = list(evaluation.label_batches.select_related("created_by").order_by("pk"))
-    return LabelCoverage(rows=counts.get("rows"), labelled=counts.get("labelled_rows"), batches=batches)
+    batches = list(evaluation.label_batches.select_related("created_by").order_by("-pk")[:LABEL_FILES_SHOWN])[::-1]
+    total = evaluation.label_batches.aggregate(files=Count("pk"), labels=Sum("row_count"))
+    return LabelCoverage(rows=counts.get("rows"), labelled=counts.get("labelled_rows"), batches=batches,
+                         batch_count=total["files"], labels_sent=total["labels"] or 0)
+
+
+# The label files an evaluation's page lists (the latest); labels that arrive hourly make hundreds.
+LABEL_FILES_SHOWN = 20
 
 
 def worker_silent_since(now: datetime) -> datetime:

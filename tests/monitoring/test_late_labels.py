@@ -12,7 +12,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from apps.core.errors import ConflictError, PermissionDeniedError
 from apps.core.models import AuditEvent
-from apps.monitoring import batches, ingest, labels, services, storage
+from apps.monitoring import batches, ingest, labels, selectors, services, storage
 from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow
 from apps.risk.models import GovernancePolicy
 from apps.risk.selectors import obligations_for
@@ -436,6 +436,25 @@ def test_the_page_shows_coverage_and_offers_the_form_to_the_team(
     client.force_login(make_user("executive"))
     page = client.get(evaluation.get_absolute_url()).content.decode()
     assert "Labels: 640 of 1,000 rows (64%)" in page and "Add labels" not in page
+
+
+def test_the_page_lists_the_latest_label_files_and_counts_them_all(
+        scientist, version, client, django_capture_on_commit_callbacks):
+    frame = predictions(100)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    files = selectors.LABEL_FILES_SHOWN + 2
+    with django_capture_on_commit_callbacks(execute=False):  # hourly files; the recomputations are not the point
+        for hour in range(files):
+            services.evaluation_labels_add(actor=scientist, evaluation=evaluation, filename=f"hour-{hour:02d}.csv",
+                                           data=csv_bytes(frame[["prediction_id", "y_true"]].iloc[[2 * hour,
+                                                                                                   2 * hour + 1]]))
+    client.force_login(scientist)
+    page = client.get(evaluation.get_absolute_url()).content.decode()
+
+    assert f"{files} label files, {2 * files} labels in all; the latest {selectors.LABEL_FILES_SHOWN}:" in page
+    assert "hour-00.csv" not in page and "hour-01.csv" not in page
+    shown = [page.index(f"hour-{hour:02d}.csv") for hour in range(2, files)]
+    assert shown == sorted(shown)  # oldest first, as they arrived
 
 
 @pytest.mark.parametrize(("reference", "checked"), [(False, "No threshold of {} is checked yet"),
