@@ -911,17 +911,25 @@ def _check_labels(parsed: ingest.ParsedLabels, evaluation: Evaluation) -> np.nda
     label's evaluation row. The stored ids are read a batch at a time: the web process holds the label file, never
     the evaluation's copy (at 10M rows, 1.8 GB read whole before)."""
     id_column = evaluation.columns["prediction_id"]
-    earlier = list(evaluation.label_batches.values_list("parquet_path", flat=True))
-    checked = labels.check(parsed, id_column=id_column, evaluation_ids=_stored_ids(evaluation.parquet_path, id_column),
-                           labelled_ids=(ids for path in earlier for ids in _stored_ids(path, id_column)),
-                           evaluation_name=f"evaluation #{evaluation.pk}")
+    with_rows, without = [], []
+    for path in evaluation.label_batches.values_list("parquet_path", flat=True):
+        with storage.open(path) as handle:
+            names = batches.column_names(handle)
+        (with_rows if labels.has_rows(names, id_column=id_column, target_column=evaluation.columns["target"])
+         else without).append(path)
+    checked = labels.check(
+        parsed, id_column=id_column, evaluation_ids=_stored_ids(evaluation.parquet_path, id_column),
+        labelled_rows=(rows.to_numpy() for path in with_rows for rows in _stored_ids(path, labels.ROW_COLUMN)),
+        labelled_ids=(ids for path in without for ids in _stored_ids(path, id_column)),
+        evaluation_name=f"evaluation #{evaluation.pk}")
     if checked.problems:
         raise UploadRejected(checked.problems)
     return checked.rows
 
 
 def _stored_ids(path: str, id_column: str):
-    """The ids of a stored Parquet file (an evaluation's copy, a label batch), a batch at a time."""
+    """The ids of a stored Parquet file (an evaluation's copy, a label batch; or another of its columns), a batch at
+    a time."""
     with storage.open(path) as handle:
         yield from batches.column_batches(handle, id_column)
 

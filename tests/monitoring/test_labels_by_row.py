@@ -124,3 +124,21 @@ def test_labels_at_their_rows_hold_two_bytes_a_row_not_the_ids(tmp_path):
     by_id = held(pd.read_parquet(path).drop(columns=labels.ROW_COLUMN))
     assert by_id > 400_000 * 16  # at least the ids' text and their hashes
     assert by_row < by_id / 10, (by_row, by_id)
+
+
+def test_ids_labelled_before_are_found_by_their_rows_or_by_id_for_older_files():
+    ids = _evaluation_ids()
+    new = pd.DataFrame({"id": ids.iloc[[5, 7, 9, 11, 400]].tolist() + ["nobody"], "y": [1, 0, 1, 0, 1, 1]})
+
+    class Parsed:
+        df, rows = new, ingest._RowNumbers(2)  # file row 2 is the first label
+
+    evaluation = [pa.array(ids.iloc[start:start + 128].tolist()) for start in range(0, ROWS, 128)]
+    checked = labels.check(Parsed, id_column="id", evaluation_ids=evaluation, evaluation_name="the evaluation",
+                           labelled_rows=[np.array([1, 3, 7]), np.array([400, 900])],  # rows, as stored now
+                           labelled_ids=[pa.array([ids.iloc[11], "id-elsewhere"])])  # ids, as stored before
+    assert checked.rows.tolist() == [5, 7, 9, 11, 400, -1]
+    problems = {p.message.split(" (")[0].split(";")[0]: p.rows for p in checked.problems}
+    assert problems == {
+        f"prediction id {ids.iloc[7]!r} was labelled by an earlier label file": (3, 5, 6),
+        "prediction id 'nobody' is not one of the 1,000 predictions of the evaluation": (7,)}

@@ -304,6 +304,9 @@ def test_label_files_stored_before_rows_were_still_join_by_id(
                                    .drop(columns=labels.ROW_COLUMN).sample(frac=1, random_state=0))
     (settings.MEDIA_ROOT / older.parquet_path).write_bytes(data)
     assert labels.ROW_COLUMN not in pd.read_parquet(io.BytesIO(storage.read(older.parquet_path))).columns
+    with pytest.raises(services.UploadRejected, match=r"row 3: prediction id 'p1' was labelled by an earlier"):
+        services.evaluation_labels_add(actor=scientist, evaluation=evaluation, filename="again.csv",
+                                       data=csv_bytes(frame[["prediction_id", "y_true"]].iloc[[200, 1]]))
     add_labels(scientist, evaluation, second[["prediction_id", "y_true"]], django_capture_on_commit_callbacks,
                filename="more.csv")
 
