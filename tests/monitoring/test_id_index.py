@@ -66,6 +66,18 @@ def test_the_lookup_is_chosen_by_the_index_s_size_against_the_values_(monkeypatc
     assert index.positions(pa.array(["p7", "p99", "q"])).tolist() == [7, 99, -1] and index.sorted is not None
 
 
+def test_the_filter_keeps_every_id_of_the_index_and_drops_most_others():
+    ids = pa.array([f"prediction-{n:08d}" for n in range(100_000)])
+    index = labels.IdIndex(ids)
+    index._sort()  # the hashes sorted and their filter built, as the first lookup through them does
+    absent = pa.array([f"prediction-{n:08d}" for n in range(100_000, 300_000)])
+
+    assert index._may_hold(labels.id_hashes(ids)).all()
+    passed = index._may_hold(labels.id_hashes(absent)).mean()
+    assert passed < 0.06, passed  # one bit in 32 per id: about 3%
+    assert (index.positions(absent) == -1).all()
+
+
 def test_a_hash_of_one_id_that_a_different_value_shares_is_no_match(monkeypatch):
     monkeypatch.setattr(labels, "id_hashes", lambda ids: np.zeros(len(ids), np.uint64))
     index = labels.IdIndex(pa.array(["only"]))
