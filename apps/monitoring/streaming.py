@@ -880,11 +880,6 @@ class _IdHashes:
         self.numbering: list[tuple[int, int]] = []
         self.lines = None
 
-    @classmethod
-    def of(cls, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """One hash per id (ids without nulls: ``ingest._prediction_ids`` refused empty ones)."""
-        return id_hashes(ids)
-
     def _scratch(self):
         return tempfile.TemporaryFile(prefix="portal-id-hashes-", dir=self.folder)  # noqa: SIM115 - see close
 
@@ -892,7 +887,7 @@ class _IdHashes:
         """The ids of the next batch of the copy, whose rows are numbered by ``rows``."""
         if self.file is None:
             self.file = self._scratch()
-        hashes = np.ascontiguousarray(self.of(pa.array(series.array)), dtype=np.uint64)
+        hashes = np.ascontiguousarray(id_hashes(pa.array(series.array)), dtype=np.uint64)
         self.file.write(memoryview(hashes).cast("B"))
         offset, numbers = -1, rows._lines if rows.data is None else None
         if numbers is not None:
@@ -941,7 +936,7 @@ class _IdHashes:
             position = 0
             for batch in pq.ParquetFile(parquet_path).iter_batches(columns=[column]):
                 ids = batch.column(0)
-                for index in np.flatnonzero(np.isin(self.of(ids), suspects)):
+                for index in np.flatnonzero(np.isin(id_hashes(ids), suspects)):
                     rows.setdefault(ids[int(index)].as_py(), []).append(position + int(index))
                 position += batch.num_rows
             repeated = [(value, found) for value, found in rows.items() if len(found) > 1]

@@ -95,6 +95,13 @@ def test_the_stored_forms_of_ids_are_matched_alike():
     assert index.positions(pa.array([], pa.string())).tolist() == []
 
 
+def test_the_id_hash_tells_ids_apart_and_matches_equal_ones():
+    ids = pa.array(["a", "b", "ab", "ba", "", "é", "a", "p" * 800])
+    hashes = labels.id_hashes(ids)
+    assert hashes[0] == hashes[6] and len(set(hashes.tolist())) == 7
+    assert (labels.id_hashes(ids.slice(1, 3)) == hashes[1:4]).all()  # an offset array hashes the same
+
+
 def test_hashes_are_defined_past_the_longest_id_ingest_accepts():
     long = pa.array(["x" * 5000, "x" * 5000, "x" * 4999 + "y"])
     hashes = labels.id_hashes(long)
