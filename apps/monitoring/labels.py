@@ -361,13 +361,22 @@ def _pandas_kind(dtype) -> str:
 
 
 def _last_row(table: pq.ParquetFile | pd.DataFrame) -> int:
-    """The last evaluation row a stored label file labels (its rows are sorted; -1 for a file without labels)."""
+    """The last evaluation row a stored label file labels (-1 for a file without labels): the largest of its row
+    groups' statistics, or of the column where a group has none. A file is sorted by row within each piece it was
+    checked in (``stored``), not across them (an upload in parts, ``services.evaluation_labels_add_file``)."""
     if isinstance(table, pd.DataFrame):
         return int(table[ROW_COLUMN].max()) if len(table) else -1
-    if not table.metadata.num_rows:
-        return -1
-    last = table.read_row_group(table.num_row_groups - 1, columns=[ROW_COLUMN]).column(0)
-    return int(last[-1].as_py())
+    column, last = table.schema.names.index(ROW_COLUMN), -1
+    for group in range(table.metadata.num_row_groups):
+        meta = table.metadata.row_group(group)
+        if not meta.num_rows:
+            continue
+        statistics = meta.column(column).statistics
+        if statistics is not None and statistics.has_min_max:
+            last = max(last, int(statistics.max))
+        else:
+            last = max(last, int(pc.max(table.read_row_group(group, columns=[ROW_COLUMN]).column(0)).as_py()))
+    return last
 
 
 def _batches(table: pq.ParquetFile | pd.DataFrame, column: str, batch_size: int):
