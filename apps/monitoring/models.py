@@ -215,13 +215,15 @@ class UploadSession(models.Model):
     """A large file arriving in parts (create / parts / complete), assembled and checked by a worker.
 
     Parts are stored at ``monitoring/uploads/<id>/<number>`` until the worker assembles them; whatever the
-    outcome (an evaluation, reference data or a refusal) the parts are deleted. ``parts`` maps each received
-    part number to its size and SHA-256, so a client that lost its connection asks which parts to send again.
+    outcome (an evaluation, reference data, a label file or a refusal) the parts are deleted. ``parts`` maps each
+    received part number to its size and SHA-256, so a client that lost its connection asks which parts to send
+    again.
     """
 
     class Purpose(models.TextChoices):
         EVALUATION = "evaluation", "Evaluation"
         REFERENCE = "reference", "Reference data"
+        LABELS = "labels", "Late labels"
 
     class State(models.TextChoices):
         OPEN = "open", "Receiving parts"
@@ -242,12 +244,15 @@ class UploadSession(models.Model):
     part_size = models.PositiveIntegerField(help_text="Every part but the last has exactly this many bytes.")
     state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN, db_index=True)
     options = models.JSONField(default=dict, blank=True,
-                               help_text="kind, columns, sensitive_features, positive_label of the evaluation.")
+                               help_text="kind, columns, sensitive_features, positive_label of the evaluation; for "
+                                         "late labels, the evaluation they are for.")
     parts = models.JSONField(default=dict, blank=True, help_text='{"<number>": {"size": n, "sha256": "…"}}')
     problems = models.JSONField(default=list, blank=True, help_text="Why the file was rejected, as a 400 lists them.")
     error = models.TextField(blank=True)
     evaluation = models.ForeignKey(Evaluation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reference = models.ForeignKey(ReferenceData, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    label_batch = models.ForeignKey(LabelBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    help_text="Late labels: the label file stored from the upload, once complete.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

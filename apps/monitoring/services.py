@@ -1,15 +1,18 @@
 """Monitoring writes: uploads (validated before anything is stored), computations, windows and alerts."""
 
+import hashlib
 import logging
 import os
 import socket
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import partial
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connections, transaction
 from django.db.models import F, Q, QuerySet
@@ -25,7 +28,7 @@ from apps.inventory.signals import governance_changed, governance_deferred
 from apps.monitoring import batches, datasets, drift, explain, ingest, labels, metrics, selectors, storage, thresholds
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import EXPLANATION_PENDING, Alert, Evaluation, LabelBatch, MetricWindow, ReferenceData
-from apps.monitoring.streaming import check_and_convert
+from apps.monitoring.streaming import check_and_convert, label_pieces, sniff_format
 from apps.notifications.services import notify
 from apps.risk.selectors import obligations_for
 from apps.risk.services import reassessment_open_for_breach
@@ -903,7 +906,11 @@ def _parse_labels(data: bytes, *, filename: str, evaluation: Evaluation) -> inge
                                    positive_label=evaluation.positive_label, known_labels=known,
                                    limits=upload_limits())
     except ingest.IngestError as exc:
-        raise UploadRejected(list(exc.problems)) from exc
+        # Labels are not sampled: a file over the limits of one request goes in parts, checked by a worker.
+        raise UploadRejected([ingest.Problem(p.column, p.rows, p.message.replace("upload a sample or split it", (
+            "send it as an upload in parts (POST /api/v1/uploads/ with purpose labels; the client's add_labels "
+            "does so for a file over 8 MB), which takes labels of any number")))
+            for p in exc.problems]) from exc
 
 
 def _check_labels(parsed: ingest.ParsedLabels, evaluation: Evaluation) -> np.ndarray:
@@ -934,6 +941,12 @@ def _stored_ids(path: str, id_column: str):
         yield from batches.column_batches(handle, id_column)
 
 
+def require_labels_later(evaluation: Evaluation) -> None:
+    if not evaluation.columns.get("prediction_id"):
+        raise ConflictError(f"Evaluation #{evaluation.pk} was uploaded with its outcomes; labels are added only "
+                            "to production evaluations uploaded without a target column, with prediction ids.")
+
+
 def evaluation_labels_add(*, actor, evaluation: Evaluation, data: bytes, filename: str) -> LabelBatch:
     """Store the outcomes of an evaluation's predictions and queue its recomputation. Returns the batch.
 
@@ -941,12 +954,11 @@ def evaluation_labels_add(*, actor, evaluation: Evaluation, data: bytes, filenam
     is checked in full (ids known and not labelled before, labels valid for the task) before anything is
     stored; a refusal stores nothing. The recomputation replaces the metrics with those over every labelled
     row so far; a computation still running for the evaluation is fenced out (its claim no longer holds)
-    and the metric windows it overlaps are recomputed after it (``windows_refresh_for``).
+    and the metric windows it overlaps are recomputed after it (``windows_refresh_for``). A label file of more
+    than ``PORTAL_MAX_ROWS`` labels comes as an upload in parts (``evaluation_labels_add_file``).
     """
     _require_uploader(actor, evaluation.version)
-    if not evaluation.columns.get("prediction_id"):
-        raise ConflictError(f"Evaluation #{evaluation.pk} was uploaded with its outcomes; labels are added only "
-                            "to production evaluations uploaded without a target column, with prediction ids.")
+    require_labels_later(evaluation)
     parsed = _parse_labels(data, filename=filename, evaluation=evaluation)
     with transaction.atomic():
         # One batch at a time per evaluation: two batches labelling the same id cannot both pass the check.
@@ -957,17 +969,199 @@ def evaluation_labels_add(*, actor, evaluation: Evaluation, data: bytes, filenam
                                                          target_column=evaluation.columns["target"]))
         digest, raw_path = storage.put(data, kind="raw", suffix=f".{parsed.file_format}")
         _, parquet_path = storage.put(columnar, kind="labels", suffix=".parquet")
-        batch = LabelBatch.objects.create(evaluation=evaluation, filename=filename[:255],
-                                          file_format=parsed.file_format, sha256=digest, size_bytes=len(data),
-                                          raw_path=raw_path, parquet_path=parquet_path, row_count=parsed.row_count,
-                                          created_by=actor)
-        audit_record(actor=actor, action="evaluation.labels_added", obj=evaluation,
-                     changes={"label_sha256": [None, digest], "labels": [None, parsed.row_count]})
-        Evaluation.objects.filter(pk=evaluation.pk).update(
-            status=Evaluation.Status.QUEUED, error="", started_at=None, heartbeat_at=None, finished_at=None,
-            enqueued_at=None, attempts=0)
-        transaction.on_commit(lambda: enqueue(evaluation.pk))
+        return _record_labels(actor, evaluation, filename=filename, file_format=parsed.file_format, sha256=digest,
+                              size=len(data), raw_path=raw_path, parquet_path=parquet_path, count=parsed.row_count)
+
+
+def _record_labels(actor, evaluation: Evaluation, *, filename: str, file_format: str, sha256: str, size: int,
+                   raw_path: str, parquet_path: str, count: int) -> LabelBatch:
+    """Record a checked and stored label file and queue its evaluation's recomputation (in the caller's
+    transaction, the evaluation's row locked)."""
+    batch = LabelBatch.objects.create(evaluation=evaluation, filename=filename[:255], file_format=file_format,
+                                      sha256=sha256, size_bytes=size, raw_path=raw_path, parquet_path=parquet_path,
+                                      row_count=count, created_by=actor)
+    audit_record(actor=actor, action="evaluation.labels_added", obj=evaluation,
+                 changes={"label_sha256": [None, sha256], "labels": [None, count]})
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        status=Evaluation.Status.QUEUED, error="", started_at=None, heartbeat_at=None, finished_at=None,
+        enqueued_at=None, attempts=0)
+    transaction.on_commit(lambda: enqueue(evaluation.pk))
     return batch
+
+
+# What labels a row of the evaluation (``_labelled_rows``; 0: nothing yet): an earlier label file, the file checked.
+_EARLIER, _THIS_FILE = 1, 2
+
+
+def evaluation_labels_add_file(*, actor, evaluation: Evaluation, path: str, filename: str,
+                               sha256: str) -> LabelBatch:
+    """``evaluation_labels_add`` for a label file of any length on local disk (an upload in parts, assembled
+    by a worker; ``sha256`` verified). A CSV or JSON Lines file is checked in pieces of at most
+    ``PORTAL_MAX_ROWS`` labels (``streaming.label_pieces``), each as a label file sent alone, against the
+    evaluation's ids and every label before it (earlier label files, earlier pieces), and written to one stored
+    copy piece by piece: memory holds one piece and a byte a row of the evaluation, whatever the file's length.
+    The first piece with problems refuses the file, with those problems and the row where checking stopped, and
+    nothing is stored. Another format within ``PORTAL_MAX_UPLOAD_MB`` is read whole, as sent alone.
+
+    The check runs without locking the evaluation (at 50M rows it takes minutes); once it passed, the label
+    files that arrived meanwhile are compared with this one's rows under the lock, so two files labelling one
+    prediction cannot both be stored."""
+    _require_uploader(actor, evaluation.version)
+    require_labels_later(evaluation)
+    with open(path, "rb") as handle:
+        head = handle.read(ingest.SNIFF_BYTES)
+    try:
+        file_format = sniff_format(head)
+    except ingest.IngestError:
+        file_format = None
+    if file_format not in ("csv", "jsonl"):
+        if os.path.getsize(path) > settings.PORTAL_MAX_UPLOAD_BYTES:
+            raise UploadRejected([ingest.Problem(None, (), (
+                f"a label file over {settings.PORTAL_MAX_UPLOAD_BYTES // 2**20} MB (PORTAL_MAX_UPLOAD_MB) is checked "
+                "as it is read, which CSV and JSON Lines allow; send it as CSV or JSON Lines"))])
+        with open(path, "rb") as handle:
+            return evaluation_labels_add(actor=actor, evaluation=evaluation, data=handle.read(), filename=filename)
+    id_column, target = evaluation.columns["prediction_id"], evaluation.columns["target"]
+    if labels.ROW_COLUMN in (id_column, target):
+        raise UploadRejected([ingest.Problem(None, (), (
+            f"a label file sent in parts is stored with each label's row in the column {labels.ROW_COLUMN!r}, "
+            "which this evaluation's prediction-id or target column is called; send labels in files of at most "
+            f"{settings.PORTAL_MAX_ROWS:,} rows (PORTAL_MAX_ROWS) instead"))])
+    size, seen = os.path.getsize(path), set(evaluation.label_batches.values_list("pk", flat=True))
+    taken, legacy = _labelled_rows(evaluation, seen)
+    copy = f"{path}.labels.parquet"
+    try:
+        count = _check_label_pieces(evaluation, path, copy, file_format=file_format, filename=filename, taken=taken,
+                                    legacy=legacy)
+        with transaction.atomic():
+            evaluation = Evaluation.objects.select_for_update(of=("self",)).select_related("version__model").get(
+                pk=evaluation.pk)
+            _require_unlabelled_since(evaluation, seen, taken)
+            raw_path = storage.put_path(path, digest=sha256, kind="raw", suffix=f".{file_format}")
+            with open(copy, "rb") as handle:
+                copy_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+            parquet_path = storage.put_path(copy, digest=copy_sha256, kind="labels", suffix=".parquet")
+            return _record_labels(actor, evaluation, filename=filename, file_format=file_format, sha256=sha256,
+                                  size=size,
+                                  raw_path=raw_path, parquet_path=parquet_path, count=count)
+    finally:
+        with suppress(FileNotFoundError):
+            os.remove(copy)
+
+
+def _labelled_rows(evaluation: Evaluation, batch_ids) -> tuple[np.ndarray, list[str]]:
+    """A byte for each row of the evaluation, ``_EARLIER`` where one of the label files ``batch_ids`` labels it;
+    and the stored copies of those that hold no rows (stored before rows were), checked by id."""
+    id_column, target = evaluation.columns["prediction_id"], evaluation.columns["target"]
+    with storage.open(evaluation.parquet_path) as handle:
+        taken = np.zeros(batches.row_count(handle), dtype=np.int8)
+    legacy = []
+    for path in LabelBatch.objects.filter(pk__in=batch_ids).order_by("pk").values_list("parquet_path", flat=True):
+        with storage.open(path) as handle:
+            names = batches.column_names(handle)
+        if not labels.has_rows(names, id_column=id_column, target_column=target):
+            legacy.append(path)
+            continue
+        for rows in _stored_ids(path, labels.ROW_COLUMN):
+            taken[_checked_rows(rows.to_numpy(), len(taken), evaluation)] = _EARLIER
+    return taken, legacy
+
+
+def _checked_rows(rows: np.ndarray, count: int, evaluation: Evaluation) -> np.ndarray:
+    if len(rows) and (rows.min() < 0 or rows.max() >= count):
+        raise ValueError(f"labels of evaluation #{evaluation.pk} were stored for row {int(rows.max())}, but it has "
+                         f"{count} rows")
+    return rows
+
+
+def _check_label_pieces(evaluation: Evaluation, path: str, copy: str, *, file_format: str, filename: str,
+                        taken: np.ndarray, legacy: list[str]) -> int:
+    """Check a label file piece by piece (``evaluation_labels_add_file``) and write its stored copy to ``copy``;
+    marks its rows ``_THIS_FILE`` in ``taken``. Returns how many labels it holds."""
+    id_column, target = evaluation.columns["prediction_id"], evaluation.columns["target"]
+    name, count, writer, checked_to = f"evaluation #{evaluation.pk}", 0, None, 0
+    try:
+        with open(path, "rb") as handle:
+            for piece in label_pieces(handle, file_format=file_format, max_rows=settings.PORTAL_MAX_ROWS):
+                try:
+                    parsed = _parse_labels(piece.data, filename=filename, evaluation=evaluation)
+                    checked = labels.check(
+                        parsed, id_column=id_column, evaluation_ids=_stored_ids(evaluation.parquet_path, id_column),
+                        labelled_ids=(ids for stored in legacy for ids in _stored_ids(stored, id_column)),
+                        evaluation_name=name)
+                    problems = checked.problems or _again(parsed, checked.rows, taken, id_column)
+                    if problems:
+                        raise UploadRejected(problems)
+                except UploadRejected as exc:
+                    raise UploadRejected([*_shifted(exc.problems, piece.shift), *_checked_up_to(checked_to)]) from None
+                taken[checked.rows] = _THIS_FILE
+                table = pa.Table.from_pandas(labels.stored(parsed.df, checked.rows, id_column=id_column,
+                                                           target_column=target), preserve_index=False)
+                table = table.cast(pa.schema([field.with_type(field.type.value_type)
+                                              if pa.types.is_dictionary(field.type) else field
+                                              for field in table.schema]))
+                if writer is None:
+                    writer = pq.ParquetWriter(copy, table.schema, **ingest.parquet_options(table.schema))
+                elif table.schema != writer.schema:
+                    table = _same_types(table, writer.schema, piece, checked_to)
+                writer.write_table(table, row_group_size=ingest.PARQUET_ROW_GROUP_ROWS)
+                count, checked_to = count + parsed.row_count, piece.end
+    except ingest.IngestError as exc:  # a row that never ends (``label_pieces``)
+        raise UploadRejected([*exc.problems, *_checked_up_to(checked_to)]) from None
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise UploadRejected([ingest.Problem(None, (), "the file is empty")])
+    return count
+
+
+def _again(parsed: ingest.ParsedLabels, rows: np.ndarray, taken: np.ndarray, id_column: str) -> list:
+    """Labels of rows an earlier label file labels, or an earlier piece of the same file."""
+    problems, ids = [], parsed.df[id_column]
+    for mark, what in ((_EARLIER, "was labelled by an earlier label file; labels are not replaced (upload the "
+                                  "evaluation again to correct them)"),
+                       (_THIS_FILE, "appears more than once in this file (each prediction has one label)")):
+        again = taken[rows] == mark
+        if again.any():
+            problems.append(parsed.rows.problem(id_column, again, f"prediction id {ids[again].iloc[0]!r} {what}"))
+    return problems
+
+
+def _shifted(problems, shift: int) -> list:
+    return [ingest.Problem(p.column, tuple(row + shift for row in p.rows), p.message) for p in problems]
+
+
+def _checked_up_to(line: int) -> list:
+    if not line:
+        return []
+    return [ingest.Problem(None, (), f"the lines up to {line:,} were checked and had no problem; the file was not "
+                                     "checked past the problems above")]
+
+
+def _same_types(table: pa.Table, schema: pa.Schema, piece, checked_to: int) -> pa.Table:
+    """A piece's labels in the types of the first piece's (whole numbers in one, decimals in another)."""
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise UploadRejected([ingest.Problem(None, (), (
+            f"the labels after line {checked_to:,} have other types than those before them ({table.schema} against "
+            f"{schema})")), *_checked_up_to(checked_to)]) from None
+
+
+def _require_unlabelled_since(evaluation: Evaluation, seen, taken: np.ndarray) -> None:
+    """Refuse a label file whose rows a label file stored while it was checked labels too (under the lock)."""
+    for batch in evaluation.label_batches.exclude(pk__in=seen).order_by("pk"):
+        both, first = 0, None
+        for rows in _stored_ids(batch.parquet_path, labels.ROW_COLUMN):
+            rows = _checked_rows(rows.to_numpy(), len(taken), evaluation)
+            shared = rows[taken[rows] == _THIS_FILE]
+            both, first = both + len(shared), first if first is not None or not len(shared) else int(shared.min())
+        if both:
+            raise UploadRejected([ingest.Problem(None, (), (
+                f"label file {batch.filename!r}, stored while this one was checked, labels {both:,} of the same "
+                f"predictions (evaluation row {first + 1:,} among them); labels are not replaced. Send this file "
+                "again without them"))])
 
 
 def windows_refresh_for(*, evaluation_id: int) -> int:

@@ -29,6 +29,7 @@ checked while they are hashed and copied (``uploads``). A JSON array (``[`` ...)
 """
 
 import bisect
+import contextlib
 import hashlib
 import os
 import queue
@@ -1203,3 +1204,86 @@ def check_and_convert(source, *, parquet_path: str | None, spec: dict | None, ma
 def _datetime(stamp: pd.Timestamp | None) -> datetime | None:
     return None if stamp is None or pd.isna(stamp) else stamp.to_pydatetime()
 
+
+
+# A label file is read in pieces of at most this many bytes (and rows: ``label_pieces``).
+LABEL_BLOCK_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class LabelPiece:
+    """Part of a label file, as a file of its own for ``ingest.parse_labels`` (a CSV's header before its rows):
+    ``data``; ``shift``, what to add to a row number of ``data`` to get the file's; ``end``, the file's last line
+    in it."""
+
+    data: bytes
+    shift: int
+    end: int
+
+
+def label_pieces(handle, *, file_format: str, max_rows: int,
+                 block_bytes: int = LABEL_BLOCK_BYTES) -> Iterator[LabelPiece]:
+    """A CSV or JSON Lines label file (``handle``, binary, read once) in pieces of at most ``max_rows`` lines and
+    about ``block_bytes``, each cut at a line end outside quotes: each piece is checked like a label file sent
+    alone, so a file of any length is read in the memory of one piece. The first piece is the file's beginning
+    as it is (blank lines and header included), so its row numbers are the file's; the others start with the
+    header line. A row longer than ``MAX_PIECES`` blocks (a quote never closed) is refused with its row."""
+    csv, limit = file_format == "csv", MAX_PIECES * block_bytes
+    header, delimiter, lines, buffer, ended, given = b"", ",", 0, bytearray(), False, False
+    while True:
+        while not ended and len(buffer) < block_bytes:
+            read = handle.read(block_bytes - len(buffer))
+            if read:
+                buffer += read
+            else:
+                ended = True
+        if not buffer or (given and ingest._first_content_byte(buffer, 0) == len(buffer)):
+            return  # the end, or only blank lines left: nothing to check
+        rows_from = 0  # the rows counted start here: the first piece's blank lines and header come on top
+        if not given:  # the first piece: from the first line with content (a CSV: after its header)
+            bom = len(ingest.UTF8_BOM) if buffer.startswith(ingest.UTF8_BOM) else 0
+            start = ingest._first_content_byte(buffer, bom)
+            line_end = buffer.find(b"\n", start)
+            if line_end < 0 and not ended and len(buffer) < limit:
+                block_bytes *= 2  # a header longer than the bytes read so far
+                continue
+            rows_from = buffer.rfind(b"\n", 0, start) + 1
+            if csv:
+                header = bytes(buffer[start:line_end + 1]) if line_end >= 0 else bytes(buffer[start:]) + b"\n"
+                rows_from = line_end + 1 if line_end >= 0 else len(buffer)
+                with contextlib.suppress(IngestError, ValueError):
+                    delimiter = ingest._csv_header(header, 0)[1]
+        cut = _label_rows_end(buffer, max_rows, csv, rows_from)
+        if cut is None and csv and not ended:
+            cut = _row_end_as_read(buffer, len(buffer), delimiter)  # a quote inside an unquoted value
+            cut = cut if cut is not None and cut > rows_from else None
+        if cut is None:
+            if not ended:
+                if len(buffer) >= limit:
+                    raise IngestError([Problem(None, (lines + 1,), _too_long(len(buffer), csv))])
+                block_bytes *= 2
+                continue
+            cut = len(buffer)
+        with memoryview(buffer) as view:
+            piece = bytes(view[:cut])
+        del buffer[:cut]
+        if given and ingest._first_content_byte(piece, 0) == len(piece):
+            lines += piece.count(b"\n")  # blank lines only: counted, not checked
+            continue
+        data, shift = (piece, 0) if not given else (header + piece, lines - 1) if csv else (piece, lines)
+        lines, given = lines + piece.count(b"\n"), True
+        yield LabelPiece(data, shift, lines + (0 if piece.endswith(b"\n") else 1))
+
+
+def _label_rows_end(buffer: bytearray, max_rows: int, csv: bool, start: int = 0) -> int | None:
+    """The offset just after the ``max_rows``-th line feed of ``buffer`` from ``start`` (a row's start), or its
+    last one when there are fewer; in a CSV only line feeds outside quotes count (an even number of quotes before
+    them). None when there is none."""
+    raw = np.frombuffer(buffer, np.uint8)[start:]
+    feeds = np.flatnonzero(raw == 10) + start
+    if csv and len(feeds):
+        quotes = np.flatnonzero(raw == 34) + start
+        if len(quotes):
+            feeds = feeds[np.searchsorted(quotes, feeds) % 2 == 0]
+    del raw
+    return int(feeds[min(max_rows, len(feeds)) - 1]) + 1 if len(feeds) else None

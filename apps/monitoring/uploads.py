@@ -49,7 +49,7 @@ from apps.inventory.models import ModelVersion, Stage
 from apps.monitoring import batches, ingest, labels, services, storage, streaming
 from apps.monitoring.ingest import IngestError, Problem
 from apps.monitoring.limits import upload_limits
-from apps.monitoring.models import Evaluation, ReferenceData, UploadSession
+from apps.monitoring.models import Evaluation, LabelBatch, ReferenceData, UploadSession
 
 logger = logging.getLogger(__name__)
 BLOCK_BYTES = 1024 * 1024
@@ -81,12 +81,20 @@ def upload_sessions_for(user):
 
 @transaction.atomic
 def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha256: str, purpose: str,
-                 options: dict) -> UploadSession:
+                 options: dict, evaluation: Evaluation | None = None) -> UploadSession:
     """Open an upload of ``size`` bytes; ``options`` are the evaluation's (kind, columns, sensitive_features,
-    positive_label). ``sha256`` may be empty: it is then given when the upload is completed (a client hashes the
-    file while it sends it). Refuses a file over ``PORTAL_MAX_LARGE_UPLOAD_GB`` before any byte is sent (413), and one
-    the storage's disk has no room for (507)."""
+    positive_label); late labels (``purpose`` labels) name the ``evaluation`` of ``version`` they are for.
+    ``sha256`` may be empty: it is then given when the upload is completed (a client hashes the file while it
+    sends it). Refuses a file over ``PORTAL_MAX_LARGE_UPLOAD_GB`` before any byte is sent (413), and one the
+    storage's disk has no room for (507)."""
     require(actor, Capability.UPLOAD_EVALUATION, version.model)
+    if purpose == UploadSession.Purpose.LABELS:
+        if evaluation is None:
+            raise DomainError("Name the evaluation the labels are for.", field="evaluation")
+        if evaluation.version_id != version.pk:
+            raise DomainError(f"Evaluation #{evaluation.pk} is not an evaluation of {version}.", field="evaluation")
+        services.require_labels_later(evaluation)
+        options = {"evaluation": evaluation.pk}
     limit = settings.PORTAL_MAX_LARGE_UPLOAD_BYTES
     if size < 1:
         raise DomainError("size must be the file's size in bytes, at least 1.", field="size")
@@ -493,6 +501,9 @@ def _assemble(session: UploadSession, folder: str) -> None:
                                             "and its Parquet copy). Ask the administrator to free space, then "
                                             "upload it again.")])
         return
+    if session.purpose == UploadSession.Purpose.LABELS:
+        _ingest_labels(session, folder)
+        return
     with files.open_file(session.part_name(1)) as part:
         head = part.read(ingest.SNIFF_BYTES)
     try:
@@ -510,6 +521,31 @@ def _assemble(session: UploadSession, folder: str) -> None:
         _ingest_whole(session, path)
     else:
         _ingest_streaming(session, path, folder)
+
+
+def _ingest_labels(session: UploadSession, folder: str) -> None:
+    """Late labels: the file assembled, then checked in pieces and stored by
+    ``services.evaluation_labels_add_file``; the evaluation is recomputed with them."""
+    path = os.path.join(folder, "file")
+    digest = _concatenate(session, path)
+    if digest != session.sha256:
+        _reject(session, [_digest_problem(session, digest)])
+        return
+    evaluation = Evaluation.objects.select_related("version__model").filter(
+        pk=session.options.get("evaluation"), version=session.version).first()
+    if evaluation is None:
+        _reject(session, [Problem(None, (), "the evaluation these labels are for was deleted")])
+        return
+    try:
+        batch = services.evaluation_labels_add_file(actor=session.created_by, evaluation=evaluation, path=path,
+                                                    filename=session.filename, sha256=digest)
+    except services.UploadRejected as exc:
+        _reject(session, exc.problems)
+        return
+    except DomainError as exc:
+        _reject(session, [Problem(None, (), exc.message)])
+        return
+    _complete(session, evaluation=evaluation, label_batch=batch)
 
 
 def _digest_problem(session: UploadSession, digest: str) -> Problem:
@@ -687,11 +723,11 @@ def _reject(session: UploadSession, problems) -> None:
 
 @transaction.atomic
 def _complete(session: UploadSession, *, evaluation: Evaluation | None = None,
-              reference: ReferenceData | None = None) -> None:
+              reference: ReferenceData | None = None, label_batch: LabelBatch | None = None) -> None:
     session.state, session.finished_at = UploadSession.State.COMPLETE, timezone.now()
-    session.evaluation, session.reference = evaluation, reference
-    session.save(update_fields=["state", "finished_at", "evaluation", "reference"])
-    made = evaluation or reference
+    session.evaluation, session.reference, session.label_batch = evaluation, reference, label_batch
+    session.save(update_fields=["state", "finished_at", "evaluation", "reference", "label_batch"])
+    made = label_batch or evaluation or reference
     audit_record(actor=None, action="upload.completed", obj=session,
                  changes={"state": ["processing", "complete"], "result": [None, str(made)]})
 

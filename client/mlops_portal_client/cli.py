@@ -15,7 +15,7 @@ import urllib.error
 from collections.abc import Sequence
 from typing import Any
 
-from mlops_portal_client.client import DEFAULT_CHUNK_THRESHOLD, PortalClient, PortalError
+from mlops_portal_client.client import DEFAULT_CHUNK_THRESHOLD, LABELS_CHUNK_THRESHOLD, PortalClient, PortalError
 from mlops_portal_client.parts import DEFAULT_CONCURRENCY
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     labels = command("add-labels", "add the outcomes of a production evaluation's predictions (late labels)")
     labels.add_argument("evaluation_id", type=int)
     labels.add_argument("file", help="CSV, JSON Lines or Parquet: the prediction-id column and the target column")
+    _part_options(labels, LABELS_CHUNK_THRESHOLD, "at most the rows the portal takes in one request")
     labels.add_argument("--wait", action="store_true", help="wait for the recomputed metrics and print them")
     labels.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
 
@@ -155,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _part_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--chunk-threshold-mb", type=float, default=DEFAULT_CHUNK_THRESHOLD / 2**20,
-                         help="files larger than this go in parts, resumably (default 64, the portal's part size)")
+def _part_options(command: argparse.ArgumentParser, threshold: int = DEFAULT_CHUNK_THRESHOLD,
+                  why: str = "the portal's part size") -> None:
+    command.add_argument("--chunk-threshold-mb", type=float, default=threshold / 2**20,
+                         help=f"files larger than this go in parts, resumably (default {threshold / 2**20:g}, {why})")
     command.add_argument("--resume", metavar="UPLOAD_ID",
                          help="go on with this upload in parts (by default the state file beside the file says)")
     command.add_argument("--concurrency", type=_at_least_one, default=DEFAULT_CONCURRENCY, metavar="N",
@@ -198,7 +200,8 @@ def run(client: PortalClient, args: argparse.Namespace) -> tuple[dict, int]:
             timestamp_column=args.timestamp_column)
         return _evaluation_outcome(client.wait(result["id"], timeout=args.timeout) if args.wait else result)
     if args.command == "add-labels":
-        batch = client.add_labels(args.evaluation_id, args.file)
+        batch = client.add_labels(args.evaluation_id, args.file, chunk_threshold=_threshold(args), resume=args.resume,
+                                  concurrency=args.concurrency)
         return _evaluation_outcome(client.wait(args.evaluation_id, timeout=args.timeout)) if args.wait else (batch, OK)
     if args.command == "reference":
         return client.upload_reference(args.version, args.file, chunk_threshold=_threshold(args),

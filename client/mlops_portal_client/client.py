@@ -28,6 +28,9 @@ from mlops_portal_client.parts import DEFAULT_CONCURRENCY, PartUploader
 
 JSON = dict[str, Any]
 DEFAULT_CHUNK_THRESHOLD = 64 * 1024 * 1024
+# A label file over this goes in parts: one request takes at most PORTAL_MAX_ROWS (2M) labels, and a row of a label
+# file is at least a unique id, a delimiter, a label and a line end: a smaller file holds about 2M at most.
+LABELS_CHUNK_THRESHOLD = 8 * 1024 * 1024
 FINISHED = ("done", "failed")
 
 
@@ -167,7 +170,7 @@ class PortalClient:
         """Upload results; answers the evaluation (``wait`` for its metrics).
 
         A production file may leave out the target column when it has ``prediction_id_column``: drift is
-        computed at once, performance once ``add_labels`` sends the outcomes (in parts too, at any size).
+        computed at once, performance once ``add_labels`` sends the outcomes (in parts too, of any length).
 
         A file over ``chunk_threshold`` bytes goes in parts, ``concurrency`` at once (memory holds that many
         parts): the answer comes once the portal assembled and checked it, or with ``wait=False`` as soon as the
@@ -214,9 +217,24 @@ class PortalClient:
             "target_column": target_column, "prediction_column": prediction_column, "score_column": score_column,
             "timestamp_column": timestamp_column})
 
-    def add_labels(self, evaluation_id: int, source: Any) -> JSON:
+    def add_labels(self, evaluation_id: int, source: Any, *, chunk_threshold: int = LABELS_CHUNK_THRESHOLD,
+                   resume: str | None = None, progress: Callable[[int, int], None] | None = None,
+                   concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True) -> JSON:
         """Send the outcomes of a production evaluation's predictions: a file (or DataFrame) of the prediction-id
-        column and the target column. Answers the stored label batch; the evaluation is recomputed (``wait``)."""
+        column and the target column; the evaluation is then recomputed (``wait`` for it). Answers the stored label
+        batch.
+
+        A file on disk over ``chunk_threshold`` bytes (default 8 MB: one request takes at most the portal's
+        PORTAL_MAX_ROWS labels) goes in parts, resumably, and any number of labels is checked by a worker: the
+        answer is then the finished upload, whose ``label_batch`` is the label batch's id (with ``wait=False``, the
+        upload as soon as the portal has the whole file). A refused file raises ``PortalError`` (400) either way.
+        """
+        path = _large_file(source, chunk_threshold)
+        if path is not None:
+            version = self.evaluation(evaluation_id)["model_version"]
+            return PartUploader(self, progress=progress, concurrency=concurrency).send(
+                path, {"model_version": int(version), "purpose": "labels", "evaluation": int(evaluation_id)},
+                resume=resume, wait=wait)
         filename, data = _payload(source)
         body, content_type = _multipart({}, {"file": (filename, data)})
         return self._request("POST", f"/api/v1/evaluations/{int(evaluation_id)}/labels/", body=body,

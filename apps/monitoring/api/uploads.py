@@ -13,7 +13,7 @@ from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
 from apps.monitoring import uploads
 from apps.monitoring.api.serializers import PREDICTION_ID_HELP, EvaluationOptionsSerializer, ProblemSerializer
-from apps.monitoring.models import UploadSession
+from apps.monitoring.models import Evaluation, UploadSession
 
 PART_SHA256 = OpenApiParameter("X-Part-SHA256", str, OpenApiParameter.HEADER, required=True,
                                description="The part's SHA-256 in hexadecimal; a part that does not match it is "
@@ -31,7 +31,12 @@ class UploadStartSerializer(EvaluationOptionsSerializer):
                                              "be left out and given when completing the upload instead (a client "
                                              "can then hash the file while it sends it).")
     purpose = serializers.ChoiceField(choices=UploadSession.Purpose.choices, default="evaluation",
-                                      help_text="evaluation (results) or reference (a version's training features)")
+                                      help_text="evaluation (results), reference (a version's training features) or "
+                                                "labels (late labels of a production evaluation: `evaluation`)")
+    evaluation = serializers.PrimaryKeyRelatedField(
+        queryset=Evaluation.objects.select_related("version"), required=False, allow_null=True, default=None,
+        help_text="purpose labels: the production evaluation of model_version the labels are for (a file of "
+                  "prediction ids and targets, as POST /api/v1/evaluations/{id}/labels/ takes, of any length)")
     # Here rather than in the options: an evaluation registered by reference always has its target.
     prediction_id_column = serializers.CharField(
         required=False, default="prediction_id", validators=[validate_single_line], help_text=PREDICTION_ID_HELP)
@@ -50,16 +55,20 @@ class UploadSessionSerializer(serializers.ModelSerializer):
     received = serializers.SerializerMethodField(help_text="Numbers of the parts stored so far.")
     missing = serializers.SerializerMethodField(help_text="Numbers of the parts still to send.")
     evaluation = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
-                                                    help_text="The evaluation made from the file, once complete.")
+                                                    help_text="The evaluation made from the file (late labels: the one "
+                                                              "labelled), once complete.")
     reference = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    label_batch = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                                     help_text="Late labels: the label file stored, once complete "
+                                                               "(the evaluation is recomputed with it).")
     problems = ProblemSerializer(many=True, read_only=True, help_text="Why a rejected file was refused.")
     urls = serializers.SerializerMethodField()
 
     class Meta:
         model = UploadSession
         fields = ["id", "model_version", "purpose", "filename", "size", "sha256", "part_size", "parts", "state",
-                  "received", "missing", "options", "evaluation", "reference", "problems", "error", "created_at",
-                  "expires_at", "finished_at", "urls"]
+                  "received", "missing", "options", "evaluation", "reference", "label_batch", "problems", "error",
+                  "created_at", "expires_at", "finished_at", "urls"]
         read_only_fields = fields
 
     def get_received(self, session) -> list[int]:
@@ -98,8 +107,9 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
     @extend_schema(summary="Start an upload in parts of a file too large for one request",
                    request=UploadStartSerializer,
                    responses={201: UploadSessionSerializer, 400: INVALID,
-                              409: OpenApiResponse(description="The model version is retired, or the person "
-                                                               "already has PORTAL_MAX_OPEN_UPLOADS uploads open."),
+                              409: OpenApiResponse(description="The model version is retired, the person already "
+                                                               "has PORTAL_MAX_OPEN_UPLOADS uploads open, or (labels) "
+                                                               "the evaluation was uploaded with its outcomes."),
                               413: OpenApiResponse(description="The file is over PORTAL_MAX_LARGE_UPLOAD_GB."),
                               507: OpenApiResponse(description="The storage's disk has no room for the file while it "
                                                                "is checked (about 2.7 times its size), counting "
@@ -110,7 +120,7 @@ class UploadViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
         data = body.validated_data
         session = uploads.upload_start(
             actor=request.user, version=data["model_version"], filename=data["filename"], size=data["size"],
-            sha256=data["sha256"], purpose=data["purpose"],
+            sha256=data["sha256"], purpose=data["purpose"], evaluation=data["evaluation"],
             options={"kind": data["kind"], "sensitive_features": data["sensitive_features"],
                      "positive_label": data["positive_label"], "prediction_id_column": data["prediction_id_column"],
                      "columns": {"target": data["target_column"], "prediction": data["prediction_column"],
