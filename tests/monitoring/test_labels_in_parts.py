@@ -221,7 +221,7 @@ def test_problems_in_a_later_piece_name_the_files_rows_and_nothing_is_stored(
     sent.loc[131, "y_true"] = "1"
     problems = refused(scientist, evaluation, csv_bytes(sent), tmp_path)
     assert problems[0] == ("column 'prediction_id', row 132: prediction id 'nope' is not one of the 300 predictions "
-                           "of evaluation #%d (1 unknown ids)" % evaluation.pk)
+                           f"of evaluation #{evaluation.pk} (1 unknown ids)")
 
     sent.loc[130, "prediction_id"] = "p7"     # labelled in the first piece (file row 9)
     problems = refused(scientist, evaluation, csv_bytes(sent), tmp_path)
