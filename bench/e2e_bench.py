@@ -73,6 +73,57 @@ def write_evaluation(path: Path, rows: int) -> None:
             writer.close()
 
 
+def write_late_labels(predictions: Path, outcomes: Path, rows: int) -> None:
+    """Late labels (``--labels``): the same evaluation as production predictions without their target, with a
+    prediction id a row, and its outcomes (``prediction_id,y_true``) as one label file, written from the last
+    million rows to the first, so the label file's pieces do not follow the evaluation's order."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    from monitoring_bench import generate
+
+    writer = None
+    try:
+        for number, start in enumerate(range(0, rows, CHUNK_ROWS)):
+            frame = generate(min(CHUNK_ROWS, rows - start), seed=number, shift=0.0)
+            frame.insert(0, "prediction_id", [f"p{start + i:09d}" for i in range(len(frame))])
+            table = pa.Table.from_pandas(frame.drop(columns="y_true"), preserve_index=False)
+            writer = writer or pa_csv.CSVWriter(str(predictions), table.schema)
+            writer.write_table(table)
+            pa_csv.write_csv(pa.Table.from_pandas(frame[["prediction_id", "y_true"]], preserve_index=False),
+                             outcomes.with_suffix(f".{number:04d}"))
+    finally:
+        if writer is not None:
+            writer.close()
+    pieces = sorted(outcomes.parent.glob(f"{outcomes.stem}.[0-9][0-9][0-9][0-9]"), reverse=True)
+    with outcomes.open("wb") as out:
+        for number, piece in enumerate(pieces):
+            data = piece.read_bytes()
+            out.write(data if number == 0 else data.split(b"\n", 1)[1])  # one header
+            piece.unlink()
+
+
+def measure_labels(client, version: int, predictions: Path, outcomes: Path, groups: Sequence[int]) -> dict:
+    """Predictions uploaded without their target (waited for), then their outcomes as one label file through the
+    client (in parts over 8 MB): seconds from calling ``add_labels`` until the label file is stored (``stored``:
+    the upload's ``finished_at``) and until the evaluation is computed again with them (``done``), the memory
+    peaks of the web and worker processes over that span, and the coverage the portal reports."""
+    evaluation = client.upload_evaluation(version, predictions, kind="production",
+                                          sensitive_features=["sex", "region"])
+    evaluation = client.wait(evaluation["id"], timeout=3600)
+    peaks = [Peaks(group) for group in groups]
+    started_wall, started = time.time(), time.perf_counter()
+    answer = client.add_labels(evaluation["id"], outcomes)
+    moments = {"answered": time.perf_counter() - started}
+    moments["stored"] = _at(answer["finished_at"]) - started_wall if "finished_at" in answer else moments["answered"]
+    evaluation = client.wait(evaluation["id"], timeout=3600, interval=POLL_SECONDS)
+    if evaluation["status"] != "done":
+        raise SystemExit(f"the evaluation failed after its labels: {evaluation.get('error')}")
+    moments["done"] = _at(evaluation["finished_at"]) - started_wall
+    moments["peaks"] = [peak.growth_mb() for peak in peaks]
+    moments["labels"] = evaluation["metrics"]["labels"]
+    return moments
+
+
 READ_CSV_MEMORY = 14 * 2**30  # address space allowed to the reference read (the portal's processes need the rest)
 
 
@@ -296,6 +347,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--labels", action="store_true",
+                        help="also send each size's outcomes as late labels: one label file, in parts")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="portal-e2e-bench-"))
     sizes = {}
@@ -307,7 +360,7 @@ def main() -> None:
     os.environ.update(env)
     admin(f'CREATE DATABASE "{DATABASE}"')
     processes = []
-    results = []
+    results, late = [], {}
     try:
         version, token = prepare()
         port = free_port()
@@ -330,6 +383,13 @@ def main() -> None:
             web, worker = Peaks(processes[0].pid), Peaks(processes[1].pid)
             moments = measure(client, version, path, groups=[process.pid for process in processes])
             results.append((rows, path.stat().st_size, moments, web.growth_mb(), worker.growth_mb()))
+        for rows in sizes if args.labels else ():
+            predictions, outcomes = scratch / f"predictions-{rows}.csv", scratch / f"outcomes-{rows}.csv"
+            write_late_labels(predictions, outcomes, rows)
+            late[rows] = (outcomes.stat().st_size, measure_labels(client, version, predictions, outcomes,
+                                                                  [process.pid for process in processes]))
+            predictions.unlink()
+            outcomes.unlink()
     finally:
         for proc in processes:
             stop(proc)
@@ -354,6 +414,14 @@ def main() -> None:
     if any(math.isnan(seconds) for seconds in measured.values()):
         print(f"\n(est.): pandas.read_csv could not read that file within {READ_CSV_MEMORY / 2**30:.0f} GB; the "
               "largest size it read, scaled linearly.")
+    if late:
+        print("\n## Late labels: every row's outcome as one label file, sent in parts, to the evaluation recomputed\n")
+        print("| rows | label file | stored | done | web peak | worker peak | labelled |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for rows, (size, moments) in late.items():
+            web, worker = moments["peaks"]
+            print(f"| {rows:,} | {size / 2**20:,.0f} MB | {moments['stored']:.2f} s | {moments['done']:.2f} s | "
+                  f"+{web:,.0f} MB | +{worker:,.0f} MB | {moments['labels']['labelled_rows']:,} |")
     print("\nPeaks: the largest rise of resident memory (VmHWM over RSS at the start of that upload) of any gunicorn "
           "or Celery process, after a warm-up upload loaded the libraries.")
 
