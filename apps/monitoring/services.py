@@ -3,12 +3,14 @@
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import islice
 
 import numpy as np
 import pyarrow as pa
@@ -999,11 +1001,12 @@ def evaluation_labels_add_file(*, actor, evaluation: Evaluation, path: str, file
     by a worker; ``sha256`` verified). A CSV or JSON Lines file is checked in pieces of at most
     ``PORTAL_MAX_ROWS`` labels (``streaming.label_pieces``), each as a label file sent alone, against the
     evaluation's ids and every label before it (earlier label files, earlier pieces), and written to one stored
-    copy piece by piece: memory holds one piece and a byte a row of the evaluation, whatever the file's length.
+    copy piece by piece: memory holds one piece, one bucket of ids (``labels.RowsById``) and a byte a row of the
+    evaluation, whatever the file's length; the disk beside the upload, the ids of both for the time of the check.
     The first piece with problems refuses the file, with those problems and the row where checking stopped, and
     nothing is stored. Another format within ``PORTAL_MAX_UPLOAD_MB`` is read whole, as sent alone.
 
-    The check runs without locking the evaluation (at 50M rows it takes minutes); once it passed, the label
+    The check runs without locking the evaluation (at 50M rows it takes a minute or more); once it passed, the label
     files that arrived meanwhile are compared with this one's rows under the lock, so two files labelling one
     prediction cannot both be stored."""
     _require_uploader(actor, evaluation.version)
@@ -1077,43 +1080,111 @@ def _checked_rows(rows: np.ndarray, count: int, evaluation: Evaluation) -> np.nd
 def _check_label_pieces(evaluation: Evaluation, path: str, copy: str, *, file_format: str, filename: str,
                         taken: np.ndarray, legacy: list[str]) -> int:
     """Check a label file piece by piece (``evaluation_labels_add_file``) and write its stored copy to ``copy``;
-    marks its rows ``_THIS_FILE`` in ``taken``. Returns how many labels it holds."""
-    id_column, target = evaluation.columns["prediction_id"], evaluation.columns["target"]
-    name, count, writer, checked_to = f"evaluation #{evaluation.pk}", 0, None, 0
+    marks its rows ``_THIS_FILE`` in ``taken``. Returns how many labels it holds.
+
+    The file is read once, each piece parsed and checked as a label file sent alone and kept beside it (as Arrow,
+    with its ids put in buckets by ``labels.RowsById``); the evaluation's ids are read once into the same buckets;
+    then the pieces are taken again in order, each with the evaluation rows of its ids, checked against the labels
+    before it and written to the copy. A piece with problems is parsed again and checked as it was before the
+    buckets (``_piece_problems``), so a refusal names the same rows and the first piece with problems wins, whether
+    its problems are in its text or in its ids (25 pieces against 50 million rows read them once, not 25 times)."""
+    id_column = evaluation.columns["prediction_id"]
+    folder = f"{path}.pieces"
+    shutil.rmtree(folder, ignore_errors=True)  # left by a worker killed while it checked the same upload
+    os.makedirs(folder)
+    try:
+        with labels.RowsById(folder, evaluation_rows=len(taken)) as join:
+            ends, failure = _kept_pieces(evaluation, path, folder, join, file_format=file_format, filename=filename)
+            if not ends:  # nothing to check against the evaluation
+                raise UploadRejected(failure or [ingest.Problem(None, (), "the file is empty")])
+            join.add_evaluation(_stored_ids(evaluation.parquet_path, id_column))
+            join.join()
+            count, checked_to, writer = 0, 0, None
+            try:
+                for number, end in enumerate(ends):
+                    with pa.OSFile(os.path.join(folder, f"piece-{number}.arrow")) as source:
+                        table = pa.ipc.open_file(source).read_all()
+                    rows = join.rows(np.load(os.path.join(folder, f"piece-{number}.npy")))
+                    if _needs_problems(table.column(id_column), rows, taken, legacy, id_column):
+                        problems = _piece_problems(evaluation, path, number, file_format=file_format,
+                                                   filename=filename, taken=taken, legacy=legacy)
+                        raise UploadRejected([*problems, *_checked_up_to(checked_to)])
+                    taken[rows] = _THIS_FILE
+                    order = np.argsort(rows, kind="stable")
+                    table = table.take(order).append_column(labels.ROW_COLUMN, pa.array(rows[order]))
+                    if writer is None:
+                        writer = pq.ParquetWriter(copy, table.schema, **ingest.parquet_options(table.schema))
+                    elif table.schema != writer.schema:
+                        table = _same_types(table, writer.schema, checked_to)
+                    writer.write_table(table, row_group_size=ingest.PARQUET_ROW_GROUP_ROWS)
+                    count, checked_to = count + len(table), end
+            finally:
+                if writer is not None:
+                    writer.close()
+            if failure is not None:
+                raise UploadRejected([*failure, *_checked_up_to(checked_to)])
+            return count
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _kept_pieces(evaluation: Evaluation, path: str, folder: str, join: labels.RowsById, *, file_format: str,
+                 filename: str) -> tuple[list[int], list | None]:
+    """Parse the label file a piece at a time, each kept in ``folder`` (its labels as Arrow, its ids' buckets);
+    returns the line each kept piece ends on, and the problems of the first piece that does not parse (the pieces
+    before it are checked against the evaluation before those are reported: their problems come first)."""
+    ends = []
     try:
         with open(path, "rb") as handle:
-            for piece in label_pieces(handle, file_format=file_format, max_rows=settings.PORTAL_MAX_ROWS):
+            for number, piece in enumerate(label_pieces(handle, file_format=file_format,
+                                                        max_rows=settings.PORTAL_MAX_ROWS)):
                 try:
                     parsed = _parse_labels(piece.data, filename=filename, evaluation=evaluation)
-                    checked = labels.check(
-                        parsed, id_column=id_column, evaluation_ids=_stored_ids(evaluation.parquet_path, id_column),
-                        labelled_ids=(ids for stored in legacy for ids in _stored_ids(stored, id_column)),
-                        evaluation_name=name)
-                    problems = checked.problems or _again(parsed, checked.rows, taken, id_column)
-                    if problems:
-                        raise UploadRejected(problems)
                 except UploadRejected as exc:
-                    raise UploadRejected([*_shifted(exc.problems, piece.shift), *_checked_up_to(checked_to)]) from None
-                taken[checked.rows] = _THIS_FILE
-                table = pa.Table.from_pandas(labels.stored(parsed.df, checked.rows, id_column=id_column,
-                                                           target_column=target), preserve_index=False)
+                    return ends, _shifted(exc.problems, piece.shift)
+                table = pa.Table.from_pandas(parsed.df, preserve_index=False).replace_schema_metadata(None)
                 table = table.cast(pa.schema([field.with_type(field.type.value_type)
                                               if pa.types.is_dictionary(field.type) else field
                                               for field in table.schema]))
-                if writer is None:
-                    writer = pq.ParquetWriter(copy, table.schema, **ingest.parquet_options(table.schema))
-                elif table.schema != writer.schema:
-                    table = _same_types(table, writer.schema, piece, checked_to)
-                writer.write_table(table, row_group_size=ingest.PARQUET_ROW_GROUP_ROWS)
-                count, checked_to = count + parsed.row_count, piece.end
+                np.save(os.path.join(folder, f"piece-{number}.npy"),
+                        join.add_labels(table.column(evaluation.columns["prediction_id"])))
+                with pa.OSFile(os.path.join(folder, f"piece-{number}.arrow"), "wb") as sink, \
+                        pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table)
+                ends.append(piece.end)
     except ingest.IngestError as exc:  # a row that never ends (``label_pieces``)
-        raise UploadRejected([*exc.problems, *_checked_up_to(checked_to)]) from None
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise UploadRejected([ingest.Problem(None, (), "the file is empty")])
-    return count
+        return ends, list(exc.problems)
+    return ends, None
+
+
+def _needs_problems(ids: pa.ChunkedArray, rows: np.ndarray, taken: np.ndarray, legacy: list[str],
+                    id_column: str) -> bool:
+    """Whether a piece has an id the evaluation does not have or one labelled before (``_piece_problems`` says
+    which)."""
+    if (rows < 0).any() or taken[rows].any():
+        return True
+    if not legacy:
+        return False
+    index = labels.IdIndex(ids)
+    return any((index.positions(batch) >= 0).any() for stored in legacy for batch in _stored_ids(stored, id_column))
+
+
+def _piece_problems(evaluation: Evaluation, path: str, number: int, *, file_format: str, filename: str,
+                    taken: np.ndarray, legacy: list[str]) -> list:
+    """The problems of piece ``number`` of a label file, as a label file sent alone finds them, in its lines."""
+    id_column = evaluation.columns["prediction_id"]
+    with open(path, "rb") as handle:
+        piece = next(islice(label_pieces(handle, file_format=file_format, max_rows=settings.PORTAL_MAX_ROWS),
+                            number, None))
+    parsed = _parse_labels(piece.data, filename=filename, evaluation=evaluation)
+    checked = labels.check(parsed, id_column=id_column, evaluation_ids=_stored_ids(evaluation.parquet_path, id_column),
+                           labelled_ids=(ids for stored in legacy for ids in _stored_ids(stored, id_column)),
+                           evaluation_name=f"evaluation #{evaluation.pk}")
+    problems = checked.problems or _again(parsed, checked.rows, taken, id_column)
+    if not problems:
+        raise RuntimeError(f"piece {number} of a label file of evaluation #{evaluation.pk} was found to have problems "
+                           "its own check does not find")
+    return _shifted(problems, piece.shift)
 
 
 def _again(parsed: ingest.ParsedLabels, rows: np.ndarray, taken: np.ndarray, id_column: str) -> list:
@@ -1139,7 +1210,7 @@ def _checked_up_to(line: int) -> list:
                                      "checked past the problems above")]
 
 
-def _same_types(table: pa.Table, schema: pa.Schema, piece, checked_to: int) -> pa.Table:
+def _same_types(table: pa.Table, schema: pa.Schema, checked_to: int) -> pa.Table:
     """A piece's labels in the types of the first piece's (whole numbers in one, decimals in another)."""
     try:
         return table.cast(schema)

@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from mlops_portal_client.client import LABELS_CHUNK_THRESHOLD
@@ -21,16 +22,17 @@ from apps.monitoring import batches, ingest, labels, services, storage, streamin
 from apps.monitoring.models import Evaluation, LabelBatch, UploadSession
 from mlops_portal.client import PortalClient, PortalError
 from tests.factories import api_key_for
-from tests.monitoring.test_late_labels import csv_bytes, predictions, upload_pending
+from tests.monitoring.test_late_labels import add_labels, csv_bytes, predictions, upload_pending
 from tests.reviews.helpers import assessed_version
 
 PART = 1024
 
 
 @pytest.fixture(autouse=True)
-def _small(settings, tmp_path):
+def _small(settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PORTAL_UPLOAD_PART_BYTES = PART
+    monkeypatch.setattr(labels, "BUCKET_ROWS", 64)  # a few hundred predictions in several buckets
 
 
 @pytest.fixture
@@ -232,6 +234,79 @@ def test_problems_in_a_later_piece_name_the_files_rows_and_nothing_is_stored(
 
 
 @pytest.mark.django_db
+def test_an_unknown_id_in_a_piece_before_a_malformed_one_is_the_problem_reported(
+        scientist, version, settings, tmp_path, django_capture_on_commit_callbacks):
+    """Pieces are parsed before the evaluation's ids are read (``_kept_pieces``): a piece that does not parse
+    must not hide the problems of the ids of a piece before it, and nothing is left beside the upload."""
+    frame = predictions(300)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    settings.PORTAL_MAX_ROWS = 40
+    sent = frame[["prediction_id", "y_true"]].iloc[:200].astype(str).reset_index(drop=True)
+    sent.loc[50, "prediction_id"] = "p999"    # file row 52, in the second piece
+    sent.loc[170, "y_true"] = "maybe"         # file row 172, in the fifth
+    problems = refused(scientist, evaluation, csv_bytes(sent), tmp_path)
+    assert problems == [
+        "column 'prediction_id', row 52: prediction id 'p999' is not one of the 300 predictions of evaluation "
+        f"#{evaluation.pk} (1 unknown ids)",
+        "the lines up to 41 were checked and had no problem; the file was not checked past the problems above"]
+    assert not list(tmp_path.glob("*.pieces")) and not list(tmp_path.glob("*.parquet"))
+
+    sent.loc[50, "prediction_id"] = "p250"
+    problems = refused(scientist, evaluation, csv_bytes(sent), tmp_path)
+    assert problems == [
+        "column 'y_true', row 172: value 'maybe' is not one of the known labels ['0', '1']",
+        "the lines up to 161 were checked and had no problem; the file was not checked past the problems above"]
+    assert not LabelBatch.objects.exists() and not list(tmp_path.glob("*.pieces"))
+
+
+@pytest.mark.django_db
+def test_a_file_in_pieces_is_checked_against_label_files_stored_before_rows_were(
+        scientist, version, settings, tmp_path, django_capture_on_commit_callbacks):
+    frame = predictions(300)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    older = add_labels(scientist, evaluation, frame[["prediction_id", "y_true"]].iloc[:50],
+                       django_capture_on_commit_callbacks)
+    # As a label file was stored before its rows were: no row column, joined and checked by id.
+    (settings.MEDIA_ROOT / older.parquet_path).write_bytes(ingest.to_parquet_bytes(
+        pd.read_parquet(io.BytesIO(storage.read(older.parquet_path))).drop(columns=labels.ROW_COLUMN)))
+    settings.PORTAL_MAX_ROWS = 40
+    sent = frame[["prediction_id", "y_true"]].iloc[[*range(50, 150), 20, *range(150, 200)]]  # p20: file row 102
+    assert refused(scientist, evaluation, csv_bytes(sent), tmp_path) == [
+        "column 'prediction_id', row 102: prediction id 'p20' was labelled by an earlier label file; labels are not "
+        "replaced (upload the evaluation again to correct them)",
+        "the lines up to 81 were checked and had no problem; the file was not checked past the problems above"]
+
+    from_file(scientist, evaluation, csv_bytes(sent.drop(index=20)), tmp_path, django_capture_on_commit_callbacks)
+    labelled = frame.iloc[:200]
+    assert evaluation.metrics["labels"]["labelled_rows"] == 200
+    assert evaluation.metrics["overall"]["accuracy"] == pytest.approx(
+        accuracy_score(labelled.y_true, labelled.y_pred), abs=1e-12)
+
+
+def test_rows_by_id_finds_the_rows_a_dictionary_finds_in_balanced_buckets_drawn_for_each_join(tmp_path):
+    rng = np.random.default_rng(5)
+    evaluation = [f"id-{number:x}" for number in rng.permutation(20_000)]
+    row_of = {id_: row for row, id_ in enumerate(evaluation)}
+    sent = [[f"id-{number:x}" for number in rng.integers(0, 25_000, size)] for size in (3_000, 0, 30_001, 1)]
+    drawn = []
+    for attempt in range(2):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        with labels.RowsById(str(folder), evaluation_rows=len(evaluation), bucket_rows=1_000) as join:
+            buckets = [join.add_labels(pa.array(ids, type=pa.string())) for ids in sent]
+            assert join.add_evaluation(pa.array(evaluation[start:start + 777])
+                                       for start in range(0, len(evaluation), 777)) == len(evaluation)
+            sizes = [pa.ipc.open_stream(str(folder / f"evaluation-{bucket}.arrow")).read_all().num_rows
+                     for bucket in range(join.count)]
+            join.join()
+            for ids, bucket in zip(sent, buckets, strict=True):
+                assert join.rows(bucket).tolist() == [row_of.get(id_, -1) for id_ in ids]
+        assert join.count == 20 and sum(sizes) == 20_000 and max(sizes) < 1_200, sizes
+        drawn.append(np.concatenate(buckets))
+    assert (drawn[0] != drawn[1]).mean() > 0.5  # a base drawn for each join: buckets cannot be aimed at
+
+
+@pytest.mark.django_db
 def test_a_label_file_stored_while_a_file_in_pieces_is_checked_refuses_the_later_one(
         scientist, version, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch):
     """The check runs unlocked; the files stored meanwhile are compared with its rows under the lock."""
@@ -305,7 +380,7 @@ def test_a_parquet_label_file_is_read_whole_within_the_upload_limit_and_refused_
 
 @pytest.mark.django_db
 def test_a_label_file_is_checked_in_the_memory_of_one_piece(
-        scientist, version, settings, tmp_path, django_capture_on_commit_callbacks):
+        scientist, version, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch):
     """Memory follows the piece, not the file: ten times the labels in pieces of the same size take about the
     same peak (a whole read would take ten times as much)."""
     import tracemalloc
@@ -316,6 +391,7 @@ def test_a_label_file_is_checked_in_the_memory_of_one_piece(
     evaluation, _ = services.evaluation_upload(actor=scientist, version=version, data=csv_bytes(frame),
                                                filename="preds.csv", kind="production")
     settings.PORTAL_MAX_ROWS = 5_000
+    monkeypatch.setattr(labels, "BUCKET_ROWS", 100_000)
 
     def peak(count: int) -> int:
         data = csv_bytes(pd.DataFrame({"prediction_id": frame.prediction_id[:count], "y_true": np.arange(count) % 2}))
