@@ -1279,11 +1279,20 @@ def _label_rows_end(buffer: bytearray, max_rows: int, csv: bool, start: int = 0)
     """The offset just after the ``max_rows``-th line feed of ``buffer`` from ``start`` (a row's start), or its
     last one when there are fewer; in a CSV only line feeds outside quotes count (an even number of quotes before
     them). None when there is none."""
-    raw = np.frombuffer(buffer, np.uint8)[start:]
-    feeds = np.flatnonzero(raw == 10) + start
-    if csv and len(feeds):
-        quotes = np.flatnonzero(raw == 34) + start
-        if len(quotes):
-            feeds = feeds[np.searchsorted(quotes, feeds) % 2 == 0]
-    del raw
-    return int(feeds[min(max_rows, len(feeds)) - 1]) + 1 if len(feeds) else None
+    raw, counted, odd, last = np.frombuffer(buffer, np.uint8), 0, 0, None
+    for at in range(start, len(raw), _ROWS_END_WINDOW):  # a window at a time: a piece is often half the buffer
+        window = raw[at:at + _ROWS_END_WINDOW]
+        feeds = np.flatnonzero(window == 10)
+        if csv:
+            quotes = np.flatnonzero(window == 34)
+            if len(quotes) or odd:  # the window starts inside quotes: its line feeds before the next quote are too
+                feeds = feeds[(np.searchsorted(quotes, feeds) + odd) % 2 == 0]
+                odd = (odd + len(quotes)) % 2  # the quotes from ``start`` up to the next window, in parity
+        if counted + len(feeds) >= max_rows:
+            return at + int(feeds[max_rows - counted - 1]) + 1
+        if len(feeds):
+            counted, last = counted + len(feeds), at + int(feeds[-1]) + 1
+    return last
+
+
+_ROWS_END_WINDOW = 8 << 20

@@ -132,6 +132,25 @@ def test_a_quoted_line_break_in_a_later_piece_is_refused_at_the_row_a_whole_read
     assert [tuple(row + cut[2].shift for row in p.rows) for p in piece.value.problems] == [(11,)]
 
 
+@pytest.mark.parametrize("window", [1, 3, 8, 1 << 20])
+def test_a_pieces_end_is_found_window_by_window_as_in_one_scan(monkeypatch, window):
+    """``_label_rows_end`` reads the buffer a window at a time, carrying the quotes' parity across windows: the
+    cut is where one scan of the whole buffer puts it (the max_rows-th line feed outside quotes, or the last)."""
+    def whole(data: bytes, max_rows: int, csv: bool, start: int) -> int | None:
+        feeds = [at for at in range(start, len(data)) if data[at] == 10
+                 and (not csv or data.count(b'"', start, at) % 2 == 0)]
+        return feeds[min(max_rows, len(feeds)) - 1] + 1 if feeds else None
+
+    monkeypatch.setattr(streaming, "_ROWS_END_WINDOW", window)
+    rng = np.random.default_rng(window)
+    for _ in range(300):
+        data = rng.choice(list(b'ab,"\n'), size=int(rng.integers(0, 60)), p=[.3, .2, .15, .15, .2])
+        data = data.astype(np.uint8).tobytes()
+        for max_rows, csv, start in ((1, True, 0), (3, True, 2), (4, False, 0), (100, True, 0)):
+            assert streaming._label_rows_end(bytearray(data), max_rows, csv, start) == \
+                whole(data, max_rows, csv, min(start, len(data))), (data, max_rows, csv, start)
+
+
 def test_json_lines_pieces_have_no_header_and_number_from_one():
     data = b"".join(b'{"id": "j%d", "y": "%s"}\n' % (n, b"ab"[n % 2:n % 2 + 1]) for n in range(7))
     cut = pieces(data, file_format="jsonl", max_rows=2)
