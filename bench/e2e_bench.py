@@ -103,13 +103,17 @@ def write_late_labels(predictions: Path, outcomes: Path, rows: int) -> None:
 
 
 def measure_labels(client, version: int, predictions: Path, outcomes: Path, groups: Sequence[int]) -> dict:
-    """Predictions uploaded without their target (waited for), then their outcomes as one label file through the
-    client (in parts over 8 MB): seconds from calling ``add_labels`` until the label file is stored (``stored``:
-    the upload's ``finished_at``) and until the evaluation is computed again with them (``done``), the memory
-    peaks of the web and worker processes over that span, and the coverage the portal reports."""
+    """Predictions uploaded without their target (waited for, explanation included), then their outcomes as one
+    label file through the client (in parts over 8 MB): seconds from calling ``add_labels`` until the label file
+    is stored (``stored``: the upload's ``finished_at``) and until the evaluation is computed again with them
+    (``done``), the memory peaks of the web and worker processes over that span, and the coverage the portal
+    reports."""
     evaluation = client.upload_evaluation(version, predictions, kind="production",
                                           sensitive_features=["sex", "region"])
     evaluation = client.wait(evaluation["id"], timeout=3600)
+    while ((evaluation.get("metrics") or {}).get("explanations") or {}).get("status") == "pending":
+        time.sleep(0.1)  # labels arrive later: not queued behind the predictions' explanation
+        evaluation = client.evaluation(evaluation["id"])
     peaks = [Peaks(group) for group in groups]
     started_wall, started = time.time(), time.perf_counter()
     answer = client.add_labels(evaluation["id"], outcomes)
