@@ -190,8 +190,8 @@ BUCKET_ROWS, MAX_BUCKETS = 1_000_000, 256
 
 
 class RowsById:
-    """The evaluation row of each id of a label file too long to hold (``labels`` of it added a piece at a time),
-    found in one read of the evaluation's ids whatever the number of pieces (a grace hash join, in ``folder``).
+    """The evaluation row of each id of a label file too long to hold (its ids added a piece at a time), found in
+    one read of the evaluation's ids whatever the number of pieces (a grace hash join, in ``folder``).
 
     ``add_labels`` writes each piece's ids to the file of their bucket and returns the bucket of each;
     ``add_evaluation`` writes the evaluation's ids with their rows to the same buckets, a batch at a time; ``join``

@@ -1205,7 +1205,6 @@ def _datetime(stamp: pd.Timestamp | None) -> datetime | None:
     return None if stamp is None or pd.isna(stamp) else stamp.to_pydatetime()
 
 
-
 # A label file is read in pieces of at most this many bytes (and rows: ``label_pieces``).
 LABEL_BLOCK_BYTES = 64 * 1024 * 1024
 
