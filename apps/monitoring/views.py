@@ -176,6 +176,7 @@ class EvaluationDetailView(RoleRequiredMixin, TemplateView):
         may_label = coverage is not None and may(self.request.user, Capability.UPLOAD_EVALUATION, version.model)
         context.setdefault("label_form", forms.LabelUploadForm() if may_label else None)
         context.setdefault("label_problems", [])
+        context["part_size"] = settings.PORTAL_UPLOAD_PART_BYTES  # a label file over it goes in parts
         context.update(explanation)
         context.update(evaluation=evaluation, version=version, model=version.model, report=report, policy=policy,
                        skipped_thresholds=thresholds.skipped, label_coverage=coverage,

@@ -1,6 +1,7 @@
 // Files above the portal's part size go in parts through /api/v1/uploads/ (README, "Large files in parts"), with a
 // <progress> that moves per part. The form carries data-parts-threshold (bytes) and data-uploads-url; without this
-// script (or for a smaller file) the form posts the file whole, as before.
+// script (or for a smaller file) the form posts the file whole, as before. A label form (the evaluation page) also
+// carries data-parts-evaluation and data-parts-version: its file goes as late labels of that evaluation.
 // WebCrypto hashes only whole buffers, so the file's SHA-256 is computed here, incrementally, one part at a time.
 (function () {
   "use strict";
@@ -170,7 +171,11 @@
       }).then(poll);
     }
 
-    var body = {
+    var body = form.getAttribute("data-parts-evaluation") ? {
+      // Late labels: a label file for the evaluation the page shows (README, "Late labels").
+      model_version: Number(form.getAttribute("data-parts-version")), filename: file.name, size: file.size,
+      purpose: "labels", evaluation: Number(form.getAttribute("data-parts-evaluation"))
+    } : {
       model_version: Number(value(form, "version")), filename: file.name, size: file.size,
       kind: value(form, "kind"), positive_label: value(form, "positive_label") || "1",
       sensitive_features: value(form, "sensitive_features").split(",").map(function (name) { return name.trim(); })

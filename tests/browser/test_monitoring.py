@@ -186,3 +186,56 @@ def test_a_refused_file_in_parts_lists_its_problems_once(page, live_server, sett
     assert status == "The file was rejected and nothing was stored:"
     assert "column 'y_score', rows 302: value 1.7 is outside [0, 1]" in problems.first.inner_text()
     assert "1.7" not in status
+
+
+def test_late_labels_over_the_part_size_go_in_parts_from_the_evaluation_page(page, live_server, settings, tmp_path):
+    """The Labels form sends a file over the part size as an upload in parts with purpose labels (any number of
+    labels, checked by a worker in pieces); a refused one lists its problems on the page and stores nothing."""
+    from apps.monitoring import services
+    from apps.monitoring.models import LabelBatch, UploadSession
+
+    settings.MEDIA_ROOT = tmp_path
+    sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
+    version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="2.0.0")
+    _, frame = _evaluation_csv()
+    frame["prediction_id"] = [f"r{i}" for i in range(len(frame))]
+    evaluation, _ = services.evaluation_upload(actor=sam, version=version, kind="production", filename="preds.csv",
+                                               data=frame.drop(columns="y_true").to_csv(index=False).encode())
+    settings.PORTAL_UPLOAD_PART_BYTES = 1024  # the 2.4 KB label files go in parts
+    settings.PORTAL_MAX_ROWS = 150  # and are checked in three pieces
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, live_server, "sam")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}{evaluation.get_absolute_url()}")
+
+    wrong = frame[["prediction_id", "y_true"]].copy()
+    wrong.loc[200, "prediction_id"] = "nobody"
+    page.get_by_label("Label file").set_input_files(files=[{"name": "labels.csv", "mimeType": "text/csv",
+                                                             "buffer": wrong.to_csv(index=False).encode()}])
+    page.get_by_role("button", name="Add labels").click()
+    problems = page.locator("[data-parts-problems] li")
+    problems.first.wait_for()
+    assert page.locator("[data-parts-status]").inner_text() == "The file was rejected and nothing was stored:"
+    assert ("column 'prediction_id', rows 202: prediction id 'nobody' is not one of the 400 predictions of "
+            f"evaluation #{evaluation.pk}") in problems.first.inner_text()
+    assert not LabelBatch.objects.exists()
+
+    content = frame[["prediction_id", "y_true"]].to_csv(index=False).encode()
+    page.get_by_label("Label file").set_input_files(files=[{"name": "labels.csv", "mimeType": "text/csv",
+                                                             "buffer": content}])
+    page.get_by_role("button", name="Add labels").click()
+    # Tasks run inline here: the evaluation is recomputed inside the request that completes the upload, and the
+    # page may reload as its status changes before that request ends. Wait for the upload itself.
+    for _ in range(300):
+        if UploadSession.objects.filter(state="complete").exists():
+            break
+        page.wait_for_timeout(100)
+    session = UploadSession.objects.filter(state="complete").get()
+    page.goto(f"{live_server.url}{evaluation.get_absolute_url()}")
+    assert session.purpose == "labels" and session.part_count == -(-len(content) // 1024) > 1
+    assert session.label_batch == LabelBatch.objects.get() and session.label_batch.row_count == 400
+    assert f"{accuracy_score(frame.y_true, frame.y_pred):.4f}" in page.get_by_role(
+        "region", name="Overall metrics").inner_text()
+    assert errors == [], f"browser console errors (CSP or JS): {errors}"
