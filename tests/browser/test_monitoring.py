@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from apps.core.roles import Role
+from tests.browser.test_dashboard import _watch_console
 from tests.browser.test_smoke import log_in
 from tests.factories import UserFactory
 from tests.inventory.factories import ModelVersionFactory
@@ -31,9 +32,7 @@ def test_a_data_scientist_uploads_a_csv_and_sees_its_metrics(page, live_server, 
     sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
     version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="2.0.0")
     content, frame = _evaluation_csv()
-    errors = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = _watch_console(page)
     log_in(page, live_server, "sam")
     page.wait_for_url(f"{live_server.url}/")
 
@@ -64,9 +63,7 @@ def test_a_file_over_the_part_size_goes_in_parts_with_progress(page, live_server
     sam = UserFactory(username="sam", roles=[Role.DATA_SCIENTIST])
     version = ModelVersionFactory(model__name="Credit scoring", model__team__members=[sam], version="2.0.0")
     content, frame = _evaluation_csv()
-    errors = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = _watch_console(page)
     log_in(page, live_server, "sam")
     page.wait_for_url(f"{live_server.url}/")
 
@@ -203,9 +200,7 @@ def test_late_labels_over_the_part_size_go_in_parts_from_the_evaluation_page(pag
                                                data=frame.drop(columns="y_true").to_csv(index=False).encode())
     settings.PORTAL_UPLOAD_PART_BYTES = 1024  # the 2.4 KB label files go in parts
     settings.PORTAL_MAX_ROWS = 150  # and are checked in three pieces
-    errors = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = _watch_console(page)
     log_in(page, live_server, "sam")
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}{evaluation.get_absolute_url()}")
