@@ -189,6 +189,28 @@ class IdIndex:
 BUCKET_ROWS, MAX_BUCKETS = 1_000_000, 256
 
 
+# What a check of a label file in pieces writes beside it until it ends (``RowsById``'s buckets, each piece parsed,
+# its buckets and rows found), measured with ids of 4 to 36 characters: a label about twice its line of the file
+# and 24 bytes more; an evaluation row its id as the copy stores it (``id_bytes``) and 12 bytes more. The stored
+# copy (the labels, their ids and rows, compressed) is counted as the file once more with 8 bytes a label.
+LABEL_SCRATCH_BYTES, ROW_SCRATCH_BYTES, COPY_LABEL_BYTES = 24, 12, 8
+
+
+def check_disk_bytes(*, file_bytes: int, labels: int, rows: int, id_bytes: int) -> int:
+    """About the disk a check of ``labels`` labels in a file of ``file_bytes`` needs beside it, against an
+    evaluation of ``rows`` rows whose ids take ``id_bytes`` in its copy, decoded (``stored_id_bytes``)."""
+    return (3 * file_bytes + (LABEL_SCRATCH_BYTES + COPY_LABEL_BYTES) * labels + id_bytes
+            + ROW_SCRATCH_BYTES * rows)
+
+
+def stored_id_bytes(source, column: str) -> int:
+    """The bytes the ``column`` of a Parquet file takes decoded (lengths and values), from its footer alone."""
+    metadata = pq.ParquetFile(source).metadata
+    position = metadata.schema.to_arrow_schema().get_field_index(column)
+    return sum(metadata.row_group(group).column(position).total_uncompressed_size
+               for group in range(metadata.num_row_groups))
+
+
 class RowsById:
     """The evaluation row of each id of a label file too long to hold (its ids added a piece at a time), found in
     one read of the evaluation's ids whatever the number of pieces (a grace hash join, in ``folder``).

@@ -1032,6 +1032,7 @@ def evaluation_labels_add_file(*, actor, evaluation: Evaluation, path: str, file
             f"{settings.PORTAL_MAX_ROWS:,} rows (PORTAL_MAX_ROWS) instead"))])
     size, seen = os.path.getsize(path), set(evaluation.label_batches.values_list("pk", flat=True))
     taken, legacy = _labelled_rows(evaluation, seen)
+    _require_check_disk(evaluation, path, size, rows=len(taken))
     copy = f"{path}.labels.parquet"
     try:
         count = _check_label_pieces(evaluation, path, copy, file_format=file_format, filename=filename, taken=taken,
@@ -1050,6 +1051,41 @@ def evaluation_labels_add_file(*, actor, evaluation: Evaluation, path: str, file
     finally:
         with suppress(FileNotFoundError):
             os.remove(copy)
+
+
+def _require_check_disk(evaluation: Evaluation, path: str, size: int, *, rows: int) -> None:
+    """Refuse, before it writes a byte, a check of the label file at ``path`` that the disk beside it could not
+    hold (``labels.check_disk_bytes``): it would stop part-way with "No space left on device". A label is a line
+    of the file, about (a header, blank lines and quoted line breaks count too: an estimate errs high)."""
+    with open(path, "rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(partial(handle.read, 8 * 2**20), b"")) + 1
+    needed = label_check_disk_bytes(evaluation, size, lines=lines, rows=rows)
+    free = shutil.disk_usage(os.path.dirname(path) or ".").free
+    if free < needed:
+        raise UploadRejected([ingest.Problem(None, (), (
+            f"the worker's disk has {_bytes_text(free)} free where it checks files; the {lines:,} lines of this "
+            f"label file, matched to the {rows:,} rows of evaluation #{evaluation.pk}, need about "
+            f"{_bytes_text(needed)} there while they are checked (the ids of both, sorted to be matched, and the "
+            "stored copy). Nothing was stored: ask the administrator to free space, then upload the file again"))])
+
+
+def label_check_disk_bytes(evaluation: Evaluation, size: int, *, lines: int | None = None,
+                           rows: int | None = None) -> int:
+    """About the disk a label file of ``size`` bytes and ``lines`` lines needs beside it while it is checked in
+    pieces against ``evaluation`` (its ``rows``, the ids as its copy stores them). Without ``lines`` (an upload
+    about to start): as many labels as the evaluation has rows, or as four-byte lines fit in the file if fewer."""
+    rows = evaluation.row_count if rows is None else rows
+    try:
+        with storage.open(evaluation.parquet_path) as handle:
+            id_bytes = labels.stored_id_bytes(handle, evaluation.columns["prediction_id"])
+    except (OSError, ValueError, IndexError, KeyError):  # its copy unreadable (the check says so): UUID-long ids
+        id_bytes = rows * (4 + 36)
+    lines = min(size // 4, rows + 1) if lines is None else lines
+    return labels.check_disk_bytes(file_bytes=size, labels=lines, rows=rows, id_bytes=id_bytes)
+
+
+def _bytes_text(count: int) -> str:
+    return f"{count / 2**30:,.1f} GB" if count >= 2**30 else f"{count / 2**20:,.1f} MB"
 
 
 def _labelled_rows(evaluation: Evaluation, batch_ids) -> tuple[np.ndarray, list[str]]:

@@ -104,7 +104,7 @@ def upload_start(*, actor, version: ModelVersion, filename: str, size: int, sha2
     # One start at a time per person (their row locked), so two at once cannot both pass the count below.
     list(get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
     _require_fewer_open(actor)
-    _require_disk(size)
+    _require_disk(size, labelled=evaluation if purpose == UploadSession.Purpose.LABELS else None)
     if purpose == UploadSession.Purpose.EVALUATION and options.get("kind") not in Evaluation.Kind.values:
         raise DomainError(f"kind must be one of {', '.join(Evaluation.Kind.values)}.", field="kind")
     if purpose == UploadSession.Purpose.EVALUATION and version.stage == Stage.RETIRED:
@@ -137,9 +137,11 @@ def _require_fewer_open(actor) -> None:
         f"({oldest.filename}), expires at {oldest.expires_at:%Y-%m-%d %H:%M} UTC. Nothing was stored.")
 
 
-def _require_disk(size: int) -> None:
+def _require_disk(size: int, *, labelled: Evaluation | None = None) -> None:
     """Refuse, before any byte is sent, an upload the local storage's disk could not hold while it is checked
     (a remote storage has no disk to measure here; the worker checks its own folder before it assembles).
+    Late labels for the evaluation ``labelled`` need, beside the parts and the file, their ids and the
+    evaluation's while they are matched (``services.label_check_disk_bytes``; the worker measures again).
 
     The disk's free space is shared with the uploads already open: each will still need its share (about
     ``DISK_FACTOR`` times its size, less the parts it has sent), so what they are owed is counted as taken, and
@@ -153,13 +155,17 @@ def _require_disk(size: int) -> None:
     for total, parts in _open_uploads().values_list("size_bytes", "parts").iterator():
         sent = sum(int(part.get("size", 0)) for part in (parts or {}).values())
         owed, others = owed + max(0, int(total * DISK_FACTOR) - sent), others + 1
-    free, needed = shutil.disk_usage(folder).free, int(size * DISK_FACTOR)
+    needed, what = int(size * DISK_FACTOR), "its parts, the file and its Parquet copy"
+    if labelled is not None:
+        needed = max(needed, 2 * size + services.label_check_disk_bytes(labelled, size))
+        what = "its parts, the file, its ids and the evaluation's while they are matched, and its stored copy"
+    free = shutil.disk_usage(folder).free
     if free - owed < needed:
         held = (f", of which {owed / 2**30:,.1f} GB is kept for {others} upload{'s' if others != 1 else ''} in "
                 "progress" if owed else "")
         raise InsufficientStorageError(
             f"The portal's disk has {free / 2**30:,.1f} GB free{held}; a {size / 2**30:,.2f} GB file needs about "
-            f"{needed / 2**30:,.1f} GB while it is checked (its parts, the file and its Parquet copy). Free space "
+            f"{needed / 2**30:,.1f} GB while it is checked ({what}). Free space "
             "on the server, wait for the uploads in progress, or upload a smaller file. Nothing was stored.",
             field="size")
 

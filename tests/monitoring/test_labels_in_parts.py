@@ -6,6 +6,8 @@ worker in pieces of at most ``PORTAL_MAX_ROWS`` labels (``streaming.label_pieces
 
 import hashlib
 import io
+import os
+import shutil
 import threading
 
 import numpy as np
@@ -18,7 +20,7 @@ from rest_framework.test import APIClient
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 
 from apps.core.models import AuditEvent
-from apps.monitoring import batches, ingest, labels, services, storage, streaming
+from apps.monitoring import batches, ingest, labels, services, storage, streaming, uploads
 from apps.monitoring.models import Evaluation, LabelBatch, UploadSession
 from mlops_portal.client import PortalClient, PortalError
 from tests.factories import api_key_for
@@ -424,6 +426,87 @@ def test_a_label_file_is_checked_in_the_memory_of_one_piece(
 
     small, large = peak(5_000), peak(50_000)
     assert large < 2 * small, (small, large)
+
+
+# --- the disk the check needs ---------------------------------------------------------------------------------
+
+
+def _bytes_under(path) -> int:
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("width", [4, 36])
+def test_the_disk_estimate_of_a_check_in_pieces_covers_what_it_writes(
+        scientist, version, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch, width):
+    """The scratch and the stored copy beside the file, measured when the pieces' folder goes (its fullest
+    moment), are within ``label_check_disk_bytes`` and not far below it, for short ids (where the per-label bytes
+    weigh most) and long. One bucket, as for any evaluation under a million rows (a bucket's files add a few
+    hundred bytes)."""
+    monkeypatch.setattr(labels, "BUCKET_ROWS", 1_000_000)
+    frame = predictions(20_000)
+    frame["prediction_id"] = [f"{i:0{width}d}" for i in range(len(frame))]
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    settings.PORTAL_MAX_ROWS = 8_000
+    data = csv_bytes(frame[["prediction_id", "y_true"]])
+    written, remove = [], shutil.rmtree
+
+    def measured(folder, *args, **kwargs):
+        file = str(folder).removesuffix(".pieces")
+        if os.path.exists(copy := f"{file}.labels.parquet"):  # the check's end (a stale folder is cleared first)
+            written.append(_bytes_under(folder) + os.path.getsize(copy))
+        return remove(folder, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", measured)
+    from_file(scientist, evaluation, data, tmp_path, django_capture_on_commit_callbacks)
+    estimate = services.label_check_disk_bytes(evaluation, len(data), lines=data.count(b"\n") + 1)
+
+    assert len(written) == 1
+    assert written[-1] <= estimate < 2 * written[-1], (written, estimate)
+
+
+@pytest.mark.django_db
+def test_a_label_file_the_workers_disk_cannot_check_is_refused_before_a_byte_is_written(
+        scientist, version, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch):
+    frame = predictions(300)
+    evaluation = upload_pending(scientist, version, frame, django_capture_on_commit_callbacks)
+    settings.PORTAL_MAX_ROWS = 64
+    data = csv_bytes(frame[["prediction_id", "y_true"]])
+    needed = services.label_check_disk_bytes(evaluation, len(data), lines=data.count(b"\n") + 1)
+    room = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: room._replace(free=needed - 1))
+
+    problems = refused(scientist, evaluation, data, tmp_path)
+
+    assert len(problems) == 1 and "free where it checks files" in problems[0], problems
+    assert "the 302 lines of this label file, matched to the 300 rows" in problems[0]
+    assert "Nothing was stored" in problems[0]
+    assert not LabelBatch.objects.exists() and not list(tmp_path.glob("*.pieces"))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: room._replace(free=needed))
+    assert from_file(scientist, evaluation, data, tmp_path, django_capture_on_commit_callbacks).row_count == 300
+
+
+@pytest.mark.django_db
+def test_an_upload_of_labels_asks_at_its_start_for_the_room_their_check_needs(
+        api, scientist, version, tmp_path, django_capture_on_commit_callbacks, monkeypatch):
+    """More than an evaluation file of the same size: the ids of the labels and of the evaluation are sorted
+    into buckets beside them."""
+    evaluation = upload_pending(scientist, version, predictions(300), django_capture_on_commit_callbacks)
+    size = 2_000
+    needed = 2 * size + services.label_check_disk_bytes(evaluation, size)
+    assert needed > size * uploads.DISK_FACTOR
+    body = {"model_version": version.pk, "filename": "labels.csv", "size": size, "sha256": "a" * 64,
+            "purpose": "labels", "evaluation": evaluation.pk}
+    room = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: room._replace(free=needed - 1))
+
+    response = api.post("/api/v1/uploads/", body, format="json")
+
+    assert response.status_code == 507, response.content
+    assert "the evaluation's while they are matched" in response.json()["detail"]
+    assert not UploadSession.objects.exists()
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: room._replace(free=needed))
+    assert api.post("/api/v1/uploads/", body, format="json").status_code == 201
 
 
 # --- through the API and the client ---------------------------------------------------------------------------
