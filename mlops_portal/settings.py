@@ -411,6 +411,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.explain_evaluation": {"queue": PORTAL_HEAVY_QUEUE},
     "monitoring.compute_version_windows": {"queue": PORTAL_HEAVY_QUEUE},
     "monitoring.assemble_upload": {"queue": PORTAL_HEAVY_QUEUE},
+    "monitoring.follow_upload": {"queue": PORTAL_HEAVY_QUEUE},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -505,6 +506,12 @@ PORTAL_UPLOAD_PART_BYTES = max(1, envint("PORTAL_UPLOAD_PART_MB", 64)) * 1024 * 
 # free on the storage's disk while it is checked, or it is refused before any part is sent.
 PORTAL_MAX_LARGE_UPLOAD_BYTES = envint("PORTAL_MAX_LARGE_UPLOAD_GB", 20) * 1024**3
 PORTAL_UPLOAD_EXPIRY_HOURS = max(1, envint("PORTAL_UPLOAD_EXPIRY_HOURS", 24))
+# A CSV or JSON Lines upload still open PORTAL_UPLOAD_FOLLOW_AFTER_SECONDS after it started is checked by a worker
+# while its parts arrive; the worker gives up (and the file is checked once the upload is complete, as with a wait
+# of 0, which turns following off) when a part, or the completion after the last, takes longer than
+# PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS. Waiting, it holds one of the heavy queue's worker slots.
+PORTAL_UPLOAD_FOLLOW_AFTER_SECONDS = max(0, envint("PORTAL_UPLOAD_FOLLOW_AFTER_SECONDS", 3))
+PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS = max(0, envint("PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS", 5))
 # Uploads in parts one person may have open at once: each holds disk (its parts) until completed, aborted or expired.
 PORTAL_MAX_OPEN_UPLOADS = max(1, envint("PORTAL_MAX_OPEN_UPLOADS", 10))
 # A running computation not finished within this lease is taken over, even if its worker still beats.

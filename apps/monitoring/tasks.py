@@ -54,6 +54,12 @@ def assemble_upload(session_id: str) -> bool:
     return uploads.upload_assemble(session_id=session_id)
 
 
+@shared_task(name="monitoring.follow_upload", acks_late=False)  # lost, it costs only time: the assembly does it
+def follow_upload(session_id: str) -> bool:
+    """An upload's file checked while its parts arrive (monitoring/uploads.py, ``upload_follow``)."""
+    return uploads.upload_follow(session_id=session_id)
+
+
 @shared_task(name="monitoring.expire_uploads")
 def expire_uploads() -> int:
     """Hourly: delete the parts of uploads left open past their expiry; resend lost assemblies."""

@@ -25,6 +25,7 @@ def test_the_monitoring_computations_go_to_the_heavy_queue_and_the_rest_stays_li
     assert queue_of("monitoring.compute_evaluation") == settings.PORTAL_HEAVY_QUEUE == "heavy"
     assert queue_of("monitoring.compute_version_windows") == "heavy"
     assert queue_of("monitoring.explain_evaluation") == "heavy"  # follows done, but as heavy as the metrics
+    assert queue_of("monitoring.assemble_upload") == queue_of("monitoring.follow_upload") == "heavy"  # the checks
     for light in ("monitoring.compute_due_windows", "monitoring.requeue_stale", "core.verify_audit_chain",
                   "notifications.deliver_due_webhooks"):
         assert queue_of(light) == "celery", light
