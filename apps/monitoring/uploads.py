@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -618,26 +619,15 @@ def _follow(session: UploadSession, folder: str, arrivals: _Arrivals) -> bool:
         return False
     if file_format not in ("csv", "jsonl"):
         return False
-    raw, copy = os.path.join(folder, "file"), os.path.join(folder, "copy.parquet")
-    with UncachedFile(raw, block_bytes=STREAM_BLOCK_BYTES) as out, _Parts(session, out, arrivals) as parts, \
-            _Metrics(session) as metrics:
-        try:
-            result, refusal = _check(session, parts, copy, stream_format=file_format, metrics=metrics), None
-        except IngestError as exc:
-            result, refusal = None, exc.problems
-        except DomainError as exc:
-            result, refusal = None, [Problem(None, (), exc.message)]
-        parts.drain()
-        digest = parts.sha256()
-        computed = metrics.result() if refusal is None else None
+    read = _read_parts(session, folder, file_format, arrivals)
     completed = arrivals.completed()
-    if digest != completed.sha256:
+    if read.digest != completed.sha256:
         raise _GaveUp("the parts read are not the file declared (a part was sent again?)")
     try:  # the file declared, checked: from here on the follower is its assembly
-        if refusal is not None:
-            _reject(completed, refusal)
+        if read.refusal is not None:
+            _reject(completed, read.refusal)
         else:
-            _store(completed, result, raw_path=raw, copy_path=copy, computed=computed)
+            _store(completed, read.result, raw_path=read.raw, copy_path=read.copy, computed=read.computed)
     except Exception as exc:  # noqa: BLE001 - as upload_assemble does
         logger.exception("upload %s could not be assembled", session.pk)
         reason = str(exc)[:500] or type(exc).__name__
@@ -883,8 +873,29 @@ def _open_part(name: str):
 def _ingest_parts(session: UploadSession, folder: str, file_format: str) -> None:
     """A CSV or JSON Lines file (``file_format``) of any size: checked and converted while its parts are read
     once, hashed and copied; stored only once the whole file's SHA-256 is the one declared and it passed."""
+    read = _read_parts(session, folder, file_format)
+    if read.digest != session.sha256:
+        _reject(session, [_digest_problem(session, read.digest)])  # not the file declared: say that first
+    elif read.refusal is not None:
+        _reject(session, read.refusal)
+    else:
+        _store(session, read.result, raw_path=read.raw, copy_path=read.copy, computed=read.computed)
+
+
+class _Read(NamedTuple):
+    raw: str  # the file, in ``folder``
+    copy: str  # its Parquet copy
+    digest: str  # the SHA-256 of every byte read
+    result: streaming.Streamed | None  # the check's, None if refused
+    refusal: list | None  # the problems of a refused file
+    computed: dict | None  # the metrics computed in the same pass (``_Metrics``)
+
+
+def _read_parts(session: UploadSession, folder: str, file_format: str, arrived=None) -> _Read:
+    """Read the parts once, in order (``arrived``: waiting for each, ``_Parts``), hashing and copying them into
+    ``folder`` while the file is checked, its Parquet copy written and its metrics computed."""
     raw, copy = os.path.join(folder, "file"), os.path.join(folder, "copy.parquet")
-    with UncachedFile(raw, block_bytes=STREAM_BLOCK_BYTES) as out, _Parts(session, out) as parts, \
+    with UncachedFile(raw, block_bytes=STREAM_BLOCK_BYTES) as out, _Parts(session, out, arrived) as parts, \
             _Metrics(session) as metrics:
         try:
             result, refusal = _check(session, parts, copy, stream_format=file_format, metrics=metrics), None
@@ -895,12 +906,7 @@ def _ingest_parts(session: UploadSession, folder: str, file_format: str) -> None
         parts.drain()
         digest = parts.sha256()
         computed = metrics.result() if refusal is None else None
-    if digest != session.sha256:
-        _reject(session, [_digest_problem(session, digest)])  # the file is not the one declared: say that first
-    elif refusal is not None:
-        _reject(session, refusal)
-    else:
-        _store(session, result, raw_path=raw, copy_path=copy, computed=computed)
+    return _Read(raw, copy, digest, result, refusal, computed)
 
 
 def _concatenate(session: UploadSession, path: str) -> str:
