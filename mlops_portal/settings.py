@@ -509,7 +509,8 @@ PORTAL_UPLOAD_EXPIRY_HOURS = max(1, envint("PORTAL_UPLOAD_EXPIRY_HOURS", 24))
 # A CSV or JSON Lines upload still open PORTAL_UPLOAD_FOLLOW_AFTER_SECONDS after it started is checked by a worker
 # while its parts arrive; the worker gives up (and the file is checked once the upload is complete, as with a wait
 # of 0, which turns following off) when a part, or the completion after the last, takes longer than
-# PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS. Waiting, it holds one of the heavy queue's worker slots.
+# PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS, or when it has waited six times as long in all: waiting, it holds one of the
+# heavy queue's worker slots.
 PORTAL_UPLOAD_FOLLOW_AFTER_SECONDS = max(0, envint("PORTAL_UPLOAD_FOLLOW_AFTER_SECONDS", 3))
 PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS = max(0, envint("PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS", 5))
 # Uploads in parts one person may have open at once: each holds disk (its parts) until completed, aborted or expired.

@@ -508,19 +508,28 @@ class _GaveUp(Exception):  # noqa: N818 - not an error: the follower leaves the 
 
 class _Arrivals:
     """Waits in a follower for each part to be stored (its file on local disk: the web process renames a part
-    into place only once its size and SHA-256 are checked), at most ``wait`` seconds each; ``_GaveUp`` then."""
+    into place only once its size and SHA-256 are checked), at most ``wait`` seconds each and ``WAITS`` times as
+    long in all; ``_GaveUp`` then. A follower holds a worker slot while it waits: an upload that keeps it waiting
+    (a slow link: the check keeps up with ease) is left to its assembly rather than hold it for an hour."""
 
     POLL_SECONDS = 0.02
+    WAITS = 6
 
     def __init__(self, session: UploadSession, wait: float, *, claimed_at):
         self.session, self.wait, self.claimed_at = session, wait, claimed_at
+        self.waited = 0.0
 
     def __call__(self, number: int) -> None:
-        path, deadline = files.local_path(self.session.part_name(number)), time.monotonic() + self.wait
+        path, began = files.local_path(self.session.part_name(number)), time.monotonic()
+        if os.path.exists(path):
+            return
         while not os.path.exists(path):
-            if time.monotonic() > deadline:
+            if time.monotonic() > began + self.wait:
                 raise _GaveUp(f"part {number} did not arrive within {self.wait:g} s")
             time.sleep(self.POLL_SECONDS)
+        self.waited += time.monotonic() - began
+        if self.waited > self.WAITS * self.wait:
+            raise _GaveUp(f"it waited {self.waited:.1f} s in all for parts")
 
     def completed(self) -> UploadSession:
         """The session once completed (its declared SHA-256 known); ``_GaveUp`` if it is not within the wait.

@@ -155,6 +155,30 @@ def test_a_follower_gives_up_on_a_late_part_and_the_assembly_checks_the_file(api
     assert stored["state"] == "complete" and Evaluation.objects.get().row_count == 300
 
 
+def test_a_follower_waits_for_parts_a_bounded_time_in_all(api, version, settings):
+    """However regular the parts, a follower kept waiting (a slow link) gives its worker slot back."""
+    data, _ = evaluation_csv(300)
+    session = UploadSession.objects.get(pk=start(api, version, data).json()["id"])
+    parts = chunks(data)
+    assert put_part(api, session.pk, 1, parts[0]).status_code == 200
+    arrivals = uploads._Arrivals(session, 5, claimed_at=None)
+    arrivals(1)  # there already: no wait
+    assert arrivals.waited == 0
+    arrivals.waited = arrivals.WAITS * 5 - 0.001  # the budget all but spent
+
+    def send_part_two() -> None:
+        try:
+            put_part(api, session.pk, 2, parts[1])
+        finally:
+            connection.close()
+
+    later = threading.Timer(0.1, send_part_two)
+    later.start()
+    with pytest.raises(uploads._GaveUp, match="in all for parts"):
+        arrivals(2)  # arrives within its own wait, past the budget
+    later.join()
+
+
 def test_a_part_sent_again_with_other_bytes_leaves_the_file_to_the_assembly(api, version, monkeypatch):
     """The follower read the first bytes of part 2; the file declared at completion has another digit there."""
     first, _ = evaluation_csv(600)
