@@ -620,12 +620,7 @@ def _follow(session: UploadSession, folder: str, arrivals: _Arrivals) -> bool:
     the assembly (nothing written outside ``folder``)."""
     if shutil.disk_usage(folder).free < session.size_bytes * (DISK_FACTOR - 1):
         return False  # the assembly says so
-    with files.open_file(session.part_name(1)) as part:
-        head = part.read(ingest.SNIFF_BYTES)
-    try:
-        file_format = streaming.sniff_format(head)
-    except IngestError:
-        return False
+    file_format = _first_part_format(session)
     if file_format not in ("csv", "jsonl"):
         return False
     read = _read_parts(session, folder, file_format, arrivals)
@@ -708,12 +703,7 @@ def _assemble(session: UploadSession, folder: str) -> None:
     if session.purpose == UploadSession.Purpose.LABELS:
         _ingest_labels(session, folder)
         return
-    with files.open_file(session.part_name(1)) as part:
-        head = part.read(ingest.SNIFF_BYTES)
-    try:
-        file_format = streaming.sniff_format(head)
-    except IngestError:
-        file_format = None  # a JSON array, compressed or empty: the direct upload's checks name it (or refuse it above)
+    file_format = _first_part_format(session)
     if file_format in ("csv", "jsonl"):
         _ingest_parts(session, folder, file_format)
         return
@@ -725,6 +715,17 @@ def _assemble(session: UploadSession, folder: str) -> None:
         _ingest_whole(session, path)
     else:
         _ingest_streaming(session, path, folder)
+
+
+def _first_part_format(session: UploadSession) -> str | None:
+    """The file's format, sniffed from the head of its first part; None for a JSON array, a compressed or an empty
+    file: the direct upload's checks name it (or it is refused above ``PORTAL_MAX_UPLOAD_MB``)."""
+    with files.open_file(session.part_name(1)) as part:
+        head = part.read(ingest.SNIFF_BYTES)
+    try:
+        return streaming.sniff_format(head)
+    except IngestError:
+        return None
 
 
 def _ingest_labels(session: UploadSession, folder: str) -> None:
