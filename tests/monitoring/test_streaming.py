@@ -1,6 +1,7 @@
 """The streamed check of large files (monitoring/streaming.py): CSV pieces cut at row ends outside quotes, each
 read by Arrow's threaded reader, give the rows a whole read gives; bad bytes are named by their row."""
 
+import csv
 import decimal
 import hashlib
 import io
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
@@ -922,7 +924,6 @@ def test_both_paths_read_what_python_s_csv_reader_reads_or_refuse_what_it_cannot
     # the notes it reads are stored; a quote never closed is refused by the row where it opens (the direct path
     # numbers lines, the streamed check rows); rows it reads with another number of values than the header (or a
     # quote never closed after them) are refused. Ran on 1,200 seeds while it was written.
-    import csv
 
     rng = np.random.default_rng(seed)
     end = (b"\n", b"\r\n")[seed % 2]
@@ -956,3 +957,167 @@ def test_both_paths_read_what_python_s_csv_reader_reads_or_refuse_what_it_cannot
         missing = {"", "NA", "null"}  # read as missing values, as every reader of the portal does
         assert ["" if v is None or v != v else v for v in found.tolist()] == [
             "" if row[3] in missing else row[3] for row in read], block_bytes
+
+
+# Feature columns that need no pandas check go into the copy as Arrow read them (``streaming._passed_through``):
+# the copy must be the same bytes, and a file refused the same way, as when every column goes through pandas.
+
+def _through_pandas_only(monkeypatch):
+    monkeypatch.setattr(streaming, "_passed_through", lambda batch, checked: set())
+
+
+def _passing(monkeypatch) -> list[set]:
+    passed, real = [], streaming._passed_through
+
+    def spy(batch, checked):
+        passed.append(real(batch, checked))
+        return passed[-1]
+
+    monkeypatch.setattr(streaming, "_passed_through", spy)
+    return passed
+
+
+def _mixed(rows: int, seed: int) -> pd.DataFrame:
+    """Features of every kind a file brings: decimals, whole numbers with gaps, text categories whose values
+    change from piece to piece (so the pieces' dictionaries differ), a text column missing in whole pieces."""
+    rng = np.random.default_rng(seed)
+    data = frame(rows, seed).drop(columns=["note"])
+    data["income"] = rng.normal(50, 10, rows).round(3)
+    data["visits"] = pd.array(rng.integers(0, 9, rows), dtype="Int64")
+    data.loc[rng.random(rows) < 0.1, "visits"] = pd.NA
+    data["segment"] = [f"s{(i // 97 + j) % 11}" for i, j in enumerate(rng.integers(0, 3, rows))]
+    data.loc[rng.random(rows) < 0.05, "segment"] = None
+    data["channel"] = np.where(np.arange(rows) < rows // 2, None, rng.choice(["web", "shop"], rows))
+    return data
+
+
+def _copy_both_ways(tmp_path, monkeypatch, source, **kwargs) -> tuple:
+    """(the result and copy bytes with columns passed through, the same through pandas only, the sets passed);
+    ``source``: a path, or a function giving a fresh stream."""
+    passed = _passing(monkeypatch)
+    fast, _ = convert(tmp_path, source if isinstance(source, str) else source(), **kwargs)
+    fast_bytes = (tmp_path / "copy.parquet").read_bytes()
+    _through_pandas_only(monkeypatch)
+    slow, _ = convert(tmp_path, source if isinstance(source, str) else source(), **kwargs)
+    monkeypatch.undo()
+    return (fast, fast_bytes), (slow, (tmp_path / "copy.parquet").read_bytes()), passed
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("block_bytes", [2048, 16384])
+def test_columns_passed_through_give_the_copy_the_bytes_pandas_gives(tmp_path, monkeypatch, seed, block_bytes):
+    data = _mixed(1500, seed).to_csv(index=False).encode()
+
+    (fast, fast_bytes), (slow, slow_bytes), passed = _copy_both_ways(tmp_path, monkeypatch, write(tmp_path, data),
+                                                                      block_bytes=block_bytes)
+
+    assert fast_bytes == slow_bytes and fast == slow
+    assert {"income", "visits", "amount", "segment"} <= set().union(*passed)  # it did pass columns through
+    assert not set().union(*passed) & {"y_true", "y_pred", "y_score", "sex"}  # never the checked ones
+    stored = pq.read_table(tmp_path / "copy.parquet").to_pandas()
+    assert stored["visits"].isna().sum() == _mixed(1500, seed)["visits"].isna().sum()
+
+
+@pytest.mark.parametrize("kind", ["reference", "jsonl"])
+def test_reference_data_and_json_lines_pass_columns_through_to_the_same_bytes(tmp_path, monkeypatch, kind):
+    original = _mixed(900, 7)
+    if kind == "reference":
+        source, kwargs = write(tmp_path, original.to_csv(index=False).encode()), {"spec": None}
+    else:
+        source, kwargs = (lambda: io.BytesIO(jsonl(original))), {"stream_format": "jsonl"}
+
+    (fast, fast_bytes), (slow, slow_bytes), passed = _copy_both_ways(tmp_path, monkeypatch, source,
+                                                                      block_bytes=4096, **kwargs)
+
+    assert fast_bytes == slow_bytes and fast == slow
+    assert "income" in set().union(*passed)
+
+
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_an_infinity_or_a_nan_in_a_later_piece_goes_through_pandas_as_before(tmp_path, monkeypatch, source, bad):
+    # A CSV's "nan" is a missing value as Arrow reads it; a Parquet file holds NaN itself, which pandas makes a
+    # missing value in the copy; an infinity is refused by its row either way.
+    data = _mixed(900, 3)
+    data.loc[700, "income"] = bad
+    if source == "csv":
+        path = write(tmp_path, data.to_csv(index=False).encode())
+    else:
+        table = pa.Table.from_pandas(data, preserve_index=False)  # which makes a NaN missing: put it back
+        table = table.set_column(table.column_names.index("income"), "income", pa.array(data["income"].to_numpy()))
+        assert pc.is_nan(table.column("income")).to_pylist()[700] == (not np.isinf(bad))
+        path = parquet_file(tmp_path, table)
+    outcomes = []
+    for through in (True, False):
+        if not through:
+            _through_pandas_only(monkeypatch)
+        try:
+            convert(tmp_path, path, block_bytes=4096)
+            outcomes.append(("stored", (tmp_path / "copy.parquet").read_bytes()))
+        except IngestError as refused:
+            outcomes.append(("refused", refused.problems))
+
+    assert outcomes[0] == outcomes[1]
+    if np.isinf(bad):
+        (problem,) = outcomes[0][1]
+        row = 702 if source == "csv" else 701  # a CSV's header is its row 1
+        assert problem.column == "income" and problem.rows == (row,) and "infinite" in problem.message
+    else:
+        assert outcomes[0][0] == "stored"
+        income = pq.read_table(tmp_path / "copy.parquet").column("income")
+        assert income.null_count == 1 and not pc.any(pc.is_nan(income)).as_py()
+
+
+def test_text_categories_read_in_chunks_are_unified_as_pandas_unifies_them(tmp_path, monkeypatch):
+    # A quoted piece is read in two halves (``_csv_halves``): a text column has a dictionary per half, in the
+    # order its values first appear there; pandas makes them one set of categories, and so must the copy.
+    monkeypatch.setattr(streaming, "_parse_on_threads", lambda: False)
+    rows = 40_000
+    data = _mixed(rows, 11)
+    data["segment"] = [f"s{(rows - i) // 500 % 13}" if i > rows // 2 else f"s{i // 700 % 13}" for i in range(rows)]
+    path = write(tmp_path, data.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode())
+    chunks, real = [], streaming._passed
+
+    def spy(column):
+        chunks.append(column.num_chunks if pa.types.is_dictionary(column.type) else 0)
+        return real(column)
+
+    monkeypatch.setattr(streaming, "_passed", spy)
+    (fast, fast_bytes), (slow, slow_bytes), _ = _copy_both_ways(tmp_path, monkeypatch, path, block_bytes=1 << 20)
+
+    assert max(chunks) > 1  # dictionaries in pieces were met
+    assert fast_bytes == slow_bytes and fast == slow
+
+
+def test_a_column_passed_through_is_what_the_way_through_pandas_makes_of_it():
+    text = pa.chunked_array([pa.array(["x", "y", "x", None]).dictionary_encode(),
+                             pa.array(["z", "y", "z", "x"]).dictionary_encode()])
+    whole = pa.chunked_array([pa.array([1, None, 3]), pa.array([4, 5, None])])
+
+    for column in (text, whole):
+        expected = streaming._arrow(pa.table({"c": column}).to_pandas(strings_to_categorical=True)).column("c")
+        passed = streaming._passed(column)
+        assert passed.type == expected.type and passed.to_pylist() == expected.to_pylist()
+        if pa.types.is_dictionary(column.type):  # one dictionary, in pandas' order of the categories
+            assert all(chunk.dictionary.to_pylist() == ["x", "y", "z"] for chunk in passed.chunks)
+            assert expected.chunk(0).dictionary.to_pylist() == ["x", "y", "z"]
+
+
+def test_a_multiclass_file_keeps_its_probability_columns_checked(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    rows = 800
+    probabilities = rng.dirichlet([1, 1, 1], rows).round(6)
+    probabilities[:, 2] = 1 - probabilities[:, 0] - probabilities[:, 1]
+    labels = np.array(["a", "b", "c"])
+    data = pd.DataFrame({"y_true": rng.choice(labels, rows), "y_pred": labels[probabilities.argmax(axis=1)],
+                         **{f"y_score_{label}": probabilities[:, i] for i, label in enumerate(labels)},
+                         "sex": rng.choice(["f", "m"], rows), "income": rng.normal(0, 1, rows)})
+    spec = {**SPEC, "task_type": "multiclass"}
+    data.loc[600, "y_score_b"] = 1.5  # outside [0, 1]: a problem the pandas checks find
+    passed = _passing(monkeypatch)
+
+    bad = problems(tmp_path, data.to_csv(index=False).encode(), block_bytes=4096, spec=spec)
+
+    assert any(problem.column == "y_score_b" and problem.rows == (602,) for problem in bad)
+    assert "income" in set().union(*passed)
+    assert not any(name.startswith("y_score") for name in set().union(*passed))
