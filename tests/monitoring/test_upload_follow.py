@@ -35,29 +35,6 @@ def _small_parts(settings, tmp_path, monkeypatch):
     settings.PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS = 5
 
 
-@pytest.fixture
-def scientist(make_user):
-    return make_user("data_scientist", username="sam")
-
-
-@pytest.fixture
-def api(scientist):
-    from rest_framework.test import APIClient
-
-    from tests.factories import api_key_for
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(scientist)}")
-    return client
-
-
-@pytest.fixture
-def version(scientist):
-    from tests.reviews.helpers import assessed_version
-
-    return assessed_version(team__members=[scientist])
-
-
 def chunks(data: bytes) -> list[bytes]:
     return [data[offset:offset + PART] for offset in range(0, len(data), PART)]
 

@@ -43,23 +43,6 @@ def _small_parts(settings, tmp_path):
 
 
 @pytest.fixture
-def scientist(make_user):
-    return make_user("data_scientist", username="sam")
-
-
-@pytest.fixture
-def api(scientist) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(scientist)}")
-    return client
-
-
-@pytest.fixture
-def version(scientist):
-    return assessed_version(team__members=[scientist])
-
-
-@pytest.fixture
 def streamed(settings, monkeypatch):
     """Files over 4 KB are checked as they stream, in blocks of 4 KB (several batches per file)."""
     settings.PORTAL_MAX_UPLOAD_BYTES = 4 * 1024
