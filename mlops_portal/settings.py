@@ -518,12 +518,14 @@ PORTAL_MAX_OPEN_UPLOADS = max(1, envint("PORTAL_MAX_OPEN_UPLOADS", 10))
 # A running computation not finished within this lease is taken over, even if its worker still beats.
 PORTAL_TASK_LEASE_SECONDS = envint("PORTAL_TASK_LEASE_SECONDS", 900)
 # A computing worker renews its claim this often; one silent for TASK_HEARTBEATS_MISSED renewals died (SIGKILL,
-# out of memory, host lost) and the requeue sweep hands its evaluation to another worker. The filesystem broker
-# deletes a message when a worker fetches it, so this, not the broker's late acknowledgement, recovers it.
+# out of memory, host lost) and the requeue sweep hands its evaluation (or upload) to another worker. The
+# filesystem broker deletes a message when a worker fetches it, so this, not the broker's late acknowledgement,
+# recovers it.
 PORTAL_TASK_HEARTBEAT_SECONDS = max(1, envint("PORTAL_TASK_HEARTBEAT_SECONDS", 10))  # 0 would hammer the DB
 PORTAL_TASK_HEARTBEATS_MISSED = 6
 # Claims of one evaluation whose workers died or overran the lease before it ends failed: a file that kills its
-# worker (out of memory) must not be retried forever. The same bound holds for the starts of its explanation.
+# worker (out of memory) must not be retried forever. The same bound holds for the starts of its explanation and
+# the assemblies of an upload in parts.
 PORTAL_TASK_MAX_ATTEMPTS = envint("PORTAL_TASK_MAX_ATTEMPTS", 3)
 # How often beat runs the requeue sweep: with the heartbeat above, a dead worker's evaluation restarts within
 # about a minute and a half.

@@ -257,6 +257,10 @@ class UploadSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed the assembly.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="Last renewal of the claim by the worker assembling or following "
+                                                  "the upload; silent, the worker died and the sweep frees it.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims of the assembly so far.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -362,15 +362,16 @@ def _fail(evaluation: Evaluation, *, reason: str, now: datetime) -> None:
 
 
 @contextmanager
-def _heartbeat(mine: QuerySet):
-    """Renew the claim ``mine`` from a thread while the computation runs.
+def heartbeat(mine: QuerySet):
+    """Renew the claim ``mine`` (rows with a ``heartbeat_at``: an evaluation's, an upload's) from a thread while
+    the work runs.
 
     The thread dies with its process, so a worker killed mid-computation (SIGKILL, the out-of-memory
-    killer, a lost host) falls silent and the requeue sweep hands its evaluation on within about a minute
+    killer, a lost host) falls silent and the requeue sweep hands its work on within about a minute
     and a half, on every broker: the filesystem broker has no late acknowledgement to fall back on.
     """
     stop = threading.Event()
-    thread = threading.Thread(target=_beat, args=(mine, stop), name="evaluation-heartbeat", daemon=True)
+    thread = threading.Thread(target=_beat, args=(mine, stop), name="claim-heartbeat", daemon=True)
     thread.start()
     try:
         yield
@@ -386,7 +387,7 @@ def _beat(mine: QuerySet, stop: threading.Event) -> None:
                 if not mine.update(heartbeat_at=timezone.now()):
                     return  # the claim ended or was taken over: nothing left to keep alive
             except OperationalError:
-                logger.warning("heartbeat of a computation could not be written; trying again", exc_info=True)
+                logger.warning("heartbeat of a claim could not be written; trying again", exc_info=True)
     finally:
         connections.close_all()  # this thread's own connection
 
@@ -546,7 +547,7 @@ def evaluation_compute(*, evaluation_id: int) -> bool:
     if claim is None:
         return False
     mine = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.RUNNING, started_at=claim)
-    with _heartbeat(mine):
+    with heartbeat(mine):
         if settings.PORTAL_CHAOS_TASK_DELAY:
             time.sleep(settings.PORTAL_CHAOS_TASK_DELAY)  # chaos tests kill the worker here
         try:

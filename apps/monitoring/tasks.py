@@ -43,8 +43,9 @@ def compute_version_windows(version_id: int, now: str) -> int:
 
 @shared_task(name="monitoring.requeue_stale")
 def requeue_stale() -> int:
-    """The outbox sweep: evaluations that never reached the broker or whose worker died."""
-    return services.requeue_stale()
+    """The outbox sweep: evaluations that never reached the broker or whose worker died, and uploads whose
+    assembling or following worker died."""
+    return services.requeue_stale() + uploads.requeue_stale_uploads()
 
 
 @shared_task(name="monitoring.assemble_upload", acks_late=True, autoretry_for=(OperationalError,),

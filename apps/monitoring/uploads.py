@@ -43,6 +43,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core import storage as files
@@ -51,7 +52,7 @@ from apps.core.roles import Capability, require
 from apps.core.services import audit_record
 from apps.core.uncached import UncachedFile
 from apps.inventory.models import ModelVersion, Stage
-from apps.monitoring import batches, ingest, labels, services, storage, streaming
+from apps.monitoring import batches, ingest, labels, selectors, services, storage, streaming
 from apps.monitoring.ingest import IngestError, Problem
 from apps.monitoring.limits import upload_limits
 from apps.monitoring.models import Evaluation, LabelBatch, ReferenceData, UploadSession
@@ -370,8 +371,9 @@ def upload_abort(*, actor, session: UploadSession) -> UploadSession:
 
 
 def uploads_expire(*, now=None) -> int:
-    """The sweep: delete the parts of uploads left open past their expiry, and send again the assemblies that
-    never reached a worker or whose worker died (claimed longer ago than the task lease)."""
+    """The hourly sweep: delete the parts of uploads left open past their expiry, and send again the assemblies
+    that never reached a worker (the broker was down at completion, or lost the message). A worker that died on
+    the way is the requeue sweep's (``requeue_stale_uploads``)."""
     now = now or timezone.now()
     expired = 0
     for session in UploadSession.objects.filter(state=UploadSession.State.OPEN, expires_at__lte=now):
@@ -379,15 +381,52 @@ def uploads_expire(*, now=None) -> int:
                 state=UploadSession.State.EXPIRED, finished_at=now):
             _delete_parts(session)
             expired += 1
-    lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
+    requeue_stale_uploads(now=now)
     processing = UploadSession.objects.filter(state=UploadSession.State.PROCESSING)
-    processing.filter(started_at__lt=lease).update(started_at=None)
     for pk in processing.filter(started_at__isnull=True, created_at__lt=now - timedelta(minutes=2)).values_list(
             "pk", flat=True):
         enqueue(pk)
     _sweep_folders(now)
     sweep_scratch()
     return expired
+
+
+def requeue_stale_uploads(*, now=None) -> int:
+    """Free the claims of workers that died assembling or following an upload (their heartbeat silent for
+    ``PORTAL_TASK_HEARTBEATS_MISSED`` beats: killed, out of memory, host lost), or that overran the task lease,
+    and send a completed upload's assembly again; after ``PORTAL_TASK_MAX_ATTEMPTS`` assemblies whose workers
+    died, the upload is rejected, saying so, rather than kill workers forever. A follower's claim on an upload
+    still open is freed only: its completion queues the assembly. Run with the requeue sweep (every
+    ``PORTAL_REQUEUE_SWEEP_SECONDS``); answers how many assemblies it sent."""
+    now = now or timezone.now()
+    silent = selectors.worker_silent_since(now)
+    lease = now - timedelta(seconds=settings.PORTAL_TASK_LEASE_SECONDS)
+    dead = Q(heartbeat_at__lt=silent) | Q(heartbeat_at__isnull=True, started_at__lt=silent)
+    claimed = UploadSession.objects.filter(started_at__isnull=False)
+    claimed.filter(dead, state=UploadSession.State.OPEN).update(started_at=None, heartbeat_at=None)
+    sent = 0
+    for session in claimed.filter(dead | Q(started_at__lt=lease), state=UploadSession.State.PROCESSING):
+        if session.attempts >= settings.PORTAL_TASK_MAX_ATTEMPTS:
+            _give_up(session)
+        elif UploadSession.objects.filter(pk=session.pk, started_at=session.started_at).update(
+                started_at=None, heartbeat_at=None):
+            sent += enqueue(session.pk)
+    return sent
+
+
+def _give_up(session: UploadSession) -> None:
+    """Reject an upload whose assembly was claimed ``PORTAL_TASK_MAX_ATTEMPTS`` times by workers that died or
+    overran the lease (a file that takes more memory than the worker has would kill every worker it reaches)."""
+    times = f"{session.attempts} time{'s' if session.attempts != 1 else ''}"
+    try:
+        _reject(session, [Problem(None, (), (
+            f"the file was checked {times} and the worker checking it died each time (killed or out of memory?) "
+            f"or took longer than the {settings.PORTAL_TASK_LEASE_SECONDS} s limit (PORTAL_TASK_LEASE_SECONDS); "
+            "it may be too large for this machine: send it in smaller files, or ask the administrator"))])
+    except ClaimLost:  # freed or ended meanwhile
+        return
+    logger.warning("upload %s given up after %s attempts", session.pk, session.attempts)
+    _delete_parts(session)
 
 
 SCRATCH_PREFIX = "portal-upload-"
@@ -542,7 +581,7 @@ class _Arrivals:
             if session.state == UploadSession.State.PROCESSING:
                 renewed = timezone.now()
                 if not UploadSession.objects.filter(pk=session.pk, started_at=self.claimed_at).update(
-                        started_at=renewed):
+                        started_at=renewed, heartbeat_at=renewed):
                     self.claimed_at = None
                     raise _GaveUp("the upload's assembly was handed to another worker")
                 self.claimed_at = session.started_at = renewed
@@ -567,15 +606,21 @@ def upload_follow(*, session_id) -> bool:
     upload was completed meanwhile. Answers whether it stored or refused the file."""
     mine = timezone.now()
     claimed = UploadSession.objects.filter(pk=session_id, state=UploadSession.State.OPEN,
-                                           started_at__isnull=True).update(started_at=mine)
+                                           started_at__isnull=True).update(started_at=mine, heartbeat_at=mine)
     if not claimed:
         return False
     session = UploadSession.objects.select_related("version__model", "created_by").get(pk=session_id)
     arrivals = _Arrivals(session, settings.PORTAL_UPLOAD_FOLLOW_WAIT_SECONDS, claimed_at=mine)
     finished = False
     try:
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=_scratch(session)) as folder:
+        # The claim is renewed at completion (a later started_at): the heartbeat keeps either alive.
+        with services.heartbeat(UploadSession.objects.filter(pk=session_id, started_at__gte=mine)), \
+                tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=_scratch(session)) as folder:
             finished = _yielding(_follow, session, folder, arrivals)
+    except ClaimLost:
+        logger.warning("upload %s: the follower's claim passed to another worker; it left the upload to it",
+                       session_id)
+        return False
     except _GaveUp as exc:
         logger.info("upload %s: the follower gave up (%s); it is checked once complete", session_id, exc)
     except Exception:  # noqa: BLE001 - the assembly checks the file from its parts as if nothing had been read
@@ -632,6 +677,8 @@ def _follow(session: UploadSession, folder: str, arrivals: _Arrivals) -> bool:
             _reject(completed, read.refusal)
         else:
             _store(completed, read.result, raw_path=read.raw, copy_path=read.copy, computed=read.computed)
+    except ClaimLost:
+        raise
     except Exception as exc:  # noqa: BLE001 - as upload_assemble does
         logger.exception("upload %s could not be assembled", session.pk)
         reason = str(exc)[:500] or type(exc).__name__
@@ -647,8 +694,8 @@ def _release(session: UploadSession, claimed_at) -> bool:
         locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
         if locked is None or claimed_at is None or locked.started_at != claimed_at:
             return False
-        locked.started_at = None
-        locked.save(update_fields=["started_at"])
+        locked.started_at = locked.heartbeat_at = None
+        locked.save(update_fields=["started_at", "heartbeat_at"])
         completed = locked.state == UploadSession.State.PROCESSING
     return upload_assemble(session_id=session.pk) if completed else False
 
@@ -657,22 +704,38 @@ def _release(session: UploadSession, claimed_at) -> bool:
 
 
 def upload_assemble(*, session_id) -> bool:
-    """Assemble, verify and ingest a completed upload; safe to run twice (the first claim wins)."""
+    """Assemble, verify and ingest a completed upload; safe to run twice (the first claim wins). The claim is
+    renewed by a heartbeat while the worker works (``services.heartbeat``): a worker killed on the way (out of
+    memory, a restart) falls silent, and the requeue sweep hands the upload to another (``requeue_stale_uploads``)
+    within about a minute and a half instead of the task lease."""
+    now = timezone.now()
     claimed = UploadSession.objects.filter(pk=session_id, state=UploadSession.State.PROCESSING,
-                                           started_at__isnull=True).update(started_at=timezone.now())
+                                           started_at__isnull=True).update(started_at=now, heartbeat_at=now,
+                                                                           attempts=F("attempts") + 1)
     if not claimed:
         return False
     session = UploadSession.objects.select_related("version__model", "created_by").get(pk=session_id)
     try:
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=_scratch(session)) as folder:
-            _assemble(session, folder)
+        with services.heartbeat(UploadSession.objects.filter(pk=session_id, started_at=now)):
+            if settings.PORTAL_CHAOS_TASK_DELAY:
+                time.sleep(settings.PORTAL_CHAOS_TASK_DELAY)  # chaos tests kill the worker here
+            try:
+                with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=_scratch(session)) as folder:
+                    _assemble(session, folder)
+            except (ClaimLost, OperationalError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the person learns why; the parts are deleted below either way
+                logger.exception("upload %s could not be assembled", session_id)
+                reason = str(exc)[:500] or type(exc).__name__
+                _reject(session, [Problem(None, (), f"the file could not be processed: {reason}")])
+    except ClaimLost:
+        logger.warning("upload %s: the claim passed to another worker before this one ended; it left the upload "
+                       "to it", session_id)
+        return False
     except OperationalError:
-        UploadSession.objects.filter(pk=session_id).update(started_at=None)  # the task's retry claims it again
+        # the task's retry claims it again
+        UploadSession.objects.filter(pk=session_id, started_at=now).update(started_at=None, heartbeat_at=None)
         raise
-    except Exception as exc:  # noqa: BLE001 - the person learns why; the parts are deleted below either way
-        logger.exception("upload %s could not be assembled", session_id)
-        reason = str(exc)[:500] or type(exc).__name__
-        _reject(session, [Problem(None, (), f"the file could not be processed: {reason}")])
     _delete_parts(session)
     return True
 
@@ -935,12 +998,27 @@ def _problems(problems) -> list[dict]:
     return [{"column": p.column, "rows": list(p.rows), "message": p.message} for p in problems]
 
 
+class ClaimLost(Exception):  # noqa: N818 - not an error of the file: another worker has the upload now
+    """The worker's claim on an upload was freed by the sweep (its heartbeat fell silent, or it overran the task
+    lease) and may be another worker's: what this one made is not recorded (``_end``)."""
+
+
+def _end(session: UploadSession, **fields) -> None:
+    """Record the upload's end (``fields``, with ``finished_at``) if the claim ``session`` was read with
+    (``started_at``) is still this worker's, in the caller's transaction; ``ClaimLost`` otherwise, which rolls back
+    what the transaction made (the evaluation, reference data or label file recorded with it)."""
+    fields["finished_at"] = timezone.now()
+    if not UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.PROCESSING,
+                                        started_at=session.started_at).update(**fields):
+        raise ClaimLost(f"upload {session.pk}")
+    for name, value in fields.items():
+        setattr(session, name, value)
+
+
 @transaction.atomic
 def _reject(session: UploadSession, problems) -> None:
-    session.state, session.finished_at = UploadSession.State.REJECTED, timezone.now()
-    session.problems = _problems(problems)
-    session.error = "The file was rejected and nothing was stored: " + "; ".join(str(p) for p in problems[:5])
-    session.save(update_fields=["state", "finished_at", "problems", "error"])
+    error = "The file was rejected and nothing was stored: " + "; ".join(str(p) for p in problems[:5])
+    _end(session, state=UploadSession.State.REJECTED, problems=_problems(problems), error=error)
     audit_record(actor=None, action="upload.rejected", obj=session, changes={"state": ["processing", "rejected"]},
                  reason=session.error[:2000])
 
@@ -948,9 +1026,8 @@ def _reject(session: UploadSession, problems) -> None:
 @transaction.atomic
 def _complete(session: UploadSession, *, evaluation: Evaluation | None = None,
               reference: ReferenceData | None = None, label_batch: LabelBatch | None = None) -> None:
-    session.state, session.finished_at = UploadSession.State.COMPLETE, timezone.now()
-    session.evaluation, session.reference, session.label_batch = evaluation, reference, label_batch
-    session.save(update_fields=["state", "finished_at", "evaluation", "reference", "label_batch"])
+    _end(session, state=UploadSession.State.COMPLETE, evaluation=evaluation, reference=reference,
+         label_batch=label_batch)
     made = label_batch or evaluation or reference
     audit_record(actor=None, action="upload.completed", obj=session,
                  changes={"state": ["processing", "complete"], "result": [None, str(made)]})

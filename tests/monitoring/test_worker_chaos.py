@@ -1,6 +1,7 @@
 """A real worker is killed (SIGKILL) in the middle of a computation; the evaluation still completes, once.
 
-Runs on the embedded broker (filesystem) and, in CI's second pass, on Redis. The filesystem broker
+Runs on the embedded broker (filesystem) and, in CI's second pass, on Redis. The same holds for a worker
+assembling an upload in parts (the last test). The filesystem broker
 deletes a message when a worker fetches it, so late acknowledgement cannot bring it back: a computing
 worker renews a heartbeat on its claim instead, and the outbox sweep (``requeue_stale``, run by beat
 every ``PORTAL_REQUEUE_SWEEP_SECONDS``) re-sends a computation whose heartbeat fell silent, or which
@@ -8,16 +9,19 @@ overran its lease. A computation that kills its worker every time ends failed af
 ``PORTAL_TASK_MAX_ATTEMPTS`` claims.
 """
 
+import hashlib
 import os
 import signal
 import time
 
 import pytest
+from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
 from apps.monitoring import services
-from apps.monitoring.models import Evaluation
+from apps.monitoring.models import Evaluation, UploadSession
 from tests.celery_helpers import celery_process, wait_for, worker
+from tests.factories import api_key_for
 from tests.monitoring.test_services import evaluation_csv
 from tests.reviews.helpers import assessed_version
 
@@ -126,3 +130,39 @@ def test_a_computation_that_kills_its_worker_every_time_ends_failed_after_the_la
         "the file may be too large for this machine.")
     assert AuditEvent.objects.filter(action="evaluation.failed", object_id=str(evaluation.pk)).count() == 1
     assert services.requeue_stale() == 0
+
+
+def test_a_worker_killed_while_it_assembles_an_upload_leaves_it_to_the_next(heartbeats, make_user):
+    """An upload in parts, completed: the worker assembling it is killed. Its claim falls silent, beat's sweep
+    frees it and sends the assembly again (``uploads.requeue_stale_uploads``); the next worker stores the file,
+    once. Before, the claim waited for the 900 s lease and the hourly sweep."""
+    scientist = make_user("data_scientist")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(scientist)}")
+    data = evaluation_csv(2000)[0]
+    body = {"model_version": assessed_version(team__members=[scientist]).pk, "filename": "big.csv",
+            "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "sensitive_features": ["sex"]}
+    session = api.post("/api/v1/uploads/", body, format="json").json()
+    assert api.generic("PUT", f"/api/v1/uploads/{session['id']}/parts/1/", data,
+                       content_type="application/octet-stream",
+                       HTTP_X_PART_SHA256=hashlib.sha256(data).hexdigest()).status_code == 200
+    rows = UploadSession.objects.filter(pk=session["id"])
+    with worker("upload-victim", env={**heartbeats, "PORTAL_CHAOS_TASK_DELAY": "30"}) as (victim, log):
+        assert api.post(f"/api/v1/uploads/{session['id']}/complete/").status_code == 202
+        wait_for(lambda: rows.filter(started_at__isnull=False).exists(), timeout=45,
+                 what="the worker to claim the upload", log_path=log)
+        os.killpg(victim.pid, signal.SIGKILL)  # the worker and its pool child, mid-assembly
+        victim.wait(timeout=10)
+    killed = time.monotonic()
+    assert rows.get().state == "processing"  # its message is gone with the worker
+
+    with worker("upload-rescuer", env=heartbeats) as (_, log), \
+            celery_process("beat", "--loglevel", "INFO", log_name="upload-beat", env=heartbeats):
+        done = wait_for(lambda: rows.filter(state="complete").first(), timeout=50,
+                        what="beat's sweep and a new worker to assemble the upload", log_path=log)
+    recovered_in = time.monotonic() - killed
+    assert recovered_in < 50, recovered_in
+    assert done.attempts == 2 and done.evaluation.row_count == 2000
+    assert Evaluation.objects.count() == 1
+    assert AuditEvent.objects.filter(action="upload.completed", object_id=str(done.pk)).count() == 1
+    print(f"\nkilled worker's upload assembled {recovered_in:.1f}s after the kill (lease: 900 s)")
