@@ -20,7 +20,7 @@ from apps.inventory.models import Deployment, MLModel, ModelVersion, Stage
 from apps.monitoring import ingest, thresholds
 from apps.monitoring.forms import HealthFilter
 from apps.monitoring.limits import upload_limits
-from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow
+from apps.monitoring.models import Alert, Evaluation, LabelBatch, MetricWindow, UploadSession
 from apps.risk.selectors import current_policies, obligations_for
 
 PSI_SIGNIFICANT = 0.2
@@ -241,6 +241,20 @@ def evaluation_status_note(evaluation: Evaluation, *, now: datetime | None = Non
                     f"worker takes the computation over automatically, at most "
                     f"{settings.PORTAL_TASK_MAX_ATTEMPTS} attempts in all.")
     return ""
+
+
+def upload_status_note(session: UploadSession, *, now: datetime | None = None) -> str:
+    """Why an upload in parts being checked is not moving, in words, for its API answer; empty while all is well:
+    the worker assembling it (or following it as its parts arrive) stopped renewing its claim."""
+    now = now or timezone.now()
+    if session.state not in (UploadSession.State.OPEN, UploadSession.State.PROCESSING) or session.started_at is None:
+        return ""
+    last_sign = session.heartbeat_at or session.started_at
+    if last_sign >= worker_silent_since(now):
+        return ""
+    return (f"The worker checking it stopped responding {_ago(last_sign, now)} ago (killed or out of memory?); "
+            "another worker takes it over automatically, at most "
+            f"{settings.PORTAL_TASK_MAX_ATTEMPTS} attempts in all.")
 
 
 def _queued_since(evaluation: Evaluation) -> datetime:

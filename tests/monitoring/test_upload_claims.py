@@ -148,3 +148,16 @@ def test_an_assembly_renews_its_claim_while_it_works(completed, settings, monkey
     assert seen["heartbeat_at"] - seen["started_at"] >= timedelta(seconds=1)
     assert "claim-heartbeat" in seen["threads"]
     assert UploadSession.objects.get(pk=completed.pk).state == "complete"
+
+
+def test_the_api_says_when_the_worker_checking_an_upload_died(api, completed, settings):
+    silent = silent_for(settings)
+    claim(completed, started=silent + 30, beat=silent + 20, attempts=1)
+
+    answer = api.get(f"/api/v1/uploads/{completed.pk}/").json()
+    assert answer["state"] == "processing" and answer["attempts"] == 1
+    assert answer["status_note"].startswith("The worker checking it stopped responding 1 minute ago")
+    assert f"at most {settings.PORTAL_TASK_MAX_ATTEMPTS} attempts" in answer["status_note"]
+
+    claim(completed, started=silent + 30, beat=1)  # beating: all is well
+    assert api.get(f"/api/v1/uploads/{completed.pk}/").json()["status_note"] == ""

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.core.roles import Capability
 from apps.core.validators import validate_single_line
 from apps.inventory.models import ModelVersion
-from apps.monitoring import uploads
+from apps.monitoring import selectors, uploads
 from apps.monitoring.api.serializers import PREDICTION_ID_HELP, EvaluationOptionsSerializer, ProblemSerializer
 from apps.monitoring.models import Evaluation, UploadSession
 
@@ -62,14 +62,23 @@ class UploadSessionSerializer(serializers.ModelSerializer):
                                                      help_text="Late labels: the label file stored, once complete "
                                                                "(the evaluation is recomputed with it).")
     problems = ProblemSerializer(many=True, read_only=True, help_text="Why a rejected file was refused.")
+    status_note = serializers.SerializerMethodField(
+        help_text="Why an upload being checked is not moving (its worker died: another takes it over); empty while "
+                  "all is well.")
+    attempts = serializers.IntegerField(
+        read_only=True, help_text="How many times a worker started checking the completed file; one whose workers "
+                                  "died PORTAL_TASK_MAX_ATTEMPTS times is rejected.")
     urls = serializers.SerializerMethodField()
 
     class Meta:
         model = UploadSession
         fields = ["id", "model_version", "purpose", "filename", "size", "sha256", "part_size", "parts", "state",
-                  "received", "missing", "options", "evaluation", "reference", "label_batch", "problems", "error",
-                  "created_at", "expires_at", "finished_at", "urls"]
+                  "status_note", "attempts", "received", "missing", "options", "evaluation", "reference",
+                  "label_batch", "problems", "error", "created_at", "expires_at", "finished_at", "urls"]
         read_only_fields = fields
+
+    def get_status_note(self, session) -> str:
+        return selectors.upload_status_note(session)
 
     def get_received(self, session) -> list[int]:
         return sorted(int(n) for n in session.parts)
