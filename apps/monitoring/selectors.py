@@ -244,10 +244,11 @@ def evaluation_status_note(evaluation: Evaluation, *, now: datetime | None = Non
 
 
 def upload_status_note(session: UploadSession, *, now: datetime | None = None) -> str:
-    """Why an upload in parts being checked is not moving, in words, for its API answer; empty while all is well:
-    the worker assembling it (or following it as its parts arrive) stopped renewing its claim."""
+    """Why a completed upload in parts being checked is not moving, in words, for its API answer; empty while all
+    is well: the worker checking it stopped renewing its claim. (A follower dying while the parts still arrive
+    changes nothing for the sender: the completion queues the check.)"""
     now = now or timezone.now()
-    if session.state not in (UploadSession.State.OPEN, UploadSession.State.PROCESSING) or session.started_at is None:
+    if session.state != UploadSession.State.PROCESSING or session.started_at is None:
         return ""
     last_sign = session.heartbeat_at or session.started_at
     if last_sign >= worker_silent_since(now):
