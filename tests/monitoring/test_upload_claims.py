@@ -161,3 +161,7 @@ def test_the_api_says_when_the_worker_checking_an_upload_died(api, completed, se
 
     claim(completed, started=silent + 30, beat=1)  # beating: all is well
     assert api.get(f"/api/v1/uploads/{completed.pk}/").json()["status_note"] == ""
+
+    claim(completed, started=silent + 30, beat=silent + 20)  # a follower died while parts still arrive:
+    UploadSession.objects.filter(pk=completed.pk).update(state="open")  # nothing for the sender to know
+    assert api.get(f"/api/v1/uploads/{completed.pk}/").json()["status_note"] == ""
