@@ -381,7 +381,6 @@ def uploads_expire(*, now=None) -> int:
                 state=UploadSession.State.EXPIRED, finished_at=now):
             _delete_parts(session)
             expired += 1
-    requeue_stale_uploads(now=now)
     processing = UploadSession.objects.filter(state=UploadSession.State.PROCESSING)
     for pk in processing.filter(started_at__isnull=True, created_at__lt=now - timedelta(minutes=2)).values_list(
             "pk", flat=True):
